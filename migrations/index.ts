@@ -1,0 +1,13 @@
+import type { Knex } from 'knex';
+import * as initial from './20261123000000_initial.js';
+
+type Migration = { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<void> };
+
+/** Migrations are listed here (not discovered on disk) so the compiled package finds them wherever it is installed. */
+const MIGRATIONS: [string, Migration][] = [['20261123000000_initial', initial]];
+
+export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
+  getMigrations: async () => MIGRATIONS,
+  getMigrationName: (m) => m[0],
+  getMigration: async (m) => m[1],
+};

@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../vault/config.js';
+import { buildServer, type BuildOptions, type HushServer } from '../../vault/server.js';
+
+/** Every log line written by servers started through this helper, for leak checks. */
+export const capturedLogs: string[] = [];
+
+export function logCapture(): Writable {
+  return new Writable({
+    write(chunk, _enc, cb) {
+      capturedLogs.push(String(chunk));
+      cb();
+    },
+  });
+}
+
+export function tempDir(prefix = 'hush-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface TestServer {
+  server: HushServer;
+  url: string;
+  rootToken: string;
+  dataDir: string;
+  config: Readonly<Config>;
+  /** fetch against the server with the root token (or another). */
+  api(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  close(opts?: { keepDir?: boolean }): Promise<void>;
+}
+
+/**
+ * Starts a real, migrated Hush server listening on 127.0.0.1 port 0 with
+ * its data in a fresh temp dir (SQLite) or in `databaseUrl` (PostgreSQL).
+ */
+export async function startServer(opts: { settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv; dataDir?: string; build?: BuildOptions } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const config = loadConfig({ 'data-dir': dataDir, listen: '127.0.0.1:0', 'log-level': 'info', ...opts.settings }, opts.env ?? {});
+  const server = await buildServer(config, { logStream: logCapture(), ...opts.build });
+  const url = await server.listen();
+  const rootToken = server.init?.rootToken ?? '';
+  const api: TestServer['api'] = async (method, path, body, token = rootToken, headers = {}) => {
+    const h: Record<string, string> = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    if (body !== undefined) h['content-type'] = 'application/json';
+    const res = await fetch(url + path, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  return {
+    server, url, rootToken, dataDir, config, api,
+    async close(o = {}) {
+      await server.close();
+      if (!o.keepDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** PostgreSQL URL for storage tests, or null when HUSH_TEST_PG_URL is unset. */
+export const PG_URL = process.env.HUSH_TEST_PG_URL || null;
+
+/**
+ * A fresh PostgreSQL database for one test (created and dropped here), so
+ * tests on PostgreSQL never share state.
+ */
+export async function freshPgDatabase(): Promise<{ url: string; drop: () => Promise<void> } | null> {
+  if (!PG_URL) return null;
+  const { default: pg } = await import('pg');
+  const name = `hush_t_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const u = new URL(PG_URL);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/** The storage backends to run a suite against: SQLite always, PostgreSQL when configured. */
+export const BACKENDS: ('sqlite' | 'postgres')[] = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+
+/** Starts a server on the given backend; PostgreSQL gets its own fresh database. */
+export async function startOn(backend: 'sqlite' | 'postgres', settings: Record<string, unknown> = {}, build?: BuildOptions): Promise<TestServer & { backend: string }> {
+  if (backend === 'sqlite') return { ...(await startServer({ settings, build })), backend };
+  const db = (await freshPgDatabase())!;
+  const s = await startServer({ settings: { 'database-url': db.url, ...settings }, build });
+  return { ...s, backend, async close(o) { await s.close(o); await db.drop(); } };
+}

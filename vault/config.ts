@@ -1,0 +1,183 @@
+import { isAbsolute, resolve } from 'node:path';
+import { parseDuration } from './duration.js';
+import { ConfigError } from './errors.js';
+
+/**
+ * The only module that reads process.env. Every setting has one row in
+ * SETTINGS: its flag, its HUSH_* variable, its default and its parser.
+ * Precedence: flags > environment > defaults. The result is validated once
+ * and frozen; a bad value is a one-line ConfigError naming the setting.
+ */
+
+export interface ListenAddress { host: string; port: number }
+
+export interface Config {
+  dataDir: string;
+  listen: ListenAddress;
+  databaseUrl: string | null;
+  masterKey: string | null;
+  masterKeyFile: string | null;
+  maxValueBytes: number;
+  maxSecretsPerEnv: number;
+  bodyLimitBytes: number;
+  logLevel: string;
+  sqliteSynchronous: 'normal' | 'full';
+  tokenDefaultTtlMs: number;
+  tokenMaxTtlMs: number;
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  authFailLimit: number;
+  authFailWindowMs: number;
+  tlsCert: string | null;
+  tlsKey: string | null;
+  insecureHttp: boolean;
+  trustProxy: string[];
+  auditFile: string | null;
+  backupSchedule: string | null;
+  backupDir: string | null;
+  backupRecipients: string[];
+  backupPassphraseFile: string | null;
+  backupKeep: number;
+  backupTimezone: string;
+}
+
+type Parser<T> = (raw: string) => T;
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  flag: string;
+  env: string;
+  doc: string;
+  default: Config[K];
+  parse: Parser<Config[K]>;
+}
+
+class BadValue extends Error {}
+
+const str: Parser<string> = (v) => {
+  if (v.trim() === '') throw new BadValue('must not be empty');
+  return v;
+};
+const nullableStr: Parser<string | null> = (v) => str(v);
+const path: Parser<string> = (v) => resolve(str(v));
+const nullablePath: Parser<string | null> = (v) => path(v);
+const intIn = (min: number, max: number): Parser<number> => (v) => {
+  if (!/^\d+$/.test(v.trim())) throw new BadValue(`must be a whole number between ${min} and ${max}`);
+  const n = Number(v.trim());
+  if (n < min || n > max) throw new BadValue(`must be between ${min} and ${max}`);
+  return n;
+};
+const bytes: Parser<number> = (v) => {
+  const m = /^(\d+)\s*(b|kb|kib|k|mb|mib|m)?$/i.exec(v.trim());
+  if (!m) throw new BadValue('must be a size such as 65536, 64KiB or 8MiB');
+  const unit = (m[2] ?? 'b').toLowerCase();
+  const mult = unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1;
+  const n = Number(m[1]) * mult;
+  if (n < 1 || n > 1024 * 1024 * 1024) throw new BadValue('must be between 1 byte and 1GiB');
+  return n;
+};
+const duration: Parser<number> = (v) => {
+  const ms = parseDuration(v.trim());
+  if (ms === null) throw new BadValue('must be a duration such as 90s, 15m, 12h, 30d');
+  return ms;
+};
+const bool: Parser<boolean> = (v) => {
+  const s = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+  throw new BadValue('must be true or false');
+};
+const list: Parser<string[]> = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+export function parseListen(v: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(v.trim());
+  if (!m) throw new BadValue('must be HOST:PORT, for example 127.0.0.1:8420');
+  const port = Number(m[3]);
+  if (port > 65535) throw new BadValue('port must be 0-65535');
+  return { host: m[1] ?? m[2], port };
+}
+
+function def<K extends keyof Config>(s: Setting<K>): Setting<K> { return s; }
+
+export const SETTINGS = [
+  def({ key: 'dataDir', flag: 'data-dir', env: 'HUSH_DATA_DIR', default: resolve('hush-data'), parse: path, doc: 'Directory for the SQLite database and (development only) master.key. Created with mode 0700.' }),
+  def({ key: 'listen', flag: 'listen', env: 'HUSH_LISTEN', default: { host: '127.0.0.1', port: 8420 }, parse: parseListen, doc: 'Address to listen on, HOST:PORT. Non-loopback addresses need TLS or --insecure-http.' }),
+  def({ key: 'databaseUrl', flag: 'database-url', env: 'HUSH_DATABASE_URL', default: null, parse: (v) => {
+    const s = str(v);
+    if (!/^postgres(ql)?:\/\//.test(s) && !/^sqlite:/.test(s)) throw new BadValue('must start with postgres:// or sqlite:');
+    return s;
+  }, doc: 'postgres://user@host:5432/db for PostgreSQL, or sqlite:/path/file.db. Absent: SQLite at <data-dir>/hush.db.' }),
+  def({ key: 'masterKey', flag: 'master-key', env: 'HUSH_MASTER_KEY', default: null, parse: nullableStr, doc: 'Master key, base64 of 32 bytes. Prefer HUSH_MASTER_KEY_FILE.' }),
+  def({ key: 'masterKeyFile', flag: 'master-key-file', env: 'HUSH_MASTER_KEY_FILE', default: null, parse: nullablePath, doc: 'File holding the base64 master key. Must not be readable by group or others.' }),
+  def({ key: 'maxValueBytes', flag: 'max-value-bytes', env: 'HUSH_MAX_VALUE_BYTES', default: 65536, parse: bytes, doc: 'Largest secret value accepted (UTF-8 bytes).' }),
+  def({ key: 'maxSecretsPerEnv', flag: 'max-secrets-per-env', env: 'HUSH_MAX_SECRETS_PER_ENV', default: 10000, parse: intIn(1, 1_000_000), doc: 'Most live secrets one environment may hold.' }),
+  def({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'HUSH_BODY_LIMIT', default: 8 * 1024 * 1024, parse: bytes, doc: 'Largest request body accepted; larger bodies get 413.' }),
+  def({ key: 'logLevel', flag: 'log-level', env: 'HUSH_LOG_LEVEL', default: 'info', parse: (v) => {
+    if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new BadValue('must be one of fatal, error, warn, info, debug, trace, silent');
+    return v;
+  }, doc: 'Log level (JSON lines on stdout).' }),
+  def({ key: 'sqliteSynchronous', flag: 'sqlite-synchronous', env: 'HUSH_SQLITE_SYNCHRONOUS', default: 'normal', parse: (v) => {
+    const s = v.toLowerCase();
+    if (s !== 'normal' && s !== 'full') throw new BadValue('must be normal or full');
+    return s;
+  }, doc: 'SQLite durability. normal: acknowledged writes survive a process crash (kill -9); full: they also survive power loss.' }),
+  def({ key: 'tokenDefaultTtlMs', flag: 'token-default-ttl', env: 'HUSH_TOKEN_DEFAULT_TTL', default: 30 * 86_400_000, parse: duration, doc: 'TTL given to a new token that asks for none.' }),
+  def({ key: 'tokenMaxTtlMs', flag: 'token-max-ttl', env: 'HUSH_TOKEN_MAX_TTL', default: 365 * 86_400_000, parse: duration, doc: 'Longest TTL a new token may have.' }),
+  def({ key: 'rateLimitMax', flag: 'rate-limit', env: 'HUSH_RATE_LIMIT', default: 6000, parse: intIn(1, 10_000_000), doc: 'Requests per client IP per rate-limit window.' }),
+  def({ key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'HUSH_RATE_LIMIT_WINDOW', default: 60_000, parse: duration, doc: 'Rate-limit window.' }),
+  def({ key: 'authFailLimit', flag: 'auth-fail-limit', env: 'HUSH_AUTH_FAIL_LIMIT', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications per client IP per window before 429.' }),
+  def({ key: 'authFailWindowMs', flag: 'auth-fail-window', env: 'HUSH_AUTH_FAIL_WINDOW', default: 60_000, parse: duration, doc: 'Window for the failed-authentication limit.' }),
+  def({ key: 'tlsCert', flag: 'tls-cert', env: 'HUSH_TLS_CERT', default: null, parse: nullablePath, doc: 'PEM certificate chain; enables HTTPS (TLS 1.2+).' }),
+  def({ key: 'tlsKey', flag: 'tls-key', env: 'HUSH_TLS_KEY', default: null, parse: nullablePath, doc: 'PEM private key for --tls-cert.' }),
+  def({ key: 'insecureHttp', flag: 'insecure-http', env: 'HUSH_INSECURE_HTTP', default: false, parse: bool, doc: 'Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).' }),
+  def({ key: 'trustProxy', flag: 'trust-proxy', env: 'HUSH_TRUST_PROXY', default: [], parse: list, doc: 'Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.' }),
+  def({ key: 'auditFile', flag: 'audit-file', env: 'HUSH_AUDIT_FILE', default: null, parse: nullablePath, doc: 'Also append audit events as JSON lines to this file (after commit).' }),
+  def({ key: 'backupSchedule', flag: 'backup-schedule', env: 'HUSH_BACKUP_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for scheduled backups (croner syntax, seconds field optional).' }),
+  def({ key: 'backupDir', flag: 'backup-dir', env: 'HUSH_BACKUP_DIR', default: null, parse: nullablePath, doc: 'Directory for scheduled backups.' }),
+  def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),
+  def({ key: 'backupPassphraseFile', flag: 'backup-passphrase-file', env: 'HUSH_BACKUP_PASSPHRASE_FILE', default: null, parse: nullablePath, doc: 'File holding a passphrase for scheduled backups.' }),
+  def({ key: 'backupKeep', flag: 'backup-keep', env: 'HUSH_BACKUP_KEEP', default: 14, parse: intIn(1, 100_000), doc: 'Scheduled backups to keep; older ones are deleted.' }),
+  def({ key: 'backupTimezone', flag: 'backup-timezone', env: 'HUSH_BACKUP_TIMEZONE', default: 'UTC', parse: str, doc: 'Time zone for the backup schedule.' }),
+] as const;
+
+export type Flags = Record<string, unknown>;
+
+function rawFlag(flags: Flags, name: string): string | undefined {
+  const v = flags[name];
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v)) return v.map(String).join(',');
+  return String(v);
+}
+
+/**
+ * Builds the frozen Config. `flags` uses the kebab-case flag names
+ * (as yargs gives them); `env` is normally process.env.
+ */
+export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const out: Partial<Record<keyof Config, unknown>> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = rawFlag(flags, s.flag);
+    const raw = fromFlag ?? env[s.env];
+    const source = fromFlag !== undefined ? `--${s.flag}` : s.env;
+    if (raw === undefined || (fromFlag === undefined && raw === '')) {
+      out[s.key] = s.default;
+      continue;
+    }
+    try {
+      out[s.key] = (s.parse as Parser<unknown>)(raw);
+    } catch (e) {
+      // The value itself is not echoed: it may be a key.
+      throw new ConfigError(`invalid ${source}: ${(e as Error).message}`);
+    }
+  }
+  const cfg = out as Config;
+  if (cfg.tokenDefaultTtlMs > cfg.tokenMaxTtlMs) throw new ConfigError('invalid HUSH_TOKEN_DEFAULT_TTL: longer than HUSH_TOKEN_MAX_TTL');
+  if ((cfg.tlsCert === null) !== (cfg.tlsKey === null)) throw new ConfigError('invalid --tls-cert/--tls-key: give both or neither');
+  if (!isAbsolute(cfg.dataDir)) cfg.dataDir = resolve(cfg.dataDir);
+  return Object.freeze(cfg);
+}
+
+/** Settings as rows, for docs/configuration.md and `hush server --help`. */
+export function describeSettings(): { flag: string; env: string; default: string; doc: string }[] {
+  return SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, default: s.key === 'dataDir' ? './hush-data' : JSON.stringify(s.default), doc: s.doc }));
+}

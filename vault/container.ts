@@ -1,0 +1,36 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { MasterKey } from './crypto/keyring.js';
+import type { Config } from './config.js';
+import type { Db, StorageKind } from './store/db.js';
+import { keyStoreFactory, metaStoreFactory } from './store/key-store.js';
+import { projectStoreFactory } from './store/project-store.js';
+import { secretStoreFactory } from './store/secret-store.js';
+import { tokenStoreFactory } from './store/token-store.js';
+import { auditStoreFactory } from './store/audit-store.js';
+import { keyServiceFactory } from './services/key/key-service.js';
+import { auditServiceFactory } from './services/audit/audit-service.js';
+import { tokenServiceFactory } from './services/token/token-service.js';
+import { secretServiceFactory } from './services/secret/secret-service.js';
+import { rotationServiceFactory } from './services/key/rotation-service.js';
+
+/** Wires stores and services, grouped by domain. The only place that knows every factory. */
+export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: MasterKey; config: Readonly<Config>; log: FastifyBaseLogger }) {
+  const { db, masterKey, config, log } = deps;
+  const stores = {
+    keys: keyStoreFactory(db),
+    meta: metaStoreFactory(db),
+    projects: projectStoreFactory(db),
+    secrets: secretStoreFactory(db),
+    tokens: tokenStoreFactory(db),
+    audit: auditStoreFactory(db),
+  };
+  const keys = keyServiceFactory({ keyStore: stores.keys, masterKey });
+  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile });
+  const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
+  const secrets = secretServiceFactory({
+    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv,
+  });
+  const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit });
+  return { db, storage: deps.storage, config, log, stores, keys, audit, tokens, secrets, rotation };
+}
+export type Container = ReturnType<typeof buildContainer>;

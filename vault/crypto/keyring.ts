@@ -1,0 +1,188 @@
+import { readFileSync, statSync } from 'node:fs';
+import { ConfigError, IntegrityError, WrongMasterKeyError } from '../errors.js';
+import { KEY_BYTES, open, openPacked, seal, sealPacked } from './aead.js';
+import { getSodium, type Sodium } from './sodium.js';
+import { formatToken } from './token-format.js';
+
+/**
+ * The only code that holds key bytes. The master key (MK) and every unwrapped
+ * key live in closures; callers get functions (encrypt, decrypt, hash, mac)
+ * and opaque wrapped blobs to store.
+ */
+
+export type KeyPurpose = 'check' | 'dek' | 'token-pepper' | 'audit-mac';
+
+export interface WrappedKey {
+  purpose: KeyPurpose;
+  scope: string;
+  version: number;
+  wrapped: Buffer;
+  mkFingerprint: string;
+}
+
+export interface MasterKey {
+  readonly fingerprint: string;
+  /** Internal: used by keyring functions in this folder only. */
+  readonly _use: <T>(fn: (mk: Uint8Array, s: Sodium) => T) => T;
+}
+
+export interface SecretCipher {
+  readonly version: number;
+  encrypt(value: string, ad: string): { nonce: Buffer; ciphertext: Buffer };
+  /** Throws IntegrityError when the ciphertext does not authenticate at this location. */
+  decrypt(nonce: Uint8Array, ciphertext: Uint8Array, ad: string, where: string): string;
+}
+
+export const keyAd = (purpose: string, scope: string, version: number) => `hush:v1:key:${purpose}:${scope}:${version}`;
+export const secretAd = (projectId: number, envId: number, name: string, version: number) =>
+  `hush:v1:secret:${projectId}:${envId}:${name}:${version}`;
+
+async function masterKeyFromBytes(bytes: Uint8Array): Promise<MasterKey> {
+  const s = await getSodium();
+  if (bytes.length !== KEY_BYTES) throw new ConfigError(`master key must be ${KEY_BYTES} bytes, got ${bytes.length}`);
+  const mk = new Uint8Array(bytes);
+  const fingerprint = s.to_hex(s.crypto_generichash(8, s.from_string('hush-master-key-fingerprint'), mk));
+  return Object.freeze({ fingerprint, _use: <T>(fn: (k: Uint8Array, so: Sodium) => T) => fn(mk, s) });
+}
+
+/** Decodes a base64 master key. `source` names where it came from, for the error message. */
+export async function masterKeyFromBase64(b64: string, source: string): Promise<MasterKey> {
+  const text = b64.trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new ConfigError(`${source}: master key is not base64`);
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length !== KEY_BYTES) throw new ConfigError(`${source}: master key must decode to ${KEY_BYTES} bytes, got ${bytes.length}`);
+  return masterKeyFromBytes(bytes);
+}
+
+/** Reads a master key file, refusing one that group or others can read. */
+export async function masterKeyFromFile(path: string): Promise<MasterKey> {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`master key file ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
+  }
+  if (!st.isFile()) throw new ConfigError(`master key file ${path} is not a regular file`);
+  if ((st.mode & 0o077) !== 0) {
+    throw new ConfigError(`master key file ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`master key file ${path} cannot be read (${(e as NodeJS.ErrnoException).code})`);
+  }
+  return masterKeyFromBase64(text, `master key file ${path}`);
+}
+
+/** A fresh random master key, as the base64 text to store in a key file. */
+export async function generateMasterKeyBase64(): Promise<string> {
+  const s = await getSodium();
+  return Buffer.from(s.randombytes_buf(KEY_BYTES)).toString('base64');
+}
+
+export async function randomTokenString(): Promise<string> {
+  const s = await getSodium();
+  return formatToken((n) => s.randombytes_buf(n));
+}
+
+/** Random bytes for ids and salts (not key material). */
+export async function randomBytes(n: number): Promise<Buffer> {
+  const s = await getSodium();
+  return Buffer.from(s.randombytes_buf(n));
+}
+
+/** Creates a new random key of `purpose`, wrapped under the MK. */
+export function newWrappedKey(mk: MasterKey, purpose: KeyPurpose, scope: string, version: number): WrappedKey {
+  return mk._use((k, s) => {
+    const fresh = s.randombytes_buf(KEY_BYTES);
+    const wrapped = sealPacked(s, k, fresh, keyAd(purpose, scope, version));
+    s.memzero(fresh);
+    return { purpose, scope, version, wrapped, mkFingerprint: mk.fingerprint };
+  });
+}
+
+function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {
+  return mk._use((k, s) => {
+    const key = openPacked(s, k, row.wrapped, keyAd(row.purpose, row.scope, row.version));
+    if (!key) {
+      if (row.mkFingerprint !== mk.fingerprint) {
+        throw new WrongMasterKeyError(`wrong master key: ${row.purpose} key ${row.scope} v${row.version} is wrapped under master key ${row.mkFingerprint}, this server has ${mk.fingerprint}`);
+      }
+      throw new IntegrityError(`wrapped ${row.purpose} key ${row.scope} v${row.version} failed its integrity check (database corrupted or tampered with)`);
+    }
+    return key;
+  });
+}
+
+/**
+ * Checks the key-check row before anything is served or written. A wrong MK
+ * and a corrupted row give different messages.
+ */
+export function verifyKeyCheck(mk: MasterKey, row: WrappedKey): void {
+  if (row.mkFingerprint !== mk.fingerprint) {
+    throw new WrongMasterKeyError(`wrong master key: this vault was sealed with master key ${row.mkFingerprint}, but the key supplied has fingerprint ${mk.fingerprint}`);
+  }
+  unwrap(mk, row);
+}
+
+/** Re-encrypts a wrapped key under a new MK without exposing it. */
+export function rewrapKey(oldMk: MasterKey, newMk: MasterKey, row: WrappedKey): WrappedKey {
+  const key = unwrap(oldMk, row);
+  try {
+    const wrapped = newMk._use((k, s) => sealPacked(s, k, key, keyAd(row.purpose, row.scope, row.version)));
+    return { ...row, wrapped, mkFingerprint: newMk.fingerprint };
+  } finally {
+    key.fill(0);
+  }
+}
+
+export function secretCipher(mk: MasterKey, dek: WrappedKey): SecretCipher {
+  const key = unwrap(mk, dek);
+  return mk._use((_k, s) => ({
+    version: dek.version,
+    encrypt(value: string, ad: string) {
+      return seal(s, key, Buffer.from(value, 'utf8'), ad);
+    },
+    decrypt(nonce: Uint8Array, ciphertext: Uint8Array, ad: string, where: string) {
+      const pt = open(s, key, nonce, ciphertext, ad);
+      if (!pt) throw new IntegrityError(`integrity check failed for ${where}: the stored ciphertext does not belong to this location or was altered`);
+      return Buffer.from(pt).toString('utf8');
+    },
+  }));
+}
+
+/** Keyed BLAKE2b-256 of a token string; the pepper stays inside the closure. */
+export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) => Buffer {
+  const key = unwrap(mk, pepper);
+  return mk._use((_k, s) => (token: string) => Buffer.from(s.crypto_generichash(32, s.from_string(token), key)));
+}
+
+/** Keyed BLAKE2b-256 over prev_hash || canonical event JSON. */
+export function auditMac(mk: MasterKey, macKey: WrappedKey): (prev: Uint8Array, canonical: string) => Buffer {
+  const key = unwrap(mk, macKey);
+  return mk._use((_k, s) => (prev: Uint8Array, canonical: string) => {
+    const st = s.crypto_generichash_init(key, 32);
+    s.crypto_generichash_update(st, prev);
+    s.crypto_generichash_update(st, s.from_string(canonical));
+    return Buffer.from(s.crypto_generichash_final(st, 32));
+  });
+}
+
+/** Constant-time equality for secret-derived byte strings. */
+export async function constantTimeEqual(a: Uint8Array, b: Uint8Array): Promise<boolean> {
+  const s = await getSodium();
+  if (a.length !== b.length) return false;
+  return s.memcmp(a, b);
+}
+
+/** Synchronous constant-time equality (sodium must already be initialised via any keyring call). */
+export function constantTimeEqualSync(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+export { getSodium };

@@ -1,0 +1,50 @@
+/**
+ * One error family for the whole server. Every failure the caller can act on
+ * is a HushError subclass carrying a stable `code` and an HTTP `statusCode`.
+ * The HTTP error handler reads those two fields only (no instanceof chain).
+ * Messages never contain secret values or token strings.
+ */
+export class HushError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+  readonly details?: Record<string, unknown>;
+  constructor(code: string, statusCode: number, message: string, opts?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, opts?.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'HushError';
+    this.code = code;
+    this.statusCode = statusCode;
+    if (opts?.details) this.details = opts.details;
+  }
+}
+
+const make = (code: string, status: number) =>
+  class extends HushError {
+    constructor(message: string, opts?: { cause?: unknown; details?: Record<string, unknown> }) {
+      super(code, status, message, opts);
+    }
+  };
+
+export const InvalidRequestError = make('invalid_request', 400);
+export const InvalidNameError = make('invalid_name', 400);
+export const ValueTooLargeError = make('value_too_large', 413);
+export const TooManySecretsError = make('too_many_secrets', 409);
+export const UnauthorizedError = make('unauthorized', 401);
+export const ForbiddenError = make('forbidden', 403);
+export const ProjectNotFoundError = make('project_not_found', 404);
+export const EnvNotFoundError = make('env_not_found', 404);
+export const SecretNotFoundError = make('secret_not_found', 404);
+export const TokenNotFoundError = make('token_not_found', 404);
+export const AlreadyExistsError = make('already_exists', 409);
+export const CasConflictError = make('cas_conflict', 409);
+export const IntegrityError = make('integrity_error', 500);
+export const WrongMasterKeyError = make('wrong_master_key', 500);
+export const MasterKeyChangedError = make('master_key_changed', 503);
+export const AuditUnavailableError = make('audit_unavailable', 503);
+export const StorageUnavailableError = make('storage_unavailable', 503);
+export const AlreadyInitializedError = make('already_initialized', 409);
+export const NotInitializedError = make('not_initialized', 503);
+export const ConfigError = make('config_invalid', 500);
+
+export function isHushError(e: unknown): e is HushError {
+  return typeof e === 'object' && e !== null && typeof (e as HushError).code === 'string' && typeof (e as HushError).statusCode === 'number' && (e as Error).name === 'HushError';
+}

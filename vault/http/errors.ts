@@ -1,0 +1,55 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isHushError } from '../errors.js';
+import { isStorageFailure } from '../store/db.js';
+
+export interface ErrorBody { error: { code: string; message: string; requestId: string; details?: Record<string, unknown> } }
+
+/** Fastify's own failures, mapped onto stable codes. */
+const FASTIFY_CODES: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', 'request body is larger than the configured limit'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'send JSON with Content-Type: application/json'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_request', 'Content-Length does not match the body'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json', 'the body is empty but Content-Type is application/json'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json', 'the body is not valid JSON'],
+  FST_ERR_BAD_URL: [400, 'invalid_request', 'the URL is malformed'],
+  FST_ERR_ASYNC_CONSTRAINT: [400, 'invalid_request', 'the request could not be routed'],
+};
+
+export function toErrorBody(err: unknown, requestId: string): { status: number; body: ErrorBody } {
+  if (isHushError(err)) {
+    const body: ErrorBody = { error: { code: err.code, message: err.message, requestId } };
+    if (err.details) body.error.details = err.details;
+    return { status: err.statusCode, body };
+  }
+  const e = err as FastifyError & { validation?: unknown; validationContext?: string };
+  if (e && e.validation) {
+    return { status: 400, body: { error: { code: 'invalid_request', message: e.message.slice(0, 300), requestId } } };
+  }
+  if (e && typeof e.code === 'string' && FASTIFY_CODES[e.code]) {
+    const [status, code, message] = FASTIFY_CODES[e.code];
+    return { status, body: { error: { code, message, requestId } } };
+  }
+  if (e instanceof SyntaxError || (e && e.statusCode === 400 && /JSON/i.test(e.message))) {
+    return { status: 400, body: { error: { code: 'invalid_json', message: 'the body is not valid JSON', requestId } } };
+  }
+  if (e && e.statusCode === 429) {
+    return { status: 429, body: { error: { code: 'rate_limited', message: 'too many requests; retry after the time in Retry-After', requestId } } };
+  }
+  if (isStorageFailure(err)) {
+    return { status: 503, body: { error: { code: 'storage_unavailable', message: 'the database is unavailable right now; retry shortly', requestId } } };
+  }
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: { error: { code: 'invalid_request', message: 'the request was rejected', requestId } } };
+  }
+  return { status: 500, body: { error: { code: 'internal_error', message: 'internal error; the server log has details under this requestId', requestId } } };
+}
+
+export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  const { status, body } = toErrorBody(err, req.id);
+  if (status >= 500) {
+    // Log the class and code, not the raw error object: driver errors can carry bound parameters.
+    req.log.error({ err: { type: err?.name, code: (err as { code?: string })?.code, message: String(err?.message ?? '').slice(0, 500), stack: err?.stack }, errorCode: body.error.code }, 'request failed');
+  }
+  if (status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
+  return reply.status(status).send(body);
+}

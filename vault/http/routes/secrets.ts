@@ -1,0 +1,118 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Container } from '../../container.js';
+import type { Need } from '../../services/token/grants.js';
+import { EnvParams, KeyName, KeyParams, withErrors } from '../schemas.js';
+
+type PE = { p: string; e: string };
+type PEK = PE & { key: string };
+
+const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need => {
+  const { p, e } = req.params as PE;
+  return { kind, project: p, env: e };
+};
+
+const etag = (envId: number, revision: number) => `"${envId}-${revision}"`;
+
+export function secretRoutes(app: FastifyInstance, c: Container) {
+  app.get('/v1/projects/:p/envs/:e/secrets', {
+    config: { auth: need('read'), action: 'secret.read' },
+    schema: {
+      summary: 'All values of an environment. Honours If-None-Match; ?wait=30 long-polls for a change.',
+      params: EnvParams,
+      querystring: Type.Object({
+        only: Type.Optional(Type.String({ maxLength: 65536, description: 'comma-separated names' })),
+        wait: Type.Optional(Type.String({ pattern: '^[0-9]{1,2}$', description: 'seconds (max 60) to wait for a revision change when If-None-Match matches' })),
+      }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ secrets: Type.Record(Type.String(), Type.String()), revision: Type.Number() }), 304: Type.Null() }),
+    },
+  }, async (req, reply) => {
+    const { p, e } = req.params as PE;
+    const q = req.query as { only?: string; wait?: string };
+    const inm = req.headers['if-none-match'];
+    if (inm) {
+      let r = await c.secrets.revision(p, e);
+      const waitMs = Math.min(Number(q.wait ?? 0), 60) * 1000;
+      if (inm === etag(r.envId, r.revision) && waitMs > 0) {
+        let closed = false;
+        req.raw.once('close', () => { closed = true; });
+        r = await c.secrets.waitForChange(p, e, r.envId, r.revision, waitMs, () => closed);
+      }
+      if (inm === etag(r.envId, r.revision)) return reply.status(304).header('etag', inm).send();
+    }
+    const only = q.only ? q.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    const r = await c.secrets.getAll(p, e, req.auditCtx, only);
+    reply.header('etag', etag(r.envId, r.revision));
+    return { secrets: r.secrets, revision: r.revision };
+  });
+
+  app.get('/v1/projects/:p/envs/:e/keys', {
+    config: { auth: need('list'), action: 'secret.list' },
+    schema: {
+      summary: 'Names and metadata of the secrets in an environment, no values (list:P/E)',
+      params: EnvParams,
+      response: withErrors({ 200: Type.Object({ secrets: Type.Array(Type.Object({ key: Type.String(), version: Type.Number(), updatedAt: Type.String() })), revision: Type.Number() }) }),
+    },
+  }, async (req) => c.secrets.listNames((req.params as PE).p, (req.params as PE).e, req.auditCtx));
+
+  app.patch('/v1/projects/:p/envs/:e/secrets', {
+    config: { auth: need('write'), action: 'secrets.bulk' },
+    schema: {
+      summary: 'Atomic bulk change: all of it or none (write:P/E)',
+      params: EnvParams,
+      body: Type.Object({
+        set: Type.Optional(Type.Record(Type.String(), Type.String(), { maxProperties: 100_000 })),
+        delete: Type.Optional(Type.Array(KeyName, { maxItems: 100_000 })),
+      }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ revision: Type.Number(), added: Type.Array(Type.String()), changed: Type.Array(Type.String()), unchanged: Type.Array(Type.String()), deleted: Type.Array(Type.String()) }) }),
+    },
+  }, async (req) => c.secrets.bulk((req.params as PE).p, (req.params as PE).e, req.body as { set?: Record<string, string>; delete?: string[] }, req.auditCtx));
+
+  app.get('/v1/projects/:p/envs/:e/secrets/:key', {
+    config: { auth: need('read'), action: 'secret.read' },
+    schema: {
+      summary: 'One value; ?version=N for an older one (read:P/E)',
+      params: KeyParams,
+      querystring: Type.Object({ version: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$' })) }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ key: Type.String(), value: Type.String(), version: Type.Number(), createdAt: Type.String(), createdBy: Type.String(), revision: Type.Number() }) }),
+    },
+  }, async (req) => {
+    const { p, e, key } = req.params as PEK;
+    const v = (req.query as { version?: string }).version;
+    return c.secrets.get(p, e, key, req.auditCtx, v ? Number(v) : undefined);
+  });
+
+  app.put('/v1/projects/:p/envs/:e/secrets/:key', {
+    config: { auth: need('write'), action: 'secret.write' },
+    schema: {
+      summary: 'Set a value; "cas" is the version you expect to replace (0: must not exist) (write:P/E)',
+      params: KeyParams,
+      body: Type.Object({ value: Type.String(), cas: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 })) }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ key: Type.String(), version: Type.Number(), revision: Type.Number() }) }),
+    },
+  }, async (req) => {
+    const { p, e, key } = req.params as PEK;
+    const b = req.body as { value: string; cas?: number };
+    return c.secrets.put(p, e, key, b.value, b.cas, req.auditCtx);
+  });
+
+  app.delete('/v1/projects/:p/envs/:e/secrets/:key', {
+    config: { auth: need('write'), action: 'secret.delete' },
+    schema: { summary: 'Delete a secret (history is kept) (write:P/E)', params: KeyParams, response: withErrors({ 200: Type.Object({ key: Type.String(), version: Type.Number(), revision: Type.Number(), deleted: Type.Boolean() }) }) },
+  }, async (req) => {
+    const { p, e, key } = req.params as PEK;
+    return c.secrets.delete(p, e, key, req.auditCtx);
+  });
+
+  app.get('/v1/projects/:p/envs/:e/secrets/:key/versions', {
+    config: { auth: need('list'), action: 'secret.versions' },
+    schema: {
+      summary: 'Version history metadata of one secret, newest first (list:P/E)',
+      params: KeyParams,
+      response: withErrors({ 200: Type.Object({ key: Type.String(), current: Type.Union([Type.Number(), Type.Null()]), versions: Type.Array(Type.Object({ version: Type.Number(), deleted: Type.Boolean(), createdAt: Type.String(), createdBy: Type.String() })) }) }),
+    },
+  }, async (req) => {
+    const { p, e, key } = req.params as PEK;
+    return c.secrets.versions(p, e, key, req.auditCtx);
+  });
+}

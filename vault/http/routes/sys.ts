@@ -1,0 +1,39 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Container } from '../../container.js';
+import { withErrors } from '../schemas.js';
+import { InvalidRequestError } from '../../errors.js';
+
+export const VERSION = '0.1.0';
+
+export function sysRoutes(app: FastifyInstance, c: Container, state: { lastBackupAt: () => string | null; lastBackupError: () => string | null }) {
+  app.get('/v1/sys/health', {
+    config: { auth: 'none' },
+    schema: {
+      summary: 'Liveness, version and storage kind (no auth)',
+      response: { 200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }), 503: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), error: Type.String() }) },
+    },
+  }, async (_req, reply) => {
+    try {
+      await c.db.raw('select 1');
+    } catch {
+      return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, error: 'storage_unavailable' });
+    }
+    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, lastBackupAt: state.lastBackupAt(), lastBackupError: state.lastBackupError() };
+  });
+
+  app.post('/v1/sys/rotate-master', {
+    config: { auth: () => ({ kind: 'root' }), action: 'key.rotate_master' },
+    schema: {
+      summary: 'Rewrap every wrapped key under a new master key (root)',
+      body: Type.Object({ newKey: Type.String({ minLength: 40, maxLength: 64, description: 'base64 of 32 random bytes' }) }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ rewrapped: Type.Number(), from: Type.String(), to: Type.String(), unchanged: Type.Boolean() }) }),
+    },
+  }, async (req) => {
+    const { masterKeyFromBase64 } = await import('../../crypto/keyring.js');
+    const newMk = await masterKeyFromBase64((req.body as { newKey: string }).newKey, 'newKey').catch(() => {
+      throw new InvalidRequestError('newKey must be the base64 encoding of 32 bytes');
+    });
+    return c.rotation.rotateMaster(newMk, req.auditCtx);
+  });
+}

@@ -1,0 +1,47 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Container } from '../../container.js';
+import { Token, withErrors } from '../schemas.js';
+
+export function tokenRoutes(app: FastifyInstance, c: Container) {
+  app.post('/v1/tokens', {
+    config: { auth: 'any', action: 'token.create' },
+    schema: {
+      summary: 'Create a child token within the caller\'s grants and remaining TTL. The token string is returned once.',
+      body: Type.Object({
+        name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f]+$' }),
+        scopes: Type.Array(Type.String({ maxLength: 200 }), { minItems: 1, maxItems: 100 }),
+        ttl: Type.Optional(Type.String({ maxLength: 32 })),
+        cidrs: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100 })),
+        description: Type.Optional(Type.String({ maxLength: 1024 })),
+      }, { additionalProperties: false }),
+      response: withErrors({ 201: Type.Intersect([Token, Type.Object({ token: Type.String() })]) }),
+    },
+  }, async (req, reply) => reply.status(201).send(await c.tokens.create(req.principal!, req.body as never, req.auditCtx)));
+
+  app.get('/v1/tokens', {
+    config: { auth: 'any' },
+    schema: {
+      summary: 'Tokens visible to the caller (itself and its descendants; root sees all). No secrets.',
+      querystring: Type.Object({ name: Type.Optional(Type.String({ maxLength: 128 })), includeRevoked: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ tokens: Type.Array(Token) }) }),
+    },
+  }, async (req) => {
+    const q = req.query as { name?: string; includeRevoked?: string };
+    return { tokens: await c.tokens.list(req.principal!, { name: q.name, includeRevoked: q.includeRevoked === 'true' }) };
+  });
+
+  app.get('/v1/tokens/self', {
+    config: { auth: 'any' },
+    schema: { summary: 'The calling token\'s metadata', response: withErrors({ 200: Token }) },
+  }, async (req) => c.tokens.self(req.principal!));
+
+  app.delete('/v1/tokens/:id', {
+    config: { auth: 'any', action: 'token.revoke' },
+    schema: {
+      summary: 'Revoke a token and all its descendants, effective on the next request',
+      params: Type.Object({ id: Type.String({ pattern: '^tok_[0-9A-Za-z]{1,40}$' }) }, { additionalProperties: false }),
+      response: withErrors({ 200: Type.Object({ id: Type.String(), revoked: Type.Array(Type.String()) }) }),
+    },
+  }, async (req) => c.tokens.revoke(req.principal!, (req.params as { id: string }).id, req.auditCtx));
+}

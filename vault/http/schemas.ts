@@ -1,0 +1,26 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+
+export const ProjectName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'project name' });
+export const EnvName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'environment name' });
+export const KeyName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256, description: 'variable name' });
+
+export const ProjectParams = Type.Object({ p: ProjectName }, { additionalProperties: false });
+export const EnvParams = Type.Object({ p: ProjectName, e: EnvName }, { additionalProperties: false });
+export const KeyParams = Type.Object({ p: ProjectName, e: EnvName, key: KeyName }, { additionalProperties: false });
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
+});
+
+/** Standard error responses added to every route's response schema. */
+export function withErrors(ok: Record<number, TSchema>): Record<number, TSchema> {
+  return { ...ok, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema };
+}
+
+export const Project = Type.Object({ name: Type.String(), createdAt: Type.String() });
+export const Env = Type.Object({ name: Type.String(), revision: Type.Number(), createdAt: Type.String() });
+export const Token = Type.Object({
+  id: Type.String(), name: Type.String(), description: Type.String(), scopes: Type.Array(Type.String()), parentId: Type.Union([Type.String(), Type.Null()]),
+  cidrs: Type.Array(Type.String()), createdAt: Type.String(), expiresAt: Type.Union([Type.String(), Type.Null()]),
+  revokedAt: Type.Union([Type.String(), Type.Null()]), lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+});

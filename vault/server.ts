@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { buildContainer, type Container } from './container.js';
+import { ConfigError } from './errors.js';
+import { buildApp } from './http/app.js';
+import { VERSION } from './http/routes/sys.js';
+import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
+import { initVault, isInitialised, openConfiguredDb, openVault, type InitResult } from './vault.js';
+
+/** Paths pino blanks out in every log line, wherever they appear. */
+export const REDACT_PATHS = [
+  'req.headers.authorization', 'headers.authorization', 'authorization', 'req.headers.cookie',
+  'token', '*.token', 'value', '*.value', 'secrets', '*.secrets', 'newKey', '*.newKey', 'passphrase', '*.passphrase',
+];
+
+export function createLogger(level: string, stream?: DestinationStream): Logger {
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { svc: 'hush' } }, stream ?? pino.destination(1));
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1';
+  return false;
+}
+
+/** Refuses plain HTTP on a non-loopback address unless explicitly allowed. */
+export function checkTransport(cfg: Readonly<Config>): void {
+  if (!cfg.tlsCert && !isLoopback(cfg.listen.host) && !cfg.insecureHttp) {
+    throw new ConfigError(`refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or --insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`);
+  }
+}
+
+export interface HushServer {
+  app: FastifyInstance;
+  container: Container;
+  /** Set when this start initialised an empty vault: the root token, shown once. */
+  init: InitResult | null;
+  masterKeySource: string;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface BuildOptions {
+  logStream?: DestinationStream;
+  /** Hooks for parts that live outside vault/http (backups). */
+  plugins?: ((c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }) => Promise<void> | void)[];
+}
+
+/** Opens (or, when empty, initialises) the vault and builds the app. Does not listen. */
+export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}): Promise<HushServer> {
+  checkTransport(cfg);
+  const log = createLogger(cfg.logLevel, opts.logStream);
+  const https = cfg.tlsCert && cfg.tlsKey ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } : null;
+  const opened = openConfiguredDb(cfg);
+  let init: InitResult | null = null;
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    if (!(await isInitialised(opened.db))) init = await initVault(cfg, opened, log);
+    const { masterKey, source } = await openVault(cfg, opened);
+    const container = buildContainer({ db: opened.db, storage: opened.storage, masterKey, config: cfg, log });
+    const app = await buildApp(container, { logger: log, https });
+    for (const p of opts.plugins ?? []) await p(container, app, { onClose: (fn) => closers.push(fn) });
+    await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
+    let closed = false;
+    return {
+      app, container, init, masterKeySource: source,
+      async listen() {
+        return app.listen({ host: cfg.listen.host, port: cfg.listen.port });
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        for (const fn of closers) await fn().catch(() => undefined);
+        await app.close();
+        await opened.db.destroy();
+      },
+    };
+  } catch (e) {
+    await opened.db.destroy().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,74 @@
+import { secretAd, type MasterKey } from '../../crypto/keyring.js';
+import { ProjectNotFoundError } from '../../errors.js';
+import type { Db } from '../../store/db.js';
+import type { ProjectStore } from '../../store/project-store.js';
+import type { SecretStore } from '../../store/secret-store.js';
+import type { AuditContext, AuditService } from '../audit/audit-service.js';
+import type { KeyService } from './key-service.js';
+
+export interface RotationServiceDeps {
+  db: Db;
+  keys: KeyService;
+  projectStore: ProjectStore;
+  secretStore: SecretStore;
+  audit: Pick<AuditService, 'run'>;
+}
+
+export function rotationServiceFactory({ keys, projectStore, secretStore, audit }: RotationServiceDeps) {
+  return {
+    /**
+     * Rewraps every wrapped key (DEKs, token pepper, audit MAC key, key
+     * check) under `newMk` in ONE transaction: an interruption leaves the
+     * vault wholly on the old key. No secret value is re-encrypted.
+     */
+    async rotateMaster(newMk: MasterKey, ctx: AuditContext, onKey?: (done: number, total: number) => void | Promise<void>) {
+      const from = keys.fingerprint;
+      if (newMk.fingerprint === from) return { rewrapped: 0, from, to: from, unchanged: true };
+      const { rewrapped } = await audit.run(ctx, async (tx, record) => {
+        const r = await keys.rotateMaster(newMk, tx, onKey);
+        await record({ action: 'key.rotate_master', outcome: 'ok', detail: { from, to: newMk.fingerprint, rewrapped: r.rewrapped } });
+        return r;
+      });
+      keys.adoptMasterKey(newMk);
+      return { rewrapped, from, to: newMk.fingerprint, unchanged: false };
+    },
+
+    /**
+     * New data-key version for a project; new writes use it at once. With
+     * `rewrap`, older values are re-encrypted under it in batches (each batch
+     * one transaction; every row is readable at every moment).
+     */
+    async rotateProject(name: string, rewrap: boolean, ctx: AuditContext) {
+      const { project, version } = await audit.run(ctx, async (tx, record) => {
+        const p = await projectStore.getProject(name, tx);
+        if (!p) throw new ProjectNotFoundError(`project ${name} not found`);
+        const v = p.dekVersion + 1;
+        await keys.createProjectDek(p.id, v, tx);
+        await projectStore.setDekVersion(p.id, v, tx);
+        await record({ action: 'key.rotate', outcome: 'ok', project: name, detail: { dekVersion: v } });
+        return { project: p, version: v };
+      });
+      let rewrapped = 0;
+      if (rewrap) {
+        for (;;) {
+          const n = await audit.run(ctx, async (tx, record) => {
+            const rows = await secretStore.versionsBelowDek(project.id, version, 500, tx);
+            const next = await keys.cipher(project.id, version, tx);
+            for (const r of rows) {
+              const old = await keys.cipher(project.id, r.dekVersion, tx);
+              const ad = secretAd(project.id, r.envId, r.name, r.version);
+              const value = old.decrypt(r.nonce, r.ciphertext, ad, `${name} secret ${r.name} v${r.version}`);
+              await secretStore.replaceCiphertext(r.id, { ...next.encrypt(value, ad), dekVersion: version }, tx);
+            }
+            if (rows.length) await record({ action: 'key.rewrap', outcome: 'ok', project: name, detail: { dekVersion: version, rows: rows.length } });
+            return rows.length;
+          });
+          rewrapped += n;
+          if (n < 500) break;
+        }
+      }
+      return { project: name, dekVersion: version, rewrapped };
+    },
+  };
+}
+export type RotationService = ReturnType<typeof rotationServiceFactory>;

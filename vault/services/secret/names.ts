@@ -1,0 +1,17 @@
+import { InvalidNameError } from '../../errors.js';
+
+export const KEY_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const KEY_NAME_MAX = 256;
+export const RESOURCE_NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+export function assertKeyName(name: string): void {
+  if (typeof name !== 'string' || name.length > KEY_NAME_MAX || !KEY_NAME_RE.test(name)) {
+    throw new InvalidNameError(`invalid secret name: must match ${KEY_NAME_RE.source} and be at most ${KEY_NAME_MAX} characters`);
+  }
+}
+
+export function assertResourceName(kind: 'project' | 'environment', name: string): void {
+  if (typeof name !== 'string' || !RESOURCE_NAME_RE.test(name)) {
+    throw new InvalidNameError(`invalid ${kind} name: use 1-63 characters a-z, 0-9, ".", "_" or "-", starting with a letter or digit`);
+  }
+}

@@ -1,0 +1,265 @@
+import { secretAd } from '../../crypto/keyring.js';
+import {
+  AlreadyExistsError, CasConflictError, EnvNotFoundError, InvalidRequestError, ProjectNotFoundError,
+  SecretNotFoundError, TooManySecretsError, ValueTooLargeError,
+} from '../../errors.js';
+import type { Db, Tx } from '../../store/db.js';
+import type { EnvRow, ProjectRow, ProjectStore } from '../../store/project-store.js';
+import type { SecretStore, StoredValue } from '../../store/secret-store.js';
+import type { AuditContext, AuditService } from '../audit/audit-service.js';
+import type { KeyService } from '../key/key-service.js';
+import type { Principal } from '../token/token-service.js';
+import { seesEnv, seesProject } from '../token/grants.js';
+import { assertKeyName, assertResourceName } from './names.js';
+
+export interface SecretServiceDeps {
+  db: Db;
+  projectStore: ProjectStore;
+  secretStore: SecretStore;
+  keys: Pick<KeyService, 'cipher' | 'createProjectDek' | 'deleteProjectDeks'>;
+  audit: Pick<AuditService, 'run'>;
+  maxValueBytes: number;
+  maxSecretsPerEnv: number;
+}
+
+export interface BulkInput { set?: Record<string, string>; delete?: string[] }
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv }: SecretServiceDeps) {
+  function assertValue(name: string, value: unknown): asserts value is string {
+    if (typeof value !== 'string') throw new InvalidRequestError(`value of ${name} must be a string`);
+    if (!value.isWellFormed()) throw new InvalidRequestError(`value of ${name} is not valid UTF-8 (lone surrogate)`);
+    if (value.includes('\u0000')) throw new InvalidRequestError(`value of ${name} contains a NUL character, which an environment variable cannot hold`);
+    const size = Buffer.byteLength(value, 'utf8');
+    if (size > maxValueBytes) throw new ValueTooLargeError(`value of ${name} is ${size} bytes; the limit is ${maxValueBytes}`);
+  }
+
+  async function project(name: string, tx?: Tx): Promise<ProjectRow> {
+    const p = await projectStore.getProject(name, tx);
+    if (!p) throw new ProjectNotFoundError(`project ${name} not found`);
+    return p;
+  }
+
+  async function env(projectName: string, envName: string, tx?: Tx): Promise<{ p: ProjectRow; e: EnvRow }> {
+    const p = await project(projectName, tx);
+    const e = await projectStore.getEnv(p.id, envName, tx);
+    if (!e) throw new EnvNotFoundError(`environment ${projectName}/${envName} not found`);
+    return { p, e };
+  }
+
+  async function decryptAll(p: ProjectRow, e: EnvRow, rows: StoredValue[], tx: Tx): Promise<Record<string, string>> {
+    const out: Record<string, string> = Object.create(null);
+    for (const r of rows) {
+      const c = await keys.cipher(p.id, r.dekVersion, tx);
+      out[r.name] = c.decrypt(r.nonce, r.ciphertext, secretAd(p.id, e.id, r.name, r.version), `${p.name}/${e.name}/${r.name} v${r.version}`);
+    }
+    return out;
+  }
+
+  async function encryptVersion(p: ProjectRow, e: EnvRow, name: string, version: number, value: string, tx: Tx) {
+    const c = await keys.cipher(p.id, p.dekVersion, tx);
+    const { nonce, ciphertext } = c.encrypt(value, secretAd(p.id, e.id, name, version));
+    return { nonce, ciphertext, dekVersion: c.version };
+  }
+
+  /** Current revision of an env, and its identity (for ETags). Not audited: it discloses no value. */
+  async function revision(projectName: string, envName: string) {
+    const { e } = await env(projectName, envName);
+    return { envId: e.id, revision: e.revision };
+  }
+
+  return {
+    revision,
+
+    async listProjects(pr: Principal) {
+      const all = await projectStore.listProjects();
+      return all.filter((p) => seesProject(pr.grants, p.name)).map((p) => ({ name: p.name, createdAt: iso(p.createdAt) }));
+    },
+
+    async createProject(name: string, ctx: AuditContext) {
+      assertResourceName('project', name);
+      return audit.run(ctx, async (tx, record) => {
+        const p = await projectStore.createProject(name, tx);
+        if (!p) throw new AlreadyExistsError(`project ${name} already exists`);
+        await keys.createProjectDek(p.id, 1, tx);
+        await record({ action: 'project.create', outcome: 'ok', project: name });
+        return { name: p.name, createdAt: iso(p.createdAt) };
+      });
+    },
+
+    async deleteProject(name: string, ctx: AuditContext) {
+      return audit.run(ctx, async (tx, record) => {
+        const p = await project(name, tx);
+        await projectStore.deleteProject(p.id, tx);
+        await keys.deleteProjectDeks(p.id, tx);
+        await record({ action: 'project.delete', outcome: 'ok', project: name });
+        return { name, deleted: true };
+      });
+    },
+
+    async listEnvs(pr: Principal, projectName: string) {
+      const p = await project(projectName);
+      const envs = await projectStore.listEnvs(p.id);
+      return envs.filter((e) => seesEnv(pr.grants, p.name, e.name)).map((e) => ({ name: e.name, revision: e.revision, createdAt: iso(e.createdAt) }));
+    },
+
+    async createEnv(projectName: string, name: string, ctx: AuditContext) {
+      assertResourceName('environment', name);
+      return audit.run(ctx, async (tx, record) => {
+        const p = await project(projectName, tx);
+        const e = await projectStore.createEnv(p.id, name, tx);
+        if (!e) throw new AlreadyExistsError(`environment ${projectName}/${name} already exists`);
+        await record({ action: 'env.create', outcome: 'ok', project: projectName, env: name });
+        return { name: e.name, revision: e.revision, createdAt: iso(e.createdAt) };
+      });
+    },
+
+    async deleteEnv(projectName: string, name: string, ctx: AuditContext) {
+      return audit.run(ctx, async (tx, record) => {
+        const { e } = await env(projectName, name, tx);
+        await projectStore.deleteEnv(e.id, tx);
+        await record({ action: 'env.delete', outcome: 'ok', project: projectName, env: name });
+        return { name, deleted: true };
+      });
+    },
+
+    async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[]) {
+      return audit.run(ctx, async (tx, record) => {
+        const { p, e } = await env(projectName, envName, tx);
+        const rows = await secretStore.liveValues(e.id, only ?? null, tx);
+        const secrets = await decryptAll(p, e, rows, tx);
+        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: rows.map((r) => r.name) }, detail: { count: rows.length, revision: e.revision } });
+        return { secrets, revision: e.revision, envId: e.id };
+      });
+    },
+
+    async listNames(projectName: string, envName: string, ctx: AuditContext) {
+      return audit.run(ctx, async (tx, record) => {
+        const { e } = await env(projectName, envName, tx);
+        const rows = await secretStore.listLive(e.id, tx);
+        await record({ action: 'secret.list', outcome: 'ok', project: projectName, env: envName, detail: { count: rows.length } });
+        return { secrets: rows.map((r) => ({ key: r.name, version: r.version, updatedAt: iso(r.updatedAt) })), revision: e.revision };
+      });
+    },
+
+    async get(projectName: string, envName: string, name: string, ctx: AuditContext, version?: number) {
+      return audit.run(ctx, async (tx, record) => {
+        const { p, e } = await env(projectName, envName, tx);
+        const s = await secretStore.get(e.id, name, tx);
+        const notFound = () => new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}${version ? ` at version ${version}` : ''}`);
+        if (!s) throw notFound();
+        const wanted = version ?? s.version;
+        const v = (await secretStore.versions(s.id, tx)).find((x) => x.version === wanted);
+        if (!v || v.deleted || !v.nonce || !v.ciphertext || v.dekVersion === null || (version === undefined && s.deleted)) throw notFound();
+        const c = await keys.cipher(p.id, v.dekVersion, tx);
+        const value = c.decrypt(v.nonce, v.ciphertext, secretAd(p.id, e.id, name, v.version), `${projectName}/${envName}/${name} v${v.version}`);
+        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { key: name, version: v.version } });
+        return { key: name, value, version: v.version, createdAt: iso(v.createdAt), createdBy: v.createdBy, revision: e.revision };
+      });
+    },
+
+    async versions(projectName: string, envName: string, name: string, ctx: AuditContext) {
+      return audit.run(ctx, async (tx, record) => {
+        const { e } = await env(projectName, envName, tx);
+        const s = await secretStore.get(e.id, name, tx);
+        if (!s) throw new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}`);
+        const vs = await secretStore.versions(s.id, tx);
+        await record({ action: 'secret.versions', outcome: 'ok', project: projectName, env: envName, target: { key: name } });
+        return { key: name, current: s.deleted ? null : s.version, versions: vs.map((v) => ({ version: v.version, deleted: v.deleted, createdAt: iso(v.createdAt), createdBy: v.createdBy })) };
+      });
+    },
+
+    /** `cas`: the version the caller last saw (0 = must not exist yet). */
+    async put(projectName: string, envName: string, name: string, value: string, cas: number | undefined, ctx: AuditContext) {
+      assertKeyName(name);
+      assertValue(name, value);
+      return audit.run(ctx, async (tx, record) => {
+        const { p, e } = await env(projectName, envName, tx);
+        const revision = await projectStore.bumpRevision(e.id, tx);
+        let s = await secretStore.get(e.id, name, tx);
+        const current = s && !s.deleted ? s.version : 0;
+        if (cas !== undefined && cas !== current) {
+          throw new CasConflictError(`check-and-set failed for ${name}: expected version ${cas}, current is ${current}`, { details: { current } });
+        }
+        if (!s || s.deleted) {
+          if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
+        }
+        s ??= await secretStore.createSecret(e.id, name, tx);
+        const version = s.version + 1;
+        await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
+        await record({ action: 'secret.write', outcome: 'ok', project: projectName, env: envName, target: { key: name, version }, detail: cas !== undefined ? { cas } : {} });
+        return { key: name, version, revision };
+      });
+    },
+
+    async delete(projectName: string, envName: string, name: string, ctx: AuditContext) {
+      return audit.run(ctx, async (tx, record) => {
+        const { e } = await env(projectName, envName, tx);
+        const revision = await projectStore.bumpRevision(e.id, tx);
+        const s = await secretStore.get(e.id, name, tx);
+        if (!s || s.deleted) throw new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}`);
+        const version = s.version + 1;
+        await secretStore.writeVersion(s.id, version, null, ctx.actorId, tx);
+        await record({ action: 'secret.delete', outcome: 'ok', project: projectName, env: envName, target: { key: name, version } });
+        return { key: name, version, revision, deleted: true };
+      });
+    },
+
+    /** All changes or none. Values equal to the current one are reported as unchanged and write no version. */
+    async bulk(projectName: string, envName: string, input: BulkInput, ctx: AuditContext) {
+      const set = input.set ?? {};
+      const del = input.delete ?? [];
+      const setNames = Object.keys(set);
+      if (setNames.length === 0 && del.length === 0) throw new InvalidRequestError('nothing to do: give "set" and/or "delete"');
+      for (const n of setNames) { assertKeyName(n); assertValue(n, set[n]); }
+      for (const n of del) assertKeyName(n);
+      const both = del.find((n) => Object.prototype.hasOwnProperty.call(set, n));
+      if (both) throw new InvalidRequestError(`${both} is both set and deleted`);
+      if (new Set(del).size !== del.length) throw new InvalidRequestError('"delete" lists a name twice');
+      return audit.run(ctx, async (tx, record) => {
+        const { p, e } = await env(projectName, envName, tx);
+        const revision = await projectStore.bumpRevision(e.id, tx);
+        const existing = new Map((await secretStore.getMany(e.id, [...setNames, ...del], tx)).map((s) => [s.name, s]));
+        for (const n of del) {
+          const s = existing.get(n);
+          if (!s || s.deleted) throw new SecretNotFoundError(`secret ${n} not found in ${projectName}/${envName}; nothing was changed`);
+        }
+        const liveSet = setNames.filter((n) => existing.get(n) && !existing.get(n)!.deleted);
+        const currentValues = liveSet.length ? await decryptAll(p, e, await secretStore.liveValues(e.id, liveSet, tx), tx) : {};
+        const added: string[] = []; const changed: string[] = []; const unchanged: string[] = [];
+        for (const n of setNames) {
+          if (!(n in currentValues)) added.push(n);
+          else if (currentValues[n] === set[n]) unchanged.push(n);
+          else changed.push(n);
+        }
+        const live = await secretStore.countLive(e.id, tx);
+        if (live + added.length - del.length > maxSecretsPerEnv) {
+          throw new TooManySecretsError(`environment ${projectName}/${envName} would hold ${live + added.length - del.length} secrets; the limit is ${maxSecretsPerEnv}`);
+        }
+        for (const n of [...added, ...changed]) {
+          const s = existing.get(n) ?? (await secretStore.createSecret(e.id, n, tx));
+          const version = s.version + 1;
+          await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, n, version, set[n], tx), ctx.actorId, tx);
+        }
+        for (const n of del) {
+          const s = existing.get(n)!;
+          await secretStore.writeVersion(s.id, s.version + 1, null, ctx.actorId, tx);
+        }
+        await record({ action: 'secrets.bulk', outcome: 'ok', project: projectName, env: envName, target: { added, changed, deleted: del }, detail: { unchanged: unchanged.length } });
+        return { revision, added, changed, unchanged, deleted: del };
+      });
+    },
+
+    /** Long-poll helper: resolves when the env's revision differs from `seen`, or after `waitMs`. */
+    async waitForChange(projectName: string, envName: string, envId: number, seen: number, waitMs: number, aborted: () => boolean) {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const r = await revision(projectName, envName);
+        if (r.envId !== envId || r.revision !== seen || Date.now() >= deadline || aborted()) return r;
+        await new Promise((res) => setTimeout(res, Math.min(250, Math.max(0, deadline - Date.now()))));
+      }
+    },
+  };
+}
+export type SecretService = ReturnType<typeof secretServiceFactory>;

@@ -1,0 +1,181 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { randomBytes, randomTokenString } from '../../crypto/keyring.js';
+import { checkTokenFormat } from '../../crypto/token-format.js';
+import { formatDuration, parseDuration } from '../../duration.js';
+import { ForbiddenError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
+import type { Tx } from '../../store/db.js';
+import type { TokenRow, TokenStore } from '../../store/token-store.js';
+import type { AuditContext, AuditService } from '../audit/audit-service.js';
+import type { KeyService } from '../key/key-service.js';
+import { cidrList, cidrWithin, ipAllowed, parseCidr } from './cidr.js';
+import { formatGrant, grantsCover, parseGrant, type Grant } from './grants.js';
+
+/** An authenticated caller. Holds the token's id, never its string. */
+export interface Principal {
+  tokenId: string;
+  name: string;
+  grants: Grant[];
+  scopes: string[];
+  cidrs: string[];
+  expiresAt: number | null;
+  parentId: string | null;
+}
+
+export interface CreateTokenInput { name: string; scopes: string[]; ttl?: string; cidrs?: string[]; description?: string }
+
+export interface TokenServiceDeps {
+  tokenStore: TokenStore;
+  keys: Pick<KeyService, 'tokenHash'>;
+  audit: Pick<AuditService, 'run' | 'record'>;
+  log: FastifyBaseLogger;
+  defaultTtlMs: number;
+  maxTtlMs: number;
+}
+
+/** Why authentication failed: for logs and audit only, never sent to the caller. */
+export type AuthFailReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'cidr';
+
+export class AuthFailure extends UnauthorizedError {
+  constructor(readonly reason: AuthFailReason) {
+    super('missing, invalid, expired or revoked token');
+  }
+}
+
+const ALNUM = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+async function newTokenId(): Promise<string> {
+  const bytes = await randomBytes(40);
+  let id = 'tok_';
+  for (const b of bytes) if (b < 248 && id.length < 24) id += ALNUM[b % 62];
+  return id;
+}
+
+export function publicToken(t: TokenRow) {
+  return {
+    id: t.id, name: t.name, description: t.description, scopes: t.scopes, parentId: t.parentId, cidrs: t.cidrs,
+    createdAt: new Date(t.createdAt).toISOString(),
+    expiresAt: t.expiresAt === null ? null : new Date(t.expiresAt).toISOString(),
+    revokedAt: t.revokedAt === null ? null : new Date(t.revokedAt).toISOString(),
+    lastUsedAt: t.lastUsedAt === null ? null : new Date(t.lastUsedAt).toISOString(),
+  };
+}
+
+export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs, maxTtlMs }: TokenServiceDeps) {
+  const TOUCH_EVERY_MS = 60_000;
+  const lastTouch = new Map<string, number>();
+
+  function toPrincipal(t: TokenRow): Principal {
+    return { tokenId: t.id, name: t.name, grants: t.scopes.map(parseGrant), scopes: t.scopes, cidrs: t.cidrs, expiresAt: t.expiresAt, parentId: t.parentId };
+  }
+
+  function touch(t: TokenRow, now: number): void {
+    const last = Math.max(t.lastUsedAt ?? 0, lastTouch.get(t.id) ?? 0);
+    if (now - last < TOUCH_EVERY_MS) return;
+    lastTouch.set(t.id, now);
+    tokenStore.touch(t.id, now).catch((e) => log.warn({ tokenId: t.id, err: { message: (e as Error).message } }, 'could not update token last_used_at'));
+  }
+
+  async function descendantsOrSelf(p: Principal, id: string): Promise<TokenRow | null> {
+    const t = await tokenStore.byId(id);
+    if (!t) return null;
+    if (p.grants.some((g) => g.kind === 'root') || t.id === p.tokenId) return t;
+    const chain = await tokenStore.ancestors(t.parentId);
+    return chain.some((a) => a.id === p.tokenId) ? t : null;
+  }
+
+  return {
+    /**
+     * Resolves a bearer token to a Principal. Every failure throws the same
+     * AuthFailure (one public message); `reason` is for logs and audit.
+     */
+    async authenticate(token: string | undefined, ip: string | null, now = Date.now()): Promise<Principal> {
+      if (!token) throw new AuthFailure('missing');
+      if (!checkTokenFormat(token).ok) throw new AuthFailure('malformed');
+      const hash = await keys.tokenHash(token);
+      const t = await tokenStore.byHash(hash);
+      if (!t) throw new AuthFailure('unknown');
+      if (t.revokedAt !== null && t.revokedAt <= now) throw new AuthFailure('revoked');
+      if (t.expiresAt !== null && t.expiresAt <= now) throw new AuthFailure('expired');
+      if (!ipAllowed(cidrList(t.cidrs), ip)) throw new AuthFailure('cidr');
+      touch(t, now);
+      return toPrincipal(t);
+    },
+
+    /** Creates the first root token (init). Returns the token string, shown once. */
+    async createRoot(tx: Tx, name = 'root'): Promise<{ token: string; id: string }> {
+      const token = await randomTokenString();
+      const id = await newTokenId();
+      await tokenStore.insert({ id, name, description: 'initial root token', hash: await keys.tokenHash(token, tx), scopes: ['root'], parentId: null, cidrs: [], createdAt: Date.now(), expiresAt: null }, tx);
+      return { token, id };
+    },
+
+    async create(p: Principal, input: CreateTokenInput, ctx: AuditContext) {
+      const grants = input.scopes.map(parseGrant);
+      if (grants.length === 0) throw new InvalidRequestError('a token needs at least one scope');
+      for (const g of grants) {
+        if (!grantsCover(p.grants, g)) throw new ForbiddenError(`cannot grant ${formatGrant(g)}: a token can only create tokens within its own grants`);
+      }
+      const now = Date.now();
+      let ttl = defaultTtlMs;
+      if (input.ttl !== undefined) {
+        const parsed = parseDuration(input.ttl);
+        if (parsed === null) throw new InvalidRequestError('invalid ttl: use a duration such as 1h, 30d or 1y');
+        ttl = parsed;
+        if (ttl > maxTtlMs) throw new InvalidRequestError(`ttl ${input.ttl} exceeds the maximum of ${formatDuration(maxTtlMs)}`);
+      }
+      let expiresAt = now + ttl;
+      if (p.expiresAt !== null && expiresAt > p.expiresAt) {
+        if (input.ttl !== undefined) throw new ForbiddenError('ttl exceeds the remaining lifetime of the token creating it');
+        expiresAt = p.expiresAt;
+      }
+      let cidrs = (input.cidrs ?? []).map((c) => { const x = parseCidr(c); return `${x.addr}/${x.prefix}`; });
+      if (p.cidrs.length > 0) {
+        if (cidrs.length === 0) cidrs = p.cidrs;
+        for (const c of cidrs) if (!cidrWithin(p.cidrs, c)) throw new ForbiddenError(`cidr ${c} is outside the creating token's allowlist`);
+      }
+      const token = await randomTokenString();
+      const id = await newTokenId();
+      const row = {
+        id, name: input.name, description: input.description ?? '', hash: await keys.tokenHash(token), scopes: grants.map(formatGrant),
+        parentId: p.tokenId, cidrs, createdAt: now, expiresAt,
+      };
+      await audit.run(ctx, async (tx, record) => {
+        await tokenStore.insert(row, tx);
+        await record({ action: 'token.create', outcome: 'ok', target: { tokenId: id, name: input.name }, detail: { scopes: row.scopes, expiresAt: new Date(expiresAt).toISOString(), cidrs } });
+      });
+      return { token, ...publicToken({ ...row, revokedAt: null, lastUsedAt: null }) };
+    },
+
+    async list(p: Principal, filter: { includeRevoked?: boolean; name?: string }) {
+      const all = await tokenStore.list(filter);
+      if (p.grants.some((g) => g.kind === 'root')) return all.map(publicToken);
+      // Non-root callers see themselves and their descendants only.
+      const visible = new Set([p.tokenId]);
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const t of all) if (t.parentId && visible.has(t.parentId) && !visible.has(t.id)) { visible.add(t.id); grew = true; }
+      }
+      return all.filter((t) => visible.has(t.id)).map(publicToken);
+    },
+
+    async self(p: Principal) {
+      const t = await tokenStore.byId(p.tokenId);
+      if (!t) throw new TokenNotFoundError('token not found');
+      return publicToken(t);
+    },
+
+    /** Revokes a token and all its descendants in one transaction. */
+    async revoke(p: Principal, id: string, ctx: AuditContext) {
+      const t = await descendantsOrSelf(p, id);
+      if (!t) throw new TokenNotFoundError(`token ${id} not found`);
+      const now = Date.now();
+      const ids = await audit.run(ctx, async (tx, record) => {
+        const revoked = await tokenStore.revokeTree(id, now, tx);
+        await record({ action: 'token.revoke', outcome: 'ok', target: { tokenId: id, name: t.name }, detail: { revoked: revoked.length } });
+        return revoked;
+      });
+      return { id, revoked: ids };
+    },
+  };
+}
+export type TokenService = ReturnType<typeof tokenServiceFactory>;

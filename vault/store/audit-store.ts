@@ -1,0 +1,76 @@
+import type { Db, Tx } from './db.js';
+import { isPostgres } from './db.js';
+
+export interface AuditRow {
+  seq: number; ts: number; actorId: string; actorName: string; action: string; project: string | null; env: string | null;
+  target: Record<string, unknown>; outcome: string; ip: string | null; requestId: string | null; detail: Record<string, unknown>;
+  prevHash: Buffer; hash: Buffer;
+}
+
+export interface AuditFilter {
+  from?: number; to?: number; actor?: string; action?: string; project?: string; env?: string; outcome?: string;
+  afterSeq?: number; beforeSeq?: number; limit: number; order?: 'asc' | 'desc';
+}
+
+export const toAudit = (r: any): AuditRow => ({
+  seq: Number(r.seq), ts: Number(r.ts), actorId: r.actor_id, actorName: r.actor_name, action: r.action, project: r.project ?? null, env: r.env ?? null,
+  target: JSON.parse(r.target), outcome: r.outcome, ip: r.ip ?? null, requestId: r.request_id ?? null, detail: JSON.parse(r.detail),
+  prevHash: Buffer.from(r.prev_hash), hash: Buffer.from(r.hash),
+});
+
+export function auditStoreFactory(db: Db) {
+  return {
+    /** Reads the chain head, locking it on PostgreSQL until the transaction ends. */
+    async lockHead(tx: Tx): Promise<{ seq: number; hash: Buffer } | null> {
+      const q = tx('audit_head').where({ id: 1 });
+      if (isPostgres(tx)) q.forUpdate();
+      const r = await q.first();
+      return r ? { seq: Number(r.seq), hash: Buffer.from(r.hash) } : null;
+    },
+    async initHead(hash: Buffer, tx: Tx): Promise<void> {
+      await tx('audit_head').insert({ id: 1, seq: 0, hash }).onConflict('id').ignore();
+    },
+    async setHead(seq: number, hash: Buffer, tx: Tx): Promise<void> {
+      await tx('audit_head').where({ id: 1 }).update({ seq, hash });
+    },
+    async insert(rows: AuditRow[], tx: Tx): Promise<void> {
+      await tx('audit_events').insert(rows.map((e) => ({
+        seq: e.seq, ts: e.ts, actor_id: e.actorId, actor_name: e.actorName, action: e.action, project: e.project, env: e.env,
+        target: JSON.stringify(e.target), outcome: e.outcome, ip: e.ip, request_id: e.requestId, detail: JSON.stringify(e.detail),
+        prev_hash: e.prevHash, hash: e.hash,
+      })));
+    },
+    async list(f: AuditFilter, tx?: Tx): Promise<AuditRow[]> {
+      const q = (tx ?? db)('audit_events');
+      if (f.from !== undefined) q.where('ts', '>=', f.from);
+      if (f.to !== undefined) q.where('ts', '<', f.to);
+      if (f.actor) q.where((w) => w.where('actor_id', f.actor!).orWhere('actor_name', f.actor!));
+      if (f.action) {
+        if (f.action.endsWith('*')) q.where('action', 'like', f.action.slice(0, -1).replace(/[%_]/g, '') + '%');
+        else q.where('action', f.action);
+      }
+      if (f.project) q.where('project', f.project);
+      if (f.env) q.where('env', f.env);
+      if (f.outcome) q.where('outcome', f.outcome);
+      if (f.afterSeq !== undefined) q.where('seq', '>', f.afterSeq);
+      if (f.beforeSeq !== undefined) q.where('seq', '<', f.beforeSeq);
+      q.orderBy('seq', f.order ?? 'asc').limit(f.limit);
+      return (await q).map(toAudit);
+    },
+    /** Streams every event in seq order in pages (memory stays bounded). */
+    async *iterate(pageSize = 5000, tx?: Tx): AsyncGenerator<AuditRow> {
+      let after = -1;
+      for (;;) {
+        const rows = await (tx ?? db)('audit_events').where('seq', '>', after).orderBy('seq').limit(pageSize);
+        if (rows.length === 0) return;
+        for (const r of rows) yield toAudit(r);
+        after = Number(rows[rows.length - 1].seq);
+      }
+    },
+    async head(tx?: Tx): Promise<{ seq: number; hash: Buffer } | null> {
+      const r = await (tx ?? db)('audit_head').where({ id: 1 }).first();
+      return r ? { seq: Number(r.seq), hash: Buffer.from(r.hash) } : null;
+    },
+  };
+}
+export type AuditStore = ReturnType<typeof auditStoreFactory>;

@@ -1,0 +1,93 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import { migrationSource } from '../../migrations/index.js';
+import { StorageUnavailableError, type HushError } from '../errors.js';
+
+// int8 (bigint) columns hold epoch milliseconds and sequence numbers, all
+// well inside Number's safe range: return numbers, as SQLite does.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export type Db = Knex;
+export type Tx = Knex | Knex.Transaction;
+export type StorageKind = 'sqlite' | 'postgres';
+
+export interface DbOptions {
+  /** postgres://... or a SQLite file path. */
+  url: string;
+  sqliteSynchronous?: 'normal' | 'full';
+  poolMax?: number;
+}
+
+export function storageKind(url: string): StorageKind {
+  return /^postgres(ql)?:\/\//.test(url) ? 'postgres' : 'sqlite';
+}
+
+export function sqlitePath(url: string): string {
+  return url.replace(/^sqlite:(\/\/)?/, '');
+}
+
+export function openDb(opts: DbOptions): Db {
+  if (storageKind(opts.url) === 'postgres') {
+    return knexFactory({
+      client: 'pg',
+      connection: opts.url,
+      pool: { min: 0, max: opts.poolMax ?? 10 },
+      acquireConnectionTimeout: 10_000,
+    });
+  }
+  const file = sqlitePath(opts.url);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const sync = opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL';
+  return knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename: file },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      // WAL: readers never block the writer; busy_timeout: a second process
+      // (the CLI's init, a backup restore) waits instead of failing at once.
+      afterCreate(conn: { pragma: (s: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma(`synchronous = ${sync}`);
+          conn.pragma('busy_timeout = 5000');
+          conn.pragma('foreign_keys = ON');
+          done(null, conn);
+        } catch (e) {
+          done(e as Error, conn);
+        }
+      },
+    },
+    acquireConnectionTimeout: 10_000,
+  });
+}
+
+export function isPostgres(db: Tx): boolean {
+  return (db as Knex).client.config.client === 'pg';
+}
+
+export async function hasSchema(db: Db): Promise<boolean> {
+  return db.schema.hasTable('keys');
+}
+
+export async function migrate(db: Db): Promise<void> {
+  await db.migrate.latest({ migrationSource });
+}
+
+/** True when an error means the database itself cannot be used right now (disk, permissions, connection). */
+export function isStorageFailure(e: unknown): boolean {
+  const err = e as { code?: string; message?: string; name?: string };
+  const code = String(err?.code ?? '');
+  if (/^SQLITE_(READONLY|IOERR|CANTOPEN|FULL|BUSY|LOCKED|CORRUPT|NOTADB|PERM)/.test(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '53100'].includes(code)) return true;
+  if (err?.name === 'KnexTimeoutError') return true;
+  const msg = String(err?.message ?? '');
+  return /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Timeout acquiring a connection/i.test(msg);
+}
+
+export function storageError(e: unknown): HushError {
+  return new StorageUnavailableError('the database is unavailable right now; retry shortly', { cause: e });
+}

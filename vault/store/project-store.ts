@@ -1,0 +1,63 @@
+import type { Db, Tx } from './db.js';
+import { isPostgres } from './db.js';
+
+export interface ProjectRow { id: number; name: string; dekVersion: number; createdAt: number }
+export interface EnvRow { id: number; projectId: number; name: string; revision: number; createdAt: number }
+
+const toProject = (r: any): ProjectRow => ({ id: r.id, name: r.name, dekVersion: r.dek_version, createdAt: Number(r.created_at) });
+const toEnv = (r: any): EnvRow => ({ id: r.id, projectId: r.project_id, name: r.name, revision: Number(r.revision), createdAt: Number(r.created_at) });
+
+export function projectStoreFactory(db: Db) {
+  return {
+    async listProjects(tx?: Tx): Promise<ProjectRow[]> {
+      return (await (tx ?? db)('projects').orderBy('name')).map(toProject);
+    },
+    async getProject(name: string, tx?: Tx): Promise<ProjectRow | null> {
+      const r = await (tx ?? db)('projects').where({ name }).first();
+      return r ? toProject(r) : null;
+    },
+    async getProjectById(id: number, tx?: Tx): Promise<ProjectRow | null> {
+      const r = await (tx ?? db)('projects').where({ id }).first();
+      return r ? toProject(r) : null;
+    },
+    /** Returns null when the name is taken. */
+    async createProject(name: string, tx: Tx): Promise<ProjectRow | null> {
+      const rows = await tx('projects').insert({ name, dek_version: 1, created_at: Date.now() }).onConflict('name').ignore().returning('*');
+      return rows.length ? toProject(rows[0]) : null;
+    },
+    async deleteProject(id: number, tx: Tx): Promise<void> {
+      await tx('projects').where({ id }).del();
+    },
+    async setDekVersion(id: number, version: number, tx: Tx): Promise<void> {
+      await tx('projects').where({ id }).update({ dek_version: version });
+    },
+    async listEnvs(projectId: number, tx?: Tx): Promise<EnvRow[]> {
+      return (await (tx ?? db)('environments').where({ project_id: projectId }).orderBy('name')).map(toEnv);
+    },
+    async getEnv(projectId: number, name: string, tx?: Tx): Promise<EnvRow | null> {
+      const r = await (tx ?? db)('environments').where({ project_id: projectId, name }).first();
+      return r ? toEnv(r) : null;
+    },
+    async createEnv(projectId: number, name: string, tx: Tx): Promise<EnvRow | null> {
+      const rows = await tx('environments').insert({ project_id: projectId, name, revision: 0, created_at: Date.now() }).onConflict(['project_id', 'name']).ignore().returning('*');
+      return rows.length ? toEnv(rows[0]) : null;
+    },
+    async deleteEnv(id: number, tx: Tx): Promise<void> {
+      await tx('environments').where({ id }).del();
+    },
+    /**
+     * Bumps the env revision and returns the new value. On PostgreSQL the row
+     * lock this takes serialises writers of one env until commit; do it first
+     * in every write transaction.
+     */
+    async bumpRevision(envId: number, tx: Tx): Promise<number> {
+      const rows = await tx('environments').where({ id: envId }).increment('revision', 1).returning(['revision']);
+      return Number(rows[0].revision);
+    },
+    /** Locks the env row (PostgreSQL) without changing it. */
+    async lockEnv(envId: number, tx: Tx): Promise<void> {
+      if (isPostgres(tx)) await tx.raw('select id from environments where id = ? for update', [envId]);
+    },
+  };
+}
+export type ProjectStore = ReturnType<typeof projectStoreFactory>;

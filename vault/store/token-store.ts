@@ -1,0 +1,70 @@
+import type { Db, Tx } from './db.js';
+
+export interface TokenRow {
+  id: string; name: string; description: string; hash: Buffer; scopes: string[]; parentId: string | null; cidrs: string[];
+  createdAt: number; expiresAt: number | null; revokedAt: number | null; lastUsedAt: number | null;
+}
+
+const toToken = (r: any): TokenRow => ({
+  id: r.id, name: r.name, description: r.description, hash: Buffer.from(r.hash), scopes: JSON.parse(r.scopes), parentId: r.parent_id,
+  cidrs: JSON.parse(r.cidrs), createdAt: Number(r.created_at), expiresAt: r.expires_at == null ? null : Number(r.expires_at),
+  revokedAt: r.revoked_at == null ? null : Number(r.revoked_at), lastUsedAt: r.last_used_at == null ? null : Number(r.last_used_at),
+});
+
+export function tokenStoreFactory(db: Db) {
+  return {
+    async insert(t: Omit<TokenRow, 'revokedAt' | 'lastUsedAt'>, tx: Tx): Promise<void> {
+      await tx('tokens').insert({
+        id: t.id, name: t.name, description: t.description, hash: t.hash, scopes: JSON.stringify(t.scopes), parent_id: t.parentId,
+        cidrs: JSON.stringify(t.cidrs), created_at: t.createdAt, expires_at: t.expiresAt,
+      });
+    },
+    async byHash(hash: Buffer, tx?: Tx): Promise<TokenRow | null> {
+      const r = await (tx ?? db)('tokens').where({ hash }).first();
+      return r ? toToken(r) : null;
+    },
+    async byId(id: string, tx?: Tx): Promise<TokenRow | null> {
+      const r = await (tx ?? db)('tokens').where({ id }).first();
+      return r ? toToken(r) : null;
+    },
+    async list(filter: { includeRevoked?: boolean; name?: string }, tx?: Tx): Promise<TokenRow[]> {
+      const q = (tx ?? db)('tokens').orderBy('created_at', 'asc').orderBy('id');
+      if (!filter.includeRevoked) q.whereNull('revoked_at');
+      if (filter.name) q.where({ name: filter.name });
+      return (await q).map(toToken);
+    },
+    /** The token's ancestors, nearest first (id, revokedAt, expiresAt). */
+    async ancestors(parentId: string | null, tx?: Tx): Promise<TokenRow[]> {
+      const out: TokenRow[] = [];
+      let cur = parentId;
+      const seen = new Set<string>();
+      while (cur && !seen.has(cur)) {
+        seen.add(cur);
+        const r = await (tx ?? db)('tokens').where({ id: cur }).first();
+        if (!r) break;
+        const t = toToken(r);
+        out.push(t);
+        cur = t.parentId;
+      }
+      return out;
+    },
+    /** Revokes a token and every descendant in one statement; returns the ids revoked now. */
+    async revokeTree(id: string, at: number, tx: Tx): Promise<string[]> {
+      const rows = await tx.raw(
+        `with recursive tree(id) as (select id from tokens where id = ? union all select t.id from tokens t join tree on t.parent_id = tree.id)
+         select id from tree`, [id]);
+      const ids: string[] = (Array.isArray(rows) ? rows : rows.rows).map((r: any) => r.id);
+      for (let i = 0; i < ids.length; i += 500) {
+        await tx('tokens').whereIn('id', ids.slice(i, i + 500)).whereNull('revoked_at').update({ revoked_at: at });
+      }
+      return ids;
+    },
+    async touch(id: string, at: number, tx?: Tx): Promise<void> {
+      await (tx ?? db)('tokens').where({ id }).update({ last_used_at: at });
+    },
+    async all(tx?: Tx): Promise<TokenRow[]> {
+      return (await (tx ?? db)('tokens').orderBy('created_at')).map(toToken);
+    },
+  };
+}
+export type TokenStore = ReturnType<typeof tokenStoreFactory>;

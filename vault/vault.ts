@@ -1,0 +1,124 @@
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config.js';
+import { generateMasterKeyBase64, masterKeyFromBase64, masterKeyFromFile, randomBytes, type MasterKey } from './crypto/keyring.js';
+import { AlreadyInitializedError, ConfigError, NotInitializedError } from './errors.js';
+import { hasSchema, migrate, openDb, storageKind, type Db, type StorageKind } from './store/db.js';
+import { keyStoreFactory, metaStoreFactory } from './store/key-store.js';
+import { keyServiceFactory } from './services/key/key-service.js';
+import { auditServiceFactory, SYSTEM_CONTEXT } from './services/audit/audit-service.js';
+import { auditStoreFactory } from './store/audit-store.js';
+import { tokenServiceFactory } from './services/token/token-service.js';
+import { tokenStoreFactory } from './store/token-store.js';
+import type { FastifyBaseLogger } from 'fastify';
+
+export const DEV_KEY_FILE = 'master.key';
+
+export function databaseUrl(config: Readonly<Config>): string {
+  return config.databaseUrl ?? `sqlite:${join(config.dataDir, 'hush.db')}`;
+}
+
+/** Creates the data dir with mode 0700 (and tightens an existing one we created). */
+export function ensureDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new ConfigError(`data dir ${dir} is not a directory`);
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}
+
+/** Writes a file atomically with mode 0600: temp file, fsync, rename. */
+export function writeSecretFile(path: string, content: string | Buffer, opts: { exclusive?: boolean } = {}): void {
+  if (opts.exclusive && existsSync(path)) throw new AlreadyInitializedError(`${path} already exists; refusing to overwrite it`);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+    throw e;
+  }
+}
+
+export type MasterKeySource = 'env' | 'file' | 'data-dir' | 'generated';
+
+/** Finds the master key: explicit key > key file > data-dir master.key. Null when none. */
+export async function resolveMasterKey(config: Readonly<Config>): Promise<{ key: MasterKey; source: MasterKeySource; file: string | null } | null> {
+  if (config.masterKey) return { key: await masterKeyFromBase64(config.masterKey, 'HUSH_MASTER_KEY'), source: 'env', file: null };
+  if (config.masterKeyFile) return { key: await masterKeyFromFile(config.masterKeyFile), source: 'file', file: config.masterKeyFile };
+  const dev = join(config.dataDir, DEV_KEY_FILE);
+  if (existsSync(dev)) return { key: await masterKeyFromFile(dev), source: 'data-dir', file: dev };
+  return null;
+}
+
+export interface OpenedDb { db: Db; storage: StorageKind; url: string }
+
+export function openConfiguredDb(config: Readonly<Config>, poolMax?: number): OpenedDb {
+  const url = databaseUrl(config);
+  const storage = storageKind(url);
+  if (storage === 'sqlite' && !config.databaseUrl) ensureDataDir(config.dataDir);
+  return { db: openDb({ url, sqliteSynchronous: config.sqliteSynchronous, poolMax }), storage, url };
+}
+
+/** Is there an initialised vault in this database? Reads only; never writes. */
+export async function isInitialised(db: Db): Promise<boolean> {
+  if (!(await hasSchema(db))) return false;
+  return (await keyStoreFactory(db).get('check', 'vault', 1)) !== null;
+}
+
+export interface InitResult { rootToken: string; rootTokenId: string; masterKeyFile: string | null; masterKeySource: MasterKeySource; vaultId: string }
+
+/**
+ * Initialises an empty vault: schema, key-check row, token pepper, audit
+ * MAC key and chain head, and a root token (returned once). Refuses a vault
+ * that is already initialised; nothing is changed then.
+ */
+export async function initVault(config: Readonly<Config>, opened: OpenedDb, log: FastifyBaseLogger): Promise<InitResult> {
+  const { db } = opened;
+  if (await isInitialised(db)) throw new AlreadyInitializedError(`the vault at ${opened.storage === 'sqlite' ? opened.url.replace(/^sqlite:/, '') : 'this database'} is already initialised; nothing was changed`);
+  let resolved = await resolveMasterKey(config);
+  let masterKeyFile: string | null = resolved?.file ?? null;
+  let source: MasterKeySource = resolved?.source ?? 'generated';
+  if (!resolved) {
+    ensureDataDir(config.dataDir);
+    masterKeyFile = join(config.dataDir, DEV_KEY_FILE);
+    writeSecretFile(masterKeyFile, (await generateMasterKeyBase64()) + '\n', { exclusive: true });
+    resolved = { key: await masterKeyFromFile(masterKeyFile), source: 'generated', file: masterKeyFile };
+    source = 'generated';
+  }
+  await migrate(db);
+  const keys = keyServiceFactory({ keyStore: keyStoreFactory(db), masterKey: resolved.key });
+  const audit = auditServiceFactory({ db, auditStore: auditStoreFactory(db), keys, log, auditFile: config.auditFile });
+  const tokens = tokenServiceFactory({ tokenStore: tokenStoreFactory(db), keys, audit, log, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
+  const vaultId = (await randomBytes(16)).toString('hex');
+  const meta = metaStoreFactory(db);
+  const root = await db.transaction(async (tx) => {
+    // A second initialiser racing this one fails on the unique key rows.
+    await keys.initialise(tx);
+    await audit.initialise(tx);
+    await meta.set('vault_id', vaultId, tx);
+    await meta.set('created_at', new Date().toISOString(), tx);
+    return tokens.createRoot(tx);
+  });
+  await audit.record(SYSTEM_CONTEXT, { action: 'vault.init', outcome: 'ok', detail: { vaultId, rootTokenId: root.id, masterKeySource: source } });
+  return { rootToken: root.token, rootTokenId: root.id, masterKeyFile, masterKeySource: source, vaultId };
+}
+
+/**
+ * Opens an initialised vault: checks the master key against the key-check
+ * row BEFORE running migrations or writing anything, then migrates.
+ */
+export async function openVault(config: Readonly<Config>, opened: OpenedDb): Promise<{ masterKey: MasterKey; source: MasterKeySource }> {
+  const { db } = opened;
+  if (!(await isInitialised(db))) throw new NotInitializedError('vault is not initialised: run `hush init` or start `hush server` on an empty data dir');
+  const resolved = await resolveMasterKey(config);
+  if (!resolved) throw new ConfigError('no master key: set HUSH_MASTER_KEY_FILE (or --master-key-file) to the vault\'s key file');
+  await keyServiceFactory({ keyStore: keyStoreFactory(db), masterKey: resolved.key }).verify();
+  await migrate(db);
+  return { masterKey: resolved.key, source: resolved.source };
+}
