@@ -36,8 +36,6 @@ export const serverCommand: CommandModule = {
         '         For production set HUSH_MASTER_KEY_FILE to a key kept elsewhere; see docs/keys.md.\n',
       );
     }
-    const address = await server.listen();
-    process.stderr.write(`hush server listening on ${address} (storage: ${server.container.storage})\n`);
     let stopping = false;
     const stop = (sig: string) => {
       if (stopping) return;
@@ -47,6 +45,8 @@ export const serverCommand: CommandModule = {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    const address = await server.listen();
+    process.stderr.write(`hush server listening on ${address} (storage: ${server.container.storage})\n`);
     // The server runs until a signal arrives.
     await new Promise(() => undefined);
   },

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../vault/config.js';
+import { parseDuration } from '../../vault/duration.js';
+
+describe('config', () => {
+  it('uses defaults when nothing is set', () => {
+    const c = loadConfig({}, {});
+    assert.equal(c.listen.host, '127.0.0.1');
+    assert.equal(c.listen.port, 8420);
+    assert.equal(c.databaseUrl, null);
+    assert.ok(c.dataDir.endsWith('hush-data'));
+    assert.equal(c.maxValueBytes, 65536);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('flags win over HUSH_* environment, which wins over defaults', () => {
+    const env = { HUSH_LISTEN: '127.0.0.1:9000', HUSH_MAX_VALUE_BYTES: '1KiB' };
+    assert.equal(loadConfig({}, env).listen.port, 9000);
+    assert.equal(loadConfig({}, env).maxValueBytes, 1024);
+    assert.equal(loadConfig({ listen: '127.0.0.1:9100' }, env).listen.port, 9100);
+  });
+
+  it('a malformed value is a one-line error naming the setting', () => {
+    assert.throws(() => loadConfig({}, { HUSH_LISTEN: 'nope' }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'config_invalid');
+      assert.match(e.message, /HUSH_LISTEN/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    });
+    assert.throws(() => loadConfig({ 'max-secrets-per-env': 'lots' }, {}), /--max-secrets-per-env/);
+    assert.throws(() => loadConfig({}, { HUSH_DATABASE_URL: 'mysql://x' }), /HUSH_DATABASE_URL/);
+    assert.throws(() => loadConfig({}, { HUSH_TOKEN_DEFAULT_TTL: 'forever' }), /HUSH_TOKEN_DEFAULT_TTL/);
+  });
+
+  it('never echoes the value of a bad master key setting', () => {
+    assert.throws(() => loadConfig({ 'log-level': 'SECRET-LEVEL' }, {}), (e: Error) => !e.message.includes('SECRET-LEVEL'));
+  });
+
+  it('parses durations', () => {
+    assert.equal(parseDuration('30d'), 30 * 86_400_000);
+    assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('0s'), null);
+    assert.equal(parseDuration('10'), null);
+    assert.equal(parseDuration('1d '), null);
+  });
+});

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { runHush, spawnServer, waitExit } from '../helpers/cli.js';
+import { tempDir } from '../helpers/server.js';
+
+const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+
+describe('hush init and hush server as processes', () => {
+  it('init creates a private data dir, master.key (0600) and prints the root token once as JSON', async () => {
+    const dir = join(tempDir(), 'data');
+    const r = await runHush(['init', '--data-dir', dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.match(out.rootToken, /^hush_[0-9A-Za-z]{49}$/);
+    assert.equal(out.masterKeyFile, join(dir, 'master.key'));
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.equal(statSync(out.masterKeyFile).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'hush.db')).mode & 0o777, 0o600);
+  });
+
+  it('a second init on the same data dir refuses and loses nothing', async () => {
+    const dir = join(tempDir(), 'data');
+    assert.equal((await runHush(['init', '--data-dir', dir, '--json'])).code, 0);
+    const key = readFileSync(join(dir, 'master.key'), 'utf8');
+    const db = sha(join(dir, 'hush.db'));
+    const again = await runHush(['init', '--data-dir', dir]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /^hush: .*already initialised/);
+    assert.equal(again.stderr.trim().split('\n').length, 1);
+    assert.equal(readFileSync(join(dir, 'master.key'), 'utf8'), key);
+    assert.equal(sha(join(dir, 'hush.db')), db);
+  });
+
+  it('a bad setting is one readable line and exit 2', async () => {
+    const r = await runHush(['server', '--listen', 'nowhere']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^hush: invalid --listen: must be HOST:PORT/);
+  });
+
+  it('server on an empty data dir initialises it, prints the root token once, warns about the dev key, and serves', async () => {
+    const dir = join(tempDir(), 'data');
+    const srv = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0']);
+    try {
+      assert.ok(srv.rootToken);
+      assert.match(srv.stderr(), /development only/);
+      const h = (await fetch(`${srv.url}/v1/sys/health`).then((r) => r.json())) as { status: string; storage: string };
+      assert.equal(h.status, 'ok');
+      assert.equal(h.storage, 'sqlite');
+      const auth = { authorization: `Bearer ${srv.rootToken}`, 'content-type': 'application/json' };
+      assert.equal((await fetch(`${srv.url}/v1/projects`, { method: 'POST', headers: auth, body: '{"name":"api"}' })).status, 201);
+      assert.equal((await fetch(`${srv.url}/v1/projects/api/envs`, { method: 'POST', headers: auth, body: '{"name":"prod"}' })).status, 201);
+      assert.equal((await fetch(`${srv.url}/v1/projects/api/envs/prod/secrets/A`, { method: 'PUT', headers: auth, body: '{"value":"1"}' })).status, 200);
+      for (const f of ['hush.db', 'hush.db-wal', 'master.key']) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+    } finally {
+      srv.child.kill('SIGTERM');
+      await waitExit(srv.child);
+    }
+    const second = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0']);
+    assert.equal(second.rootToken, null, 'the root token is printed only on the first start');
+    second.child.kill('SIGTERM');
+    await waitExit(second.child);
+  });
+
+  it('SIGTERM finishes in-flight requests, closes the database and exits 0', async () => {
+    const dir = join(tempDir(), 'data');
+    const srv = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0']);
+    const auth = { authorization: `Bearer ${srv.rootToken}`, 'content-type': 'application/json' };
+    await fetch(`${srv.url}/v1/projects`, { method: 'POST', headers: auth, body: '{"name":"api"}' });
+    await fetch(`${srv.url}/v1/projects/api/envs`, { method: 'POST', headers: auth, body: '{"name":"prod"}' });
+    const etag = (await fetch(`${srv.url}/v1/projects/api/envs/prod/secrets`, { headers: auth })).headers.get('etag')!;
+    // A long-poll is in flight when SIGTERM arrives; it must still get a response.
+    const inflight = fetch(`${srv.url}/v1/projects/api/envs/prod/secrets?wait=2`, { headers: { ...auth, 'if-none-match': etag } });
+    await new Promise((r) => setTimeout(r, 200));
+    srv.child.kill('SIGTERM');
+    const res = await inflight;
+    assert.equal(res.status, 304);
+    const { code } = await waitExit(srv.child);
+    assert.equal(code, 0);
+    for (const sig of ['SIGINT'] as const) {
+      const s2 = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0']);
+      s2.child.kill(sig);
+      assert.equal((await waitExit(s2.child)).code, 0);
+    }
+  });
+});
