@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 
 /**
@@ -179,5 +179,12 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
 
 /** Settings as rows, for docs/configuration.md and `hush server --help`. */
 export function describeSettings(): { flag: string; env: string; default: string; doc: string }[] {
-  return SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, default: s.key === 'dataDir' ? './hush-data' : JSON.stringify(s.default), doc: s.doc }));
+  const show = (key: keyof Config, v: unknown): string => {
+    if (key === 'dataDir') return './hush-data';
+    if (key === 'listen') return '127.0.0.1:8420';
+    if (v === null || (Array.isArray(v) && v.length === 0)) return '(none)';
+    if (key.endsWith('Ms') && typeof v === 'number') return formatDuration(v);
+    return String(v);
+  };
+  return SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, default: show(s.key, s.default), doc: s.doc }));
 }
