@@ -1,0 +1,767 @@
+/**
+ * OpenPGP layer for Hush backups.
+ *
+ * A backup body (an NDJSON byte stream produced elsewhere) is encrypted into an
+ * OpenPGP message that GnuPG 2.2 can open with `gpg --decrypt`, and decrypted
+ * again by Hush on restore. Everything here streams: memory use does not grow
+ * with the size of the backup.
+ *
+ * GnuPG 2.2 compatibility rules (see DESIGN.md, "Backups and GnuPG"):
+ * - `aeadProtect: false`: messages use SEIPDv1 (CFB + MDC), never SEIPDv2/AEAD.
+ * - Recipient keys must be v4 keys. openpgp.js picks the message format from
+ *   the recipient keys' "features" (a key that advertises SEIPDv2 switches the
+ *   whole message to SEIPDv2), so such keys are refused, as are v6 keys and
+ *   RFC 9580 X25519/X448 encryption subkeys that GnuPG 2.2 cannot use.
+ * - Passphrases use iterated+salted S2K (never Argon2).
+ * - No compression packets are emitted (uncompressed literal data).
+ *
+ * Errors thrown or emitted by this module are {@link BackupError}s with a
+ * stable `code` and an HTTP `statusCode`. Their messages are one line and never
+ * contain key material, passphrases or plaintext.
+ *
+ * @module
+ */
+import { Readable } from 'node:stream';
+import { ReadableStream, TextDecoderStream, type ReadableStreamReadResult } from 'node:stream/web';
+import * as openpgp from 'openpgp';
+
+/* ------------------------------------------------------------------------- */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------- */
+
+/** Stable error codes used by the backup OpenPGP layer. */
+export type BackupErrorCode =
+  | 'backup_key_invalid'
+  | 'backup_decrypt_failed'
+  | 'backup_corrupt'
+  | 'backup_signature_invalid'
+  | 'backup_incomplete';
+
+/** Base class of every error this module produces. */
+export class BackupError extends Error {
+  /** Stable machine-readable code, e.g. `backup_corrupt`. */
+  readonly code: BackupErrorCode;
+  /** HTTP status an API layer should answer with. */
+  readonly statusCode: number;
+
+  constructor(code: BackupErrorCode, message: string, statusCode = 400, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+}
+
+/**
+ * `backup_key_invalid` (400): a supplied key or option cannot be used — not an
+ * OpenPGP key, wrong kind (private vs public), v6 / SEIPDv2-advertising key,
+ * no usable encryption or signing (sub)key, expired, revoked, locked private
+ * key with a wrong or missing passphrase, or neither recipients nor passphrase.
+ */
+export class BackupKeyError extends BackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('backup_key_invalid', message, 400, options);
+  }
+}
+
+/**
+ * `backup_decrypt_failed` (400): the backup could not be opened with the given
+ * private keys / passphrase (wrong key or wrong passphrase; also a file whose
+ * very first encrypted bytes are damaged is indistinguishable from this).
+ */
+export class BackupDecryptError extends BackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('backup_decrypt_failed', message, 400, options);
+  }
+}
+
+/**
+ * `backup_corrupt` (400): the file is not an OpenPGP message, is truncated, or
+ * fails its integrity check (MDC). With streaming decryption this usually
+ * surfaces as an `'error'` event at the END of the plaintext stream.
+ */
+export class BackupCorruptError extends BackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('backup_corrupt', message, 400, options);
+  }
+}
+
+/**
+ * `backup_signature_invalid` (400): signer keys were given but the backup is
+ * unsigned, or no signature verifies with any of the given keys.
+ */
+export class BackupSignatureError extends BackupError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('backup_signature_invalid', message, 400, options);
+  }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Configuration                                                             */
+/* ------------------------------------------------------------------------- */
+
+const { enums } = openpgp;
+
+/** openpgp.js settings that keep every produced message readable by GnuPG 2.2. */
+const GPG22_CONFIG: openpgp.PartialConfig = {
+  aeadProtect: false, // SEIPDv1 + MDC, never SEIPDv2 / OCB
+  v6Keys: false,
+  s2kType: enums.s2k.iterated, // iterated+salted S2K, not argon2
+  preferredSymmetricAlgorithm: enums.symmetric.aes256,
+  preferredHashAlgorithm: enums.hash.sha512,
+  preferredCompressionAlgorithm: enums.compression.uncompressed,
+};
+
+/**
+ * Decryption config. `allowUnauthenticatedStream: true` is REQUIRED for
+ * bounded memory: with SEIPDv1 and the default `false`, openpgp.js buffers the
+ * whole plaintext until the MDC at the end has been checked. With `true` the
+ * plaintext is released as it is decrypted and an integrity failure is raised
+ * as a stream error at the end — so callers must treat the plaintext as
+ * untrusted until the stream has ended without error (see
+ * {@link decryptBackupStream}).
+ */
+const DECRYPT_CONFIG: openpgp.PartialConfig = {
+  ...GPG22_CONFIG,
+  allowUnauthenticatedStream: true,
+};
+
+/** Default for {@link DecryptOptions.stallTimeoutMs}. */
+const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
+/** Public-key algorithms GnuPG 2.2 can encrypt to. */
+const GPG22_ENCRYPTION_ALGOS = new Set<string>(['rsaEncryptSign', 'rsaEncrypt', 'ecdh']);
+/** Public-key algorithms GnuPG 2.2 can verify. */
+const GPG22_SIGNING_ALGOS = new Set<string>(['rsaEncryptSign', 'rsaSign', 'ecdsa', 'eddsaLegacy']);
+/** ECDH curves GnuPG 2.2 supports (openpgp.js names). */
+const GPG22_ECDH_CURVES = new Set<string>([
+  'curve25519Legacy',
+  'nistP256',
+  'nistP384',
+  'nistP521',
+  'brainpoolP256r1',
+  'brainpoolP384r1',
+  'brainpoolP512r1',
+]);
+
+/* ------------------------------------------------------------------------- */
+/* Keys                                                                      */
+/* ------------------------------------------------------------------------- */
+
+/** A validated recipient key, ready for {@link encryptBackupStream}. */
+export interface RecipientKey {
+  /** Primary key fingerprint, upper-case hex. */
+  fingerprint: string;
+  /** Fingerprint of the (sub)key messages will be encrypted to, upper-case hex. */
+  encryptionKeyFingerprint: string;
+  /** User IDs on the key, e.g. `Ops <ops@example.com>`. */
+  userIds: string[];
+  /** openpgp.js algorithm name of the encryption (sub)key, e.g. `ecdh`. */
+  algorithm: string;
+  /** The parsed openpgp.js public key. */
+  key: openpgp.PublicKey;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function hex(fpr: string): string {
+  return fpr.toUpperCase();
+}
+
+/** Features flag 0x08: "Version 2 SEIPD" (RFC 9580 §5.2.3.32); missing from openpgp's typings. */
+const FEATURE_SEIPDV2 = 0x08;
+
+/** True when any self-signature of `key` advertises SEIPDv2 in its features. */
+function advertisesSeipdv2(key: openpgp.PublicKey): boolean {
+  const ownId = key.getKeyID();
+  const sigs: openpgp.SignaturePacket[] = [];
+  for (const user of key.users) sigs.push(...user.selfCertifications);
+  const direct = (key as unknown as { directSignatures?: openpgp.SignaturePacket[] }).directSignatures;
+  if (direct) sigs.push(...direct);
+  return sigs.some(
+    (sig) =>
+      (!sig.issuerKeyID || sig.issuerKeyID.equals(ownId, true)) &&
+      Array.isArray(sig.features) &&
+      ((sig.features[0] ?? 0) & FEATURE_SEIPDV2) !== 0,
+  );
+}
+
+/**
+ * Parse and validate an armored OpenPGP public key for use as a backup
+ * recipient.
+ *
+ * Checks: exactly one key; a public (not private) key; a v4 key with v4
+ * subkeys; no self-signature advertising SEIPDv2; not revoked; not expired; has
+ * a currently valid encryption (sub)key whose algorithm/curve GnuPG 2.2 knows.
+ *
+ * @param armored - Contents of an `.asc` file (`gpg --armor --export FPR`).
+ * @throws {BackupKeyError} with a one-line explanation when the key is unusable.
+ */
+export async function readRecipientKey(armored: string): Promise<RecipientKey> {
+  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP')) {
+    throw new BackupKeyError('recipient key is not an ASCII-armored OpenPGP key (export it with `gpg --armor --export FPR`)');
+  }
+  let keys: openpgp.Key[];
+  try {
+    keys = await openpgp.readKeys({ armoredKeys: armored, config: GPG22_CONFIG });
+  } catch (e) {
+    throw new BackupKeyError('recipient key is not a valid OpenPGP key', { cause: e });
+  }
+  const blocks = armored.match(/-----BEGIN PGP [A-Z ]+-----/g) ?? [];
+  if (keys.length !== 1 || blocks.length !== 1) {
+    throw new BackupKeyError(`recipient key file contains ${Math.max(keys.length, blocks.length)} keys; give exactly one key per file`);
+  }
+  const key = keys[0];
+  const fpr = hex(key.getFingerprint());
+  if (key.isPrivate()) {
+    throw new BackupKeyError(`recipient key ${fpr} is a private key; give the public key (gpg --armor --export)`);
+  }
+  if (key.keyPacket.version !== 4 || key.subkeys.some((s) => s.keyPacket.version !== 4)) {
+    throw new BackupKeyError(
+      `recipient key ${fpr} is a v${key.keyPacket.version} OpenPGP key; GnuPG 2.2 needs v4 keys (RFC 4880), e.g. generated by gpg`,
+    );
+  }
+  if (advertisesSeipdv2(key)) {
+    throw new BackupKeyError(
+      `recipient key ${fpr} advertises SEIPDv2 (AEAD) support, which would produce a message GnuPG 2.2 cannot read`,
+    );
+  }
+  const now = new Date();
+  let revoked = false;
+  try {
+    revoked = await key.isRevoked(undefined, undefined, now, openpgp.config);
+  } catch {
+    revoked = false;
+  }
+  if (revoked) throw new BackupKeyError(`recipient key ${fpr} is revoked`);
+  let expires: Date | number | null;
+  try {
+    expires = await key.getExpirationTime(undefined, { ...openpgp.config, ...GPG22_CONFIG });
+  } catch (e) {
+    throw new BackupKeyError(`recipient key ${fpr} has no valid self-signature`, { cause: e });
+  }
+  if (expires instanceof Date && expires.getTime() <= now.getTime()) {
+    throw new BackupKeyError(`recipient key ${fpr} expired on ${expires.toISOString()}`);
+  }
+  let enc: openpgp.PublicKey | openpgp.Subkey;
+  try {
+    enc = await key.getEncryptionKey(undefined, now, undefined, { ...openpgp.config, ...GPG22_CONFIG });
+  } catch (e) {
+    throw new BackupKeyError(
+      `recipient key ${fpr} has no valid encryption subkey (sign-only, expired or revoked); add one with \`gpg --quick-add-key ${fpr} cv25519 encr\``,
+      { cause: e },
+    );
+  }
+  const info = enc.getAlgorithmInfo();
+  if (!GPG22_ENCRYPTION_ALGOS.has(info.algorithm) || (info.algorithm === 'ecdh' && !GPG22_ECDH_CURVES.has(String(info.curve)))) {
+    const what = info.curve ? `${info.algorithm}/${info.curve}` : info.algorithm;
+    throw new BackupKeyError(`recipient key ${fpr} encrypts with ${what}, which GnuPG 2.2 does not support`);
+  }
+  return {
+    fingerprint: fpr,
+    encryptionKeyFingerprint: hex(enc.getFingerprint()),
+    userIds: key.getUserIDs(),
+    algorithm: info.algorithm,
+    key,
+  };
+}
+
+async function readUnlockedPrivateKey(
+  armored: string,
+  passphrase: string | undefined,
+  what: 'signing key' | 'identity key',
+): Promise<openpgp.PrivateKey> {
+  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
+    throw new BackupKeyError(`${what} is not an ASCII-armored OpenPGP private key (gpg --armor --export-secret-keys FPR)`);
+  }
+  let key: openpgp.PrivateKey;
+  try {
+    key = await openpgp.readPrivateKey({ armoredKey: armored, config: GPG22_CONFIG });
+  } catch (e) {
+    throw new BackupKeyError(`${what} is not a valid OpenPGP private key`, { cause: e });
+  }
+  if (!key.isDecrypted()) {
+    if (passphrase === undefined) {
+      throw new BackupKeyError(`${what} ${hex(key.getFingerprint())} is passphrase-protected; supply its passphrase`);
+    }
+    try {
+      key = await openpgp.decryptKey({ privateKey: key, passphrase, config: GPG22_CONFIG });
+    } catch (e) {
+      throw new BackupKeyError(`could not unlock ${what} ${hex(key.getFingerprint())}: wrong passphrase`, { cause: e });
+    }
+  }
+  return key;
+}
+
+async function readSigningKey(spec: { armored: string; passphrase?: string }): Promise<openpgp.PrivateKey> {
+  const key = await readUnlockedPrivateKey(spec.armored, spec.passphrase, 'signing key');
+  const fpr = hex(key.getFingerprint());
+  if (key.keyPacket.version !== 4) {
+    throw new BackupKeyError(`signing key ${fpr} is a v${key.keyPacket.version} key; GnuPG 2.2 can only verify v4 signatures`);
+  }
+  let sub: openpgp.PrivateKey | openpgp.Subkey;
+  try {
+    sub = await key.getSigningKey(undefined, new Date(), undefined, { ...openpgp.config, ...GPG22_CONFIG });
+  } catch (e) {
+    throw new BackupKeyError(`signing key ${fpr} has no valid signing (sub)key (expired, revoked or encrypt-only)`, { cause: e });
+  }
+  const algo = sub.getAlgorithmInfo().algorithm;
+  if (!GPG22_SIGNING_ALGOS.has(algo)) {
+    throw new BackupKeyError(`signing key ${fpr} signs with ${algo}, which GnuPG 2.2 cannot verify`);
+  }
+  return key;
+}
+
+async function readVerifyKey(armored: string): Promise<openpgp.PublicKey> {
+  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP')) {
+    throw new BackupKeyError('signer key is not an ASCII-armored OpenPGP public key');
+  }
+  try {
+    const key = await openpgp.readKey({ armoredKey: armored });
+    return key.isPrivate() ? key.toPublic() : key;
+  } catch (e) {
+    throw new BackupKeyError('signer key is not a valid OpenPGP key', { cause: e });
+  }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Stream bridges                                                            */
+/* ------------------------------------------------------------------------- */
+
+function toU8(chunk: unknown): Uint8Array {
+  if (typeof chunk === 'string') return new Uint8Array(Buffer.from(chunk, 'utf8'));
+  if (chunk instanceof Uint8Array) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError('backup streams must carry bytes');
+}
+
+/**
+ * Safety net against an openpgp.js (6.3) deadlock: with
+ * `allowUnauthenticatedStream`, if the decrypted data starts with a
+ * streaming-type packet that is not allowed there (e.g. a damaged literal-data
+ * tag turning into tag 9/18/20), openpgp.js records the error but never drains
+ * that packet's body, so `decrypt()` / the data stream wait forever.
+ *
+ * The watch fails a wait on openpgp.js when, for `ms`, it made no progress:
+ * no input chunk was consumed and no input read is in flight (a slow input is
+ * therefore never mistaken for a stall), while we were waiting for output.
+ */
+class StallWatch {
+  sourceBusy = false;
+  private last = Date.now();
+
+  constructor(private readonly ms: number) {}
+
+  progress(): void {
+    this.last = Date.now();
+  }
+
+  /** Await `p`, rejecting with BackupCorruptError if openpgp.js stalls meanwhile. */
+  async guard<T>(p: Promise<T>): Promise<T> {
+    this.progress();
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      const check = (): void => {
+        const idle = Date.now() - this.last;
+        if (!this.sourceBusy && idle >= this.ms) {
+          reject(new BackupCorruptError('backup is damaged: decryption stalled on malformed encrypted data'));
+        } else {
+          timer = setTimeout(check, this.sourceBusy ? this.ms : this.ms - idle);
+        }
+      };
+      timer = setTimeout(check, this.ms);
+    });
+    try {
+      return await Promise.race([p, stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+interface Source {
+  /** Web stream fed from the Node stream, pulled on demand (one chunk buffered). */
+  web: ReadableStream<Uint8Array>;
+  /** First I/O error of the underlying Node stream, if any. */
+  error(): unknown;
+}
+
+/**
+ * Bridge a Node Readable to a pull-based web ReadableStream. (`Readable.toWeb`
+ * is avoided on purpose: on Node 20 it reads ahead without honouring the web
+ * stream's backpressure, so it is not memory-bounded.)
+ */
+function nodeToWeb(
+  node: Readable,
+  first?: Uint8Array,
+  iterator?: AsyncIterator<unknown>,
+  watch?: StallWatch,
+): Source {
+  const it = iterator ?? node[Symbol.asyncIterator]();
+  let pending: Uint8Array | undefined = first;
+  let ioError: unknown;
+  const web = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (pending) {
+          controller.enqueue(pending);
+          pending = undefined;
+          return;
+        }
+        let r: IteratorResult<unknown>;
+        if (watch) watch.sourceBusy = true;
+        try {
+          r = await it.next();
+        } catch (e) {
+          ioError = e;
+          throw e;
+        } finally {
+          if (watch) {
+            watch.sourceBusy = false;
+            watch.progress();
+          }
+        }
+        if (r.done) controller.close();
+        else controller.enqueue(toU8(r.value));
+      },
+      async cancel() {
+        try {
+          await it.return?.();
+        } finally {
+          node.destroy();
+        }
+      },
+    },
+    { highWaterMark: 1 },
+  );
+  return { web, error: () => ioError };
+}
+
+/* ------------------------------------------------------------------------- */
+/* Encryption                                                                */
+/* ------------------------------------------------------------------------- */
+
+/** Options for {@link encryptBackupStream}. At least one of `recipients` / `passphrase` is required. */
+export interface EncryptOptions {
+  /** Armored OpenPGP public keys (file contents), validated with {@link readRecipientKey}. */
+  recipients?: string[];
+  /** Symmetric passphrase (iterated+salted S2K, AES-256); can be combined with recipients. */
+  passphrase?: string;
+  /** Optional signing key (armored private key, e.g. `gpg --armor --export-secret-keys`). */
+  signingKey?: { armored: string; passphrase?: string };
+  /** ASCII-armored output instead of binary `.pgp`. Default false. */
+  armor?: boolean;
+}
+
+/**
+ * Encrypt a backup byte stream into an OpenPGP message readable by GnuPG 2.2.
+ *
+ * Keys and options are validated before any byte of `plain` is read, so a bad
+ * key rejects the returned promise with {@link BackupKeyError}. The result is a
+ * streaming Readable (binary `.pgp`, or armored text when `armor` is set);
+ * errors of `plain` are forwarded to it unchanged.
+ */
+export async function encryptBackupStream(plain: Readable, opts: EncryptOptions): Promise<Readable> {
+  const recipients = await Promise.all((opts.recipients ?? []).map((r) => readRecipientKey(r)));
+  if (opts.passphrase !== undefined && (typeof opts.passphrase !== 'string' || opts.passphrase.length === 0)) {
+    throw new BackupKeyError('backup passphrase must be a non-empty string');
+  }
+  if (recipients.length === 0 && opts.passphrase === undefined) {
+    throw new BackupKeyError('a backup needs at least one recipient key or a passphrase');
+  }
+  const seen = new Set<string>();
+  for (const r of recipients) {
+    if (seen.has(r.fingerprint)) throw new BackupKeyError(`recipient key ${r.fingerprint} is given twice`);
+    seen.add(r.fingerprint);
+  }
+  const signingKey = opts.signingKey ? await readSigningKey(opts.signingKey) : undefined;
+
+  const source = nodeToWeb(plain);
+  const message = await openpgp.createMessage({ binary: source.web, format: 'binary' });
+  const encrypted = (await openpgp.encrypt({
+    message,
+    encryptionKeys: recipients.map((r) => r.key),
+    passwords: opts.passphrase !== undefined ? [opts.passphrase] : undefined,
+    signingKeys: signingKey ? [signingKey] : undefined,
+    format: (opts.armor ? 'armored' : 'binary') as 'binary',
+    config: GPG22_CONFIG,
+  })) as unknown as ReadableStream<Uint8Array | string>;
+
+  async function* pump(): AsyncGenerator<Buffer> {
+    const reader = encrypted.getReader();
+    let finished = false;
+    try {
+      for (;;) {
+        let r: ReadableStreamReadResult<Uint8Array | string>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          const io = source.error();
+          throw io ?? e;
+        }
+        if (r.done) break;
+        const v = r.value;
+        yield typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      }
+      finished = true;
+    } finally {
+      if (!finished) {
+        reader.cancel().catch(() => undefined);
+        plain.destroy();
+      }
+    }
+  }
+  return Readable.from(pump(), { objectMode: false });
+}
+
+/* ------------------------------------------------------------------------- */
+/* Decryption                                                                */
+/* ------------------------------------------------------------------------- */
+
+/** Options for {@link decryptBackupStream}. At least one of `identities` / `passphrase` is required. */
+export interface DecryptOptions {
+  /** Armored private keys that may open the backup (passphrase only if the key is protected). */
+  identities?: { armored: string; passphrase?: string }[];
+  /** Symmetric passphrase the backup was made with. */
+  passphrase?: string;
+  /**
+   * Armored public keys of accepted signers. When given, the backup MUST carry
+   * a signature that verifies with one of them, else {@link BackupSignatureError}.
+   */
+  verifyKeys?: string[];
+  /**
+   * Fail with `backup_corrupt` when decryption makes no progress for this long
+   * although input is available (guards against an openpgp.js deadlock on
+   * some malformed messages). Default 30000 ms. Slow input never trips it.
+   */
+  stallTimeoutMs?: number;
+}
+
+/** Signature information, known only once the plaintext has been read to its end. */
+export interface SignatureStatus {
+  /** Whether the message carries at least one signature. */
+  signed: boolean;
+  /** Issuer key IDs (16 upper-case hex digits) of the signatures in the message. */
+  keyIds: string[];
+  /**
+   * Primary-key fingerprint of the `verifyKeys` entry whose signature verified,
+   * or null when no `verifyKeys` were given (signatures are then not checked).
+   */
+  verifiedBy: string | null;
+}
+
+/** Result of {@link decryptBackupStream}. */
+export interface DecryptedBackup {
+  /**
+   * The plaintext, streamed. UNAUTHENTICATED until it has ended: integrity
+   * (MDC) failures, truncation and signature failures are emitted as an
+   * `'error'` ({@link BackupCorruptError}, {@link BackupSignatureError}) at or
+   * near the end. Consumers must stage what they read (e.g. in a transaction
+   * or temp file) and commit only after `'end'` without error.
+   */
+  plain: Readable;
+  /**
+   * Settles after `plain` has ended: resolves with the signature status, or
+   * rejects with the same error `plain` emitted (or `backup_incomplete` when
+   * `plain` was destroyed early). Never causes an unhandled rejection; await it
+   * only while (or after) consuming `plain`, not before.
+   */
+  signed: Promise<SignatureStatus>;
+}
+
+/**
+ * Map an error raised by `openpgp.decrypt()` itself, i.e. before any plaintext
+ * was released. `viaPassphrase` tells whether a passphrase was offered.
+ */
+function classifyDecryptError(e: unknown, viaPassphrase: boolean): BackupError {
+  if (e instanceof BackupError) return e;
+  const msg = errText(e);
+  if (/Session key decryption failed|No decryption key packets found|No symmetrically encrypted session key|Unexpected session key|Unknown symmetric|Invalid session key/i.test(msg)) {
+    return new BackupDecryptError(
+      viaPassphrase
+        ? 'cannot decrypt backup: wrong passphrase or no matching private key'
+        : 'cannot decrypt backup: none of the given private keys can open it',
+      { cause: e },
+    );
+  }
+  if (viaPassphrase) {
+    // A passphrase-derived session key is not authenticated (gpg --symmetric
+    // uses the S2K output directly; openpgp.js's encrypted session key is
+    // plain CFB), so a wrong passphrase decrypts to garbage that fails to
+    // parse right away. This cannot be told apart from damage to the first
+    // bytes of the encrypted data without GnuPG's "quick check" (which
+    // openpgp.js dropped as a decryption oracle).
+    return new BackupDecryptError('cannot decrypt backup: wrong passphrase (or the file is damaged at its start)', {
+      cause: e,
+    });
+  }
+  // Public-key session keys are checked (PKCS#1 padding / AES key wrap), so
+  // with the right key a failure here means the data itself is damaged.
+  return new BackupCorruptError('backup is damaged: its encrypted data cannot be read', { cause: e });
+}
+
+function streamError(e: unknown): BackupError {
+  if (e instanceof BackupError) return e;
+  return new BackupCorruptError('backup is truncated or damaged (integrity check failed)', { cause: e });
+}
+
+/**
+ * Decrypt a backup produced by {@link encryptBackupStream} or by GnuPG
+ * (`gpg --encrypt` / `gpg --symmetric`, binary or armored).
+ *
+ * Rejects with {@link BackupKeyError} for unusable keys, {@link BackupDecryptError}
+ * for a wrong key/passphrase, {@link BackupCorruptError} when the header is
+ * unreadable, {@link BackupSignatureError} when `verifyKeys` are given but the
+ * message is unsigned. Later failures arrive as an `'error'` on `plain`.
+ *
+ * Memory is bounded: plaintext is released while it is decrypted
+ * (`allowUnauthenticatedStream`), which is why it must not be trusted before
+ * the stream ends cleanly (see {@link DecryptedBackup.plain}). Exception:
+ * compressed messages (what `gpg --encrypt/--symmetric` make by default) are
+ * decrypted correctly but openpgp.js 6.3 then buffers most of the body; Hush's
+ * own backups are uncompressed. I/O errors of `cipher` are passed through
+ * unchanged.
+ */
+export async function decryptBackupStream(cipher: Readable, opts: DecryptOptions): Promise<DecryptedBackup> {
+  const identities = opts.identities ?? [];
+  if (opts.passphrase !== undefined && (typeof opts.passphrase !== 'string' || opts.passphrase.length === 0)) {
+    throw new BackupKeyError('backup passphrase must be a non-empty string');
+  }
+  if (identities.length === 0 && opts.passphrase === undefined) {
+    throw new BackupKeyError('decrypting a backup needs a private key or a passphrase');
+  }
+  const decryptionKeys = await Promise.all(
+    identities.map((id) => readUnlockedPrivateKey(id.armored, id.passphrase, 'identity key')),
+  );
+  const verificationKeys = opts.verifyKeys ? await Promise.all(opts.verifyKeys.map((k) => readVerifyKey(k))) : undefined;
+  if (verificationKeys && verificationKeys.length === 0) {
+    throw new BackupKeyError('verifyKeys is empty; give at least one signer public key or omit it');
+  }
+
+  // Peek at the first chunk: binary packets always have bit 7 set; otherwise
+  // treat the input as ASCII armor.
+  const it = cipher[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) {
+    throw new BackupCorruptError('backup is empty');
+  }
+  const firstBytes = toU8(first.value);
+  const stallMs = opts.stallTimeoutMs;
+  const watch = new StallWatch(
+    typeof stallMs === 'number' && stallMs > 0 ? Math.min(stallMs, 2 ** 31 - 1) : DEFAULT_STALL_TIMEOUT_MS,
+  );
+  const source = nodeToWeb(cipher, firstBytes, it, watch);
+  const armored = firstBytes.length > 0 && (firstBytes[0] & 0x80) === 0;
+
+  const abortInput = (): void => {
+    source.web.cancel().catch(() => undefined);
+    cipher.destroy();
+  };
+
+  let message: openpgp.Message<openpgp.MaybeStream<Uint8Array>> | openpgp.Message<openpgp.MaybeStream<string>>;
+  try {
+    message = await watch.guard<openpgp.Message<openpgp.MaybeStream<Uint8Array>> | openpgp.Message<openpgp.MaybeStream<string>>>(armored
+      ? openpgp.readMessage({
+          armoredMessage: source.web.pipeThrough(new TextDecoderStream()) as unknown as openpgp.WebStream<string>,
+          config: DECRYPT_CONFIG,
+        })
+      : openpgp.readMessage({
+          binaryMessage: source.web as unknown as openpgp.WebStream<Uint8Array>,
+          config: DECRYPT_CONFIG,
+        }));
+  } catch (e) {
+    abortInput();
+    if (e instanceof BackupError) throw e;
+    throw source.error() ?? new BackupCorruptError('backup is not a readable OpenPGP message', { cause: e });
+  }
+
+  let result: openpgp.DecryptMessageResult;
+  try {
+    result = await watch.guard(
+      openpgp.decrypt({
+        message: message as openpgp.Message<openpgp.MaybeStream<Uint8Array>>,
+        decryptionKeys,
+        passwords: opts.passphrase !== undefined ? [opts.passphrase] : undefined,
+        verificationKeys,
+        format: 'binary',
+        config: DECRYPT_CONFIG,
+      }),
+    );
+  } catch (e) {
+    abortInput();
+    throw source.error() ?? classifyDecryptError(e, opts.passphrase !== undefined);
+  }
+
+  // Every openpgp verification promise must be observed, or a failing one
+  // becomes an unhandled rejection (which crashes Node).
+  const signatures = result.signatures;
+  for (const s of signatures) {
+    s.verified.catch(() => undefined);
+    s.signature.catch(() => undefined);
+  }
+  const data = result.data as unknown as ReadableStream<Uint8Array>;
+
+  if (verificationKeys && signatures.length === 0) {
+    data.cancel().catch(() => undefined);
+    abortInput();
+    throw new BackupSignatureError('backup is not signed, but a signer key was required');
+  }
+
+  const keyIds = Array.from(signatures, (s) => s.keyID.toHex().toUpperCase());
+  const checkSignatures = async (): Promise<SignatureStatus> => {
+    if (!verificationKeys) return { signed: signatures.length > 0, keyIds, verifiedBy: null };
+    const settled = await Promise.allSettled(signatures.map((s) => s.verified));
+    const ok = settled.findIndex((s) => s.status === 'fulfilled');
+    if (ok < 0) {
+      throw new BackupSignatureError('backup signature does not verify with the given signer key(s)');
+    }
+    const signer = verificationKeys.find((k) => k.getKeys(signatures[ok].keyID).length > 0);
+    return { signed: true, keyIds, verifiedBy: signer ? hex(signer.getFingerprint()) : null };
+  };
+
+  let settle!: { resolve: (s: SignatureStatus) => void; reject: (e: unknown) => void };
+  const signed = new Promise<SignatureStatus>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  signed.catch(() => undefined);
+
+  const incomplete = (): BackupError =>
+    new BackupError('backup_incomplete', 'backup stream was closed before its end; nothing was verified');
+
+  async function* pump(): AsyncGenerator<Buffer> {
+    const reader = data.getReader();
+    let settled = false;
+    try {
+      for (;;) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await watch.guard(reader.read());
+        } catch (e) {
+          throw source.error() ?? streamError(e);
+        }
+        if (r.done) break;
+        const v = r.value;
+        yield Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      }
+      const status = await watch.guard(checkSignatures());
+      settled = true;
+      settle.resolve(status);
+    } catch (e) {
+      // Read-side failures are already mapped (BackupError or the input's own
+      // I/O error); anything else was thrown in at `yield` by a consumer that
+      // destroyed `plain` early.
+      settled = true;
+      settle.reject(e instanceof BackupError || e === source.error() ? e : incomplete());
+      abortInput();
+      throw e;
+    } finally {
+      if (!settled) {
+        settle.reject(incomplete());
+        reader.cancel().catch(() => undefined);
+        abortInput();
+      }
+    }
+  }
+  return { plain: Readable.from(pump(), { objectMode: false }), signed };
+}
