@@ -6,18 +6,29 @@ import type { Config } from './config.js';
 import { buildContainer, type Container } from './container.js';
 import { ConfigError } from './errors.js';
 import { buildApp } from './http/app.js';
+import { backupPlugin } from './backup/plugin.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
+import { redactTokens } from './services/token/redact.js';
 import { initVault, isInitialised, openConfiguredDb, openVault, type InitResult } from './vault.js';
 
 /** Paths pino blanks out in every log line, wherever they appear. */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'headers.authorization', 'authorization', 'req.headers.cookie',
+  'req.headers.authorization', 'headers.authorization', '*.headers.authorization', 'authorization', 'req.headers.cookie',
   'token', '*.token', 'value', '*.value', 'secrets', '*.secrets', 'newKey', '*.newKey', 'passphrase', '*.passphrase',
 ];
 
+/**
+ * Path-based redaction covers the fields we know about; the streamWrite hook
+ * is the backstop for a token pasted where no path can name it (a URL, a
+ * query string, an error message): every serialised line is scrubbed of
+ * token-shaped strings before it reaches the stream.
+ */
 export function createLogger(level: string, stream?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { svc: 'hush' } }, stream ?? pino.destination(1));
+  return pino({
+    level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { svc: 'hush' },
+    hooks: { streamWrite: redactTokens },
+  }, stream ?? pino.destination(1));
 }
 
 export function isLoopback(host: string): boolean {
@@ -63,7 +74,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
     const { masterKey, source } = await openVault(cfg, opened);
     const container = buildContainer({ db: opened.db, storage: opened.storage, masterKey, config: cfg, log });
     const app = await buildApp(container, { logger: log, https });
-    for (const p of opts.plugins ?? []) await p(container, app, { onClose: (fn) => closers.push(fn) });
+    for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
     let closed = false;
     return {

@@ -162,12 +162,16 @@ export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) 
 /** Keyed BLAKE2b-256 over prev_hash || canonical event JSON. */
 export function auditMac(mk: MasterKey, macKey: WrappedKey): (prev: Uint8Array, canonical: string) => Buffer {
   const key = unwrap(mk, macKey);
-  return mk._use((_k, s) => (prev: Uint8Array, canonical: string) => {
+  return mk._use((_k, s) => chainMac(s, key));
+}
+
+function chainMac(s: Sodium, key: Uint8Array): (prev: Uint8Array, canonical: string) => Buffer {
+  return (prev, canonical) => {
     const st = s.crypto_generichash_init(key, 32);
     s.crypto_generichash_update(st, prev);
     s.crypto_generichash_update(st, s.from_string(canonical));
     return Buffer.from(s.crypto_generichash_final(st, 32));
-  });
+  };
 }
 
 /** Constant-time equality for secret-derived byte strings. */
@@ -186,3 +190,34 @@ export function constantTimeEqualSync(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export { getSodium };
+
+/**
+ * Backups carry the token pepper and the audit MAC key in the clear INSIDE
+ * the OpenPGP-encrypted message (next to the secret values themselves), so
+ * tokens keep working and the audit chain still verifies after a restore
+ * under a new master key. Data keys are never exported: values are dumped
+ * as plaintext and re-encrypted under fresh data keys on restore.
+ */
+export function exportKeyForBackup(mk: MasterKey, row: WrappedKey): string {
+  const key = unwrap(mk, row);
+  try {
+    return Buffer.from(key).toString('base64');
+  } finally {
+    key.fill(0);
+  }
+}
+
+export function importKeyFromBackup(mk: MasterKey, purpose: KeyPurpose, scope: string, version: number, b64: string): WrappedKey {
+  const key = Buffer.from(b64, 'base64');
+  if (key.length !== KEY_BYTES) throw new IntegrityError(`backup holds a malformed ${purpose} key`);
+  try {
+    return mk._use((k, s) => ({ purpose, scope, version, wrapped: sealPacked(s, k, key, keyAd(purpose, scope, version)), mkFingerprint: mk.fingerprint }));
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** Audit MAC function from a backup's raw MAC key (backup verification without a database). */
+export async function auditMacFromBackup(b64: string): Promise<(prev: Uint8Array, canonical: string) => Buffer> {
+  return chainMac(await getSodium(), new Uint8Array(Buffer.from(b64, 'base64')));
+}

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { Container } from '../container.js';
+import { redactTokens } from '../services/token/redact.js';
 import { registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
@@ -17,7 +18,6 @@ export interface AppOptions {
   trustProxy?: string[];
   /** Extra route registrations (backups) that live outside this folder. */
   extraRoutes?: ((app: FastifyInstance) => void)[];
-  health?: { lastBackupAt: () => string | null; lastBackupError: () => string | null };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -42,7 +42,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send({ error: { code: 'route_not_found', message: `no route ${req.method} ${req.url.split('?')[0].slice(0, 200)}`, requestId: req.id } });
+    reply.status(404).send({ error: { code: 'route_not_found', message: `no route ${req.method} ${redactTokens(req.url.split('?')[0]).slice(0, 200)}`, requestId: req.id } });
   });
 
   await app.register(swagger, {
@@ -75,7 +75,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
 
   registerAuth(app, { tokens: c.tokens, audit: c.audit, authFailLimit: cfg.authFailLimit, authFailWindowMs: cfg.authFailWindowMs });
 
-  sysRoutes(app, c, opts.health ?? { lastBackupAt: () => null, lastBackupError: () => null });
+  sysRoutes(app, c);
   projectRoutes(app, c);
   secretRoutes(app, c);
   tokenRoutes(app, c);

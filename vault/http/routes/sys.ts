@@ -6,7 +6,7 @@ import { InvalidRequestError } from '../../errors.js';
 
 export const VERSION = '0.1.0';
 
-export function sysRoutes(app: FastifyInstance, c: Container, state: { lastBackupAt: () => string | null; lastBackupError: () => string | null }) {
+export function sysRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/sys/health', {
     config: { auth: 'none' },
     schema: {
@@ -14,12 +14,16 @@ export function sysRoutes(app: FastifyInstance, c: Container, state: { lastBacku
       response: { 200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }), 503: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), error: Type.String() }) },
     },
   }, async (_req, reply) => {
+    let lastBackupAt: string | null;
+    let lastBackupError: string | null;
     try {
-      await c.db.raw('select 1');
+      // Read from the database so every server sharing it reports the same backup state.
+      lastBackupAt = await c.stores.meta.get('backup_last_success');
+      lastBackupError = await c.stores.meta.get('backup_last_error');
     } catch {
       return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, error: 'storage_unavailable' });
     }
-    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, lastBackupAt: state.lastBackupAt(), lastBackupError: state.lastBackupError() };
+    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, lastBackupAt, lastBackupError };
   });
 
   app.post('/v1/sys/rotate-master', {

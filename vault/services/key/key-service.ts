@@ -1,5 +1,5 @@
 import {
-  auditMac, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
+  auditMac, exportKeyForBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
   type MasterKey, type SecretCipher,
 } from '../../crypto/keyring.js';
 import { MasterKeyChangedError, NotInitializedError } from '../../errors.js';
@@ -101,6 +101,13 @@ export function keyServiceFactory({ keyStore, masterKey }: KeyServiceDeps) {
         if (onKey) await onKey(done, rows.length);
       }
       return { rewrapped: done };
+    },
+
+    /** Raw token pepper / audit MAC key for a backup body (see exportKeyForBackup). */
+    async exportForBackup(purpose: 'token-pepper' | 'audit-mac', tx?: Tx): Promise<string> {
+      const row = await keyStore.get(purpose, 'vault', 1, tx);
+      if (!row) throw new NotInitializedError(`${purpose} key is missing`);
+      return exportKeyForBackup(mk, row);
     },
 
     /** Called after the rotation transaction committed. */
