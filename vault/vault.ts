@@ -1,4 +1,5 @@
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { writeSecretFile } from './files.js';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { generateMasterKeyBase64, masterKeyFromBase64, masterKeyFromFile, randomBytes, type MasterKey } from './crypto/keyring.js';
@@ -26,24 +27,7 @@ export function ensureDataDir(dir: string): void {
   if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
 
-/** Writes a file atomically with mode 0600: temp file, fsync, rename. */
-export function writeSecretFile(path: string, content: string | Buffer, opts: { exclusive?: boolean } = {}): void {
-  if (opts.exclusive && existsSync(path)) throw new AlreadyInitializedError(`${path} already exists; refusing to overwrite it`);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
-}
+export { writeSecretFile } from './files.js';
 
 export type MasterKeySource = 'env' | 'file' | 'data-dir' | 'generated';
 

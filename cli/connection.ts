@@ -1,0 +1,125 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, parse } from 'node:path';
+import { CliError, EXIT } from './output.js';
+
+/**
+ * Where the CLI finds its server, token and target. Precedence, first wins:
+ *   1. flags (--addr, --token-file, --project, --env, --profile)
+ *   2. HUSH_ADDR, HUSH_TOKEN, HUSH_PROJECT, HUSH_ENV (HUSH_PROFILE)
+ *   3. .hush.json in the cwd or a parent: project and env defaults only, never a token
+ *   4. the profile written by `hush login` (~/.config/hush/config.json, 0600)
+ */
+export interface Connection {
+  addr: string;
+  token: string | null;
+  project: string | null;
+  env: string | null;
+  profile: string;
+  /** Where each value came from, for `hush login --json`/debugging (never the token itself). */
+  sources: { addr: string; token: string; project: string; env: string };
+}
+
+export interface Profile { addr: string; token: string; project?: string; env?: string }
+export interface ProfileFile { current?: string; profiles: Record<string, Profile> }
+
+export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
+
+export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'hush');
+}
+
+export function profilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(configDir(env), 'config.json');
+}
+
+export function readProfiles(env: NodeJS.ProcessEnv = process.env): ProfileFile {
+  const p = profilePath(env);
+  if (!existsSync(p)) return { profiles: {} };
+  try {
+    const parsed = JSON.parse(readFileSync(p, 'utf8')) as ProfileFile;
+    return { current: parsed.current, profiles: parsed.profiles ?? {} };
+  } catch {
+    throw new CliError(`cannot read ${p}: not valid JSON (fix or delete it, then run hush login)`, EXIT.usage);
+  }
+}
+
+/** Writes the profile file atomically with mode 0600 (its directory 0700). */
+export async function writeProfiles(file: ProfileFile, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const p = profilePath(env);
+  mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
+  const { writeSecretFile } = await import('../vault/files.js');
+  writeSecretFile(p, JSON.stringify(file, null, 2) + '\n');
+  return p;
+}
+
+/** The nearest .hush.json from `cwd` upwards. It may name a project and env, never a token. */
+export function findProjectFile(cwd: string): { path: string; project?: string; env?: string } | null {
+  let dir = cwd;
+  const { root } = parse(cwd);
+  for (;;) {
+    const p = join(dir, '.hush.json');
+    if (existsSync(p)) {
+      let data: Record<string, unknown>;
+      try {
+        data = JSON.parse(readFileSync(p, 'utf8'));
+      } catch {
+        throw new CliError(`${p} is not valid JSON`, EXIT.usage);
+      }
+      if ('token' in data) throw new CliError(`${p} contains a token; .hush.json may only hold project and env (remove the token, use hush login)`, EXIT.usage);
+      return { path: p, project: typeof data.project === 'string' ? data.project : undefined, env: typeof data.env === 'string' ? data.env : undefined };
+    }
+    if (dir === root) return null;
+    dir = dirname(dir);
+  }
+}
+
+export interface ConnectionFlags { addr?: string; 'token-file'?: string; project?: string; env?: string; profile?: string }
+
+export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Connection {
+  const file = readProfiles(env);
+  const profileName = flags.profile ?? env.HUSH_PROFILE ?? file.current ?? 'default';
+  if ((flags.profile || env.HUSH_PROFILE) && !file.profiles[profileName]) {
+    throw new CliError(`no profile named "${profileName}" in ${profilePath(env)}; run hush login --profile ${profileName}`, EXIT.usage);
+  }
+  const profile = file.profiles[profileName];
+  const local = findProjectFile(cwd);
+  let token: string | null = null;
+  let tokenSource = 'none';
+  if (flags['token-file']) {
+    try {
+      token = readFileSync(flags['token-file'], 'utf8').trim();
+    } catch (e) {
+      throw new CliError(`cannot read --token-file ${flags['token-file']}: ${(e as NodeJS.ErrnoException).code}`, EXIT.usage);
+    }
+    tokenSource = '--token-file';
+  } else if (env.HUSH_TOKEN) {
+    token = env.HUSH_TOKEN.trim();
+    tokenSource = 'HUSH_TOKEN';
+  } else if (profile?.token) {
+    token = profile.token;
+    tokenSource = `profile ${profileName}`;
+  }
+  const pick = (flag: string | undefined, envName: string, fromFile: string | undefined, fromProfile: string | undefined): [string | null, string] => {
+    if (flag) return [flag, 'flag'];
+    if (env[envName]) return [env[envName]!, envName];
+    if (fromFile) return [fromFile, local!.path];
+    if (fromProfile) return [fromProfile, `profile ${profileName}`];
+    return [null, 'none'];
+  };
+  const [addr, addrSource] = pick(flags.addr, 'HUSH_ADDR', undefined, profile?.addr);
+  const [project, projectSource] = pick(flags.project, 'HUSH_PROJECT', local?.project, profile?.project);
+  const [envName, envSource] = pick(flags.env, 'HUSH_ENV', local?.env, profile?.env);
+  return {
+    addr: addr ?? DEFAULT_ADDR, token, project, env: envName, profile: profileName,
+    sources: { addr: addr ? addrSource : 'default', token: tokenSource, project: projectSource, env: envSource },
+  };
+}
+
+/** The project and env a command works on, or a usage error saying how to give them. */
+export function requireTarget(c: Connection): { project: string; env: string } {
+  if (!c.project || !c.env) {
+    throw new CliError(`no ${!c.project ? 'project' : 'environment'} given: use --project/--env, HUSH_PROJECT/HUSH_ENV, or a .hush.json with {"project":"...","env":"..."}`, EXIT.usage);
+  }
+  return { project: c.project, env: c.env };
+}
