@@ -48,6 +48,17 @@ export function tokenStoreFactory(db: Db) {
       }
       return out;
     },
+    /** Is this token, or any ancestor of it, revoked at `now`? One query, depth-capped against cycles. */
+    async chainRevoked(id: string, now: number, tx?: Tx): Promise<boolean> {
+      const rows = await (tx ?? db).raw(
+        `with recursive chain(id, parent_id, revoked_at, depth) as (
+           select id, parent_id, revoked_at, 1 from tokens where id = ?
+           union all
+           select t.id, t.parent_id, t.revoked_at, chain.depth + 1 from tokens t join chain on t.id = chain.parent_id where chain.depth < 100)
+         select count(*) as n from chain where revoked_at is not null and revoked_at <= ?`, [id, now]);
+      const r = (Array.isArray(rows) ? rows : rows.rows)[0];
+      return Number(r?.n ?? 0) > 0;
+    },
     /** Revokes a token and every descendant in one statement; returns the ids revoked now. */
     async revokeTree(id: string, at: number, tx: Tx): Promise<string[]> {
       const rows = await tx.raw(

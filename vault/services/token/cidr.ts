@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { InvalidRequestError } from '../../errors.js';
+import { redactTokens } from './redact.js';
 
 export interface Cidr { addr: string; prefix: number; family: 'ipv4' | 'ipv6' }
 
@@ -11,10 +12,11 @@ export function normaliseIp(ip: string): string {
 export function parseCidr(text: string): Cidr {
   const m = /^([^/\s]+)(?:\/(\d{1,3}))?$/.exec(typeof text === 'string' ? text.trim() : '');
   const fam = m ? isIP(m[1]) : 0;
-  if (!m || fam === 0) throw new InvalidRequestError(`invalid CIDR "${String(text).slice(0, 60)}": expected an address or ADDRESS/PREFIX such as 10.0.0.0/8`);
+  const shown = redactTokens(String(text)).slice(0, 60);
+  if (!m || fam === 0) throw new InvalidRequestError(`invalid CIDR "${shown}": expected an address or ADDRESS/PREFIX such as 10.0.0.0/8`);
   const max = fam === 4 ? 32 : 128;
   const prefix = m[2] === undefined ? max : Number(m[2]);
-  if (prefix > max) throw new InvalidRequestError(`invalid CIDR "${text}": prefix must be 0-${max}`);
+  if (prefix > max) throw new InvalidRequestError(`invalid CIDR "${shown}": prefix must be 0-${max}`);
   return { addr: m[1], prefix, family: fam === 4 ? 'ipv4' : 'ipv6' };
 }
 

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '../../errors.js';
+import { redactTokens } from './redact.js';
 
 /**
  * Grants: read:P/E, list:P/E, write:P/E, admin:P, audit, backup, root.
@@ -16,14 +17,16 @@ export function parseGrant(text: string): Grant {
   if (typeof text !== 'string' || text.length > 200) throw new InvalidRequestError('invalid scope: must be a string of at most 200 characters');
   if (text === 'audit' || text === 'backup' || text === 'root') return { kind: text, project: '*', env: '*' };
   const m = /^(read|list|write|admin):([^/\s]+)(?:\/([^/\s]+))?$/.exec(text);
-  if (!m) throw new InvalidRequestError(`invalid scope "${text}": expected read:PROJECT/ENV, list:PROJECT/ENV, write:PROJECT/ENV, admin:PROJECT, audit, backup or root`);
+  // The scope is echoed back so the caller can find the typo, minus anything token-shaped.
+  const shown = redactTokens(text).slice(0, 80);
+  if (!m) throw new InvalidRequestError(`invalid scope "${shown}": expected read:PROJECT/ENV, list:PROJECT/ENV, write:PROJECT/ENV, admin:PROJECT, audit, backup or root`);
   const kind = m[1] as GrantKind;
   const project = m[2];
   const env = m[3];
-  if (kind === 'admin' && env !== undefined) throw new InvalidRequestError(`invalid scope "${text}": admin takes a project only (admin:PROJECT)`);
-  if (kind !== 'admin' && env === undefined) throw new InvalidRequestError(`invalid scope "${text}": ${kind} needs PROJECT/ENV`);
+  if (kind === 'admin' && env !== undefined) throw new InvalidRequestError(`invalid scope "${shown}": admin takes a project only (admin:PROJECT)`);
+  if (kind !== 'admin' && env === undefined) throw new InvalidRequestError(`invalid scope "${shown}": ${kind} needs PROJECT/ENV`);
   if (!NAME_PATTERN.test(project) || (env !== undefined && !NAME_PATTERN.test(env))) {
-    throw new InvalidRequestError(`invalid scope "${text}": project and env must be names, "*" or a prefix ending in "*"`);
+    throw new InvalidRequestError(`invalid scope "${shown}": project and env must be names, "*" or a prefix ending in "*"`);
   }
   return { kind, project, env: env ?? '*' };
 }

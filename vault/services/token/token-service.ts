@@ -74,12 +74,30 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
     tokenStore.touch(t.id, now).catch((e) => log.warn({ tokenId: t.id, err: { message: (e as Error).message } }, 'could not update token last_used_at'));
   }
 
-  async function descendantsOrSelf(p: Principal, id: string): Promise<TokenRow | null> {
+  const isRoot = (p: Principal) => p.grants.some((g) => g.kind === 'root');
+
+  /**
+   * Who may see and revoke a token: root; the token itself; any ancestor;
+   * and an admin:P holder when every grant of the token lies within its
+   * admin grants ("tokens within P"). A token's descendants never hold more
+   * than it does, so revoking its tree never reaches outside P either.
+   */
+  function manages(p: Principal, t: TokenRow, ancestorIds: ReadonlySet<string>): boolean {
+    if (isRoot(p) || t.id === p.tokenId || ancestorIds.has(p.tokenId)) return true;
+    const admin = p.grants.filter((g) => g.kind === 'admin');
+    if (admin.length === 0) return false;
+    try {
+      return t.scopes.every((s) => grantsCover(admin, parseGrant(s)));
+    } catch {
+      return false;
+    }
+  }
+
+  async function managedToken(p: Principal, id: string): Promise<TokenRow | null> {
     const t = await tokenStore.byId(id);
     if (!t) return null;
-    if (p.grants.some((g) => g.kind === 'root') || t.id === p.tokenId) return t;
     const chain = await tokenStore.ancestors(t.parentId);
-    return chain.some((a) => a.id === p.tokenId) ? t : null;
+    return manages(p, t, new Set(chain.map((a) => a.id))) ? t : null;
   }
 
   return {
@@ -95,6 +113,10 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
       if (!t) throw new AuthFailure('unknown');
       if (t.revokedAt !== null && t.revokedAt <= now) throw new AuthFailure('revoked');
       if (t.expiresAt !== null && t.expiresAt <= now) throw new AuthFailure('expired');
+      // revokeTree marks every descendant, but a child inserted while its
+      // parent was being revoked would escape that statement; checking the
+      // chain here closes the race on every process sharing the database.
+      if (t.parentId !== null && (await tokenStore.chainRevoked(t.parentId, now))) throw new AuthFailure('revoked');
       if (!ipAllowed(cidrList(t.cidrs), ip)) throw new AuthFailure('cidr');
       touch(t, now);
       return toPrincipal(t);
@@ -146,16 +168,17 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
     },
 
     async list(p: Principal, filter: { includeRevoked?: boolean; name?: string }) {
-      const all = await tokenStore.list(filter);
-      if (p.grants.some((g) => g.kind === 'root')) return all.map(publicToken);
-      // Non-root callers see themselves and their descendants only.
-      const visible = new Set([p.tokenId]);
-      let grew = true;
-      while (grew) {
-        grew = false;
-        for (const t of all) if (t.parentId && visible.has(t.parentId) && !visible.has(t.id)) { visible.add(t.id); grew = true; }
-      }
-      return all.filter((t) => visible.has(t.id)).map(publicToken);
+      const all = await tokenStore.list({ includeRevoked: true });
+      const byId = new Map(all.map((t) => [t.id, t]));
+      const ancestorIds = (t: TokenRow) => {
+        const out = new Set<string>();
+        for (let cur = t.parentId; cur && !out.has(cur); cur = byId.get(cur)?.parentId ?? null) out.add(cur);
+        return out;
+      };
+      return all
+        .filter((t) => (filter.includeRevoked || t.revokedAt === null) && (!filter.name || t.name === filter.name))
+        .filter((t) => manages(p, t, ancestorIds(t)))
+        .map(publicToken);
     },
 
     async self(p: Principal) {
@@ -166,7 +189,7 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
 
     /** Revokes a token and all its descendants in one transaction. */
     async revoke(p: Principal, id: string, ctx: AuditContext) {
-      const t = await descendantsOrSelf(p, id);
+      const t = await managedToken(p, id);
       if (!t) throw new TokenNotFoundError(`token ${id} not found`);
       const now = Date.now();
       const ids = await audit.run(ctx, async (tx, record) => {

@@ -1,0 +1,194 @@
+/**
+ * The authorisation matrix: every route x every kind of caller. Each cell is
+ * one test that asserts the exact status (and, for denials, the error code).
+ *
+ * Callers ("columns") come in three groups:
+ * - authentication failures, each otherwise a root-scoped token so that the
+ *   failure alone decides: no token, malformed, unknown, expired, revoked,
+ *   revoked parent, wrong CIDR;
+ * - each grant kind in scope of the target api/prod (plus wildcard forms);
+ * - grant kinds out of scope (another env, another project, a wildcard that
+ *   does not match). audit, backup and root have no project, so they have
+ *   no out-of-scope form: audit and backup are out of scope for every
+ *   project route, which the in-scope columns already show.
+ *
+ * The expected outcome of every cell is written out here as a list of the
+ * columns each route allows, not computed with the server's own grant code.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { formatToken } from '../../vault/crypto/token-format.js';
+import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { logLeakCheck, mint, remember, seed, secretValue } from './support.js';
+
+type Column = { name: string; group: 'auth' | 'in' | 'out' };
+
+const AUTH_COLUMNS = ['no token', 'malformed', 'unknown', 'expired', 'revoked', 'revoked parent', 'wrong CIDR'];
+const IN_SCOPE = ['read:api/prod', 'list:api/prod', 'write:api/prod', 'admin:api', 'audit', 'backup', 'root', 'read:api/*', 'write:*/prod', 'admin:a*'];
+const OUT_OF_SCOPE = ['read:api/staging', 'list:api/staging', 'write:api/staging', 'admin:web', 'read:web*/*'];
+const COLUMNS: Column[] = [
+  ...AUTH_COLUMNS.map((name) => ({ name, group: 'auth' as const })),
+  ...IN_SCOPE.map((name) => ({ name, group: 'in' as const })),
+  ...OUT_OF_SCOPE.map((name) => ({ name, group: 'out' as const })),
+];
+const GRANT_COLUMNS = [...IN_SCOPE, ...OUT_OF_SCOPE];
+
+// Who may do what to api/prod, spelled out.
+const ADMIN_API = ['admin:api', 'admin:a*', 'root'];
+const WRITE_PROD = ['write:api/prod', 'write:*/prod', ...ADMIN_API];
+const READ_PROD = ['read:api/prod', 'read:api/*', ...WRITE_PROD];
+const LIST_PROD = ['list:api/prod', ...READ_PROD];
+const AUDIT = ['audit', 'root'];
+const BACKUP = ['backup', 'root'];
+const ROOT = ['root'];
+const ANY = GRANT_COLUMNS;
+/** Every grant that mentions project api in any way. */
+const SEES_API = [...LIST_PROD, 'read:api/staging', 'list:api/staging', 'write:api/staging'];
+
+interface Fixture { s: TestServer; tokens: Map<string, string | null>; masterKey: string; reset(): Promise<void> }
+
+interface Row {
+  /** Method and path pattern as registered. */
+  route: string;
+  path: string | ((fx: Fixture) => Promise<string>);
+  body?: Record<string, unknown> | ((fx: Fixture) => unknown);
+  /** 'public' routes answer every caller; otherwise the grant columns allowed. */
+  allowed: 'public' | string[];
+  /** Status when allowed (a non-auth 4xx such as 409 counts as allowed: the request got past authorisation). */
+  ok: number;
+  /** Status when a valid token is not allowed. */
+  denied?: number;
+  /** Text the 403 message must contain (the missing grant). */
+  names?: string;
+  /** The request changes fixtures; restore them after an allowed cell. */
+  destructive?: boolean;
+  /** Extra assertion on the side effect. */
+  check?: (fx: Fixture, allowed: boolean, ctx: { path: string }) => Promise<void>;
+}
+
+const P = '/v1/projects/api/envs/prod';
+
+const ROWS: Row[] = [
+  { route: 'GET /v1/sys/health', path: '/v1/sys/health', allowed: 'public', ok: 200 },
+  { route: 'GET /v1/openapi.json', path: '/v1/openapi.json', allowed: 'public', ok: 200 },
+  { route: 'POST /v1/sys/rotate-master', path: '/v1/sys/rotate-master', body: (fx) => ({ newKey: fx.masterKey }), allowed: ROOT, ok: 200, names: 'root' },
+  { route: 'GET /v1/projects', path: '/v1/projects', allowed: ANY, ok: 200 },
+  { route: 'POST /v1/projects', path: '/v1/projects', body: { name: 'api' }, allowed: ADMIN_API, ok: 409, names: 'admin:api' },
+  { route: 'DELETE /v1/projects/:p', path: '/v1/projects/api', allowed: ADMIN_API, ok: 200, names: 'admin:api', destructive: true },
+  { route: 'POST /v1/projects/:p/rotate', path: '/v1/projects/api/rotate', body: {}, allowed: ADMIN_API, ok: 200, names: 'admin:api' },
+  { route: 'GET /v1/projects/:p/envs', path: '/v1/projects/api/envs', allowed: SEES_API, ok: 200, names: 'api' },
+  { route: 'POST /v1/projects/:p/envs', path: '/v1/projects/api/envs', body: { name: 'prod' }, allowed: ADMIN_API, ok: 409, names: 'admin:api' },
+  { route: 'DELETE /v1/projects/:p/envs/:e', path: P, allowed: ADMIN_API, ok: 200, names: 'admin:api', destructive: true },
+  { route: 'GET /v1/projects/:p/envs/:e/secrets', path: `${P}/secrets`, allowed: READ_PROD, ok: 200, names: 'read:api/prod' },
+  { route: 'PATCH /v1/projects/:p/envs/:e/secrets', path: `${P}/secrets`, body: () => ({ set: { OTHER: secretValue('patch') } }), allowed: WRITE_PROD, ok: 200, names: 'write:api/prod' },
+  { route: 'GET /v1/projects/:p/envs/:e/keys', path: `${P}/keys`, allowed: LIST_PROD, ok: 200, names: 'list:api/prod' },
+  { route: 'GET /v1/projects/:p/envs/:e/secrets/:key', path: `${P}/secrets/DB_URL`, allowed: READ_PROD, ok: 200, names: 'read:api/prod' },
+  { route: 'PUT /v1/projects/:p/envs/:e/secrets/:key', path: `${P}/secrets/DB_URL`, body: () => ({ value: secretValue('put') }), allowed: WRITE_PROD, ok: 200, names: 'write:api/prod' },
+  { route: 'DELETE /v1/projects/:p/envs/:e/secrets/:key', path: `${P}/secrets/DB_URL`, allowed: WRITE_PROD, ok: 200, names: 'write:api/prod', destructive: true },
+  { route: 'GET /v1/projects/:p/envs/:e/secrets/:key/versions', path: `${P}/secrets/DB_URL/versions`, allowed: LIST_PROD, ok: 200, names: 'list:api/prod' },
+  { route: 'POST /v1/tokens', path: '/v1/tokens', body: { name: 'matrix-child', scopes: ['read:api/prod'] }, allowed: READ_PROD, ok: 201, names: 'read:api/prod' },
+  { route: 'GET /v1/tokens', path: '/v1/tokens', allowed: ANY, ok: 200 },
+  { route: 'GET /v1/tokens/self', path: '/v1/tokens/self', allowed: ANY, ok: 200 },
+  {
+    // A token the caller may not manage is answered 404, exactly like an id
+    // that does not exist; the side effect shows which one happened.
+    route: 'DELETE /v1/tokens/:id',
+    path: async (fx) => `/v1/tokens/${(await mint(fx.s, ['read:api/prod'], { name: 'victim' })).id}`,
+    allowed: ADMIN_API, ok: 200, denied: 404,
+    check: async (fx, allowed, { path }) => {
+      const id = path.split('/').pop()!;
+      const r = await fx.s.api('GET', `/v1/tokens?includeRevoked=true&name=victim`);
+      const victim = r.body.tokens.find((t: { id: string }) => t.id === id);
+      assert.equal(victim.revokedAt !== null, allowed, allowed ? 'the victim should be revoked' : 'the victim must survive');
+    },
+  },
+  { route: 'GET /v1/audit', path: '/v1/audit?limit=5', allowed: AUDIT, ok: 200, names: 'audit' },
+  { route: 'GET /v1/audit/verify', path: '/v1/audit/verify', allowed: AUDIT, ok: 200, names: 'audit' },
+  { route: 'POST /v1/backups', path: '/v1/backups', body: () => ({ passphrase: remember(`backup-pass-${randomBytes(6).toString('hex')}`), armor: true }), allowed: BACKUP, ok: 200, names: 'backup' },
+];
+
+const LAYOUT = () => ({
+  api: { prod: { DB_URL: secretValue('api-prod') }, staging: { DB_URL: secretValue('api-staging') } },
+  web: { prod: { X: secretValue('web-prod') } },
+});
+
+async function buildFixture(backend: 'sqlite' | 'postgres'): Promise<Fixture> {
+  const masterKey = remember(randomBytes(32).toString('base64'));
+  // The matrix makes hundreds of failing requests from one address on purpose.
+  const s = await startOn(backend, { 'master-key': masterKey, 'auth-fail-limit': 1_000_000, 'rate-limit': 1_000_000 });
+  remember(s.rootToken);
+  await seed(s, LAYOUT());
+  const tokens = new Map<string, string | null>();
+  const expiring = await mint(s, ['root'], { name: 'expired', ttl: '1s' });
+  const expiresAt = Date.parse(expiring.body.expiresAt);
+  tokens.set('expired', expiring.token);
+  tokens.set('no token', null);
+  tokens.set('malformed', remember('not-a-hush-token'));
+  // Right shape, right checksum, never issued.
+  tokens.set('unknown', remember(formatToken((n) => randomBytes(n))));
+  const revoked = await mint(s, ['root'], { name: 'revoked' });
+  assert.equal((await s.api('DELETE', `/v1/tokens/${revoked.id}`)).status, 200);
+  tokens.set('revoked', revoked.token);
+  const parent = await mint(s, ['root'], { name: 'parent' });
+  const child = await mint(s, ['root'], { name: 'child-of-revoked', parent: parent.token });
+  assert.equal((await s.api('DELETE', `/v1/tokens/${parent.id}`)).status, 200);
+  tokens.set('revoked parent', child.token);
+  tokens.set('wrong CIDR', (await mint(s, ['root'], { name: 'cidr', cidrs: ['10.0.0.0/8'] })).token);
+  for (const g of GRANT_COLUMNS) tokens.set(g, (await mint(s, [g], { name: g })).token);
+  const wait = expiresAt - Date.now() + 50;
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  return { s, tokens, masterKey, reset: () => seed(s, LAYOUT()) };
+}
+
+function expectation(row: Row, col: Column): { status: number; code?: string } {
+  if (row.allowed === 'public') return { status: row.ok };
+  if (col.group === 'auth') return { status: 401, code: 'unauthorized' };
+  if (row.allowed.includes(col.name)) return { status: row.ok };
+  const denied = row.denied ?? 403;
+  return { status: denied, code: denied === 403 ? 'forbidden' : undefined };
+}
+
+export const CELLS_PER_BACKEND = ROWS.length * COLUMNS.length;
+
+for (const backend of BACKENDS) {
+  describe(`authorisation matrix on ${backend}: ${ROWS.length} routes x ${COLUMNS.length} callers = ${CELLS_PER_BACKEND} cells`, () => {
+    let fx: Fixture;
+    before(async () => { fx = await buildFixture(backend); });
+    after(async () => { await fx?.s.close(); });
+
+    test('the route table lists every route the server registers, and no other', (t) => {
+      const registered = new Set<string>(['GET /v1/openapi.json']);
+      const doc = fx.s.server.app.swagger() as { paths: Record<string, Record<string, unknown>> };
+      for (const [path, methods] of Object.entries(doc.paths)) {
+        for (const m of Object.keys(methods)) if (m !== 'head') registered.add(`${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
+      }
+      assert.deepEqual([...new Set(ROWS.map((r) => r.route))].sort(), [...registered].sort());
+      t.diagnostic(`matrix on ${backend}: ${ROWS.length} routes x ${COLUMNS.length} callers = ${CELLS_PER_BACKEND} cells`);
+    });
+
+    for (const row of ROWS) {
+      describe(row.route, () => {
+        for (const col of COLUMNS) {
+          const want = expectation(row, col);
+          const verdict = want.status === 401 ? 'is unauthenticated (401)' : want.code === 'forbidden' ? 'is forbidden (403)'
+            : row.allowed !== 'public' && !row.allowed.includes(col.name) ? `is refused without revealing the target (${want.status})` : `is allowed (${want.status})`;
+          test(`${row.route} with ${col.name} ${verdict}`, async () => {
+            const path = typeof row.path === 'function' ? await row.path(fx) : row.path;
+            const body = typeof row.body === 'function' ? row.body(fx) : row.body;
+            const r = await fx.s.api(row.route.split(' ')[0], path, body, fx.tokens.get(col.name) ?? null);
+            if (r.status === 201 && r.body?.token) remember(r.body.token);
+            assert.equal(r.status, want.status, `${row.route} as ${col.name}: ${JSON.stringify(r.body)}`);
+            if (want.code) assert.equal(r.body.error.code, want.code);
+            if (want.status === 403 && row.names) assert.match(r.body.error.message, new RegExp(row.names.replace(/[*/]/g, '\\$&')));
+            const allowed = row.allowed === 'public' || (col.group !== 'auth' && row.allowed.includes(col.name));
+            if (row.check) await row.check(fx, allowed, { path });
+            if (allowed && row.destructive) await fx.reset();
+          });
+        }
+      });
+    }
+  });
+}
+
+logLeakCheck();

@@ -1,0 +1,113 @@
+/**
+ * Two limits: a strict per-address limit on failed authentications, and
+ * @fastify/rate-limit on every route. Both answer 429 with Retry-After.
+ * "Another address" on one machine is another loopback source address:
+ * the server listens on 127.0.0.1 and Linux routes all of 127/8 to lo.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { formatToken } from '../../vault/crypto/token-format.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { logLeakCheck, mint, rawRequest, remember, seed, secretValue, type Minted, type RawResponse } from './support.js';
+
+const badToken = () => remember(formatToken((n) => randomBytes(n)));
+
+function assertRetryAfter(r: RawResponse, maxSeconds: number) {
+  const ra = r.headers['retry-after'];
+  assert.equal(typeof ra, 'string', 'a 429 must carry Retry-After');
+  const n = Number(ra);
+  assert.ok(Number.isInteger(n) && n >= 1 && n <= maxSeconds, `Retry-After ${ra} is not 1..${maxSeconds} seconds`);
+}
+
+describe('failed-authentication limit per client address', () => {
+  const LIMIT = 10;
+  let s: TestServer;
+  let good: Minted;
+  before(async () => {
+    s = await startServer({ settings: { 'auth-fail-limit': LIMIT, 'auth-fail-window': '60s' } });
+    remember(s.rootToken);
+    await seed(s, { api: { prod: { DB_URL: secretValue('rl') } } });
+    good = await mint(s, ['read:api/prod']);
+  });
+  after(async () => { await s?.close(); });
+
+  test(`50 bad tokens from one address: the first ${LIMIT} get 401, the rest 429 with Retry-After`, async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await rawRequest(s.url, { path: '/v1/projects/api/envs/prod/secrets', token: badToken(), localAddress: '127.0.0.1' });
+      statuses.push(r.status);
+      if (r.status === 429) {
+        assertRetryAfter(r, 60);
+        assert.equal(r.body.error.code, 'rate_limited');
+        assert.equal(r.headers['cache-control'], 'no-store');
+      }
+    }
+    assert.deepEqual(statuses, [...Array(LIMIT).fill(401), ...Array(50 - LIMIT).fill(429)]);
+  });
+
+  test('meanwhile a good token from another address still works', async () => {
+    const r = await rawRequest(s.url, { path: '/v1/projects/api/envs/prod/secrets', token: good.token, localAddress: '127.0.0.2' });
+    assert.equal(r.status, 200);
+  });
+
+  test('a blocked address is refused even with a good token, so a correct guess looks like a wrong one', async () => {
+    const r = await rawRequest(s.url, { path: '/v1/projects/api/envs/prod/secrets', token: good.token, localAddress: '127.0.0.1' });
+    assert.equal(r.status, 429);
+    assertRetryAfter(r, 60);
+  });
+
+  test('routes that need no token stay open to a blocked address', async () => {
+    const r = await rawRequest(s.url, { path: '/v1/sys/health', localAddress: '127.0.0.1' });
+    assert.equal(r.status, 200);
+  });
+});
+
+describe('the failed-authentication window ends', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({ settings: { 'auth-fail-limit': 3, 'auth-fail-window': '1s' } });
+    remember(s.rootToken);
+  });
+  after(async () => { await s?.close(); });
+
+  test('an address is let back in once its window has passed', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: badToken(), localAddress: '127.0.0.3' })).status, 401);
+    const blocked = await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.3' });
+    assert.equal(blocked.status, 429);
+    assertRetryAfter(blocked, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.3' })).status, 200);
+  });
+});
+
+describe('general rate limit (@fastify/rate-limit)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startServer({ settings: { 'rate-limit': 5, 'rate-limit-window': '60s' } });
+    remember(s.rootToken);
+  });
+  after(async () => { await s?.close(); });
+
+  test('the request after the configured maximum gets 429 with Retry-After, on a route that needs no token', async () => {
+    const statuses: number[] = [];
+    let last: RawResponse | undefined;
+    for (let i = 0; i < 7; i++) {
+      last = await rawRequest(s.url, { path: '/v1/sys/health', localAddress: '127.0.0.4' });
+      statuses.push(last.status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
+    assertRetryAfter(last!, 60);
+    assert.equal(last!.body.error.code, 'rate_limited');
+    assert.equal(typeof last!.body.error.requestId, 'string');
+    assert.equal(last!.headers['x-content-type-options'], 'nosniff');
+  });
+
+  test('the limit also covers authenticated routes, and counts per address', async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.5' })).status, 200);
+    assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.5' })).status, 429);
+    assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.6' })).status, 200);
+  });
+});
+
+logLeakCheck();
