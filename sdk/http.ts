@@ -1,0 +1,225 @@
+import {
+  AuthError, ConflictError, ForbiddenError, HushError, isHushError, NotFoundError, RateLimitedError, TimeoutError, UnavailableError,
+  ValidationError, type HushErrorOptions,
+} from './errors.js';
+
+/**
+ * How a call may be retried.
+ * - `idempotent`: network errors, 429, 502, 503, 504 (GET, PUT, DELETE).
+ * - `rate-limit-only`: only 429, which the server sends before doing any work
+ *   (a PUT with `cas`: replaying it after a lost response would turn its own
+ *   success into a spurious cas_conflict).
+ * - `never`: POST and PATCH.
+ */
+export type RetryMode = 'idempotent' | 'rate-limit-only' | 'never';
+
+export interface RetryPolicy {
+  limit: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+  maxRetryAfterMs: number;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Send the bearer token (default true). */
+  auth?: boolean;
+  /** Return the body as a stream; the timeout then covers only the response headers. */
+  stream?: boolean;
+  /** Treat 304 as success (conditional GET). */
+  allow304?: boolean;
+  retry?: RetryMode;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse<T> {
+  status: number;
+  headers: Headers;
+  data: T;
+  body: ReadableStream<Uint8Array> | null;
+}
+
+export interface TransportConfig {
+  addr: string;
+  token: string | undefined;
+  /** Why there is no usable token, thrown lazily by authenticated calls. */
+  tokenProblem: HushError | undefined;
+  timeoutMs: number;
+  retry: RetryPolicy;
+  fetch: typeof fetch;
+  /** Called with every error a call finally throws (after retries). */
+  onError?: (err: HushError) => Promise<void> | void;
+}
+
+// setTimeout treats anything above 2^31-1 ms (Infinity included) as 1 ms.
+const MAX_TIMER_MS = 2_147_483_647;
+
+const IDEMPOTENT_RETRY_STATUS = new Set([502, 503, 504]);
+
+const DEFAULT_CODES: Record<number, string> = {
+  400: 'invalid_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict',
+  413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited',
+  500: 'internal_error', 502: 'bad_gateway', 503: 'unavailable', 504: 'gateway_timeout',
+};
+
+/** Parses Retry-After (delta-seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+/** Builds the error class matching an HTTP status. */
+export function errorForStatus(status: number, code: string, message: string, opts: HushErrorOptions & { retryAfterMs?: number }): HushError {
+  const o = { ...opts, status };
+  if (status === 401) return new AuthError(code, message, o);
+  if (status === 403) return new ForbiddenError(code, message, o);
+  if (status === 404) return new NotFoundError(code, message, o);
+  if (status === 409) return new ConflictError(code, message, o);
+  if (status === 429) return new RateLimitedError(code, message, o);
+  if (status === 400 || status === 413 || status === 415 || status === 422) return new ValidationError(code, message, o);
+  if (status >= 500) return new UnavailableError(code, message, o);
+  return new HushError(code, message, o);
+}
+
+/** Backoff with "equal jitter": between half and all of the exponential step. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
+  const step = Math.min(maxMs, baseMs * 2 ** attempt);
+  return step / 2 + Math.random() * (step / 2);
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(signal.reason); return; }
+    const onAbort = () => { clearTimeout(timer); reject(signal!.reason); };
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.min(ms, MAX_TIMER_MS));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function networkReason(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  if (cause && typeof cause.message === 'string') return cause.message.slice(0, 200);
+  return err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
+}
+
+/** The single place the SDK talks HTTP: auth header, timeout, error mapping, retries. */
+export function createTransport(cfg: TransportConfig) {
+  const origin = (() => { try { return new URL(cfg.addr).origin; } catch { return cfg.addr; } })();
+
+  async function attempt<T>(req: HttpRequest, requestId: string): Promise<HttpResponse<T>> {
+    const url = new URL(cfg.addr + req.path);
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json', 'x-request-id': requestId, 'user-agent': 'hush-sdk', ...req.headers };
+    if (req.auth !== false) headers.authorization = `Bearer ${cfg.token}`;
+    let body: string | undefined;
+    if (req.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(req.body);
+    }
+    const timeoutMs = req.timeoutMs ?? cfg.timeoutMs;
+    const ctrl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; ctrl.abort(); }, Math.min(timeoutMs, MAX_TIMER_MS));
+    const onAbort = () => ctrl.abort(req.signal!.reason);
+    if (req.signal) {
+      if (req.signal.aborted) { clearTimeout(timer); throw req.signal.reason; }
+      req.signal.addEventListener('abort', onAbort, { once: true });
+    }
+    const errOpts = { method: req.method, path: req.path };
+    let streaming = false;
+    try {
+      let res: Response;
+      let text = '';
+      try {
+        res = await cfg.fetch(url, { method: req.method, headers, body, signal: ctrl.signal });
+        if (req.stream && res.ok) {
+          // The caller reads the body at its own pace; only the user's signal can end it now.
+          clearTimeout(timer);
+          streaming = true;
+          return { status: res.status, headers: res.headers, data: undefined as T, body: res.body };
+        }
+        text = await res.text();
+      } catch (err) {
+        if (req.signal?.aborted) throw req.signal.reason;
+        if (timedOut) throw new TimeoutError(`no response from ${origin} within ${timeoutMs} ms`, { ...errOpts, timeoutMs });
+        throw new UnavailableError('network_error', `cannot reach the Hush server at ${origin} (${networkReason(err)})`, { ...errOpts, cause: err });
+      }
+      const rid = res.headers.get('x-request-id') ?? undefined;
+      let parsed: unknown = null;
+      let parseFailed = false;
+      if (text) { try { parsed = JSON.parse(text); } catch { parseFailed = true; } }
+      if (res.ok || (res.status === 304 && req.allow304)) {
+        if (parseFailed) throw new HushError('invalid_response', `the server at ${origin} answered ${req.method} ${req.path} with something that is not JSON`, { ...errOpts, status: res.status, requestId: rid });
+        return { status: res.status, headers: res.headers, data: parsed as T, body: null };
+      }
+      // Error bodies are {"error":{code,message,requestId,details?}}; health's 503 has {"error":"code"}; proxies send HTML.
+      const e = (parsed as { error?: unknown } | null)?.error;
+      let code = DEFAULT_CODES[res.status] ?? `http_${res.status}`;
+      let message = `${req.method} ${req.path} failed with HTTP ${res.status}`;
+      let details: Record<string, unknown> | undefined;
+      let requestIdOut = rid;
+      if (e && typeof e === 'object') {
+        const eo = e as { code?: unknown; message?: unknown; requestId?: unknown; details?: unknown };
+        if (typeof eo.code === 'string') code = eo.code;
+        if (typeof eo.message === 'string') message = eo.message;
+        if (typeof eo.requestId === 'string') requestIdOut = eo.requestId;
+        if (eo.details && typeof eo.details === 'object') details = eo.details as Record<string, unknown>;
+      } else if (typeof e === 'string') {
+        code = e;
+      }
+      throw errorForStatus(res.status, code, message, { ...errOpts, requestId: requestIdOut, details, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) });
+    } finally {
+      clearTimeout(timer);
+      if (!streaming) req.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  function retryDelay(err: HushError, n: number, mode: RetryMode): number | null {
+    const p = cfg.retry;
+    if (n >= p.limit || mode === 'never') return null;
+    if (err.status === 429) {
+      const after = (err as RateLimitedError).retryAfterMs;
+      if (after === undefined) return backoffDelay(n, p.backoffMs, p.maxBackoffMs);
+      return after <= p.maxRetryAfterMs ? after + Math.random() * 100 : null;
+    }
+    if (mode !== 'idempotent') return null;
+    if (err.code === 'network_error' && err.status === undefined) return backoffDelay(n, p.backoffMs, p.maxBackoffMs);
+    if (err.status !== undefined && IDEMPOTENT_RETRY_STATUS.has(err.status)) return backoffDelay(n, p.backoffMs, p.maxBackoffMs);
+    return null;
+  }
+
+  /** Sends one logical call, retrying as the policy allows; throws a HushError. */
+  async function request<T>(req: HttpRequest): Promise<HttpResponse<T>> {
+    if (req.auth !== false && cfg.tokenProblem) throw cfg.tokenProblem;
+    const mode = req.retry ?? (req.method === 'GET' || req.method === 'PUT' || req.method === 'DELETE' ? 'idempotent' : 'never');
+    // One id for the call and all its retries, so the server log ties them together.
+    const requestId = `sdk_${globalThis.crypto.randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    for (let n = 0; ; n++) {
+      try {
+        return await attempt<T>(req, requestId);
+      } catch (err) {
+        if (!isHushError(err)) throw err;
+        const delay = retryDelay(err, n, mode);
+        if (delay === null) {
+          if (cfg.onError) await cfg.onError(err);
+          throw err;
+        }
+        await sleep(delay, req.signal);
+      }
+    }
+  }
+
+  return { request, origin };
+}
+
+export type Transport = ReturnType<typeof createTransport>;

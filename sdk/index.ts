@@ -1,0 +1,27 @@
+/**
+ * Hush SDK: a typed client for the Hush secrets vault.
+ *
+ * @example
+ * ```ts
+ * import { createClient, isNotFoundError } from 'hush/sdk';
+ *
+ * const client = createClient(); // HUSH_ADDR + HUSH_TOKEN
+ * const { secrets } = await client.secrets.getAll('api', 'prod');
+ * ```
+ *
+ * @module
+ */
+export {
+  createClient, DEFAULT_ADDR,
+  type HushClient, type ClientOptions, type RetryOptions, type FallbackOptions, type WarningInfo, type GetAllOptions,
+  type AuditIterateOptions, type RawRequestOptions, type ProjectsApi, type EnvsApi, type SecretsApi, type TokensApi,
+  type AuditApi, type KeysApi, type BackupsApi, type HttpMethod,
+} from './client.js';
+export { loadEnv, type LoadEnvOptions, type LoadEnvResult } from './load-env.js';
+export { watch, type WatchOptions, type WatchChangeHandler, type WatchErrorHandler, type StopWatching } from './watch.js';
+export {
+  HushError, AuthError, ForbiddenError, NotFoundError, ConflictError, RateLimitedError, ValidationError, UnavailableError, TimeoutError,
+  isHushError, isAuthError, isForbiddenError, isNotFoundError, isConflictError, isRateLimitedError, isValidationError, isUnavailableError,
+  isTimeoutError, type HushErrorOptions,
+} from './errors.js';
+export type * from './types.js';

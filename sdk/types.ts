@@ -1,0 +1,301 @@
+/**
+ * Shapes of the Hush HTTP API as the SDK returns them. Timestamps are
+ * ISO-8601 strings, exactly as the server sends them.
+ */
+
+/**
+ * Options every call accepts as its last argument.
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController();
+ * await client.projects.list({ signal: ac.signal, timeoutMs: 2000 });
+ * ```
+ */
+export interface CallOptions {
+  /**
+   * Cancels the call (and any retry wait). The promise rejects with the
+   * signal's reason, not with a HushError.
+   *
+   * @example
+   * ```ts
+   * await client.secrets.getAll('api', 'prod', { signal: AbortSignal.timeout(5000) });
+   * ```
+   */
+  signal?: AbortSignal;
+  /**
+   * Per-attempt timeout in milliseconds for this call, overriding the
+   * client's `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * await client.keys.rotateMaster(newKey, { timeoutMs: 120_000 });
+   * ```
+   */
+  timeoutMs?: number;
+}
+
+/** Answer of `GET /v1/sys/health`. */
+export interface Health {
+  status: string;
+  version: string;
+  storage: string;
+  sealed: boolean;
+  lastBackupAt: string | null;
+  lastBackupError: string | null;
+}
+
+/** A project. */
+export interface Project { name: string; createdAt: string }
+
+/** An environment of a project; `revision` grows with every change. */
+export interface Environment { name: string; revision: number; createdAt: string }
+
+/** Result of deleting a project or an environment. */
+export interface Deleted { name: string; deleted: boolean }
+
+/** Result of `projects.rotateKey`. */
+export interface ProjectKeyRotation { project: string; dekVersion: number; rewrapped: number }
+
+/** Result of `keys.rotateMaster`. */
+export interface MasterKeyRotation { rewrapped: number; from: string; to: string; unchanged: boolean }
+
+/**
+ * All values of an environment, as returned by `secrets.getAll`.
+ */
+export interface SecretsSnapshot {
+  notModified: false;
+  /** Variable name to value. */
+  secrets: Record<string, string>;
+  /** The environment's revision when read. */
+  revision: number;
+  /** The ETag to pass as `ifNoneMatch` (null when served from the fallback cache). */
+  etag: string | null;
+  /** True when the server was unreachable and the values come from the fallback cache. */
+  fromCache: boolean;
+  /** Age of the values in milliseconds: 0 when fresh from the server, the cache's age otherwise. */
+  ageMs: number;
+}
+
+/** `secrets.getAll` with `ifNoneMatch` when nothing changed (HTTP 304). */
+export interface NotModified {
+  notModified: true;
+  /** The (unchanged) current ETag. */
+  etag: string;
+}
+
+/** One value with its metadata (`secrets.get`). */
+export interface SecretValue {
+  key: string;
+  value: string;
+  version: number;
+  createdAt: string;
+  createdBy: string;
+  revision: number;
+}
+
+/** Result of `secrets.set`. */
+export interface SecretWritten { key: string; version: number; revision: number }
+
+/** Result of `secrets.delete`. */
+export interface SecretDeleted { key: string; version: number; revision: number; deleted: boolean }
+
+/**
+ * An atomic bulk change for `secrets.bulk`.
+ *
+ * @example
+ * ```ts
+ * const change: BulkChange = { set: { A: '1', B: '2' }, delete: ['OLD'] };
+ * ```
+ */
+export interface BulkChange {
+  /** Names to create or overwrite. */
+  set?: Record<string, string>;
+  /** Names to delete. */
+  delete?: string[];
+}
+
+/** Result of `secrets.bulk`: which names fell in which bucket. */
+export interface BulkResult {
+  revision: number;
+  added: string[];
+  changed: string[];
+  unchanged: string[];
+  deleted: string[];
+}
+
+/** Version history of one secret, newest first. */
+export interface SecretVersions {
+  key: string;
+  /** Current version, or null when the secret is deleted. */
+  current: number | null;
+  versions: { version: number; deleted: boolean; createdAt: string; createdBy: string }[];
+}
+
+/** Names and metadata of an environment's secrets (`secrets.listNames`), no values. */
+export interface SecretNames {
+  secrets: { key: string; version: number; updatedAt: string }[];
+  revision: number;
+}
+
+/** Metadata of a token. The token string itself is never returned after creation. */
+export interface TokenInfo {
+  id: string;
+  name: string;
+  description: string;
+  scopes: string[];
+  parentId: string | null;
+  cidrs: string[];
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** A new token: its metadata plus the token string, shown this once. */
+export interface CreatedToken extends TokenInfo {
+  token: string;
+}
+
+/**
+ * Input of `tokens.create`.
+ *
+ * @example
+ * ```ts
+ * const input: TokenCreateInput = { name: 'deploy-api', scopes: ['read:api/prod'], ttl: '30d', cidrs: ['10.0.0.0/8'] };
+ * ```
+ */
+export interface TokenCreateInput {
+  /** Label shown in listings and audit events. */
+  name: string;
+  /** Grants: `read:P/E`, `list:P/E`, `write:P/E`, `admin:P`, `audit`, `backup`, `root`. */
+  scopes: string[];
+  /** Lifetime such as `1h`, `30d`, `1y`; capped by the creating token's remaining lifetime. */
+  ttl?: string;
+  /** CIDR allowlist, e.g. `['10.0.0.0/8']`. */
+  cidrs?: string[];
+  /** Free text. */
+  description?: string;
+}
+
+/** Result of `tokens.revoke`: the token and every descendant revoked with it. */
+export interface TokenRevoked { id: string; revoked: string[] }
+
+/** One audit event. Values never appear in events. */
+export interface AuditEvent {
+  seq: number;
+  ts: string;
+  actor: { id: string; name: string };
+  action: string;
+  project: string | null;
+  env: string | null;
+  target: Record<string, unknown>;
+  outcome: string;
+  ip: string | null;
+  requestId: string | null;
+  detail: Record<string, unknown>;
+  hash: string;
+}
+
+/**
+ * Filter for `audit.list` and `audit.iterate`.
+ *
+ * @example
+ * ```ts
+ * const q: AuditQuery = { project: 'api', env: 'prod', outcome: 'denied', from: new Date(Date.now() - 86_400_000) };
+ * ```
+ */
+export interface AuditQuery {
+  /** Earliest event time (Date, epoch ms or ISO-8601 string). */
+  from?: Date | number | string;
+  /** Latest event time (Date, epoch ms or ISO-8601 string). */
+  to?: Date | number | string;
+  /** Token id or name of the actor. */
+  actor?: string;
+  /** Action, e.g. `secret.read`, `token.create`. */
+  action?: string;
+  project?: string;
+  env?: string;
+  outcome?: 'ok' | 'denied' | 'error';
+  /** Continue after this cursor (a previous page's `nextCursor`). */
+  cursor?: string;
+  /** Page size, 1..1000 (server default 100). */
+  limit?: number;
+  /** `asc` (oldest first, default) or `desc`. */
+  order?: 'asc' | 'desc';
+}
+
+/** One page of audit events; `nextCursor` is null on the last page. */
+export interface AuditPage { events: AuditEvent[]; nextCursor: string | null }
+
+/** Result of `audit.verify`. */
+export interface AuditVerification {
+  ok: boolean;
+  checked: number;
+  firstBadSeq: number | null;
+  reason: string | null;
+  headSeq: number;
+}
+
+/**
+ * Options of `backups.create` and `backups.export`. Give recipients, a
+ * passphrase, or both.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * const opts: BackupExportOptions = { recipients: [readFileSync('ops.asc', 'utf8')] };
+ * ```
+ */
+export interface BackupExportOptions extends CallOptions {
+  /**
+   * ASCII-armored OpenPGP public keys (v4, as `gpg --armor --export FPR`
+   * prints them) to encrypt to; any one of them can decrypt.
+   *
+   * @example
+   * ```ts
+   * await client.backups.export({ recipients: [readFileSync('alice.asc', 'utf8'), readFileSync('bob.asc', 'utf8')] });
+   * ```
+   */
+  recipients?: string[];
+  /**
+   * Passphrase for symmetric encryption (iterated+salted S2K, so
+   * `gpg --decrypt` asks for it).
+   *
+   * @example
+   * ```ts
+   * await client.backups.export({ passphrase: readFileSync('/run/secrets/backup_pass', 'utf8').trim() });
+   * ```
+   */
+  passphrase?: string;
+  /**
+   * Private key to sign the backup with (and its passphrase, when locked).
+   *
+   * @example
+   * ```ts
+   * await client.backups.export({ recipients, signingKey: { armored: readFileSync('signer.key.asc', 'utf8'), passphrase } });
+   * ```
+   */
+  signingKey?: { armored: string; passphrase?: string };
+  /**
+   * ASCII-armor the message (`-----BEGIN PGP MESSAGE-----`) instead of binary.
+   *
+   * @example
+   * ```ts
+   * await client.backups.export({ passphrase, armor: true });
+   * ```
+   */
+  armor?: boolean;
+}
+
+/** A backup being downloaded (`backups.create`). */
+export interface BackupDownload {
+  /** The OpenPGP message, streamed as the server produces it. Read it to the end. */
+  body: ReadableStream<Uint8Array>;
+  /** File name the server suggests, e.g. `hush-backup-20260101T020000Z.pgp`. */
+  fileName: string | null;
+  /** Rows per table in the backup, from the `x-hush-backup-counts` header. */
+  counts: Record<string, number> | null;
+  /** `application/octet-stream`, or `application/pgp-encrypted` when armored. */
+  contentType: string | null;
+}
