@@ -100,7 +100,7 @@ describe('rate limiting', () => {
       const c = createClient({ addr: limited.url, token: limited.rootToken, retries: { limit: 3, maxRetryAfterMs: 1000 } });
       let err: unknown;
       const started = Date.now();
-      for (let i = 0; i < 10 && !err; i++) err = await c.health().then(() => undefined, (e: unknown) => e);
+      for (let i = 0; i < 10 && !err; i++) err = await c.projects.list().then(() => undefined, (e: unknown) => e);
       assert.ok(err instanceof RateLimitedError && isRateLimitedError(err), String(err));
       assert.equal(err.code, 'rate_limited');
       assert.equal(err.status, 429);

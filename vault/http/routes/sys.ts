@@ -8,10 +8,11 @@ export const VERSION = '0.1.0';
 
 export function sysRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/sys/health', {
-    config: { auth: 'none' },
+    // Load-balancer probes from one address must never be rate-limited into "unhealthy".
+    config: { auth: 'none', rateLimit: false },
     schema: {
       summary: 'Liveness, version and storage kind (no auth)',
-      response: { 200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }), 503: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), error: Type.String() }) },
+      response: { 200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }), 503: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }) }) },
     },
   }, async (_req, reply) => {
     let lastBackupAt: string | null;
@@ -21,7 +22,7 @@ export function sysRoutes(app: FastifyInstance, c: Container) {
       lastBackupAt = await c.stores.meta.get('backup_last_success');
       lastBackupError = await c.stores.meta.get('backup_last_error');
     } catch {
-      return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, error: 'storage_unavailable' });
+      return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
     return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, lastBackupAt, lastBackupError };
   });
