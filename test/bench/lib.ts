@@ -1,0 +1,60 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export const DIST = new URL('../../', import.meta.url).pathname;
+export const HUSH_BIN = `${DIST}cli/main.js`;
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Peak and current resident set size of a live process, in MB (Linux /proc). */
+export function rssOf(pid: number): { rssMb: number; peakMb: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+export interface Spawned { child: ChildProcess; url: string; stderr: () => string; rootToken: string | null; stop: () => Promise<void> }
+
+/** Spawns a node script that prints "listening on URL" (hush server or the bare baseline). */
+export async function spawnListening(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const onData = (d: Buffer) => { out += d; };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`did not start: ${out}`)), 30_000);
+    const check = () => { const m = /listening on (http\S+)/.exec(out); if (m) { clearTimeout(t); resolve(m[1]); } };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.on('exit', (c) => { clearTimeout(t); reject(new Error(`exited ${c}: ${out}`)); });
+  });
+  const tok = /(hush_[0-9A-Za-z]{49})/.exec(out);
+  return {
+    child, url, stderr: () => out, rootToken: tok ? tok[1] : null,
+    stop: () => new Promise((res) => { if (child.exitCode !== null) return res(); child.once('exit', () => res()); child.kill('SIGTERM'); }),
+  };
+}
+
+export async function api(url: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text.slice(0, 200)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Wall time in ms of a command, and the peak RSS of the process (getrusage of children). */
+export function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: number; code: number | null } {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, stdio: 'ignore' });
+  return { ms: Number(process.hrtime.bigint() - t) / 1e6, code: r.status };
+}
+
+export function fmt(n: number, digits = 1): string {
+  if (!Number.isFinite(n)) return '-';
+  return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
+}
