@@ -93,7 +93,7 @@ describe('general rate limit (@fastify/rate-limit)', () => {
     const statuses: number[] = [];
     let last: RawResponse | undefined;
     for (let i = 0; i < 7; i++) {
-      last = await rawRequest(s.url, { path: '/v1/sys/health', localAddress: '127.0.0.4' });
+      last = await rawRequest(s.url, { path: '/v1/openapi.json', localAddress: '127.0.0.4' });
       statuses.push(last.status);
     }
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429]);
@@ -107,6 +107,10 @@ describe('general rate limit (@fastify/rate-limit)', () => {
     for (let i = 0; i < 5; i++) assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.5' })).status, 200);
     assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.5' })).status, 429);
     assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.6' })).status, 200);
+  });
+
+  test('health checks are exempt, so a load balancer probing from a limited address still gets 200', async () => {
+    for (let i = 0; i < 7; i++) assert.equal((await rawRequest(s.url, { path: '/v1/sys/health', localAddress: '127.0.0.4' })).status, 200);
   });
 });
 
