@@ -42,11 +42,13 @@ function failLimiter(limit: number, windowMs: number) {
       if (!s || now - s.start >= windowMs) return 0;
       return s.count >= limit ? Math.ceil((s.start + windowMs - now) / 1000) : 0;
     },
-    fail(ip: string, now: number): void {
-      const s = seen.get(ip);
-      if (!s || now - s.start >= windowMs) seen.set(ip, { start: now, count: 1 });
+    /** Counts a failure; returns the address's failures in the current window. */
+    fail(ip: string, now: number): number {
+      let s = seen.get(ip);
+      if (!s || now - s.start >= windowMs) seen.set(ip, (s = { start: now, count: 1 }));
       else s.count++;
       if (seen.size > 100_000) for (const [k, v] of seen) if (now - v.start >= windowMs) seen.delete(k);
+      return s.count;
     },
   };
 }
@@ -97,9 +99,11 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
       req.principal = await deps.tokens.authenticate(m ? m[1] : header ? 'malformed' : undefined, req.ip, now);
     } catch (e) {
       if (e instanceof AuthFailure) {
-        limiter.fail(req.ip, now);
-        req.log.info({ authFail: e.reason }, 'authentication failed');
+        const failures = limiter.fail(req.ip, now);
+        const blocked = failures === deps.authFailLimit;
+        req.log.info({ authFail: e.reason, failures, blocked }, 'authentication failed');
         await auditFail(req, e.reason);
+        reply.header('www-authenticate', 'Bearer realm="hush"');
       }
       throw e;
     }
