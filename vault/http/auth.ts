@@ -3,6 +3,8 @@ import { ForbiddenError, HushError } from '../errors.js';
 import type { AuditContext, AuditService } from '../services/audit/audit-service.js';
 import { allows, needLabel, type Need } from '../services/token/grants.js';
 import { AuthFailure, type Principal, type TokenService } from '../services/token/token-service.js';
+import { authFailAggregator } from '../services/audit/auth-fail-aggregator.js';
+import { toErrorBody } from './errors.js';
 
 /**
  * What a route requires. 'none': public. 'any': any valid token (the
@@ -53,33 +55,17 @@ function failLimiter(limit: number, windowMs: number) {
   };
 }
 
-/**
- * auth.fail events are rate-limited to one per IP per minute; the event
- * carries how many failures it stands for, so a flood cannot fill the disk.
- */
-function authFailAuditor(audit: Pick<AuditService, 'record'>) {
-  const last = new Map<string, { at: number; suppressed: number }>();
-  return async (req: FastifyRequest, reason: string) => {
-    const now = Date.now();
-    const ip = req.ip;
-    const s = last.get(ip);
-    if (s && now - s.at < 60_000) { s.suppressed++; return; }
-    const count = (s?.suppressed ?? 0) + 1;
-    last.set(ip, { at: now, suppressed: 0 });
-    if (last.size > 100_000) for (const [k, v] of last) if (now - v.at >= 60_000) last.delete(k);
-    try {
-      await audit.record({ actorId: 'anonymous', actorName: 'anonymous', ip, requestId: req.id }, {
-        action: 'auth.fail', outcome: 'denied', target: { route: req.routeOptions.url ?? null, method: req.method }, detail: { reason, count },
-      });
-    } catch (e) {
-      req.log.error({ err: { message: (e as Error).message } }, 'could not record auth.fail audit event');
-    }
-  };
-}
-
 export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService; audit: Pick<AuditService, 'record'>; authFailLimit: number; authFailWindowMs: number }) {
   const limiter = failLimiter(deps.authFailLimit, deps.authFailWindowMs);
-  const auditFail = authFailAuditor(deps.audit);
+  // auth.fail events: one per address per minute, carrying counts (docs/audit.md).
+  const authFails = authFailAggregator({
+    record: (ctx, input) => deps.audit.record(ctx, input),
+    onError: (e) => app.log.error({ err: { message: (e as Error).message } }, 'could not record auth.fail audit event'),
+  });
+  app.addHook('onClose', async () => authFails.close());
+  /** Requests whose denial the preHandler already recorded. */
+  const deniedRecorded = new WeakSet<FastifyRequest>();
+  const attempt = (req: FastifyRequest) => ({ ip: req.ip, requestId: req.id, route: req.routeOptions.url ?? null, method: req.method });
   app.decorateRequest('principal', null);
   app.decorateRequest('auditCtx', null as unknown as AuditContext);
 
@@ -90,6 +76,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
     const now = Date.now();
     const wait = limiter.blockedFor(req.ip, now);
     if (wait > 0) {
+      authFails.lockedOut(attempt(req));
       reply.header('retry-after', String(wait));
       throw new TooManyAuthFailures(wait);
     }
@@ -102,7 +89,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
         const failures = limiter.fail(req.ip, now);
         const blocked = failures === deps.authFailLimit;
         req.log.info({ authFail: e.reason, failures, blocked }, 'authentication failed');
-        await auditFail(req, e.reason);
+        await authFails.fail(attempt(req), e.reason);
         reply.header('www-authenticate', 'Bearer realm="hush"');
       }
       throw e;
@@ -126,6 +113,31 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
     } catch (e) {
       req.log.error({ err: { message: (e as Error).message } }, 'could not record denied audit event');
     }
+    deniedRecorded.add(req);
     throw new ForbiddenError(`this token lacks the grant ${label}`);
+  });
+
+  // A failed request on an audited route leaves an event too: outcome
+  // 'denied' for a 403 the service raised, 'error' otherwise. The request's
+  // own transaction rolled back, so this is a separate one. Not for 401 and
+  // 429 (auth.fail covers them), nor when the audit log or database is what
+  // failed. Successful reads of the audit log itself are not recorded, so
+  // errors on those routes are not either.
+  app.addHook('onError', async (req, _reply, err) => {
+    const action = req.routeOptions.config?.action;
+    if (!action || action.startsWith('audit.') || !req.principal || deniedRecorded.has(req)) return;
+    const { status, body } = toErrorBody(err, req.id);
+    if (status === 401 || status === 429 || body.error.code === 'audit_unavailable' || body.error.code === 'storage_unavailable') return;
+    const params = (req.params ?? {}) as Record<string, unknown>;
+    const str = (v: unknown, max: number) => (typeof v === 'string' && v ? v.slice(0, max) : null);
+    const key = str(params.key, 256);
+    try {
+      await deps.audit.record(req.auditCtx, {
+        action, outcome: status === 403 ? 'denied' : 'error', project: str(params.p, 63), env: str(params.e, 63),
+        target: { route: req.routeOptions.url ?? null, method: req.method, ...(key ? { key } : {}) }, detail: { status, code: body.error.code },
+      });
+    } catch (e) {
+      req.log.error({ err: { message: (e as Error).message } }, 'could not record failed-request audit event');
+    }
   });
 }

@@ -46,7 +46,8 @@ export function auditStoreFactory(db: Db) {
       if (f.to !== undefined) q.where('ts', '<', f.to);
       if (f.actor) q.where((w) => w.where('actor_id', f.actor!).orWhere('actor_name', f.actor!));
       if (f.action) {
-        if (f.action.endsWith('*')) q.where('action', 'like', f.action.slice(0, -1).replace(/[%_]/g, '') + '%');
+        // "secret.*": a literal prefix. LIKE's own wildcards in it are escaped, the same way on both engines.
+        if (f.action.endsWith('*')) q.whereRaw("?? like ? escape '\\'", ['action', f.action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`) + '%']);
         else q.where('action', f.action);
       }
       if (f.project) q.where('project', f.project);
@@ -57,15 +58,31 @@ export function auditStoreFactory(db: Db) {
       q.orderBy('seq', f.order ?? 'asc').limit(f.limit);
       return (await q).map(toAudit);
     },
-    /** Streams every event in seq order in pages (memory stays bounded). */
-    async *iterate(pageSize = 5000, tx?: Tx): AsyncGenerator<AuditRow> {
+    /** Streams the events with seq <= `upTo` in seq order, in pages (memory stays bounded). */
+    async *iterate(upTo: number, pageSize = 5000, tx?: Tx): AsyncGenerator<AuditRow> {
       let after = -1;
       for (;;) {
-        const rows = await (tx ?? db)('audit_events').where('seq', '>', after).orderBy('seq').limit(pageSize);
+        const rows = await (tx ?? db)('audit_events').where('seq', '>', after).andWhere('seq', '<=', upTo).orderBy('seq').limit(pageSize);
         if (rows.length === 0) return;
         for (const r of rows) yield toAudit(r);
         after = Number(rows[rows.length - 1].seq);
+        if (rows.length < pageSize) return;
       }
+    },
+    /** One event by seq, or null. */
+    async get(seq: number, tx?: Tx): Promise<AuditRow | null> {
+      const r = await (tx ?? db)('audit_events').where({ seq }).first();
+      return r ? toAudit(r) : null;
+    },
+    /** Lowest and highest seq in the table (null when it is empty). */
+    async bounds(tx?: Tx): Promise<{ min: number; max: number } | null> {
+      const r = await (tx ?? db)('audit_events').min({ min: 'seq' }).max({ max: 'seq' }).first();
+      return r && r.max !== null && r.max !== undefined ? { min: Number(r.min), max: Number(r.max) } : null;
+    },
+    /** The lowest seq above `seq`, or null. */
+    async firstAfter(seq: number, tx?: Tx): Promise<number | null> {
+      const r = await (tx ?? db)('audit_events').where('seq', '>', seq).min({ s: 'seq' }).first();
+      return r && r.s !== null && r.s !== undefined ? Number(r.s) : null;
     },
     async head(tx?: Tx): Promise<{ seq: number; hash: Buffer } | null> {
       const r = await (tx ?? db)('audit_head').where({ id: 1 }).first();

@@ -49,8 +49,21 @@ export function auditRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/audit/verify', {
     config: { auth: () => ({ kind: 'audit' }), action: 'audit.verify' },
     schema: {
-      summary: 'Recompute the hash chain; names the first broken seq (audit)',
-      response: withErrors({ 200: Type.Object({ ok: Type.Boolean(), checked: Type.Number(), firstBadSeq: Type.Union([Type.Number(), Type.Null()]), reason: Type.Union([Type.String(), Type.Null()]), headSeq: Type.Number() }) }),
+      summary: 'Recompute the hash chain; names the first broken seq (audit). anchorSeq + anchorHash: also check an event hash kept outside the database.',
+      querystring: Type.Object({
+        anchorSeq: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,14}$' })),
+        anchorHash: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
+      }, { additionalProperties: false }),
+      response: withErrors({
+        200: Type.Object({
+          ok: Type.Boolean(), checked: Type.Number(), firstBadSeq: Type.Union([Type.Number(), Type.Null()]), reason: Type.Union([Type.String(), Type.Null()]),
+          headSeq: Type.Number(), headHash: Type.Union([Type.String(), Type.Null()]),
+        }),
+      }),
     },
-  }, async () => c.audit.verify());
+  }, async (req) => {
+    const q = req.query as { anchorSeq?: string; anchorHash?: string };
+    if ((q.anchorSeq === undefined) !== (q.anchorHash === undefined)) throw new InvalidRequestError('anchorSeq and anchorHash go together');
+    return c.audit.verify(q.anchorSeq !== undefined ? { seq: Number(q.anchorSeq), hash: q.anchorHash! } : undefined);
+  });
 }

@@ -34,7 +34,17 @@ export interface AuditServiceDeps {
   auditFile: string | null;
 }
 
-export interface VerifyResult { ok: boolean; checked: number; firstBadSeq: number | null; reason: string | null; headSeq: number }
+/**
+ * `ok` is the verdict. `firstBadSeq` names the first event that does not
+ * verify (null when ok, or when only the head record is at fault and no
+ * event can be blamed). `checked` counts the events that verified, from seq 1
+ * up to the head as it stood when verification started; `headHash` is that
+ * event's hash (keep it outside the database as an anchor).
+ */
+export interface VerifyResult { ok: boolean; checked: number; firstBadSeq: number | null; reason: string | null; headSeq: number; headHash: string | null }
+
+/** An (seq, hash) pair recorded outside the database: a file-sink line, an earlier verify result, a backup. */
+export interface AuditAnchor { seq: number; hash: string }
 
 /** The fields covered by the MAC, in one canonical form (shared by append and verify). */
 export function eventMaterial(e: Omit<AuditRow, 'prevHash' | 'hash'>): string {
@@ -42,6 +52,15 @@ export function eventMaterial(e: Omit<AuditRow, 'prevHash' | 'hash'>): string {
     seq: e.seq, ts: e.ts, actorId: e.actorId, actorName: e.actorName, action: e.action, project: e.project, env: e.env,
     target: e.target, outcome: e.outcome, ip: e.ip, requestId: e.requestId, detail: e.detail,
   });
+}
+
+/**
+ * The MAC must cover exactly what the table will hold and what verify will
+ * read back: a JSON round trip turns Dates into strings and drops undefined,
+ * as storing the column does.
+ */
+function plain(o: Record<string, unknown> | undefined): Record<string, unknown> {
+  return o === undefined ? {} : JSON.parse(JSON.stringify(o));
 }
 
 export function publicEvent(e: AuditRow) {
@@ -56,24 +75,26 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
     if (inputs.length === 0) return [];
     try {
       const mac = await keys.auditMac(tx);
+      // Held until commit (FOR UPDATE on PostgreSQL; SQLite has one writer):
+      // appends from every process take the next seq one at a time.
       const head = await auditStore.lockHead(tx);
-      let seq = head?.seq ?? 0;
-      let prev = head?.hash ?? GENESIS_HASH;
+      if (!head) throw new Error('the audit chain head record is missing');
+      let seq = head.seq;
+      let prev = head.hash;
       const rows: AuditRow[] = [];
       const ts = Date.now();
       for (const i of inputs) {
         seq += 1;
         const base = {
           seq, ts, actorId: ctx.actorId, actorName: ctx.actorName, action: i.action, project: i.project ?? null, env: i.env ?? null,
-          target: i.target ?? {}, outcome: i.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: i.detail ?? {},
+          target: plain(i.target), outcome: i.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: plain(i.detail),
         };
         const hash = mac(prev, eventMaterial(base));
         rows.push({ ...base, prevHash: prev, hash });
         prev = hash;
       }
       await auditStore.insert(rows, tx);
-      if (head) await auditStore.setHead(seq, prev, tx);
-      else throw new Error('audit chain head is missing');
+      await auditStore.setHead(seq, prev, tx);
       return rows;
     } catch (e) {
       if (e instanceof HushError) throw e;
@@ -81,13 +102,25 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
     }
   }
 
-  async function ship(rows: AuditRow[]): Promise<void> {
-    if (!auditFile || rows.length === 0) return;
-    try {
-      await appendFile(auditFile, rows.map((r) => JSON.stringify(publicEvent(r)) + '\n').join(''), { mode: 0o600 });
-    } catch (e) {
-      log.error({ err: { code: (e as NodeJS.ErrnoException).code, message: (e as Error).message }, auditFile }, 'AUDIT FILE SINK WRITE FAILED: events are safe in the database but missing from the file');
-    }
+  // Sink writes are chained so lines land in commit order and never interleave.
+  let sinkQueue: Promise<void> = Promise.resolve();
+
+  function ship(rows: AuditRow[]): Promise<void> {
+    if (!auditFile || rows.length === 0) return Promise.resolve();
+    const file = auditFile;
+    const lines = rows.map((r) => JSON.stringify(publicEvent(r)) + '\n').join('');
+    sinkQueue = sinkQueue.then(async () => {
+      try {
+        // Opened per write, so a log rotator may rename the file at any time.
+        await appendFile(file, lines, { mode: 0o600 });
+      } catch (e) {
+        log.error({
+          err: { code: (e as NodeJS.ErrnoException).code, message: (e as Error).message }, auditFile: file,
+          firstSeq: rows[0].seq, lastSeq: rows[rows.length - 1].seq,
+        }, 'AUDIT FILE SINK WRITE FAILED: these events are committed in the database but missing from the audit file; copy them from GET /v1/audit');
+      }
+    });
+    return sinkQueue;
   }
 
   /**
@@ -130,30 +163,77 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
       return (await auditStore.list(f)).map(publicEvent);
     },
 
-    /** Recomputes the whole chain. Names the first seq that does not verify. */
-    async verify(): Promise<VerifyResult> {
+    /**
+     * Recomputes the chain from seq 1 up to the head as it stands when the
+     * call starts (events appended meanwhile are left for the next run), in
+     * pages. Names the first seq that does not verify. With `anchor`, also
+     * checks that the event the anchor names still exists with that hash,
+     * which catches a truncation that rewound the head too.
+     */
+    async verify(anchor?: AuditAnchor): Promise<VerifyResult> {
       const mac = await keys.auditMac();
+      // Every event up to head.seq committed no later than the head row did,
+      // so this read fixes a consistent range to check.
       const head = await auditStore.head();
-      let expectSeq = 1;
-      let prev: Buffer = GENESIS_HASH;
       let checked = 0;
-      const bad = (seq: number, reason: string): VerifyResult => ({ ok: false, checked, firstBadSeq: seq, reason, headSeq: head?.seq ?? 0 });
-      for await (const e of auditStore.iterate()) {
-        if (e.seq !== expectSeq) return bad(expectSeq, e.seq > expectSeq ? `event ${expectSeq} is missing` : `event ${e.seq} is out of order`);
-        if (!e.prevHash.equals(prev)) return bad(e.seq, `event ${e.seq} does not link to the previous event`);
+      let prev: Buffer = GENESIS_HASH;
+      const headSeq = head?.seq ?? 0;
+      const result = (firstBadSeq: number | null, reason: string | null): VerifyResult =>
+        ({ ok: reason === null, checked, firstBadSeq, reason, headSeq, headHash: reason === null ? prev.toString('hex') : null });
+      if (!head) {
+        return result(null, 'the chain head record (audit_head) is missing, so where the log ends cannot be checked; it was deleted (appends fail closed until it is restored)');
+      }
+
+      let expect = 1;
+      for await (const e of auditStore.iterate(headSeq)) {
+        if (e.seq !== expect) {
+          return result(expect, e.seq === expect + 1
+            ? `event ${expect} is missing (deleted): the table jumps from ${expect - 1} to ${e.seq}`
+            : `events ${expect}..${e.seq - 1} are missing (deleted): the table jumps from ${expect - 1} to ${e.seq}`);
+        }
+        if (!e.prevHash.equals(prev)) {
+          return result(e.seq, `event ${e.seq} does not link to event ${e.seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
+        }
         const hash = mac(prev, eventMaterial(e));
-        if (!hash.equals(e.hash)) return bad(e.seq, `event ${e.seq} was altered (its MAC does not match)`);
+        if (!hash.equals(e.hash)) {
+          return result(e.seq, `event ${e.seq} was altered or forged: its MAC does not match its contents`);
+        }
         prev = hash;
-        expectSeq++;
+        expect++;
         checked++;
       }
-      const headSeq = head?.seq ?? 0;
-      if (headSeq !== checked) {
-        if (headSeq > checked) return bad(checked + 1, `events ${checked + 1}..${headSeq} are missing (log truncated)`);
-        return bad(headSeq + 1, `events after ${headSeq} were appended outside the chain head`);
+      if (checked < headSeq) {
+        const from = checked + 1;
+        return result(from, from === headSeq
+          ? `event ${headSeq} is missing: the chain head says the log ends at ${headSeq}, the table ends at ${checked} (the last event was deleted)`
+          : `events ${from}..${headSeq} are missing: the chain head says the log ends at ${headSeq}, the table ends at ${checked} (the tail was truncated)`);
       }
-      if (head && !head.hash.equals(prev)) return bad(checked, `the chain head does not match event ${checked}`);
-      return { ok: true, checked, firstBadSeq: null, reason: null, headSeq };
+      if (!head.hash.equals(prev)) {
+        return result(Math.max(headSeq, 1), `the chain head record does not match event ${headSeq}: the head was rewritten`);
+      }
+
+      // Rows above the head: the highest seq is read BEFORE the head again.
+      // Any honest append that committed by then moved the head at least
+      // that far in the same transaction, so a row above the re-read head
+      // was written outside the chain.
+      const bounds = await auditStore.bounds();
+      const now = await auditStore.head();
+      if (bounds && now && bounds.max > now.seq) {
+        const first = (await auditStore.firstAfter(now.seq)) ?? bounds.max;
+        return result(first, `event ${first} lies beyond the chain head (${now.seq}): it was inserted outside the chain`);
+      }
+
+      if (anchor) {
+        const end = now?.seq ?? headSeq;
+        if (anchor.seq > end) {
+          return result(end + 1, `the anchor names event ${anchor.seq} but the log ends at ${end}: events ${end + 1}..${anchor.seq} were removed together with the head (or the database was restored from an older backup)`);
+        }
+        const e = await auditStore.get(anchor.seq);
+        if (!e || e.hash.toString('hex') !== anchor.hash.toLowerCase()) {
+          return result(anchor.seq, `event ${anchor.seq} does not have the anchored hash: the log was rebuilt from event ${anchor.seq} or earlier (or the database was restored from an older backup)`);
+        }
+      }
+      return result(null, null);
     },
   };
 }

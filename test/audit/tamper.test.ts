@@ -1,0 +1,331 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Knex } from 'knex';
+import { eventMaterial } from '../../vault/services/audit/audit-service.js';
+import { getSodium } from '../../vault/crypto/sodium.js';
+import { toAudit } from '../../vault/store/audit-store.js';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { allEvents, copyDataDir, makeEnv, openSqlite, verify, type Ev } from './util.js';
+
+/** What an attacker without the MAC key can do: a keyed BLAKE2b under a key of their own. */
+async function forgedMac(prev: Buffer, material: string): Promise<Buffer> {
+  const s = await getSodium();
+  const st = s.crypto_generichash_init(randomBytes(32), 32);
+  s.crypto_generichash_update(st, prev);
+  s.crypto_generichash_update(st, s.from_string(material));
+  return Buffer.from(s.crypto_generichash_final(st, 32));
+}
+
+/** Writes and reads enough to give the log some length and variety. */
+async function activity(s: TestServer): Promise<void> {
+  await makeEnv(s, 'api', 'prod', 'dev');
+  for (let i = 0; i < 8; i++) assert.equal((await s.api('PUT', `/v1/projects/api/envs/prod/secrets/K${i}`, { value: `v${i}` })).status, 200);
+  assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets')).status, 200);
+  for (let i = 0; i < 4; i++) assert.equal((await s.api('GET', `/v1/projects/api/envs/prod/secrets/K${i}`)).status, 200);
+  assert.equal((await s.api('PATCH', '/v1/projects/api/envs/dev/secrets', { set: { A: '1', B: '2' } })).status, 200);
+  assert.equal((await s.api('DELETE', '/v1/projects/api/envs/prod/secrets/K7')).status, 200);
+}
+
+/** Tampers with a stopped server's database file, restarts on it and asks the API to verify. */
+async function tamperOffline(dataDir: string, rootToken: string, tamper: (db: Knex) => Promise<void>) {
+  const dir = copyDataDir(dataDir);
+  const db = openSqlite(dir);
+  try { await tamper(db); } finally { await db.destroy(); }
+  const s = await startServer({ dataDir: dir });
+  try {
+    return await verify({ api: (m, p, b, t = rootToken, h) => s.api(m, p, b, t, h) });
+  } finally {
+    await s.close();
+  }
+}
+
+const row = async (db: Knex, seq: number) => {
+  const r = await db('audit_events').where({ seq }).first();
+  assert.ok(r, `event ${seq} exists`);
+  return r;
+};
+
+describe('audit chain: tampering with the SQLite file is caught and located', () => {
+  let dataDir: string;
+  let root: string;
+  let events: Ev[];
+  let head: number;
+
+  before(async () => {
+    const s = await startServer();
+    try {
+      await activity(s);
+      events = await allEvents(s);
+      const v = await verify(s);
+      assert.equal(v.ok, true, v.reason ?? '');
+      head = v.headSeq;
+      assert.equal(v.checked, head);
+      assert.equal(head, events.length);
+      assert.ok(head >= 20, `a log of some length (${head})`);
+    } finally {
+      dataDir = s.dataDir;
+      root = s.rootToken;
+      await s.close({ keepDir: true });
+    }
+  });
+
+  it('an untouched log verifies after a restart, including the new server.start event', async () => {
+    const v = await tamperOffline(dataDir, root, async () => undefined);
+    assert.deepEqual({ ok: v.ok, firstBadSeq: v.firstBadSeq, checked: v.checked, headSeq: v.headSeq }, { ok: true, firstBadSeq: null, checked: head + 1, headSeq: head + 1 });
+    assert.match(v.headHash!, /^[0-9a-f]{64}$/);
+  });
+
+  it('editing one field of one event names that event', async () => {
+    const k = events.find((e) => e.action === 'secret.write' && e.target.key === 'K3')!.seq;
+    const v = await tamperOffline(dataDir, root, async (db) => {
+      await db('audit_events').where({ seq: k }).update({ target: JSON.stringify({ key: 'K4', version: 1 }) });
+    });
+    assert.equal(v.ok, false);
+    assert.equal(v.firstBadSeq, k);
+    assert.equal(v.checked, k - 1);
+    assert.match(v.reason!, new RegExp(`event ${k} was altered or forged`));
+  });
+
+  for (const [column, value] of [
+    ['actor_name', 'someone-else'], ['action', 'secret.list'], ['outcome', 'denied'], ['ip', '10.9.9.9'], ['request_id', 'req_forged'],
+    ['detail', '{"cas":1}'], ['project', 'other'], ['env', 'dev'],
+  ] as const) {
+    it(`editing ${column} is caught at that seq`, async () => {
+      const k = events.find((e) => e.action === 'secret.write' && e.target.key === 'K5')!.seq;
+      const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ [column]: value }); });
+      assert.equal(v.ok, false);
+      assert.equal(v.firstBadSeq, k, v.reason ?? '');
+    });
+  }
+
+  it('moving an event in time (ts) is caught at that seq', async () => {
+    const k = 5;
+    const v = await tamperOffline(dataDir, root, async (db) => {
+      const r = await row(db, k);
+      await db('audit_events').where({ seq: k }).update({ ts: Number(r.ts) - 86_400_000 });
+    });
+    assert.equal(v.firstBadSeq, k);
+    assert.match(v.reason!, /altered or forged/);
+  });
+
+  it('rewriting an event\'s stored hash is caught at that seq', async () => {
+    const k = 9;
+    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ hash: randomBytes(32) }); });
+    assert.equal(v.firstBadSeq, k);
+  });
+
+  it('rewriting an event\'s prev_hash is caught at that seq as a broken link', async () => {
+    const k = 11;
+    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ prev_hash: randomBytes(32) }); });
+    assert.equal(v.firstBadSeq, k);
+    assert.match(v.reason!, new RegExp(`event ${k} does not link to event ${k - 1}`));
+  });
+
+  it('deleting a row names the deleted seq', async () => {
+    const k = events.find((e) => e.action === 'secret.read')!.seq;
+    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).delete(); });
+    assert.equal(v.ok, false);
+    assert.equal(v.firstBadSeq, k);
+    assert.equal(v.checked, k - 1);
+    assert.match(v.reason!, new RegExp(`event ${k} is missing \\(deleted\\)`));
+  });
+
+  it('deleting the first row names seq 1', async () => {
+    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: 1 }).delete(); });
+    assert.equal(v.firstBadSeq, 1);
+  });
+
+  it('deleting a run of rows names the first of them', async () => {
+    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').whereBetween('seq', [6, 9]).delete(); });
+    assert.equal(v.firstBadSeq, 6);
+    assert.match(v.reason!, /events 6\.\.9 are missing/);
+  });
+
+  it('swapping the contents of two rows names the lower seq', async () => {
+    const a = 7;
+    const b = 13;
+    const v = await tamperOffline(dataDir, root, async (db) => {
+      const ra = await row(db, a);
+      const rb = await row(db, b);
+      const { seq: _sa, ...ca } = ra;
+      const { seq: _sb, ...cb } = rb;
+      await db.transaction(async (tx) => {
+        await tx('audit_events').where({ seq: a }).update(cb);
+        await tx('audit_events').where({ seq: b }).update(ca);
+      });
+    });
+    assert.equal(v.ok, false);
+    assert.equal(v.firstBadSeq, a);
+    assert.match(v.reason!, new RegExp(`event ${a} does not link`));
+  });
+
+  it('swapping two adjacent rows names the lower seq', async () => {
+    const v = await tamperOffline(dataDir, root, async (db) => {
+      const ra = await row(db, 15);
+      const rb = await row(db, 16);
+      const { seq: _sa, ...ca } = ra;
+      const { seq: _sb, ...cb } = rb;
+      await db('audit_events').where({ seq: 15 }).update(cb);
+      await db('audit_events').where({ seq: 16 }).update(ca);
+    });
+    assert.equal(v.firstBadSeq, 15);
+  });
+
+  it('truncating the tail and appending a forged event (MAC under a guessed key) names the forged seq', async () => {
+    const k = head - 6;
+    const v = await tamperOffline(dataDir, root, async (db) => {
+      const last = toAudit(await row(db, k));
+      await db('audit_events').where('seq', '>', k).delete();
+      const forged = {
+        seq: k + 1, ts: last.ts + 1000, actorId: last.actorId, actorName: last.actorName, action: 'secret.list', project: 'api', env: 'prod',
+        target: {}, outcome: 'ok', ip: '127.0.0.1', requestId: 'req_forged', detail: { count: 0 },
+      };
+      const hash = await forgedMac(last.hash, eventMaterial(forged));
+      await db('audit_events').insert({
+        seq: forged.seq, ts: forged.ts, actor_id: forged.actorId, actor_name: forged.actorName, action: forged.action, project: forged.project, env: forged.env,
+        target: JSON.stringify(forged.target), outcome: forged.outcome, ip: forged.ip, request_id: forged.requestId, detail: JSON.stringify(forged.detail),
+        prev_hash: last.hash, hash,
+      });
+      // The attacker also points the head at the forgery, as a careful one would.
+      await db('audit_head').where({ id: 1 }).update({ seq: k + 1, hash });
+    });
+    assert.equal(v.ok, false);
+    assert.equal(v.firstBadSeq, k + 1);
+    assert.equal(v.checked, k);
+    assert.match(v.reason!, new RegExp(`event ${k + 1} was altered or forged`));
+  });
+
+  it('truncating the tail without touching the head names the first removed seq', async () => {
+    const k = head - 4;
+    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where('seq', '>', k).delete(); });
+    assert.equal(v.firstBadSeq, k + 1);
+    assert.match(v.reason!, new RegExp(`events ${k + 1}\\.\\.${head} are missing`));
+  });
+});
+
+describe('audit chain: subtle cases, tampered while the server runs', () => {
+  let s: TestServer;
+  let db: Knex;
+  before(async () => {
+    s = await startServer();
+    await activity(s);
+    db = openSqlite(s.dataDir);
+  });
+  after(async () => {
+    await db.destroy();
+    await s.close();
+  });
+
+  /** Runs `fn` on the live database, then puts every audit row and the head back. */
+  async function withTampering<T>(fn: () => Promise<T>): Promise<T> {
+    const rows = await db('audit_events').orderBy('seq');
+    const headRow = await db('audit_head').where({ id: 1 }).first();
+    try {
+      return await fn();
+    } finally {
+      await db.transaction(async (tx) => {
+        await tx('audit_events').delete();
+        for (let i = 0; i < rows.length; i += 50) await tx('audit_events').insert(rows.slice(i, i + 50));
+        await tx('audit_head').delete();
+        await tx('audit_head').insert(headRow);
+      });
+      assert.equal((await verify(s)).ok, true, 'restored');
+    }
+  }
+
+  it('a deleted LAST row (the head still says N) names N', async () => {
+    const { headSeq: n } = await verify(s);
+    const v = await withTampering(async () => {
+      await db('audit_events').where({ seq: n }).delete();
+      return verify(s);
+    });
+    assert.equal(v.ok, false);
+    assert.equal(v.firstBadSeq, n);
+    assert.equal(v.checked, n - 1);
+    assert.match(v.reason!, new RegExp(`event ${n} is missing: the chain head says the log ends at ${n}, the table ends at ${n - 1}`));
+  });
+
+  it('a row inserted beyond the head names that row, and honest appends keep working below it', async () => {
+    const { headSeq: n } = await verify(s);
+    const v = await withTampering(async () => {
+      const last = toAudit(await row(db, n));
+      await db('audit_events').insert({ ...(await row(db, n)), seq: n + 5, prev_hash: last.hash, hash: await forgedMac(last.hash, 'x') });
+      const first = await verify(s);
+      assert.equal(first.firstBadSeq, n + 5);
+      assert.equal(first.checked, n, 'everything up to the head verified');
+      assert.match(first.reason!, new RegExp(`event ${n + 5} lies beyond the chain head \\(${n}\\)`));
+      assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/AFTER', { value: 'x' })).status, 200);
+      return verify(s);
+    });
+    assert.equal(v.firstBadSeq, n + 5);
+    assert.equal(v.checked, n + 1);
+  });
+
+  it('a rewritten head record is reported at the head seq', async () => {
+    const { headSeq: n } = await verify(s);
+    const v = await withTampering(async () => {
+      await db('audit_head').where({ id: 1 }).update({ hash: randomBytes(32) });
+      return verify(s);
+    });
+    assert.equal(v.firstBadSeq, n);
+    assert.match(v.reason!, /head was rewritten/);
+  });
+
+  it('a deleted head record is reported, and appends fail closed until it is back', async () => {
+    const v = await withTampering(async () => {
+      await db('audit_head').delete();
+      const put = await s.api('PUT', '/v1/projects/api/envs/prod/secrets/NOHEAD', { value: 'x' });
+      assert.equal(put.status, 503);
+      assert.equal(put.body.error.code, 'audit_unavailable');
+      return verify(s);
+    });
+    assert.equal(v.ok, false);
+    assert.equal(v.firstBadSeq, null);
+    assert.match(v.reason!, /chain head record \(audit_head\) is missing/);
+    assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets/NOHEAD')).status, 404, 'the refused write was not applied');
+  });
+
+  it('truncating the tail together with the head passes a plain verify (the documented limit) but not one with an anchor', async () => {
+    const before = await verify(s);
+    const anchor = `anchorSeq=${before.headSeq}&anchorHash=${before.headHash}`;
+    assert.equal((await verify(s, anchor)).ok, true, 'the anchor matches the intact log');
+    const k = before.headSeq - 3;
+    const [plain, anchored] = await withTampering(async () => {
+      const at = toAudit(await row(db, k));
+      await db('audit_events').where('seq', '>', k).delete();
+      await db('audit_head').where({ id: 1 }).update({ seq: k, hash: at.hash });
+      return [await verify(s), await verify(s, anchor)];
+    });
+    assert.equal(plain.ok, true, 'without an outside anchor this cannot be seen');
+    assert.equal(plain.headSeq, k);
+    assert.equal(anchored.ok, false);
+    assert.equal(anchored.firstBadSeq, k + 1);
+    assert.match(anchored.reason!, new RegExp(`anchor names event ${before.headSeq} but the log ends at ${k}`));
+  });
+
+  it('an anchor whose hash differs names the anchored seq', async () => {
+    const v = await verify(s, `anchorSeq=3&anchorHash=${'ab'.repeat(32)}`);
+    assert.equal(v.ok, false);
+    assert.equal(v.firstBadSeq, 3);
+  });
+
+  it('anchorSeq without anchorHash is a 400', async () => {
+    const r = await s.api('GET', '/v1/audit/verify?anchorSeq=3');
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.code, 'invalid_request');
+  });
+
+  it('the store streams verification in pages: a small page size yields every seq once, in order', async () => {
+    const { headSeq } = await verify(s);
+    const seqs: number[] = [];
+    for await (const e of s.server.container.stores.audit.iterate(headSeq, 7)) seqs.push(e.seq);
+    assert.deepEqual(seqs, Array.from({ length: headSeq }, (_, i) => i + 1));
+  });
+
+  it('verify needs the audit grant', async () => {
+    const t = await s.api('POST', '/v1/tokens', { name: 'reader', scopes: ['read:api/prod'], ttl: '1h' });
+    const r = await s.api('GET', '/v1/audit/verify', undefined, t.body.token);
+    assert.equal(r.status, 403);
+  });
+});
