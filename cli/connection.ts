@@ -66,6 +66,7 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
       } catch {
         throw new CliError(`${p} is not valid JSON`, EXIT.usage);
       }
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
       if ('token' in data) throw new CliError(`${p} contains a token; .hush.json may only hold project and env (remove the token, use hush login)`, EXIT.usage);
       return { path: p, project: typeof data.project === 'string' ? data.project : undefined, env: typeof data.env === 'string' ? data.env : undefined };
     }

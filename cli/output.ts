@@ -1,7 +1,6 @@
 /**
- * One printer for every command: human tables on a TTY or by default,
- * JSON with --json. Errors become one line on stderr and a documented
- * exit code (docs/cli.md).
+ * One printer for every command: human tables by default, JSON with --json.
+ * Errors become one line on stderr and a documented exit code (docs/cli.md).
  */
 export const EXIT = {
   ok: 0,
@@ -27,12 +26,12 @@ export class CliError extends Error {
     const code = typeof err?.code === 'string' ? err.code : undefined;
     const status = err?.status ?? err?.statusCode;
     let exit: number = fallback;
-    if (status === 401 || code === 'unauthorized' || code === 'token_malformed') exit = EXIT.auth;
+    if (status === 401 || code === 'unauthorized' || code === 'token_malformed' || code === 'token_missing') exit = EXIT.auth;
     else if (status === 403 || code === 'forbidden') exit = EXIT.auth;
     else if (status === 404 || (code && code.endsWith('_not_found'))) exit = EXIT.notFound;
     else if (status === 409 || code === 'cas_conflict' || code === 'already_exists' || code === 'already_initialized') exit = EXIT.conflict;
     else if (status === 503 || status === 502 || status === 504 || code === 'unavailable' || code === 'timeout' || code === 'network_error') exit = EXIT.unavailable;
-    else if (status === 400 || status === 413 || code === 'config_invalid' || code === 'invalid_request') exit = EXIT.usage;
+    else if (status === 400 || status === 413 || status === 415 || code === 'config_invalid' || code === 'invalid_request' || code === 'invalid_config') exit = EXIT.usage;
     const msg = String(err?.message ?? e).split('\n')[0];
     return new CliError(msg, exit, code);
   }
@@ -42,11 +41,50 @@ export function printJson(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
 }
 
-export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
+const cell = (v: unknown): string => {
+  if (v === null || v === undefined || v === '') return '-';
+  if (Array.isArray(v)) return v.length ? v.join(',') : '-';
+  // Names and metadata only ever reach a table, but a control character in one must not move the cursor.
+  return String(v).replace(/[\u0000-\u001f\u007f]/g, '?');
+};
+
+export function printTable(rows: Record<string, unknown>[], columns: string[], headers?: Record<string, string>): void {
   if (rows.length === 0) { process.stdout.write('(none)\n'); return; }
-  const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const head = columns.map((c) => headers?.[c] ?? c.toUpperCase());
+  const widths = columns.map((c, i) => Math.max(head[i].length, ...rows.map((r) => cell(r[c]).length)));
   const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd() + '\n';
-  process.stdout.write(line(columns.map((c) => c.toUpperCase())));
+  process.stdout.write(line(head));
   for (const r of rows) process.stdout.write(line(columns.map((c) => cell(r[c]))));
+}
+
+/** A two-column "field  value" listing for one object. */
+export function printFields(fields: [string, unknown][]): void {
+  const w = Math.max(...fields.map(([k]) => k.length));
+  for (const [k, v] of fields) process.stdout.write(`${(k + ':').padEnd(w + 1)}  ${cell(v)}\n`);
+}
+
+/** A line of human output on stdout (suppressed with --json, where the caller prints JSON instead). */
+export function say(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/** A note or warning for the person at the terminal; stderr, so it never mixes with output meant for pipes. */
+export function warn(line: string): void {
+  process.stderr.write(`hush: warning: ${line}\n`);
+}
+
+export function note(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+/** Prints `json` with --json, else runs `human`. */
+export function emit(argv: { json?: boolean }, json: unknown, human: () => void): void {
+  if (argv.json) printJson(json);
+  else human();
+}
+
+/** "2026-01-02T03:04:05.678Z" -> "2026-01-02 03:04:05Z" for tables. */
+export function shortTime(iso: string | null | undefined): string | null {
+  if (!iso) return null;
+  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }

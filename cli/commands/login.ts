@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { DEFAULT_ADDR, profilePath, readProfiles, writeProfiles } from '../connection.js';
+import { clientFor, connect, type GlobalArgs } from '../context.js';
+import { CliError, EXIT, emit, printFields, printTable, say, shortTime } from '../output.js';
+import { readHidden, readStdin } from '../prompt.js';
+
+interface LoginArgs extends GlobalArgs { 'token-stdin'?: boolean }
+
+async function readToken(argv: LoginArgs): Promise<{ token: string; source: string }> {
+  let token: string;
+  let source: string;
+  if (argv['token-stdin']) {
+    token = await readStdin();
+    source = 'stdin';
+  } else if (argv['token-file']) {
+    try {
+      token = readFileSync(argv['token-file'], 'utf8');
+    } catch (e) {
+      throw new CliError(`cannot read --token-file ${argv['token-file']}: ${(e as NodeJS.ErrnoException).code}`, EXIT.usage);
+    }
+    source = `--token-file ${argv['token-file']}`;
+  } else if (process.stdin.isTTY) {
+    token = await readHidden('Hush API token (input hidden): ');
+    source = 'the prompt';
+  } else {
+    throw new CliError('no terminal to prompt for the token: pipe it with --token-stdin, or use --token-file FILE', EXIT.usage);
+  }
+  token = token.trim();
+  if (!token) throw new CliError(`no token read from ${source}`, EXIT.usage);
+  return { token, source };
+}
+
+export const loginCommand: CommandModule<object, LoginArgs> = {
+  command: 'login',
+  describe: 'Save a server address and token as a profile (token checked against the server first)',
+  builder: (y) => y
+    .option('token-stdin', { type: 'boolean', describe: 'Read the token from stdin instead of a hidden prompt' })
+    .example('hush login --addr https://vault.example.com:8420', 'prompt for the token')
+    .example('hush login --addr https://vault.example.com:8420 --profile prod --token-stdin < token.txt', 'a second, named profile')
+    .example('hush login --addr http://127.0.0.1:8420 -p api -e dev', 'with a default project and environment') as never,
+  handler: async (argv) => {
+    const file = readProfiles();
+    const name = argv.profile ?? 'default';
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new CliError(`"${name}" is not a valid profile name (letters, digits, . _ -)`, EXIT.usage);
+    const old = file.profiles[name];
+    const addr = argv.addr ?? process.env.HUSH_ADDR ?? old?.addr ?? DEFAULT_ADDR;
+    const { token, source } = await readToken(argv);
+    const client = await clientFor({ addr, token, sources: { addr: '', token: source, project: '', env: '' } }, argv);
+    let me;
+    try {
+      me = await client.tokens.self();
+    } catch (e) {
+      const err = CliError.from(e);
+      throw new CliError(`login failed, nothing saved: ${err.message}`, err.exitCode, err.code);
+    }
+    file.profiles[name] = {
+      addr: client.addr, token,
+      ...((argv.project ?? old?.project) ? { project: argv.project ?? old?.project } : {}),
+      ...((argv.env ?? old?.env) ? { env: argv.env ?? old?.env } : {}),
+    };
+    file.current = name;
+    const path = await writeProfiles(file);
+    const out = { profile: name, addr: client.addr, path, project: file.profiles[name].project ?? null, env: file.profiles[name].env ?? null, token: { id: me.id, name: me.name, scopes: me.scopes, expiresAt: me.expiresAt } };
+    emit(argv, out, () => {
+      say(`Logged in to ${client.addr} as ${me.name} (${me.scopes.join(', ')}).`);
+      say(`Profile "${name}" saved in ${path} (mode 0600) and made current.`);
+      if (me.expiresAt) say(`The token expires at ${shortTime(me.expiresAt)}.`);
+    });
+  },
+};
+
+export const logoutCommand: CommandModule<object, GlobalArgs> = {
+  command: 'logout',
+  describe: 'Remove a saved profile and its token from this machine (the token stays valid; revoke it with hush tokens revoke)',
+  handler: async (argv) => {
+    const file = readProfiles();
+    const name = argv.profile ?? process.env.HUSH_PROFILE ?? file.current ?? 'default';
+    if (!file.profiles[name]) throw new CliError(`no profile named "${name}" in ${profilePath()}`, EXIT.notFound, 'profile_not_found');
+    delete file.profiles[name];
+    if (file.current === name) delete file.current;
+    const path = await writeProfiles(file);
+    emit(argv, { profile: name, removed: true, path }, () => say(`Removed profile "${name}" from ${path}.`));
+  },
+};
+
+export const profilesCommand: CommandModule<object, GlobalArgs> = {
+  command: 'profiles',
+  describe: 'List the profiles saved by hush login (never their tokens)',
+  handler: async (argv) => {
+    const file = readProfiles();
+    const rows = Object.entries(file.profiles).sort(([a], [b]) => a.localeCompare(b)).map(([name, p]) => ({
+      name, addr: p.addr, project: p.project ?? null, env: p.env ?? null, current: file.current === name,
+    }));
+    emit(argv, rows, () => printTable(rows.map((r) => ({ ...r, current: r.current ? '*' : '' })), ['current', 'name', 'addr', 'project', 'env'], { current: ' ' }));
+  },
+};
+
+export const whoamiCommand: CommandModule<object, GlobalArgs> = {
+  command: 'whoami',
+  describe: 'Show the server, token, project and environment this directory resolves to, and where each came from',
+  handler: async (argv) => {
+    const { client, conn } = await connect(argv);
+    const me = await client.tokens.self();
+    const out = {
+      addr: client.addr, profile: conn.profile, project: conn.project, env: conn.env, sources: conn.sources,
+      token: { id: me.id, name: me.name, scopes: me.scopes, expiresAt: me.expiresAt },
+    };
+    emit(argv, out, () => printFields([
+      ['server', `${client.addr} (${conn.sources.addr})`],
+      ['token', `${me.name} ${me.id} (${conn.sources.token})`],
+      ['scopes', me.scopes.join(' ')],
+      ['expires', shortTime(me.expiresAt) ?? 'never'],
+      ['project', conn.project ? `${conn.project} (${conn.sources.project})` : null],
+      ['env', conn.env ? `${conn.env} (${conn.sources.env})` : null],
+    ]));
+  },
+};

@@ -1,0 +1,82 @@
+import type { Argv, CommandModule } from 'yargs';
+import type { TokenInfo } from '../../sdk/types.js';
+import { connect, type GlobalArgs } from '../context.js';
+import { CliError, EXIT, emit, note, printTable, say, shortTime } from '../output.js';
+
+interface CreateArgs extends GlobalArgs { name: string; scope: string[]; ttl?: string; cidr?: string[]; description?: string }
+
+const list1 = (v: string[] | undefined) => v?.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean);
+
+const create: CommandModule<GlobalArgs, CreateArgs> = {
+  command: 'create',
+  describe: 'Create a token within your own grants; prints the token once (only the token on stdout)',
+  builder: (y) => y
+    .option('name', { type: 'string', demandOption: true, describe: 'Label shown in listings and the audit log' })
+    .option('scope', { alias: 's', type: 'string', array: true, demandOption: true, describe: 'Grant: read:P/E, list:P/E, write:P/E, admin:P, audit, backup, root (repeatable)' })
+    .option('ttl', { type: 'string', describe: 'Lifetime, e.g. 1h, 30d, 1y [default: the server\'s]' })
+    .option('cidr', { type: 'string', array: true, describe: 'Only accept the token from these networks (repeatable)' })
+    .option('description', { type: 'string', describe: 'Free text' })
+    .example('hush tokens create --name ci-api --scope read:api/prod --ttl 30d > ci.token', 'the token goes to ci.token, details to stderr')
+    .example('hush tokens create --name deployer --scope write:api/staging --scope read:api/prod --cidr 10.0.0.0/8', '') as Argv<CreateArgs>,
+  handler: async (argv) => {
+    const { client } = await connect(argv);
+    const scopes = list1(argv.scope) ?? [];
+    if (!scopes.length) throw new CliError('give at least one --scope', EXIT.usage);
+    const cidrs = list1(argv.cidr);
+    const t = await client.tokens.create({
+      name: argv.name, scopes,
+      ...(argv.ttl !== undefined ? { ttl: argv.ttl } : {}),
+      ...(cidrs?.length ? { cidrs } : {}),
+      ...(argv.description !== undefined ? { description: argv.description } : {}),
+    });
+    emit(argv, t, () => {
+      // Details go to stderr so that `> file` captures only the token.
+      note(`Created token ${t.name} (${t.id}): ${t.scopes.join(' ')}${t.expiresAt ? `, expires ${shortTime(t.expiresAt)}` : ', never expires'}${t.cidrs.length ? `, from ${t.cidrs.join(' ')}` : ''}.`);
+      note('This is the only time the token is shown; store it now.');
+      say(t.token);
+    });
+  },
+};
+
+interface ListArgs extends GlobalArgs { all?: boolean; name?: string }
+
+const row = (t: TokenInfo) => ({
+  id: t.id, name: t.name, scopes: t.scopes.join(' '), expires: shortTime(t.expiresAt) ?? 'never', 'last used': shortTime(t.lastUsedAt),
+  parent: t.parentId, revoked: shortTime(t.revokedAt),
+});
+
+const list: CommandModule<GlobalArgs, ListArgs> = {
+  command: 'list',
+  aliases: ['ls'],
+  describe: 'List this token and the tokens it created (root sees all)',
+  builder: (y) => y
+    .option('all', { alias: 'a', type: 'boolean', describe: 'Include revoked tokens' })
+    .option('name', { type: 'string', describe: 'Only tokens with this name' }) as Argv<ListArgs>,
+  handler: async (argv) => {
+    const { client } = await connect(argv);
+    const tokens = await client.tokens.list({ ...(argv.all ? { includeRevoked: true } : {}), ...(argv.name ? { name: argv.name } : {}) });
+    emit(argv, tokens, () => printTable(tokens.map(row), ['id', 'name', 'scopes', 'expires', 'last used', 'parent', ...(argv.all ? ['revoked'] : [])]));
+  },
+};
+
+interface RevokeArgs extends GlobalArgs { id: string }
+
+const revoke: CommandModule<GlobalArgs, RevokeArgs> = {
+  command: 'revoke <id>',
+  describe: 'Revoke a token and every token created from it',
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }) as Argv<RevokeArgs>,
+  handler: async (argv) => {
+    const { client } = await connect(argv);
+    const r = await client.tokens.revoke(argv.id);
+    const others = r.revoked.filter((id) => id !== r.id);
+    emit(argv, r, () => say(`Revoked ${r.id}${others.length ? ` and ${others.length} descendant token(s): ${others.join(', ')}` : ''}.`));
+  },
+};
+
+export const tokensCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'tokens',
+  aliases: ['token'],
+  describe: 'Create, list and revoke API tokens',
+  builder: (y) => y.command(create).command(list).command(revoke).demandCommand(1, 'name a tokens command: create, list, revoke'),
+  handler: () => undefined,
+};

@@ -1,0 +1,109 @@
+import type { Argv } from 'yargs';
+import type { HushClient } from '../sdk/client.js';
+import { requireTarget, resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
+import { CliError, EXIT } from './output.js';
+
+/** Options every command accepts (declared once, globally, in main.ts). */
+export interface GlobalArgs extends ConnectionFlags {
+  json?: boolean;
+  timeout?: number;
+  retries?: number;
+  token?: unknown;
+}
+
+export const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const RESOURCE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** Throws a usage error unless `name` is a valid environment variable name. */
+export function checkVarName(name: string): string {
+  if (!VAR_NAME.test(name)) throw new CliError(`"${name.slice(0, 80)}" is not a valid variable name (letters, digits and _, not starting with a digit)`, EXIT.usage);
+  return name;
+}
+
+export function checkResourceName(kind: 'project' | 'environment', name: string): string {
+  if (!RESOURCE_NAME.test(name)) throw new CliError(`"${name.slice(0, 80)}" is not a valid ${kind} name (lower-case letters, digits, . _ -; up to 63 characters, starting with a letter or digit)`, EXIT.usage);
+  return name;
+}
+
+/** Declares the options shared by every command (connection, target, output). */
+export function globalOptions<T>(y: Argv<T>): Argv<T> {
+  const group = 'Global options:';
+  return y
+    .option('addr', { type: 'string', global: true, group, describe: 'Server URL [env HUSH_ADDR; default: profile, else http://127.0.0.1:8420]' })
+    .option('token-file', { type: 'string', global: true, group, describe: 'Read the API token from this file [env HUSH_TOKEN holds the token itself]' })
+    .option('profile', { type: 'string', global: true, group, describe: 'Profile saved by hush login [env HUSH_PROFILE; default: the current one]' })
+    .option('project', { alias: 'p', type: 'string', global: true, group, describe: 'Project [env HUSH_PROJECT, .hush.json, profile]' })
+    .option('env', { alias: 'e', type: 'string', global: true, group, describe: 'Environment [env HUSH_ENV, .hush.json, profile]' })
+    .option('json', { type: 'boolean', global: true, group, describe: 'Machine-readable JSON output' })
+    .option('timeout', { type: 'number', global: true, group, hidden: true, describe: 'Per-request timeout in ms [env HUSH_TIMEOUT; default 10000]' })
+    .option('retries', { type: 'number', global: true, group, hidden: true, describe: 'Retries of idempotent requests [env HUSH_RETRIES; default 2]' })
+    // Declared only to refuse it with a helpful message: a token in argv lands in `ps` and shell history.
+    .option('token', { type: 'string', global: true, hidden: true })
+    .check((a) => {
+      if (a.token !== undefined) {
+        throw new CliError('a token is never accepted on the command line (it would show in ps and shell history); use --token-file FILE, HUSH_TOKEN, or hush login', EXIT.usage);
+      }
+      return true;
+    });
+}
+
+function numberSetting(flag: number | undefined, envName: string, dflt: number, name: string): number {
+  if (flag !== undefined) {
+    if (!Number.isFinite(flag) || flag < 0) throw new CliError(`--${name} must be a non-negative number`, EXIT.usage);
+    return flag;
+  }
+  const raw = process.env[envName];
+  if (raw === undefined || raw.trim() === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`${envName} must be a non-negative number`, EXIT.usage);
+  return n;
+}
+
+export interface Session {
+  client: HushClient;
+  conn: Connection;
+}
+
+/**
+ * Resolves the connection and builds an SDK client. The SDK is imported
+ * here, lazily, so `hush --help` and `hush run` never pay for it unless used.
+ */
+export async function connect(argv: GlobalArgs): Promise<Session> {
+  const conn = resolveConnection(argv);
+  return { client: await clientFor(conn, argv), conn };
+}
+
+export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources'>, argv: GlobalArgs): Promise<HushClient> {
+  if (!conn.token) {
+    throw new CliError('no API token: run hush login, set HUSH_TOKEN, or pass --token-file FILE', EXIT.auth, 'token_missing');
+  }
+  const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout') || 10_000;
+  const retries = Math.floor(numberSetting(argv.retries, 'HUSH_RETRIES', 2, 'retries'));
+  const { createClient } = await import('../sdk/client.js');
+  try {
+    return createClient({
+      addr: conn.addr, token: conn.token, timeoutMs, retries,
+      onWarning: (message) => process.stderr.write(`${message}\n`),
+    });
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    if (err.code === 'token_malformed') {
+      // The SDK names "the token given to createClient"; the user needs to know which of their sources it was.
+      const reason = String(err.message).replace(/^.*? is not a valid Hush token: /, '');
+      throw new CliError(`the token from ${conn.sources.token} is not a valid Hush token: ${reason}`, EXIT.auth, 'token_malformed');
+    }
+    throw CliError.from(e, EXIT.usage);
+  }
+}
+
+/** The project and env to work on, with a usage error saying how to give them. */
+export function target(conn: Connection): { project: string; env: string } {
+  return requireTarget(conn);
+}
+
+/** The project to work on (positional, then -p/HUSH_PROJECT/.hush.json/profile). */
+export function projectOf(conn: Connection, positional?: string): string {
+  const p = positional ?? conn.project;
+  if (!p) throw new CliError('no project given: pass it as an argument or use --project, HUSH_PROJECT or a .hush.json', EXIT.usage);
+  return p;
+}
