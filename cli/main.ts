@@ -2,19 +2,6 @@
 // Startup cost matters here (`hush run` is a container entrypoint): this file
 // and the command modules import only yargs and small local helpers. The SDK,
 // the server and their dependencies load inside the handlers that need them.
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { auditCommand } from './commands/audit.js';
-import { backupCommand } from './commands/backup.js';
-import { envsCommand } from './commands/envs.js';
-import { keysCommand } from './commands/keys.js';
-import { loginCommand, logoutCommand, profilesCommand, whoamiCommand } from './commands/login.js';
-import { projectsCommand } from './commands/projects.js';
-import { runCommand } from './commands/run.js';
-import { secretsCommand } from './commands/secrets.js';
-import { initCommand, serverCommand } from './commands/server.js';
-import { tokensCommand } from './commands/tokens.js';
-import { globalOptions } from './context.js';
 import { CliError, EXIT } from './output.js';
 
 const VERSION = '0.1.0';
@@ -25,12 +12,27 @@ function fail(e: unknown): never {
   process.exit(err.exitCode);
 }
 
-const args = hideBin(process.argv);
+const args = process.argv.slice(2);
+// `hush run` is a container entrypoint: parse ordinary invocations without
+// loading yargs or the other commands (cli/run/fast.ts); anything unusual
+// (help, typos, odd flag forms) falls through to yargs below.
+if (args[0] === 'run') {
+  const { fastRun } = await import('./run/fast.js');
+  if (await fastRun(args.slice(1))) await new Promise(() => undefined);
+}
 // Top-level only: `hush secrets get K --version 3` has its own --version.
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`${VERSION}\n`);
   process.exit(0);
 }
+
+const [{ default: yargs }, { auditCommand }, { backupCommand }, { envsCommand }, { keysCommand }, login, { projectsCommand }, { runCommand }, { secretsCommand }, server, { tokensCommand }, { globalOptions }] = await Promise.all([
+  import('yargs'), import('./commands/audit.js'), import('./commands/backup.js'), import('./commands/envs.js'), import('./commands/keys.js'),
+  import('./commands/login.js'), import('./commands/projects.js'), import('./commands/run.js'), import('./commands/secrets.js'),
+  import('./commands/server.js'), import('./commands/tokens.js'), import('./context.js'),
+]);
+const { loginCommand, logoutCommand, profilesCommand, whoamiCommand } = login;
+const { initCommand, serverCommand } = server;
 
 const cli = globalOptions(yargs(args))
   .scriptName('hush')

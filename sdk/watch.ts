@@ -1,5 +1,5 @@
 import { createClient, type ClientOptions, type HushClient } from './client.js';
-import { isAuthError } from './errors.js';
+import { isAuthError, isForbiddenError } from './errors.js';
 import { backoffDelay, sleep } from './http.js';
 import type { SecretsSnapshot } from './types.js';
 
@@ -98,7 +98,7 @@ export interface WatchOptions extends ClientOptions {
  */
 export type WatchChangeHandler = (current: SecretsSnapshot, previous: SecretsSnapshot | null) => void | Promise<void>;
 
-/** Receives errors; watching continues with backoff, except after an AuthError. */
+/** Receives errors; watching continues with backoff, except after an AuthError or ForbiddenError. */
 export type WatchErrorHandler = (error: unknown) => void;
 
 /** Stops watching; resolves once the loop has ended (an in-flight request is aborted). */
@@ -110,7 +110,7 @@ export type StopWatching = () => Promise<void>;
  * (If-None-Match) and `?wait=25`, so the server answers as soon as something
  * changes, or with 304 after the wait. Errors go to `onError` (default:
  * console.warn) and are retried with jittered backoff up to `maxBackoffMs`;
- * an AuthError (revoked or expired token) stops the watch, since retrying
+ * an AuthError (revoked or expired token) or a ForbiddenError (grant lost) stops the watch, since retrying
  * cannot fix it. The fallback cache is not used while watching.
  *
  * @example
@@ -160,7 +160,7 @@ export function watch(options: WatchOptions, onChange: WatchChangeHandler, onErr
       } catch (err) {
         if (ctrl.signal.aborted) break;
         report(err);
-        if (isAuthError(err)) break;
+        if (isAuthError(err) || isForbiddenError(err)) break;
         failures++;
         await sleep(backoffDelay(failures - 1, 1000, maxBackoffMs), ctrl.signal).catch(() => undefined);
       }

@@ -15,6 +15,10 @@ const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need =>
 const etag = (envId: number, revision: number) => `"${envId}-${revision}"`;
 
 export function secretRoutes(app: FastifyInstance, c: Container) {
+  // Long-polls end (304) as soon as the server starts closing, so a graceful
+  // shutdown does not wait out every watcher's timeout.
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
   app.get('/v1/projects/:p/envs/:e/secrets', {
     config: { auth: need('read'), action: 'secret.read' },
     schema: {
@@ -36,7 +40,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       if (inm === etag(r.envId, r.revision) && waitMs > 0) {
         let closed = false;
         req.raw.once('close', () => { closed = true; });
-        r = await c.secrets.waitForChange(p, e, r.envId, r.revision, waitMs, () => closed);
+        r = await c.secrets.waitForChange(p, e, r.envId, r.revision, waitMs, () => closed || closing);
       }
       if (inm === etag(r.envId, r.revision)) return reply.status(304).header('etag', inm).send();
     }
