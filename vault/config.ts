@@ -19,6 +19,7 @@ export interface Config {
   masterKeyFile: string | null;
   maxValueBytes: number;
   maxSecretsPerEnv: number;
+  valueCacheBytes: number;
   bodyLimitBytes: number;
   logLevel: string;
   sqliteSynchronous: 'normal' | 'full';
@@ -76,6 +77,7 @@ const bytes: Parser<number> = (v) => {
   if (n < 1 || n > 1024 * 1024 * 1024) throw new BadValue('must be between 1 byte and 1GiB');
   return n;
 };
+const bytesOrZero: Parser<number> = (v) => (/^0+\s*[a-z]*$/i.test(v.trim()) ? 0 : bytes(v));
 const duration: Parser<number> = (v) => {
   const ms = parseDuration(v.trim());
   if (ms === null) throw new BadValue('must be a duration such as 90s, 15m, 12h, 30d');
@@ -111,6 +113,7 @@ export const SETTINGS = [
   def({ key: 'masterKeyFile', flag: 'master-key-file', env: 'HUSH_MASTER_KEY_FILE', default: null, parse: nullablePath, doc: 'File holding the base64 master key. Must not be readable by group or others.' }),
   def({ key: 'maxValueBytes', flag: 'max-value-bytes', env: 'HUSH_MAX_VALUE_BYTES', default: 65536, parse: bytes, doc: 'Largest secret value accepted (UTF-8 bytes).' }),
   def({ key: 'maxSecretsPerEnv', flag: 'max-secrets-per-env', env: 'HUSH_MAX_SECRETS_PER_ENV', default: 10000, parse: intIn(1, 1_000_000), doc: 'Most live secrets one environment may hold.' }),
+  def({ key: 'valueCacheBytes', flag: 'value-cache', env: 'HUSH_VALUE_CACHE', default: 16 * 1024 * 1024, parse: bytesOrZero, doc: 'Memory for the decrypted values of recently read environments, checked against the environment revision on every read (docs/performance.md). 0 turns it off.' }),
   def({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'HUSH_BODY_LIMIT', default: 8 * 1024 * 1024, parse: bytes, doc: 'Largest request body accepted; larger bodies get 413.' }),
   def({ key: 'logLevel', flag: 'log-level', env: 'HUSH_LOG_LEVEL', default: 'info', parse: (v) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new BadValue('must be one of fatal, error, warn, info, debug, trace, silent');

@@ -12,6 +12,7 @@ import { auditServiceFactory } from './services/audit/audit-service.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
 import { secretServiceFactory } from './services/secret/secret-service.js';
 import { rotationServiceFactory } from './services/key/rotation-service.js';
+import { valueCacheFactory } from './services/secret/value-cache.js';
 
 /** Wires stores and services, grouped by domain. The only place that knows every factory. */
 export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: MasterKey; config: Readonly<Config>; log: FastifyBaseLogger }) {
@@ -29,6 +30,7 @@ export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: 
   const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
   const secrets = secretServiceFactory({
     db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv,
+    valueCache: config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null,
   });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit });
   return { db, storage: deps.storage, config, log, stores, keys, audit, tokens, secrets, rotation };

@@ -1,5 +1,6 @@
 import type { Db, Tx } from './db.js';
 import { isPostgres } from './db.js';
+import { fastSql, fastTx } from './sqlite-fast.js';
 
 export interface AuditRow {
   seq: number; ts: number; actorId: string; actorName: string; action: string; project: string | null; env: string | null;
@@ -18,10 +19,26 @@ export const toAudit = (r: any): AuditRow => ({
   prevHash: Buffer.from(r.prev_hash), hash: Buffer.from(r.hash),
 });
 
+const INSERT_SQL = 'insert into audit_events (seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+/** Rows per multi-row insert: 14 columns each, well inside PostgreSQL's 65,535 bind parameters. */
+const INSERT_CHUNK = 1000;
+
+const toDbRow = (e: AuditRow) => ({
+  seq: e.seq, ts: e.ts, actor_id: e.actorId, actor_name: e.actorName, action: e.action, project: e.project, env: e.env,
+  target: JSON.stringify(e.target), outcome: e.outcome, ip: e.ip, request_id: e.requestId, detail: JSON.stringify(e.detail),
+  prev_hash: e.prevHash, hash: e.hash,
+});
+
 export function auditStoreFactory(db: Db) {
   return {
     /** Reads the chain head, locking it on PostgreSQL until the transaction ends. */
     async lockHead(tx: Tx): Promise<{ seq: number; hash: Buffer } | null> {
+      const f = fastTx(tx);
+      if (f) {
+        // SQLite: the transaction already holds the database's write lock.
+        const r = f.get<{ seq: number; hash: Buffer }>('select seq, hash from audit_head where id = 1');
+        return r ? { seq: Number(r.seq), hash: Buffer.from(r.hash) } : null;
+      }
       const q = tx('audit_head').where({ id: 1 });
       if (isPostgres(tx)) q.forUpdate();
       const r = await q.first();
@@ -31,14 +48,19 @@ export function auditStoreFactory(db: Db) {
       await tx('audit_head').insert({ id: 1, seq: 0, hash }).onConflict('id').ignore();
     },
     async setHead(seq: number, hash: Buffer, tx: Tx): Promise<void> {
-      await tx('audit_head').where({ id: 1 }).update({ seq, hash });
+      const f = fastTx(tx);
+      if (f) f.run('update audit_head set seq = ?, hash = ? where id = 1', seq, hash);
+      else await tx('audit_head').where({ id: 1 }).update({ seq, hash });
     },
     async insert(rows: AuditRow[], tx: Tx): Promise<void> {
-      await tx('audit_events').insert(rows.map((e) => ({
-        seq: e.seq, ts: e.ts, actor_id: e.actorId, actor_name: e.actorName, action: e.action, project: e.project, env: e.env,
-        target: JSON.stringify(e.target), outcome: e.outcome, ip: e.ip, request_id: e.requestId, detail: JSON.stringify(e.detail),
-        prev_hash: e.prevHash, hash: e.hash,
-      })));
+      const f = fastTx(tx);
+      if (f) {
+        for (const e of rows) {
+          f.run(INSERT_SQL, e.seq, e.ts, e.actorId, e.actorName, e.action, e.project, e.env, JSON.stringify(e.target), e.outcome, e.ip, e.requestId, JSON.stringify(e.detail), e.prevHash, e.hash);
+        }
+        return;
+      }
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) await tx('audit_events').insert(rows.slice(i, i + INSERT_CHUNK).map(toDbRow));
     },
     async list(f: AuditFilter, tx?: Tx): Promise<AuditRow[]> {
       const q = (tx ?? db)('audit_events');
@@ -61,8 +83,11 @@ export function auditStoreFactory(db: Db) {
     /** Streams the events with seq <= `upTo` in seq order, in pages (memory stays bounded). */
     async *iterate(upTo: number, pageSize = 5000, tx?: Tx): AsyncGenerator<AuditRow> {
       let after = -1;
+      const f = fastSql(db, tx);
       for (;;) {
-        const rows = await (tx ?? db)('audit_events').where('seq', '>', after).andWhere('seq', '<=', upTo).orderBy('seq').limit(pageSize);
+        const rows: any[] = f
+          ? f.all('select * from audit_events where seq > ? and seq <= ? order by seq limit ?', after, upTo, pageSize)
+          : await (tx ?? db)('audit_events').where('seq', '>', after).andWhere('seq', '<=', upTo).orderBy('seq').limit(pageSize);
         if (rows.length === 0) return;
         for (const r of rows) yield toAudit(r);
         after = Number(rows[rows.length - 1].seq);
@@ -71,21 +96,25 @@ export function auditStoreFactory(db: Db) {
     },
     /** One event by seq, or null. */
     async get(seq: number, tx?: Tx): Promise<AuditRow | null> {
-      const r = await (tx ?? db)('audit_events').where({ seq }).first();
+      const f = fastSql(db, tx);
+      const r = f ? f.get('select * from audit_events where seq = ?', seq) : await (tx ?? db)('audit_events').where({ seq }).first();
       return r ? toAudit(r) : null;
     },
     /** Lowest and highest seq in the table (null when it is empty). */
     async bounds(tx?: Tx): Promise<{ min: number; max: number } | null> {
-      const r = await (tx ?? db)('audit_events').min({ min: 'seq' }).max({ max: 'seq' }).first();
+      const f = fastSql(db, tx);
+      const r: any = f ? f.get('select min(seq) as min, max(seq) as max from audit_events') : await (tx ?? db)('audit_events').min({ min: 'seq' }).max({ max: 'seq' }).first();
       return r && r.max !== null && r.max !== undefined ? { min: Number(r.min), max: Number(r.max) } : null;
     },
     /** The lowest seq above `seq`, or null. */
     async firstAfter(seq: number, tx?: Tx): Promise<number | null> {
-      const r = await (tx ?? db)('audit_events').where('seq', '>', seq).min({ s: 'seq' }).first();
+      const f = fastSql(db, tx);
+      const r: any = f ? f.get('select min(seq) as s from audit_events where seq > ?', seq) : await (tx ?? db)('audit_events').where('seq', '>', seq).min({ s: 'seq' }).first();
       return r && r.s !== null && r.s !== undefined ? Number(r.s) : null;
     },
     async head(tx?: Tx): Promise<{ seq: number; hash: Buffer } | null> {
-      const r = await (tx ?? db)('audit_head').where({ id: 1 }).first();
+      const f = fastSql(db, tx);
+      const r = f ? f.get('select * from audit_head where id = 1') : await (tx ?? db)('audit_head').where({ id: 1 }).first();
       return r ? { seq: Number(r.seq), hash: Buffer.from(r.hash) } : null;
     },
   };

@@ -4,6 +4,7 @@ import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { migrationSource } from '../../migrations/index.js';
 import { StorageUnavailableError, type HushError } from '../errors.js';
+import { bindTransaction, fastTx, registerSqlite } from './sqlite-fast.js';
 
 // int8 (bigint) columns hold epoch milliseconds and sequence numbers, all
 // well inside Number's safe range: return numbers, as SQLite does.
@@ -40,7 +41,7 @@ export function openDb(opts: DbOptions): Db {
   const file = sqlitePath(opts.url);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const sync = opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL';
-  return knexFactory({
+  const db = knexFactory({
     client: 'better-sqlite3',
     connection: { filename: file },
     useNullAsDefault: true,
@@ -63,10 +64,50 @@ export function openDb(opts: DbOptions): Db {
     },
     acquireConnectionTimeout: 10_000,
   });
+  registerSqlite(db, file);
+  return db;
 }
 
 export function isPostgres(db: Tx): boolean {
   return (db as Knex).client.config.client === 'pg';
+}
+
+/**
+ * A write transaction. On SQLite it takes the write lock first (waiting up
+ * to busy_timeout for another process), so a read made early in it cannot
+ * later fail to upgrade, and the store's hot statements run on its
+ * connection without knex (sqlite-fast.ts).
+ */
+export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
+  if (isPostgres(db)) return db.transaction(fn);
+  return db.transaction(async (trx) => {
+    const sql = await bindTransaction(trx);
+    sql.run('update meta set value = value where 0'); // writes nothing, takes the lock
+    return fn(trx);
+  });
+}
+
+/**
+ * Savepoints let one statement group inside a shared transaction fail
+ * alone: rollbackTo undoes its changes and leaves the transaction usable
+ * (on PostgreSQL too, after an SQL error).
+ */
+export async function savepoint(tx: Tx): Promise<void> {
+  const f = fastTx(tx);
+  if (f) f.run('savepoint hush_item');
+  else await tx.raw('savepoint hush_item');
+}
+
+export async function releaseSavepoint(tx: Tx): Promise<void> {
+  const f = fastTx(tx);
+  if (f) f.run('release savepoint hush_item');
+  else await tx.raw('release savepoint hush_item');
+}
+
+export async function rollbackToSavepoint(tx: Tx): Promise<void> {
+  const f = fastTx(tx);
+  if (f) { f.run('rollback to savepoint hush_item'); f.run('release savepoint hush_item'); }
+  else { await tx.raw('rollback to savepoint hush_item'); await tx.raw('release savepoint hush_item'); }
 }
 
 export async function hasSchema(db: Db): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { Db, Tx } from './db.js';
 import { isPostgres } from './db.js';
+import { fastSql, fastTx } from './sqlite-fast.js';
 
 export interface ProjectRow { id: number; name: string; dekVersion: number; createdAt: number }
 export interface EnvRow { id: number; projectId: number; name: string; revision: number; createdAt: number }
@@ -13,7 +14,8 @@ export function projectStoreFactory(db: Db) {
       return (await (tx ?? db)('projects').orderBy('name')).map(toProject);
     },
     async getProject(name: string, tx?: Tx): Promise<ProjectRow | null> {
-      const r = await (tx ?? db)('projects').where({ name }).first();
+      const f = fastSql(db, tx);
+      const r = f ? f.get('select * from projects where name = ?', name) : await (tx ?? db)('projects').where({ name }).first();
       return r ? toProject(r) : null;
     },
     async getProjectById(id: number, tx?: Tx): Promise<ProjectRow | null> {
@@ -35,7 +37,8 @@ export function projectStoreFactory(db: Db) {
       return (await (tx ?? db)('environments').where({ project_id: projectId }).orderBy('name')).map(toEnv);
     },
     async getEnv(projectId: number, name: string, tx?: Tx): Promise<EnvRow | null> {
-      const r = await (tx ?? db)('environments').where({ project_id: projectId, name }).first();
+      const f = fastSql(db, tx);
+      const r = f ? f.get('select * from environments where project_id = ? and name = ?', projectId, name) : await (tx ?? db)('environments').where({ project_id: projectId, name }).first();
       return r ? toEnv(r) : null;
     },
     async createEnv(projectId: number, name: string, tx: Tx): Promise<EnvRow | null> {
@@ -51,6 +54,8 @@ export function projectStoreFactory(db: Db) {
      * in every write transaction.
      */
     async bumpRevision(envId: number, tx: Tx): Promise<number> {
+      const f = fastTx(tx);
+      if (f) return Number(f.get<{ revision: number }>('update environments set revision = revision + 1 where id = ? returning revision', envId)!.revision);
       const rows = await tx('environments').where({ id: envId }).increment('revision', 1).returning(['revision']);
       return Number(rows[0].revision);
     },

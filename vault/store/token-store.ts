@@ -1,4 +1,5 @@
 import type { Db, Tx } from './db.js';
+import { fastSql } from './sqlite-fast.js';
 
 export interface TokenRow {
   id: string; name: string; description: string; hash: Buffer; scopes: string[]; parentId: string | null; cidrs: string[];
@@ -11,6 +12,12 @@ const toToken = (r: any): TokenRow => ({
   revokedAt: r.revoked_at == null ? null : Number(r.revoked_at), lastUsedAt: r.last_used_at == null ? null : Number(r.last_used_at),
 });
 
+const CHAIN_REVOKED_SQL = `with recursive chain(id, parent_id, revoked_at, depth) as (
+    select id, parent_id, revoked_at, 1 from tokens where id = ?
+    union all
+    select t.id, t.parent_id, t.revoked_at, chain.depth + 1 from tokens t join chain on t.id = chain.parent_id where chain.depth < 100)
+  select count(*) as n from chain where revoked_at is not null and revoked_at <= ?`;
+
 export function tokenStoreFactory(db: Db) {
   return {
     async insert(t: Omit<TokenRow, 'revokedAt' | 'lastUsedAt'>, tx: Tx): Promise<void> {
@@ -20,11 +27,13 @@ export function tokenStoreFactory(db: Db) {
       });
     },
     async byHash(hash: Buffer, tx?: Tx): Promise<TokenRow | null> {
-      const r = await (tx ?? db)('tokens').where({ hash }).first();
+      const f = fastSql(db, tx);
+      const r = f ? f.get('select * from tokens where hash = ?', hash) : await (tx ?? db)('tokens').where({ hash }).first();
       return r ? toToken(r) : null;
     },
     async byId(id: string, tx?: Tx): Promise<TokenRow | null> {
-      const r = await (tx ?? db)('tokens').where({ id }).first();
+      const f = fastSql(db, tx);
+      const r = f ? f.get('select * from tokens where id = ?', id) : await (tx ?? db)('tokens').where({ id }).first();
       return r ? toToken(r) : null;
     },
     async list(filter: { includeRevoked?: boolean; name?: string }, tx?: Tx): Promise<TokenRow[]> {
@@ -50,6 +59,8 @@ export function tokenStoreFactory(db: Db) {
     },
     /** Is this token, or any ancestor of it, revoked at `now`? One query, depth-capped against cycles. */
     async chainRevoked(id: string, now: number, tx?: Tx): Promise<boolean> {
+      const f = fastSql(db, tx);
+      if (f) return Number(f.get<{ n: number }>(CHAIN_REVOKED_SQL, id, now)!.n) > 0;
       const rows = await (tx ?? db).raw(
         `with recursive chain(id, parent_id, revoked_at, depth) as (
            select id, parent_id, revoked_at, 1 from tokens where id = ?

@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuditUnavailableError, HushError } from '../../errors.js';
 import type { Db, Tx } from '../../store/db.js';
-import { isStorageFailure, storageError } from '../../store/db.js';
+import { isStorageFailure, releaseSavepoint, rollbackToSavepoint, savepoint, storageError, transaction } from '../../store/db.js';
 import type { AuditFilter, AuditRow, AuditStore } from '../../store/audit-store.js';
 import type { KeyService } from '../key/key-service.js';
 import { canonicalJson } from './canonical.js';
@@ -46,21 +46,49 @@ export interface VerifyResult { ok: boolean; checked: number; firstBadSeq: numbe
 /** An (seq, hash) pair recorded outside the database: a file-sink line, an earlier verify result, a backup. */
 export interface AuditAnchor { seq: number; hash: string }
 
-/** The fields covered by the MAC, in one canonical form (shared by append and verify). */
+/** The event's top-level fields in canonical (sorted) order, with their JSON-encoded names. */
+const EVENT_FIELDS = (['action', 'actorId', 'actorName', 'detail', 'env', 'ip', 'outcome', 'project', 'requestId', 'seq', 'target', 'ts'] as const)
+  .map((k) => [k, JSON.stringify(k)] as const);
+
+/**
+ * The fields covered by the MAC, in one canonical form (shared by append
+ * and verify): exactly canonicalJson of the object of these fields, built
+ * without sorting the top level on every call.
+ */
 export function eventMaterial(e: Omit<AuditRow, 'prevHash' | 'hash'>): string {
-  return canonicalJson({
-    seq: e.seq, ts: e.ts, actorId: e.actorId, actorName: e.actorName, action: e.action, project: e.project, env: e.env,
-    target: e.target, outcome: e.outcome, ip: e.ip, requestId: e.requestId, detail: e.detail,
-  });
+  let out = '{';
+  for (const [k, name] of EVENT_FIELDS) {
+    const v = e[k];
+    if (v === undefined) continue;
+    out += (out.length > 1 ? ',' : '') + name + ':' + canonicalJson(v);
+  }
+  return out + '}';
 }
 
 /**
  * The MAC must cover exactly what the table will hold and what verify will
  * read back: a JSON round trip turns Dates into strings and drops undefined,
- * as storing the column does.
+ * as storing the column does. Flat objects of strings, numbers, booleans and
+ * string arrays (nearly every event) are copied directly with the same result.
  */
 function plain(o: Record<string, unknown> | undefined): Record<string, unknown> {
-  return o === undefined ? {} : JSON.parse(JSON.stringify(o));
+  if (o === undefined) return {};
+  return flatCopy(o) ?? JSON.parse(JSON.stringify(o));
+}
+
+function flatCopy(o: Record<string, unknown>): Record<string, unknown> | null {
+  if (Object.getPrototypeOf(o) !== Object.prototype) return null;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (k === '__proto__') return null;
+    if (v === undefined) continue;
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
+    else if (typeof v === 'number') out[k] = Number.isFinite(v) ? v : null;
+    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = v.slice();
+    else return null;
+  }
+  return out;
 }
 
 export function publicEvent(e: AuditRow) {
@@ -70,9 +98,28 @@ export function publicEvent(e: AuditRow) {
   };
 }
 
+/** Requests committed together at most; a longer queue waits for the next transaction. */
+const MAX_BATCH = 512;
+
+interface Job {
+  ctx: AuditContext;
+  fn: (tx: Tx, record: Record_) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  settled: boolean;
+}
+
+/** An error from one request's own work: Hush errors as they are, database failures as storage_unavailable. */
+function jobError(e: unknown): unknown {
+  if (e instanceof HushError) return e;
+  if (isStorageFailure(e)) return storageError(e);
+  return e;
+}
+
 export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: AuditServiceDeps) {
-  async function append(tx: Tx, ctx: AuditContext, inputs: AuditInput[]): Promise<AuditRow[]> {
-    if (inputs.length === 0) return [];
+  /** Chains the events of every job in one batch, in queue order, and writes them with one head update. */
+  async function append(tx: Tx, jobs: { ctx: AuditContext; inputs: AuditInput[] }[]): Promise<AuditRow[]> {
+    if (!jobs.some((j) => j.inputs.length > 0)) return [];
     try {
       const mac = await keys.auditMac(tx);
       // Held until commit (FOR UPDATE on PostgreSQL; SQLite has one writer):
@@ -83,15 +130,17 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
       let prev = head.hash;
       const rows: AuditRow[] = [];
       const ts = Date.now();
-      for (const i of inputs) {
-        seq += 1;
-        const base = {
-          seq, ts, actorId: ctx.actorId, actorName: ctx.actorName, action: i.action, project: i.project ?? null, env: i.env ?? null,
-          target: plain(i.target), outcome: i.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: plain(i.detail),
-        };
-        const hash = mac(prev, eventMaterial(base));
-        rows.push({ ...base, prevHash: prev, hash });
-        prev = hash;
+      for (const { ctx, inputs } of jobs) {
+        for (const i of inputs) {
+          seq += 1;
+          const base = {
+            seq, ts, actorId: ctx.actorId, actorName: ctx.actorName, action: i.action, project: i.project ?? null, env: i.env ?? null,
+            target: plain(i.target), outcome: i.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: plain(i.detail),
+          };
+          const hash = mac(prev, eventMaterial(base));
+          rows.push({ ...base, prevHash: prev, hash });
+          prev = hash;
+        }
       }
       await auditStore.insert(rows, tx);
       await auditStore.setHead(seq, prev, tx);
@@ -123,28 +172,81 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
     return sinkQueue;
   }
 
-  /**
-   * Runs `fn` in one database transaction together with the audit events it
-   * records; both commit or neither does (fail closed). The file sink is
-   * written only after the commit.
-   */
-  async function run<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>): Promise<T> {
+  // Group commit. Jobs that arrive while a transaction is committing queue
+  // up and go into the next one together: one transaction, one head update
+  // and one commit for the whole batch instead of one per request. Inside
+  // it each job runs in turn under a savepoint, so a job that fails (404,
+  // CAS conflict) is rolled back and answered alone while the others go on.
+  // A job's promise resolves only after the batch committed (and its events
+  // reached the file sink). If the audit append or the commit fails, every
+  // job of the batch fails with it: nothing of theirs was applied.
+  const queue: Job[] = [];
+  let draining = false;
+
+  async function commitBatch(batch: Job[]): Promise<void> {
+    const solo = batch.length === 1;
+    const done: { job: Job; out: unknown; ctx: AuditContext; inputs: AuditInput[] }[] = [];
     let committed: AuditRow[] = [];
-    let result: T;
     try {
-      result = await db.transaction(async (tx) => {
-        const pending: AuditInput[] = [];
-        const out = await fn(tx, async (input) => { pending.push(input); });
-        committed = await append(tx, ctx, pending);
-        return out;
+      await transaction(db, async (tx) => {
+        for (const job of batch) {
+          const inputs: AuditInput[] = [];
+          const record: Record_ = async (input) => { inputs.push(input); };
+          // Alone in its transaction, a job needs no savepoint: its failure rolls everything back.
+          if (solo) {
+            done.push({ job, out: await job.fn(tx, record), ctx: job.ctx, inputs });
+            continue;
+          }
+          await savepoint(tx);
+          let out: unknown;
+          try {
+            out = await job.fn(tx, record);
+          } catch (e) {
+            await rollbackToSavepoint(tx);
+            job.settled = true;
+            job.reject(jobError(e));
+            continue;
+          }
+          await releaseSavepoint(tx);
+          done.push({ job, out, ctx: job.ctx, inputs });
+        }
+        committed = await append(tx, done);
       });
     } catch (e) {
-      if (e instanceof HushError) throw e;
-      if (isStorageFailure(e)) throw storageError(e);
-      throw e;
+      const err = solo || e instanceof HushError ? jobError(e)
+        : isStorageFailure(e) ? storageError(e)
+          : new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', { cause: e });
+      for (const job of batch) if (!job.settled) job.reject(err);
+      return;
     }
-    await ship(committed);
-    return result;
+    const resolve = () => { for (const d of done) d.job.resolve(d.out); };
+    if (auditFile && committed.length) void ship(committed).then(resolve);
+    else resolve();
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) await commitBatch(queue.splice(0, MAX_BATCH));
+    } finally {
+      draining = false;
+    }
+  }
+
+  /**
+   * Runs `fn` in one database transaction together with the audit events it
+   * records; both commit or neither does (fail closed). The transaction may
+   * be shared with other requests' jobs (group commit), so `fn` must use
+   * `tx` for every query and must not itself call run() or record(): that
+   * would wait for a batch that cannot start before this one ends. The file
+   * sink is written only after the commit.
+   */
+  function run<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ ctx, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
+      // Started after this turn's I/O callbacks: every request that arrived
+      // with this one has queued its job by then and joins the batch.
+      if (!draining) { draining = true; setImmediate(() => void drain()); }
+    });
   }
 
   return {

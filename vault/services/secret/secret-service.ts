@@ -11,6 +11,7 @@ import type { KeyService } from '../key/key-service.js';
 import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
 import { assertKeyName, assertResourceName } from './names.js';
+import type { ValueCache } from './value-cache.js';
 
 export interface SecretServiceDeps {
   db: Db;
@@ -20,13 +21,15 @@ export interface SecretServiceDeps {
   audit: Pick<AuditService, 'run'>;
   maxValueBytes: number;
   maxSecretsPerEnv: number;
+  /** Decrypted values of recently read envs (value-cache.ts); null: decrypt on every read. */
+  valueCache?: ValueCache | null;
 }
 
 export interface BulkInput { set?: Record<string, string>; delete?: string[] }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv }: SecretServiceDeps) {
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
   function assertValue(name: string, value: unknown): asserts value is string {
     if (typeof value !== 'string') throw new InvalidRequestError(`value of ${name} must be a string`);
     if (!value.isWellFormed()) throw new InvalidRequestError(`value of ${name} is not valid UTF-8 (lone surrogate)`);
@@ -93,6 +96,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const p = await project(name, tx);
         await projectStore.deleteProject(p.id, tx);
         await keys.deleteProjectDeks(p.id, tx);
+        valueCache?.dropProject(p.id);
         await record({ action: 'project.delete', outcome: 'ok', project: name });
         return { name, deleted: true };
       });
@@ -119,19 +123,38 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       return audit.run(ctx, async (tx, record) => {
         const { e } = await env(projectName, name, tx);
         await projectStore.deleteEnv(e.id, tx);
+        valueCache?.dropEnv(e.id);
         await record({ action: 'env.delete', outcome: 'ok', project: projectName, env: name });
         return { name, deleted: true };
       });
     },
 
     async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[]) {
-      return audit.run(ctx, async (tx, record) => {
+      const r = await audit.run(ctx, async (tx, record) => {
         const { p, e } = await env(projectName, envName, tx);
-        const rows = await secretStore.liveValues(e.id, only ?? null, tx);
-        const secrets = await decryptAll(p, e, rows, tx);
-        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: rows.map((r) => r.name) }, detail: { count: rows.length, revision: e.revision } });
-        return { secrets, revision: e.revision, envId: e.id };
+        const hit = valueCache?.get(p.id, e) ?? null;
+        let names: readonly string[];
+        let secrets: Record<string, string>;
+        let fresh = false;
+        if (hit && only) {
+          const want = new Set(only);
+          names = hit.names.filter((n) => want.has(n));
+          secrets = Object.create(null);
+          for (const n of names) secrets[n] = hit.values[n];
+        } else if (hit) {
+          ({ names, values: secrets } = hit);
+        } else {
+          const rows = await secretStore.liveValues(e.id, only ?? null, tx);
+          secrets = await decryptAll(p, e, rows, tx);
+          names = rows.map((x) => x.name);
+          fresh = !only;
+        }
+        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: names }, detail: { count: names.length, revision: e.revision } });
+        return { secrets, revision: e.revision, envId: e.id, cache: fresh ? { projectId: p.id, env: e, names } : null };
       });
+      // Committed now: the values read at this revision are the ones it holds for good.
+      if (r.cache && valueCache) valueCache.set(r.cache.projectId, r.cache.env, r.cache.names, r.secrets);
+      return { secrets: r.secrets, revision: r.revision, envId: r.envId };
     },
 
     async listNames(projectName: string, envName: string, ctx: AuditContext) {
@@ -226,10 +249,12 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
           if (!s || s.deleted) throw new SecretNotFoundError(`secret ${n} not found in ${projectName}/${envName}; nothing was changed`);
         }
         const liveSet = setNames.filter((n) => existing.get(n) && !existing.get(n)!.deleted);
-        const currentValues = liveSet.length ? await decryptAll(p, e, await secretStore.liveValues(e.id, liveSet, tx), tx) : {};
+        // decryptAll returns a prototype-free map; an empty `{}` here would make
+        // names such as "constructor" or "toString" look like existing secrets.
+        const currentValues = liveSet.length ? await decryptAll(p, e, await secretStore.liveValues(e.id, liveSet, tx), tx) : Object.create(null) as Record<string, string>;
         const added: string[] = []; const changed: string[] = []; const unchanged: string[] = [];
         for (const n of setNames) {
-          if (!(n in currentValues)) added.push(n);
+          if (!Object.prototype.hasOwnProperty.call(currentValues, n)) added.push(n);
           else if (currentValues[n] === set[n]) unchanged.push(n);
           else changed.push(n);
         }

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Knex } from 'knex';
+import fc from 'fast-check';
+import { openDb } from '../../vault/store/db.js';
+import { canonicalJson } from '../../vault/services/audit/canonical.js';
+import { eventMaterial } from '../../vault/services/audit/audit-service.js';
+import type { AuditContext } from '../../vault/services/audit/audit-service.js';
+import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { allEvents, assertContiguous, makeEnv, openSqlite, verify } from './util.js';
+
+const ctx: AuditContext = { actorId: 'tok_test', actorName: 'test', ip: '127.0.0.1', requestId: null };
+const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'ok');
+
+async function blockAuditInserts(db: Knex, backend: string): Promise<void> {
+  if (backend === 'sqlite') {
+    await db.raw(`create trigger audit_block before insert on audit_events begin select raise(abort, 'audit insert blocked by test'); end`);
+  } else {
+    await db.raw(`create or replace function audit_block() returns trigger language plpgsql as $$ begin raise exception 'audit insert blocked by test'; end $$`);
+    await db.raw('create trigger audit_block before insert on audit_events for each row execute function audit_block()');
+  }
+}
+
+async function unblockAuditInserts(db: Knex, backend: string): Promise<void> {
+  await db.raw(backend === 'sqlite' ? 'drop trigger audit_block' : 'drop trigger audit_block on audit_events');
+}
+
+for (const backend of BACKENDS) {
+  describe(`group commit on ${backend}`, () => {
+    let s: TestServer;
+    let side: Knex;
+    before(async () => {
+      s = await startOn(backend);
+      side = s.config.databaseUrl ? openDb({ url: s.config.databaseUrl }) : openSqlite(s.dataDir);
+      await makeEnv(s, 'api', 'prod');
+    });
+    after(async () => {
+      await side.destroy();
+      await s.close();
+    });
+
+    it('jobs queued in one turn commit in one transaction; a failing job is rolled back alone', async () => {
+      const c = s.server.container;
+      const before_ = await c.secrets.revision('api', 'prod');
+      let begins = 0;
+      const onQuery = (q: { sql: string }) => { if (/^begin/i.test(q.sql)) begins++; };
+      c.db.on('query', onQuery);
+      const results = await Promise.allSettled([
+        c.secrets.put('api', 'prod', 'GC_A', 'a', undefined, ctx),
+        c.secrets.put('api', 'prod', 'GC_B', 'b', 7, ctx), // CAS conflict: B does not exist
+        c.secrets.put('api', 'prod', 'GC_C', 'c', undefined, ctx),
+        c.secrets.getAll('api', 'prod', ctx),
+      ]);
+      c.db.off('query', onQuery);
+      assert.deepEqual(results.map(codeOf), ['ok', 'cas_conflict', 'ok', 'ok']);
+      assert.equal(begins, 1, 'one transaction for the whole batch');
+      // The read ran after A and C in the same transaction and saw both.
+      const read = (results[3] as PromiseFulfilledResult<{ secrets: Record<string, string> }>).value;
+      assert.deepEqual({ ...read.secrets }, { GC_A: 'a', GC_C: 'c' });
+      const now = await c.secrets.revision('api', 'prod');
+      assert.equal(now.revision, before_.revision + 2, "the failed job's revision bump was rolled back");
+      const all = await s.api('GET', '/v1/projects/api/envs/prod/secrets');
+      assert.deepEqual(all.body.secrets, { GC_A: 'a', GC_C: 'c' });
+      const v = await verify(s);
+      assert.equal(v.ok, true, v.reason ?? '');
+      const events = await allEvents(s);
+      assertContiguous(events);
+      const writes = events.filter((e) => e.action === 'secret.write').map((e) => e.target.key);
+      assert.deepEqual(writes, ['GC_A', 'GC_C']);
+    });
+
+    it('when the audit append fails, every job of the batch fails with audit_unavailable and none is applied', async () => {
+      const c = s.server.container;
+      const before_ = await c.secrets.revision('api', 'prod');
+      const head = (await verify(s)).headSeq;
+      await blockAuditInserts(side, backend);
+      try {
+        const results = await Promise.allSettled([
+          c.secrets.put('api', 'prod', 'GC_A', 'changed', undefined, ctx),
+          c.secrets.getAll('api', 'prod', ctx),
+          c.secrets.put('api', 'prod', 'GC_D', 'd', undefined, ctx),
+        ]);
+        assert.deepEqual(results.map(codeOf), ['audit_unavailable', 'audit_unavailable', 'audit_unavailable']);
+      } finally {
+        await unblockAuditInserts(side, backend);
+      }
+      assert.equal((await c.secrets.revision('api', 'prod')).revision, before_.revision);
+      const all = await s.api('GET', '/v1/projects/api/envs/prod/secrets');
+      assert.deepEqual(all.body.secrets, { GC_A: 'a', GC_C: 'c' });
+      const v = await verify(s);
+      assert.equal(v.ok, true, v.reason ?? '');
+      assert.equal(v.headSeq, head + 1, 'only the read above was added');
+    });
+
+    it('values read inside a batch that rolled back are never served later (the cache fills after commit)', async () => {
+      const c = s.server.container;
+      await blockAuditInserts(side, backend);
+      try {
+        // The read sees the uncommitted write at revision r+1; the batch then fails.
+        const results = await Promise.allSettled([
+          c.secrets.put('api', 'prod', 'GC_A', 'rolled-back', undefined, ctx),
+          c.secrets.getAll('api', 'prod', ctx),
+        ]);
+        assert.deepEqual(results.map(codeOf), ['audit_unavailable', 'audit_unavailable']);
+      } finally {
+        await unblockAuditInserts(side, backend);
+      }
+      // Revision r+1 is now committed with another value.
+      assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/GC_A', { value: 'committed' })).status, 200);
+      const all = await s.api('GET', '/v1/projects/api/envs/prod/secrets');
+      assert.equal(all.body.secrets.GC_A, 'committed');
+    });
+  });
+}
+
+describe('canonical event material', () => {
+  const value = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 5 }),
+    fc.dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.string(), fc.integer(), fc.array(fc.oneof(fc.string(), fc.integer(), fc.constant(null))))));
+  /** The definition: sorted keys at every depth, element by element. */
+  function reference(v: unknown): string {
+    if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
+    if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+    const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${reference((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+
+  it('canonicalJson matches the element-by-element definition', () => {
+    fc.assert(fc.property(fc.array(value, { maxLength: 6 }), fc.dictionary(fc.string({ maxLength: 6 }), value), (arr, obj) => {
+      assert.equal(canonicalJson(arr), reference(arr));
+      assert.equal(canonicalJson(obj), reference(obj));
+    }));
+  });
+
+  it('eventMaterial is canonicalJson of the event fields, so chains written before stay verifiable', () => {
+    const text = fc.string({ maxLength: 20 });
+    const obj = fc.dictionary(fc.string({ maxLength: 6 }), value);
+    fc.assert(fc.property(fc.nat(), fc.nat(), text, text, text, fc.option(text), fc.option(text), obj, text, fc.option(text), fc.option(text), obj,
+      (seq, ts, actorId, actorName, action, project, env, target, outcome, ip, requestId, detail) => {
+        const e = { seq, ts, actorId, actorName, action, project, env, target, outcome, ip, requestId, detail };
+        assert.equal(eventMaterial(e), reference(e));
+      }));
+  });
+});

@@ -1,0 +1,111 @@
+// CPU profile of the bulk-read path: starts `hush server` under --cpu-prof,
+// seeds an env with 50 secrets, drives GET .../secrets with autocannon (32
+// connections), stops the server and prints the top costs, by function (self
+// time) and by component (inclusive, attributed to the package or Hush layer
+// on the stack).
+//
+//   node dist/test/bench/profile.js [--seconds=10] [--path=read|put] [--keep=DIR] [--database-url=postgres://...]
+import autocannon, { type Options } from 'autocannon';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, HUSH_BIN, spawnListening } from './lib.js';
+
+const arg = (k: string) => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
+const seconds = Number(arg('seconds') ?? 10);
+const mode = arg('path') ?? 'read';
+const dbUrl = arg('database-url');
+const tmp = mkdtempSync(join(tmpdir(), 'hush-prof-'));
+const profDir = arg('keep') ?? join(tmp, 'prof');
+mkdirSync(profDir, { recursive: true });
+
+interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
+
+/** Which component a frame belongs to: a package, a Hush layer, or a runtime bucket. */
+function component(url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'GC';
+  if (fn === '(idle)' || fn === '(program)' || fn === '(root)') return fn;
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1];
+  const hush = /dist\/(vault\/[^/]+|cli|sdk)/.exec(url);
+  if (hush) return `hush ${hush[1]}`;
+  if (url.startsWith('node:')) return `node ${url.slice(5).split('/')[0]}`;
+  return url ? 'other' : `native ${fn || '(anonymous)'}`;
+}
+
+function analyse(p: Profile) {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const selfUs = new Map<number, number>();
+  let total = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i] ?? 0;
+    selfUs.set(p.samples[i], (selfUs.get(p.samples[i]) ?? 0) + dt);
+    total += dt;
+  }
+  const selfByFn = new Map<string, number>();
+  const inclByComp = new Map<string, number>();
+  const selfByComp = new Map<string, number>();
+  const inclByHushFn = new Map<string, number>();
+  let busy = 0;
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id)!;
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`;
+    selfByFn.set(key, (selfByFn.get(key) ?? 0) + us);
+    if (n.callFrame.functionName === '(idle)') continue;
+    busy += us;
+    const own = component(n.callFrame.url, n.callFrame.functionName);
+    selfByComp.set(own, (selfByComp.get(own) ?? 0) + us);
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)!.callFrame;
+      const c = component(f.url, f.functionName);
+      if (c === '(root)') continue;
+      if (!seen.has(c)) { seen.add(c); inclByComp.set(c, (inclByComp.get(c) ?? 0) + us); }
+      if (c.startsWith('hush ') || c.startsWith('fastify') || c.startsWith('@fastify') || c === 'knex') {
+        const fn = `${c} ${f.functionName || '(anonymous)'}:${f.lineNumber + 1}`;
+        if (!seen.has(fn)) { seen.add(fn); inclByHushFn.set(fn, (inclByHushFn.get(fn) ?? 0) + us); }
+      }
+    }
+  }
+  const top = (m: Map<string, number>, n: number, of: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${(100 * v / of).toFixed(1).padStart(5)}%  ${k}`);
+  return { total, busy, self: top(new Map([...selfByFn].filter(([k]) => !k.startsWith('(idle)'))), 20, busy), components: top(inclByComp, 15, busy), hushFns: top(inclByHushFn, 40, busy), ownComponents: top(selfByComp, 15, busy) };
+}
+
+async function main() {
+  const dir = join(tmp, 'data');
+  const extra = dbUrl ? ['--database-url', dbUrl] : [];
+  const s = await spawnListening(['--cpu-prof', '--cpu-prof-dir', profDir, HUSH_BIN, 'server', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--rate-limit', '10000000', ...extra]);
+  const root = s.rootToken!;
+  await api(s.url, root, 'POST', '/v1/projects', { name: 'api' });
+  await api(s.url, root, 'POST', '/v1/projects/api/envs', { name: 'prod' });
+  const set: Record<string, string> = {};
+  for (let i = 0; i < 50; i++) set[`SECRET_${String(i).padStart(3, '0')}`] = randomBytes(64).toString('base64').slice(0, 64);
+  await api(s.url, root, 'PATCH', '/v1/projects/api/envs/prod/secrets', { set });
+  const tok = (await api(s.url, root, 'POST', '/v1/tokens', { name: 'prof', scopes: ['read:api/prod', 'write:api/prod'] })).token as string;
+  const headers: Record<string, string> = { authorization: `Bearer ${tok}` };
+  let n = 0;
+  const opts: Options = mode === 'put'
+    ? { url: `${s.url}/v1/projects/api/envs/prod/secrets/PROF`, method: 'PUT' as const, headers: { ...headers, 'content-type': 'application/json' }, requests: [{ method: 'PUT', setupRequest: (r) => ({ ...r, body: JSON.stringify({ value: `v-${n++}` }) }) }] }
+    : { url: `${s.url}/v1/projects/api/envs/prod/secrets`, headers };
+  const r = await autocannon({ ...opts, connections: 32, duration: seconds });
+  await s.stop();
+  const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).pop();
+  if (!file) throw new Error('no profile written');
+  const a = analyse(JSON.parse(readFileSync(file, 'utf8')));
+  const out = [
+    `${mode} path: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${r.non2xx} non-2xx`,
+    `profile ${file}: ${(a.busy / 1e6).toFixed(1)} s busy of ${(a.total / 1e6).toFixed(1)} s`,
+    'inclusive by component (share of busy time):', ...a.components.map((l) => '  ' + l),
+    'inclusive by function (Hush, Fastify, knex):', ...a.hushFns.map((l) => '  ' + l),
+    'self time by component:', ...a.ownComponents.map((l) => '  ' + l),
+    'self time by function:', ...a.self.map((l) => '  ' + l),
+  ];
+  process.stdout.write(out.join('\n') + '\n');
+  if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
+}
+
+main().catch((e) => { process.stderr.write(`profile failed: ${(e as Error).stack}\n`); rmSync(tmp, { recursive: true, force: true }); process.exit(1); });

@@ -1,0 +1,117 @@
+import { createRequire } from 'node:module';
+import type { Knex } from 'knex';
+
+/**
+ * Hot statements on SQLite without knex. knex re-prepares every statement
+ * and goes through its promise pipeline; better-sqlite3 runs a cached
+ * prepared statement synchronously in microseconds. Only store/ uses this,
+ * and only for statements that are identical on every call.
+ *
+ * Two connections per process:
+ * - the writer is knex's single pooled connection. Inside a transaction
+ *   opened with `transaction()` (db.ts) the store runs its statements on it
+ *   directly, so they are part of that transaction.
+ * - the reader is a second, query-only connection for reads made outside
+ *   any transaction (token lookups, revision checks, audit verify). In WAL
+ *   mode it sees every committed transaction at once and never waits for
+ *   the writer, so it cannot see an uncommitted change either.
+ */
+
+interface Statement {
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+}
+
+export interface RawSqlite {
+  prepare(sql: string): Statement;
+  pragma(source: string): unknown;
+  close(): void;
+  readonly open: boolean;
+}
+
+/** Cached prepared statements on one connection. Rows come back as better-sqlite3 gives them (the same shape knex returns). */
+export interface Sql {
+  get<T = Record<string, any>>(sql: string, ...params: unknown[]): T | undefined;
+  all<T = Record<string, any>>(sql: string, ...params: unknown[]): T[];
+  run(sql: string, ...params: unknown[]): number;
+}
+
+const sqlByConn = new WeakMap<object, Sql>();
+
+export function sqlFor(conn: RawSqlite): Sql {
+  let s = sqlByConn.get(conn);
+  if (s) return s;
+  const cache = new Map<string, Statement>();
+  const stmt = (sql: string) => {
+    let st = cache.get(sql);
+    if (!st) cache.set(sql, (st = conn.prepare(sql)));
+    return st;
+  };
+  s = {
+    get: <T>(sql: string, ...params: unknown[]) => stmt(sql).get(...params) as T | undefined,
+    all: <T>(sql: string, ...params: unknown[]) => stmt(sql).all(...params) as T[],
+    run: (sql: string, ...params: unknown[]) => stmt(sql).run(...params).changes,
+  };
+  sqlByConn.set(conn, s);
+  return s;
+}
+
+interface SqliteHandle { file: string; reader: RawSqlite | null; readerSql: Sql | null }
+const handles = new WeakMap<object, SqliteHandle>();
+/** Transactions opened by transaction() on SQLite, with their connection. */
+const txSql = new WeakMap<object, Sql>();
+
+/** Called by openDb for a SQLite database: enables the fast path and closes the reader with the pool. */
+export function registerSqlite(db: Knex, file: string): void {
+  const h: SqliteHandle = { file, reader: null, readerSql: null };
+  handles.set(db, h);
+  // knex.destroy() ends in client.destroy(): close the reader with the pool.
+  const client = db.client as { destroy(cb?: unknown): Promise<void> };
+  const destroy = client.destroy.bind(client);
+  client.destroy = (cb?: unknown) => {
+    if (h.reader?.open) h.reader.close();
+    h.reader = null;
+    h.readerSql = null;
+    return destroy(cb);
+  };
+}
+
+export function isSqliteFast(db: object): boolean {
+  return handles.has(db);
+}
+
+function openReader(db: Knex, h: SqliteHandle): Sql {
+  const Driver = ((db.client as { driver?: unknown }).driver ?? createRequire(import.meta.url)('better-sqlite3')) as new (file: string, opts?: object) => RawSqlite;
+  const conn = new Driver(h.file, { fileMustExist: true });
+  // A WAL reader only waits on a checkpoint or WAL recovery; keep it short, it blocks the event loop.
+  conn.pragma('busy_timeout = 1000');
+  conn.pragma('query_only = ON');
+  h.reader = conn;
+  return (h.readerSql = sqlFor(conn));
+}
+
+/**
+ * The fast path for `tx`: its connection when it is a transaction opened by
+ * transaction() on SQLite, the reader when there is no transaction, or null
+ * (PostgreSQL, or a knex transaction opened elsewhere): use knex then.
+ */
+export function fastSql(db: Knex, tx?: unknown): Sql | null {
+  if (tx !== undefined && tx !== db) return txSql.get(tx as object) ?? null;
+  const h = handles.get(db);
+  if (!h) return null;
+  return h.readerSql ?? openReader(db, h);
+}
+
+/** The connection of a transaction opened by transaction() on SQLite, or null. */
+export function fastTx(tx: unknown): Sql | null {
+  return txSql.get(tx as object) ?? null;
+}
+
+/** Binds a knex transaction on SQLite to its raw connection (see transaction() in db.ts). */
+export async function bindTransaction(trx: Knex.Transaction): Promise<Sql> {
+  const conn = (await (trx.client as { acquireConnection(): Promise<RawSqlite> }).acquireConnection());
+  const s = sqlFor(conn);
+  txSql.set(trx, s);
+  return s;
+}
