@@ -1,25 +1,37 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Container } from '../container.js';
+import { HushError } from '../errors.js';
 import type { AuditContext } from '../services/audit/audit-service.js';
 import { dumpStream, type BackupHeader } from './dump.js';
-import { encryptBackupStream, type EncryptOptions } from './pgp.js';
+import { BackupError, encryptBackupStream, readRecipientKey, type EncryptOptions } from './pgp.js';
 
 export interface BackupRun { stream: Readable; header: BackupHeader; done: Promise<{ bytes: number }> }
 
+/** The OpenPGP layer's errors carry stable codes; the HTTP error handler speaks HushError. */
+export function asHushError(e: unknown): unknown {
+  if (e instanceof BackupError) return new HushError(e.code, e.statusCode, e.message, { cause: e });
+  return e;
+}
+
 /**
- * Creates an encrypted backup as a stream. Keys are validated before any
- * row is read. `done` settles when the stream has been fully consumed (or
- * failed); the audit event (backup.create, with size and counts) is written
- * then, because only then is the size known.
+ * Creates an encrypted backup as a stream. Recipient keys are validated
+ * before any row is read. `done` settles when the stream has been fully
+ * consumed (or failed, or was destroyed); the audit event (backup.create,
+ * with size and counts) is written then, because only then is the size known.
  */
 export async function createBackup(c: Container, enc: EncryptOptions, ctx: AuditContext): Promise<BackupRun> {
-  // Validate the recipients first: a bad key must fail before any row is read.
-  const { readRecipientKey } = await import('./pgp.js');
   for (const r of enc.recipients ?? []) await readRecipientKey(r);
   const { stream: plain, header } = await dumpStream(c);
-  const cipher = await encryptBackupStream(plain, enc);
+  let cipher: Readable;
+  try {
+    cipher = await encryptBackupStream(plain, enc);
+  } catch (e) {
+    plain.destroy();
+    throw e;
+  }
   let bytes = 0;
   const out = new PassThrough();
   const done = new Promise<{ bytes: number }>((resolve, reject) => {
@@ -29,12 +41,13 @@ export async function createBackup(c: Container, enc: EncryptOptions, ctx: Audit
     out.on('close', () => { if (!out.writableFinished) reject(new Error('backup stream closed early')); });
     cipher.on('end', () => resolve({ bytes }));
   });
+  cipher.on('error', (e) => out.destroy(e));
   cipher.pipe(out);
   out.on('close', () => { if (!cipher.readableEnded) cipher.destroy(); });
   const recorded = done.then(
     (r) => c.audit.record(ctx, { action: 'backup.create', outcome: 'ok', detail: { bytes: r.bytes, counts: header.counts, recipients: (enc.recipients ?? []).length, passphrase: enc.passphrase !== undefined, signed: !!enc.signingKey } }).then(() => r),
     async (e) => {
-      await c.audit.record(ctx, { action: 'backup.create', outcome: 'error', detail: { error: String((e as Error).message).slice(0, 200) } }).catch(() => undefined);
+      await c.audit.record(ctx, { action: 'backup.create', outcome: 'error', detail: { error: String((e as Error)?.message).slice(0, 200) } }).catch(() => undefined);
       throw e;
     },
   );
@@ -42,41 +55,76 @@ export async function createBackup(c: Container, enc: EncryptOptions, ctx: Audit
   return { stream: out, header, done: recorded };
 }
 
+/** Names of backup files: `hush-backup-20261123T030000Z.pgp` (UTC; older builds added milliseconds). */
 export const BACKUP_FILE_RE = /^hush-backup-\d{8}T\d{6}(\d{3})?Z\.pgp$/;
+const TEMP_FILE_RE = /^\.hush-backup-.*\.tmp-\d+$/;
 
 export function backupFileName(d: Date): string {
-  return `hush-backup-${d.toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '$1Z')}.pgp`;
+  return `hush-backup-${d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}.pgp`;
 }
 
-/** Writes a stream to `dir/name` atomically: temp file (0600), fsync, rename. */
+/**
+ * Writes a stream to `dir/name` atomically: a temp file (mode 0600) in the
+ * same dir, fsync, rename, fsync of the dir. On any failure the temp file is
+ * removed and the stream destroyed; `dir/name` is either complete or absent.
+ */
 export async function writeAtomically(dir: string, name: string, stream: Readable): Promise<string> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const final = join(dir, name);
   const tmp = join(dir, `.${name}.tmp-${process.pid}`);
-  const fd = openSync(tmp, 'wx', 0o600);
+  let fh;
   try {
-    for await (const chunk of stream) writeSync(fd, chunk as Buffer);
-    fsyncSync(fd);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fh = await open(tmp, 'wx', 0o600);
   } catch (e) {
-    closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* gone */ }
+    stream.destroy();
     throw e;
   }
-  closeSync(fd);
-  renameSync(tmp, final);
-  const dfd = openSync(dir, 'r');
-  try { fsyncSync(dfd); } finally { closeSync(dfd); }
+  try {
+    for await (const chunk of stream) await fh.write(chunk as Buffer);
+    await fh.sync();
+    await fh.close();
+    fh = null;
+    await rename(tmp, final);
+  } catch (e) {
+    stream.destroy();
+    await fh?.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  const dh = await open(dir, 'r');
+  try { await dh.sync(); } finally { await dh.close(); }
   return final;
 }
 
-/** Keeps the newest `keep` backups in `dir`; returns the deleted names. */
+/**
+ * Keeps the newest `keep` backups in `dir` (names sort by time); returns the
+ * deleted names. Also removes temp files a crashed run left behind (older
+ * than a day, so a run still in progress elsewhere is never touched).
+ */
 export function pruneBackups(dir: string, keep: number): string[] {
-  const files = readdirSync(dir).filter((f) => BACKUP_FILE_RE.test(f)).sort();
+  const names = readdirSync(dir);
+  const files = names.filter((f) => BACKUP_FILE_RE.test(f)).sort();
   const gone = files.slice(0, Math.max(0, files.length - keep));
   for (const f of gone) unlinkSync(join(dir, f));
+  const dayAgo = Date.now() - 86_400_000;
+  for (const f of names.filter((n) => TEMP_FILE_RE.test(n))) {
+    try { if (statSync(join(dir, f)).mtimeMs < dayAgo) unlinkSync(join(dir, f)); } catch { /* raced */ }
+  }
   return gone;
 }
 
 export function readKeyFiles(paths: string[]): string[] {
   return paths.map((p) => readFileSync(p, 'utf8'));
+}
+
+/**
+ * A passphrase file's first line, as `gpg --passphrase-file` reads it (a
+ * trailing CR is dropped too), so the same file opens the backup with gpg.
+ */
+export function readPassphraseFile(path: string): string {
+  const text = readFileSync(path, 'utf8');
+  const nl = text.indexOf('\n');
+  const first = (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '');
+  if (first === '') throw new HushError('backup_key_invalid', 400, `passphrase file ${path} is empty (its first line is the passphrase)`);
+  return first;
 }

@@ -29,42 +29,67 @@ type KeysForDump = Pick<Container['keys'], 'cipher' | 'exportForBackup'>;
 const emptyCounts = (): BackupCounts => ({ projects: 0, envs: 0, secrets: 0, versions: 0, tokens: 0, audit: 0 });
 const b64 = (b: Buffer | null) => (b === null ? null : Buffer.from(b).toString('base64'));
 
-/** Every body line in canonical order, read through `tx` (a consistent snapshot). */
+/**
+ * Text columns are ordered and compared byte-wise on both engines. SQLite's
+ * default (BINARY) already is; PostgreSQL's default collation follows the
+ * database locale (en_US orders `a_b` after `ab`), which would make the same
+ * vault dump in a different order, and so hash differently, per engine.
+ */
+function textOrder(tx: Tx): string {
+  return isPostgres(tx) ? '?? collate "C"' : '??';
+}
+function textAfter(tx: Tx): string {
+  return isPostgres(tx) ? '?? collate "C" > ?' : '?? > ?';
+}
+
+const PAGE = 500;
+
+/**
+ * Every body line in canonical order, read through `tx` (a consistent
+ * snapshot). Memory stays bounded: secrets and versions are read in pages
+ * (keyset pagination), never a whole environment at once.
+ */
 export async function* bodyLines(tx: Tx, deps: { keys: KeysForDump }): AsyncGenerator<Line> {
   for (const purpose of ['token-pepper', 'audit-mac'] as const) yield { t: 'key', purpose, version: 1, key: await deps.keys.exportForBackup(purpose, tx) };
-  const projects = await tx('projects').orderBy('name');
+  const projects: Record<string, any>[] = await tx('projects').select('id', 'name', 'created_at').orderByRaw(textOrder(tx), ['name']);
   for (const p of projects) {
     yield { t: 'project', name: p.name, createdAt: Number(p.created_at) };
-    const envs = await tx('environments').where({ project_id: p.id }).orderBy('name');
+    const envs: Record<string, any>[] = await tx('environments').where({ project_id: p.id }).select('id', 'name', 'revision', 'created_at').orderByRaw(textOrder(tx), ['name']);
     for (const e of envs) {
       yield { t: 'env', project: p.name, name: e.name, revision: Number(e.revision), createdAt: Number(e.created_at) };
-      // Paged by secret name so memory stays bounded on large environments.
-      let after = '';
-      for (;;) {
-        const secrets = await tx('secrets').where({ env_id: e.id }).andWhere('name', '>', after).orderBy('name').limit(500);
-        if (secrets.length === 0) break;
-        for (const s of secrets) {
-          yield { t: 'secret', project: p.name, env: e.name, name: s.name, version: s.version, deleted: !!s.deleted, createdAt: Number(s.created_at), updatedAt: Number(s.updated_at) };
-          const versions = await tx('secret_versions').where({ secret_id: s.id }).orderBy('version');
-          for (const v of versions) {
-            let value: string | null = null;
-            if (!v.deleted) {
-              const c = await deps.keys.cipher(p.id, v.dek_version, tx);
-              value = c.decrypt(Buffer.from(v.nonce), Buffer.from(v.ciphertext), secretAd(p.id, e.id, s.name, v.version), `${p.name}/${e.name}/${s.name} v${v.version}`);
-            }
-            yield { t: 'version', project: p.name, env: e.name, name: s.name, version: v.version, deleted: !!v.deleted, value, createdBy: v.created_by, createdAt: Number(v.created_at) };
+      const versions = versionPages(tx, e.id);
+      let pendingVersion: IteratorResult<VersionDbRow> = await versions.next();
+      for await (const s of secretPages(tx, e.id)) {
+        yield { t: 'secret', project: p.name, env: e.name, name: s.name, version: Number(s.version), deleted: !!s.deleted, createdAt: Number(s.created_at), updatedAt: Number(s.updated_at) };
+        // Both cursors run in (name, version) order, so this secret's versions are next.
+        for (; !pendingVersion.done && pendingVersion.value.sname === s.name; pendingVersion = await versions.next()) {
+          const v = pendingVersion.value;
+          let value: string | null = null;
+          if (!v.deleted) {
+            const c = await deps.keys.cipher(p.id, v.dek_version, tx);
+            value = c.decrypt(Buffer.from(v.nonce), Buffer.from(v.ciphertext), secretAd(p.id, e.id, s.name, Number(v.version)), `${p.name}/${e.name}/${s.name} v${v.version}`);
           }
+          yield { t: 'version', project: p.name, env: e.name, name: s.name, version: Number(v.version), deleted: !!v.deleted, value, createdBy: v.created_by, createdAt: Number(v.created_at) };
         }
-        after = secrets[secrets.length - 1].name;
       }
+      if (!pendingVersion.done) throw new Error(`backup dump: version rows of ${p.name}/${e.name}/${pendingVersion.value.sname} do not follow their secret`);
+      await versions.return(undefined);
     }
   }
-  for (const t of await tx('tokens').orderBy('id')) {
-    yield {
-      t: 'token', id: t.id, name: t.name, description: t.description, hash: b64(t.hash), scopes: JSON.parse(t.scopes), parentId: t.parent_id,
-      cidrs: JSON.parse(t.cidrs), createdAt: Number(t.created_at), expiresAt: t.expires_at == null ? null : Number(t.expires_at),
-      revokedAt: t.revoked_at == null ? null : Number(t.revoked_at), lastUsedAt: t.last_used_at == null ? null : Number(t.last_used_at),
-    };
+  let afterId: string | null = null;
+  for (;;) {
+    const q = tx('tokens').limit(PAGE);
+    if (afterId !== null) q.whereRaw(textAfter(tx), ['id', afterId]);
+    const page: Record<string, any>[] = await q.orderByRaw(textOrder(tx), ['id']);
+    if (page.length === 0) break;
+    for (const t of page) {
+      yield {
+        t: 'token', id: t.id, name: t.name, description: t.description, hash: b64(t.hash), scopes: JSON.parse(t.scopes), parentId: t.parent_id ?? null,
+        cidrs: JSON.parse(t.cidrs), createdAt: Number(t.created_at), expiresAt: t.expires_at == null ? null : Number(t.expires_at),
+        revokedAt: t.revoked_at == null ? null : Number(t.revoked_at), lastUsedAt: t.last_used_at == null ? null : Number(t.last_used_at),
+      };
+    }
+    afterId = page[page.length - 1].id;
   }
   let seq = 0;
   for (;;) {
@@ -79,8 +104,44 @@ export async function* bodyLines(tx: Tx, deps: { keys: KeysForDump }): AsyncGene
     }
     seq = Number(rows[rows.length - 1].seq);
   }
+  // A vault always has a head row (init writes it); an empty log has seq 0 and the genesis hash.
   const head = await tx('audit_head').where({ id: 1 }).first();
   yield { t: 'audit_head', seq: Number(head?.seq ?? 0), hash: b64(head ? Buffer.from(head.hash) : Buffer.alloc(32)) };
+}
+
+interface VersionDbRow { sname: string; version: number; nonce: Buffer; ciphertext: Buffer; dek_version: number; deleted: unknown; created_by: string; created_at: unknown }
+
+async function* secretPages(tx: Tx, envId: number): AsyncGenerator<Record<string, any>> {
+  let after: string | null = null;
+  for (;;) {
+    const q = tx('secrets').where({ env_id: envId }).select('name', 'version', 'deleted', 'created_at', 'updated_at').limit(PAGE);
+    if (after !== null) q.whereRaw(textAfter(tx), ['name', after]);
+    const page: Record<string, any>[] = await q.orderByRaw(textOrder(tx), ['name']);
+    yield* page;
+    if (page.length < PAGE) return;
+    after = page[page.length - 1].name;
+  }
+}
+
+/** Every version of an environment in (secret name, version) order, a page at a time. */
+async function* versionPages(tx: Tx, envId: number): AsyncGenerator<VersionDbRow> {
+  let after: { name: string; version: number } | null = null;
+  const pg = isPostgres(tx);
+  const c = pg ? ' collate "C"' : '';
+  for (;;) {
+    const q = tx('secret_versions as v').join('secrets as s', 's.id', 'v.secret_id').where('s.env_id', envId)
+      .select({ sname: 's.name' }, 'v.version', 'v.nonce', 'v.ciphertext', 'v.dek_version', 'v.deleted', 'v.created_by', 'v.created_at')
+      .orderByRaw(`s.name${c}, v.version`).limit(PAGE * 2);
+    if (after) {
+      const a = after;
+      q.where((w) => w.whereRaw(`s.name${c} > ?`, [a.name]).orWhere((w2) => w2.where('s.name', a.name).andWhere('v.version', '>', a.version)));
+    }
+    const page: VersionDbRow[] = await q;
+    yield* page;
+    if (page.length < PAGE * 2) return;
+    const last = page[page.length - 1];
+    after = { name: last.sname, version: Number(last.version) };
+  }
 }
 
 export function countLine(c: BackupCounts, l: Line): void {
@@ -127,6 +188,8 @@ export async function openSnapshot(c: Pick<Container, 'db' | 'config'>): Promise
  */
 export async function dumpStream(c: Pick<Container, 'db' | 'config' | 'keys' | 'storage' | 'stores'>): Promise<{ stream: Readable; header: BackupHeader }> {
   const snap = await openSnapshot(c);
+  let released: Promise<void> | null = null;
+  const release = () => (released ??= snap.release().catch(() => undefined));
   try {
     const deps = { keys: c.keys };
     const { sha256, counts } = await digestBody(bodyLines(snap.tx, deps));
@@ -142,12 +205,16 @@ export async function dumpStream(c: Pick<Container, 'db' | 'config' | 'keys' | '
         }
         if (buf) yield buf;
       } finally {
-        await snap.release();
+        await release();
       }
     }
-    return { stream: Readable.from(text(), { objectMode: false }), header };
+    const stream = Readable.from(text(), { objectMode: false });
+    // Destroying a stream whose generator never started skips the generator's
+    // finally block, so the snapshot is also released on close.
+    stream.once('close', () => { void release(); });
+    return { stream, header };
   } catch (e) {
-    await snap.release();
+    await release();
     throw e;
   }
 }

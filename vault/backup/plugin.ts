@@ -1,13 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Container } from '../container.js';
 import { ConfigError } from '../errors.js';
 import { SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { withErrors } from '../http/schemas.js';
-import { backupFileName, createBackup, pruneBackups, writeAtomically } from './backup-service.js';
+import { asHushError, backupFileName, createBackup, pruneBackups, readPassphraseFile, writeAtomically } from './backup-service.js';
 import type { EncryptOptions } from './pgp.js';
 
 /** Settles `done` into a result without leaving an unhandled rejection. */
@@ -18,6 +18,11 @@ const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: true as const, v }), (
  * encrypted export, and --backup-schedule runs them on a cron schedule.
  */
 export async function backupPlugin(c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }): Promise<void> {
+  // A download's backup.create audit event is written after its last byte;
+  // closing waits for it, so it never races the database being closed.
+  const inflight = new Set<Promise<unknown>>();
+  app.addHook('onClose', async () => { await Promise.allSettled([...inflight]); });
+
   app.post('/v1/backups', {
     config: { auth: () => ({ kind: 'backup' }), action: 'backup.create' },
     schema: {
@@ -25,16 +30,31 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
       body: Type.Object({
         recipients: Type.Optional(Type.Array(Type.String({ maxLength: 200_000 }), { maxItems: 20 })),
         passphrase: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
-        signingKey: Type.Optional(Type.Object({ armored: Type.String({ maxLength: 200_000 }), passphrase: Type.Optional(Type.String({ maxLength: 4096 })) }, { additionalProperties: false })),
+        // An armored private key, with its passphrase in signingKeyPassphrase (the SDK's shape), or {armored, passphrase}.
+        signingKey: Type.Optional(Type.Union([
+          Type.String({ maxLength: 200_000 }),
+          Type.Object({ armored: Type.String({ maxLength: 200_000 }), passphrase: Type.Optional(Type.String({ maxLength: 4096 })) }, { additionalProperties: false }),
+        ])),
+        signingKeyPassphrase: Type.Optional(Type.String({ maxLength: 4096 })),
         armor: Type.Optional(Type.Boolean()),
       }, { additionalProperties: false }),
       response: withErrors({}),
     },
   }, async (req, reply) => {
-    const body = req.body as EncryptOptions;
-    const run = await createBackup(c, body, req.auditCtx);
-    void settle(run.done).then((r) => { if (!r.ok) req.log.error({ err: { message: String((r.e as Error)?.message) } }, 'backup stream failed'); });
-    reply.header('content-type', body.armor ? 'application/pgp-encrypted' : 'application/octet-stream');
+    const b = req.body as { recipients?: string[]; passphrase?: string; signingKey?: string | { armored: string; passphrase?: string }; signingKeyPassphrase?: string; armor?: boolean };
+    const enc: EncryptOptions = { recipients: b.recipients, passphrase: b.passphrase, armor: b.armor };
+    if (typeof b.signingKey === 'string') enc.signingKey = { armored: b.signingKey, passphrase: b.signingKeyPassphrase };
+    else if (b.signingKey) enc.signingKey = { armored: b.signingKey.armored, passphrase: b.signingKey.passphrase ?? b.signingKeyPassphrase };
+    let run;
+    try {
+      run = await createBackup(c, enc, req.auditCtx);
+    } catch (e) {
+      throw asHushError(e);
+    }
+    const settled = settle(run.done).then((r) => { if (!r.ok) req.log.error({ err: { message: String((r.e as Error)?.message) } }, 'backup stream failed'); });
+    inflight.add(settled);
+    void settled.finally(() => inflight.delete(settled));
+    reply.header('content-type', enc.armor ? 'application/pgp-encrypted' : 'application/octet-stream');
     reply.header('content-disposition', `attachment; filename="${backupFileName(new Date())}"`);
     reply.header('x-hush-backup-counts', JSON.stringify(run.header.counts));
     return reply.send(run.stream);
@@ -47,15 +67,16 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
   const enc: EncryptOptions = {};
   try {
     if (cfg.backupRecipients.length) enc.recipients = cfg.backupRecipients.map((p) => readFileSync(p, 'utf8'));
-    if (cfg.backupPassphraseFile) enc.passphrase = readFileSync(cfg.backupPassphraseFile, 'utf8').replace(/\r?\n$/, '');
+    if (cfg.backupPassphraseFile) enc.passphrase = readPassphraseFile(cfg.backupPassphraseFile);
   } catch (e) {
-    throw new ConfigError(`cannot read a backup key file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`cannot read a backup key file: ${code && /^E[A-Z]+$/.test(code) ? code : (e as Error).message}`);
   }
   const { readRecipientKey } = await import('./pgp.js');
   for (const r of enc.recipients ?? []) {
     try { await readRecipientKey(r); } catch (e) { throw new ConfigError(`--backup-recipient: ${(e as Error).message}`); }
   }
-  const holder = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  const holder = `${hostname().slice(0, 40)}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`.slice(0, 64);
   const dir = cfg.backupDir;
   const log = app.log;
 
@@ -68,22 +89,29 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
   }
 
   async function runOnce(tick: Date): Promise<void> {
+    let audited = false;
     try {
       if (!(await claim(tick))) {
         log.info({ tick: tick.toISOString() }, 'scheduled backup taken by another server');
         return;
       }
+      // The dir is checked before a snapshot is opened, so a bad dir costs no dump.
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const run = await createBackup(c, enc, SYSTEM_CONTEXT);
-      const [file, result] = await Promise.all([writeAtomically(dir, backupFileName(tick), run.stream), settle(run.done)]);
+      audited = true; // run.done records backup.create, ok or error
+      const [written, result] = await Promise.all([settle(writeAtomically(dir, backupFileName(tick), run.stream)), settle(run.done)]);
+      if (!written.ok) throw written.e;
       if (!result.ok) throw result.e;
       const pruned = pruneBackups(dir, cfg.backupKeep);
       await c.stores.meta.set('backup_last_success', new Date().toISOString());
-      await c.stores.meta.set('backup_last_error', '');
-      log.info({ file, bytes: result.v.bytes, counts: run.header.counts, pruned: pruned.length }, 'scheduled backup written');
+      // Health reports the latest run: a success clears the error (null, not '').
+      await c.db('meta').where({ key: 'backup_last_error' }).del();
+      log.info({ file: written.v, bytes: result.v.bytes, counts: run.header.counts, pruned: pruned.length }, 'scheduled backup written');
     } catch (e) {
-      const msg = `${new Date().toISOString()} ${(e as NodeJS.ErrnoException).code ?? ''} ${String((e as Error).message).slice(0, 200)}`.trim();
+      const msg = `${new Date().toISOString()} ${(e as NodeJS.ErrnoException).code ?? ''} ${String((e as Error).message).slice(0, 200)}`.replace(/ +/g, ' ').trim();
       log.error({ err: { message: msg } }, 'SCHEDULED BACKUP FAILED');
       await c.stores.meta.set('backup_last_error', msg).catch(() => undefined);
+      if (!audited) await c.audit.record(SYSTEM_CONTEXT, { action: 'backup.create', outcome: 'error', detail: { scheduled: true, error: msg.slice(0, 200) } }).catch(() => undefined);
     }
   }
 
@@ -95,8 +123,11 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
     throw new ConfigError(`invalid --backup-schedule: ${(e as Error).message}`);
   }
   function makeJob() { return new Cron(cfg.backupSchedule!, { timezone: cfg.backupTimezone, protect: true, catch: (e) => log.error({ err: { message: String(e) } }, 'backup scheduler error') }, async (self: Cron) => {
-    const tick = self.currentRun() ?? new Date();
-    running = runOnce(new Date(Math.floor(tick.getTime() / 1000) * 1000));
+    // The tick is the scheduled time, not the (possibly late) firing time, so
+    // every server sharing a database names the same tick the same way.
+    const fired = self.currentRun() ?? new Date();
+    const tick = self.previousRuns(1, new Date(fired.getTime() + 1))[0] ?? new Date(Math.floor(fired.getTime() / 1000) * 1000);
+    running = runOnce(tick);
     await running;
     running = null;
   }); }

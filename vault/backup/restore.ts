@@ -1,18 +1,18 @@
-import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
+import { createHash, type Hash } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
-import { auditMacFromBackup, importKeyFromBackup, generateMasterKeyBase64, masterKeyFromBase64, newWrappedKey, randomBytes, secretAd, secretCipher, type MasterKey } from '../crypto/keyring.js';
+import { auditMacFromBackup, importKeyFromBackup, generateMasterKeyBase64, masterKeyFromBase64, newWrappedKey, randomBytes, secretAd, secretCipher, type MasterKey, type SecretCipher } from '../crypto/keyring.js';
 import { HushError } from '../errors.js';
 import { GENESIS_HASH, eventMaterial, SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
-import { hasSchema, migrate, type Tx } from '../store/db.js';
+import { hasSchema, migrate, type Db, type Tx } from '../store/db.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
 import { BACKUP_FORMAT, bodyLines, countLine, digestBody, type BackupCounts, type BackupHeader } from './dump.js';
-import { join } from 'node:path';
-import { unlinkSync } from 'node:fs';
 
+/** The backup decrypted but its content is not a valid Hush backup (hash, counts, chain, structure). */
 export class BackupInvalidError extends HushError {
   constructor(message: string) { super('backup_corrupt', 400, message); }
 }
@@ -22,88 +22,236 @@ export class RestoreTargetNotEmptyError extends HushError {
 
 type Line = Record<string, any>;
 
-/** Parses NDJSON lines from a (decrypted) stream; the first line must be the header. */
+/** Longest NDJSON line accepted: a secret value is at most a few MiB even with a raised --max-value-bytes. */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Parses NDJSON lines from a (decrypted) stream; the first line must be the
+ * header. Errors of `plain` (integrity, truncation, signature) are thrown
+ * from the iteration, so a consumer that commits only after the loop ends
+ * never commits a damaged backup.
+ */
 export async function* readLines(plain: Readable): AsyncGenerator<Line> {
-  const rl = createInterface({ input: plain, crlfDelay: Infinity });
+  let parts: Buffer[] = [];
+  let partLen = 0;
   let n = 0;
-  for await (const text of rl) {
+  const parse = (buf: Buffer): Line => {
     n++;
-    if (text === '') continue;
     try {
-      yield JSON.parse(text);
+      const v = JSON.parse(buf.toString('utf8'));
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
+      return v;
     } catch {
-      throw new BackupInvalidError(`backup line ${n} is not valid JSON`);
+      throw new BackupInvalidError(`backup line ${n} is not a JSON object`);
+    }
+  };
+  for await (const chunk of plain) {
+    const b: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let start = 0;
+    for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, start)) {
+      const piece = b.subarray(start, i);
+      const line = partLen ? Buffer.concat([...parts, piece]) : piece;
+      parts = [];
+      partLen = 0;
+      start = i + 1;
+      if (line.length > 0) yield parse(line);
+    }
+    if (start < b.length) {
+      parts.push(b.subarray(start));
+      partLen += b.length - start;
+      if (partLen > MAX_LINE_BYTES) throw new BackupInvalidError(`backup line ${n + 1} is longer than ${MAX_LINE_BYTES} bytes`);
     }
   }
+  if (partLen) yield parse(Buffer.concat(parts));
 }
 
 export interface VerifyReport { header: BackupHeader; counts: BackupCounts; bodySha256: string; auditChecked: number; ok: true }
 
 function checkHeader(h: Line | undefined): BackupHeader {
   if (!h || h.type !== 'hush-backup') throw new BackupInvalidError('this is not a Hush backup (no header line)');
-  if (h.format !== BACKUP_FORMAT) throw new BackupInvalidError(`unsupported backup format ${h.format}; this Hush reads format ${BACKUP_FORMAT}`);
+  if (h.format !== BACKUP_FORMAT) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads format ${BACKUP_FORMAT}`);
+  if (typeof h.bodySha256 !== 'string' || typeof h.counts !== 'object' || h.counts === null) throw new BackupInvalidError('backup header has no body hash or counts');
   return h as BackupHeader;
 }
 
+/** Field kinds: s string, n integer, b boolean, a array, o object; a trailing ? allows null. */
+const SHAPES: Record<string, Record<string, string>> = {
+  key: { purpose: 's', version: 'n', key: 's' },
+  project: { name: 's', createdAt: 'n' },
+  env: { project: 's', name: 's', revision: 'n', createdAt: 'n' },
+  secret: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', createdAt: 'n', updatedAt: 'n' },
+  version: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', value: 's?', createdBy: 's', createdAt: 'n' },
+  token: { id: 's', name: 's', description: 's', hash: 's', scopes: 'a', parentId: 's?', cidrs: 'a', createdAt: 'n', expiresAt: 'n?', revokedAt: 'n?', lastUsedAt: 'n?' },
+  audit: { seq: 'n', ts: 'n', actorId: 's', actorName: 's', action: 's', project: 's?', env: 's?', target: 'o', outcome: 's', ip: 's?', requestId: 's?', detail: 'o', prevHash: 's', hash: 's' },
+  audit_head: { seq: 'n', hash: 's' },
+};
+
+function kindOk(v: unknown, k: string): boolean {
+  if (k.endsWith('?')) { if (v === null) return true; k = k.slice(0, -1); }
+  switch (k) {
+    case 's': return typeof v === 'string';
+    case 'n': return Number.isSafeInteger(v);
+    case 'b': return typeof v === 'boolean';
+    case 'a': return Array.isArray(v);
+    case 'o': return typeof v === 'object' && v !== null && !Array.isArray(v);
+    default: return false;
+  }
+}
+
+const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
+const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, audit: 3, audit_head: 4 };
+
+/** Byte-wise (UTF-8) order, as the dump sorts names on both engines. */
+const after = (a: string, b: string): boolean => Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0;
+
 /**
- * Reads a whole decrypted backup and checks it: header, body SHA-256, counts
- * and the audit hash chain. Writes nothing. Throws BackupInvalidError naming
- * the first problem.
+ * Checks a backup body line by line in O(1) memory (plus the token ids):
+ * structure (every line has its fields, and envs, secrets and versions
+ * follow the project, env and secret they belong to), the audit hash chain,
+ * and, at `finish`, the body SHA-256 and the counts against the header.
+ * Used by both verify and restore, so a restore checks what it writes.
+ */
+class BodyCheck {
+  private readonly h: Hash = createHash('sha256');
+  readonly counts: BackupCounts = { projects: 0, envs: 0, secrets: 0, versions: 0, tokens: 0, audit: 0 };
+  private mac: ((prev: Uint8Array, c: string) => Buffer) | null = null;
+  private prev: Buffer = GENESIS_HASH;
+  private expect = 1;
+  private head: Line | null = null;
+  private keys = new Set<string>();
+  private project: string | null = null;
+  private env: string | null = null;
+  private secret: string | null = null;
+  private phase = 0;
+  private tokenIds = new Set<string>();
+  private parents: string[] = [];
+  private n = 1;
+
+  constructor(readonly header: BackupHeader) {}
+
+  private bad(msg: string): never {
+    throw new BackupInvalidError(`backup line ${this.n}: ${msg}`);
+  }
+
+  async add(l: Line): Promise<void> {
+    this.n++;
+    this.h.update(JSON.stringify(l) + '\n');
+    const shape = SHAPES[l.t];
+    if (!shape) this.bad(`unknown line type ${JSON.stringify(String(l.t).slice(0, 20))}`);
+    for (const [f, k] of Object.entries(shape)) if (!kindOk(l[f], k)) this.bad(`${l.t} line has a missing or malformed ${f}`);
+    // Sections come in a fixed order: keys, data, tokens, audit events, audit head (once).
+    const phase = PHASE[l.t];
+    if (phase < this.phase || (phase === this.phase && l.t === 'audit_head')) this.bad(`${l.t} line out of place`);
+    this.phase = phase;
+    countLine(this.counts, l);
+    switch (l.t) {
+      case 'key':
+        if (!BACKUP_KEYS.includes(l.purpose) || l.version !== 1 || this.keys.has(l.purpose)) this.bad(`unexpected key line (${String(l.purpose).slice(0, 20)})`);
+        if (Buffer.from(l.key, 'base64').length !== 32) this.bad(`malformed ${l.purpose} key`);
+        this.keys.add(l.purpose);
+        if (l.purpose === 'audit-mac') this.mac = await auditMacFromBackup(l.key);
+        break;
+      case 'project':
+        if (this.keys.size !== BACKUP_KEYS.length) this.bad('project before the vault keys');
+        if (this.project !== null && !after(l.name, this.project)) this.bad('projects out of order');
+        this.project = l.name; this.env = null; this.secret = null;
+        break;
+      case 'env':
+        if (l.project !== this.project || (this.env !== null && !after(l.name, this.env))) this.bad('environment out of place');
+        this.env = l.name; this.secret = null;
+        break;
+      case 'secret':
+        if (l.project !== this.project || l.env !== this.env || (this.secret !== null && !after(l.name, this.secret))) this.bad('secret out of place');
+        this.secret = l.name;
+        break;
+      case 'version':
+        if (l.project !== this.project || l.env !== this.env || l.name !== this.secret) this.bad('version does not follow its secret');
+        if (l.deleted !== (l.value === null)) this.bad('version value does not match its deleted flag');
+        break;
+      case 'token':
+        if (this.tokenIds.has(l.id)) this.bad('token listed twice');
+        this.tokenIds.add(l.id);
+        if (l.parentId !== null) this.parents.push(l.parentId);
+        break;
+      case 'audit': {
+        if (!this.mac) this.bad('audit events but no audit MAC key');
+        if (l.seq !== this.expect) throw new BackupInvalidError(`audit chain broken at seq ${this.expect}: event missing or out of order`);
+        const { t: _t, prevHash, hash, ...ev } = l;
+        const recomputed = this.mac(this.prev, eventMaterial(ev as never));
+        if (Buffer.from(prevHash, 'base64').compare(this.prev) !== 0 || Buffer.from(hash, 'base64').compare(recomputed) !== 0) {
+          throw new BackupInvalidError(`audit chain broken at seq ${l.seq}: event altered`);
+        }
+        this.prev = recomputed;
+        this.expect++;
+        break;
+      }
+      case 'audit_head':
+        this.head = l;
+        break;
+    }
+  }
+
+  finish(): VerifyReport {
+    const bodySha256 = this.h.digest('hex');
+    if (bodySha256 !== this.header.bodySha256) throw new BackupInvalidError('backup body does not match the SHA-256 in its header');
+    for (const k of Object.keys(this.counts) as (keyof BackupCounts)[]) {
+      if (this.counts[k] !== this.header.counts?.[k]) throw new BackupInvalidError(`backup holds ${this.counts[k]} ${k}, its header says ${this.header.counts?.[k]}`);
+    }
+    if (this.keys.size !== BACKUP_KEYS.length) throw new BackupInvalidError('backup lacks the token pepper or the audit MAC key');
+    if (!this.head || this.head.seq !== this.expect - 1 || Buffer.from(this.head.hash, 'base64').compare(this.prev) !== 0) {
+      throw new BackupInvalidError('backup audit head does not match its last event');
+    }
+    for (const p of this.parents) if (!this.tokenIds.has(p)) throw new BackupInvalidError(`backup token parent ${p.slice(0, 40)} is missing`);
+    return { header: this.header, counts: this.counts, bodySha256, auditChecked: this.expect - 1, ok: true };
+  }
+}
+
+/**
+ * Reads a whole decrypted backup and checks it: header, structure, body
+ * SHA-256, counts and the audit hash chain. Writes nothing. Throws
+ * BackupInvalidError naming the first problem (or the decrypt stream's own
+ * error when the OpenPGP layer fails).
  */
 export async function verifyBackup(lines: AsyncIterable<Line>): Promise<VerifyReport> {
   const it = lines[Symbol.asyncIterator]();
   const first = await it.next();
-  const header = checkHeader(first.done ? undefined : first.value);
-  const h = createHash('sha256');
-  const counts: BackupCounts = { projects: 0, envs: 0, secrets: 0, versions: 0, tokens: 0, audit: 0 };
-  let mac: ((prev: Uint8Array, c: string) => Buffer) | null = null;
-  let prev: Buffer = GENESIS_HASH;
-  let expect = 1;
-  let head: Line | null = null;
-  for (let r = await it.next(); !r.done; r = await it.next()) {
-    const l = r.value;
-    h.update(JSON.stringify(l) + '\n');
-    countLine(counts, l);
-    if (l.t === 'key' && l.purpose === 'audit-mac') mac = await auditMacFromBackup(l.key);
-    if (l.t === 'audit') {
-      if (!mac) throw new BackupInvalidError('backup has audit events but no audit MAC key');
-      if (l.seq !== expect) throw new BackupInvalidError(`audit chain broken at seq ${expect}: event missing or out of order`);
-      const { t: _t, prevHash, hash, ...ev } = l;
-      const recomputed = mac(prev, eventMaterial(ev as never));
-      if (Buffer.from(prevHash, 'base64').compare(prev) !== 0 || Buffer.from(hash, 'base64').compare(recomputed) !== 0) {
-        throw new BackupInvalidError(`audit chain broken at seq ${l.seq}: event altered`);
-      }
-      prev = recomputed;
-      expect++;
-    }
-    if (l.t === 'audit_head') head = l;
-  }
-  const bodySha256 = h.digest('hex');
-  if (bodySha256 !== header.bodySha256) throw new BackupInvalidError('backup body does not match the SHA-256 in its header');
-  for (const k of Object.keys(counts) as (keyof BackupCounts)[]) {
-    if (counts[k] !== header.counts?.[k]) throw new BackupInvalidError(`backup holds ${counts[k]} ${k}, its header says ${header.counts?.[k]}`);
-  }
-  if (!head || head.seq !== expect - 1) throw new BackupInvalidError('backup audit head does not match its last event');
-  return { header, counts, bodySha256, auditChecked: expect - 1, ok: true };
+  const check = new BodyCheck(checkHeader(first.done ? undefined : first.value));
+  for (let r = await it.next(); !r.done; r = await it.next()) await check.add(r.value);
+  return check.finish();
 }
 
-export interface RestoreResult { header: BackupHeader; counts: BackupCounts; masterKeyFile: string | null; vaultId: string; verified: boolean }
+/** True when the target database already holds (part of) a vault. Reads only. */
+export async function targetHasVault(db: Db): Promise<boolean> {
+  if (!(await hasSchema(db))) return false;
+  const used = (await db('keys').count({ n: '*' }).first())?.n;
+  return Number(used) > 0;
+}
+
+export interface RestoreResult { header: BackupHeader; counts: BackupCounts; masterKeyFile: string | null; masterKeySource: string; vaultId: string; verified: boolean }
+
+const idOf = (row: unknown): number => Number(typeof row === 'object' && row !== null ? (row as { id: unknown }).id : row);
+
+/** Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bound-parameter limits. */
+const BATCH = 400;
+
+async function insertBatched(tx: Tx, table: string, rows: Record<string, unknown>[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += BATCH) await tx(table).insert(rows.slice(i, i + BATCH));
+}
 
 /**
- * Restores a verified backup into an EMPTY vault (refuses otherwise), in one
- * transaction: a failure leaves the target as it was. `lines` must be a
- * fresh read of a backup that `verifyBackup` accepted. Secret values are
- * re-encrypted under new data keys and a new (or supplied) master key; the
- * token pepper and audit MAC key are carried over, so tokens keep working and
- * the audit chain still verifies. Afterwards the restored vault is dumped
- * again and must hash to the backup's body SHA-256.
+ * Restores a backup into an EMPTY vault (refuses otherwise), in one
+ * transaction: a failure leaves the target's data as it was. The body is
+ * checked while it is written (structure, audit chain, SHA-256 and counts,
+ * as `verifyBackup` does) and the transaction commits only after the whole
+ * stream ended cleanly, so a damaged, truncated or swapped file commits
+ * nothing. Secret values are re-encrypted under new data keys and a new (or
+ * supplied) master key; the token pepper and audit MAC key are carried over,
+ * so tokens keep working and the audit chain still verifies. Afterwards the
+ * restored vault is dumped again and must hash to the backup's body SHA-256.
  */
 export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, lines: AsyncIterable<Line>, log: FastifyBaseLogger): Promise<RestoreResult> {
   const { db } = opened;
-  if (await hasSchema(db)) {
-    const used = (await db('keys').count({ n: '*' }).first())?.n;
-    if (Number(used) > 0) throw new RestoreTargetNotEmptyError('the restore target already holds a vault; restore into an empty data dir or database');
-  }
+  if (await targetHasVault(db)) throw new RestoreTargetNotEmptyError('the restore target already holds a vault; restore into an empty data dir or database');
   const supplied = await resolveMasterKey(config);
   let generatedKey: string | null = null;
   const mk: MasterKey = supplied ? supplied.key : await masterKeyFromBase64((generatedKey = await generateMasterKeyBase64()), 'generated');
@@ -111,74 +259,96 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   const it = lines[Symbol.asyncIterator]();
   const first = await it.next();
   const header = checkHeader(first.done ? undefined : first.value);
+  const check = new BodyCheck(header);
   await migrate(db);
   let keyFile: string | null = null;
   const vaultId = (await randomBytes(16)).toString('hex');
   await db.transaction(async (tx: Tx) => {
     const now = Date.now();
     await tx('keys').insert(rowOf(newWrappedKey(mk, 'check', 'vault', 1), now));
-    const projects = new Map<string, { id: number; cipher: ReturnType<typeof secretCipher> }>();
-    const envs = new Map<string, number>();
-    const secrets = new Map<string, number>();
-    const versions: Record<string, unknown>[] = [];
-    const flush = async () => { if (versions.length) { await tx('secret_versions').insert(versions.splice(0)); } };
-    let audit: Record<string, unknown>[] = [];
+    let project: { name: string; id: number; cipher: SecretCipher } | null = null;
+    let env: { name: string; id: number } | null = null;
+    // Secrets and versions are buffered and written in batches; a version
+    // finds its secret's new id by (env id, name) at flush time.
+    let secrets: Record<string, unknown>[] = [];
+    let versions: { envId: number; name: string; row: Record<string, unknown> }[] = [];
+    const flush = async () => {
+      if (secrets.length) { await insertBatched(tx, 'secrets', secrets); secrets = []; }
+      if (!versions.length) return;
+      const ids = new Map<string, number>();
+      const byEnv = new Map<number, Set<string>>();
+      for (const v of versions) {
+        let s = byEnv.get(v.envId);
+        if (!s) byEnv.set(v.envId, (s = new Set()));
+        s.add(v.name);
+      }
+      for (const [envId, names] of byEnv) {
+        const all = [...names];
+        for (let i = 0; i < all.length; i += BATCH) {
+          for (const r of await tx('secrets').where('env_id', envId).whereIn('name', all.slice(i, i + BATCH)).select('id', 'name')) ids.set(`${envId}\u0000${r.name}`, Number(r.id));
+        }
+      }
+      await insertBatched(tx, 'secret_versions', versions.map((v) => ({ ...v.row, secret_id: ids.get(`${v.envId}\u0000${v.name}`) })));
+      versions = [];
+    };
+    let tokens: Record<string, unknown>[] = [];
     const parents: [string, string][] = [];
+    const flushTokens = async () => { if (tokens.length) { await insertBatched(tx, 'tokens', tokens); tokens = []; } };
+    let audit: Record<string, unknown>[] = [];
+
     for (let r = await it.next(); !r.done; r = await it.next()) {
       const l = r.value;
+      await check.add(l);
+      if (l.t !== 'secret' && l.t !== 'version') await flush();
+      if (l.t !== 'token') await flushTokens();
       switch (l.t) {
         case 'key':
           await tx('keys').insert(rowOf(importKeyFromBackup(mk, l.purpose, 'vault', l.version, l.key), now));
           break;
         case 'project': {
           const [row] = await tx('projects').insert({ name: l.name, dek_version: 1, created_at: l.createdAt }).returning('id');
-          const id = typeof row === 'object' ? row.id : row;
+          const id = idOf(row);
           const dek = newWrappedKey(mk, 'dek', `project:${id}`, 1);
           await tx('keys').insert(rowOf(dek, now));
-          projects.set(l.name, { id, cipher: secretCipher(mk, dek) });
+          project = { name: l.name, id, cipher: secretCipher(mk, dek) };
           break;
         }
         case 'env': {
-          const [row] = await tx('environments').insert({ project_id: projects.get(l.project)!.id, name: l.name, revision: l.revision, created_at: l.createdAt }).returning('id');
-          envs.set(`${l.project}/${l.name}`, typeof row === 'object' ? row.id : row);
+          const [row] = await tx('environments').insert({ project_id: project!.id, name: l.name, revision: l.revision, created_at: l.createdAt }).returning('id');
+          env = { name: l.name, id: idOf(row) };
           break;
         }
-        case 'secret': {
-          await flush();
-          const [row] = await tx('secrets').insert({ env_id: envs.get(`${l.project}/${l.env}`)!, name: l.name, version: l.version, deleted: l.deleted, created_at: l.createdAt, updated_at: l.updatedAt }).returning('id');
-          secrets.set(`${l.project}/${l.env}/${l.name}`, typeof row === 'object' ? row.id : row);
+        case 'secret':
+          secrets.push({ env_id: env!.id, name: l.name, version: l.version, deleted: l.deleted, created_at: l.createdAt, updated_at: l.updatedAt });
+          if (secrets.length >= BATCH) await flush();
           break;
-        }
         case 'version': {
-          const p = projects.get(l.project)!;
-          const envId = envs.get(`${l.project}/${l.env}`)!;
-          const enc = l.deleted ? null : p.cipher.encrypt(l.value, secretAd(p.id, envId, l.name, l.version));
-          versions.push({ secret_id: secrets.get(`${l.project}/${l.env}/${l.name}`)!, version: l.version, nonce: enc?.nonce ?? null, ciphertext: enc?.ciphertext ?? null, dek_version: enc ? 1 : null, deleted: l.deleted, created_by: l.createdBy, created_at: l.createdAt });
-          if (versions.length >= 200) await flush();
+          const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, env!.id, l.name, l.version));
+          versions.push({ envId: env!.id, name: l.name, row: { version: l.version, nonce: enc?.nonce ?? null, ciphertext: enc?.ciphertext ?? null, dek_version: enc ? 1 : null, deleted: l.deleted, created_by: l.createdBy, created_at: l.createdAt } });
+          if (versions.length >= 2 * BATCH) await flush();
           break;
         }
         case 'token':
-          await flush();
-          // Parents may sort after children: link them once all rows exist.
-          await tx('tokens').insert({ id: l.id, name: l.name, description: l.description, hash: Buffer.from(l.hash, 'base64'), scopes: JSON.stringify(l.scopes), parent_id: null, cidrs: JSON.stringify(l.cidrs), created_at: l.createdAt, expires_at: l.expiresAt, revoked_at: l.revokedAt, last_used_at: l.lastUsedAt });
+          // Parents may sort after their children: link them once every row exists.
+          tokens.push({ id: l.id, name: l.name, description: l.description, hash: Buffer.from(l.hash, 'base64'), scopes: JSON.stringify(l.scopes), parent_id: null, cidrs: JSON.stringify(l.cidrs), created_at: l.createdAt, expires_at: l.expiresAt, revoked_at: l.revokedAt, last_used_at: l.lastUsedAt });
           if (l.parentId) parents.push([l.id, l.parentId]);
+          if (tokens.length >= BATCH / 2) await flushTokens();
           break;
         case 'audit':
-          for (const [id, parent] of parents.splice(0)) await tx('tokens').where({ id }).update({ parent_id: parent });
           audit.push({ seq: l.seq, ts: l.ts, actor_id: l.actorId, actor_name: l.actorName, action: l.action, project: l.project, env: l.env, target: JSON.stringify(l.target), outcome: l.outcome, ip: l.ip, request_id: l.requestId, detail: JSON.stringify(l.detail), prev_hash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64') });
-          if (audit.length >= 200) { await tx('audit_events').insert(audit); audit = []; }
+          if (audit.length >= BATCH / 2) { await insertBatched(tx, 'audit_events', audit); audit = []; }
           break;
         case 'audit_head':
-          await flush();
-          if (audit.length) { await tx('audit_events').insert(audit); audit = []; }
           await tx('audit_head').insert({ id: 1, seq: l.seq, hash: Buffer.from(l.hash, 'base64') });
           break;
-        default:
-          throw new BackupInvalidError(`unknown backup line type ${String(l.t).slice(0, 20)}`);
       }
     }
     await flush();
-    for (const [id, parent] of parents.splice(0)) await tx('tokens').where({ id }).update({ parent_id: parent });
+    await flushTokens();
+    if (audit.length) await insertBatched(tx, 'audit_events', audit);
+    for (const [id, parent] of parents) await tx('tokens').where({ id }).update({ parent_id: parent });
+    // The stream ended cleanly (OpenPGP integrity and signature checked) and the body matches its header: commit.
+    check.finish();
     await tx('meta').insert([{ key: 'vault_id', value: vaultId }, { key: 'created_at', value: new Date().toISOString() }, { key: 'restored_from', value: JSON.stringify({ vaultId: header.vaultId, createdAt: header.createdAt }) }]);
     // The key file is written before the commit: a commit without its key would strand the vault.
     if (generatedKey !== null) {
@@ -197,7 +367,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   const verified = sha256 === header.bodySha256;
   await c.audit.record(SYSTEM_CONTEXT, { action: 'backup.restore', outcome: verified ? 'ok' : 'error', detail: { fromVault: header.vaultId, backupCreatedAt: header.createdAt, counts, verified } });
   if (!verified) throw new BackupInvalidError('restored vault does not read back identical to the backup');
-  return { header, counts, masterKeyFile: keyFile ?? supplied?.file ?? null, vaultId, verified };
+  return { header, counts, masterKeyFile: keyFile ?? supplied?.file ?? null, masterKeySource: supplied ? supplied.source : 'generated', vaultId, verified };
 }
 
 function rowOf(k: { purpose: string; scope: string; version: number; wrapped: Buffer; mkFingerprint: string }, now: number) {

@@ -1,0 +1,198 @@
+/**
+ * Shared fixtures for the backup suites: seeding a vault with history over
+ * HTTP, fetching a backup over HTTP, logical dumps of a live or restored
+ * vault, and the CLI entry point.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HUSH_BIN, runHush, type RunResult } from '../helpers/cli.js';
+import type { TestServer } from '../helpers/server.js';
+import { bodyLines } from '../../vault/backup/dump.js';
+import { decryptBackupStream, type DecryptOptions } from '../../vault/backup/pgp.js';
+import { readLines } from '../../vault/backup/restore.js';
+import { buildContainer } from '../../vault/container.js';
+import { createLogger } from '../../vault/server.js';
+import { openConfiguredDb, resolveMasterKey } from '../../vault/vault.js';
+import type { Config } from '../../vault/config.js';
+
+export interface Seeded {
+  /** project/env -> name -> current value (deleted secrets absent). */
+  values: Map<string, Map<string, string>>;
+  /** A token with read:p0/e0 created by root, and a child it created. */
+  reader: { id: string; token: string };
+  child: { id: string; token: string };
+  revoked: { id: string; token: string };
+}
+
+async function ok(r: Promise<{ status: number; body: any }>, what: string): Promise<any> {
+  const res = await r;
+  assert.ok(res.status >= 200 && res.status < 300, `${what}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+  return res.body;
+}
+
+const val = (seed: string, n = 64) => {
+  let s = '';
+  while (s.length < n) s += `${seed}:${s.length}|`;
+  return s.slice(0, n);
+};
+
+/**
+ * `projects` x `envs` environments with `secrets` each, plus history: every
+ * 5th secret gets a second version, every 7th a third, every 11th is
+ * deleted, every 13th deleted and set again. One extra empty environment,
+ * a few tokens (one child token, one revoked) and whatever audit events
+ * all that writes.
+ */
+export async function seedVault(s: TestServer, o: { projects?: number; envs?: number; secrets?: number } = {}): Promise<Seeded> {
+  const P = o.projects ?? 3;
+  const E = o.envs ?? 3;
+  const N = o.secrets ?? 200;
+  const values = new Map<string, Map<string, string>>();
+  for (let p = 0; p < P; p++) {
+    const proj = `p${p}`;
+    await ok(s.api('POST', '/v1/projects', { name: proj }), 'create project');
+    for (let e = 0; e < E; e++) {
+      const env = `e${e}`;
+      await ok(s.api('POST', `/v1/projects/${proj}/envs`, { name: env }), 'create env');
+      const m = new Map<string, string>();
+      const set: Record<string, string> = {};
+      // Mixed case and underscores: names whose order differs between byte order and locale collations.
+      for (let i = 0; i < N; i++) set[i % 3 === 0 ? `Key_${i}` : i % 3 === 1 ? `key${i}` : `KEY_${i}_x`] = val(`${proj}/${env}/${i}`);
+      await ok(s.api('PATCH', `/v1/projects/${proj}/envs/${env}/secrets`, { set }), 'bulk set');
+      for (const [k, v] of Object.entries(set)) m.set(k, v);
+      const names = Object.keys(set);
+      const v2: Record<string, string> = {};
+      names.forEach((k, i) => { if (i % 5 === 0) v2[k] = val(`${k}-v2`); });
+      await ok(s.api('PATCH', `/v1/projects/${proj}/envs/${env}/secrets`, { set: v2 }), 'bulk v2');
+      const v3: Record<string, string> = {};
+      names.forEach((k, i) => { if (i % 7 === 0) v3[k] = `multi\nline = "${k}" ünïcødé ✓ 🔑`; });
+      await ok(s.api('PATCH', `/v1/projects/${proj}/envs/${env}/secrets`, { set: v3 }), 'bulk v3');
+      for (const [k, v] of [...Object.entries(v2), ...Object.entries(v3)]) m.set(k, v);
+      const del = names.filter((_, i) => i % 11 === 0 || i % 13 === 0);
+      await ok(s.api('PATCH', `/v1/projects/${proj}/envs/${env}/secrets`, { delete: del }), 'bulk delete');
+      for (const k of del) m.delete(k);
+      for (const k of names.filter((_, i) => i % 13 === 0).slice(0, 5)) {
+        await ok(s.api('PUT', `/v1/projects/${proj}/envs/${env}/secrets/${k}`, { value: `back-${k}` }), 'set again');
+        m.set(k, `back-${k}`);
+      }
+      values.set(`${proj}/${env}`, m);
+    }
+  }
+  await ok(s.api('POST', '/v1/projects/p0/envs', { name: 'empty' }), 'empty env');
+  values.set('p0/empty', new Map());
+  const reader = await ok(s.api('POST', '/v1/tokens', { name: 'reader', scopes: ['read:p0/e0', 'list:p0/e0'], ttl: '30d' }), 'reader token');
+  const child = await ok(s.api('POST', '/v1/tokens', { name: 'reader-child', scopes: ['read:p0/e0'], ttl: '7d' }, reader.token), 'child token');
+  const revoked = await ok(s.api('POST', '/v1/tokens', { name: 'gone', scopes: ['read:p1/e1'] }), 'token');
+  await ok(s.api('DELETE', `/v1/tokens/${revoked.id}`), 'revoke');
+  await ok(s.api('POST', '/v1/tokens', { name: 'backup-bot', scopes: ['backup'], description: 'nightly' }), 'backup token');
+  return { values, reader: { id: reader.id, token: reader.token }, child: { id: child.id, token: child.token }, revoked: { id: revoked.id, token: revoked.token } };
+}
+
+/** POST /v1/backups and save the body; returns the file and the counts header. */
+export async function backupOverHttp(s: TestServer, file: string, body: Record<string, unknown>, token = s.rootToken): Promise<{ status: number; counts: any; bytes: number; error?: any }> {
+  const res = await fetch(`${s.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const buf = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200) return { status: res.status, counts: null, bytes: 0, error: JSON.parse(buf.toString('utf8')) };
+  writeFileSync(file, buf, { mode: 0o600 });
+  return { status: res.status, counts: JSON.parse(res.headers.get('x-hush-backup-counts') ?? 'null'), bytes: buf.length };
+}
+
+/** The decrypted lines of a backup file (header first). */
+export async function backupFileLines(file: string, keys: Pick<DecryptOptions, 'identities' | 'passphrase'>): Promise<string[]> {
+  const { plain } = await decryptBackupStream(createReadStream(file), keys);
+  const out: string[] = [];
+  for await (const l of readLines(plain)) out.push(JSON.stringify(l));
+  return out;
+}
+
+/** The logical dump (body lines, as JSON text) of a live server's vault. */
+export async function liveDump(s: TestServer): Promise<string[]> {
+  const out: string[] = [];
+  for await (const l of bodyLines(s.server.container.db, { keys: s.server.container.keys })) out.push(JSON.stringify(l));
+  return out;
+}
+
+/** The logical dump of a vault at rest (no server), e.g. a restore target. */
+export async function storedDump(config: Readonly<Config>): Promise<string[]> {
+  const opened = openConfiguredDb(config);
+  try {
+    const mk = await resolveMasterKey(config);
+    assert.ok(mk, 'restored vault has a master key');
+    const c = buildContainer({ db: opened.db, storage: opened.storage, masterKey: mk.key, config, log: createLogger('silent') });
+    const out: string[] = [];
+    for await (const l of bodyLines(opened.db, { keys: c.keys })) out.push(JSON.stringify(l));
+    return out;
+  } finally {
+    await opened.db.destroy();
+  }
+}
+
+/**
+ * A restored vault's dump equals the backup body, except for what the
+ * restore itself appends: one backup.restore audit event and the moved
+ * audit head (whose previous value must be that event's prevHash).
+ */
+export function assertSameAsBackup(backupBody: string[], restored: string[]): void {
+  const last = JSON.parse(restored[restored.length - 2]);
+  const head = JSON.parse(restored[restored.length - 1]);
+  assert.equal(last.t, 'audit');
+  assert.equal(last.action, 'backup.restore');
+  assert.equal(head.t, 'audit_head');
+  assert.equal(head.seq, last.seq);
+  const srcHead = JSON.parse(backupBody[backupBody.length - 1]);
+  assert.equal(srcHead.t, 'audit_head');
+  assert.equal(last.prevHash, srcHead.hash, 'the restore event chains onto the backup\'s head');
+  const a = backupBody.slice(0, -1);
+  const b = restored.slice(0, -2);
+  assert.equal(b.length, a.length, 'same number of lines');
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) assert.fail(`line ${i + 2} differs:\n  backup:   ${a[i].slice(0, 300)}\n  restored: ${b[i].slice(0, 300)}`);
+}
+
+/** Every file under `dir` (relative paths), or [] when it does not exist. */
+export function listTree(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string, rel: string) => {
+    for (const n of readdirSync(d).sort()) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p, `${rel}${n}/`);
+      else out.push(`${rel}${n}`);
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/** Entry point for CLI runs: the real binary once `backup` is registered in cli/main.ts, else a stand-in with the same wiring. */
+export const BACKUP_CLI_FIXTURE = new URL('./fixtures/cli-entry.js', import.meta.url).pathname;
+let entry: Promise<string> | null = null;
+export function backupCliEntry(): Promise<string> {
+  return (entry ??= runHush(['backup', '--help']).then((r) => (r.code === 0 ? HUSH_BIN : BACKUP_CLI_FIXTURE)));
+}
+
+/** Runs the CLI (see backupCliEntry) to completion; also reports the process's peak RSS (VmHWM) in bytes. */
+export async function runBackupCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult & { peakRss: number }> {
+  const bin = await backupCliEntry();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let peakRss = 0;
+    const sample = () => {
+      try {
+        // VmHWM is the high-water mark, so any sample after the peak reads it.
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) peakRss = Math.max(peakRss, Number(m[1]) * 1024);
+      } catch { /* exited */ }
+    };
+    const poll = setInterval(sample, 50);
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('exit', () => sample());
+    child.on('close', (code, signal) => { clearTimeout(t); clearInterval(poll); resolve({ code, signal, stdout, stderr, peakRss }); });
+  });
+}

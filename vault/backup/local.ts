@@ -1,0 +1,102 @@
+import { createReadStream, existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.js';
+import { migrationSource } from '../../migrations/index.js';
+import { hasSchema, openDb, sqlitePath, storageKind } from '../store/db.js';
+import { databaseUrl, DEV_KEY_FILE, openConfiguredDb } from '../vault.js';
+import { decryptBackupStream, type DecryptOptions, type SignatureStatus } from './pgp.js';
+import { readLines, restoreBackup, RestoreTargetNotEmptyError, targetHasVault, verifyBackup, type RestoreResult, type VerifyReport } from './restore.js';
+
+/**
+ * Backup files on local disk, without a server: what `hush backup verify`
+ * and `hush backup restore` run.
+ */
+
+export type OpenKeys = Pick<DecryptOptions, 'identities' | 'passphrase' | 'verifyKeys'>;
+
+export interface FileVerifyReport extends VerifyReport { signature: SignatureStatus }
+
+/** Decrypts `file` and checks it end to end (OpenPGP integrity, signature, body hash, counts, audit chain). Writes nothing. */
+export async function verifyBackupFile(file: string, keys: OpenKeys): Promise<FileVerifyReport> {
+  const { plain, signed } = await decryptBackupStream(createReadStream(file), keys);
+  try {
+    const report = await verifyBackup(readLines(plain));
+    return { ...report, signature: await signed };
+  } finally {
+    plain.destroy();
+  }
+}
+
+/** Throws RestoreTargetNotEmptyError when the target holds a vault. Creates nothing (a missing SQLite file is simply empty). */
+export async function assertEmptyTarget(config: Readonly<Config>): Promise<void> {
+  const url = databaseUrl(config);
+  if (storageKind(url) === 'sqlite' && !existsSync(sqlitePath(url))) return;
+  const db = openDb({ url, sqliteSynchronous: config.sqliteSynchronous });
+  try {
+    if (await targetHasVault(db)) {
+      throw new RestoreTargetNotEmptyError(`the restore target ${storageKind(url) === 'sqlite' ? sqlitePath(url) : 'database'} already holds a vault; restore into an empty data dir or database`);
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
+export interface FileRestoreResult extends RestoreResult { verify: FileVerifyReport; target: string }
+
+/**
+ * Restores `file` into the (empty) vault `config` points at, in two passes
+ * over the file: a full verify first, so a bad file, key or passphrase
+ * creates nothing at all; then decrypt again into `restoreBackup`, which
+ * checks the body once more as it writes and commits only at a clean end.
+ * If the restore itself fails, what this call created (SQLite file, data
+ * dir, PostgreSQL schema) is removed again.
+ */
+export async function restoreBackupFile(config: Readonly<Config>, file: string, keys: OpenKeys, log: FastifyBaseLogger, onPhase?: (phase: 'verify' | 'restore') => void): Promise<FileRestoreResult> {
+  await assertEmptyTarget(config);
+  onPhase?.('verify');
+  const verify = await verifyBackupFile(file, keys);
+
+  const url = databaseUrl(config);
+  const sqlite = storageKind(url) === 'sqlite';
+  const dbFile = sqlite ? sqlitePath(url) : null;
+  const keyFile = join(config.dataDir, DEV_KEY_FILE);
+  const existed = { dataDir: existsSync(config.dataDir), dbFile: dbFile !== null && existsSync(dbFile), keyFile: existsSync(keyFile) };
+  onPhase?.('restore');
+  const opened = openConfiguredDb(config);
+  let schemaExisted = true;
+  let ok = false;
+  try {
+    schemaExisted = await hasSchema(opened.db);
+    const { plain, signed } = await decryptBackupStream(createReadStream(file), keys);
+    try {
+      const r = await restoreBackup(config, opened, readLines(plain), log);
+      await signed;
+      ok = true;
+      return { ...r, verify, target: sqlite ? dbFile! : 'database' };
+    } finally {
+      plain.destroy();
+    }
+  } finally {
+    if (!ok && !sqlite && !schemaExisted) {
+      // Migrations ran outside the (rolled back) data transaction: undo them.
+      await opened.db.migrate.rollback({ migrationSource }, true).catch(() => undefined);
+      for (const t of ['knex_migrations', 'knex_migrations_lock']) await opened.db.schema.dropTableIfExists(t).catch(() => undefined);
+    }
+    await opened.db.destroy();
+    if (!ok) {
+      if (!existed.keyFile) try { unlinkSync(keyFile); } catch { /* not written */ }
+      if (dbFile && !existed.dbFile) removeCreatedSqlite(dbFile, config.dataDir, existed.dataDir);
+    }
+  }
+}
+
+/** Removes a SQLite database this process created (with its WAL files) and the data dir if it is then empty and was created too. */
+export function removeCreatedSqlite(dbFile: string, dataDir: string, dataDirExisted: boolean): void {
+  for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`, `${dbFile}-journal`]) {
+    try { unlinkSync(f); } catch { /* absent */ }
+  }
+  if (!dataDirExisted) {
+    try { if (readdirSync(dataDir).length === 0) rmdirSync(dataDir); } catch { /* absent or not empty */ }
+  }
+}
