@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -7,7 +7,6 @@ import type { Container } from '../container.js';
 import { ConfigError } from '../errors.js';
 import { SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { withErrors } from '../http/schemas.js';
-import { asHushError, backupFileName, createBackup, pruneBackups, readPassphraseFile, writeAtomically } from './backup-service.js';
 import type { EncryptOptions } from './pgp.js';
 
 /** Settles `done` into a result without leaving an unhandled rejection. */
@@ -45,6 +44,8 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
     const enc: EncryptOptions = { recipients: b.recipients, passphrase: b.passphrase, armor: b.armor };
     if (typeof b.signingKey === 'string') enc.signingKey = { armored: b.signingKey, passphrase: b.signingKeyPassphrase };
     else if (b.signingKey) enc.signingKey = { armored: b.signingKey.armored, passphrase: b.signingKey.passphrase ?? b.signingKeyPassphrase };
+    // Loaded on first use: openpgp is a large share of an idle server's memory.
+    const { asHushError, backupFileName, createBackup } = await import('./backup-service.js');
     let run;
     try {
       run = await createBackup(c, enc, req.auditCtx);
@@ -64,6 +65,7 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
   if (!cfg.backupSchedule) return;
   if (!cfg.backupDir) throw new ConfigError('--backup-schedule needs --backup-dir');
   if (cfg.backupRecipients.length === 0 && !cfg.backupPassphraseFile) throw new ConfigError('--backup-schedule needs --backup-recipient or --backup-passphrase-file');
+  const [{ backupFileName, createBackup, pruneBackups, readPassphraseFile, writeAtomically }, { Cron }] = await Promise.all([import('./backup-service.js'), import('croner')]);
   const enc: EncryptOptions = {};
   try {
     if (cfg.backupRecipients.length) enc.recipients = cfg.backupRecipients.map((p) => readFileSync(p, 'utf8'));

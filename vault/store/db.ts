@@ -1,14 +1,24 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import pg from 'pg';
 import { migrationSource } from '../../migrations/index.js';
 import { StorageUnavailableError, type HushError } from '../errors.js';
 import { bindTransaction, fastTx, registerSqlite } from './sqlite-fast.js';
 
-// int8 (bigint) columns hold epoch milliseconds and sequence numbers, all
-// well inside Number's safe range: return numbers, as SQLite does.
-pg.types.setTypeParser(20, (v: string) => Number(v));
+let pgReady = false;
+/**
+ * Loaded on first use, so a SQLite server does not carry the driver. It is
+ * the module instance knex requires, so the type parser applies to knex's
+ * connections: int8 (bigint) columns hold epoch milliseconds and sequence
+ * numbers, all well inside Number's safe range; return numbers, as SQLite does.
+ */
+function preparePg(): void {
+  if (pgReady) return;
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
+  pg.types.setTypeParser(20, (v: string) => Number(v));
+  pgReady = true;
+}
 
 export type Db = Knex;
 export type Tx = Knex | Knex.Transaction;
@@ -31,6 +41,7 @@ export function sqlitePath(url: string): string {
 
 export function openDb(opts: DbOptions): Db {
   if (storageKind(opts.url) === 'postgres') {
+    preparePg();
     return knexFactory({
       client: 'pg',
       connection: opts.url,
