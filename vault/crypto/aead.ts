@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Sodium } from './sodium.js';
 
 export const NONCE_BYTES = 24;
@@ -5,7 +6,8 @@ export const KEY_BYTES = 32;
 
 /** XChaCha20-Poly1305-IETF with a fresh random nonce. Returns nonce and ciphertext separately. */
 export function seal(s: Sodium, key: Uint8Array, plaintext: Uint8Array, ad: string): { nonce: Buffer; ciphertext: Buffer } {
-  const nonce = s.randombytes_buf(NONCE_BYTES);
+  // node:crypto's CSPRNG: same quality as libsodium's randombytes, without a WASM call per nonce.
+  const nonce = randomBytes(NONCE_BYTES);
   const ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, s.from_string(ad), null, nonce, key);
   return { nonce: Buffer.from(nonce), ciphertext: Buffer.from(ct) };
 }
