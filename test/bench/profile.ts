@@ -4,13 +4,16 @@
 // time) and by component (inclusive, attributed to the package or Hush layer
 // on the stack).
 //
-//   node dist/test/bench/profile.js [--seconds=10] [--path=read|put] [--keep=DIR] [--database-url=postgres://...]
+//   node dist/test/bench/profile.js [--seconds=10] [--path=read|put|verify] [--events=200000] [--keep=DIR] [--database-url=postgres://...]
+//
+// --path=verify seeds --events audit events (seed-audit.js) and profiles GET /v1/audit/verify instead.
 import autocannon, { type Options } from 'autocannon';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { api, HUSH_BIN, spawnListening } from './lib.js';
+import { spawnSync } from 'node:child_process';
+import { api, DIST, HUSH_BIN, spawnListening } from './lib.js';
 
 const arg = (k: string) => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
 const seconds = Number(arg('seconds') ?? 10);
@@ -78,6 +81,7 @@ function analyse(p: Profile) {
 async function main() {
   const dir = join(tmp, 'data');
   const extra = dbUrl ? ['--database-url', dbUrl] : [];
+  if (mode === 'verify') return verifyProfile(dir, extra);
   const s = await spawnListening(['--cpu-prof', '--cpu-prof-dir', profDir, HUSH_BIN, 'server', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--rate-limit', '10000000', ...extra]);
   const root = s.rootToken!;
   await api(s.url, root, 'POST', '/v1/projects', { name: 'api' });
@@ -93,18 +97,37 @@ async function main() {
     : { url: `${s.url}/v1/projects/api/envs/prod/secrets`, headers };
   const r = await autocannon({ ...opts, connections: 32, duration: seconds });
   await s.stop();
+  report([`${mode} path: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${r.non2xx} non-2xx`]);
+  if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
+}
+
+function report(head: string[]) {
   const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).pop();
   if (!file) throw new Error('no profile written');
   const a = analyse(JSON.parse(readFileSync(file, 'utf8')));
-  const out = [
-    `${mode} path: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${r.non2xx} non-2xx`,
+  process.stdout.write([
+    ...head,
     `profile ${file}: ${(a.busy / 1e6).toFixed(1)} s busy of ${(a.total / 1e6).toFixed(1)} s`,
     'inclusive by component (share of busy time):', ...a.components.map((l) => '  ' + l),
     'inclusive by function (Hush, Fastify, knex):', ...a.hushFns.map((l) => '  ' + l),
     'self time by component:', ...a.ownComponents.map((l) => '  ' + l),
     'self time by function:', ...a.self.map((l) => '  ' + l),
-  ];
-  process.stdout.write(out.join('\n') + '\n');
+  ].join('\n') + '\n');
+}
+
+async function verifyProfile(dir: string, extra: string[]) {
+  const events = Number(arg('events') ?? 200_000);
+  const init = spawnSync(process.execPath, [HUSH_BIN, 'init', '--data-dir', dir, '--json', ...extra], { encoding: 'utf8' });
+  if (init.status !== 0) throw new Error(init.stderr);
+  const root = JSON.parse(init.stdout).rootToken as string;
+  const seed = spawnSync(process.execPath, [join(DIST, 'test/bench/seed-audit.js'), dir, String(events), ...(dbUrl ? [dbUrl] : [])], { encoding: 'utf8' });
+  if (seed.status !== 0) throw new Error(seed.stderr);
+  const s = await spawnListening(['--cpu-prof', '--cpu-prof-dir', profDir, HUSH_BIN, 'server', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...extra]);
+  const t = Date.now();
+  const r = await api(s.url, root, 'GET', '/v1/audit/verify');
+  const ms = Date.now() - t;
+  await s.stop();
+  report([`verify: ${r.checked} events in ${ms} ms (ok: ${r.ok})`]);
   if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { ConfigError, IntegrityError, WrongMasterKeyError } from '../errors.js';
 import { KEY_BYTES, open, openPacked, seal, sealPacked } from './aead.js';
-import { getSodium, type Sodium } from './sodium.js';
+import { getSodium, keyedBlake2b, type Sodium } from './sodium.js';
 import { formatToken } from './token-format.js';
 
 /**
@@ -156,7 +156,10 @@ export function secretCipher(mk: MasterKey, dek: WrappedKey): SecretCipher {
 /** Keyed BLAKE2b-256 of a token string; the pepper stays inside the closure. */
 export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) => Buffer {
   const key = unwrap(mk, pepper);
-  return mk._use((_k, s) => (token: string) => Buffer.from(s.crypto_generichash(32, s.from_string(token), key)));
+  return mk._use((_k, s) => {
+    const hash = keyedBlake2b(s, key);
+    return (token: string) => hash(null, token);
+  });
 }
 
 /** Keyed BLAKE2b-256 over prev_hash || canonical event JSON. */
@@ -166,12 +169,8 @@ export function auditMac(mk: MasterKey, macKey: WrappedKey): (prev: Uint8Array, 
 }
 
 function chainMac(s: Sodium, key: Uint8Array): (prev: Uint8Array, canonical: string) => Buffer {
-  return (prev, canonical) => {
-    const st = s.crypto_generichash_init(key, 32);
-    s.crypto_generichash_update(st, prev);
-    s.crypto_generichash_update(st, s.from_string(canonical));
-    return Buffer.from(s.crypto_generichash_final(st, 32));
-  };
+  const hash = keyedBlake2b(s, key);
+  return (prev, canonical) => hash(prev, canonical);
 }
 
 /** Constant-time equality for secret-derived byte strings. */

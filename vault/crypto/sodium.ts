@@ -9,3 +9,59 @@ export function getSodium(): Promise<Sodium> {
   ready ??= sodiumModule.ready.then(() => sodiumModule);
   return ready;
 }
+
+/** The parts of libsodium's emscripten module that keyedBlake2b calls directly. */
+interface SodiumWasm {
+  _malloc(n: number): number;
+  _free(ptr: number): void;
+  HEAPU8: Uint8Array;
+  _crypto_generichash(out: number, outLen: number, input: number, inLenLo: number, inLenHi: number, key: number, keyLen: number): number;
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Keyed BLAKE2b-256 of `prefix || utf8(text)`, the same digest as
+ * crypto_generichash(_init/_update/_final) through the wrappers, in one call
+ * into the wasm module: the wrappers allocate, copy and free on every call,
+ * which costs more than hashing an audit event. The key is copied once into
+ * a region of the wasm heap this function owns; inputs are encoded straight
+ * into it. Falls back to the wrappers if the module's internals differ.
+ */
+export function keyedBlake2b(s: Sodium, key: Uint8Array): (prefix: Uint8Array | null, text: string) => Buffer {
+  const w = (s as unknown as { libsodium?: Partial<SodiumWasm> }).libsodium;
+  if (!w || typeof w._malloc !== 'function' || typeof w._free !== 'function' || typeof w._crypto_generichash !== 'function' || !(w.HEAPU8 instanceof Uint8Array)) {
+    return (prefix, text) => {
+      const st = s.crypto_generichash_init(key, 32);
+      if (prefix) s.crypto_generichash_update(st, prefix);
+      s.crypto_generichash_update(st, s.from_string(text));
+      return Buffer.from(s.crypto_generichash_final(st, 32));
+    };
+  }
+  const wasm = w as SodiumWasm;
+  const keyLen = key.length;
+  let cap = 0;
+  let base = 0;
+  const reserve = (bytes: number) => {
+    if (bytes <= cap) return;
+    if (base) { wasm.HEAPU8.fill(0, base, base + keyLen); wasm._free(base); }
+    cap = Math.max(bytes, 4096);
+    base = wasm._malloc(64 + keyLen + cap);
+    if (!base) throw new Error('libsodium: out of memory');
+    // HEAPU8 is replaced when the wasm memory grows: read it after malloc, always.
+    wasm.HEAPU8.set(key, base + 64);
+  };
+  reserve(4096);
+  return (prefix, text) => {
+    const pre = prefix ? prefix.length : 0;
+    reserve(pre + text.length * 3);
+    const heap = wasm.HEAPU8;
+    const out = base;
+    const keyAt = base + 64;
+    const input = keyAt + keyLen;
+    if (prefix) heap.set(prefix, input);
+    const n = utf8.encodeInto(text, heap.subarray(input + pre, input + cap)).written;
+    if (wasm._crypto_generichash(out, 32, input, pre + n, 0, keyAt, keyLen) !== 0) throw new Error('libsodium: crypto_generichash failed');
+    return Buffer.from(heap.subarray(out, out + 32));
+  };
+}

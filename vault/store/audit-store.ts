@@ -19,6 +19,13 @@ export const toAudit = (r: any): AuditRow => ({
   prevHash: Buffer.from(r.prev_hash), hash: Buffer.from(r.hash),
 });
 
+const COLUMNS = 'seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash';
+/** An array row of COLUMNS from better-sqlite3, whose BLOBs are already fresh Buffers: no copies. */
+const fromColumns = (r: any[]): AuditRow => ({
+  seq: Number(r[0]), ts: Number(r[1]), actorId: r[2], actorName: r[3], action: r[4], project: r[5] ?? null, env: r[6] ?? null,
+  target: JSON.parse(r[7]), outcome: r[8], ip: r[9] ?? null, requestId: r[10] ?? null, detail: JSON.parse(r[11]),
+  prevHash: r[12], hash: r[13],
+});
 const INSERT_SQL = 'insert into audit_events (seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 /** Rows per multi-row insert: 14 columns each, well inside PostgreSQL's 65,535 bind parameters. */
 const INSERT_CHUNK = 1000;
@@ -84,10 +91,21 @@ export function auditStoreFactory(db: Db) {
     async *iterate(upTo: number, pageSize = 5000, tx?: Tx): AsyncGenerator<AuditRow> {
       let after = -1;
       const f = fastSql(db, tx);
+      if (f) {
+        for (;;) {
+          // Smaller pages than knex's: array rows, and less garbage held at once.
+          const page = Math.min(pageSize, 1000);
+          const rows = f.rows(`select ${COLUMNS} from audit_events where seq > ? and seq <= ? order by seq limit ?`, after, upTo, page);
+          if (rows.length === 0) return;
+          for (const r of rows) yield fromColumns(r);
+          after = Number(rows[rows.length - 1][0]);
+          if (rows.length < page) return;
+          // The statements above are synchronous: let other requests in between pages.
+          await new Promise((res) => setImmediate(res));
+        }
+      }
       for (;;) {
-        const rows: any[] = f
-          ? f.all('select * from audit_events where seq > ? and seq <= ? order by seq limit ?', after, upTo, pageSize)
-          : await (tx ?? db)('audit_events').where('seq', '>', after).andWhere('seq', '<=', upTo).orderBy('seq').limit(pageSize);
+        const rows: any[] = await (tx ?? db)('audit_events').where('seq', '>', after).andWhere('seq', '<=', upTo).orderBy('seq').limit(pageSize);
         if (rows.length === 0) return;
         for (const r of rows) yield toAudit(r);
         after = Number(rows[rows.length - 1].seq);

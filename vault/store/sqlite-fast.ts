@@ -21,6 +21,7 @@ interface Statement {
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  raw(on: boolean): Statement;
 }
 
 export interface RawSqlite {
@@ -34,6 +35,8 @@ export interface RawSqlite {
 export interface Sql {
   get<T = Record<string, any>>(sql: string, ...params: unknown[]): T | undefined;
   all<T = Record<string, any>>(sql: string, ...params: unknown[]): T[];
+  /** Rows as arrays in column order: no per-row object (bulk reads). */
+  rows(sql: string, ...params: unknown[]): any[][];
   run(sql: string, ...params: unknown[]): number;
 }
 
@@ -43,14 +46,21 @@ export function sqlFor(conn: RawSqlite): Sql {
   let s = sqlByConn.get(conn);
   if (s) return s;
   const cache = new Map<string, Statement>();
+  const rawCache = new Map<string, Statement>();
   const stmt = (sql: string) => {
     let st = cache.get(sql);
     if (!st) cache.set(sql, (st = conn.prepare(sql)));
     return st;
   };
+  const rawStmt = (sql: string) => {
+    let st = rawCache.get(sql);
+    if (!st) rawCache.set(sql, (st = conn.prepare(sql).raw(true)));
+    return st;
+  };
   s = {
     get: <T>(sql: string, ...params: unknown[]) => stmt(sql).get(...params) as T | undefined,
     all: <T>(sql: string, ...params: unknown[]) => stmt(sql).all(...params) as T[],
+    rows: (sql: string, ...params: unknown[]) => rawStmt(sql).all(...params) as any[][],
     run: (sql: string, ...params: unknown[]) => stmt(sql).run(...params).changes,
   };
   sqlByConn.set(conn, s);

@@ -18,8 +18,18 @@ const CHAIN_REVOKED_SQL = `with recursive chain(id, parent_id, revoked_at, depth
     select t.id, t.parent_id, t.revoked_at, chain.depth + 1 from tokens t join chain on t.id = chain.parent_id where chain.depth < 100)
   select count(*) as n from chain where revoked_at is not null and revoked_at <= ?`;
 
+/** A token row (without re-reading its hash) and whether an ancestor of it is revoked at a given time, in one statement. */
+const FOR_AUTH_SQL = `select t.id, t.name, t.description, t.scopes, t.parent_id, t.cidrs, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
+    case when t.parent_id is null then 0 else (
+      with recursive chain(id, parent_id, revoked_at, depth) as (
+        select p.id, p.parent_id, p.revoked_at, 1 from tokens p where p.id = t.parent_id
+        union all
+        select x.id, x.parent_id, x.revoked_at, chain.depth + 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
+      select count(*) from chain where revoked_at is not null and revoked_at <= ?) end as chain_revoked
+  from tokens t where t.hash = ?`;
+
 export function tokenStoreFactory(db: Db) {
-  return {
+  const store = {
     async insert(t: Omit<TokenRow, 'revokedAt' | 'lastUsedAt'>, tx: Tx): Promise<void> {
       await tx('tokens').insert({
         id: t.id, name: t.name, description: t.description, hash: t.hash, scopes: JSON.stringify(t.scopes), parent_id: t.parentId,
@@ -30,6 +40,24 @@ export function tokenStoreFactory(db: Db) {
       const f = fastSql(db, tx);
       const r = f ? f.get('select * from tokens where hash = ?', hash) : await (tx ?? db)('tokens').where({ hash }).first();
       return r ? toToken(r) : null;
+    },
+    /**
+     * What authentication needs: the token with this hash, and whether any
+     * ancestor is revoked at `now` (revokeTree marks descendants, but a
+     * child inserted while its parent was being revoked escapes that
+     * statement). One read of the current database state per request.
+     */
+    async forAuth(hash: Buffer, now: number, tx?: Tx): Promise<(TokenRow & { chainRevoked: boolean }) | null> {
+      const f = fastSql(db, tx);
+      if (f) {
+        const r = f.get(FOR_AUTH_SQL, now, hash);
+        if (!r) return null;
+        r.hash = hash;
+        return Object.assign(toToken(r), { chainRevoked: Number(r.chain_revoked) > 0 });
+      }
+      const t = await store.byHash(hash, tx);
+      if (!t) return null;
+      return Object.assign(t, { chainRevoked: t.parentId !== null && (await store.chainRevoked(t.parentId, now, tx)) });
     },
     async byId(id: string, tx?: Tx): Promise<TokenRow | null> {
       const f = fastSql(db, tx);
@@ -88,5 +116,6 @@ export function tokenStoreFactory(db: Db) {
       return (await (tx ?? db)('tokens').orderBy('created_at')).map(toToken);
     },
   };
+  return store;
 }
 export type TokenStore = ReturnType<typeof tokenStoreFactory>;

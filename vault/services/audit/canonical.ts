@@ -6,8 +6,15 @@ export function canonicalJson(v: unknown): string {
     if (v.every(isPrimitive)) return JSON.stringify(v);
     return `[${v.map(canonicalJson).join(',')}]`;
   }
-  const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  let out = '';
+  for (const k of keys) {
+    const x = o[k];
+    if (x === undefined) continue;
+    out += (out ? ',' : '') + JSON.stringify(k) + ':' + canonicalJson(x);
+  }
+  return `{${out}}`;
 }
 
 function isPrimitive(x: unknown): boolean {
