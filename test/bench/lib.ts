@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export const DIST = new URL('../../', import.meta.url).pathname;
 export const HUSH_BIN = `${DIST}cli/main.js`;
@@ -15,6 +15,11 @@ export function rssOf(pid: number): { rssMb: number; peakMb: number } {
   const st = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+/** Resets a process's peak RSS (VmHWM) to its current RSS, so a later peak belongs to what ran after (Linux). */
+export function resetPeakRss(pid: number): void {
+  try { writeFileSync(`/proc/${pid}/clear_refs`, '5'); } catch { /* not Linux, or not allowed: the peak stays the lifetime peak */ }
 }
 
 export interface Spawned { child: ChildProcess; url: string; stderr: () => string; rootToken: string | null; stop: () => Promise<void> }
