@@ -14,6 +14,21 @@ const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need =>
 
 const etag = (envId: number, revision: number) => `"${envId}-${revision}"`;
 
+/**
+ * JSON of a values object. The secret service hands out the same frozen
+ * object for every read of a cached env revision, so its JSON is built once
+ * per object (and dropped with it) instead of once per response. The text
+ * is what the response schema's serializer would produce: keys in order,
+ * strings escaped as JSON.stringify escapes them.
+ */
+const valuesJson = new WeakMap<object, string>();
+function secretsJson(secrets: Record<string, string>): string {
+  if (!Object.isFrozen(secrets)) return JSON.stringify(secrets);
+  let json = valuesJson.get(secrets);
+  if (json === undefined) valuesJson.set(secrets, (json = JSON.stringify(secrets)));
+  return json;
+}
+
 export function secretRoutes(app: FastifyInstance, c: Container) {
   // Long-polls end (304) as soon as the server starts closing, so a graceful
   // shutdown does not wait out every watcher's timeout.
@@ -46,8 +61,8 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
     }
     const only = q.only ? q.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const r = await c.secrets.getAll(p, e, req.auditCtx, only);
-    reply.header('etag', etag(r.envId, r.revision));
-    return { secrets: r.secrets, revision: r.revision };
+    reply.header('etag', etag(r.envId, r.revision)).type('application/json; charset=utf-8');
+    return reply.send(`{"secrets":${secretsJson(r.secrets)},"revision":${JSON.stringify(r.revision)}}`);
   });
 
   app.get('/v1/projects/:p/envs/:e/keys', {
