@@ -6,6 +6,8 @@ export interface AuditRow {
   seq: number; ts: number; actorId: string; actorName: string; action: string; project: string | null; env: string | null;
   target: Record<string, unknown>; outcome: string; ip: string | null; requestId: string | null; detail: Record<string, unknown>;
   prevHash: Buffer; hash: Buffer;
+  /** Stored text of target and detail when the writer already serialised them (else JSON.stringify of each). */
+  json?: { target: string; detail: string };
 }
 
 export interface AuditFilter {
@@ -32,7 +34,7 @@ const INSERT_CHUNK = 1000;
 
 const toDbRow = (e: AuditRow) => ({
   seq: e.seq, ts: e.ts, actor_id: e.actorId, actor_name: e.actorName, action: e.action, project: e.project, env: e.env,
-  target: JSON.stringify(e.target), outcome: e.outcome, ip: e.ip, request_id: e.requestId, detail: JSON.stringify(e.detail),
+  target: e.json?.target ?? JSON.stringify(e.target), outcome: e.outcome, ip: e.ip, request_id: e.requestId, detail: e.json?.detail ?? JSON.stringify(e.detail),
   prev_hash: e.prevHash, hash: e.hash,
 });
 
@@ -63,7 +65,7 @@ export function auditStoreFactory(db: Db) {
       const f = fastTx(tx);
       if (f) {
         for (const e of rows) {
-          f.run(INSERT_SQL, e.seq, e.ts, e.actorId, e.actorName, e.action, e.project, e.env, JSON.stringify(e.target), e.outcome, e.ip, e.requestId, JSON.stringify(e.detail), e.prevHash, e.hash);
+          f.run(INSERT_SQL, e.seq, e.ts, e.actorId, e.actorName, e.action, e.project, e.env, e.json?.target ?? JSON.stringify(e.target), e.outcome, e.ip, e.requestId, e.json?.detail ?? JSON.stringify(e.detail), e.prevHash, e.hash);
         }
         return;
       }

@@ -56,11 +56,16 @@ const EVENT_FIELDS = (['action', 'actorId', 'actorName', 'detail', 'env', 'ip', 
  * without sorting the top level on every call.
  */
 export function eventMaterial(e: Omit<AuditRow, 'prevHash' | 'hash'>): string {
+  return material(e, e.target === undefined ? undefined : canonicalJson(e.target), e.detail === undefined ? undefined : canonicalJson(e.detail));
+}
+
+/** eventMaterial with the canonical JSON of target and detail already computed (append stores the same text). */
+function material(e: Omit<AuditRow, 'prevHash' | 'hash'>, targetJson: string | undefined, detailJson: string | undefined): string {
   let out = '{';
   for (const [k, name] of EVENT_FIELDS) {
-    const v = e[k];
-    if (v === undefined) continue;
-    out += (out.length > 1 ? ',' : '') + name + ':' + canonicalJson(v);
+    const json = k === 'target' ? targetJson : k === 'detail' ? detailJson : e[k] === undefined ? undefined : canonicalJson(e[k]);
+    if (json === undefined) continue;
+    out += (out.length > 1 ? ',' : '') + name + ':' + json;
   }
   return out + '}';
 }
@@ -85,7 +90,7 @@ function flatCopy(o: Record<string, unknown>): Record<string, unknown> | null {
     if (v === undefined) continue;
     if (v === null || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
     else if (typeof v === 'number') out[k] = Number.isFinite(v) ? v : null;
-    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = v.slice();
+    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = Object.isFrozen(v) ? v : v.slice();
     else return null;
   }
   return out;
@@ -137,8 +142,10 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
             seq, ts, actorId: ctx.actorId, actorName: ctx.actorName, action: i.action, project: i.project ?? null, env: i.env ?? null,
             target: plain(i.target), outcome: i.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: plain(i.detail),
           };
-          const hash = mac(prev, eventMaterial(base));
-          rows.push({ ...base, prevHash: prev, hash });
+          // Canonical JSON is MACed and stored: one serialisation of each, and the stored text is canonical.
+          const json = { target: canonicalJson(base.target), detail: canonicalJson(base.detail) };
+          const hash = mac(prev, material(base, json.target, json.detail));
+          rows.push({ ...base, prevHash: prev, hash, json });
           prev = hash;
         }
       }
