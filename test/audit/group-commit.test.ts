@@ -50,23 +50,26 @@ for (const backend of BACKENDS) {
         c.secrets.put('api', 'prod', 'GC_B', 'b', 7, ctx), // CAS conflict: B does not exist
         c.secrets.put('api', 'prod', 'GC_C', 'c', undefined, ctx),
         c.secrets.getAll('api', 'prod', ctx),
+        c.secrets.getAll('api', 'missing', ctx), // a read-only job failing: nothing to undo
+        c.secrets.put('api', 'prod', 'GC_E', 'e', undefined, ctx),
+        c.secrets.delete('api', 'prod', 'GC_E', ctx),
       ]);
       c.db.off('query', onQuery);
-      assert.deepEqual(results.map(codeOf), ['ok', 'cas_conflict', 'ok', 'ok']);
+      assert.deepEqual(results.map(codeOf), ['ok', 'cas_conflict', 'ok', 'ok', 'env_not_found', 'ok', 'ok']);
       assert.equal(begins, 1, 'one transaction for the whole batch');
       // The read ran after A and C in the same transaction and saw both.
       const read = (results[3] as PromiseFulfilledResult<{ secrets: Record<string, string> }>).value;
       assert.deepEqual({ ...read.secrets }, { GC_A: 'a', GC_C: 'c' });
       const now = await c.secrets.revision('api', 'prod');
-      assert.equal(now.revision, before_.revision + 2, "the failed job's revision bump was rolled back");
+      assert.equal(now.revision, before_.revision + 4, "the failed job's revision bump was rolled back");
       const all = await s.api('GET', '/v1/projects/api/envs/prod/secrets');
       assert.deepEqual(all.body.secrets, { GC_A: 'a', GC_C: 'c' });
       const v = await verify(s);
       assert.equal(v.ok, true, v.reason ?? '');
       const events = await allEvents(s);
       assertContiguous(events);
-      const writes = events.filter((e) => e.action === 'secret.write').map((e) => e.target.key);
-      assert.deepEqual(writes, ['GC_A', 'GC_C']);
+      const writes = events.filter((e) => e.action === 'secret.write' || e.action === 'secret.delete').map((e) => `${e.action} ${e.target.key}`);
+      assert.deepEqual(writes, ['secret.write GC_A', 'secret.write GC_C', 'secret.write GC_E', 'secret.delete GC_E']);
     });
 
     it('when the audit append fails, every job of the batch fails with audit_unavailable and none is applied', async () => {

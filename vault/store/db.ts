@@ -101,12 +101,19 @@ export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promi
 /**
  * Savepoints let one statement group inside a shared transaction fail
  * alone: rollbackTo undoes its changes and leaves the transaction usable
- * (on PostgreSQL too, after an SQL error).
+ * (on PostgreSQL too, after an SQL error). savepoint() returns false when
+ * none was needed (then there is nothing to release or roll back).
  */
-export async function savepoint(tx: Tx): Promise<void> {
+export async function savepoint(tx: Tx, opts: { readOnly?: boolean } = {}): Promise<boolean> {
   const f = fastTx(tx);
-  if (f) f.run('savepoint hush_item');
-  else await tx.raw('savepoint hush_item');
+  if (f) {
+    // SQLite: a failed statement leaves the transaction usable, and a job that only reads has nothing to undo.
+    if (opts.readOnly) return false;
+    f.run('savepoint hush_item');
+    return true;
+  }
+  await tx.raw('savepoint hush_item');
+  return true;
 }
 
 export async function releaseSavepoint(tx: Tx): Promise<void> {

@@ -8,6 +8,9 @@ export interface EnvRow { id: number; projectId: number; name: string; revision:
 const toProject = (r: any): ProjectRow => ({ id: r.id, name: r.name, dekVersion: r.dek_version, createdAt: Number(r.created_at) });
 const toEnv = (r: any): EnvRow => ({ id: r.id, projectId: r.project_id, name: r.name, revision: Number(r.revision), createdAt: Number(r.created_at) });
 
+const PROJECT_ENV_SQL = `select p.id as p_id, p.name as p_name, p.dek_version, p.created_at as p_created_at, e.id as e_id, e.name as e_name, e.revision, e.created_at as e_created_at
+  from projects p left join environments e on e.project_id = p.id and e.name = ? where p.name = ?`;
+
 export function projectStoreFactory(db: Db) {
   return {
     async listProjects(tx?: Tx): Promise<ProjectRow[]> {
@@ -40,6 +43,20 @@ export function projectStoreFactory(db: Db) {
       const f = fastSql(db, tx);
       const r = f ? f.get('select * from environments where project_id = ? and name = ?', projectId, name) : await (tx ?? db)('environments').where({ project_id: projectId, name }).first();
       return r ? toEnv(r) : null;
+    },
+    /** A project and one of its environments by name, in one query (either may be null). */
+    async getProjectEnv(projectName: string, envName: string, tx?: Tx): Promise<{ project: ProjectRow | null; env: EnvRow | null }> {
+      const f = fastSql(db, tx);
+      const r: any = f
+        ? f.get(PROJECT_ENV_SQL, envName, projectName)
+        : await (tx ?? db)('projects as p')
+          .leftJoin('environments as e', function () { this.on('e.project_id', '=', 'p.id').andOnVal('e.name', '=', envName); })
+          .where('p.name', projectName)
+          .first('p.id as p_id', 'p.name as p_name', 'p.dek_version', 'p.created_at as p_created_at', 'e.id as e_id', 'e.name as e_name', 'e.revision', 'e.created_at as e_created_at');
+      if (!r) return { project: null, env: null };
+      const project = toProject({ id: r.p_id, name: r.p_name, dek_version: r.dek_version, created_at: r.p_created_at });
+      const env = r.e_id == null ? null : toEnv({ id: r.e_id, project_id: r.p_id, name: r.e_name, revision: r.revision, created_at: r.e_created_at });
+      return { project, env };
     },
     async createEnv(projectId: number, name: string, tx: Tx): Promise<EnvRow | null> {
       const rows = await tx('environments').insert({ project_id: projectId, name, revision: 0, created_at: Date.now() }).onConflict(['project_id', 'name']).ignore().returning('*');

@@ -108,6 +108,7 @@ const MAX_BATCH = 512;
 
 interface Job {
   ctx: AuditContext;
+  readOnly: boolean;
   fn: (tx: Tx, record: Record_) => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -204,17 +205,17 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
             done.push({ job, out: await job.fn(tx, record), ctx: job.ctx, inputs });
             continue;
           }
-          await savepoint(tx);
+          const sp = await savepoint(tx, { readOnly: job.readOnly });
           let out: unknown;
           try {
             out = await job.fn(tx, record);
           } catch (e) {
-            await rollbackToSavepoint(tx);
+            if (sp) await rollbackToSavepoint(tx);
             job.settled = true;
             job.reject(jobError(e));
             continue;
           }
-          await releaseSavepoint(tx);
+          if (sp) await releaseSavepoint(tx);
           done.push({ job, out, ctx: job.ctx, inputs });
         }
         committed = await append(tx, done);
@@ -245,11 +246,12 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
    * be shared with other requests' jobs (group commit), so `fn` must use
    * `tx` for every query and must not itself call run() or record(): that
    * would wait for a batch that cannot start before this one ends. The file
-   * sink is written only after the commit.
+   * sink is written only after the commit. `readOnly`: `fn` changes nothing
+   * (its events aside), so it needs no savepoint of its own.
    */
-  function run<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>): Promise<T> {
+  function run<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      queue.push({ ctx, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
+      queue.push({ ctx, readOnly: opts.readOnly === true, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
       // Started after this turn's I/O callbacks: every request that arrived
       // with this one has queued its job by then and joins the batch.
       if (!draining) { draining = true; setImmediate(() => void drain()); }

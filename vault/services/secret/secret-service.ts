@@ -45,8 +45,8 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
   }
 
   async function env(projectName: string, envName: string, tx?: Tx): Promise<{ p: ProjectRow; e: EnvRow }> {
-    const p = await project(projectName, tx);
-    const e = await projectStore.getEnv(p.id, envName, tx);
+    const { project: p, env: e } = await projectStore.getProjectEnv(projectName, envName, tx);
+    if (!p) throw new ProjectNotFoundError(`project ${projectName} not found`);
     if (!e) throw new EnvNotFoundError(`environment ${projectName}/${envName} not found`);
     return { p, e };
   }
@@ -151,7 +151,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         }
         await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: names }, detail: { count: names.length, revision: e.revision } });
         return { secrets, revision: e.revision, envId: e.id, cache: fresh ? { projectId: p.id, env: e, names } : null };
-      });
+      }, { readOnly: true });
       // Committed now: the values read at this revision are the ones it holds for good.
       if (r.cache && valueCache) valueCache.set(r.cache.projectId, r.cache.env, r.cache.names, r.secrets);
       return { secrets: r.secrets, revision: r.revision, envId: r.envId };
@@ -163,7 +163,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const rows = await secretStore.listLive(e.id, tx);
         await record({ action: 'secret.list', outcome: 'ok', project: projectName, env: envName, detail: { count: rows.length } });
         return { secrets: rows.map((r) => ({ key: r.name, version: r.version, updatedAt: iso(r.updatedAt) })), revision: e.revision };
-      });
+      }, { readOnly: true });
     },
 
     async get(projectName: string, envName: string, name: string, ctx: AuditContext, version?: number) {
@@ -179,7 +179,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const value = c.decrypt(v.nonce, v.ciphertext, secretAd(p.id, e.id, name, v.version), `${projectName}/${envName}/${name} v${v.version}`);
         await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { key: name, version: v.version } });
         return { key: name, value, version: v.version, createdAt: iso(v.createdAt), createdBy: v.createdBy, revision: e.revision };
-      });
+      }, { readOnly: true });
     },
 
     async versions(projectName: string, envName: string, name: string, ctx: AuditContext) {
@@ -190,7 +190,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const vs = await secretStore.versions(s.id, tx);
         await record({ action: 'secret.versions', outcome: 'ok', project: projectName, env: envName, target: { key: name } });
         return { key: name, current: s.deleted ? null : s.version, versions: vs.map((v) => ({ version: v.version, deleted: v.deleted, createdAt: iso(v.createdAt), createdBy: v.createdBy })) };
-      });
+      }, { readOnly: true });
     },
 
     /** `cas`: the version the caller last saw (0 = must not exist yet). */
