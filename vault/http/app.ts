@@ -1,8 +1,12 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Container } from '../container.js';
+import { HushError } from '../errors.js';
+import { TOKEN_PREFIX } from '../crypto/token-format.js';
 import { redactTokens } from '../services/token/redact.js';
 import { registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
@@ -22,6 +26,46 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+const newRequestId = () => `req_${randomBytes(8).toString('hex')}`;
+
+/** Malformed HTTP that never becomes a request (the parser rejects it): status, code, message. */
+function clientErrorAnswer(code: string | undefined): [number, string, string] {
+  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'headers_too_large', 'the request line and headers exceed the 16 KiB limit'];
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'request_timeout', 'the request was not received in time'];
+  return [400, 'invalid_request', 'the request is not valid HTTP/1.1'];
+}
+
+/**
+ * Answers a request Node's HTTP parser refused with the standard error
+ * shape. The error is not logged as an object: it carries the raw bytes of
+ * the request (`rawPacket`), Authorization header included.
+ */
+function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] = clientErrorAnswer(err.code);
+  const requestId = newRequestId();
+  const body = JSON.stringify({ error: { code, message, requestId } });
+  this.log.info({ reqId: requestId, clientError: err.code ?? 'unknown', status }, 'malformed HTTP request refused');
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\n` +
+      'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' + body,
+    );
+  }
+  socket.destroy();
+}
+
+/** Headers every response carries, errors included (docs/security-model.md). */
+function standardHeaders(reply: FastifyReply, requestId: string, https: boolean): void {
+  reply.header('x-request-id', requestId);
+  reply.header('cache-control', 'no-store');
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'no-referrer');
+  if (https) reply.header('strict-transport-security', 'max-age=63072000; includeSubDomains');
+}
+
 /** Builds the Fastify app around a container. Does not listen. */
 export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyInstance> {
   const cfg = c.config;
@@ -32,13 +76,33 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     https: opts.https ? { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' } : null,
     genReqId: (req) => {
       const h = req.headers['x-request-id'];
-      return typeof h === 'string' && REQUEST_ID.test(h) ? h : `req_${randomBytes(8).toString('hex')}`;
+      // A caller's id is echoed in bodies, logs and audit events: never one that could be a token.
+      return typeof h === 'string' && REQUEST_ID.test(h) && !h.includes(TOKEN_PREFIX) ? h : newRequestId();
     },
     routerOptions: { maxParamLength: 300 },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    clientErrorHandler,
+    // Bad percent-encoding and over-long path segments are answered before
+    // routing; without this Fastify answers them in its own shape, echoing the path.
+    frameworkErrors: (err: Error, req: Parameters<typeof errorHandler>[1], reply: Parameters<typeof errorHandler>[2]) => {
+      // These replies skip the onSend hook, so the standard headers are set here.
+      standardHeaders(reply, req.id, !!opts.https);
+      return errorHandler(err as never, req, reply);
+    },
   } as FastifyServerOptions) as unknown as FastifyInstance;
+
+  // JSON must be UTF-8 (RFC 8259). Node would decode invalid bytes to U+FFFD
+  // and the stored value would silently differ from the one sent, so the
+  // bytes are checked before Fastify's own (prototype-poisoning-safe) parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = body as Buffer;
+    if (!isUtf8(buf)) return done(new HushError('invalid_json', 400, 'the body is not valid UTF-8'), undefined);
+    return parseJson(req, buf.toString('utf8'), done);
+  });
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
@@ -64,12 +128,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('x-request-id', req.id);
-    reply.header('cache-control', 'no-store');
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('referrer-policy', 'no-referrer');
-    if (opts.https) reply.header('strict-transport-security', 'max-age=63072000; includeSubDomains');
+    standardHeaders(reply, req.id, !!opts.https);
     return payload;
   });
 

@@ -11,7 +11,8 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_request', 'Content-Length does not match the body'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json', 'the body is empty but Content-Type is application/json'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json', 'the body is not valid JSON'],
-  FST_ERR_BAD_URL: [400, 'invalid_request', 'the URL is malformed'],
+  FST_ERR_BAD_URL: [400, 'invalid_request', 'the URL is malformed (bad percent-encoding)'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'uri_too_long', 'a path segment is longer than 300 characters'],
   FST_ERR_ASYNC_CONSTRAINT: [400, 'invalid_request', 'the request could not be routed'],
 };
 
@@ -34,6 +35,11 @@ export function toErrorBody(err: unknown, requestId: string): { status: number; 
   }
   if (e && e.statusCode === 429) {
     return { status: 429, body: { error: { code: 'rate_limited', message: 'too many requests; retry after the time in Retry-After', requestId } } };
+  }
+  // PostgreSQL refuses NUL (and invalid byte sequences) in text. Only request
+  // input can carry one, so it is the caller's error, never a server fault.
+  if (e && (e.code === '22021' || e.code === '22P05')) {
+    return { status: 400, body: { error: { code: 'invalid_request', message: 'the request contains a character that cannot be stored (NUL)', requestId } } };
   }
   if (isStorageFailure(err)) {
     return { status: 503, body: { error: { code: 'storage_unavailable', message: 'the database is unavailable right now; retry shortly', requestId } } };

@@ -141,7 +141,9 @@ export function isStorageFailure(e: unknown): boolean {
   const err = e as { code?: string; message?: string; name?: string };
   const code = String(err?.code ?? '');
   if (/^SQLITE_(READONLY|IOERR|CANTOPEN|FULL|BUSY|LOCKED|CORRUPT|NOTADB|PERM)/.test(code)) return true;
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '53100'].includes(code)) return true;
+  // PostgreSQL: connection lost or refused, server shutting down, out of disk/memory/connections,
+  // read-only (25006: a read-only standby, default_transaction_read_only) and privileges revoked (42501).
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '08P01', '53300', '53100', '53200', '25006', '42501', '58030'].includes(code)) return true;
   if (err?.name === 'KnexTimeoutError') return true;
   const msg = String(err?.message ?? '');
   return /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Timeout acquiring a connection/i.test(msg);

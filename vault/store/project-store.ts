@@ -76,6 +76,22 @@ export function projectStoreFactory(db: Db) {
       const rows = await tx('environments').where({ id: envId }).increment('revision', 1).returning(['revision']);
       return Number(rows[0].revision);
     },
+    /**
+     * The env's revision now (null when it is gone). With 'share', PostgreSQL
+     * also takes a FOR SHARE row lock: it waits for a writer of the env to
+     * commit and keeps the next one out until this transaction ends.
+     */
+    async revisionOf(envId: number, tx: Tx, lock?: 'share'): Promise<number | null> {
+      const f = fastTx(tx);
+      if (f) {
+        const r = f.get<{ revision: number }>('select revision from environments where id = ?', envId);
+        return r ? Number(r.revision) : null;
+      }
+      const q = tx('environments').where({ id: envId }).first('revision');
+      if (lock === 'share' && isPostgres(tx)) q.forShare();
+      const r = await q;
+      return r ? Number(r.revision) : null;
+    },
     /** Locks the env row (PostgreSQL) without changing it. */
     async lockEnv(envId: number, tx: Tx): Promise<void> {
       if (isPostgres(tx)) await tx.raw('select id from environments where id = ? for update', [envId]);

@@ -51,6 +51,21 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
     return { p, e };
   }
 
+  /**
+   * Is the env still at the revision read at the start of this read? On
+   * PostgreSQL (READ COMMITTED, several server processes) every statement
+   * sees its own snapshot, so a change committed between reading the
+   * revision and reading values would pair revision N with the values of
+   * N+1. Reads that report a revision re-check it and, when it moved, read
+   * again; from the second try on the check also takes a FOR SHARE lock, so
+   * the third read cannot be overtaken. (SQLite transactions never overlap.)
+   */
+  async function stillAt(e: EnvRow, tx: Tx, attempt: number): Promise<boolean> {
+    const now = await projectStore.revisionOf(e.id, tx, attempt > 0 ? 'share' : undefined);
+    if (now === null) throw new EnvNotFoundError(`environment ${e.name} not found`);
+    return now === e.revision || attempt > 2;
+  }
+
   async function decryptAll(p: ProjectRow, e: EnvRow, rows: StoredValue[], tx: Tx): Promise<Record<string, string>> {
     const out: Record<string, string> = Object.create(null);
     for (const r of rows) {
@@ -131,23 +146,27 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
 
     async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[]) {
       const r = await audit.run(ctx, async (tx, record) => {
-        const { p, e } = await env(projectName, envName, tx);
-        const hit = valueCache?.get(p.id, e) ?? null;
+        let { p, e } = await env(projectName, envName, tx);
         let names: readonly string[];
         let secrets: Record<string, string>;
         let fresh = false;
-        if (hit && only) {
-          const want = new Set(only);
-          names = hit.names.filter((n) => want.has(n));
-          secrets = Object.create(null);
-          for (const n of names) secrets[n] = hit.values[n];
-        } else if (hit) {
-          ({ names, values: secrets } = hit);
-        } else {
-          const rows = await secretStore.liveValues(e.id, only ?? null, tx);
-          secrets = await decryptAll(p, e, rows, tx);
-          names = rows.map((x) => x.name);
-          fresh = !only;
+        for (let attempt = 0; ; attempt++) {
+          const hit = valueCache?.get(p.id, e) ?? null;
+          if (hit && only) {
+            const want = new Set(only);
+            names = hit.names.filter((n) => want.has(n));
+            secrets = Object.create(null);
+            for (const n of names) secrets[n] = hit.values[n];
+          } else if (hit) {
+            ({ names, values: secrets } = hit);
+          } else {
+            const rows = await secretStore.liveValues(e.id, only ?? null, tx);
+            secrets = await decryptAll(p, e, rows, tx);
+            names = rows.map((x) => x.name);
+            fresh = !only;
+          }
+          if (hit || (await stillAt(e, tx, attempt))) break;
+          ({ p, e } = await env(projectName, envName, tx));
         }
         await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: names }, detail: { count: names.length, revision: e.revision } });
         return { secrets, revision: e.revision, envId: e.id, cache: fresh ? { projectId: p.id, env: e, names } : null };
@@ -168,8 +187,13 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
 
     async get(projectName: string, envName: string, name: string, ctx: AuditContext, version?: number) {
       return audit.run(ctx, async (tx, record) => {
-        const { p, e } = await env(projectName, envName, tx);
-        const s = await secretStore.get(e.id, name, tx);
+        let { p, e } = await env(projectName, envName, tx);
+        let s = await secretStore.get(e.id, name, tx);
+        while (version === undefined && !(await stillAt(e, tx, 0))) {
+          ({ p, e } = await env(projectName, envName, tx));
+          s = await secretStore.get(e.id, name, tx);
+          if (await stillAt(e, tx, 1)) break;
+        }
         const notFound = () => new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}${version ? ` at version ${version}` : ''}`);
         if (!s) throw notFound();
         const wanted = version ?? s.version;

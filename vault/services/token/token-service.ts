@@ -131,6 +131,10 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
     },
 
     async create(p: Principal, input: CreateTokenInput, ctx: AuditContext) {
+      // PostgreSQL cannot store NUL, and a lone surrogate would be stored as U+FFFD: refuse both on every engine.
+      for (const [field, v] of [['name', input.name], ['description', input.description ?? '']] as const) {
+        if (!v.isWellFormed() || v.includes('\u0000')) throw new InvalidRequestError(`${field} must be text without NUL characters or lone surrogates`);
+      }
       const grants = input.scopes.map(parseGrant);
       if (grants.length === 0) throw new InvalidRequestError('a token needs at least one scope');
       for (const g of grants) {
