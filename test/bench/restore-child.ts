@@ -1,16 +1,12 @@
-// Restores a passphrase backup into a fresh data dir and prints its own peak RSS.
-import { createReadStream, readFileSync } from 'node:fs';
+// Restores a passphrase backup into a fresh data dir the way `hush backup
+// restore` does (verify pass, then restore pass) and prints its own peak RSS.
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../vault/config.js';
-import { decryptBackupStream } from '../../vault/backup/pgp.js';
-import { readLines, restoreBackup, verifyBackup } from '../../vault/backup/restore.js';
+import { restoreBackupFile } from '../../vault/backup/local.js';
 import { createLogger } from '../../vault/server.js';
-import { openConfiguredDb } from '../../vault/vault.js';
 
 const [file, passFile, dataDir] = process.argv.slice(2);
 const passphrase = readFileSync(passFile, 'utf8');
-const verified = await verifyBackup(readLines((await decryptBackupStream(createReadStream(file), { passphrase })).plain));
 const cfg = loadConfig({ 'data-dir': dataDir }, {});
-const opened = openConfiguredDb(cfg);
-const r = await restoreBackup(cfg, opened, readLines((await decryptBackupStream(createReadStream(file), { passphrase })).plain), createLogger('silent'));
-await opened.db.destroy();
-process.stdout.write(JSON.stringify({ counts: r.counts, verified: r.verified && verified.ok, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');
+const r = await restoreBackupFile(cfg, file, { passphrase }, createLogger('silent'));
+process.stdout.write(JSON.stringify({ counts: r.counts, verified: r.verified && r.verify.ok, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');

@@ -140,8 +140,11 @@ export function rewrapKey(oldMk: MasterKey, newMk: MasterKey, row: WrappedKey): 
 
 export function secretCipher(mk: MasterKey, dek: WrappedKey): SecretCipher {
   const key = unwrap(mk, dek);
+  // Not `dek.version` inside the closure: that would keep the row (and the
+  // 8 KiB pool slab its small Buffer points into) alive with every cached cipher.
+  const version = dek.version;
   return mk._use((_k, s) => ({
-    version: dek.version,
+    version,
     encrypt(value: string, ad: string) {
       return seal(s, key, Buffer.from(value, 'utf8'), ad);
     },
