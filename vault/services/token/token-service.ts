@@ -63,8 +63,21 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
   const TOUCH_EVERY_MS = 60_000;
   const lastTouch = new Map<string, number>();
 
+  // Parsed grants by scope list: parsing is a pure function of the scopes
+  // read on every request, so this caches no validity, only the parse.
+  const parsedGrants = new Map<string, Grant[]>();
+  function grantsOf(scopes: string[]): Grant[] {
+    const k = scopes.join('\n');
+    let g = parsedGrants.get(k);
+    if (!g) {
+      if (parsedGrants.size >= 10_000) parsedGrants.clear();
+      parsedGrants.set(k, (g = Object.freeze(scopes.map((x) => Object.freeze(parseGrant(x)))) as Grant[]));
+    }
+    return g;
+  }
+
   function toPrincipal(t: TokenRow): Principal {
-    return { tokenId: t.id, name: t.name, grants: t.scopes.map(parseGrant), scopes: t.scopes, cidrs: t.cidrs, expiresAt: t.expiresAt, parentId: t.parentId };
+    return { tokenId: t.id, name: t.name, grants: grantsOf(t.scopes), scopes: t.scopes, cidrs: t.cidrs, expiresAt: t.expiresAt, parentId: t.parentId };
   }
 
   function touch(t: TokenRow, now: number): void {
@@ -109,14 +122,16 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
       if (!token) throw new AuthFailure('missing');
       if (!checkTokenFormat(token).ok) throw new AuthFailure('malformed');
       const hash = await keys.tokenHash(token);
-      const t = await tokenStore.byHash(hash);
+      // The row and its ancestors' revocation as the database holds them now,
+      // read on every request: a revocation is effective on the very next one.
+      const t = await tokenStore.forAuth(hash, now);
       if (!t) throw new AuthFailure('unknown');
       if (t.revokedAt !== null && t.revokedAt <= now) throw new AuthFailure('revoked');
       if (t.expiresAt !== null && t.expiresAt <= now) throw new AuthFailure('expired');
       // revokeTree marks every descendant, but a child inserted while its
       // parent was being revoked would escape that statement; checking the
       // chain here closes the race on every process sharing the database.
-      if (t.parentId !== null && (await tokenStore.chainRevoked(t.parentId, now))) throw new AuthFailure('revoked');
+      if (t.chainRevoked) throw new AuthFailure('revoked');
       if (!ipAllowed(cidrList(t.cidrs), ip)) throw new AuthFailure('cidr');
       touch(t, now);
       return toPrincipal(t);
