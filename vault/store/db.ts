@@ -88,9 +88,21 @@ export function isPostgres(db: Tx): boolean {
  * to busy_timeout for another process), so a read made early in it cannot
  * later fail to upgrade, and the store's hot statements run on its
  * connection without knex (sqlite-fast.ts).
+ *
+ * On PostgreSQL it locks the audit chain head first, for the same reason:
+ * every such transaction appends to the chain and would take that lock at
+ * its end anyway, and a batch of several requests (group commit) may lock
+ * several environment rows in between. Two server processes locking two
+ * environments in opposite orders deadlocked (PostgreSQL aborts one after
+ * deadlock_timeout); with one lock taken first by all, they queue instead.
  */
 export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
-  if (isPostgres(db)) return db.transaction(fn);
+  if (isPostgres(db)) {
+    return db.transaction(async (trx) => {
+      await trx.raw('select seq from audit_head where id = 1 for update');
+      return fn(trx);
+    });
+  }
   return db.transaction(async (trx) => {
     const sql = await bindTransaction(trx);
     sql.run('update meta set value = value where 0'); // writes nothing, takes the lock

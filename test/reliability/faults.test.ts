@@ -1,0 +1,338 @@
+/**
+ * Faults under load, against real `hush server` processes:
+ * - the database becomes unwritable mid-run (SQLite: its tmpfs fills up;
+ *   PostgreSQL: the database turns read-only): answers are 200 or a 503 with
+ *   a clear code, never a 500 or a hang; nothing acknowledged is lost or
+ *   corrupted; the server recovers by itself once the database is writable;
+ * - PostgreSQL drops every connection repeatedly under load (what a restart
+ *   does to clients): the same, and recovery without restarting Hush;
+ * - the master key file is missing, unreadable, a directory, too open or not
+ *   a key: one clear line on stderr, non-zero exit, the database untouched.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { PG_URL, freshPgDatabase, tempDir } from '../helpers/server.js';
+import { openDb } from '../../vault/store/db.js';
+import {
+  NO_LIMITS, assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, dbNameOf, failingStart, makeEnv, masterKeyFile, pgAdmin,
+  secretValue, sleep, spawnHush, terminateBackends, until, type Res, type Spawned,
+} from './support.js';
+
+const BASE = '/v1/projects/fault/envs/prod/secrets';
+const CLEAR_503 = new Set(['storage_unavailable', 'audit_unavailable']);
+const isRoot = process.getuid?.() === 0;
+
+interface Ack { key: string; value: string; version: number }
+
+/**
+ * Clients writing and reading in a loop. Every answer is classified: 200, a
+ * 503 with a clear code, or a failure (any other status, a hang, a dropped
+ * connection while the server is up).
+ */
+function load(srv: () => Spawned, token: string, clients = 4, valueBytes = 256) {
+  const acks: Ack[] = [];
+  const written = new Set<string>();
+  const failures: string[] = [];
+  const counts = { ok: 0, unavailable: 0, byCode: new Map<string, number>() };
+  let stop = false;
+  let lastOkAt = Date.now();
+  let last503At = 0;
+  const classify = (r: Res, what: string) => {
+    if (r.status === 200) { counts.ok++; lastOkAt = Date.now(); return true; }
+    if (r.status === 503) {
+      try { assertErrorShape(r, what); } catch (e) { failures.push((e as Error).message); return false; }
+      counts.byCode.set(r.body.error.code, (counts.byCode.get(r.body.error.code) ?? 0) + 1);
+      if (!CLEAR_503.has(r.body.error.code)) failures.push(`${what}: 503 with code ${r.body.error.code}`);
+      counts.unavailable++;
+      last503At = Date.now();
+      return false;
+    }
+    failures.push(`${what}: ${r.status} ${r.text.slice(0, 300)}`);
+    return false;
+  };
+  const run = async (c: number) => {
+    for (let n = 0; !stop; n++) {
+      const key = `C${c}_K${n % 6}`;
+      const value = secretValue(`-${c}-${n}-` + 'v'.repeat(valueBytes));
+      try {
+        const w = await call(srv().url, 'PUT', `${BASE}/${key}`, { token, body: { value }, timeoutMs: 15_000 });
+        if (classify(w, `PUT ${key}`)) { acks.push({ key, value, version: w.body.version }); written.add(key); }
+        // One key, when it exists for sure; otherwise all of them.
+        const r = await call(srv().url, 'GET', n % 3 !== 0 && written.has(key) ? `${BASE}/${key}` : BASE, { token, timeoutMs: 15_000 });
+        classify(r, 'GET');
+      } catch (e) {
+        failures.push(`request failed (hang or dropped connection): ${(e as Error).message}`);
+      }
+      if (counts.unavailable > 0 && Date.now() - last503At < 50) await sleep(20);
+    }
+  };
+  const running = Array.from({ length: clients }, (_, c) => run(c));
+  return {
+    acks, failures, counts,
+    lastOkAt: () => lastOkAt,
+    async stop() { stop = true; await Promise.all(running); },
+  };
+}
+
+/** Every acknowledged write reads back exactly, at its version. */
+async function verifyAcks(url: string, token: string, acks: Ack[]): Promise<void> {
+  for (let i = 0; i < acks.length; i += 16) {
+    await Promise.all(acks.slice(i, i + 16).map(async (a) => {
+      const r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
+      assert.equal(r.status, 200, `LOST: ${a.key} v${a.version}: ${r.text}`);
+      assert.equal(r.body.value, a.value, `CORRUPT: ${a.key} v${a.version}`);
+    }));
+  }
+}
+
+const summary: string[] = [];
+
+describe('the database becomes unwritable mid-run', () => {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
+
+  it('SQLite: the disk fills up: 503 with a clear code, no corruption, recovery without a restart', { skip: !isRoot && 'needs root to mount a tmpfs' }, async (t) => {
+    const mnt = tempDir('hush-tmpfs-');
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m,mode=0700', 'tmpfs', mnt]);
+    } catch (e) {
+      t.skip(`cannot mount a tmpfs here: ${(e as Error).message}`);
+      return;
+    }
+    cleanups.push(() => execFileSync('umount', ['-l', mnt]));
+    const dataDir = join(mnt, 'data');
+    const args = ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), ...NO_LIMITS];
+    let srv = await spawnHush(args, {}, { label: 'sqlite disk-full' });
+    cleanups.push(() => srv.kill9());
+    const token = srv.rootToken!;
+    await makeEnv(srv.url, token, 'fault', 'prod');
+    const pid = srv.child.pid;
+
+    const l = load(() => srv, token, 4, 4096);
+    await sleep(400);
+    // Fill the file system: big chunks, then ever smaller ones, until not a byte fits.
+    const filler = join(mnt, 'filler');
+    const fd = openSync(filler, 'w');
+    for (const size of [1 << 20, 1 << 16, 1 << 12, 1 << 8, 1]) {
+      const buf = Buffer.alloc(size, 0x5a);
+      try { for (;;) writeSync(fd, buf); } catch (e) { assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC'); }
+    }
+    closeSync(fd);
+    const sawUnavailable = await until(async () => l.counts.unavailable > 0, 15_000, 50);
+    assert.ok(sawUnavailable, 'no 503 while the disk was full');
+    await sleep(800); // keep the load on the full disk for a while
+    const during = { ...l.counts, byCode: new Map(l.counts.byCode) };
+    rmSync(filler);
+    const t0 = Date.now();
+    const recovered = await until(async () => l.lastOkAt() > t0 + 50, 15_000, 50);
+    assert.ok(recovered, 'no successful request within 15 s after space came back');
+    const recoveryMs = l.lastOkAt() - t0;
+    await sleep(500);
+    await l.stop();
+    assert.deepEqual(l.failures.slice(0, 10), [], 'answers other than 200 or a clear 503');
+    assert.equal(srv.child.pid, pid);
+    assert.ok(srv.alive(), 'the server stayed up');
+
+    // Writes work again, everything acknowledged is intact, the chain verifies, the file is sound.
+    const after_ = await call(srv.url, 'PUT', `${BASE}/AFTER`, { token, body: { value: secretValue() } });
+    assert.equal(after_.status, 200, after_.text);
+    await verifyAcks(srv.url, token, l.acks);
+    assert.equal((await auditVerify(srv.url, token)).ok, true);
+    await auditEvents(srv.url, token);
+    assert.equal(await srv.stop(), 0);
+    const side = openDb({ url: `sqlite:${join(dataDir, 'hush.db')}` });
+    try {
+      const rows = await side.raw('pragma integrity_check');
+      assert.deepEqual(rows, [{ integrity_check: 'ok' }]);
+    } finally {
+      await side.destroy();
+    }
+    // And it starts again on the same files.
+    srv = await spawnHush(args, {}, { label: 'sqlite disk-full restart' });
+    await verifyAcks(srv.url, token, l.acks.slice(-50));
+    await srv.stop();
+    const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
+    t.diagnostic(`disk full: ${during.ok} ok and ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after space came back, no restart; ${l.acks.length} acknowledged writes intact; integrity_check ok`);
+    summary.push(`sqlite disk full: ${during.unavailable} x 503 (${codes}), 0 x 5xx other than 503, recovery ${recoveryMs} ms`);
+  });
+
+  it('PostgreSQL: the database turns read-only: 503 with a clear code, no corruption, recovery without a restart', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, async (t) => {
+    const pg = (await freshPgDatabase())!;
+    const name = dbNameOf(pg.url);
+    cleanups.push(pg.drop);
+    const srv = await spawnHush(['--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--database-url', pg.url, ...NO_LIMITS], {}, { label: 'pg read-only' });
+    cleanups.push(() => srv.kill9());
+    const token = srv.rootToken!;
+    await makeEnv(srv.url, token, 'fault', 'prod');
+    const l = load(() => srv, token);
+    await sleep(400);
+    // New sessions start read-only; the old ones are cut so the pool reconnects into that.
+    await pgAdmin(`alter database "${name}" set default_transaction_read_only = on`);
+    cleanups.push(() => pgAdmin(`alter database "${name}" reset default_transaction_read_only`));
+    await terminateBackends(pg.url);
+    assert.ok(await until(async () => l.counts.unavailable > 0, 15_000, 50), 'no 503 while the database was read-only');
+    await sleep(800);
+    const during = { ...l.counts, byCode: new Map(l.counts.byCode) };
+    await pgAdmin(`alter database "${name}" reset default_transaction_read_only`);
+    // Sessions opened while it was read-only keep that default: an operator's failback ends them too.
+    await terminateBackends(pg.url);
+    const t0 = Date.now();
+    assert.ok(await until(async () => l.lastOkAt() > t0 + 50, 15_000, 50), 'no recovery within 15 s');
+    const recoveryMs = l.lastOkAt() - t0;
+    await sleep(500);
+    await l.stop();
+    assert.deepEqual(l.failures.slice(0, 10), []);
+    assert.ok(srv.alive());
+    await verifyAcks(srv.url, token, l.acks);
+    assert.equal((await auditVerify(srv.url, token)).ok, true);
+    await auditEvents(srv.url, token);
+    assert.equal(await srv.stop(), 0);
+    const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
+    t.diagnostic(`read-only database: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after it was writable; ${l.acks.length} acknowledged writes intact`);
+    summary.push(`postgres read-only: ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
+  });
+});
+
+describe('PostgreSQL connections are dropped under load', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, () => {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
+
+  it('every backend is terminated 8 times in 2 s: no 500, no hang, recovery without restarting Hush', async (t) => {
+    const pg = (await freshPgDatabase())!;
+    cleanups.push(pg.drop);
+    const srv = await spawnHush(['--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--database-url', pg.url, ...NO_LIMITS], {}, { label: 'pg terminate' });
+    cleanups.push(() => srv.kill9());
+    const token = srv.rootToken!;
+    await makeEnv(srv.url, token, 'fault', 'prod');
+    const l = load(() => srv, token, 6);
+    await sleep(300);
+    let terminated = 0;
+    for (let i = 0; i < 8; i++) {
+      terminated += await terminateBackends(pg.url);
+      await sleep(250);
+    }
+    const during = { ...l.counts, byCode: new Map(l.counts.byCode) };
+    const t0 = Date.now();
+    assert.ok(await until(async () => l.lastOkAt() > t0 + 50, 10_000, 50), 'no recovery within 10 s');
+    const recoveryMs = l.lastOkAt() - t0;
+    // After recovery every request succeeds.
+    const okBefore = l.counts.ok;
+    const unavailableBefore = l.counts.unavailable;
+    await sleep(1000);
+    await l.stop();
+    assert.deepEqual(l.failures.slice(0, 10), []);
+    assert.ok(l.counts.ok > okBefore);
+    assert.equal(l.counts.unavailable, unavailableBefore, '503s after the database came back');
+    assert.ok(srv.alive(), 'Hush stayed up');
+    await verifyAcks(srv.url, token, l.acks);
+    assert.equal((await auditVerify(srv.url, token)).ok, true);
+    await auditEvents(srv.url, token);
+    assert.equal(await srv.stop(), 0);
+    const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ') || 'none';
+    t.diagnostic(`${terminated} backends terminated: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}), 0 other errors; recovered in ${recoveryMs} ms; ${l.acks.length} acknowledged writes intact`);
+    summary.push(`postgres terminate x8: ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
+  });
+});
+
+describe('the master key file is missing or unreadable at start', () => {
+  let dataDir: string;
+  let keyFile: string;
+  let dbHash: string;
+  const hashDb = () => createHash('sha256').update(readFileSync(join(dataDir, 'hush.db'))).digest('hex');
+
+  /** One line on stderr, "hush: " first, no stack, non-zero exit, the database untouched. */
+  async function refused(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number } = {}) {
+    const r = await failingStart(['--data-dir', dataDir, '--listen', '127.0.0.1:0', ...args], env, opts);
+    assert.notEqual(r.code, 0, `started anyway: ${r.stderr}`);
+    assert.notEqual(r.code, null);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `more than one line on stderr:\n${r.stderr}`);
+    assert.match(lines[0], /^hush: /);
+    assert.match(lines[0], pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.equal(r.stdout.trim(), '', 'nothing on stdout');
+    assert.equal(hashDb(), dbHash, 'the database was modified');
+    return lines[0];
+  }
+
+  it('a vault is initialised with a key file (then stopped)', async () => {
+    dataDir = join(tempDir('hush-mk-'), 'data');
+    keyFile = masterKeyFile();
+    const srv = await spawnHush(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile], {}, { label: 'mk init' });
+    await makeEnv(srv.url, srv.rootToken!, 'fault', 'prod');
+    assert.equal((await call(srv.url, 'PUT', `${BASE}/K`, { token: srv.rootToken, body: { value: secretValue() } })).status, 200);
+    assert.equal(await srv.stop(), 0);
+    dbHash = hashDb();
+  });
+
+  it('missing (flag and HUSH_MASTER_KEY_FILE)', async () => {
+    const gone = join(tempDir(), 'nope.key');
+    await refused(['--master-key-file', gone], /master key file .*nope\.key does not exist/);
+    await refused([], /master key file .*nope\.key does not exist/, { HUSH_MASTER_KEY_FILE: gone });
+  });
+
+  it('missing on an empty data dir: no vault is created with a fresh key instead', async () => {
+    const empty = join(tempDir(), 'fresh');
+    const r = await failingStart(['--data-dir', empty, '--listen', '127.0.0.1:0', '--master-key-file', join(empty, 'x.key')]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr.trim(), /^hush: .*does not exist$/);
+    assert.ok(!existsSync(join(empty, 'master.key')), 'a dev key was generated instead');
+  });
+
+  it('a directory, an empty file, not base64, the wrong length', async () => {
+    const dir = tempDir();
+    await refused(['--master-key-file', dir], /is not a regular file/);
+    for (const [content, pattern] of [['', /not base64|must decode to 32 bytes/], ['not a key!\n', /not base64/], [randomBytes(16).toString('base64'), /32 bytes/]] as const) {
+      const f = join(tempDir(), 'bad.key');
+      writeFileSync(f, content, { mode: 0o600 });
+      const line = await refused(['--master-key-file', f], pattern);
+      if (content) assert.ok(!line.includes(content.trim()), 'the key file content is echoed');
+    }
+  });
+
+  it('readable by group or others', async () => {
+    const f = join(tempDir(), 'open.key');
+    writeFileSync(f, readFileSync(keyFile));
+    chmodSync(f, 0o644);
+    await refused(['--master-key-file', f], /readable by group or others \(mode 644\); run: chmod 600/);
+  });
+
+  it('unreadable by the server user (EACCES)', { skip: !isRoot && 'needs root to run the server as another user' }, async () => {
+    // The server runs as nobody; the key file stays root's, mode 0600.
+    const nobody = 65534;
+    const own = join(tempDir('hush-mk-nobody-'), 'data');
+    cpSync(dataDir, own, { recursive: true });
+    for (const f of ['', ...readdirSync(own)]) chownSync(join(own, f), nobody, nobody);
+    chmodSync(join(own, '..'), 0o755);
+    const saved = dataDir;
+    dataDir = own;
+    dbHash = hashDb();
+    try {
+      await refused(['--master-key-file', keyFile], /cannot be read \(EACCES\)|permission denied/i, { HOME: '/tmp' }, { uid: nobody, gid: nobody });
+    } finally {
+      dataDir = saved;
+      dbHash = hashDb();
+    }
+  });
+
+  it('the wrong key: wrong_master_key, before anything is written', async () => {
+    const other = masterKeyFile();
+    await refused(['--master-key-file', other], /master key/i);
+  });
+
+  it('the right key still opens it', async () => {
+    const srv = await spawnHush(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile], {}, { label: 'mk reopen' });
+    assert.equal(await srv.stop(), 0);
+  });
+});
+
+describe('faults: totals', () => {
+  it('no secret value or token in any server output, error body or audit event', (t) => {
+    for (const s of summary) t.diagnostic(s);
+    assertNoLeaks(t, 'faults');
+  });
+});

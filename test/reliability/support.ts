@@ -1,0 +1,437 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import type { Knex } from 'knex';
+import { HUSH_BIN } from '../helpers/cli.js';
+import { PG_URL, tempDir } from '../helpers/server.js';
+
+// ---------------------------------------------------------------------------
+// Leak registry: every secret value and token a test handles is remembered,
+// every log line, error body and audit event is observed, and the last test of
+// each file asserts that no remembered string (and nothing token-shaped)
+// appears in anything observed.
+// ---------------------------------------------------------------------------
+
+/** Every secret value this suite writes carries this marker, so the scan can find it cheaply. */
+const MARK = 'SECRETv';
+const MARKED = /SECRETv[0-9a-z]{14}/g;
+/** Anything token-shaped; the server's own redaction uses the same rule. */
+const TOKEN_SHAPED = /hush_[0-9A-Za-z]{20,}/g;
+
+const sensitive = new Set<string>();
+const observed: { source: string; text: string }[] = [];
+let observedBytes = 0;
+
+/** A fresh, recognisable secret value (unique per call). `suffix` may carry hostile bytes. */
+export function secretValue(suffix = ''): string {
+  const v = MARK + randomBytes(10).toString('hex').slice(0, 14).replace(/[^0-9a-z]/g, '0') + suffix;
+  sensitive.add(v.slice(0, MARK.length + 14));
+  return v;
+}
+
+/**
+ * A deterministic marked value for property tests (fast-check must be able to
+ * replay and shrink it): the marker plus 14 base-36 digits of `n`.
+ */
+export function markedValue(n: number, suffix = ''): string {
+  return MARK + Math.abs(Math.trunc(n)).toString(36).padStart(14, '0').slice(-14) + suffix;
+}
+
+/** Remembers a token string (or any other sensitive string) for the leak scan. */
+export function rememberSecret(s: string | null | undefined): void {
+  if (s) sensitive.add(s);
+}
+
+/** Adds text that must hold no secret: a log line, an error body, an audit event. */
+export function observe(source: string, text: string): void {
+  if (!text) return;
+  observed.push({ source, text });
+  observedBytes += text.length;
+}
+
+export interface LeakReport { scannedItems: number; scannedBytes: number; sensitive: number; leaks: { source: string; what: string; excerpt: string }[] }
+
+/**
+ * Scans everything observed. A leak is a remembered value or token found in
+ * any observed text, or any token-shaped string at all (the server scrubs
+ * those from logs and error bodies; audit events never hold one).
+ */
+export function scanForLeaks(): LeakReport {
+  const leaks: LeakReport['leaks'] = [];
+  const longOthers = [...sensitive].filter((s) => !s.startsWith(MARK) && !/^hush_/.test(s) && s.length >= 12);
+  for (const { source, text } of observed) {
+    for (const m of text.matchAll(MARKED)) {
+      leaks.push({ source, what: 'secret value', excerpt: excerpt(text, m.index ?? 0) });
+    }
+    for (const m of text.matchAll(TOKEN_SHAPED)) {
+      leaks.push({ source, what: sensitive.has(m[0]) ? 'token' : 'token-shaped string', excerpt: excerpt(text, m.index ?? 0) });
+    }
+    for (const s of longOthers) if (text.includes(s)) leaks.push({ source, what: 'remembered string', excerpt: excerpt(text, text.indexOf(s)) });
+  }
+  return { scannedItems: observed.length, scannedBytes: observedBytes, sensitive: sensitive.size, leaks };
+}
+
+function excerpt(text: string, at: number): string {
+  // The excerpt itself must not print the secret in full in the test output.
+  return JSON.stringify(text.slice(Math.max(0, at - 60), at + 12) + '…');
+}
+
+/** The closing check of a test file: zero leaks, with the counts in the output. */
+export function assertNoLeaks(t: { diagnostic: (s: string) => void }, label: string): void {
+  const r = scanForLeaks();
+  t.diagnostic(`${label}: leak scan over ${r.scannedItems} log lines / error bodies / audit events (${Math.round(r.scannedBytes / 1024)} KiB), ${r.sensitive} secret values and tokens tracked: ${r.leaks.length} leaks`);
+  console.log(`# RELIABILITY ${label}: leaks=${r.leaks.length} scanned=${r.scannedItems}`);
+  assert.equal(r.leaks.length, 0, `leaks found:\n${r.leaks.slice(0, 20).map((l) => `${l.source}: ${l.what}: ${l.excerpt}`).join('\n')}`);
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------
+
+export interface Res { status: number; body: any; text: string; headers: Headers }
+
+/**
+ * One request with fetch (keep-alive). Never hangs: `timeoutMs` aborts. Error
+ * bodies (status >= 400) are observed for the leak scan.
+ */
+export async function call(base: string, method: string, path: string, opts: { token?: string | null; body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Res> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | Uint8Array | undefined;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  if (res.status >= 400) observe(`error body ${method} ${path.slice(0, 80)} -> ${res.status}`, text);
+  return { status: res.status, body: parsed, text, headers: res.headers };
+}
+
+/** Asserts the standard error shape {error:{code,message,requestId}}. */
+export function assertErrorShape(r: { status: number; body: any; headers?: Headers | Record<string, unknown> }, ctx = ''): void {
+  const e = r.body?.error;
+  assert.ok(e && typeof e === 'object', `${ctx}: ${r.status} without the error shape: ${JSON.stringify(r.body).slice(0, 300)}`);
+  assert.equal(typeof e.code, 'string', `${ctx}: error.code`);
+  assert.match(e.code, /^[a-z][a-z0-9_]*$/, `${ctx}: error.code is snake_case`);
+  assert.equal(typeof e.message, 'string', `${ctx}: error.message`);
+  assert.equal(typeof e.requestId, 'string', `${ctx}: error.requestId`);
+  assert.ok(e.requestId.length > 0, `${ctx}: empty requestId`);
+}
+
+export interface RawResponse { status: number; headers: Record<string, string>; body: string; closedWithoutResponse: boolean }
+
+/**
+ * Sends raw bytes on a fresh TCP connection and reads until the server
+ * closes it (or `timeoutMs`). For requests fetch refuses to send: bad
+ * framing, NUL bytes in headers, overlong headers, garbage.
+ */
+export function rawHttp(base: string, bytes: Buffer, timeoutMs = 5000): Promise<RawResponse> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: u.hostname, port: Number(u.port) });
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      let all = Buffer.concat(chunks);
+      // Interim answers (100 Continue) precede the real one.
+      while (/^HTTP\/1\.[01] 1\d\d /.test(all.subarray(0, 16).toString('latin1')) && all.indexOf('\r\n\r\n') >= 0) all = all.subarray(all.indexOf('\r\n\r\n') + 4);
+      if (all.length === 0) return resolve({ status: 0, headers: {}, body: '', closedWithoutResponse: true });
+      const sep = all.indexOf('\r\n\r\n');
+      const head = all.subarray(0, sep < 0 ? all.length : sep).toString('latin1');
+      const [statusLine, ...lines] = head.split('\r\n');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+      const headers: Record<string, string> = {};
+      for (const l of lines) {
+        const i = l.indexOf(':');
+        if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      let body: Buffer = sep < 0 ? Buffer.alloc(0) : all.subarray(sep + 4);
+      if (headers['content-length'] !== undefined) body = body.subarray(0, Number(headers['content-length']));
+      else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) body = dechunk(body);
+      resolve({ status: m ? Number(m[1]) : -1, headers, body: body.toString('utf8'), closedWithoutResponse: false });
+    };
+    const timer = setTimeout(() => {
+      if (chunks.length) return finish();
+      sock.destroy();
+      reject(new Error(`raw request got no answer within ${timeoutMs} ms: ${JSON.stringify(bytes.subarray(0, 120).toString('latin1'))}`));
+    }, timeoutMs);
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      // One response is enough: stop once the declared body has arrived.
+      const all = Buffer.concat(chunks);
+      const sep = all.indexOf('\r\n\r\n');
+      if (sep >= 0 && !/^HTTP\/1\.[01] 1\d\d /.test(all.subarray(0, 16).toString('latin1'))) {
+        const cl = /\r\ncontent-length:\s*(\d+)/i.exec(all.subarray(0, sep).toString('latin1'));
+        if (cl && all.length - sep - 4 >= Number(cl[1])) finish();
+      }
+    });
+    sock.on('end', finish);
+    sock.on('close', finish);
+    sock.on('error', () => finish());
+    // Half-close: a request that promised more body than it sent is then
+    // refused at once (the server sees EOF) instead of waiting for bytes.
+    sock.end(bytes);
+  });
+}
+
+function dechunk(b: Buffer): Buffer {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < b.length) {
+    const eol = b.indexOf('\r\n', i);
+    if (eol < 0) break;
+    const n = parseInt(b.subarray(i, eol).toString('latin1'), 16);
+    if (!Number.isFinite(n) || n === 0) break;
+    out.push(b.subarray(eol + 2, eol + 2 + n));
+    i = eol + 2 + n + 2;
+  }
+  return Buffer.concat(out);
+}
+
+// ---------------------------------------------------------------------------
+// Real `hush server` processes
+// ---------------------------------------------------------------------------
+
+export interface Spawned {
+  child: ChildProcess;
+  url: string;
+  rootToken: string | null;
+  stdout(): string;
+  stderr(): string;
+  /** kill -9, and wait for the process to be gone. */
+  kill9(): Promise<void>;
+  /** SIGTERM, and wait for a clean exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  alive(): boolean;
+}
+
+/** A master key file (mode 0600) outside any data dir, as production would have it. */
+export function masterKeyFile(): string {
+  const dir = tempDir('hush-rel-key-');
+  const file = join(dir, 'master.key');
+  writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
+/** Settings that keep a test's own traffic from tripping the rate limits. */
+export const NO_LIMITS = ['--rate-limit', '10000000', '--auth-fail-limit', '1000000'];
+
+/**
+ * Starts the built `hush server` as a child process and captures all of its
+ * stdout (JSON log lines) and stderr, both fed to the leak scan when it exits.
+ */
+export function spawnHush(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number; label?: string } = {}): Promise<Spawned> {
+  const child = spawn(process.execPath, [HUSH_BIN, 'server', ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid,
+  });
+  let out = '';
+  let err = '';
+  let observedOut = 0;
+  const label = opts.label ?? 'hush server';
+  const flush = () => {
+    // The banner that shows the root token once at init is the one place a token is meant to appear.
+    observe(`${label} stdout`, out.slice(observedOut));
+    observedOut = out.length;
+  };
+  child.stdout!.on('data', (d) => { out += d; if (out.length - observedOut > 1 << 20) flush(); });
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  let stderrObserved = false;
+  const observeStderr = () => {
+    if (stderrObserved) return;
+    stderrObserved = true;
+    observe(`${label} stderr`, err.replace(/Root token \(shown once, store it now\):\s+hush_[0-9A-Za-z]+/, 'Root token: [banner]'));
+  };
+  child.once('exit', () => { flush(); observeStderr(); });
+  let settled = false;
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server did not start: ${err}`)); }, 30_000);
+    child.stderr!.on('data', (d) => {
+      err += d;
+      const m = /listening on (\S+)/.exec(err);
+      if (m && !settled) {
+        settled = true;
+        clearTimeout(t);
+        const tok = /(hush_[0-9A-Za-z]{49})/.exec(err);
+        if (tok) rememberSecret(tok[1]);
+        resolve({
+          child, url: m[1], rootToken: tok ? tok[1] : null,
+          stdout: () => out, stderr: () => err,
+          alive: () => child.exitCode === null && child.signalCode === null,
+          async kill9() {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+            await exited;
+          },
+          async stop() {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            await exited;
+            return child.exitCode;
+          },
+        });
+      }
+    });
+    child.once('exit', (code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(t);
+      reject(Object.assign(new Error(`server exited with ${code}: ${err}`), { code, stderr: err, stdout: out }));
+    });
+  });
+}
+
+/** Runs `hush server ...` expecting it to fail at start; returns its exit code and output. */
+export function failingStart(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [HUSH_BIN, 'server', ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (/listening on/.test(stderr)) child.kill('SIGKILL');
+    });
+    const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      observe('failing start stdout', stdout);
+      observe('failing start stderr', stderr);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL
+// ---------------------------------------------------------------------------
+
+/** Runs one statement on the maintenance database (as the superuser in HUSH_TEST_PG_URL). */
+export async function pgAdmin(sql: string, params: unknown[] = []): Promise<any[]> {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: PG_URL! });
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+export function dbNameOf(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
+}
+
+/** Terminates every backend connected to one database (a gentle stand-in for a PostgreSQL restart). */
+export async function terminateBackends(url: string): Promise<number> {
+  const rows = await pgAdmin('select count(pg_terminate_backend(pid)) as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [dbNameOf(url)]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+// ---------------------------------------------------------------------------
+// State digest: everything a request could change, except the audit log
+// (reads append events too) and token last-use stamps.
+// ---------------------------------------------------------------------------
+
+export async function stateDigest(db: Knex): Promise<{ hash: string; counts: Record<string, number> }> {
+  const h = createHash('sha256');
+  const counts: Record<string, number> = {};
+  const tables: [string, string[], string[]][] = [
+    ['projects', ['id', 'name', 'dek_version'], ['id']],
+    ['environments', ['id', 'project_id', 'name', 'revision'], ['id']],
+    ['secrets', ['id', 'env_id', 'name', 'version', 'deleted'], ['id']],
+    ['secret_versions', ['id', 'secret_id', 'version', 'deleted', 'dek_version', 'created_by', 'nonce'], ['id']],
+    ['tokens', ['id', 'name', 'description', 'scopes', 'parent_id', 'cidrs', 'expires_at', 'revoked_at'], ['id']],
+    ['keys', ['purpose', 'scope', 'version', 'mk_fingerprint', 'wrapped'], ['purpose', 'scope', 'version']],
+  ];
+  for (const [t, cols, order] of tables) {
+    const rows = await db(t).select(cols).orderBy(order);
+    counts[t] = rows.length;
+    h.update(t);
+    for (const r of rows) {
+      h.update(JSON.stringify(cols.map((c) => {
+        const v = (r as Record<string, unknown>)[c];
+        return Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'boolean' ? Number(v) : v === null || v === undefined ? null : String(v);
+      })));
+    }
+  }
+  return { hash: h.digest('hex'), counts };
+}
+
+// ---------------------------------------------------------------------------
+// Small things
+// ---------------------------------------------------------------------------
+
+/** mulberry32: a seeded PRNG, so a failing run can be replayed with its printed seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function seedFromEnv(): number {
+  const s = process.env.HUSH_RELIABILITY_SEED;
+  return s && /^\d+$/.test(s) ? Number(s) : (Date.now() ^ (process.pid << 8)) >>> 0;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns true or `ms` passes. */
+export async function until(fn: () => Promise<boolean>, ms: number, every = 100): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn().catch(() => false)) return true;
+    await sleep(every);
+  }
+  return false;
+}
+
+export function ensureDir(p: string): string {
+  mkdirSync(p, { recursive: true, mode: 0o700 });
+  return p;
+}
+
+/** Creates a project and its environments as `token`, tolerating ones that exist. */
+export async function makeEnv(base: string, token: string, project: string, ...envs: string[]): Promise<void> {
+  const p = await call(base, 'POST', '/v1/projects', { token, body: { name: project } });
+  assert.ok(p.status === 201 || p.status === 409, p.text);
+  for (const e of envs) {
+    const r = await call(base, 'POST', `/v1/projects/${project}/envs`, { token, body: { name: e } });
+    assert.ok(r.status === 201 || r.status === 409, r.text);
+  }
+}
+
+/** Every audit event (following the cursor), observed for the leak scan. */
+export async function auditEvents(base: string, token: string): Promise<any[]> {
+  const out: any[] = [];
+  let cursor: string | null = null;
+  for (;;) {
+    const r: Res = await call(base, 'GET', `/v1/audit?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, { token });
+    assert.equal(r.status, 200, r.text);
+    observe('audit events', r.text);
+    out.push(...r.body.events);
+    cursor = r.body.nextCursor;
+    if (!cursor) return out;
+  }
+}
+
+export async function auditVerify(base: string, token: string): Promise<{ ok: boolean; checked: number; reason: string | null }> {
+  const r = await call(base, 'GET', '/v1/audit/verify', { token, timeoutMs: 60_000 });
+  assert.equal(r.status, 200, r.text);
+  return r.body;
+}
