@@ -113,6 +113,34 @@ function networkReason(err: unknown): string {
 }
 
 /** The single place the SDK talks HTTP: auth header, timeout, error mapping, retries. */
+/**
+ * The body of a fetch Response, in a stream that keeps the Response itself
+ * reachable until the body is read to its end. undici cancels the body of a
+ * Response that is garbage-collected, so a caller that keeps only `.body`
+ * and allocates before reading it (e.g. imports modules) would otherwise
+ * read an empty stream.
+ */
+export function retainResponse(res: Response): ReadableStream<Uint8Array> | null {
+  if (!res.body) return null;
+  let held: Response | null = res;
+  const reader = res.body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      const r = await reader.read();
+      if (r.done) {
+        held = null;
+        ctrl.close();
+      } else {
+        ctrl.enqueue(r.value);
+      }
+    },
+    cancel(reason) {
+      held = null;
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
 export function createTransport(cfg: TransportConfig) {
   const origin = (() => { try { return new URL(cfg.addr).origin; } catch { return cfg.addr; } })();
 
@@ -146,7 +174,7 @@ export function createTransport(cfg: TransportConfig) {
           // The caller reads the body at its own pace; only the user's signal can end it now.
           clearTimeout(timer);
           streaming = true;
-          return { status: res.status, headers: res.headers, data: undefined as T, body: res.body };
+          return { status: res.status, headers: res.headers, data: undefined as T, body: retainResponse(res) };
         }
         text = await res.text();
       } catch (err) {

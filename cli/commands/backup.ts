@@ -157,6 +157,12 @@ export const createSubcommand: CommandModule = {
         p.stop();
       }
       const bytes = p.bytes();
+      if (bytes === 0) {
+        // An OpenPGP message is never empty: never leave a file that looks like a backup but is not one.
+        const { unlinkSync } = await import('node:fs');
+        try { unlinkSync(file); } catch { /* already gone */ }
+        throw new CliError('the server sent an empty backup; nothing was written (retry, and check the server log)', EXIT.unavailable, 'backup_incomplete');
+      }
       if (argv.json) printJson({ file, bytes, counts });
       else process.stdout.write(`Backup written to ${file} (${human(bytes)}${counts ? `; ${countsLine(counts)}` : ''}).\nCheck it with: hush backup verify ${file} ${recipients.length ? '--identity KEY.asc' : '--passphrase-file FILE'}\n`);
     } catch (e) {

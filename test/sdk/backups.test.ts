@@ -36,6 +36,19 @@ describe('backups', () => {
     assert.ok((data as Uint8Array).length > 0);
   });
 
+  test('regression: a backup body survives garbage collection of its Response before it is read', async () => {
+    // undici cancels the body of a garbage-collected Response; `hush backup create`
+    // imported modules between receiving the headers and reading, and wrote 0-byte files.
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const b = await root.backups.create({ passphrase: PASSPHRASE });
+    for (let i = 0; i < 5; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); }
+    const bytes = await readAll(b.body);
+    assert.ok(bytes.length > 100, `read ${bytes.length} bytes`);
+  });
+
   test('backups.export returns just the stream; armor gives an ASCII-armored message', async () => {
     const stream = await root.backups.export({ passphrase: PASSPHRASE, armor: true });
     const text = Buffer.from(await readAll(stream)).toString('utf8');
