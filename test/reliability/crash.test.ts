@@ -91,6 +91,10 @@ for (const backend of BACKENDS) {
           }
         };
         const running = Array.from({ length: WRITERS }, (_, w) => writer(w));
+        // The random moment is counted from the first acknowledged write, so a
+        // slow machine cannot turn a cycle into a crash before any write.
+        const t0 = Date.now();
+        while (cycleAcks.length === 0 && Date.now() - t0 < 10_000) await sleep(5);
         await sleep(killAt);
         await srv.kill9();
         stop = true;

@@ -197,6 +197,57 @@ describe('the database becomes unwritable mid-run', () => {
   });
 });
 
+describe('PostgreSQL: write privileges are revoked mid-run', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, () => {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
+
+  it('503 storage_unavailable while revoked; the same connections recover once granted again', async (t) => {
+    // Hush connects as its own role, owner of its database, as in production.
+    const role = `hush_rel_${process.pid}_${Date.now().toString(36)}`;
+    await pgAdmin(`create role ${role} login`);
+    cleanups.push(() => pgAdmin(`drop role if exists ${role}`));
+    await pgAdmin(`create database ${role} owner ${role}`);
+    cleanups.push(() => pgAdmin(`drop database if exists ${role} with (force)`));
+    const u = new URL(PG_URL!);
+    u.username = role;
+    u.password = '';
+    u.pathname = `/${role}`;
+    const asSuper = async (sql: string) => {
+      const { default: pg } = await import('pg');
+      const su = new URL(PG_URL!);
+      su.pathname = `/${role}`;
+      const c = new pg.Client({ connectionString: su.toString() });
+      await c.connect();
+      try { await c.query(sql); } finally { await c.end(); }
+    };
+    const srv = await spawnHush(['--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--database-url', u.toString(), ...NO_LIMITS], {}, { label: 'pg revoke' });
+    cleanups.push(() => srv.kill9());
+    const token = srv.rootToken!;
+    await makeEnv(srv.url, token, 'fault', 'prod');
+    const l = load(() => srv, token);
+    await sleep(300);
+    await asSuper(`revoke insert, update, delete on all tables in schema public from ${role}`);
+    assert.ok(await until(async () => l.counts.unavailable > 0, 10_000, 50), 'no 503 while privileges were revoked');
+    await sleep(500);
+    const during = { ...l.counts, byCode: new Map(l.counts.byCode) };
+    await asSuper(`grant insert, update, delete on all tables in schema public to ${role}`);
+    const t0 = Date.now();
+    assert.ok(await until(async () => l.lastOkAt() > t0 + 50, 10_000, 50), 'no recovery within 10 s');
+    const recoveryMs = l.lastOkAt() - t0;
+    await sleep(300);
+    await l.stop();
+    assert.deepEqual(l.failures.slice(0, 10), []);
+    assert.ok(srv.alive());
+    await verifyAcks(srv.url, token, l.acks);
+    assert.equal((await auditVerify(srv.url, token)).ok, true);
+    await auditEvents(srv.url, token);
+    assert.equal(await srv.stop(), 0);
+    const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
+    t.diagnostic(`privileges revoked: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after the grant, same connections, no restart`);
+    summary.push(`postgres privileges revoked: ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
+  });
+});
+
 describe('PostgreSQL connections are dropped under load', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });

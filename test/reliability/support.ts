@@ -62,16 +62,19 @@ export interface LeakReport { scannedItems: number; scannedBytes: number; sensit
 export function scanForLeaks(): LeakReport {
   const leaks: LeakReport['leaks'] = [];
   const longOthers = [...sensitive].filter((s) => !s.startsWith(MARK) && !/^hush_/.test(s) && s.length >= 12);
-  for (const { source, text } of observed) {
-    for (const m of text.matchAll(MARKED)) {
-      leaks.push({ source, what: 'secret value', excerpt: excerpt(text, m.index ?? 0) });
-    }
-    for (const m of text.matchAll(TOKEN_SHAPED)) {
-      leaks.push({ source, what: sensitive.has(m[0]) ? 'token' : 'token-shaped string', excerpt: excerpt(text, m.index ?? 0) });
-    }
-    for (const s of longOthers) if (text.includes(s)) leaks.push({ source, what: 'remembered string', excerpt: excerpt(text, text.indexOf(s)) });
-  }
+  for (const { source, text } of observed) leaks.push(...scanText(text, source, longOthers));
   return { scannedItems: observed.length, scannedBytes: observedBytes, sensitive: sensitive.size, leaks };
+}
+
+/** The leaks in one text (exported so the scan itself can be tested against planted secrets). */
+export function scanText(text: string, source = 'text', longOthers: string[] = []): LeakReport['leaks'] {
+  const leaks: LeakReport['leaks'] = [];
+  for (const m of text.matchAll(MARKED)) leaks.push({ source, what: 'secret value', excerpt: excerpt(text, m.index ?? 0) });
+  for (const m of text.matchAll(TOKEN_SHAPED)) {
+    leaks.push({ source, what: sensitive.has(m[0]) ? 'token' : 'token-shaped string', excerpt: excerpt(text, m.index ?? 0) });
+  }
+  for (const s of longOthers) if (text.includes(s)) leaks.push({ source, what: 'remembered string', excerpt: excerpt(text, text.indexOf(s)) });
+  return leaks;
 }
 
 function excerpt(text: string, at: number): string {
