@@ -16,7 +16,7 @@ import {
 
 const SEED = seedFromEnv();
 /** Runs per property on SQLite; PostgreSQL gets a smaller share of the same properties. */
-const RUNS = { sqlite: { routes: 3600, bodies: 3600, utf8: 1500, raw: 1500 }, postgres: { routes: 500, bodies: 800, utf8: 300, raw: 100 } };
+const RUNS = { sqlite: { routes: 3200, bodies: 3200, utf8: 1400, raw: 1400, batch: 1000 }, postgres: { routes: 500, bodies: 700, utf8: 300, raw: 100, batch: 500 } };
 
 // ---------------------------------------------------------------------------
 // Routes. The table is checked against the server's own OpenAPI document, so
@@ -539,6 +539,37 @@ for (const backend of BACKENDS) {
           await ensureFixtures(f);
         }
         return null;
+      });
+      t.diagnostic(`${stats.cases - before_} cases`);
+      assert.deepEqual(failures.slice(failed, failed + 10), []);
+    });
+
+    it('a hostile request never fails an innocent one committed in the same batch (group commit)', async (t) => {
+      // Requests arriving together share one transaction; one whose audit
+      // event or statement fails must fail alone.
+      await makeEnv(f.s.url, f.s.rootToken, 'bystander', 'prod');
+      const arb = fc.record({
+        route: fc.constantFrom(...ROUTES),
+        p: segment, e: segment, k: segment,
+        auth: authArb(f),
+        n: fc.nat(),
+      }).chain((c) => fc.record({ c: fc.constant(c), query: queryArb(c.route), body: c.route.body ? bodyFor(c.route.body) : fc.constant<BodySpec>({ desc: 'none' }) }));
+      const before_ = stats.cases;
+      const failed = failures.length;
+      await runProperty('batch', arb, runs.batch, async ({ c, query, body }) => {
+        const path = pathFor(c.route, c.p, c.e, c.k, 'tok_0') + query;
+        const headers: Record<string, string> = {};
+        if (c.auth !== null) headers.authorization = c.auth;
+        if (body.data !== undefined && body.contentType) headers['content-type'] = body.contentType;
+        const hostile = fetch(f.s.url + path, { method: c.route.method, headers, body: c.route.method === 'GET' ? undefined : body.data as string | Uint8Array | undefined, signal: AbortSignal.timeout(30_000) })
+          .then(async (r) => ({ status: r.status, text: await r.text() }), () => null);
+        const innocent = [0, 1].map((i) => call(f.s.url, 'PUT', `/v1/projects/bystander/envs/prod/secrets/B${i}`, { token: f.s.rootToken, body: { value: markedValue(c.n + i) } }));
+        const [h, ...ok] = await Promise.all([hostile, ...innocent]);
+        if (h) { count(h.status); if (h.status >= 400) observe('fuzz batch error body', h.text); }
+        for (const r of ok) count(r.status);
+        if (h && h.status >= 500) return `hostile ${c.route.method} ${path.slice(0, 100)} -> ${h.status} ${h.text.slice(0, 200)}`;
+        const bad = ok.find((r) => r.status !== 200);
+        return bad ? `an innocent PUT batched with ${c.route.method} ${path.slice(0, 100)} [${body.desc}] got ${bad.status} ${bad.text.slice(0, 200)}` : null;
       });
       t.diagnostic(`${stats.cases - before_} cases`);
       assert.deepEqual(failures.slice(failed, failed + 10), []);

@@ -106,6 +106,26 @@ for (const backend of BACKENDS) {
       assert.ok(o.status === 200 || o.status === 400, `?only= with NUL: ${o.status}`);
     });
 
+    it('a NUL in a path parameter is refused before it can reach the audit log, and never fails the requests batched with it (PostgreSQL: every concurrent write got 503)', async () => {
+      const statuses = new Map<string, number>();
+      const tally = (k: string) => statuses.set(k, (statuses.get(k) ?? 0) + 1);
+      const good = async (i: number) => {
+        for (let n = 0; n < 25; n++) {
+          const r = await call(s.url, 'PUT', `${BASE}/BATCH_${i}`, { token, body: { value: secretValue() } });
+          tally(`good ${r.status}`);
+        }
+      };
+      const bad = async () => {
+        for (let n = 0; n < 25; n++) {
+          const r = await call(s.url, 'GET', '/v1/projects/a%00b/envs/prod/secrets/K', { token });
+          assert.equal(r.status, 400);
+          tally(`bad ${r.status}`);
+        }
+      };
+      await Promise.all([good(1), good(2), good(3), bad(), bad()]);
+      assert.deepEqual(Object.fromEntries(statuses), { 'good 200': 75, 'bad 400': 50 });
+    });
+
     it('no value or token in any log line, error body or audit event', async (t) => {
       await auditEvents(s.url, token);
       for (const l of capturedLogs) observe('server log', l);

@@ -141,6 +141,13 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     return payload;
   });
 
+  // A NUL has no place in any name or filter, and PostgreSQL cannot store one:
+  // refused before authentication, so no audit event ever carries one (one
+  // event that fails to insert would fail every request of its commit batch).
+  app.addHook('onRequest', async (req) => {
+    if (req.url.includes('%00')) throw new HushError('invalid_request', 400, 'the URL contains a NUL character (%00)');
+  });
+
   registerAuth(app, { tokens: c.tokens, audit: c.audit, authFailLimit: cfg.authFailLimit, authFailWindowMs: cfg.authFailWindowMs });
 
   sysRoutes(app, c);
