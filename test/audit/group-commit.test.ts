@@ -95,6 +95,34 @@ for (const backend of BACKENDS) {
       assert.equal(v.headSeq, head + 1, 'only the read above was added');
     });
 
+    it('a job whose event cannot be stored fails alone; the rest of its batch commits', async () => {
+      const c = s.server.container;
+      if (backend === 'sqlite') {
+        await side.raw(`create trigger audit_poison before insert on audit_events when new.target like '%GC_POISON%' begin select raise(abort, 'poisoned event'); end`);
+      } else {
+        await side.raw(`create or replace function audit_poison() returns trigger language plpgsql as $$ begin if new.target like '%GC_POISON%' then raise exception 'poisoned event'; end if; return new; end $$`);
+        await side.raw('create trigger audit_poison before insert on audit_events for each row execute function audit_poison()');
+      }
+      try {
+        const results = await Promise.allSettled([
+          c.secrets.put('api', 'prod', 'GC_X', 'x', undefined, ctx),
+          c.secrets.put('api', 'prod', 'GC_POISON', 'p', undefined, ctx),
+          c.secrets.getAll('api', 'prod', ctx),
+          c.secrets.put('api', 'prod', 'GC_Y', 'y', undefined, ctx),
+        ]);
+        assert.deepEqual(results.map(codeOf), ['ok', 'audit_unavailable', 'ok', 'ok']);
+      } finally {
+        await side.raw(backend === 'sqlite' ? 'drop trigger audit_poison' : 'drop trigger audit_poison on audit_events');
+      }
+      const all = await s.api('GET', '/v1/projects/api/envs/prod/secrets');
+      assert.equal(all.body.secrets.GC_X, 'x');
+      assert.equal(all.body.secrets.GC_Y, 'y');
+      assert.equal(all.body.secrets.GC_POISON, undefined, 'the refused write was not applied');
+      const v = await verify(s);
+      assert.equal(v.ok, true, v.reason ?? '');
+      assertContiguous(await allEvents(s));
+    });
+
     it('values read inside a batch that rolled back are never served later (the cache fills after commit)', async () => {
       const c = s.server.container;
       await blockAuditInserts(side, backend);

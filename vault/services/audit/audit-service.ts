@@ -186,8 +186,9 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
   // it each job runs in turn under a savepoint, so a job that fails (404,
   // CAS conflict) is rolled back and answered alone while the others go on.
   // A job's promise resolves only after the batch committed (and its events
-  // reached the file sink). If the audit append or the commit fails, every
-  // job of the batch fails with it: nothing of theirs was applied.
+  // reached the file sink). If the audit append or the commit fails, nothing
+  // of the batch was applied; its jobs are then retried one per transaction,
+  // so a job whose own event cannot be written fails alone.
   const queue: Job[] = [];
   let draining = false;
 
@@ -221,6 +222,15 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
         committed = await append(tx, done);
       });
     } catch (e) {
+      const pending = batch.filter((j) => !j.settled);
+      if (!solo && pending.length > 1 && !isStorageFailure(e)) {
+        // The batch failed as a whole, but the cause may be one job's (an
+        // event that cannot be stored, a statement that aborted the
+        // transaction). Each job goes again in a transaction of its own, so
+        // only that one fails; a database that is down fails them all above.
+        for (const job of pending) await commitBatch([job]);
+        return;
+      }
       const err = solo || e instanceof HushError ? jobError(e)
         : isStorageFailure(e) ? storageError(e)
           : new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', { cause: e });
