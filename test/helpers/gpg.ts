@@ -113,6 +113,22 @@ export function runGpg(
   });
 }
 
+/**
+ * Key generation through gpg-agent fails now and then on a loaded machine
+ * ("Provided object is too large" from libassuan); a key-making step is
+ * retried a few times before the test fails.
+ */
+async function runGpgRetrying(home: GpgHome, args: string[]): Promise<GpgResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runGpg(home, args);
+    } catch (e) {
+      if (attempt >= 4) throw e;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}
+
 function passArgs(passphrase: string): string[] {
   return ['--pinentry-mode', 'loopback', '--passphrase', passphrase];
 }
@@ -136,10 +152,10 @@ export async function generateRsaKey(
 ): Promise<GpgKey> {
   const bits = opts.bits ?? 3072;
   const passphrase = opts.passphrase ?? '';
-  const gen = await runGpg(home, [...passArgs(passphrase), '--quick-gen-key', uid, `rsa${bits}`, 'default', 'never']);
+  const gen = await runGpgRetrying(home, [...passArgs(passphrase), '--quick-gen-key', uid, `rsa${bits}`, 'default', 'never']);
   const fingerprint = createdFingerprint(gen);
   if (opts.encryptionSubkey !== false) {
-    await runGpg(home, [...passArgs(passphrase), '--quick-add-key', fingerprint, `rsa${bits}`, 'encr', 'never']);
+    await runGpgRetrying(home, [...passArgs(passphrase), '--quick-add-key', fingerprint, `rsa${bits}`, 'encr', 'never']);
   }
   return { home, fingerprint, uid, passphrase };
 }
@@ -151,10 +167,10 @@ export async function generateEd25519Key(
   opts: { passphrase?: string; encryptionSubkey?: boolean } = {},
 ): Promise<GpgKey> {
   const passphrase = opts.passphrase ?? '';
-  const gen = await runGpg(home, [...passArgs(passphrase), '--quick-gen-key', uid, 'ed25519', 'default', 'never']);
+  const gen = await runGpgRetrying(home, [...passArgs(passphrase), '--quick-gen-key', uid, 'ed25519', 'default', 'never']);
   const fingerprint = createdFingerprint(gen);
   if (opts.encryptionSubkey !== false) {
-    await runGpg(home, [...passArgs(passphrase), '--quick-add-key', fingerprint, 'cv25519', 'encr', 'never']);
+    await runGpgRetrying(home, [...passArgs(passphrase), '--quick-add-key', fingerprint, 'cv25519', 'encr', 'never']);
   }
   return { home, fingerprint, uid, passphrase };
 }

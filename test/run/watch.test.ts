@@ -10,8 +10,9 @@ after(async () => { await f.close(); });
 /** Prints its FLAG; on SIGTERM exits with a code that names the value it had. */
 const CHILD = `
 const codes = { one: 11, two: 22, three: 33 };
-process.stdout.write('value=' + process.env.FLAG + '\\n');
+// The handler goes in before the value is printed: a test that signals as soon as it sees the value must not race it.
 process.on('SIGTERM', () => process.exit(codes[process.env.FLAG] ?? 99));
+process.stdout.write('value=' + process.env.FLAG + '\\n');
 setInterval(() => {}, 1000);
 `;
 
