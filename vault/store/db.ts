@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../migrations/index.js';
 import { StorageUnavailableError, type HushError } from '../errors.js';
-import { bindTransaction, fastTx, registerSqlite } from './sqlite-fast.js';
+import { bindTransaction, fastTx, registerSqlite, type RawSqlite } from './sqlite-fast.js';
 
 let pgReady = false;
 /**
@@ -52,6 +52,7 @@ export function openDb(opts: DbOptions): Db {
   const file = sqlitePath(opts.url);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const sync = opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL';
+  const writer: { conn: RawSqlite | null } = { conn: null };
   const db = knexFactory({
     client: 'better-sqlite3',
     connection: { filename: file },
@@ -61,12 +62,13 @@ export function openDb(opts: DbOptions): Db {
       max: 1,
       // WAL: readers never block the writer; busy_timeout: a second process
       // (the CLI's init, a backup restore) waits instead of failing at once.
-      afterCreate(conn: { pragma: (s: string) => unknown }, done: (err: Error | null, conn: unknown) => void) {
+      afterCreate(conn: RawSqlite, done: (err: Error | null, conn: unknown) => void) {
         try {
           conn.pragma('journal_mode = WAL');
           conn.pragma(`synchronous = ${sync}`);
           conn.pragma('busy_timeout = 5000');
           conn.pragma('foreign_keys = ON');
+          writer.conn = conn;
           done(null, conn);
         } catch (e) {
           done(e as Error, conn);
@@ -75,7 +77,7 @@ export function openDb(opts: DbOptions): Db {
     },
     acquireConnectionTimeout: 10_000,
   });
-  registerSqlite(db, file);
+  registerSqlite(db, file, writer);
   return db;
 }
 

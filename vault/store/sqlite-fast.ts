@@ -22,6 +22,7 @@ interface Statement {
   all(...params: unknown[]): unknown[];
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
   raw(on: boolean): Statement;
+  pluck(on?: boolean): Statement;
 }
 
 export interface RawSqlite {
@@ -67,14 +68,19 @@ export function sqlFor(conn: RawSqlite): Sql {
   return s;
 }
 
-interface SqliteHandle { file: string; reader: RawSqlite | null; readerSql: Sql | null }
+interface SqliteHandle {
+  file: string; reader: RawSqlite | null; readerSql: Sql | null;
+  /** knex's pooled connection, set by the pool when it opens it. */
+  writer: { conn: RawSqlite | null };
+  dataVersion: { conn: RawSqlite; stmt: Statement } | null;
+}
 const handles = new WeakMap<object, SqliteHandle>();
 /** Transactions opened by transaction() on SQLite, with their connection. */
 const txSql = new WeakMap<object, Sql>();
 
 /** Called by openDb for a SQLite database: enables the fast path and closes the reader with the pool. */
-export function registerSqlite(db: Knex, file: string): void {
-  const h: SqliteHandle = { file, reader: null, readerSql: null };
+export function registerSqlite(db: Knex, file: string, writer: { conn: RawSqlite | null }): void {
+  const h: SqliteHandle = { file, reader: null, readerSql: null, writer, dataVersion: null };
   handles.set(db, h);
   // knex.destroy() ends in client.destroy(): close the reader with the pool.
   const client = db.client as { destroy(cb?: unknown): Promise<void> };
@@ -99,6 +105,25 @@ function openReader(db: Knex, h: SqliteHandle): Sql {
   conn.pragma('query_only = ON');
   h.reader = conn;
   return (h.readerSql = sqlFor(conn));
+}
+
+/**
+ * A number that changes whenever a connection other than this process's
+ * writer (another server process, the CLI, an operator's sqlite3) has
+ * committed to the database since the last call: PRAGMA data_version on the
+ * writer, which this process's own commits leave alone. Null when it cannot
+ * be told (PostgreSQL, the writer not open yet): then nothing may be cached.
+ *
+ * Safe at any moment, also while a transaction is open on the writer: the
+ * statement is synchronous, and inside a write transaction no other
+ * connection can commit.
+ */
+export function foreignVersion(db: object): number | null {
+  const h = handles.get(db);
+  const conn = h?.writer.conn;
+  if (!h || !conn?.open) return null;
+  if (h.dataVersion?.conn !== conn) h.dataVersion = { conn, stmt: conn.prepare('pragma data_version').pluck() };
+  return h.dataVersion.stmt.get() as number;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Db, Tx } from './db.js';
-import { fastSql } from './sqlite-fast.js';
+import type { Knex } from 'knex';
+import { fastSql, foreignVersion } from './sqlite-fast.js';
 
 export interface TokenRow {
   id: string; name: string; description: string; hash: Buffer; scopes: string[]; parentId: string | null; cidrs: string[];
@@ -18,17 +19,35 @@ const CHAIN_REVOKED_SQL = `with recursive chain(id, parent_id, revoked_at, depth
     select t.id, t.parent_id, t.revoked_at, chain.depth + 1 from tokens t join chain on t.id = chain.parent_id where chain.depth < 100)
   select count(*) as n from chain where revoked_at is not null and revoked_at <= ?`;
 
-/** A token row (without re-reading its hash) and whether an ancestor of it is revoked at a given time, in one statement. */
+/**
+ * A token row (without re-reading its hash) and the earliest revocation time
+ * among its ancestors (null: none revoked), in one statement. The caller
+ * compares that time with its clock, so the result does not depend on when
+ * it was read and can be cached.
+ */
 const FOR_AUTH_SQL = `select t.id, t.name, t.description, t.scopes, t.parent_id, t.cidrs, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
-    case when t.parent_id is null then 0 else (
+    case when t.parent_id is null then null else (
       with recursive chain(id, parent_id, revoked_at, depth) as (
         select p.id, p.parent_id, p.revoked_at, 1 from tokens p where p.id = t.parent_id
         union all
         select x.id, x.parent_id, x.revoked_at, chain.depth + 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
-      select count(*) from chain where revoked_at is not null and revoked_at <= ?) end as chain_revoked
+      select min(revoked_at) from chain) end as chain_revoked_at
   from tokens t where t.hash = ?`;
 
+/** Known tokens cached at most (one small entry each); beyond that the cache starts over. */
+const AUTH_CACHE_MAX = 10_000;
+
 export function tokenStoreFactory(db: Db) {
+  // SQLite: the rows forAuth reads on every request, cached in this process.
+  // The cache holds only while no token can have changed: it starts over
+  // whenever another connection (another server process sharing the file,
+  // the CLI, an operator's sqlite3) has committed anything, and whenever a
+  // revocation made by this process has committed. Unknown tokens are never
+  // cached. Expiry, revocation times and the CIDR list are still compared
+  // with the clock and the caller on every request.
+  const authCache = new Map<string, { token: Readonly<TokenRow>; chainRevokedAt: number | null }>();
+  let authCacheVersion: number | null = null;
+
   const store = {
     async insert(t: Omit<TokenRow, 'revokedAt' | 'lastUsedAt'>, tx: Tx): Promise<void> {
       await tx('tokens').insert({
@@ -45,15 +64,27 @@ export function tokenStoreFactory(db: Db) {
      * What authentication needs: the token with this hash, and whether any
      * ancestor is revoked at `now` (revokeTree marks descendants, but a
      * child inserted while its parent was being revoked escapes that
-     * statement). One read of the current database state per request.
+     * statement). As the database holds it now: read on every request, or on
+     * SQLite from the cache above while nothing can have changed it.
      */
     async forAuth(hash: Buffer, now: number, tx?: Tx): Promise<(TokenRow & { chainRevoked: boolean }) | null> {
       const f = fastSql(db, tx);
       if (f) {
-        const r = f.get(FOR_AUTH_SQL, now, hash);
-        if (!r) return null;
-        r.hash = hash;
-        return Object.assign(toToken(r), { chainRevoked: Number(r.chain_revoked) > 0 });
+        const version = tx === undefined ? foreignVersion(db) : null;
+        if (version !== authCacheVersion) { authCache.clear(); authCacheVersion = version; }
+        const key = hash.toString('base64');
+        let hit = version === null ? undefined : authCache.get(key);
+        if (!hit) {
+          const r = f.get(FOR_AUTH_SQL, hash);
+          if (!r) return null;
+          r.hash = hash;
+          hit = { token: Object.freeze(toToken(r)), chainRevokedAt: r.chain_revoked_at == null ? null : Number(r.chain_revoked_at) };
+          if (version !== null) {
+            if (authCache.size >= AUTH_CACHE_MAX) authCache.clear();
+            authCache.set(key, hit);
+          }
+        }
+        return { ...hit.token, chainRevoked: hit.chainRevokedAt !== null && hit.chainRevokedAt <= now };
       }
       const t = await store.byHash(hash, tx);
       if (!t) return null;
@@ -100,14 +131,25 @@ export function tokenStoreFactory(db: Db) {
     },
     /** Revokes a token and every descendant in one statement; returns the ids revoked now. */
     async revokeTree(id: string, at: number, tx: Tx): Promise<string[]> {
-      const rows = await tx.raw(
-        `with recursive tree(id) as (select id from tokens where id = ? union all select t.id from tokens t join tree on t.parent_id = tree.id)
-         select id from tree`, [id]);
-      const ids: string[] = (Array.isArray(rows) ? rows : rows.rows).map((r: any) => r.id);
-      for (let i = 0; i < ids.length; i += 500) {
-        await tx('tokens').whereIn('id', ids.slice(i, i + 500)).whereNull('revoked_at').update({ revoked_at: at });
+      // No cached row may outlive this revocation: the cache starts over
+      // once its transaction has ended (committed or rolled back). Rows
+      // cached until then are the committed state, which this has not yet
+      // changed.
+      const ended = () => authCache.clear();
+      const execution = (tx as Partial<Knex.Transaction>).executionPromise;
+      if (execution) execution.then(ended, ended);
+      try {
+        const rows = await tx.raw(
+          `with recursive tree(id) as (select id from tokens where id = ? union all select t.id from tokens t join tree on t.parent_id = tree.id)
+           select id from tree`, [id]);
+        const ids: string[] = (Array.isArray(rows) ? rows : rows.rows).map((r: any) => r.id);
+        for (let i = 0; i < ids.length; i += 500) {
+          await tx('tokens').whereIn('id', ids.slice(i, i + 500)).whereNull('revoked_at').update({ revoked_at: at });
+        }
+        return ids;
+      } finally {
+        if (!execution) ended(); // outside a transaction each statement has committed by now
       }
-      return ids;
     },
     async touch(id: string, at: number, tx?: Tx): Promise<void> {
       await (tx ?? db)('tokens').where({ id }).update({ last_used_at: at });

@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuditUnavailableError, HushError } from '../../errors.js';
 import type { Db, Tx } from '../../store/db.js';
-import { isStorageFailure, releaseSavepoint, rollbackToSavepoint, savepoint, storageError, transaction } from '../../store/db.js';
+import { isPostgres, isStorageFailure, releaseSavepoint, rollbackToSavepoint, savepoint, storageError, transaction } from '../../store/db.js';
 import type { AuditFilter, AuditRow, AuditStore } from '../../store/audit-store.js';
 import type { KeyService } from '../key/key-service.js';
 import { canonicalJson } from './canonical.js';
@@ -109,6 +109,8 @@ const MAX_BATCH = 512;
 interface Job {
   ctx: AuditContext;
   readOnly: boolean;
+  /** Runs no SQL in the batch (a read already made outside it): needs no savepoint. */
+  pure: boolean;
   fn: (tx: Tx, record: Record_) => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -123,6 +125,9 @@ function jobError(e: unknown): unknown {
 }
 
 export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: AuditServiceDeps) {
+  // SQLite reads stay in the batch: its statements are synchronous calls on
+  // the one connection, cheaper there than a second connection's.
+  const readOutside = isPostgres(db);
   /** Chains the events of every job in one batch, in queue order, and writes them with one head update. */
   async function append(tx: Tx, jobs: { ctx: AuditContext; inputs: AuditInput[] }[]): Promise<AuditRow[]> {
     if (!jobs.some((j) => j.inputs.length > 0)) return [];
@@ -206,7 +211,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
             done.push({ job, out: await job.fn(tx, record), ctx: job.ctx, inputs });
             continue;
           }
-          const sp = await savepoint(tx, { readOnly: job.readOnly });
+          const sp = job.pure ? false : await savepoint(tx, { readOnly: job.readOnly });
           let out: unknown;
           try {
             out = await job.fn(tx, record);
@@ -260,12 +265,41 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
    * (its events aside), so it needs no savepoint of its own.
    */
   function run<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
+    if (opts.readOnly && readOutside) return readThenAppend(ctx, fn);
+    return enqueue(ctx, fn, opts.readOnly === true, false);
+  }
+
+  function enqueue<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>, readOnly: boolean, pure: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      queue.push({ ctx, readOnly: opts.readOnly === true, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
+      queue.push({ ctx, readOnly, pure, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
       // Started after this turn's I/O callbacks: every request that arrived
       // with this one has queued its job by then and joins the batch.
       if (!draining) { draining = true; setImmediate(() => void drain()); }
     });
+  }
+
+  /**
+   * PostgreSQL: a read runs on its own pool connection, concurrently with
+   * other reads, and only its events join the group commit. Inside the
+   * batch it would run under the chain-head lock, one request at a time,
+   * each statement a round trip on the batch's one connection. The result
+   * is still released only after its events are durable, and is dropped if
+   * they cannot be written (fail closed). A read needs no snapshot shared
+   * with its event: it changes nothing, and the event names the revision
+   * the read returned.
+   */
+  async function readThenAppend<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>): Promise<T> {
+    const inputs: AuditInput[] = [];
+    let out: T;
+    try {
+      out = await fn(db, async (input) => { inputs.push(input); });
+    } catch (e) {
+      throw jobError(e);
+    }
+    return enqueue(ctx, async (_tx, record) => {
+      for (const i of inputs) await record(i);
+      return out;
+    }, true, true);
   }
 
   return {
