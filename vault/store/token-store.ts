@@ -13,12 +13,6 @@ const toToken = (r: any): TokenRow => ({
   revokedAt: r.revoked_at == null ? null : Number(r.revoked_at), lastUsedAt: r.last_used_at == null ? null : Number(r.last_used_at),
 });
 
-const CHAIN_REVOKED_SQL = `with recursive chain(id, parent_id, revoked_at, depth) as (
-    select id, parent_id, revoked_at, 1 from tokens where id = ?
-    union all
-    select t.id, t.parent_id, t.revoked_at, chain.depth + 1 from tokens t join chain on t.id = chain.parent_id where chain.depth < 100)
-  select count(*) as n from chain where revoked_at is not null and revoked_at <= ?`;
-
 /**
  * A token row (without re-reading its hash) and the earliest revocation time
  * among its ancestors (null: none revoked), in one statement. The caller
@@ -33,6 +27,11 @@ const FOR_AUTH_SQL = `select t.id, t.name, t.description, t.scopes, t.parent_id,
         select x.id, x.parent_id, x.revoked_at, chain.depth + 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
       select min(revoked_at) from chain) end as chain_revoked_at
   from tokens t where t.hash = ?`;
+
+/** A FOR_AUTH_SQL row (which leaves out the hash the caller looked up by). */
+function authRow(r: any, hash: Buffer): { token: Readonly<TokenRow>; chainRevokedAt: number | null } {
+  return { token: Object.freeze(toToken({ ...r, hash })), chainRevokedAt: r.chain_revoked_at == null ? null : Number(r.chain_revoked_at) };
+}
 
 /** Known tokens cached at most (one small entry each); beyond that the cache starts over. */
 const AUTH_CACHE_MAX = 10_000;
@@ -55,11 +54,6 @@ export function tokenStoreFactory(db: Db) {
         cidrs: JSON.stringify(t.cidrs), created_at: t.createdAt, expires_at: t.expiresAt,
       });
     },
-    async byHash(hash: Buffer, tx?: Tx): Promise<TokenRow | null> {
-      const f = fastSql(db, tx);
-      const r = f ? f.get('select * from tokens where hash = ?', hash) : await (tx ?? db)('tokens').where({ hash }).first();
-      return r ? toToken(r) : null;
-    },
     /**
      * What authentication needs: the token with this hash, and whether any
      * ancestor is revoked at `now` (revokeTree marks descendants, but a
@@ -69,26 +63,29 @@ export function tokenStoreFactory(db: Db) {
      */
     async forAuth(hash: Buffer, now: number, tx?: Tx): Promise<(TokenRow & { chainRevoked: boolean }) | null> {
       const f = fastSql(db, tx);
+      let hit: ReturnType<typeof authRow> | undefined;
       if (f) {
         const version = tx === undefined ? foreignVersion(db) : null;
         if (version !== authCacheVersion) { authCache.clear(); authCacheVersion = version; }
         const key = hash.toString('base64');
-        let hit = version === null ? undefined : authCache.get(key);
+        hit = version === null ? undefined : authCache.get(key);
         if (!hit) {
           const r = f.get(FOR_AUTH_SQL, hash);
           if (!r) return null;
-          r.hash = hash;
-          hit = { token: Object.freeze(toToken(r)), chainRevokedAt: r.chain_revoked_at == null ? null : Number(r.chain_revoked_at) };
+          hit = authRow(r, hash);
           if (version !== null) {
             if (authCache.size >= AUTH_CACHE_MAX) authCache.clear();
             authCache.set(key, hit);
           }
         }
-        return { ...hit.token, chainRevoked: hit.chainRevokedAt !== null && hit.chainRevokedAt <= now };
+      } else {
+        // PostgreSQL: the same statement, one round trip.
+        const res = await (tx ?? db).raw(FOR_AUTH_SQL, [hash]);
+        const r = (Array.isArray(res) ? res : res.rows)[0];
+        if (!r) return null;
+        hit = authRow(r, hash);
       }
-      const t = await store.byHash(hash, tx);
-      if (!t) return null;
-      return Object.assign(t, { chainRevoked: t.parentId !== null && (await store.chainRevoked(t.parentId, now, tx)) });
+      return { ...hit.token, chainRevoked: hit.chainRevokedAt !== null && hit.chainRevokedAt <= now };
     },
     async byId(id: string, tx?: Tx): Promise<TokenRow | null> {
       const f = fastSql(db, tx);
@@ -115,19 +112,6 @@ export function tokenStoreFactory(db: Db) {
         cur = t.parentId;
       }
       return out;
-    },
-    /** Is this token, or any ancestor of it, revoked at `now`? One query, depth-capped against cycles. */
-    async chainRevoked(id: string, now: number, tx?: Tx): Promise<boolean> {
-      const f = fastSql(db, tx);
-      if (f) return Number(f.get<{ n: number }>(CHAIN_REVOKED_SQL, id, now)!.n) > 0;
-      const rows = await (tx ?? db).raw(
-        `with recursive chain(id, parent_id, revoked_at, depth) as (
-           select id, parent_id, revoked_at, 1 from tokens where id = ?
-           union all
-           select t.id, t.parent_id, t.revoked_at, chain.depth + 1 from tokens t join chain on t.id = chain.parent_id where chain.depth < 100)
-         select count(*) as n from chain where revoked_at is not null and revoked_at <= ?`, [id, now]);
-      const r = (Array.isArray(rows) ? rows : rows.rows)[0];
-      return Number(r?.n ?? 0) > 0;
     },
     /** Revokes a token and every descendant in one statement; returns the ids revoked now. */
     async revokeTree(id: string, at: number, tx: Tx): Promise<string[]> {
