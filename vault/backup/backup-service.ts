@@ -18,12 +18,18 @@ export function asHushError(e: unknown): unknown {
 
 /**
  * Creates an encrypted backup as a stream. Recipient keys are validated
- * before any row is read. `done` settles when the stream has been fully
- * consumed (or failed, or was destroyed); the audit event (backup.create,
- * with size and counts) is written then, because only then is the size known.
+ * before any row is read, and a backup.start event is committed before any
+ * row is read (fail closed). `done` settles when the stream has been fully
+ * consumed (or failed, or was destroyed); the backup.create event (with size
+ * and counts) is written then, because only then is the size known.
  */
 export async function createBackup(c: Container, enc: EncryptOptions, ctx: AuditContext): Promise<BackupRun> {
   for (const r of enc.recipients ?? []) await readRecipientKey(r);
+  const about = { recipients: (enc.recipients ?? []).length, passphrase: enc.passphrase !== undefined, signed: !!enc.signingKey };
+  // A backup reads every value, so it fails closed like every other read: it
+  // is on record before its first byte is produced. If this event cannot be
+  // written, the request fails with 503 audit_unavailable and nothing is sent.
+  await c.audit.record(ctx, { action: 'backup.start', outcome: 'ok', detail: about });
   const { stream: plain, header } = await dumpStream(c);
   let cipher: Readable;
   try {
@@ -45,7 +51,7 @@ export async function createBackup(c: Container, enc: EncryptOptions, ctx: Audit
   cipher.pipe(out);
   out.on('close', () => { if (!cipher.readableEnded) cipher.destroy(); });
   const recorded = done.then(
-    (r) => c.audit.record(ctx, { action: 'backup.create', outcome: 'ok', detail: { bytes: r.bytes, counts: header.counts, recipients: (enc.recipients ?? []).length, passphrase: enc.passphrase !== undefined, signed: !!enc.signingKey } }).then(() => r),
+    (r) => c.audit.record(ctx, { action: 'backup.create', outcome: 'ok', detail: { bytes: r.bytes, counts: header.counts, ...about } }).then(() => r),
     async (e) => {
       await c.audit.record(ctx, { action: 'backup.create', outcome: 'error', detail: { error: String((e as Error)?.message).slice(0, 200) } }).catch(() => undefined);
       throw e;
