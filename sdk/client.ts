@@ -392,6 +392,18 @@ export interface SecretsApi {
    * ```
    */
   getAll(project: string, env: string, options?: GetAllOptions & { ifNoneMatch?: undefined }): Promise<SecretsSnapshot>;
+  /**
+   * Conditional read (`ifNoneMatch`): resolves `{ notModified: true, etag }`
+   * (HTTP 304, no values transferred) while the revision is unchanged, else
+   * the values as above. With `wait` the server holds the request until a
+   * change (long-poll). The fallback cache is never used here.
+   *
+   * @example
+   * ```ts
+   * const next = await client.secrets.getAll('api', 'prod', { ifNoneMatch: etag, wait: 25, timeoutMs: 40_000 });
+   * if (!next.notModified) reload(next.secrets);
+   * ```
+   */
   getAll(project: string, env: string, options?: GetAllOptions): Promise<SecretsSnapshot | NotModified>;
   /**
    * One value with its metadata; `version` reads an older one (`read:P/E`).
