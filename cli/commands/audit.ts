@@ -34,7 +34,7 @@ const list: CommandModule<GlobalArgs, ListArgs> = {
     .option('follow', { alias: 'f', type: 'boolean', describe: 'Keep waiting for new events (JSON: one event per line)' })
     .option('limit', { alias: 'n', type: 'number', default: 100, describe: 'How many events (0: all)' })
     .option('from', { type: 'string', describe: 'Events at or after this time (ISO-8601 or epoch ms); lists forward from there' })
-    .option('to', { type: 'string', describe: 'Events at or before this time' })
+    .option('to', { type: 'string', describe: 'Events before this time (exclusive; ISO-8601 or epoch ms)' })
     .option('actor', { type: 'string', describe: 'Token id or name' })
     .option('action', { type: 'string', describe: 'e.g. secret.read, token.create, key.rotate' })
     .option('outcome', { choices: ['ok', 'denied', 'error'] as const })
