@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import { buildContainer, type Container } from './container.js';
 import { ConfigError } from './errors.js';
 import { buildApp } from './http/app.js';
-import { backupPlugin } from './backup/plugin.js';
+import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
@@ -64,6 +64,8 @@ export interface BuildOptions {
 /** Opens (or, when empty, initialises) the vault and builds the app. Does not listen. */
 export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}): Promise<HushServer> {
   checkTransport(cfg);
+  // Before the vault is opened: a bad backup setup must not leave a freshly initialised vault (and its unseen root token) behind.
+  await loadBackupSchedule(cfg);
   const log = createLogger(cfg.logLevel, opts.logStream);
   const https = cfg.tlsCert && cfg.tlsKey ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } : null;
   const opened = openConfiguredDb(cfg);

@@ -3,6 +3,7 @@ import type { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { Config } from '../config.js';
 import type { Container } from '../container.js';
 import { ConfigError } from '../errors.js';
 import { SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
@@ -11,6 +12,38 @@ import type { EncryptOptions } from './pgp.js';
 
 /** Settles `done` into a result without leaving an unhandled rejection. */
 const settle = <T>(p: Promise<T>) => p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e }));
+
+/**
+ * Reads and checks the scheduled-backup settings: the schedule parses, a
+ * backup dir is set, and the recipient keys and passphrase file are readable
+ * and usable. Throws ConfigError; null when no schedule is set. buildServer
+ * runs it before it opens (or initialises) the vault, so a setup that cannot
+ * work never creates a vault whose root token nobody saw.
+ */
+export async function loadBackupSchedule(cfg: Readonly<Config>): Promise<{ enc: EncryptOptions; dir: string } | null> {
+  if (!cfg.backupSchedule) return null;
+  if (!cfg.backupDir) throw new ConfigError('--backup-schedule needs --backup-dir');
+  if (cfg.backupRecipients.length === 0 && !cfg.backupPassphraseFile) throw new ConfigError('--backup-schedule needs --backup-recipient or --backup-passphrase-file');
+  const [{ readPassphraseFile }, { Cron }] = await Promise.all([import('./backup-service.js'), import('croner')]);
+  try {
+    new Cron(cfg.backupSchedule, { timezone: cfg.backupTimezone, paused: true }).stop();
+  } catch (e) {
+    throw new ConfigError(`invalid --backup-schedule: ${(e as Error).message}`);
+  }
+  const enc: EncryptOptions = {};
+  try {
+    if (cfg.backupRecipients.length) enc.recipients = cfg.backupRecipients.map((p) => readFileSync(p, 'utf8'));
+    if (cfg.backupPassphraseFile) enc.passphrase = readPassphraseFile(cfg.backupPassphraseFile);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`cannot read a backup key file: ${code && /^E[A-Z]+$/.test(code) ? code : (e as Error).message}`);
+  }
+  const { readRecipientKey } = await import('./pgp.js');
+  for (const r of enc.recipients ?? []) {
+    try { await readRecipientKey(r); } catch (e) { throw new ConfigError(`--backup-recipient: ${(e as Error).message}`); }
+  }
+  return { enc, dir: cfg.backupDir };
+}
 
 /**
  * Backups in the server: POST /v1/backups (grant `backup`) streams an
@@ -62,24 +95,11 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
   });
 
   const cfg = c.config;
-  if (!cfg.backupSchedule) return;
-  if (!cfg.backupDir) throw new ConfigError('--backup-schedule needs --backup-dir');
-  if (cfg.backupRecipients.length === 0 && !cfg.backupPassphraseFile) throw new ConfigError('--backup-schedule needs --backup-recipient or --backup-passphrase-file');
-  const [{ backupFileName, createBackup, pruneBackups, readPassphraseFile, writeAtomically }, { Cron }] = await Promise.all([import('./backup-service.js'), import('croner')]);
-  const enc: EncryptOptions = {};
-  try {
-    if (cfg.backupRecipients.length) enc.recipients = cfg.backupRecipients.map((p) => readFileSync(p, 'utf8'));
-    if (cfg.backupPassphraseFile) enc.passphrase = readPassphraseFile(cfg.backupPassphraseFile);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(`cannot read a backup key file: ${code && /^E[A-Z]+$/.test(code) ? code : (e as Error).message}`);
-  }
-  const { readRecipientKey } = await import('./pgp.js');
-  for (const r of enc.recipients ?? []) {
-    try { await readRecipientKey(r); } catch (e) { throw new ConfigError(`--backup-recipient: ${(e as Error).message}`); }
-  }
+  const setup = await loadBackupSchedule(cfg);
+  if (!setup) return;
+  const { enc, dir } = setup;
+  const [{ backupFileName, createBackup, pruneBackups, writeAtomically }, { Cron }] = await Promise.all([import('./backup-service.js'), import('croner')]);
   const holder = `${hostname().slice(0, 40)}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`.slice(0, 64);
-  const dir = cfg.backupDir;
   const log = app.log;
 
   /** Exactly one server claims each scheduled tick: the first to insert its lease row. */
