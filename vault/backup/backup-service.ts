@@ -6,7 +6,7 @@ import type { Container } from '../container.js';
 import { HushError } from '../errors.js';
 import type { AuditContext } from '../services/audit/audit-service.js';
 import { dumpStream, type BackupHeader } from './dump.js';
-import { BackupError, encryptBackupStream, readRecipientKey, type EncryptOptions } from './pgp.js';
+import { BackupError, checkEncryptOptions, encryptBackupStream, type EncryptOptions } from './pgp.js';
 
 export interface BackupRun { stream: Readable; header: BackupHeader; done: Promise<{ bytes: number }> }
 
@@ -17,14 +17,15 @@ export function asHushError(e: unknown): unknown {
 }
 
 /**
- * Creates an encrypted backup as a stream. Recipient keys are validated
- * before any row is read, and a backup.start event is committed before any
- * row is read (fail closed). `done` settles when the stream has been fully
- * consumed (or failed, or was destroyed); the backup.create event (with size
- * and counts) is written then, because only then is the size known.
+ * Creates an encrypted backup as a stream. Keys and options (recipients,
+ * passphrase, signing key) are validated, and a backup.start event is
+ * committed (fail closed), before a snapshot is opened. `done` settles when
+ * the stream has been fully consumed (or failed, or was destroyed); the
+ * backup.create event (with size and counts) is written then, because only
+ * then is the size known.
  */
 export async function createBackup(c: Container, enc: EncryptOptions, ctx: AuditContext): Promise<BackupRun> {
-  for (const r of enc.recipients ?? []) await readRecipientKey(r);
+  await checkEncryptOptions(enc); // every key and option, before a snapshot is opened
   const about = { recipients: (enc.recipients ?? []).length, passphrase: enc.passphrase !== undefined, signed: !!enc.signingKey };
   // A backup reads every value, so it fails closed like every other read: it
   // is on record before its first byte is produced. If this event cannot be

@@ -455,14 +455,14 @@ export interface EncryptOptions {
 }
 
 /**
- * Encrypt a backup byte stream into an OpenPGP message readable by GnuPG 2.2.
+ * Validates encryption options without touching any data: every recipient
+ * key, the passphrase, the signing key (unlocked with its passphrase), and
+ * that there is at least one recipient or a passphrase. Callers that must
+ * fail fast (before opening a database snapshot) call it first.
  *
- * Keys and options are validated before any byte of `plain` is read, so a bad
- * key rejects the returned promise with {@link BackupKeyError}. The result is a
- * streaming Readable (binary `.pgp`, or armored text when `armor` is set);
- * errors of `plain` are forwarded to it unchanged.
+ * @throws {BackupKeyError} when a key or option is unusable.
  */
-export async function encryptBackupStream(plain: Readable, opts: EncryptOptions): Promise<Readable> {
+export async function checkEncryptOptions(opts: EncryptOptions): Promise<{ recipients: RecipientKey[]; signingKey: openpgp.PrivateKey | undefined }> {
   const recipients = await Promise.all((opts.recipients ?? []).map((r) => readRecipientKey(r)));
   if (opts.passphrase !== undefined && (typeof opts.passphrase !== 'string' || opts.passphrase.length === 0)) {
     throw new BackupKeyError('backup passphrase must be a non-empty string');
@@ -476,6 +476,19 @@ export async function encryptBackupStream(plain: Readable, opts: EncryptOptions)
     seen.add(r.fingerprint);
   }
   const signingKey = opts.signingKey ? await readSigningKey(opts.signingKey) : undefined;
+  return { recipients, signingKey };
+}
+
+/**
+ * Encrypt a backup byte stream into an OpenPGP message readable by GnuPG 2.2.
+ *
+ * Keys and options are validated before any byte of `plain` is read, so a bad
+ * key rejects the returned promise with {@link BackupKeyError}. The result is a
+ * streaming Readable (binary `.pgp`, or armored text when `armor` is set);
+ * errors of `plain` are forwarded to it unchanged.
+ */
+export async function encryptBackupStream(plain: Readable, opts: EncryptOptions): Promise<Readable> {
+  const { recipients, signingKey } = await checkEncryptOptions(opts);
 
   const source = nodeToWeb(plain);
   const message = await openpgp.createMessage({ binary: source.web, format: 'binary' });
