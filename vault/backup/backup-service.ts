@@ -78,12 +78,18 @@ export function backupFileName(d: Date): string {
 export async function writeAtomically(dir: string, name: string, stream: Readable): Promise<string> {
   const final = join(dir, name);
   const tmp = join(dir, `.${name}.tmp-${process.pid}`);
+  // The producer learns why its stream was abandoned (a backup audits that
+  // reason); the caller gets the same error from this function's rejection.
+  const abandon = (e: unknown) => {
+    stream.on('error', () => undefined);
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  };
   let fh;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     fh = await open(tmp, 'wx', 0o600);
   } catch (e) {
-    stream.destroy();
+    abandon(e);
     throw e;
   }
   try {
@@ -93,7 +99,7 @@ export async function writeAtomically(dir: string, name: string, stream: Readabl
     fh = null;
     await rename(tmp, final);
   } catch (e) {
-    stream.destroy();
+    abandon(e);
     await fh?.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;
