@@ -188,8 +188,9 @@ export const verifySubcommand: CommandModule = {
       };
       if (argv.json) printJson(summary);
       else {
-        process.stdout.write(`OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} (${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain verified (${r.auditChecked} events)\n`);
-        process.stdout.write(r.signature.verifiedBy ? `  signed by ${r.signature.verifiedBy} (verified)\n` : r.signature.signed ? `  signed by key ${r.signature.keyIds.join(', ')} (not checked: give --signer)\n` : '  not signed\n');
+        // One write: `hush backup verify F | head -1` must not hit EPIPE on a second write.
+        process.stdout.write(`OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} (${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain verified (${r.auditChecked} events)\n` +
+          (r.signature.verifiedBy ? `  signed by ${r.signature.verifiedBy} (verified)\n` : r.signature.signed ? `  signed by key ${r.signature.keyIds.join(', ')} (not checked: give --signer)\n` : '  not signed\n'));
       }
     } catch (e) {
       throw backupFailure(e);
