@@ -220,9 +220,22 @@ export const restoreSubcommand: CommandModule = {
       const { restoreBackupFile } = await import('../../vault/backup/local.js');
       const { createLogger } = await import('../../vault/server.js');
       const tty = process.stderr.isTTY === true && !argv.json;
-      const r = await restoreBackupFile(cfg, file, keys, createLogger('silent'), (phase) => {
-        if (tty) process.stderr.write(phase === 'verify' ? 'verifying the backup...\n' : 'restoring...\n');
-      });
+      // Ctrl-C (or SIGTERM) fails the restore like any other error, so what it created is removed again; a second one exits at once.
+      const interrupted = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => interrupted.abort(new CliError(`restore interrupted by ${sig}; nothing was restored`, 130, 'interrupted'));
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let r;
+      try {
+        r = await restoreBackupFile(cfg, file, keys, createLogger('silent'), (phase) => {
+          if (tty) process.stderr.write(phase === 'verify' ? 'verifying the backup...\n' : 'restoring...\n');
+        }, interrupted.signal);
+      } catch (e) {
+        throw interrupted.signal.aborted ? interrupted.signal.reason : e;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
       const target = cfg.databaseUrl ? (r.target === 'database' ? 'the database' : r.target) : cfg.dataDir;
       if (argv.json) {
         printJson({ ok: true, target, vaultId: r.vaultId, fromVault: r.header.vaultId, backupCreatedAt: r.header.createdAt, counts: r.counts, masterKeyFile: r.masterKeyFile, masterKeySource: r.masterKeySource, verified: r.verified });

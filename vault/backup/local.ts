@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, rmdirSync, unlinkSync, type ReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
@@ -17,9 +17,27 @@ export type OpenKeys = Pick<DecryptOptions, 'identities' | 'passphrase' | 'verif
 
 export interface FileVerifyReport extends VerifyReport { signature: SignatureStatus }
 
+/**
+ * Opens a backup file for reading. When `signal` aborts (Ctrl-C), the read
+ * fails with the signal's reason, so the verify or restore reading it fails
+ * too and cleans up as after any other failure.
+ */
+function openBackupFile(file: string, signal?: AbortSignal): ReadStream {
+  const s = createReadStream(file);
+  if (signal) {
+    const abort = () => s.destroy(signal.reason instanceof Error ? signal.reason : new Error('interrupted'));
+    if (signal.aborted) abort();
+    else {
+      signal.addEventListener('abort', abort, { once: true });
+      s.once('close', () => signal.removeEventListener('abort', abort));
+    }
+  }
+  return s;
+}
+
 /** Decrypts `file` and checks it end to end (OpenPGP integrity, signature, body hash, counts, audit chain). Writes nothing. */
-export async function verifyBackupFile(file: string, keys: OpenKeys): Promise<FileVerifyReport> {
-  const { plain, signed } = await decryptBackupStream(createReadStream(file), keys);
+export async function verifyBackupFile(file: string, keys: OpenKeys, signal?: AbortSignal): Promise<FileVerifyReport> {
+  const { plain, signed } = await decryptBackupStream(openBackupFile(file, signal), keys);
   try {
     const report = await verifyBackup(readLines(plain));
     return { ...report, signature: await signed };
@@ -52,10 +70,10 @@ export interface FileRestoreResult extends RestoreResult { verify: FileVerifyRep
  * If the restore itself fails, what this call created (SQLite file, data
  * dir, PostgreSQL schema) is removed again.
  */
-export async function restoreBackupFile(config: Readonly<Config>, file: string, keys: OpenKeys, log: FastifyBaseLogger, onPhase?: (phase: 'verify' | 'restore') => void): Promise<FileRestoreResult> {
+export async function restoreBackupFile(config: Readonly<Config>, file: string, keys: OpenKeys, log: FastifyBaseLogger, onPhase?: (phase: 'verify' | 'restore') => void, signal?: AbortSignal): Promise<FileRestoreResult> {
   await assertEmptyTarget(config);
   onPhase?.('verify');
-  const verify = await verifyBackupFile(file, keys);
+  const verify = await verifyBackupFile(file, keys, signal);
 
   const url = databaseUrl(config);
   const sqlite = storageKind(url) === 'sqlite';
@@ -68,7 +86,7 @@ export async function restoreBackupFile(config: Readonly<Config>, file: string, 
   let ok = false;
   try {
     schemaExisted = await hasSchema(opened.db);
-    const { plain, signed } = await decryptBackupStream(createReadStream(file), keys);
+    const { plain, signed } = await decryptBackupStream(openBackupFile(file, signal), keys);
     try {
       const r = await restoreBackup(config, opened, readLines(plain), log);
       await signed;

@@ -1,0 +1,50 @@
+/**
+ * An interrupted restore (Ctrl-C: the CLI aborts the signal it passes to
+ * restoreBackupFile) fails like any other restore error: the transaction
+ * rolls back and what the restore created (SQLite file, data dir) is removed.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../vault/config.js';
+import { createLogger } from '../../vault/server.js';
+import { restoreBackupFile } from '../../vault/backup/local.js';
+import { startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { backupOverHttp, listTree, seedVault } from './support.js';
+
+const PASS = 'interrupt pass';
+
+describe('interrupted restore', () => {
+  let s: TestServer;
+  const work = tempDir('hush-bk-int-');
+  const file = join(work, 'b.pgp');
+  before(async () => {
+    s = await startServer();
+    await seedVault(s, { projects: 1, envs: 2, secrets: 1500 });
+    assert.equal((await backupOverHttp(s, file, { passphrase: PASS })).status, 200);
+  });
+  after(async () => {
+    await s?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  for (const [what, delayMs] of [['as the restore pass starts', 0], ['during the restore pass', 150]] as const) {
+    it(`an abort ${what} rejects with its reason and leaves nothing in the target`, async () => {
+      const dir = join(work, `target-${delayMs}`);
+      const ac = new AbortController();
+      const reason = Object.assign(new Error('interrupted by test'), { code: 'interrupted' });
+      let finished = false;
+      let dbAtAbort = false;
+      await assert.rejects(
+        restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), file, { passphrase: PASS }, createLogger('silent'), (phase) => {
+          if (phase === 'restore') setTimeout(() => { dbAtAbort = existsSync(join(dir, 'hush.db')); ac.abort(reason); }, delayMs);
+        }, ac.signal).then(() => { finished = true; }),
+        (e) => e === reason,
+      );
+      assert.equal(finished, false);
+      if (delayMs > 0) assert.equal(dbAtAbort, true, 'the abort came while the restore was writing its database');
+      assert.deepEqual(listTree(dir), [], 'nothing left in the target data dir');
+    });
+  }
+});
