@@ -5,7 +5,9 @@
  *   a clear code, never a 500 or a hang; nothing acknowledged is lost or
  *   corrupted; the server recovers by itself once the database is writable;
  * - PostgreSQL drops every connection repeatedly under load (what a restart
- *   does to clients): the same, and recovery without restarting Hush;
+ *   does to clients), and a PostgreSQL cluster of the test's own is really
+ *   restarted, then stopped and started again under load: the same, and
+ *   recovery without restarting Hush;
  * - the master key file is missing, unreadable, a directory, too open or not
  *   a key: one clear line on stderr, non-zero exit, the database untouched.
  */
@@ -306,6 +308,104 @@ describe('PostgreSQL connections are dropped under load', { skip: !PG_URL && 'HU
     const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ') || 'none';
     t.diagnostic(`${terminated} backends terminated: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}), 0 other errors; recovered in ${recoveryMs} ms; ${l.acks.length} acknowledged writes intact`);
     summary.push(`postgres terminate x8: ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
+  });
+});
+
+/**
+ * A PostgreSQL cluster of this test's own (initdb into a temp dir, its own
+ * port), so that it can really be stopped and started while other test files
+ * use the shared server. As root the server runs as the `postgres` user.
+ */
+function pgServerBin(): string | null {
+  const dirs: string[] = [];
+  try { dirs.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim()); } catch { /* not on PATH */ }
+  try { for (const v of readdirSync('/usr/lib/postgresql').sort().reverse()) dirs.push(`/usr/lib/postgresql/${v}/bin`); } catch { /* none */ }
+  return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl'))) ?? null;
+}
+const PG_BIN = pgServerBin();
+const pgUser = (() => { if (!isRoot) return null; try { return Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })); } catch { return null; } })();
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const port = (s.address() as { port: number }).port; s.close(() => resolve(port)); });
+  });
+}
+
+async function privatePgCluster() {
+  const dir = tempDir('hush-pgc-');
+  if (pgUser !== null) chownSync(dir, pgUser, pgUser);
+  const data = join(dir, 'data');
+  const port = await freePort();
+  const pgRun = (tool: string, args: string[]) => execFileSync(
+    pgUser !== null ? 'runuser' : join(PG_BIN!, tool),
+    pgUser !== null ? ['-u', 'postgres', '--', join(PG_BIN!, tool), ...args] : args,
+    { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, cwd: dir },
+  );
+  pgRun('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-instructions']);
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`;
+  const ctl = (...args: string[]) => pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'pg.log'), '-o', opts, '-w', '-t', '60', ...args]);
+  ctl('start');
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop: () => ctl('stop', '-m', 'fast'),
+    start: () => ctl('start'),
+    restart: () => ctl('restart', '-m', 'fast'),
+    destroy: () => { try { ctl('stop', '-m', 'immediate'); } catch { /* already down */ } rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+describe('PostgreSQL restarts under load', { skip: (!PG_BIN && 'PostgreSQL server binaries (initdb, pg_ctl) not found') || (isRoot && pgUser === null && 'running as root, and there is no postgres user to run a cluster as') }, () => {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
+
+  it('a fast restart, then 1.5 s down and a start: 503 while down, no 500, no hang, recovery without restarting Hush', async (t) => {
+    const pg = await privatePgCluster();
+    cleanups.push(pg.destroy);
+    const srv = await spawnHush(['--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--database-url', pg.url, ...NO_LIMITS], {}, { label: 'pg restart' });
+    cleanups.push(() => srv.kill9());
+    const token = srv.rootToken!;
+    await makeEnv(srv.url, token, 'fault', 'prod');
+    const l = load(() => srv, token);
+    await sleep(400);
+
+    // 1. pg_ctl restart -m fast: every session is ended, the server is back within a moment.
+    const okBeforeRestart = l.counts.ok;
+    pg.restart();
+    const t1 = Date.now();
+    assert.ok(await until(async () => l.lastOkAt() > t1 + 20, 15_000, 50), 'no recovery within 15 s of the restart');
+    const restartRecoveryMs = l.lastOkAt() - t1;
+
+    // 2. Stopped for 1.5 s under load (connections refused), then started.
+    pg.stop();
+    const downAt = Date.now();
+    await sleep(1500);
+    const during = { ...l.counts, byCode: new Map(l.counts.byCode) };
+    assert.ok(srv.alive(), 'Hush exited while its database was down');
+    pg.start();
+    const t2 = Date.now();
+    assert.ok(await until(async () => l.lastOkAt() > t2 + 20, 15_000, 50), 'no recovery within 15 s of the start');
+    const recoveryMs = l.lastOkAt() - t2;
+    await sleep(300);
+    const unavailableAfter = l.counts.unavailable;
+    const okAfter = l.counts.ok;
+    await sleep(1000);
+    await l.stop();
+
+    assert.deepEqual(l.failures.slice(0, 10), [], 'an answer that was neither 200 nor a clear 503, or a hang');
+    assert.ok(during.unavailable > 0, 'no 503 while PostgreSQL was down');
+    assert.ok(okBeforeRestart > 0 && l.counts.ok > okAfter, 'no successful requests before the restart or after the recovery');
+    assert.equal(l.counts.unavailable, unavailableAfter, '503s after the database came back');
+    assert.ok(srv.alive(), 'Hush stayed up');
+    await verifyAcks(srv.url, token, l.acks);
+    assert.equal((await auditVerify(srv.url, token)).ok, true);
+    await auditEvents(srv.url, token);
+    assert.equal(await srv.stop(), 0);
+    const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
+    t.diagnostic(`postgres restart: recovered ${restartRecoveryMs} ms after pg_ctl restart; down ${t2 - downAt} ms: ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after the start, no restart of Hush; ${l.acks.length} acknowledged writes intact`);
+    summary.push(`postgres restart (private cluster): ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
   });
 });
 
