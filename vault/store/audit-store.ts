@@ -1,5 +1,5 @@
 import type { Db, Tx } from './db.js';
-import { isPostgres } from './db.js';
+import { isPostgres, lockedHead, rememberHead } from './db.js';
 import { fastSql, fastTx } from './sqlite-fast.js';
 
 export interface AuditRow {
@@ -48,6 +48,8 @@ export function auditStoreFactory(db: Db) {
         const r = f.get<{ seq: number; hash: Buffer }>('select seq, hash from audit_head where id = 1');
         return r ? { seq: Number(r.seq), hash: Buffer.from(r.hash) } : null;
       }
+      const locked = lockedHead(tx);
+      if (locked) return locked;
       const q = tx('audit_head').where({ id: 1 });
       if (isPostgres(tx)) q.forUpdate();
       const r = await q.first();
@@ -59,7 +61,10 @@ export function auditStoreFactory(db: Db) {
     async setHead(seq: number, hash: Buffer, tx: Tx): Promise<void> {
       const f = fastTx(tx);
       if (f) f.run('update audit_head set seq = ?, hash = ? where id = 1', seq, hash);
-      else await tx('audit_head').where({ id: 1 }).update({ seq, hash });
+      else {
+        await tx('audit_head').where({ id: 1 }).update({ seq, hash });
+        if (lockedHead(tx)) rememberHead(tx, { seq, hash });
+      }
     },
     async insert(rows: AuditRow[], tx: Tx): Promise<void> {
       const f = fastTx(tx);

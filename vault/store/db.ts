@@ -86,6 +86,19 @@ export function isPostgres(db: Tx): boolean {
 }
 
 /**
+ * The audit chain head as transaction() read it when it locked it
+ * (PostgreSQL). Only the audit append moves the head, at the end of the
+ * transaction, so the chain append reads it from here instead of again.
+ */
+const lockedHeads = new WeakMap<Tx, { seq: number; hash: Buffer }>();
+export function lockedHead(tx: Tx): { seq: number; hash: Buffer } | undefined {
+  return lockedHeads.get(tx);
+}
+export function rememberHead(tx: Tx, head: { seq: number; hash: Buffer }): void {
+  lockedHeads.set(tx, head);
+}
+
+/**
  * A write transaction. On SQLite it takes the write lock first (waiting up
  * to busy_timeout for another process), so a read made early in it cannot
  * later fail to upgrade, and the store's hot statements run on its
@@ -101,7 +114,8 @@ export function isPostgres(db: Tx): boolean {
 export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
   if (isPostgres(db)) {
     return db.transaction(async (trx) => {
-      await trx.raw('select seq from audit_head where id = 1 for update');
+      const { rows } = await trx.raw('select seq, hash from audit_head where id = 1 for update');
+      if (rows[0]) rememberHead(trx, { seq: Number(rows[0].seq), hash: Buffer.from(rows[0].hash) });
       return fn(trx);
     });
   }
