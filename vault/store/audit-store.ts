@@ -58,23 +58,32 @@ export function auditStoreFactory(db: Db) {
     async initHead(hash: Buffer, tx: Tx): Promise<void> {
       await tx('audit_head').insert({ id: 1, seq: 0, hash }).onConflict('id').ignore();
     },
-    async setHead(seq: number, hash: Buffer, tx: Tx): Promise<void> {
-      const f = fastTx(tx);
-      if (f) f.run('update audit_head set seq = ?, hash = ? where id = 1', seq, hash);
-      else {
-        await tx('audit_head').where({ id: 1 }).update({ seq, hash });
-        if (lockedHead(tx)) rememberHead(tx, { seq, hash });
-      }
-    },
-    async insert(rows: AuditRow[], tx: Tx): Promise<void> {
+    /**
+     * Inserts the chained events and moves the head to the last of them.
+     * On PostgreSQL the last chunk of rows and the head update are one
+     * statement (a data-modifying CTE): one round trip under the head lock.
+     */
+    async append(rows: AuditRow[], seq: number, hash: Buffer, tx: Tx): Promise<void> {
       const f = fastTx(tx);
       if (f) {
         for (const e of rows) {
           f.run(INSERT_SQL, e.seq, e.ts, e.actorId, e.actorName, e.action, e.project, e.env, e.json?.target ?? JSON.stringify(e.target), e.outcome, e.ip, e.requestId, e.json?.detail ?? JSON.stringify(e.detail), e.prevHash, e.hash);
         }
+        f.run('update audit_head set seq = ?, hash = ? where id = 1', seq, hash);
         return;
       }
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) await tx('audit_events').insert(rows.slice(i, i + INSERT_CHUNK).map(toDbRow));
+      let i = 0;
+      for (; rows.length - i > INSERT_CHUNK; i += INSERT_CHUNK) await tx('audit_events').insert(rows.slice(i, i + INSERT_CHUNK).map(toDbRow));
+      const head = tx('audit_head').where({ id: 1 }).update({ seq, hash });
+      if (i < rows.length && isPostgres(tx)) {
+        const ins = tx('audit_events').insert(rows.slice(i).map(toDbRow)).toSQL();
+        const upd = head.toSQL();
+        await tx.raw(`with ins as (${ins.sql}) ${upd.sql}`, [...ins.bindings, ...upd.bindings]);
+      } else {
+        if (i < rows.length) await tx('audit_events').insert(rows.slice(i).map(toDbRow));
+        await head;
+      }
+      if (lockedHead(tx)) rememberHead(tx, { seq, hash });
     },
     async list(f: AuditFilter, tx?: Tx): Promise<AuditRow[]> {
       const q = (tx ?? db)('audit_events');

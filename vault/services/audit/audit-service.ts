@@ -155,8 +155,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
           prev = hash;
         }
       }
-      await auditStore.insert(rows, tx);
-      await auditStore.setHead(seq, prev, tx);
+      await auditStore.append(rows, seq, prev, tx);
       return rows;
     } catch (e) {
       if (e instanceof HushError) throw e;
