@@ -20,6 +20,10 @@ if (args[0] === 'run') {
   const { fastRun } = await import('./run/fast.js');
   if (await fastRun(args.slice(1))) await new Promise(() => undefined);
 }
+// A reader that closed the pipe (`hush audit list | head -1`) is not an
+// error: further output is dropped and the command finishes as it would.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') fail(e); });
+
 // Top-level only: `hush secrets get K --version 3` has its own --version.
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`${VERSION}\n`);
