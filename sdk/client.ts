@@ -263,6 +263,11 @@ export interface GetAllOptions extends CallOptions {
  * for await (const ev of client.audit.iterate({ outcome: 'denied' }, { follow: true, pollMs: 2000 })) console.log(ev.seq, ev.action);
  * ```
  */
+export interface AuditVerifyOptions extends CallOptions {
+  /** An event's seq and hex hash recorded outside the database. */
+  anchor?: { seq: number; hash: string };
+}
+
 export interface AuditIterateOptions extends CallOptions {
   /**
    * After the last page, keep polling for new events until `signal` aborts
@@ -537,15 +542,20 @@ export interface AuditApi {
    */
   iterate(query?: AuditQuery, options?: AuditIterateOptions): AsyncIterableIterator<AuditEvent>;
   /**
-   * Recomputes the hash chain; names the first broken seq.
+   * Recomputes the hash chain; names the first broken seq. With `anchor`
+   * (an event's seq and hash kept outside the database: a line of the audit
+   * file, the `headHash` of an earlier verify), also checks that this event
+   * still exists with that hash, which catches a tail truncated together
+   * with the chain head.
    *
    * @example
    * ```ts
    * const v = await client.audit.verify();
    * if (!v.ok) console.error(`audit chain broken at seq ${v.firstBadSeq}: ${v.reason}`);
+   * const again = await client.audit.verify({ anchor: { seq: v.headSeq, hash: v.headHash! } });
    * ```
    */
-  verify(options?: CallOptions): Promise<AuditVerification>;
+  verify(options?: AuditVerifyOptions): Promise<AuditVerification>;
 }
 
 /** Master-key operations (root). */
@@ -880,7 +890,10 @@ export function createClient(options: ClientOptions = {}): HushClient {
         ...opts(o),
       }),
       iterate: iterateAudit,
-      verify: (o) => call({ method: 'GET', path: '/v1/audit/verify', ...opts(o) }),
+      verify: (o) => call({
+        method: 'GET', path: '/v1/audit/verify', ...opts(o),
+        query: o?.anchor ? { anchorSeq: String(o.anchor.seq), anchorHash: o.anchor.hash } : undefined,
+      }),
     },
     keys: {
       rotateMaster: (newKey, o) => call({ method: 'POST', path: '/v1/sys/rotate-master', body: { newKey }, ...opts(o) }),

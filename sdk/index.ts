@@ -14,7 +14,7 @@
 export {
   createClient, DEFAULT_ADDR,
   type HushClient, type ClientOptions, type RetryOptions, type FallbackOptions, type WarningInfo, type GetAllOptions,
-  type AuditIterateOptions, type RawRequestOptions, type ProjectsApi, type EnvsApi, type SecretsApi, type TokensApi,
+  type AuditIterateOptions, type AuditVerifyOptions, type RawRequestOptions, type ProjectsApi, type EnvsApi, type SecretsApi, type TokensApi,
   type AuditApi, type KeysApi, type BackupsApi, type HttpMethod,
 } from './client.js';
 export { loadEnv, type LoadEnvOptions, type LoadEnvResult } from './load-env.js';

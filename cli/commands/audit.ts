@@ -81,12 +81,25 @@ const list: CommandModule<GlobalArgs, ListArgs> = {
   },
 };
 
-const verify: CommandModule<GlobalArgs, GlobalArgs> = {
+interface VerifyArgs extends GlobalArgs { 'anchor-seq'?: number; 'anchor-hash'?: string }
+
+const verify: CommandModule<GlobalArgs, VerifyArgs> = {
   command: 'verify',
   describe: 'Recompute the audit hash chain: exit 0 when intact, exit 3 naming the first broken seq',
+  builder: (y) => y
+    .option('anchor-seq', { type: 'number', describe: 'Seq of an event recorded outside the database (audit file line, earlier verify); with --anchor-hash' })
+    .option('anchor-hash', { type: 'string', describe: 'That event\'s hash (hex): catches a tail truncated together with the chain head' })
+    .check((a) => {
+      const usage = (m: string) => new CliError(m, EXIT.usage);
+      if ((a['anchor-seq'] === undefined) !== (a['anchor-hash'] === undefined)) throw usage('--anchor-seq and --anchor-hash go together');
+      if (a['anchor-seq'] !== undefined && !(Number.isSafeInteger(a['anchor-seq']) && a['anchor-seq'] > 0)) throw usage('--anchor-seq must be a positive integer');
+      if (a['anchor-hash'] !== undefined && !/^[0-9a-fA-F]{64}$/.test(a['anchor-hash'])) throw usage('--anchor-hash must be 64 hex characters');
+      return true;
+    }),
   handler: async (argv) => {
     const { client } = await connect(argv);
-    const v = await client.audit.verify();
+    const anchor = argv['anchor-seq'] !== undefined ? { seq: argv['anchor-seq'], hash: argv['anchor-hash']! } : undefined;
+    const v = await client.audit.verify({ anchor });
     if (argv.json) printJson(v);
     if (!v.ok) {
       const at = v.firstBadSeq !== null ? ` at seq ${v.firstBadSeq}` : '';

@@ -94,6 +94,51 @@ describe('hush audit', () => {
   });
 });
 
+describe('hush audit verify --anchor-seq/--anchor-hash', () => {
+  it('an anchor kept outside the database catches a tail deleted together with the chain head', async () => {
+    const s = await startServer();
+    let before: { ok: boolean; headSeq: number; headHash: string };
+    let anchor: string[];
+    try {
+      const u = rootCli(s.url, s.rootToken);
+      for (const p of ['b1', 'b2', 'b3', 'b4', 'b5']) await u.json(['projects', 'create', p]);
+      before = await u.json(['audit', 'verify']);
+      assert.equal(before.ok, true);
+      anchor = ['--anchor-seq', String(before.headSeq), '--anchor-hash', before.headHash];
+      assert.equal((await u.run(['audit', 'verify', ...anchor])).code, 0);
+      for (const bad of [['--anchor-seq', '3'], ['--anchor-seq', '0', '--anchor-hash', before.headHash], ['--anchor-seq', '3', '--anchor-hash', 'xyz']]) {
+        const r = await u.run(['audit', 'verify', ...bad]);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(oneErrorLine(r.stderr), /^hush: .*anchor/);
+      }
+    } finally {
+      await s.close({ keepDir: true });
+    }
+
+    // Someone with write access deletes the last two events and rewinds the head to match.
+    const Database = require('better-sqlite3');
+    const db = new Database(join(s.dataDir, 'hush.db'));
+    const keep = before.headSeq - 2;
+    db.prepare('DELETE FROM audit_events WHERE seq > ?').run(keep);
+    const h = db.prepare('SELECT hash FROM audit_events WHERE seq = ?').get(keep) as { hash: Buffer };
+    db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(keep, h.hash);
+    db.close();
+
+    const s2 = await startServer({ dataDir: s.dataDir });
+    try {
+      const u2 = rootCli(s2.url, s.rootToken);
+      // server.start appended after the rewind: the chain itself verifies...
+      assert.equal((await u2.json(['audit', 'verify'])).ok, true);
+      // ...the anchor does not.
+      const r = await u2.run(['audit', 'verify', ...anchor]);
+      assert.equal(r.code, 3);
+      assert.match(oneErrorLine(r.stderr), new RegExp(`^hush: audit chain broken at seq ${before.headSeq}: the anchor names event ${before.headSeq} but the log ends at ${before.headSeq - 1}`));
+    } finally {
+      await s2.close();
+    }
+  });
+});
+
 describe('hush keys', () => {
   it('rotate starts a new data-key version; --rewrap re-encrypts old values, which stay readable', async () => {
     const s = await startServer();
