@@ -75,6 +75,13 @@ for (const backend of BACKENDS) {
       assert.ok(etag);
       const nm = await s.api('GET', `${base}/secrets`, undefined, undefined, { 'if-none-match': etag });
       assert.equal(nm.status, 304);
+      // Weak comparison and lists (RFC 9110): a compressing proxy hands clients W/"...".
+      for (const h of [`W/${etag}`, `"0-0", ${etag}`]) {
+        const weak = await s.api('GET', `${base}/secrets`, undefined, undefined, { 'if-none-match': h });
+        assert.equal(weak.status, 304, `If-None-Match: ${h}`);
+        assert.equal(weak.headers.get('etag'), etag);
+      }
+      assert.equal((await s.api('GET', `${base}/secrets`, undefined, undefined, { 'if-none-match': '"0-0", W/"1-0"' })).status, 200);
       await s.api('PUT', `${base}/secrets/BUMP`, { value: 'x' });
       const changed = await s.api('GET', `${base}/secrets`, undefined, undefined, { 'if-none-match': etag });
       assert.equal(changed.status, 200);

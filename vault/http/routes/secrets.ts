@@ -15,6 +15,17 @@ const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need =>
 const etag = (envId: number, revision: number) => `"${envId}-${revision}"`;
 
 /**
+ * If-None-Match as RFC 9110 compares it: a comma-separated list of entity
+ * tags, compared weakly (a W/ prefix is ignored). Proxies that compress
+ * responses turn the ETag into W/"...", and clients echo that. "*" is not
+ * treated as a match: it would make every long-poll (?wait=N) answer 304
+ * even after the revision changed.
+ */
+export function etagMatches(ifNoneMatch: string, current: string): boolean {
+  return ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === current);
+}
+
+/**
  * JSON of a values object. The secret service hands out the same frozen
  * object for every read of a cached env revision, so its JSON is built once
  * per object (and dropped with it) instead of once per response. The text
@@ -52,12 +63,13 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
     if (inm) {
       let r = await c.secrets.revision(p, e);
       const waitMs = Math.min(Number(q.wait ?? 0), 60) * 1000;
-      if (inm === etag(r.envId, r.revision) && waitMs > 0) {
+      if (etagMatches(inm, etag(r.envId, r.revision)) && waitMs > 0) {
         let closed = false;
         req.raw.once('close', () => { closed = true; });
         r = await c.secrets.waitForChange(p, e, r.envId, r.revision, waitMs, () => closed || closing);
       }
-      if (inm === etag(r.envId, r.revision)) return reply.status(304).header('etag', inm).send();
+      const current = etag(r.envId, r.revision);
+      if (etagMatches(inm, current)) return reply.status(304).header('etag', current).send();
     }
     const only = q.only ? q.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
     const r = await c.secrets.getAll(p, e, req.auditCtx, only);
