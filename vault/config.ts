@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { formatDuration, parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
@@ -90,6 +91,19 @@ const bool: Parser<boolean> = (v) => {
   throw new BadValue('must be true or false');
 };
 const list: Parser<string[]> = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
+/** Proxy addresses for --trust-proxy: IPs or CIDRs (and proxy-addr's loopback/linklocal/uniquelocal). */
+const cidrs: Parser<string[]> = (v) => {
+  const items = list(v);
+  items.forEach((item, i) => {
+    if (item === 'loopback' || item === 'linklocal' || item === 'uniquelocal') return;
+    const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(item);
+    const fam = m ? isIP(m[1]) : 0;
+    if (!m || fam === 0 || (m[2] !== undefined && Number(m[2]) > (fam === 4 ? 32 : 128))) {
+      throw new BadValue(`entry ${i + 1} is not an IP address or CIDR such as 10.0.0.0/8`);
+    }
+  });
+  return items;
+};
 
 export function parseListen(v: string): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(v.trim());
@@ -133,7 +147,7 @@ export const SETTINGS = [
   def({ key: 'tlsCert', flag: 'tls-cert', env: 'HUSH_TLS_CERT', default: null, parse: nullablePath, doc: 'PEM certificate chain; enables HTTPS (TLS 1.2+).' }),
   def({ key: 'tlsKey', flag: 'tls-key', env: 'HUSH_TLS_KEY', default: null, parse: nullablePath, doc: 'PEM private key for --tls-cert.' }),
   def({ key: 'insecureHttp', flag: 'insecure-http', env: 'HUSH_INSECURE_HTTP', default: false, parse: bool, doc: 'Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).' }),
-  def({ key: 'trustProxy', flag: 'trust-proxy', env: 'HUSH_TRUST_PROXY', default: [], parse: list, doc: 'Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.' }),
+  def({ key: 'trustProxy', flag: 'trust-proxy', env: 'HUSH_TRUST_PROXY', default: [], parse: cidrs, doc: 'Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.' }),
   def({ key: 'auditFile', flag: 'audit-file', env: 'HUSH_AUDIT_FILE', default: null, parse: nullablePath, doc: 'Also append audit events as JSON lines to this file (after commit).' }),
   def({ key: 'backupSchedule', flag: 'backup-schedule', env: 'HUSH_BACKUP_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for scheduled backups (croner syntax, seconds field optional).' }),
   def({ key: 'backupDir', flag: 'backup-dir', env: 'HUSH_BACKUP_DIR', default: null, parse: nullablePath, doc: 'Directory for scheduled backups.' }),

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { isIP } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -45,6 +46,26 @@ export function checkTransport(cfg: Readonly<Config>): void {
   }
 }
 
+/** Reads and checks the TLS pair; a bad file is a one-line ConfigError naming the setting. */
+export function loadTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (file: string, setting: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ConfigError(`invalid ${setting}: ${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
+    }
+  };
+  const pair = { cert: read(certFile, '--tls-cert'), key: read(keyFile, '--tls-key') };
+  try {
+    createSecureContext(pair);
+  } catch (e) {
+    // OpenSSL's reason, e.g. "PEM routines::no start line" or "key values mismatch"; never the key bytes.
+    throw new ConfigError(`invalid --tls-cert/--tls-key: not a usable PEM certificate and matching private key (${String((e as Error).message).slice(0, 120)})`);
+  }
+  return pair;
+}
+
 export interface HushServer {
   app: FastifyInstance;
   container: Container;
@@ -67,7 +88,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
   // Before the vault is opened: a bad backup setup must not leave a freshly initialised vault (and its unseen root token) behind.
   await loadBackupSchedule(cfg);
   const log = createLogger(cfg.logLevel, opts.logStream);
-  const https = cfg.tlsCert && cfg.tlsKey ? { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } : null;
+  const https = cfg.tlsCert && cfg.tlsKey ? loadTls(cfg.tlsCert, cfg.tlsKey) : null;
   const opened = openConfiguredDb(cfg);
   let init: InitResult | null = null;
   const closers: (() => Promise<void>)[] = [];

@@ -31,6 +31,10 @@ describe('config', () => {
     assert.throws(() => loadConfig({ 'max-secrets-per-env': 'lots' }, {}), /--max-secrets-per-env/);
     assert.throws(() => loadConfig({}, { HUSH_DATABASE_URL: 'mysql://x' }), /HUSH_DATABASE_URL/);
     assert.throws(() => loadConfig({}, { HUSH_TOKEN_DEFAULT_TTL: 'forever' }), /HUSH_TOKEN_DEFAULT_TTL/);
+    // Caught here, not later by the proxy-address library with a message that names no setting.
+    assert.throws(() => loadConfig({}, { HUSH_TRUST_PROXY: '10.0.0.0/8,notacidr' }), /invalid HUSH_TRUST_PROXY: entry 2 /);
+    assert.throws(() => loadConfig({ 'trust-proxy': ['10.0.0.0/33'] }, {}), /invalid --trust-proxy: entry 1 /);
+    assert.deepEqual(loadConfig({}, { HUSH_TRUST_PROXY: '10.0.0.0/8, ::1, 192.168.1.1, loopback' }).trustProxy, ['10.0.0.0/8', '::1', '192.168.1.1', 'loopback']);
   });
 
   it('never echoes the value of a bad master key setting', () => {

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SecureVersion } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../vault/config.js';
-import { buildServer, checkTransport } from '../../vault/server.js';
+import { buildServer, checkTransport, loadTls } from '../../vault/server.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, rawRequest, remember, seed, secretValue } from './support.js';
 
@@ -138,6 +138,34 @@ describe('plain HTTP only on loopback unless --insecure-http', () => {
     try {
       const { cert, key } = selfSigned(dir);
       checkTransport(cfg({ listen: '0.0.0.0:0', 'tls-cert': cert, 'tls-key': key }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a bad --tls-cert/--tls-key is a one-line error naming the setting', { skip: noOpenssl }, () => {
+  test('missing files, a non-PEM file and a key that does not match the certificate', () => {
+    const dir = tempDir('hush-tls-');
+    try {
+      const a = selfSigned(dir);
+      const other = join(dir, 'other');
+      mkdirSync(other);
+      const b = selfSigned(other);
+      const junk = join(dir, 'junk.pem');
+      writeFileSync(junk, 'not a certificate\n');
+      const check = (cert: string, key: string, re: RegExp) => assert.throws(() => loadTls(cert, key), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'config_invalid');
+        assert.match(e.message, re);
+        assert.ok(!e.message.includes('\n'));
+        assert.ok(!e.message.includes(readFileSync(a.key, 'utf8').split('\n')[1]), 'key bytes are never echoed');
+        return true;
+      });
+      check(join(dir, 'nope.pem'), a.key, /invalid --tls-cert: .* does not exist/);
+      check(a.cert, join(dir, 'nope.pem'), /invalid --tls-key: .* does not exist/);
+      check(junk, a.key, /invalid --tls-cert\/--tls-key: /);
+      check(a.cert, b.key, /invalid --tls-cert\/--tls-key: /);
+      assert.ok(loadTls(a.cert, a.key).cert.length > 0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
