@@ -117,6 +117,9 @@ for (const backend of BACKENDS) {
 
     it('a bulk PATCH with one bad entry changes nothing', async () => {
       const before = (await s.api('GET', `${base}/secrets`)).body;
+      const bad = await s.api('PATCH', `${base}/secrets`, { set: { GOOD: 'x', 'bad-name': 'y' } });
+      assert.equal(bad.body.error.code, 'invalid_name');
+      assert.match(bad.body.error.message, /"bad-name"/, 'the message says which entry is bad');
       for (const body of [
         { set: { GOOD: 'x', 'bad-name': 'y' } },
         { set: { GOOD: 'x' }, delete: ['MISSING'] },
