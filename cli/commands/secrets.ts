@@ -7,8 +7,13 @@ import { chompOne, readHidden, readStdin } from '../prompt.js';
 
 const FORMAT_CHOICES = ['dotenv', 'json', 'shell', 'docker', 'yaml'] as const;
 
-/** yargs hands a lone `-` argument over as an empty string; both mean stdin. */
-const isStdin = (path: string) => path === '-' || path === '';
+/**
+ * yargs hands a lone `-` argument over as an empty string; both mean stdin.
+ * So does /dev/stdin (the docs suggest it), read from fd 0 directly: opening
+ * /dev/stdin fails with ENXIO when stdin is a socket, as it is for a child of
+ * Node or of many supervisors.
+ */
+const isStdin = (path: string) => path === '-' || path === '' || path === '/dev/stdin';
 
 function readFileArg(path: string, what: string): string {
   try {

@@ -113,6 +113,13 @@ describe('hush projects, envs, secrets, tokens against a real server', () => {
       assert.equal(bad.code, 2);
     });
 
+    it('set K --from-file /dev/stdin keeps every byte, also when stdin is a socket (a child of Node)', async () => {
+      // runHush's stdin is a socket pair, where open('/dev/stdin') fails with ENXIO.
+      const r = await u.run(['secrets', 'set', 'RAW_STDIN', '--from-file', '/dev/stdin'], { input: 'kept\n' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await s.api('GET', '/v1/projects/api/envs/dev/secrets/RAW_STDIN')).body.value, 'kept\n');
+    });
+
     it('get prints exactly the value (no newline when piped); --version reads an older one', async () => {
       await u.run(['secrets', 'set', 'VER'], { input: 'one' });
       await u.run(['secrets', 'set', 'VER'], { input: 'two' });
