@@ -66,7 +66,9 @@ const cli = globalOptions(yargs(args))
   .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 audit chain broken, 4 auth, 5 not found, 6 conflict, 7 server unavailable.')
   .fail((msg, err) => {
     if (err) fail(err);
-    const line = /^Did you mean/.test(msg) ? `unknown command; ${msg.charAt(0).toLowerCase()}${msg.slice(1)}` : msg;
+    // Errors are one line: yargs words some (e.g. "Invalid values:\n  Argument: ...") over several.
+    const flat = String(msg).replace(/\s*\n\s*/g, ' ').trim();
+    const line = /^Did you mean/.test(flat) ? `unknown command; ${flat.charAt(0).toLowerCase()}${flat.slice(1)}` : flat;
     process.stderr.write(`hush: ${line} (see --help)\n`);
     process.exit(EXIT.usage);
   });

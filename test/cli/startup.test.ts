@@ -61,6 +61,14 @@ describe('hush startup', () => {
     assert.match(c.stdout, /--get-yargs-completions/);
   });
 
+  it('a usage error yargs words over several lines is still one line on stderr, exit 2', async () => {
+    const r = await runHush(['secrets', 'export', '--format', 'xml'], { env: { HOME: tempDir('hush-usage-') } });
+    assert.equal(r.code, EXIT.usage);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], /^hush: Invalid values: Argument: format, Given: "xml", Choices: .*\(see --help\)$/);
+  });
+
   it('completion suggests subcommands', async () => {
     const r = await runHush(['--get-yargs-completions', 'secrets', '']);
     assert.equal(r.code, 0, r.stderr);
