@@ -18,7 +18,7 @@ import { parseDurationMs } from './duration.js';
 import { createNodeFetch } from './http-fetch.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
 import type { MountFormat } from './mount.js';
-import { exitStatus, FORWARDED, signalNumber, STOPPING, terminalAlreadyDelivered } from './signals.js';
+import { exitStatus, FORWARDED, signalNumber, STOPPING, TERMINAL_SIGNALS, terminalAlreadyDelivered } from './signals.js';
 
 /** Exit statuses of failures before the command starts, beyond the CLI's own (docs/run.md). */
 export const RUN_EXIT = { notExecutable: 126, commandNotFound: 127 } as const;
@@ -186,8 +186,8 @@ export class Supervisor {
     // A stop signal during a --watch restart: do not start the next command.
     if (this.restarting && STOPPING.has(sig)) this.stopRequested = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
-    // Ctrl-C / Ctrl-\ at a terminal already reached the child (same foreground process group).
-    if ((sig === 'SIGINT' || sig === 'SIGQUIT') && terminalAlreadyDelivered(child.pid)) return;
+    // Ctrl-C / Ctrl-\ and a window resize at a terminal already reached the child (same foreground process group).
+    if (TERMINAL_SIGNALS.has(sig) && terminalAlreadyDelivered(child.pid)) return;
     try { child.kill(sig); } catch { /* it is exiting */ }
   }
 

@@ -6,6 +6,13 @@ import { isatty } from 'node:tty';
 export const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
 export type ForwardedSignal = (typeof FORWARDED)[number];
 
+/**
+ * Signals a terminal sends to its whole foreground process group (Ctrl-C,
+ * Ctrl-\\, a window resize): when hush and the child are both in it, the
+ * child already has them and forwarding would deliver them twice.
+ */
+export const TERMINAL_SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT', 'SIGWINCH']);
+
 /** Signals that mean "stop": after one, `--watch` no longer restarts the child. */
 export const STOPPING: ReadonlySet<string> = new Set(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']);
 
@@ -34,8 +41,8 @@ function procStat(pid: number | 'self'): ProcStat | null {
 }
 
 /**
- * True when a SIGINT/SIGQUIT we just received was (as far as we can tell)
- * typed at a terminal and so already reached the child: our process group
+ * True when a SIGINT/SIGQUIT/SIGWINCH we just received was (as far as we can
+ * tell) sent by a terminal (a key, a resize) and so already reached the child: our process group
  * is the terminal's foreground group and the child is in it. Forwarding it
  * would deliver Ctrl-C twice. A signal sent with kill(1) to a background
  * `hush run`, or to one without a terminal (containers, systemd), is

@@ -70,6 +70,51 @@ describe('hush run: signals', () => {
     assert.equal(code, 0);
   });
 
+  test('a window resize at a terminal reaches the child once (the terminal already sent it SIGWINCH)', { timeout: 20_000 }, async (t) => {
+    if (spawnSync('python3', ['-c', 'import pty, fcntl, termios']).status !== 0) { t.skip('python3 with pty is needed to drive a terminal'); return; }
+    const childFile = join(f.dir, 'count-winch.js');
+    writeFileSync(childFile, `
+      let n = 0;
+      process.on('SIGWINCH', () => { n++; });
+      process.on('SIGINT', () => { process.stdout.write('winch=' + n + '\\n'); process.exit(0); });
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);
+    `);
+    // A pseudo-terminal whose foreground process group holds hush and its child; resizing it signals that group.
+    const driver = join(f.dir, 'resize.py');
+    writeFileSync(driver, [
+      'import os, pty, sys, time, select, fcntl, termios, struct',
+      'pid, fd = pty.fork()',
+      'if pid == 0:',
+      '    os.execvp(sys.argv[1], sys.argv[1:])',
+      "out = b''; stage = 0; deadline = time.time() + 15",
+      'while time.time() < deadline:',
+      '    r, _, _ = select.select([fd], [], [], 0.05)',
+      '    if r:',
+      '        try: data = os.read(fd, 65536)',
+      '        except OSError: break',
+      '        if not data: break',
+      '        out += data',
+      "    if stage == 0 and b'ready' in out:",
+      "        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 31, 101, 0, 0)); stage = 1; t1 = time.time()",
+      '    if stage == 1 and time.time() - t1 > 0.8:',
+      "        os.write(fd, b'\\x03'); stage = 2",
+      '_, status = os.waitpid(pid, 0)',
+      "sys.stdout.write(out.decode('utf8', 'replace'))",
+      'sys.exit(os.waitstatus_to_exitcode(status))',
+    ].join('\n'));
+    // Asynchronously: the test server runs in this process.
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn('python3', [driver, process.execPath, HUSH_BIN, 'run', '--', process.execPath, childFile], { env: f.env, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout.on('data', (d) => { out += d; });
+      const timer = setTimeout(() => c.kill('SIGKILL'), 18_000);
+      c.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
+    });
+    assert.match(r.out, /winch=1\r?\n/, `the child saw the resize exactly once: ${JSON.stringify(r.out)}`);
+    assert.equal(r.code, 0);
+  });
+
   test('as PID 1 (unshare --pid): signals are still forwarded, and hush exits when the child does', { timeout: 20_000 }, async (t) => {
     if (spawnSync('unshare', ['--pid', '--fork', 'true']).status !== 0) { t.skip('unshare --pid needs root or user namespaces'); return; }
     const marker = join(f.dir, 'pid1-marker');
