@@ -166,11 +166,40 @@ function rawFlag(flags: Flags, name: string): string | undefined {
   return String(v);
 }
 
+/** HUSH_* variables that are not server settings: the CLI's and the SDK's (one environment often serves both). */
+const CLIENT_VARIABLES = new Set(['HUSH_ADDR', 'HUSH_TOKEN', 'HUSH_TOKEN_FILE', 'HUSH_PROJECT', 'HUSH_ENV', 'HUSH_PROFILE', 'HUSH_TIMEOUT', 'HUSH_RETRIES']);
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * A misspelt HUSH_* variable is refused rather than ignored: a typo in
+ * HUSH_MASTER_KEY_FILE would otherwise start a new vault on a generated
+ * development key. HUSH_TEST_* is left to the test suite.
+ */
+function checkUnknownVariables(env: NodeJS.ProcessEnv): void {
+  const settings = SETTINGS.map((s) => s.env);
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('HUSH_') || name.startsWith('HUSH_TEST_') || CLIENT_VARIABLES.has(name) || settings.includes(name)) continue;
+    const [best] = [...settings, ...CLIENT_VARIABLES].map((k) => [k, editDistance(name, k)] as const).sort((x, y) => x[1] - y[1]);
+    const hint = best && best[1] <= 3 ? `did you mean ${best[0]}? ` : '';
+    throw new ConfigError(`unknown setting ${name}: ${hint}the HUSH_* variables are listed in docs/configuration.md`);
+  }
+}
+
 /**
  * Builds the frozen Config. `flags` uses the kebab-case flag names
  * (as yargs gives them); `env` is normally process.env.
  */
 export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  checkUnknownVariables(env);
   const out: Partial<Record<keyof Config, unknown>> = {};
   for (const s of SETTINGS) {
     const fromFlag = rawFlag(flags, s.flag);

@@ -3,7 +3,7 @@
  * (10 environments x 5,000 secrets x 2 versions, 64-byte values), with a
  * real `hush server` process and the CLI, reporting wall time and peak RSS
  * (VmHWM) of the server during the backup and of the restore process.
- * Runs in about 25 s, so it is not gated behind HUSH_SLOW_TESTS.
+ * Runs in about 25 s, so it is not gated behind HUSH_TEST_SLOW.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

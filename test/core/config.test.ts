@@ -37,6 +37,20 @@ describe('config', () => {
     assert.deepEqual(loadConfig({}, { HUSH_TRUST_PROXY: '10.0.0.0/8, ::1, 192.168.1.1, loopback' }).trustProxy, ['10.0.0.0/8', '::1', '192.168.1.1', 'loopback']);
   });
 
+  it('an unknown HUSH_* variable is a one-line error naming it, with the closest setting', () => {
+    assert.throws(() => loadConfig({}, { HUSH_MASTER_KEYFILE: '/secure/hush.key' }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'config_invalid');
+      assert.equal(e.message, 'unknown setting HUSH_MASTER_KEYFILE: did you mean HUSH_MASTER_KEY_FILE? the HUSH_* variables are listed in docs/configuration.md');
+      assert.ok(!e.message.includes('/secure/hush.key'));
+      return true;
+    });
+    assert.throws(() => loadConfig({}, { HUSH_LISTN: '127.0.0.1:1' }), /unknown setting HUSH_LISTN: did you mean HUSH_LISTEN\?/);
+    assert.throws(() => loadConfig({}, { HUSH_SOMETHING_ELSE_ENTIRELY: 'x' }), /unknown setting HUSH_SOMETHING_ELSE_ENTIRELY: the HUSH_\* variables/);
+    // The CLI's and SDK's variables, and the test suite's, share the environment with the server's.
+    const c = loadConfig({}, { HUSH_TOKEN: 'hush_x', HUSH_ADDR: 'http://h', HUSH_PROJECT: 'p', HUSH_ENV: 'e', HUSH_PROFILE: 'x', HUSH_TOKEN_FILE: '/t', HUSH_TIMEOUT: '1', HUSH_RETRIES: '1', HUSH_TEST_PG_URL: 'postgres://x', HUSH_LISTEN: '127.0.0.1:9001', FOO: 'bar' });
+    assert.equal(c.listen.port, 9001);
+  });
+
   it('never echoes the value of a bad master key setting', () => {
     assert.throws(() => loadConfig({ 'log-level': 'SECRET-LEVEL' }, {}), (e: Error) => !e.message.includes('SECRET-LEVEL'));
   });

@@ -352,8 +352,8 @@ async function exchange(f: Fixture, req: { method: string; path: string; auth: s
   return null;
 }
 
-/** HUSH_FUZZ_SCALE=0.1 for a quick local run (the 10,000-case floor is then not enforced). */
-const SCALE = Number(process.env.HUSH_FUZZ_SCALE ?? 1) || 1;
+/** HUSH_TEST_FUZZ_SCALE=0.1 for a quick local run (the 10,000-case floor is then not enforced). */
+const SCALE = Number(process.env.HUSH_TEST_FUZZ_SCALE ?? 1) || 1;
 const slow: string[] = [];
 
 function runProperty<T>(name: string, arb: fc.Arbitrary<T>, runs: number, fn: (v: T) => Promise<string | null>) {

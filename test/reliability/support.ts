@@ -388,7 +388,7 @@ export function rng(seed: number): () => number {
 }
 
 export function seedFromEnv(): number {
-  const s = process.env.HUSH_RELIABILITY_SEED;
+  const s = process.env.HUSH_TEST_SEED;
   return s && /^\d+$/.test(s) ? Number(s) : (Date.now() ^ (process.pid << 8)) >>> 0;
 }
 
