@@ -60,6 +60,10 @@ const str: Parser<string> = (v) => {
   if (v.trim() === '') throw new BadValue('must not be empty');
   return v;
 };
+const timeZone: Parser<string> = (v) => {
+  try { new Intl.DateTimeFormat('en-US', { timeZone: v }); } catch { throw new BadValue('not a time zone; use an IANA name such as UTC or Europe/Berlin'); }
+  return v;
+};
 const nullableStr: Parser<string | null> = (v) => str(v);
 const path: Parser<string> = (v) => resolve(str(v));
 const nullablePath: Parser<string | null> = (v) => path(v);
@@ -154,7 +158,7 @@ export const SETTINGS = [
   def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),
   def({ key: 'backupPassphraseFile', flag: 'backup-passphrase-file', env: 'HUSH_BACKUP_PASSPHRASE_FILE', default: null, parse: nullablePath, doc: 'File holding a passphrase for scheduled backups.' }),
   def({ key: 'backupKeep', flag: 'backup-keep', env: 'HUSH_BACKUP_KEEP', default: 14, parse: intIn(1, 100_000), doc: 'Scheduled backups to keep; older ones are deleted.' }),
-  def({ key: 'backupTimezone', flag: 'backup-timezone', env: 'HUSH_BACKUP_TIMEZONE', default: 'UTC', parse: str, doc: 'Time zone for the backup schedule.' }),
+  def({ key: 'backupTimezone', flag: 'backup-timezone', env: 'HUSH_BACKUP_TIMEZONE', default: 'UTC', parse: timeZone, doc: 'Time zone for the backup schedule (IANA name; backup file names stay in UTC).' }),
 ] as const;
 
 export type Flags = Record<string, unknown>;

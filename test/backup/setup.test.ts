@@ -31,12 +31,21 @@ describe('backup setup errors', () => {
     ['a missing recipient file', { 'backup-schedule': '0 0 3 * * *', 'backup-dir': join(work, 'b'), 'backup-recipient': [join(work, 'nope.asc')] }],
     ['an unusable recipient key', { 'backup-schedule': '0 0 3 * * *', 'backup-dir': join(work, 'b'), 'backup-recipient': [notAKey] }],
   ];
+  it('an unknown backup time zone is refused when the configuration is read, before anything else', () => {
+    assert.throws(() => loadConfig({ 'backup-timezone': 'Bad/Zone' }, {}), /^.*invalid --backup-timezone: not a time zone/);
+    assert.equal(loadConfig({ 'backup-timezone': 'Europe/Berlin' }, {}).backupTimezone, 'Europe/Berlin');
+  });
+
   for (const [what, settings] of bad) {
     it(`${what}: the server refuses to start and initialises nothing`, async () => {
       const dataDir = tempDir('hush-bk-setup-dd-');
       try {
         const cfg = loadConfig({ 'data-dir': dataDir, listen: '127.0.0.1:0', 'log-level': 'silent', ...settings }, {});
-        await assert.rejects(buildServer(cfg, { logStream: logCapture() }), (e: any) => { assert.equal(e.code, 'config_invalid', e.message); return true; });
+        await assert.rejects(buildServer(cfg, { logStream: logCapture() }), (e: any) => {
+          assert.equal(e.code, 'config_invalid', e.message);
+          assert.match(e.message, /--backup-|backup-schedule/, 'the message names the setting');
+          return true;
+        });
         assert.deepEqual(readdirSync(dataDir), [], 'no database or master.key was created');
       } finally {
         rmSync(dataDir, { recursive: true, force: true });

@@ -31,13 +31,16 @@ export async function loadBackupSchedule(cfg: Readonly<Config>): Promise<{ enc: 
     throw new ConfigError(`invalid --backup-schedule: ${(e as Error).message}`);
   }
   const enc: EncryptOptions = {};
-  try {
-    if (cfg.backupRecipients.length) enc.recipients = cfg.backupRecipients.map((p) => readFileSync(p, 'utf8'));
-    if (cfg.backupPassphraseFile) enc.passphrase = readPassphraseFile(cfg.backupPassphraseFile);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(`cannot read a backup key file: ${code && /^E[A-Z]+$/.test(code) ? code : (e as Error).message}`);
-  }
+  const read = <T>(setting: string, file: string, fn: (f: string) => T): T => {
+    try {
+      return fn(file);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ConfigError(`invalid ${setting}: cannot read ${file} (${code && /^E[A-Z]+$/.test(code) ? code : (e as Error).message})`);
+    }
+  };
+  if (cfg.backupRecipients.length) enc.recipients = cfg.backupRecipients.map((f) => read('--backup-recipient', f, (p) => readFileSync(p, 'utf8')));
+  if (cfg.backupPassphraseFile) enc.passphrase = read('--backup-passphrase-file', cfg.backupPassphraseFile, readPassphraseFile);
   const { readRecipientKey } = await import('./pgp.js');
   for (const r of enc.recipients ?? []) {
     try { await readRecipientKey(r); } catch (e) { throw new ConfigError(`--backup-recipient: ${(e as Error).message}`); }
