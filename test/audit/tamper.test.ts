@@ -109,6 +109,23 @@ describe('audit chain: tampering with the SQLite file is caught and located', ()
     assert.match(v.reason!, /altered or forged/);
   });
 
+  it('a target that is no longer JSON is caught at that seq (not a server error)', async () => {
+    const k = 6;
+    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ target: '{"project": "api", oops' }); });
+    assert.equal(v.firstBadSeq, k);
+    assert.match(v.reason!, /altered or forged/);
+  });
+
+  it('the same target and detail stored as other JSON text (key order, spaces, as another writer may store them) still verify', async () => {
+    const k = 7;
+    const v = await tamperOffline(dataDir, root, async (db) => {
+      const r = await row(db, k);
+      const reorder = (text: string) => JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(text)).reverse()), null, 1);
+      await db('audit_events').where({ seq: k }).update({ target: reorder(r.target), detail: reorder(r.detail) });
+    });
+    assert.equal(v.ok, true, v.reason ?? '');
+  });
+
   it('rewriting an event\'s stored hash is caught at that seq', async () => {
     const k = 9;
     const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ hash: randomBytes(32) }); });

@@ -22,12 +22,29 @@ export const toAudit = (r: any): AuditRow => ({
 });
 
 const COLUMNS = 'seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash';
+/**
+ * An event as iterate() reads it for verification: the stored text of
+ * target and detail is kept (json), and parsed only if something asks.
+ * Verification MACs the stored text, which is the text the append MACed.
+ */
+class StoredEvent implements AuditRow {
+  private parsed: { target?: Record<string, unknown>; detail?: Record<string, unknown> } = {};
+  constructor(
+    readonly seq: number, readonly ts: number, readonly actorId: string, readonly actorName: string, readonly action: string,
+    readonly project: string | null, readonly env: string | null, readonly outcome: string, readonly ip: string | null,
+    readonly requestId: string | null, readonly prevHash: Buffer, readonly hash: Buffer, readonly json: { target: string; detail: string },
+  ) {}
+  get target(): Record<string, unknown> { return (this.parsed.target ??= JSON.parse(this.json.target)); }
+  get detail(): Record<string, unknown> { return (this.parsed.detail ??= JSON.parse(this.json.detail)); }
+}
 /** An array row of COLUMNS from better-sqlite3, whose BLOBs are already fresh Buffers: no copies. */
-const fromColumns = (r: any[]): AuditRow => ({
-  seq: Number(r[0]), ts: Number(r[1]), actorId: r[2], actorName: r[3], action: r[4], project: r[5] ?? null, env: r[6] ?? null,
-  target: JSON.parse(r[7]), outcome: r[8], ip: r[9] ?? null, requestId: r[10] ?? null, detail: JSON.parse(r[11]),
-  prevHash: r[12], hash: r[13],
-});
+const storedFromColumns = (r: any[]): StoredEvent => new StoredEvent(
+  Number(r[0]), Number(r[1]), r[2], r[3], r[4], r[5] ?? null, r[6] ?? null, r[8], r[9] ?? null, r[10] ?? null, r[12], r[13], { target: r[7], detail: r[11] },
+);
+const storedFromRow = (r: any): StoredEvent => new StoredEvent(
+  Number(r.seq), Number(r.ts), r.actor_id, r.actor_name, r.action, r.project ?? null, r.env ?? null, r.outcome, r.ip ?? null, r.request_id ?? null,
+  Buffer.from(r.prev_hash), Buffer.from(r.hash), { target: r.target, detail: r.detail },
+);
 const INSERT_SQL = 'insert into audit_events (seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 /** Rows per multi-row insert: 14 columns each, well inside PostgreSQL's 65,535 bind parameters. */
 const INSERT_CHUNK = 1000;
@@ -104,7 +121,8 @@ export function auditStoreFactory(db: Db) {
       return (await q).map(toAudit);
     },
     /** Streams the events with seq <= `upTo` in seq order, in pages (memory stays bounded). */
-    async *iterate(upTo: number, pageSize = 5000, tx?: Tx): AsyncGenerator<AuditRow> {
+    /** Events 1..upTo in seq order, in pages, with the stored text of target and detail (for verification). */
+    async *iterate(upTo: number, pageSize = 5000, tx?: Tx): AsyncGenerator<AuditRow & { json: { target: string; detail: string } }> {
       let after = -1;
       const f = fastSql(db, tx);
       if (f) {
@@ -113,7 +131,7 @@ export function auditStoreFactory(db: Db) {
           const page = Math.min(pageSize, 1000);
           const rows = f.rows(`select ${COLUMNS} from audit_events where seq > ? and seq <= ? order by seq limit ?`, after, upTo, page);
           if (rows.length === 0) return;
-          for (const r of rows) yield fromColumns(r);
+          for (const r of rows) yield storedFromColumns(r);
           after = Number(rows[rows.length - 1][0]);
           if (rows.length < page) return;
           // The statements above are synchronous: let other requests in between pages.
@@ -123,7 +141,7 @@ export function auditStoreFactory(db: Db) {
       for (;;) {
         const rows: any[] = await (tx ?? db)('audit_events').where('seq', '>', after).andWhere('seq', '<=', upTo).orderBy('seq').limit(pageSize);
         if (rows.length === 0) return;
-        for (const r of rows) yield toAudit(r);
+        for (const r of rows) yield storedFromRow(r);
         after = Number(rows[rows.length - 1].seq);
         if (rows.length < pageSize) return;
       }
