@@ -5,9 +5,9 @@ import { CliError, EXIT } from './output.js';
 
 /**
  * Where the CLI finds its server, token and target. Precedence, first wins:
- *   1. flags (--addr, --token-file, --project, --env, --profile)
- *   2. HUSH_ADDR, HUSH_TOKEN, HUSH_PROJECT, HUSH_ENV (HUSH_PROFILE)
- *   3. .hush.json in the cwd or a parent: project and env defaults only, never a token
+ *   1. flags (--addr, --token-file, --ca-file, --project, --env, --profile)
+ *   2. HUSH_ADDR, HUSH_TOKEN, HUSH_TOKEN_FILE, HUSH_CA_FILE, HUSH_PROJECT, HUSH_ENV (HUSH_PROFILE)
+ *   3. .hush.json in the cwd or a parent (written by `hush setup`): project, env and addr, never a token
  *   4. the profile written by `hush login` (~/.config/hush/config.json, 0600)
  */
 export interface Connection {
@@ -15,12 +15,14 @@ export interface Connection {
   token: string | null;
   project: string | null;
   env: string | null;
+  /** A PEM file of private CA certificates to trust for an https server, or null for the public roots only. */
+  caFile: string | null;
   profile: string;
   /** Where each value came from, for `hush login --json`/debugging (never the token itself). */
   sources: { addr: string; token: string; project: string; env: string };
 }
 
-export interface Profile { addr: string; token: string; project?: string; env?: string }
+export interface Profile { addr: string; token: string; project?: string; env?: string; caFile?: string }
 export interface ProfileFile { current?: string; profiles: Record<string, Profile> }
 
 export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
@@ -48,13 +50,13 @@ export function readProfiles(env: NodeJS.ProcessEnv = process.env): ProfileFile 
 export async function writeProfiles(file: ProfileFile, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const p = profilePath(env);
   mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
-  const { writeSecretFile } = await import('../vault/files.js');
+  const { writeSecretFile } = await import('../common/files.js');
   writeSecretFile(p, JSON.stringify(file, null, 2) + '\n');
   return p;
 }
 
 /** The nearest .hush.json from `cwd` upwards. It may name a project and env, never a token. */
-export function findProjectFile(cwd: string): { path: string; project?: string; env?: string } | null {
+export function findProjectFile(cwd: string): { path: string; project?: string; env?: string; addr?: string } | null {
   let dir = cwd;
   const { root } = parse(cwd);
   for (;;) {
@@ -67,15 +69,24 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
         throw new CliError(`${p} is not valid JSON`, EXIT.usage);
       }
       if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
-      if ('token' in data) throw new CliError(`${p} contains a token; .hush.json may only hold project and env (remove the token, use hush login)`, EXIT.usage);
-      return { path: p, project: typeof data.project === 'string' ? data.project : undefined, env: typeof data.env === 'string' ? data.env : undefined };
+      if ('token' in data) throw new CliError(`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`, EXIT.usage);
+      const str = (k: string) => (typeof data[k] === 'string' && data[k] !== '' ? data[k] as string : undefined);
+      return { path: p, project: str('project'), env: str('env'), addr: str('addr') };
     }
     if (dir === root) return null;
     dir = dirname(dir);
   }
 }
 
-export interface ConnectionFlags { addr?: string; 'token-file'?: string; project?: string; env?: string; profile?: string }
+export interface ConnectionFlags { addr?: string; 'token-file'?: string; 'ca-file'?: string; project?: string; env?: string; profile?: string }
+
+function readTokenFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (e) {
+    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, EXIT.usage);
+  }
+}
 
 export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Connection {
   const file = readProfiles(env);
@@ -88,15 +99,14 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   let token: string | null = null;
   let tokenSource = 'none';
   if (flags['token-file']) {
-    try {
-      token = readFileSync(flags['token-file'], 'utf8').trim();
-    } catch (e) {
-      throw new CliError(`cannot read --token-file ${flags['token-file']}: ${(e as NodeJS.ErrnoException).code}`, EXIT.usage);
-    }
+    token = readTokenFile(flags['token-file'], '--token-file');
     tokenSource = '--token-file';
-  } else if (env.HUSH_TOKEN) {
+  } else if (env.HUSH_TOKEN?.trim()) {
     token = env.HUSH_TOKEN.trim();
     tokenSource = 'HUSH_TOKEN';
+  } else if (env.HUSH_TOKEN_FILE?.trim()) {
+    token = readTokenFile(env.HUSH_TOKEN_FILE.trim(), 'HUSH_TOKEN_FILE');
+    tokenSource = `HUSH_TOKEN_FILE ${env.HUSH_TOKEN_FILE.trim()}`;
   } else if (profile?.token) {
     token = profile.token;
     tokenSource = `profile ${profileName}`;
@@ -108,11 +118,12 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
     if (fromProfile) return [fromProfile, `profile ${profileName}`];
     return [null, 'none'];
   };
-  const [addr, addrSource] = pick(flags.addr, 'HUSH_ADDR', undefined, profile?.addr);
+  const [addr, addrSource] = pick(flags.addr, 'HUSH_ADDR', local?.addr, profile?.addr);
+  const [caFile] = pick(flags['ca-file'], 'HUSH_CA_FILE', undefined, profile?.caFile);
   const [project, projectSource] = pick(flags.project, 'HUSH_PROJECT', local?.project, profile?.project);
   const [envName, envSource] = pick(flags.env, 'HUSH_ENV', local?.env, profile?.env);
   return {
-    addr: addr ?? DEFAULT_ADDR, token, project, env: envName, profile: profileName,
+    addr: addr ?? DEFAULT_ADDR, token, project, env: envName, caFile, profile: profileName,
     sources: { addr: addr ? addrSource : 'default', token: tokenSource, project: projectSource, env: envSource },
   };
 }

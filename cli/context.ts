@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import type { HushClient } from '../sdk/client.js';
+import type { HushClient } from 'hush-vault-sdk';
 import { requireTarget, resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
 import { CliError, EXIT } from './output.js';
 
@@ -30,7 +30,8 @@ export function globalOptions<T>(y: Argv<T>): Argv<T> {
   const group = 'Global options:';
   return y
     .option('addr', { type: 'string', global: true, group, describe: 'Server URL [env HUSH_ADDR; default: profile, else http://127.0.0.1:8420]' })
-    .option('token-file', { type: 'string', global: true, group, describe: 'Read the API token from this file [env HUSH_TOKEN holds the token itself]' })
+    .option('token-file', { type: 'string', global: true, group, describe: 'Read the API token from this file [env HUSH_TOKEN_FILE; HUSH_TOKEN holds the token itself]' })
+    .option('ca-file', { type: 'string', global: true, group, describe: 'Trust the CA certificate(s) in this PEM file for an https server [env HUSH_CA_FILE]' })
     .option('profile', { type: 'string', global: true, group, describe: 'Profile saved by hush login [env HUSH_PROFILE; default: the current one]' })
     .option('project', { alias: 'p', type: 'string', global: true, group, describe: 'Project [env HUSH_PROJECT, .hush.json, profile]' })
     .option('env', { alias: 'e', type: 'string', global: true, group, describe: 'Environment [env HUSH_ENV, .hush.json, profile]' })
@@ -73,16 +74,18 @@ export async function connect(argv: GlobalArgs): Promise<Session> {
   return { client: await clientFor(conn, argv), conn };
 }
 
-export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources'>, argv: GlobalArgs): Promise<HushClient> {
+export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile'>, argv: GlobalArgs): Promise<HushClient> {
   if (!conn.token) {
-    throw new CliError('no API token: run hush login, set HUSH_TOKEN, or pass --token-file FILE', EXIT.auth, 'token_missing');
+    throw new CliError('no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE', EXIT.auth, 'token_missing');
   }
   const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout') || 10_000;
   const retries = Math.floor(numberSetting(argv.retries, 'HUSH_RETRIES', 2, 'retries'));
-  const { createClient } = await import('../sdk/client.js');
+  const { createClient, createNodeFetch } = await import('hush-vault-sdk');
   try {
     return createClient({
       addr: conn.addr, token: conn.token, timeoutMs, retries,
+      // node:http for start-up; the SDK builds the same with the CA when one is given.
+      ...(conn.caFile ? { caFile: conn.caFile } : { fetch: createNodeFetch() }),
       onWarning: (message) => process.stderr.write(`${message}\n`),
     });
   } catch (e) {

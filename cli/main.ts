@@ -1,76 +1,19 @@
 #!/usr/bin/env node
-// Startup cost matters here (`hush run` is a container entrypoint): this file
-// and the command modules import only yargs and small local helpers. The SDK,
-// the server and their dependencies load inside the handlers that need them.
-import { CliError, EXIT } from './output.js';
+// The full `hush` of the hush-vault package: every client command, and the
+// server commands (server, operator), whose modules load only when named.
+import { fail, runCli } from './app.js';
 
-const VERSION = '0.1.0';
-
-function fail(e: unknown): never {
-  const err = CliError.from(e);
-  process.stderr.write(`hush: ${err.message}\n`);
-  process.exit(err.exitCode);
-}
-
-const args = process.argv.slice(2);
-// `hush run` is a container entrypoint: parse ordinary invocations without
-// loading yargs or the other commands (cli/run/fast.ts); anything unusual
-// (help, typos, odd flag forms) falls through to yargs below.
-if (args[0] === 'run') {
-  const { fastRun } = await import('./run/fast.js');
-  if (await fastRun(args.slice(1))) await new Promise(() => undefined);
-}
-// A reader that closed the pipe (`hush audit list | head -1`) is not an
-// error: further output is dropped and the command finishes as it would.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') fail(e); });
-
-// Top-level only: `hush secrets get K --version 3` has its own --version.
-if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-  process.stdout.write(`${VERSION}\n`);
-  process.exit(0);
-}
-
-const [{ default: yargs }, { auditCommand }, { backupCommand }, { envsCommand }, { keysCommand }, login, { projectsCommand }, { runCommand }, { secretsCommand }, server, { tokensCommand }, { globalOptions }] = await Promise.all([
-  import('yargs'), import('./commands/audit.js'), import('./commands/backup.js'), import('./commands/envs.js'), import('./commands/keys.js'),
-  import('./commands/login.js'), import('./commands/projects.js'), import('./commands/run.js'), import('./commands/secrets.js'),
-  import('./commands/server.js'), import('./commands/tokens.js'), import('./context.js'),
-]);
-const { loginCommand, logoutCommand, profilesCommand, whoamiCommand } = login;
-const { initCommand, serverCommand } = server;
-
-const cli = globalOptions(yargs(args))
-  .scriptName('hush')
-  .usage('hush <command> [options]\n\nSelf-hosted secrets vault. Docs: docs/cli.md')
-  .command(runCommand)
-  .command(loginCommand)
-  .command(logoutCommand)
-  .command(profilesCommand)
-  .command(whoamiCommand)
-  .command(projectsCommand)
-  .command(envsCommand)
-  .command(secretsCommand)
-  .command(tokensCommand)
-  .command(auditCommand)
-  .command(keysCommand)
-  .command(backupCommand)
-  .command(serverCommand)
-  .command(initCommand)
-  .demandCommand(1, 'name a command; see hush --help')
-  .strict()
-  .recommendCommands()
-  .completion('completion', 'Print a bash/zsh completion script (hush completion >> ~/.bashrc)')
-  .help()
-  .alias('help', 'h')
-  .version(false)
-  .wrap(Math.min(120, process.stdout.columns || 100))
-  .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 audit chain broken, 4 auth, 5 not found, 6 conflict, 7 server unavailable.')
-  .fail((msg, err) => {
-    if (err) fail(err);
-    // Errors are one line: yargs words some (e.g. "Invalid values:\n  Argument: ...") over several.
-    const flat = String(msg).replace(/\s*\n\s*/g, ' ').trim();
-    const line = /^Did you mean/.test(flat) ? `unknown command; ${flat.charAt(0).toLowerCase()}${flat.slice(1)}` : flat;
-    process.stderr.write(`hush: ${line} (see --help)\n`);
-    process.exit(EXIT.usage);
-  });
-
-cli.parseAsync().catch(fail);
+runCli(process.argv.slice(2), {
+  flavour: 'full',
+  serverCommands: async (args) => {
+    // `hush --help` lists them without loading the server (and its config
+    // table); a command line that names one loads the real modules. A false
+    // hit (`hush projects create server`) only costs that load.
+    if (args.includes('server') || args.includes('operator')) {
+      const { serverCommand, operatorCommand } = await import('./commands/server.js');
+      return [serverCommand, operatorCommand];
+    }
+    const { serverCommandStubs } = await import('./commands/server-stubs.js');
+    return serverCommandStubs();
+  },
+}).catch(fail);

@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { writeSecretFile } from './files.js';
+import { FileExistsError, writeSecretFile as writeFile0600 } from '../common/files.js';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { generateMasterKeyBase64, masterKeyFromBase64, masterKeyFromFile, randomBytes, type MasterKey } from './crypto/keyring.js';
@@ -27,7 +27,14 @@ export function ensureDataDir(dir: string): void {
   if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
 
-export { writeSecretFile } from './files.js';
+/** common/files.ts's writeSecretFile; an existing file under `exclusive` is an AlreadyInitializedError (409 already_initialized). */
+export function writeSecretFile(path: string, content: string | Buffer, opts: { exclusive?: boolean } = {}): void {
+  try {
+    writeFile0600(path, content, opts);
+  } catch (e) {
+    throw e instanceof FileExistsError ? new AlreadyInitializedError(e.message) : e;
+  }
+}
 
 export type MasterKeySource = 'env' | 'file' | 'data-dir' | 'generated';
 

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { AuditEvent, AuditQuery } from '../../sdk/types.js';
+import type { AuditEvent, AuditQuery } from 'hush-vault-sdk';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printJson, printTable, say, shortTime } from '../output.js';
 

@@ -33,14 +33,15 @@ function readArmored(path: string, flag: string): string {
 }
 
 async function passphraseFrom(path: string, flag: string): Promise<string> {
-  const { readPassphraseFile } = await import('../../vault/backup/backup-service.js');
+  const { readFirstLine } = await import('../../common/files.js');
+  let first: string;
   try {
-    return readPassphraseFile(path);
+    first = readFirstLine(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code && /^E[A-Z]+$/.test(code)) throw new CliError(`cannot read ${flag} file ${path}: ${code}`, EXIT.usage);
-    throw new CliError(`${flag}: ${(e as Error).message}`, EXIT.usage);
+    throw new CliError(`cannot read ${flag} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.usage);
   }
+  if (first === '') throw new CliError(`${flag}: passphrase file ${path} is empty (its first line is the passphrase)`, EXIT.usage);
+  return first;
 }
 
 const list = (v: unknown): string[] => (v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String));
@@ -146,7 +147,7 @@ export const createSubcommand: CommandModule = {
       }
       const counts = dl.counts;
       const p = progress(`writing ${basename(out)}`);
-      const { writeAtomically } = await import('../../vault/backup/backup-service.js');
+      const { writeAtomically } = await import('../../common/files.js');
       let file: string;
       try {
         const src = Readable.fromWeb(dl.body as import('node:stream/web').ReadableStream<Uint8Array>);

@@ -62,7 +62,7 @@ const rotateMaster: CommandModule<GlobalArgs, MasterArgs> = {
     const path = resolve(argv['new-key-file']);
     if (argv.generate) {
       if (existsSync(path)) throw new CliError(`${path} already exists; refusing to overwrite a key file (drop --generate to use it)`, EXIT.conflict);
-      const { writeSecretFile } = await import('../../vault/files.js');
+      const { writeSecretFile } = await import('../../common/files.js');
       writeSecretFile(path, randomBytes(32).toString('base64') + '\n', { exclusive: true });
     }
     const newKey = readNewKey(path);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { DEFAULT_ADDR, profilePath, readProfiles, writeProfiles } from '../connection.js';
 import { clientFor, connect, type GlobalArgs } from '../context.js';
@@ -46,7 +47,9 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
     const old = file.profiles[name];
     const addr = argv.addr ?? process.env.HUSH_ADDR ?? old?.addr ?? DEFAULT_ADDR;
     const { token, source } = await readToken(argv);
-    const client = await clientFor({ addr, token, sources: { addr: '', token: source, project: '', env: '' } }, argv);
+    const caArg = argv['ca-file'] ?? process.env.HUSH_CA_FILE;
+    const caFile = caArg ? resolve(caArg) : old?.caFile;
+    const client = await clientFor({ addr, token, caFile: caFile ?? null, sources: { addr: '', token: source, project: '', env: '' } }, argv);
     let me;
     try {
       me = await client.tokens.self();
@@ -58,6 +61,7 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
       addr: client.addr, token,
       ...((argv.project ?? old?.project) ? { project: argv.project ?? old?.project } : {}),
       ...((argv.env ?? old?.env) ? { env: argv.env ?? old?.env } : {}),
+      ...(caFile ? { caFile } : {}),
     };
     file.current = name;
     const path = await writeProfiles(file);

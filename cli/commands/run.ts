@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 export interface RunArgs {
   addr?: string;
   'token-file'?: string;
+  'ca-file'?: string;
   profile?: string;
   project?: string;
   env?: string;

@@ -191,7 +191,7 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
     const { formatSecrets } = await import('../formats.js');
     const text = formatSecrets(format, snap.secrets);
     if (argv.out) {
-      const { writeSecretFile } = await import('../../vault/files.js');
+      const { writeSecretFile } = await import('../../common/files.js');
       writeSecretFile(argv.out, text);
       const count = Object.keys(snap.secrets).length;
       if (argv.json) printJson({ project, env, file: argv.out, format, count, revision: snap.revision });

@@ -52,9 +52,9 @@ export const serverCommand: CommandModule = {
   },
 };
 
-export const initCommand: CommandModule = {
+const operatorInitCommand: CommandModule = {
   command: 'init',
-  describe: 'Create the data dir, database and (unless a master key is supplied) master.key; print a root token once',
+  describe: 'Create a vault: the data dir, database and (unless a master key is supplied) master.key; print a root token once',
   builder: (y) => serverOptions(y).option('json', { type: 'boolean', describe: 'machine output' }),
   handler: async (argv) => {
     process.umask(0o077);
@@ -76,4 +76,13 @@ export const initCommand: CommandModule = {
       await opened.db.destroy();
     }
   },
+};
+
+export const operatorCommand: CommandModule = {
+  command: 'operator <command>',
+  describe: 'Create a vault (operator init) and other operator tasks',
+  builder: (y) => y
+    .command(operatorInitCommand)
+    .demandCommand(1, 'name an operator command: init'),
+  handler: () => undefined,
 };

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import type { TokenInfo } from '../../sdk/types.js';
+import type { TokenInfo } from 'hush-vault-sdk';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printTable, say, shortTime } from '../output.js';
 

@@ -14,6 +14,7 @@ const OPTIONS = {
   // Global options (cli/context.ts).
   addr: { type: 'string' },
   'token-file': { type: 'string' },
+  'ca-file': { type: 'string' },
   profile: { type: 'string' },
   project: { type: 'string', short: 'p' },
   env: { type: 'string', short: 'e' },
@@ -63,6 +64,7 @@ export function parseRunFast(argv: string[]): RunArgs | null {
   return {
     addr: values.addr as string | undefined,
     'token-file': values['token-file'] as string | undefined,
+    'ca-file': values['ca-file'] as string | undefined,
     profile: values.profile as string | undefined,
     project: values.project as string | undefined,
     env: values.env as string | undefined,

@@ -1,6 +1,6 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeSecretFile } from '../../vault/files.js';
+import { writeSecretFile } from '../../common/files.js';
 import { CliError, EXIT } from '../output.js';
 
 export type MountFormat = 'dotenv' | 'json' | 'raw';

@@ -6,16 +6,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { createClient, type HushClient } from '../../sdk/client.js';
 import {
-  isAuthError, isForbiddenError, isHushError, isNotFoundError, isRateLimitedError, isTimeoutError, isUnavailableError, isValidationError,
-} from '../../sdk/errors.js';
-import type { SecretsSnapshot } from '../../sdk/types.js';
+  createClient, createNodeFetch, isAuthError, isForbiddenError, isHushError, isNotFoundError, isRateLimitedError, isTimeoutError, isUnavailableError,
+  isValidationError, type HushClient, type SecretsSnapshot,
+} from 'hush-vault-sdk';
 import type { RunArgs } from '../commands/run.js';
 import { requireTarget, resolveConnection, type Connection } from '../connection.js';
 import { CliError, EXIT } from '../output.js';
 import { parseDurationMs } from './duration.js';
-import { createNodeFetch } from './http-fetch.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
 import type { MountFormat } from './mount.js';
 import { exitStatus, FORWARDED, signalNumber, STOPPING, TERMINAL_SIGNALS, terminalAlreadyDelivered } from './signals.js';
@@ -321,12 +319,12 @@ export class Supervisor {
 
 export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never> {
   const plan = parsePlan(a);
-  const conn = resolveConnection({ addr: a.addr, 'token-file': a['token-file'], project: a.project, env: a.env, profile: a.profile }, env);
+  const conn = resolveConnection({ addr: a.addr, 'token-file': a['token-file'], 'ca-file': a['ca-file'], project: a.project, env: a.env, profile: a.profile }, env);
   const { project, env: envName } = requireTarget(conn);
   const target = `${project}/${envName}`;
   const sup = new Supervisor(plan, env, target);
   sup.installSignalHandlers();
-  if (!conn.token) throw new CliError(`no API token: run hush login, set HUSH_TOKEN, or pass --token-file FILE; ${NOT_STARTED}`, EXIT.auth, 'token_missing');
+  if (!conn.token) throw new CliError(`no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE; ${NOT_STARTED}`, EXIT.auth, 'token_missing');
   let client: HushClient;
   let snap: SecretsSnapshot;
   try {
@@ -335,7 +333,7 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
       timeoutMs: numberSetting(a.timeout, env.HUSH_TIMEOUT, 10_000, 'the timeout') || 10_000,
       retries: Math.floor(numberSetting(a.retries, env.HUSH_RETRIES, 2, 'the retry count')),
       fallback: plan.fallback ?? undefined,
-      fetch: createNodeFetch(),
+      ...(conn.caFile ? { caFile: conn.caFile } : { fetch: createNodeFetch() }),
       onWarning: (m) => { process.stderr.write(`${m}\n`); },
     });
     snap = await client.secrets.getAll(project, envName, { only: plan.only });

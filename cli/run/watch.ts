@@ -1,7 +1,11 @@
-import type { HushClient } from '../../sdk/client.js';
-import { isAuthError, isForbiddenError } from '../../sdk/errors.js';
-import { backoffDelay, sleep } from '../../sdk/http.js';
-import type { SecretsSnapshot } from '../../sdk/types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAuthError, isForbiddenError, type HushClient, type SecretsSnapshot } from 'hush-vault-sdk';
+
+/** Backoff with "equal jitter": between half and all of the exponential step. */
+const backoffDelay = (attempt: number, baseMs: number, maxMs: number): number => {
+  const step = Math.min(maxMs, baseMs * 2 ** attempt);
+  return step / 2 + Math.random() * (step / 2);
+};
 
 export interface WatchLoopOptions {
   client: HushClient;
@@ -43,7 +47,7 @@ export async function watchLoop(o: WatchLoopOptions): Promise<void> {
   let current = o.secrets;
   let failures = 0;
   const target = `${o.project}/${o.env}`;
-  const pause = (ms: number) => sleep(ms, o.signal).catch(() => undefined);
+  const pause = (ms: number) => sleep(ms, undefined, { signal: o.signal }).catch(() => undefined);
   while (!o.signal.aborted) {
     const started = Date.now();
     try {

@@ -117,7 +117,7 @@ function report(head: string[]) {
 
 async function verifyProfile(dir: string, extra: string[]) {
   const events = Number(arg('events') ?? 200_000);
-  const init = spawnSync(process.execPath, [HUSH_BIN, 'init', '--data-dir', dir, '--json', ...extra], { encoding: 'utf8' });
+  const init = spawnSync(process.execPath, [HUSH_BIN, 'operator', 'init', '--data-dir', dir, '--json', ...extra], { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(init.stderr);
   const root = JSON.parse(init.stdout).rootToken as string;
   const seed = spawnSync(process.execPath, [join(DIST, 'test/bench/seed-audit.js'), dir, String(events), ...(dbUrl ? [dbUrl] : [])], { encoding: 'utf8' });

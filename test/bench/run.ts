@@ -210,7 +210,7 @@ async function seq<T>(n: number, fn: () => Promise<T>): Promise<T[]> {
 
 async function auditBench() {
   const dir = join(tmp, 'audit');
-  const init = spawnSync(process.execPath, [HUSH_BIN, 'init', '--data-dir', dir, '--json'], { encoding: 'utf8' });
+  const init = spawnSync(process.execPath, [HUSH_BIN, 'operator', 'init', '--data-dir', dir, '--json'], { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(init.stderr);
   const root = JSON.parse(init.stdout).rootToken as string;
   const seed = spawnSync(process.execPath, [join(DIST, 'test/bench/seed-audit.js'), dir, String(SIZES.auditEvents)], { encoding: 'utf8', maxBuffer: 1 << 20 });

@@ -11,7 +11,7 @@ const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('
 describe('hush init and hush server as processes', () => {
   it('init creates a private data dir, master.key (0600) and prints the root token once as JSON', async () => {
     const dir = join(tempDir(), 'data');
-    const r = await runHush(['init', '--data-dir', dir, '--json']);
+    const r = await runHush(['operator', 'init', '--data-dir', dir, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.match(out.rootToken, /^hush_[0-9A-Za-z]{49}$/);
@@ -23,10 +23,10 @@ describe('hush init and hush server as processes', () => {
 
   it('a second init on the same data dir refuses and loses nothing', async () => {
     const dir = join(tempDir(), 'data');
-    assert.equal((await runHush(['init', '--data-dir', dir, '--json'])).code, 0);
+    assert.equal((await runHush(['operator', 'init', '--data-dir', dir, '--json'])).code, 0);
     const key = readFileSync(join(dir, 'master.key'), 'utf8');
     const db = sha(join(dir, 'hush.db'));
-    const again = await runHush(['init', '--data-dir', dir]);
+    const again = await runHush(['operator', 'init', '--data-dir', dir]);
     assert.notEqual(again.code, 0);
     assert.match(again.stderr, /^hush: .*already initialised/);
     assert.equal(again.stderr.trim().split('\n').length, 1);

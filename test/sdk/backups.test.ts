@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as openpgp from 'openpgp';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { createClient, isForbiddenError, type HushClient } from '../../sdk/index.js';
+import { createClient, isForbiddenError, type HushClient } from 'hush-vault-sdk';
 
 const PASSPHRASE = 'correct horse battery staple';
 let s: TestServer;

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { createClient, isConflictError, isNotFoundError, loadEnv, type HushClient } from '../../sdk/index.js';
+import { createClient, isConflictError, isNotFoundError, loadEnv, type HushClient } from 'hush-vault-sdk';
 
 let s: TestServer;
 let root: HushClient;

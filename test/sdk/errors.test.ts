@@ -6,7 +6,7 @@ import {
   AuthError, ConflictError, createClient, ForbiddenError, HushError, isAuthError, isConflictError, isForbiddenError, isHushError,
   isNotFoundError, isRateLimitedError, isTimeoutError, isUnavailableError, isValidationError, NotFoundError, RateLimitedError,
   TimeoutError, UnavailableError, ValidationError, type HushClient,
-} from '../../sdk/index.js';
+} from 'hush-vault-sdk';
 import { unknownToken } from './helpers.js';
 
 let s: TestServer;

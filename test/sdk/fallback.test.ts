@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
-import { createClient, isUnavailableError, type ClientOptions, type WarningInfo } from '../../sdk/index.js';
+import { createClient, isUnavailableError, type ClientOptions, type WarningInfo } from 'hush-vault-sdk';
 import { errorBody, scriptServer, type ScriptServer } from './helpers.js';
 
 const SECRET = 'pg-password-Zq8v1xT3';

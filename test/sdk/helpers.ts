@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { formatToken } from '../../vault/crypto/token-format.js';
+import { formatToken } from 'hush-vault-sdk/token-format';
 
 /** A well-formed token (valid checksum) that no server knows. */
 export function unknownToken(): string {

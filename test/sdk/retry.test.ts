@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { createClient, isTimeoutError, isUnavailableError, type HushClient } from '../../sdk/index.js';
+import { createClient, isTimeoutError, isUnavailableError, type HushClient } from 'hush-vault-sdk';
 import { closedPort, errorBody, scriptServer, unknownToken, type ScriptServer } from './helpers.js';
 
 let s: TestServer;

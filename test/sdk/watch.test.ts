@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { createClient, isAuthError, watch, type HushClient, type SecretsSnapshot } from '../../sdk/index.js';
+import { createClient, isAuthError, watch, type HushClient, type SecretsSnapshot } from 'hush-vault-sdk';
 import { errorBody, scriptServer } from './helpers.js';
 
 let s: TestServer;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { formatToken } from '../../vault/crypto/token-format.js';
+import { formatToken } from 'hush-vault-sdk/token-format';
 import { capturedLogs, startServer, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, rawRequest, remember, seed, secretValue, type RawResponse } from './support.js';
 

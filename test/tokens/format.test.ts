@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { randomTokenString } from '../../vault/crypto/keyring.js';
-import { checksum, checkTokenFormat, formatToken, TOKEN_CHECKSUM_CHARS, TOKEN_LENGTH, TOKEN_PREFIX, TOKEN_RANDOM_CHARS } from '../../vault/crypto/token-format.js';
+import { checksum, checkTokenFormat, formatToken, TOKEN_CHECKSUM_CHARS, TOKEN_LENGTH, TOKEN_PREFIX, TOKEN_RANDOM_CHARS } from 'hush-vault-sdk/token-format';
 import { REDACTED_TOKEN, redactTokens } from '../../vault/services/token/redact.js';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cidrList, cidrWithin, ipAllowed, parseCidr } from '../../vault/services/token/cidr.js';
 import { allows, formatGrant, grantCovers, parseGrant, seesEnv, seesProject, type Need } from '../../vault/services/token/grants.js';
-import { formatToken } from '../../vault/crypto/token-format.js';
+import { formatToken } from 'hush-vault-sdk/token-format';
 import { randomBytes } from 'node:crypto';
 
 const g = (...s: string[]) => s.map(parseGrant);

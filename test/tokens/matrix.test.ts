@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { formatToken } from '../../vault/crypto/token-format.js';
+import { formatToken } from 'hush-vault-sdk/token-format';
 import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, remember, seed, secretValue } from './support.js';
 

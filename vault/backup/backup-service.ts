@@ -1,9 +1,10 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Container } from '../container.js';
 import { HushError } from '../errors.js';
+import { readFirstLine } from '../../common/files.js';
+export { writeAtomically } from '../../common/files.js';
 import type { AuditContext } from '../services/audit/audit-service.js';
 import { dumpStream, type BackupHeader } from './dump.js';
 import { BackupError, checkEncryptOptions, encryptBackupStream, type EncryptOptions } from './pgp.js';
@@ -71,45 +72,6 @@ export function backupFileName(d: Date): string {
 }
 
 /**
- * Writes a stream to `dir/name` atomically: a temp file (mode 0600) in the
- * same dir, fsync, rename, fsync of the dir. On any failure the temp file is
- * removed and the stream destroyed; `dir/name` is either complete or absent.
- */
-export async function writeAtomically(dir: string, name: string, stream: Readable): Promise<string> {
-  const final = join(dir, name);
-  const tmp = join(dir, `.${name}.tmp-${process.pid}`);
-  // The producer learns why its stream was abandoned (a backup audits that
-  // reason); the caller gets the same error from this function's rejection.
-  const abandon = (e: unknown) => {
-    stream.on('error', () => undefined);
-    stream.destroy(e instanceof Error ? e : new Error(String(e)));
-  };
-  let fh;
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fh = await open(tmp, 'wx', 0o600);
-  } catch (e) {
-    abandon(e);
-    throw e;
-  }
-  try {
-    for await (const chunk of stream) await fh.write(chunk as Buffer);
-    await fh.sync();
-    await fh.close();
-    fh = null;
-    await rename(tmp, final);
-  } catch (e) {
-    abandon(e);
-    await fh?.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  const dh = await open(dir, 'r');
-  try { await dh.sync(); } finally { await dh.close(); }
-  return final;
-}
-
-/**
  * Keeps the newest `keep` backups in `dir` (names sort by time); returns the
  * deleted names. Also removes temp files a crashed run left behind (older
  * than a day, so a run still in progress elsewhere is never touched).
@@ -130,14 +92,9 @@ export function readKeyFiles(paths: string[]): string[] {
   return paths.map((p) => readFileSync(p, 'utf8'));
 }
 
-/**
- * A passphrase file's first line, as `gpg --passphrase-file` reads it (a
- * trailing CR is dropped too), so the same file opens the backup with gpg.
- */
+/** A passphrase file's first line (as gpg reads it); an empty one is refused. */
 export function readPassphraseFile(path: string): string {
-  const text = readFileSync(path, 'utf8');
-  const nl = text.indexOf('\n');
-  const first = (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '');
+  const first = readFirstLine(path);
   if (first === '') throw new HushError('backup_key_invalid', 400, `passphrase file ${path} is empty (its first line is the passphrase)`);
   return first;
 }

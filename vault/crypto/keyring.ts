@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { ConfigError, IntegrityError, WrongMasterKeyError } from '../errors.js';
 import { KEY_BYTES, open, openPacked, seal, sealPacked } from './aead.js';
 import { getSodium, keyedBlake2b, type Sodium } from './sodium.js';
-import { formatToken } from './token-format.js';
+import { formatToken } from 'hush-vault-sdk/token-format';
 
 /**
  * The only code that holds key bytes. The master key (MK) and every unwrapped

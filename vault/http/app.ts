@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Container } from '../container.js';
 import { HushError } from '../errors.js';
-import { TOKEN_PREFIX } from '../crypto/token-format.js';
+import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
 import { redactTokens } from '../services/token/redact.js';
 import { registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';

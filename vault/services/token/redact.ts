@@ -1,4 +1,4 @@
-import { TOKEN_PREFIX } from '../../crypto/token-format.js';
+import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
 
 /**
  * Anything shaped like a Hush token, valid checksum or not. Tokens travel in

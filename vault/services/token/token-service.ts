@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { randomBytes, randomTokenString } from '../../crypto/keyring.js';
-import { checkTokenFormat } from '../../crypto/token-format.js';
+import { checkTokenFormat } from 'hush-vault-sdk/token-format';
 import { formatDuration, parseDuration } from '../../duration.js';
 import { ForbiddenError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { createClient, isNotFoundError } from 'hush/sdk';
+ * import { createClient, isNotFoundError } from 'hush-vault-sdk';
  *
  * const client = createClient(); // HUSH_ADDR + HUSH_TOKEN
  * const { secrets } = await client.secrets.getAll('api', 'prod');
@@ -24,4 +24,6 @@ export {
   isHushError, isAuthError, isForbiddenError, isNotFoundError, isConflictError, isRateLimitedError, isValidationError, isUnavailableError,
   isTimeoutError, type HushErrorOptions,
 } from './errors.js';
+export { createNodeFetch, type NodeFetchOptions } from './node-fetch.js';
+export { checkTokenFormat, type TokenCheck } from './token-format.js';
 export type * from './types.js';

@@ -1,4 +1,6 @@
-import { checkTokenFormat } from '../vault/crypto/token-format.js';
+import { readFileSync, statSync } from 'node:fs';
+import { createNodeFetch } from './node-fetch.js';
+import { checkTokenFormat } from './token-format.js';
 import { AuthError, isHushError, ValidationError, type HushError } from './errors.js';
 import { createTransport, sleep, type HttpRequest, type RetryPolicy } from './http.js';
 import type {
@@ -189,17 +191,49 @@ export interface ClientOptions {
    */
   onWarning?: (message: string, info: WarningInfo) => void;
   /**
-   * The fetch implementation (default: the global fetch), for example one
-   * bound to an undici Agent with a custom CA.
+   * The fetch implementation (default: the global fetch; with `ca`, the
+   * SDK's {@link createNodeFetch}), for example one with a proxy.
    *
    * @example
    * ```ts
-   * import { Agent, fetch as undiciFetch } from 'undici';
-   * const dispatcher = new Agent({ connect: { ca: readFileSync('ca.pem') } });
-   * createClient({ fetch: (url, init) => undiciFetch(url, { ...init, dispatcher }) as unknown as Promise<Response> });
+   * import { createNodeFetch } from 'hush-vault-sdk';
+   * createClient({ fetch: createNodeFetch() }); // node:http, no undici
    * ```
    */
   fetch?: typeof fetch;
+  /**
+   * PEM certificate(s) of a private certificate authority to trust for an
+   * `https:` server, in addition to the public roots (like Vault's
+   * VAULT_CACERT). Default: the file named by HUSH_CA_FILE. Not combinable
+   * with `fetch`.
+   *
+   * @example
+   * ```ts
+   * createClient({ ca: readFileSync('/etc/hush/ca.pem', 'utf8') });
+   * ```
+   */
+  ca?: string | string[];
+  /**
+   * Read the CA certificate(s) from this PEM file instead (default:
+   * HUSH_CA_FILE).
+   *
+   * @example
+   * ```ts
+   * createClient({ caFile: '/etc/hush/ca.pem' });
+   * ```
+   */
+  caFile?: string;
+  /**
+   * Read the API token from this file (default: HUSH_TOKEN_FILE), for
+   * tokens mounted as files (Docker and Kubernetes secrets). `token` and
+   * HUSH_TOKEN win over it.
+   *
+   * @example
+   * ```ts
+   * createClient({ tokenFile: '/run/secrets/hush_token' });
+   * ```
+   */
+  tokenFile?: string;
 }
 
 /**
@@ -714,8 +748,52 @@ function timeParam(v: Date | number | string | undefined): string | undefined {
 
 type FallbackModule = typeof import('./fallback.js');
 
+function readSmallFile(path: string, what: string): string {
+  try {
+    // A token or a CA bundle is small; a bigger file is a mistake (a device, a log) and is not read into memory.
+    if (statSync(path).size > 1_048_576) throw new ValidationError('invalid_config', `${what} ${path} is larger than 1 MiB`);
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (isHushError(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ValidationError('invalid_config', `cannot read ${what} ${path} (${code})`);
+  }
+}
+
+/** The token and where it came from: `token`, HUSH_TOKEN, `tokenFile`, HUSH_TOKEN_FILE, in that order. */
+function tokenFrom(options: ClientOptions): { token: string | undefined; source: string } {
+  if (options.token !== undefined) return { token: options.token, source: 'the token given to createClient' };
+  const fromEnv = env('HUSH_TOKEN');
+  if (fromEnv !== undefined) return { token: fromEnv, source: 'HUSH_TOKEN' };
+  const file = options.tokenFile ?? env('HUSH_TOKEN_FILE');
+  if (file === undefined) return { token: undefined, source: 'none' };
+  const what = options.tokenFile !== undefined ? 'the tokenFile' : 'HUSH_TOKEN_FILE';
+  return { token: readSmallFile(file, what), source: `${what} ${file}` };
+}
+
+/** The fetch to use: the caller's, one that trusts a private CA, or the global fetch. */
+function fetchFor(options: ClientOptions): typeof fetch {
+  const caFile = options.caFile ?? (options.ca === undefined ? env('HUSH_CA_FILE') : undefined);
+  if (options.fetch && (options.ca !== undefined || options.caFile !== undefined)) {
+    throw new ValidationError('invalid_config', 'give either { fetch } or { ca }/{ caFile }, not both: a custom fetch brings its own TLS settings');
+  }
+  if (options.fetch) return options.fetch;
+  let ca = options.ca;
+  if (caFile !== undefined) {
+    const what = options.caFile !== undefined ? 'the caFile' : 'HUSH_CA_FILE';
+    ca = readSmallFile(caFile, what);
+    if (!/-----BEGIN CERTIFICATE-----/.test(ca)) throw new ValidationError('invalid_config', `${what} ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  if (ca !== undefined) {
+    if (typeof ca !== 'string' && !(Array.isArray(ca) && ca.every((c) => typeof c === 'string'))) throw new ValidationError('invalid_config', 'ca must be PEM text or an array of PEM texts');
+    return createNodeFetch({ ca });
+  }
+  return (input, init) => globalThis.fetch(input, init);
+}
+
 /**
- * Creates a client. Reads HUSH_ADDR and HUSH_TOKEN for options not given,
+ * Creates a client. Reads HUSH_ADDR, HUSH_TOKEN (or HUSH_TOKEN_FILE) and
+ * HUSH_CA_FILE for options not given,
  * and checks the token's checksum offline: a malformed token throws
  * AuthError `token_malformed` here, before any request (the message never
  * includes the token). A client without any token can still call `health()`;
@@ -723,7 +801,7 @@ type FallbackModule = typeof import('./fallback.js');
  *
  * @example
  * ```ts
- * import { createClient } from 'hush/sdk';
+ * import { createClient } from 'hush-vault-sdk';
  *
  * const client = createClient(); // HUSH_ADDR + HUSH_TOKEN
  * const { secrets } = await client.secrets.getAll('api', 'prod');
@@ -731,12 +809,13 @@ type FallbackModule = typeof import('./fallback.js');
  */
 export function createClient(options: ClientOptions = {}): HushClient {
   const addr = normaliseAddr(options.addr ?? env('HUSH_ADDR') ?? DEFAULT_ADDR);
-  const tokenSource = options.token !== undefined ? 'the token given to createClient' : 'HUSH_TOKEN';
-  const rawToken = options.token ?? env('HUSH_TOKEN');
+  const { token: rawToken, source: tokenSource } = tokenFrom(options);
   const token = rawToken?.trim() || undefined;
   let tokenProblem: HushError | undefined;
   if (token === undefined) {
-    tokenProblem = new AuthError('token_missing', 'no API token: pass { token } to createClient or set HUSH_TOKEN');
+    tokenProblem = new AuthError('token_missing', rawToken === undefined
+      ? 'no API token: pass { token } to createClient, or set HUSH_TOKEN or HUSH_TOKEN_FILE'
+      : `${tokenSource} is empty`);
   } else {
     const check = checkTokenFormat(token);
     if (!check.ok) throw new AuthError('token_malformed', `${tokenSource} is not a valid Hush token: ${check.reason}`);
@@ -758,7 +837,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
 
   const http = createTransport({
     addr, token, tokenProblem, timeoutMs, retry: retryPolicy(options.retries),
-    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    fetch: fetchFor(options),
     // A 401 means the token is dead for every entry: drop the whole cache.
     onError: fallback ? async (err) => {
       if (err.status === 401) await (await cache()).removeFile(fallback.path).catch(() => undefined);

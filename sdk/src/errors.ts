@@ -44,7 +44,7 @@ export interface HushErrorOptions {
  *
  * @example
  * ```ts
- * import { createClient, isHushError } from 'hush/sdk';
+ * import { createClient, isHushError } from 'hush-vault-sdk';
  * try {
  *   await createClient().secrets.get('api', 'prod', 'DATABASE_URL');
  * } catch (err) {

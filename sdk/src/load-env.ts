@@ -90,7 +90,7 @@ export interface LoadEnvResult {
  *
  * @example
  * ```ts
- * import { loadEnv } from 'hush/sdk';
+ * import { loadEnv } from 'hush-vault-sdk';
  *
  * await loadEnv({ project: 'api', env: 'prod' });
  * const { default: app } = await import('./app.js'); // sees process.env.DATABASE_URL

@@ -105,8 +105,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Certificate errors a private CA fixes (Node's and OpenSSL's codes). */
+const UNTRUSTED_CERT = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED',
+]);
+
 function networkReason(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  if (cause && typeof cause.code === 'string' && UNTRUSTED_CERT.has(cause.code)) {
+    return `${cause.code}: its TLS certificate is not signed by a CA this client trusts; give the CA certificate with HUSH_CA_FILE (or the client's ca option)`;
+  }
   if (cause && typeof cause.code === 'string') return cause.code;
   if (cause && typeof cause.message === 'string') return cause.message.slice(0, 200);
   return err instanceof Error ? err.message.slice(0, 200) : 'unknown error';

@@ -115,7 +115,7 @@ export type StopWatching = () => Promise<void>;
  *
  * @example
  * ```ts
- * import { watch } from 'hush/sdk';
+ * import { watch } from 'hush-vault-sdk';
  *
  * const stop = watch({ project: 'api', env: 'prod' }, (now, before) => {
  *   if (before && now.secrets.FEATURE_FLAGS !== before.secrets.FEATURE_FLAGS) reloadFlags(now.secrets.FEATURE_FLAGS);
