@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import type { HushClient } from 'hush-vault-sdk';
-import { requireTarget, resolveConnection, type Connection, type ConnectionFlags } from './connection.js';
+import { requireTarget, resolveConnection, transportOptions, type Connection, type ConnectionFlags } from './connection.js';
 import { CliError, EXIT } from './output.js';
 
 /** Options every command accepts (declared once, globally, in main.ts). */
@@ -74,18 +74,16 @@ export async function connect(argv: GlobalArgs): Promise<Session> {
   return { client: await clientFor(conn, argv), conn };
 }
 
-export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile'>, argv: GlobalArgs): Promise<HushClient> {
+export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile' | 'caSource'>, argv: GlobalArgs): Promise<HushClient> {
   if (!conn.token) {
     throw new CliError('no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE', EXIT.auth, 'token_missing');
   }
   const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout') || 10_000;
   const retries = Math.floor(numberSetting(argv.retries, 'HUSH_RETRIES', 2, 'retries'));
-  const { createClient, createNodeFetch } = await import('hush-vault-sdk');
+  const { createClient } = await import('hush-vault-sdk');
   try {
     return createClient({
-      addr: conn.addr, token: conn.token, timeoutMs, retries,
-      // node:http for start-up; the SDK builds the same with the CA when one is given.
-      ...(conn.caFile ? { caFile: conn.caFile } : { fetch: createNodeFetch() }),
+      addr: conn.addr, token: conn.token, timeoutMs, retries, ...await transportOptions(conn),
       onWarning: (message) => process.stderr.write(`${message}\n`),
     });
   } catch (e) {

@@ -1,12 +1,17 @@
 // Bundles the client commands (cli/client.ts) into one file,
 // dist/client/hush.cjs: any Node >= 20 runs it, with no node_modules.
 //
+// The file holds two bundles. `hush run` (a container entrypoint, started
+// on every deploy) runs the small one: its own flag parser, the SDK and the
+// process supervisor. Every other command, and any `hush run` line the fast
+// parser hands on (help, a typo), runs the full one, kept as a string and
+// compiled only then, so `hush run` never pays to parse yargs and the rest.
+//
 // The client never needs the server: an import that resolves into vault/ or
 // migrations/, or to a package only the server uses, is replaced by a module
-// that fails with one clear line ("... needs the server package"). The build
-// fails if such a module would be reached from `hush run`'s own code.
+// that fails with one clear line ("... needs the server package").
 import { build } from 'esbuild';
-import { mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -35,24 +40,55 @@ const serverOnly = {
   },
 };
 
+async function bundle(entry) {
+  const r = await build({
+    entryPoints: [`${root}${entry}`],
+    bundle: true,
+    write: false,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    keepNames: true,
+    legalComments: 'none',
+    // import() of a built-in becomes require(): a single executable has no ESM loader for it.
+    supported: { 'dynamic-import': false },
+    // yargs' ESM build reads import.meta.url (for createRequire and its locale
+    // folder, absent here: the English built-in texts are used).
+    define: { 'import.meta.url': '__hush_bundle_url' },
+    logLevel: 'warning',
+    plugins: [serverOnly],
+    metafile: true,
+  });
+  return { code: r.outputFiles[0].text, inputs: Object.keys(r.metafile.inputs) };
+}
+
+const [fullBundle, runBundle] = await Promise.all([bundle('cli/client.ts'), bundle('cli/run/fast.ts')]);
+const full = fullBundle.code;
+const run = runBundle.code;
+const file = `#!/usr/bin/env node
+"use strict";
+const __hush_bundle_url = require("node:url").pathToFileURL(__filename).href;
+(function () {
+  const args = process.argv.slice(2);
+  function full() {
+    const { Script } = require("node:vm");
+    const fn = new Script("(function (exports, require, module, __filename, __dirname, __hush_bundle_url) {" + ${JSON.stringify(full)} + "\\n})", { filename: __filename }).runInThisContext();
+    const m = { exports: {} };
+    fn(m.exports, require, m, __filename, __dirname, __hush_bundle_url);
+  }
+  if (args[0] !== "run") return full();
+  const m = { exports: {} };
+  (function (exports, module) {
+${run}
+  })(m.exports, m);
+  m.exports.fastRun(args.slice(1)).then((handled) => { if (!handled) full(); }, (e) => { process.stderr.write("hush: " + ((e && e.message) || e) + "\\n"); process.exit(1); });
+})();
+`;
 mkdirSync(`${root}dist/client`, { recursive: true });
-await build({
-  entryPoints: [`${root}cli/client.ts`],
-  outfile: out,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  minify: true,
-  keepNames: true,
-  legalComments: 'none',
-  // yargs' ESM build reads import.meta.url (for createRequire and its locale
-  // folder, absent here: the English built-in texts are used).
-  define: { 'import.meta.url': '__hush_bundle_url' },
-  banner: { js: "#!/usr/bin/env node\nconst __hush_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
-  logLevel: 'warning',
-  plugins: [serverOnly],
-});
-const kib = (statSync(out).size / 1024).toFixed(0);
+writeFileSync(out, file);
+chmodSync(out, 0o755);
+// What went in, for test/client/single-file.test.ts (and anyone auditing the file).
+writeFileSync(`${root}dist/client/inputs.json`, JSON.stringify({ run: runBundle.inputs, full: fullBundle.inputs }, null, 1));
 if (process.env.HUSH_BUILD_VERBOSE) for (const s of [...stubbed].sort()) console.log(`  server-only, not bundled: ${s}`);
-console.log(`built ${out.slice(root.length)} (${kib} KiB)`);
+console.log(`built ${out.slice(root.length)} (${(file.length / 1024).toFixed(0)} KiB: hush run ${(run.length / 1024).toFixed(0)} KiB, the rest ${(full.length / 1024).toFixed(0)} KiB compiled on use)`);

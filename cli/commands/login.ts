@@ -49,7 +49,7 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
     const { token, source } = await readToken(argv);
     const caArg = argv['ca-file'] ?? process.env.HUSH_CA_FILE;
     const caFile = caArg ? resolve(caArg) : old?.caFile;
-    const client = await clientFor({ addr, token, caFile: caFile ?? null, sources: { addr: '', token: source, project: '', env: '' } }, argv);
+    const client = await clientFor({ addr, token, caFile: caFile ?? null, caSource: caFile ? 'login' : 'none', sources: { addr: '', token: source, project: '', env: '' } }, argv);
     let me;
     try {
       me = await client.tokens.self();

@@ -1,13 +1,13 @@
 /**
  * Fast path for `hush run`, which is a container entrypoint: every start of
  * the container pays for hush's own startup, and loading yargs costs more
- * than everything else `hush run` does. main.ts calls fastRun() before it
- * loads yargs; this parses the common, well-formed invocations with
- * node:util's parseArgs and hands anything else (help, a typo, an unknown
- * flag, an odd form) back to yargs by returning false, so every message and
- * error stays yargs'.
+ * than everything else `hush run` does. app.ts calls fastRun() before it
+ * loads yargs; this parses the common, well-formed invocations (long flags
+ * with a separate or `=` value, -p/-e, booleans) and hands anything else
+ * (help, a typo, an unknown flag, an odd form) back to yargs by returning
+ * false, so every message and error stays yargs'. (node:util's parseArgs
+ * would do, but loading it costs more than this whole parse.)
  */
-import { parseArgs } from 'node:util';
 import type { RunArgs } from '../commands/run.js';
 
 const OPTIONS = {
@@ -35,7 +35,43 @@ const OPTIONS = {
   command: { type: 'string' },
 } as const;
 
-const MOUNT_FORMATS = new Set(['dotenv', 'json', 'raw']);
+const MOUNT_FORMATS = new Set(['dotenv', 'env', 'json', 'raw']);
+const SHORT: Record<string, string> = { p: 'project', e: 'env' };
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** Flags only (no positionals), every one known; null for anything else. */
+function parseFlags(tokens: string[]): Values | null {
+  const values: Values = {};
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    let name: string;
+    let value: string | undefined;
+    if (t.startsWith('--')) {
+      const eq = t.indexOf('=');
+      name = eq === -1 ? t.slice(2) : t.slice(2, eq);
+      value = eq === -1 ? undefined : t.slice(eq + 1);
+    } else if (/^-[a-z]$/.test(t) && SHORT[t[1]]) {
+      name = SHORT[t[1]];
+    } else {
+      return null;
+    }
+    const spec = (OPTIONS as Record<string, { type: string; multiple?: boolean }>)[name];
+    if (!spec) return null;
+    if (spec.type === 'boolean') {
+      if (value !== undefined) return null;
+      values[name] = true;
+      continue;
+    }
+    if (value === undefined) {
+      value = tokens[++i];
+      // A missing value, or one that looks like a flag, is yargs' to explain.
+      if (value === undefined || value.startsWith('-')) return null;
+    }
+    if (spec.multiple) values[name] = [...((values[name] as string[] | undefined) ?? []), value];
+    else values[name] = value;
+  }
+  return values;
+}
 
 /** The flags of a `hush run` invocation (argv after "run"), or null when yargs should parse it. */
 export function parseRunFast(argv: string[]): RunArgs | null {
@@ -44,13 +80,8 @@ export function parseRunFast(argv: string[]): RunArgs | null {
   if (sep === -1) return null; // no command after --: yargs gives the usage message
   // Forms yargs reads differently from parseArgs: "-p=x", "--flag=..." on a boolean, bare --preserve-env.
   if (head.some((t) => /^-[^-]=/.test(t) || /^-[^-]{2,}/.test(t))) return null;
-  const tokens = head.map((t) => (t === '--preserve-env' ? '--preserve-env=' : t));
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    ({ values } = parseArgs({ args: tokens, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch {
-    return null;
-  }
+  const values = parseFlags(head.map((t) => (t === '--preserve-env' ? '--preserve-env=' : t)));
+  if (!values) return null;
   const num = (v: unknown): number | undefined | null => {
     if (v === undefined) return undefined;
     const n = Number(v);

@@ -7,11 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  createClient, createNodeFetch, isAuthError, isForbiddenError, isHushError, isNotFoundError, isRateLimitedError, isTimeoutError, isUnavailableError,
+  createClient, isAuthError, isForbiddenError, isHushError, isNotFoundError, isRateLimitedError, isTimeoutError, isUnavailableError,
   isValidationError, type HushClient, type SecretsSnapshot,
 } from 'hush-vault-sdk';
 import type { RunArgs } from '../commands/run.js';
-import { requireTarget, resolveConnection, type Connection } from '../connection.js';
+import { requireTarget, resolveConnection, transportOptions, type Connection } from '../connection.js';
 import { CliError, EXIT } from '../output.js';
 import { parseDurationMs } from './duration.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
@@ -106,7 +106,7 @@ export function startError(e: unknown, conn: Connection, target: string, plan: R
     exit = EXIT.auth;
     if (e.code === 'token_malformed') msg = `the token from ${conn.sources.token} is not a valid Hush token: ${msg.replace(/^.*? is not a valid Hush token: /, '')}`;
     else if (e.status === 401) msg = `${msg} (token from ${conn.sources.token})`;
-    else if (e.status === 403) msg = `${msg} (the token needs read:${target})`;
+    else if (e.status === 403 && !msg.includes(`read:${target}`)) msg = `${msg} (the token needs read:${target})`;
   } else if (isNotFoundError(e)) {
     exit = EXIT.notFound;
     if (!msg.includes(target)) msg = `${target}: ${msg}`;
@@ -333,7 +333,7 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
       timeoutMs: numberSetting(a.timeout, env.HUSH_TIMEOUT, 10_000, 'the timeout') || 10_000,
       retries: Math.floor(numberSetting(a.retries, env.HUSH_RETRIES, 2, 'the retry count')),
       fallback: plan.fallback ?? undefined,
-      ...(conn.caFile ? { caFile: conn.caFile } : { fetch: createNodeFetch() }),
+      ...await transportOptions(conn),
       onWarning: (m) => { process.stderr.write(`${m}\n`); },
     });
     snap = await client.secrets.getAll(project, envName, { only: plan.only });

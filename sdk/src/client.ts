@@ -767,7 +767,7 @@ function tokenFrom(options: ClientOptions): { token: string | undefined; source:
   if (fromEnv !== undefined) return { token: fromEnv, source: 'HUSH_TOKEN' };
   const file = options.tokenFile ?? env('HUSH_TOKEN_FILE');
   if (file === undefined) return { token: undefined, source: 'none' };
-  const what = options.tokenFile !== undefined ? 'the tokenFile' : 'HUSH_TOKEN_FILE';
+  const what = options.tokenFile !== undefined ? 'the token file' : 'HUSH_TOKEN_FILE';
   return { token: readSmallFile(file, what), source: `${what} ${file}` };
 }
 
@@ -780,7 +780,7 @@ function fetchFor(options: ClientOptions): typeof fetch {
   if (options.fetch) return options.fetch;
   let ca = options.ca;
   if (caFile !== undefined) {
-    const what = options.caFile !== undefined ? 'the caFile' : 'HUSH_CA_FILE';
+    const what = options.caFile !== undefined ? 'the CA file' : 'HUSH_CA_FILE';
     ca = readSmallFile(caFile, what);
     if (!/-----BEGIN CERTIFICATE-----/.test(ca)) throw new ValidationError('invalid_config', `${what} ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }

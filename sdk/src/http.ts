@@ -150,6 +150,16 @@ export function retainResponse(res: Response): ReadableStream<Uint8Array> | null
   }, { highWaterMark: 0 });
 }
 
+/**
+ * 20 random base-36 characters. A request id only ties log lines together,
+ * so Math.random serves; Web Crypto would cost more to load than the request.
+ */
+function requestIdSuffix(): string {
+  let out = '';
+  while (out.length < 20) out += Math.random().toString(36).slice(2, 12);
+  return out.slice(0, 20);
+}
+
 export function createTransport(cfg: TransportConfig) {
   const origin = (() => { try { return new URL(cfg.addr).origin; } catch { return cfg.addr; } })();
 
@@ -240,7 +250,7 @@ export function createTransport(cfg: TransportConfig) {
     if (req.auth !== false && cfg.tokenProblem) throw cfg.tokenProblem;
     const mode = req.retry ?? (req.method === 'GET' || req.method === 'PUT' || req.method === 'DELETE' ? 'idempotent' : 'never');
     // One id for the call and all its retries, so the server log ties them together.
-    const requestId = `sdk_${globalThis.crypto.randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    const requestId = `sdk_${requestIdSuffix()}`;
     for (let n = 0; ; n++) {
       try {
         return await attempt<T>(req, requestId);

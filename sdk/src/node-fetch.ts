@@ -17,7 +17,6 @@
  * goes to the global fetch, so behaviour never differs from it.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
 
 /** Options of {@link createNodeFetch}. */
 export interface NodeFetchOptions {
@@ -45,6 +44,27 @@ class LiteHeaders {
   [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
 }
 
+/** The response body as a web stream, with backpressure (node:stream's adapter costs a module load on every start). */
+function webStream(r: IncomingMessage): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      let done = false;
+      const fail = (cause: Error) => { if (!done) { done = true; ctrl.error(new TypeError('fetch failed', { cause })); } };
+      r.on('data', (c: Buffer) => {
+        if (done) return;
+        ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+        if ((ctrl.desiredSize ?? 1) <= 0) r.pause();
+      });
+      r.on('end', () => { if (!done) { done = true; ctrl.close(); } });
+      r.on('error', fail);
+      r.on('aborted', () => fail(new Error('response aborted')));
+      r.pause();
+    },
+    pull() { r.resume(); },
+    cancel() { r.destroy(); },
+  }, { highWaterMark: 4 });
+}
+
 /** A Response over a node:http response; the body is consumed once, as a stream or whole. */
 function liteResponse(url: string, r: IncomingMessage): Response {
   let used = false;
@@ -65,7 +85,7 @@ function liteResponse(url: string, r: IncomingMessage): Response {
     ok: status >= 200 && status < 300, status, statusText: r.statusMessage ?? '', url, redirected: false, type: 'basic',
     headers: new LiteHeaders(r.headers),
     get body() {
-      if (!body) { used = true; body = Readable.toWeb(r) as unknown as ReadableStream<Uint8Array>; }
+      if (!body) { used = true; body = webStream(r); }
       return body;
     },
     get bodyUsed() { return used; },

@@ -27,7 +27,7 @@ export async function resolve(specifier, context, next) {
   return { code: r.code, stdout: r.stdout, stderr: r.stderr, modules: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
 
-const HEAVY = /node_modules\/(knex|fastify|libsodium[^/]*|openpgp|better-sqlite3|pg|pino|dotenv)\/|\/dist\/(sdk|vault\/server|vault\/crypto\/keyring)/;
+const HEAVY = /node_modules\/(knex|fastify|libsodium[^/]*|openpgp|better-sqlite3|pg|pino|dotenv)\/|\/sdk\/dist\/|\/dist\/(vault|migrations)\//;
 
 describe('hush startup', () => {
   it('hush --help loads no server, database, crypto or SDK module', async () => {
@@ -49,8 +49,8 @@ describe('hush startup', () => {
   it('a command that talks to the server loads the SDK but not the server or libsodium', async () => {
     const r = await loadedModules(['projects', 'list'], { HUSH_ADDR: 'http://127.0.0.1:9', HUSH_TOKEN: 'hush_x' });
     assert.equal(r.code, EXIT.auth);
-    assert.ok(r.modules.some((m) => m.includes('/dist/sdk/client.js')));
-    assert.deepEqual(r.modules.filter((m) => /node_modules\/(knex|fastify|libsodium[^/]*|openpgp|better-sqlite3)\//.test(m)), []);
+    assert.ok(r.modules.some((m) => m.includes('/sdk/dist/esm/client.js')));
+    assert.deepEqual(r.modules.filter((m) => /node_modules\/(knex|fastify|libsodium[^/]*|openpgp|better-sqlite3)\/|\/dist\/(vault|migrations)\//.test(m)), []);
   });
 
   it('--version prints the version; completion prints a yargs completion script', async () => {

@@ -1,6 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
-export const HUSH_BIN = new URL('../../cli/main.js', import.meta.url).pathname;
+/** The single-file client (npm run build:client), which any Node runs without node_modules. */
+export const SINGLE_FILE_CLI = new URL('../../client/hush.cjs', import.meta.url).pathname;
+
+/**
+ * The `hush` the tests drive: the full CLI, or another build named by
+ * HUSH_TEST_CLI (test/client/ runs the `hush run` suite again through the
+ * single-file client this way).
+ */
+export const FULL_CLI = new URL('../../cli/main.js', import.meta.url).pathname;
+export const HUSH_BIN = process.env.HUSH_TEST_CLI || FULL_CLI;
 
 export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
@@ -23,7 +32,7 @@ export function runHush(args: string[], opts: { env?: NodeJS.ProcessEnv; input?:
 
 /** Starts `hush server` as a real process and waits until it listens. */
 export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; url: string; stderr: () => string; rootToken: string | null }> {
-  const child = spawn(process.execPath, [HUSH_BIN, 'server', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [FULL_CLI, 'server', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stdout!.on('data', () => undefined);
   const url = await new Promise<string>((resolve, reject) => {
