@@ -44,7 +44,7 @@ function runOptions(y: Argv): Argv<RunArgs> {
     .option('fallback', { type: 'string', describe: 'Encrypted last-known-good cache file, used when the server cannot be reached', group: 'Run options:' })
     .option('fallback-max-age', { type: 'string', default: '24h', describe: 'Oldest fallback cache that may be used', group: 'Run options:' })
     .option('mount', { type: 'string', describe: 'Also write the values to this file (mode 0600), removed when the command exits', group: 'Run options:' })
-    .option('mount-format', { type: 'string', choices: ['dotenv', 'json', 'raw'], describe: 'Format of the --mount file [default: json for *.json, else dotenv; raw = one bare value]', group: 'Run options:' })
+    .option('mount-format', { type: 'string', choices: ['dotenv', 'env', 'json', 'raw'], describe: 'Format of the --mount file [default: json for *.json, else dotenv (also: env); raw = one bare value]', group: 'Run options:' })
     .option('no-env', { type: 'boolean', describe: 'With --mount: do not put the values into the environment', group: 'Run options:' })
     .option('command', { type: 'string', describe: 'Run this string with /bin/sh -c (words after -- become $1, $2, ...)', group: 'Run options:' })
     .example('hush run -p api -e prod -- node server.js', 'start a server with api/prod injected')

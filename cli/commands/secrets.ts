@@ -5,7 +5,8 @@ import { CliError, EXIT, emit, note, printJson, printTable, say, shortTime, warn
 import { withProgress } from '../progress.js';
 import { chompOne, readHidden, readStdin } from '../prompt.js';
 
-const FORMAT_CHOICES = ['dotenv', 'json', 'shell', 'docker', 'yaml'] as const;
+// `env` is another name for dotenv (what other tools call it).
+const FORMAT_CHOICES = ['dotenv', 'env', 'json', 'shell', 'docker', 'yaml'] as const;
 
 /**
  * yargs hands a lone `-` argument over as an empty string; both mean stdin.
@@ -174,7 +175,7 @@ interface ExportArgs extends GlobalArgs { format?: (typeof FORMAT_CHOICES)[numbe
 
 const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
   command: 'export',
-  describe: 'Print all values as dotenv (default), json, shell, docker (--env-file) or yaml',
+  describe: 'Print all values as dotenv (default; also --format env), json, shell, docker (--env-file) or yaml',
   builder: (y) => y
     .option('format', { alias: 'f', choices: FORMAT_CHOICES, describe: 'Output format [default: dotenv; json with --json]' })
     .option('out', { alias: 'o', type: 'string', describe: 'Write to this file (mode 0600) instead of stdout' })
@@ -184,7 +185,8 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
-    const format = argv.format ?? (argv.json ? 'json' : 'dotenv');
+    const chosen = argv.format ?? (argv.json ? 'json' : 'dotenv');
+    const format = chosen === 'env' ? 'dotenv' : chosen;
     const only = argv.only?.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean);
     only?.forEach(checkVarName);
     const snap = await withProgress(`Exporting ${project}/${env}`, () => client.secrets.getAll(project, env, only?.length ? { only } : {}));

@@ -59,15 +59,30 @@ const list: CommandModule<GlobalArgs, ListArgs> = {
   },
 };
 
-interface RevokeArgs extends GlobalArgs { id: string }
+interface RevokeArgs extends GlobalArgs { which: string }
+
+const TOKEN_ID = /^tok_[0-9A-Za-z]{1,40}$/;
 
 const revoke: CommandModule<GlobalArgs, RevokeArgs> = {
-  command: 'revoke <id>',
-  describe: 'Revoke a token and every token created from it',
-  builder: (y) => y.positional('id', { type: 'string', demandOption: true }) as Argv<RevokeArgs>,
+  command: 'revoke <which>',
+  describe: 'Revoke a token (by id, or by name when one live token has it) and every token created from it',
+  builder: (y) => y
+    .positional('which', { type: 'string', demandOption: true, describe: 'Token id (tok_...) or name' })
+    .example('hush tokens revoke tok_3kY0mB1pQx7Zr2VaLw9T', '')
+    .example('hush tokens revoke ci-deploy', 'by name; refused when several live tokens share it') as Argv<RevokeArgs>,
   handler: async (argv) => {
     const { client } = await connect(argv);
-    const r = await client.tokens.revoke(argv.id);
+    let id = String(argv.which);
+    if (!TOKEN_ID.test(id)) {
+      const named = await client.tokens.list({ name: id });
+      if (named.length === 0) throw new CliError(`no live token has the id or name "${id.slice(0, 80)}" (hush tokens list shows the ones you can see)`, EXIT.notFound, 'token_not_found');
+      if (named.length > 1) {
+        const rows = named.map((t) => `${t.id} (scopes ${t.scopes.join(' ')}, created ${shortTime(t.createdAt)})`).join('; ');
+        throw new CliError(`${named.length} live tokens are named "${id}": ${rows}; revoke one by its id`, EXIT.usage, 'token_name_ambiguous');
+      }
+      id = named[0].id;
+    }
+    const r = await client.tokens.revoke(id);
     const others = r.revoked.filter((id) => id !== r.id);
     emit(argv, r, () => say(`Revoked ${r.id}${others.length ? ` and ${others.length} descendant token(s): ${others.join(', ')}` : ''}.`));
   },

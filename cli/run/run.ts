@@ -74,7 +74,8 @@ export function parsePlan(a: RunArgs): RunPlan {
   if (a.mount !== undefined) {
     if (!a.mount) throw usage('--mount needs a file path');
     const path = resolve(a.mount);
-    const format = (a['mount-format'] ?? (/\.json$/i.test(path) ? 'json' : 'dotenv')) as MountFormat;
+    const given = a['mount-format'] === 'env' ? 'dotenv' : a['mount-format'];
+    const format = (given ?? (/\.json$/i.test(path) ? 'json' : 'dotenv')) as MountFormat;
     mount = { path, format };
   } else if (a['mount-format'] !== undefined) {
     throw usage('--mount-format needs --mount FILE');

@@ -16,6 +16,46 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: [400, 'invalid_request', 'the request could not be routed'],
 };
 
+/** What a schema pattern asks for, in words (a regular expression is no message for a person). */
+const PATTERN_WORDS: Record<string, string> = {
+  '^[a-z0-9][a-z0-9._-]{0,62}$': 'lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit',
+  '^[A-Za-z_][A-Za-z0-9_]*$': 'letters, digits and "_", not starting with a digit',
+  '^tok_[0-9A-Za-z]{1,40}$': 'a token id: "tok_" and letters or digits (hush tokens list shows them)',
+  '^[0-9a-fA-F]{64}$': '64 hexadecimal digits',
+  '^[^\\u0000-\\u001f]+$': 'text without control characters',
+};
+
+interface SchemaError { instancePath?: string; keyword?: string; message?: string; params?: Record<string, unknown> }
+
+/** Names the part of the request a schema error is about, as a client sees it. */
+function where(context: string | undefined, path: string): string {
+  const name = path.replace(/^\//, '').replace(/\//g, '.');
+  if (context === 'params') return name ? `the ${name} in the URL path` : 'the URL path';
+  if (context === 'querystring') return name ? `query parameter "${name}"` : 'the query string';
+  if (context === 'headers') return name ? `header ${name}` : 'the headers';
+  return name ? `field "${name}" of the body` : 'the body';
+}
+
+/** One readable sentence for a request that failed its route's schema (never the raw "params/id must match pattern ..."). */
+export function schemaMessage(errors: unknown, context: string | undefined): string {
+  const first = (Array.isArray(errors) ? errors[0] : undefined) as SchemaError | undefined;
+  if (!first) return 'the request does not match what this route accepts';
+  const at = where(context, first.instancePath ?? '');
+  const p = first.params ?? {};
+  switch (first.keyword) {
+    case 'pattern': {
+      const pat = String(p.pattern);
+      const number = pat.startsWith('^[1-9]') ? 'a positive whole number' : pat.startsWith('^[0-9]') ? 'a whole number' : undefined;
+      return `${at} must be ${PATTERN_WORDS[pat] ?? number ?? 'in the expected format'}`;
+    }
+    case 'required': return `${at} is missing "${String(p.missingProperty)}"`;
+    case 'additionalProperties': return `${at} has an unknown field "${String(p.additionalProperty).slice(0, 64)}"`;
+    case 'type': return `${at} must be ${/^[aeiou]/.test(String(p.type)) ? 'an' : 'a'} ${String(p.type)}`;
+    case 'enum': return `${at} must be one of: ${(p.allowedValues as unknown[] | undefined)?.map(String).join(', ') ?? 'the allowed values'}`;
+    default: return `${at} ${String(first.message ?? 'is not valid').slice(0, 200)}`;
+  }
+}
+
 export function toErrorBody(err: unknown, requestId: string): { status: number; body: ErrorBody } {
   if (isHushError(err)) {
     const body: ErrorBody = { error: { code: err.code, message: err.message, requestId } };
@@ -24,7 +64,7 @@ export function toErrorBody(err: unknown, requestId: string): { status: number; 
   }
   const e = err as FastifyError & { validation?: unknown; validationContext?: string };
   if (e && e.validation) {
-    return { status: 400, body: { error: { code: 'invalid_request', message: e.message.slice(0, 300), requestId } } };
+    return { status: 400, body: { error: { code: 'invalid_request', message: schemaMessage(e.validation, e.validationContext).slice(0, 300), requestId } } };
   }
   if (e && typeof e.code === 'string' && FASTIFY_CODES[e.code]) {
     const [status, code, message] = FASTIFY_CODES[e.code];

@@ -1,0 +1,142 @@
+// A newcomer's path: hush setup, hush init's pointer, HUSH_TOKEN_FILE,
+// --format env, tokens revoke by name, and server messages without regexes.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { cli, oneErrorLine, rootCli } from './helpers.js';
+
+describe('a newcomer\'s path', () => {
+  let s: TestServer;
+
+  before(async () => {
+    s = await startServer();
+    await s.api('POST', '/v1/projects', { name: 'api' });
+    for (const e of ['dev', 'prod']) await s.api('POST', '/v1/projects/api/envs', { name: e });
+    await s.api('PUT', '/v1/projects/api/envs/dev/secrets/GREETING', { value: 'hello dev' });
+  });
+  after(() => s.close());
+
+  it('hush setup -p -e --addr writes .hush.json (no token), checked against the server; later commands use it', async () => {
+    const u = cli({ HUSH_TOKEN: s.rootToken });
+    const r = await u.run(['setup', '-p', 'api', '-e', 'dev', '--addr', s.url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Wrote .*\.hush\.json: project api, environment dev, server http:\/\/127\.0\.0\.1:\d+\.\n/);
+    assert.equal(r.stderr, '');
+    const file = JSON.parse(readFileSync(join(u.home, '.hush.json'), 'utf8'));
+    assert.deepEqual(file, { project: 'api', env: 'dev', addr: s.url });
+    // No HUSH_ADDR, no flags: the directory's file names the server and the target.
+    const run = await u.run(['run', '--', 'sh', '-c', 'echo "$GREETING"']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'hello dev\n');
+    const who = await u.json(['whoami']);
+    assert.equal(who.sources.addr, join(u.home, '.hush.json'));
+  });
+
+  it('hush setup refuses an environment the project does not have, naming the ones it has, and writes nothing', async () => {
+    const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
+    const r = await u.run(['setup', '-p', 'api', '-e', 'prd']);
+    assert.equal(r.code, 5);
+    assert.equal(oneErrorLine(r.stderr), 'hush: project api has no environment prd (it has: dev, prod); nothing written');
+    assert.equal(existsSync(join(u.home, '.hush.json')), false);
+  });
+
+  it('hush setup without a terminal and without -p/-e is a usage error; an existing file is replaced only with --yes', async () => {
+    const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
+    const r = await u.run(['setup']);
+    assert.equal(r.code, 2);
+    assert.match(oneErrorLine(r.stderr), /^hush: no terminal to ask on: give the project and environment/);
+    assert.equal((await u.run(['setup', '-p', 'api', '-e', 'dev'])).code, 0);
+    const again = await u.run(['setup', '-p', 'api', '-e', 'prod']);
+    assert.equal(again.code, 6);
+    assert.match(oneErrorLine(again.stderr), /\.hush\.json exists; pass --yes to replace it$/);
+    assert.equal((await u.run(['setup', '-p', 'api', '-e', 'prod', '--yes'])).code, 0);
+    assert.equal(JSON.parse(readFileSync(join(u.home, '.hush.json'), 'utf8')).env, 'prod');
+  });
+
+  it('hush setup never stores a token, and works without one (unchecked, said so)', async () => {
+    const u = cli();
+    const r = await u.run(['setup', '-p', 'api', '-e', 'dev']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /Not checked against the server/);
+    assert.doesNotMatch(readFileSync(join(u.home, '.hush.json'), 'utf8'), /hush_|token/);
+  });
+
+  it('hush init creates nothing: one line pointing to hush setup and hush operator init, exit 2', async () => {
+    const u = cli();
+    for (const args of [['init'], ['init', '--data-dir', join(u.home, 'd')]]) {
+      const r = await u.run(args);
+      assert.equal(r.code, 2);
+      assert.equal(r.stderr, 'hush: hush init is gone: link this directory to a project with hush setup; create a vault with hush operator init\n');
+      assert.equal(existsSync(join(u.home, 'd')), false);
+      assert.equal(existsSync(join(u.home, 'hush-data')), false);
+    }
+  });
+
+  it('HUSH_TOKEN_FILE is read by the CLI (HUSH_TOKEN wins over it); an unreadable one is one line, exit 2', async () => {
+    const u = cli({ HUSH_ADDR: s.url });
+    writeFileSync(join(u.home, 'token'), `${s.rootToken}\n`, { mode: 0o600 });
+    const who = await u.json(['whoami'], { env: { HUSH_TOKEN_FILE: join(u.home, 'token') } });
+    assert.equal(who.token.name, 'root');
+    assert.equal(who.sources.token, `HUSH_TOKEN_FILE ${join(u.home, 'token')}`);
+    const r = await u.run(['projects', 'list'], { env: { HUSH_TOKEN_FILE: join(u.home, 'nope') } });
+    assert.equal(r.code, 2);
+    assert.equal(oneErrorLine(r.stderr), `hush: cannot read HUSH_TOKEN_FILE ${join(u.home, 'nope')}: ENOENT`);
+  });
+
+  it('--format env is dotenv under another name (export and --mount-format)', async () => {
+    const u = rootCli(s.url, s.rootToken, { HUSH_PROJECT: 'api', HUSH_ENV: 'dev' });
+    const env = await u.run(['secrets', 'export', '--format', 'env']);
+    const dotenv = await u.run(['secrets', 'export', '--format', 'dotenv']);
+    assert.equal(env.code, 0, env.stderr);
+    assert.equal(env.stdout, dotenv.stdout);
+    assert.equal(env.stdout, 'GREETING="hello dev"\n');
+    const mount = (format: string) => u.run(['run', '--mount', join(u.home, `m-${format}`), '--mount-format', format, '--', 'cat', join(u.home, `m-${format}`)]);
+    const m = await mount('env');
+    assert.equal(m.code, 0, m.stderr);
+    assert.equal(m.stdout, (await mount('dotenv')).stdout);
+    assert.match(m.stdout, /^GREETING=.hello dev.\n$/);
+  });
+
+  it('tokens revoke takes a name when one live token has it, and refuses an ambiguous one with the list', async () => {
+    const u = rootCli(s.url, s.rootToken);
+    const one = await u.json(['tokens', 'create', '--name', 'solo', '--scope', 'read:api/dev']);
+    const r = await u.json(['tokens', 'revoke', 'solo']);
+    assert.equal(r.id, one.id);
+    const twins = [await u.json(['tokens', 'create', '--name', 'twin', '--scope', 'read:api/dev']), await u.json(['tokens', 'create', '--name', 'twin', '--scope', 'read:api/prod'])];
+    const amb = await u.run(['tokens', 'revoke', 'twin']);
+    assert.equal(amb.code, 2);
+    const line = oneErrorLine(amb.stderr);
+    assert.match(line, /^hush: 2 live tokens are named "twin": /);
+    for (const t of twins) assert.ok(line.includes(t.id), t.id);
+    assert.match(line, /revoke one by its id$/);
+    const listed = await u.json(['tokens', 'list', '--name', 'twin']);
+    assert.equal(listed.length, 2, 'nothing was revoked');
+    const none = await u.run(['tokens', 'revoke', 'no-such-token']);
+    assert.equal(none.code, 5);
+    assert.match(oneErrorLine(none.stderr), /^hush: no live token has the id or name "no-such-token"/);
+  });
+
+  it('server validation errors are sentences, never a schema path and a regular expression', async () => {
+    const u = rootCli(s.url, s.rootToken);
+    const cases: [string[], RegExp][] = [
+      [['tokens', 'revoke', 'tok_-bad'], /the id in the URL path must be a token id/],
+      [['secrets', 'versions', '1BAD', '-p', 'api', '-e', 'dev'], /./],
+    ];
+    for (const [args] of cases) {
+      const r = await u.run(args);
+      assert.notEqual(r.code, 0);
+      assert.doesNotMatch(r.stderr, /must match pattern|params\/|body\/|querystring\/|\^\[/, r.stderr);
+    }
+    for (const [method, path, body] of [['POST', '/v1/projects', { name: 'Bad Name' }], ['POST', '/v1/projects', { nam: 'x' }], ['GET', '/v1/audit?limit=abc', undefined], ['DELETE', '/v1/tokens/tok_-x', undefined]] as const) {
+      const r = await s.api(method, path, body);
+      assert.equal(r.status, 400);
+      assert.equal(r.body.error.code, 'invalid_request');
+      assert.doesNotMatch(r.body.error.message, /must match pattern|params\/|body\/|querystring\/|\^\[/, r.body.error.message);
+    }
+    assert.equal((await s.api('POST', '/v1/projects', { name: 'Bad Name' })).body.error.message,
+      'field "name" of the body must be lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit');
+    assert.equal((await s.api('GET', '/v1/audit?limit=abc')).body.error.message, 'query parameter "limit" must be a whole number');
+  });
+});
