@@ -30,9 +30,11 @@ export class CliError extends Error {
     else if (status === 403 || code === 'forbidden') exit = EXIT.auth;
     else if (status === 404 || (code && code.endsWith('_not_found'))) exit = EXIT.notFound;
     else if (status === 409 || code === 'cas_conflict' || code === 'already_exists' || code === 'already_initialized') exit = EXIT.conflict;
-    else if (status === 503 || status === 502 || status === 504 || code === 'unavailable' || code === 'timeout' || code === 'network_error') exit = EXIT.unavailable;
+    else if (status === 503 || status === 502 || status === 504 || code === 'unavailable' || code === 'timeout' || code === 'network_error' || code === 'certificate_untrusted') exit = EXIT.unavailable;
     else if (status === 400 || status === 413 || status === 415 || code === 'config_invalid' || code === 'invalid_request' || code === 'invalid_config') exit = EXIT.usage;
-    const msg = String(err?.message ?? e).split('\n')[0];
+    let msg = String(err?.message ?? e).split('\n')[0];
+    // The SDK names its own option; on the command line the flag is the way.
+    if (code === 'certificate_untrusted') msg = msg.replace(/give the CA certificate with HUSH_CA_FILE or the ca option$/, 'give the CA certificate with --ca-file FILE or HUSH_CA_FILE');
     return new CliError(msg, exit, code);
   }
 }

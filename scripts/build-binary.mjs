@@ -4,7 +4,7 @@
 // by postject. It runs where no Node is installed; it needs the same libc
 // as this Node binary (glibc; see docs/containers.md).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -34,4 +34,4 @@ try {
   throw e;
 }
 rmSync(blob);
-console.log(`built ${out.slice(root.length)} (${(Number(execFileSync('stat', ['-c', '%s', out])) / 1048576).toFixed(0)} MiB; Node ${process.version}, ${process.platform}-${process.arch}, glibc)`);
+console.log(`built ${out.slice(root.length)} (${(statSync(out).size / 1048576).toFixed(0)} MiB; Node ${process.version}, ${process.platform}-${process.arch}, glibc)`);

@@ -107,7 +107,7 @@ export const whoamiCommand: CommandModule<object, GlobalArgs> = {
     const { client, conn } = await connect(argv);
     const me = await client.tokens.self();
     const out = {
-      addr: client.addr, profile: conn.profile, project: conn.project, env: conn.env, sources: conn.sources,
+      addr: client.addr, profile: conn.profile, project: conn.project, env: conn.env, caFile: conn.caFile, sources: { ...conn.sources, caFile: conn.caSource },
       token: { id: me.id, name: me.name, scopes: me.scopes, expiresAt: me.expiresAt },
     };
     emit(argv, out, () => printFields([
@@ -117,6 +117,7 @@ export const whoamiCommand: CommandModule<object, GlobalArgs> = {
       ['expires', shortTime(me.expiresAt) ?? 'never'],
       ['project', conn.project ? `${conn.project} (${conn.sources.project})` : null],
       ['env', conn.env ? `${conn.env} (${conn.sources.env})` : null],
+      ['ca file', conn.caFile ? `${conn.caFile} (${conn.caSource})` : null],
     ]));
   },
 };

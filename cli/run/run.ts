@@ -103,6 +103,7 @@ export function startError(e: unknown, conn: Connection, target: string, plan: R
   if (!isHushError(e)) return new CliError(`${(e as Error)?.message ?? String(e)}; ${NOT_STARTED}`, EXIT.error);
   let exit: number;
   let msg = e.message.split('\n')[0];
+  const certificate = e.code === 'certificate_untrusted';
   if (isAuthError(e) || isForbiddenError(e)) {
     exit = EXIT.auth;
     if (e.code === 'token_malformed') msg = `the token from ${conn.sources.token} is not a valid Hush token: ${msg.replace(/^.*? is not a valid Hush token: /, '')}`;
@@ -111,6 +112,8 @@ export function startError(e: unknown, conn: Connection, target: string, plan: R
   } else if (isNotFoundError(e)) {
     exit = EXIT.notFound;
     if (!msg.includes(target)) msg = `${target}: ${msg}`;
+  } else if (certificate) {
+    ({ exitCode: exit, message: msg } = CliError.from(e));
   } else if (isUnavailableError(e) || isTimeoutError(e) || isRateLimitedError(e)) {
     exit = EXIT.unavailable;
     msg += plan.fallback

@@ -224,9 +224,9 @@ export interface ClientOptions {
    */
   caFile?: string;
   /**
-   * Read the API token from this file (default: HUSH_TOKEN_FILE), for
-   * tokens mounted as files (Docker and Kubernetes secrets). `token` and
-   * HUSH_TOKEN win over it.
+   * Read the API token from this file, for tokens mounted as files (Docker
+   * and Kubernetes secrets). `token` wins over it; it wins over HUSH_TOKEN
+   * and HUSH_TOKEN_FILE.
    *
    * @example
    * ```ts
@@ -760,15 +760,15 @@ function readSmallFile(path: string, what: string): string {
   }
 }
 
-/** The token and where it came from: `token`, HUSH_TOKEN, `tokenFile`, HUSH_TOKEN_FILE, in that order. */
+/** The token and where it came from: the `token` option, the `tokenFile` option, HUSH_TOKEN, HUSH_TOKEN_FILE, in that order. */
 function tokenFrom(options: ClientOptions): { token: string | undefined; source: string } {
   if (options.token !== undefined) return { token: options.token, source: 'the token given to createClient' };
+  if (options.tokenFile !== undefined) return { token: readSmallFile(options.tokenFile, 'the token file'), source: `the token file ${options.tokenFile}` };
   const fromEnv = env('HUSH_TOKEN');
   if (fromEnv !== undefined) return { token: fromEnv, source: 'HUSH_TOKEN' };
-  const file = options.tokenFile ?? env('HUSH_TOKEN_FILE');
+  const file = env('HUSH_TOKEN_FILE');
   if (file === undefined) return { token: undefined, source: 'none' };
-  const what = options.tokenFile !== undefined ? 'the token file' : 'HUSH_TOKEN_FILE';
-  return { token: readSmallFile(file, what), source: `${what} ${file}` };
+  return { token: readSmallFile(file, 'HUSH_TOKEN_FILE'), source: `HUSH_TOKEN_FILE ${file}` };
 }
 
 /** The fetch to use: the caller's, one that trusts a private CA, or the global fetch. */

@@ -37,7 +37,7 @@ export interface HushErrorOptions {
 /**
  * Base class of every error the SDK throws. `code` is the server's stable
  * snake_case code (see docs/errors.md) or one of the SDK's own:
- * `network_error`, `timeout`, `token_malformed`, `token_missing`,
+ * `network_error`, `certificate_untrusted`, `timeout`, `token_malformed`, `token_missing`,
  * `invalid_config`, `invalid_response`.
  *
  * Messages never contain a token or a secret value.

@@ -111,11 +111,14 @@ const UNTRUSTED_CERT = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED',
 ]);
 
+/** The certificate error code behind a failed fetch, when a private CA would fix it. */
+function untrustedCertificate(err: unknown): string | null {
+  const code = (err as { cause?: { code?: unknown } })?.cause?.code;
+  return typeof code === 'string' && UNTRUSTED_CERT.has(code) ? code : null;
+}
+
 function networkReason(err: unknown): string {
   const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
-  if (cause && typeof cause.code === 'string' && UNTRUSTED_CERT.has(cause.code)) {
-    return `${cause.code}: its TLS certificate is not signed by a CA this client trusts; give the CA certificate with HUSH_CA_FILE (or the client's ca option)`;
-  }
   if (cause && typeof cause.code === 'string') return cause.code;
   if (cause && typeof cause.message === 'string') return cause.message.slice(0, 200);
   return err instanceof Error ? err.message.slice(0, 200) : 'unknown error';
@@ -199,6 +202,9 @@ export function createTransport(cfg: TransportConfig) {
       } catch (err) {
         if (req.signal?.aborted) throw req.signal.reason;
         if (timedOut) throw new TimeoutError(`no response from ${origin} within ${timeoutMs} ms`, { ...errOpts, timeoutMs });
+        const cert = untrustedCertificate(err);
+        // Not an outage: a retry or the fallback cache would only hide a configuration to fix.
+        if (cert) throw new UnavailableError('certificate_untrusted', `cannot reach the Hush server at ${origin} (${cert}: its TLS certificate is not signed by a CA this client trusts); give the CA certificate with HUSH_CA_FILE or the ca option`, { ...errOpts, cause: err });
         throw new UnavailableError('network_error', `cannot reach the Hush server at ${origin} (${networkReason(err)})`, { ...errOpts, cause: err });
       }
       const rid = res.headers.get('x-request-id') ?? undefined;

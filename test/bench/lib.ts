@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 
 export const DIST = new URL('../../', import.meta.url).pathname;
 export const HUSH_BIN = `${DIST}cli/main.js`;
@@ -62,4 +63,13 @@ export function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv 
 export function fmt(n: number, digits = 1): string {
   if (!Number.isFinite(n)) return '-';
   return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
+}
+
+/** A project and environment holding `n` random secrets of `valueBytes` characters. */
+export async function seedEnv(s: Spawned, project: string, env: string, n: number, valueBytes = 64) {
+  await api(s.url, s.rootToken!, 'POST', '/v1/projects', { name: project });
+  await api(s.url, s.rootToken!, 'POST', `/v1/projects/${project}/envs`, { name: env });
+  const set: Record<string, string> = {};
+  for (let i = 0; i < n; i++) set[`SECRET_${String(i).padStart(3, '0')}`] = randomBytes(valueBytes).toString('base64').slice(0, valueBytes);
+  await api(s.url, s.rootToken!, 'PATCH', `/v1/projects/${project}/envs/${env}/secrets`, { set });
 }

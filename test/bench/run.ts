@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { api, DIST, fmt, HUSH_BIN, median, resetPeakRss, rssOf, spawnListening, timeCommand, type Spawned } from './lib.js';
+import { api, DIST, fmt, HUSH_BIN, median, resetPeakRss, rssOf, seedEnv, spawnListening, timeCommand, type Spawned } from './lib.js';
 
 const smoke = process.argv.includes('--smoke');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -44,13 +44,6 @@ async function freshPg(): Promise<{ url: string; drop: () => Promise<void> }> {
   return { url: u.toString(), drop: async () => { const d = new pg.Client({ connectionString: PG_URL! }); await d.connect(); await d.query(`drop database if exists ${name} with (force)`); await d.end(); } };
 }
 
-async function seedEnv(s: Spawned, project: string, env: string, n: number, valueBytes = 64) {
-  await api(s.url, s.rootToken!, 'POST', '/v1/projects', { name: project });
-  await api(s.url, s.rootToken!, 'POST', `/v1/projects/${project}/envs`, { name: env });
-  const set: Record<string, string> = {};
-  for (let i = 0; i < n; i++) set[`SECRET_${String(i).padStart(3, '0')}`] = randomBytes(valueBytes).toString('base64').slice(0, valueBytes);
-  await api(s.url, s.rootToken!, 'PATCH', `/v1/projects/${project}/envs/${env}/secrets`, { set });
-}
 
 async function load(url: string, path: string, token: string | null, opts: { method?: string; body?: () => string } = {}) {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};

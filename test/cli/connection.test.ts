@@ -31,7 +31,7 @@ describe('hush login, profiles and connection precedence', () => {
     const who = await u.json(['whoami']);
     assert.equal(who.addr, s.url);
     assert.equal(who.token.name, 'root');
-    assert.deepEqual(who.sources, { addr: 'profile default', token: 'profile default', project: 'none', env: 'none' });
+    assert.deepEqual(who.sources, { addr: 'profile default', token: 'profile default', project: 'none', env: 'none', caFile: 'none' });
     assert.equal((await u.run(['projects', 'list'])).code, 0);
   });
 
@@ -112,7 +112,7 @@ describe('hush login, profiles and connection precedence', () => {
     // ...HUSH_ADDR wins over it, and HUSH_TOKEN wins over its token.
     assert.equal((await u.run(['projects', 'list'], { env: { HUSH_ADDR: s.url } })).code, 4);
     let w = await u.json(['whoami'], { env: { HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken } });
-    assert.deepEqual(w.sources, { addr: 'HUSH_ADDR', token: 'HUSH_TOKEN', project: 'none', env: 'none' });
+    assert.deepEqual(w.sources, { addr: 'HUSH_ADDR', token: 'HUSH_TOKEN', project: 'none', env: 'none', caFile: 'none' });
     // --addr beats HUSH_ADDR; --token-file beats HUSH_TOKEN.
     const tokFile = writeFile(u.home, 'root.token', s.rootToken);
     w = await u.json(['whoami', '--addr', s.url, '--token-file', tokFile], { env: { HUSH_ADDR: dead, HUSH_TOKEN: unknownToken() } });

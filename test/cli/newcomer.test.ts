@@ -138,5 +138,8 @@ describe('a newcomer\'s path', () => {
     assert.equal((await s.api('POST', '/v1/projects', { name: 'Bad Name' })).body.error.message,
       'field "name" of the body must be lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit');
     assert.equal((await s.api('GET', '/v1/audit?limit=abc')).body.error.message, 'query parameter "limit" must be a whole number');
+    const patch = await s.api('PATCH', '/v1/projects/api/envs/dev/secrets', { set: { '1BAD': 'x' } });
+    assert.equal(patch.status, 400);
+    assert.equal(patch.body.error.message, 'invalid secret name "1BAD": use letters, digits and "_", not starting with a digit, at most 256 characters');
   });
 });
