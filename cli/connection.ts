@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
+import { FileTooLargeError, readBounded } from '../common/files.js';
 import { CliError, EXIT } from './output.js';
 
 /**
@@ -66,9 +67,10 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
     if (existsSync(p)) {
       let data: Record<string, unknown>;
       try {
-        data = JSON.parse(readFileSync(p, 'utf8'));
-      } catch {
-        throw new CliError(`${p} is not valid JSON`, EXIT.usage);
+        data = JSON.parse(readBounded(p));
+      } catch (e) {
+        if (e instanceof FileTooLargeError) throw new CliError(`${p} is larger than 64 KiB; .hush.json holds only project, env and addr`, EXIT.usage);
+        throw new CliError(`${p} is not valid JSON${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, EXIT.usage);
       }
       if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
       if ('token' in data) throw new CliError(`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`, EXIT.usage);
@@ -84,8 +86,9 @@ export interface ConnectionFlags { addr?: string; 'token-file'?: string; 'ca-fil
 
 function readTokenFile(path: string, what: string): string {
   try {
-    return readFileSync(path, 'utf8').trim();
+    return readBounded(path).trim();
   } catch (e) {
+    if (e instanceof FileTooLargeError) throw new CliError(`${what} ${path} is larger than 64 KiB; it is not a token file`, EXIT.usage);
     throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, EXIT.usage);
   }
 }

@@ -3,7 +3,7 @@
  * both `vault/` and `cli/`, and imports neither): pure node:fs, so the
  * single-file client bundles it without any of the server.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -83,4 +83,34 @@ export function readFirstLine(path: string): string {
   const text = readFileSync(path, 'utf8');
   const nl = text.indexOf('\n');
   return (nl === -1 ? text : text.slice(0, nl)).replace(/\r$/, '');
+}
+
+/** Thrown by readBounded when the file holds more than its limit. */
+export class FileTooLargeError extends Error {
+  readonly code = 'EFBIG';
+}
+
+/**
+ * Reads a small file (a token, a key) as UTF-8, at most `max` bytes. It may
+ * be a pipe (`--token-file <(pass show hush)`), so the limit is on what is
+ * read, not on what stat says: /dev/zero or a wrong path fails instead of
+ * filling memory.
+ */
+export function readBounded(path: string, max = 65_536): string {
+  const fd = openSync(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.alloc(Math.min(65_536, max + 1));
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > max) throw new FileTooLargeError(`${path} is larger than ${max} bytes`);
+      chunks.push(buf.subarray(0, n));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
+import { FileTooLargeError, readBounded } from '../../common/files.js';
 import { DEFAULT_ADDR, profilePath, readProfiles, writeProfiles } from '../connection.js';
 import { clientFor, connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printFields, printTable, say, shortTime } from '../output.js';
@@ -16,8 +16,9 @@ async function readToken(argv: LoginArgs): Promise<{ token: string; source: stri
     source = 'stdin';
   } else if (argv['token-file']) {
     try {
-      token = readFileSync(argv['token-file'], 'utf8');
+      token = readBounded(argv['token-file']);
     } catch (e) {
+      if (e instanceof FileTooLargeError) throw new CliError(`--token-file ${argv['token-file']} is larger than 64 KiB; it is not a token file`, EXIT.usage);
       throw new CliError(`cannot read --token-file ${argv['token-file']}: ${(e as NodeJS.ErrnoException).code}`, EXIT.usage);
     }
     source = `--token-file ${argv['token-file']}`;

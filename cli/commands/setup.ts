@@ -89,7 +89,7 @@ export const setupCommand: CommandModule<object, SetupArgs> = {
 /** `hush init` used to create a vault in the current directory; now it only says where to go. */
 export const initPointer: CommandModule = {
   command: 'init',
-  describe: false as unknown as string,
+  describe: false,
   builder: (y) => y.strict(false),
   handler: () => {
     throw new CliError('hush init is gone: link this directory to a project with hush setup; create a vault with hush operator init', EXIT.usage);

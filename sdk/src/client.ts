@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createNodeFetch } from './node-fetch.js';
 import { checkTokenFormat } from './token-format.js';
 import { AuthError, isHushError, ValidationError, type HushError } from './errors.js';
@@ -748,15 +748,34 @@ function timeParam(v: Date | number | string | undefined): string | undefined {
 
 type FallbackModule = typeof import('./fallback.js');
 
+const SMALL_FILE_MAX = 1_048_576;
+
+/**
+ * Reads a token or CA file, at most 1 MiB. It may be a pipe (`<(pass show
+ * hush)`), so the size is what was read, not what stat says: a device or a
+ * wrong path (/dev/zero, a log) fails instead of filling memory.
+ */
 function readSmallFile(path: string, what: string): string {
+  let fd: number | undefined;
   try {
-    // A token or a CA bundle is small; a bigger file is a mistake (a device, a log) and is not read into memory.
-    if (statSync(path).size > 1_048_576) throw new ValidationError('invalid_config', `${what} ${path} is larger than 1 MiB`);
-    return readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.alloc(65_536);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > SMALL_FILE_MAX) throw new ValidationError('invalid_config', `${what} ${path} is larger than 1 MiB`);
+      chunks.push(buf.subarray(0, n));
+    }
+    return Buffer.concat(chunks).toString('utf8');
   } catch (e) {
     if (isHushError(e)) throw e;
     const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ValidationError('invalid_config', `cannot read ${what} ${path} (${code})`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

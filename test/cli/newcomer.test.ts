@@ -83,6 +83,14 @@ describe('a newcomer\'s path', () => {
     const r = await u.run(['projects', 'list'], { env: { HUSH_TOKEN_FILE: join(u.home, 'nope') } });
     assert.equal(r.code, 2);
     assert.equal(oneErrorLine(r.stderr), `hush: cannot read HUSH_TOKEN_FILE ${join(u.home, 'nope')}: ENOENT`);
+    // A device or a directory is refused in one line, without reading it into memory.
+    for (const [file, msg] of [['/dev/zero', 'HUSH_TOKEN_FILE /dev/zero is larger than 64 KiB; it is not a token file'], [u.home, `cannot read HUSH_TOKEN_FILE ${u.home}: EISDIR`]]) {
+      for (const args of [['projects', 'list'], ['run', '-p', 'api', '-e', 'dev', '--', 'true']]) {
+        const bad = await u.run(args, { env: { HUSH_TOKEN_FILE: file } });
+        assert.equal(bad.code, 2, `${args[0]} ${file}`);
+        assert.equal(oneErrorLine(bad.stderr), `hush: ${msg}`);
+      }
+    }
   });
 
   it('--format env is dotenv under another name (export and --mount-format)', async () => {
