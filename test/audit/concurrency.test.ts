@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Knex } from 'knex';
 import { openDb } from '../../vault/store/db.js';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
 import { allEvents, apiFor, assertContiguous, makeEnv, openSqlite, spawnHushServer, verify } from './util.js';
 
 const WRITERS = 8;
@@ -97,7 +97,7 @@ for (const backend of ['sqlite'] as const) {
   });
 }
 
-describe(`audit chain under ${WRITERS} parallel writers x ${PER_WRITER} requests split across two server processes on one PostgreSQL database`, { skip: PG_URL ? false : 'HUSH_TEST_PG_URL is not set' }, () => {
+describe(`audit chain under ${WRITERS} parallel writers x ${PER_WRITER} requests split across two server processes on one PostgreSQL database`, NEEDS_PG, () => {
   let a: TestServer;
   let b: Awaited<ReturnType<typeof spawnHushServer>> | null = null;
   let db: Knex;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Knex } from 'knex';
 import { openDb } from '../../vault/store/db.js';
-import { BACKENDS, startOn, startServer, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, startServer, type TestServer } from '../helpers/server.js';
 import { allEvents, assertContiguous, makeEnv, openSqlite, verify } from './util.js';
 
 /** A second connection to the server's database, as an operator (or a failing disk) would have. */
@@ -25,7 +25,7 @@ async function unblockAuditInserts(db: Knex, backend: string): Promise<void> {
 }
 
 for (const backend of BACKENDS) {
-  describe(`fail closed on ${backend}: when the audit insert fails, the request fails and changes nothing`, () => {
+  describe(`fail closed on ${backend}: when the audit insert fails, the request fails and changes nothing`, onBackend(backend), () => {
     let s: TestServer;
     let db: Knex;
     const base = '/v1/projects/api/envs/prod';

@@ -6,7 +6,7 @@ import { openDb } from '../../vault/store/db.js';
 import { canonicalJson } from '../../vault/services/audit/canonical.js';
 import { eventMaterial } from '../../vault/services/audit/audit-service.js';
 import type { AuditContext } from '../../vault/services/audit/audit-service.js';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
 import { allEvents, assertContiguous, makeEnv, openSqlite, verify } from './util.js';
 
 const ctx: AuditContext = { actorId: 'tok_test', actorName: 'test', ip: '127.0.0.1', requestId: null };
@@ -26,7 +26,7 @@ async function unblockAuditInserts(db: Knex, backend: string): Promise<void> {
 }
 
 for (const backend of BACKENDS) {
-  describe(`group commit on ${backend}`, () => {
+  describe(`group commit on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     let side: Knex;
     before(async () => {

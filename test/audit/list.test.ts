@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
 import { allEvents, createToken, makeEnv, type Ev } from './util.js';
 
 for (const backend of BACKENDS) {
-  describe(`GET /v1/audit filters and pagination on ${backend}`, () => {
+  describe(`GET /v1/audit filters and pagination on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     let ci: { token: string; id: string };
     let all: Ev[];

@@ -13,7 +13,7 @@ import { createLogger } from '../../vault/server.js';
 import { restoreBackupFile, verifyBackupFile } from '../../vault/backup/local.js';
 import { encryptBackupStream } from '../../vault/backup/pgp.js';
 import { createHash } from 'node:crypto';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
 import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, gpgAvailable, type GpgHome } from '../helpers/gpg.js';
 import { backupFileLines, backupOverHttp, listTree, seedVault, storedDump } from './support.js';
 
@@ -177,7 +177,7 @@ describe('bad backups and bad targets', () => {
     assert.deepEqual(listTree(dir), [], 'data dir, database and master.key are all gone again');
   });
 
-  describe('PostgreSQL targets', { skip: !PG_URL && 'HUSH_TEST_PG_URL not set' }, () => {
+  describe('PostgreSQL targets', NEEDS_PG, () => {
     async function tables(url: string): Promise<string[]> {
       const { default: pg } = await import('pg');
       const c = new pg.Client({ connectionString: url });

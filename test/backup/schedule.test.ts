@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createBackup, writeAtomically, BACKUP_FILE_RE } from '../../vault/backup/backup-service.js';
 import { verifyBackupFile } from '../../vault/backup/local.js';
 import { SYSTEM_CONTEXT } from '../../vault/services/audit/audit-service.js';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
 import { seedVault } from './support.js';
 
 const PASS = 'scheduled pass';
@@ -144,7 +144,7 @@ describe('scheduled backups', () => {
     }
   });
 
-  it('two servers on one PostgreSQL database with the same schedule write exactly one file per tick', { skip: !PG_URL && 'HUSH_TEST_PG_URL not set' }, async (t) => {
+  it('two servers on one PostgreSQL database with the same schedule write exactly one file per tick', NEEDS_PG, async (t) => {
     const db = (await freshPgDatabase())!;
     const dirA = join(work, 'pg-a');
     const dirB = join(work, 'pg-b');

@@ -4,12 +4,12 @@ import { describe, it } from 'node:test';
 import { loadConfig } from '../../vault/config.js';
 import { valueCacheFactory } from '../../vault/services/secret/value-cache.js';
 import { apiFor, spawnHushServer } from '../audit/util.js';
-import { BACKENDS, PG_URL, startOn, tempDir } from '../helpers/server.js';
+import { BACKENDS, onBackend, PG_URL, startOn, tempDir, NEEDS_PG } from '../helpers/server.js';
 
 const base = '/v1/projects/api/envs/prod';
 
 for (const backend of BACKENDS) {
-  describe(`decrypted-value cache on ${backend}`, () => {
+  describe(`decrypted-value cache on ${backend}`, onBackend(backend), () => {
     it('every change is seen by the next read: put, delete, bulk, only=, env re-created', async () => {
       const s = await startOn(backend);
       try {
@@ -76,7 +76,7 @@ describe('decrypted-value cache settings and bounds', () => {
   });
 });
 
-describe('decrypted-value cache across processes (PostgreSQL)', { skip: PG_URL ? false : 'HUSH_TEST_PG_URL is not set: two processes can only share a database on PostgreSQL' }, () => {
+describe('decrypted-value cache across processes (PostgreSQL)', NEEDS_PG, () => {
   it('a write made through one server is returned by the next read on the other', async () => {
     const a = await startOn('postgres');
     const b = await spawnHushServer([

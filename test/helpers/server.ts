@@ -89,8 +89,19 @@ export async function freshPgDatabase(): Promise<{ url: string; drop: () => Prom
   };
 }
 
-/** The storage backends to run a suite against: SQLite always, PostgreSQL when configured. */
-export const BACKENDS: ('sqlite' | 'postgres')[] = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+/** Why a PostgreSQL suite did not run: printed as its skip reason, so a green run without it says so. */
+export const PG_SKIP = 'PostgreSQL not tested: HUSH_TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)';
+
+/** Options for a suite or test that needs PostgreSQL: registered always, skipped visibly without it. */
+export const NEEDS_PG: { skip: string | false } = { skip: PG_URL ? false : PG_SKIP };
+
+/** The storage backends every storage suite is registered for; PostgreSQL's are skipped (see onBackend) without HUSH_TEST_PG_URL. */
+export const BACKENDS: readonly ('sqlite' | 'postgres')[] = ['sqlite', 'postgres'];
+
+/** Options for a suite registered per backend: the PostgreSQL one is skipped, with its reason, when there is no database. */
+export function onBackend(backend: 'sqlite' | 'postgres'): { skip: string | false } {
+  return backend === 'postgres' ? NEEDS_PG : { skip: false };
+}
 
 /** Starts a server on the given backend; PostgreSQL gets its own fresh database. */
 export async function startOn(backend: 'sqlite' | 'postgres', settings: Record<string, unknown> = {}, build?: BuildOptions): Promise<TestServer & { backend: string }> {

@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, cpSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PG_URL, freshPgDatabase, tempDir } from '../helpers/server.js';
+import { PG_URL, freshPgDatabase, tempDir, NEEDS_PG } from '../helpers/server.js';
 import { openDb } from '../../vault/store/db.js';
 import {
   NO_LIMITS, assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, dbNameOf, failingStart, makeEnv, masterKeyFile, pgAdmin,
@@ -181,7 +181,7 @@ describe('the database becomes unwritable mid-run', () => {
     summary.push(`sqlite disk full: ${during.unavailable} x 503 (${codes}), 0 x 5xx other than 503, recovery ${recoveryMs} ms`);
   });
 
-  it('PostgreSQL: the database turns read-only: 503 with a clear code, no corruption, recovery without a restart', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, async (t) => {
+  it('PostgreSQL: the database turns read-only: 503 with a clear code, no corruption, recovery without a restart', NEEDS_PG, async (t) => {
     const pg = (await freshPgDatabase())!;
     const name = dbNameOf(pg.url);
     cleanups.push(pg.drop);
@@ -218,7 +218,7 @@ describe('the database becomes unwritable mid-run', () => {
   });
 });
 
-describe('PostgreSQL: write privileges are revoked mid-run', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, () => {
+describe('PostgreSQL: write privileges are revoked mid-run', NEEDS_PG, () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
@@ -269,7 +269,7 @@ describe('PostgreSQL: write privileges are revoked mid-run', { skip: !PG_URL && 
   });
 });
 
-describe('PostgreSQL connections are dropped under load', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, () => {
+describe('PostgreSQL connections are dropped under load', NEEDS_PG, () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 

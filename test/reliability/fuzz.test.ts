@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BACKENDS, capturedLogs, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, capturedLogs, startOn, type TestServer } from '../helpers/server.js';
 import {
   assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, makeEnv, markedValue, observe, rawHttp, rememberSecret,
   secretValue, seedFromEnv, stateDigest, type Res,
@@ -385,7 +385,7 @@ const utf8Piece = fc.oneof(fc.constantFrom(...BAD_UTF8), fc.constantFrom(...GOOD
 // ---------------------------------------------------------------------------
 
 for (const backend of BACKENDS) {
-  describe(`hostile input on ${backend}`, () => {
+  describe(`hostile input on ${backend}`, onBackend(backend), () => {
     let f: Fixture;
     const runs = RUNS[backend];
     before(async () => { f = await setup(backend); });

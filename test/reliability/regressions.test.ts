@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BACKENDS, capturedLogs, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, capturedLogs, startOn, type TestServer } from '../helpers/server.js';
 import { assertErrorShape, assertNoLeaks, auditEvents, call, makeEnv, observe, rawHttp, rememberSecret, scanText, secretValue } from './support.js';
 
 const BASE = '/v1/projects/reg/envs/prod/secrets';
@@ -21,7 +21,7 @@ function standard(r: { status: number; body: any; headers: Headers }, status: nu
 }
 
 for (const backend of BACKENDS) {
-  describe(`regressions on ${backend}`, () => {
+  describe(`regressions on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     let token: string;
     before(async () => {

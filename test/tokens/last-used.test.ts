@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, remember } from './support.js';
 
 for (const backend of BACKENDS) {
-  describe(`last_used_at on ${backend}`, () => {
+  describe(`last_used_at on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     before(async () => {
       s = await startOn(backend);
