@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HUSH_BIN, runHush, spawnServer, waitExit } from '../helpers/cli.js';
+import { runHush, spawnServer, waitExit } from '../helpers/cli.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, gpgAvailable, gpgDecrypt, type GpgHome } from '../helpers/gpg.js';
 import { listTree, seedVault, type Seeded } from './support.js';
