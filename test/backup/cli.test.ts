@@ -9,10 +9,9 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { runHush, spawnServer, waitExit } from '../helpers/cli.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
-import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, gpgAvailable, gpgDecrypt, type GpgHome } from '../helpers/gpg.js';
+import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, GPG_SKIP, gpgDecrypt, type GpgHome } from '../helpers/gpg.js';
 import { listTree, seedVault, type Seeded } from './support.js';
 
-const HAVE_GPG = gpgAvailable();
 
 describe('hush backup (CLI)', () => {
   let s: TestServer;
@@ -70,7 +69,7 @@ describe('hush backup (CLI)', () => {
     assert.ok(!listTree(work).includes('denied.pgp'));
   });
 
-  it('create to gpg keys with --sign-key; gpg decrypts it; verify --identity --signer checks the signature', { skip: !HAVE_GPG && 'gpg not installed' }, async () => {
+  it('create to gpg keys with --sign-key; gpg decrypts it; verify --identity --signer checks the signature', { skip: GPG_SKIP }, async () => {
     home = await createGpgHome('hbc-');
     const [enc, signer] = await Promise.all([generateEd25519Key(home, 'Ops <ops@example.com>', { passphrase: 'id pass' }), generateRsaKey(home, 'Signer <s@example.com>', { passphrase: 'sign pass', bits: 3072 })]);
     const files = {

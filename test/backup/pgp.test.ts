@@ -32,7 +32,7 @@ import {
   exportSecretKey,
   generateEd25519Key,
   generateRsaKey,
-  gpgAvailable,
+  GPG_SKIP,
   gpgDecrypt,
   gpgDecryptWithPassphraseFile,
   gpgEncrypt,
@@ -42,7 +42,6 @@ import {
   type GpgKey,
 } from '../helpers/gpg.js';
 
-const HAVE_GPG = gpgAvailable();
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -118,7 +117,7 @@ const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex
 
 /* ------------------------------------------------------------------ tests */
 
-describe('backup OpenPGP layer (real gpg)', { skip: HAVE_GPG ? false : 'gpg binary not installed' }, () => {
+describe('backup OpenPGP layer (real gpg)', { skip: GPG_SKIP }, () => {
   let work: string;
   let homeRsa: GpgHome; // holds the RSA key only
   let homeEd: GpgHome; // holds the ed25519/cv25519 key only

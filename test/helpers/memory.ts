@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { PROC_SKIP } from './preconditions.js';
 
 /** `global.gc` without `--expose-gc` on the command line (test-only trick); always available on Node 20. */
 export function exposeGc(): () => void {
@@ -20,10 +21,7 @@ export function procStatus(pid: number | 'self', field: 'VmHWM' | 'VmRSS'): numb
   return Number(m[1]) * 1024;
 }
 
-/** Why peak-RSS checks cannot run here, or false when /proc/PID/status is readable. */
-export const PROC_SKIP: string | false = (() => {
-  try { procStatus('self', 'VmHWM'); return false; } catch { return 'peak RSS is read from /proc/PID/status (VmHWM), which cannot be read here'; }
-})();
+export { PROC_SKIP };
 
 /** Resets a process's peak RSS to its current RSS (Linux: write 5 to clear_refs), so a phase's peak can be read alone. */
 export function resetHwm(pid: number | 'self'): void {
