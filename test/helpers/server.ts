@@ -3,10 +3,44 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../vault/config.js';
+import { waitFor } from './cli.js';
 import { buildServer, type BuildOptions, type HushServer } from '../../vault/server.js';
 
 /** Every log line written by servers started through this helper, for leak checks. */
 export const capturedLogs: string[] = [];
+
+/**
+ * Resolves once a server started through this helper has received a
+ * long-poll (`?wait=`) logged after line `from` of capturedLogs: the watcher
+ * is then parked in it, observably, instead of "probably, after a sleep".
+ */
+export function longPollArrived(from: number, what = 'a long-poll to reach the server'): Promise<void> {
+  return waitFor(() => capturedLogs.slice(from).some((l) => l.includes('"incoming request"') && /"url":"[^"]*[?&]wait=/.test(l)), what);
+}
+
+/**
+ * Resolves once, after line `from` of capturedLogs, a long-poll was answered
+ * 200 (the revision moved) and the watcher then sent its next long-poll: it
+ * has seen and handled the change.
+ */
+export function longPollChangeHandled(from: number, what = 'the watcher to handle a change'): Promise<void> {
+  return waitFor(() => {
+    const polls = new Set<string>();
+    let answered = false;
+    for (const [i, line] of capturedLogs.entries()) {
+      let l: { msg?: string; reqId?: string; req?: { url?: string }; res?: { statusCode?: number } };
+      try { l = JSON.parse(line); } catch { continue; }
+      // The long-poll that gets the answer may have arrived before `from`.
+      if (l.msg === 'incoming request' && /[?&]wait=/.test(l.req?.url ?? '')) {
+        if (answered) return true;
+        polls.add(l.reqId!);
+      } else if (i >= from && l.msg === 'request completed' && polls.has(l.reqId!) && l.res?.statusCode === 200) {
+        answered = true;
+      }
+    }
+    return false;
+  }, what);
+}
 
 export function logCapture(): Writable {
   return new Writable({
