@@ -11,6 +11,7 @@ import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { spawnServer, waitExit } from '../helpers/cli.js';
+import { apiOk } from '../helpers/http.js';
 import { tempDir } from '../helpers/server.js';
 import { HWM_RESET_SKIP, PROC_SKIP, procStatus, resetHwm } from '../helpers/memory.js';
 import { runHushPeakRss } from './support.js';
@@ -36,12 +37,7 @@ describe('100,000 secret versions: backup and restore', { timeout: 300_000, skip
     writeFileSync(passFile, 'large backup passphrase\n', { mode: 0o600 });
     srv = await spawnServer(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--log-level', 'warn']);
     root = srv.rootToken!;
-    const api = async (method: string, path: string, body?: unknown, token = root) => {
-      const res = await fetch(srv.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-      const text = await res.text();
-      assert.ok(res.ok, `${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
-      return JSON.parse(text);
-    };
+    const api = (method: string, path: string, body?: unknown) => apiOk(srv.url, root, method, path, body);
     const t0 = Date.now();
     for (const p of ['big0', 'big1']) await api('POST', '/v1/projects', { name: p });
     for (let e = 0; e < ENVS; e++) {

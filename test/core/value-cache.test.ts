@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { spawnServer } from '../helpers/cli.js';
 import { loadConfig } from '../../vault/config.js';
 import { valueCacheFactory } from '../../vault/services/secret/value-cache.js';
-import { apiFor, spawnHushServer } from '../audit/util.js';
+import { apiFor } from '../audit/util.js';
 import { BACKENDS, onBackend, PG_URL, startOn, tempDir, NEEDS_PG } from '../helpers/server.js';
 
 const base = '/v1/projects/api/envs/prod';
@@ -93,7 +94,7 @@ describe('decrypted-value cache settings and bounds', () => {
 describe('decrypted-value cache across processes (PostgreSQL)', NEEDS_PG, () => {
   it('a write made through one server is returned by the next read on the other', async () => {
     const a = await startOn('postgres');
-    const b = await spawnHushServer([
+    const b = await spawnServer([
       '--database-url', a.config.databaseUrl!, '--master-key-file', join(a.dataDir, 'master.key'), '--data-dir', join(tempDir(), 'b'),
       '--listen', '127.0.0.1:0', '--log-level', 'warn',
     ]);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../vault/config.js';
 import { waitFor } from './cli.js';
+import { apiFor, type Api } from './http.js';
 import { buildServer, type BuildOptions, type HushServer } from '../../vault/server.js';
 
 /** Every log line written by servers started through this helper, for leak checks. */
@@ -62,7 +63,7 @@ export interface TestServer {
   dataDir: string;
   config: Readonly<Config>;
   /** fetch against the server with the root token (or another). */
-  api(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  api: Api;
   close(opts?: { keepDir?: boolean }): Promise<void>;
 }
 
@@ -76,16 +77,7 @@ export async function startServer(opts: { settings?: Record<string, unknown>; en
   const server = await buildServer(config, { logStream: logCapture(), ...opts.build });
   const url = await server.listen();
   const rootToken = server.init?.rootToken ?? '';
-  const api: TestServer['api'] = async (method, path, body, token = rootToken, headers = {}) => {
-    const h: Record<string, string> = { ...headers };
-    if (token) h.authorization = `Bearer ${token}`;
-    if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(url + path, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-    return { status: res.status, body: parsed, headers: res.headers };
-  };
+  const api = apiFor(url, rootToken);
   return {
     server, url, rootToken, dataDir, config, api,
     async close(o = {}) {
