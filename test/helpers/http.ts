@@ -1,4 +1,5 @@
 /** The one JSON-over-fetch wrapper of the tests: every helper that talks to a server's API goes through it. */
+import { createServer } from 'node:net';
 
 export interface JsonResponse { status: number; body: any; text: string; headers: Headers }
 
@@ -40,4 +41,13 @@ export async function apiOk(url: string, token: string, method: string, path: st
   const r = await jsonRequest(url, method, path, { token, body });
   if (r.status >= 300) throw new Error(`${method} ${path} -> ${r.status} ${r.text.slice(0, 200)}`);
   return r.body;
+}
+
+/** A 127.0.0.1 port that nothing listens on (it was bound, then released): connections to it are refused. */
+export async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }
