@@ -4,7 +4,6 @@
  * response, X-Forwarded-For trusted only from --trust-proxy.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -14,20 +13,11 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../vault/config.js';
 import { buildServer, checkTransport, loadTls } from '../../vault/server.js';
 import { LOOPBACK_ALIASES_SKIP } from '../helpers/preconditions.js';
+import { OPENSSL_SKIP, selfSigned } from '../helpers/tls.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, rawRequest, remember, seed, secretValue } from './support.js';
 
-const OPENSSL = spawnSync('openssl', ['version'], { encoding: 'utf8' });
-const noOpenssl = OPENSSL.status === 0 ? false : 'the openssl binary is not available to generate a test certificate';
-
-function selfSigned(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return { cert, key };
-}
+const noOpenssl = OPENSSL_SKIP;
 
 interface TlsResult { status: number; headers: Record<string, unknown>; protocol: string | null; body: any }
 
