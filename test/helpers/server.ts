@@ -90,29 +90,30 @@ export async function startServer(opts: { settings?: Record<string, unknown>; en
 /** PostgreSQL URL for storage tests, or null when HUSH_TEST_PG_URL is unset. */
 export const PG_URL = process.env.HUSH_TEST_PG_URL || null;
 
+/** Runs one statement on the maintenance database, as the user in HUSH_TEST_PG_URL. */
+export async function pgAdmin(sql: string, params: unknown[] = []): Promise<any[]> {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: PG_URL! });
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
 /**
  * A fresh PostgreSQL database for one test (created and dropped here), so
- * tests on PostgreSQL never share state.
+ * tests on PostgreSQL never share state; with `template`, a copy of that
+ * database (which must have no open connections).
  */
-export async function freshPgDatabase(): Promise<{ url: string; drop: () => Promise<void> } | null> {
+export async function freshPgDatabase(template?: string): Promise<{ url: string; name: string; drop: () => Promise<void> } | null> {
   if (!PG_URL) return null;
-  const { default: pg } = await import('pg');
   const name = `hush_t_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
+  await pgAdmin(`create database ${name}${template ? ` template ${template}` : ''}`);
   const u = new URL(PG_URL);
   u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
+  return { url: u.toString(), name, drop: async () => { await pgAdmin(`drop database if exists ${name} with (force)`); } };
 }
 
 /** Why a PostgreSQL suite did not run: printed as its skip reason, so a green run without it says so. */

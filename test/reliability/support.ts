@@ -9,7 +9,7 @@ import { spawnServer, type Listening } from '../helpers/cli.js';
 import { apiFor, jsonRequest, type JsonRequestOptions, type JsonResponse } from '../helpers/http.js';
 import { seedEnvs } from '../helpers/seed.js';
 import { observe, remember as rememberSecret } from '../helpers/leaks.js';
-import { PG_URL, tempDir } from '../helpers/server.js';
+import { PG_URL, pgAdmin, tempDir } from '../helpers/server.js';
 
 // ---------------------------------------------------------------------------
 // Leak registry: every secret value and token a test handles is remembered,
@@ -171,17 +171,7 @@ export async function failingStart(args: string[], env: NodeJS.ProcessEnv = {}, 
 // PostgreSQL
 // ---------------------------------------------------------------------------
 
-/** Runs one statement on the maintenance database (as the superuser in HUSH_TEST_PG_URL). */
-export async function pgAdmin(sql: string, params: unknown[] = []): Promise<any[]> {
-  const { default: pg } = await import('pg');
-  const c = new pg.Client({ connectionString: PG_URL! });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+export { pgAdmin } from '../helpers/server.js';
 
 export function dbNameOf(url: string): string {
   return decodeURIComponent(new URL(url).pathname.slice(1));
