@@ -16,16 +16,14 @@ import * as openpgp from 'openpgp';
 import {
   BackupCorruptError,
   BackupDecryptError,
-  BackupError,
   BackupKeyError,
   BackupSignatureError,
   decryptBackupStream,
   encryptBackupStream,
   readRecipientKey,
-  type DecryptOptions,
-  type EncryptOptions,
 } from '../../vault/backup/pgp.js';
 import { exposeGc } from '../helpers/memory.js';
+import { collect, decryptFails, decryptFile, encryptToFile, rejectsWithCode, sampleNdjson } from './pgp-support.js';
 import {
   createGpgHome,
   exportPublicKey,
@@ -50,68 +48,6 @@ const onUnhandled = (e: unknown): void => {
   unhandled.push(e);
 };
 process.on('unhandledRejection', onUnhandled);
-
-/** A small NDJSON backup body (~200 KB, several stream chunks). */
-function sampleNdjson(lines = 2000): Buffer {
-  const out: string[] = [JSON.stringify({ type: 'header', format: 1, created_at: '2024-01-01T00:00:00Z' })];
-  for (let i = 0; i < lines; i++) {
-    out.push(JSON.stringify({ type: 'secret', project: 'p', env: 'prod', key: `KEY_${i}`, value: randomBytes(24).toString('base64') }));
-  }
-  return Buffer.from(out.join('\n') + '\n', 'utf8');
-}
-
-async function collect(r: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of r) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function encryptToFile(plain: Buffer, opts: EncryptOptions, file: string): Promise<void> {
-  const enc = await encryptBackupStream(Readable.from([plain]), opts);
-  await pipeline(enc, createWriteStream(file));
-}
-
-async function decryptFile(file: string, opts: DecryptOptions) {
-  const { plain, signed } = await decryptBackupStream(createReadStream(file), opts);
-  const data = await collect(plain);
-  return { data, status: await signed };
-}
-
-/** Asserts `p` rejects with a BackupError of `code` whose message is one clean line. */
-async function rejectsWithCode(p: Promise<unknown>, code: string, cls?: new (...a: never[]) => BackupError): Promise<BackupError> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof BackupError, `expected BackupError ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, `message: ${caught.message}`);
-  assert.equal(caught.statusCode, 400);
-  if (cls) assert.ok(caught instanceof cls);
-  assert.ok(!caught.message.includes('\n'), 'message is one line');
-  assert.ok(!/BEGIN PGP|KEY_\d|"type":/.test(caught.message), 'message leaks nothing');
-  return caught;
-}
-
-/** Decrypt expecting the call to succeed and the plaintext stream to fail; `signed` must reject with the same error. */
-async function decryptFails(file: string, opts: DecryptOptions, code: string): Promise<BackupError> {
-  const attempt = (async () => {
-    const { plain, signed } = await decryptBackupStream(createReadStream(file), opts);
-    const streamErr = await collect(plain).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const signedErr = await signed.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.ok(streamErr, 'plaintext stream must error');
-    assert.equal(signedErr, streamErr, '`signed` rejects with the stream error');
-    throw streamErr;
-  })();
-  return rejectsWithCode(attempt, code);
-}
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
