@@ -17,6 +17,16 @@ before(async () => {
 });
 after(async () => { await s.close(); });
 
+/**
+ * A fetch that gives each request the id `tag-N`, so this watcher's requests
+ * can be told from an earlier watcher's in the server's log (this process is
+ * the server: an aborted long-poll can still be logged after its test ended).
+ */
+function tagged(tag: string): typeof fetch {
+  let n = 0;
+  return (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), 'x-request-id': `${tag}-${n++}` } });
+}
+
 /** Resolves with the next `count` onChange calls. */
 function collector() {
   const calls: { current: SecretsSnapshot; previous: SecretsSnapshot | null }[] = [];
@@ -39,12 +49,12 @@ describe('watch', () => {
     const c = collector();
     const errors: unknown[] = [];
     const logged = capturedLogs.length;
-    const stop = watch({ project: 'api', env: 'prod', client: root }, c.onChange, (e) => errors.push(e));
+    const stop = watch({ project: 'api', env: 'prod', client: createClient({ addr: s.url, token: s.rootToken, fetch: tagged('w1') }) }, c.onChange, (e) => errors.push(e));
     try {
       await c.until(1);
       assert.equal(c.calls[0].current.secrets.FLAG, 'off');
       assert.equal(c.calls[0].previous, null);
-      await longPollArrived(logged, 'the watcher parked in a long-poll');
+      await longPollArrived(logged, 'the watcher parked in a long-poll', 'w1-');
       const changedAt = Date.now();
       await root.secrets.set('api', 'prod', 'FLAG', 'on');
       await c.until(2);
@@ -64,10 +74,10 @@ describe('watch', () => {
   test('with initial:false only changes are reported', async () => {
     const c = collector();
     const logged = capturedLogs.length;
-    const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: s.rootToken, initial: false, waitSeconds: 5 }, c.onChange);
+    const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: s.rootToken, initial: false, waitSeconds: 5, fetch: tagged('w2') }, c.onChange);
     try {
       // Parked in its first long-poll: the initial values were fetched and not reported.
-      await longPollArrived(logged, 'the watcher parked in a long-poll');
+      await longPollArrived(logged, 'the watcher parked in a long-poll', 'w2-');
       assert.equal(c.calls.length, 0);
       await root.secrets.bulk('api', 'prod', { set: { FLAG: 'blue', OTHER: '1' } });
       await c.until(1);
