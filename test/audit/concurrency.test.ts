@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Knex } from 'knex';
 import { openDb } from '../../vault/store/db.js';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
+import { freshPgDatabase, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
 import { spawnServer } from '../helpers/cli.js';
 import { allEvents, apiFor, assertContiguous, makeEnv, openSqlite, verify } from './util.js';
 

@@ -13,7 +13,7 @@ import { createLogger } from '../../vault/server.js';
 import { restoreBackupFile, verifyBackupFile } from '../../vault/backup/local.js';
 import { encryptBackupStream } from '../../vault/backup/pgp.js';
 import { createHash } from 'node:crypto';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
+import { freshPgDatabase, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
 import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, GPG_SKIP, type GpgHome } from '../helpers/gpg.js';
 import { backupFileLines, backupOverHttp, listTree, seedVault, storedDump } from './support.js';
 

@@ -13,7 +13,7 @@ import { createBackup, writeAtomically, BACKUP_FILE_RE } from '../../vault/backu
 import { verifyBackupFile } from '../../vault/backup/local.js';
 import { SYSTEM_CONTEXT } from '../../vault/services/audit/audit-service.js';
 import { PROC_SKIP } from '../helpers/preconditions.js';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
+import { freshPgDatabase, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
 import { seedVault } from './support.js';
 
 const PASS = 'scheduled pass';

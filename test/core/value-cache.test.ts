@@ -5,7 +5,7 @@ import { spawnServer } from '../helpers/cli.js';
 import { loadConfig } from '../../vault/config.js';
 import { valueCacheFactory } from '../../vault/services/secret/value-cache.js';
 import { apiFor } from '../audit/util.js';
-import { BACKENDS, onBackend, PG_URL, startOn, tempDir, NEEDS_PG } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, tempDir, NEEDS_PG } from '../helpers/server.js';
 
 const base = '/v1/projects/api/envs/prod';
 

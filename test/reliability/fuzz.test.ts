@@ -11,9 +11,9 @@ import fc from 'fast-check';
 import { BACKENDS, onBackend, capturedLogs, startOn, type TestServer } from '../helpers/server.js';
 import {
   assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, makeEnv, markedValue, observe, rawHttp, rememberSecret,
-  secretValue, seedFromEnv, stateDigest, type Res,
+  secretValue, seedFromEnv, stateDigest,
 } from './support.js';
-import { BODY_ROUTES, ROUTES, bodyFor, contentType, enc, keyName, segment, type BodySpec, type Route } from './fuzz-inputs.js';
+import { BODY_ROUTES, ROUTES, bodyFor, enc, keyName, segment, type BodySpec, type Route } from './fuzz-inputs.js';
 
 const SEED = seedFromEnv();
 /** Runs per property on SQLite; PostgreSQL gets a smaller share of the same properties. */

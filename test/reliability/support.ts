@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -9,7 +8,7 @@ import { spawnServer, type Listening } from '../helpers/cli.js';
 import { apiFor, jsonRequest, type JsonRequestOptions, type JsonResponse } from '../helpers/http.js';
 import { seedEnvs } from '../helpers/seed.js';
 import { observe, remember as rememberSecret } from '../helpers/leaks.js';
-import { PG_URL, pgAdmin, tempDir } from '../helpers/server.js';
+import { pgAdmin, tempDir } from '../helpers/server.js';
 
 // ---------------------------------------------------------------------------
 // Leak registry: every secret value and token a test handles is remembered,
