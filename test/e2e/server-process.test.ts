@@ -73,10 +73,10 @@ describe('hush init and hush server as processes', () => {
     const agent = new http.Agent({ keepAlive: true });
     try {
       const call = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
-        new Promise<{ status: number; etag: string | undefined }>((resolve, reject) => {
+        new Promise<{ status: number; etag: string | undefined; connection: string | undefined }>((resolve, reject) => {
           const req = http.request(`${srv.url}${path}`, { method, agent, headers: { ...auth, ...headers } }, (res) => {
             res.resume();
-            res.on('end', () => resolve({ status: res.statusCode!, etag: res.headers.etag }));
+            res.on('end', () => resolve({ status: res.statusCode!, etag: res.headers.etag, connection: res.headers.connection }));
           });
           req.on('error', reject);
           req.end(body);
@@ -90,7 +90,9 @@ describe('hush init and hush server as processes', () => {
       await waitFor(() => srv.stdout().slice(logged).includes('secrets?wait=30'), 'the long-poll reached the server');
       const start = Date.now();
       srv.child.kill('SIGTERM');
-      assert.equal((await inflight).status, 304);
+      const answered = await inflight;
+      assert.equal(answered.status, 304);
+      assert.equal(answered.connection, 'close', 'a response sent during shutdown closes its connection');
       const { code } = await waitExit(srv.child, 5_000);
       const ms = Date.now() - start;
       assert.equal(code, 0);
