@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Knex } from 'knex';
+import { waitFor } from '../helpers/cli.js';
+import { withAuditBlocked } from '../helpers/db.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { allEvents, assertContiguous, makeEnv, openSqlite, verify } from './util.js';
 
@@ -26,25 +28,19 @@ describe('backups fail closed when the audit log cannot be written (sqlite)', ()
   });
 
   it('POST /v1/backups gets 503 audit_unavailable and no backup bytes while audit inserts fail', async () => {
-    await db.raw(`create trigger audit_block before insert on audit_events begin select raise(abort, 'audit insert blocked by test'); end`);
-    try {
+    await withAuditBlocked(db, async () => {
       const r = await s.api('POST', '/v1/backups', { passphrase: 'correct horse battery staple' });
       assert.equal(r.status, 503, `status ${r.status}, body of ${typeof r.body === 'string' ? r.body.length : 0} chars`);
       assert.equal(r.body.error.code, 'audit_unavailable');
-    } finally {
-      await db.raw('drop trigger audit_block');
-    }
+    });
   });
 
   it('once the audit log works, a backup is recorded before it starts (backup.start) and when it ends (backup.create)', async () => {
     const r = await s.api('POST', '/v1/backups', { passphrase: 'correct horse battery staple' });
     assert.equal(r.status, 200);
     // backup.create is written once the stream has ended, which may be just after the body arrived.
-    let events = await allEvents(s, 'action=backup.*');
-    for (let i = 0; i < 50 && events.length < 2; i++) {
-      await new Promise((res) => setTimeout(res, 100));
-      events = await allEvents(s, 'action=backup.*');
-    }
+    let events: Awaited<ReturnType<typeof allEvents>> = [];
+    await waitFor(async () => (events = await allEvents(s, 'action=backup.*')).length >= 2, 'backup.create recorded');
     assert.deepEqual(events.map((e) => [e.action, e.outcome]), [['backup.start', 'ok'], ['backup.create', 'ok']]);
     assert.deepEqual(events[0].detail, { recipients: 0, passphrase: true, signed: false });
     assert.equal(events[0].requestId, events[1].requestId);

@@ -4,8 +4,9 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { Knex } from 'knex';
 import { openDb } from '../../vault/store/db.js';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer } from '../helpers/server.js';
-import { allEvents, apiFor, assertContiguous, makeEnv, openSqlite, spawnHushServer, verify } from './util.js';
+import { freshPgDatabase, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
+import { spawnServer } from '../helpers/cli.js';
+import { allEvents, apiFor, assertContiguous, makeEnv, openSqlite, verify } from './util.js';
 
 const WRITERS = 8;
 const PER_WRITER = 500;
@@ -97,15 +98,15 @@ for (const backend of ['sqlite'] as const) {
   });
 }
 
-describe(`audit chain under ${WRITERS} parallel writers x ${PER_WRITER} requests split across two server processes on one PostgreSQL database`, { skip: PG_URL ? false : 'HUSH_TEST_PG_URL is not set' }, () => {
+describe(`audit chain under ${WRITERS} parallel writers x ${PER_WRITER} requests split across two server processes on one PostgreSQL database`, NEEDS_PG, () => {
   let a: TestServer;
-  let b: Awaited<ReturnType<typeof spawnHushServer>> | null = null;
+  let b: Awaited<ReturnType<typeof spawnServer>> | null = null;
   let db: Knex;
   before(async () => {
     a = await startFastPg();
     db = openDb({ url: a.config.databaseUrl! });
     await makeEnv(a, 'api', 'prod');
-    b = await spawnHushServer([
+    b = await spawnServer([
       '--database-url', a.config.databaseUrl!, '--master-key-file', join(a.dataDir, 'master.key'), '--data-dir', join(tempDir(), 'b'),
       '--listen', '127.0.0.1:0', '--rate-limit', '10000000', '--log-level', 'warn',
     ]);

@@ -2,36 +2,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Knex } from 'knex';
 import fc from 'fast-check';
-import { openDb } from '../../vault/store/db.js';
 import { canonicalJson } from '../../vault/services/audit/canonical.js';
 import { eventMaterial } from '../../vault/services/audit/audit-service.js';
 import type { AuditContext } from '../../vault/services/audit/audit-service.js';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
-import { allEvents, assertContiguous, makeEnv, openSqlite, verify } from './util.js';
+import { blockAuditInserts, sideDb, unblockAuditInserts } from '../helpers/db.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
+import { allEvents, assertContiguous, makeEnv, verify } from './util.js';
 
 const ctx: AuditContext = { actorId: 'tok_test', actorName: 'test', ip: '127.0.0.1', requestId: null };
 const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'ok');
 
-async function blockAuditInserts(db: Knex, backend: string): Promise<void> {
-  if (backend === 'sqlite') {
-    await db.raw(`create trigger audit_block before insert on audit_events begin select raise(abort, 'audit insert blocked by test'); end`);
-  } else {
-    await db.raw(`create or replace function audit_block() returns trigger language plpgsql as $$ begin raise exception 'audit insert blocked by test'; end $$`);
-    await db.raw('create trigger audit_block before insert on audit_events for each row execute function audit_block()');
-  }
-}
-
-async function unblockAuditInserts(db: Knex, backend: string): Promise<void> {
-  await db.raw(backend === 'sqlite' ? 'drop trigger audit_block' : 'drop trigger audit_block on audit_events');
-}
-
 for (const backend of BACKENDS) {
-  describe(`group commit on ${backend}`, () => {
+  describe(`group commit on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     let side: Knex;
     before(async () => {
       s = await startOn(backend);
-      side = s.config.databaseUrl ? openDb({ url: s.config.databaseUrl }) : openSqlite(s.dataDir);
+      side = sideDb(s);
       await makeEnv(s, 'api', 'prod');
     });
     after(async () => {
@@ -85,7 +72,7 @@ for (const backend of BACKENDS) {
       const c = s.server.container;
       const before_ = await c.secrets.revision('api', 'prod');
       const head = (await verify(s)).headSeq;
-      await blockAuditInserts(side, backend);
+      await blockAuditInserts(side);
       try {
         const results = await Promise.allSettled([
           c.secrets.put('api', 'prod', 'GC_A', 'changed', undefined, ctx),
@@ -94,7 +81,7 @@ for (const backend of BACKENDS) {
         ]);
         assert.deepEqual(results.map(codeOf), ['audit_unavailable', 'audit_unavailable', 'audit_unavailable']);
       } finally {
-        await unblockAuditInserts(side, backend);
+        await unblockAuditInserts(side);
       }
       assert.equal((await c.secrets.revision('api', 'prod')).revision, before_.revision);
       const all = await s.api('GET', '/v1/projects/api/envs/prod/secrets');
@@ -134,7 +121,7 @@ for (const backend of BACKENDS) {
 
     it('values read inside a batch that rolled back are never served later (the cache fills after commit)', async () => {
       const c = s.server.container;
-      await blockAuditInserts(side, backend);
+      await blockAuditInserts(side);
       try {
         // The read sees the uncommitted write at revision r+1; the batch then fails.
         const results = await Promise.allSettled([
@@ -143,7 +130,7 @@ for (const backend of BACKENDS) {
         ]);
         assert.deepEqual(results.map(codeOf), ['audit_unavailable', 'audit_unavailable']);
       } finally {
-        await unblockAuditInserts(side, backend);
+        await unblockAuditInserts(side);
       }
       // Revision r+1 is now committed with another value.
       assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/GC_A', { value: 'committed' })).status, 200);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
+import { SYSTEM_CONTEXT } from '../../vault/services/audit/audit-service.js';
 import { allEvents, createToken, makeEnv, type Ev } from './util.js';
 
 for (const backend of BACKENDS) {
-  describe(`GET /v1/audit filters and pagination on ${backend}`, () => {
+  describe(`GET /v1/audit filters and pagination on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     let ci: { token: string; id: string };
     let all: Ev[];
@@ -124,14 +125,13 @@ for (const backend of BACKENDS) {
       assert.deepEqual(got, want);
     });
 
-    it('limit: honoured, defaults to 100, capped at 1000; the cursor is the last seq of a full page', async () => {
+    it('limit: honoured; limit=0 reads as 1; the cursor is the last seq of a full page', async () => {
       const two = await s.api('GET', '/v1/audit?limit=2');
       assert.deepEqual(seqs(two.body.events), [1, 2]);
       assert.equal(two.body.nextCursor, '2');
       const rest = await s.api('GET', '/v1/audit?cursor=2');
       assert.deepEqual(seqs(rest.body.events), seqs(all).slice(2));
       assert.equal(rest.body.nextCursor, null);
-      assert.equal((await s.api('GET', '/v1/audit?limit=9999')).status, 200);
       assert.equal((await s.api('GET', '/v1/audit?limit=0')).body.events.length, 1);
     });
 
@@ -152,6 +152,33 @@ for (const backend of BACKENDS) {
       assert.equal(denied.length, 1);
       assert.equal(denied[0].outcome, 'denied');
       assert.equal(denied[0].detail.missing, 'audit');
+    });
+  });
+  describe(`GET /v1/audit page sizes on ${backend}, with more than 1,100 events`, onBackend(backend), () => {
+    let s: TestServer;
+    before(async () => {
+      s = await startOn(backend);
+      // 1,100 more than the start-up events, recorded in parallel so they commit in batches.
+      const more = Array.from({ length: 1100 }, (_, i) => s.server.container.audit.record(SYSTEM_CONTEXT, { action: 'test.filler', outcome: 'ok', detail: { i } }));
+      await Promise.all(more);
+    });
+    after(async () => { await s.close(); });
+
+    it('without limit a page is 100 events; limit=9999 is capped at 1000; each full page has a cursor', async () => {
+      const first = await s.api('GET', '/v1/audit');
+      assert.equal(first.status, 200);
+      assert.deepEqual(first.body.events.map((e: Ev) => e.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+      assert.equal(first.body.nextCursor, '100');
+      const capped = await s.api('GET', '/v1/audit?limit=9999');
+      assert.equal(capped.status, 200);
+      assert.equal(capped.body.events.length, 1000);
+      assert.equal(capped.body.nextCursor, '1000');
+      const last = await s.api('GET', '/v1/audit?limit=1000&cursor=1000');
+      // The rest: at least the last 100 fillers (and whatever the reads above recorded), in order, and no further page.
+      const rest = last.body.events.map((e: Ev) => e.seq);
+      assert.ok(rest.length >= 100 && rest.length < 1000, `${rest.length} events after seq 1000`);
+      assert.deepEqual(rest, Array.from({ length: rest.length }, (_, i) => i + 1001));
+      assert.equal(last.body.nextCursor, null);
     });
   });
 }

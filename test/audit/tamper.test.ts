@@ -5,7 +5,11 @@ import type { Knex } from 'knex';
 import { eventMaterial } from '../../vault/services/audit/audit-service.js';
 import { getSodium } from '../../vault/crypto/sodium.js';
 import { toAudit } from '../../vault/store/audit-store.js';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { sideDb } from '../helpers/db.js';
+import { BACKENDS, freshPgDatabase, onBackend, pgAdmin, startOn, startServer, type TestServer } from '../helpers/server.js';
+import { openDb } from '../../vault/store/db.js';
+
+type Backend = (typeof BACKENDS)[number];
 import { allEvents, copyDataDir, makeEnv, openSqlite, verify, type Ev } from './util.js';
 
 /** What an attacker without the MAC key can do: a keyed BLAKE2b under a key of their own. */
@@ -27,16 +31,38 @@ async function activity(s: TestServer): Promise<void> {
   assert.equal((await s.api('DELETE', '/v1/projects/api/envs/prod/secrets/K7')).status, 200);
 }
 
-/** Tampers with a stopped server's database file, restarts on it and asks the API to verify. */
-async function tamperOffline(dataDir: string, rootToken: string, tamper: (db: Knex) => Promise<void>) {
-  const dir = copyDataDir(dataDir);
-  const db = openSqlite(dir);
-  try { await tamper(db); } finally { await db.destroy(); }
-  const s = await startServer({ dataDir: dir });
+/** A stopped vault: its data dir (master.key; the SQLite file) and, on PostgreSQL, its database. */
+interface Stopped { backend: Backend; dataDir: string; rootToken: string; pgName: string | null; pgUrl: string | null }
+
+/** Runs activity() on a new vault of `backend`, then stops its server. */
+async function stoppedVault(backend: Backend, check: (s: TestServer) => Promise<void>): Promise<Stopped> {
+  const pg = backend === 'postgres' ? (await freshPgDatabase())! : null;
+  const s = await startServer({ settings: pg ? { 'database-url': pg.url } : {} });
   try {
-    return await verify({ api: (m, p, b, t = rootToken, h) => s.api(m, p, b, t, h) });
+    await activity(s);
+    await check(s);
+  } finally {
+    await s.close({ keepDir: true });
+  }
+  return { backend, dataDir: s.dataDir, rootToken: s.rootToken, pgName: pg?.name ?? null, pgUrl: pg?.url ?? null };
+}
+
+/**
+ * Tampers with a copy of a stopped vault's database (a copied data dir; on
+ * PostgreSQL a database made from it as a template), restarts a server on
+ * the copy and asks the API to verify.
+ */
+async function tamperOffline(v: Stopped, tamper: (db: Knex) => Promise<void>) {
+  const pg = v.pgName ? (await freshPgDatabase(v.pgName))! : null;
+  const dir = pg ? v.dataDir : copyDataDir(v.dataDir);
+  const db = pg ? openDb({ url: pg.url }) : openSqlite(dir);
+  try { await tamper(db); } finally { await db.destroy(); }
+  const s = await startServer({ dataDir: dir, settings: pg ? { 'database-url': pg.url } : {} });
+  try {
+    return await verify({ api: (m, p, b, t = v.rootToken, h) => s.api(m, p, b, t, h) });
   } finally {
     await s.close();
+    await pg?.drop();
   }
 }
 
@@ -46,303 +72,303 @@ const row = async (db: Knex, seq: number) => {
   return r;
 };
 
-describe('audit chain: tampering with the SQLite file is caught and located', () => {
-  let dataDir: string;
-  let root: string;
-  let events: Ev[];
-  let head: number;
+for (const backend of BACKENDS) {
+  describe(`audit chain: tampering with the ${backend === 'sqlite' ? 'SQLite file' : 'PostgreSQL database'} is caught and located`, onBackend(backend), () => {
+    let vault: Stopped;
+    let events: Ev[];
+    let head: number;
 
-  before(async () => {
-    const s = await startServer();
-    try {
-      await activity(s);
-      events = await allEvents(s);
-      const v = await verify(s);
-      assert.equal(v.ok, true, v.reason ?? '');
-      head = v.headSeq;
-      assert.equal(v.checked, head);
-      assert.equal(head, events.length);
-      assert.ok(head >= 20, `a log of some length (${head})`);
-    } finally {
-      dataDir = s.dataDir;
-      root = s.rootToken;
-      await s.close({ keepDir: true });
-    }
-  });
-
-  it('an untouched log verifies after a restart, including the new server.start event', async () => {
-    const v = await tamperOffline(dataDir, root, async () => undefined);
-    assert.deepEqual({ ok: v.ok, firstBadSeq: v.firstBadSeq, checked: v.checked, headSeq: v.headSeq }, { ok: true, firstBadSeq: null, checked: head + 1, headSeq: head + 1 });
-    assert.match(v.headHash!, /^[0-9a-f]{64}$/);
-  });
-
-  it('editing one field of one event names that event', async () => {
-    const k = events.find((e) => e.action === 'secret.write' && e.target.key === 'K3')!.seq;
-    const v = await tamperOffline(dataDir, root, async (db) => {
-      await db('audit_events').where({ seq: k }).update({ target: JSON.stringify({ key: 'K4', version: 1 }) });
+    before(async () => {
+      vault = await stoppedVault(backend, async (s) => {
+        events = await allEvents(s);
+        const v = await verify(s);
+        assert.equal(v.ok, true, v.reason ?? '');
+        head = v.headSeq;
+        assert.equal(v.checked, head);
+        assert.equal(head, events.length);
+        assert.ok(head >= 20, `a log of some length (${head})`);
+      });
     });
-    assert.equal(v.ok, false);
-    assert.equal(v.firstBadSeq, k);
-    assert.equal(v.checked, k - 1);
-    assert.match(v.reason!, new RegExp(`event ${k} was altered or forged`));
-  });
+    after(async () => {
+      if (vault?.pgName) await pgAdmin(`drop database if exists ${vault.pgName} with (force)`);
+    });
 
-  for (const [column, value] of [
-    ['actor_name', 'someone-else'], ['action', 'secret.list'], ['outcome', 'denied'], ['ip', '10.9.9.9'], ['request_id', 'req_forged'],
-    ['detail', '{"cas":1}'], ['project', 'other'], ['env', 'dev'],
-  ] as const) {
-    it(`editing ${column} is caught at that seq`, async () => {
-      const k = events.find((e) => e.action === 'secret.write' && e.target.key === 'K5')!.seq;
-      const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ [column]: value }); });
+    it('an untouched log verifies after a restart, including the new server.start event', async () => {
+      const v = await tamperOffline(vault, async () => undefined);
+      assert.deepEqual({ ok: v.ok, firstBadSeq: v.firstBadSeq, checked: v.checked, headSeq: v.headSeq }, { ok: true, firstBadSeq: null, checked: head + 1, headSeq: head + 1 });
+      assert.match(v.headHash!, /^[0-9a-f]{64}$/);
+    });
+
+    it('editing one field of one event names that event', async () => {
+      const k = events.find((e) => e.action === 'secret.write' && e.target.key === 'K3')!.seq;
+      const v = await tamperOffline(vault, async (db) => {
+        await db('audit_events').where({ seq: k }).update({ target: JSON.stringify({ key: 'K4', version: 1 }) });
+      });
       assert.equal(v.ok, false);
-      assert.equal(v.firstBadSeq, k, v.reason ?? '');
+      assert.equal(v.firstBadSeq, k);
+      assert.equal(v.checked, k - 1);
+      assert.match(v.reason!, new RegExp(`event ${k} was altered or forged`));
     });
-  }
 
-  it('moving an event in time (ts) is caught at that seq', async () => {
-    const k = 5;
-    const v = await tamperOffline(dataDir, root, async (db) => {
-      const r = await row(db, k);
-      await db('audit_events').where({ seq: k }).update({ ts: Number(r.ts) - 86_400_000 });
-    });
-    assert.equal(v.firstBadSeq, k);
-    assert.match(v.reason!, /altered or forged/);
-  });
-
-  it('a target that is no longer JSON is caught at that seq (not a server error)', async () => {
-    const k = 6;
-    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ target: '{"project": "api", oops' }); });
-    assert.equal(v.firstBadSeq, k);
-    assert.match(v.reason!, /altered or forged/);
-  });
-
-  it('the same target and detail stored as other JSON text (key order, spaces, as another writer may store them) still verify', async () => {
-    const k = 7;
-    const v = await tamperOffline(dataDir, root, async (db) => {
-      const r = await row(db, k);
-      const reorder = (text: string) => JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(text)).reverse()), null, 1);
-      await db('audit_events').where({ seq: k }).update({ target: reorder(r.target), detail: reorder(r.detail) });
-    });
-    assert.equal(v.ok, true, v.reason ?? '');
-  });
-
-  it('rewriting an event\'s stored hash is caught at that seq', async () => {
-    const k = 9;
-    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ hash: randomBytes(32) }); });
-    assert.equal(v.firstBadSeq, k);
-  });
-
-  it('rewriting an event\'s prev_hash is caught at that seq as a broken link', async () => {
-    const k = 11;
-    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).update({ prev_hash: randomBytes(32) }); });
-    assert.equal(v.firstBadSeq, k);
-    assert.match(v.reason!, new RegExp(`event ${k} does not link to event ${k - 1}`));
-  });
-
-  it('deleting a row names the deleted seq', async () => {
-    const k = events.find((e) => e.action === 'secret.read')!.seq;
-    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: k }).delete(); });
-    assert.equal(v.ok, false);
-    assert.equal(v.firstBadSeq, k);
-    assert.equal(v.checked, k - 1);
-    assert.match(v.reason!, new RegExp(`event ${k} is missing \\(deleted\\)`));
-  });
-
-  it('deleting the first row names seq 1', async () => {
-    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where({ seq: 1 }).delete(); });
-    assert.equal(v.firstBadSeq, 1);
-  });
-
-  it('deleting a run of rows names the first of them', async () => {
-    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').whereBetween('seq', [6, 9]).delete(); });
-    assert.equal(v.firstBadSeq, 6);
-    assert.match(v.reason!, /events 6\.\.9 are missing/);
-  });
-
-  it('swapping the contents of two rows names the lower seq', async () => {
-    const a = 7;
-    const b = 13;
-    const v = await tamperOffline(dataDir, root, async (db) => {
-      const ra = await row(db, a);
-      const rb = await row(db, b);
-      const { seq: _sa, ...ca } = ra;
-      const { seq: _sb, ...cb } = rb;
-      await db.transaction(async (tx) => {
-        await tx('audit_events').where({ seq: a }).update(cb);
-        await tx('audit_events').where({ seq: b }).update(ca);
+    for (const [column, value] of [
+      ['actor_name', 'someone-else'], ['action', 'secret.list'], ['outcome', 'denied'], ['ip', '10.9.9.9'], ['request_id', 'req_forged'],
+      ['detail', '{"cas":1}'], ['project', 'other'], ['env', 'dev'],
+    ] as const) {
+      it(`editing ${column} is caught at that seq`, async () => {
+        const k = events.find((e) => e.action === 'secret.write' && e.target.key === 'K5')!.seq;
+        const v = await tamperOffline(vault, async (db) => { await db('audit_events').where({ seq: k }).update({ [column]: value }); });
+        assert.equal(v.ok, false);
+        assert.equal(v.firstBadSeq, k, v.reason ?? '');
       });
-    });
-    assert.equal(v.ok, false);
-    assert.equal(v.firstBadSeq, a);
-    assert.match(v.reason!, new RegExp(`event ${a} does not link`));
-  });
-
-  it('swapping two adjacent rows names the lower seq', async () => {
-    const v = await tamperOffline(dataDir, root, async (db) => {
-      const ra = await row(db, 15);
-      const rb = await row(db, 16);
-      const { seq: _sa, ...ca } = ra;
-      const { seq: _sb, ...cb } = rb;
-      await db('audit_events').where({ seq: 15 }).update(cb);
-      await db('audit_events').where({ seq: 16 }).update(ca);
-    });
-    assert.equal(v.firstBadSeq, 15);
-  });
-
-  it('truncating the tail and appending a forged event (MAC under a guessed key) names the forged seq', async () => {
-    const k = head - 6;
-    const v = await tamperOffline(dataDir, root, async (db) => {
-      const last = toAudit(await row(db, k));
-      await db('audit_events').where('seq', '>', k).delete();
-      const forged = {
-        seq: k + 1, ts: last.ts + 1000, actorId: last.actorId, actorName: last.actorName, action: 'secret.list', project: 'api', env: 'prod',
-        target: {}, outcome: 'ok', ip: '127.0.0.1', requestId: 'req_forged', detail: { count: 0 },
-      };
-      const hash = await forgedMac(last.hash, eventMaterial(forged));
-      await db('audit_events').insert({
-        seq: forged.seq, ts: forged.ts, actor_id: forged.actorId, actor_name: forged.actorName, action: forged.action, project: forged.project, env: forged.env,
-        target: JSON.stringify(forged.target), outcome: forged.outcome, ip: forged.ip, request_id: forged.requestId, detail: JSON.stringify(forged.detail),
-        prev_hash: last.hash, hash,
-      });
-      // The attacker also points the head at the forgery, as a careful one would.
-      await db('audit_head').where({ id: 1 }).update({ seq: k + 1, hash });
-    });
-    assert.equal(v.ok, false);
-    assert.equal(v.firstBadSeq, k + 1);
-    assert.equal(v.checked, k);
-    assert.match(v.reason!, new RegExp(`event ${k + 1} was altered or forged`));
-  });
-
-  it('truncating the tail without touching the head names the first removed seq', async () => {
-    const k = head - 4;
-    const v = await tamperOffline(dataDir, root, async (db) => { await db('audit_events').where('seq', '>', k).delete(); });
-    assert.equal(v.firstBadSeq, k + 1);
-    assert.match(v.reason!, new RegExp(`events ${k + 1}\\.\\.${head} are missing`));
-  });
-});
-
-describe('audit chain: subtle cases, tampered while the server runs', () => {
-  let s: TestServer;
-  let db: Knex;
-  before(async () => {
-    s = await startServer();
-    await activity(s);
-    db = openSqlite(s.dataDir);
-  });
-  after(async () => {
-    await db.destroy();
-    await s.close();
-  });
-
-  /** Runs `fn` on the live database, then puts every audit row and the head back. */
-  async function withTampering<T>(fn: () => Promise<T>): Promise<T> {
-    const rows = await db('audit_events').orderBy('seq');
-    const headRow = await db('audit_head').where({ id: 1 }).first();
-    try {
-      return await fn();
-    } finally {
-      await db.transaction(async (tx) => {
-        await tx('audit_events').delete();
-        for (let i = 0; i < rows.length; i += 50) await tx('audit_events').insert(rows.slice(i, i + 50));
-        await tx('audit_head').delete();
-        await tx('audit_head').insert(headRow);
-      });
-      assert.equal((await verify(s)).ok, true, 'restored');
     }
-  }
 
-  it('a deleted LAST row (the head still says N) names N', async () => {
-    const { headSeq: n } = await verify(s);
-    const v = await withTampering(async () => {
-      await db('audit_events').where({ seq: n }).delete();
-      return verify(s);
+    it('moving an event in time (ts) is caught at that seq', async () => {
+      const k = 5;
+      const v = await tamperOffline(vault, async (db) => {
+        const r = await row(db, k);
+        await db('audit_events').where({ seq: k }).update({ ts: Number(r.ts) - 86_400_000 });
+      });
+      assert.equal(v.firstBadSeq, k);
+      assert.match(v.reason!, /altered or forged/);
     });
-    assert.equal(v.ok, false);
-    assert.equal(v.firstBadSeq, n);
-    assert.equal(v.checked, n - 1);
-    assert.match(v.reason!, new RegExp(`event ${n} is missing: the chain head says the log ends at ${n}, the table ends at ${n - 1}`));
-  });
 
-  it('a row inserted beyond the head names that row, and honest appends keep working below it', async () => {
-    const { headSeq: n } = await verify(s);
-    const v = await withTampering(async () => {
-      const last = toAudit(await row(db, n));
-      await db('audit_events').insert({ ...(await row(db, n)), seq: n + 5, prev_hash: last.hash, hash: await forgedMac(last.hash, 'x') });
-      const first = await verify(s);
-      assert.equal(first.firstBadSeq, n + 5);
-      assert.equal(first.checked, n, 'everything up to the head verified');
-      assert.match(first.reason!, new RegExp(`event ${n + 5} lies beyond the chain head \\(${n}\\)`));
-      assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/AFTER', { value: 'x' })).status, 200);
-      return verify(s);
+    it('a target that is no longer JSON is caught at that seq (not a server error)', async () => {
+      const k = 6;
+      const v = await tamperOffline(vault, async (db) => { await db('audit_events').where({ seq: k }).update({ target: '{"project": "api", oops' }); });
+      assert.equal(v.firstBadSeq, k);
+      assert.match(v.reason!, /altered or forged/);
     });
-    assert.equal(v.firstBadSeq, n + 5);
-    assert.equal(v.checked, n + 1);
-  });
 
-  it('a rewritten head record is reported at the head seq', async () => {
-    const { headSeq: n } = await verify(s);
-    const v = await withTampering(async () => {
-      await db('audit_head').where({ id: 1 }).update({ hash: randomBytes(32) });
-      return verify(s);
+    it('the same target and detail stored as other JSON text (key order, spaces, as another writer may store them) still verify', async () => {
+      const k = 7;
+      const v = await tamperOffline(vault, async (db) => {
+        const r = await row(db, k);
+        const reorder = (text: string) => JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(text)).reverse()), null, 1);
+        await db('audit_events').where({ seq: k }).update({ target: reorder(r.target), detail: reorder(r.detail) });
+      });
+      assert.equal(v.ok, true, v.reason ?? '');
     });
-    assert.equal(v.firstBadSeq, n);
-    assert.match(v.reason!, /head was rewritten/);
-  });
 
-  it('a deleted head record is reported, and appends fail closed until it is back', async () => {
-    const v = await withTampering(async () => {
-      await db('audit_head').delete();
-      const put = await s.api('PUT', '/v1/projects/api/envs/prod/secrets/NOHEAD', { value: 'x' });
-      assert.equal(put.status, 503);
-      assert.equal(put.body.error.code, 'audit_unavailable');
-      return verify(s);
+    it('rewriting an event\'s stored hash is caught at that seq', async () => {
+      const k = 9;
+      const v = await tamperOffline(vault, async (db) => { await db('audit_events').where({ seq: k }).update({ hash: randomBytes(32) }); });
+      assert.equal(v.firstBadSeq, k);
     });
-    assert.equal(v.ok, false);
-    assert.equal(v.firstBadSeq, null);
-    assert.match(v.reason!, /chain head record \(audit_head\) is missing/);
-    assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets/NOHEAD')).status, 404, 'the refused write was not applied');
-  });
 
-  it('truncating the tail together with the head passes a plain verify (the documented limit) but not one with an anchor', async () => {
-    const before = await verify(s);
-    const anchor = `anchorSeq=${before.headSeq}&anchorHash=${before.headHash}`;
-    assert.equal((await verify(s, anchor)).ok, true, 'the anchor matches the intact log');
-    const k = before.headSeq - 3;
-    const [plain, anchored] = await withTampering(async () => {
-      const at = toAudit(await row(db, k));
-      await db('audit_events').where('seq', '>', k).delete();
-      await db('audit_head').where({ id: 1 }).update({ seq: k, hash: at.hash });
-      return [await verify(s), await verify(s, anchor)];
+    it('rewriting an event\'s prev_hash is caught at that seq as a broken link', async () => {
+      const k = 11;
+      const v = await tamperOffline(vault, async (db) => { await db('audit_events').where({ seq: k }).update({ prev_hash: randomBytes(32) }); });
+      assert.equal(v.firstBadSeq, k);
+      assert.match(v.reason!, new RegExp(`event ${k} does not link to event ${k - 1}`));
     });
-    assert.equal(plain.ok, true, 'without an outside anchor this cannot be seen');
-    assert.equal(plain.headSeq, k);
-    assert.equal(anchored.ok, false);
-    assert.equal(anchored.firstBadSeq, k + 1);
-    assert.match(anchored.reason!, new RegExp(`anchor names event ${before.headSeq} but the log ends at ${k}`));
-  });
 
-  it('an anchor whose hash differs names the anchored seq', async () => {
-    const v = await verify(s, `anchorSeq=3&anchorHash=${'ab'.repeat(32)}`);
-    assert.equal(v.ok, false);
-    assert.equal(v.firstBadSeq, 3);
-  });
+    it('deleting a row names the deleted seq', async () => {
+      const k = events.find((e) => e.action === 'secret.read')!.seq;
+      const v = await tamperOffline(vault, async (db) => { await db('audit_events').where({ seq: k }).delete(); });
+      assert.equal(v.ok, false);
+      assert.equal(v.firstBadSeq, k);
+      assert.equal(v.checked, k - 1);
+      assert.match(v.reason!, new RegExp(`event ${k} is missing \\(deleted\\)`));
+    });
 
-  it('anchorSeq without anchorHash is a 400', async () => {
-    const r = await s.api('GET', '/v1/audit/verify?anchorSeq=3');
-    assert.equal(r.status, 400);
-    assert.equal(r.body.error.code, 'invalid_request');
-  });
+    it('deleting the first row names seq 1', async () => {
+      const v = await tamperOffline(vault, async (db) => { await db('audit_events').where({ seq: 1 }).delete(); });
+      assert.equal(v.firstBadSeq, 1);
+    });
 
-  it('the store streams verification in pages: a small page size yields every seq once, in order', async () => {
-    const { headSeq } = await verify(s);
-    const seqs: number[] = [];
-    for await (const e of s.server.container.stores.audit.iterate(headSeq, 7)) seqs.push(e.seq);
-    assert.deepEqual(seqs, Array.from({ length: headSeq }, (_, i) => i + 1));
-  });
+    it('deleting a run of rows names the first of them', async () => {
+      const v = await tamperOffline(vault, async (db) => { await db('audit_events').whereBetween('seq', [6, 9]).delete(); });
+      assert.equal(v.firstBadSeq, 6);
+      assert.match(v.reason!, /events 6\.\.9 are missing/);
+    });
 
-  it('verify needs the audit grant', async () => {
-    const t = await s.api('POST', '/v1/tokens', { name: 'reader', scopes: ['read:api/prod'], ttl: '1h' });
-    const r = await s.api('GET', '/v1/audit/verify', undefined, t.body.token);
-    assert.equal(r.status, 403);
+    it('swapping the contents of two rows names the lower seq', async () => {
+      const a = 7;
+      const b = 13;
+      const v = await tamperOffline(vault, async (db) => {
+        const ra = await row(db, a);
+        const rb = await row(db, b);
+        const { seq: _sa, ...ca } = ra;
+        const { seq: _sb, ...cb } = rb;
+        await db.transaction(async (tx) => {
+          await tx('audit_events').where({ seq: a }).update(cb);
+          await tx('audit_events').where({ seq: b }).update(ca);
+        });
+      });
+      assert.equal(v.ok, false);
+      assert.equal(v.firstBadSeq, a);
+      assert.match(v.reason!, new RegExp(`event ${a} does not link`));
+    });
+
+    it('swapping two adjacent rows names the lower seq', async () => {
+      const v = await tamperOffline(vault, async (db) => {
+        const ra = await row(db, 15);
+        const rb = await row(db, 16);
+        const { seq: _sa, ...ca } = ra;
+        const { seq: _sb, ...cb } = rb;
+        await db('audit_events').where({ seq: 15 }).update(cb);
+        await db('audit_events').where({ seq: 16 }).update(ca);
+      });
+      assert.equal(v.firstBadSeq, 15);
+    });
+
+    it('truncating the tail and appending a forged event (MAC under a guessed key) names the forged seq', async () => {
+      const k = head - 6;
+      const v = await tamperOffline(vault, async (db) => {
+        const last = toAudit(await row(db, k));
+        await db('audit_events').where('seq', '>', k).delete();
+        const forged = {
+          seq: k + 1, ts: last.ts + 1000, actorId: last.actorId, actorName: last.actorName, action: 'secret.list', project: 'api', env: 'prod',
+          target: {}, outcome: 'ok', ip: '127.0.0.1', requestId: 'req_forged', detail: { count: 0 },
+        };
+        const hash = await forgedMac(last.hash, eventMaterial(forged));
+        await db('audit_events').insert({
+          seq: forged.seq, ts: forged.ts, actor_id: forged.actorId, actor_name: forged.actorName, action: forged.action, project: forged.project, env: forged.env,
+          target: JSON.stringify(forged.target), outcome: forged.outcome, ip: forged.ip, request_id: forged.requestId, detail: JSON.stringify(forged.detail),
+          prev_hash: last.hash, hash,
+        });
+        // The attacker also points the head at the forgery, as a careful one would.
+        await db('audit_head').where({ id: 1 }).update({ seq: k + 1, hash });
+      });
+      assert.equal(v.ok, false);
+      assert.equal(v.firstBadSeq, k + 1);
+      assert.equal(v.checked, k);
+      assert.match(v.reason!, new RegExp(`event ${k + 1} was altered or forged`));
+    });
+
+    it('truncating the tail without touching the head names the first removed seq', async () => {
+      const k = head - 4;
+      const v = await tamperOffline(vault, async (db) => { await db('audit_events').where('seq', '>', k).delete(); });
+      assert.equal(v.firstBadSeq, k + 1);
+      assert.match(v.reason!, new RegExp(`events ${k + 1}\\.\\.${head} are missing`));
+    });
   });
-});
+}
+
+for (const backend of BACKENDS) {
+  describe(`audit chain on ${backend}: subtle cases, tampered while the server runs`, onBackend(backend), () => {
+    let s: TestServer;
+    let db: Knex;
+    before(async () => {
+      s = await startOn(backend);
+      await activity(s);
+      db = sideDb(s);
+    });
+    after(async () => {
+      await db.destroy();
+      await s.close();
+    });
+
+    /** Runs `fn` on the live database, then puts every audit row and the head back. */
+    async function withTampering<T>(fn: () => Promise<T>): Promise<T> {
+      const rows = await db('audit_events').orderBy('seq');
+      const headRow = await db('audit_head').where({ id: 1 }).first();
+      try {
+        return await fn();
+      } finally {
+        await db.transaction(async (tx) => {
+          await tx('audit_events').delete();
+          for (let i = 0; i < rows.length; i += 50) await tx('audit_events').insert(rows.slice(i, i + 50));
+          await tx('audit_head').delete();
+          await tx('audit_head').insert(headRow);
+        });
+        assert.equal((await verify(s)).ok, true, 'restored');
+      }
+    }
+
+    it('a deleted LAST row (the head still says N) names N', async () => {
+      const { headSeq: n } = await verify(s);
+      const v = await withTampering(async () => {
+        await db('audit_events').where({ seq: n }).delete();
+        return verify(s);
+      });
+      assert.equal(v.ok, false);
+      assert.equal(v.firstBadSeq, n);
+      assert.equal(v.checked, n - 1);
+      assert.match(v.reason!, new RegExp(`event ${n} is missing: the chain head says the log ends at ${n}, the table ends at ${n - 1}`));
+    });
+
+    it('a row inserted beyond the head names that row, and honest appends keep working below it', async () => {
+      const { headSeq: n } = await verify(s);
+      const v = await withTampering(async () => {
+        const last = toAudit(await row(db, n));
+        await db('audit_events').insert({ ...(await row(db, n)), seq: n + 5, prev_hash: last.hash, hash: await forgedMac(last.hash, 'x') });
+        const first = await verify(s);
+        assert.equal(first.firstBadSeq, n + 5);
+        assert.equal(first.checked, n, 'everything up to the head verified');
+        assert.match(first.reason!, new RegExp(`event ${n + 5} lies beyond the chain head \\(${n}\\)`));
+        assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/AFTER', { value: 'x' })).status, 200);
+        return verify(s);
+      });
+      assert.equal(v.firstBadSeq, n + 5);
+      assert.equal(v.checked, n + 1);
+    });
+
+    it('a rewritten head record is reported at the head seq', async () => {
+      const { headSeq: n } = await verify(s);
+      const v = await withTampering(async () => {
+        await db('audit_head').where({ id: 1 }).update({ hash: randomBytes(32) });
+        return verify(s);
+      });
+      assert.equal(v.firstBadSeq, n);
+      assert.match(v.reason!, /head was rewritten/);
+    });
+
+    it('a deleted head record is reported, and appends fail closed until it is back', async () => {
+      const v = await withTampering(async () => {
+        await db('audit_head').delete();
+        const put = await s.api('PUT', '/v1/projects/api/envs/prod/secrets/NOHEAD', { value: 'x' });
+        assert.equal(put.status, 503);
+        assert.equal(put.body.error.code, 'audit_unavailable');
+        return verify(s);
+      });
+      assert.equal(v.ok, false);
+      assert.equal(v.firstBadSeq, null);
+      assert.match(v.reason!, /chain head record \(audit_head\) is missing/);
+      assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets/NOHEAD')).status, 404, 'the refused write was not applied');
+    });
+
+    it('truncating the tail together with the head passes a plain verify (the documented limit) but not one with an anchor', async () => {
+      const before = await verify(s);
+      const anchor = `anchorSeq=${before.headSeq}&anchorHash=${before.headHash}`;
+      assert.equal((await verify(s, anchor)).ok, true, 'the anchor matches the intact log');
+      const k = before.headSeq - 3;
+      const [plain, anchored] = await withTampering(async () => {
+        const at = toAudit(await row(db, k));
+        await db('audit_events').where('seq', '>', k).delete();
+        await db('audit_head').where({ id: 1 }).update({ seq: k, hash: at.hash });
+        return [await verify(s), await verify(s, anchor)];
+      });
+      assert.equal(plain.ok, true, 'without an outside anchor this cannot be seen');
+      assert.equal(plain.headSeq, k);
+      assert.equal(anchored.ok, false);
+      assert.equal(anchored.firstBadSeq, k + 1);
+      assert.match(anchored.reason!, new RegExp(`anchor names event ${before.headSeq} but the log ends at ${k}`));
+    });
+
+    it('an anchor whose hash differs names the anchored seq', async () => {
+      const v = await verify(s, `anchorSeq=3&anchorHash=${'ab'.repeat(32)}`);
+      assert.equal(v.ok, false);
+      assert.equal(v.firstBadSeq, 3);
+    });
+
+    it('anchorSeq without anchorHash is a 400', async () => {
+      const r = await s.api('GET', '/v1/audit/verify?anchorSeq=3');
+      assert.equal(r.status, 400);
+      assert.equal(r.body.error.code, 'invalid_request');
+    });
+
+    it('the store streams verification in pages: a small page size yields every seq once, in order', async () => {
+      const { headSeq } = await verify(s);
+      const seqs: number[] = [];
+      for await (const e of s.server.container.stores.audit.iterate(headSeq, 7)) seqs.push(e.seq);
+      assert.deepEqual(seqs, Array.from({ length: headSeq }, (_, i) => i + 1));
+    });
+
+    it('verify needs the audit grant', async () => {
+      const t = await s.api('POST', '/v1/tokens', { name: 'reader', scopes: ['read:api/prod'], ttl: '1h' });
+      const r = await s.api('GET', '/v1/audit/verify', undefined, t.body.token);
+      assert.equal(r.status, 403);
+    });
+  });
+}

@@ -7,12 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HUSH_BIN, spawnServer, waitExit } from '../helpers/cli.js';
+import { runHush, spawnServer, waitExit } from '../helpers/cli.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
-import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, gpgAvailable, gpgDecrypt, type GpgHome } from '../helpers/gpg.js';
-import { backupCliEntry, listTree, runBackupCli, seedVault, type Seeded } from './support.js';
+import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, GPG_SKIP, gpgDecrypt, type GpgHome } from '../helpers/gpg.js';
+import { listTree, seedVault, type Seeded } from './support.js';
 
-const HAVE_GPG = gpgAvailable();
 
 describe('hush backup (CLI)', () => {
   let s: TestServer;
@@ -35,10 +34,9 @@ describe('hush backup (CLI)', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('create --passphrase-file --out --json writes a 0600 file atomically and prints {file, bytes, counts}', async (t) => {
-    if ((await backupCliEntry()) !== HUSH_BIN) t.diagnostic('cli/main.ts does not register `backup` yet: running the same command module through test/backup/fixtures/cli-entry.js');
+  it('create --passphrase-file --out --json writes a 0600 file atomically and prints {file, bytes, counts}', async () => {
     const out = join(work, 'out', 'a.pgp');
-    const r = await runBackupCli(['backup', 'create', '--passphrase-file', passFile, '--out', out, '--json'], { env });
+    const r = await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out, '--json'], { env });
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assert.equal(j.file, out);
@@ -52,12 +50,12 @@ describe('hush backup (CLI)', () => {
   it('create refuses to replace an existing file without --force, and needs a recipient or a passphrase (exit 2)', async () => {
     const out = join(work, 'exists.pgp');
     writeFileSync(out, 'keep me');
-    const r = await runBackupCli(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env });
+    const r = await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env });
     assert.equal(r.code, 2, r.stderr);
     assert.equal(readFileSync(out, 'utf8'), 'keep me');
-    const forced = await runBackupCli(['backup', 'create', '--passphrase-file', passFile, '--out', out, '--force'], { env });
+    const forced = await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out, '--force'], { env });
     assert.equal(forced.code, 0, forced.stderr);
-    const none = await runBackupCli(['backup', 'create', '--out', join(work, 'none.pgp')], { env });
+    const none = await runHush(['backup', 'create', '--out', join(work, 'none.pgp')], { env });
     assert.equal(none.code, 2);
     assert.match(none.stderr, /--recipient|--passphrase-file/);
   });
@@ -65,13 +63,13 @@ describe('hush backup (CLI)', () => {
   it('create with a token lacking the backup grant fails with the auth exit code and writes nothing', async () => {
     const t = await s.api('POST', '/v1/tokens', { name: 'reader2', scopes: ['read:p0/e0'] });
     const out = join(work, 'denied.pgp');
-    const r = await runBackupCli(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env: { ...env, HUSH_TOKEN: t.body.token } });
+    const r = await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env: { ...env, HUSH_TOKEN: t.body.token } });
     assert.equal(r.code, 4, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
     assert.ok(!listTree(work).includes('denied.pgp'));
   });
 
-  it('create to gpg keys with --sign-key; gpg decrypts it; verify --identity --signer checks the signature', { skip: !HAVE_GPG && 'gpg not installed' }, async () => {
+  it('create to gpg keys with --sign-key; gpg decrypts it; verify --identity --signer checks the signature', { skip: GPG_SKIP }, async () => {
     home = await createGpgHome('hbc-');
     const [enc, signer] = await Promise.all([generateEd25519Key(home, 'Ops <ops@example.com>', { passphrase: 'id pass' }), generateRsaKey(home, 'Signer <s@example.com>', { passphrase: 'sign pass', bits: 3072 })]);
     const files = {
@@ -85,59 +83,59 @@ describe('hush backup (CLI)', () => {
     writeFileSync(files.signPass, 'sign pass\n', { mode: 0o600 });
     writeFileSync(files.signPub, await exportPublicKey(signer));
     const out = join(work, 'signed.pgp');
-    const c = await runBackupCli(['backup', 'create', '--recipient', files.pub, '--sign-key', files.signSec, '--sign-passphrase-file', files.signPass, '--out', out], { env });
+    const c = await runHush(['backup', 'create', '--recipient', files.pub, '--sign-key', files.signSec, '--sign-passphrase-file', files.signPass, '--out', out], { env });
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, /Backup written to/);
     const g = await gpgDecrypt(home, out, { keyPassphrase: 'id pass' });
     assert.ok(g.status.some((l) => l.startsWith('GOODSIG ')), g.stderr);
     assert.equal(JSON.parse(g.stdout.toString('utf8').split('\n')[0]).type, 'hush-backup');
 
-    const v = await runBackupCli(['backup', 'verify', out, '--identity', files.sec, '--identity-passphrase-file', files.idPass, '--signer', files.signPub, '--json']);
+    const v = await runHush(['backup', 'verify', out, '--identity', files.sec, '--identity-passphrase-file', files.idPass, '--signer', files.signPub, '--json']);
     assert.equal(v.code, 0, v.stderr);
     const j = JSON.parse(v.stdout);
     assert.equal(j.ok, true);
     assert.equal(j.counts.secrets, 200);
     assert.equal(j.signature.verifiedBy, signer.fingerprint);
-    const wrongSigner = await runBackupCli(['backup', 'verify', out, '--identity', files.sec, '--identity-passphrase-file', files.idPass, '--signer', files.pub]);
+    const wrongSigner = await runHush(['backup', 'verify', out, '--identity', files.sec, '--identity-passphrase-file', files.idPass, '--signer', files.pub]);
     assert.notEqual(wrongSigner.code, 0);
     assert.match(wrongSigner.stderr, /backup_signature_invalid/);
-    const noPass = await runBackupCli(['backup', 'verify', out, '--identity', files.sec]);
+    const noPass = await runHush(['backup', 'verify', out, '--identity', files.sec]);
     assert.notEqual(noPass.code, 0);
     assert.match(noPass.stderr, /backup_key_invalid/);
   });
 
   it('verify prints the counts (exit 0) and refuses a truncated or wrong-passphrase file with one line naming the code', async () => {
     const out = join(work, 'v.pgp');
-    assert.equal((await runBackupCli(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env })).code, 0);
-    const ok = await runBackupCli(['backup', 'verify', out, '--passphrase-file', passFile]);
+    assert.equal((await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env })).code, 0);
+    const ok = await runHush(['backup', 'verify', out, '--passphrase-file', passFile]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /^OK: /);
     assert.match(ok.stdout, /2 projects, 5 environments, 200 secrets, \d+ versions/);
     const cut = join(work, 'cut.pgp');
     writeFileSync(cut, readFileSync(out).subarray(0, Math.floor(statSync(out).size * 0.7)));
-    const bad = await runBackupCli(['backup', 'verify', cut, '--passphrase-file', passFile]);
+    const bad = await runHush(['backup', 'verify', cut, '--passphrase-file', passFile]);
     assert.equal(bad.code, 1);
     assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
     assert.match(bad.stderr, /^hush: .*\(backup_corrupt\)$/m);
     const wrongPass = join(work, 'wrong.txt');
     writeFileSync(wrongPass, 'nope\n');
-    const wrong = await runBackupCli(['backup', 'verify', out, '--passphrase-file', wrongPass]);
+    const wrong = await runHush(['backup', 'verify', out, '--passphrase-file', wrongPass]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /backup_decrypt_failed/);
   });
 
   it('restore into a fresh data dir prints where master.key went; hush server starts on it at once and an old token reads', async () => {
     const out = join(work, 'r.pgp');
-    assert.equal((await runBackupCli(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env })).code, 0);
+    assert.equal((await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env })).code, 0);
     const dir = join(work, 'restored');
-    const r = await runBackupCli(['backup', 'restore', out, '--passphrase-file', passFile, '--data-dir', dir]);
+    const r = await runHush(['backup', 'restore', out, '--passphrase-file', passFile, '--data-dir', dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`New master key written to ${join(dir, 'master.key')}`));
     assert.match(r.stdout, new RegExp(`hush server --data-dir ${dir}`));
     assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
     assert.equal(statSync(dir).mode & 0o777, 0o700);
 
-    const again = await runBackupCli(['backup', 'restore', out, '--passphrase-file', passFile, '--data-dir', dir]);
+    const again = await runHush(['backup', 'restore', out, '--passphrase-file', passFile, '--data-dir', dir]);
     assert.equal(again.code, 6, 'a non-empty target is a conflict');
     assert.match(again.stderr, /restore_target_not_empty/);
 
@@ -156,17 +154,17 @@ describe('hush backup (CLI)', () => {
 
   it('restore of a bad file creates nothing in the target and exits non-zero', async () => {
     const out = join(work, 'r2.pgp');
-    assert.equal((await runBackupCli(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env })).code, 0);
+    assert.equal((await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env })).code, 0);
     const flipped = join(work, 'flipped.pgp');
     const b = readFileSync(out);
     b[Math.floor(b.length / 2)] ^= 0x10;
     writeFileSync(flipped, b);
     const dir = join(work, 'never');
-    const r = await runBackupCli(['backup', 'restore', flipped, '--passphrase-file', passFile, '--data-dir', dir]);
+    const r = await runHush(['backup', 'restore', flipped, '--passphrase-file', passFile, '--data-dir', dir]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /backup_corrupt/);
     assert.deepEqual(listTree(dir), []);
-    const noTarget = await runBackupCli(['backup', 'restore', out, '--passphrase-file', passFile]);
+    const noTarget = await runHush(['backup', 'restore', out, '--passphrase-file', passFile]);
     assert.equal(noTarget.code, 2);
     assert.match(noTarget.stderr, /--data-dir/);
   });

@@ -12,12 +12,11 @@ import { join } from 'node:path';
 import { verifyBackupFile } from '../../vault/backup/local.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import {
-  createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, gpgAvailable, gpgDecrypt, gpgDecryptWithPassphraseFile, importKey,
+  createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, GPG_SKIP, gpgDecrypt, gpgDecryptWithPassphraseFile, importKey,
   type GpgHome, type GpgKey,
 } from '../helpers/gpg.js';
 import { backupOverHttp, seedVault } from './support.js';
 
-const HAVE_GPG = gpgAvailable();
 
 /** NDJSON from gpg: the first line is a Hush header whose SHA-256 and counts match the rest. */
 function assertHushNdjson(plain: Buffer): void {
@@ -34,7 +33,7 @@ function assertHushNdjson(plain: Buffer): void {
   assert.ok(lines.some((l) => l.t === 'version' && typeof l.value === 'string' && l.value.length === 64), 'plaintext values inside');
 }
 
-describe('backups open with GnuPG 2.2', { skip: !HAVE_GPG && 'gpg not installed' }, () => {
+describe('backups open with GnuPG 2.2', { skip: GPG_SKIP }, () => {
   let s: TestServer;
   let rsaHome: GpgHome;
   let edHome: GpgHome;

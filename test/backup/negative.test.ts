@@ -13,13 +13,12 @@ import { createLogger } from '../../vault/server.js';
 import { restoreBackupFile, verifyBackupFile } from '../../vault/backup/local.js';
 import { encryptBackupStream } from '../../vault/backup/pgp.js';
 import { createHash } from 'node:crypto';
-import { freshPgDatabase, PG_URL, startServer, tempDir, type TestServer } from '../helpers/server.js';
-import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, gpgAvailable, type GpgHome } from '../helpers/gpg.js';
+import { freshPgDatabase, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
+import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, GPG_SKIP, type GpgHome } from '../helpers/gpg.js';
 import { backupFileLines, backupOverHttp, listTree, seedVault, storedDump } from './support.js';
 
 const PASS = 'the right passphrase';
 const silent = createLogger('silent');
-const HAVE_GPG = gpgAvailable();
 
 /** Re-encrypts NDJSON lines (header first) with the passphrase: a well-encrypted backup with whatever content the test wants. */
 async function forge(file: string, lines: string[]): Promise<void> {
@@ -54,7 +53,7 @@ describe('bad backups and bad targets', () => {
     await seedVault(s, { projects: 1, envs: 2, secrets: 100 });
     assert.equal((await backupOverHttp(s, good, { passphrase: PASS })).status, 200);
     lines = await backupFileLines(good, { passphrase: PASS });
-    if (HAVE_GPG) {
+    if (!GPG_SKIP) {
       home = await createGpgHome('hbn-');
       const [k, wrong] = await Promise.all([generateEd25519Key(home, 'Right <r@example.com>'), generateEd25519Key(home, 'Wrong <w@example.com>')]);
       const file = join(work, 'keyed.pgp');
@@ -119,13 +118,13 @@ describe('bad backups and bad targets', () => {
     await assertRefused(good, { passphrase: 'not the passphrase' }, 'backup_decrypt_failed');
   });
 
-  it('a wrong key: backup_decrypt_failed', { skip: !HAVE_GPG && 'gpg not installed' }, async () => {
+  it('a wrong key: backup_decrypt_failed', { skip: GPG_SKIP }, async () => {
     await assertRefused(keyed!.file, { identities: [{ armored: keyed!.wrongSecret }] }, 'backup_decrypt_failed');
     const ok = await verifyBackupFile(keyed!.file, { identities: [{ armored: keyed!.secret }] });
     assert.equal(ok.ok, true, 'and the right key opens it (control)');
   });
 
-  it('an unsigned backup when a signer is required: backup_signature_invalid', { skip: !HAVE_GPG && 'gpg not installed' }, async () => {
+  it('an unsigned backup when a signer is required: backup_signature_invalid', { skip: GPG_SKIP }, async () => {
     await assertRefused(good, { passphrase: PASS, verifyKeys: [keyed!.pub] }, 'backup_signature_invalid');
   });
 
@@ -177,7 +176,7 @@ describe('bad backups and bad targets', () => {
     assert.deepEqual(listTree(dir), [], 'data dir, database and master.key are all gone again');
   });
 
-  describe('PostgreSQL targets', { skip: !PG_URL && 'HUSH_TEST_PG_URL not set' }, () => {
+  describe('PostgreSQL targets', NEEDS_PG, () => {
     async function tables(url: string): Promise<string[]> {
       const { default: pg } = await import('pg');
       const c = new pg.Client({ connectionString: url });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../vault/config.js';
 import { createLogger } from '../../vault/server.js';
 import { restoreBackupFile, verifyBackupFile } from '../../vault/backup/local.js';
-import { freshPgDatabase, PG_URL, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { freshPgDatabase, PG_URL, startOn, startServer, tempDir, type TestServer, NEEDS_PG } from '../helpers/server.js';
 import { assertSameAsBackup, backupFileLines, backupOverHttp, seedVault, storedDump, type Seeded } from './support.js';
 
 const PASS = 'correct horse battery staple';
@@ -117,7 +117,7 @@ describe('backup round trip (3 projects x 3 envs x 200 secrets with history)', (
     }
   });
 
-  it('restores into a fresh PostgreSQL database; the dump is identical and the old tokens still read', { skip: !PG_URL && 'HUSH_TEST_PG_URL not set' }, async () => {
+  it('restores into a fresh PostgreSQL database; the dump is identical and the old tokens still read', NEEDS_PG, async () => {
     const db = (await freshPgDatabase())!;
     const dir = join(work, 'restored-pg-key');
     try {
@@ -137,7 +137,7 @@ describe('backup round trip (3 projects x 3 envs x 200 secrets with history)', (
     }
   });
 
-  it('restores into PostgreSQL with a locale collation (en-US orders names differently than SQLite) and reads back identical', { skip: !PG_URL && 'HUSH_TEST_PG_URL not set' }, async (t) => {
+  it('restores into PostgreSQL with a locale collation (en-US orders names differently than SQLite) and reads back identical', NEEDS_PG, async (t) => {
     const db = await icuPgDatabase();
     if (!db) { t.skip('this PostgreSQL cannot create an ICU database'); return; }
     const dir = join(work, 'restored-icu-key');
@@ -152,7 +152,7 @@ describe('backup round trip (3 projects x 3 envs x 200 secrets with history)', (
   });
 });
 
-describe('a PostgreSQL-sourced backup restores into SQLite', { skip: !PG_URL && 'HUSH_TEST_PG_URL not set' }, () => {
+describe('a PostgreSQL-sourced backup restores into SQLite', NEEDS_PG, () => {
   it('dump identical, old tokens read', async () => {
     const src = await startOn('postgres');
     const work = tempDir('hush-bk-pg2sq-');

@@ -1,13 +1,14 @@
 /**
  * Shared fixtures for the backup suites: seeding a vault with history over
  * HTTP, fetching a backup over HTTP, logical dumps of a live or restored
- * vault, and the CLI entry point.
+ * vault, and a CLI run that measures its peak RSS.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HUSH_BIN, runHush, type RunResult } from '../helpers/cli.js';
+import { HUSH_BIN, type RunResult } from '../helpers/cli.js';
+import { samplePeakRss } from '../helpers/memory.js';
 import type { TestServer } from '../helpers/server.js';
 import { bodyLines } from '../../vault/backup/dump.js';
 import { decryptBackupStream, type DecryptOptions } from '../../vault/backup/pgp.js';
@@ -165,34 +166,20 @@ export function listTree(dir: string): string[] {
   return out;
 }
 
-/** Entry point for CLI runs: the real binary once `backup` is registered in cli/main.ts, else a stand-in with the same wiring. */
-export const BACKUP_CLI_FIXTURE = new URL('./fixtures/cli-entry.js', import.meta.url).pathname;
-let entry: Promise<string> | null = null;
-export function backupCliEntry(): Promise<string> {
-  return (entry ??= runHush(['backup', '--help']).then((r) => (r.code === 0 ? HUSH_BIN : BACKUP_CLI_FIXTURE)));
-}
-
-/** Runs the CLI (see backupCliEntry) to completion; also reports the process's peak RSS (VmHWM) in bytes. */
-export async function runBackupCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult & { peakRss: number }> {
-  const bin = await backupCliEntry();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the real `hush` binary to completion, like runHush, and reads its peak RSS (VmHWM) while it runs: it throws when none could be read. */
+export async function runHushPeakRss(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult & { peakRss: number }> {
+  const r = await new Promise<RunResult & { rss: ReturnType<typeof samplePeakRss> }>((resolve, reject) => {
+    const child = spawn(process.execPath, [HUSH_BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const rss = samplePeakRss(child.pid!);
     let stdout = '';
     let stderr = '';
-    let peakRss = 0;
-    const sample = () => {
-      try {
-        // VmHWM is the high-water mark, so any sample after the peak reads it.
-        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) peakRss = Math.max(peakRss, Number(m[1]) * 1024);
-      } catch { /* exited */ }
-    };
-    const poll = setInterval(sample, 50);
+    const poll = setInterval(rss.sample, 50);
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
-    child.on('exit', () => sample());
-    child.on('close', (code, signal) => { clearTimeout(t); clearInterval(poll); resolve({ code, signal, stdout, stderr, peakRss }); });
+    child.on('exit', () => rss.sample());
+    child.on('close', (code, signal) => { clearTimeout(t); clearInterval(poll); resolve({ code, signal, stdout, stderr, rss }); });
   });
+  return { code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr, peakRss: r.rss.peak() };
 }

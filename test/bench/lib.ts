@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { spawnListening as spawnNode, type Listening } from '../helpers/cli.js';
 
 export const DIST = new URL('../../', import.meta.url).pathname;
 export const HUSH_BIN = `${DIST}cli/main.js`;
@@ -23,35 +24,16 @@ export function resetPeakRss(pid: number): void {
   try { writeFileSync(`/proc/${pid}/clear_refs`, '5'); } catch { /* not Linux, or not allowed: the peak stays the lifetime peak */ }
 }
 
-export interface Spawned { child: ChildProcess; url: string; stderr: () => string; rootToken: string | null; stop: () => Promise<void> }
+export type Spawned = Listening;
 
-/** Spawns a node script that prints "listening on URL" (hush server or the bare baseline). */
-export async function spawnListening(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const onData = (d: Buffer) => { out += d; };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`did not start: ${out}`)), 30_000);
-    const check = () => { const m = /listening on (http\S+)/.exec(out); if (m) { clearTimeout(t); resolve(m[1]); } };
-    child.stdout!.on('data', check);
-    child.stderr!.on('data', check);
-    child.on('exit', (c) => { clearTimeout(t); reject(new Error(`exited ${c}: ${out}`)); });
-  });
-  const tok = /(hush_[0-9A-Za-z]{49})/.exec(out);
-  return {
-    child, url, stderr: () => out, rootToken: tok ? tok[1] : null,
-    stop: () => new Promise((res) => { if (child.exitCode !== null) return res(); child.once('exit', () => res()); child.kill('SIGTERM'); }),
-  };
+/** Spawns a node script that prints "listening on URL" (hush server or the bare baseline), with this process's environment. */
+export function spawnListening(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+  return spawnNode(args, { env: { ...process.env, ...env } });
 }
 
-export async function api(url: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text.slice(0, 200)}`);
-  return text ? JSON.parse(text) : null;
-}
+import { apiOk } from '../helpers/http.js';
+
+export { apiOk as api };
 
 /** Wall time in ms of a command, and the peak RSS of the process (getrusage of children). */
 export function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: number; code: number | null } {
@@ -67,9 +49,9 @@ export function fmt(n: number, digits = 1): string {
 
 /** A project and environment holding `n` random secrets of `valueBytes` characters. */
 export async function seedEnv(s: Spawned, project: string, env: string, n: number, valueBytes = 64) {
-  await api(s.url, s.rootToken!, 'POST', '/v1/projects', { name: project });
-  await api(s.url, s.rootToken!, 'POST', `/v1/projects/${project}/envs`, { name: env });
+  await apiOk(s.url, s.rootToken!, 'POST', '/v1/projects', { name: project });
+  await apiOk(s.url, s.rootToken!, 'POST', `/v1/projects/${project}/envs`, { name: env });
   const set: Record<string, string> = {};
   for (let i = 0; i < n; i++) set[`SECRET_${String(i).padStart(3, '0')}`] = randomBytes(valueBytes).toString('base64').slice(0, valueBytes);
-  await api(s.url, s.rootToken!, 'PATCH', `/v1/projects/${project}/envs/${env}/secrets`, { set });
+  await apiOk(s.url, s.rootToken!, 'PATCH', `/v1/projects/${project}/envs/${env}/secrets`, { set });
 }

@@ -1,5 +1,4 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { runHush, type RunResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
@@ -36,14 +35,7 @@ export function rootCli(url: string, token: string, extra: NodeJS.ProcessEnv = {
   return cli({ HUSH_ADDR: url, HUSH_TOKEN: token, ...extra });
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+export { closedPort } from '../helpers/http.js';
 
 export function writeFile(dir: string, name: string, content: string, mode = 0o600): string {
   mkdirSync(dir, { recursive: true });

@@ -1,51 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { HUSH_BIN } from '../helpers/cli.js';
-import { startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { onPty, PTY_SKIP } from '../helpers/pty.js';
+import { startServer, type TestServer } from '../helpers/server.js';
 import { cli } from './helpers.js';
 
-/**
- * Runs the built `hush` on a pseudo-terminal (through Python's pty module,
- * which Node lacks), typing `keys` once the screen shows `trigger`.
- * Returns everything the terminal displayed.
- */
-const PTY = `
-import os, pty, sys, time, select
-trigger = sys.argv[1].encode(); keys = sys.argv[2].encode()
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[3], sys.argv[3:])
-out = b''; sent = not keys; deadline = time.time() + 20
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.05)
-    if r:
-        try: data = os.read(fd, 65536)
-        except OSError: break
-        if not data: break
-        out += data
-    if not sent and trigger in out:
-        time.sleep(0.05); os.write(fd, keys); sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode('utf8', 'replace'))
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-const hasPython = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
-
-function onTty(args: string[], keys: string, env: NodeJS.ProcessEnv, trigger = '(input hidden): '): Promise<{ code: number | null; screen: string }> {
-  const script = join(tempDir('hush-pty-'), 'drive_tty.py');
-  writeFileSync(script, PTY);
-  return new Promise((resolve) => {
-    const child = spawn('python3', [script, trigger, keys, process.execPath, HUSH_BIN, ...args], { env: { PATH: process.env.PATH, TERM: 'dumb', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    let screen = '';
-    child.stdout.on('data', (d) => { screen += d; });
-    child.on('close', (code) => resolve({ code, screen }));
-  });
+/** Runs the built `hush` on a terminal, typing `keys` once the screen shows `trigger`. */
+function onTty(args: string[], keys: string, env: NodeJS.ProcessEnv, trigger = '(input hidden): ') {
+  return onPty([process.execPath, HUSH_BIN, ...args], keys ? [{ when: trigger, send: keys }] : [], { PATH: process.env.PATH, ...env });
 }
 
-describe('hush on a terminal', { skip: !hasPython && 'python3 with pty is needed to drive a terminal' }, () => {
+describe('hush on a terminal', { skip: PTY_SKIP }, () => {
   let s: TestServer;
   before(async () => {
     s = await startServer();

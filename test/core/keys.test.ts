@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateMasterKeyBase64 } from '../../vault/crypto/keyring.js';
 import { openDb } from '../../vault/store/db.js';
-import { BACKENDS, freshPgDatabase, startOn, startServer, tempDir } from '../helpers/server.js';
+import { BACKENDS, onBackend, freshPgDatabase, startOn, startServer, tempDir } from '../helpers/server.js';
 
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
 const dist = new URL('../', import.meta.url).pathname;
@@ -53,7 +53,7 @@ describe('encryption at rest', () => {
   });
 
   for (const backend of BACKENDS) {
-    it(`a ciphertext copied into another row fails as an integrity error (${backend})`, async () => {
+    it(`a ciphertext copied into another row fails as an integrity error (${backend})`, onBackend(backend), async () => {
       const s = await startOn(backend);
       await seed(s, 2);
       const db = openDb({ url: s.server.container.db.client.config.client === 'pg' ? s.config.databaseUrl! : `sqlite:${join(s.dataDir, 'hush.db')}` });
@@ -118,7 +118,7 @@ describe('master key', () => {
   });
 
   for (const backend of BACKENDS) {
-    it(`rotate-master rewraps keys only; secrets read back unchanged with the new key (${backend})`, async () => {
+    it(`rotate-master rewraps keys only; secrets read back unchanged with the new key (${backend})`, onBackend(backend), async () => {
       const s = await startOn(backend);
       const values = await seed(s, 20);
       const db = s.server.container.db;
@@ -174,7 +174,7 @@ describe('master key', () => {
   });
 
   for (const backend of BACKENDS) {
-    it(`kill -9 in the middle of a rotation leaves the vault wholly on the old key (${backend})`, async () => {
+    it(`kill -9 in the middle of a rotation leaves the vault wholly on the old key (${backend})`, onBackend(backend), async () => {
       const pgdb = backend === 'postgres' ? await freshPgDatabase() : null;
       const s = await startServer({ settings: pgdb ? { 'database-url': pgdb.url } : {} });
       const values = await seed(s, 3);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
 
 for (const backend of BACKENDS) {
-  describe(`secrets API on ${backend}`, () => {
+  describe(`secrets API on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     const base = '/v1/projects/api/envs/prod';
     before(async () => {

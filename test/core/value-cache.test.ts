@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { spawnServer } from '../helpers/cli.js';
 import { loadConfig } from '../../vault/config.js';
 import { valueCacheFactory } from '../../vault/services/secret/value-cache.js';
-import { apiFor, spawnHushServer } from '../audit/util.js';
-import { BACKENDS, PG_URL, startOn, tempDir } from '../helpers/server.js';
+import { apiFor } from '../audit/util.js';
+import { BACKENDS, onBackend, startOn, tempDir, NEEDS_PG } from '../helpers/server.js';
 
 const base = '/v1/projects/api/envs/prod';
 
 for (const backend of BACKENDS) {
-  describe(`decrypted-value cache on ${backend}`, () => {
+  describe(`decrypted-value cache on ${backend}`, onBackend(backend), () => {
     it('every change is seen by the next read: put, delete, bulk, only=, env re-created', async () => {
       const s = await startOn(backend);
       try {
@@ -39,20 +40,34 @@ for (const backend of BACKENDS) {
 }
 
 describe('decrypted-value cache settings and bounds', () => {
-  it('--value-cache takes a size, and 0 turns the cache off', async () => {
+  it('--value-cache takes a size; 0 turns the cache off, so every read decrypts the stored rows', async () => {
     assert.equal(loadConfig({}, {}).valueCacheBytes, 16 * 1024 * 1024);
     assert.equal(loadConfig({ 'value-cache': '0' }, {}).valueCacheBytes, 0);
     assert.equal(loadConfig({}, { HUSH_VALUE_CACHE: '4MiB' }).valueCacheBytes, 4 * 1024 * 1024);
-    const s = await startOn('sqlite', { 'value-cache': '0' });
-    try {
-      assert.equal(s.server.container.config.valueCacheBytes, 0);
-      await s.api('POST', '/v1/projects', { name: 'api' });
-      await s.api('POST', '/v1/projects/api/envs', { name: 'prod' });
-      await s.api('PUT', `${base}/secrets/A`, { value: 'x' });
-      assert.deepEqual((await s.api('GET', `${base}/secrets`)).body.secrets, { A: 'x' });
-    } finally {
-      await s.close();
-    }
+    // Copies A's ciphertext into B's row behind the server's back (the env's revision does not move):
+    // a cached read still serves the values it decrypted before, an uncached one meets the altered row.
+    const readAfterTampering = async (settings: Record<string, unknown>) => {
+      const s = await startOn('sqlite', settings);
+      try {
+        await s.api('POST', '/v1/projects', { name: 'api' });
+        await s.api('POST', '/v1/projects/api/envs', { name: 'prod' });
+        await s.api('PATCH', `${base}/secrets`, { set: { A: 'x', B: 'y' } });
+        assert.deepEqual((await s.api('GET', `${base}/secrets`)).body.secrets, { A: 'x', B: 'y' });
+        const db = s.server.container.db;
+        const rows = await db('secret_versions as v').join('secrets as s', function () { this.on('s.id', '=', 'v.secret_id').andOn('s.version', '=', 'v.version'); })
+          .select('v.id', 's.name', 'v.nonce', 'v.ciphertext').orderBy('s.name');
+        await db('secret_versions').where({ id: rows[1].id }).update({ nonce: rows[0].nonce, ciphertext: rows[0].ciphertext });
+        return await s.api('GET', `${base}/secrets`);
+      } finally {
+        await s.close();
+      }
+    };
+    const cached = await readAfterTampering({});
+    assert.equal(cached.status, 200);
+    assert.deepEqual(cached.body.secrets, { A: 'x', B: 'y' }, 'with the cache on, the second read is served from it');
+    const uncached = await readAfterTampering({ 'value-cache': '0' });
+    assert.equal(uncached.status, 500, 'with --value-cache 0 the second read decrypts the altered row');
+    assert.equal(uncached.body.error.code, 'integrity_error');
   });
 
   it('an entry is only served for its exact env, creation time and revision, and the cache stays within its size', () => {
@@ -76,10 +91,10 @@ describe('decrypted-value cache settings and bounds', () => {
   });
 });
 
-describe('decrypted-value cache across processes (PostgreSQL)', { skip: PG_URL ? false : 'HUSH_TEST_PG_URL is not set: two processes can only share a database on PostgreSQL' }, () => {
+describe('decrypted-value cache across processes (PostgreSQL)', NEEDS_PG, () => {
   it('a write made through one server is returned by the next read on the other', async () => {
     const a = await startOn('postgres');
-    const b = await spawnHushServer([
+    const b = await spawnServer([
       '--database-url', a.config.databaseUrl!, '--master-key-file', join(a.dataDir, 'master.key'), '--data-dir', join(tempDir(), 'b'),
       '--listen', '127.0.0.1:0', '--log-level', 'warn',
     ]);

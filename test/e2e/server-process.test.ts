@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runHush, spawnServer, waitExit } from '../helpers/cli.js';
+import { runHush, spawnServer, waitExit, waitFor } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
 
 const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
@@ -64,21 +65,43 @@ describe('hush init and hush server as processes', () => {
     await waitExit(second.child);
   });
 
-  it('SIGTERM finishes in-flight requests, closes the database and exits 0', async () => {
+  it('SIGTERM answers the in-flight long-poll, closes its keep-alive connection and exits 0 within 5 s', async (t) => {
     const dir = join(tempDir(), 'data');
     const srv = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0']);
     const auth = { authorization: `Bearer ${srv.rootToken}`, 'content-type': 'application/json' };
-    await fetch(`${srv.url}/v1/projects`, { method: 'POST', headers: auth, body: '{"name":"api"}' });
-    await fetch(`${srv.url}/v1/projects/api/envs`, { method: 'POST', headers: auth, body: '{"name":"prod"}' });
-    const etag = (await fetch(`${srv.url}/v1/projects/api/envs/prod/secrets`, { headers: auth })).headers.get('etag')!;
-    // A long-poll is in flight when SIGTERM arrives; it must still get a response.
-    const inflight = fetch(`${srv.url}/v1/projects/api/envs/prod/secrets?wait=2`, { headers: { ...auth, 'if-none-match': etag } });
-    await new Promise((r) => setTimeout(r, 200));
-    srv.child.kill('SIGTERM');
-    const res = await inflight;
-    assert.equal(res.status, 304);
-    const { code } = await waitExit(srv.child);
-    assert.equal(code, 0);
+    // A keep-alive client, as a watcher (hush run --watch, the SDK) holds one.
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const call = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
+        new Promise<{ status: number; etag: string | undefined; connection: string | undefined }>((resolve, reject) => {
+          const req = http.request(`${srv.url}${path}`, { method, agent, headers: { ...auth, ...headers } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode!, etag: res.headers.etag, connection: res.headers.connection }));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+      assert.equal((await call('POST', '/v1/projects', '{"name":"api"}')).status, 201);
+      assert.equal((await call('POST', '/v1/projects/api/envs', '{"name":"prod"}')).status, 201);
+      const { etag } = await call('GET', '/v1/projects/api/envs/prod/secrets');
+      // The long-poll is in flight when SIGTERM arrives (the server logs each request as it starts).
+      const logged = srv.stdout().length;
+      const inflight = call('GET', '/v1/projects/api/envs/prod/secrets?wait=30', undefined, { 'if-none-match': etag! });
+      await waitFor(() => srv.stdout().slice(logged).includes('secrets?wait=30'), 'the long-poll reached the server');
+      const start = Date.now();
+      srv.child.kill('SIGTERM');
+      const answered = await inflight;
+      assert.equal(answered.status, 304);
+      assert.equal(answered.connection, 'close', 'a response sent during shutdown closes its connection');
+      const { code } = await waitExit(srv.child, 5_000);
+      const ms = Date.now() - start;
+      assert.equal(code, 0);
+      assert.ok(ms < 5_000, `exited ${ms} ms after SIGTERM`);
+      t.diagnostic(`exited ${ms} ms after SIGTERM with a keep-alive client attached`);
+    } finally {
+      agent.destroy();
+      srv.child.kill('SIGKILL');
+    }
     for (const sig of ['SIGINT'] as const) {
       const s2 = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0']);
       s2.child.kill(sig);

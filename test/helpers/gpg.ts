@@ -9,6 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SHORT_TMPDIR_SKIP } from './preconditions.js';
 
 /** A temporary GnuPG home directory. */
 export interface GpgHome {
@@ -43,6 +44,9 @@ export function gpgAvailable(): boolean {
   const r = spawnSync('gpg', ['--version'], { stdio: 'ignore' });
   return r.status === 0;
 }
+
+/** Why the GnuPG tests cannot run here (no gpg, or a TMPDIR too long for gpg-agent's sockets), or false. */
+export const GPG_SKIP: string | false = !gpgAvailable() ? 'gpg is not installed' : SHORT_TMPDIR_SKIP;
 
 /** Version string of the installed gpg, e.g. `2.2.40`. */
 export function gpgVersion(): string {

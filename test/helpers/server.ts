@@ -3,10 +3,49 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../vault/config.js';
+import { waitFor } from './cli.js';
+import { apiFor, type Api } from './http.js';
 import { buildServer, type BuildOptions, type HushServer } from '../../vault/server.js';
 
 /** Every log line written by servers started through this helper, for leak checks. */
 export const capturedLogs: string[] = [];
+
+/**
+ * Resolves once a server started through this helper has received a
+ * long-poll (`?wait=`) logged after line `from` of capturedLogs: the watcher
+ * is then parked in it, observably, instead of "probably, after a sleep".
+ * With `reqIdPrefix`, only a request whose id starts with it counts (a client
+ * that sets its own X-Request-Id), so a late request of an earlier watcher
+ * in the same process cannot be taken for it.
+ */
+export function longPollArrived(from: number, what = 'a long-poll to reach the server', reqIdPrefix = ''): Promise<void> {
+  const mine = `"reqId":"${reqIdPrefix}`;
+  return waitFor(() => capturedLogs.slice(from).some((l) => l.includes('"incoming request"') && l.includes(mine) && /"url":"[^"]*[?&]wait=/.test(l)), what);
+}
+
+/**
+ * Resolves once, after line `from` of capturedLogs, a long-poll was answered
+ * 200 (the revision moved) and the watcher then sent its next long-poll: it
+ * has seen and handled the change.
+ */
+export function longPollChangeHandled(from: number, what = 'the watcher to handle a change'): Promise<void> {
+  return waitFor(() => {
+    const polls = new Set<string>();
+    let answered = false;
+    for (const [i, line] of capturedLogs.entries()) {
+      let l: { msg?: string; reqId?: string; req?: { url?: string }; res?: { statusCode?: number } };
+      try { l = JSON.parse(line); } catch { continue; }
+      // The long-poll that gets the answer may have arrived before `from`.
+      if (l.msg === 'incoming request' && /[?&]wait=/.test(l.req?.url ?? '')) {
+        if (answered) return true;
+        polls.add(l.reqId!);
+      } else if (i >= from && l.msg === 'request completed' && polls.has(l.reqId!) && l.res?.statusCode === 200) {
+        answered = true;
+      }
+    }
+    return false;
+  }, what);
+}
 
 export function logCapture(): Writable {
   return new Writable({
@@ -28,7 +67,7 @@ export interface TestServer {
   dataDir: string;
   config: Readonly<Config>;
   /** fetch against the server with the root token (or another). */
-  api(method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  api: Api;
   close(opts?: { keepDir?: boolean }): Promise<void>;
 }
 
@@ -42,16 +81,7 @@ export async function startServer(opts: { settings?: Record<string, unknown>; en
   const server = await buildServer(config, { logStream: logCapture(), ...opts.build });
   const url = await server.listen();
   const rootToken = server.init?.rootToken ?? '';
-  const api: TestServer['api'] = async (method, path, body, token = rootToken, headers = {}) => {
-    const h: Record<string, string> = { ...headers };
-    if (token) h.authorization = `Bearer ${token}`;
-    if (body !== undefined) h['content-type'] = 'application/json';
-    const res = await fetch(url + path, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-    return { status: res.status, body: parsed, headers: res.headers };
-  };
+  const api = apiFor(url, rootToken);
   return {
     server, url, rootToken, dataDir, config, api,
     async close(o = {}) {
@@ -64,33 +94,45 @@ export async function startServer(opts: { settings?: Record<string, unknown>; en
 /** PostgreSQL URL for storage tests, or null when HUSH_TEST_PG_URL is unset. */
 export const PG_URL = process.env.HUSH_TEST_PG_URL || null;
 
-/**
- * A fresh PostgreSQL database for one test (created and dropped here), so
- * tests on PostgreSQL never share state.
- */
-export async function freshPgDatabase(): Promise<{ url: string; drop: () => Promise<void> } | null> {
-  if (!PG_URL) return null;
+/** Runs one statement on the maintenance database, as the user in HUSH_TEST_PG_URL. */
+export async function pgAdmin(sql: string, params: unknown[] = []): Promise<any[]> {
   const { default: pg } = await import('pg');
-  const name = `hush_t_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(PG_URL);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
+  const c = new pg.Client({ connectionString: PG_URL! });
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
 
-/** The storage backends to run a suite against: SQLite always, PostgreSQL when configured. */
-export const BACKENDS: ('sqlite' | 'postgres')[] = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+/**
+ * A fresh PostgreSQL database for one test (created and dropped here), so
+ * tests on PostgreSQL never share state; with `template`, a copy of that
+ * database (which must have no open connections).
+ */
+export async function freshPgDatabase(template?: string): Promise<{ url: string; name: string; drop: () => Promise<void> } | null> {
+  if (!PG_URL) return null;
+  const name = `hush_t_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
+  await pgAdmin(`create database ${name}${template ? ` template ${template}` : ''}`);
+  const u = new URL(PG_URL);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), name, drop: async () => { await pgAdmin(`drop database if exists ${name} with (force)`); } };
+}
+
+/** Why a PostgreSQL suite did not run: printed as its skip reason, so a green run without it says so. */
+export const PG_SKIP = 'PostgreSQL not tested: HUSH_TEST_PG_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)';
+
+/** Options for a suite or test that needs PostgreSQL: registered always, skipped visibly without it. */
+export const NEEDS_PG: { skip: string | false } = { skip: PG_URL ? false : PG_SKIP };
+
+/** The storage backends every storage suite is registered for; PostgreSQL's are skipped (see onBackend) without HUSH_TEST_PG_URL. */
+export const BACKENDS: readonly ('sqlite' | 'postgres')[] = ['sqlite', 'postgres'];
+
+/** Options for a suite registered per backend: the PostgreSQL one is skipped, with its reason, when there is no database. */
+export function onBackend(backend: 'sqlite' | 'postgres'): { skip: string | false } {
+  return backend === 'postgres' ? NEEDS_PG : { skip: false };
+}
 
 /** Starts a server on the given backend; PostgreSQL gets its own fresh database. */
 export async function startOn(backend: 'sqlite' | 'postgres', settings: Record<string, unknown> = {}, build?: BuildOptions): Promise<TestServer & { backend: string }> {

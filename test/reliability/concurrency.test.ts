@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BACKENDS, capturedLogs, startOn, startServer, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, capturedLogs, startOn, startServer, type TestServer } from '../helpers/server.js';
 import { assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, makeEnv, observe, rememberSecret, rng, secretValue, seedFromEnv } from './support.js';
 
 const CLIENTS = 16;
@@ -57,7 +57,7 @@ const sorted = (o: Record<string, unknown>) => Object.fromEntries(Object.entries
 const totals = { casRounds: 0, casLosers: 0, writes: 0, reads: 0 };
 
 for (const backend of BACKENDS) {
-  describe(`concurrency on ${backend}`, () => {
+  describe(`concurrency on ${backend}`, onBackend(backend), () => {
     let s: TestServer & { backend: string };
     let s2: TestServer | null = null;
     /** Base URLs the clients use: one server on SQLite, two sharing the database on PostgreSQL. */

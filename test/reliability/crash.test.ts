@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { BACKENDS, freshPgDatabase, tempDir } from '../helpers/server.js';
+import { BACKENDS, onBackend, freshPgDatabase, tempDir } from '../helpers/server.js';
 import {
   NO_LIMITS, assertNoLeaks, auditEvents, auditVerify, call, makeEnv, masterKeyFile, rng, secretValue, seedFromEnv, sleep, spawnHush, type Spawned,
 } from './support.js';
@@ -39,7 +39,7 @@ function assertCleanStart(s: Spawned, label: string): void {
 const totals = { cycles: 0, acked: 0, losses: 0, inflightCommitted: 0, inflightLost: 0, verifiedReads: 0 };
 
 for (const backend of BACKENDS) {
-  describe(`crash consistency on ${backend}`, () => {
+  describe(`crash consistency on ${backend}`, onBackend(backend), () => {
     const cleanups: (() => Promise<void>)[] = [];
     after(async () => { for (const c of cleanups.reverse()) await c().catch(() => undefined); });
 

@@ -8,19 +8,17 @@
  *   does to clients), and a PostgreSQL cluster of the test's own is really
  *   restarted, then stopped and started again under load: the same, and
  *   recovery without restarting Hush;
- * - the master key file is missing, unreadable, a directory, too open or not
- *   a key: one clear line on stderr, non-zero exit, the database untouched.
+ * (The master key file faults are in master-key-file.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, cpSync, existsSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PG_URL, freshPgDatabase, tempDir } from '../helpers/server.js';
+import { PG_URL, freshPgDatabase, tempDir, NEEDS_PG } from '../helpers/server.js';
 import { openDb } from '../../vault/store/db.js';
 import {
-  NO_LIMITS, assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, dbNameOf, failingStart, makeEnv, masterKeyFile, pgAdmin,
+  NO_LIMITS, assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, dbNameOf, makeEnv, masterKeyFile, pgAdmin,
   secretValue, sleep, spawnHush, terminateBackends, until, type Res, type Spawned,
 } from './support.js';
 
@@ -181,7 +179,7 @@ describe('the database becomes unwritable mid-run', () => {
     summary.push(`sqlite disk full: ${during.unavailable} x 503 (${codes}), 0 x 5xx other than 503, recovery ${recoveryMs} ms`);
   });
 
-  it('PostgreSQL: the database turns read-only: 503 with a clear code, no corruption, recovery without a restart', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, async (t) => {
+  it('PostgreSQL: the database turns read-only: 503 with a clear code, no corruption, recovery without a restart', NEEDS_PG, async (t) => {
     const pg = (await freshPgDatabase())!;
     const name = dbNameOf(pg.url);
     cleanups.push(pg.drop);
@@ -218,7 +216,7 @@ describe('the database becomes unwritable mid-run', () => {
   });
 });
 
-describe('PostgreSQL: write privileges are revoked mid-run', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, () => {
+describe('PostgreSQL: write privileges are revoked mid-run', NEEDS_PG, () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
@@ -269,7 +267,7 @@ describe('PostgreSQL: write privileges are revoked mid-run', { skip: !PG_URL && 
   });
 });
 
-describe('PostgreSQL connections are dropped under load', { skip: !PG_URL && 'HUSH_TEST_PG_URL is not set' }, () => {
+describe('PostgreSQL connections are dropped under load', NEEDS_PG, () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
@@ -406,98 +404,6 @@ describe('PostgreSQL restarts under load', { skip: (!PG_BIN && 'PostgreSQL serve
     const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
     t.diagnostic(`postgres restart: recovered ${restartRecoveryMs} ms after pg_ctl restart; down ${t2 - downAt} ms: ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after the start, no restart of Hush; ${l.acks.length} acknowledged writes intact`);
     summary.push(`postgres restart (private cluster): ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
-  });
-});
-
-describe('the master key file is missing or unreadable at start', () => {
-  let dataDir: string;
-  let keyFile: string;
-  let dbHash: string;
-  const hashDb = () => createHash('sha256').update(readFileSync(join(dataDir, 'hush.db'))).digest('hex');
-
-  /** One line on stderr, "hush: " first, no stack, non-zero exit, the database untouched. */
-  async function refused(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number } = {}) {
-    const r = await failingStart(['--data-dir', dataDir, '--listen', '127.0.0.1:0', ...args], env, opts);
-    assert.notEqual(r.code, 0, `started anyway: ${r.stderr}`);
-    assert.notEqual(r.code, null);
-    const lines = r.stderr.trim().split('\n');
-    assert.equal(lines.length, 1, `more than one line on stderr:\n${r.stderr}`);
-    assert.match(lines[0], /^hush: /);
-    assert.match(lines[0], pattern);
-    assert.doesNotMatch(r.stderr, /\n\s+at /);
-    assert.equal(r.stdout.trim(), '', 'nothing on stdout');
-    assert.equal(hashDb(), dbHash, 'the database was modified');
-    return lines[0];
-  }
-
-  it('a vault is initialised with a key file (then stopped)', async () => {
-    dataDir = join(tempDir('hush-mk-'), 'data');
-    keyFile = masterKeyFile();
-    const srv = await spawnHush(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile], {}, { label: 'mk init' });
-    await makeEnv(srv.url, srv.rootToken!, 'fault', 'prod');
-    assert.equal((await call(srv.url, 'PUT', `${BASE}/K`, { token: srv.rootToken, body: { value: secretValue() } })).status, 200);
-    assert.equal(await srv.stop(), 0);
-    dbHash = hashDb();
-  });
-
-  it('missing (flag and HUSH_MASTER_KEY_FILE)', async () => {
-    const gone = join(tempDir(), 'nope.key');
-    await refused(['--master-key-file', gone], /master key file .*nope\.key does not exist/);
-    await refused([], /master key file .*nope\.key does not exist/, { HUSH_MASTER_KEY_FILE: gone });
-  });
-
-  it('missing on an empty data dir: no vault is created with a fresh key instead', async () => {
-    const empty = join(tempDir(), 'fresh');
-    const r = await failingStart(['--data-dir', empty, '--listen', '127.0.0.1:0', '--master-key-file', join(empty, 'x.key')]);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr.trim(), /^hush: .*does not exist$/);
-    assert.ok(!existsSync(join(empty, 'master.key')), 'a dev key was generated instead');
-  });
-
-  it('a directory, an empty file, not base64, the wrong length', async () => {
-    const dir = tempDir();
-    await refused(['--master-key-file', dir], /is not a regular file/);
-    for (const [content, pattern] of [['', /not base64|must decode to 32 bytes/], ['not a key!\n', /not base64/], [randomBytes(16).toString('base64'), /32 bytes/]] as const) {
-      const f = join(tempDir(), 'bad.key');
-      writeFileSync(f, content, { mode: 0o600 });
-      const line = await refused(['--master-key-file', f], pattern);
-      if (content) assert.ok(!line.includes(content.trim()), 'the key file content is echoed');
-    }
-  });
-
-  it('readable by group or others', async () => {
-    const f = join(tempDir(), 'open.key');
-    writeFileSync(f, readFileSync(keyFile));
-    chmodSync(f, 0o644);
-    await refused(['--master-key-file', f], /readable by group or others \(mode 644\); run: chmod 600/);
-  });
-
-  it('unreadable by the server user (EACCES)', { skip: !isRoot && 'needs root to run the server as another user' }, async () => {
-    // The server runs as nobody; the key file stays root's, mode 0600.
-    const nobody = 65534;
-    const own = join(tempDir('hush-mk-nobody-'), 'data');
-    cpSync(dataDir, own, { recursive: true });
-    for (const f of ['', ...readdirSync(own)]) chownSync(join(own, f), nobody, nobody);
-    chmodSync(join(own, '..'), 0o755);
-    const saved = dataDir;
-    dataDir = own;
-    dbHash = hashDb();
-    try {
-      await refused(['--master-key-file', keyFile], /cannot be read \(EACCES\)|permission denied/i, { HOME: '/tmp' }, { uid: nobody, gid: nobody });
-    } finally {
-      dataDir = saved;
-      dbHash = hashDb();
-    }
-  });
-
-  it('the wrong key: wrong_master_key, before anything is written', async () => {
-    const other = masterKeyFile();
-    await refused(['--master-key-file', other], /master key/i);
-  });
-
-  it('the right key still opens it', async () => {
-    const srv = await spawnHush(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile], {}, { label: 'mk reopen' });
-    assert.equal(await srv.stop(), 0);
   });
 });
 

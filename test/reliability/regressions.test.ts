@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BACKENDS, capturedLogs, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, capturedLogs, startOn, type TestServer } from '../helpers/server.js';
 import { assertErrorShape, assertNoLeaks, auditEvents, call, makeEnv, observe, rawHttp, rememberSecret, scanText, secretValue } from './support.js';
 
 const BASE = '/v1/projects/reg/envs/prod/secrets';
@@ -21,7 +21,7 @@ function standard(r: { status: number; body: any; headers: Headers }, status: nu
 }
 
 for (const backend of BACKENDS) {
-  describe(`regressions on ${backend}`, () => {
+  describe(`regressions on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     let token: string;
     before(async () => {
@@ -95,15 +95,9 @@ for (const backend of BACKENDS) {
     it('NUL in a token description, a token name filter or an audit filter is a 400, not a 500 (PostgreSQL could not store it)', async () => {
       standard(await call(s.url, 'POST', '/v1/tokens', { token, body: { name: 'n', scopes: ['read:reg/prod'], ttl: '1h', description: 'a\u0000b' } }), 400, 'invalid_request');
       standard(await call(s.url, 'POST', '/v1/tokens', { token, body: { name: 'n\ud800', scopes: ['read:reg/prod'], ttl: '1h' } }), 400, 'invalid_request');
-      for (const q of ['actor', 'action', 'project', 'env']) {
-        const r = await call(s.url, 'GET', `/v1/audit?${q}=a%00b`, { token });
-        assert.ok(r.status === 200 || r.status === 400, `audit ?${q}= with NUL: ${r.status} ${r.text}`);
-        if (r.status === 400) assertErrorShape(r, q);
-      }
-      const t = await call(s.url, 'GET', '/v1/tokens?name=a%00b', { token });
-      assert.ok(t.status === 200 || t.status === 400, `tokens ?name= with NUL: ${t.status}`);
-      const o = await call(s.url, 'GET', `/v1/projects/reg/envs/prod/secrets?only=A%00,B`, { token });
-      assert.ok(o.status === 200 || o.status === 400, `?only= with NUL: ${o.status}`);
+      for (const q of ['actor', 'action', 'project', 'env']) standard(await call(s.url, 'GET', `/v1/audit?${q}=a%00b`, { token }), 400, 'invalid_request');
+      standard(await call(s.url, 'GET', '/v1/tokens?name=a%00b', { token }), 400, 'invalid_request');
+      standard(await call(s.url, 'GET', '/v1/projects/reg/envs/prod/secrets?only=A%00,B', { token }), 400, 'invalid_request');
     });
 
     it('a NUL in a path parameter is refused before it can reach the audit log, and never fails the requests batched with it (PostgreSQL: every concurrent write got 503)', async () => {

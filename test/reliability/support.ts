@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
-import { HUSH_BIN } from '../helpers/cli.js';
-import { PG_URL, tempDir } from '../helpers/server.js';
+import { spawnServer, type Listening } from '../helpers/cli.js';
+import { apiFor, jsonRequest, type JsonRequestOptions, type JsonResponse } from '../helpers/http.js';
+import { seedEnvs } from '../helpers/seed.js';
+import { observe, remember as rememberSecret } from '../helpers/leaks.js';
+import { pgAdmin, tempDir } from '../helpers/server.js';
 
 // ---------------------------------------------------------------------------
 // Leak registry: every secret value and token a test handles is remembered,
@@ -15,104 +17,19 @@ import { PG_URL, tempDir } from '../helpers/server.js';
 // appears in anything observed.
 // ---------------------------------------------------------------------------
 
-/** Every secret value this suite writes carries this marker, so the scan can find it cheaply. */
-const MARK = 'SECRETv';
-const MARKED = /SECRETv[0-9a-z]{14}/g;
-/** Anything token-shaped; the server's own redaction uses the same rule. */
-const TOKEN_SHAPED = /hush_[0-9A-Za-z]{20,}/g;
-
-const sensitive = new Set<string>();
-const observed: { source: string; text: string }[] = [];
-let observedBytes = 0;
-
-/** A fresh, recognisable secret value (unique per call). `suffix` may carry hostile bytes. */
-export function secretValue(suffix = ''): string {
-  const v = MARK + randomBytes(10).toString('hex').slice(0, 14).replace(/[^0-9a-z]/g, '0') + suffix;
-  sensitive.add(v.slice(0, MARK.length + 14));
-  return v;
-}
-
-/**
- * A deterministic marked value for property tests (fast-check must be able to
- * replay and shrink it): the marker plus 14 base-36 digits of `n`.
- */
-export function markedValue(n: number, suffix = ''): string {
-  return MARK + Math.abs(Math.trunc(n)).toString(36).padStart(14, '0').slice(-14) + suffix;
-}
-
-/** Remembers a token string (or any other sensitive string) for the leak scan. */
-export function rememberSecret(s: string | null | undefined): void {
-  if (s) sensitive.add(s);
-}
-
-/** Adds text that must hold no secret: a log line, an error body, an audit event. */
-export function observe(source: string, text: string): void {
-  if (!text) return;
-  observed.push({ source, text });
-  observedBytes += text.length;
-}
-
-export interface LeakReport { scannedItems: number; scannedBytes: number; sensitive: number; leaks: { source: string; what: string; excerpt: string }[] }
-
-/**
- * Scans everything observed. A leak is a remembered value or token found in
- * any observed text, or any token-shaped string at all (the server scrubs
- * those from logs and error bodies; audit events never hold one).
- */
-export function scanForLeaks(): LeakReport {
-  const leaks: LeakReport['leaks'] = [];
-  const longOthers = [...sensitive].filter((s) => !s.startsWith(MARK) && !/^hush_/.test(s) && s.length >= 12);
-  for (const { source, text } of observed) leaks.push(...scanText(text, source, longOthers));
-  return { scannedItems: observed.length, scannedBytes: observedBytes, sensitive: sensitive.size, leaks };
-}
-
-/** The leaks in one text (exported so the scan itself can be tested against planted secrets). */
-export function scanText(text: string, source = 'text', longOthers: string[] = []): LeakReport['leaks'] {
-  const leaks: LeakReport['leaks'] = [];
-  for (const m of text.matchAll(MARKED)) leaks.push({ source, what: 'secret value', excerpt: excerpt(text, m.index ?? 0) });
-  for (const m of text.matchAll(TOKEN_SHAPED)) {
-    leaks.push({ source, what: sensitive.has(m[0]) ? 'token' : 'token-shaped string', excerpt: excerpt(text, m.index ?? 0) });
-  }
-  for (const s of longOthers) if (text.includes(s)) leaks.push({ source, what: 'remembered string', excerpt: excerpt(text, text.indexOf(s)) });
-  return leaks;
-}
-
-function excerpt(text: string, at: number): string {
-  // The excerpt itself must not print the secret in full in the test output.
-  return JSON.stringify(text.slice(Math.max(0, at - 60), at + 12) + '…');
-}
-
-/** The closing check of a test file: zero leaks, with the counts in the output. */
-export function assertNoLeaks(t: { diagnostic: (s: string) => void }, label: string): void {
-  const r = scanForLeaks();
-  t.diagnostic(`${label}: leak scan over ${r.scannedItems} log lines / error bodies / audit events (${Math.round(r.scannedBytes / 1024)} KiB), ${r.sensitive} secret values and tokens tracked: ${r.leaks.length} leaks`);
-  console.log(`# RELIABILITY ${label}: leaks=${r.leaks.length} scanned=${r.scannedItems}`);
-  assert.equal(r.leaks.length, 0, `leaks found:\n${r.leaks.slice(0, 20).map((l) => `${l.source}: ${l.what}: ${l.excerpt}`).join('\n')}`);
-}
+export { assertNoLeaks, markedValue, observe, remember as rememberSecret, scanForLeaks, scanText, secretValue, type LeakReport } from '../helpers/leaks.js';
 
 // ---------------------------------------------------------------------------
 // HTTP
 // ---------------------------------------------------------------------------
 
-export interface Res { status: number; body: any; text: string; headers: Headers }
+export type Res = JsonResponse;
 
-/**
- * One request with fetch (keep-alive). Never hangs: `timeoutMs` aborts. Error
- * bodies (status >= 400) are observed for the leak scan.
- */
-export async function call(base: string, method: string, path: string, opts: { token?: string | null; body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<Res> {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | Uint8Array | undefined;
-  if (opts.raw !== undefined) body = opts.raw;
-  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
-  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000) });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  if (res.status >= 400) observe(`error body ${method} ${path.slice(0, 80)} -> ${res.status}`, text);
-  return { status: res.status, body: parsed, text, headers: res.headers };
+/** One request (see jsonRequest: never hangs); error bodies (status >= 400) are observed for the leak scan. */
+export async function call(base: string, method: string, path: string, opts: JsonRequestOptions = {}): Promise<Res> {
+  const r = await jsonRequest(base, method, path, opts);
+  if (r.status >= 400) observe(`error body ${method} ${path.slice(0, 80)} -> ${r.status}`, r.text);
+  return r;
 }
 
 /** Asserts the standard error shape {error:{code,message,requestId}}. */
@@ -204,18 +121,7 @@ function dechunk(b: Buffer): Buffer {
 // Real `hush server` processes
 // ---------------------------------------------------------------------------
 
-export interface Spawned {
-  child: ChildProcess;
-  url: string;
-  rootToken: string | null;
-  stdout(): string;
-  stderr(): string;
-  /** kill -9, and wait for the process to be gone. */
-  kill9(): Promise<void>;
-  /** SIGTERM, and wait for a clean exit; returns the exit code. */
-  stop(): Promise<number | null>;
-  alive(): boolean;
-}
+export type Spawned = Listening;
 
 /** A master key file (mode 0600) outside any data dir, as production would have it. */
 export function masterKeyFile(): string {
@@ -230,106 +136,41 @@ export function masterKeyFile(): string {
 export const NO_LIMITS = ['--rate-limit', '10000000', '--auth-fail-limit', '1000000'];
 
 /**
- * Starts the built `hush server` as a child process and captures all of its
- * stdout (JSON log lines) and stderr, both fed to the leak scan when it exits.
+ * Starts the built `hush server` as a child process; all of its stdout (JSON
+ * log lines) and stderr go to the leak scan when it exits.
  */
-export function spawnHush(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number; label?: string } = {}): Promise<Spawned> {
-  const child = spawn(process.execPath, [HUSH_BIN, 'server', ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid,
-  });
-  let out = '';
-  let err = '';
-  let observedOut = 0;
+export async function spawnHush(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number; label?: string } = {}): Promise<Spawned> {
   const label = opts.label ?? 'hush server';
-  const flush = () => {
-    // The banner that shows the root token once at init is the one place a token is meant to appear.
-    observe(`${label} stdout`, out.slice(observedOut));
-    observedOut = out.length;
-  };
-  child.stdout!.on('data', (d) => { out += d; if (out.length - observedOut > 1 << 20) flush(); });
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  let stderrObserved = false;
-  const observeStderr = () => {
-    if (stderrObserved) return;
-    stderrObserved = true;
-    observe(`${label} stderr`, err.replace(/Root token \(shown once, store it now\):\s+hush_[0-9A-Za-z]+/, 'Root token: [banner]'));
-  };
-  child.once('exit', () => { flush(); observeStderr(); });
-  let settled = false;
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`server did not start: ${err}`)); }, 30_000);
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on (\S+)/.exec(err);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(t);
-        const tok = /(hush_[0-9A-Za-z]{49})/.exec(err);
-        if (tok) rememberSecret(tok[1]);
-        resolve({
-          child, url: m[1], rootToken: tok ? tok[1] : null,
-          stdout: () => out, stderr: () => err,
-          alive: () => child.exitCode === null && child.signalCode === null,
-          async kill9() {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-            await exited;
-          },
-          async stop() {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-            await exited;
-            return child.exitCode;
-          },
-        });
-      }
-    });
-    child.once('exit', (code) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(t);
-      reject(Object.assign(new Error(`server exited with ${code}: ${err}`), { code, stderr: err, stdout: out }));
-    });
+  const s = await spawnServer(args, env, {
+    uid: opts.uid, gid: opts.gid,
+    onExit: (out, err) => {
+      observe(`${label} stdout`, out);
+      // The banner that shows the root token once at init is the one place a token is meant to appear.
+      observe(`${label} stderr`, err.replace(/Root token \(shown once, store it now\):\s+hush_[0-9A-Za-z]+/, 'Root token: [banner]'));
+    },
   });
+  if (s.rootToken) rememberSecret(s.rootToken);
+  return s;
 }
 
-/** Runs `hush server ...` expecting it to fail at start; returns its exit code and output. */
-export function failingStart(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HUSH_BIN, 'server', ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => { stdout += d; });
-    child.stderr!.on('data', (d) => {
-      stderr += d;
-      if (/listening on/.test(stderr)) child.kill('SIGKILL');
-    });
-    const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      observe('failing start stdout', stdout);
-      observe('failing start stderr', stderr);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs `hush server ...` expecting it to fail at start; returns its exit code and output (a start that listens is killed). */
+export async function failingStart(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const onExit = (out: string, err: string) => { observe('failing start stdout', out); observe('failing start stderr', err); };
+  try {
+    const s = await spawnServer(args, env, { ...opts, onExit });
+    await s.kill9();
+    return { code: s.child.exitCode, stdout: s.stdout(), stderr: s.stderr() };
+  } catch (e) {
+    const { code, stdout, stderr } = e as { code: number | null; stdout: string; stderr: string };
+    return { code, stdout, stderr };
+  }
 }
 
 // ---------------------------------------------------------------------------
 // PostgreSQL
 // ---------------------------------------------------------------------------
 
-/** Runs one statement on the maintenance database (as the superuser in HUSH_TEST_PG_URL). */
-export async function pgAdmin(sql: string, params: unknown[] = []): Promise<any[]> {
-  const { default: pg } = await import('pg');
-  const c = new pg.Client({ connectionString: PG_URL! });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+export { pgAdmin } from '../helpers/server.js';
 
 export function dbNameOf(url: string): string {
   return decodeURIComponent(new URL(url).pathname.slice(1));
@@ -410,14 +251,7 @@ export function ensureDir(p: string): string {
 }
 
 /** Creates a project and its environments as `token`, tolerating ones that exist. */
-export async function makeEnv(base: string, token: string, project: string, ...envs: string[]): Promise<void> {
-  const p = await call(base, 'POST', '/v1/projects', { token, body: { name: project } });
-  assert.ok(p.status === 201 || p.status === 409, p.text);
-  for (const e of envs) {
-    const r = await call(base, 'POST', `/v1/projects/${project}/envs`, { token, body: { name: e } });
-    assert.ok(r.status === 201 || r.status === 409, r.text);
-  }
-}
+export const makeEnv = (base: string, token: string, project: string, ...envs: string[]): Promise<void> => seedEnvs(apiFor(base, token), project, ...envs);
 
 /** Every audit event (following the cursor), observed for the leak scan. */
 export async function auditEvents(base: string, token: string): Promise<any[]> {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { onPty, PTY_SKIP } from '../helpers/pty.js';
 import { fixture, HUSH_BIN, startHush, type RunFixture } from './util.js';
 
 let f: RunFixture;
@@ -70,8 +71,7 @@ describe('hush run: signals', () => {
     assert.equal(code, 0);
   });
 
-  test('a window resize at a terminal reaches the child once (the terminal already sent it SIGWINCH)', { timeout: 20_000 }, async (t) => {
-    if (spawnSync('python3', ['-c', 'import pty, fcntl, termios']).status !== 0) { t.skip('python3 with pty is needed to drive a terminal'); return; }
+  test('a window resize at a terminal reaches the child once (the terminal already sent it SIGWINCH)', { timeout: 30_000, skip: PTY_SKIP }, async () => {
     const childFile = join(f.dir, 'count-winch.js');
     writeFileSync(childFile, `
       let n = 0;
@@ -81,37 +81,12 @@ describe('hush run: signals', () => {
       setInterval(() => {}, 1000);
     `);
     // A pseudo-terminal whose foreground process group holds hush and its child; resizing it signals that group.
-    const driver = join(f.dir, 'resize.py');
-    writeFileSync(driver, [
-      'import os, pty, sys, time, select, fcntl, termios, struct',
-      'pid, fd = pty.fork()',
-      'if pid == 0:',
-      '    os.execvp(sys.argv[1], sys.argv[1:])',
-      "out = b''; stage = 0; deadline = time.time() + 15",
-      'while time.time() < deadline:',
-      '    r, _, _ = select.select([fd], [], [], 0.05)',
-      '    if r:',
-      '        try: data = os.read(fd, 65536)',
-      '        except OSError: break',
-      '        if not data: break',
-      '        out += data',
-      "    if stage == 0 and b'ready' in out:",
-      "        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 31, 101, 0, 0)); stage = 1; t1 = time.time()",
-      '    if stage == 1 and time.time() - t1 > 0.8:',
-      "        os.write(fd, b'\\x03'); stage = 2",
-      '_, status = os.waitpid(pid, 0)',
-      "sys.stdout.write(out.decode('utf8', 'replace'))",
-      'sys.exit(os.waitstatus_to_exitcode(status))',
-    ].join('\n'));
-    // Asynchronously: the test server runs in this process.
-    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const c = spawn('python3', [driver, process.execPath, HUSH_BIN, 'run', '--', process.execPath, childFile], { env: f.env, stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      c.stdout.on('data', (d) => { out += d; });
-      const timer = setTimeout(() => c.kill('SIGKILL'), 18_000);
-      c.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
-    });
-    assert.match(r.out, /winch=1\r?\n/, `the child saw the resize exactly once: ${JSON.stringify(r.out)}`);
+    // Ctrl-C follows 0.8 s later: a second SIGWINCH (forwarded by hush) would have arrived by then.
+    const r = await onPty([process.execPath, HUSH_BIN, 'run', '--', process.execPath, childFile], [
+      { when: 'ready', afterMs: 0, resize: [31, 101] },
+      { when: 'ready', afterMs: 800, send: '\x03' },
+    ], f.env);
+    assert.match(r.screen, /winch=1\r?\n/, `the child saw the resize exactly once: ${JSON.stringify(r.screen)}`);
     assert.equal(r.code, 0);
   });
 

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HUSH_BIN } from '../helpers/cli.js';
+import { seed } from '../helpers/seed.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 export { HUSH_BIN };
@@ -21,10 +22,7 @@ export interface RunFixture {
 /** A real server with project "app", env "prod" holding `secrets`, and a read token for it. */
 export async function fixture(secrets: Record<string, string>): Promise<RunFixture> {
   const server = await startServer({ settings: { 'auth-fail-limit': '1000' } });
-  await server.api('POST', '/v1/projects', { name: 'app' });
-  await server.api('POST', '/v1/projects/app/envs', { name: 'prod' });
-  const r = await server.api('PATCH', '/v1/projects/app/envs/prod/secrets', { set: secrets });
-  if (r.status !== 200) throw new Error(`seeding secrets failed: ${r.status} ${JSON.stringify(r.body)}`);
+  await seed(server.api, { app: { prod: secrets } });
   const t = await server.api('POST', '/v1/tokens', { name: 'runner', scopes: ['read:app/prod'] });
   if (t.status !== 201 && t.status !== 200) throw new Error(`token create failed: ${t.status} ${JSON.stringify(t.body)}`);
   const dir = mkdtempSync(join(tmpdir(), 'hush-run-test-'));

@@ -1,7 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { fixture, setSecret, sleep, startHush, type RunFixture } from './util.js';
+import { waitFor } from '../helpers/cli.js';
+import { capturedLogs, longPollArrived, longPollChangeHandled } from '../helpers/server.js';
+import { fixture, setSecret, startHush, type RunFixture } from './util.js';
 
 let f: RunFixture;
 before(async () => { f = await fixture({ FLAG: 'one', OTHER: 'x' }); });
@@ -18,17 +20,21 @@ setInterval(() => {}, 1000);
 
 describe('hush run --watch', () => {
   test('a change restarts the child with the new value; stopping hush gives the last child\'s code', { timeout: 30_000 }, async () => {
+    let logged = capturedLogs.length;
     const h = startHush(['run', '--watch', '--only', 'FLAG', '--', process.execPath, '-e', CHILD], f.env);
     await h.waitOut('value=one\n');
-    await sleep(300); // parked in a long-poll
+    await longPollArrived(logged, 'hush run parked in a long-poll');
     const changed = Date.now();
     await setSecret(f, 'FLAG', 'two');
-    await h.waitOut('value=two\n');
-    assert.ok(Date.now() - changed < 5000, 'the long-poll notices the change promptly');
+    await h.waitOut('value=two\n', 20_000);
+    // Generous: it only has to stay below the long-poll's 25 s, which a change the long-poll missed would take.
+    assert.ok(Date.now() - changed < 20_000, 'the long-poll notices the change');
     assert.match(h.stderr(), /hush: app\/prod changed \(revision \d+\); restarting/);
-    // A change outside --only does not restart the child.
+    // A change outside --only does not restart the child: once hush run has handled it (the long-poll
+    // answered 200, the next one sent), a restart would have happened.
+    logged = capturedLogs.length;
     await setSecret(f, 'OTHER', 'y');
-    await sleep(800);
+    await longPollChangeHandled(logged, 'hush run to handle the change to OTHER');
     assert.equal(h.stdout().split('value=').length - 1, 2, 'no restart for a name outside --only');
     process.kill(h.child.pid!, 'SIGTERM');
     const r = await h.done;
@@ -39,9 +45,10 @@ describe('hush run --watch', () => {
   test('a child that ignores SIGTERM is killed after --watch-grace and restarted', { timeout: 30_000 }, async () => {
     await setSecret(f, 'FLAG', 'one');
     const stubborn = `process.stdout.write('value=' + process.env.FLAG + '\\n'); process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);`;
+    const logged = capturedLogs.length;
     const h = startHush(['run', '--watch', '--watch-grace', '300ms', '--', process.execPath, '-e', stubborn], f.env);
     await h.waitOut('value=one\n');
-    await sleep(300);
+    await longPollArrived(logged, 'hush run parked in a long-poll');
     await setSecret(f, 'FLAG', 'three');
     await h.waitOut('value=three\n');
     assert.match(h.stderr(), /did not exit within 300 ms of SIGTERM; sending SIGKILL/);
@@ -61,32 +68,32 @@ describe('hush run --watch', () => {
     const target = new URL(f.server.url);
     const sockets = new Set<Socket>();
     let down = false;
+    let refused = 0;
     const proxy = createServer((client) => {
-      if (down) { client.destroy(); return; }
+      if (down) { refused++; client.destroy(); return; }
       const upstream = connect(Number(target.port), target.hostname);
       for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => undefined); }
       client.pipe(upstream).pipe(client);
     });
-    const listen = () => new Promise<void>((r) => proxy.listen(port, '127.0.0.1', () => r()));
-    let port = 0;
-    await listen();
-    port = (proxy.address() as AddressInfo).port;
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const port = (proxy.address() as AddressInfo).port;
     try {
       await setSecret(f, 'FLAG', 'one');
+      const logged = capturedLogs.length;
       const h = startHush(['run', '--watch', '--', process.execPath, '-e', CHILD], { ...f.env, HUSH_ADDR: `http://127.0.0.1:${port}` });
       await h.waitOut('value=one\n');
-      await sleep(300);
-      // Outage: refuse new connections and reset the long-poll in flight.
+      await longPollArrived(logged, 'hush run parked in a long-poll');
+      // Outage: reset the long-poll in flight and every new connection.
       down = true;
-      await new Promise<void>((r) => { proxy.close(() => r()); for (const s of sockets) s.destroy(); });
-      const deadline = Date.now() + 10_000;
-      while (!/watch: .*retrying with backoff/.test(h.stderr()) && Date.now() < deadline) await sleep(50);
+      for (const s of sockets) s.destroy();
+      await waitFor(() => /watch: .*retrying with backoff/.test(h.stderr()), 'hush run to report the outage');
       assert.match(h.stderr(), /watch: cannot reach the Hush server .*retrying with backoff, the command keeps running/, h.stderr());
       await setSecret(f, 'FLAG', 'two'); // changed while hush cannot see the server
-      await sleep(1500);
+      // hush run tried again after the change, and could not see it.
+      const tries = refused;
+      await waitFor(() => refused > tries, 'hush run to retry during the outage');
       assert.equal(h.stdout(), 'value=one\n', h.stderr());
       down = false;
-      await listen();
       await h.waitOut('value=two\n', 20_000);
       assert.match(h.stderr(), /reconnected/);
       process.kill(h.child.pid!, 'SIGTERM');

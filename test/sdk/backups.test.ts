@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as openpgp from 'openpgp';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { exposeGc } from '../helpers/memory.js';
 import { createClient, isForbiddenError, type HushClient } from 'hush-vault-sdk';
 
 const PASSPHRASE = 'correct horse battery staple';
@@ -39,10 +40,7 @@ describe('backups', () => {
   test('regression: a backup body survives garbage collection of its Response before it is read', async () => {
     // undici cancels the body of a garbage-collected Response; `hush backup create`
     // imported modules between receiving the headers and reading, and wrote 0-byte files.
-    const { setFlagsFromString } = await import('node:v8');
-    const { runInNewContext } = await import('node:vm');
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
+    const gc = exposeGc();
     const b = await root.backups.create({ passphrase: PASSPHRASE });
     for (let i = 0; i < 5; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); }
     const bytes = await readAll(b.body);

@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { formatToken } from 'hush-vault-sdk/token-format';
+import { closedPort as freePort } from '../helpers/http.js';
 
 /** A well-formed token (valid checksum) that no server knows. */
 export function unknownToken(): string {
@@ -69,13 +70,9 @@ export async function scriptServer(target?: string): Promise<ScriptServer> {
   return state;
 }
 
-/** A port on 127.0.0.1 with nothing listening (bound, then released). */
+/** The URL of a port nothing listens on. */
 export async function closedPort(): Promise<string> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${await freePort()}`;
 }
 
 export const errorBody = (code: string, message = code) => ({ error: { code, message, requestId: 'req_test' } });

@@ -119,17 +119,13 @@ describe('timeouts and offline checks', () => {
     hang.script = () => 'hang';
     try {
       const c = createClient({ addr: hang.url, token: s.rootToken, timeoutMs: 200, retries: fast });
-      const started = Date.now();
       const err = await c.secrets.getAll('api', 'prod').catch((e: unknown) => e);
       assert.ok(isTimeoutError(err), String(err));
       assert.equal(err.code, 'timeout');
-      assert.equal(err.timeoutMs, 200);
-      assert.ok(Date.now() - started < 1500);
+      assert.equal(err.timeoutMs, 200, 'the client\'s timeout ended it');
       assert.equal(hang.requests.length, 1);
-      // A per-call timeout overrides the client's.
-      const t2 = Date.now();
-      await assert.rejects(createClient({ addr: hang.url, token: s.rootToken }).health({ timeoutMs: 100 }), { code: 'timeout' });
-      assert.ok(Date.now() - t2 < 1000);
+      // A per-call timeout overrides the client's (10 s by default): the error names the one that fired.
+      await assert.rejects(createClient({ addr: hang.url, token: s.rootToken }).health({ timeoutMs: 100 }), { code: 'timeout', timeoutMs: 100 });
     } finally {
       await hang.close();
     }

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/cli.js';
+import { capturedLogs, longPollArrived, startServer, type TestServer } from '../helpers/server.js';
 import { createClient, isAuthError, watch, type HushClient, type SecretsSnapshot } from 'hush-vault-sdk';
 import { errorBody, scriptServer } from './helpers.js';
 
@@ -16,6 +17,16 @@ before(async () => {
 });
 after(async () => { await s.close(); });
 
+/**
+ * A fetch that gives each request the id `tag-N`, so this watcher's requests
+ * can be told from an earlier watcher's in the server's log (this process is
+ * the server: an aborted long-poll can still be logged after its test ended).
+ */
+function tagged(tag: string): typeof fetch {
+  let n = 0;
+  return (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), 'x-request-id': `${tag}-${n++}` } });
+}
+
 /** Resolves with the next `count` onChange calls. */
 function collector() {
   const calls: { current: SecretsSnapshot; previous: SecretsSnapshot | null }[] = [];
@@ -23,7 +34,7 @@ function collector() {
   return {
     calls,
     onChange: (current: SecretsSnapshot, previous: SecretsSnapshot | null) => { calls.push({ current, previous }); for (const w of waiters) w(); waiters = []; },
-    async until(n: number, ms = 5000) {
+    async until(n: number, ms = 20_000) {
       const deadline = Date.now() + ms;
       while (calls.length < n) {
         if (Date.now() > deadline) throw new Error(`only ${calls.length} of ${n} changes within ${ms} ms`);
@@ -37,32 +48,36 @@ describe('watch', () => {
   test('onChange fires with the current values, then with the new values after a change', async () => {
     const c = collector();
     const errors: unknown[] = [];
-    const stop = watch({ project: 'api', env: 'prod', client: root }, c.onChange, (e) => errors.push(e));
+    const logged = capturedLogs.length;
+    const stop = watch({ project: 'api', env: 'prod', client: createClient({ addr: s.url, token: s.rootToken, fetch: tagged('w1') }) }, c.onChange, (e) => errors.push(e));
     try {
       await c.until(1);
       assert.equal(c.calls[0].current.secrets.FLAG, 'off');
       assert.equal(c.calls[0].previous, null);
-      await new Promise((r) => setTimeout(r, 200)); // the watcher is now parked in a long-poll
+      await longPollArrived(logged, 'the watcher parked in a long-poll', 'w1-');
       const changedAt = Date.now();
       await root.secrets.set('api', 'prod', 'FLAG', 'on');
       await c.until(2);
-      assert.ok(Date.now() - changedAt < 2000, 'a long-poll answers soon after the change');
+      // Generous: the bound only has to stay below waitSeconds (25 s), which a change missed by the long-poll would take.
+      assert.ok(Date.now() - changedAt < 20_000, 'the parked long-poll answers the change');
       assert.equal(c.calls[1].current.secrets.FLAG, 'on');
       assert.equal(c.calls[1].previous?.secrets.FLAG, 'off');
       assert.ok(c.calls[1].current.revision > c.calls[0].current.revision);
     } finally {
       const t = Date.now();
       await stop();
-      assert.ok(Date.now() - t < 1000, 'stop aborts the in-flight long-poll');
+      assert.ok(Date.now() - t < 20_000, 'stop aborts the in-flight long-poll (instead of waiting out its 25 s)');
     }
     assert.deepEqual(errors, []);
   });
 
   test('with initial:false only changes are reported', async () => {
     const c = collector();
-    const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: s.rootToken, initial: false, waitSeconds: 5 }, c.onChange);
+    const logged = capturedLogs.length;
+    const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: s.rootToken, initial: false, waitSeconds: 5, fetch: tagged('w2') }, c.onChange);
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      // Parked in its first long-poll: the initial values were fetched and not reported.
+      await longPollArrived(logged, 'the watcher parked in a long-poll', 'w2-');
       assert.equal(c.calls.length, 0);
       await root.secrets.bulk('api', 'prod', { set: { FLAG: 'blue', OTHER: '1' } });
       await c.until(1);
@@ -95,8 +110,7 @@ describe('watch', () => {
     const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: t.token, waitSeconds: 1, intervalMs: 50 }, c.onChange, (e) => errors.push(e));
     await c.until(1);
     await root.tokens.revoke(t.id);
-    const deadline = Date.now() + 5000;
-    while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => errors.length > 0, 'the AuthError to be reported');
     assert.equal(errors.length, 1);
     assert.ok(isAuthError(errors[0]));
     await stop();

@@ -8,14 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openDb } from '../../vault/store/db.js';
-import { BACKENDS, freshPgDatabase, startOn, startServer, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, freshPgDatabase, startOn, startServer, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, remember, seed, secretValue } from './support.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 for (const backend of BACKENDS) {
-  describe(`token trees on ${backend}`, () => {
+  describe(`token trees on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     before(async () => {
       s = await startOn(backend, { 'token-default-ttl': '2d', 'token-max-ttl': '10d', 'auth-fail-limit': 10_000 });
@@ -229,7 +229,7 @@ for (const backend of BACKENDS) {
 for (const backend of BACKENDS) {
   // Two servers on one database (two connections each; the same as two
   // processes to the database). On SQLite they share one data dir.
-  describe(`revocation across server processes sharing one ${backend} database`, () => {
+  describe(`revocation across server processes sharing one ${backend} database`, onBackend(backend), () => {
     let a: TestServer | undefined;
     let b: TestServer | undefined;
     let drop: (() => Promise<void>) | undefined;

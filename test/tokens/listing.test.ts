@@ -4,13 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, remember, seed, secretValue, type Minted } from './support.js';
 
 const names = (xs: { name: string }[]) => xs.map((x) => x.name).sort();
 
 for (const backend of BACKENDS) {
-  describe(`listings on ${backend}`, () => {
+  describe(`listings on ${backend}`, onBackend(backend), () => {
     let s: TestServer;
     before(async () => {
       s = await startOn(backend, { 'auth-fail-limit': 10_000 });

@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { formatToken } from 'hush-vault-sdk/token-format';
-import { BACKENDS, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, remember, seed, secretValue } from './support.js';
 
 type Column = { name: string; group: 'auth' | 'in' | 'out' };
@@ -152,7 +152,7 @@ function expectation(row: Row, col: Column): { status: number; code?: string } {
 export const CELLS_PER_BACKEND = ROWS.length * COLUMNS.length;
 
 for (const backend of BACKENDS) {
-  describe(`authorisation matrix on ${backend}: ${ROWS.length} routes x ${COLUMNS.length} callers = ${CELLS_PER_BACKEND} cells`, () => {
+  describe(`authorisation matrix on ${backend}: ${ROWS.length} routes x ${COLUMNS.length} callers = ${CELLS_PER_BACKEND} cells`, onBackend(backend), () => {
     let fx: Fixture;
     before(async () => { fx = await buildFixture(backend); });
     after(async () => { await fx?.s.close(); });

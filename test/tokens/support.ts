@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { test } from 'node:test';
-import { capturedLogs, type TestServer } from '../helpers/server.js';
+import type { TestServer } from '../helpers/server.js';
+import { seed as seedLayout, type Layout } from '../helpers/seed.js';
+import { remember } from '../helpers/leaks.js';
 
-/**
- * Every token string, Authorization value and secret value a test in this
- * process has handled. The leak check at the end of each file looks for
- * each of them in every captured log line.
- */
-export const sensitive = new Set<string>();
-
-export function remember<T extends string | null | undefined>(value: T): T {
-  if (value) sensitive.add(value);
-  return value;
-}
+export { logLeakCheck, remember } from '../helpers/leaks.js';
 
 export interface Minted { token: string; id: string; body: any }
 
@@ -29,19 +20,9 @@ export async function mint(s: TestServer, scopes: string[], opts: { name?: strin
 }
 
 /** Creates project/env/secret fixtures through the API as root; idempotent. */
-export async function seed(s: TestServer, layout: Record<string, Record<string, Record<string, string>>>): Promise<void> {
-  for (const [p, envs] of Object.entries(layout)) {
-    const rp = await s.api('POST', '/v1/projects', { name: p });
-    assert.ok(rp.status === 201 || rp.status === 409, `project ${p}: ${rp.status}`);
-    for (const [e, secrets] of Object.entries(envs)) {
-      const re = await s.api('POST', `/v1/projects/${p}/envs`, { name: e });
-      assert.ok(re.status === 201 || re.status === 409, `env ${p}/${e}: ${re.status}`);
-      if (Object.keys(secrets).length === 0) continue;
-      for (const v of Object.values(secrets)) remember(v);
-      const rs = await s.api('PATCH', `/v1/projects/${p}/envs/${e}/secrets`, { set: secrets });
-      assert.equal(rs.status, 200, `secrets ${p}/${e}: ${JSON.stringify(rs.body)}`);
-    }
-  }
+export async function seed(s: TestServer, layout: Layout): Promise<void> {
+  for (const envs of Object.values(layout)) for (const secrets of Object.values(envs)) for (const v of Object.values(secrets)) remember(v);
+  await seedLayout(s.api, layout);
 }
 
 /** A recognisable secret value that the leak check can find anywhere. */
@@ -76,24 +57,5 @@ export function rawRequest(url: string, opts: { method?: string; path: string; t
     });
     req.on('error', reject);
     req.end(payload);
-  });
-}
-
-/**
- * Registers, as the file's last test, the check that no remembered token,
- * Authorization value or secret value, and nothing token-shaped at all,
- * appears in any line the file's servers logged.
- */
-export function logLeakCheck(): void {
-  test('no token, Authorization value or secret value appears in any captured log line', () => {
-    assert.ok(capturedLogs.length > 0, 'the servers logged nothing, so the check would prove nothing');
-    assert.ok(sensitive.size > 0, 'no sensitive values were remembered');
-    const offenders: string[] = [];
-    for (const line of capturedLogs) {
-      for (const v of sensitive) if (line.includes(v)) offenders.push(`value ${v.slice(0, 8)}… in ${line.slice(0, 200)}`);
-      if (/hush_[0-9A-Za-z]{20,}/.test(line)) offenders.push(`token-shaped string in ${line.slice(0, 200)}`);
-      if (/bearer\s/i.test(line)) offenders.push(`Authorization value in ${line.slice(0, 200)}`);
-    }
-    assert.deepEqual(offenders, []);
   });
 }

@@ -4,7 +4,6 @@
  * response, X-Forwarded-For trusted only from --trust-proxy.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -13,20 +12,12 @@ import type { SecureVersion } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../vault/config.js';
 import { buildServer, checkTransport, loadTls } from '../../vault/server.js';
+import { LOOPBACK_ALIASES_SKIP } from '../helpers/preconditions.js';
+import { OPENSSL_SKIP, selfSigned } from '../helpers/tls.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, rawRequest, remember, seed, secretValue } from './support.js';
 
-const OPENSSL = spawnSync('openssl', ['version'], { encoding: 'utf8' });
-const noOpenssl = OPENSSL.status === 0 ? false : 'the openssl binary is not available to generate a test certificate';
-
-function selfSigned(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return { cert, key };
-}
+const noOpenssl = OPENSSL_SKIP;
 
 interface TlsResult { status: number; headers: Record<string, unknown>; protocol: string | null; body: any }
 
@@ -200,7 +191,7 @@ describe('security headers', () => {
     });
   }
 
-  test('401, 403 and 429 responses carry the same headers', async () => {
+  test('401, 403 and 429 responses carry the same headers', { skip: LOOPBACK_ALIASES_SKIP }, async () => {
     const t = await mint(s, ['read:api/prod']);
     const forbidden = await rawRequest(s.url, { method: 'DELETE', path: '/v1/projects/api', token: t.token, localAddress: '127.0.0.40' });
     assert.equal(forbidden.status, 403);

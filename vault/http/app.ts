@@ -13,6 +13,7 @@ import { errorHandler } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
 import { projectRoutes } from './routes/projects.js';
 import { secretRoutes } from './routes/secrets.js';
+import { drainOnClose } from './shutdown.js';
 import { sysRoutes, VERSION } from './routes/sys.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -140,6 +141,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     standardHeaders(reply, req.id, !!opts.https);
     return payload;
   });
+  drainOnClose(app);
 
   // A NUL has no place in any name or filter, and PostgreSQL cannot store one:
   // refused before authentication, so no audit event ever carries one (one

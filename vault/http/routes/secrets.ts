@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Container } from '../../container.js';
 import type { Need } from '../../services/token/grants.js';
 import { EnvParams, KeyName, KeyParams, withErrors } from '../schemas.js';
+import { isClosing } from '../shutdown.js';
 
 type PE = { p: string; e: string };
 type PEK = PE & { key: string };
@@ -41,10 +42,6 @@ function secretsJson(secrets: Record<string, string>): string {
 }
 
 export function secretRoutes(app: FastifyInstance, c: Container) {
-  // Long-polls end (304) as soon as the server starts closing, so a graceful
-  // shutdown does not wait out every watcher's timeout.
-  let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
   app.get('/v1/projects/:p/envs/:e/secrets', {
     config: { auth: need('read'), action: 'secret.read' },
     schema: {
@@ -66,7 +63,8 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       if (etagMatches(inm, etag(r.envId, r.revision)) && waitMs > 0) {
         let closed = false;
         req.raw.once('close', () => { closed = true; });
-        r = await c.secrets.waitForChange(p, e, r.envId, r.revision, waitMs, () => closed || closing);
+        // Ends (304) as soon as the server starts closing, so a graceful shutdown does not wait out every watcher's timeout.
+        r = await c.secrets.waitForChange(p, e, r.envId, r.revision, waitMs, () => closed || isClosing(app));
       }
       const current = etag(r.envId, r.revision);
       if (etagMatches(inm, current)) return reply.status(304).header('etag', current).send();
