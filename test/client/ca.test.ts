@@ -3,50 +3,41 @@
 // process; every client trusts it through HUSH_CA_FILE, --ca-file or the
 // SDK's ca/caFile options, and says what to do when it does not.
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createClient, createNodeFetch, isUnavailableError, isValidationError } from 'hush-vault-sdk';
-import { FULL_CLI, SINGLE_FILE_CLI, spawnServer, waitExit } from '../helpers/cli.js';
+import { FULL_CLI, SINGLE_FILE_CLI, spawnServer, type Listening } from '../helpers/cli.js';
 import { tempDir } from '../helpers/server.js';
+import { OPENSSL_SKIP, privateCa } from '../helpers/tls.js';
 import { ensureBinary, runProgram } from './support.js';
 
 let dir: string;
-let server: { child: ChildProcess; url: string; rootToken: string | null };
+let server: Listening;
 let token: string;
 let caFile: string;
 
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-
-before(async () => {
-  dir = tempDir('hush-ca-');
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2',
-    '-subj', '/CN=Hush Test Internal CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf']);
-  caFile = join(dir, 'ca.pem');
-  server = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key'), '--log-level', 'warn']);
-  assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-  const admin = createClient({ addr: server.url, token: server.rootToken!, caFile });
-  await admin.projects.create('api');
-  await admin.envs.create('api', 'prod');
-  await admin.secrets.set('api', 'prod', 'DB_PASSWORD', 'over-tls');
-  token = server.rootToken!;
-});
-
-after(async () => {
-  server?.child.kill('SIGTERM');
-  if (server) await waitExit(server.child);
-  rmSync(dir, { recursive: true, force: true });
-});
-
 const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: dir, HUSH_ADDR: server.url, HUSH_TOKEN: token, ...extra });
 
-describe('a private CA', () => {
+describe('a private CA', { skip: OPENSSL_SKIP }, () => {
+  before(async () => {
+    dir = tempDir('hush-ca-');
+    const pki = privateCa(dir);
+    caFile = pki.ca;
+    server = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--tls-cert', pki.cert, '--tls-key', pki.key, '--log-level', 'warn']);
+    assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const admin = createClient({ addr: server.url, token: server.rootToken!, caFile });
+    await admin.projects.create('api');
+    await admin.envs.create('api', 'prod');
+    await admin.secrets.set('api', 'prod', 'DB_PASSWORD', 'over-tls');
+    token = server.rootToken!;
+  });
+
+  after(async () => {
+    if (server) assert.equal(await server.stop(), 0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   test('without it, the CLI fails in one line that names HUSH_CA_FILE (exit 7)', async () => {
     const r = await runProgram(process.execPath, [FULL_CLI, 'projects', 'list'], env());
     assert.equal(r.status, 7);
