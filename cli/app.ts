@@ -10,13 +10,13 @@
  * commands, which main.ts loads when one of them is named.
  */
 import type { CommandModule } from 'yargs';
-import { CliError, EXIT } from './output.js';
+import { CliError, EXIT, errorLine } from './output.js';
 
 export const VERSION = '0.1.0';
 
 export function fail(e: unknown): never {
   const err = CliError.from(e);
-  process.stderr.write(`hush: ${err.message}\n`);
+  process.stderr.write(errorLine(err.message));
   process.exit(err.exitCode);
 }
 
@@ -86,7 +86,7 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
       // Errors are one line: yargs words some (e.g. "Invalid values:\n  Argument: ...") over several.
       const flat = String(msg).replace(/\s*\n\s*/g, ' ').trim();
       const line = /^Did you mean/.test(flat) ? `unknown command; ${flat.charAt(0).toLowerCase()}${flat.slice(1)}` : flat;
-      process.stderr.write(`hush: ${line} (see --help)\n`);
+      process.stderr.write(errorLine(`${line} (see --help)`));
       process.exit(EXIT.usage);
     })
     .parseAsync()

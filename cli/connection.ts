@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import { FileTooLargeError, readBounded } from '../common/files.js';
@@ -65,6 +65,8 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
   for (;;) {
     const p = join(dir, '.hush.json');
     if (existsSync(p)) {
+      // A FIFO or a device would block or never end; the file is small JSON.
+      if (!statSync(p).isFile()) throw new CliError(`${p} is not a regular file; .hush.json holds only project, env and addr`, EXIT.usage);
       let data: Record<string, unknown>;
       try {
         data = JSON.parse(readBounded(p));
@@ -93,14 +95,30 @@ function readTokenFile(path: string, what: string): string {
   }
 }
 
+/** True when two server addresses name the same server (scheme, host, port and path prefix). */
+function sameServer(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  const norm = (x: string) => { try { const u = new URL(x.trim()); return (u.origin + u.pathname).replace(/\/+$/, ''); } catch { return x.trim(); } };
+  return norm(a) === norm(b);
+}
+
 export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Connection {
   const file = readProfiles(env);
-  const profileName = flags.profile ?? env.HUSH_PROFILE ?? file.current ?? 'default';
-  if ((flags.profile || env.HUSH_PROFILE) && !file.profiles[profileName]) {
+  const named = flags.profile || env.HUSH_PROFILE;
+  let profileName = named || file.current || 'default';
+  if (named && !file.profiles[profileName]) {
     throw new CliError(`no profile named "${profileName}" in ${profilePath(env)}; run hush login --profile ${profileName}`, EXIT.usage);
   }
-  const profile = file.profiles[profileName];
+  let profile: Profile | undefined = file.profiles[profileName];
   const local = findProjectFile(cwd);
+  // A .hush.json is usually committed, so it is not trusted with credentials:
+  // the server it names is used only with a token saved for that server (the
+  // profile whose address it is), never with one meant for another server.
+  const fileAddr = !flags.addr && !env.HUSH_ADDR && local?.addr ? local.addr : undefined;
+  if (fileAddr && !named && !sameServer(profile?.addr, fileAddr)) {
+    const match = Object.entries(file.profiles).find(([, p]) => sameServer(p.addr, fileAddr));
+    if (match) [profileName, profile] = match;
+  }
   let token: string | null = null;
   let tokenSource = 'none';
   if (flags['token-file']) {
@@ -123,6 +141,10 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
     if (fromProfile) return [fromProfile, `profile ${profileName}`];
     return [null, 'none'];
   };
+  if (fileAddr && token !== null && !(tokenSource === `profile ${profileName}` && sameServer(profile?.addr, fileAddr))) {
+    throw new CliError(`${local!.path} names the server ${fileAddr}, but the token from ${tokenSource} was not saved for that server, and a token is only sent where you chose: ` +
+      `run hush login --addr ${fileAddr}, or give the server with --addr or HUSH_ADDR`, EXIT.usage, 'addr_not_trusted');
+  }
   const [addr, addrSource] = pick(flags.addr, 'HUSH_ADDR', local?.addr, profile?.addr);
   const [caFile, caSource] = pick(flags['ca-file'], 'HUSH_CA_FILE', undefined, profile?.caFile);
   const [project, projectSource] = pick(flags.project, 'HUSH_PROJECT', local?.project, profile?.project);

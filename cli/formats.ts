@@ -36,6 +36,8 @@ export function dotenvLine(key: string, value: string): string {
 }
 
 export function toDotenv(secrets: Record<string, string>): string {
+  // dotenv.parse fills a plain object, where this name sets the prototype instead of a variable.
+  if (Object.prototype.hasOwnProperty.call(secrets, '__proto__')) throw unrepresentable('__proto__', 'dotenv', 'the dotenv package cannot read a variable named __proto__ back', '--format json or shell');
   const text = sorted(secrets).map(([k, v]) => dotenvLine(k, v) + '\n').join('');
   const back = parseDotenv(text);
   for (const [k, v] of sorted(secrets)) {

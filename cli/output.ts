@@ -39,6 +39,15 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * One error line as the terminal should show it: control characters (from
+ * a name someone typed or a file someone wrote) are escaped, so an error
+ * cannot move the cursor, retitle the window or hide text.
+ */
+export function errorLine(message: string): string {
+  return `hush: ${message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}\n`;
+}
+
 export function printJson(v: unknown): void {
   process.stdout.write(JSON.stringify(v, null, 2) + '\n');
 }

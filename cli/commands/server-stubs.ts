@@ -3,7 +3,7 @@ import { CliError, EXIT } from '../output.js';
 
 /** Said when a command needs the server's code and this build does not have it (the single-file client). */
 export function needsServerPackage(what: string): CliError {
-  return new CliError(`${what} needs the server package: install it with npm install -g hush-vault (this hush is the single-file client)`, EXIT.usage, 'server_package_required');
+  return new CliError(`${what} needs the server package: install it with npm install -g hush-vault (this hush is the client-only build)`, EXIT.usage, 'server_package_required');
 }
 
 /**

@@ -73,6 +73,9 @@ const revoke: CommandModule<GlobalArgs, RevokeArgs> = {
   handler: async (argv) => {
     const { client } = await connect(argv);
     let id = String(argv.which);
+    // An empty name (an unset "$NAME" in a script) must never pick a token.
+    if (id.trim() === '') throw new CliError('give the id or the name of the token to revoke (an empty name matches nothing)', EXIT.usage);
+    if (id.length > 128) throw new CliError('a token name has at most 128 characters', EXIT.usage);
     if (!TOKEN_ID.test(id)) {
       const named = await client.tokens.list({ name: id });
       if (named.length === 0) throw new CliError(`no live token has the id or name "${id.slice(0, 80)}" (hush tokens list shows the ones you can see)`, EXIT.notFound, 'token_not_found');

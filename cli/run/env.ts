@@ -14,7 +14,8 @@ export interface EnvPolicy {
 }
 
 export function buildChildEnv(inherited: NodeJS.ProcessEnv, secrets: Record<string, string>, policy: EnvPolicy): Record<string, string> {
-  const env: Record<string, string> = {};
+  // No prototype: a secret named __proto__ is a variable like any other, not the object's prototype.
+  const env: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(inherited)) if (v !== undefined) env[k] = v;
   for (const k of STRIPPED_VARS) delete env[k];
   if (!policy.inject) return env;

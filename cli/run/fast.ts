@@ -124,12 +124,12 @@ export function parseRunFast(argv: string[]): RunArgs | null {
 export async function fastRun(argv: string[]): Promise<boolean> {
   const parsed = parseRunFast(argv);
   if (!parsed) return false;
-  const [{ runMain }, { CliError }] = await Promise.all([import('./run.js'), import('../output.js')]);
+  const [{ runMain }, { CliError, errorLine }] = await Promise.all([import('./run.js'), import('../output.js')]);
   try {
     await runMain(parsed, process.env);
   } catch (e) {
     const err = CliError.from(e);
-    process.stderr.write(`hush: ${err.message}\n`);
+    process.stderr.write(errorLine(err.message));
     process.exit(err.exitCode);
   }
   return true;

@@ -12,7 +12,7 @@ import {
 } from 'hush-vault-sdk';
 import type { RunArgs } from '../commands/run.js';
 import { requireTarget, resolveConnection, transportOptions, type Connection } from '../connection.js';
-import { CliError, EXIT } from '../output.js';
+import { CliError, EXIT, errorLine } from '../output.js';
 import { parseDurationMs } from './duration.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
 import type { MountFormat } from './mount.js';
@@ -302,7 +302,7 @@ export class Supervisor {
       await this.spawnChild(snap.secrets);
     } catch (e) {
       const err = CliError.from(e);
-      process.stderr.write(`hush: ${err.message}\n`);
+      process.stderr.write(errorLine(err.message));
       await this.finish(err.exitCode);
       return;
     }

@@ -2,6 +2,8 @@
 // --format env, tokens revoke by name, and server messages without regexes.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -18,8 +20,9 @@ describe('a newcomer\'s path', () => {
   });
   after(() => s.close());
 
-  it('hush setup -p -e --addr writes .hush.json (no token), checked against the server; later commands use it', async () => {
-    const u = cli({ HUSH_TOKEN: s.rootToken });
+  it('hush setup -p -e --addr writes .hush.json (no token), checked against the server; later commands use it with the login saved for that server', async () => {
+    const u = cli();
+    assert.equal((await u.run(['login', '--addr', s.url, '--token-stdin'], { input: s.rootToken })).code, 0);
     const r = await u.run(['setup', '-p', 'api', '-e', 'dev', '--addr', s.url]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Wrote .*\.hush\.json: project api, environment dev, server http:\/\/127\.0\.0\.1:\d+\.\n/);
@@ -34,12 +37,49 @@ describe('a newcomer\'s path', () => {
     assert.equal(who.sources.addr, join(u.home, '.hush.json'));
   });
 
-  it('hush setup refuses an environment the project does not have, naming the ones it has, and writes nothing', async () => {
+  it('hush setup refuses a project or environment the server does not have, naming the ones it has, and writes nothing', async () => {
     const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
     const r = await u.run(['setup', '-p', 'api', '-e', 'prd']);
     assert.equal(r.code, 5);
     assert.equal(oneErrorLine(r.stderr), 'hush: project api has no environment prd (it has: dev, prod); nothing written');
+    const p = await u.run(['setup', '-p', 'nosuch', '-e', 'prod']);
+    assert.equal(p.code, 5);
+    assert.equal(oneErrorLine(p.stderr), 'hush: the server has no project nosuch (it has: api); nothing written');
     assert.equal(existsSync(join(u.home, '.hush.json')), false);
+    for (const [addr, msg] of [['javascript:alert(1)', /must use http or https/], ['http://user:pw@127.0.0.1:1', /must not contain credentials/], [`${s.url}/${s.rootToken}`, /contains a token/]] as [string, RegExp][]) {
+      const bad = await u.run(['setup', '-p', 'api', '-e', 'dev', '--addr', addr]);
+      assert.equal(bad.code, 2, addr);
+      assert.match(oneErrorLine(bad.stderr), msg);
+      assert.doesNotMatch(bad.stderr, /hush_[0-9A-Za-z]{20}/);
+      assert.equal(existsSync(join(u.home, '.hush.json')), false);
+    }
+  });
+
+  it('a committed .hush.json cannot send a token to a server it was not saved for', async () => {
+    // A listener that records whatever reaches it, standing in for an attacker's server.
+    const seen: string[] = [];
+    const trap = createServer((req, res) => { seen.push(String(req.headers.authorization)); res.end('{}'); });
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
+    const trapUrl = `http://127.0.0.1:${(trap.address() as AddressInfo).port}`;
+    try {
+      const u = cli();
+      assert.equal((await u.run(['login', '--addr', s.url, '--token-stdin'], { input: s.rootToken })).code, 0);
+      writeFileSync(join(u.home, '.hush.json'), JSON.stringify({ project: 'api', env: 'dev', addr: trapUrl }));
+      for (const env of [{}, { HUSH_TOKEN: s.rootToken }]) {
+        for (const args of [['run', '--', 'true'], ['secrets', 'list'], ['whoami']]) {
+          const r = await u.run(args, { env });
+          assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+          assert.match(oneErrorLine(r.stderr), /names the server http:\/\/127\.0\.0\.1:\d+, but the token from (profile default|HUSH_TOKEN) was not saved for that server/);
+        }
+      }
+      assert.deepEqual(seen, [], 'nothing reached the other server');
+      // The user's own choice of server is followed (and a profile saved for the file's server is used).
+      assert.equal((await u.run(['secrets', 'list'], { env: { HUSH_ADDR: s.url } })).code, 0);
+      writeFileSync(join(u.home, '.hush.json'), JSON.stringify({ project: 'api', env: 'dev', addr: s.url }));
+      assert.equal((await u.run(['secrets', 'list'])).code, 0);
+    } finally {
+      trap.close();
+    }
   });
 
   it('hush setup without a terminal and without -p/-e is a usage error; an existing file is replaced only with --yes', async () => {
@@ -109,6 +149,9 @@ describe('a newcomer\'s path', () => {
 
   it('tokens revoke takes a name when one live token has it, and refuses an ambiguous one with the list', async () => {
     const u = rootCli(s.url, s.rootToken);
+    const empty = await u.run(['tokens', 'revoke', '']);
+    assert.equal(empty.code, 2, 'an empty name (an unset $NAME) never picks a token');
+    assert.match(oneErrorLine(empty.stderr), /^hush: give the id or the name of the token to revoke/);
     const one = await u.json(['tokens', 'create', '--name', 'solo', '--scope', 'read:api/dev']);
     const r = await u.json(['tokens', 'revoke', 'solo']);
     assert.equal(r.id, one.id);
@@ -126,15 +169,36 @@ describe('a newcomer\'s path', () => {
     assert.match(oneErrorLine(none.stderr), /^hush: no live token has the id or name "no-such-token"/);
   });
 
+  it('a secret named __proto__ is a variable like any other: hush run passes it, dotenv export refuses it in words', async () => {
+    const u = rootCli(s.url, s.rootToken, { HUSH_PROJECT: 'api', HUSH_ENV: 'prod' });
+    assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/__proto__', { value: 'proto-value' })).status, 200);
+    const r = await u.run(['run', '--', 'sh', '-c', 'printenv __proto__']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'proto-value\n');
+    const ex = await u.run(['secrets', 'export', '--format', 'env']);
+    assert.equal(ex.code, 2);
+    assert.equal(oneErrorLine(ex.stderr), 'hush: cannot export __proto__ as dotenv: the dotenv package cannot read a variable named __proto__ back; use --format json or shell');
+    assert.match((await u.run(['secrets', 'export', '--format', 'json'])).stdout, /"__proto__": "proto-value"/);
+  });
+
+  it('control characters in what a user typed are escaped in error lines', async () => {
+    const r = await cli().run(['setup', '-p', 'api\u001b[31mRED', '-e', 'dev']);
+    assert.equal(r.code, 2);
+    assert.ok(!r.stderr.includes('\u001b'), 'no raw ESC byte');
+    assert.match(r.stderr, /api\\x1b\[31mRED/);
+  });
+
   it('server validation errors are sentences, never a schema path and a regular expression', async () => {
     const u = rootCli(s.url, s.rootToken);
     const cases: [string[], RegExp][] = [
-      [['tokens', 'revoke', 'tok_-bad'], /the id in the URL path must be a token id/],
-      [['secrets', 'versions', '1BAD', '-p', 'api', '-e', 'dev'], /./],
+      [['secrets', 'history', 'K'.repeat(300), '-p', 'api', '-e', 'dev'], /the secret name in the URL path must be at most 256 characters/],
+      [['secrets', 'list', '-p', 'Bad', '-e', 'dev'], /the project name in the URL path must be lower-case letters/],
+      [['tokens', 'create', '--name', 'n'.repeat(300), '--scope', 'read:api/dev'], /field "name" of the body must be at most 128 characters/],
     ];
-    for (const [args] of cases) {
+    for (const [args, msg] of cases) {
       const r = await u.run(args);
       assert.notEqual(r.code, 0);
+      assert.match(r.stderr, msg);
       assert.doesNotMatch(r.stderr, /must match pattern|params\/|body\/|querystring\/|\^\[/, r.stderr);
     }
     for (const [method, path, body] of [['POST', '/v1/projects', { name: 'Bad Name' }], ['POST', '/v1/projects', { nam: 'x' }], ['GET', '/v1/audit?limit=abc', undefined], ['DELETE', '/v1/tokens/tok_-x', undefined]] as const) {

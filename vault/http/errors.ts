@@ -28,9 +28,12 @@ const PATTERN_WORDS: Record<string, string> = {
 interface SchemaError { instancePath?: string; keyword?: string; message?: string; params?: Record<string, unknown> }
 
 /** Names the part of the request a schema error is about, as a client sees it. */
+/** What the URL parameters are, in words. */
+const PARAM_WORDS: Record<string, string> = { p: 'project name', e: 'environment name', key: 'secret name', id: 'id' };
+
 function where(context: string | undefined, path: string): string {
   const name = path.replace(/^\//, '').replace(/\//g, '.');
-  if (context === 'params') return name ? `the ${name} in the URL path` : 'the URL path';
+  if (context === 'params') return name ? `the ${PARAM_WORDS[name] ?? name} in the URL path` : 'the URL path';
   if (context === 'querystring') return name ? `query parameter "${name}"` : 'the query string';
   if (context === 'headers') return name ? `header ${name}` : 'the headers';
   return name ? `field "${name}" of the body` : 'the body';
@@ -52,6 +55,13 @@ export function schemaMessage(errors: unknown, context: string | undefined): str
     case 'additionalProperties': return `${at} has an unknown field "${String(p.additionalProperty).slice(0, 64)}"`;
     case 'type': return `${at} must be ${/^[aeiou]/.test(String(p.type)) ? 'an' : 'a'} ${String(p.type)}`;
     case 'enum': return `${at} must be one of: ${(p.allowedValues as unknown[] | undefined)?.map(String).join(', ') ?? 'the allowed values'}`;
+    case 'maxLength': return `${at} must be at most ${String(p.limit)} characters`;
+    case 'minLength': return Number(p.limit) === 1 ? `${at} must not be empty` : `${at} must be at least ${String(p.limit)} characters`;
+    case 'maxItems': return `${at} must have at most ${String(p.limit)} entries`;
+    case 'minItems': return `${at} must have at least ${String(p.limit)} ${Number(p.limit) === 1 ? 'entry' : 'entries'}`;
+    case 'maximum': return `${at} must be at most ${String(p.limit)}`;
+    case 'minimum': return `${at} must be at least ${String(p.limit)}`;
+    case 'maxProperties': return `${at} must have at most ${String(p.limit)} entries`;
     default: return `${at} ${String(first.message ?? 'is not valid').slice(0, 200)}`;
   }
 }

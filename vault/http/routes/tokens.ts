@@ -23,7 +23,7 @@ export function tokenRoutes(app: FastifyInstance, c: Container) {
     config: { auth: 'any' },
     schema: {
       summary: 'Tokens visible to the caller (itself and its descendants; root sees all). No secrets.',
-      querystring: Type.Object({ name: Type.Optional(Type.String({ maxLength: 128 })), includeRevoked: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) }, { additionalProperties: false }),
+      querystring: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), includeRevoked: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ tokens: Type.Array(Token) }) }),
     },
   }, async (req) => {
