@@ -4,14 +4,16 @@
 // The file holds two bundles. `hush run` (a container entrypoint, started
 // on every deploy) runs the small one: its own flag parser, the SDK and the
 // process supervisor. Every other command, and any `hush run` line the fast
-// parser hands on (help, a typo), runs the full one, kept as a string and
-// compiled only then, so `hush run` never pays to parse yargs and the rest.
+// parser hands on (help, a typo), runs the full one, kept as a
+// brotli-compressed string and compiled only then, so `hush run` never pays
+// to read and parse yargs and the rest.
 //
 // The client never needs the server: an import that resolves into vault/ or
 // migrations/, or to a package only the server uses, is replaced by a module
 // that fails with one clear line ("... needs the server package").
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { brotliCompressSync, constants } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -66,6 +68,8 @@ async function bundle(entry) {
 const [fullBundle, runBundle] = await Promise.all([bundle('cli/client.ts'), bundle('cli/run/fast.ts')]);
 const full = fullBundle.code;
 const run = runBundle.code;
+// Compressed: every start reads and scans the whole file, and only the commands other than `hush run` need this part.
+const packed = brotliCompressSync(Buffer.from(full), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).toString('base64');
 const file = `#!/usr/bin/env node
 "use strict";
 const __hush_bundle_url = require("node:url").pathToFileURL(__filename).href;
@@ -73,7 +77,8 @@ const __hush_bundle_url = require("node:url").pathToFileURL(__filename).href;
   const args = process.argv.slice(2);
   function full() {
     const { Script } = require("node:vm");
-    const fn = new Script("(function (exports, require, module, __filename, __dirname, __hush_bundle_url) {" + ${JSON.stringify(full)} + "\\n})", { filename: __filename }).runInThisContext();
+    const code = require("node:zlib").brotliDecompressSync(Buffer.from(${JSON.stringify(packed)}, "base64")).toString("utf8");
+    const fn = new Script("(function (exports, require, module, __filename, __dirname, __hush_bundle_url) {" + code + "\\n})", { filename: __filename }).runInThisContext();
     const m = { exports: {} };
     fn(m.exports, require, m, __filename, __dirname, __hush_bundle_url);
   }
@@ -91,4 +96,4 @@ chmodSync(out, 0o755);
 // What went in, for test/client/single-file.test.ts (and anyone auditing the file).
 writeFileSync(`${root}dist/client/inputs.json`, JSON.stringify({ run: runBundle.inputs, full: fullBundle.inputs }, null, 1));
 if (process.env.HUSH_BUILD_VERBOSE) for (const s of [...stubbed].sort()) console.log(`  server-only, not bundled: ${s}`);
-console.log(`built ${out.slice(root.length)} (${(file.length / 1024).toFixed(0)} KiB: hush run ${(run.length / 1024).toFixed(0)} KiB, the rest ${(full.length / 1024).toFixed(0)} KiB compiled on use)`);
+console.log(`built ${out.slice(root.length)} (${(file.length / 1024).toFixed(0)} KiB: hush run ${(run.length / 1024).toFixed(0)} KiB, the rest ${(full.length / 1024).toFixed(0)} KiB stored compressed in ${(packed.length / 1024).toFixed(0)} KiB, compiled on use)`);
