@@ -164,6 +164,9 @@ describe('a newcomer\'s path', () => {
     assert.match(line, /revoke one by its id$/);
     const listed = await u.json(['tokens', 'list', '--name', 'twin']);
     assert.equal(listed.length, 2, 'nothing was revoked');
+    const idLike = await u.run(['tokens', 'create', '--name', 'tok_AAAAAAAAAAAAAAAAAAAA', '--scope', 'read:api/dev']);
+    assert.equal(idLike.code, 2, 'a name shaped like an id would make revoke-by-name ambiguous');
+    assert.equal(oneErrorLine(idLike.stderr), 'hush: a token name must not start with "tok_" (that is how token ids look)');
     const none = await u.run(['tokens', 'revoke', 'no-such-token']);
     assert.equal(none.code, 5);
     assert.match(oneErrorLine(none.stderr), /^hush: no live token has the id or name "no-such-token"/);

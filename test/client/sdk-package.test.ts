@@ -43,7 +43,7 @@ describe('hush-vault-sdk as a package', () => {
   test('packs small, with both builds and no install scripts', () => {
     assert.ok(packed.size < 200_000, `packed ${packed.size} bytes`);
     const paths = packed.files.map((f) => f.path);
-    for (const p of ['package.json', 'README.md', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) assert.ok(paths.includes(p), p);
+    for (const p of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) assert.ok(paths.includes(p), p);
     assert.deepEqual(paths.filter((p) => p.startsWith('src/') || p.includes('test')), []);
   });
 
@@ -86,12 +86,17 @@ console.log(JSON.stringify({ url: secrets.DB_URL, env: process.env.DB_URL }));`)
       const d = join(app, `ts-${resolution}`);
       mkdirSync(d, { recursive: true });
       const good = `import { createClient, isNotFoundError, type SecretsSnapshot } from 'hush-vault-sdk';
+import { checkTokenFormat } from 'hush-vault-sdk/token-format';
+export const valid: boolean = checkTokenFormat('hush_x').ok;
 export async function main(): Promise<string | undefined> {
   const snap: SecretsSnapshot = await createClient({ caFile: '/etc/ca.pem' }).secrets.getAll('api', 'prod');
   return isNotFoundError(snap) ? undefined : snap.secrets.DB_URL;
 }
 `;
-      for (const f of files) writeFileSync(join(d, f), f === 'cjs.cts' ? good.replace("import { createClient, isNotFoundError, type SecretsSnapshot } from 'hush-vault-sdk';", "import sdk = require('hush-vault-sdk');\nconst { createClient, isNotFoundError } = sdk;\ntype SecretsSnapshot = sdk.SecretsSnapshot;") : good);
+      const cjs = good
+        .replace("import { createClient, isNotFoundError, type SecretsSnapshot } from 'hush-vault-sdk';", "import sdk = require('hush-vault-sdk');\nconst { createClient, isNotFoundError } = sdk;\ntype SecretsSnapshot = sdk.SecretsSnapshot;")
+        .replace("import { checkTokenFormat } from 'hush-vault-sdk/token-format';", "import tf = require('hush-vault-sdk/token-format');\nconst { checkTokenFormat } = tf;");
+      for (const f of files) writeFileSync(join(d, f), f === 'cjs.cts' ? cjs : good);
       // One compilation: the good files must compile clean, the bad one must fail on its wrong option only.
       const bad = `bad.${files[0].split('.')[1]}`;
       writeFileSync(join(d, bad), "import { createClient } from 'hush-vault-sdk';\ncreateClient({ retries: 'three' });\n");

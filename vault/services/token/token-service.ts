@@ -150,6 +150,8 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
       for (const [field, v] of [['name', input.name], ['description', input.description ?? '']] as const) {
         if (!v.isWellFormed() || v.includes('\u0000')) throw new InvalidRequestError(`${field} must be text without NUL characters or lone surrogates`);
       }
+      // A name that looks like a token id would make `hush tokens revoke NAME` revoke another token (ids win).
+      if (/^tok_/i.test(input.name)) throw new InvalidRequestError('a token name must not start with "tok_" (that is how token ids look)');
       const grants = input.scopes.map(parseGrant);
       if (grants.length === 0) throw new InvalidRequestError('a token needs at least one scope');
       for (const g of grants) {
