@@ -75,7 +75,12 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
         throw new CliError(`${p} is not valid JSON${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, EXIT.usage);
       }
       if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
-      if ('token' in data) throw new CliError(`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`, EXIT.usage);
+      if ('token' in data || /hush_[0-9A-Za-z]{49}/.test(JSON.stringify(data))) {
+        throw new CliError(`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`, EXIT.usage);
+      }
+      for (const k of ['project', 'env', 'addr']) {
+        if (k in data && typeof data[k] !== 'string') throw new CliError(`${p}: "${k}" must be a string`, EXIT.usage);
+      }
       const str = (k: string) => (typeof data[k] === 'string' && data[k] !== '' ? data[k] as string : undefined);
       return { path: p, project: str('project'), env: str('env'), addr: str('addr') };
     }
@@ -121,6 +126,7 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   }
   let token: string | null = null;
   let tokenSource = 'none';
+  if (flags['token-file'] === '') throw new CliError('--token-file needs a file name', EXIT.usage);
   if (flags['token-file']) {
     token = readTokenFile(flags['token-file'], '--token-file');
     tokenSource = '--token-file';

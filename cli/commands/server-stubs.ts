@@ -19,6 +19,6 @@ export function serverCommandStubs(): CommandModule[] {
   });
   return [
     stub('server', 'Run the Hush server (initialises an empty data dir on first start)'),
-    stub('operator <command>', 'Create a vault (operator init) and other operator tasks'),
+    stub('operator', 'Create a vault (operator init) and other operator tasks'),
   ];
 }

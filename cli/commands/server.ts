@@ -79,7 +79,7 @@ const operatorInitCommand: CommandModule = {
 };
 
 export const operatorCommand: CommandModule = {
-  command: 'operator <command>',
+  command: 'operator',
   describe: 'Create a vault (operator init) and other operator tasks',
   builder: (y) => y
     .command(operatorInitCommand)

@@ -16,10 +16,19 @@ interface SetupArgs extends GlobalArgs { yes?: boolean }
 
 export const PROJECT_FILE = '.hush.json';
 
-async function ask(question: string, dflt: string | null, choices: string[] | null): Promise<string> {
+/** Asks until the answer passes `check` (which throws a CliError explaining why not), at most three times. */
+async function ask(question: string, dflt: string | null, choices: string[] | null, check: (a: string) => void): Promise<string> {
   const hint = choices && choices.length ? ` (${choices.slice(0, 20).join(', ')}${choices.length > 20 ? ', ...' : ''})` : '';
-  const answer = await readLine(`${question}${hint}${dflt ? ` [${dflt}]` : ''}: `);
-  return answer || dflt || '';
+  for (let attempt = 1; ; attempt++) {
+    const answer = (await readLine(`${question}${hint}${dflt ? ` [${dflt}]` : ''}: `)) || dflt || '';
+    try {
+      check(answer);
+      return answer;
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof CliError)) throw e;
+      process.stderr.write(`  ${e.message}\n`);
+    }
+  }
 }
 
 /** The address must be one every client accepts, and a file meant to be committed must not carry credentials. */
@@ -69,14 +78,14 @@ export const setupCommand: CommandModule<object, SetupArgs> = {
       throw new CliError('no terminal to ask on: give the project and environment, e.g. hush setup --project api --env dev', EXIT.usage);
     }
     if (!addr && tty && !project) {
-      const a = await ask('Server address', conn.addr, null);
+      const a = await ask('Server address', conn.addr, null, (v) => { if (!/^https?:\/\/./.test(v)) throw new CliError(`"${v.slice(0, 80)}" is not an http(s) URL`, EXIT.usage); });
       if (a !== conn.addr) addr = a;
     }
     if (addr !== undefined) await checkAddr(addr);
     const client = conn.token ? await clientFor({ ...conn, addr: addr ?? conn.addr }, argv).catch(() => null) : null;
-    if (!project) project = await ask('Project', conn.project, client ? await names(() => client.projects.list()) : null);
+    if (!project) project = await ask('Project', conn.project, client ? await names(() => client.projects.list()) : null, (v) => checkResourceName('project', v));
     checkResourceName('project', project);
-    if (!env) env = await ask('Environment', conn.env, client ? await names(() => client.envs.list(project!)) : null);
+    if (!env) env = await ask('Environment', conn.env, client ? await names(() => client.envs.list(project!)) : null, (v) => checkResourceName('environment', v));
     checkResourceName('environment', env);
     // With a token, check that the pair exists, so a typo is caught now and not at the next deploy.
     let checked = false;

@@ -6,6 +6,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FULL_CLI } from '../helpers/cli.js';
+import { onPty, PTY_SKIP } from '../helpers/pty.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { cli, oneErrorLine, rootCli } from './helpers.js';
 
@@ -82,6 +84,18 @@ describe('a newcomer\'s path', () => {
     }
   });
 
+  it('hush setup on a terminal offers the server\'s projects and environments, and asks again after a bad answer', { skip: PTY_SKIP }, async () => {
+    const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
+    const r = await onPty(['sh', '-c', `cd '${u.home}' && exec '${process.execPath}' '${FULL_CLI}' setup`], [
+      { when: 'Project (api)', send: 'Bad Name\r' },
+      { when: 'is not a valid project name', send: 'api\r' },
+      { when: 'Environment (dev, prod)', send: 'dev\r' },
+    ], { ...u.env, PATH: process.env.PATH });
+    assert.equal(r.code, 0, r.screen);
+    assert.match(r.screen, /Wrote .*\.hush\.json: project api, environment dev/);
+    assert.deepEqual(JSON.parse(readFileSync(join(u.home, '.hush.json'), 'utf8')), { project: 'api', env: 'dev', addr: s.url });
+  });
+
   it('hush setup without a terminal and without -p/-e is a usage error; an existing file is replaced only with --yes', async () => {
     const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
     const r = await u.run(['setup']);
@@ -111,6 +125,21 @@ describe('a newcomer\'s path', () => {
       assert.equal(r.stderr, 'hush: hush init is gone: link this directory to a project with hush setup; create a vault with hush operator init\n');
       assert.equal(existsSync(join(u.home, 'd')), false);
       assert.equal(existsSync(join(u.home, 'hush-data')), false);
+    }
+  });
+
+  it('a .hush.json with a token anywhere in it, or a value of the wrong type, is refused in one line', async () => {
+    const u = cli({ HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken });
+    for (const [content, msg] of [
+      [{ project: 'api', env: 'dev', note: s.rootToken }, /contains a token; \.hush\.json may only hold project, env and addr/],
+      [{ project: 'api', env: 'dev', addr: 42 }, /"addr" must be a string$/],
+      [{ project: 1, env: 'dev' }, /"project" must be a string$/],
+    ] as [unknown, RegExp][]) {
+      writeFileSync(join(u.home, '.hush.json'), JSON.stringify(content));
+      const r = await u.run(['secrets', 'list']);
+      assert.equal(r.code, 2);
+      assert.match(oneErrorLine(r.stderr), msg);
+      assert.doesNotMatch(r.stderr, /hush_[0-9A-Za-z]{20}/);
     }
   });
 
