@@ -1,0 +1,359 @@
+// The client's typed API surface (types only): what createClient returns.
+import type {
+  AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
+  Deleted, Environment, Health, MasterKeyRotation, NotModified, Project, ProjectKeyRotation, SecretDeleted, SecretNames,
+  SecretsSnapshot, SecretValue, SecretVersions, SecretWritten, TokenCreateInput, TokenInfo, TokenRevoked,
+} from './types.js';
+import type { AuditIterateOptions, AuditVerifyOptions, GetAllOptions, HttpMethod, RawRequestOptions } from './options.js';
+
+/** Projects: list, create, delete, rotate the data key. */
+export interface ProjectsApi {
+  /**
+   * Projects the token can see.
+   *
+   * @example
+   * ```ts
+   * for (const p of await client.projects.list()) console.log(p.name);
+   * ```
+   */
+  list(options?: CallOptions): Promise<Project[]>;
+  /**
+   * Creates a project (`admin:NAME` or root). Throws ConflictError `already_exists`.
+   *
+   * @example
+   * ```ts
+   * await client.projects.create('api');
+   * ```
+   */
+  create(name: string, options?: CallOptions): Promise<Project>;
+  /**
+   * Deletes a project with its environments and secrets (`admin:P`).
+   *
+   * @example
+   * ```ts
+   * await client.projects.delete('old-api');
+   * ```
+   */
+  delete(name: string, options?: CallOptions): Promise<Deleted>;
+  /**
+   * Starts a new data-key version for the project; `rewrap: true` also
+   * re-encrypts existing values under it (`admin:P`).
+   *
+   * @example
+   * ```ts
+   * const r = await client.projects.rotateKey('api', { rewrap: true });
+   * console.log(`now at key v${r.dekVersion}, ${r.rewrapped} values rewrapped`);
+   * ```
+   */
+  rotateKey(name: string, options?: CallOptions & { rewrap?: boolean }): Promise<ProjectKeyRotation>;
+}
+
+/** Environments of a project. */
+export interface EnvsApi {
+  /**
+   * Environments of a project the token can see.
+   *
+   * @example
+   * ```ts
+   * const envs = await client.envs.list('api'); // [{ name: 'prod', revision: 12, createdAt }]
+   * ```
+   */
+  list(project: string, options?: CallOptions): Promise<Environment[]>;
+  /**
+   * Creates an environment (`admin:P`).
+   *
+   * @example
+   * ```ts
+   * await client.envs.create('api', 'staging');
+   * ```
+   */
+  create(project: string, name: string, options?: CallOptions): Promise<Environment>;
+  /**
+   * Deletes an environment and its secrets (`admin:P`).
+   *
+   * @example
+   * ```ts
+   * await client.envs.delete('api', 'pr-1234');
+   * ```
+   */
+  delete(project: string, name: string, options?: CallOptions): Promise<Deleted>;
+}
+
+/** Secret values and their history. */
+export interface SecretsApi {
+  /**
+   * All values of an environment (`read:P/E`). With a fallback cache
+   * configured, a successful read refreshes the cache, and when the server
+   * is unreachable (network error, timeout, 5xx) the cached values are
+   * returned with `fromCache: true` and their `ageMs`.
+   *
+   * @example
+   * ```ts
+   * const { secrets, revision } = await client.secrets.getAll('api', 'prod');
+   * ```
+   */
+  getAll(project: string, env: string, options?: GetAllOptions & { ifNoneMatch?: undefined }): Promise<SecretsSnapshot>;
+  /**
+   * Conditional read (`ifNoneMatch`): resolves `{ notModified: true, etag }`
+   * (HTTP 304, no values transferred) while the revision is unchanged, else
+   * the values as above. With `wait` the server holds the request until a
+   * change (long-poll). The fallback cache is never used here.
+   *
+   * @example
+   * ```ts
+   * const next = await client.secrets.getAll('api', 'prod', { ifNoneMatch: etag, wait: 25, timeoutMs: 40_000 });
+   * if (!next.notModified) reload(next.secrets);
+   * ```
+   */
+  getAll(project: string, env: string, options?: GetAllOptions): Promise<SecretsSnapshot | NotModified>;
+  /**
+   * One value with its metadata; `version` reads an older one (`read:P/E`).
+   *
+   * @example
+   * ```ts
+   * const { value } = await client.secrets.get('api', 'prod', 'DATABASE_URL');
+   * const previous = await client.secrets.get('api', 'prod', 'DATABASE_URL', { version: 3 });
+   * ```
+   */
+  get(project: string, env: string, key: string, options?: CallOptions & { version?: number }): Promise<SecretValue>;
+  /**
+   * Sets a value (`write:P/E`). `cas` is the version you expect to replace
+   * (0: the secret must not exist yet); a mismatch throws ConflictError
+   * `cas_conflict` with `details.current`.
+   *
+   * @example
+   * ```ts
+   * await client.secrets.set('api', 'prod', 'FEATURE_X', 'on');
+   * await client.secrets.set('api', 'prod', 'NEW_KEY', 'v', { cas: 0 }); // create only
+   * ```
+   */
+  set(project: string, env: string, key: string, value: string, options?: CallOptions & { cas?: number }): Promise<SecretWritten>;
+  /**
+   * Deletes a secret; its history is kept (`write:P/E`).
+   *
+   * @example
+   * ```ts
+   * await client.secrets.delete('api', 'prod', 'LEGACY_TOKEN');
+   * ```
+   */
+  delete(project: string, env: string, key: string, options?: CallOptions): Promise<SecretDeleted>;
+  /**
+   * Sets and deletes many names in one atomic change (`write:P/E`). Never
+   * retried, being a PATCH.
+   *
+   * @example
+   * ```ts
+   * const r = await client.secrets.bulk('api', 'prod', { set: { A: '1', B: '2' }, delete: ['OLD'] });
+   * console.log(r.added, r.changed, r.deleted);
+   * ```
+   */
+  bulk(project: string, env: string, change: BulkChange, options?: CallOptions): Promise<BulkResult>;
+  /**
+   * Version history (metadata only) of one secret, newest first (`list:P/E`).
+   *
+   * @example
+   * ```ts
+   * const h = await client.secrets.versions('api', 'prod', 'DATABASE_URL');
+   * console.log(h.current, h.versions.map((v) => v.createdBy));
+   * ```
+   */
+  versions(project: string, env: string, key: string, options?: CallOptions): Promise<SecretVersions>;
+  /**
+   * Names and metadata of the secrets, without values (`list:P/E`).
+   *
+   * @example
+   * ```ts
+   * const { secrets } = await client.secrets.listNames('api', 'prod');
+   * console.log(secrets.map((s) => s.key));
+   * ```
+   */
+  listNames(project: string, env: string, options?: CallOptions): Promise<SecretNames>;
+}
+
+/** API tokens. */
+export interface TokensApi {
+  /**
+   * Creates a child token within the caller's grants and remaining TTL. The
+   * token string is in the result only this once.
+   *
+   * @example
+   * ```ts
+   * const { token, id } = await client.tokens.create({ name: 'ci', scopes: ['read:api/prod'], ttl: '30d' });
+   * ```
+   */
+  create(input: TokenCreateInput, options?: CallOptions): Promise<CreatedToken>;
+  /**
+   * Tokens visible to the caller (itself and its descendants; root sees all).
+   *
+   * @example
+   * ```ts
+   * const all = await client.tokens.list({ includeRevoked: true });
+   * const ci = await client.tokens.list({ name: 'ci' });
+   * ```
+   */
+  list(options?: CallOptions & { name?: string; includeRevoked?: boolean }): Promise<TokenInfo[]>;
+  /**
+   * The calling token's metadata (a cheap "is my token valid?" check).
+   *
+   * @example
+   * ```ts
+   * const me = await client.tokens.self();
+   * console.log(me.scopes, me.expiresAt);
+   * ```
+   */
+  self(options?: CallOptions): Promise<TokenInfo>;
+  /**
+   * Revokes a token and all its descendants, effective on their next request.
+   *
+   * @example
+   * ```ts
+   * const { revoked } = await client.tokens.revoke('tok_abc123');
+   * ```
+   */
+  revoke(id: string, options?: CallOptions): Promise<TokenRevoked>;
+}
+
+/** The audit log (`audit` grant). */
+export interface AuditApi {
+  /**
+   * One page of events. Pass `nextCursor` back as `cursor` for the next one,
+   * or use {@link AuditApi.iterate}.
+   *
+   * @example
+   * ```ts
+   * const page = await client.audit.list({ project: 'api', limit: 50 });
+   * ```
+   */
+  list(query?: AuditQuery, options?: CallOptions): Promise<AuditPage>;
+  /**
+   * Every matching event across all pages, fetched lazily page by page;
+   * with `follow: true` it keeps waiting for new events.
+   *
+   * @example
+   * ```ts
+   * for await (const ev of client.audit.iterate({ action: 'secret.read', env: 'prod' })) {
+   *   console.log(ev.ts, ev.actor.name, ev.outcome);
+   * }
+   * ```
+   */
+  iterate(query?: AuditQuery, options?: AuditIterateOptions): AsyncIterableIterator<AuditEvent>;
+  /**
+   * Recomputes the hash chain; names the first broken seq. With `anchor`
+   * (an event's seq and hash kept outside the database: a line of the audit
+   * file, the `headHash` of an earlier verify), also checks that this event
+   * still exists with that hash, which catches a tail truncated together
+   * with the chain head.
+   *
+   * @example
+   * ```ts
+   * const v = await client.audit.verify();
+   * if (!v.ok) console.error(`audit chain broken at seq ${v.firstBadSeq}: ${v.reason}`);
+   * const again = await client.audit.verify({ anchor: { seq: v.headSeq, hash: v.headHash! } });
+   * ```
+   */
+  verify(options?: AuditVerifyOptions): Promise<AuditVerification>;
+}
+
+/** Master-key operations (root). */
+export interface KeysApi {
+  /**
+   * Rewraps every wrapped key under a new master key (base64 of 32 random
+   * bytes). Store the new key where the server reads it before restarting.
+   *
+   * @example
+   * ```ts
+   * import { randomBytes } from 'node:crypto';
+   * const newKey = randomBytes(32).toString('base64');
+   * const r = await client.keys.rotateMaster(newKey);
+   * console.log(`${r.rewrapped} keys moved from ${r.from} to ${r.to}`);
+   * ```
+   */
+  rotateMaster(newKeyBase64: string, options?: CallOptions): Promise<MasterKeyRotation>;
+}
+
+/** Encrypted OpenPGP backups (`backup` grant). */
+export interface BackupsApi {
+  /**
+   * Asks the server for a backup and returns it as a stream with the file
+   * name and row counts the server reports. The OpenPGP message is produced
+   * while you read it, so memory use does not grow with the backup. The
+   * timeout covers the response headers only; pass a `signal` to bound the
+   * whole transfer. Never retried (POST). A failure mid-transfer errors the
+   * stream; check a saved file with `hush backup verify`.
+   *
+   * @example
+   * ```ts
+   * import { createWriteStream } from 'node:fs';
+   * import { Readable } from 'node:stream';
+   * import { pipeline } from 'node:stream/promises';
+   * const b = await client.backups.create({ passphrase });
+   * await pipeline(Readable.fromWeb(b.body), createWriteStream(b.fileName ?? 'hush-backup.pgp', { mode: 0o600 }));
+   * console.log(b.counts);
+   * ```
+   */
+  create(options: BackupExportOptions): Promise<BackupDownload>;
+  /**
+   * Same as `create`, returning only the stream: the OpenPGP message
+   * (binary unless `armor`), which `gpg --decrypt` (GnuPG 2.2+) opens with a
+   * recipient's key or the passphrase.
+   *
+   * @example
+   * ```ts
+   * import { createWriteStream, readFileSync } from 'node:fs';
+   * import { Readable } from 'node:stream';
+   * import { pipeline } from 'node:stream/promises';
+   * const stream = await client.backups.export({ recipients: [readFileSync('ops.asc', 'utf8')] });
+   * await pipeline(Readable.fromWeb(stream), createWriteStream('hush-backup.pgp', { mode: 0o600 }));
+   * ```
+   */
+  export(options: BackupExportOptions): Promise<ReadableStream<Uint8Array>>;
+}
+
+/**
+ * A Hush API client. Create one with {@link createClient}; it holds no
+ * connection state and may be shared.
+ */
+export interface HushClient {
+  /**
+   * The server URL the client talks to (normalised, no trailing slash).
+   *
+   * @example
+   * ```ts
+   * console.log(`using vault ${client.addr}`);
+   * ```
+   */
+  readonly addr: string;
+  /**
+   * Server liveness and version; needs no token.
+   *
+   * @example
+   * ```ts
+   * const h = await client.health(); // { status: 'ok', version: '0.1.0', storage: 'sqlite', ... }
+   * ```
+   */
+  health(options?: CallOptions): Promise<Health>;
+  /** Projects. @example `await client.projects.list()` */
+  readonly projects: ProjectsApi;
+  /** Environments. @example `await client.envs.create('api', 'prod')` */
+  readonly envs: EnvsApi;
+  /** Secret values. @example `await client.secrets.getAll('api', 'prod')` */
+  readonly secrets: SecretsApi;
+  /** Tokens. @example `await client.tokens.self()` */
+  readonly tokens: TokensApi;
+  /** Audit log. @example `await client.audit.verify()` */
+  readonly audit: AuditApi;
+  /** Master key. @example `await client.keys.rotateMaster(newKey)` */
+  readonly keys: KeysApi;
+  /** Backups. @example `await client.backups.export({ passphrase })` */
+  readonly backups: BackupsApi;
+  /**
+   * Low-level escape hatch for an endpoint without a method yet: same auth,
+   * timeout, retries and error classes; resolves the parsed JSON body.
+   *
+   * @example
+   * ```ts
+   * const openapi = await client.request<Record<string, unknown>>('GET', '/v1/openapi.json', { auth: false });
+   * ```
+   */
+  request<T = unknown>(method: HttpMethod, path: string, options?: RawRequestOptions): Promise<T>;
+}
