@@ -4,11 +4,7 @@ import { createTransport, sleep, type HttpRequest } from './http.js';
 import { env, fetchFor, normaliseAddr, positive, retryPolicy, tokenFrom } from './config.js';
 import { DEFAULT_ADDR, type AuditIterateOptions, type ClientOptions, type GetAllOptions, type WarningInfo } from './options.js';
 import type { HushClient, SecretsApi } from './api.js';
-import type {
-  AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
-  Deleted, Environment, Health, MasterKeyRotation, NotModified, Project, ProjectKeyRotation, SecretDeleted, SecretNames,
-  SecretsSnapshot, SecretValue, SecretVersions, SecretWritten, TokenCreateInput, TokenInfo, TokenRevoked,
-} from './types.js';
+import type { AuditEvent, AuditQuery, BackupDownload, BackupExportOptions, CallOptions, Environment, NotModified, Project, SecretsSnapshot, TokenInfo } from './types.js';
 
 export * from './options.js';
 export type * from './api.js';

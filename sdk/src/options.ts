@@ -1,9 +1,5 @@
 // The options of createClient and of its calls (types only, and the default address).
-import type {
-  AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
-  Deleted, Environment, Health, MasterKeyRotation, NotModified, Project, ProjectKeyRotation, SecretDeleted, SecretNames,
-  SecretsSnapshot, SecretValue, SecretVersions, SecretWritten, TokenCreateInput, TokenInfo, TokenRevoked,
-} from './types.js';
+import type { CallOptions } from './types.js';
 import type { HushError } from './errors.js';
 
 
