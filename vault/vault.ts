@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Config } from './config.js';
 import { generateMasterKeyBase64, masterKeyFromBase64, masterKeyFromFile, randomBytes, type MasterKey } from './crypto/keyring.js';
 import { AlreadyInitializedError, ConfigError, NotInitializedError } from './errors.js';
-import { hasSchema, migrate, openDb, storageKind, type Db, type StorageKind } from './store/db.js';
+import { hasSchema, migrate, openDb, storageKind, transaction, type Db, type StorageKind } from './store/db.js';
 import { keyStoreFactory, metaStoreFactory } from './store/key-store.js';
 import { keyServiceFactory } from './services/key/key-service.js';
 import { auditServiceFactory, SYSTEM_CONTEXT } from './services/audit/audit-service.js';
@@ -88,7 +88,7 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
   const tokens = tokenServiceFactory({ tokenStore: tokenStoreFactory(db), keys, audit, log, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
   const vaultId = (await randomBytes(16)).toString('hex');
   const meta = metaStoreFactory(db);
-  const root = await db.transaction(async (tx) => {
+  const root = await transaction(db, async (tx) => {
     // A second initialiser racing this one fails on the unique key rows.
     await keys.initialise(tx);
     await audit.initialise(tx);

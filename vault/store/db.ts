@@ -5,6 +5,7 @@ import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../migrations/index.js';
 import { StorageUnavailableError, type HushError } from '../errors.js';
 import { bindTransaction, fastTx, registerSqlite, type RawSqlite } from './sqlite-fast.js';
+import { bindPgTransaction } from './sql.js';
 
 let pgReady = false;
 /**
@@ -114,6 +115,7 @@ export function rememberHead(tx: Tx, head: { seq: number; hash: Buffer }): void 
 export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
   if (isPostgres(db)) {
     return db.transaction(async (trx) => {
+      await bindPgTransaction(trx);
       const { rows } = await trx.raw('select seq, hash from audit_head where id = 1 for update');
       if (rows[0]) rememberHead(trx, { seq: Number(rows[0].seq), hash: Buffer.from(rows[0].hash) });
       return fn(trx);

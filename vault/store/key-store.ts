@@ -1,5 +1,6 @@
 import type { WrappedKey, KeyPurpose } from '../crypto/keyring.js';
 import type { Db, Tx } from './db.js';
+import { query, sql } from './sql.js';
 
 interface KeyRowDb { id: number; purpose: string; scope: string; version: number; wrapped: Buffer; mk_fingerprint: string }
 
@@ -7,28 +8,38 @@ const toKey = (r: KeyRowDb): WrappedKey & { id: number } => ({
   id: r.id, purpose: r.purpose as KeyPurpose, scope: r.scope, version: r.version, wrapped: Buffer.from(r.wrapped), mkFingerprint: r.mk_fingerprint,
 });
 
+const Q = {
+  insert: query('insert into keys (purpose, scope, version, wrapped, mk_fingerprint, created_at) values (?, ?, ?, ?, ?, ?)'),
+  get: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = ? and scope = ? and version = ?'),
+  latest: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = ? and scope = ? order by version desc limit 1'),
+  all: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys order by id'),
+  updateWrapped: query('update keys set wrapped = ?, mk_fingerprint = ? where id = ?'),
+  deleteScope: query('delete from keys where purpose = ? and scope = ?'),
+  metaGet: query('select value from meta where key = ?'),
+  metaSet: query('insert into meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value'),
+};
+
 export function keyStoreFactory(db: Db) {
   return {
     async insert(k: WrappedKey, tx?: Tx): Promise<void> {
-      await (tx ?? db)('keys').insert({ purpose: k.purpose, scope: k.scope, version: k.version, wrapped: k.wrapped, mk_fingerprint: k.mkFingerprint, created_at: Date.now() });
+      await sql(db, tx).run(Q.insert, k.purpose, k.scope, k.version, k.wrapped, k.mkFingerprint, Date.now());
     },
     async get(purpose: KeyPurpose, scope: string, version: number, tx?: Tx) {
-      const r = await (tx ?? db)<KeyRowDb>('keys').where({ purpose, scope, version }).first();
+      const r = await sql(db, tx).get<KeyRowDb>(Q.get, purpose, scope, version);
       return r ? toKey(r) : null;
     },
     async latest(purpose: KeyPurpose, scope: string, tx?: Tx) {
-      const r = await (tx ?? db)<KeyRowDb>('keys').where({ purpose, scope }).orderBy('version', 'desc').first();
+      const r = await sql(db, tx).get<KeyRowDb>(Q.latest, purpose, scope);
       return r ? toKey(r) : null;
     },
     async all(tx?: Tx) {
-      const rows = await (tx ?? db)<KeyRowDb>('keys').orderBy('id');
-      return rows.map(toKey);
+      return (await sql(db, tx).all<KeyRowDb>(Q.all)).map(toKey);
     },
     async updateWrapped(id: number, wrapped: Buffer, mkFingerprint: string, tx?: Tx): Promise<void> {
-      await (tx ?? db)('keys').where({ id }).update({ wrapped, mk_fingerprint: mkFingerprint });
+      await sql(db, tx).run(Q.updateWrapped, wrapped, mkFingerprint, id);
     },
     async deleteScope(purpose: KeyPurpose, scope: string, tx?: Tx): Promise<void> {
-      await (tx ?? db)('keys').where({ purpose, scope }).del();
+      await sql(db, tx).run(Q.deleteScope, purpose, scope);
     },
   };
 }
@@ -37,11 +48,11 @@ export type KeyStore = ReturnType<typeof keyStoreFactory>;
 export function metaStoreFactory(db: Db) {
   return {
     async get(key: string, tx?: Tx): Promise<string | null> {
-      const r = await (tx ?? db)('meta').where('key', key).first();
+      const r = await sql(db, tx).get<{ value: string }>(Q.metaGet, key);
       return r ? r.value : null;
     },
     async set(key: string, value: string, tx?: Tx): Promise<void> {
-      await (tx ?? db)('meta').insert({ key, value }).onConflict('key').merge();
+      await sql(db, tx).run(Q.metaSet, key, value);
     },
   };
 }
