@@ -1,10 +1,14 @@
 import type { Knex } from 'knex';
 import * as initial from './20261123000000_initial.js';
+import * as auditStreams from './20261207000000_audit_streams.js';
 
 type Migration = { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<void> };
 
 /** Migrations are listed here (not discovered on disk) so the compiled package finds them wherever it is installed. */
-const MIGRATIONS: [string, Migration][] = [['20261123000000_initial', initial]];
+const MIGRATIONS: [string, Migration][] = [
+  ['20261123000000_initial', initial],
+  ['20261207000000_audit_streams', auditStreams],
+];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
   getMigrations: async () => MIGRATIONS,

@@ -26,7 +26,7 @@ export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: 
     audit: auditStoreFactory(db),
   };
   const keys = keyServiceFactory({ keyStore: stores.keys, masterKey });
-  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile });
+  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs });
   const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
   const secrets = secretServiceFactory({
     db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv,

@@ -99,6 +99,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
     const app = await buildApp(container, { logger: log, https });
     for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
+    container.audit.startCheckpoints();
     let closed = false;
     return {
       app, container, init, masterKeySource: source,
@@ -110,6 +111,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
         closed = true;
         for (const fn of closers) await fn().catch(() => undefined);
         await app.close();
+        await container.audit.close();
         await opened.db.destroy();
       },
     };

@@ -97,7 +97,8 @@ for (const backend of BACKENDS) {
       // Exactly the three reads above were added; the refused requests left no event.
       // Exactly the three reads above were added; the refused requests left no event.
       assert.deepEqual(events.slice(count).map((e) => e.action), ['secret.read', 'secret.versions', 'secret.read']);
-      assert.equal(events[count].seq, head.headSeq + 1);
+      // On PostgreSQL the refused batches used sequence numbers: the next seq is higher, not always the next one.
+      assert.ok(events[count].seq > head.headSeq, `${events[count].seq} follows ${head.headSeq}`);
     });
   });
 }

@@ -71,7 +71,7 @@ for (const backend of BACKENDS) {
     it('when the audit append fails, every job of the batch fails with audit_unavailable and none is applied', async () => {
       const c = s.server.container;
       const before_ = await c.secrets.revision('api', 'prod');
-      const head = (await verify(s)).headSeq;
+      const head = (await verify(s)).checked;
       await blockAuditInserts(side);
       try {
         const results = await Promise.allSettled([
@@ -88,7 +88,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(all.body.secrets, { GC_A: 'a', GC_C: 'c' });
       const v = await verify(s);
       assert.equal(v.ok, true, v.reason ?? '');
-      assert.equal(v.headSeq, head + 1, 'only the read above was added');
+      assert.equal(v.checked, head + 1, 'only the read above was added');
     });
 
     it('a job whose event cannot be stored fails alone; the rest of its batch commits', async () => {

@@ -188,8 +188,8 @@ for (const backend of BACKENDS) {
       const v = await tamperOffline(vault, async (db) => {
         const ra = await row(db, a);
         const rb = await row(db, b);
-        const { seq: _sa, ...ca } = ra;
-        const { seq: _sb, ...cb } = rb;
+        const { seq: _sa, stream_seq: _qa, ...ca } = ra;
+        const { seq: _sb, stream_seq: _qb, ...cb } = rb;
         await db.transaction(async (tx) => {
           await tx('audit_events').where({ seq: a }).update(cb);
           await tx('audit_events').where({ seq: b }).update(ca);
@@ -204,8 +204,8 @@ for (const backend of BACKENDS) {
       const v = await tamperOffline(vault, async (db) => {
         const ra = await row(db, 15);
         const rb = await row(db, 16);
-        const { seq: _sa, ...ca } = ra;
-        const { seq: _sb, ...cb } = rb;
+        const { seq: _sa, stream_seq: _qa, ...ca } = ra;
+        const { seq: _sb, stream_seq: _qb, ...cb } = rb;
         await db('audit_events').where({ seq: 15 }).update(cb);
         await db('audit_events').where({ seq: 16 }).update(ca);
       });
@@ -219,16 +219,16 @@ for (const backend of BACKENDS) {
         await db('audit_events').where('seq', '>', k).delete();
         const forged = {
           seq: k + 1, ts: last.ts + 1000, actorId: last.actorId, actorName: last.actorName, action: 'secret.list', project: 'api', env: 'prod',
-          target: {}, outcome: 'ok', ip: '127.0.0.1', requestId: 'req_forged', detail: { count: 0 },
+          target: {}, outcome: 'ok', ip: '127.0.0.1', requestId: 'req_forged', detail: { count: 0 }, stream: last.stream, streamSeq: last.streamSeq + 1,
         };
         const hash = await forgedMac(last.hash, eventMaterial(forged));
         await db('audit_events').insert({
           seq: forged.seq, ts: forged.ts, actor_id: forged.actorId, actor_name: forged.actorName, action: forged.action, project: forged.project, env: forged.env,
           target: JSON.stringify(forged.target), outcome: forged.outcome, ip: forged.ip, request_id: forged.requestId, detail: JSON.stringify(forged.detail),
-          prev_hash: last.hash, hash,
+          prev_hash: last.hash, hash, stream: forged.stream, stream_seq: forged.streamSeq,
         });
         // The attacker also points the head at the forgery, as a careful one would.
-        await db('audit_head').where({ id: 1 }).update({ seq: k + 1, hash });
+        await db('audit_streams').where({ id: last.stream }).update({ head_seq: forged.streamSeq, head_event: k + 1, head_hash: hash });
       });
       assert.equal(v.ok, false);
       assert.equal(v.firstBadSeq, k + 1);
@@ -262,15 +262,15 @@ for (const backend of BACKENDS) {
     /** Runs `fn` on the live database, then puts every audit row and the head back. */
     async function withTampering<T>(fn: () => Promise<T>): Promise<T> {
       const rows = await db('audit_events').orderBy('seq');
-      const headRow = await db('audit_head').where({ id: 1 }).first();
+      const streamRows = await db('audit_streams').orderBy('id');
       try {
         return await fn();
       } finally {
         await db.transaction(async (tx) => {
           await tx('audit_events').delete();
           for (let i = 0; i < rows.length; i += 50) await tx('audit_events').insert(rows.slice(i, i + 50));
-          await tx('audit_head').delete();
-          await tx('audit_head').insert(headRow);
+          await tx('audit_streams').delete();
+          for (const r of streamRows) await tx('audit_streams').insert(r);
         });
         assert.equal((await verify(s)).ok, true, 'restored');
       }
@@ -292,7 +292,7 @@ for (const backend of BACKENDS) {
       const { headSeq: n } = await verify(s);
       const v = await withTampering(async () => {
         const last = toAudit(await row(db, n));
-        await db('audit_events').insert({ ...(await row(db, n)), seq: n + 5, prev_hash: last.hash, hash: await forgedMac(last.hash, 'x') });
+        await db('audit_events').insert({ ...(await row(db, n)), seq: n + 5, stream_seq: last.streamSeq + 5, prev_hash: last.hash, hash: await forgedMac(last.hash, 'x') });
         const first = await verify(s);
         assert.equal(first.firstBadSeq, n + 5);
         assert.equal(first.checked, n, 'everything up to the head verified');
@@ -307,25 +307,30 @@ for (const backend of BACKENDS) {
     it('a rewritten head record is reported at the head seq', async () => {
       const { headSeq: n } = await verify(s);
       const v = await withTampering(async () => {
-        await db('audit_head').where({ id: 1 }).update({ hash: randomBytes(32) });
+        const last = toAudit(await row(db, n));
+        await db('audit_streams').where({ id: last.stream }).update({ head_hash: randomBytes(32) });
         return verify(s);
       });
       assert.equal(v.firstBadSeq, n);
       assert.match(v.reason!, /head was rewritten/);
     });
 
-    it('a deleted head record is reported, and appends fail closed until it is back', async () => {
+    it('a deleted stream registry row is reported; the server goes on in a new stream of its own', async () => {
+      const { headSeq: n } = await verify(s);
+      const last = toAudit(await row(db, n));
       const v = await withTampering(async () => {
-        await db('audit_head').delete();
+        await db('audit_streams').where({ id: last.stream }).delete();
         const put = await s.api('PUT', '/v1/projects/api/envs/prod/secrets/NOHEAD', { value: 'x' });
-        assert.equal(put.status, 503);
-        assert.equal(put.body.error.code, 'audit_unavailable');
+        assert.equal(put.status, 200, 'the write is audited in a new stream');
+        const ev = (await allEvents(s, 'action=secret.write')).at(-1)!;
+        assert.notEqual(ev.stream, last.stream);
+        assert.equal(ev.streamSeq, 1);
         return verify(s);
       });
       assert.equal(v.ok, false);
-      assert.equal(v.firstBadSeq, null);
-      assert.match(v.reason!, /chain head record \(audit_head\) is missing/);
-      assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets/NOHEAD')).status, 404, 'the refused write was not applied');
+      const first = Number((await db('audit_events').where({ stream: last.stream }).min({ s: 'seq' }).first())!.s);
+      assert.equal(v.firstBadSeq, first);
+      assert.match(v.reason!, new RegExp(`belongs to stream ${last.stream}, which is not in the stream registry`));
     });
 
     it('truncating the tail together with the head passes a plain verify (the documented limit) but not one with an anchor', async () => {
@@ -336,7 +341,7 @@ for (const backend of BACKENDS) {
       const [plain, anchored] = await withTampering(async () => {
         const at = toAudit(await row(db, k));
         await db('audit_events').where('seq', '>', k).delete();
-        await db('audit_head').where({ id: 1 }).update({ seq: k, hash: at.hash });
+        await db('audit_streams').where({ id: at.stream }).update({ head_seq: at.streamSeq, head_event: k, head_hash: at.hash });
         return [await verify(s), await verify(s, anchor)];
       });
       assert.equal(plain.ok, true, 'without an outside anchor this cannot be seen');

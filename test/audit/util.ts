@@ -10,6 +10,7 @@ import { seedEnvs } from '../helpers/seed.js';
 export interface Ev {
   seq: number; ts: string; actor: { id: string; name: string }; action: string; project: string | null; env: string | null;
   target: Record<string, any>; outcome: string; ip: string | null; requestId: string | null; detail: Record<string, any>; hash: string;
+  stream: number; streamSeq: number;
 }
 
 /** Every event matching `query` (a query string without cursor/limit), following the cursor. */
@@ -52,10 +53,25 @@ export function copyDataDir(dataDir: string): string {
   return dir;
 }
 
-export function assertContiguous(events: { seq: number }[]): void {
+/**
+ * No duplicate seq, seqs ascending, and within each stream (one per writing
+ * process) the stream seqs run 1..n with no gap. Global seqs may have gaps
+ * on PostgreSQL (a sequence: a batch that rolled back used its numbers).
+ */
+export function assertContiguous(events: { seq: number; stream?: number; streamSeq?: number }[]): void {
   const seqs = events.map((e) => e.seq);
   assert.equal(new Set(seqs).size, seqs.length, 'duplicate seq');
-  seqs.forEach((s, i) => { if (s !== i + 1) assert.fail(`seq ${i + 1} expected at position ${i}, found ${s}`); });
+  seqs.forEach((s, i) => { if (i > 0 && s <= seqs[i - 1]) assert.fail(`seq ${s} at position ${i} does not follow ${seqs[i - 1]}`); });
+  const next = new Map<number, number>();
+  for (const e of events) {
+    const stream = e.stream ?? 0;
+    const want = next.get(stream) ?? 1;
+    if (e.streamSeq !== want) assert.fail(`stream ${stream}: #${want} expected at event ${e.seq}, found #${e.streamSeq}`);
+    next.set(stream, want + 1);
+  }
 }
+
+/** The highest seq of a list of events (0 when empty). */
+export const maxSeq = (events: { seq: number }[]): number => events.reduce((m, e) => Math.max(m, e.seq), 0);
 
 export { apiFor } from '../helpers/http.js';

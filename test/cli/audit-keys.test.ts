@@ -115,13 +115,16 @@ describe('hush audit verify --anchor-seq/--anchor-hash', () => {
       await s.close({ keepDir: true });
     }
 
-    // Someone with write access deletes the last two events and rewinds the head to match.
+    // Someone with write access deletes the last two events, rewinds their
+    // stream's head to match, and deletes the checkpoints (the one written at
+    // shutdown would otherwise give the truncation away).
     const Database = require('better-sqlite3');
     const db = new Database(join(s.dataDir, 'hush.db'));
     const keep = before.headSeq - 2;
     db.prepare('DELETE FROM audit_events WHERE seq > ?').run(keep);
-    const h = db.prepare('SELECT hash FROM audit_events WHERE seq = ?').get(keep) as { hash: Buffer };
-    db.prepare('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1').run(keep, h.hash);
+    const h = db.prepare('SELECT hash, stream, stream_seq FROM audit_events WHERE seq = ?').get(keep) as { hash: Buffer; stream: number; stream_seq: number };
+    db.prepare('UPDATE audit_streams SET head_seq = ?, head_event = ?, head_hash = ? WHERE id = ?').run(h.stream_seq, keep, h.hash, h.stream);
+    db.prepare('DELETE FROM audit_checkpoints').run();
     db.close();
 
     const s2 = await startServer({ dataDir: s.dataDir });

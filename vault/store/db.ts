@@ -87,37 +87,23 @@ export function isPostgres(db: Tx): boolean {
 }
 
 /**
- * The audit chain head as transaction() read it when it locked it
- * (PostgreSQL). Only the audit append moves the head, at the end of the
- * transaction, so the chain append reads it from here instead of again.
- */
-const lockedHeads = new WeakMap<Tx, { seq: number; hash: Buffer }>();
-export function lockedHead(tx: Tx): { seq: number; hash: Buffer } | undefined {
-  return lockedHeads.get(tx);
-}
-export function rememberHead(tx: Tx, head: { seq: number; hash: Buffer }): void {
-  lockedHeads.set(tx, head);
-}
-
-/**
  * A write transaction. On SQLite it takes the write lock first (waiting up
  * to busy_timeout for another process), so a read made early in it cannot
- * later fail to upgrade, and the store's hot statements run on its
- * connection without knex (sqlite-fast.ts).
+ * later fail to upgrade, and the store's statements run on its connection
+ * (sqlite-fast.ts). On PostgreSQL the store's statements run on the
+ * transaction's connection as prepared statements (sql.ts).
  *
- * On PostgreSQL it locks the audit chain head first, for the same reason:
- * every such transaction appends to the chain and would take that lock at
- * its end anyway, and a batch of several requests (group commit) may lock
- * several environment rows in between. Two server processes locking two
- * environments in opposite orders deadlocked (PostgreSQL aborts one after
- * deadlock_timeout); with one lock taken first by all, they queue instead.
+ * Nothing is locked up front on PostgreSQL: each process appends to its own
+ * audit stream, so transactions of different nodes meet only on the rows
+ * they change. Two batches of two nodes that lock environment rows in
+ * opposite orders can deadlock; PostgreSQL then aborts one after
+ * deadlock_timeout, and the unit of work retries its jobs one per
+ * transaction (unit-of-work.ts).
  */
 export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
   if (isPostgres(db)) {
     return db.transaction(async (trx) => {
       await bindPgTransaction(trx);
-      const { rows } = await trx.raw('select seq, hash from audit_head where id = 1 for update');
-      if (rows[0]) rememberHead(trx, { seq: Number(rows[0].seq), hash: Buffer.from(rows[0].hash) });
       return fn(trx);
     });
   }

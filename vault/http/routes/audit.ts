@@ -8,7 +8,7 @@ const Event = Type.Object({
   seq: Type.Number(), ts: Type.String(), actor: Type.Object({ id: Type.String(), name: Type.String() }), action: Type.String(),
   project: Type.Union([Type.String(), Type.Null()]), env: Type.Union([Type.String(), Type.Null()]), target: Type.Record(Type.String(), Type.Unknown()),
   outcome: Type.String(), ip: Type.Union([Type.String(), Type.Null()]), requestId: Type.Union([Type.String(), Type.Null()]),
-  detail: Type.Record(Type.String(), Type.Unknown()), hash: Type.String(),
+  detail: Type.Record(Type.String(), Type.Unknown()), stream: Type.Number(), streamSeq: Type.Number(), hash: Type.String(),
 });
 
 function time(v: string | undefined, name: string): number | undefined {
@@ -49,21 +49,28 @@ export function auditRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/audit/verify', {
     config: { auth: () => ({ kind: 'audit' }), action: 'audit.verify' },
     schema: {
-      summary: 'Recompute the hash chain; names the first broken seq (audit). anchorSeq + anchorHash: also check an event hash kept outside the database.',
+      summary: 'Recompute every stream\'s hash chain and the checkpoints; names the first broken seq (audit). anchorSeq + anchorHash: also check an event hash kept outside the database; anchorCheckpoint + anchorCheckpointHash: a checkpoint kept outside it.',
       querystring: Type.Object({
         anchorSeq: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,14}$' })),
         anchorHash: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
+        anchorCheckpoint: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,14}$' })),
+        anchorCheckpointHash: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
       }, { additionalProperties: false }),
       response: withErrors({
         200: Type.Object({
           ok: Type.Boolean(), checked: Type.Number(), firstBadSeq: Type.Union([Type.Number(), Type.Null()]), reason: Type.Union([Type.String(), Type.Null()]),
-          headSeq: Type.Number(), headHash: Type.Union([Type.String(), Type.Null()]),
+          headSeq: Type.Number(), headHash: Type.Union([Type.String(), Type.Null()]), streams: Type.Number(),
+          checkpoint: Type.Union([Type.Object({ id: Type.Number(), hash: Type.String() }), Type.Null()]),
         }),
       }),
     },
   }, async (req) => {
-    const q = req.query as { anchorSeq?: string; anchorHash?: string };
+    const q = req.query as { anchorSeq?: string; anchorHash?: string; anchorCheckpoint?: string; anchorCheckpointHash?: string };
     if ((q.anchorSeq === undefined) !== (q.anchorHash === undefined)) throw new InvalidRequestError('anchorSeq and anchorHash go together');
-    return c.audit.verify(q.anchorSeq !== undefined ? { seq: Number(q.anchorSeq), hash: q.anchorHash! } : undefined);
+    if ((q.anchorCheckpoint === undefined) !== (q.anchorCheckpointHash === undefined)) throw new InvalidRequestError('anchorCheckpoint and anchorCheckpointHash go together');
+    return c.audit.verify(
+      q.anchorSeq !== undefined ? { seq: Number(q.anchorSeq), hash: q.anchorHash! } : undefined,
+      q.anchorCheckpoint !== undefined ? { id: Number(q.anchorCheckpoint), hash: q.anchorCheckpointHash! } : undefined,
+    );
   });
 }

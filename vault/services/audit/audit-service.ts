@@ -1,10 +1,11 @@
 import { appendFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuditUnavailableError, HushError } from '../../errors.js';
 import type { Db, Tx } from '../../store/db.js';
-import { isPostgres, isStorageFailure, releaseSavepoint, rollbackToSavepoint, savepoint, storageError, transaction } from '../../store/db.js';
-import type { AuditFilter, AuditRow, AuditStore } from '../../store/audit-store.js';
+import type { AuditFilter, AuditRow, AuditStore, StreamRow } from '../../store/audit-store.js';
 import type { KeyService } from '../key/key-service.js';
+import { unitOfWork, type JobEntries } from '../unit-of-work.js';
 import { canonicalJson } from './canonical.js';
 
 export type Outcome = 'ok' | 'denied' | 'error';
@@ -32,42 +33,62 @@ export interface AuditServiceDeps {
   keys: Pick<KeyService, 'auditMac'>;
   log: FastifyBaseLogger;
   auditFile: string | null;
+  /** How often this process writes a checkpoint when any stream moved (0: only at close). */
+  checkpointIntervalMs?: number;
 }
 
 /**
  * `ok` is the verdict. `firstBadSeq` names the first event that does not
- * verify (null when ok, or when only the head record is at fault and no
- * event can be blamed). `checked` counts the events that verified, from seq 1
- * up to the head as it stood when verification started; `headHash` is that
- * event's hash (keep it outside the database as an anchor).
+ * verify (null when ok, or when only a registry or checkpoint record is at
+ * fault and no event can be blamed). `checked` counts the events that
+ * verified, in seq order, up to the heads as they stood when verification
+ * started; `headSeq` and `headHash` name the last of them (an anchor to keep
+ * outside the database). `checkpoint` is the last checkpoint verified,
+ * which commits to the head of every stream (the better anchor).
  */
-export interface VerifyResult { ok: boolean; checked: number; firstBadSeq: number | null; reason: string | null; headSeq: number; headHash: string | null }
+export interface VerifyResult {
+  ok: boolean; checked: number; firstBadSeq: number | null; reason: string | null; headSeq: number; headHash: string | null;
+  streams: number; checkpoint: { id: number; hash: string } | null;
+}
 
 /** An (seq, hash) pair recorded outside the database: a file-sink line, an earlier verify result, a backup. */
 export interface AuditAnchor { seq: number; hash: string }
+/** A checkpoint (id, hash) recorded outside the database: an earlier verify result. */
+export interface CheckpointAnchor { id: number; hash: string }
 
 /** The event's top-level fields in canonical (sorted) order, with their JSON-encoded names. */
-const EVENT_FIELDS = (['action', 'actorId', 'actorName', 'detail', 'env', 'ip', 'outcome', 'project', 'requestId', 'seq', 'target', 'ts'] as const)
+const EVENT_FIELDS = (['action', 'actorId', 'actorName', 'detail', 'env', 'ip', 'outcome', 'project', 'requestId', 'seq', 'stream', 'streamSeq', 'target', 'ts'] as const)
   .map((k) => [k, JSON.stringify(k)] as const);
+
+type Material = Omit<AuditRow, 'prevHash' | 'hash' | 'stream' | 'streamSeq'> & { stream?: number; streamSeq?: number };
 
 /**
  * The fields covered by the MAC, in one canonical form (shared by append
  * and verify): exactly canonicalJson of the object of these fields, built
- * without sorting the top level on every call.
+ * without sorting the top level on every call. Events of stream 0 (the
+ * single chain of vaults made before streams) were MACed without the
+ * stream fields, and are checked that way.
  */
-export function eventMaterial(e: Omit<AuditRow, 'prevHash' | 'hash'>): string {
+export function eventMaterial(e: Material): string {
   return material(e, e.target === undefined ? undefined : canonicalJson(e.target), e.detail === undefined ? undefined : canonicalJson(e.detail));
 }
 
 /** eventMaterial with the canonical JSON of target and detail already computed (append stores the same text). */
-function material(e: Omit<AuditRow, 'prevHash' | 'hash'>, targetJson: string | undefined, detailJson: string | undefined): string {
+function material(e: Material, targetJson: string | undefined, detailJson: string | undefined): string {
+  const streamed = e.stream !== undefined && e.stream !== 0;
   let out = '{';
   for (const [k, name] of EVENT_FIELDS) {
+    if ((k === 'stream' || k === 'streamSeq') && !streamed) continue;
     const json = k === 'target' ? targetJson : k === 'detail' ? detailJson : e[k] === undefined ? undefined : canonicalJson(e[k]);
     if (json === undefined) continue;
     out += (out.length > 1 ? ',' : '') + name + ':' + json;
   }
   return out + '}';
+}
+
+/** What a checkpoint's MAC covers. Domain-separated from events (which start with '{'). */
+function checkpointMaterial(c: { id: number; ts: number; heads: string }): string {
+  return `hush-audit-checkpoint\n${c.id}\n${c.ts}\n${c.heads}`;
 }
 
 /**
@@ -99,67 +120,71 @@ function flatCopy(o: Record<string, unknown>): Record<string, unknown> | null {
 export function publicEvent(e: AuditRow) {
   return {
     seq: e.seq, ts: new Date(e.ts).toISOString(), actor: { id: e.actorId, name: e.actorName }, action: e.action, project: e.project, env: e.env,
-    target: e.target, outcome: e.outcome, ip: e.ip, requestId: e.requestId, detail: e.detail, hash: e.hash.toString('hex'),
+    target: e.target, outcome: e.outcome, ip: e.ip, requestId: e.requestId, detail: e.detail, stream: e.stream, streamSeq: e.streamSeq,
+    hash: e.hash.toString('hex'),
   };
 }
 
-/** Requests committed together at most; a longer queue waits for the next transaction. */
-const MAX_BATCH = 512;
+const unavailable = (e?: unknown) => new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', e === undefined ? undefined : { cause: e });
 
-interface Job {
-  ctx: AuditContext;
-  readOnly: boolean;
-  /** Runs no SQL in the batch (a read already made outside it): needs no savepoint. */
-  pure: boolean;
-  fn: (tx: Tx, record: Record_) => Promise<unknown>;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  settled: boolean;
-}
+/** This process's stream: its id and the head it last committed. */
+interface OwnHead { stream: number; seq: number; hash: Buffer }
 
-/** An error from one request's own work: Hush errors as they are, database failures as storage_unavailable. */
-function jobError(e: unknown): unknown {
-  if (e instanceof HushError) return e;
-  if (isStorageFailure(e)) return storageError(e);
-  return e;
-}
+export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000 }: AuditServiceDeps) {
+  const node = `${hostname()} pid ${process.pid}`.slice(0, 128);
+  /** Committed head of this process's stream; null until its first append (or after a head that moved under it). */
+  let own: OwnHead | null = null;
+  /** The head this batch will leave, adopted when it commits. */
+  let pendingHead: OwnHead | null = null;
 
-export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: AuditServiceDeps) {
-  // SQLite reads stay in the batch: its statements are synchronous calls on
-  // the one connection, cheaper there than a second connection's.
-  const readOutside = isPostgres(db);
-  /** Chains the events of every job in one batch, in queue order, and writes them with one head update. */
-  async function append(tx: Tx, jobs: { ctx: AuditContext; inputs: AuditInput[] }[]): Promise<AuditRow[]> {
-    if (!jobs.some((j) => j.inputs.length > 0)) return [];
+  /**
+   * Chains the events of every job of one batch, in queue order, onto this
+   * process's stream, and writes them with one head move. No other process
+   * appends to this stream, so nothing here waits on another node: the
+   * compare-and-set on the stream's head only ever fails when the head moved
+   * under this process (a commit whose outcome it never learned, or an edit
+   * of the registry). Then it starts a new stream, and the old one stays as
+   * it is for verify to check.
+   */
+  async function append(tx: Tx, jobs: JobEntries<AuditContext, AuditInput>[]): Promise<AuditRow[]> {
+    const count = jobs.reduce((n, j) => n + j.inputs.length, 0);
+    if (count === 0) return [];
     try {
       const mac = await keys.auditMac(tx);
-      // Held until commit (FOR UPDATE on PostgreSQL; SQLite has one writer):
-      // appends from every process take the next seq one at a time.
-      const head = await auditStore.lockHead(tx);
-      if (!head) throw new Error('the audit chain head record is missing');
-      let seq = head.seq;
-      let prev = head.hash;
-      const rows: AuditRow[] = [];
-      const ts = Date.now();
-      for (const { ctx, inputs } of jobs) {
-        for (const i of inputs) {
-          seq += 1;
-          const base = {
-            seq, ts, actorId: ctx.actorId, actorName: ctx.actorName, action: i.action, project: i.project ?? null, env: i.env ?? null,
-            target: plain(i.target), outcome: i.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: plain(i.detail),
-          };
-          // Canonical JSON is MACed and stored: one serialisation of each, and the stored text is canonical.
-          const json = { target: canonicalJson(base.target), detail: canonicalJson(base.detail) };
-          const hash = mac(prev, material(base, json.target, json.detail));
-          rows.push({ ...base, prevHash: prev, hash, json });
-          prev = hash;
+      const seqs = await auditStore.nextSeqs(count, tx);
+      for (let attempt = 0; ; attempt++) {
+        const head = own ?? { stream: await auditStore.createStream(node, GENESIS_HASH, tx), seq: 0, hash: GENESIS_HASH };
+        let streamSeq = head.seq;
+        let prev = head.hash;
+        let i = 0;
+        const rows: AuditRow[] = [];
+        const ts = Date.now();
+        for (const { ctx, inputs } of jobs) {
+          for (const input of inputs) {
+            streamSeq += 1;
+            const base = {
+              seq: seqs[i++], ts, actorId: ctx.actorId, actorName: ctx.actorName, action: input.action, project: input.project ?? null, env: input.env ?? null,
+              target: plain(input.target), outcome: input.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: plain(input.detail),
+              stream: head.stream, streamSeq,
+            };
+            // Canonical JSON is MACed and stored: one serialisation of each, and the stored text is canonical.
+            const json = { target: canonicalJson(base.target), detail: canonicalJson(base.detail) };
+            const hash = mac(prev, material(base, json.target, json.detail));
+            rows.push({ ...base, prevHash: prev, hash, json });
+            prev = hash;
+          }
         }
+        if (await auditStore.append(head.stream, head.seq, rows, tx)) {
+          pendingHead = { stream: head.stream, seq: streamSeq, hash: prev };
+          return rows;
+        }
+        if (attempt > 0) throw new Error(`audit stream ${head.stream} was created in this transaction but its head cannot be moved`);
+        log.warn({ auditStream: head.stream }, 'the head of this process\'s audit stream moved under it; continuing on a new stream');
+        own = null;
       }
-      await auditStore.append(rows, seq, prev, tx);
-      return rows;
     } catch (e) {
       if (e instanceof HushError) throw e;
-      throw new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', { cause: e });
+      throw unavailable(e);
     }
   }
 
@@ -184,217 +209,238 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile }: Au
     return sinkQueue;
   }
 
-  // Group commit. Jobs that arrive while a transaction is committing queue
-  // up and go into the next one together: one transaction, one head update
-  // and one commit for the whole batch instead of one per request. Inside
-  // it each job runs in turn under a savepoint, so a job that fails (404,
-  // CAS conflict) is rolled back and answered alone while the others go on.
-  // A job's promise resolves only after the batch committed (and its events
-  // reached the file sink). If the audit append or the commit fails, nothing
-  // of the batch was applied; its jobs are then retried one per transaction,
-  // so a job whose own event cannot be written fails alone.
-  const queue: Job[] = [];
-  let draining = false;
-
-  async function commitBatch(batch: Job[]): Promise<void> {
-    const solo = batch.length === 1;
-    const done: { job: Job; out: unknown; ctx: AuditContext; inputs: AuditInput[] }[] = [];
-    let committed: AuditRow[] = [];
-    try {
-      await transaction(db, async (tx) => {
-        for (const job of batch) {
-          const inputs: AuditInput[] = [];
-          const record: Record_ = async (input) => { inputs.push(input); };
-          // Alone in its transaction, a job needs no savepoint: its failure rolls everything back.
-          if (solo) {
-            done.push({ job, out: await job.fn(tx, record), ctx: job.ctx, inputs });
-            continue;
-          }
-          const sp = job.pure ? false : await savepoint(tx, { readOnly: job.readOnly });
-          let out: unknown;
-          try {
-            out = await job.fn(tx, record);
-          } catch (e) {
-            if (sp) await rollbackToSavepoint(tx);
-            job.settled = true;
-            job.reject(jobError(e));
-            continue;
-          }
-          if (sp) await releaseSavepoint(tx);
-          done.push({ job, out, ctx: job.ctx, inputs });
-        }
-        committed = await append(tx, done);
-      });
-    } catch (e) {
-      const pending = batch.filter((j) => !j.settled);
-      if (!solo && pending.length > 1 && !isStorageFailure(e)) {
-        // The batch failed as a whole, but the cause may be one job's (an
-        // event that cannot be stored, a statement that aborted the
-        // transaction). Each job goes again in a transaction of its own, so
-        // only that one fails; a database that is down fails them all above.
-        for (const job of pending) await commitBatch([job]);
-        return;
-      }
-      const err = solo || e instanceof HushError ? jobError(e)
-        : isStorageFailure(e) ? storageError(e)
-          : new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', { cause: e });
-      for (const job of batch) if (!job.settled) job.reject(err);
-      return;
-    }
-    const resolve = () => { for (const d of done) d.job.resolve(d.out); };
-    if (auditFile && committed.length) void ship(committed).then(resolve);
-    else resolve();
-  }
-
-  async function drain(): Promise<void> {
-    try {
-      while (queue.length > 0) await commitBatch(queue.splice(0, MAX_BATCH));
-    } finally {
-      draining = false;
-    }
-  }
+  const uow = unitOfWork<AuditContext, AuditInput, AuditRow[]>(db, {
+    append,
+    async committed(rows) {
+      if (pendingHead) own = pendingHead;
+      pendingHead = null;
+      await ship(rows);
+    },
+    abandoned() {
+      // The commit may have happened without this process learning it: the
+      // next append's compare-and-set tells, and moves to a new stream if so.
+      pendingHead = null;
+    },
+  });
+  const run = uow.run;
 
   /**
-   * Runs `fn` in one database transaction together with the audit events it
-   * records; both commit or neither does (fail closed). The transaction may
-   * be shared with other requests' jobs (group commit), so `fn` must use
-   * `tx` for every query and must not itself call run() or record(): that
-   * would wait for a batch that cannot start before this one ends. The file
-   * sink is written only after the commit. `readOnly`: `fn` changes nothing
-   * (its events aside), so it needs no savepoint of its own.
+   * A checkpoint: one MACed record, chained to the one before, that commits
+   * to the head of every stream that moved since. Checkpoint writers on
+   * several nodes take turns on the last checkpoint's row; appends never
+   * wait for them. Runs through the unit of work like any write.
    */
-  function run<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
-    if (opts.readOnly && readOutside) return readThenAppend(ctx, fn);
-    return enqueue(ctx, fn, opts.readOnly === true, false);
-  }
-
-  function enqueue<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>, readOnly: boolean, pure: boolean): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      queue.push({ ctx, readOnly, pure, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
-      // Started after this turn's I/O callbacks: every request that arrived
-      // with this one has queued its job by then and joins the batch.
-      if (!draining) { draining = true; setImmediate(() => void drain()); }
+  async function checkpoint(): Promise<{ id: number; hash: string } | null> {
+    return run(SYSTEM_CONTEXT, async (tx) => {
+      const last = await auditStore.lastCheckpoint(tx);
+      const due = await auditStore.checkpointDue(tx);
+      if (due.length === 0) return null;
+      const mac = await keys.auditMac(tx);
+      const id = (last?.id ?? 0) + 1;
+      const prev = last?.hash ?? GENESIS_HASH;
+      const ts = Date.now();
+      const heads = JSON.stringify(due.map((d) => [d.stream, d.seq, d.hash.toString('hex')]));
+      const hash = mac(prev, checkpointMaterial({ id, ts, heads }));
+      await auditStore.insertCheckpoint({ id, ts, heads, prevHash: prev, hash }, due, tx);
+      return { id, hash: hash.toString('hex') };
     });
   }
 
-  /**
-   * PostgreSQL: a read runs on its own pool connection, concurrently with
-   * other reads, and only its events join the group commit. Inside the
-   * batch it would run under the chain-head lock, one request at a time,
-   * each statement a round trip on the batch's one connection. The result
-   * is still released only after its events are durable, and is dropped if
-   * they cannot be written (fail closed). A read needs no snapshot shared
-   * with its event: it changes nothing, and the event names the revision
-   * the read returned.
-   */
-  async function readThenAppend<T>(ctx: AuditContext, fn: (tx: Tx, record: Record_) => Promise<T>): Promise<T> {
-    const inputs: AuditInput[] = [];
-    let out: T;
-    try {
-      out = await fn(db, async (input) => { inputs.push(input); });
-    } catch (e) {
-      throw jobError(e);
-    }
-    return enqueue(ctx, async (_tx, record) => {
-      for (const i of inputs) await record(i);
-      return out;
-    }, true, true);
+  let timer: NodeJS.Timeout | null = null;
+  function startCheckpoints(): void {
+    if (timer || checkpointIntervalMs <= 0) return;
+    // Jittered, so the nodes of a cluster do not all try at the same moment.
+    timer = setInterval(() => {
+      checkpoint().catch((e) => log.warn({ err: { message: (e as Error).message } }, 'audit checkpoint not written this time'));
+    }, Math.round(checkpointIntervalMs * (0.9 + Math.random() * 0.2)));
+    timer.unref();
   }
 
   return {
     run,
-    
+
     /** Records events in their own transaction (denials, auth failures, server start). */
     async record(ctx: AuditContext, ...inputs: AuditInput[]): Promise<void> {
       await run(ctx, async (_tx, rec) => { for (const i of inputs) await rec(i); });
     },
 
-    async initialise(tx: Tx): Promise<void> {
-      await auditStore.initHead(GENESIS_HASH, tx);
+    /** Nothing to set up: each process registers its stream with its first event. */
+    async initialise(_tx: Tx): Promise<void> {},
+
+    checkpoint,
+    startCheckpoints,
+
+    /** At shutdown, after the last request: a last checkpoint, and this process's stream is marked closed. */
+    async close(): Promise<void> {
+      if (timer) { clearInterval(timer); timer = null; }
+      try {
+        await checkpoint();
+        const mine = own;
+        if (mine) await run(SYSTEM_CONTEXT, async (tx) => { await auditStore.closeStream(mine.stream, tx); });
+      } catch (e) {
+        log.warn({ err: { message: (e as Error).message } }, 'audit: last checkpoint at shutdown not written');
+      }
     },
 
     async list(f: AuditFilter) {
       return (await auditStore.list(f)).map(publicEvent);
     },
 
-    /**
-     * Recomputes the chain from seq 1 up to the head as it stands when the
-     * call starts (events appended meanwhile are left for the next run), in
-     * pages. Names the first seq that does not verify. With `anchor`, also
-     * checks that the event the anchor names still exists with that hash,
-     * which catches a truncation that rewound the head too.
-     */
-    async verify(anchor?: AuditAnchor): Promise<VerifyResult> {
-      const mac = await keys.auditMac();
-      // Every event up to head.seq committed no later than the head row did,
-      // so this read fixes a consistent range to check.
-      const head = await auditStore.head();
-      let checked = 0;
-      let prev: Buffer = GENESIS_HASH;
-      const headSeq = head?.seq ?? 0;
-      const result = (firstBadSeq: number | null, reason: string | null): VerifyResult =>
-        ({ ok: reason === null, checked, firstBadSeq, reason, headSeq, headHash: reason === null ? prev.toString('hex') : null });
-      if (!head) {
-        return result(null, 'the chain head record (audit_head) is missing, so where the log ends cannot be checked; it was deleted (appends fail closed until it is restored)');
-      }
-
-      let expect = 1;
-      for await (const e of auditStore.iterate(headSeq)) {
-        if (e.seq !== expect) {
-          return result(expect, e.seq === expect + 1
-            ? `event ${expect} is missing (deleted): the table jumps from ${expect - 1} to ${e.seq}`
-            : `events ${expect}..${e.seq - 1} are missing (deleted): the table jumps from ${expect - 1} to ${e.seq}`);
-        }
-        if (!e.prevHash.equals(prev)) {
-          return result(e.seq, `event ${e.seq} does not link to event ${e.seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
-        }
-        // The stored text of target and detail is the canonical text the
-        // append MACed, so it is MACed as it is. Text that another writer
-        // stored differently (a restore) is canonicalised and tried again.
-        let hash = mac(prev, material(e, e.json.target, e.json.detail));
-        if (!hash.equals(e.hash)) {
-          try { hash = mac(prev, eventMaterial(e)); } catch { /* target or detail is not JSON: altered */ }
-        }
-        if (!hash.equals(e.hash)) {
-          return result(e.seq, `event ${e.seq} was altered or forged: its MAC does not match its contents`);
-        }
-        prev = hash;
-        expect++;
-        checked++;
-      }
-      if (checked < headSeq) {
-        const from = checked + 1;
-        return result(from, from === headSeq
-          ? `event ${headSeq} is missing: the chain head says the log ends at ${headSeq}, the table ends at ${checked} (the last event was deleted)`
-          : `events ${from}..${headSeq} are missing: the chain head says the log ends at ${headSeq}, the table ends at ${checked} (the tail was truncated)`);
-      }
-      if (!head.hash.equals(prev)) {
-        return result(Math.max(headSeq, 1), `the chain head record does not match event ${headSeq}: the head was rewritten`);
-      }
-
-      // Rows above the head: the highest seq is read BEFORE the head again.
-      // Any honest append that committed by then moved the head at least
-      // that far in the same transaction, so a row above the re-read head
-      // was written outside the chain.
-      const bounds = await auditStore.bounds();
-      const now = await auditStore.head();
-      if (bounds && now && bounds.max > now.seq) {
-        const first = (await auditStore.firstAfter(now.seq)) ?? bounds.max;
-        return result(first, `event ${first} lies beyond the chain head (${now.seq}): it was inserted outside the chain`);
-      }
-
-      if (anchor) {
-        const end = now?.seq ?? headSeq;
-        if (anchor.seq > end) {
-          return result(end + 1, `the anchor names event ${anchor.seq} but the log ends at ${end}: events ${end + 1}..${anchor.seq} were removed together with the head (or the database was restored from an older backup)`);
-        }
-        const e = await auditStore.get(anchor.seq);
-        if (!e || e.hash.toString('hex') !== anchor.hash.toLowerCase()) {
-          return result(anchor.seq, `event ${anchor.seq} does not have the anchored hash: the log was rebuilt from event ${anchor.seq} or earlier (or the database was restored from an older backup)`);
-        }
-      }
-      return result(null, null);
-    },
+    verify: (anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor) => verifyLog(auditStore, keys, anchor, checkpointAnchor),
   };
 }
 export type AuditService = ReturnType<typeof auditServiceFactory>;
+
+interface StreamState { row: StreamRow; next: number; prev: Buffer; lastSeq: number; checkpointed: { streamSeq: number; hash: string; checkpoint: number } | null }
+
+/**
+ * Recomputes every stream's chain up to its head as it stood when the call
+ * started (events appended meanwhile are left for the next run), in one
+ * pass over the events in seq order, with memory bounded by the number of
+ * streams. Names the first seq that does not verify. Then checks the
+ * checkpoint chain, and that no stream ends before a checkpoint said it
+ * reached (a tail removed together with its head). With `anchor` (an event)
+ * or `checkpointAnchor`, also checks that what was recorded outside the
+ * database is still there.
+ */
+async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'auditMac'>, anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor): Promise<VerifyResult> {
+  const mac = await keys.auditMac();
+  // Every event up to a stream's head committed no later than its head row
+  // did, so this read fixes a consistent range to check.
+  const registry = await store.streams();
+  const streams = new Map<number, StreamState>();
+  for (const row of registry) streams.set(row.id, { row, next: 1, prev: GENESIS_HASH, lastSeq: 0, checkpointed: null });
+  const maxStreamAtStart = registry.length ? registry[registry.length - 1].id : -1;
+  const upTo = registry.reduce((m, r) => Math.max(m, r.headEvent), 0);
+
+  let checked = 0;
+  let lastSeq = 0;
+  let lastHash: Buffer | null = null;
+  let checkpointOk: { id: number; hash: string } | null = null;
+  const result = (firstBadSeq: number | null, reason: string | null): VerifyResult => ({
+    ok: reason === null, checked, firstBadSeq, reason, headSeq: lastSeq, headHash: reason === null && lastHash ? lastHash.toString('hex') : null,
+    streams: registry.length, checkpoint: checkpointOk,
+  });
+  const unregistered = new Set<number>();
+
+  for await (const e of store.iterate(upTo)) {
+    const st = streams.get(e.stream);
+    if (!st) {
+      if (e.stream > maxStreamAtStart) continue; // a stream registered after this verify started
+      if (!unregistered.has(e.stream) && (await store.stream(e.stream))) { unregistered.add(e.stream); continue; } // registered meanwhile
+      return result(e.seq, `event ${e.seq} belongs to stream ${e.stream}, which is not in the stream registry: its registry row was deleted`);
+    }
+    if (e.streamSeq > st.row.headSeq) continue; // appended after this verify started
+    if (e.streamSeq !== st.next) {
+      if (e.streamSeq < st.next) return result(e.seq, `event ${e.seq} is out of order in stream ${e.stream}: its place in the stream (#${e.streamSeq}) comes before event ${st.lastSeq}'s (#${st.next - 1}) (rows were moved or swapped)`);
+      const missing = e.streamSeq - st.next;
+      const from = st.lastSeq + 1;
+      // When the seqs between the two neighbours are exactly the missing events, they can be named.
+      if (e.seq - st.lastSeq - 1 === missing) {
+        return result(from, missing === 1
+          ? `event ${from} is missing (deleted): the table jumps from ${from - 1} to ${e.seq}`
+          : `events ${from}..${e.seq - 1} are missing (deleted): the table jumps from ${from - 1} to ${e.seq}`);
+      }
+      return result(from, `stream ${e.stream} lost its events #${st.next}..#${e.streamSeq - 1} (deleted), between event ${st.lastSeq} and event ${e.seq}`);
+    }
+    if (!e.prevHash.equals(st.prev)) {
+      return result(e.seq, `event ${e.seq} does not link to event ${st.lastSeq || e.seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
+    }
+    // The stored text of target and detail is the canonical text the append
+    // MACed, so it is MACed as it is. Text that another writer stored
+    // differently (a restore) is canonicalised and tried again.
+    let hash = mac(st.prev, material(e, e.json.target, e.json.detail));
+    if (!hash.equals(e.hash)) {
+      try { hash = mac(st.prev, eventMaterial(e)); } catch { /* target or detail is not JSON: altered */ }
+    }
+    if (!hash.equals(e.hash)) return result(e.seq, `event ${e.seq} was altered or forged: its MAC does not match its contents`);
+    st.prev = hash;
+    st.next++;
+    st.lastSeq = e.seq;
+    checked++;
+    lastSeq = e.seq;
+    lastHash = hash;
+  }
+
+  for (const st of streams.values()) {
+    const { row } = st;
+    if (st.next - 1 < row.headSeq) {
+      const from = st.lastSeq + 1;
+      return result(from, from === row.headEvent
+        ? `event ${row.headEvent} is missing: the chain head says the log ends at ${row.headEvent}, the table ends at ${st.lastSeq} (the last event was deleted)`
+        : from < row.headEvent
+          ? `events ${from}..${row.headEvent} are missing: the chain head says the log ends at ${row.headEvent}, the table ends at ${st.lastSeq} (the tail was truncated)`
+          : `stream ${row.id} lost its last events #${st.next}..#${row.headSeq}: its head says it ends there, the table ends at event ${st.lastSeq}`);
+    }
+    if (!row.headHash.equals(st.prev) || (row.headSeq > 0 && row.headEvent !== st.lastSeq)) {
+      return result(Math.max(row.headEvent, 1), `the chain head record of stream ${row.id} does not match event ${row.headEvent}: the head was rewritten`);
+    }
+  }
+
+  // Rows beyond a head: the highest stream seqs are read BEFORE the heads
+  // again. Any honest append that committed by then moved its head at least
+  // that far in the same statement, so a row above a re-read head was
+  // written outside the chain.
+  const ends = await store.streamEnds();
+  const now = new Map((await store.streams()).map((r) => [r.id, r]));
+  for (const end of ends) {
+    const row = now.get(end.stream);
+    if (!row) {
+      if (end.stream > maxStreamAtStart) continue;
+      const first = (await store.firstAfter(end.stream, 0))!;
+      return result(first, `event ${first} belongs to stream ${end.stream}, which is not in the stream registry: its registry row was deleted`);
+    }
+    if (end.max > row.headSeq) {
+      const first = (await store.firstAfter(end.stream, row.headSeq))!;
+      return result(first, `event ${first} lies beyond the chain head (${row.headEvent}): it was inserted outside the chain`);
+    }
+  }
+
+  // The checkpoint chain, and what each checkpoint says a stream reached.
+  let prev: Buffer = GENESIS_HASH;
+  let expect = 1;
+  const reached = new Map<number, { streamSeq: number; hash: string; checkpoint: number }>();
+  for await (const c of store.checkpoints()) {
+    if (c.id !== expect) return result(null, `checkpoint ${expect} is missing (deleted): the checkpoints jump from ${expect - 1} to ${c.id}`);
+    if (!c.prevHash.equals(prev)) return result(null, `checkpoint ${c.id} does not link to checkpoint ${c.id - 1} (checkpoints were moved or replaced)`);
+    if (!mac(prev, checkpointMaterial(c)).equals(c.hash)) return result(null, `checkpoint ${c.id} was altered or forged: its MAC does not match its contents`);
+    let heads: [number, number, string][];
+    try { heads = JSON.parse(c.heads); } catch { return result(null, `checkpoint ${c.id} was altered: its heads are not JSON`); }
+    for (const [stream, streamSeq, hash] of heads) reached.set(stream, { streamSeq, hash, checkpoint: c.id });
+    prev = c.hash;
+    expect++;
+    checkpointOk = { id: c.id, hash: c.hash.toString('hex') };
+  }
+  for (const [stream, r] of reached) {
+    const st = streams.get(stream);
+    if (!st) {
+      if (stream > maxStreamAtStart) continue;
+      return result(null, `stream ${stream} is gone from the registry, but checkpoint ${r.checkpoint} covers its events up to #${r.streamSeq}: the stream was deleted`);
+    }
+    if (r.streamSeq > st.row.headSeq) {
+      return result(st.lastSeq + 1, `checkpoint ${r.checkpoint} says stream ${stream} reached #${r.streamSeq}, but it ends at #${st.row.headSeq} (event ${st.lastSeq}): its tail was removed together with its head`);
+    }
+    const at = await store.byStreamSeq(stream, r.streamSeq);
+    if (!at || at.hash.toString('hex') !== r.hash) {
+      return result(at?.seq ?? null, `event #${r.streamSeq} of stream ${stream} does not have the hash checkpoint ${r.checkpoint} recorded: the stream was rebuilt`);
+    }
+  }
+
+  if (anchor) {
+    if (anchor.seq > upTo) {
+      return result(upTo + 1, `the anchor names event ${anchor.seq} but the log ends at ${upTo}: events ${upTo + 1}..${anchor.seq} were removed together with the head (or the database was restored from an older backup)`);
+    }
+    const e = await store.get(anchor.seq);
+    if (!e || e.hash.toString('hex') !== anchor.hash.toLowerCase()) {
+      return result(anchor.seq, `event ${anchor.seq} does not have the anchored hash: the log was rebuilt from event ${anchor.seq} or earlier (or the database was restored from an older backup)`);
+    }
+  }
+  if (checkpointAnchor) {
+    const last = checkpointOk?.id ?? 0;
+    if (checkpointAnchor.id > last) return result(null, `the anchor names checkpoint ${checkpointAnchor.id} but the checkpoints end at ${last}: later checkpoints were removed (or the database was restored from an older backup)`);
+    let found: string | null = null;
+    for await (const c of store.checkpoints()) if (c.id === checkpointAnchor.id) { found = c.hash.toString('hex'); break; }
+    if (found !== checkpointAnchor.hash.toLowerCase()) return result(null, `checkpoint ${checkpointAnchor.id} does not have the anchored hash: the checkpoints were rebuilt`);
+  }
+  return result(null, null);
+}

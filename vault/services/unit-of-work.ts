@@ -1,0 +1,175 @@
+import { AuditUnavailableError, HushError } from '../errors.js';
+import type { Db, Tx } from '../store/db.js';
+import { isPostgres, isStorageFailure, releaseSavepoint, rollbackToSavepoint, savepoint, storageError, transaction } from '../store/db.js';
+
+/**
+ * The unit of work: every write transaction of a request runs through here,
+ * together with the audit events it records, and both commit or neither
+ * does (fail closed).
+ *
+ * Group commit. Jobs that arrive while a transaction is committing queue up
+ * and go into the next one together: one transaction, one journal append
+ * and one commit for the whole batch instead of one per request. Inside it
+ * each job runs in turn under a savepoint, so a job that fails (404, CAS
+ * conflict) is rolled back and answered alone while the others go on. A
+ * job's promise resolves only after the batch committed (and the journal's
+ * after-commit work, the audit file sink, is done). If the journal append or
+ * the commit fails, nothing of the batch was applied; its jobs are then
+ * retried one per transaction, so a job whose own event cannot be written
+ * fails alone.
+ */
+
+/** What a job records: the audit service decides what an entry is. */
+export type Recorder<I> = (input: I) => Promise<void>;
+
+export interface JobEntries<C, I> { ctx: C; inputs: I[] }
+
+/** Writes a batch's entries in its transaction, and is told what became of them. */
+export interface Journal<C, I, R> {
+  /** Appends the entries of every job of the batch, in queue order, in `tx`. */
+  append(tx: Tx, jobs: JobEntries<C, I>[]): Promise<R>;
+  /** After the commit: `r` is durable. Jobs resolve when this settles. */
+  committed(r: R): Promise<void>;
+  /** The batch rolled back (or its commit's outcome is unknown). */
+  abandoned(): void;
+}
+
+/** Requests committed together at most; a longer queue waits for the next transaction. */
+const MAX_BATCH = 512;
+
+interface Job<C, I> {
+  ctx: C;
+  readOnly: boolean;
+  /** Runs no SQL in the batch (a read already made outside it): needs no savepoint. */
+  pure: boolean;
+  fn: (tx: Tx, record: Recorder<I>) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  settled: boolean;
+}
+
+/** An error from one request's own work: Hush errors as they are, database failures as storage_unavailable. */
+function jobError(e: unknown): unknown {
+  if (e instanceof HushError) return e;
+  if (isStorageFailure(e)) return storageError(e);
+  return e;
+}
+
+export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>) {
+  // PostgreSQL: reads run on their own pool connections, concurrently, and
+  // only their entries join the batch (see readThenAppend). SQLite reads stay
+  // in the batch: its statements are synchronous calls on the one connection,
+  // cheaper there than a second connection's.
+  const readOutside = isPostgres(db);
+  const queue: Job<C, I>[] = [];
+  let draining = false;
+
+  async function runJobs(tx: Tx, batch: Job<C, I>[], done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[]): Promise<R> {
+    const solo = batch.length === 1;
+    for (const job of batch) {
+      const inputs: I[] = [];
+      const record: Recorder<I> = async (input) => { inputs.push(input); };
+      // Alone in its transaction, a job needs no savepoint: its failure rolls everything back.
+      if (solo || job.pure) {
+        done.push({ job, out: await job.fn(tx, record), entries: { ctx: job.ctx, inputs } });
+        continue;
+      }
+      const sp = await savepoint(tx, { readOnly: job.readOnly });
+      let out: unknown;
+      try {
+        out = await job.fn(tx, record);
+      } catch (e) {
+        if (sp) await rollbackToSavepoint(tx);
+        job.settled = true;
+        job.reject(jobError(e));
+        continue;
+      }
+      if (sp) await releaseSavepoint(tx);
+      done.push({ job, out, entries: { ctx: job.ctx, inputs } });
+    }
+    return journal.append(tx, done.map((d) => d.entries));
+  }
+
+  async function commitBatch(batch: Job<C, I>[]): Promise<void> {
+    const solo = batch.length === 1;
+    const done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[] = [];
+    let result: R;
+    try {
+      // PostgreSQL, a batch of reads only: their entries are one atomic
+      // statement, so no transaction (BEGIN and COMMIT are round trips too).
+      if (readOutside && batch.every((j) => j.pure)) result = await runJobs(db, batch, done);
+      else result = await transaction(db, (tx) => runJobs(tx, batch, done));
+    } catch (e) {
+      journal.abandoned();
+      const pending = batch.filter((j) => !j.settled);
+      if (!solo && pending.length > 1 && !isStorageFailure(e)) {
+        // The batch failed as a whole, but the cause may be one job's (an
+        // entry that cannot be stored, a statement that aborted the
+        // transaction, a deadlock with another node's batch). Each job goes
+        // again in a transaction of its own, so only that one fails; a
+        // database that is down fails them all below.
+        for (const job of pending) await commitBatch([job]);
+        return;
+      }
+      const err = solo || e instanceof HushError ? jobError(e)
+        : isStorageFailure(e) ? storageError(e)
+          : new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', { cause: e });
+      for (const job of batch) if (!job.settled) job.reject(err);
+      return;
+    }
+    await journal.committed(result);
+    for (const d of done) d.job.resolve(d.out);
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) await commitBatch(queue.splice(0, MAX_BATCH));
+    } finally {
+      draining = false;
+    }
+  }
+
+  function enqueue<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>, readOnly: boolean, pure: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ ctx, readOnly, pure, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
+      // Started after this turn's I/O callbacks: every request that arrived
+      // with this one has queued its job by then and joins the batch.
+      if (!draining) { draining = true; setImmediate(() => void drain()); }
+    });
+  }
+
+  /**
+   * PostgreSQL: a read runs on its own pool connection, concurrently with
+   * other reads, and only its entries join the group commit. The result is
+   * still released only after its entries are durable, and is dropped if
+   * they cannot be written (fail closed). A read needs no snapshot shared
+   * with its entry: it changes nothing, and the entry names what it read.
+   */
+  async function readThenAppend<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>): Promise<T> {
+    const inputs: I[] = [];
+    let out: T;
+    try {
+      out = await fn(db, async (input) => { inputs.push(input); });
+    } catch (e) {
+      throw jobError(e);
+    }
+    return enqueue(ctx, async (_tx, record) => {
+      for (const i of inputs) await record(i);
+      return out;
+    }, true, true);
+  }
+
+  return {
+    /**
+     * Runs `fn` in one database transaction together with the entries it
+     * records. The transaction may be shared with other requests' jobs, so
+     * `fn` must use `tx` for every query and must not itself call run():
+     * that would wait for a batch that cannot start before this one ends.
+     * `readOnly`: `fn` changes nothing (its entries aside).
+     */
+    run<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
+      if (opts.readOnly && readOutside) return readThenAppend(ctx, fn);
+      return enqueue(ctx, fn, opts.readOnly === true, false);
+    },
+  };
+}
