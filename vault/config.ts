@@ -89,6 +89,7 @@ const duration: Parser<number> = (v) => {
   if (ms === null) throw new BadValue('must be a duration such as 90s, 15m, 12h, 30d');
   return ms;
 };
+const durationOrZero: Parser<number> = (v) => (/^0+\s*[a-z]*$/i.test(v.trim()) ? 0 : duration(v));
 const bool: Parser<boolean> = (v) => {
   const s = v.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(s)) return true;
@@ -154,7 +155,7 @@ export const SETTINGS = [
   def({ key: 'insecureHttp', flag: 'insecure-http', env: 'HUSH_INSECURE_HTTP', default: false, parse: bool, doc: 'Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).' }),
   def({ key: 'trustProxy', flag: 'trust-proxy', env: 'HUSH_TRUST_PROXY', default: [], parse: cidrs, doc: 'Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.' }),
   def({ key: 'auditFile', flag: 'audit-file', env: 'HUSH_AUDIT_FILE', default: null, parse: nullablePath, doc: 'Also append audit events as JSON lines to this file (after commit).' }),
-  def({ key: 'auditCheckpointIntervalMs', flag: 'audit-checkpoint-interval', env: 'HUSH_AUDIT_CHECKPOINT_INTERVAL', default: 60_000, parse: duration, doc: 'How often a server writes an audit checkpoint (a MACed record of every audit stream\'s head) when any stream moved; 0 turns the timer off (one is still written at shutdown).' }),
+  def({ key: 'auditCheckpointIntervalMs', flag: 'audit-checkpoint-interval', env: 'HUSH_AUDIT_CHECKPOINT_INTERVAL', default: 60_000, parse: durationOrZero, doc: 'How often a server writes an audit checkpoint (a MACed record of every audit stream\'s head) when any stream moved; 0 turns the timer off (one is still written at shutdown).' }),
   def({ key: 'backupSchedule', flag: 'backup-schedule', env: 'HUSH_BACKUP_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for scheduled backups (croner syntax, seconds field optional).' }),
   def({ key: 'backupDir', flag: 'backup-dir', env: 'HUSH_BACKUP_DIR', default: null, parse: nullablePath, doc: 'Directory for scheduled backups.' }),
   def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),
