@@ -35,6 +35,7 @@ export function haproxyConfig(statsSocket: string, backends: Backend[]): string 
     '',
     'defaults',
     '    mode http',
+    '    option forwardfor',
     '    timeout connect 2s',
     '    timeout client 30s',
     '    timeout server 30s',
