@@ -316,22 +316,22 @@ export function load(target: () => { url: string }, token: string, opts: LoadOpt
   const counts = { ok: 0, unavailable: 0, gateway: 0, byCode: new Map<string, number>() };
   let stop = false;
   let lastOkAt = Date.now();
-  let last503At = 0;
   let lastErrorAt = 0;
-  const count = (code: string) => { counts.byCode.set(code, (counts.byCode.get(code) ?? 0) + 1); lastErrorAt = Date.now(); };
-  const classify = (r: Res, what: string) => {
+  /** When each request that did not get a 200 was sent. */
+  const errorsSentAt: number[] = [];
+  const count = (code: string, sentAt: number) => { counts.byCode.set(code, (counts.byCode.get(code) ?? 0) + 1); lastErrorAt = Date.now(); errorsSentAt.push(sentAt); };
+  const classify = (r: Res, what: string, sentAt: number) => {
     if (r.status === 200) { counts.ok++; lastOkAt = Date.now(); return true; }
     if (opts.behindProxy && [502, 503, 504].includes(r.status) && typeof r.body?.error?.code !== 'string') {
       counts.gateway++;
-      count(`proxy_${r.status}`);
+      count(`proxy_${r.status}`, sentAt);
       return false;
     }
     if (r.status === 503) {
       try { assertErrorShape(r, what); } catch (e) { failures.push((e as Error).message); return false; }
-      count(r.body.error.code);
+      count(r.body.error.code, sentAt);
       if (!CLEAR_503.has(r.body.error.code)) failures.push(`${what}: 503 with code ${r.body.error.code}`);
       counts.unavailable++;
-      last503At = Date.now();
       return false;
     }
     failures.push(`${what}: ${r.status} ${r.text.slice(0, 300)}`);
@@ -341,19 +341,22 @@ export function load(target: () => { url: string }, token: string, opts: LoadOpt
     for (let n = 0; !stop; n++) {
       const key = opts.writesOnly ? `C${c}_N${n}` : `C${c}_K${n % 6}`;
       const value = secretValue(`-${c}-${n}-` + 'v'.repeat(valueBytes));
+      let sentAt = Date.now();
       try {
         const w = await call(target().url, 'PUT', `${BASE}/${key}`, { token, body: { value }, timeoutMs: 15_000 });
-        if (classify(w, `PUT ${key}`)) { acks.push({ key, value, version: w.body.version }); written.add(key); }
+        if (classify(w, `PUT ${key}`, sentAt)) { acks.push({ key, value, version: w.body.version }); written.add(key); }
         if (!opts.writesOnly) {
           // One key, when it exists for sure; otherwise all of them.
+          sentAt = Date.now();
           const r = await call(target().url, 'GET', n % 3 !== 0 && written.has(key) ? `${BASE}/${key}` : BASE, { token, timeoutMs: 15_000 });
-          classify(r, 'GET');
+          classify(r, 'GET', sentAt);
         }
       } catch (e) {
         // Through a proxy, a request in flight on a node that dies may have its connection closed without an answer.
-        if (opts.behindProxy && (e as Error).name !== 'TimeoutError') { counts.gateway++; count('proxy_closed_connection'); } else failures.push(`request failed (hang or dropped connection): ${(e as Error).message}`);
+        if (opts.behindProxy && (e as Error).name !== 'TimeoutError') { counts.gateway++; count('proxy_closed_connection', sentAt); } else failures.push(`request failed (hang or dropped connection): ${(e as Error).message}`);
       }
-      if ((counts.unavailable > 0 && Date.now() - last503At < 50) || Date.now() - lastErrorAt < 50) await sleep(20);
+      // Just after an error, a short pause: clients spinning on a down database would only burn the CPU the recovery needs.
+      if (Date.now() - lastErrorAt < 50) await sleep(20);
     }
   };
   const running = Array.from({ length: clients }, (_, c) => run(c));
@@ -361,6 +364,8 @@ export function load(target: () => { url: string }, token: string, opts: LoadOpt
     acks, failures, counts,
     lastOkAt: () => lastOkAt,
     lastErrorAt: () => lastErrorAt,
+    /** How many requests sent at or after `t` did not get a 200. */
+    errorsSentSince: (t: number) => errorsSentAt.filter((x) => x >= t).length,
     /** The counts as they are now (a copy). */
     snapshot: () => ({ ...counts, byCode: new Map(counts.byCode) }),
     async stop() { stop = true; await Promise.all(running); },
