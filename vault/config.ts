@@ -16,6 +16,7 @@ export interface Config {
   dataDir: string;
   listen: ListenAddress;
   databaseUrl: string | null;
+  databasePoolMax: number;
   masterKey: string | null;
   masterKeyFile: string | null;
   maxValueBytes: number;
@@ -129,6 +130,7 @@ export const SETTINGS = [
     if (!/^postgres(ql)?:\/\//.test(s) && !/^sqlite:/.test(s)) throw new BadValue('must start with postgres:// or sqlite:');
     return s;
   }, doc: 'postgres://user@host:5432/db for PostgreSQL, or sqlite:/path/file.db. Absent: SQLite at <data-dir>/hush.db.' }),
+  def({ key: 'databasePoolMax', flag: 'database-pool-max', env: 'HUSH_DATABASE_POOL_MAX', default: 10, parse: intIn(1, 1000), doc: 'PostgreSQL: most connections this server opens (its pool). PostgreSQL\'s max_connections must cover every server\'s pool (docs/scaling.md). SQLite: unused.' }),
   def({ key: 'masterKey', flag: 'master-key', env: 'HUSH_MASTER_KEY', default: null, parse: nullableStr, doc: 'Master key, base64 of 32 bytes. Prefer HUSH_MASTER_KEY_FILE.' }),
   def({ key: 'masterKeyFile', flag: 'master-key-file', env: 'HUSH_MASTER_KEY_FILE', default: null, parse: nullablePath, doc: 'File holding the base64 master key. Must not be readable by group or others.' }),
   def({ key: 'maxValueBytes', flag: 'max-value-bytes', env: 'HUSH_MAX_VALUE_BYTES', default: 65536, parse: bytes, doc: 'Largest secret value accepted (UTF-8 bytes).' }),

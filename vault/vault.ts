@@ -53,7 +53,7 @@ export function openConfiguredDb(config: Readonly<Config>, poolMax?: number): Op
   const url = databaseUrl(config);
   const storage = storageKind(url);
   if (storage === 'sqlite' && !config.databaseUrl) ensureDataDir(config.dataDir);
-  return { db: openDb({ url, sqliteSynchronous: config.sqliteSynchronous, poolMax }), storage, url };
+  return { db: openDb({ url, sqliteSynchronous: config.sqliteSynchronous, poolMax: poolMax ?? config.databasePoolMax }), storage, url };
 }
 
 /** Is there an initialised vault in this database? Reads only; never writes. */

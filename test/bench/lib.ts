@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { spawnListening as spawnNode, type Listening } from '../helpers/cli.js';
+import { ensureTool } from '../helpers/tools.js';
 
 export const DIST = new URL('../../', import.meta.url).pathname;
 export const HUSH_BIN = `${DIST}cli/main.js`;
@@ -54,4 +55,49 @@ export async function seedEnv(s: Spawned, project: string, env: string, n: numbe
   const set: Record<string, string> = {};
   for (let i = 0; i < n; i++) set[`SECRET_${String(i).padStart(3, '0')}`] = randomBytes(valueBytes).toString('base64').slice(0, valueBytes);
   await apiOk(s.url, s.rootToken!, 'PATCH', `/v1/projects/${project}/envs/${env}/secrets`, { set });
+}
+
+/** The Lua script that gives wrk its PUT bodies and prints its results as JSON (test/bench/wrk-json.lua). */
+const WRK_SCRIPT = new URL('../../../test/bench/wrk-json.lua', import.meta.url).pathname;
+
+/** One wrk run: throughput, latency in ms, and every request that did not get a 2xx. */
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  /** Answers with a status of 400 or more, as wrk counts them (no route measured answers 1xx or 3xx). */
+  non2xx: number;
+  /** Connect, read and write errors, and requests without an answer within wrk's 2 s timeout. */
+  socketErrors: number;
+}
+
+let wrkBin: string | null = null;
+
+/**
+ * Drives `url` with wrk in its own process: one thread, 32 connections,
+ * `seconds` long, so the load generator is not the bench process and not the
+ * bottleneck. With `put`, each request is a PUT of a distinct JSON body
+ * (the run id keeps values distinct across runs).
+ */
+export async function wrk(url: string, opts: { seconds: number; token?: string | null; put?: string; connections?: number }): Promise<LoadResult> {
+  wrkBin ??= ensureTool('wrk');
+  const args = ['-t1', `-c${opts.connections ?? 32}`, `-d${opts.seconds}s`, '--latency', '-s', WRK_SCRIPT];
+  if (opts.token) args.push('-H', `Authorization: Bearer ${opts.token}`);
+  args.push(url);
+  const child = spawn(wrkBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRK_PUT: opts.put ?? '' } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const code = await new Promise<number | null>((res, rej) => { child.once('error', rej); child.once('close', res); });
+  const line = /^WRK_JSON (\{.*\})$/m.exec(out);
+  if (code !== 0 || !line) throw new Error(`wrk ${url} exited ${code}: ${(err || out).slice(-500)}`);
+  const j = JSON.parse(line[1]) as { requests: number; durationUs: number; p50Us: number; p99Us: number; status4xx5xx: number; connectErrors: number; readErrors: number; writeErrors: number; timeouts: number };
+  const r: LoadResult = {
+    rps: j.requests / (j.durationUs / 1e6), p50: j.p50Us / 1000, p99: j.p99Us / 1000, requests: j.requests,
+    non2xx: j.status4xx5xx, socketErrors: j.connectErrors + j.readErrors + j.writeErrors + j.timeouts,
+  };
+  if (r.non2xx || r.socketErrors) process.stderr.write(`    (warning: ${url}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors of ${r.requests})\n`);
+  return r;
 }

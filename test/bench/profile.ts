@@ -1,19 +1,18 @@
 // CPU profile of the bulk-read path: starts `hush server` under --cpu-prof,
-// seeds an env with 50 secrets, drives GET .../secrets with autocannon (32
-// connections), stops the server and prints the top costs, by function (self
+// seeds an env with 50 secrets, drives GET .../secrets (or PUTs) with wrk in
+// its own process (32 connections), stops the server and prints the top costs, by function (self
 // time) and by component (inclusive, attributed to the package or Hush layer
 // on the stack).
 //
 //   node dist/test/bench/profile.js [--seconds=10] [--path=read|put|verify] [--events=200000] [--keep=DIR] [--database-url=postgres://...]
 //
 // --path=verify seeds --events audit events (seed-audit.js) and profiles GET /v1/audit/verify instead.
-import autocannon, { type Options } from 'autocannon';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { api, DIST, HUSH_BIN, spawnListening } from './lib.js';
+import { api, DIST, HUSH_BIN, spawnListening, wrk } from './lib.js';
 
 const arg = (k: string) => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
 const seconds = Number(arg('seconds') ?? 10);
@@ -90,14 +89,10 @@ async function main() {
   for (let i = 0; i < 50; i++) set[`SECRET_${String(i).padStart(3, '0')}`] = randomBytes(64).toString('base64').slice(0, 64);
   await api(s.url, root, 'PATCH', '/v1/projects/api/envs/prod/secrets', { set });
   const tok = (await api(s.url, root, 'POST', '/v1/tokens', { name: 'prof', scopes: ['read:api/prod', 'write:api/prod'] })).token as string;
-  const headers: Record<string, string> = { authorization: `Bearer ${tok}` };
-  let n = 0;
-  const opts: Options = mode === 'put'
-    ? { url: `${s.url}/v1/projects/api/envs/prod/secrets/PROF`, method: 'PUT' as const, headers: { ...headers, 'content-type': 'application/json' }, requests: [{ method: 'PUT', setupRequest: (r) => ({ ...r, body: JSON.stringify({ value: `v-${n++}` }) }) }] }
-    : { url: `${s.url}/v1/projects/api/envs/prod/secrets`, headers };
-  const r = await autocannon({ ...opts, connections: 32, duration: seconds });
+  const path = mode === 'put' ? '/v1/projects/api/envs/prod/secrets/PROF' : '/v1/projects/api/envs/prod/secrets';
+  const r = await wrk(s.url + path, { seconds, token: tok, put: mode === 'put' ? randomBytes(6).toString('hex') : undefined });
   await s.stop();
-  report([`${mode} path: ${Math.round(r.requests.average)} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ${r.non2xx} non-2xx`]);
+  report([`${mode} path (wrk): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`]);
   if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -1,12 +1,16 @@
 // `npm run bench`: Hush against baselines measured in the same run, the same way.
 // Prints a table and writes bench-results.json. `--smoke` runs tiny sizes (used by the test suite).
-import autocannon from 'autocannon';
+// HTTP load comes from wrk in its own process (installed from Debian's packages when missing, as root).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { api, DIST, fmt, HUSH_BIN, median, resetPeakRss, rssOf, seedEnv, spawnListening, timeCommand, type Spawned } from './lib.js';
+import { startHaproxy } from '../helpers/haproxy.js';
+import { closedPort } from '../helpers/http.js';
+import { freshPgDatabase } from '../helpers/server.js';
+import { ensureTool } from '../helpers/tools.js';
+import { api, DIST, fmt, HUSH_BIN, median, resetPeakRss, rssOf, seedEnv, spawnListening, timeCommand, wrk, type LoadResult, type Spawned } from './lib.js';
 
 const smoke = process.argv.includes('--smoke');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -36,27 +40,37 @@ async function startHush(name: string, extra: string[] = [], env: NodeJS.Process
   return { ...s, dir };
 }
 
-async function freshPg(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const { default: pg } = await import('pg');
-  const name = `hush_bench_${process.pid}_${Math.floor(Math.random() * 1e6)}`;
-  const c = new pg.Client({ connectionString: PG_URL! }); await c.connect(); await c.query(`create database ${name}`); await c.end();
-  const u = new URL(PG_URL!); u.pathname = `/${name}`;
-  return { url: u.toString(), drop: async () => { const d = new pg.Client({ connectionString: PG_URL! }); await d.connect(); await d.query(`drop database if exists ${name} with (force)`); await d.end(); } };
+const SECRETS_PATH = '/v1/projects/api/envs/prod/secrets';
+
+/** wrk against `url` (32 connections, DURATION seconds); `put` names the key each PUT writes. */
+function load(url: string, path: string, token: string | null, opts: { put?: boolean } = {}): Promise<LoadResult> {
+  return wrk(url + path, { seconds: DURATION, token, put: opts.put ? randomBytes(6).toString('hex') : undefined });
 }
 
-
-async function load(url: string, path: string, token: string | null, opts: { method?: string; body?: () => string } = {}) {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  if (opts.body) headers['content-type'] = 'application/json';
-  const r = await autocannon({
-    url: url + path, connections: 32, duration: DURATION, method: opts.method ?? 'GET', headers,
-    requests: opts.body ? [{ method: opts.method, path, headers, setupRequest: (req) => ({ ...req, body: opts.body!() }) }] : undefined,
-  });
-  if (r.errors || r.non2xx) process.stderr.write(`    (warning: ${r.errors} errors, ${r.non2xx} non-2xx)\n`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+/** Load before the measured runs, so none of them measures a cold server (JIT, caches, pools). Not in --smoke. */
+async function warmUp(url: string, path: string, token: string | null): Promise<void> {
+  if (!smoke) await wrk(url + path, { seconds: 2, token });
 }
 
-/** Bulk read and PUT on one backend, interleaved with the bare-Fastify baseline. */
+const m = (xs: LoadResult[], k: keyof LoadResult) => median(xs.map((x) => x[k]));
+/** What a row keeps of its runs besides the median: latency, and every request that did not get a 2xx (summed over the runs). */
+const detail = (xs: LoadResult[]) => ({ p50: m(xs, 'p50'), p99: m(xs, 'p99'), non2xx: xs.reduce((a, x) => a + x.non2xx, 0), socketErrors: xs.reduce((a, x) => a + x.socketErrors, 0) });
+
+/** A req/s row and a p99 row: Hush (or what is measured) next to its baseline, both with their own figures. */
+function recordPair(name: string, hush: LoadResult[], base: LoadResult[], baseName: string, budgets: [string, string]) {
+  const d = detail(hush);
+  const sum = (xs: LoadResult[]) => xs.reduce((a, x) => a + x.requests, 0);
+  const errors = { requests: sum(hush), non2xx: d.non2xx, socketErrors: d.socketErrors, baselineRequests: sum(base), baselineNon2xx: detail(base).non2xx, baselineSocketErrors: detail(base).socketErrors };
+  record({ name: `${name} req/s`, value: m(hush, 'rps'), unit: 'req/s', baseline: m(base, 'rps'), baselineName: `${baseName} req/s`, budget: budgets[0], extra: { p50: d.p50, p99: d.p99, baselineP50: m(base, 'p50'), ...errors } });
+  record({ name: `${name} p99`, value: m(hush, 'p99'), unit: 'ms', baseline: m(base, 'p99'), baselineName: `${baseName} p99`, budget: budgets[1], extra: errors });
+}
+
+/** The bare-Fastify baseline (bare-server.ts), answering bulk reads with a body of `size` bytes. */
+function startBare(size: number): Promise<Spawned> {
+  return spawnListening([join(DIST, 'test/bench/bare-server.js'), String(size)]);
+}
+
+/** Bulk read and PUT on one backend, each interleaved with the bare-Fastify baseline measured the same way. */
 async function httpBench(label: string, extra: string[], env: NodeJS.ProcessEnv, opts: { put?: boolean } = {}) {
   const withPut = opts.put ?? true;
   const s = await startHush(`http-${label}`, extra, env);
@@ -64,33 +78,30 @@ async function httpBench(label: string, extra: string[], env: NodeJS.ProcessEnv,
     await seedEnv(s, 'api', 'prod', 50);
     const tok = (await api(s.url, s.rootToken!, 'POST', '/v1/tokens', { name: 'bench', scopes: ['read:api/prod', 'write:api/prod'] })).token as string;
     const readTok = (await api(s.url, s.rootToken!, 'POST', '/v1/tokens', { name: 'bench-read', scopes: ['read:api/prod'] })).token as string;
-    const size = JSON.stringify(await api(s.url, readTok, 'GET', '/v1/projects/api/envs/prod/secrets')).length;
-    const bare = await spawnListening([join(DIST, 'test/bench/bare-server.js'), String(size)]);
+    const size = JSON.stringify(await api(s.url, readTok, 'GET', SECRETS_PATH)).length;
+    const bare = await startBare(size);
     const idle = rssOf(s.child.pid!);
     const bareIdle = rssOf(bare.child.pid!);
     try {
-      const hushR: Awaited<ReturnType<typeof load>>[] = [];
-      const bareR: Awaited<ReturnType<typeof load>>[] = [];
-      const hushW: Awaited<ReturnType<typeof load>>[] = [];
-      const bareW: Awaited<ReturnType<typeof load>>[] = [];
+      const hushR: LoadResult[] = [];
+      const bareR: LoadResult[] = [];
+      const hushW: LoadResult[] = [];
+      const bareW: LoadResult[] = [];
       let peakDuringLoad = 0;
+      await warmUp(bare.url, SECRETS_PATH, null);
+      await warmUp(s.url, SECRETS_PATH, readTok);
       for (let i = 0; i < RUNS; i++) {
-        bareR.push(await load(bare.url, '/v1/projects/api/envs/prod/secrets', null));
+        bareR.push(await load(bare.url, SECRETS_PATH, null));
         const sampler = setInterval(() => { peakDuringLoad = Math.max(peakDuringLoad, rssOf(s.child.pid!).rssMb); }, 200);
-        hushR.push(await load(s.url, '/v1/projects/api/envs/prod/secrets', readTok));
+        hushR.push(await load(s.url, SECRETS_PATH, readTok));
         clearInterval(sampler);
         if (!withPut) continue;
-        let n = 0;
-        const body = () => JSON.stringify({ value: `v-${n++}-${randomBytes(24).toString('hex')}` });
-        bareW.push(await load(bare.url, '/v1/projects/api/envs/prod/secrets', null, { method: 'GET' }));
-        hushW.push(await load(s.url, `/v1/projects/api/envs/prod/secrets/PUT_${i}`, tok, { method: 'PUT', body }));
+        bareW.push(await load(bare.url, `${SECRETS_PATH}/PUT_${i}`, null, { put: true }));
+        hushW.push(await load(s.url, `${SECRETS_PATH}/PUT_${i}`, tok, { put: true }));
       }
-      const m = (xs: { rps: number; p50: number; p99: number }[], k: 'rps' | 'p50' | 'p99') => median(xs.map((x) => x[k]));
-      record({ name: `bulk read ${label} req/s`, value: m(hushR, 'rps'), unit: 'req/s', baseline: m(bareR, 'rps'), baselineName: 'bare Fastify static JSON', budget: withPut ? '>= 0.35x' : '- (cache off)', extra: { p50: m(hushR, 'p50'), p99: m(hushR, 'p99'), bodyBytes: size } });
-      record({ name: `bulk read ${label} p99`, value: m(hushR, 'p99'), unit: 'ms', baseline: m(bareR, 'p99'), baselineName: 'bare Fastify p99', budget: withPut ? '< 20 ms' : '- (cache off)' });
+      recordPair(`bulk read ${label}`, hushR, bareR, 'bare Fastify GET', withPut ? ['>= 0.35x', '< 20 ms'] : ['- (cache off)', '- (cache off)']);
       if (!withPut) return;
-      record({ name: `PUT ${label} req/s`, value: m(hushW, 'rps'), unit: 'req/s', baseline: m(bareW, 'rps'), baselineName: 'bare Fastify static JSON', budget: label === 'sqlite' ? '>= 2000/s' : '-', extra: { p99: m(hushW, 'p99') } });
-      record({ name: `PUT ${label} p99`, value: m(hushW, 'p99'), unit: 'ms', baseline: m(bareW, 'p99'), baselineName: 'bare Fastify p99', budget: '-' });
+      recordPair(`PUT ${label}`, hushW, bareW, 'bare Fastify PUT', [label === 'sqlite' ? '>= 2000/s' : '-', '-']);
       if (label === 'sqlite') {
         record({ name: 'server RSS idle', value: idle.rssMb, unit: 'MB', baseline: bareIdle.rssMb, baselineName: 'bare Fastify idle', budget: '< 120 MB' });
         record({ name: 'server RSS under bulk-read load', value: peakDuringLoad, unit: 'MB', baseline: idle.rssMb, baselineName: 'Hush idle', budget: '-' });
@@ -100,6 +111,66 @@ async function httpBench(label: string, extra: string[], env: NodeJS.ProcessEnv,
     }
   } finally {
     await s.stop();
+  }
+}
+
+/**
+ * Two Hush nodes on one PostgreSQL behind HAProxy, on the same machine as
+ * everything else. In one run, the same way: the bulk read on one node
+ * directly, on that node through HAProxy, and on both through HAProxy; and
+ * the bare baseline directly and through HAProxy, so HAProxy's own cost shows.
+ */
+async function clusterBench() {
+  ensureTool('haproxy');
+  const pg = (await freshPgDatabase())!;
+  const keyFile = join(tmp, 'cluster-master.key');
+  writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  const shared = ['--database-url', pg.url, '--master-key-file', keyFile];
+  const started: Spawned[] = [];
+  try {
+    const a = await startHush('cluster-a', shared);
+    started.push(a);
+    const b = await startHush('cluster-b', shared);
+    started.push(b);
+    await seedEnv(a, 'api', 'prod', 50);
+    const readTok = (await api(a.url, a.rootToken!, 'POST', '/v1/tokens', { name: 'bench-read', scopes: ['read:api/prod'] })).token as string;
+    const size = JSON.stringify(await api(b.url, readTok, 'GET', SECRETS_PATH)).length;
+    const bare = await startBare(size);
+    started.push(bare);
+    const host = (u: string) => new URL(u).host;
+    const dir = join(tmp, 'haproxy');
+    mkdirSync(dir);
+    const bind = async () => `127.0.0.1:${await closedPort()}`;
+    const lb = await startHaproxy(dir, [
+      { name: 'hush2', bind: await bind(), servers: [{ name: 'node1', address: host(a.url) }, { name: 'node2', address: host(b.url) }] },
+      { name: 'hush1', bind: await bind(), servers: [{ name: 'node1', address: host(a.url) }] },
+      { name: 'bare', bind: await bind(), servers: [{ name: 'bare1', address: host(bare.url) }] },
+    ]);
+    try {
+      for (const srv of ['hush2_nodes/node1', 'hush2_nodes/node2', 'hush1_nodes/node1', 'bare_nodes/bare1']) await lb.waitStatus(srv, /^UP$/);
+      const bareDirect: LoadResult[] = [];
+      const bareVia: LoadResult[] = [];
+      const one: LoadResult[] = [];
+      const oneVia: LoadResult[] = [];
+      const two: LoadResult[] = [];
+      await warmUp(lb.url.bare, SECRETS_PATH, null);
+      await warmUp(lb.url.hush2, SECRETS_PATH, readTok);
+      for (let i = 0; i < RUNS; i++) {
+        bareDirect.push(await load(bare.url, SECRETS_PATH, null));
+        bareVia.push(await load(lb.url.bare, SECRETS_PATH, null));
+        one.push(await load(a.url, SECRETS_PATH, readTok));
+        oneVia.push(await load(lb.url.hush1, SECRETS_PATH, readTok));
+        two.push(await load(lb.url.hush2, SECRETS_PATH, readTok));
+      }
+      recordPair('bulk read postgres, 2 nodes via HAProxy', two, one, '1 node direct', ['>= 0.8x', '-']);
+      recordPair('bulk read postgres, 1 node via HAProxy', oneVia, one, '1 node direct', ['-', '-']);
+      recordPair('bare Fastify GET via HAProxy', bareVia, bareDirect, 'bare Fastify GET direct', ['-', '-']);
+    } finally {
+      await lb.stop();
+    }
+  } finally {
+    for (const s of started.reverse()) await s.stop();
+    await pg.drop();
   }
 }
 
@@ -233,17 +304,24 @@ async function main() {
     // The same bulk read with the decrypted-value cache off: every read decrypts every value.
     await httpBench('sqlite, --value-cache 0', ['--value-cache', '0'], {}, { put: false });
     if (PG_URL) {
-      const pg = await freshPg();
+      const pg = (await freshPgDatabase())!;
       try { await httpBench('postgres', ['--database-url', pg.url], {}); } finally { await pg.drop(); }
     }
+  }
+  if (want('cluster')) {
+    if (PG_URL) await clusterBench();
+    else process.stderr.write('  cluster: skipped (2 nodes on one PostgreSQL need HUSH_TEST_PG_URL)\n');
   }
   if (want('run')) await runBench();
   if (want('bulk')) await rotationAndBackupBench();
   if (want('audit')) await auditBench();
+  // Errors: requests without a 2xx (non-2xx answers plus socket errors) of the measured side / of the baseline, over all runs.
+  const errors = (r: Row) => r.extra?.non2xx === undefined ? '-'
+    : `${r.extra.non2xx + r.extra.socketErrors} / ${r.extra.baselineNon2xx + r.extra.baselineSocketErrors}`;
   const lines = [
-    '| Benchmark | Hush | Baseline | Ratio | Budget |',
-    '| --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '-' : `${fmt(r.baseline)} (${r.baselineName})`} | ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`} | ${r.budget} |`),
+    '| Benchmark | Hush | Baseline | Ratio | Budget | Errors |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '-' : `${fmt(r.baseline)} (${r.baselineName})`} | ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`} | ${r.budget} | ${errors(r)} |`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   writeFileSync(OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, smoke, runs: RUNS, rows }, null, 2) + '\n');

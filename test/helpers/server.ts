@@ -94,10 +94,10 @@ export async function startServer(opts: { settings?: Record<string, unknown>; en
 /** PostgreSQL URL for storage tests, or null when HUSH_TEST_PG_URL is unset. */
 export const PG_URL = process.env.HUSH_TEST_PG_URL || null;
 
-/** Runs one statement on the maintenance database, as the user in HUSH_TEST_PG_URL. */
-export async function pgAdmin(sql: string, params: unknown[] = []): Promise<any[]> {
+/** Runs one statement on the maintenance database, as the user in HUSH_TEST_PG_URL (or in `adminUrl`, another server's). */
+export async function pgAdmin(sql: string, params: unknown[] = [], adminUrl = PG_URL): Promise<any[]> {
   const { default: pg } = await import('pg');
-  const c = new pg.Client({ connectionString: PG_URL! });
+  const c = new pg.Client({ connectionString: adminUrl! });
   await c.connect();
   try {
     return (await c.query(sql, params)).rows;
@@ -109,15 +109,16 @@ export async function pgAdmin(sql: string, params: unknown[] = []): Promise<any[
 /**
  * A fresh PostgreSQL database for one test (created and dropped here), so
  * tests on PostgreSQL never share state; with `template`, a copy of that
- * database (which must have no open connections).
+ * database (which must have no open connections). On the server of
+ * HUSH_TEST_PG_URL, or of `adminUrl` (a test's own server).
  */
-export async function freshPgDatabase(template?: string): Promise<{ url: string; name: string; drop: () => Promise<void> } | null> {
-  if (!PG_URL) return null;
+export async function freshPgDatabase(template?: string, adminUrl = PG_URL): Promise<{ url: string; name: string; drop: () => Promise<void> } | null> {
+  if (!adminUrl) return null;
   const name = `hush_t_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
-  await pgAdmin(`create database ${name}${template ? ` template ${template}` : ''}`);
-  const u = new URL(PG_URL);
+  await pgAdmin(`create database ${name}${template ? ` template ${template}` : ''}`, [], adminUrl);
+  const u = new URL(adminUrl);
   u.pathname = `/${name}`;
-  return { url: u.toString(), name, drop: async () => { await pgAdmin(`drop database if exists ${name} with (force)`); } };
+  return { url: u.toString(), name, drop: async () => { await pgAdmin(`drop database if exists ${name} with (force)`, [], adminUrl); } };
 }
 
 /** Why a PostgreSQL suite did not run: printed as its skip reason, so a green run without it says so. */

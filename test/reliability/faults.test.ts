@@ -12,94 +12,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chownSync, closeSync, existsSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PG_URL, freshPgDatabase, tempDir, NEEDS_PG } from '../helpers/server.js';
 import { openDb } from '../../vault/store/db.js';
 import {
-  NO_LIMITS, assertErrorShape, assertNoLeaks, auditEvents, auditVerify, call, dbNameOf, makeEnv, masterKeyFile, pgAdmin,
-  secretValue, sleep, spawnHush, terminateBackends, until, type Res, type Spawned,
+  BASE, NO_LIMITS, PRIVATE_PG_SKIP, assertNoLeaks, auditEvents, auditVerify, call, dbNameOf, load, makeEnv, masterKeyFile, pgAdmin,
+  privatePgCluster, secretValue, sleep, spawnHush, terminateBackends, until, verifyAcks,
 } from './support.js';
 
-const BASE = '/v1/projects/fault/envs/prod/secrets';
-const CLEAR_503 = new Set(['storage_unavailable', 'audit_unavailable']);
 const isRoot = process.getuid?.() === 0;
-
-interface Ack { key: string; value: string; version: number }
-
-/**
- * Clients writing and reading in a loop. Every answer is classified: 200, a
- * 503 with a clear code, or a failure (any other status, a hang, a dropped
- * connection while the server is up).
- */
-function load(srv: () => Spawned, token: string, clients = 4, valueBytes = 256) {
-  const acks: Ack[] = [];
-  const written = new Set<string>();
-  const failures: string[] = [];
-  const counts = { ok: 0, unavailable: 0, byCode: new Map<string, number>() };
-  let stop = false;
-  let lastOkAt = Date.now();
-  let last503At = 0;
-  const classify = (r: Res, what: string) => {
-    if (r.status === 200) { counts.ok++; lastOkAt = Date.now(); return true; }
-    if (r.status === 503) {
-      try { assertErrorShape(r, what); } catch (e) { failures.push((e as Error).message); return false; }
-      counts.byCode.set(r.body.error.code, (counts.byCode.get(r.body.error.code) ?? 0) + 1);
-      if (!CLEAR_503.has(r.body.error.code)) failures.push(`${what}: 503 with code ${r.body.error.code}`);
-      counts.unavailable++;
-      last503At = Date.now();
-      return false;
-    }
-    failures.push(`${what}: ${r.status} ${r.text.slice(0, 300)}`);
-    return false;
-  };
-  const run = async (c: number) => {
-    for (let n = 0; !stop; n++) {
-      const key = `C${c}_K${n % 6}`;
-      const value = secretValue(`-${c}-${n}-` + 'v'.repeat(valueBytes));
-      try {
-        const w = await call(srv().url, 'PUT', `${BASE}/${key}`, { token, body: { value }, timeoutMs: 15_000 });
-        if (classify(w, `PUT ${key}`)) { acks.push({ key, value, version: w.body.version }); written.add(key); }
-        // One key, when it exists for sure; otherwise all of them.
-        const r = await call(srv().url, 'GET', n % 3 !== 0 && written.has(key) ? `${BASE}/${key}` : BASE, { token, timeoutMs: 15_000 });
-        classify(r, 'GET');
-      } catch (e) {
-        failures.push(`request failed (hang or dropped connection): ${(e as Error).message}`);
-      }
-      if (counts.unavailable > 0 && Date.now() - last503At < 50) await sleep(20);
-    }
-  };
-  const running = Array.from({ length: clients }, (_, c) => run(c));
-  return {
-    acks, failures, counts,
-    lastOkAt: () => lastOkAt,
-    async stop() { stop = true; await Promise.all(running); },
-  };
-}
-
-/**
- * Every acknowledged write reads back exactly, at its version. A read is an
- * audited request, so on a machine under load it may still meet a transient
- * 503 just after recovery: that is retried (and counted); a 404 or another
- * value is a loss.
- */
-async function verifyAcks(url: string, token: string, acks: Ack[]): Promise<{ retried503: number }> {
-  let retried503 = 0;
-  for (let i = 0; i < acks.length; i += 16) {
-    await Promise.all(acks.slice(i, i + 16).map(async (a) => {
-      let r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
-      for (let n = 0; r.status === 503 && n < 10; n++) {
-        retried503++;
-        await sleep(200);
-        r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
-      }
-      assert.equal(r.status, 200, `LOST: ${a.key} v${a.version}: ${r.text}`);
-      assert.equal(r.body.value, a.value, `CORRUPT: ${a.key} v${a.version}`);
-    }));
-  }
-  return { retried503 };
-}
 
 const summary: string[] = [];
 
@@ -124,7 +47,7 @@ describe('the database becomes unwritable mid-run', () => {
     await makeEnv(srv.url, token, 'fault', 'prod');
     const pid = srv.child.pid;
 
-    const l = load(() => srv, token, 4, 4096);
+    const l = load(() => srv, token, { clients: 4, valueBytes: 4096 });
     await sleep(400);
     // Fill the file system: big chunks, then ever smaller ones, until not a byte fits.
     const filler = join(mnt, 'filler');
@@ -278,7 +201,7 @@ describe('PostgreSQL connections are dropped under load', NEEDS_PG, () => {
     cleanups.push(() => srv.kill9());
     const token = srv.rootToken!;
     await makeEnv(srv.url, token, 'fault', 'prod');
-    const l = load(() => srv, token, 6);
+    const l = load(() => srv, token, { clients: 6 });
     await sleep(300);
     let terminated = 0;
     for (let i = 0; i < 8; i++) {
@@ -309,53 +232,7 @@ describe('PostgreSQL connections are dropped under load', NEEDS_PG, () => {
   });
 });
 
-/**
- * A PostgreSQL cluster of this test's own (initdb into a temp dir, its own
- * port), so that it can really be stopped and started while other test files
- * use the shared server. As root the server runs as the `postgres` user.
- */
-function pgServerBin(): string | null {
-  const dirs: string[] = [];
-  try { dirs.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim()); } catch { /* not on PATH */ }
-  try { for (const v of readdirSync('/usr/lib/postgresql').sort().reverse()) dirs.push(`/usr/lib/postgresql/${v}/bin`); } catch { /* none */ }
-  return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl'))) ?? null;
-}
-const PG_BIN = pgServerBin();
-const pgUser = (() => { if (!isRoot) return null; try { return Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })); } catch { return null; } })();
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const port = (s.address() as { port: number }).port; s.close(() => resolve(port)); });
-  });
-}
-
-async function privatePgCluster() {
-  const dir = tempDir('hush-pgc-');
-  if (pgUser !== null) chownSync(dir, pgUser, pgUser);
-  const data = join(dir, 'data');
-  const port = await freePort();
-  const pgRun = (tool: string, args: string[]) => execFileSync(
-    pgUser !== null ? 'runuser' : join(PG_BIN!, tool),
-    pgUser !== null ? ['-u', 'postgres', '--', join(PG_BIN!, tool), ...args] : args,
-    { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000, cwd: dir },
-  );
-  pgRun('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-instructions']);
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`;
-  const ctl = (...args: string[]) => pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'pg.log'), '-o', opts, '-w', '-t', '60', ...args]);
-  ctl('start');
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop: () => ctl('stop', '-m', 'fast'),
-    start: () => ctl('start'),
-    restart: () => ctl('restart', '-m', 'fast'),
-    destroy: () => { try { ctl('stop', '-m', 'immediate'); } catch { /* already down */ } rmSync(dir, { recursive: true, force: true }); },
-  };
-}
-
-describe('PostgreSQL restarts under load', { skip: (!PG_BIN && 'PostgreSQL server binaries (initdb, pg_ctl) not found') || (isRoot && pgUser === null && 'running as root, and there is no postgres user to run a cluster as') }, () => {
+describe('PostgreSQL restarts under load', { skip: PRIVATE_PG_SKIP }, () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
@@ -371,18 +248,18 @@ describe('PostgreSQL restarts under load', { skip: (!PG_BIN && 'PostgreSQL serve
 
     // 1. pg_ctl restart -m fast: every session is ended, the server is back within a moment.
     const okBeforeRestart = l.counts.ok;
-    pg.restart();
+    await pg.restart();
     const t1 = Date.now();
     assert.ok(await until(async () => l.lastOkAt() > t1 + 20, 15_000, 50), 'no recovery within 15 s of the restart');
     const restartRecoveryMs = l.lastOkAt() - t1;
 
     // 2. Stopped for 1.5 s under load (connections refused), then started.
-    pg.stop();
+    await pg.stop();
     const downAt = Date.now();
     await sleep(1500);
     const during = { ...l.counts, byCode: new Map(l.counts.byCode) };
     assert.ok(srv.alive(), 'Hush exited while its database was down');
-    pg.start();
+    await pg.start();
     const t2 = Date.now();
     assert.ok(await until(async () => l.lastOkAt() > t2 + 20, 15_000, 50), 'no recovery within 15 s of the start');
     const recoveryMs = l.lastOkAt() - t2;

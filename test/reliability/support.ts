@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { spawnServer, type Listening } from '../helpers/cli.js';
-import { apiFor, jsonRequest, type JsonRequestOptions, type JsonResponse } from '../helpers/http.js';
+import { apiFor, closedPort, jsonRequest, type JsonRequestOptions, type JsonResponse } from '../helpers/http.js';
 import { seedEnvs } from '../helpers/seed.js';
-import { observe, remember as rememberSecret } from '../helpers/leaks.js';
+import { observe, remember as rememberSecret, secretValue } from '../helpers/leaks.js';
 import { pgAdmin, tempDir } from '../helpers/server.js';
 
 // ---------------------------------------------------------------------------
@@ -271,4 +273,197 @@ export async function auditVerify(base: string, token: string): Promise<{ ok: bo
   const r = await call(base, 'GET', '/v1/audit/verify', { token, timeoutMs: 60_000 });
   assert.equal(r.status, 200, r.text);
   return r.body;
+}
+
+// ---------------------------------------------------------------------------
+// Load under faults: clients writing and reading, every answer classified
+// ---------------------------------------------------------------------------
+
+/** The environment the fault suites write to (create it with makeEnv(url, token, 'fault', 'prod')). */
+export const BASE = '/v1/projects/fault/envs/prod/secrets';
+const CLEAR_503 = new Set(['storage_unavailable', 'audit_unavailable']);
+
+/** An acknowledged (200) write: this value must read back at this version. */
+export interface Ack { key: string; value: string; version: number }
+
+export interface LoadOptions {
+  /** Clients, each writing and reading in a loop (default 4). */
+  clients?: number;
+  valueBytes?: number;
+  /** Only PUTs (each client writes its own keys), no reads in between. */
+  writesOnly?: boolean;
+  /**
+   * The target is a load balancer: its own 502/503/504 (a request in flight
+   * on a node that died, no node up) and a connection it closes without an
+   * answer (a request in flight on a reused connection to a node that died)
+   * are counted as gateway errors, not failures; a failure is still any
+   * answer a Hush node should never give, or a hang.
+   */
+  behindProxy?: boolean;
+}
+
+/**
+ * Clients writing and reading in a loop against `target().url`. Every answer
+ * is classified: 200, a 503 with a clear code, a gateway error (behindProxy),
+ * or a failure (any other status, a hang, a dropped connection while the
+ * server is up).
+ */
+export function load(target: () => { url: string }, token: string, opts: LoadOptions = {}) {
+  const { clients = 4, valueBytes = 256 } = opts;
+  const acks: Ack[] = [];
+  const written = new Set<string>();
+  const failures: string[] = [];
+  const counts = { ok: 0, unavailable: 0, gateway: 0, byCode: new Map<string, number>() };
+  let stop = false;
+  let lastOkAt = Date.now();
+  let lastErrorAt = 0;
+  /** When each request that did not get a 200 was sent. */
+  const errorsSentAt: number[] = [];
+  const count = (code: string, sentAt: number) => { counts.byCode.set(code, (counts.byCode.get(code) ?? 0) + 1); lastErrorAt = Date.now(); errorsSentAt.push(sentAt); };
+  const classify = (r: Res, what: string, sentAt: number) => {
+    if (r.status === 200) { counts.ok++; lastOkAt = Date.now(); return true; }
+    if (opts.behindProxy && [502, 503, 504].includes(r.status) && typeof r.body?.error?.code !== 'string') {
+      counts.gateway++;
+      count(`proxy_${r.status}`, sentAt);
+      return false;
+    }
+    if (r.status === 503) {
+      try { assertErrorShape(r, what); } catch (e) { failures.push((e as Error).message); return false; }
+      count(r.body.error.code, sentAt);
+      if (!CLEAR_503.has(r.body.error.code)) failures.push(`${what}: 503 with code ${r.body.error.code}`);
+      counts.unavailable++;
+      return false;
+    }
+    failures.push(`${what}: ${r.status} ${r.text.slice(0, 300)}`);
+    return false;
+  };
+  const run = async (c: number) => {
+    for (let n = 0; !stop; n++) {
+      const key = opts.writesOnly ? `C${c}_N${n}` : `C${c}_K${n % 6}`;
+      const value = secretValue(`-${c}-${n}-` + 'v'.repeat(valueBytes));
+      let sentAt = Date.now();
+      try {
+        const w = await call(target().url, 'PUT', `${BASE}/${key}`, { token, body: { value }, timeoutMs: 15_000 });
+        if (classify(w, `PUT ${key}`, sentAt)) { acks.push({ key, value, version: w.body.version }); written.add(key); }
+        if (!opts.writesOnly) {
+          // One key, when it exists for sure; otherwise all of them.
+          sentAt = Date.now();
+          const r = await call(target().url, 'GET', n % 3 !== 0 && written.has(key) ? `${BASE}/${key}` : BASE, { token, timeoutMs: 15_000 });
+          classify(r, 'GET', sentAt);
+        }
+      } catch (e) {
+        // Through a proxy, a request in flight on a node that dies may have its connection closed without an answer.
+        if (opts.behindProxy && (e as Error).name !== 'TimeoutError') { counts.gateway++; count('proxy_closed_connection', sentAt); } else failures.push(`request failed (hang or dropped connection): ${(e as Error).message}`);
+      }
+      // Just after an error, a short pause: clients spinning on a down database would only burn the CPU the recovery needs.
+      if (Date.now() - lastErrorAt < 50) await sleep(20);
+    }
+  };
+  const running = Array.from({ length: clients }, (_, c) => run(c));
+  return {
+    acks, failures, counts,
+    lastOkAt: () => lastOkAt,
+    lastErrorAt: () => lastErrorAt,
+    /** How many requests sent at or after `t` did not get a 200. */
+    errorsSentSince: (t: number) => errorsSentAt.filter((x) => x >= t).length,
+    /** The counts as they are now (a copy). */
+    snapshot: () => ({ ...counts, byCode: new Map(counts.byCode) }),
+    async stop() { stop = true; await Promise.all(running); },
+  };
+}
+
+/** "code xN, ..." of a snapshot's error codes, for diagnostics. */
+export function codesOf(c: { byCode: Map<string, number> }): string {
+  return [...c.byCode].map(([code, n]) => `${code} x${n}`).join(', ') || 'none';
+}
+
+/**
+ * Every acknowledged write reads back exactly, at its version. A read is an
+ * audited request, so on a machine under load it may still meet a transient
+ * 503 just after recovery: that is retried (and counted); a 404 or another
+ * value is a loss.
+ */
+export async function verifyAcks(url: string, token: string, acks: Ack[]): Promise<{ retried503: number }> {
+  let retried503 = 0;
+  for (let i = 0; i < acks.length; i += 16) {
+    await Promise.all(acks.slice(i, i + 16).map(async (a) => {
+      let r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
+      for (let n = 0; r.status === 503 && n < 10; n++) {
+        retried503++;
+        await sleep(200);
+        r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
+      }
+      assert.equal(r.status, 200, `LOST: ${a.key} v${a.version}: ${r.text}`);
+      assert.equal(r.body.value, a.value, `CORRUPT: ${a.key} v${a.version}`);
+    }));
+  }
+  return { retried503 };
+}
+
+// ---------------------------------------------------------------------------
+// A PostgreSQL server of the test's own
+// ---------------------------------------------------------------------------
+
+/**
+ * A PostgreSQL cluster of this test's own (initdb into a temp dir, its own
+ * port and socket directory), so that it can really be stopped, restarted
+ * and frozen while other test files use the shared server. As root the
+ * server runs as the `postgres` user.
+ */
+function pgServerBin(): string | null {
+  const dirs: string[] = [];
+  try { dirs.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim()); } catch { /* not on PATH */ }
+  try { for (const v of readdirSync('/usr/lib/postgresql').sort().reverse()) dirs.push(`/usr/lib/postgresql/${v}/bin`); } catch { /* none */ }
+  return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl'))) ?? null;
+}
+const PG_BIN = pgServerBin();
+const IS_ROOT = process.getuid?.() === 0;
+const pgUser = (() => { if (!IS_ROOT) return null; try { return Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })); } catch { return null; } })();
+
+/** Why a private PostgreSQL cluster cannot be run here, or false. */
+export const PRIVATE_PG_SKIP: string | false = (!PG_BIN && 'PostgreSQL server binaries (initdb, pg_ctl) not found')
+  || (IS_ROOT && pgUser === null && 'running as root, and there is no postgres user to run a cluster as') || false;
+
+export interface PrivatePg {
+  /** postgres://postgres@127.0.0.1:PORT/postgres (trust authentication). */
+  url: string;
+  /** pg_ctl stop -m fast, start, restart -m fast: each resolves once pg_ctl is done (the event loop, and any load in it, runs meanwhile). */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  /** Every process of the cluster (the postmaster and its children). */
+  pids(): number[];
+  destroy(): Promise<void>;
+}
+
+export async function privatePgCluster(): Promise<PrivatePg> {
+  const dir = tempDir('hush-pgc-');
+  if (pgUser !== null) chownSync(dir, pgUser, pgUser);
+  const data = join(dir, 'data');
+  const port = await closedPort();
+  const pgRun = async (tool: string, args: string[]) => {
+    await promisify(execFile)(
+      pgUser !== null ? 'runuser' : join(PG_BIN!, tool),
+      pgUser !== null ? ['-u', 'postgres', '--', join(PG_BIN!, tool), ...args] : args,
+      { timeout: 60_000, cwd: dir },
+    );
+  };
+  await pgRun('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-instructions']);
+  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`;
+  const ctl = (...args: string[]) => pgRun('pg_ctl', ['-D', data, '-l', join(dir, 'pg.log'), '-o', opts, '-w', '-t', '60', ...args]);
+  await ctl('start');
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop: () => ctl('stop', '-m', 'fast'),
+    start: () => ctl('start'),
+    restart: () => ctl('restart', '-m', 'fast'),
+    pids() {
+      const main = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const children = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
+        try { return Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]) === main; } catch { return false; }
+      });
+      return [main, ...children];
+    },
+    async destroy() { await ctl('stop', '-m', 'immediate').catch(() => { /* already down */ }); rmSync(dir, { recursive: true, force: true }); },
+  };
 }

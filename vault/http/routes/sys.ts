@@ -6,6 +6,21 @@ import { InvalidRequestError } from '../../errors.js';
 
 export const VERSION = '0.1.0';
 
+/**
+ * How long the health check waits for the database before it answers 503
+ * storage_unavailable. Far below the pool's 10 s acquire timeout, so a load
+ * balancer's check (docs/scaling.md: `timeout check 3s`) gets an answer from
+ * a node whose database hangs; long enough for a pool connection under load.
+ */
+export const HEALTH_STORAGE_TIMEOUT_MS = 2000;
+
+/** `p`, or a rejection once `ms` have passed (p's own later outcome is then ignored). */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 export function sysRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/sys/health', {
     // Load-balancer probes from one address must never be rate-limited into "unhealthy".
@@ -18,9 +33,12 @@ export function sysRoutes(app: FastifyInstance, c: Container) {
     let lastBackupAt: string | null;
     let lastBackupError: string | null;
     try {
-      // Read from the database so every server sharing it reports the same backup state.
-      lastBackupAt = await c.stores.meta.get('backup_last_success');
-      lastBackupError = await c.stores.meta.get('backup_last_error');
+      // Read from the database, so every server sharing it reports the same
+      // backup state, and a node that cannot reach it reports itself unhealthy.
+      [lastBackupAt, lastBackupError] = await within((async () => [
+        await c.stores.meta.get('backup_last_success'),
+        await c.stores.meta.get('backup_last_error'),
+      ])(), HEALTH_STORAGE_TIMEOUT_MS);
     } catch {
       return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
