@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuditUnavailableError, HushError } from '../../errors.js';
 import type { Db, Tx } from '../../store/db.js';
+import { isStorageFailure, storageError } from '../../store/db.js';
 import type { AuditFilter, AuditRow, AuditStore, StreamRow } from '../../store/audit-store.js';
 import type { KeyService } from '../key/key-service.js';
 import { unitOfWork, type JobEntries } from '../unit-of-work.js';
@@ -184,6 +185,8 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       }
     } catch (e) {
       if (e instanceof HushError) throw e;
+      // A database that cannot be reached is not an audit-log fault: the client should retry.
+      if (isStorageFailure(e)) throw storageError(e);
       throw unavailable(e);
     }
   }
