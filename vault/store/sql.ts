@@ -23,6 +23,7 @@ import { fastSql, fastTx, type Sql as SqliteSql } from './sqlite-fast.js';
  *   json_array_elements_text). One text serves every list length.
  * - `for_update`: `for update` on PostgreSQL, nothing on SQLite (a write
  *   transaction there already holds the database's write lock).
+ * - `for_share`: `for share` on PostgreSQL, nothing on SQLite (likewise).
  * - `collate_c`: byte-wise text ordering (`collate "C"` on PostgreSQL,
  *   SQLite's default BINARY collation already is).
  *
@@ -43,6 +44,7 @@ export interface Query {
 const MACROS: [RegExp, string, string][] = [
   [/json_text_list\(\?\)/g, '(select value from json_each(?))', '(select json_array_elements_text(?::json))'],
   [/\bfor_update\b/g, '', 'for update'],
+  [/\bfor_share\b/g, '', 'for share'],
   [/\bcollate_c\b/g, '', 'collate "C"'],
 ];
 
