@@ -137,3 +137,33 @@ export function sql(db: Knex, tx?: Knex | Knex.Transaction): Runner {
   (inTx ? txRunners : poolRunners).set(key, r);
   return r;
 }
+
+/**
+ * An INSERT of many rows whose number varies (a restore), as fixed texts:
+ * one per batch size in `sizes` (largest first, ending with 1), each
+ * prepared once per connection like any other query. insertRows() covers
+ * any row count with them: full batches, then the remainder.
+ */
+export interface RowsInsert { readonly columns: number; readonly bySize: readonly (readonly [number, Query])[] }
+
+export function rowsInsert(table: string, columns: readonly string[], sizes: readonly number[] = [100, 10, 1]): RowsInsert {
+  if (sizes[sizes.length - 1] !== 1) throw new Error('store: rowsInsert sizes must end with 1');
+  const row = `(${columns.map(() => '?').join(', ')})`;
+  const head = `insert into ${table} (${columns.join(', ')}) values `;
+  return { columns: columns.length, bySize: sizes.map((n) => [n, query(head + Array(n).fill(row).join(', '))] as const) };
+}
+
+/** Inserts `rows` (each an array of `ins.columns` values, in column order). */
+export async function insertRows(r: Runner, ins: RowsInsert, rows: readonly (readonly unknown[])[]): Promise<void> {
+  let i = 0;
+  for (const [n, q] of ins.bySize) {
+    for (; i + n <= rows.length; i += n) {
+      const params: unknown[] = [];
+      for (let j = i; j < i + n; j++) {
+        if (rows[j].length !== ins.columns) throw new Error(`store: a row of ${rows[j].length} values for ${ins.columns} columns`);
+        params.push(...rows[j]);
+      }
+      await r.run(q, ...params);
+    }
+  }
+}
