@@ -8,6 +8,7 @@ import { secretStoreFactory } from './store/secret-store.js';
 import { tokenStoreFactory } from './store/token-store.js';
 import { auditStoreFactory } from './store/audit-store.js';
 import { backupStoreFactory } from './store/backup-store.js';
+import { leaseStoreFactory } from './store/lease-store.js';
 import { keyServiceFactory } from './services/key/key-service.js';
 import { auditServiceFactory } from './services/audit/audit-service.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
@@ -26,6 +27,7 @@ export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: 
     tokens: tokenStoreFactory(db),
     audit: auditStoreFactory(db),
     backup: backupStoreFactory(db),
+    leases: leaseStoreFactory(db),
   };
   const keys = keyServiceFactory({ keyStore: stores.keys, masterKey });
   const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile });
