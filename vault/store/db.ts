@@ -199,6 +199,12 @@ export async function migrate(db: Db): Promise<void> {
   await db.migrate.latest({ migrationSource });
 }
 
+/** Undoes migrate() on a database it created the schema in: every migration rolled back, and knex's own tables dropped. */
+export async function unmigrate(db: Db): Promise<void> {
+  await db.migrate.rollback({ migrationSource }, true);
+  for (const t of ['knex_migrations', 'knex_migrations_lock']) await db.schema.dropTableIfExists(t);
+}
+
 /** True when an error means the database itself cannot be used right now (disk, permissions, connection). */
 export function isStorageFailure(e: unknown): boolean {
   const err = e as { code?: string; message?: string; name?: string };
