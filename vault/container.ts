@@ -7,6 +7,8 @@ import { projectStoreFactory } from './store/project-store.js';
 import { secretStoreFactory } from './store/secret-store.js';
 import { tokenStoreFactory } from './store/token-store.js';
 import { auditStoreFactory } from './store/audit-store.js';
+import { backupStoreFactory } from './store/backup-store.js';
+import { leaseStoreFactory } from './store/lease-store.js';
 import { keyServiceFactory } from './services/key/key-service.js';
 import { auditServiceFactory } from './services/audit/audit-service.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
@@ -24,6 +26,8 @@ export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: 
     secrets: secretStoreFactory(db),
     tokens: tokenStoreFactory(db),
     audit: auditStoreFactory(db),
+    backup: backupStoreFactory(db),
+    leases: leaseStoreFactory(db),
   };
   const keys = keyServiceFactory({ keyStore: stores.keys, masterKey });
   const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs });

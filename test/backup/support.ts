@@ -111,7 +111,7 @@ export async function backupFileLines(file: string, keys: Pick<DecryptOptions, '
 /** The logical dump (body lines, as JSON text) of a live server's vault. */
 export async function liveDump(s: TestServer): Promise<string[]> {
   const out: string[] = [];
-  for await (const l of bodyLines(s.server.container.db, { keys: s.server.container.keys })) out.push(JSON.stringify(l));
+  for await (const l of bodyLines(s.server.container.db, { keys: s.server.container.keys, store: s.server.container.stores.backup })) out.push(JSON.stringify(l));
   return out;
 }
 
@@ -123,7 +123,7 @@ export async function storedDump(config: Readonly<Config>): Promise<string[]> {
     assert.ok(mk, 'restored vault has a master key');
     const c = buildContainer({ db: opened.db, storage: opened.storage, masterKey: mk.key, config, log: createLogger('silent') });
     const out: string[] = [];
-    for await (const l of bodyLines(opened.db, { keys: c.keys })) out.push(JSON.stringify(l));
+    for await (const l of bodyLines(opened.db, { keys: c.keys, store: c.stores.backup })) out.push(JSON.stringify(l));
     return out;
   } finally {
     await opened.db.destroy();

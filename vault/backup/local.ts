@@ -2,8 +2,7 @@ import { createReadStream, existsSync, readdirSync, rmdirSync, unlinkSync, type 
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
-import { migrationSource } from '../../migrations/index.js';
-import { hasSchema, openDb, sqlitePath, storageKind } from '../store/db.js';
+import { hasSchema, openDb, sqlitePath, storageKind, unmigrate } from '../store/db.js';
 import { databaseUrl, DEV_KEY_FILE, openConfiguredDb } from '../vault.js';
 import { decryptBackupStream, type DecryptOptions, type SignatureStatus } from './pgp.js';
 import { readLines, restoreBackup, RestoreTargetNotEmptyError, targetHasVault, verifyBackup, type RestoreResult, type VerifyReport } from './restore.js';
@@ -98,8 +97,7 @@ export async function restoreBackupFile(config: Readonly<Config>, file: string, 
   } finally {
     if (!ok && !sqlite && !schemaExisted) {
       // Migrations ran outside the (rolled back) data transaction: undo them.
-      await opened.db.migrate.rollback({ migrationSource }, true).catch(() => undefined);
-      for (const t of ['knex_migrations', 'knex_migrations_lock']) await opened.db.schema.dropTableIfExists(t).catch(() => undefined);
+      await unmigrate(opened.db).catch(() => undefined);
     }
     await opened.db.destroy();
     if (!ok) {

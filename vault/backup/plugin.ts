@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { Container } from '../container.js';
 import { ConfigError } from '../errors.js';
 import { SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
+import { transaction } from '../store/db.js';
 import { withErrors } from '../http/schemas.js';
 import type { EncryptOptions } from './pgp.js';
 
@@ -107,10 +108,11 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
 
   /** Exactly one server claims each scheduled tick: the first to insert its lease row. */
   async function claim(tick: Date): Promise<boolean> {
-    const name = `backup:${tick.toISOString()}`;
-    const rows = await c.db('leases').insert({ name, holder, expires_at: tick.getTime() + 86_400_000 }).onConflict('name').ignore().returning('name');
-    await c.db('leases').where('name', 'like', 'backup:%').andWhere('expires_at', '<', Date.now()).del();
-    return rows.length > 0;
+    return transaction(c.db, async (tx) => {
+      const won = await c.stores.leases.claim(`backup:${tick.toISOString()}`, holder, tick.getTime() + 86_400_000, tx);
+      await c.stores.leases.dropExpired('backup:', Date.now(), tx);
+      return won;
+    });
   }
 
   async function runOnce(tick: Date): Promise<void> {
@@ -128,16 +130,18 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
       if (!written.ok) throw written.e;
       if (!result.ok) throw result.e;
       const pruned = pruneBackups(dir, cfg.backupKeep);
-      await c.stores.meta.set('backup_last_success', new Date().toISOString());
       // Health reports the latest run: a success clears the error (null, not '').
-      await c.db('meta').where({ key: 'backup_last_error' }).del();
+      await transaction(c.db, async (tx) => {
+        await c.stores.meta.set('backup_last_success', new Date().toISOString(), tx);
+        await c.stores.meta.delete('backup_last_error', tx);
+      });
       // The counts go out as one flat object under a name no redaction path matches ('*.secrets' blanks any 'secrets' key one level down).
       const { secrets: secretNames, ...counts } = run.header.counts;
       log.info({ file: written.v, bytes: result.v.bytes, backupCounts: { ...counts, secretNames }, pruned: pruned.length }, 'scheduled backup written');
     } catch (e) {
       const msg = `${new Date().toISOString()} ${(e as NodeJS.ErrnoException).code ?? ''} ${String((e as Error).message).slice(0, 200)}`.replace(/ +/g, ' ').trim();
       log.error({ err: { message: msg } }, 'SCHEDULED BACKUP FAILED');
-      await c.stores.meta.set('backup_last_error', msg).catch(() => undefined);
+      await transaction(c.db, (tx) => c.stores.meta.set('backup_last_error', msg, tx)).catch(() => undefined);
       if (!audited) await c.audit.record(SYSTEM_CONTEXT, { action: 'backup.create', outcome: 'error', detail: { scheduled: true, error: msg.slice(0, 200) } }).catch(() => undefined);
     }
   }

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
-import { auditMacFromBackup, importKeyFromBackup, generateMasterKeyBase64, masterKeyFromBase64, newWrappedKey, randomBytes, secretAd, secretCipher, type MasterKey, type SecretCipher } from '../crypto/keyring.js';
+import { auditMacFromBackup, generateMasterKeyBase64, masterKeyFromBase64, randomBytes, secretAd, type MasterKey, type SecretCipher } from '../crypto/keyring.js';
 import { HushError } from '../errors.js';
 import { GENESIS_HASH, eventMaterial, SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
-import { hasSchema, migrate, type Db, type Tx } from '../store/db.js';
+import type { AuditRow } from '../store/audit-store.js';
+import { backupStoreFactory, type NewSecret, type NewToken, type NewVersion } from '../store/backup-store.js';
+import { migrate, transaction, type Db } from '../store/db.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
 import { BACKUP_FORMAT, bodyLines, countLine, digestBody, type BackupCounts, type BackupHeader } from './dump.js';
@@ -222,21 +224,13 @@ export async function verifyBackup(lines: AsyncIterable<Line>): Promise<VerifyRe
 
 /** True when the target database already holds (part of) a vault. Reads only. */
 export async function targetHasVault(db: Db): Promise<boolean> {
-  if (!(await hasSchema(db))) return false;
-  const used = (await db('keys').count({ n: '*' }).first())?.n;
-  return Number(used) > 0;
+  return backupStoreFactory(db).holdsVault();
 }
 
 export interface RestoreResult { header: BackupHeader; counts: BackupCounts; masterKeyFile: string | null; masterKeySource: string; vaultId: string; verified: boolean }
 
-const idOf = (row: unknown): number => Number(typeof row === 'object' && row !== null ? (row as { id: unknown }).id : row);
-
-/** Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bound-parameter limits. */
+/** Rows buffered before they are written (as multi-row inserts, see backup-store). */
 const BATCH = 400;
-
-async function insertBatched(tx: Tx, table: string, rows: Record<string, unknown>[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += BATCH) await tx(table).insert(rows.slice(i, i + BATCH));
-}
 
 /**
  * Restores a backup into an EMPTY vault (refuses otherwise), in one
@@ -261,40 +255,36 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   const header = checkHeader(first.done ? undefined : first.value);
   const check = new BodyCheck(header);
   await migrate(db);
+  const c = buildContainer({ db, storage: opened.storage, masterKey: mk, config, log });
+  const { keys, stores: { backup: store, meta } } = c;
   let keyFile: string | null = null;
   const vaultId = (await randomBytes(16)).toString('hex');
-  await db.transaction(async (tx: Tx) => {
-    const now = Date.now();
-    await tx('keys').insert(rowOf(newWrappedKey(mk, 'check', 'vault', 1), now));
+  await transaction(db, async (tx) => {
+    const vaultKeys: Partial<Record<'token-pepper' | 'audit-mac', string>> = {};
     let project: { name: string; id: number; cipher: SecretCipher } | null = null;
     let env: { name: string; id: number } | null = null;
     // Secrets and versions are buffered and written in batches; a version
     // finds its secret's new id by (env id, name) at flush time.
-    let secrets: Record<string, unknown>[] = [];
-    let versions: { envId: number; name: string; row: Record<string, unknown> }[] = [];
+    let secrets: NewSecret[] = [];
+    let versions: { envId: number; name: string; row: Omit<NewVersion, 'secretId'> }[] = [];
     const flush = async () => {
-      if (secrets.length) { await insertBatched(tx, 'secrets', secrets); secrets = []; }
+      if (secrets.length) { await store.insertSecrets(secrets, tx); secrets = []; }
       if (!versions.length) return;
-      const ids = new Map<string, number>();
       const byEnv = new Map<number, Set<string>>();
       for (const v of versions) {
         let s = byEnv.get(v.envId);
         if (!s) byEnv.set(v.envId, (s = new Set()));
         s.add(v.name);
       }
-      for (const [envId, names] of byEnv) {
-        const all = [...names];
-        for (let i = 0; i < all.length; i += BATCH) {
-          for (const r of await tx('secrets').where('env_id', envId).whereIn('name', all.slice(i, i + BATCH)).select('id', 'name')) ids.set(`${envId}\u0000${r.name}`, Number(r.id));
-        }
-      }
-      await insertBatched(tx, 'secret_versions', versions.map((v) => ({ ...v.row, secret_id: ids.get(`${v.envId}\u0000${v.name}`) })));
+      const ids = new Map<number, Map<string, number>>();
+      for (const [envId, names] of byEnv) ids.set(envId, await store.secretIds(envId, [...names], tx));
+      await store.insertVersions(versions.map((v) => ({ ...v.row, secretId: ids.get(v.envId)!.get(v.name)! })), tx);
       versions = [];
     };
-    let tokens: Record<string, unknown>[] = [];
+    let tokens: NewToken[] = [];
     const parents: [string, string][] = [];
-    const flushTokens = async () => { if (tokens.length) { await insertBatched(tx, 'tokens', tokens); tokens = []; } };
-    let audit: Record<string, unknown>[] = [];
+    const flushTokens = async () => { if (tokens.length) { await store.insertTokens(tokens, tx); tokens = []; } };
+    let audit: AuditRow[] = [];
 
     for (let r = await it.next(); !r.done; r = await it.next()) {
       const l = r.value;
@@ -303,53 +293,53 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
       if (l.t !== 'token') await flushTokens();
       switch (l.t) {
         case 'key':
-          await tx('keys').insert(rowOf(importKeyFromBackup(mk, l.purpose, 'vault', l.version, l.key), now));
+          // The check has refused a third or repeated key line: this fires once, when both are in.
+          vaultKeys[l.purpose as 'token-pepper' | 'audit-mac'] = l.key;
+          if (vaultKeys['token-pepper'] !== undefined && vaultKeys['audit-mac'] !== undefined) await keys.importForRestore(vaultKeys as Record<'token-pepper' | 'audit-mac', string>, tx);
           break;
         case 'project': {
-          const [row] = await tx('projects').insert({ name: l.name, dek_version: 1, created_at: l.createdAt }).returning('id');
-          const id = idOf(row);
-          const dek = newWrappedKey(mk, 'dek', `project:${id}`, 1);
-          await tx('keys').insert(rowOf(dek, now));
-          project = { name: l.name, id, cipher: secretCipher(mk, dek) };
+          const id = await store.insertProject(l.name, l.createdAt, tx);
+          await keys.createProjectDek(id, 1, tx);
+          project = { name: l.name, id, cipher: await keys.cipher(id, 1, tx) };
           break;
         }
-        case 'env': {
-          const [row] = await tx('environments').insert({ project_id: project!.id, name: l.name, revision: l.revision, created_at: l.createdAt }).returning('id');
-          env = { name: l.name, id: idOf(row) };
+        case 'env':
+          env = { name: l.name, id: await store.insertEnv(project!.id, l.name, l.revision, l.createdAt, tx) };
           break;
-        }
         case 'secret':
-          secrets.push({ env_id: env!.id, name: l.name, version: l.version, deleted: l.deleted, created_at: l.createdAt, updated_at: l.updatedAt });
+          secrets.push({ envId: env!.id, name: l.name, version: l.version, deleted: l.deleted, createdAt: l.createdAt, updatedAt: l.updatedAt });
           if (secrets.length >= BATCH) await flush();
           break;
         case 'version': {
           const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, env!.id, l.name, l.version));
-          versions.push({ envId: env!.id, name: l.name, row: { version: l.version, nonce: enc?.nonce ?? null, ciphertext: enc?.ciphertext ?? null, dek_version: enc ? 1 : null, deleted: l.deleted, created_by: l.createdBy, created_at: l.createdAt } });
+          versions.push({ envId: env!.id, name: l.name, row: { version: l.version, nonce: enc?.nonce ?? null, ciphertext: enc?.ciphertext ?? null, dekVersion: enc ? 1 : null, deleted: l.deleted, createdBy: l.createdBy, createdAt: l.createdAt } });
           if (versions.length >= 2 * BATCH) await flush();
           break;
         }
         case 'token':
           // Parents may sort after their children: link them once every row exists.
-          tokens.push({ id: l.id, name: l.name, description: l.description, hash: Buffer.from(l.hash, 'base64'), scopes: JSON.stringify(l.scopes), parent_id: null, cidrs: JSON.stringify(l.cidrs), created_at: l.createdAt, expires_at: l.expiresAt, revoked_at: l.revokedAt, last_used_at: l.lastUsedAt });
+          tokens.push({ id: l.id, name: l.name, description: l.description, hash: Buffer.from(l.hash, 'base64'), scopes: l.scopes, cidrs: l.cidrs, createdAt: l.createdAt, expiresAt: l.expiresAt, revokedAt: l.revokedAt, lastUsedAt: l.lastUsedAt });
           if (l.parentId) parents.push([l.id, l.parentId]);
           if (tokens.length >= BATCH / 2) await flushTokens();
           break;
         case 'audit':
-          audit.push({ seq: l.seq, ts: l.ts, actor_id: l.actorId, actor_name: l.actorName, action: l.action, project: l.project, env: l.env, target: JSON.stringify(l.target), outcome: l.outcome, ip: l.ip, request_id: l.requestId, detail: JSON.stringify(l.detail), prev_hash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64') });
-          if (audit.length >= BATCH / 2) { await insertBatched(tx, 'audit_events', audit); audit = []; }
+          audit.push({ seq: l.seq, ts: l.ts, actorId: l.actorId, actorName: l.actorName, action: l.action, project: l.project, env: l.env, target: l.target, outcome: l.outcome, ip: l.ip, requestId: l.requestId, detail: l.detail, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64') });
+          if (audit.length >= BATCH / 2) { await store.insertAudit(audit, tx); audit = []; }
           break;
         case 'audit_head':
-          await tx('audit_head').insert({ id: 1, seq: l.seq, hash: Buffer.from(l.hash, 'base64') });
+          await store.insertAuditHead({ seq: l.seq, hash: Buffer.from(l.hash, 'base64') }, tx);
           break;
       }
     }
     await flush();
     await flushTokens();
-    if (audit.length) await insertBatched(tx, 'audit_events', audit);
-    for (const [id, parent] of parents) await tx('tokens').where({ id }).update({ parent_id: parent });
+    if (audit.length) await store.insertAudit(audit, tx);
+    for (const [id, parent] of parents) await store.setTokenParent(id, parent, tx);
     // The stream ended cleanly (OpenPGP integrity and signature checked) and the body matches its header: commit.
     check.finish();
-    await tx('meta').insert([{ key: 'vault_id', value: vaultId }, { key: 'created_at', value: new Date().toISOString() }, { key: 'restored_from', value: JSON.stringify({ vaultId: header.vaultId, createdAt: header.createdAt }) }]);
+    await meta.set('vault_id', vaultId, tx);
+    await meta.set('created_at', new Date().toISOString(), tx);
+    await meta.set('restored_from', JSON.stringify({ vaultId: header.vaultId, createdAt: header.createdAt }), tx);
     // The key file is written before the commit: a commit without its key would strand the vault.
     if (generatedKey !== null) {
       ensureDataDir(config.dataDir);
@@ -362,14 +352,9 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   });
 
   // Read everything back: the restored vault must dump to the same body.
-  const c = buildContainer({ db, storage: opened.storage, masterKey: mk, config, log });
-  const { sha256, counts } = await digestBody(bodyLines(db, { keys: c.keys }));
+  const { sha256, counts } = await digestBody(bodyLines(db, { keys, store }));
   const verified = sha256 === header.bodySha256;
   await c.audit.record(SYSTEM_CONTEXT, { action: 'backup.restore', outcome: verified ? 'ok' : 'error', detail: { fromVault: header.vaultId, backupCreatedAt: header.createdAt, counts, verified } });
   if (!verified) throw new BackupInvalidError('restored vault does not read back identical to the backup');
   return { header, counts, masterKeyFile: keyFile ?? supplied?.file ?? null, masterKeySource: supplied ? supplied.source : 'generated', vaultId, verified };
-}
-
-function rowOf(k: { purpose: string; scope: string; version: number; wrapped: Buffer; mkFingerprint: string }, now: number) {
-  return { purpose: k.purpose, scope: k.scope, version: k.version, wrapped: k.wrapped, mk_fingerprint: k.mkFingerprint, created_at: now };
 }

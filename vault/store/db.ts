@@ -114,6 +114,39 @@ export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promi
   });
 }
 
+export interface ReadSnapshot { tx: Knex.Transaction; release: () => Promise<void> }
+
+/**
+ * A read-only transaction that sees one consistent state for as long as it
+ * is held (a backup dump), bound like transaction()'s so the sql layer runs
+ * in it. PostgreSQL: REPEATABLE READ, READ ONLY, on a pool connection.
+ * SQLite: a second connection of its own in a read transaction (WAL keeps
+ * its snapshot while the server goes on writing on its one writer
+ * connection, which the snapshot must not hold). `release` ends it.
+ */
+export async function readSnapshot(db: Db): Promise<ReadSnapshot> {
+  if (isPostgres(db)) {
+    const tx = await db.transaction({ isolationLevel: 'repeatable read', readOnly: true } as never) as unknown as Knex.Transaction;
+    try {
+      await bindPgTransaction(tx);
+    } catch (e) {
+      await tx.rollback().catch(() => undefined);
+      throw e;
+    }
+    return { tx, release: async () => { await tx.commit(); } };
+  }
+  const own = openDb({ url: (db.client.config.connection as { filename: string }).filename });
+  try {
+    const tx = await own.transaction();
+    const sql = await bindTransaction(tx);
+    sql.get('select count(*) from meta'); // starts the read snapshot now
+    return { tx, release: async () => { await tx.commit().catch(() => undefined); await own.destroy(); } };
+  } catch (e) {
+    await own.destroy();
+    throw e;
+  }
+}
+
 /**
  * Savepoints let one statement group inside a shared transaction fail
  * alone: rollbackTo undoes its changes and leaves the transaction usable
@@ -150,6 +183,12 @@ export async function hasSchema(db: Db): Promise<boolean> {
 
 export async function migrate(db: Db): Promise<void> {
   await db.migrate.latest({ migrationSource });
+}
+
+/** Undoes migrate() on a database it created the schema in: every migration rolled back, and knex's own tables dropped. */
+export async function unmigrate(db: Db): Promise<void> {
+  await db.migrate.rollback({ migrationSource }, true);
+  for (const t of ['knex_migrations', 'knex_migrations_lock']) await db.schema.dropTableIfExists(t);
 }
 
 /** True when an error means the database itself cannot be used right now (disk, permissions, connection). */

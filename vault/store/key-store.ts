@@ -17,6 +17,7 @@ const Q = {
   deleteScope: query('delete from keys where purpose = ? and scope = ?'),
   metaGet: query('select value from meta where key = ?'),
   metaSet: query('insert into meta (key, value) values (?, ?) on conflict (key) do update set value = excluded.value'),
+  metaDelete: query('delete from meta where key = ?'),
 };
 
 export function keyStoreFactory(db: Db) {
@@ -53,6 +54,9 @@ export function metaStoreFactory(db: Db) {
     },
     async set(key: string, value: string, tx?: Tx): Promise<void> {
       await sql(db, tx).run(Q.metaSet, key, value);
+    },
+    async delete(key: string, tx?: Tx): Promise<void> {
+      await sql(db, tx).run(Q.metaDelete, key);
     },
   };
 }

@@ -1,104 +1,82 @@
 import type { Db, Tx } from './db.js';
-import { fastSql, fastTx } from './sqlite-fast.js';
+import { query, sql } from './sql.js';
 
 export interface StoredValue { name: string; secretId: number; version: number; nonce: Buffer; ciphertext: Buffer; dekVersion: number; updatedAt: number }
 export interface SecretRow { id: number; envId: number; name: string; version: number; deleted: boolean; createdAt: number; updatedAt: number }
 export interface VersionRow { secretId: number; version: number; nonce: Buffer | null; ciphertext: Buffer | null; dekVersion: number | null; deleted: boolean; createdBy: string; createdAt: number }
 
+// Both drivers hand out a fresh Buffer per binary value: rows are used as they come, without a copy.
 const toSecret = (r: any): SecretRow => ({ id: r.id, envId: r.env_id, name: r.name, version: r.version, deleted: !!r.deleted, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) });
 const toVersion = (r: any): VersionRow => ({
-  secretId: r.secret_id, version: r.version, nonce: r.nonce ? Buffer.from(r.nonce) : null, ciphertext: r.ciphertext ? Buffer.from(r.ciphertext) : null,
+  secretId: r.secret_id, version: r.version, nonce: r.nonce ?? null, ciphertext: r.ciphertext ?? null,
   dekVersion: r.dek_version, deleted: !!r.deleted, createdBy: r.created_by, createdAt: Number(r.created_at),
 });
+
+const SECRET = 'id, env_id, name, version, deleted, created_at, updated_at';
+const LIVE_VALUES = `select s.name, s.id, s.version, v.nonce, v.ciphertext, v.dek_version, s.updated_at
+  from secrets s join secret_versions v on v.secret_id = s.id and v.version = s.version
+  where s.env_id = ? and s.deleted = false`;
+
+const Q = {
+  liveValues: query(`${LIVE_VALUES} order by s.name`),
+  liveValuesNamed: query(`${LIVE_VALUES} and s.name in json_text_list(?) order by s.name`),
+  listLive: query(`select ${SECRET} from secrets where env_id = ? and deleted = false order by name`),
+  countLive: query('select count(*) as n from secrets where env_id = ? and deleted = false'),
+  get: query(`select ${SECRET} from secrets where env_id = ? and name = ?`),
+  getMany: query(`select ${SECRET} from secrets where env_id = ? and name in json_text_list(?)`),
+  create: query(`insert into secrets (env_id, name, version, deleted, created_at, updated_at) values (?, ?, 0, false, ?, ?) returning ${SECRET}`),
+  insertVersion: query('insert into secret_versions (secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)'),
+  setVersion: query('update secrets set version = ?, deleted = ?, updated_at = ? where id = ?'),
+  versions: query('select secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at from secret_versions where secret_id = ? order by version desc'),
+  versionsBelowDek: query(`select v.id, v.version, v.nonce, v.ciphertext, v.dek_version, s.name, s.env_id
+    from secret_versions v join secrets s on s.id = v.secret_id join environments e on e.id = s.env_id
+    where e.project_id = ? and v.deleted = false and v.dek_version < ? order by v.id limit ?`),
+  replaceCiphertext: query('update secret_versions set nonce = ?, ciphertext = ?, dek_version = ? where id = ?'),
+};
 
 export function secretStoreFactory(db: Db) {
   return {
     /** Current ciphertext of every live secret in an env, by name. */
     async liveValues(envId: number, names: string[] | null, tx?: Tx): Promise<StoredValue[]> {
-      const f = fastSql(db, tx);
-      if (f) {
-        const sql = `select s.name, s.id as secret_id, s.version, v.nonce, v.ciphertext, v.dek_version, s.updated_at
-          from secrets s join secret_versions v on v.secret_id = s.id and v.version = s.version
-          where s.env_id = ? and s.deleted = 0${names ? ' and s.name in (select value from json_each(?))' : ''} order by s.name`;
-        const rows = names ? f.all(sql, envId, JSON.stringify(names)) : f.all(sql, envId);
-        // better-sqlite3 hands out a fresh Buffer per BLOB: no copy needed.
-        return rows.map((r) => ({ name: r.name, secretId: r.secret_id, version: r.version, nonce: r.nonce, ciphertext: r.ciphertext, dekVersion: r.dek_version, updatedAt: Number(r.updated_at) }));
-      }
-      const q = (tx ?? db)('secrets as s')
-        .join('secret_versions as v', function () { this.on('v.secret_id', '=', 's.id').andOn('v.version', '=', 's.version'); })
-        .where('s.env_id', envId).andWhere('s.deleted', false)
-        .select('s.name', 's.id as secret_id', 's.version', 'v.nonce', 'v.ciphertext', 'v.dek_version', 's.updated_at')
-        .orderBy('s.name');
-      if (names) q.whereIn('s.name', names);
-      const rows = await q;
-      return rows.map((r: any) => ({ name: r.name, secretId: r.secret_id, version: r.version, nonce: Buffer.from(r.nonce), ciphertext: Buffer.from(r.ciphertext), dekVersion: r.dek_version, updatedAt: Number(r.updated_at) }));
+      const r = sql(db, tx);
+      const rows = names ? await r.rows(Q.liveValuesNamed, envId, JSON.stringify(names)) : await r.rows(Q.liveValues, envId);
+      return rows.map((c) => ({ name: c[0], secretId: c[1], version: c[2], nonce: c[3], ciphertext: c[4], dekVersion: c[5], updatedAt: Number(c[6]) }));
     },
     async listLive(envId: number, tx?: Tx): Promise<SecretRow[]> {
-      const f = fastSql(db, tx);
-      if (f) return f.all('select * from secrets where env_id = ? and deleted = 0 order by name', envId).map(toSecret);
-      return (await (tx ?? db)('secrets').where({ env_id: envId, deleted: false }).orderBy('name')).map(toSecret);
+      return (await sql(db, tx).all(Q.listLive, envId)).map(toSecret);
     },
     async countLive(envId: number, tx?: Tx): Promise<number> {
-      const f = fastSql(db, tx);
-      if (f) return Number(f.get<{ n: number }>('select count(*) as n from secrets where env_id = ? and deleted = 0', envId)!.n);
-      const r = await (tx ?? db)('secrets').where({ env_id: envId, deleted: false }).count({ n: '*' }).first();
+      const r = await sql(db, tx).get<{ n: number }>(Q.countLive, envId);
       return Number(r?.n ?? 0);
     },
     async get(envId: number, name: string, tx?: Tx): Promise<SecretRow | null> {
-      const f = fastSql(db, tx);
-      const r = f ? f.get('select * from secrets where env_id = ? and name = ?', envId, name) : await (tx ?? db)('secrets').where({ env_id: envId, name }).first();
+      const r = await sql(db, tx).get(Q.get, envId, name);
       return r ? toSecret(r) : null;
     },
     async getMany(envId: number, names: string[], tx?: Tx): Promise<SecretRow[]> {
       if (names.length === 0) return [];
-      const f = fastSql(db, tx);
-      if (f) return f.all('select * from secrets where env_id = ? and name in (select value from json_each(?))', envId, JSON.stringify(names)).map(toSecret);
-      const out: SecretRow[] = [];
-      // Chunked: SQLite limits bound parameters per statement.
-      for (let i = 0; i < names.length; i += 500) {
-        out.push(...(await (tx ?? db)('secrets').where({ env_id: envId }).whereIn('name', names.slice(i, i + 500))).map(toSecret));
-      }
-      return out;
+      return (await sql(db, tx).all(Q.getMany, envId, JSON.stringify(names))).map(toSecret);
     },
     async createSecret(envId: number, name: string, tx: Tx): Promise<SecretRow> {
       const now = Date.now();
-      const f = fastTx(tx);
-      if (f) return toSecret(f.get('insert into secrets (env_id, name, version, deleted, created_at, updated_at) values (?, ?, 0, 0, ?, ?) returning *', envId, name, now, now));
-      const rows = await tx('secrets').insert({ env_id: envId, name, version: 0, deleted: false, created_at: now, updated_at: now }).returning('*');
-      return toSecret(rows[0]);
+      return toSecret(await sql(db, tx).get(Q.create, envId, name, now, now));
     },
     async writeVersion(secretId: number, version: number, v: { nonce: Buffer; ciphertext: Buffer; dekVersion: number } | null, createdBy: string, tx: Tx): Promise<void> {
       const now = Date.now();
-      const f = fastTx(tx);
-      if (f) {
-        f.run('insert into secret_versions (secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)',
-          secretId, version, v?.nonce ?? null, v?.ciphertext ?? null, v?.dekVersion ?? null, v === null ? 1 : 0, createdBy, now);
-        f.run('update secrets set version = ?, deleted = ?, updated_at = ? where id = ?', version, v === null ? 1 : 0, now, secretId);
-        return;
-      }
-      await tx('secret_versions').insert({
-        secret_id: secretId, version, nonce: v?.nonce ?? null, ciphertext: v?.ciphertext ?? null, dek_version: v?.dekVersion ?? null,
-        deleted: v === null, created_by: createdBy, created_at: now,
-      });
-      await tx('secrets').where({ id: secretId }).update({ version, deleted: v === null, updated_at: now });
+      const r = sql(db, tx);
+      await r.run(Q.insertVersion, secretId, version, v?.nonce ?? null, v?.ciphertext ?? null, v?.dekVersion ?? null, v === null, createdBy, now);
+      await r.run(Q.setVersion, version, v === null, now, secretId);
     },
     async versions(secretId: number, tx?: Tx): Promise<VersionRow[]> {
-      const f = fastSql(db, tx);
-      if (f) return f.all('select * from secret_versions where secret_id = ? order by version desc', secretId).map(toVersion);
-      return (await (tx ?? db)('secret_versions').where({ secret_id: secretId }).orderBy('version', 'desc')).map(toVersion);
+      return (await sql(db, tx).all(Q.versions, secretId)).map(toVersion);
     },
     /** Version rows of a project still encrypted under an older DEK version, in batches. */
     async versionsBelowDek(projectId: number, dekVersion: number, limit: number, tx: Tx) {
-      const rows = await tx('secret_versions as v')
-        .join('secrets as s', 's.id', 'v.secret_id')
-        .join('environments as e', 'e.id', 's.env_id')
-        .where('e.project_id', projectId).andWhere('v.deleted', false).andWhere('v.dek_version', '<', dekVersion)
-        .select('v.id', 'v.version', 'v.nonce', 'v.ciphertext', 'v.dek_version', 's.name', 's.env_id')
-        .orderBy('v.id').limit(limit);
-      return rows.map((r: any) => ({ id: Number(r.id), version: r.version, nonce: Buffer.from(r.nonce), ciphertext: Buffer.from(r.ciphertext), dekVersion: r.dek_version, name: r.name as string, envId: r.env_id as number }));
+      const rows = await sql(db, tx).all(Q.versionsBelowDek, projectId, dekVersion, limit);
+      return rows.map((r) => ({ id: Number(r.id), version: r.version as number, nonce: r.nonce as Buffer, ciphertext: r.ciphertext as Buffer, dekVersion: r.dek_version as number, name: r.name as string, envId: r.env_id as number }));
     },
     async replaceCiphertext(versionRowId: number, v: { nonce: Buffer; ciphertext: Buffer; dekVersion: number }, tx: Tx): Promise<void> {
-      await tx('secret_versions').where({ id: versionRowId }).update({ nonce: v.nonce, ciphertext: v.ciphertext, dek_version: v.dekVersion });
+      await sql(db, tx).run(Q.replaceCiphertext, v.nonce, v.ciphertext, v.dekVersion, versionRowId);
     },
   };
 }

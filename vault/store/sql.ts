@@ -23,6 +23,7 @@ import { fastSql, fastTx, type Sql as SqliteSql } from './sqlite-fast.js';
  *   json_array_elements_text). One text serves every list length.
  * - `for_update`: `for update` on PostgreSQL, nothing on SQLite (a write
  *   transaction there already holds the database's write lock).
+ * - `for_share`: `for share` on PostgreSQL, nothing on SQLite (likewise).
  * - `collate_c`: byte-wise text ordering (`collate "C"` on PostgreSQL,
  *   SQLite's default BINARY collation already is).
  *
@@ -43,6 +44,7 @@ export interface Query {
 const MACROS: [RegExp, string, string][] = [
   [/json_text_list\(\?\)/g, '(select value from json_each(?))', '(select json_array_elements_text(?::json))'],
   [/\bfor_update\b/g, '', 'for update'],
+  [/\bfor_share\b/g, '', 'for share'],
   [/\bcollate_c\b/g, '', 'collate "C"'],
 ];
 
@@ -134,4 +136,34 @@ export function sql(db: Knex, tx?: Knex | Knex.Transaction): Runner {
   }
   (inTx ? txRunners : poolRunners).set(key, r);
   return r;
+}
+
+/**
+ * An INSERT of many rows whose number varies (a restore), as fixed texts:
+ * one per batch size in `sizes` (largest first, ending with 1), each
+ * prepared once per connection like any other query. insertRows() covers
+ * any row count with them: full batches, then the remainder.
+ */
+export interface RowsInsert { readonly columns: number; readonly bySize: readonly (readonly [number, Query])[] }
+
+export function rowsInsert(table: string, columns: readonly string[], sizes: readonly number[] = [100, 10, 1]): RowsInsert {
+  if (sizes[sizes.length - 1] !== 1) throw new Error('store: rowsInsert sizes must end with 1');
+  const row = `(${columns.map(() => '?').join(', ')})`;
+  const head = `insert into ${table} (${columns.join(', ')}) values `;
+  return { columns: columns.length, bySize: sizes.map((n) => [n, query(head + Array(n).fill(row).join(', '))] as const) };
+}
+
+/** Inserts `rows` (each an array of `ins.columns` values, in column order). */
+export async function insertRows(r: Runner, ins: RowsInsert, rows: readonly (readonly unknown[])[]): Promise<void> {
+  let i = 0;
+  for (const [n, q] of ins.bySize) {
+    for (; i + n <= rows.length; i += n) {
+      const params: unknown[] = [];
+      for (let j = i; j < i + n; j++) {
+        if (rows[j].length !== ins.columns) throw new Error(`store: a row of ${rows[j].length} values for ${ins.columns} columns`);
+        params.push(...rows[j]);
+      }
+      await r.run(q, ...params);
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import {
-  auditMac, exportKeyForBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
+  auditMac, exportKeyForBackup, importKeyFromBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
   type MasterKey, type SecretCipher,
 } from '../../crypto/keyring.js';
 import { MasterKeyChangedError, NotInitializedError } from '../../errors.js';
@@ -108,6 +108,16 @@ export function keyServiceFactory({ keyStore, masterKey }: KeyServiceDeps) {
       const row = await keyStore.get(purpose, 'vault', 1, tx);
       if (!row) throw new NotInitializedError(`${purpose} key is missing`);
       return exportKeyForBackup(mk, row);
+    },
+
+    /**
+     * A restore into an empty vault: the key-check row, and the token pepper
+     * and audit MAC key as a backup carries them (exportForBackup's output),
+     * wrapped under this master key, so tokens and the audit chain carry over.
+     */
+    async importForRestore(backupKeys: Record<'token-pepper' | 'audit-mac', string>, tx: Tx): Promise<void> {
+      await keyStore.insert(newWrappedKey(mk, 'check', 'vault', 1), tx);
+      for (const purpose of ['token-pepper', 'audit-mac'] as const) await keyStore.insert(importKeyFromBackup(mk, purpose, 'vault', 1, backupKeys[purpose]), tx);
     },
 
     /** Called after the rotation transaction committed. */

@@ -1,0 +1,204 @@
+import { hasSchema, type Db, type Tx } from './db.js';
+import { insertRows, query, rowsInsert, sql } from './sql.js';
+import { toAudit, type AuditRow } from './audit-store.js';
+import type { TokenRow } from './token-store.js';
+
+/**
+ * Every table as a backup reads and writes it: what vault/backup/dump.ts
+ * dumps and restore.ts restores, and nothing else.
+ *
+ * Reads come in the backup's canonical order, which is independent of the
+ * engine and of row ids: text columns ordered byte-wise (`collate_c`:
+ * PostgreSQL's default collation follows the database locale, under which
+ * en_US orders `a_b` after `ab`), and read in pages (keyset pagination), so
+ * memory stays bounded however large an environment is. Run them in one
+ * snapshot (readSnapshot() in db.ts) for a consistent dump.
+ *
+ * Writes are batched multi-row inserts into an empty vault, in the caller's
+ * transaction.
+ *
+ * The audit tables have their own section at the end.
+ */
+
+export interface BackupProject { id: number; name: string; createdAt: number }
+export interface BackupEnv { id: number; name: string; revision: number; createdAt: number }
+export interface BackupSecret { name: string; version: number; deleted: boolean; createdAt: number; updatedAt: number }
+/** A version row with its secret's name; nonce, ciphertext and dekVersion are null for a deletion. */
+export interface BackupVersion { secretName: string; version: number; nonce: Buffer | null; ciphertext: Buffer | null; dekVersion: number | null; deleted: boolean; createdBy: string; createdAt: number }
+export type NewSecret = { envId: number } & BackupSecret;
+export type NewVersion = { secretId: number } & Omit<BackupVersion, 'secretName'>;
+/** A token as restored: parents are linked afterwards (setTokenParent), since a parent may sort after its child. */
+export type NewToken = Omit<TokenRow, 'parentId'>;
+
+const PAGE = 500;
+const VERSION_PAGE = 1000;
+
+const num = (v: unknown): number | null => (v == null ? null : Number(v));
+
+const SECRET = 'name, version, deleted, created_at, updated_at';
+const VERSION = `select s.name, v.version, v.nonce, v.ciphertext, v.dek_version, v.deleted, v.created_by, v.created_at
+  from secret_versions v join secrets s on s.id = v.secret_id where s.env_id = ?`;
+const TOKEN = 'id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at, revoked_at, last_used_at';
+
+const Q = {
+  anyKey: query('select 1 as one from keys limit 1'),
+  projects: query('select id, name, created_at from projects order by name collate_c'),
+  envs: query('select id, name, revision, created_at from environments where project_id = ? order by name collate_c'),
+  secretsFirst: query(`select ${SECRET} from secrets where env_id = ? order by name collate_c limit ?`),
+  secretsAfter: query(`select ${SECRET} from secrets where env_id = ? and name collate_c > ? order by name collate_c limit ?`),
+  versionsFirst: query(`${VERSION} order by s.name collate_c, v.version limit ?`),
+  versionsAfter: query(`${VERSION} and (s.name collate_c > ? or (s.name = ? and v.version > ?)) order by s.name collate_c, v.version limit ?`),
+  tokensFirst: query(`select ${TOKEN} from tokens order by id collate_c limit ?`),
+  tokensAfter: query(`select ${TOKEN} from tokens where id collate_c > ? order by id collate_c limit ?`),
+
+  insertProject: query('insert into projects (name, dek_version, created_at) values (?, 1, ?) returning id'),
+  insertEnv: query('insert into environments (project_id, name, revision, created_at) values (?, ?, ?, ?) returning id'),
+  secretIds: query('select id, name from secrets where env_id = ? and name in json_text_list(?)'),
+  setTokenParent: query('update tokens set parent_id = ? where id = ?'),
+};
+const INSERT_SECRETS = rowsInsert('secrets', ['env_id', 'name', 'version', 'deleted', 'created_at', 'updated_at']);
+const INSERT_VERSIONS = rowsInsert('secret_versions', ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at']);
+const INSERT_TOKENS = rowsInsert('tokens', ['id', 'name', 'description', 'hash', 'scopes', 'cidrs', 'created_at', 'expires_at', 'revoked_at', 'last_used_at']);
+
+const toSecret = (r: any): BackupSecret => ({ name: r.name, version: Number(r.version), deleted: !!r.deleted, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) });
+const toVersion = (r: any): BackupVersion => ({
+  secretName: r.name, version: Number(r.version), nonce: r.nonce ?? null, ciphertext: r.ciphertext ?? null, dekVersion: num(r.dek_version),
+  deleted: !!r.deleted, createdBy: r.created_by, createdAt: Number(r.created_at),
+});
+const toToken = (r: any): TokenRow => ({
+  id: r.id, name: r.name, description: r.description, hash: r.hash, scopes: JSON.parse(r.scopes), parentId: r.parent_id ?? null,
+  cidrs: JSON.parse(r.cidrs), createdAt: Number(r.created_at), expiresAt: num(r.expires_at), revokedAt: num(r.revoked_at), lastUsedAt: num(r.last_used_at),
+});
+
+export function backupStoreFactory(db: Db) {
+  return {
+    /** True when the database already holds (part of) a vault: the schema and any key row. Reads only. */
+    async holdsVault(): Promise<boolean> {
+      if (!(await hasSchema(db))) return false;
+      return (await sql(db).get(Q.anyKey)) !== undefined;
+    },
+
+    async projects(tx: Tx): Promise<BackupProject[]> {
+      return (await sql(db, tx).all(Q.projects)).map((r) => ({ id: r.id, name: r.name, createdAt: Number(r.created_at) }));
+    },
+    async envs(projectId: number, tx: Tx): Promise<BackupEnv[]> {
+      return (await sql(db, tx).all(Q.envs, projectId)).map((r) => ({ id: r.id, name: r.name, revision: Number(r.revision), createdAt: Number(r.created_at) }));
+    },
+    /** Every secret of an environment (deleted ones too), by name. */
+    async *secrets(envId: number, tx: Tx): AsyncGenerator<BackupSecret> {
+      const r = sql(db, tx);
+      let after: string | null = null;
+      for (;;) {
+        const page: BackupSecret[] = (after === null ? await r.all(Q.secretsFirst, envId, PAGE) : await r.all(Q.secretsAfter, envId, after, PAGE)).map(toSecret);
+        yield* page;
+        if (page.length < PAGE) return;
+        after = page[page.length - 1].name;
+      }
+    },
+    /** Every version of an environment in (secret name, version) order: the order of secrets(), each secret's versions together. */
+    async *versions(envId: number, tx: Tx): AsyncGenerator<BackupVersion> {
+      const r = sql(db, tx);
+      let after: BackupVersion | null = null;
+      for (;;) {
+        const page: BackupVersion[] = (after === null
+          ? await r.all(Q.versionsFirst, envId, VERSION_PAGE)
+          : await r.all(Q.versionsAfter, envId, after.secretName, after.secretName, after.version, VERSION_PAGE)).map(toVersion);
+        yield* page;
+        if (page.length < VERSION_PAGE) return;
+        after = page[page.length - 1];
+      }
+    },
+    /** Every token, by id. */
+    async *tokens(tx: Tx): AsyncGenerator<TokenRow> {
+      const r = sql(db, tx);
+      let after: string | null = null;
+      for (;;) {
+        const page: TokenRow[] = (after === null ? await r.all(Q.tokensFirst, PAGE) : await r.all(Q.tokensAfter, after, PAGE)).map(toToken);
+        yield* page;
+        if (page.length < PAGE) return;
+        after = page[page.length - 1].id;
+      }
+    },
+
+    async insertProject(name: string, createdAt: number, tx: Tx): Promise<number> {
+      return Number((await sql(db, tx).get(Q.insertProject, name, createdAt))!.id);
+    },
+    async insertEnv(projectId: number, name: string, revision: number, createdAt: number, tx: Tx): Promise<number> {
+      return Number((await sql(db, tx).get(Q.insertEnv, projectId, name, revision, createdAt))!.id);
+    },
+    async insertSecrets(rows: readonly NewSecret[], tx: Tx): Promise<void> {
+      await insertRows(sql(db, tx), INSERT_SECRETS, rows.map((s) => [s.envId, s.name, s.version, s.deleted, s.createdAt, s.updatedAt]));
+    },
+    /** Ids of an environment's secrets by name (names not found are absent). */
+    async secretIds(envId: number, names: readonly string[], tx: Tx): Promise<Map<string, number>> {
+      const rows = await sql(db, tx).all(Q.secretIds, envId, JSON.stringify(names));
+      return new Map(rows.map((r) => [r.name as string, Number(r.id)]));
+    },
+    async insertVersions(rows: readonly NewVersion[], tx: Tx): Promise<void> {
+      await insertRows(sql(db, tx), INSERT_VERSIONS, rows.map((v) => [v.secretId, v.version, v.nonce, v.ciphertext, v.dekVersion, v.deleted, v.createdBy, v.createdAt]));
+    },
+    async insertTokens(rows: readonly NewToken[], tx: Tx): Promise<void> {
+      await insertRows(sql(db, tx), INSERT_TOKENS, rows.map((t) => [
+        t.id, t.name, t.description, t.hash, JSON.stringify(t.scopes), JSON.stringify(t.cidrs), t.createdAt, t.expiresAt, t.revokedAt, t.lastUsedAt,
+      ]));
+    },
+    async setTokenParent(id: string, parentId: string, tx: Tx): Promise<void> {
+      await sql(db, tx).run(Q.setTokenParent, parentId, id);
+    },
+
+    // Audit tables: the events in chain order, and the chain head.
+    auditEvents: (tx: Tx) => auditEvents(db, tx),
+    auditHead: (tx: Tx) => auditHead(db, tx),
+    insertAudit: (rows: readonly AuditRow[], tx: Tx) => insertAudit(db, rows, tx),
+    insertAuditHead: (head: AuditHead, tx: Tx) => insertAuditHead(db, head, tx),
+  };
+}
+export type BackupStore = ReturnType<typeof backupStoreFactory>;
+
+/* ------------------------------------------------------------------------- */
+/* Audit tables                                                              */
+/* ------------------------------------------------------------------------- */
+
+export interface AuditHead { seq: number; hash: Buffer }
+
+const AUDIT_PAGE = 2000;
+const AUDIT_COLUMNS = ['seq', 'ts', 'actor_id', 'actor_name', 'action', 'project', 'env', 'target', 'outcome', 'ip', 'request_id', 'detail', 'prev_hash', 'hash'];
+
+const QA = {
+  page: query(`select ${AUDIT_COLUMNS.join(', ')} from audit_events where seq > ? order by seq limit ?`),
+  head: query('select seq, hash from audit_head where id = 1'),
+  insertHead: query('insert into audit_head (id, seq, hash) values (1, ?, ?)'),
+};
+const INSERT_AUDIT = rowsInsert('audit_events', AUDIT_COLUMNS);
+
+/** One page of audit events after `afterSeq`, in seq order. */
+async function auditPage(db: Db, afterSeq: number, tx: Tx): Promise<AuditRow[]> {
+  return (await sql(db, tx).all(QA.page, afterSeq, AUDIT_PAGE)).map(toAudit);
+}
+
+/** Every audit event, in chain (seq) order. */
+async function* auditEvents(db: Db, tx: Tx): AsyncGenerator<AuditRow> {
+  for (let seq = 0; ;) {
+    const page = await auditPage(db, seq, tx);
+    if (page.length === 0) return;
+    yield* page;
+    seq = page[page.length - 1].seq;
+  }
+}
+
+/** The chain head, or null when there is no head row. */
+async function auditHead(db: Db, tx: Tx): Promise<AuditHead | null> {
+  const r = await sql(db, tx).get(QA.head);
+  return r ? { seq: Number(r.seq), hash: r.hash } : null;
+}
+
+/** Audit events as a backup holds them; target and detail are stored as JSON text. */
+async function insertAudit(db: Db, rows: readonly AuditRow[], tx: Tx): Promise<void> {
+  await insertRows(sql(db, tx), INSERT_AUDIT, rows.map((e) => [
+    e.seq, e.ts, e.actorId, e.actorName, e.action, e.project, e.env, JSON.stringify(e.target), e.outcome, e.ip, e.requestId, JSON.stringify(e.detail), e.prevHash, e.hash,
+  ]));
+}
+
+async function insertAuditHead(db: Db, head: AuditHead, tx: Tx): Promise<void> {
+  await sql(db, tx).run(QA.insertHead, head.seq, head.hash);
+}
