@@ -55,6 +55,21 @@ export async function up(knex: Knex): Promise<void> {
   }
 }
 
-export async function down(): Promise<void> {
-  throw new Error('the audit streams migration cannot be undone: restore a backup made before it');
+export async function down(knex: Knex): Promise<void> {
+  // Back to the single chain: only possible while no stream but 0 holds events (a failed restore
+  // undoing its migrations, a vault that never ran this release).
+  const other = await knex('audit_events').where('stream', '<>', 0).first();
+  if (other) throw new Error('the audit streams migration cannot be undone once other streams hold events: restore a backup made before it');
+  await knex.schema.createTable('audit_head', (t) => {
+    t.integer('id').primary();
+    t.bigInteger('seq').notNullable();
+    t.binary('hash').notNullable();
+  });
+  const s0 = await knex('audit_streams').where({ id: 0 }).first();
+  if (s0) await knex('audit_head').insert({ id: 1, seq: s0.head_seq, hash: s0.head_hash });
+  await knex.schema.alterTable('audit_events', (t) => { t.dropUnique(['stream', 'stream_seq']); });
+  await knex.schema.alterTable('audit_events', (t) => { t.dropColumn('stream_seq'); t.dropColumn('stream'); });
+  await knex.schema.dropTable('audit_checkpoints');
+  await knex.schema.dropTable('audit_streams');
+  if (knex.client.config.client === 'pg') await knex.raw('drop sequence if exists audit_events_seq');
 }

@@ -132,21 +132,34 @@ export async function storedDump(config: Readonly<Config>): Promise<string[]> {
 
 /**
  * A restored vault's dump equals the backup body, except for what the
- * restore itself appends: one backup.restore audit event and the moved
- * audit head (whose previous value must be that event's prevHash).
+ * restore itself appends: one backup.restore audit event, first of a stream
+ * of its own, and that stream's registry line. A format 1 backup (before
+ * audit streams) is compared as the restore turns it into format 2: its
+ * events are stream 0, its audit_head becomes stream 0's registry line
+ * (whose creation and closing times are the restore's).
  */
 export function assertSameAsBackup(backupBody: string[], restored: string[]): void {
-  const last = JSON.parse(restored[restored.length - 2]);
-  const head = JSON.parse(restored[restored.length - 1]);
-  assert.equal(last.t, 'audit');
-  assert.equal(last.action, 'backup.restore');
-  assert.equal(head.t, 'audit_head');
-  assert.equal(head.seq, last.seq);
-  const srcHead = JSON.parse(backupBody[backupBody.length - 1]);
-  assert.equal(srcHead.t, 'audit_head');
-  assert.equal(last.prevHash, srcHead.hash, 'the restore event chains onto the backup\'s head');
-  const a = backupBody.slice(0, -1);
-  const b = restored.slice(0, -2);
+  const rows = restored.map((l) => JSON.parse(l));
+  const restoreEvents = rows.filter((r) => r.t === 'audit' && r.action === 'backup.restore');
+  const last = restoreEvents.at(-1);
+  assert.ok(last, 'the restore recorded backup.restore');
+  assert.equal(last.streamSeq, 1, 'in a stream of its own');
+  assert.equal(last.prevHash, Buffer.alloc(32).toString('base64'));
+  const isRestoreLine = (r: any) => r === last || (r.t === 'audit_stream' && r.id === last.stream);
+  assert.equal(rows.filter(isRestoreLine).length, 2, 'the event and its stream');
+  const timesOfStream0 = (r: any) => (r.t === 'audit_stream' && r.id === 0 ? { ...r, createdAt: 0, closedAt: 0 } : r);
+  const b = rows.filter((r) => !isRestoreLine(r)).map((r) => JSON.stringify(timesOfStream0(r)));
+  const formatOne = backupBody.some((l) => l.startsWith('{"t":"audit_head"'));
+  const a = backupBody.map((l) => {
+    if (!formatOne) return l;
+    const r = JSON.parse(l);
+    if (r.t === 'audit') return JSON.stringify({ ...r, stream: 0, streamSeq: r.seq });
+    if (r.t === 'audit_head') {
+      if (r.seq === 0) return null;
+      return JSON.stringify({ t: 'audit_stream', id: 0, node: 'single chain (before streams)', createdAt: 0, headSeq: r.seq, headEvent: r.seq, headHash: r.hash, checkpointSeq: 0, closedAt: 0 });
+    }
+    return l;
+  }).filter((l): l is string => l !== null).map((l) => JSON.stringify(timesOfStream0(JSON.parse(l))));
   assert.equal(b.length, a.length, 'same number of lines');
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) assert.fail(`line ${i + 2} differs:\n  backup:   ${a[i].slice(0, 300)}\n  restored: ${b[i].slice(0, 300)}`);
 }

@@ -11,14 +11,21 @@ import { readSnapshot, type Tx } from '../store/db.js';
  *   {"type":"hush-backup","format":1,"createdAt",...,"counts":{...},"bodySha256":"..."}   header
  *   {"t":"key","purpose":"token-pepper"|"audit-mac","version",key}                       raw keys (see keyring)
  *   {"t":"project"} {"t":"env"} {"t":"secret"} {"t":"version", value}                    data, by name
- *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_head"}
+ *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_stream"} ... {"t":"audit_checkpoint"} ...
+ *
+ * Format 2 (this release) carries the audit streams: each event's stream and
+ * place in it, the stream registry and the checkpoints (docs/audit.md).
+ * Format 1 (before streams) had one chain and an {"t":"audit_head"} line;
+ * restore reads both.
  *
  * The body is independent of the storage engine and of row ids (ordered by
  * names and sequence numbers), so a dump of a restored vault hashes the same
  * as the dump it came from. Values are plaintext here: the whole stream only
  * ever leaves the process inside OpenPGP encryption.
  */
-export const BACKUP_FORMAT = 1;
+export const BACKUP_FORMAT = 2;
+/** Formats this release restores. */
+export const READABLE_FORMATS = [1, 2];
 
 export interface BackupCounts { projects: number; envs: number; secrets: number; versions: number; tokens: number; audit: number }
 export interface BackupHeader { type: 'hush-backup'; format: number; createdAt: string; vaultId: string; source: string; counts: BackupCounts; bodySha256: string }
@@ -36,7 +43,13 @@ const b64 = (b: Buffer | null) => (b === null ? null : Buffer.from(b).toString('
  * in byte-wise name order on both engines, so the same vault dumps the same
  * bytes on either, and memory stays bounded.
  */
-export async function* bodyLines(tx: Tx, deps: DumpDeps): AsyncGenerator<Line> {
+/**
+ * `format` 1 writes the body as the release before audit streams did (only
+ * for a vault whose events are all in stream 0): a restore of a format 1
+ * backup reads the restored vault back that way to compare it with the
+ * backup's hash.
+ */
+export async function* bodyLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT): AsyncGenerator<Line> {
   const { keys, store } = deps;
   for (const purpose of ['token-pepper', 'audit-mac'] as const) yield { t: 'key', purpose, version: 1, key: await keys.exportForBackup(purpose, tx) };
   for (const p of await store.projects(tx)) {
@@ -69,14 +82,32 @@ export async function* bodyLines(tx: Tx, deps: DumpDeps): AsyncGenerator<Line> {
     };
   }
   for await (const r of store.auditEvents(tx)) {
-    yield {
+    const line: Line = {
       t: 'audit', seq: r.seq, ts: r.ts, actorId: r.actorId, actorName: r.actorName, action: r.action, project: r.project, env: r.env,
       target: r.target, outcome: r.outcome, ip: r.ip, requestId: r.requestId, detail: r.detail, prevHash: b64(r.prevHash), hash: b64(r.hash),
     };
+    if (format === 1) {
+      if (r.stream !== 0) throw new Error('backup dump: a format 1 body holds only the single chain (stream 0)');
+    } else {
+      line.stream = r.stream;
+      line.streamSeq = r.streamSeq;
+    }
+    yield line;
   }
-  // A vault always has a head row (init writes it); an empty log has seq 0 and the genesis hash.
-  const head = await store.auditHead(tx);
-  yield { t: 'audit_head', seq: head?.seq ?? 0, hash: b64(head ? head.hash : Buffer.alloc(32)) };
+  if (format === 1) {
+    const s0 = (await store.auditStreams(tx)).find((r) => r.id === 0);
+    yield { t: 'audit_head', seq: s0?.headSeq ?? 0, hash: b64(s0 ? s0.headHash : Buffer.alloc(32)) };
+    return;
+  }
+  for (const r of await store.auditStreams(tx)) {
+    yield {
+      t: 'audit_stream', id: r.id, node: r.node, createdAt: r.createdAt, headSeq: r.headSeq, headEvent: r.headEvent, headHash: b64(r.headHash),
+      checkpointSeq: r.checkpointSeq, closedAt: r.closedAt,
+    };
+  }
+  for await (const c of store.auditCheckpoints(tx)) {
+    yield { t: 'audit_checkpoint', id: c.id, ts: c.ts, heads: c.heads, prevHash: b64(c.prevHash), hash: b64(c.hash) };
+  }
 }
 
 export function countLine(c: BackupCounts, l: Line): void {

@@ -6,13 +6,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import { auditMacFromBackup, generateMasterKeyBase64, masterKeyFromBase64, randomBytes, secretAd, type MasterKey, type SecretCipher } from '../crypto/keyring.js';
 import { HushError } from '../errors.js';
-import { GENESIS_HASH, eventMaterial, SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
+import { GENESIS_HASH, checkpointMaterial, eventMaterial, SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import type { AuditRow } from '../store/audit-store.js';
 import { backupStoreFactory, type NewSecret, type NewToken, type NewVersion } from '../store/backup-store.js';
 import { migrate, transaction, type Db } from '../store/db.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
-import { BACKUP_FORMAT, bodyLines, countLine, digestBody, type BackupCounts, type BackupHeader } from './dump.js';
+import { BACKUP_FORMAT, READABLE_FORMATS, bodyLines, countLine, digestBody, type BackupCounts, type BackupHeader } from './dump.js';
 
 /** The backup decrypted but its content is not a valid Hush backup (hash, counts, chain, structure). */
 export class BackupInvalidError extends HushError {
@@ -71,7 +71,7 @@ export interface VerifyReport { header: BackupHeader; counts: BackupCounts; body
 
 function checkHeader(h: Line | undefined): BackupHeader {
   if (!h || h.type !== 'hush-backup') throw new BackupInvalidError('this is not a Hush backup (no header line)');
-  if (h.format !== BACKUP_FORMAT) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads format ${BACKUP_FORMAT}`);
+  if (!READABLE_FORMATS.includes(h.format as number)) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads formats ${READABLE_FORMATS.join(' and ')}`);
   if (typeof h.bodySha256 !== 'string' || typeof h.counts !== 'object' || h.counts === null) throw new BackupInvalidError('backup header has no body hash or counts');
   return h as BackupHeader;
 }
@@ -84,9 +84,14 @@ const SHAPES: Record<string, Record<string, string>> = {
   secret: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', createdAt: 'n', updatedAt: 'n' },
   version: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', value: 's?', createdBy: 's', createdAt: 'n' },
   token: { id: 's', name: 's', description: 's', hash: 's', scopes: 'a', parentId: 's?', cidrs: 'a', createdAt: 'n', expiresAt: 'n?', revokedAt: 'n?', lastUsedAt: 'n?' },
-  audit: { seq: 'n', ts: 'n', actorId: 's', actorName: 's', action: 's', project: 's?', env: 's?', target: 'o', outcome: 's', ip: 's?', requestId: 's?', detail: 'o', prevHash: 's', hash: 's' },
+  audit: { seq: 'n', ts: 'n', actorId: 's', actorName: 's', action: 's', project: 's?', env: 's?', target: 'o', outcome: 's', ip: 's?', requestId: 's?', detail: 'o', prevHash: 's', hash: 's', stream: 'n', streamSeq: 'n' },
+  // Format 1 (before streams): the single chain's head.
   audit_head: { seq: 'n', hash: 's' },
+  audit_stream: { id: 'n', node: 's', createdAt: 'n', headSeq: 'n', headEvent: 'n', headHash: 's', checkpointSeq: 'n', closedAt: 'n?' },
+  audit_checkpoint: { id: 'n', ts: 'n', heads: 's', prevHash: 's', hash: 's' },
 };
+/** Lines a format does not have. */
+const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint'], 2: ['audit_head'] };
 
 function kindOk(v: unknown, k: string): boolean {
   if (k.endsWith('?')) { if (v === null) return true; k = k.slice(0, -1); }
@@ -101,7 +106,7 @@ function kindOk(v: unknown, k: string): boolean {
 }
 
 const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
-const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, audit: 3, audit_head: 4 };
+const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
 
 /** Byte-wise (UTF-8) order, as the dump sorts names on both engines. */
 const after = (a: string, b: string): boolean => Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0;
@@ -117,9 +122,15 @@ class BodyCheck {
   private readonly h: Hash = createHash('sha256');
   readonly counts: BackupCounts = { projects: 0, envs: 0, secrets: 0, versions: 0, tokens: 0, audit: 0 };
   private mac: ((prev: Uint8Array, c: string) => Buffer) | null = null;
-  private prev: Buffer = GENESIS_HASH;
-  private expect = 1;
+  /** Each stream's chain so far: the next place in it, the hash to link to, the seq of its last event. */
+  private streams = new Map<number, { next: number; prev: Buffer; lastSeq: number }>();
+  private lastSeq = 0;
+  private events = 0;
   private head: Line | null = null;
+  private registered = new Set<number>();
+  private lastStream = -1;
+  private checkpointPrev: Buffer = GENESIS_HASH;
+  private checkpoints = 0;
   private keys = new Set<string>();
   private project: string | null = null;
   private env: string | null = null;
@@ -138,6 +149,9 @@ class BodyCheck {
   async add(l: Line): Promise<void> {
     this.n++;
     this.h.update(JSON.stringify(l) + '\n');
+    // Format 1 events belong to the single chain: stream 0, their place in it is their seq.
+    if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) { l.stream = 0; l.streamSeq = l.seq; }
+    if (NOT_IN_FORMAT[this.header.format]?.includes(l.t)) this.bad(`a format ${this.header.format} backup has no ${l.t} lines`);
     const shape = SHAPES[l.t];
     if (!shape) this.bad(`unknown line type ${JSON.stringify(String(l.t).slice(0, 20))}`);
     for (const [f, k] of Object.entries(shape)) if (!kindOk(l[f], k)) this.bad(`${l.t} line has a missing or malformed ${f}`);
@@ -177,19 +191,48 @@ class BodyCheck {
         break;
       case 'audit': {
         if (!this.mac) this.bad('audit events but no audit MAC key');
-        if (l.seq !== this.expect) throw new BackupInvalidError(`audit chain broken at seq ${this.expect}: event missing or out of order`);
+        const st = this.streams.get(l.stream) ?? { next: 1, prev: GENESIS_HASH, lastSeq: 0 };
+        if (l.seq <= this.lastSeq || l.streamSeq !== st.next) throw new BackupInvalidError(`audit chain broken at seq ${l.seq}: event missing or out of order`);
         const { t: _t, prevHash, hash, ...ev } = l;
-        const recomputed = this.mac(this.prev, eventMaterial(ev as never));
-        if (Buffer.from(prevHash, 'base64').compare(this.prev) !== 0 || Buffer.from(hash, 'base64').compare(recomputed) !== 0) {
+        const recomputed = this.mac(st.prev, eventMaterial(ev as never));
+        if (Buffer.from(prevHash, 'base64').compare(st.prev) !== 0 || Buffer.from(hash, 'base64').compare(recomputed) !== 0) {
           throw new BackupInvalidError(`audit chain broken at seq ${l.seq}: event altered`);
         }
-        this.prev = recomputed;
-        this.expect++;
+        this.streams.set(l.stream, { next: st.next + 1, prev: recomputed, lastSeq: l.seq });
+        this.lastSeq = l.seq;
+        this.events++;
         break;
       }
-      case 'audit_head':
+      case 'audit_head': {
+        if (this.head) this.bad('audit_head line out of place');
         this.head = l;
+        const st = this.streams.get(0) ?? { next: 1, prev: GENESIS_HASH, lastSeq: 0 };
+        if (l.seq !== st.next - 1 || Buffer.from(l.hash, 'base64').compare(st.prev) !== 0 || this.streams.size > (this.streams.has(0) ? 1 : 0)) {
+          throw new BackupInvalidError('backup audit head does not match its last event');
+        }
         break;
+      }
+      case 'audit_stream': {
+        if (l.id <= this.lastStream) this.bad('audit streams out of order');
+        this.lastStream = l.id;
+        this.registered.add(l.id);
+        const st = this.streams.get(l.id) ?? { next: 1, prev: GENESIS_HASH, lastSeq: 0 };
+        if (l.headSeq !== st.next - 1 || l.headEvent !== st.lastSeq || Buffer.from(l.headHash, 'base64').compare(st.prev) !== 0) {
+          throw new BackupInvalidError(`backup audit stream ${l.id}: its head does not match its last event`);
+        }
+        break;
+      }
+      case 'audit_checkpoint': {
+        if (!this.mac) this.bad('audit checkpoints but no audit MAC key');
+        if (l.id !== this.checkpoints + 1 || Buffer.from(l.prevHash, 'base64').compare(this.checkpointPrev) !== 0) {
+          throw new BackupInvalidError(`audit checkpoint ${l.id} missing, out of order or not linked`);
+        }
+        const recomputed = this.mac(this.checkpointPrev, checkpointMaterial(l as never));
+        if (Buffer.from(l.hash, 'base64').compare(recomputed) !== 0) throw new BackupInvalidError(`audit checkpoint ${l.id} altered`);
+        this.checkpointPrev = recomputed;
+        this.checkpoints++;
+        break;
+      }
     }
   }
 
@@ -200,11 +243,12 @@ class BodyCheck {
       if (this.counts[k] !== this.header.counts?.[k]) throw new BackupInvalidError(`backup holds ${this.counts[k]} ${k}, its header says ${this.header.counts?.[k]}`);
     }
     if (this.keys.size !== BACKUP_KEYS.length) throw new BackupInvalidError('backup lacks the token pepper or the audit MAC key');
-    if (!this.head || this.head.seq !== this.expect - 1 || Buffer.from(this.head.hash, 'base64').compare(this.prev) !== 0) {
-      throw new BackupInvalidError('backup audit head does not match its last event');
+    if (this.header.format === 1 && !this.head) throw new BackupInvalidError('backup audit head does not match its last event');
+    for (const stream of this.streams.keys()) {
+      if (this.header.format !== 1 && !this.registered.has(stream)) throw new BackupInvalidError(`backup audit stream ${stream} has events but no registry line`);
     }
     for (const p of this.parents) if (!this.tokenIds.has(p)) throw new BackupInvalidError(`backup token parent ${p.slice(0, 40)} is missing`);
-    return { header: this.header, counts: this.counts, bodySha256, auditChecked: this.expect - 1, ok: true };
+    return { header: this.header, counts: this.counts, bodySha256, auditChecked: this.events, ok: true };
   }
 }
 
@@ -323,17 +367,27 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
           if (tokens.length >= BATCH / 2) await flushTokens();
           break;
         case 'audit':
-          audit.push({ seq: l.seq, ts: l.ts, actorId: l.actorId, actorName: l.actorName, action: l.action, project: l.project, env: l.env, target: l.target, outcome: l.outcome, ip: l.ip, requestId: l.requestId, detail: l.detail, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64') });
+          audit.push({ seq: l.seq, ts: l.ts, actorId: l.actorId, actorName: l.actorName, action: l.action, project: l.project, env: l.env, target: l.target, outcome: l.outcome, ip: l.ip, requestId: l.requestId, detail: l.detail, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64'), stream: l.stream, streamSeq: l.streamSeq });
           if (audit.length >= BATCH / 2) { await store.insertAudit(audit, tx); audit = []; }
           break;
-        case 'audit_head':
-          await store.insertAuditHead({ seq: l.seq, hash: Buffer.from(l.hash, 'base64') }, tx);
+        case 'audit_head': {
+          // Format 1: the single chain becomes stream 0, closed, as the migration to streams does.
+          const now = Date.now();
+          if (l.seq > 0) await store.insertAuditStream({ id: 0, node: 'single chain (before streams)', createdAt: now, headSeq: l.seq, headEvent: l.seq, headHash: Buffer.from(l.hash, 'base64'), checkpointSeq: 0, closedAt: now }, tx);
+          break;
+        }
+        case 'audit_stream':
+          await store.insertAuditStream({ id: l.id, node: l.node, createdAt: l.createdAt, headSeq: l.headSeq, headEvent: l.headEvent, headHash: Buffer.from(l.headHash, 'base64'), checkpointSeq: l.checkpointSeq, closedAt: l.closedAt }, tx);
+          break;
+        case 'audit_checkpoint':
+          await store.insertAuditCheckpoint({ id: l.id, ts: l.ts, heads: l.heads, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64') }, tx);
           break;
       }
     }
     await flush();
     await flushTokens();
     if (audit.length) await store.insertAudit(audit, tx);
+    await store.afterAuditRestore(tx);
     for (const [id, parent] of parents) await store.setTokenParent(id, parent, tx);
     // The stream ended cleanly (OpenPGP integrity and signature checked) and the body matches its header: commit.
     check.finish();
@@ -352,7 +406,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   });
 
   // Read everything back: the restored vault must dump to the same body.
-  const { sha256, counts } = await digestBody(bodyLines(db, { keys, store }));
+  const { sha256, counts } = await digestBody(bodyLines(db, { keys, store }, header.format));
   const verified = sha256 === header.bodySha256;
   await c.audit.record(SYSTEM_CONTEXT, { action: 'backup.restore', outcome: verified ? 'ok' : 'error', detail: { fromVault: header.vaultId, backupCreatedAt: header.createdAt, counts, verified } });
   if (!verified) throw new BackupInvalidError('restored vault does not read back identical to the backup');

@@ -29,7 +29,7 @@ export const toAudit = (r: any): AuditRow => ({
   prevHash: Buffer.from(r.prev_hash), hash: Buffer.from(r.hash),
 });
 
-const toStream = (r: any): StreamRow => ({
+export const toStream = (r: any): StreamRow => ({
   id: Number(r.id), node: r.node, createdAt: Number(r.created_at), headSeq: Number(r.head_seq), headEvent: Number(r.head_event),
   headHash: Buffer.from(r.head_hash), checkpointSeq: Number(r.checkpoint_seq), closedAt: r.closed_at == null ? null : Number(r.closed_at),
 });

@@ -1,6 +1,6 @@
 import { hasSchema, type Db, type Tx } from './db.js';
 import { insertRows, query, rowsInsert, sql } from './sql.js';
-import { toAudit, type AuditRow } from './audit-store.js';
+import { toAudit, toStream, type AuditRow, type CheckpointRow, type StreamRow } from './audit-store.js';
 import type { TokenRow } from './token-store.js';
 
 /**
@@ -146,11 +146,14 @@ export function backupStoreFactory(db: Db) {
       await sql(db, tx).run(Q.setTokenParent, parentId, id);
     },
 
-    // Audit tables: the events in chain order, and the chain head.
+    // Audit tables: the events in seq order, the stream registry, the checkpoints.
     auditEvents: (tx: Tx) => auditEvents(db, tx),
-    auditHead: (tx: Tx) => auditHead(db, tx),
+    auditStreams: (tx: Tx) => auditStreams(db, tx),
+    auditCheckpoints: (tx: Tx) => auditCheckpoints(db, tx),
     insertAudit: (rows: readonly AuditRow[], tx: Tx) => insertAudit(db, rows, tx),
-    insertAuditHead: (head: AuditHead, tx: Tx) => insertAuditHead(db, head, tx),
+    insertAuditStream: (row: StreamRow, tx: Tx) => insertAuditStream(db, row, tx),
+    insertAuditCheckpoint: (row: CheckpointRow, tx: Tx) => insertAuditCheckpoint(db, row, tx),
+    afterAuditRestore: (tx: Tx) => afterAuditRestore(db, tx),
   };
 }
 export type BackupStore = ReturnType<typeof backupStoreFactory>;
@@ -159,15 +162,19 @@ export type BackupStore = ReturnType<typeof backupStoreFactory>;
 /* Audit tables                                                              */
 /* ------------------------------------------------------------------------- */
 
-export interface AuditHead { seq: number; hash: Buffer }
-
 const AUDIT_PAGE = 2000;
-const AUDIT_COLUMNS = ['seq', 'ts', 'actor_id', 'actor_name', 'action', 'project', 'env', 'target', 'outcome', 'ip', 'request_id', 'detail', 'prev_hash', 'hash'];
+const AUDIT_COLUMNS = ['seq', 'ts', 'actor_id', 'actor_name', 'action', 'project', 'env', 'target', 'outcome', 'ip', 'request_id', 'detail', 'prev_hash', 'hash', 'stream', 'stream_seq'];
+const STREAM_COLUMNS = ['id', 'node', 'created_at', 'head_seq', 'head_event', 'head_hash', 'checkpoint_seq', 'closed_at'];
 
 const QA = {
   page: query(`select ${AUDIT_COLUMNS.join(', ')} from audit_events where seq > ? order by seq limit ?`),
-  head: query('select seq, hash from audit_head where id = 1'),
-  insertHead: query('insert into audit_head (id, seq, hash) values (1, ?, ?)'),
+  streams: query(`select ${STREAM_COLUMNS.join(', ')} from audit_streams order by id`),
+  checkpoints: query('select id, ts, heads, prev_hash, hash from audit_checkpoints where id > ? order by id limit ?'),
+  insertStream: query(`insert into audit_streams (${STREAM_COLUMNS.join(', ')}) values (?, ?, ?, ?, ?, ?, ?, ?)`),
+  insertCheckpoint: query('insert into audit_checkpoints (id, ts, heads, prev_hash, hash) values (?, ?, ?, ?, ?)'),
+  // PostgreSQL: rows restored with their own numbers; the generators must go on above them.
+  seqAfterRestore: query("select setval('audit_events_seq', greatest((select coalesce(max(seq), 0) from audit_events), 1), (select count(*) > 0 from audit_events))"),
+  streamIdAfterRestore: query("select setval(pg_get_serial_sequence('audit_streams', 'id'), greatest((select coalesce(max(id), 0) from audit_streams), 1), (select count(*) > 0 from audit_streams where id > 0))"),
 };
 const INSERT_AUDIT = rowsInsert('audit_events', AUDIT_COLUMNS);
 
@@ -176,7 +183,7 @@ async function auditPage(db: Db, afterSeq: number, tx: Tx): Promise<AuditRow[]> 
   return (await sql(db, tx).all(QA.page, afterSeq, AUDIT_PAGE)).map(toAudit);
 }
 
-/** Every audit event, in chain (seq) order. */
+/** Every audit event, in seq order. */
 async function* auditEvents(db: Db, tx: Tx): AsyncGenerator<AuditRow> {
   for (let seq = 0; ;) {
     const page = await auditPage(db, seq, tx);
@@ -186,19 +193,38 @@ async function* auditEvents(db: Db, tx: Tx): AsyncGenerator<AuditRow> {
   }
 }
 
-/** The chain head, or null when there is no head row. */
-async function auditHead(db: Db, tx: Tx): Promise<AuditHead | null> {
-  const r = await sql(db, tx).get(QA.head);
-  return r ? { seq: Number(r.seq), hash: r.hash } : null;
+async function auditStreams(db: Db, tx: Tx): Promise<StreamRow[]> {
+  return (await sql(db, tx).all(QA.streams)).map(toStream);
+}
+
+async function* auditCheckpoints(db: Db, tx: Tx): AsyncGenerator<CheckpointRow> {
+  for (let id = 0; ;) {
+    const page = await sql(db, tx).all(QA.checkpoints, id, AUDIT_PAGE);
+    if (page.length === 0) return;
+    for (const r of page) yield { id: Number(r.id), ts: Number(r.ts), heads: r.heads, prevHash: Buffer.from(r.prev_hash), hash: Buffer.from(r.hash) };
+    id = Number(page[page.length - 1].id);
+  }
 }
 
 /** Audit events as a backup holds them; target and detail are stored as JSON text. */
 async function insertAudit(db: Db, rows: readonly AuditRow[], tx: Tx): Promise<void> {
   await insertRows(sql(db, tx), INSERT_AUDIT, rows.map((e) => [
     e.seq, e.ts, e.actorId, e.actorName, e.action, e.project, e.env, JSON.stringify(e.target), e.outcome, e.ip, e.requestId, JSON.stringify(e.detail), e.prevHash, e.hash,
+    e.stream, e.streamSeq,
   ]));
 }
 
-async function insertAuditHead(db: Db, head: AuditHead, tx: Tx): Promise<void> {
-  await sql(db, tx).run(QA.insertHead, head.seq, head.hash);
+async function insertAuditStream(db: Db, r: StreamRow, tx: Tx): Promise<void> {
+  await sql(db, tx).run(QA.insertStream, r.id, r.node, r.createdAt, r.headSeq, r.headEvent, r.headHash, r.checkpointSeq, r.closedAt);
+}
+
+async function insertAuditCheckpoint(db: Db, c: CheckpointRow, tx: Tx): Promise<void> {
+  await sql(db, tx).run(QA.insertCheckpoint, c.id, c.ts, c.heads, c.prevHash, c.hash);
+}
+
+async function afterAuditRestore(db: Db, tx: Tx): Promise<void> {
+  const s = sql(db, tx);
+  if (s.engine !== 'postgres') return; // SQLite numbers from the table itself (max(seq) + 1; AUTOINCREMENT's own record)
+  await s.get(QA.seqAfterRestore);
+  await s.get(QA.streamIdAfterRestore);
 }

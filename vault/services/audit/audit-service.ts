@@ -88,7 +88,7 @@ function material(e: Material, targetJson: string | undefined, detailJson: strin
 }
 
 /** What a checkpoint's MAC covers. Domain-separated from events (which start with '{'). */
-function checkpointMaterial(c: { id: number; ts: number; heads: string }): string {
+export function checkpointMaterial(c: { id: number; ts: number; heads: string }): string {
   return `hush-audit-checkpoint\n${c.id}\n${c.ts}\n${c.heads}`;
 }
 
