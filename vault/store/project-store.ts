@@ -1,4 +1,5 @@
 import type { Db, Tx } from './db.js';
+import { lookupBatch } from './lookup-batch.js';
 import { query, sql } from './sql.js';
 
 export interface ProjectRow { id: number; name: string; dekVersion: number; createdAt: number }
@@ -24,6 +25,9 @@ const Q = {
   env: query(`select ${ENV} from environments where project_id = ? and name = ?`),
   projectEnv: query(`select p.id as p_id, p.name as p_name, p.dek_version, p.created_at as p_created_at, e.id as e_id, e.name as e_name, e.revision, e.created_at as e_created_at
     from projects p left join environments e on e.project_id = p.id and e.name = ? where p.name = ?`),
+  // PostgreSQL, outside a transaction: the lookups of concurrent requests in one statement (lookup-batch.ts).
+  projectEnvMany: query(`select k.p as k_p, k.e as k_e, p.id as p_id, p.name as p_name, p.dek_version, p.created_at as p_created_at, e.id as e_id, e.name as e_name, e.revision, e.created_at as e_created_at
+    from unnest(?::text[], ?::text[]) as k(p, e) join projects p on p.name = k.p left join environments e on e.project_id = p.id and e.name = k.e`),
   createEnv: query(`insert into environments (project_id, name, revision, created_at) values (?, ?, 0, ?) on conflict (project_id, name) do nothing returning ${ENV}`),
   deleteEnv: query('delete from environments where id = ?'),
   bumpRevision: query('update environments set revision = revision + 1 where id = ? returning revision'),
@@ -32,7 +36,23 @@ const Q = {
   lockEnv: query('select id from environments where id = ? for_update'),
 };
 
+type ProjectEnv = { project: ProjectRow | null; env: EnvRow | null };
+
+function projectEnvOf(r: any): ProjectEnv {
+  const project = toProject({ id: r.p_id, name: r.p_name, dek_version: r.dek_version, created_at: r.p_created_at });
+  const env = r.e_id == null ? null : toEnv({ id: r.e_id, project_id: r.p_id, name: r.e_name, revision: r.revision, created_at: r.e_created_at });
+  return { project, env };
+}
+
+const pairKey = (k: [string, string]) => `${k[0]}\u0000${k[1]}`;
+
 export function projectStoreFactory(db: Db) {
+  const batch = sql(db).engine === 'postgres'
+    ? lookupBatch<[string, string], ProjectEnv>(async (keys) => {
+      const rows = await sql(db).all(Q.projectEnvMany, keys.map((k) => k[0]), keys.map((k) => k[1]));
+      return new Map(rows.map((r) => [pairKey([r.k_p, r.k_e]), projectEnvOf(r)]));
+    }, pairKey)
+    : null;
   return {
     async listProjects(tx?: Tx): Promise<ProjectRow[]> {
       return (await sql(db, tx).all<ProjectRowDb>(Q.listProjects)).map(toProject);
@@ -64,12 +84,10 @@ export function projectStoreFactory(db: Db) {
       return r ? toEnv(r) : null;
     },
     /** A project and one of its environments by name, in one query (either may be null). */
-    async getProjectEnv(projectName: string, envName: string, tx?: Tx): Promise<{ project: ProjectRow | null; env: EnvRow | null }> {
+    async getProjectEnv(projectName: string, envName: string, tx?: Tx): Promise<ProjectEnv> {
+      if (batch && (tx === undefined || tx === db)) return (await batch.load([projectName, envName])) ?? { project: null, env: null };
       const r = await sql(db, tx).get(Q.projectEnv, envName, projectName);
-      if (!r) return { project: null, env: null };
-      const project = toProject({ id: r.p_id, name: r.p_name, dek_version: r.dek_version, created_at: r.p_created_at });
-      const env = r.e_id == null ? null : toEnv({ id: r.e_id, project_id: r.p_id, name: r.e_name, revision: r.revision, created_at: r.e_created_at });
-      return { project, env };
+      return r ? projectEnvOf(r) : { project: null, env: null };
     },
     async createEnv(projectId: number, name: string, tx: Tx): Promise<EnvRow | null> {
       const r = await sql(db, tx).get<EnvRowDb>(Q.createEnv, projectId, name, Date.now());
