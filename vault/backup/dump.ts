@@ -8,7 +8,7 @@ import { readSnapshot, type Tx } from '../store/db.js';
 /**
  * Logical backup format (NDJSON, one JSON object per line):
  *
- *   {"type":"hush-backup","format":1,"createdAt",...,"counts":{...},"bodySha256":"..."}   header
+ *   {"type":"hush-backup","format":2,"createdAt",...,"counts":{...},"bodySha256":"..."}   header
  *   {"t":"key","purpose":"token-pepper"|"audit-mac","version",key}                       raw keys (see keyring)
  *   {"t":"project"} {"t":"env"} {"t":"secret"} {"t":"version", value}                    data, by name
  *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_stream"} ... {"t":"audit_checkpoint"} ...
