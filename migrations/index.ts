@@ -1,10 +1,14 @@
 import type { Knex } from 'knex';
 import * as initial from './20261123000000_initial.js';
+import * as sharedLimits from './20261207000100_shared_limits.js';
 
 type Migration = { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<void> };
 
 /** Migrations are listed here (not discovered on disk) so the compiled package finds them wherever it is installed. */
-const MIGRATIONS: [string, Migration][] = [['20261123000000_initial', initial]];
+const MIGRATIONS: [string, Migration][] = [
+  ['20261123000000_initial', initial],
+  ['20261207000100_shared_limits', sharedLimits],
+];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
   getMigrations: async () => MIGRATIONS,

@@ -11,6 +11,7 @@ import { auditServiceFactory, SYSTEM_CONTEXT } from './services/audit/audit-serv
 import { auditStoreFactory } from './store/audit-store.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
 import { tokenStoreFactory } from './store/token-store.js';
+import { authFailLimitFactory } from './services/limits/auth-fail-limit.js';
 import type { FastifyBaseLogger } from 'fastify';
 
 export const DEV_KEY_FILE = 'master.key';
@@ -85,7 +86,9 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
   await migrate(db);
   const keys = keyServiceFactory({ keyStore: keyStoreFactory(db), masterKey: resolved.key });
   const audit = auditServiceFactory({ db, auditStore: auditStoreFactory(db), keys, log, auditFile: config.auditFile });
-  const tokens = tokenServiceFactory({ tokenStore: tokenStoreFactory(db), keys, audit, log, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
+  // Init creates the root token only; nothing authenticates here.
+  const failLimit = authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: null, log });
+  const tokens = tokenServiceFactory({ tokenStore: tokenStoreFactory(db), keys, audit, log, failLimit, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
   const vaultId = (await randomBytes(16)).toString('hex');
   const meta = metaStoreFactory(db);
   const root = await transaction(db, async (tx) => {
