@@ -16,9 +16,10 @@ import { valueCacheFactory } from './services/secret/value-cache.js';
 import { limitStoreFactory } from './store/limit-store.js';
 import { authFailLimitFactory } from './services/limits/auth-fail-limit.js';
 import { sharedRateLimitFactory } from './services/limits/rate-limit.js';
+import type { MasterKeySource } from './services/key/key-service.js';
 
 /** Wires stores and services, grouped by domain. The only place that knows every factory. */
-export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: MasterKey; config: Readonly<Config>; log: FastifyBaseLogger }) {
+export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: MasterKey; masterKeySource?: MasterKeySource; config: Readonly<Config>; log: FastifyBaseLogger }) {
   const { db, masterKey, config, log } = deps;
   // PostgreSQL: several servers may share the database, so the limits are shared through it.
   const shared = deps.storage === 'postgres';
@@ -31,7 +32,7 @@ export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: 
     audit: auditStoreFactory(db),
     limits: limitStoreFactory(db),
   };
-  const keys = keyServiceFactory({ keyStore: stores.keys, masterKey });
+  const keys = keyServiceFactory({ keyStore: stores.keys, masterKey, source: deps.masterKeySource, log });
   const limits = {
     authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
     /** Null: @fastify/rate-limit's in-process store. */

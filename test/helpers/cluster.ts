@@ -25,6 +25,8 @@ export interface Cluster {
   nodes: ClusterNode[];
   /** Starts one more node on the same database (same key unless `key` is given). */
   addNode(opts?: { key?: string; args?: string[] }): Promise<ClusterNode>;
+  /** Stops a node (if it runs) and starts it again on its data dir and key file, as they are now. */
+  restart(node: ClusterNode): Promise<ClusterNode>;
   close(): Promise<void>;
 }
 
@@ -51,15 +53,9 @@ export async function startCluster(opts: { nodes?: number; args?: string[]; key?
   const nodes: ClusterNode[] = [];
   let rootToken = '';
 
-  async function addNode(o: { key?: string; args?: string[] } = {}): Promise<ClusterNode> {
-    const name = String.fromCharCode(65 + nodes.length); // A, B, C...
-    const dir = tempDir(`hush-node${name}-`);
-    dirs.push(dir);
-    const keyFile = join(dir, 'master.key');
-    writeKeyFile(keyFile, o.key ?? key);
-    const dataDir = join(dir, 'data');
+  async function spawnNode(name: string, dataDir: string, keyFile: string, args: string[]): Promise<ClusterNode> {
     const l = await spawnServer(
-      ['--database-url', db!.url, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile, ...(opts.args ?? []), ...(o.args ?? [])],
+      ['--database-url', db!.url, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile, ...(opts.args ?? []), ...args],
       {},
       {
         onExit: (out, err) => {
@@ -69,9 +65,25 @@ export async function startCluster(opts: { nodes?: number; args?: string[]; key?
       },
     );
     if (l.rootToken) rootToken = remember(l.rootToken);
-    const node: ClusterNode = Object.assign(l, { name, dataDir, keyFile, api: apiFor(l.url, rootToken) });
+    return Object.assign(l, { name, dataDir, keyFile, api: apiFor(l.url, rootToken) });
+  }
+
+  async function addNode(o: { key?: string; args?: string[] } = {}): Promise<ClusterNode> {
+    const name = String.fromCharCode(65 + nodes.length); // A, B, C...
+    const dir = tempDir(`hush-node${name}-`);
+    dirs.push(dir);
+    const keyFile = join(dir, 'master.key');
+    writeKeyFile(keyFile, o.key ?? key);
+    const node = await spawnNode(name, join(dir, 'data'), keyFile, o.args ?? []);
     nodes.push(node);
     return node;
+  }
+
+  async function restart(node: ClusterNode): Promise<ClusterNode> {
+    await node.stop();
+    const again = await spawnNode(node.name, node.dataDir, node.keyFile, []);
+    nodes[nodes.indexOf(node)] = again;
+    return again;
   }
 
   try {
@@ -84,7 +96,7 @@ export async function startCluster(opts: { nodes?: number; args?: string[]; key?
   for (const n of nodes) n.api = apiFor(n.url, rootToken);
 
   return {
-    dbUrl: db.url, rootToken, nodes, addNode,
+    dbUrl: db.url, rootToken, nodes, addNode, restart,
     async close() {
       for (const n of nodes) await n.stop().catch(() => n.kill9());
       await db.drop();
