@@ -85,7 +85,9 @@ export function sharedRateLimitFactory({ store, lease, log }: RateLimitDeps) {
           i.entry.spent = r.used >= max;
         }
         if (windowStart > expiredWindow) {
+          // The first claim of a window: forget and delete the windows before it.
           expiredWindow = windowStart;
+          for (const [k, e] of entries) if (e.window < windowStart && e.waiting === 0) entries.delete(k);
           store.expireRequests(windowStart).catch(() => undefined);
         }
       } catch (e) {
