@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as initial from './20261123000000_initial.js';
 import * as auditStreams from './20261207000000_audit_streams.js';
+import * as sharedLimits from './20261207000100_shared_limits.js';
 
 type Migration = { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<void> };
 
@@ -8,6 +9,7 @@ type Migration = { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<vo
 const MIGRATIONS: [string, Migration][] = [
   ['20261123000000_initial', initial],
   ['20261207000000_audit_streams', auditStreams],
+  ['20261207000100_shared_limits', sharedLimits],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -29,6 +29,7 @@ export interface Config {
   tokenMaxTtlMs: number;
   rateLimitMax: number;
   rateLimitWindowMs: number;
+  rateLimitLease: number | null;
   authFailLimit: number;
   authFailWindowMs: number;
   tlsCert: string | null;
@@ -150,6 +151,7 @@ export const SETTINGS = [
   def({ key: 'tokenMaxTtlMs', flag: 'token-max-ttl', env: 'HUSH_TOKEN_MAX_TTL', default: 365 * 86_400_000, parse: duration, doc: 'Longest TTL a new token may have.' }),
   def({ key: 'rateLimitMax', flag: 'rate-limit', env: 'HUSH_RATE_LIMIT', default: 6000, parse: intIn(1, 10_000_000), doc: 'Requests per client IP per rate-limit window.' }),
   def({ key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'HUSH_RATE_LIMIT_WINDOW', default: 60_000, parse: duration, doc: 'Rate-limit window.' }),
+  def({ key: 'rateLimitLease', flag: 'rate-limit-lease', env: 'HUSH_RATE_LIMIT_LEASE', default: null, parse: intIn(1, 10_000_000), doc: 'PostgreSQL: requests a server claims at a time from an address\'s shared budget (docs/security.md#shared-limits). Servers together never admit more than --rate-limit; one may refuse while others hold up to this many unused. (none): 1% of --rate-limit, at least 1.' }),
   def({ key: 'authFailLimit', flag: 'auth-fail-limit', env: 'HUSH_AUTH_FAIL_LIMIT', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications per client IP per window before 429.' }),
   def({ key: 'authFailWindowMs', flag: 'auth-fail-window', env: 'HUSH_AUTH_FAIL_WINDOW', default: 60_000, parse: duration, doc: 'Window for the failed-authentication limit.' }),
   def({ key: 'tlsCert', flag: 'tls-cert', env: 'HUSH_TLS_CERT', default: null, parse: nullablePath, doc: 'PEM certificate chain; enables HTTPS (TLS 1.2+).' }),

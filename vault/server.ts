@@ -66,6 +66,9 @@ export function loadTls(certFile: string, keyFile: string): { cert: Buffer; key:
   return pair;
 }
 
+/** How often a server compares its master key with the vault's (docs/keys.md). */
+export const MASTER_KEY_CHECK_MS = 10_000;
+
 export interface HushServer {
   app: FastifyInstance;
   container: Container;
@@ -94,8 +97,12 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
   const closers: (() => Promise<void>)[] = [];
   try {
     if (!(await isInitialised(opened.db))) init = await initVault(cfg, opened, log);
-    const { masterKey, source } = await openVault(cfg, opened);
-    const container = buildContainer({ db: opened.db, storage: opened.storage, masterKey, config: cfg, log });
+    const { masterKey, source, keySource } = await openVault(cfg, opened);
+    const container = buildContainer({ db: opened.db, storage: opened.storage, masterKey, masterKeySource: keySource, config: cfg, log });
+    // A master-key rotation made through another server is picked up on the next wrap or unwrap that
+    // needs the new key; this timer also catches it (and warns when the key file is not updated) when idle.
+    const stopWatch = container.keys.watch(MASTER_KEY_CHECK_MS);
+    closers.push(async () => stopWatch());
     const app = await buildApp(container, { logger: log, https });
     for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });

@@ -6,11 +6,12 @@ import { generateMasterKeyBase64, masterKeyFromBase64, masterKeyFromFile, random
 import { AlreadyInitializedError, ConfigError, NotInitializedError } from './errors.js';
 import { hasSchema, migrate, openDb, storageKind, transaction, type Db, type StorageKind } from './store/db.js';
 import { keyStoreFactory, metaStoreFactory } from './store/key-store.js';
-import { keyServiceFactory } from './services/key/key-service.js';
+import { keyServiceFactory, type MasterKeySource as KeySource } from './services/key/key-service.js';
 import { auditServiceFactory, SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { auditStoreFactory } from './store/audit-store.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
 import { tokenStoreFactory } from './store/token-store.js';
+import { authFailLimitFactory } from './services/limits/auth-fail-limit.js';
 import type { FastifyBaseLogger } from 'fastify';
 
 export const DEV_KEY_FILE = 'master.key';
@@ -45,6 +46,20 @@ export async function resolveMasterKey(config: Readonly<Config>): Promise<{ key:
   const dev = join(config.dataDir, DEV_KEY_FILE);
   if (existsSync(dev)) return { key: await masterKeyFromFile(dev), source: 'data-dir', file: dev };
   return null;
+}
+
+/**
+ * The master key source a running server reads again when another server
+ * has rotated the vault's key: the key file (HUSH_MASTER_KEY_FILE, or the
+ * data dir's master.key); a key given in HUSH_MASTER_KEY / --master-key
+ * cannot change while the process runs.
+ */
+export function masterKeySource(config: Readonly<Config>, resolved: { source: MasterKeySource; file: string | null }): KeySource {
+  const file = resolved.file;
+  if (resolved.source === 'env' || file === null) {
+    return { where: 'HUSH_MASTER_KEY (or --master-key)', rereadable: false, load: () => masterKeyFromBase64(config.masterKey ?? '', 'HUSH_MASTER_KEY') };
+  }
+  return { where: file, rereadable: true, load: () => masterKeyFromFile(file) };
 }
 
 export interface OpenedDb { db: Db; storage: StorageKind; url: string }
@@ -85,7 +100,9 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
   await migrate(db);
   const keys = keyServiceFactory({ keyStore: keyStoreFactory(db), masterKey: resolved.key });
   const audit = auditServiceFactory({ db, auditStore: auditStoreFactory(db), keys, log, auditFile: config.auditFile });
-  const tokens = tokenServiceFactory({ tokenStore: tokenStoreFactory(db), keys, audit, log, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
+  // Init creates the root token only; nothing authenticates here.
+  const failLimit = authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: null, log });
+  const tokens = tokenServiceFactory({ tokenStore: tokenStoreFactory(db), keys, audit, log, failLimit, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
   const vaultId = (await randomBytes(16)).toString('hex');
   const meta = metaStoreFactory(db);
   const root = await transaction(db, async (tx) => {
@@ -104,12 +121,12 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
  * Opens an initialised vault: checks the master key against the key-check
  * row BEFORE running migrations or writing anything, then migrates.
  */
-export async function openVault(config: Readonly<Config>, opened: OpenedDb): Promise<{ masterKey: MasterKey; source: MasterKeySource }> {
+export async function openVault(config: Readonly<Config>, opened: OpenedDb): Promise<{ masterKey: MasterKey; source: MasterKeySource; keySource: KeySource }> {
   const { db } = opened;
   if (!(await isInitialised(db))) throw new NotInitializedError('vault is not initialised: run `hush init` or start `hush server` on an empty data dir');
   const resolved = await resolveMasterKey(config);
   if (!resolved) throw new ConfigError('no master key: set HUSH_MASTER_KEY_FILE (or --master-key-file) to the vault\'s key file');
   await keyServiceFactory({ keyStore: keyStoreFactory(db), masterKey: resolved.key }).verify();
   await migrate(db);
-  return { masterKey: resolved.key, source: resolved.source };
+  return { masterKey: resolved.key, source: resolved.source, keySource: masterKeySource(config, resolved) };
 }

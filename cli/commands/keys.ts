@@ -68,7 +68,7 @@ const rotateMaster: CommandModule<GlobalArgs, MasterArgs> = {
     const newKey = readNewKey(path);
     const { client } = await connect(argv);
     const r = await withProgress('Rewrapping keys under the new master key', () => client.keys.rotateMaster(newKey, { timeoutMs: 10 * 60_000 }));
-    const next = `restart the server with HUSH_MASTER_KEY_FILE=${path} (or --master-key-file ${path}); the old key no longer opens the vault`;
+    const next = `every server's master key file (HUSH_MASTER_KEY_FILE or --master-key-file) must hold the key in ${path}; running servers read their file again and switch without a restart, and the old key no longer opens the vault`;
     if (argv.json) { printJson({ ...r, keyFile: path, next }); return; }
     if (r.unchanged) {
       say(`The server already uses this master key (${r.to}); nothing changed.`);

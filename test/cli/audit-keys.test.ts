@@ -180,7 +180,7 @@ describe('hush keys', () => {
     const keyFile = join(u.home, 'new.key');
     const r = await u.run(['keys', 'rotate-master', '--new-key-file', keyFile, '--generate']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^Master key rotated: \d+ wrapped key\(s\) moved from \S+ to \S+\.\nNext: restart the server with HUSH_MASTER_KEY_FILE=.*new\.key/);
+    assert.match(r.stdout, /^Master key rotated: \d+ wrapped key\(s\) moved from \S+ to \S+\.\nNext: every server's master key file \(HUSH_MASTER_KEY_FILE or --master-key-file\) must hold the key in .*new\.key/);
     assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     const again = await u.run(['keys', 'rotate-master', '--new-key-file', keyFile, '--generate']);
     assert.equal(again.code, 6);

@@ -8,6 +8,7 @@ import type { Container } from '../container.js';
 import { HushError } from '../errors.js';
 import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
 import { redactTokens } from '../services/token/redact.js';
+import type { SharedRateLimit } from '../services/limits/rate-limit.js';
 import { registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
@@ -37,6 +38,33 @@ const newRequestId = () => {
   idOffset += 8;
   return id;
 };
+
+type RateLimitCallback = (err: Error | null, res?: { current: number; ttl: number }) => void;
+
+/**
+ * @fastify/rate-limit's custom-store interface over the shared limit
+ * (PostgreSQL, services/limits/rate-limit.ts). The plugin constructs the
+ * store itself, with its options, which this one does not need.
+ */
+function sharedRateLimitStore(limit: SharedRateLimit) {
+  return class SharedRateLimitStore {
+    prefix = '';
+    incr(key: string, cb: RateLimitCallback, timeWindow: number, max: number): void {
+      limit.take(this.prefix + key, timeWindow, max).then((r) => cb(null, r), (e: Error) => cb(e));
+    }
+    /**
+     * A route with its own limit counts apart, as the plugin's stores do. The
+     * plugin passes its merged options with `routeInfo` (its type declaration
+     * says RouteOptions).
+     */
+    child(options: unknown): SharedRateLimitStore {
+      const info = (options as { routeInfo?: { method?: string; url?: string } }).routeInfo;
+      const s = new SharedRateLimitStore();
+      s.prefix = `${info?.method ?? ''}${info?.url ?? ''}-`;
+      return s;
+    }
+  };
+}
 
 /** Malformed HTTP that never becomes a request (the parser rejects it): status, code, message. */
 function clientErrorAnswer(code: string | undefined): [number, string, string] {
@@ -129,6 +157,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
 
   await app.register(rateLimit, {
     global: true,
+    ...(c.limits.rate ? { store: sharedRateLimitStore(c.limits.rate) } : {}),
     max: cfg.rateLimitMax,
     timeWindow: cfg.rateLimitWindowMs,
     errorResponseBuilder: (req, ctx) => ({
@@ -150,7 +179,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     if (req.url.includes('%00')) throw new HushError('invalid_request', 400, 'the URL contains a NUL character (%00)');
   });
 
-  registerAuth(app, { tokens: c.tokens, audit: c.audit, authFailLimit: cfg.authFailLimit, authFailWindowMs: cfg.authFailWindowMs });
+  registerAuth(app, { tokens: c.tokens, audit: c.audit, authFailLimit: cfg.authFailLimit });
 
   sysRoutes(app, c);
   projectRoutes(app, c);

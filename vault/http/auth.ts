@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ForbiddenError, HushError } from '../errors.js';
+import { ForbiddenError } from '../errors.js';
 import type { AuditContext, AuditService } from '../services/audit/audit-service.js';
 import { allows, needLabel, type Need } from '../services/token/grants.js';
-import { AuthFailure, type Principal, type TokenService } from '../services/token/token-service.js';
+import { AuthFailure, AuthLockedOut, type Principal, type TokenService } from '../services/token/token-service.js';
 import { authFailAggregator } from '../services/audit/auth-fail-aggregator.js';
 import { toErrorBody } from './errors.js';
 
@@ -25,38 +25,7 @@ declare module 'fastify' {
   }
 }
 
-class TooManyAuthFailures extends HushError {
-  constructor(readonly retryAfterS: number) {
-    super('rate_limited', 429, 'too many failed authentications from this address; retry after the time in Retry-After');
-  }
-}
-
-/**
- * Per-IP failed-authentication limiter. Once an address has `limit` failures
- * inside `windowMs`, every authenticated request from it gets 429 until the
- * window ends, so a correct guess cannot be told from a wrong one.
- */
-function failLimiter(limit: number, windowMs: number) {
-  const seen = new Map<string, { start: number; count: number }>();
-  return {
-    blockedFor(ip: string, now: number): number {
-      const s = seen.get(ip);
-      if (!s || now - s.start >= windowMs) return 0;
-      return s.count >= limit ? Math.ceil((s.start + windowMs - now) / 1000) : 0;
-    },
-    /** Counts a failure; returns the address's failures in the current window. */
-    fail(ip: string, now: number): number {
-      let s = seen.get(ip);
-      if (!s || now - s.start >= windowMs) seen.set(ip, (s = { start: now, count: 1 }));
-      else s.count++;
-      if (seen.size > 100_000) for (const [k, v] of seen) if (now - v.start >= windowMs) seen.delete(k);
-      return s.count;
-    },
-  };
-}
-
-export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService; audit: Pick<AuditService, 'record'>; authFailLimit: number; authFailWindowMs: number }) {
-  const limiter = failLimiter(deps.authFailLimit, deps.authFailWindowMs);
+export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService; audit: Pick<AuditService, 'record'>; authFailLimit: number }) {
   // auth.fail events: one per address per minute, carrying counts (docs/audit.md).
   const authFails = authFailAggregator({
     record: (ctx, input) => deps.audit.record(ctx, input),
@@ -74,19 +43,16 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
     req.auditCtx = { actorId: 'anonymous', actorName: 'anonymous', ip: req.ip, requestId: req.id };
     if (spec === 'none') return;
     const now = Date.now();
-    const wait = limiter.blockedFor(req.ip, now);
-    if (wait > 0) {
-      authFails.lockedOut(attempt(req));
-      reply.header('retry-after', String(wait));
-      throw new TooManyAuthFailures(wait);
-    }
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     try {
       req.principal = await deps.tokens.authenticate(m ? m[1] : header ? 'malformed' : undefined, req.ip, now);
     } catch (e) {
-      if (e instanceof AuthFailure) {
-        const failures = limiter.fail(req.ip, now);
+      if (e instanceof AuthLockedOut) {
+        authFails.lockedOut(attempt(req));
+        reply.header('retry-after', String(e.retryAfterS));
+      } else if (e instanceof AuthFailure) {
+        const failures = await deps.tokens.recordFailure(req.ip, now);
         const blocked = failures === deps.authFailLimit;
         req.log.info({ authFail: e.reason, failures, blocked }, 'authentication failed');
         await authFails.fail(attempt(req), e.reason);

@@ -11,6 +11,15 @@ const toKey = (r: KeyRowDb): WrappedKey & { id: number } => ({
 const Q = {
   insert: query('insert into keys (purpose, scope, version, wrapped, mk_fingerprint, created_at) values (?, ?, ?, ?, ?, ?)'),
   get: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = ? and scope = ? and version = ?'),
+  /**
+   * The key-check row, locked until the transaction ends (PostgreSQL; a
+   * SQLite write transaction holds the whole database already). Wrapping a
+   * new key takes it shared, rotating the master key exclusive, so a key is
+   * never wrapped under a master key a concurrent rotation is replacing,
+   * and wraps do not wait for each other.
+   */
+  checkShare: query("select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = 'check' and scope = 'vault' and version = 1 for_share"),
+  checkUpdate: query("select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = 'check' and scope = 'vault' and version = 1 for_update"),
   latest: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = ? and scope = ? order by version desc limit 1'),
   all: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys order by id'),
   updateWrapped: query('update keys set wrapped = ?, mk_fingerprint = ? where id = ?'),
@@ -27,6 +36,11 @@ export function keyStoreFactory(db: Db) {
     },
     async get(purpose: KeyPurpose, scope: string, version: number, tx?: Tx) {
       const r = await sql(db, tx).get<KeyRowDb>(Q.get, purpose, scope, version);
+      return r ? toKey(r) : null;
+    },
+    /** The key-check row, locked for the rest of `tx` (see Q.checkShare). */
+    async checkLocked(tx: Tx, mode: 'share' | 'update') {
+      const r = await sql(db, tx).get<KeyRowDb>(mode === 'share' ? Q.checkShare : Q.checkUpdate);
       return r ? toKey(r) : null;
     },
     async latest(purpose: KeyPurpose, scope: string, tx?: Tx) {

@@ -21,9 +21,9 @@ import { fastSql, fastTx, type Sql as SqliteSql } from './sqlite-fast.js';
  * - `json_text_list(?)`: a set of strings given as one JSON array parameter,
  *   for `x in json_text_list(?)` (SQLite json_each, PostgreSQL
  *   json_array_elements_text). One text serves every list length.
- * - `for_update`: `for update` on PostgreSQL, nothing on SQLite (a write
- *   transaction there already holds the database's write lock).
- * - `for_share`: `for share` on PostgreSQL, nothing on SQLite (likewise).
+ * - `for_update`, `for_share`: `for update` / `for share` on PostgreSQL,
+ *   nothing on SQLite (a write transaction there already holds the
+ *   database's write lock).
  * - `collate_c`: byte-wise text ordering (`collate "C"` on PostgreSQL,
  *   SQLite's default BINARY collation already is).
  *

@@ -1,6 +1,7 @@
-import type { Db, Tx } from './db.js';
 import type { Knex } from 'knex';
-import { fastSql, foreignVersion } from './sqlite-fast.js';
+import { transaction, type Db, type Tx } from './db.js';
+import { foreignVersion } from './sqlite-fast.js';
+import { query, sql } from './sql.js';
 
 export interface TokenRow {
   id: string; name: string; description: string; hash: Buffer; scopes: string[]; parentId: string | null; cidrs: string[];
@@ -13,24 +14,64 @@ const toToken = (r: any): TokenRow => ({
   revokedAt: r.revoked_at == null ? null : Number(r.revoked_at), lastUsedAt: r.last_used_at == null ? null : Number(r.last_used_at),
 });
 
+const COLS = 'id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at, revoked_at, last_used_at';
+
 /**
- * A token row (without re-reading its hash) and the earliest revocation time
- * among its ancestors (null: none revoked), in one statement. The caller
- * compares that time with its clock, so the result does not depend on when
- * it was read and can be cached.
+ * The earliest revocation time among the ancestors of token `t` (null: none
+ * revoked). The caller compares it with its clock, so the result does not
+ * depend on when it was read and can be cached.
  */
-const FOR_AUTH_SQL = `select t.id, t.name, t.description, t.scopes, t.parent_id, t.cidrs, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
-    case when t.parent_id is null then null else (
+const CHAIN_REVOKED_AT = `case when t.parent_id is null then null else (
       with recursive chain(id, parent_id, revoked_at, depth) as (
         select p.id, p.parent_id, p.revoked_at, 1 from tokens p where p.id = t.parent_id
         union all
         select x.id, x.parent_id, x.revoked_at, chain.depth + 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
-      select min(revoked_at) from chain) end as chain_revoked_at
-  from tokens t where t.hash = ?`;
+      select min(revoked_at) from chain) end as chain_revoked_at`;
+const AUTH_COLS = 't.id, t.name, t.description, t.scopes, t.parent_id, t.cidrs, t.created_at, t.expires_at, t.revoked_at, t.last_used_at';
 
-/** A FOR_AUTH_SQL row (which leaves out the hash the caller looked up by). */
-function authRow(r: any, hash: Buffer): { token: Readonly<TokenRow>; chainRevokedAt: number | null } {
+const Q = {
+  insert: query('insert into tokens (id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+  /** A token row (without re-reading the hash it is looked up by) and its ancestors' earliest revocation, in one statement. */
+  forAuth: query(`select ${AUTH_COLS}, ${CHAIN_REVOKED_AT} from tokens t where t.hash = ?`),
+  /**
+   * The same, plus the failed-authentication block of the caller's address
+   * (shared limit, PostgreSQL): the start of a window in which it reached
+   * the limit, or null. The block row always comes back, with or without a
+   * token, so an unknown token from a blocked address is told apart from one
+   * from an address that is not.
+   */
+  forAuthGuarded: query(`select b.blocked_since, ${AUTH_COLS}, ${CHAIN_REVOKED_AT}
+    from (select max(f.window_start) as blocked_since from auth_failures f where f.ip = ? and f.failures >= ? and f.window_start > ?) b
+    left join tokens t on t.hash = ?`),
+  byId: query(`select ${COLS} from tokens where id = ?`),
+  list: query(`select ${COLS} from tokens where (revoked_at is null or ?) and name = coalesce(?, name) order by created_at, id`),
+  all: query(`select ${COLS} from tokens order by created_at, id`),
+  /** parentId and its ancestors, nearest first. */
+  ancestors: query(`with recursive chain(id, parent_id, depth) as (
+      select id, parent_id, 0 from tokens where id = ?
+      union all
+      select x.id, x.parent_id, chain.depth + 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
+    select ${COLS.split(', ').map((c) => `t.${c}`).join(', ')} from chain join tokens t on t.id = chain.id order by chain.depth`),
+  tree: query('with recursive tree(id) as (select id from tokens where id = ? union all select t.id from tokens t join tree on t.parent_id = tree.id) select id from tree'),
+  revokeIds: query('update tokens set revoked_at = ? where revoked_at is null and id in json_text_list(?)'),
+  touch: query('update tokens set last_used_at = ? where id = ?'),
+};
+
+type AuthHit = { token: Readonly<TokenRow>; chainRevokedAt: number | null };
+
+/** A forAuth row (which leaves out the hash the caller looked up by). */
+function authRow(r: any, hash: Buffer): AuthHit {
   return { token: Object.freeze(toToken({ ...r, hash })), chainRevokedAt: r.chain_revoked_at == null ? null : Number(r.chain_revoked_at) };
+}
+
+/** The caller's address and the failed-authentication limit to check it against in the token lookup. */
+export interface FailGuard { ip: string; limit: number; windowMs: number }
+
+export interface AuthLookup {
+  /** The token as the database holds it now, or null when no token has this hash. */
+  token: (TokenRow & { chainRevoked: boolean }) | null;
+  /** With a guard: when the window in which the address reached the limit started (null: not blocked). */
+  blockedSince: number | null;
 }
 
 /** Known tokens cached at most (one small entry each); beyond that the cache starts over. */
@@ -43,77 +84,71 @@ export function tokenStoreFactory(db: Db) {
   // the CLI, an operator's sqlite3) has committed anything, and whenever a
   // revocation made by this process has committed. Unknown tokens are never
   // cached. Expiry, revocation times and the CIDR list are still compared
-  // with the clock and the caller on every request.
-  const authCache = new Map<string, { token: Readonly<TokenRow>; chainRevokedAt: number | null }>();
+  // with the clock and the caller on every request. PostgreSQL: nothing is
+  // cached; every request reads the row (one statement), so a change made
+  // through any server holds on every server once it has committed.
+  const authCache = new Map<string, AuthHit>();
   let authCacheVersion: number | null = null;
 
   const store = {
     async insert(t: Omit<TokenRow, 'revokedAt' | 'lastUsedAt'>, tx: Tx): Promise<void> {
-      await tx('tokens').insert({
-        id: t.id, name: t.name, description: t.description, hash: t.hash, scopes: JSON.stringify(t.scopes), parent_id: t.parentId,
-        cidrs: JSON.stringify(t.cidrs), created_at: t.createdAt, expires_at: t.expiresAt,
-      });
+      await sql(db, tx).run(Q.insert, t.id, t.name, t.description, t.hash, JSON.stringify(t.scopes), t.parentId, JSON.stringify(t.cidrs), t.createdAt, t.expiresAt);
     },
     /**
      * What authentication needs: the token with this hash, and whether any
      * ancestor is revoked at `now` (revokeTree marks descendants, but a
      * child inserted while its parent was being revoked escapes that
      * statement). As the database holds it now: read on every request, or on
-     * SQLite from the cache above while nothing can have changed it.
+     * SQLite from the cache above while nothing can have changed it. With
+     * `guard`, the same statement also tells whether the address is blocked
+     * by the failed-authentication limit (never cached).
      */
-    async forAuth(hash: Buffer, now: number, tx?: Tx): Promise<(TokenRow & { chainRevoked: boolean }) | null> {
-      const f = fastSql(db, tx);
-      let hit: ReturnType<typeof authRow> | undefined;
-      if (f) {
+    async forAuth(hash: Buffer, now: number, opts: { guard?: FailGuard; tx?: Tx } = {}): Promise<AuthLookup> {
+      const { guard, tx } = opts;
+      const run = sql(db, tx);
+      let hit: AuthHit | undefined;
+      let blockedSince: number | null = null;
+      if (guard) {
+        const r = await run.get(Q.forAuthGuarded, guard.ip, guard.limit, now - guard.windowMs, hash);
+        blockedSince = r?.blocked_since == null ? null : Number(r.blocked_since);
+        if (r?.id != null) hit = authRow(r, hash);
+      } else if (run.engine === 'sqlite') {
         const version = tx === undefined ? foreignVersion(db) : null;
         if (version !== authCacheVersion) { authCache.clear(); authCacheVersion = version; }
         const key = hash.toString('base64');
         hit = version === null ? undefined : authCache.get(key);
         if (!hit) {
-          const r = f.get(FOR_AUTH_SQL, hash);
-          if (!r) return null;
-          hit = authRow(r, hash);
-          if (version !== null) {
-            if (authCache.size >= AUTH_CACHE_MAX) authCache.clear();
-            authCache.set(key, hit);
+          const r = await run.get(Q.forAuth, hash);
+          if (r) {
+            hit = authRow(r, hash);
+            if (version !== null) {
+              if (authCache.size >= AUTH_CACHE_MAX) authCache.clear();
+              authCache.set(key, hit);
+            }
           }
         }
       } else {
-        // PostgreSQL: the same statement, one round trip.
-        const res = await (tx ?? db).raw(FOR_AUTH_SQL, [hash]);
-        const r = (Array.isArray(res) ? res : res.rows)[0];
-        if (!r) return null;
-        hit = authRow(r, hash);
+        const r = await run.get(Q.forAuth, hash);
+        if (r) hit = authRow(r, hash);
       }
-      return { ...hit.token, chainRevoked: hit.chainRevokedAt !== null && hit.chainRevokedAt <= now };
+      return {
+        token: hit ? { ...hit.token, chainRevoked: hit.chainRevokedAt !== null && hit.chainRevokedAt <= now } : null,
+        blockedSince,
+      };
     },
     async byId(id: string, tx?: Tx): Promise<TokenRow | null> {
-      const f = fastSql(db, tx);
-      const r = f ? f.get('select * from tokens where id = ?', id) : await (tx ?? db)('tokens').where({ id }).first();
+      const r = await sql(db, tx).get(Q.byId, id);
       return r ? toToken(r) : null;
     },
     async list(filter: { includeRevoked?: boolean; name?: string }, tx?: Tx): Promise<TokenRow[]> {
-      const q = (tx ?? db)('tokens').orderBy('created_at', 'asc').orderBy('id');
-      if (!filter.includeRevoked) q.whereNull('revoked_at');
-      if (filter.name) q.where({ name: filter.name });
-      return (await q).map(toToken);
+      return (await sql(db, tx).all(Q.list, !!filter.includeRevoked, filter.name || null)).map(toToken);
     },
-    /** The token's ancestors, nearest first (id, revokedAt, expiresAt). */
+    /** The token's ancestors, nearest first. */
     async ancestors(parentId: string | null, tx?: Tx): Promise<TokenRow[]> {
-      const out: TokenRow[] = [];
-      let cur = parentId;
-      const seen = new Set<string>();
-      while (cur && !seen.has(cur)) {
-        seen.add(cur);
-        const r = await (tx ?? db)('tokens').where({ id: cur }).first();
-        if (!r) break;
-        const t = toToken(r);
-        out.push(t);
-        cur = t.parentId;
-      }
-      return out;
+      if (!parentId) return [];
+      return (await sql(db, tx).all(Q.ancestors, parentId)).map(toToken);
     },
-    /** Revokes a token and every descendant in one statement; returns the ids revoked now. */
+    /** Revokes a token and every descendant; returns the ids of the whole tree. */
     async revokeTree(id: string, at: number, tx: Tx): Promise<string[]> {
       // No cached row may outlive this revocation: the cache starts over
       // once its transaction has ended (committed or rolled back). Rows
@@ -123,23 +158,21 @@ export function tokenStoreFactory(db: Db) {
       const execution = (tx as Partial<Knex.Transaction>).executionPromise;
       if (execution) execution.then(ended, ended);
       try {
-        const rows = await tx.raw(
-          `with recursive tree(id) as (select id from tokens where id = ? union all select t.id from tokens t join tree on t.parent_id = tree.id)
-           select id from tree`, [id]);
-        const ids: string[] = (Array.isArray(rows) ? rows : rows.rows).map((r: any) => r.id);
-        for (let i = 0; i < ids.length; i += 500) {
-          await tx('tokens').whereIn('id', ids.slice(i, i + 500)).whereNull('revoked_at').update({ revoked_at: at });
-        }
+        const run = sql(db, tx);
+        const ids = (await run.all<{ id: string }>(Q.tree, id)).map((r) => r.id);
+        if (ids.length) await run.run(Q.revokeIds, at, JSON.stringify(ids));
         return ids;
       } finally {
         if (!execution) ended(); // outside a transaction each statement has committed by now
       }
     },
     async touch(id: string, at: number, tx?: Tx): Promise<void> {
-      await (tx ?? db)('tokens').where({ id }).update({ last_used_at: at });
+      // Outside a transaction, sql() reads through SQLite's query-only reader: a write needs one.
+      if (tx) await sql(db, tx).run(Q.touch, at, id);
+      else await transaction(db, async (t) => { await sql(db, t).run(Q.touch, at, id); });
     },
     async all(tx?: Tx): Promise<TokenRow[]> {
-      return (await (tx ?? db)('tokens').orderBy('created_at')).map(toToken);
+      return (await sql(db, tx).all(Q.all)).map(toToken);
     },
   };
   return store;

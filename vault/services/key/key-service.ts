@@ -1,32 +1,141 @@
+import type { FastifyBaseLogger } from 'fastify';
 import {
   auditMac, exportKeyForBackup, importKeyFromBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
-  type MasterKey, type SecretCipher,
+  type KeyPurpose, type MasterKey, type SecretCipher, type WrappedKey,
 } from '../../crypto/keyring.js';
-import { MasterKeyChangedError, NotInitializedError } from '../../errors.js';
+import { MasterKeyChangedError, NotInitializedError, type HushError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { KeyStore } from '../../store/key-store.js';
 
-export interface KeyServiceDeps { keyStore: KeyStore; masterKey: MasterKey }
+/**
+ * Where this server reads its master key, so that it can read it again
+ * when another server has rotated the vault's key (vault.ts).
+ */
+export interface MasterKeySource {
+  /** A file path, or the setting the key came from: named in messages, never key material. */
+  readonly where: string;
+  /** False when the key cannot change while the process runs (HUSH_MASTER_KEY, --master-key). */
+  readonly rereadable: boolean;
+  load(): Promise<MasterKey>;
+}
+
+export interface KeyServiceDeps {
+  keyStore: KeyStore;
+  masterKey: MasterKey;
+  /** Absent: the key cannot be read again (init, tests). */
+  source?: MasterKeySource;
+  log?: Pick<FastifyBaseLogger, 'info' | 'warn'>;
+}
 
 /**
  * Owns the master key for this process and the unwrapped-key caches.
  * Everything else asks it for a cipher, a hasher or a MAC function.
+ *
+ * Several servers may share one database, and any of them may rotate the
+ * master key. A rotation rewraps the keys table only: the data keys, the
+ * token pepper and the audit MAC key stay the same, so what a server has
+ * already unwrapped stays valid. A server notices the rotation when it
+ * wraps a new key (the key-check row names another master key), when a row
+ * it must unwrap is wrapped under another master key, and on watch()'s
+ * timer; it then reads its key source again and adopts the key found there
+ * when the key-check row opens with it. Until it can, it keeps serving with
+ * the keys it holds and answers everything else with master_key_changed,
+ * which names the file to update.
  */
-export function keyServiceFactory({ keyStore, masterKey }: KeyServiceDeps) {
+export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServiceDeps) {
   let mk = masterKey;
+  /** The key this process is rotating to: adopted as soon as the rotation has committed. */
+  let rotatingTo: MasterKey | null = null;
   const ciphers = new Map<string, SecretCipher>();
   let hashToken: ((t: string) => Buffer) | null = null;
   let mac: ((prev: Uint8Array, c: string) => Buffer) | null = null;
+  /** The last mismatch warned about, so the log says it once. */
+  let warned = '';
 
   const dekScope = (projectId: number) => `project:${projectId}`;
 
+  /**
+   * Makes the vault's current master key (the one the key-check row is
+   * wrapped under) this process's key, when it can get it: the key it is
+   * rotating to, or its key source read again. False when it cannot.
+   */
+  async function catchUp(check: WrappedKey): Promise<boolean> {
+    if (check.mkFingerprint === mk.fingerprint) return true;
+    const candidates: MasterKey[] = rotatingTo ? [rotatingTo] : [];
+    let inSource: string | null = null;
+    if (source?.rereadable) {
+      try {
+        const k = await source.load();
+        candidates.push(k);
+        inSource = k.fingerprint;
+      } catch (e) {
+        // The message names the file and what is wrong with it, never its content.
+        inSource = (e as Error).message;
+      }
+    }
+    const next = candidates.find((c) => c.fingerprint === check.mkFingerprint);
+    if (next) {
+      verifyKeyCheck(next, check); // a key-check row that does not open is an integrity error, not a rotation
+      const from = mk.fingerprint;
+      mk = next;
+      rotatingTo = null;
+      warned = '';
+      log?.info({ from, to: next.fingerprint, source: source?.where ?? null }, 'the vault master key was rotated; this server now uses the new key');
+      return true;
+    }
+    const note = `${check.mkFingerprint}:${inSource}`;
+    if (note !== warned) {
+      warned = note;
+      log?.warn({ vaultKey: check.mkFingerprint, serverKey: mk.fingerprint, source: source?.where ?? null, sourceHolds: inSource },
+        `the vault master key was rotated to ${check.mkFingerprint}; ${instruction()}`);
+    }
+    return false;
+  }
+
+  function instruction(): string {
+    if (!source) return 'restart this server with the new master key';
+    return source.rereadable
+      ? `put the new master key in ${source.where} on this server (it is read again without a restart)`
+      : `set ${source.where} to the new master key and restart this server`;
+  }
+
+  function changed(vaultKey: string): HushError {
+    return new MasterKeyChangedError(
+      `the master key was rotated to ${vaultKey} by another server and this server still has ${mk.fingerprint}: ${instruction()}`,
+      { details: { vaultKey, serverKey: mk.fingerprint } },
+    );
+  }
+
   /** Wrapping a new key under a master key another process has rotated away would strand it. */
-  async function assertCurrentMk(tx: Tx): Promise<void> {
+  async function assertCurrentMk(tx: Tx, lock: 'share' | 'update'): Promise<WrappedKey> {
+    const check = await keyStore.checkLocked(tx, lock);
+    if (!check) throw new NotInitializedError('vault is not initialised');
+    if (!(await catchUp(check))) throw changed(check.mkFingerprint);
+    return check;
+  }
+
+  /**
+   * Reads a wrapped key and opens it with `use`. A row wrapped under
+   * another master key than this process's means a rotation: catch up
+   * first (or say what to do), then read the row again.
+   */
+  async function openKey<T>(purpose: KeyPurpose, scope: string, version: number, missing: string, tx: Tx | undefined, use: (k: MasterKey, row: WrappedKey) => T): Promise<T> {
+    const row = await keyStore.get(purpose, scope, version, tx);
+    if (!row) throw new NotInitializedError(missing);
+    if (row.mkFingerprint === mk.fingerprint) return use(mk, row);
     const check = await keyStore.get('check', 'vault', 1, tx);
     if (!check) throw new NotInitializedError('vault is not initialised');
-    if (check.mkFingerprint !== mk.fingerprint) {
-      throw new MasterKeyChangedError('the master key was rotated by another process; restart this server with the new master key');
-    }
+    if (!(await catchUp(check))) throw changed(check.mkFingerprint);
+    // Read before a rotation committed, or wrapped under neither key: the keyring says which.
+    const again = row.mkFingerprint === mk.fingerprint ? row : await keyStore.get(purpose, scope, version, tx);
+    if (!again) throw new NotInitializedError(missing);
+    return use(mk, again);
+  }
+
+  async function refresh(): Promise<boolean> {
+    const check = await keyStore.get('check', 'vault', 1);
+    if (!check) return true;
+    return catchUp(check);
   }
 
   return {
@@ -46,8 +155,28 @@ export function keyServiceFactory({ keyStore, masterKey }: KeyServiceDeps) {
       verifyKeyCheck(mk, check);
     },
 
+    /**
+     * Compares this process's master key with the vault's and catches up
+     * when it can (watch() calls this on a timer). Returns whether this
+     * process holds the vault's key now.
+     */
+    refresh,
+
+    /** refresh() every `everyMs` until the returned function is called. */
+    watch(everyMs: number): () => void {
+      let lastError = '';
+      const timer = setInterval(() => {
+        refresh().then(() => { lastError = ''; }, (e: Error) => {
+          if (e.message !== lastError) log?.warn({ err: { message: e.message } }, 'could not compare the master key with the vault\'s');
+          lastError = e.message;
+        });
+      }, everyMs);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+
     async createProjectDek(projectId: number, version: number, tx: Tx): Promise<void> {
-      await assertCurrentMk(tx);
+      await assertCurrentMk(tx, 'share');
       await keyStore.insert(newWrappedKey(mk, 'dek', dekScope(projectId), version), tx);
     },
 
@@ -56,42 +185,49 @@ export function keyServiceFactory({ keyStore, masterKey }: KeyServiceDeps) {
       for (const k of ciphers.keys()) if (k.startsWith(`${projectId}:`)) ciphers.delete(k);
     },
 
+    /**
+     * A project's data key. Cached by (project, version) for the life of
+     * the process: a data key never changes (a master-key rotation rewraps
+     * it, a project rotation adds a version) and project ids are never
+     * reused, so a cached cipher is right on every server.
+     */
     async cipher(projectId: number, version: number, tx?: Tx): Promise<SecretCipher> {
       const id = `${projectId}:${version}`;
       const hit = ciphers.get(id);
       if (hit) return hit;
-      const row = await keyStore.get('dek', dekScope(projectId), version, tx);
-      if (!row) throw new NotInitializedError(`data key v${version} of project ${projectId} is missing`);
-      const c = secretCipher(mk, row);
+      const c = await openKey('dek', dekScope(projectId), version, `data key v${version} of project ${projectId} is missing`, tx, secretCipher);
       ciphers.set(id, c);
       return c;
     },
 
     async tokenHash(token: string, tx?: Tx): Promise<Buffer> {
-      if (!hashToken) {
-        const row = await keyStore.get('token-pepper', 'vault', 1, tx);
-        if (!row) throw new NotInitializedError('token pepper is missing');
-        hashToken = tokenHasher(mk, row);
-      }
+      if (!hashToken) hashToken = await openKey('token-pepper', 'vault', 1, 'token pepper is missing', tx, tokenHasher);
       return hashToken(token);
     },
 
     async auditMac(tx?: Tx): Promise<(prev: Uint8Array, canonical: string) => Buffer> {
-      if (!mac) {
-        const row = await keyStore.get('audit-mac', 'vault', 1, tx);
-        if (!row) throw new NotInitializedError('audit MAC key is missing');
-        mac = auditMac(mk, row);
-      }
+      if (!mac) mac = await openKey('audit-mac', 'vault', 1, 'audit MAC key is missing', tx, auditMac);
       return mac;
     },
 
     /**
      * Rewraps every wrapped key under `newMk` in the caller's transaction.
      * No secret value is touched. `onKey` runs after each row (tests use it
-     * to interrupt the rotation part-way).
+     * to interrupt the rotation part-way). When the vault already uses
+     * `newMk` (another server rotated to it), this process adopts it and
+     * nothing is rewrapped.
      */
-    async rotateMaster(newMk: MasterKey, tx: Tx, onKey?: (done: number, total: number) => void | Promise<void>): Promise<{ rewrapped: number }> {
-      await assertCurrentMk(tx);
+    async rotateMaster(newMk: MasterKey, tx: Tx, onKey?: (done: number, total: number) => void | Promise<void>): Promise<{ rewrapped: number; from: string; unchanged: boolean }> {
+      rotatingTo = newMk;
+      const check = await keyStore.checkLocked(tx, 'update');
+      if (!check) throw new NotInitializedError('vault is not initialised');
+      if (check.mkFingerprint === newMk.fingerprint) {
+        await catchUp(check);
+        return { rewrapped: 0, from: newMk.fingerprint, unchanged: true };
+      }
+      if (!(await catchUp(check))) throw changed(check.mkFingerprint);
+      rotatingTo = newMk;
+      const from = mk.fingerprint;
       const rows = await keyStore.all(tx);
       let done = 0;
       for (const row of rows) {
@@ -100,14 +236,12 @@ export function keyServiceFactory({ keyStore, masterKey }: KeyServiceDeps) {
         done++;
         if (onKey) await onKey(done, rows.length);
       }
-      return { rewrapped: done };
+      return { rewrapped: done, from, unchanged: false };
     },
 
     /** Raw token pepper / audit MAC key for a backup body (see exportKeyForBackup). */
     async exportForBackup(purpose: 'token-pepper' | 'audit-mac', tx?: Tx): Promise<string> {
-      const row = await keyStore.get(purpose, 'vault', 1, tx);
-      if (!row) throw new NotInitializedError(`${purpose} key is missing`);
-      return exportKeyForBackup(mk, row);
+      return openKey(purpose, 'vault', 1, `${purpose} key is missing`, tx, exportKeyForBackup);
     },
 
     /**
@@ -123,6 +257,7 @@ export function keyServiceFactory({ keyStore, masterKey }: KeyServiceDeps) {
     /** Called after the rotation transaction committed. */
     adoptMasterKey(newMk: MasterKey): void {
       mk = newMk;
+      if (rotatingTo === newMk) rotatingTo = null;
     },
   };
 }

@@ -22,15 +22,15 @@ export function rotationServiceFactory({ keys, projectStore, secretStore, audit 
      * vault wholly on the old key. No secret value is re-encrypted.
      */
     async rotateMaster(newMk: MasterKey, ctx: AuditContext, onKey?: (done: number, total: number) => void | Promise<void>) {
-      const from = keys.fingerprint;
-      if (newMk.fingerprint === from) return { rewrapped: 0, from, to: from, unchanged: true };
-      const { rewrapped } = await audit.run(ctx, async (tx, record) => {
+      if (newMk.fingerprint === keys.fingerprint) return { rewrapped: 0, from: keys.fingerprint, to: keys.fingerprint, unchanged: true };
+      const r = await audit.run(ctx, async (tx, record) => {
         const r = await keys.rotateMaster(newMk, tx, onKey);
-        await record({ action: 'key.rotate_master', outcome: 'ok', detail: { from, to: newMk.fingerprint, rewrapped: r.rewrapped } });
+        // Already the vault's key (another server rotated to it): this server only caught up.
+        if (!r.unchanged) await record({ action: 'key.rotate_master', outcome: 'ok', detail: { from: r.from, to: newMk.fingerprint, rewrapped: r.rewrapped } });
         return r;
       });
       keys.adoptMasterKey(newMk);
-      return { rewrapped, from, to: newMk.fingerprint, unchanged: false };
+      return { rewrapped: r.rewrapped, from: r.from, to: newMk.fingerprint, unchanged: r.unchanged };
     },
 
     /**

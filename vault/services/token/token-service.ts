@@ -2,11 +2,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import { randomBytes, randomTokenString } from '../../crypto/keyring.js';
 import { checkTokenFormat } from 'hush-vault-sdk/token-format';
 import { formatDuration, parseDuration } from '../../duration.js';
-import { ForbiddenError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
+import { ForbiddenError, HushError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { TokenRow, TokenStore } from '../../store/token-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
+import type { AuthFailLimit } from '../limits/auth-fail-limit.js';
 import { cidrList, cidrWithin, ipAllowed, parseCidr } from './cidr.js';
 import { formatGrant, grantsCover, parseGrant, type Grant } from './grants.js';
 
@@ -28,6 +29,7 @@ export interface TokenServiceDeps {
   keys: Pick<KeyService, 'tokenHash'>;
   audit: Pick<AuditService, 'run' | 'record'>;
   log: FastifyBaseLogger;
+  failLimit: AuthFailLimit;
   defaultTtlMs: number;
   maxTtlMs: number;
 }
@@ -38,6 +40,13 @@ export type AuthFailReason = 'missing' | 'malformed' | 'unknown' | 'expired' | '
 export class AuthFailure extends UnauthorizedError {
   constructor(readonly reason: AuthFailReason) {
     super('missing, invalid, expired or revoked token');
+  }
+}
+
+/** The address reached the failed-authentication limit: every authenticated request from it gets 429 until its window ends. */
+export class AuthLockedOut extends HushError {
+  constructor(readonly retryAfterS: number) {
+    super('rate_limited', 429, 'too many failed authentications from this address; retry after the time in Retry-After');
   }
 }
 
@@ -59,7 +68,7 @@ export function publicToken(t: TokenRow) {
   };
 }
 
-export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs, maxTtlMs }: TokenServiceDeps) {
+export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, defaultTtlMs, maxTtlMs }: TokenServiceDeps) {
   const TOUCH_EVERY_MS = 60_000;
   const lastTouch = new Map<string, number>();
 
@@ -116,15 +125,28 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
   return {
     /**
      * Resolves a bearer token to a Principal. Every failure throws the same
-     * AuthFailure (one public message); `reason` is for logs and audit.
+     * AuthFailure (one public message); `reason` is for logs and audit. An
+     * address blocked by the failed-authentication limit gets AuthLockedOut
+     * before its token is looked at, valid or not.
      */
     async authenticate(token: string | undefined, ip: string | null, now = Date.now()): Promise<Principal> {
-      if (!token) throw new AuthFailure('missing');
-      if (!checkTokenFormat(token).ok) throw new AuthFailure('malformed');
+      if (ip !== null) {
+        const since = failLimit.localBlockedSince(ip, now);
+        if (since !== null) throw new AuthLockedOut(failLimit.retryAfter(since, now));
+      }
+      const guard = ip === null ? null : failLimit.guard(ip);
+      if (!token || !checkTokenFormat(token).ok) {
+        // No lookup to carry the shared check: read it on its own (this request fails either way).
+        const since = guard ? await failLimit.sharedBlockedSince(ip!, now) : null;
+        if (since !== null) throw new AuthLockedOut(failLimit.retryAfter(since, now));
+        throw new AuthFailure(token ? 'malformed' : 'missing');
+      }
       const hash = await keys.tokenHash(token);
       // The row and its ancestors' revocation as the database holds them now,
       // read on every request: a revocation is effective on the very next one.
-      const t = await tokenStore.forAuth(hash, now);
+      // With a shared limit, the same statement reads the address's block.
+      const { token: t, blockedSince } = await tokenStore.forAuth(hash, now, guard ? { guard } : {});
+      if (blockedSince !== null) throw new AuthLockedOut(failLimit.retryAfter(blockedSince, now));
       if (!t) throw new AuthFailure('unknown');
       if (t.revokedAt !== null && t.revokedAt <= now) throw new AuthFailure('revoked');
       if (t.expiresAt !== null && t.expiresAt <= now) throw new AuthFailure('expired');
@@ -135,6 +157,11 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, defaultTtlMs
       if (!ipAllowed(cidrList(t.cidrs), ip)) throw new AuthFailure('cidr');
       touch(t, now);
       return toPrincipal(t);
+    },
+
+    /** Counts a failed authentication from `ip`; returns the address's failures in its current window. */
+    recordFailure(ip: string, now: number): Promise<number> {
+      return failLimit.fail(ip, now);
     },
 
     /** Creates the first root token (init). Returns the token string, shown once. */
