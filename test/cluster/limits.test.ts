@@ -217,7 +217,7 @@ describe('a vault made before the shared limits is upgraded by the new release',
       await db.migrate.down({ migrationSource, name: '20261207000100_shared_limits' });
       assert.equal(await db.schema.hasTable('auth_failures'), false);
       assert.equal(await db.schema.hasTable('rate_limits'), false);
-      assert.deepEqual((await db('knex_migrations').select('name')).map((r) => r.name), ['20261123000000_initial']);
+      assert.deepEqual((await db('knex_migrations').select('name')).map((r) => r.name), ['20261123000000_initial', '20261207000000_audit_streams']);
 
       const next = await spawnServer(args);
       try {
