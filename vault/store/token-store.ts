@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { transaction, type Db, type Tx } from './db.js';
 import { foreignVersion } from './sqlite-fast.js';
+import { lookupBatch, type LookupBatch } from './lookup-batch.js';
 import { query, sql } from './sql.js';
 
 export interface TokenRow {
@@ -43,6 +44,15 @@ const Q = {
   forAuthGuarded: query(`select b.blocked_since, ${AUTH_COLS}, ${CHAIN_REVOKED_AT}
     from (select max(f.window_start) as blocked_since from auth_failures f where f.ip = ? and f.failures >= ? and f.window_start > ?) b
     left join tokens t on t.hash = ?`),
+  /**
+   * PostgreSQL, outside a transaction: the lookups of concurrent requests in
+   * one statement (lookup-batch.ts), each with its address's block (an
+   * address of null is never blocked).
+   */
+  forAuthMany: query(`select k.h as k_h, k.ip as k_ip, b.blocked_since, ${AUTH_COLS}, ${CHAIN_REVOKED_AT}
+    from unnest(?::bytea[], ?::text[]) as k(h, ip)
+    left join lateral (select max(f.window_start) as blocked_since from auth_failures f where f.ip = k.ip and f.failures >= ? and f.window_start > ?) b on true
+    left join tokens t on t.hash = k.h`),
   byId: query(`select ${COLS} from tokens where id = ?`),
   list: query(`select ${COLS} from tokens where (revoked_at is null or ?) and name = coalesce(?, name) order by created_at, id`),
   all: query(`select ${COLS} from tokens order by created_at, id`),
@@ -90,6 +100,25 @@ export function tokenStoreFactory(db: Db) {
   const authCache = new Map<string, AuthHit>();
   let authCacheVersion: number | null = null;
 
+  // PostgreSQL: concurrent lookups (with the same guard settings) go together.
+  type Key = { hash: Buffer; ip: string | null; guard: FailGuard | null };
+  const keyOf = (k: Key) => `${k.hash.toString('base64')}\u0000${k.ip ?? ''}`;
+  let batch: LookupBatch<Key, { hit: AuthHit | undefined; blockedSince: number | null }> | null = null;
+  let batchGuard: string | null = null;
+  function batchFor(guard: FailGuard | null) {
+    const g = guard ? `${guard.limit}/${guard.windowMs}` : '';
+    if (batch && batchGuard === g) return batch;
+    batchGuard = g;
+    return (batch = lookupBatch(async (keys) => {
+      const now = Date.now();
+      const rows = await sql(db).all(Q.forAuthMany, keys.map((k) => k.hash), keys.map((k) => (guard ? k.ip : null)), guard?.limit ?? 1, now - (guard?.windowMs ?? 0));
+      return new Map(rows.map((r) => [keyOf({ hash: Buffer.from(r.k_h), ip: r.k_ip, guard }), {
+        hit: r.id != null ? authRow(r, Buffer.from(r.k_h)) : undefined,
+        blockedSince: r.blocked_since == null ? null : Number(r.blocked_since),
+      }]));
+    }, keyOf));
+  }
+
   const store = {
     async insert(t: Omit<TokenRow, 'revokedAt' | 'lastUsedAt'>, tx: Tx): Promise<void> {
       await sql(db, tx).run(Q.insert, t.id, t.name, t.description, t.hash, JSON.stringify(t.scopes), t.parentId, JSON.stringify(t.cidrs), t.createdAt, t.expiresAt);
@@ -108,7 +137,11 @@ export function tokenStoreFactory(db: Db) {
       const run = sql(db, tx);
       let hit: AuthHit | undefined;
       let blockedSince: number | null = null;
-      if (guard) {
+      if (run.engine === 'postgres' && (tx === undefined || tx === db)) {
+        const r = await batchFor(guard ?? null).load({ hash, ip: guard?.ip ?? null, guard: guard ?? null });
+        hit = r?.hit;
+        blockedSince = r?.blockedSince ?? null;
+      } else if (guard) {
         const r = await run.get(Q.forAuthGuarded, guard.ip, guard.limit, now - guard.windowMs, hash);
         blockedSince = r?.blocked_since == null ? null : Number(r.blocked_since);
         if (r?.id != null) hit = authRow(r, hash);
