@@ -24,14 +24,18 @@ export type Recorder<I> = (input: I) => Promise<void>;
 
 export interface JobEntries<C, I> { ctx: C; inputs: I[] }
 
-/** Writes a batch's entries in its transaction, and is told what became of them. */
+/**
+ * Writes a batch's entries in its transaction, and is told what became of
+ * them. `lane` says which of the batches that may be in flight at once this
+ * is (0 .. lanes-1); batches of one lane never overlap.
+ */
 export interface Journal<C, I, R> {
   /** Appends the entries of every job of the batch, in queue order, in `tx`. */
-  append(tx: Tx, jobs: JobEntries<C, I>[]): Promise<R>;
+  append(tx: Tx, jobs: JobEntries<C, I>[], lane: number): Promise<R>;
   /** After the commit: `r` is durable. Jobs resolve when this settles. */
-  committed(r: R): Promise<void>;
+  committed(r: R, lane: number): Promise<void>;
   /** The batch rolled back (or its commit's outcome is unknown). */
-  abandoned(): void;
+  abandoned(lane: number): void;
 }
 
 /** Requests committed together at most; a longer queue waits for the next transaction. */
@@ -43,9 +47,17 @@ interface Job<C, I> {
   /** Runs no SQL in the batch (a read already made outside it): needs no savepoint. */
   pure: boolean;
   fn: (tx: Tx, record: Recorder<I>) => Promise<unknown>;
+  /** The row the job locks first (an environment), or null; see runJobs. */
+  lockKey: string | null;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   settled: boolean;
+}
+
+/** PostgreSQL: deadlock_detected, serialization_failure. */
+function isRetryable(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === '40P01' || code === '40001';
 }
 
 /** An error from one request's own work: Hush errors as they are, database failures as storage_unavailable. */
@@ -55,18 +67,30 @@ function jobError(e: unknown): unknown {
   return e;
 }
 
-export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>) {
+/**
+ * `lanes`: batches in flight at once. SQLite has one writer, so one. On
+ * PostgreSQL a batch's commit waits for its WAL flush; a second batch
+ * committing meanwhile keeps the server busy (the journal gives each lane
+ * a chain of its own).
+ */
+export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1) {
   // PostgreSQL: reads run on their own pool connections, concurrently, and
   // only their entries join the batch (see readThenAppend). SQLite reads stay
   // in the batch: its statements are synchronous calls on the one connection,
   // cheaper there than a second connection's.
   const readOutside = isPostgres(db);
   const queue: Job<C, I>[] = [];
-  let draining = false;
+  const free: number[] = Array.from({ length: Math.max(1, lanes) }, (_, i) => i);
 
-  async function runJobs(tx: Tx, batch: Job<C, I>[], done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[]): Promise<R> {
+  async function runJobs(tx: Tx, batch: Job<C, I>[], done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[], lane: number): Promise<R> {
     const solo = batch.length === 1;
-    for (const job of batch) {
+    // Jobs run in the order of the row each locks first (stable: one row's
+    // jobs keep their queue order), so every batch of every process takes
+    // those locks in one order and two batches never wait for each other
+    // in a circle (a deadlock: PostgreSQL would abort one after
+    // deadlock_timeout). Jobs that name no row run after them.
+    const order = solo ? batch : [...batch].sort((a, b) => (a.lockKey === b.lockKey ? 0 : a.lockKey === null ? 1 : b.lockKey === null ? -1 : a.lockKey < b.lockKey ? -1 : 1));
+    for (const job of order) {
       const inputs: I[] = [];
       const record: Recorder<I> = async (input) => { inputs.push(input); };
       // Alone in its transaction, a job needs no savepoint: its failure rolls everything back.
@@ -87,28 +111,30 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>) {
       if (sp) await releaseSavepoint(tx);
       done.push({ job, out, entries: { ctx: job.ctx, inputs } });
     }
-    return journal.append(tx, done.map((d) => d.entries));
+    return journal.append(tx, done.map((d) => d.entries), lane);
   }
 
-  async function commitBatch(batch: Job<C, I>[]): Promise<void> {
+  async function commitBatch(batch: Job<C, I>[], lane: number, attempt = 0): Promise<void> {
     const solo = batch.length === 1;
     const done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[] = [];
     let result: R;
     try {
       // PostgreSQL, a batch of reads only: their entries are one atomic
       // statement, so no transaction (BEGIN and COMMIT are round trips too).
-      if (readOutside && batch.every((j) => j.pure)) result = await runJobs(db, batch, done);
-      else result = await transaction(db, (tx) => runJobs(tx, batch, done));
+      if (readOutside && batch.every((j) => j.pure)) result = await runJobs(db, batch, done, lane);
+      else result = await transaction(db, (tx) => runJobs(tx, batch, done, lane));
     } catch (e) {
-      journal.abandoned();
+      journal.abandoned(lane);
       const pending = batch.filter((j) => !j.settled);
+      // A deadlock or serialization failure (another transaction won): the same work may succeed now.
+      if (solo && isRetryable(e) && attempt < 3) return commitBatch(batch, lane, attempt + 1);
       if (!solo && pending.length > 1 && !isStorageFailure(e)) {
         // The batch failed as a whole, but the cause may be one job's (an
         // entry that cannot be stored, a statement that aborted the
         // transaction, a deadlock with another node's batch). Each job goes
         // again in a transaction of its own, so only that one fails; a
         // database that is down fails them all below.
-        for (const job of pending) await commitBatch([job]);
+        for (const job of pending) await commitBatch([job], lane);
         return;
       }
       const err = solo || e instanceof HushError ? jobError(e)
@@ -117,24 +143,35 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>) {
       for (const job of batch) if (!job.settled) job.reject(err);
       return;
     }
-    await journal.committed(result);
+    await journal.committed(result, lane);
     for (const d of done) d.job.resolve(d.out);
   }
 
-  async function drain(): Promise<void> {
-    try {
-      while (queue.length > 0) await commitBatch(queue.splice(0, MAX_BATCH));
-    } finally {
-      draining = false;
+  /** Runs batches while jobs wait and a lane is free. */
+  function pump(): void {
+    while (queue.length > 0 && free.length > 0) {
+      const lane = free.shift()!;
+      const batch = queue.splice(0, MAX_BATCH);
+      void commitBatch(batch, lane).finally(() => {
+        free.push(lane);
+        free.sort((x, y) => x - y);
+        if (queue.length > 0) schedule();
+      });
     }
   }
+  let scheduled = false;
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    // After this turn's I/O callbacks: every request that arrived with this
+    // one has queued its job by then and joins the batch.
+    setImmediate(() => { scheduled = false; pump(); });
+  }
 
-  function enqueue<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>, readOnly: boolean, pure: boolean): Promise<T> {
+  function enqueue<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>, readOnly: boolean, pure: boolean, lockKey: string | null = null): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      queue.push({ ctx, readOnly, pure, fn, resolve: resolve as (v: unknown) => void, reject, settled: false });
-      // Started after this turn's I/O callbacks: every request that arrived
-      // with this one has queued its job by then and joins the batch.
-      if (!draining) { draining = true; setImmediate(() => void drain()); }
+      queue.push({ ctx, readOnly, pure, fn, lockKey, resolve: resolve as (v: unknown) => void, reject, settled: false });
+      schedule();
     });
   }
 
@@ -165,11 +202,13 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>) {
      * records. The transaction may be shared with other requests' jobs, so
      * `fn` must use `tx` for every query and must not itself call run():
      * that would wait for a batch that cannot start before this one ends.
-     * `readOnly`: `fn` changes nothing (its entries aside).
+     * `readOnly`: `fn` changes nothing (its entries aside). `lockKey`: the
+     * row `fn` locks first (say, its environment), so batches lock in one
+     * order.
      */
-    run<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> {
+    run<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>, opts: { readOnly?: boolean; lockKey?: string } = {}): Promise<T> {
       if (opts.readOnly && readOutside) return readThenAppend(ctx, fn);
-      return enqueue(ctx, fn, opts.readOnly === true, false);
+      return enqueue(ctx, fn, opts.readOnly === true, false, opts.lockKey ?? null);
     },
   };
 }

@@ -109,7 +109,12 @@ export function auditStoreFactory(db: Db) {
   }
 
   return {
-    /** `n` new global sequence numbers, ascending. */
+    /**
+     * `n` new global sequence numbers, ascending. PostgreSQL draws them from
+     * the sequence when the batch is written, so seq follows the order in
+     * which batches were written on every node; a batch that rolls back
+     * leaves a gap in seq (never in a stream).
+     */
     async nextSeqs(n: number, tx: Tx): Promise<number[]> {
       const s = sql(db, tx);
       if (s.engine === 'postgres') return (await s.all<{ seq: number }>(Q.nextSeqsPg, n)).map((r) => Number(r.seq));

@@ -31,6 +31,13 @@ const Q = {
   createEnv: query(`insert into environments (project_id, name, revision, created_at) values (?, ?, 0, ?) on conflict (project_id, name) do nothing returning ${ENV}`),
   deleteEnv: query('delete from environments where id = ?'),
   bumpRevision: query('update environments set revision = revision + 1 where id = ? returning revision'),
+  // A write's first statement: finds its project and environment and moves the revision, one round trip.
+  bumpByName: query(`update environments set revision = revision + 1
+    where project_id = (select id from projects where name = ?) and name = ?
+    returning id as e_id, name as e_name, revision, created_at as e_created_at, project_id as p_id,
+      (select name from projects where id = environments.project_id) as p_name,
+      (select dek_version from projects where id = environments.project_id) as dek_version,
+      (select created_at from projects where id = environments.project_id) as p_created_at`),
   revision: query('select revision from environments where id = ?'),
   revisionShared: query('select revision from environments where id = ? for_share'),
   lockEnv: query('select id from environments where id = ? for_update'),
@@ -101,6 +108,11 @@ export function projectStoreFactory(db: Db) {
      * lock this takes serialises writers of one env until commit; do it first
      * in every write transaction.
      */
+    /** Moves the revision of an environment named by its project and name; the rows with the new revision, or null when either does not exist. */
+    async bumpRevisionByName(projectName: string, envName: string, tx: Tx): Promise<{ project: ProjectRow; env: EnvRow } | null> {
+      const r = await sql(db, tx).get(Q.bumpByName, projectName, envName);
+      return r ? (projectEnvOf(r) as { project: ProjectRow; env: EnvRow }) : null;
+    },
     async bumpRevision(envId: number, tx: Tx): Promise<number> {
       const r = await sql(db, tx).get<{ revision: number }>(Q.bumpRevision, envId);
       if (!r) throw new Error(`environment ${envId} is gone`);

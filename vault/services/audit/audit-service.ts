@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuditUnavailableError, HushError } from '../../errors.js';
 import type { Db, Tx } from '../../store/db.js';
-import { isStorageFailure, storageError } from '../../store/db.js';
+import { isPostgres, isStorageFailure, storageError } from '../../store/db.js';
 import type { AuditFilter, AuditRow, AuditStore, StreamRow } from '../../store/audit-store.js';
 import type { KeyService } from '../key/key-service.js';
 import { unitOfWork, type JobEntries } from '../unit-of-work.js';
@@ -133,10 +133,13 @@ interface OwnHead { stream: number; seq: number; hash: Buffer }
 
 export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000 }: AuditServiceDeps) {
   const node = `${hostname()} pid ${process.pid}`.slice(0, 128);
-  /** Committed head of this process's stream; null until its first append (or after a head that moved under it). */
-  let own: OwnHead | null = null;
-  /** The head this batch will leave, adopted when it commits. */
-  let pendingHead: OwnHead | null = null;
+  // On PostgreSQL two batches commit at once (unit-of-work lanes), each onto a
+  // stream of its own: a process writes one stream per lane.
+  const lanes = isPostgres(db) ? 2 : 1;
+  /** Per lane: the committed head of its stream; null until its first append (or after a head that moved under it). */
+  const own: (OwnHead | null)[] = Array.from({ length: lanes }, () => null);
+  /** Per lane: the head the batch in flight will leave, adopted when it commits. */
+  const pendingHead: (OwnHead | null)[] = Array.from({ length: lanes }, () => null);
 
   /**
    * Chains the events of every job of one batch, in queue order, onto this
@@ -147,14 +150,14 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
    * of the registry). Then it starts a new stream, and the old one stays as
    * it is for verify to check.
    */
-  async function append(tx: Tx, jobs: JobEntries<AuditContext, AuditInput>[]): Promise<AuditRow[]> {
+  async function append(tx: Tx, jobs: JobEntries<AuditContext, AuditInput>[], lane: number): Promise<AuditRow[]> {
     const count = jobs.reduce((n, j) => n + j.inputs.length, 0);
     if (count === 0) return [];
     try {
       const mac = await keys.auditMac(tx);
       const seqs = await auditStore.nextSeqs(count, tx);
       for (let attempt = 0; ; attempt++) {
-        const head = own ?? { stream: await auditStore.createStream(node, GENESIS_HASH, tx), seq: 0, hash: GENESIS_HASH };
+        const head = own[lane] ?? { stream: await auditStore.createStream(node, GENESIS_HASH, tx), seq: 0, hash: GENESIS_HASH };
         let streamSeq = head.seq;
         let prev = head.hash;
         let i = 0;
@@ -176,12 +179,12 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
           }
         }
         if (await auditStore.append(head.stream, head.seq, rows, tx)) {
-          pendingHead = { stream: head.stream, seq: streamSeq, hash: prev };
+          pendingHead[lane] = { stream: head.stream, seq: streamSeq, hash: prev };
           return rows;
         }
         if (attempt > 0) throw new Error(`audit stream ${head.stream} was created in this transaction but its head cannot be moved`);
         log.warn({ auditStream: head.stream }, 'the head of this process\'s audit stream moved under it; continuing on a new stream');
-        own = null;
+        own[lane] = null;
       }
     } catch (e) {
       if (e instanceof HushError) throw e;
@@ -214,17 +217,17 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
 
   const uow = unitOfWork<AuditContext, AuditInput, AuditRow[]>(db, {
     append,
-    async committed(rows) {
-      if (pendingHead) own = pendingHead;
-      pendingHead = null;
+    async committed(rows, lane) {
+      if (pendingHead[lane]) own[lane] = pendingHead[lane];
+      pendingHead[lane] = null;
       await ship(rows);
     },
-    abandoned() {
+    abandoned(lane) {
       // The commit may have happened without this process learning it: the
       // next append's compare-and-set tells, and moves to a new stream if so.
-      pendingHead = null;
+      pendingHead[lane] = null;
     },
-  });
+  }, lanes);
   const run = uow.run;
 
   /**
@@ -278,8 +281,8 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       if (timer) { clearInterval(timer); timer = null; }
       try {
         await checkpoint();
-        const mine = own;
-        if (mine) await run(SYSTEM_CONTEXT, async (tx) => { await auditStore.closeStream(mine.stream, tx); });
+        const mine = own.filter((h): h is OwnHead => h !== null);
+        if (mine.length) await run(SYSTEM_CONTEXT, async (tx) => { for (const h of mine) await auditStore.closeStream(h.stream, tx); });
       } catch (e) {
         log.warn({ err: { message: (e as Error).message } }, 'audit: last checkpoint at shutdown not written');
       }

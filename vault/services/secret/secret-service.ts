@@ -28,6 +28,8 @@ export interface SecretServiceDeps {
 export interface BulkInput { set?: Record<string, string>; delete?: string[] }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+/** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
+const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
 export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
   function assertValue(name: string, value: unknown): asserts value is string {
@@ -81,6 +83,14 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
     return { nonce, ciphertext, dekVersion: c.version };
   }
 
+  /** A write's project and environment, its revision moved by one (the new revision is e.revision). */
+  async function bumped(projectName: string, envName: string, tx: Tx): Promise<{ p: ProjectRow; e: EnvRow }> {
+    const r = await projectStore.bumpRevisionByName(projectName, envName, tx);
+    if (r) return { p: r.project, e: r.env };
+    await env(projectName, envName, tx); // throws the not-found error that applies
+    throw new EnvNotFoundError(`environment ${projectName}/${envName} not found`);
+  }
+
   /** Current revision of an env, and its identity (for ETags). Not audited: it discloses no value. */
   async function revision(projectName: string, envName: string) {
     const { e } = await env(projectName, envName);
@@ -131,7 +141,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         if (!e) throw new AlreadyExistsError(`environment ${projectName}/${name} already exists`);
         await record({ action: 'env.create', outcome: 'ok', project: projectName, env: name });
         return { name: e.name, revision: e.revision, createdAt: iso(e.createdAt) };
-      });
+      }, { lockKey: envLock(projectName, name) });
     },
 
     async deleteEnv(projectName: string, name: string, ctx: AuditContext) {
@@ -141,7 +151,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         valueCache?.dropEnv(e.id);
         await record({ action: 'env.delete', outcome: 'ok', project: projectName, env: name });
         return { name, deleted: true };
-      });
+      }, { lockKey: envLock(projectName, name) });
     },
 
     async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[]) {
@@ -222,8 +232,8 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       assertKeyName(name);
       assertValue(name, value);
       return audit.run(ctx, async (tx, record) => {
-        const { p, e } = await env(projectName, envName, tx);
-        const revision = await projectStore.bumpRevision(e.id, tx);
+        const { p, e } = await bumped(projectName, envName, tx);
+        const revision = e.revision;
         let s = await secretStore.get(e.id, name, tx);
         const current = s && !s.deleted ? s.version : 0;
         if (cas !== undefined && cas !== current) {
@@ -237,20 +247,20 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
         await record({ action: 'secret.write', outcome: 'ok', project: projectName, env: envName, target: { key: name, version }, detail: cas !== undefined ? { cas } : {} });
         return { key: name, version, revision };
-      });
+      }, { lockKey: envLock(projectName, envName) });
     },
 
     async delete(projectName: string, envName: string, name: string, ctx: AuditContext) {
       return audit.run(ctx, async (tx, record) => {
-        const { e } = await env(projectName, envName, tx);
-        const revision = await projectStore.bumpRevision(e.id, tx);
+        const { e } = await bumped(projectName, envName, tx);
+        const revision = e.revision;
         const s = await secretStore.get(e.id, name, tx);
         if (!s || s.deleted) throw new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}`);
         const version = s.version + 1;
         await secretStore.writeVersion(s.id, version, null, ctx.actorId, tx);
         await record({ action: 'secret.delete', outcome: 'ok', project: projectName, env: envName, target: { key: name, version } });
         return { key: name, version, revision, deleted: true };
-      });
+      }, { lockKey: envLock(projectName, envName) });
     },
 
     /** All changes or none. Values equal to the current one are reported as unchanged and write no version. */
@@ -265,8 +275,8 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       if (both) throw new InvalidRequestError(`${both} is both set and deleted`);
       if (new Set(del).size !== del.length) throw new InvalidRequestError('"delete" lists a name twice');
       return audit.run(ctx, async (tx, record) => {
-        const { p, e } = await env(projectName, envName, tx);
-        const revision = await projectStore.bumpRevision(e.id, tx);
+        const { p, e } = await bumped(projectName, envName, tx);
+        const revision = e.revision;
         const existing = new Map((await secretStore.getMany(e.id, [...setNames, ...del], tx)).map((s) => [s.name, s]));
         for (const n of del) {
           const s = existing.get(n);
@@ -297,7 +307,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         }
         await record({ action: 'secrets.bulk', outcome: 'ok', project: projectName, env: envName, target: { added, changed, deleted: del }, detail: { unchanged: unchanged.length } });
         return { revision, added, changed, unchanged, deleted: del };
-      });
+      }, { lockKey: envLock(projectName, envName) });
     },
 
     /** Long-poll helper: resolves when the env's revision differs from `seen`, or after `waitMs`. */
