@@ -46,14 +46,15 @@ describe('HTTP errors map to one class each', () => {
   });
 
   test('404s are NotFoundError with the server code', async () => {
-    for (const [p, code] of [
-      [root.secrets.get('api', 'prod', 'MISSING'), 'secret_not_found'],
-      [root.secrets.getAll('api', 'nope'), 'env_not_found'],
-      [root.envs.list('nope'), 'project_not_found'],
-      [root.tokens.revoke('tok_doesnotexist'), 'token_not_found'],
-      [root.request('GET', '/v1/no-such-route'), 'route_not_found'],
+    // Each call starts when the loop reaches it: a promise made up front could reject before its .catch is attached.
+    for (const [call, code] of [
+      [() => root.secrets.get('api', 'prod', 'MISSING'), 'secret_not_found'],
+      [() => root.secrets.getAll('api', 'nope'), 'env_not_found'],
+      [() => root.envs.list('nope'), 'project_not_found'],
+      [() => root.tokens.revoke('tok_doesnotexist'), 'token_not_found'],
+      [() => root.request('GET', '/v1/no-such-route'), 'route_not_found'],
     ] as const) {
-      const err = await (p as Promise<unknown>).catch((e: unknown) => e);
+      const err = await (call() as Promise<unknown>).catch((e: unknown) => e);
       assert.ok(err instanceof NotFoundError && isNotFoundError(err), String(err));
       assert.equal(err.code, code);
       assert.equal(err.status, 404);
