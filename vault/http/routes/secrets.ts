@@ -43,7 +43,11 @@ function secretsJson(secrets: Record<string, string>): string {
 
 export function secretRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/projects/:p/envs/:e/secrets', {
-    config: { auth: need('read'), action: 'secret.read' },
+    config: {
+      auth: need('read'), action: 'secret.read',
+      // Not for a conditional request: it may long-poll, and asks for the revision itself.
+      prefetch: (req) => (req.headers['if-none-match'] ? null : c.secrets.prefetchEnv((req.params as PE).p, (req.params as PE).e)),
+    },
     schema: {
       summary: 'All values of an environment. Honours If-None-Match; ?wait=30 long-polls for a change.',
       params: EnvParams,
@@ -70,7 +74,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       if (etagMatches(inm, current)) return reply.status(304).header('etag', current).send();
     }
     const only = q.only ? q.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    const r = await c.secrets.getAll(p, e, req.auditCtx, only);
+    const r = await c.secrets.getAll(p, e, req.auditCtx, only, req.prefetched);
     reply.header('etag', etag(r.envId, r.revision)).type('application/json; charset=utf-8');
     return reply.send(`{"secrets":${secretsJson(r.secrets)},"revision":${JSON.stringify(r.revision)}}`);
   });

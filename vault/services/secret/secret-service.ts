@@ -3,7 +3,7 @@ import {
   AlreadyExistsError, CasConflictError, EnvNotFoundError, InvalidRequestError, ProjectNotFoundError,
   SecretNotFoundError, TooManySecretsError, ValueTooLargeError,
 } from '../../errors.js';
-import type { Db, Tx } from '../../store/db.js';
+import { isPostgres, type Db, type Tx } from '../../store/db.js';
 import type { EnvRow, ProjectRow, ProjectStore } from '../../store/project-store.js';
 import type { SecretStore, StoredValue } from '../../store/secret-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
@@ -32,6 +32,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
 export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
+  /** PostgreSQL: reads run outside the group's transaction (unit-of-work.ts). */
+  const readsOutside = isPostgres(db);
   function assertValue(name: string, value: unknown): asserts value is string {
     if (typeof value !== 'string') throw new InvalidRequestError(`value of ${name} must be a string`);
     if (!value.isWellFormed()) throw new InvalidRequestError(`value of ${name} is not valid UTF-8 (lone surrogate)`);
@@ -154,9 +156,20 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       }, { lockKey: envLock(projectName, name) });
     },
 
-    async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[]) {
+    /**
+     * PostgreSQL: starts the environment lookup of a read before the
+     * request is authorised (see `prefetch` in http/auth.ts), so it shares
+     * its round trip with the token lookup. Null on SQLite, where the read
+     * runs inside its group and the lookup is a synchronous call.
+     */
+    prefetchEnv(projectName: string, envName: string): Promise<{ p: ProjectRow; e: EnvRow }> | null {
+      return readsOutside ? env(projectName, envName) : null;
+    },
+
+    async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[], prefetched?: Promise<unknown> | null) {
       const r = await audit.run(ctx, async (tx, record) => {
-        let { p, e } = await env(projectName, envName, tx);
+        // A prefetched lookup was made outside any transaction, after the request arrived: usable where this read also runs outside one.
+        let { p, e } = prefetched && tx === db ? (await prefetched) as { p: ProjectRow; e: EnvRow } : await env(projectName, envName, tx);
         let names: readonly string[];
         let secrets: Record<string, string>;
         let fresh = false;
