@@ -90,6 +90,8 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
     // in a circle (a deadlock: PostgreSQL would abort one after
     // deadlock_timeout). Jobs that name no row run after them.
     const order = solo ? batch : [...batch].sort((a, b) => (a.lockKey === b.lockKey ? 0 : a.lockKey === null ? 1 : b.lockKey === null ? -1 : a.lockKey < b.lockKey ? -1 : 1));
+    /** A savepoint of the previous job is still open (PostgreSQL). */
+    let open = false;
     for (const job of order) {
       const inputs: I[] = [];
       const record: Recorder<I> = async (input) => { inputs.push(input); };
@@ -98,7 +100,8 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
         done.push({ job, out: await job.fn(tx, record), entries: { ctx: job.ctx, inputs } });
         continue;
       }
-      const sp = await savepoint(tx, { readOnly: job.readOnly });
+      const sp = await savepoint(tx, { readOnly: job.readOnly, releasePrevious: open });
+      open = false;
       let out: unknown;
       try {
         out = await job.fn(tx, record);
@@ -108,7 +111,9 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
         job.reject(jobError(e));
         continue;
       }
-      if (sp) await releaseSavepoint(tx);
+      // PostgreSQL: released together with the next job's savepoint (or by the commit).
+      if (sp && readOutside) open = true;
+      else if (sp) await releaseSavepoint(tx);
       done.push({ job, out, entries: { ctx: job.ctx, inputs } });
     }
     return journal.append(tx, done.map((d) => d.entries), lane);

@@ -5,7 +5,7 @@ import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../migrations/index.js';
 import { StorageUnavailableError, type HushError } from '../errors.js';
 import { bindTransaction, fastTx, registerSqlite, type RawSqlite } from './sqlite-fast.js';
-import { bindPgTransaction } from './sql.js';
+import { bindPgTransaction, pgScript } from './sql.js';
 
 let pgReady = false;
 /**
@@ -152,29 +152,36 @@ export async function readSnapshot(db: Db): Promise<ReadSnapshot> {
  * alone: rollbackTo undoes its changes and leaves the transaction usable
  * (on PostgreSQL too, after an SQL error). savepoint() returns false when
  * none was needed (then there is nothing to release or roll back).
+ *
+ * PostgreSQL: every control statement is a round trip, so they go in pairs
+ * where they can: `releasePrevious` releases the savepoint the previous
+ * group left open and takes the next in one round trip, and a rollback
+ * releases in the same one. (A savepoint left open is released by the
+ * commit.)
  */
-export async function savepoint(tx: Tx, opts: { readOnly?: boolean } = {}): Promise<boolean> {
+export async function savepoint(tx: Tx, opts: { readOnly?: boolean; releasePrevious?: boolean } = {}): Promise<boolean> {
   const f = fastTx(tx);
   if (f) {
+    if (opts.releasePrevious) f.run('release savepoint hush_item');
     // SQLite: a failed statement leaves the transaction usable, and a job that only reads has nothing to undo.
     if (opts.readOnly) return false;
     f.run('savepoint hush_item');
     return true;
   }
-  await tx.raw('savepoint hush_item');
+  await pgScript(tx, opts.releasePrevious ? 'release savepoint hush_item; savepoint hush_item' : 'savepoint hush_item');
   return true;
 }
 
 export async function releaseSavepoint(tx: Tx): Promise<void> {
   const f = fastTx(tx);
   if (f) f.run('release savepoint hush_item');
-  else await tx.raw('release savepoint hush_item');
+  else await pgScript(tx, 'release savepoint hush_item');
 }
 
 export async function rollbackToSavepoint(tx: Tx): Promise<void> {
   const f = fastTx(tx);
   if (f) { f.run('rollback to savepoint hush_item'); f.run('release savepoint hush_item'); }
-  else { await tx.raw('rollback to savepoint hush_item'); await tx.raw('release savepoint hush_item'); }
+  else await pgScript(tx, 'rollback to savepoint hush_item; release savepoint hush_item');
 }
 
 export async function hasSchema(db: Db): Promise<boolean> {

@@ -76,6 +76,17 @@ interface PgConn {
 /** PostgreSQL connections of transactions opened by transaction() (db.ts). */
 const pgTxConn = new WeakMap<object, PgConn>();
 
+/**
+ * PostgreSQL: statements without parameters, several in one round trip (the
+ * simple query protocol), on a transaction opened by transaction(). For the
+ * transaction's own control statements (savepoints), nothing else.
+ */
+export async function pgScript(tx: object, text: string): Promise<void> {
+  const conn = pgTxConn.get(tx) as unknown as { query(text: string): Promise<unknown> } | undefined;
+  if (!conn) throw new Error('store: a transaction must be opened with transaction() from store/db.ts');
+  await conn.query(text);
+}
+
 /** Binds a knex transaction on PostgreSQL to its pg connection, so queries in it run there directly. */
 export async function bindPgTransaction(trx: Knex.Transaction): Promise<void> {
   const conn = await (trx.client as { acquireConnection(): Promise<PgConn> }).acquireConnection();
