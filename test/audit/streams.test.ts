@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Knex } from 'knex';
 import { sideDb } from '../helpers/db.js';
 import { BACKENDS, onBackend, startOn, startServer, type TestServer } from '../helpers/server.js';
-import { allEvents, assertContiguous, makeEnv, verify } from './util.js';
+import { allEvents, assertContiguous, makeEnv, verify, withAuditRestored } from './util.js';
 
 /**
  * Streams and checkpoints (docs/audit.md): every process appends to its own
@@ -26,24 +26,7 @@ for (const backend of BACKENDS) {
       await s?.close();
     });
 
-    /** Runs `fn` on the live database, then puts every audit table back as it was. */
-    async function restoring<T>(fn: () => Promise<T>): Promise<T> {
-      const events = await db('audit_events').orderBy('seq');
-      const streams = await db('audit_streams').orderBy('id');
-      const checkpoints = await db('audit_checkpoints').orderBy('id');
-      try {
-        return await fn();
-      } finally {
-        await db.transaction(async (tx) => {
-          await tx('audit_events').delete();
-          for (let i = 0; i < events.length; i += 50) await tx('audit_events').insert(events.slice(i, i + 50));
-          await tx('audit_streams').delete();
-          for (const r of streams) await tx('audit_streams').insert(r);
-          await tx('audit_checkpoints').delete();
-          for (const r of checkpoints) await tx('audit_checkpoints').insert(r);
-        });
-      }
-    }
+    const restoring = <T>(fn: () => Promise<T>) => withAuditRestored(db, fn);
 
     it('events carry their stream and place in it; the init process and the server wrote different streams', async () => {
       const events = await allEvents(s);

@@ -74,4 +74,23 @@ export function assertContiguous(events: { seq: number; stream?: number; streamS
 /** The highest seq of a list of events (0 when empty). */
 export const maxSeq = (events: { seq: number }[]): number => events.reduce((m, e) => Math.max(m, e.seq), 0);
 
+/**
+ * Runs `fn` (which tampers with the live database), then puts every audit
+ * table back as it was: events, the stream registry and the checkpoints.
+ */
+export async function withAuditRestored<T>(db: Knex, fn: () => Promise<T>): Promise<T> {
+  const tables = [['audit_events', 'seq'], ['audit_streams', 'id'], ['audit_checkpoints', 'id']] as const;
+  const saved = await Promise.all(tables.map(([t, key]) => db(t).orderBy(key)));
+  try {
+    return await fn();
+  } finally {
+    await db.transaction(async (tx) => {
+      for (const [i, [t]] of tables.entries()) {
+        await tx(t).delete();
+        for (let j = 0; j < saved[i].length; j += 50) await tx(t).insert(saved[i].slice(j, j + 50));
+      }
+    });
+  }
+}
+
 export { apiFor } from '../helpers/http.js';

@@ -78,7 +78,6 @@ const Q = {
     select a.seq, a.ts, a.actor_id, a.actor_name, a.action, a.project, a.env, a.target, a.outcome, a.ip, a.request_id, a.detail, a.prev_hash, a.hash, h.id, a.stream_seq
     from h, unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[], ?::bigint[])
       as a(seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash, stream_seq)`),
-  streamPage: query(`select ${COLUMNS} from audit_events where stream = ? and stream_seq > ? and stream_seq <= ? order by stream_seq limit ?`),
   seqPage: query(`select ${COLUMNS} from audit_events where seq > ? and seq <= ? order by seq limit ?`),
   bySeq: query(`select ${COLUMNS} from audit_events where seq = ?`),
   byStreamSeq: query('select seq, hash from audit_events where stream = ? and stream_seq = ?'),
@@ -179,10 +178,6 @@ export function auditStoreFactory(db: Db) {
       if (f.beforeSeq !== undefined) q.where('seq', '<', f.beforeSeq);
       q.orderBy('seq', f.order ?? 'asc').limit(f.limit);
       return (await q).map(toAudit);
-    },
-    /** One stream's events 1..upTo in stream order, in pages, with the stored text of target and detail (for verification). */
-    async *iterateStream(stream: number, upTo: number, pageSize = PAGE, tx?: Tx): AsyncGenerator<AuditRow & { json: { target: string; detail: string } }> {
-      for await (const r of pages(Q.streamPage, (after) => [stream, after, upTo], (x) => Number(x[15]), pageSize, tx)) yield stored(r);
     },
     /** Events with seq <= upTo in seq order, in pages (memory stays bounded). */
     async *iterate(upTo: number, pageSize = PAGE, tx?: Tx): AsyncGenerator<AuditRow & { json: { target: string; detail: string } }> {

@@ -1,4 +1,4 @@
-import type { Db, Tx } from './db.js';
+import { isPostgres, type Db, type Tx } from './db.js';
 import { lookupBatch } from './lookup-batch.js';
 import { query, sql } from './sql.js';
 
@@ -30,7 +30,6 @@ const Q = {
     from unnest(?::text[], ?::text[]) as k(p, e) join projects p on p.name = k.p left join environments e on e.project_id = p.id and e.name = k.e`),
   createEnv: query(`insert into environments (project_id, name, revision, created_at) values (?, ?, 0, ?) on conflict (project_id, name) do nothing returning ${ENV}`),
   deleteEnv: query('delete from environments where id = ?'),
-  bumpRevision: query('update environments set revision = revision + 1 where id = ? returning revision'),
   // A write's first statement: finds its project and environment and moves the revision, one round trip.
   bumpByName: query(`update environments set revision = revision + 1
     where project_id = (select id from projects where name = ?) and name = ?
@@ -54,7 +53,7 @@ function projectEnvOf(r: any): ProjectEnv {
 const pairKey = (k: [string, string]) => `${k[0]}\u0000${k[1]}`;
 
 export function projectStoreFactory(db: Db) {
-  const batch = sql(db).engine === 'postgres'
+  const batch = isPostgres(db)
     ? lookupBatch<[string, string], ProjectEnv>(async (keys) => {
       const rows = await sql(db).all(Q.projectEnvMany, keys.map((k) => k[0]), keys.map((k) => k[1]));
       return new Map(rows.map((r) => [pairKey([r.k_p, r.k_e]), projectEnvOf(r)]));
@@ -112,11 +111,6 @@ export function projectStoreFactory(db: Db) {
     async bumpRevisionByName(projectName: string, envName: string, tx: Tx): Promise<{ project: ProjectRow; env: EnvRow } | null> {
       const r = await sql(db, tx).get(Q.bumpByName, projectName, envName);
       return r ? (projectEnvOf(r) as { project: ProjectRow; env: EnvRow }) : null;
-    },
-    async bumpRevision(envId: number, tx: Tx): Promise<number> {
-      const r = await sql(db, tx).get<{ revision: number }>(Q.bumpRevision, envId);
-      if (!r) throw new Error(`environment ${envId} is gone`);
-      return Number(r.revision);
     },
     /**
      * The env's revision now (null when it is gone). With 'share', PostgreSQL
