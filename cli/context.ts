@@ -69,13 +69,14 @@ export interface Session {
  * Resolves the connection and builds an SDK client. The SDK is imported
  * here, lazily, so `hush --help` and `hush run` never pay for it unless used.
  */
-export async function connect(argv: GlobalArgs): Promise<Session> {
+export async function connect(argv: GlobalArgs, opts: { tokenOptional?: boolean } = {}): Promise<Session> {
   const conn = resolveConnection(argv);
-  return { client: await clientFor(conn, argv), conn };
+  return { client: await clientFor(conn, argv, opts), conn };
 }
 
-export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile' | 'caSource'>, argv: GlobalArgs): Promise<HushClient> {
-  if (!conn.token) {
+/** `tokenOptional`: the calls that need none (seal status, unseal) work without one. */
+export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile' | 'caSource'>, argv: GlobalArgs, opts: { tokenOptional?: boolean } = {}): Promise<HushClient> {
+  if (!conn.token && !opts.tokenOptional) {
     throw new CliError('no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE', EXIT.auth, 'token_missing');
   }
   const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout') || 10_000;
@@ -83,7 +84,7 @@ export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sourc
   const { createClient } = await import('hush-vault-sdk');
   try {
     return createClient({
-      addr: conn.addr, token: conn.token, timeoutMs, retries, ...await transportOptions(conn),
+      addr: conn.addr, ...(conn.token ? { token: conn.token } : {}), timeoutMs, retries, ...await transportOptions(conn),
       onWarning: (message) => process.stderr.write(`${message}\n`),
     });
   } catch (e) {

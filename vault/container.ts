@@ -13,16 +13,19 @@ import { keyServiceFactory } from './services/key/key-service.js';
 import { auditServiceFactory } from './services/audit/audit-service.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
 import { secretServiceFactory } from './services/secret/secret-service.js';
-import { rotationServiceFactory } from './services/key/rotation-service.js';
+import { rotationServiceFactory, type RotationServiceDeps } from './services/key/rotation-service.js';
 import { valueCacheFactory } from './services/secret/value-cache.js';
 import { limitStoreFactory } from './store/limit-store.js';
 import { authFailLimitFactory } from './services/limits/auth-fail-limit.js';
 import { sharedRateLimitFactory } from './services/limits/rate-limit.js';
 import type { MasterKeySource } from './services/key/key-service.js';
+import { SealedError } from './errors.js';
 
-/** Wires stores and services, grouped by domain. The only place that knows every factory. */
-export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: MasterKey; masterKeySource?: MasterKeySource; config: Readonly<Config>; log: FastifyBaseLogger }) {
-  const { db, masterKey, config, log } = deps;
+export interface ContainerDeps { db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger }
+
+/** The parts that hold no key: the stores and the shared limits. They live as long as the process. */
+export function buildBase(deps: ContainerDeps) {
+  const { db, config, log } = deps;
   // PostgreSQL: several servers may share the database, so the limits are shared through it.
   const shared = deps.storage === 'postgres';
   const stores = {
@@ -36,19 +39,60 @@ export function buildContainer(deps: { db: Db; storage: StorageKind; masterKey: 
     leases: leaseStoreFactory(db),
     limits: limitStoreFactory(db),
   };
-  const keys = keyServiceFactory({ keyStore: stores.keys, masterKey, source: deps.masterKeySource, log });
   const limits = {
     authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
     /** Null: @fastify/rate-limit's in-process store. */
     rate: shared ? sharedRateLimitFactory({ store: stores.limits, lease: config.rateLimitLease ?? Math.max(1, Math.ceil(config.rateLimitMax / 100)), log }) : null,
   };
+  return { db, storage: deps.storage, config, log, stores, limits };
+}
+export type Base = ReturnType<typeof buildBase>;
+
+/** The services that need the master key: built when the vault is opened (or unsealed), dropped when it is sealed. */
+export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: MasterKeySource, seal?: RotationServiceDeps['seal']) {
+  const { db, stores, config, log, limits } = base;
+  const keys = keyServiceFactory({ keyStore: stores.keys, masterKey, source: masterKeySource, log });
   const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs });
   const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, failLimit: limits.authFail, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
+  const valueCache = config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null;
   const secrets = secretServiceFactory({
-    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv,
-    valueCache: config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null,
+    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
   });
-  const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit });
-  return { db, storage: deps.storage, config, log, stores, keys, audit, tokens, secrets, rotation, limits };
+  const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
+  return { keys, audit, tokens, secrets, rotation, valueCache };
 }
-export type Container = ReturnType<typeof buildContainer>;
+export type Keyed = ReturnType<typeof buildKeyed>;
+
+export type Container = Base & Omit<Keyed, 'valueCache'> & {
+  /** True while the server holds no keys: every keyed service then throws SealedError (503 sealed). */
+  readonly sealed: boolean;
+};
+
+/** Wires stores and services for a vault whose master key is at hand (the CLI's offline commands, restore, tests). */
+export function buildContainer(deps: ContainerDeps & { masterKey: MasterKey; masterKeySource?: MasterKeySource }): Container {
+  const base = buildBase(deps);
+  return { ...base, ...buildKeyed(base, deps.masterKey, deps.masterKeySource), sealed: false };
+}
+
+/**
+ * The container a server's routes see: the base parts, and getters for the
+ * keyed services of the vault as it is now. While sealed they throw
+ * SealedError, so a route (or a scheduled job) that needs a key answers
+ * 503 `sealed` without knowing about the seal.
+ */
+export function sealableContainer(base: Base, current: () => Keyed | null): Container {
+  const get = <K extends keyof Keyed>(k: K): Keyed[K] => {
+    const c = current();
+    if (!c) throw new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)');
+    return c[k];
+  };
+  return {
+    ...base,
+    get keys() { return get('keys'); },
+    get audit() { return get('audit'); },
+    get tokens() { return get('tokens'); },
+    get secrets() { return get('secrets'); },
+    get rotation() { return get('rotation'); },
+    get sealed() { return current() === null; },
+  };
+}

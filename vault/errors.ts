@@ -43,6 +43,13 @@ export const AuditUnavailableError = make('audit_unavailable', 503);
 export const StorageUnavailableError = make('storage_unavailable', 503);
 export const AlreadyInitializedError = make('already_initialized', 409);
 export const NotInitializedError = make('not_initialized', 503);
+/** The server holds no keys (a sealed start, or `operator seal`): unseal it (docs/keys.md). */
+export const SealedError = make('sealed', 503);
+/** An unseal share that cannot be used: malformed, mistyped, from another vault or share set, or given twice. */
+export const InvalidShareError = make('invalid_share', 400);
+/** A complete set of shares, or a passphrase, that does not open this vault's master key. */
+export const UnsealFailedError = make('unseal_failed', 400);
+export const NotSealedError = make('not_sealed', 409);
 export const ConfigError = make('config_invalid', 500);
 
 export function isHushError(e: unknown): e is HushError {

@@ -4,14 +4,17 @@ import { isIP } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
-import { buildContainer, type Container } from './container.js';
+import { buildBase, type Container } from './container.js';
+import { vaultRuntime, type VaultRuntime } from './runtime.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { buildApp } from './http/app.js';
 import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
-import { initVault, isInitialised, openConfiguredDb, openVault, type InitResult } from './vault.js';
+import { DEV_KEY_FILE, initVault, isInitialised, openConfiguredDb, openVault, type InitResult } from './vault.js';
 
 /** Paths pino blanks out in every log line, wherever they appear. */
 export const REDACT_PATHS = [
@@ -74,7 +77,8 @@ export interface HushServer {
   container: Container;
   /** Set when this start initialised an empty vault: the root token, shown once. */
   init: InitResult | null;
-  masterKeySource: string;
+  readonly masterKeySource: string;
+  runtime: VaultRuntime;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -85,7 +89,7 @@ export interface BuildOptions {
   plugins?: ((c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }) => Promise<void> | void)[];
 }
 
-/** Opens (or, when empty, initialises) the vault and builds the app. Does not listen. */
+/** Opens (or, when empty, initialises) the vault and builds the app. Does not listen. A sealed vault starts sealed. */
 export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}): Promise<HushServer> {
   checkTransport(cfg);
   // Before the vault is opened: a bad backup setup must not leave a freshly initialised vault (and its unseen root token) behind.
@@ -97,19 +101,32 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
   const closers: (() => Promise<void>)[] = [];
   try {
     if (!(await isInitialised(opened.db))) init = await initVault(cfg, opened, log);
-    const { masterKey, source, keySource } = await openVault(cfg, opened);
-    const container = buildContainer({ db: opened.db, storage: opened.storage, masterKey, masterKeySource: keySource, config: cfg, log });
-    // A master-key rotation made through another server is picked up on the next wrap or unwrap that
-    // needs the new key; this timer also catches it (and warns when the key file is not updated) when idle.
-    const stopWatch = container.keys.watch(MASTER_KEY_CHECK_MS);
-    closers.push(async () => stopWatch());
-    const app = await buildApp(container, { logger: log, https });
+    const base = buildBase({ db: opened.db, storage: opened.storage, config: cfg, log });
+    const runtime = vaultRuntime({
+      base, log,
+      timers: {
+        onOpen: [
+          // A master-key rotation made through another server is picked up on the next wrap or unwrap that
+          // needs the new key; this timer also catches it (and warns when the key file is not updated) when idle.
+          (k) => k.keys.watch(MASTER_KEY_CHECK_MS),
+        ],
+      },
+    });
+    let masterKeySource = 'sealed';
+    const state = await runtime.start(async () => {
+      const { masterKey, source, keySource } = await openVault(cfg, opened);
+      masterKeySource = source;
+      return { mk: masterKey, source: keySource };
+    });
+    if (state === 'sealed') checkSealedKeySettings(cfg, log);
+    const container = runtime.container;
+    const app = await buildApp(container, { logger: log, https, seal: runtime });
     for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
-    await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
-    container.audit.startCheckpoints();
+    if (state === 'open') await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
     let closed = false;
     return {
-      app, container, init, masterKeySource: source,
+      app, container, init, runtime,
+      get masterKeySource() { return masterKeySource; },
       async listen() {
         return app.listen({ host: cfg.listen.host, port: cfg.listen.port });
       },
@@ -118,12 +135,23 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
         closed = true;
         for (const fn of closers) await fn().catch(() => undefined);
         await app.close();
-        await container.audit.close();
+        await runtime.close();
         await opened.db.destroy();
       },
     };
   } catch (e) {
     await opened.db.destroy().catch(() => undefined);
     throw e;
+  }
+}
+
+/** A sealed vault is opened by its shares or passphrase only: a configured master key is a mistake, a master.key beside it a leak. */
+function checkSealedKeySettings(cfg: Readonly<Config>, log: Logger): void {
+  if (cfg.masterKey || cfg.masterKeyFile) {
+    throw new ConfigError('this vault is sealed (shamir or passphrase): it is opened with `hush operator unseal`, not with --master-key or --master-key-file; remove that setting');
+  }
+  const dev = join(cfg.dataDir, DEV_KEY_FILE);
+  if (!cfg.databaseUrl && existsSync(dev)) {
+    log.warn({ file: dev }, 'a master.key file lies in the data dir of a sealed vault: it is not used; if it is the vault\'s old key (from before a rekey to shares or a passphrase), destroy it');
   }
 }

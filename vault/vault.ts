@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { Config } from './config.js';
 import { generateMasterKeyBase64, masterKeyFromBase64, masterKeyFromFile, randomBytes, type MasterKey } from './crypto/keyring.js';
 import { AlreadyInitializedError, ConfigError, NotInitializedError } from './errors.js';
+import { generateMasterKey, sealWithPassphrase, sealWithShares, type SealRecord, type SealType, type UnsealKey } from './crypto/seal.js';
+import { writeSealRecord } from './services/seal/seal-service.js';
 import { hasSchema, migrate, openDb, storageKind, transaction, type Db, type StorageKind } from './store/db.js';
 import { keyStoreFactory, metaStoreFactory } from './store/key-store.js';
 import { keyServiceFactory, type MasterKeySource as KeySource } from './services/key/key-service.js';
@@ -77,17 +79,34 @@ export async function isInitialised(db: Db): Promise<boolean> {
   return (await keyStoreFactory(db).get('check', 'vault', 1)) !== null;
 }
 
-export interface InitResult { rootToken: string; rootTokenId: string; masterKeyFile: string | null; masterKeySource: MasterKeySource; vaultId: string }
+export interface InitResult {
+  rootToken: string; rootTokenId: string; masterKeyFile: string | null; masterKeySource: MasterKeySource | 'sealed'; vaultId: string;
+  /** A shamir seal: the unseal shares, shown once. */
+  seal?: { type: SealType; shares: string[]; threshold: number };
+}
+
+/** How `operator init` keeps the master key: a file (today's default), unseal shares, or a passphrase. */
+export type InitSeal = { type: 'file' } | { type: 'shamir'; shares: number; threshold: number } | { type: 'passphrase'; passphrase: string };
 
 /**
  * Initialises an empty vault: schema, key-check row, token pepper, audit
  * MAC key and chain head, and a root token (returned once). Refuses a vault
  * that is already initialised; nothing is changed then.
  */
-export async function initVault(config: Readonly<Config>, opened: OpenedDb, log: FastifyBaseLogger): Promise<InitResult> {
+export async function initVault(config: Readonly<Config>, opened: OpenedDb, log: FastifyBaseLogger, sealAs: InitSeal = { type: 'file' }): Promise<InitResult> {
   const { db } = opened;
   if (await isInitialised(db)) throw new AlreadyInitializedError(`the vault at ${opened.storage === 'sqlite' ? opened.url.replace(/^sqlite:/, '') : 'this database'} is already initialised; nothing was changed`);
-  let resolved = await resolveMasterKey(config);
+  let resolved: { key: MasterKey; source: MasterKeySource; file: string | null } | null;
+  let sealed: { record: SealRecord; key: UnsealKey; shares: string[] } | null = null;
+  if (sealAs.type === 'file') {
+    resolved = await resolveMasterKey(config);
+  } else {
+    if (config.masterKey || config.masterKeyFile) throw new ConfigError(`--seal ${sealAs.type} makes its own master key and never writes it down: do not give --master-key or --master-key-file`);
+    const mk = await generateMasterKey();
+    const made = sealAs.type === 'shamir' ? await sealWithShares(mk, sealAs.shares, sealAs.threshold) : { ...(await sealWithPassphrase(mk, sealAs.passphrase)), shareTexts: [] };
+    sealed = { record: made.record, key: made.key, shares: made.shareTexts };
+    resolved = { key: mk, source: 'env', file: null };
+  }
   let masterKeyFile: string | null = resolved?.file ?? null;
   let source: MasterKeySource = resolved?.source ?? 'generated';
   if (!resolved) {
@@ -111,9 +130,17 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
     await audit.initialise(tx);
     await meta.set('vault_id', vaultId, tx);
     await meta.set('created_at', new Date().toISOString(), tx);
+    if (sealed) await writeSealRecord(meta, sealed.record, tx);
     return tokens.createRoot(tx);
   });
-  await audit.record(SYSTEM_CONTEXT, { action: 'vault.init', outcome: 'ok', detail: { vaultId, rootTokenId: root.id, masterKeySource: source } });
+  const detail = sealed ? { vaultId, rootTokenId: root.id, seal: sealed.record.type, shares: sealed.record.shares, threshold: sealed.record.threshold } : { vaultId, rootTokenId: root.id, masterKeySource: source };
+  await audit.record(SYSTEM_CONTEXT, { action: 'vault.init', outcome: 'ok', detail });
+  if (sealed) {
+    await audit.close();
+    keys.drop();
+    sealed.key.wipe();
+    return { rootToken: root.token, rootTokenId: root.id, masterKeyFile: null, masterKeySource: 'sealed', vaultId, seal: { type: sealed.record.type, shares: sealed.shares, threshold: sealed.record.threshold } };
+  }
   return { rootToken: root.token, rootTokenId: root.id, masterKeyFile, masterKeySource: source, vaultId };
 }
 

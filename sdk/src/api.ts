@@ -1,7 +1,7 @@
 // The client's typed API surface (types only): what createClient returns.
 import type {
   AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
-  Deleted, Environment, Health, MasterKeyRotation, NotModified, Project, ProjectKeyRotation, SecretDeleted, SecretNames,
+  Deleted, Environment, Health, MasterKeyRotation, SealResult, SealStatus, NotModified, Project, ProjectKeyRotation, SecretDeleted, SecretNames,
   SecretsSnapshot, SecretValue, SecretVersions, SecretWritten, TokenCreateInput, TokenInfo, TokenRevoked,
 } from './types.js';
 import type { AuditIterateOptions, AuditVerifyOptions, GetAllOptions, HttpMethod, RawRequestOptions } from './options.js';
@@ -271,6 +271,40 @@ export interface KeysApi {
   rotateMaster(newKeyBase64: string, options?: CallOptions): Promise<MasterKeyRotation>;
 }
 
+/** The seal (docs/keys.md): status and unseal need no token; seal needs root. */
+export interface SysApi {
+  /**
+   * Whether this server is sealed, and the unseal progress. Answers 200 sealed or not.
+   *
+   * @example
+   * ```ts
+   * const s = await client.sys.sealStatus(); // { sealed: true, type: 'shamir', progress: 1, threshold: 3 }
+   * ```
+   */
+  sealStatus(options?: CallOptions): Promise<SealStatus>;
+  /**
+   * Gives one unseal share, or the passphrase; `{ reset: true }` forgets the
+   * shares given so far. Resolves the progress; `sealed: false` once open.
+   * Never retried.
+   *
+   * @example
+   * ```ts
+   * const s = await client.sys.unseal({ share: 'hush-share-...' });
+   * ```
+   */
+  unseal(input: { share: string } | { passphrase: string } | { reset: true }, options?: CallOptions): Promise<SealStatus>;
+  /**
+   * Seals the server now (root): it drops its keys and answers 503 sealed.
+   * `all` seals every server sharing the database (each within about a second).
+   *
+   * @example
+   * ```ts
+   * await client.sys.seal({ all: true });
+   * ```
+   */
+  seal(input?: { all?: boolean }, options?: CallOptions): Promise<SealResult>;
+}
+
 /** Encrypted OpenPGP backups (`backup` grant). */
 export interface BackupsApi {
   /**
@@ -346,6 +380,8 @@ export interface HushClient {
   readonly keys: KeysApi;
   /** Backups. @example `await client.backups.export({ passphrase })` */
   readonly backups: BackupsApi;
+  /** Seal status, unseal and seal. @example `await client.sys.sealStatus()` */
+  readonly sys: SysApi;
   /**
    * Low-level escape hatch for an endpoint without a method yet: same auth,
    * timeout, retries and error classes; resolves the parsed JSON body.

@@ -41,9 +41,25 @@ export interface Health {
   version: string;
   storage: string;
   sealed: boolean;
+  /** How the master key is kept: `file`, `shamir` or `passphrase`. */
+  seal?: string;
   lastBackupAt: string | null;
   lastBackupError: string | null;
 }
+
+/** Answer of `GET /v1/sys/seal-status` and `POST /v1/sys/unseal`. */
+export interface SealStatus {
+  sealed: boolean;
+  /** `file`, `shamir` or `passphrase`. */
+  type: string;
+  /** Shares given so far on this server. */
+  progress: number;
+  /** Shares needed (1 for a passphrase, 0 for a file seal). */
+  threshold: number;
+}
+
+/** Result of `sys.seal`. */
+export interface SealResult { sealed: boolean; already: boolean; all: boolean }
 
 /** A project. */
 export interface Project { name: string; createdAt: string }

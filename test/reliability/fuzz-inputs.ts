@@ -11,12 +11,16 @@ import { markedValue } from './support.js';
 // a new route without fuzz coverage fails the suite.
 // ---------------------------------------------------------------------------
 
-export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup';
+export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal';
 export interface Route { method: string; path: string; body?: BodyKind; query?: string[] }
 
 export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/sys/health' },
   { method: 'POST', path: '/v1/sys/rotate-master', body: 'rotateMaster' },
+  { method: 'GET', path: '/v1/sys/seal-status' },
+  { method: 'POST', path: '/v1/sys/unseal', body: 'unseal' },
+  // Never with the root token (exchange swaps it for a read-only one): a seal would end the run's server.
+  { method: 'POST', path: '/v1/sys/seal', body: 'seal' },
   { method: 'GET', path: '/v1/projects' },
   { method: 'POST', path: '/v1/projects', body: 'project' },
   { method: 'DELETE', path: '/v1/projects/:p' },
@@ -129,6 +133,12 @@ export const objectBody: Record<BodyKind, fc.Arbitrary<unknown>> = {
       { weight: 3, arbitrary: anyField },
     ),
   }, { requiredKeys: [] })),
+  unseal: withExtras(fc.record({
+    share: fc.oneof(fc.constantFrom('hush-share-', 'hush-share-AAAA', 'hush-share-' + 'A'.repeat(56), 'hush-share-' + 'A'.repeat(300)), anyField),
+    passphrase: anyField,
+    reset: fc.oneof(fc.boolean(), anyField),
+  }, { requiredKeys: [] })),
+  seal: fc.oneof(withExtras(fc.record({ all: fc.oneof(fc.boolean(), anyField) }, { requiredKeys: [] })), fc.constant(undefined)),
   backup: withExtras(fc.record({
     // A valid passphrase streams a real backup: rare, because each one is a full export.
     passphrase: fc.oneof({ weight: 1, arbitrary: fc.constant('correct horse battery staple') }, { weight: 12, arbitrary: anyField }),

@@ -135,6 +135,8 @@ async function exchange(f: Fixture, req: { method: string; path: string; auth: s
   const before = await fingerprint(f);
   const headers: Record<string, string> = { ...req.headers };
   if (req.auth !== null) headers.authorization = req.auth;
+  // A seal that succeeds would seal this run's server (every later answer 503): it gets a token without root.
+  if (/^\/v1\/sys\/seal(?:[/?#]|$)/.test(req.path) && headers.authorization) headers.authorization = headers.authorization.replaceAll(f.s.rootToken, f.tokens.rd);
   if (req.body?.data !== undefined && req.body.contentType) headers['content-type'] = req.body.contentType;
   let res: Response;
   let text: string;

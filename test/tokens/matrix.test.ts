@@ -16,6 +16,7 @@
  * columns each route allows, not computed with the server's own grant code.
  */
 import assert from 'node:assert/strict';
+import { masterKeyFromBase64 } from '../../vault/crypto/keyring.js';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { formatToken } from 'hush-vault-sdk/token-format';
@@ -72,6 +73,17 @@ const P = '/v1/projects/api/envs/prod';
 const ROWS: Row[] = [
   { route: 'GET /v1/sys/health', path: '/v1/sys/health', allowed: 'public', ok: 200 },
   { route: 'GET /v1/openapi.json', path: '/v1/openapi.json', allowed: 'public', ok: 200 },
+  { route: 'GET /v1/sys/seal-status', path: '/v1/sys/seal-status', allowed: 'public', ok: 200 },
+  { route: 'POST /v1/sys/unseal', path: '/v1/sys/unseal', body: { reset: true }, allowed: 'public', ok: 200 },
+  {
+    route: 'POST /v1/sys/seal', path: '/v1/sys/seal', body: {}, allowed: ROOT, ok: 200, names: 'root',
+    // Root seals the fixture: it is opened again the way a restart opens a file-sealed vault (runtime.start with its key).
+    check: async (fx, allowed) => {
+      assert.equal((await fx.s.api('GET', '/v1/sys/health')).status, allowed ? 503 : 200);
+      if (allowed) await fx.s.server.runtime.start(async () => ({ mk: await masterKeyFromBase64(fx.masterKey, 'the fixture key') }));
+      assert.equal((await fx.s.api('GET', '/v1/sys/health')).status, 200);
+    },
+  },
   { route: 'POST /v1/sys/rotate-master', path: '/v1/sys/rotate-master', body: (fx) => ({ newKey: fx.masterKey }), allowed: ROOT, ok: 200, names: 'root' },
   { route: 'GET /v1/projects', path: '/v1/projects', allowed: ANY, ok: 200 },
   { route: 'POST /v1/projects', path: '/v1/projects', body: { name: 'api' }, allowed: ADMIN_API, ok: 409, names: 'admin:api' },

@@ -528,6 +528,15 @@ export async function encryptBackupStream(plain: Readable, opts: EncryptOptions)
   return Readable.from(pump(), { objectMode: false });
 }
 
+/**
+ * One short text (an unseal share) encrypted to one recipient, armored, as
+ * `gpg --decrypt` reads it: `operator init --pgp-keys` and `operator rekey
+ * --pgp-keys` give each share holder a share only their key opens.
+ */
+export async function encryptTextTo(text: string, recipient: RecipientKey): Promise<string> {
+  return openpgp.encrypt({ message: await openpgp.createMessage({ text }), encryptionKeys: [recipient.key], format: 'armored', config: GPG22_CONFIG });
+}
+
 /* ------------------------------------------------------------------------- */
 /* Decryption                                                                */
 /* ------------------------------------------------------------------------- */

@@ -117,6 +117,11 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
 
   async function runOnce(tick: Date): Promise<void> {
     let audited = false;
+    // A sealed server cannot read a value: it leaves the tick to a server that can.
+    if (c.sealed) {
+      log.warn({ tick: tick.toISOString() }, 'scheduled backup skipped: this server is sealed');
+      return;
+    }
     try {
       if (!(await claim(tick))) {
         log.info({ tick: tick.toISOString() }, 'scheduled backup taken by another server');

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { ConfigError, IntegrityError, WrongMasterKeyError } from '../errors.js';
+import { ConfigError, IntegrityError, SealedError, WrongMasterKeyError } from '../errors.js';
 import { KEY_BYTES, open, openPacked, seal, sealPacked } from './aead.js';
 import { getSodium, keyedBlake2b, type Sodium } from './sodium.js';
 import { formatToken } from 'hush-vault-sdk/token-format';
@@ -22,8 +22,10 @@ export interface WrappedKey {
 
 export interface MasterKey {
   readonly fingerprint: string;
-  /** Internal: used by keyring functions in this folder only. */
+  /** Internal: used by keyring functions in this folder only. Throws SealedError once wiped. */
   readonly _use: <T>(fn: (mk: Uint8Array, s: Sodium) => T) => T;
+  /** Internal: registers the wipe of a key unwrapped with this one (a cipher, a hasher), run by wipeMasterKey. */
+  readonly _track: (wipe: () => void) => void;
 }
 
 export interface SecretCipher {
@@ -42,8 +44,38 @@ async function masterKeyFromBytes(bytes: Uint8Array): Promise<MasterKey> {
   if (bytes.length !== KEY_BYTES) throw new ConfigError(`master key must be ${KEY_BYTES} bytes, got ${bytes.length}`);
   const mk = new Uint8Array(bytes);
   const fingerprint = s.to_hex(s.crypto_generichash(8, s.from_string('hush-master-key-fingerprint'), mk));
-  return Object.freeze({ fingerprint, _use: <T>(fn: (k: Uint8Array, so: Sodium) => T) => fn(mk, s) });
+  const dependants: (() => void)[] = [];
+  let wiped = false;
+  const key: MasterKey = Object.freeze({
+    fingerprint,
+    _use: <T>(fn: (k: Uint8Array, so: Sodium) => T) => {
+      if (wiped) throw new SealedError('the server was sealed: its keys are gone');
+      return fn(mk, s);
+    },
+    _track: (wipe: () => void) => { if (wiped) wipe(); else dependants.push(wipe); },
+  });
+  wipers.set(key, () => {
+    wiped = true;
+    s.memzero(mk);
+    for (const w of dependants.splice(0)) w();
+  });
+  return key;
 }
+
+const wipers = new WeakMap<MasterKey, () => void>();
+
+/**
+ * Zeroes the master key's bytes and every key unwrapped with it (data-key
+ * ciphers, the token hasher, the audit MAC), in place, with libsodium's
+ * memzero. Any later use throws SealedError. What JavaScript cannot
+ * promise (copies the engine made, strings) is in docs/keys.md.
+ */
+export function wipeMasterKey(mk: MasterKey): void {
+  wipers.get(mk)?.();
+}
+
+/** A master key from raw bytes (the seal's unwrap): the bytes are copied, the caller wipes its own. */
+export const masterKeyFromRaw = masterKeyFromBytes;
 
 /** Decodes a base64 master key. `source` names where it came from, for the error message. */
 export async function masterKeyFromBase64(b64: string, source: string): Promise<MasterKey> {
@@ -143,17 +175,24 @@ export function secretCipher(mk: MasterKey, dek: WrappedKey): SecretCipher {
   // Not `dek.version` inside the closure: that would keep the row (and the
   // 8 KiB pool slab its small Buffer points into) alive with every cached cipher.
   const version = dek.version;
-  return mk._use((_k, s) => ({
+  let wiped = false;
+  const gone = () => new SealedError('the server was sealed: its keys are gone');
+  return mk._use((_k, s) => {
+    mk._track(() => { wiped = true; s.memzero(key); });
+    return {
     version,
     encrypt(value: string, ad: string) {
+      if (wiped) throw gone();
       return seal(s, key, Buffer.from(value, 'utf8'), ad);
     },
     decrypt(nonce: Uint8Array, ciphertext: Uint8Array, ad: string, where: string) {
+      if (wiped) throw gone();
       const pt = open(s, key, nonce, ciphertext, ad);
       if (!pt) throw new IntegrityError(`integrity check failed for ${where}: the stored ciphertext does not belong to this location or was altered`);
       return Buffer.from(pt).toString('utf8');
     },
-  }));
+    };
+  });
 }
 
 /** Keyed BLAKE2b-256 of a token string; the pepper stays inside the closure. */
@@ -161,6 +200,7 @@ export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) 
   const key = unwrap(mk, pepper);
   return mk._use((_k, s) => {
     const hash = keyedBlake2b(s, key);
+    mk._track(() => { hash.wipe(); s.memzero(key); });
     return (token: string) => hash(null, token);
   });
 }
@@ -168,7 +208,11 @@ export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) 
 /** Keyed BLAKE2b-256 over prev_hash || canonical event JSON. */
 export function auditMac(mk: MasterKey, macKey: WrappedKey): (prev: Uint8Array, canonical: string) => Buffer {
   const key = unwrap(mk, macKey);
-  return mk._use((_k, s) => chainMac(s, key));
+  return mk._use((_k, s) => {
+    const hash = keyedBlake2b(s, key);
+    mk._track(() => { hash.wipe(); s.memzero(key); });
+    return (prev: Uint8Array, canonical: string) => hash(prev, canonical);
+  });
 }
 
 function chainMac(s: Sodium, key: Uint8Array): (prev: Uint8Array, canonical: string) => Buffer {

@@ -1,4 +1,5 @@
 import sodiumModule from 'libsodium-wrappers-sumo';
+import { SealedError } from '../errors.js';
 
 export type Sodium = typeof sodiumModule;
 
@@ -28,15 +29,20 @@ const utf8 = new TextEncoder();
  * a region of the wasm heap this function owns; inputs are encoded straight
  * into it. Falls back to the wrappers if the module's internals differ.
  */
-export function keyedBlake2b(s: Sodium, key: Uint8Array): (prefix: Uint8Array | null, text: string) => Buffer {
+export type KeyedHash = ((prefix: Uint8Array | null, text: string) => Buffer) & { wipe(): void };
+
+export function keyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
+  let wiped = false;
   const w = (s as unknown as { libsodium?: Partial<SodiumWasm> }).libsodium;
   if (!w || typeof w._malloc !== 'function' || typeof w._free !== 'function' || typeof w._crypto_generichash !== 'function' || !(w.HEAPU8 instanceof Uint8Array)) {
-    return (prefix, text) => {
+    const fn = (prefix: Uint8Array | null, text: string) => {
+      if (wiped) throw new SealedError('the server was sealed: its keys are gone');
       const st = s.crypto_generichash_init(key, 32);
       if (prefix) s.crypto_generichash_update(st, prefix);
       s.crypto_generichash_update(st, s.from_string(text));
       return Buffer.from(s.crypto_generichash_final(st, 32));
     };
+    return Object.assign(fn, { wipe() { wiped = true; s.memzero(key); } });
   }
   const wasm = w as SodiumWasm;
   const keyLen = key.length;
@@ -52,7 +58,8 @@ export function keyedBlake2b(s: Sodium, key: Uint8Array): (prefix: Uint8Array | 
     wasm.HEAPU8.set(key, base + 64);
   };
   reserve(4096);
-  return (prefix, text) => {
+  const fn = (prefix: Uint8Array | null, text: string) => {
+    if (wiped) throw new SealedError('the server was sealed: its keys are gone');
     const pre = prefix ? prefix.length : 0;
     reserve(pre + text.length * 3);
     const heap = wasm.HEAPU8;
@@ -64,4 +71,15 @@ export function keyedBlake2b(s: Sodium, key: Uint8Array): (prefix: Uint8Array | 
     if (wasm._crypto_generichash(out, 32, input, pre + n, 0, keyAt, keyLen) !== 0) throw new Error('libsodium: crypto_generichash failed');
     return Buffer.from(heap.subarray(out, out + 32));
   };
+  return Object.assign(fn, {
+    wipe() {
+      if (wiped) return;
+      wiped = true;
+      wasm.HEAPU8.fill(0, base, base + 64 + keyLen + cap);
+      wasm._free(base);
+      base = 0;
+      cap = 0;
+      s.memzero(key);
+    },
+  });
 }

@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Container } from '../container.js';
-import { HushError } from '../errors.js';
+import { HushError, SealedError } from '../errors.js';
 import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
 import { redactTokens } from '../services/token/redact.js';
 import type { SharedRateLimit } from '../services/limits/rate-limit.js';
@@ -15,7 +15,7 @@ import { auditRoutes } from './routes/audit.js';
 import { projectRoutes } from './routes/projects.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
-import { sysRoutes, VERSION } from './routes/sys.js';
+import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 export interface AppOptions {
@@ -24,6 +24,42 @@ export interface AppOptions {
   trustProxy?: string[];
   /** Extra route registrations (backups) that live outside this folder. */
   extraRoutes?: ((app: FastifyInstance) => void)[];
+  /** The seal of a server (vault/runtime.ts); absent, the vault is always open. */
+  seal?: SealControl | null;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Served while the vault is sealed (health, unseal, seal). */
+    whileSealed?: boolean;
+  }
+  interface FastifyRequest {
+    /** The seal epoch when the request arrived: a response to a request that a seal overtook carries no value. */
+    sealEpoch: number;
+  }
+}
+
+/**
+ * While sealed, every route but the `whileSealed` ones answers 503 sealed,
+ * before authentication (the token hash key is sealed too). A seal while a
+ * request runs moves the epoch: a read's answer (GET, HEAD, or a streamed
+ * body such as a backup) is replaced by 503 sealed, so no value leaves after
+ * the seal call has returned. Writes that committed answer as they are.
+ */
+function sealGuard(app: FastifyInstance, seal: SealControl): void {
+  app.decorateRequest('sealEpoch', 0);
+  app.addHook('onRequest', async (req) => {
+    req.sealEpoch = seal.epoch;
+    if (seal.sealed && !req.routeOptions.config?.whileSealed) throw new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)');
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (seal.epoch === req.sealEpoch || req.routeOptions.config?.whileSealed || reply.statusCode >= 400) return payload;
+    const stream = payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function';
+    if (!stream && req.method !== 'GET' && req.method !== 'HEAD') return payload;
+    if (stream) (payload as { destroy(): void }).destroy();
+    reply.code(503).header('content-type', 'application/json; charset=utf-8').removeHeader('content-disposition').removeHeader('etag');
+    return JSON.stringify({ error: { code: 'sealed', message: 'the vault was sealed while this request ran', requestId: req.id } });
+  });
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -179,9 +215,11 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     if (req.url.includes('%00')) throw new HushError('invalid_request', 400, 'the URL contains a NUL character (%00)');
   });
 
-  registerAuth(app, { tokens: c.tokens, audit: c.audit, authFailLimit: cfg.authFailLimit });
+  // Getters: a sealable container's services are the ones of the vault as it is when the request runs.
+  if (opts.seal) sealGuard(app, opts.seal);
+  registerAuth(app, { get tokens() { return c.tokens; }, get audit() { return c.audit; }, authFailLimit: cfg.authFailLimit });
 
-  sysRoutes(app, c);
+  sysRoutes(app, c, opts.seal ?? null);
   projectRoutes(app, c);
   secretRoutes(app, c);
   tokenRoutes(app, c);

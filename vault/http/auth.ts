@@ -112,7 +112,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
     const action = req.routeOptions.config?.action;
     if (!action || action.startsWith('audit.') || !req.principal || deniedRecorded.has(req)) return;
     const { status, body } = toErrorBody(err, req.id);
-    if (status === 401 || status === 429 || body.error.code === 'audit_unavailable' || body.error.code === 'storage_unavailable') return;
+    if (status === 401 || status === 429 || body.error.code === 'audit_unavailable' || body.error.code === 'storage_unavailable' || body.error.code === 'sealed') return;
     const params = (req.params ?? {}) as Record<string, unknown>;
     const str = (v: unknown, max: number) => (typeof v === 'string' && v ? v.slice(0, max) : null);
     const key = str(params.key, 256);

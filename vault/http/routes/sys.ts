@@ -2,7 +2,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
 import { withErrors } from '../schemas.js';
-import { InvalidRequestError } from '../../errors.js';
+import { InvalidRequestError, NotSealedError } from '../../errors.js';
+import type { AuditContext } from '../../services/audit/audit-service.js';
+import type { SealStatus } from '../../services/seal/seal-service.js';
 
 export const VERSION = '0.1.0';
 
@@ -21,15 +23,50 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
-export function sysRoutes(app: FastifyInstance, c: Container) {
+/** What the HTTP layer may ask of the seal (vault/runtime.ts). */
+export interface SealControl {
+  readonly epoch: number;
+  readonly sealed: boolean;
+  status(): SealStatus;
+  unseal(ctx: AuditContext, input: { share?: string; passphrase?: string }): Promise<SealStatus & { unsealed?: boolean }>;
+  /** Forgets the shares given so far. */
+  reset(): void;
+  seal(ctx: AuditContext, opts?: { cluster?: 'all' | 'followed' }): Promise<{ sealed: true; already: boolean }>;
+}
+
+/** Unseal submissions per address per minute: enough for a quorum typed by hand and its typos, too few to guess. */
+export const UNSEAL_RATE_LIMIT = 30;
+
+const SealStatusSchema = Type.Object({
+  sealed: Type.Boolean(),
+  type: Type.String({ description: 'file, shamir or passphrase' }),
+  progress: Type.Number({ description: 'shares given so far' }),
+  threshold: Type.Number({ description: 'shares needed (1 for a passphrase, 0 for a file seal)' }),
+});
+
+export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl | null = null) {
   app.get('/v1/sys/health', {
     // Load-balancer probes from one address must never be rate-limited into "unhealthy".
-    config: { auth: 'none', rateLimit: false },
+    config: { auth: 'none', rateLimit: false, whileSealed: true },
     schema: {
-      summary: 'Liveness, version and storage kind (no auth)',
-      response: { 200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }), 503: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }) }) },
+      summary: 'Liveness, version, storage kind and seal status (no auth); 503 when sealed or when the database is unreachable',
+      response: {
+        200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.String(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }),
+        503: Type.Object({
+          status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.Optional(Type.String()),
+          progress: Type.Optional(Type.Number()), threshold: Type.Optional(Type.Number()),
+          error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
+        }),
+      },
     },
   }, async (_req, reply) => {
+    const st = seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
+    if (st.sealed) {
+      return reply.status(503).send({
+        status: 'sealed', version: VERSION, storage: c.storage, sealed: true, seal: st.type, progress: st.progress, threshold: st.threshold,
+        error: { code: 'sealed', message: st.type === 'file' ? 'the vault is sealed: restart the server to open it with its key file' : `the vault is sealed: ${st.progress} of ${st.threshold} ${st.type === 'passphrase' ? 'passphrase' : 'unseal shares'} given`, requestId: _req.id },
+      });
+    }
     let lastBackupAt: string | null;
     let lastBackupError: string | null;
     try {
@@ -40,9 +77,56 @@ export function sysRoutes(app: FastifyInstance, c: Container) {
         await c.stores.meta.get('backup_last_error'),
       ])(), HEALTH_STORAGE_TIMEOUT_MS);
     } catch {
-      return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
+      return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, seal: st.type, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
-    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, lastBackupAt, lastBackupError };
+    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, seal: st.type, lastBackupAt, lastBackupError };
+  });
+
+  app.get('/v1/sys/seal-status', {
+    config: { auth: 'none', rateLimit: false, whileSealed: true },
+    schema: { summary: 'Whether this server is sealed, and the unseal progress (no auth); always 200', response: withErrors({ 200: SealStatusSchema }) },
+  }, async () => seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 });
+
+  app.post('/v1/sys/unseal', {
+    config: { auth: 'none', whileSealed: true, rateLimit: { max: UNSEAL_RATE_LIMIT, timeWindow: 60_000 } },
+    schema: {
+      summary: 'Give one unseal share, or the passphrase (no auth); reports progress. `reset` forgets the shares given so far.',
+      body: Type.Object({
+        share: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        passphrase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+        reset: Type.Optional(Type.Boolean()),
+      }, { additionalProperties: false }),
+      response: withErrors({ 200: SealStatusSchema }),
+    },
+  }, async (req) => {
+    const b = req.body as { share?: string; passphrase?: string; reset?: boolean };
+    if (!seal) throw new NotSealedError('this server has no seal');
+    const given = (b.share !== undefined ? 1 : 0) + (b.passphrase !== undefined ? 1 : 0);
+    if (b.reset) {
+      if (given) throw new InvalidRequestError('give reset alone, without a share or passphrase');
+      seal.reset();
+      return seal.status();
+    }
+    if (given !== 1) throw new InvalidRequestError('give exactly one of share or passphrase');
+    const st = seal.status();
+    if (!st.sealed) return st;
+    if (st.type === 'file') throw new InvalidRequestError('this vault\'s master key comes from a file or HUSH_MASTER_KEY: restart the server to open it');
+    const { unsealed: _u, ...out } = await seal.unseal(req.auditCtx, b);
+    return out;
+  });
+
+  app.post('/v1/sys/seal', {
+    config: { auth: () => ({ kind: 'root' }), action: 'vault.seal', whileSealed: true },
+    schema: {
+      summary: 'Seal this server now (root): it drops its keys and answers 503 sealed until unsealed. `all` seals every server sharing the database within 1 s.',
+      body: Type.Optional(Type.Object({ all: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+      response: withErrors({ 200: Type.Object({ sealed: Type.Boolean(), already: Type.Boolean(), all: Type.Boolean() }) }),
+    },
+  }, async (req) => {
+    if (!seal) throw new NotSealedError('this server has no seal');
+    const all = !!(req.body as { all?: boolean } | undefined)?.all;
+    const r = await seal.seal(req.auditCtx, all ? { cluster: 'all' } : {});
+    return { ...r, all };
   });
 
   app.post('/v1/sys/rotate-master', {

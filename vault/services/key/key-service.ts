@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import {
-  auditMac, exportKeyForBackup, importKeyFromBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
+  wipeMasterKey, auditMac, exportKeyForBackup, importKeyFromBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
   type KeyPurpose, type MasterKey, type SecretCipher, type WrappedKey,
 } from '../../crypto/keyring.js';
 import { MasterKeyChangedError, NotInitializedError, type HushError } from '../../errors.js';
@@ -44,6 +44,8 @@ export interface KeyServiceDeps {
  */
 export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServiceDeps) {
   let mk = masterKey;
+  /** Every master key this process has held (rotations): drop() wipes them all. */
+  const held = new Set<MasterKey>([masterKey]);
   /** The key this process is rotating to: adopted as soon as the rotation has committed. */
   let rotatingTo: MasterKey | null = null;
   const ciphers = new Map<string, SecretCipher>();
@@ -78,6 +80,7 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
       verifyKeyCheck(next, check); // a key-check row that does not open is an integrity error, not a rotation
       const from = mk.fingerprint;
       mk = next;
+      held.add(next);
       rotatingTo = null;
       warned = '';
       log?.info({ from, to: next.fingerprint, source: source?.where ?? null }, 'the vault master key was rotated; this server now uses the new key');
@@ -254,9 +257,24 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
       for (const purpose of ['token-pepper', 'audit-mac'] as const) await keyStore.insert(importKeyFromBackup(mk, purpose, 'vault', 1, backupKeys[purpose]), tx);
     },
 
+    /**
+     * Seal: zeroes every master key this process held and every key
+     * unwrapped with them (keyring.wipeMasterKey). Any later use throws
+     * SealedError.
+     */
+    drop(): void {
+      if (rotatingTo) held.add(rotatingTo);
+      for (const k of held) wipeMasterKey(k);
+      held.clear();
+      ciphers.clear();
+      hashToken = null;
+      mac = null;
+    },
+
     /** Called after the rotation transaction committed. */
     adoptMasterKey(newMk: MasterKey): void {
       mk = newMk;
+      held.add(newMk);
       if (rotatingTo === newMk) rotatingTo = null;
     },
   };

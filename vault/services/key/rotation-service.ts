@@ -1,6 +1,6 @@
 import { secretAd, type MasterKey } from '../../crypto/keyring.js';
 import { ProjectNotFoundError } from '../../errors.js';
-import type { Db } from '../../store/db.js';
+import type { Db, Tx } from '../../store/db.js';
 import type { ProjectStore } from '../../store/project-store.js';
 import type { SecretStore } from '../../store/secret-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
@@ -12,9 +12,11 @@ export interface RotationServiceDeps {
   projectStore: ProjectStore;
   secretStore: SecretStore;
   audit: Pick<AuditService, 'run'>;
+  /** A sealed vault (shamir, passphrase): the new master key is wrapped under the unseal key in the same transaction. */
+  seal?: { rewrap(newMk: MasterKey, tx: Tx): Promise<void> } | null;
 }
 
-export function rotationServiceFactory({ keys, projectStore, secretStore, audit }: RotationServiceDeps) {
+export function rotationServiceFactory({ keys, projectStore, secretStore, audit, seal }: RotationServiceDeps) {
   return {
     /**
      * Rewraps every wrapped key (DEKs, token pepper, audit MAC key, key
@@ -25,6 +27,7 @@ export function rotationServiceFactory({ keys, projectStore, secretStore, audit 
       if (newMk.fingerprint === keys.fingerprint) return { rewrapped: 0, from: keys.fingerprint, to: keys.fingerprint, unchanged: true };
       const r = await audit.run(ctx, async (tx, record) => {
         const r = await keys.rotateMaster(newMk, tx, onKey);
+        if (!r.unchanged && seal) await seal.rewrap(newMk, tx);
         // Already the vault's key (another server rotated to it): this server only caught up.
         if (!r.unchanged) await record({ action: 'key.rotate_master', outcome: 'ok', detail: { from: r.from, to: newMk.fingerprint, rewrapped: r.rewrapped } });
         return r;

@@ -18,6 +18,9 @@ import { limitKey, type LimitStore } from '../../store/limit-store.js';
  * budget, at most `lease` - 1 each once their waiting requests are served,
  * so the address may get as few as max - (servers - 1) x (lease - 1).
  *
+ * A route limit below 100 x `lease` claims blocks of 1% of its own limit
+ * (at least 1) instead.
+ *
  * One request in `lease` per address and server waits for a claim (one
  * statement; every address waiting at that moment is claimed in the same
  * statement); the rest cost no database work. A claim that fails (database
@@ -73,8 +76,11 @@ export function sharedRateLimitFactory({ store, lease, log }: RateLimitDeps) {
     }
     for (const items of groups.values()) {
       const { windowStart, max } = items[0];
-      // Enough for every waiting request, in whole leases, so one claim serves them all.
-      const wants = items.map((i) => ({ ip: i.key, want: Math.ceil((i.entry.waiting - i.entry.held) / lease) * lease }));
+      // Enough for every waiting request, in whole leases, so one claim serves them all. A route with
+      // its own small limit (unseal: 30 a minute) claims in blocks of 1% of it, so one server (or one
+      // that restarted) does not hold the whole budget while another refuses.
+      const block = Math.min(lease, Math.max(1, Math.ceil(max / 100)));
+      const wants = items.map((i) => ({ ip: i.key, want: Math.ceil((i.entry.waiting - i.entry.held) / block) * block }));
       try {
         const got = await store.claimRequests(windowStart, max, wants);
         for (const i of items) {

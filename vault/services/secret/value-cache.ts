@@ -73,6 +73,12 @@ export function valueCacheFactory(maxBytes: number) {
       for (const [id, e] of entries) if (e.projectId === projectId) drop(id);
     },
 
+    /** Forgets every value (on seal): the cached strings become garbage, which JavaScript cannot zero. */
+    clear(): void {
+      entries.clear();
+      total = 0;
+    },
+
     get size() { return { entries: entries.size, bytes: total }; },
   };
 }

@@ -1,0 +1,101 @@
+import type { Argv, CommandModule } from 'yargs';
+import { connect, type GlobalArgs } from '../context.js';
+import { CliError, EXIT, emit, say } from '../output.js';
+import { readHidden } from '../prompt.js';
+
+/**
+ * The operator commands that talk to a running server (client commands:
+ * they are in the single-file client too): seal status, unseal, seal.
+ * `operator init` and `operator rekey` work on the database and live in
+ * commands/server.ts.
+ */
+
+/** A share or passphrase file: small, read whole, one trailing newline dropped. Its text is never echoed. */
+export async function readSecretFile(path: string, what: string): Promise<string> {
+  const { readBounded, FileTooLargeError } = await import('../../common/files.js');
+  let text: string;
+  try {
+    text = readBounded(path === '-' ? '/dev/stdin' : path, 4096);
+  } catch (e) {
+    if (e instanceof FileTooLargeError) throw new CliError(`${what} ${path} is larger than 4 KiB: not a ${what.replace(/^--/, '').replace(/-file$/, '')}`, EXIT.usage);
+    throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.usage);
+  }
+  const out = text.replace(/\r?\n$/, '');
+  if (!out) throw new CliError(`${what} ${path} is empty`, EXIT.usage);
+  return out;
+}
+
+function describe(s: { sealed: boolean; type: string; progress: number; threshold: number }): string {
+  if (!s.sealed) return `Unsealed (seal: ${s.type}).`;
+  if (s.type === 'file') return 'Sealed. This vault\'s master key comes from a file: restart the server to open it.';
+  if (s.type === 'passphrase') return 'Sealed: give the passphrase with hush operator unseal.';
+  return `Sealed: ${s.progress} of ${s.threshold} unseal shares given.`;
+}
+
+interface UnsealArgs extends GlobalArgs { 'share-file'?: string[]; 'passphrase-file'?: string; reset?: boolean }
+
+const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
+  command: 'unseal',
+  describe: 'Give an unseal share (prompted without echo, or --share-file) or the passphrase to a sealed server',
+  builder: (y) => y
+    .option('share-file', { type: 'string', array: true, describe: 'File holding one share (repeat for several; - for stdin)' })
+    .option('passphrase-file', { type: 'string', describe: 'File holding the passphrase (a vault sealed with --seal passphrase)' })
+    .option('reset', { type: 'boolean', describe: 'Forget the shares given so far on this server' })
+    .example('hush operator unseal', 'prompts for one share, without echo')
+    .example('hush operator unseal --share-file /media/usb/share-2', '') as Argv<UnsealArgs>,
+  handler: async (argv) => {
+    const { client } = await connect(argv, { tokenOptional: true });
+    if (argv.reset) {
+      const s = await client.sys.unseal({ reset: true });
+      emit(argv, s, () => say(describe(s)));
+      return;
+    }
+    let s = await client.sys.sealStatus();
+    if (!s.sealed) { emit(argv, s, () => say(describe(s))); return; }
+    if (s.type === 'file') throw new CliError(describe(s), EXIT.usage, 'unseal_by_restart');
+    const files = argv['share-file'] ?? [];
+    if (s.type === 'passphrase' || argv['passphrase-file']) {
+      const passphrase = argv['passphrase-file'] ? await readSecretFile(argv['passphrase-file'], '--passphrase-file') : await readHidden('Passphrase (not echoed): ');
+      s = await client.sys.unseal({ passphrase });
+    } else if (files.length) {
+      for (const f of files) {
+        s = await client.sys.unseal({ share: await readSecretFile(f, '--share-file') });
+        if (!s.sealed) break;
+      }
+    } else {
+      s = await client.sys.unseal({ share: await readHidden(`Unseal share ${s.progress + 1} of ${s.threshold} (not echoed): `) });
+    }
+    emit(argv, s, () => say(describe(s)));
+  },
+};
+
+interface SealArgs extends GlobalArgs { all?: boolean }
+
+const seal: CommandModule<GlobalArgs, SealArgs> = {
+  command: 'seal',
+  describe: 'Seal the server now (root): it drops its keys and serves nothing until unsealed; --all seals every server on the database',
+  builder: (y) => y
+    .option('all', { type: 'boolean', describe: 'Seal every server sharing this database (each within about a second)' })
+    .example('hush operator seal --all', 'incident response: isolate every node') as Argv<SealArgs>,
+  handler: async (argv) => {
+    const { client } = await connect(argv);
+    const r = await client.sys.seal({ all: !!argv.all });
+    emit(argv, r, () => {
+      say(r.already ? 'The server was already sealed.' : 'Sealed: the server dropped its keys and answers 503 sealed.');
+      if (argv.all) say('Every other server sharing this database seals itself within about a second; unseal each one on its own.');
+    });
+  },
+};
+
+const status: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'seal-status',
+  describe: 'Whether the server is sealed, and the unseal progress',
+  handler: async (argv) => {
+    const { client } = await connect(argv, { tokenOptional: true });
+    const s = await client.sys.sealStatus();
+    emit(argv, s, () => say(describe(s)));
+  },
+};
+
+/** Registered under `hush operator` by both builds. */
+export const operatorClientCommands = [unseal, seal, status] as unknown as CommandModule[];

@@ -1,0 +1,345 @@
+/**
+ * Sealed start (issue 15), on both engines, with real `hush` processes:
+ * `operator init --seal shamir`, a server that starts sealed, unseal with
+ * any 3 of 5 shares (and not 2), bad shares, a seal under load, a rekey from
+ * 5/3 to 3/2, a passphrase seal, and a search for the share text in the
+ * data dir, the logs and the audit log.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import sodium from 'libsodium-wrappers-sumo';
+import { runHush, spawnServer, waitFor, type Listening } from '../helpers/cli.js';
+import { BACKENDS, freshPgDatabase, onBackend } from '../helpers/server.js';
+
+type Api = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: any; text: string }>;
+
+function apiFor(url: string, rootToken: string | null): Api {
+  return async (method, path, body, token) => {
+    const headers: Record<string, string> = {};
+    const tok = token ?? rootToken;
+    if (tok) headers.authorization = `Bearer ${tok}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed: any = null;
+    try { parsed = JSON.parse(text); } catch { parsed = null; }
+    return { status: res.status, body: parsed, text };
+  };
+}
+
+interface Vault {
+  dir: string;
+  storage: string[];
+  init: { rootToken: string; shares: string[]; threshold: number };
+  server: Listening | null;
+  api: Api;
+  logs: string[];
+  start(): Promise<Api>;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const dirs: string[] = [];
+const drops: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const d of drops) await d().catch(() => undefined);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function storageArgs(backend: 'sqlite' | 'postgres', dir: string): Promise<string[]> {
+  if (backend === 'sqlite') return ['--data-dir', join(dir, 'data')];
+  const db = (await freshPgDatabase())!;
+  drops.push(db.drop);
+  return ['--database-url', db.url, '--data-dir', join(dir, 'data')];
+}
+
+async function newVault(backend: 'sqlite' | 'postgres', initArgs = ['--seal', 'shamir', '--shares', '5', '--threshold', '3']): Promise<Vault> {
+  const dir = mkdtempSync(join(tmpdir(), 'hush-seal-'));
+  dirs.push(dir);
+  const storage = await storageArgs(backend, dir);
+  const r = await runHush(['operator', 'init', ...initArgs, '--json', ...storage]);
+  assert.equal(r.code, 0, r.stderr);
+  const init = JSON.parse(r.stdout);
+  const v: Vault = {
+    dir, storage, init, server: null, logs: [], api: apiFor('http://127.0.0.1:1', null),
+    async start() {
+      v.server = await spawnServer([...storage, '--listen', '127.0.0.1:0', '--rate-limit', '100000'], {}, { onExit: (o, e) => v.logs.push(o, e) });
+      v.api = apiFor(v.server.url, init.rootToken);
+      return v.api;
+    },
+    async stop() {
+      if (v.server) assert.equal(await v.server.stop(), 0);
+      v.server = null;
+    },
+    async close() { if (v.server) await v.server.kill9(); v.server = null; },
+  };
+  return v;
+}
+
+async function unsealWith(api: Api, shares: string[]): Promise<any> {
+  let last: any = null;
+  for (const share of shares) {
+    const r = await api('POST', '/v1/sys/unseal', { share });
+    assert.equal(r.status, 200, r.text);
+    last = r.body;
+  }
+  return last;
+}
+
+for (const backend of BACKENDS) {
+  describe(`sealed start with unseal shares (${backend})`, onBackend(backend), () => {
+    it('init prints 5 shares once and writes no key; a restart is sealed; 2 of 5 do not open it, any 3 of 5 do', async (t) => {
+      const v = await newVault(backend);
+      t.after(() => v.close());
+      assert.equal(v.init.shares.length, 5);
+      assert.equal(v.init.threshold, 3);
+      assert.equal(new Set(v.init.shares).size, 5);
+      assert.deepEqual((existsSync(join(v.dir, 'data')) ? readdirSync(join(v.dir, 'data')) : []).filter((f) => f.includes('key')), [], 'no key file in the data dir');
+
+      let api = await v.start();
+      const h = await api('GET', '/v1/sys/health');
+      assert.equal(h.status, 503);
+      assert.equal(h.body.sealed, true);
+      assert.equal(h.body.progress, 0);
+      assert.equal(h.body.threshold, 3);
+      const p = await api('GET', '/v1/projects');
+      assert.equal(p.status, 503);
+      assert.equal(p.body.error.code, 'sealed');
+      // Sealed: even a valid root token gets no further than the seal.
+      assert.equal((await api('POST', '/v1/projects', { name: 'api' })).body.error.code, 'sealed');
+
+      const two = await unsealWith(api, [v.init.shares[0], v.init.shares[1]]);
+      assert.deepEqual(two, { sealed: true, type: 'shamir', progress: 2, threshold: 3 });
+      assert.equal((await api('GET', '/v1/projects')).status, 503, '2 of 5 shares do not open the vault');
+      assert.equal((await api('POST', '/v1/sys/unseal', { reset: true })).body.progress, 0);
+
+      const combos = [[0, 1, 2], [2, 3, 4], [4, 0, 3], [1, 3, 4]];
+      let first = true;
+      for (const combo of combos) {
+        const opened = await unsealWith(api, combo.map((i) => v.init.shares[i]));
+        assert.equal(opened.sealed, false, `shares ${combo} open the vault`);
+        assert.equal((await api('GET', '/v1/sys/health')).status, 200);
+        if (first) {
+          assert.equal((await api('POST', '/v1/projects', { name: 'api' })).status, 201);
+          assert.equal((await api('POST', '/v1/projects/api/envs', { name: 'prod' })).status, 201);
+          assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/DB_URL', { value: 'postgres://kept' })).status, 200);
+          first = false;
+        }
+        const g = await api('GET', '/v1/projects/api/envs/prod/secrets');
+        assert.equal(g.status, 200, g.text);
+        assert.equal(g.body.secrets.DB_URL, 'postgres://kept');
+        // Every other combination starts from a restart, which is sealed again.
+        await v.stop();
+        api = await v.start();
+        assert.equal((await api('GET', '/v1/projects/api/envs/prod/secrets')).body.error.code, 'sealed');
+      }
+
+      // The audit log has the attempts and the unseals, and still verifies.
+      await unsealWith(api, v.init.shares.slice(0, 3));
+      const events = await api('GET', '/v1/audit?limit=500');
+      assert.equal(events.status, 200);
+      const actions = events.body.events.map((e: any) => e.action);
+      for (const a of ['vault.init', 'vault.unseal_attempt', 'vault.unseal']) assert.ok(actions.includes(a), a);
+      const verify = await api('GET', '/v1/audit/verify');
+      assert.equal(verify.body.ok, true, verify.text);
+      const text = JSON.stringify(events.body) + v.server!.stdout() + v.server!.stderr() + v.logs.join('');
+      for (const s of v.init.shares) {
+        assert.ok(!text.includes(s), 'no share in the audit log or the server output');
+        assert.ok(!text.includes(s.slice(15, 45)), 'no part of a share either');
+      }
+      await v.stop();
+      if (backend === 'sqlite') {
+        for (const f of readdirSync(join(v.dir, 'data'))) {
+          const bytes = readFileSync(join(v.dir, 'data', f));
+          for (const s of v.init.shares) assert.equal(bytes.indexOf(s.slice(11)), -1, `share text in ${f}`);
+        }
+      }
+    });
+
+    it('short, garbled, duplicate and foreign shares are refused and change nothing but the progress; a forged set resets it', async (t) => {
+      const v = await newVault(backend);
+      const other = await newVault(backend);
+      t.after(async () => { await v.close(); await other.close(); });
+      const api = await v.start();
+      const [s0, s1] = v.init.shares;
+      const bad = async (body: unknown, code: string, progress: number) => {
+        const r = await api('POST', '/v1/sys/unseal', body);
+        assert.equal(r.status, 400, r.text);
+        assert.equal(r.body.error.code, code, r.text);
+        for (const s of v.init.shares) assert.ok(!r.text.includes(s.slice(11, 40)), 'the error never echoes the share');
+        assert.equal((await api('GET', '/v1/sys/seal-status')).body.progress, progress);
+      };
+      assert.equal((await unsealWith(api, [s0])).progress, 1);
+      await bad({ share: s1.slice(0, 30) }, 'invalid_share', 1);
+      const flipped = s1.slice(0, 20) + (s1[20] === 'A' ? 'B' : 'A') + s1.slice(21);
+      await bad({ share: flipped }, 'invalid_share', 1);
+      await bad({ share: s0 }, 'invalid_share', 1);
+      await bad({ share: other.init.shares[0] }, 'invalid_share', 1);
+      await bad({ share: 'not a share at all' }, 'invalid_share', 1);
+      await bad({ passphrase: 'a passphrase to a shamir vault' }, 'invalid_request', 1);
+      await bad({}, 'invalid_request', 1);
+      await bad({ share: s1, passphrase: 'x' }, 'invalid_request', 1);
+
+      // A share that passes the format and checksum but is not of this vault's polynomial:
+      // accepted alone (it cannot be told apart), and the set it completes is refused and reset.
+      await sodium.ready;
+      const raw = Buffer.from(s1.slice('hush-share-'.length), 'base64url');
+      raw[10] ^= 0xff;
+      const payload = raw.subarray(0, raw.length - 4);
+      Buffer.from(sodium.crypto_generichash(4, payload, sodium.from_string('hush-share-check'))).copy(raw, raw.length - 4);
+      const forged = 'hush-share-' + raw.toString('base64url');
+      assert.equal((await unsealWith(api, [forged])).progress, 2);
+      await bad({ share: v.init.shares[2] }, 'unseal_failed', 0);
+      assert.equal((await api('GET', '/v1/sys/health')).status, 503);
+
+      // Still opens with a good set afterwards.
+      assert.equal((await unsealWith(api, v.init.shares.slice(2, 5))).sealed, false);
+      const events = await api('GET', '/v1/audit?action=vault.unseal_attempt&limit=100');
+      const outcomes = events.body.events.map((e: any) => e.outcome);
+      assert.ok(outcomes.filter((o: string) => o === 'error').length >= 6, JSON.stringify(outcomes));
+      assert.ok(events.body.events.every((e: any) => e.ip === '127.0.0.1'));
+      for (const s of [...v.init.shares, forged]) assert.ok(!events.text.includes(s.slice(11, 40)));
+    });
+
+    it('a seal under load: no read succeeds once the seal call has returned', async (t) => {
+      const v = await newVault(backend);
+      t.after(() => v.close());
+      const api = await v.start();
+      await unsealWith(api, v.init.shares.slice(0, 3));
+      assert.equal((await api('POST', '/v1/projects', { name: 'api' })).status, 201);
+      assert.equal((await api('POST', '/v1/projects/api/envs', { name: 'prod' })).status, 201);
+      const set: Record<string, string> = {};
+      for (let i = 0; i < 20; i++) set[`K${i}`] = `value-${i}`;
+      assert.equal((await api('PATCH', '/v1/projects/api/envs/prod/secrets', { set })).status, 200);
+
+      let sealedAt = 0;
+      let stop = false;
+      const results: { status: number; doneAt: number }[] = [];
+      const worker = async () => {
+        while (!stop) {
+          const r = await api('GET', '/v1/projects/api/envs/prod/secrets').catch(() => ({ status: 0 }));
+          results.push({ status: r.status, doneAt: performance.now() });
+        }
+      };
+      const workers = Array.from({ length: 16 }, worker);
+      await waitFor(() => results.filter((r) => r.status === 200).length >= 200, '200 successful reads before the seal');
+      const s = await api('POST', '/v1/sys/seal', {});
+      sealedAt = performance.now();
+      assert.equal(s.status, 200, s.text);
+      assert.equal(s.body.sealed, true);
+      await waitFor(() => results.filter((r) => r.doneAt > sealedAt).length >= 200, '200 reads after the seal');
+      stop = true;
+      await Promise.all(workers);
+      const before = results.filter((r) => r.doneAt <= sealedAt);
+      const afterSeal = results.filter((r) => r.doneAt > sealedAt);
+      t.diagnostic(`reads before the seal returned: ${before.length} (${before.filter((r) => r.status === 200).length} ok); after: ${afterSeal.length}, statuses ${[...new Set(afterSeal.map((r) => r.status))]}`);
+      assert.equal(afterSeal.filter((r) => r.status === 200).length, 0, '0 successful reads after the seal call returned');
+      assert.ok(afterSeal.every((r) => r.status === 503));
+      const h = await api('GET', '/v1/sys/health');
+      assert.equal(h.body.sealed, true);
+      // The seal is audited (by root), and the chain verifies once unsealed again.
+      await unsealWith(api, v.init.shares.slice(2, 5));
+      const ev = await api('GET', '/v1/audit?action=vault.seal');
+      assert.equal(ev.body.events.length, 1);
+      assert.equal(ev.body.events[0].actor.name ?? ev.body.events[0].actorName ?? 'root', 'root');
+      assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
+    });
+
+    it('rekey from 5/3 to 3/2: the new shares open it, the old ones are refused; no data re-encrypted', async (t) => {
+      const v = await newVault(backend);
+      t.after(() => v.close());
+      let api = await v.start();
+      await unsealWith(api, v.init.shares.slice(0, 3));
+      assert.equal((await api('POST', '/v1/projects', { name: 'api' })).status, 201);
+      assert.equal((await api('POST', '/v1/projects/api/envs', { name: 'prod' })).status, 201);
+      assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/K', { value: 'before-rekey' })).status, 200);
+      const files = [1, 3, 4].map((i) => { const f = join(v.dir, `share-${i}`); writeFileSync(f, v.init.shares[i] + '\n', { mode: 0o600 }); return f; });
+
+      // A rekey needs a quorum of the current set.
+      const short = await runHush(['operator', 'rekey', '--shares', '3', '--threshold', '2', '--json', '--share-file', files[0], '--share-file', files[1], ...v.storage]);
+      assert.equal(short.code, 2, short.stderr);
+      assert.match(short.stderr, /needs 3/);
+      const r = await runHush(['operator', 'rekey', '--shares', '3', '--threshold', '2', '--json', ...files.flatMap((f) => ['--share-file', f]), ...v.storage]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.shares.length, 3);
+      assert.equal(out.threshold, 2);
+      // The running server keeps serving through a rekey.
+      assert.equal((await api('GET', '/v1/projects/api/envs/prod/secrets/K')).body.value, 'before-rekey');
+
+      await v.stop();
+      api = await v.start();
+      const old = await api('POST', '/v1/sys/unseal', { share: v.init.shares[0] });
+      assert.equal(old.status, 400);
+      assert.equal(old.body.error.code, 'invalid_share');
+      assert.equal((await unsealWith(api, [out.shares[2]])).progress, 1);
+      assert.equal((await unsealWith(api, [out.shares[0]])).sealed, false);
+      assert.equal((await api('GET', '/v1/projects/api/envs/prod/secrets/K')).body.value, 'before-rekey');
+      const ev = await api('GET', '/v1/audit?action=vault.rekey');
+      assert.equal(ev.body.events.length, 1);
+      assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
+    });
+
+    it('a passphrase seal: a wrong passphrase is refused, the right one opens it', async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'hush-pass-'));
+      dirs.push(dir);
+      const pf = join(dir, 'pass');
+      writeFileSync(pf, 'correct horse battery staple\n', { mode: 0o600 });
+      const v = await newVault(backend, ['--seal', 'passphrase', '--passphrase-file', pf]);
+      t.after(() => v.close());
+      assert.equal(v.init.shares, undefined);
+      const api = await v.start();
+      const h = await api('GET', '/v1/sys/health');
+      assert.equal(h.status, 503);
+      assert.equal(h.body.seal, 'passphrase');
+      const wrong = await api('POST', '/v1/sys/unseal', { passphrase: 'correct horse battery stapler' });
+      assert.equal(wrong.status, 400);
+      assert.equal(wrong.body.error.code, 'unseal_failed');
+      assert.ok(!wrong.text.includes('stapler'));
+      assert.equal((await api('POST', '/v1/sys/unseal', { share: 'hush-share-x' })).body.error.code, 'invalid_request');
+      const ok = await api('POST', '/v1/sys/unseal', { passphrase: 'correct horse battery staple' });
+      assert.equal(ok.body.sealed, false, ok.text);
+      assert.equal((await api('GET', '/v1/projects')).status, 200);
+      assert.ok(!(v.server!.stderr() + v.server!.stdout()).includes('battery'), 'no passphrase in the log');
+    });
+  });
+}
+
+describe('seal on a file-sealed vault (the default)', () => {
+  it('operator seal drops the keys; unseal says restart; a restart opens it again', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hush-fileseal-'));
+    dirs.push(dir);
+    const s = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0']);
+    t.after(() => s.kill9());
+    const api = apiFor(s.url, s.rootToken);
+    assert.equal((await api('GET', '/v1/projects')).status, 200);
+    const cli = await runHush(['operator', 'seal', '--addr', s.url], { env: { HUSH_TOKEN: s.rootToken! } });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal((await api('GET', '/v1/projects')).body.error.code, 'sealed');
+    const u = await runHush(['operator', 'unseal', '--addr', s.url]);
+    assert.equal(u.code, 2);
+    assert.match(u.stderr, /restart the server/);
+    assert.equal(await s.stop(), 0);
+    const again = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0']);
+    t.after(() => again.kill9());
+    assert.equal((await apiFor(again.url, s.rootToken)('GET', '/v1/projects')).status, 200);
+    assert.equal(await again.stop(), 0);
+    // And `operator rekey` moves it to shares, removing the master.key beside the database.
+    const r = await runHush(['operator', 'rekey', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--json', '--data-dir', join(dir, 'data')]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.from, 'file');
+    assert.match(out.removedKeyFile, /master\.key$/);
+    assert.deepEqual(readdirSync(join(dir, 'data')).filter((f) => f.includes('key')), []);
+    const sealed = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0']);
+    t.after(() => sealed.kill9());
+    const sapi = apiFor(sealed.url, s.rootToken);
+    assert.equal((await sapi('GET', '/v1/sys/health')).status, 503);
+    for (const share of out.shares.slice(1)) assert.equal((await sapi('POST', '/v1/sys/unseal', { share })).status, 200);
+    assert.equal((await sapi('GET', '/v1/projects')).status, 200);
+    assert.equal((await sapi('GET', '/v1/audit/verify')).body.ok, true);
+  });
+});
