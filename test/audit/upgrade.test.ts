@@ -184,6 +184,8 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
       let old: OldVault | null = null;
       let server: Listening | null = null;
       let upgradedEvents: Ev[] = [];
+      /** Set once the upgraded vault was moved to unseal shares: every later start unseals with two of them. */
+      let shares: string[] | null = null;
       const dbArgs = () => ['--data-dir', dataDir, '--listen', '127.0.0.1:0', ...(pg ? ['--database-url', pg.url] : [])];
       const env = () => ({ PATH: process.env.PATH, HOME: process.env.HOME });
       const side = () => openDb({ url: pg ? pg.url : `sqlite:${join(dataDir, 'hush.db')}` });
@@ -191,7 +193,12 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         const s = await spawnServer(dbArgs());
         server = s;
         assert.equal(s.rootToken, null, 'the upgraded server opened the existing vault instead of initialising a new one');
-        return { s, api: apiFor(s.url, old!.rootToken) };
+        const api = apiFor(s.url, old!.rootToken);
+        if (shares) {
+          assert.equal((await api('GET', '/v1/sys/health')).status, 503, 'a vault moved to shares starts sealed');
+          for (const share of shares.slice(0, 2)) await expectStatus(api('POST', '/v1/sys/unseal', { share }), 200, 'unseal');
+        }
+        return { s, api };
       };
       const stop = async () => {
         const s = server;
@@ -330,6 +337,28 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.equal(v.ok, true, v.reason ?? '');
         assert.ok(v.checkpoint, 'the shutdown wrote a checkpoint');
         assert.ok(v.checked > upgradedEvents.length, `checked ${v.checked}`);
+      });
+
+      it('the upgraded vault moves to a sealed start (operator rekey --seal shamir): tokens, values and the old chain hold', async () => {
+        assert.ok(old, 'the previous release made the vault');
+        await stop();
+        const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'operator', 'rekey', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--json', ...dbArgs()], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        const out = JSON.parse(r.stdout);
+        assert.equal(out.from, 'file');
+        assert.equal(out.shares.length, 3);
+        assert.ok(out.removedKeyFile, 'the development master.key beside the database was removed');
+        assert.ok(!existsSync(join(dataDir, 'master.key')));
+        shares = out.shares;
+        const { api } = await startNew();
+        const ci = await api('GET', `${P}/secrets/DB_URL`, undefined, old.ci.token);
+        assert.equal(ci.body?.value, CURRENT[`${P}/secrets/DB_URL`], ci.text);
+        await expectStatus(api('GET', `${D}/secrets/DEBUG`, undefined, old.revoked.token), 401, 'the old revoked token');
+        assert.equal((await api('GET', `${P}/secrets/API_KEY?version=1`)).body.value, API_KEY_V1);
+        const v = await verify({ api }, `anchorSeq=${old.headSeq}&anchorHash=${old.headHash}`);
+        assert.equal(v.ok, true, v.reason ?? '');
+        const events = await allEvents({ api });
+        for (const a of ['vault.rekey', 'vault.unseal']) assert.ok(events.some((e) => e.action === a), a);
       });
 
       it('an edited old event is named: the migrated stream 0 is really checked', async () => {

@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import sodium from 'libsodium-wrappers-sumo';
-import { runHush, spawnServer, waitFor, type Listening } from '../helpers/cli.js';
+import { FULL_CLI, runHush, spawnServer, waitFor, type Listening } from '../helpers/cli.js';
+import { onPty, PTY_SKIP } from '../helpers/pty.js';
+import { randomBytes } from 'node:crypto';
 import { BACKENDS, freshPgDatabase, onBackend } from '../helpers/server.js';
 
 type Api = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: any; text: string }>;
@@ -307,6 +309,49 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('a sealed vault: master-key rotation, and unseal typed at a terminal', () => {
+  it('rotate-master wraps the new master key under the same unseal key: the same shares open it after a restart', async (t) => {
+    const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
+    t.after(() => v.close());
+    let api = await v.start();
+    await unsealWith(api, v.init.shares.slice(0, 2));
+    assert.equal((await api('POST', '/v1/projects', { name: 'api' })).status, 201);
+    assert.equal((await api('POST', '/v1/projects/api/envs', { name: 'prod' })).status, 201);
+    assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/K', { value: 'kept-through-rotation' })).status, 200);
+    const newKey = randomBytes(32).toString('base64');
+    const r = await api('POST', '/v1/sys/rotate-master', { newKey });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.unchanged, false);
+    assert.equal((await api('GET', '/v1/projects/api/envs/prod/secrets/K')).body.value, 'kept-through-rotation');
+    await v.stop();
+    api = await v.start();
+    await unsealWith(api, v.init.shares.slice(1, 3));
+    assert.equal((await api('GET', '/v1/projects/api/envs/prod/secrets/K')).body.value, 'kept-through-rotation');
+    assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
+  });
+
+  it('hush operator unseal prompts for a share without echoing it', { skip: PTY_SKIP }, async (t) => {
+    const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
+    t.after(() => v.close());
+    const api = await v.start();
+    const env = { PATH: process.env.PATH, HOME: v.dir, HUSH_ADDR: v.server!.url };
+    const run = (share: string) => onPty([process.execPath, FULL_CLI, 'operator', 'unseal'], [{ when: '(not echoed):', send: share + '\r' }], env);
+    const first = await run(v.init.shares[2]);
+    assert.equal(first.code, 0, first.screen);
+    assert.match(first.screen, /Unseal share 1 of 2/);
+    assert.match(first.screen, /Sealed: 1 of 2 unseal shares given/);
+    assert.ok(!first.screen.includes(v.init.shares[2].slice(11)), 'the share is not echoed');
+    const second = await run(v.init.shares[0]);
+    assert.equal(second.code, 0, second.screen);
+    assert.match(second.screen, /Unsealed/);
+    assert.ok(!second.screen.includes(v.init.shares[0].slice(11)));
+    assert.equal((await api('GET', '/v1/projects')).status, 200);
+    // Without a terminal and without --share-file: one line, exit 2.
+    const noTty = await runHush(['operator', 'seal-status', '--addr', v.server!.url]);
+    assert.match(noTty.stdout, /Unsealed/);
+  });
+});
 
 describe('seal on a file-sealed vault (the default)', () => {
   it('operator seal drops the keys; unseal says restart; a restart opens it again', async (t) => {
