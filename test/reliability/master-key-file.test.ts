@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { NOBODY, NOBODY_SKIP } from '../helpers/preconditions.js';
@@ -76,6 +76,30 @@ describe('the master key file is missing or unreadable at start', () => {
     writeFileSync(f, readFileSync(keyFile));
     chmodSync(f, 0o644);
     await refused(['--master-key-file', f], /readable by group or others \(mode 644\); run: chmod 600/);
+  });
+
+  it('a systemd credential (0440, the ACL mask of newer systemd) is accepted inside $CREDENTIALS_DIRECTORY only, and never 0444', async () => {
+    const creds = tempDir('hush-creds-');
+    const f = join(creds, 'hush-master-key');
+    writeFileSync(f, readFileSync(keyFile));
+    chmodSync(f, 0o440);
+    // Outside a credentials directory, 0440 is refused as before.
+    await refused(['--master-key-file', f], /readable by group or others \(mode 440\)/);
+    // A link from the credentials directory to a key elsewhere gets no exception.
+    const elsewhere = join(tempDir(), 'k');
+    writeFileSync(elsewhere, readFileSync(keyFile));
+    chmodSync(elsewhere, 0o440);
+    const other = tempDir('hush-creds-');
+    symlinkSync(elsewhere, join(other, 'hush-master-key'));
+    await refused(['--master-key-file', join(other, 'hush-master-key')], /mode 440/, { CREDENTIALS_DIRECTORY: other });
+    chmodSync(f, 0o444);
+    await refused(['--master-key-file', f], /mode 444/, { CREDENTIALS_DIRECTORY: creds });
+    chmodSync(f, 0o440);
+    const srv = await spawnHush(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', f], { CREDENTIALS_DIRECTORY: creds }, { label: 'mk credential' });
+    // It opened the vault with that key (a wrong or refused key would have stopped the start).
+    assert.equal((await call(srv.url, 'GET', '/v1/sys/health')).status, 200);
+    assert.equal(await srv.stop(), 0);
+    dbHash = hashDb();
   });
 
   it('unreadable by the server user (EACCES)', { skip: NOBODY_SKIP }, async () => {

@@ -14,7 +14,8 @@ import sodium from 'libsodium-wrappers-sumo';
 import { FULL_CLI, runHush, spawnServer, waitFor, type Listening } from '../helpers/cli.js';
 import { onPty, PTY_SKIP } from '../helpers/pty.js';
 import { randomBytes } from 'node:crypto';
-import { BACKENDS, freshPgDatabase, onBackend } from '../helpers/server.js';
+import { execFileSync } from 'node:child_process';
+import { BACKENDS, freshPgDatabase, onBackend, pgAdmin } from '../helpers/server.js';
 
 type Api = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: any; text: string }>;
 
@@ -158,6 +159,21 @@ for (const backend of BACKENDS) {
           const bytes = readFileSync(join(v.dir, 'data', f));
           for (const s of v.init.shares) assert.equal(bytes.indexOf(s.slice(11)), -1, `share text in ${f}`);
         }
+      } else {
+        // The whole database, as pg_dump writes it (schema and data).
+        const url = v.storage[v.storage.indexOf('--database-url') + 1];
+        let dump: string;
+        try {
+          dump = execFileSync('pg_dump', ['--no-owner', url], { maxBuffer: 256 * 1024 * 1024 }).toString('utf8');
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          // No pg_dump on this machine: every row of every table, as text.
+          const tables = (await pgAdmin("select tablename from pg_tables where schemaname = 'public'", [], url)).map((r) => r.tablename as string);
+          dump = 'audit_events ' + (await Promise.all(tables.map(async (tb) => JSON.stringify(await pgAdmin(`select * from "${tb}"`, [], url))))).join('\n');
+        }
+        assert.match(dump, /audit_events/);
+        for (const s of v.init.shares) assert.ok(!dump.includes(s.slice(11)), 'share text in the PostgreSQL dump');
+        t.diagnostic(`pg_dump: ${dump.length} bytes searched`);
       }
     });
 

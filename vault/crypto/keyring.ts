@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { sep } from 'node:path';
 import { ConfigError, IntegrityError, SealedError, WrongMasterKeyError } from '../errors.js';
 import { KEY_BYTES, open, openPacked, seal, sealPacked } from './aead.js';
 import { getSodium, keyedBlake2b, type Sodium } from './sodium.js';
@@ -86,7 +87,26 @@ export async function masterKeyFromBase64(b64: string, source: string): Promise<
   return masterKeyFromBytes(bytes);
 }
 
-/** Reads a master key file, refusing one that group or others can read. */
+/**
+ * A systemd credential (LoadCredential(Encrypted)=) may show group bits: on a
+ * tmpfs, newer systemd gives the service's user read access with a POSIX ACL
+ * entry, and stat reports the ACL mask as the group bits (0440). The
+ * directory systemd names in $CREDENTIALS_DIRECTORY is private to the
+ * service, so a file inside it that grants others nothing is accepted.
+ */
+function systemdCredential(path: string, mode: number): boolean {
+  const dir = process.env.CREDENTIALS_DIRECTORY;
+  if (!dir || (mode & 0o007) !== 0 || (mode & 0o022) !== 0) return false;
+  try {
+    const real = realpathSync(path);
+    const base = realpathSync(dir);
+    return real.startsWith(base.endsWith(sep) ? base : base + sep);
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a master key file, refusing one that group or others can read (see systemdCredential for the one exception). */
 export async function masterKeyFromFile(path: string): Promise<MasterKey> {
   let st;
   try {
@@ -96,7 +116,7 @@ export async function masterKeyFromFile(path: string): Promise<MasterKey> {
     throw new ConfigError(`master key file ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
   }
   if (!st.isFile()) throw new ConfigError(`master key file ${path} is not a regular file`);
-  if ((st.mode & 0o077) !== 0) {
+  if ((st.mode & 0o077) !== 0 && !systemdCredential(path, st.mode)) {
     throw new ConfigError(`master key file ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
   }
   let text: string;
