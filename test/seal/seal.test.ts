@@ -347,6 +347,21 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
   });
 
+  it('unseal is rate-limited per address: 30 a minute, then 429 even for a good share', async (t) => {
+    const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
+    t.after(() => v.close());
+    const api = await v.start();
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await api('POST', '/v1/sys/unseal', { share: `hush-share-guess${i}` })).status);
+    assert.deepEqual([...new Set(statuses)], [400]);
+    const limited = await api('POST', '/v1/sys/unseal', { share: v.init.shares[0] });
+    assert.equal(limited.status, 429, limited.text);
+    assert.equal(limited.body.error.code, 'rate_limited');
+    assert.equal((await api('GET', '/v1/sys/seal-status')).body.progress, 0, 'the limited share was not taken');
+    // Health and seal status are not limited, so a load balancer keeps seeing the node.
+    assert.equal((await api('GET', '/v1/sys/health')).status, 503);
+  });
+
   it('hush operator unseal prompts for a share without echoing it', { skip: PTY_SKIP }, async (t) => {
     const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
     t.after(() => v.close());
