@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as initial from './20261123000000_initial.js';
 import * as auditStreams from './20261207000000_audit_streams.js';
 import * as sharedLimits from './20261207000100_shared_limits.js';
+import * as jwtRoles from './20261208000000_jwt_roles.js';
 
 type Migration = { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<void> };
 
@@ -10,6 +11,7 @@ const MIGRATIONS: [string, Migration][] = [
   ['20261123000000_initial', initial],
   ['20261207000000_audit_streams', auditStreams],
   ['20261207000100_shared_limits', sharedLimits],
+  ['20261208000000_jwt_roles', jwtRoles],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

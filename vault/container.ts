@@ -20,6 +20,9 @@ import { authFailLimitFactory } from './services/limits/auth-fail-limit.js';
 import { sharedRateLimitFactory } from './services/limits/rate-limit.js';
 import type { MasterKeySource } from './services/key/key-service.js';
 import { SealedError } from './errors.js';
+import { jwtRoleStoreFactory } from './store/jwt-role-store.js';
+import { issuerKeysFactory } from './services/identity/issuer-keys.js';
+import { jwtAuthServiceFactory } from './services/identity/jwt-auth-service.js';
 
 export interface ContainerDeps { db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger }
 
@@ -38,13 +41,15 @@ export function buildBase(deps: ContainerDeps) {
     backup: backupStoreFactory(db),
     leases: leaseStoreFactory(db),
     limits: limitStoreFactory(db),
+    jwtRoles: jwtRoleStoreFactory(db),
   };
   const limits = {
     authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
     /** Null: @fastify/rate-limit's in-process store. */
     rate: shared ? sharedRateLimitFactory({ store: stores.limits, lease: config.rateLimitLease ?? Math.max(1, Math.ceil(config.rateLimitMax / 100)), log }) : null,
   };
-  return { db, storage: deps.storage, config, log, stores, limits };
+  // Issuer keys (JWKS) hold no secret: their cache outlives a seal.
+  return { db, storage: deps.storage, config, log, stores, limits, issuerKeys: issuerKeysFactory() };
 }
 export type Base = ReturnType<typeof buildBase>;
 
@@ -59,7 +64,8 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
     db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
   });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
-  return { keys, audit, tokens, secrets, rotation, valueCache };
+  const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
+  return { keys, audit, tokens, secrets, rotation, jwtAuth, valueCache };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
@@ -93,6 +99,7 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
     get tokens() { return get('tokens'); },
     get secrets() { return get('secrets'); },
     get rotation() { return get('rotation'); },
+    get jwtAuth() { return get('jwtAuth'); },
     get sealed() { return current() === null; },
   };
 }

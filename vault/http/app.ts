@@ -17,6 +17,7 @@ import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
 import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { authJwtRoutes } from './routes/auth-jwt.js';
 
 export interface AppOptions {
   logger: FastifyServerOptions['loggerInstance'];
@@ -223,6 +224,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   projectRoutes(app, c);
   secretRoutes(app, c);
   tokenRoutes(app, c);
+  authJwtRoutes(app, c);
   auditRoutes(app, c);
   for (const r of opts.extraRoutes ?? []) r(app);
 

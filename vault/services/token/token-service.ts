@@ -5,7 +5,7 @@ import { formatDuration, parseDuration } from '../../duration.js';
 import { ForbiddenError, HushError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { TokenRow, TokenStore } from '../../store/token-store.js';
-import type { AuditContext, AuditService } from '../audit/audit-service.js';
+import type { AuditContext, AuditInput, AuditService } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
 import type { AuthFailLimit } from '../limits/auth-fail-limit.js';
 import { cidrList, cidrWithin, ipAllowed, parseCidr } from './cidr.js';
@@ -159,6 +159,13 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       return toPrincipal(t);
     },
 
+    /** Throws AuthLockedOut when `ip` is blocked by the failed-authentication limit (a login that makes no token lookup). */
+    async assertNotLockedOut(ip: string | null, now = Date.now()): Promise<void> {
+      if (ip === null) return;
+      const since = failLimit.localBlockedSince(ip, now) ?? (failLimit.guard(ip) ? await failLimit.sharedBlockedSince(ip, now) : null);
+      if (since !== null) throw new AuthLockedOut(failLimit.retryAfter(since, now));
+    },
+
     /** Counts a failed authentication from `ip`; returns the address's failures in its current window. */
     recordFailure(ip: string, now: number): Promise<number> {
       return failLimit.fail(ip, now);
@@ -170,6 +177,24 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       const id = await newTokenId();
       await tokenStore.insert({ id, name, description: 'initial root token', hash: await keys.tokenHash(token, tx), scopes: ['root'], parentId: null, cidrs: [], createdAt: Date.now(), expiresAt: null }, tx);
       return { token, id };
+    },
+
+    /**
+     * A token for a workload that proved its identity another way (a JWT
+     * login, services/identity): no parent, the scopes and expiry the caller
+     * decided. `record` writes the login's audit event in the same transaction.
+     */
+    async issue(input: { name: string; description: string; scopes: string[]; expiresAt: number }, ctx: AuditContext,
+      event: (tokenId: string) => AuditInput): Promise<{ token: string; id: string; expiresAt: number; scopes: string[] }> {
+      const token = await randomTokenString();
+      const id = await newTokenId();
+      const scopes = input.scopes.map((x) => formatGrant(parseGrant(x)));
+      const row = { id, name: input.name, description: input.description, hash: await keys.tokenHash(token), scopes, parentId: null, cidrs: [], createdAt: Date.now(), expiresAt: input.expiresAt };
+      await audit.run(ctx, async (tx, record) => {
+        await tokenStore.insert(row, tx);
+        await record(event(id));
+      });
+      return { token, id, expiresAt: input.expiresAt, scopes };
     },
 
     async create(p: Principal, input: CreateTokenInput, ctx: AuditContext) {
