@@ -24,7 +24,7 @@ function assertHushNdjson(plain: Buffer): void {
   const nl = text.indexOf('\n');
   const header = JSON.parse(text.slice(0, nl));
   assert.equal(header.type, 'hush-backup');
-  assert.equal(header.format, 2);
+  assert.equal(header.format, 3);
   const body = text.slice(nl + 1);
   assert.equal(createHash('sha256').update(body).digest('hex'), header.bodySha256, 'gpg output hashes to the header\'s bodySha256');
   const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l));

@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { apiFor } from '../helpers/http.js';
-import { waitFor } from '../helpers/cli.js';
 import { makeKey, pemOf, startIssuer, type Issuer } from '../helpers/oidc.js';
-import { BACKENDS, onBackend, startOn, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { runHush, waitFor } from '../helpers/cli.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { seed } from '../helpers/seed.js';
 
 const GENERIC = 'JWT login failed: the role does not exist, or the JWT is not valid for it';
@@ -231,5 +233,30 @@ describe('JWT login failures count toward the failed-authentication limit', () =
     const locked = await api('POST', '/v1/auth/jwt/login', { role: 'ci', jwt: await iss.sign({ sub: 'x' }) }, null);
     assert.equal(locked.status, 429, locked.text);
     assert.ok(Number(locked.headers.get('retry-after')) > 0);
+  });
+});
+
+describe('JWT auth roles in backups (format 3)', () => {
+  it('a backup carries the roles; the restored vault logs the same workload in', async (t) => {
+    const s = await startOn('sqlite');
+    const iss = await startIssuer();
+    const dir = tempDir('hush-mi-backup-');
+    t.after(async () => { await s.close(); await iss.close(); });
+    await seed(s.api, { api: { prod: { DB_URL: 'restored-value' } } });
+    assert.equal((await s.api('POST', '/v1/auth/jwt/roles', { name: 'ci', issuer: iss.url, audience: 'hush', scopes: ['read:api/prod'], ttl: '15m', boundClaims: { repository: 'org/app' } })).status, 201);
+    const pass = join(dir, 'pass');
+    writeFileSync(pass, 'backup passphrase for the roles test\n', { mode: 0o600 });
+    const env = { HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken };
+    const made = await runHush(['backup', 'create', '--passphrase-file', pass, '--out', join(dir, 'vault.pgp')], { env });
+    assert.equal(made.code, 0, made.stderr);
+    const restored = await runHush(['backup', 'restore', join(dir, 'vault.pgp'), '--passphrase-file', pass, '--data-dir', join(dir, 'restored')]);
+    assert.equal(restored.code, 0, restored.stderr);
+    const r = await startServer({ dataDir: join(dir, 'restored') });
+    t.after(() => r.close());
+    const roles = await apiFor(r.url, s.rootToken)('GET', '/v1/auth/jwt/roles');
+    assert.deepEqual(roles.body.roles.map((x: any) => [x.name, x.boundClaims]), [['ci', { repository: ['org/app'] }]]);
+    const login = await apiFor(r.url, '')('POST', '/v1/auth/jwt/login', { role: 'ci', jwt: await iss.sign({ sub: 'x', repository: 'org/app' }) }, null);
+    assert.equal(login.status, 200, login.text);
+    assert.equal((await apiFor(r.url, login.body.token)('GET', '/v1/projects/api/envs/prod/secrets/DB_URL')).body.value, 'restored-value');
   });
 });

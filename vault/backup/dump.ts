@@ -13,7 +13,8 @@ import { readSnapshot, type Tx } from '../store/db.js';
  *   {"t":"project"} {"t":"env"} {"t":"secret"} {"t":"version", value}                    data, by name
  *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_stream"} ... {"t":"audit_checkpoint"} ...
  *
- * Format 2 (this release) carries the audit streams: each event's stream and
+ * Format 3 (this release) adds {"t":"jwt_role"} lines after the tokens: the
+ * JWT auth roles (docs/machine-identity.md). Format 2 carries the audit streams: each event's stream and
  * place in it, the stream registry and the checkpoints (docs/audit.md).
  * Format 1 (before streams) had one chain and an {"t":"audit_head"} line;
  * restore reads both.
@@ -23,9 +24,9 @@ import { readSnapshot, type Tx } from '../store/db.js';
  * as the dump it came from. Values are plaintext here: the whole stream only
  * ever leaves the process inside OpenPGP encryption.
  */
-export const BACKUP_FORMAT = 2;
+export const BACKUP_FORMAT = 3;
 /** Formats this release restores. */
-export const READABLE_FORMATS = [1, 2];
+export const READABLE_FORMATS = [1, 2, 3];
 
 export interface BackupCounts { projects: number; envs: number; secrets: number; versions: number; tokens: number; audit: number }
 export interface BackupHeader { type: 'hush-backup'; format: number; createdAt: string; vaultId: string; source: string; counts: BackupCounts; bodySha256: string }
@@ -80,6 +81,14 @@ export async function* bodyLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
       t: 'token', id: t.id, name: t.name, description: t.description, hash: b64(t.hash), scopes: t.scopes, parentId: t.parentId,
       cidrs: t.cidrs, createdAt: t.createdAt, expiresAt: t.expiresAt, revokedAt: t.revokedAt, lastUsedAt: t.lastUsedAt,
     };
+  }
+  if (format >= 3) {
+    for (const r of await store.jwtRoles(tx)) {
+      yield {
+        t: 'jwt_role', name: r.name, issuer: r.issuer, audience: r.audience, scopes: r.scopes, ttlMs: r.ttlMs, boundClaims: r.boundClaims, boundSubject: r.boundSubject,
+        requiredClaims: r.requiredClaims, jwksUrl: r.jwksUrl, jwks: r.jwks, publicKey: r.publicKey, createdAt: r.createdAt, createdBy: r.createdBy,
+      };
+    }
   }
   for await (const r of store.auditEvents(tx)) {
     const line: Line = {

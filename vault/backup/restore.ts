@@ -71,7 +71,7 @@ export interface VerifyReport { header: BackupHeader; counts: BackupCounts; body
 
 function checkHeader(h: Line | undefined): BackupHeader {
   if (!h || h.type !== 'hush-backup') throw new BackupInvalidError('this is not a Hush backup (no header line)');
-  if (!READABLE_FORMATS.includes(h.format as number)) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads formats ${READABLE_FORMATS.join(' and ')}`);
+  if (!READABLE_FORMATS.includes(h.format as number)) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads formats ${READABLE_FORMATS.slice(0, -1).join(', ')} and ${READABLE_FORMATS[READABLE_FORMATS.length - 1]}`);
   if (typeof h.bodySha256 !== 'string' || typeof h.counts !== 'object' || h.counts === null) throw new BackupInvalidError('backup header has no body hash or counts');
   return h as BackupHeader;
 }
@@ -89,9 +89,13 @@ const SHAPES: Record<string, Record<string, string>> = {
   audit_head: { seq: 'n', hash: 's' },
   audit_stream: { id: 'n', node: 's', createdAt: 'n', headSeq: 'n', headEvent: 'n', headHash: 's', checkpointSeq: 'n', closedAt: 'n?' },
   audit_checkpoint: { id: 'n', ts: 'n', heads: 's', prevHash: 's', hash: 's' },
+  // Format 3: JWT auth roles.
+  jwt_role: {
+    name: 's', issuer: 's', audience: 's', scopes: 'a', ttlMs: 'n', boundClaims: 'o', boundSubject: 's?', requiredClaims: 'a', jwksUrl: 's?', jwks: 's?', publicKey: 's?', createdAt: 'n', createdBy: 's',
+  },
 };
 /** Lines a format does not have. */
-const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint'], 2: ['audit_head'] };
+const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role'], 2: ['audit_head', 'jwt_role'], 3: ['audit_head'] };
 
 function kindOk(v: unknown, k: string): boolean {
   if (k.endsWith('?')) { if (v === null) return true; k = k.slice(0, -1); }
@@ -106,7 +110,7 @@ function kindOk(v: unknown, k: string): boolean {
 }
 
 const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
-const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
+const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
 
 /** Byte-wise (UTF-8) order, as the dump sorts names on both engines. */
 const after = (a: string, b: string): boolean => Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0;
@@ -365,6 +369,12 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
           tokens.push({ id: l.id, name: l.name, description: l.description, hash: Buffer.from(l.hash, 'base64'), scopes: l.scopes, cidrs: l.cidrs, createdAt: l.createdAt, expiresAt: l.expiresAt, revokedAt: l.revokedAt, lastUsedAt: l.lastUsedAt });
           if (l.parentId) parents.push([l.id, l.parentId]);
           if (tokens.length >= BATCH / 2) await flushTokens();
+          break;
+        case 'jwt_role':
+          await store.insertJwtRole({
+            name: l.name, issuer: l.issuer, audience: l.audience, scopes: l.scopes, ttlMs: l.ttlMs, boundClaims: l.boundClaims, boundSubject: l.boundSubject,
+            requiredClaims: l.requiredClaims, jwksUrl: l.jwksUrl, jwks: l.jwks, publicKey: l.publicKey, createdAt: l.createdAt, createdBy: l.createdBy,
+          }, tx);
           break;
         case 'audit':
           audit.push({ seq: l.seq, ts: l.ts, actorId: l.actorId, actorName: l.actorName, action: l.action, project: l.project, env: l.env, target: l.target, outcome: l.outcome, ip: l.ip, requestId: l.requestId, detail: l.detail, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64'), stream: l.stream, streamSeq: l.streamSeq });

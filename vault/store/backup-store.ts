@@ -2,6 +2,7 @@ import { hasSchema, type Db, type Tx } from './db.js';
 import { insertRows, query, rowsInsert, sql } from './sql.js';
 import { toAudit, toStream, type AuditRow, type CheckpointRow, type StreamRow } from './audit-store.js';
 import type { TokenRow } from './token-store.js';
+import { jwtRoleStoreFactory, type JwtRoleRow } from './jwt-role-store.js';
 
 /**
  * Every table as a backup reads and writes it: what vault/backup/dump.ts
@@ -71,6 +72,7 @@ const toToken = (r: any): TokenRow => ({
 });
 
 export function backupStoreFactory(db: Db) {
+  const roles = jwtRoleStoreFactory(db);
   return {
     /** True when the database already holds (part of) a vault: the schema and any key row. Reads only. */
     async holdsVault(): Promise<boolean> {
@@ -109,6 +111,11 @@ export function backupStoreFactory(db: Db) {
       }
     },
     /** Every token, by id. */
+    /** JWT auth roles, by name (format 3). */
+    jwtRoles: (tx: Tx): Promise<JwtRoleRow[]> => roles.list(tx),
+    async insertJwtRole(r: JwtRoleRow, tx: Tx): Promise<void> {
+      await roles.insert(r, tx);
+    },
     async *tokens(tx: Tx): AsyncGenerator<TokenRow> {
       const r = sql(db, tx);
       let after: string | null = null;
