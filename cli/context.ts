@@ -79,12 +79,17 @@ export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sourc
   if (!conn.token && !opts.tokenOptional) {
     throw new CliError('no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE', EXIT.auth, 'token_missing');
   }
+  // A call that needs no token (seal status, unseal) does not fail on a malformed one it would not send anyway.
+  if (opts.tokenOptional && conn.token) {
+    const { checkTokenFormat } = await import('hush-vault-sdk/token-format');
+    if (!checkTokenFormat(conn.token).ok) conn = { ...conn, token: null };
+  }
   const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout') || 10_000;
   const retries = Math.floor(numberSetting(argv.retries, 'HUSH_RETRIES', 2, 'retries'));
   const { createClient } = await import('hush-vault-sdk');
   try {
     return createClient({
-      addr: conn.addr, ...(conn.token ? { token: conn.token } : {}), timeoutMs, retries, ...await transportOptions(conn),
+      addr: conn.addr, token: conn.token ?? null, timeoutMs, retries, ...await transportOptions(conn),
       onWarning: (message) => process.stderr.write(`${message}\n`),
     });
   } catch (e) {

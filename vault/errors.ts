@@ -50,6 +50,7 @@ export const InvalidShareError = make('invalid_share', 400);
 /** A complete set of shares, or a passphrase, that does not open this vault's master key. */
 export const UnsealFailedError = make('unseal_failed', 400);
 export const NotSealedError = make('not_sealed', 409);
+export const RateLimitedError = make('rate_limited', 429);
 export const ConfigError = make('config_invalid', 500);
 
 export function isHushError(e: unknown): e is HushError {

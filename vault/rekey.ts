@@ -1,4 +1,5 @@
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.js';
 import { buildContainer } from './container.js';
@@ -42,6 +43,8 @@ export interface RekeyResult {
  * then on. Runs on the database, like `operator init`.
  */
 export async function rekeyVault(config: Readonly<Config>, log: FastifyBaseLogger, input: RekeyInput): Promise<RekeyResult> {
+  // Opening a SQLite path creates the file: look first, so a mistyped --data-dir is not left with an empty database.
+  if (!config.databaseUrl && !existsSync(join(config.dataDir, 'hush.db'))) throw new NotInitializedError(`there is no vault in ${config.dataDir} (no hush.db): check --data-dir`);
   const opened = openConfiguredDb(config);
   const keysToWipe: UnsealKey[] = [];
   let mk: MasterKey | null = null;

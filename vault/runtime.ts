@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { MasterKey } from './crypto/keyring.js';
 import type { UnsealKey } from './crypto/seal.js';
 import { buildKeyed, sealableContainer, type Base, type Container, type Keyed } from './container.js';
-import { HushError, NotInitializedError } from './errors.js';
+import { HushError, NotInitializedError, RateLimitedError } from './errors.js';
 import type { AuditContext, AuditInput } from './services/audit/audit-service.js';
 import type { MasterKeySource } from './services/key/key-service.js';
 import {
@@ -16,6 +16,16 @@ export const SEAL_ALL_POLL_MS = 1000;
 const SEAL_AUDIT_WAIT_MS = 2000;
 /** Unseal attempts kept (in memory) until the vault is unsealed and they can be MACed into the audit log. */
 const MAX_PENDING_ATTEMPTS = 1000;
+/** Unseal submissions waiting their turn: beyond this, 429. */
+const MAX_UNSEAL_QUEUE = 8;
+/**
+ * Passphrase attempts, from all addresses together: a bucket of 4 that
+ * refills at 2 a second. Each costs an Argon2id derivation (about 0.2 s of
+ * CPU, on the event loop), so a flood from many addresses can take at most
+ * about 40% of a core; the rest get 429 at once.
+ */
+const PASSPHRASE_BURST = 4;
+const PASSPHRASE_PER_S = 2;
 
 export interface RuntimeTimers {
   /** Started when the vault opens, stopped when it seals: each returns its stop function. */
@@ -39,6 +49,21 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
   const progress = unsealProgressFactory(() => readSealRecord(meta));
   let sealType: SealStatus['type'] = 'file';
   let sealing: Promise<unknown> | null = null;
+  /** An open (verify, migrate, build) in progress: a seal that arrives meanwhile waits for it, then seals. */
+  let opening: Promise<unknown> | null = null;
+  /** Unseal submissions run one at a time, opening included, so two complete sets never open the vault twice. */
+  let unsealQueue: Promise<unknown> = Promise.resolve();
+  let unsealWaiting = 0;
+  const sealListeners: (() => void)[] = [];
+  let passTokens = PASSPHRASE_BURST;
+  let passAt = Date.now();
+  function takePassphraseAttempt(): void {
+    const now = Date.now();
+    passTokens = Math.min(PASSPHRASE_BURST, passTokens + ((now - passAt) / 1000) * PASSPHRASE_PER_S);
+    passAt = now;
+    if (passTokens < 1) throw new RateLimitedError('too many passphrase attempts on this server right now; retry in a second');
+    passTokens -= 1;
+  }
 
   const container: Container & { readonly epoch: number } = Object.defineProperty(sealableContainer(base, () => current?.keyed ?? null), 'epoch', { get: () => epoch, enumerable: true }) as Container & { epoch: number };
 
@@ -85,7 +110,7 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
 
   function noteAttempt(ctx: AuditContext, input: AuditInput): void {
     if (attempts.length >= MAX_PENDING_ATTEMPTS) { attempts.shift(); attemptsDropped++; }
-    attempts.push({ ctx, input });
+    attempts.push({ ctx, input: { ...input, detail: { ...input.detail, at: new Date().toISOString() } } });
   }
 
   /**
@@ -95,11 +120,17 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
    */
   async function seal(ctx: AuditContext, opts: { cluster?: 'all' | 'followed' } = {}): Promise<{ sealed: true; already: boolean }> {
     if (sealing) { await sealing; return { sealed: true, already: true }; }
+    // An unseal finishing right now: the seal applies to what it opens.
+    while (!current && opening) await opening.catch(() => undefined);
+    if (sealing) { await sealing; return { sealed: true, already: true }; }
     const cur = current;
     if (!cur) return { sealed: true, already: true };
     current = null;
     epoch++;
     progress.reset();
+    for (const fn of sealListeners) {
+      try { fn(); } catch (e) { log.error({ err: { message: (e as Error).message } }, 'a seal listener failed'); }
+    }
     const done = (async () => {
       for (const stop of cur.stops) stop();
       const audited = (async () => {
@@ -136,7 +167,50 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
     const held = attempts.splice(0);
     const dropped = attemptsDropped;
     attemptsDropped = 0;
-    await keyed.audit.record(ctx, ...held.map((a) => a.input), { action: 'vault.unseal', outcome: 'ok', detail: { message: 'unsealed', ...detail, attemptsHeld: held.length, attemptsDropped: dropped } });
+    // Each attempt with its own address and request id; the time it was made is in `at` (events are dated when written).
+    for (const a of held) await keyed.audit.record(a.ctx, a.input);
+    await keyed.audit.record(ctx, { action: 'vault.unseal', outcome: 'ok', detail: { message: 'unsealed', ...detail, attemptsHeld: held.length, attemptsDropped: dropped } });
+  }
+
+  async function unsealOnce(ctx: AuditContext, input: { share?: string; passphrase?: string }): Promise<SealStatus & { unsealed?: boolean }> {
+    if (!current && sealing) await sealing;
+    if (current) return { ...status(), unsealed: false };
+    const kind = input.share !== undefined ? 'share' : 'passphrase';
+    try {
+      const step = input.share !== undefined ? await progress.submitShare(input.share) : await progress.submitPassphrase(input.passphrase ?? '');
+      sealType = step.done ? step.record.type : sealType;
+      if (!step.done) {
+        noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'ok', detail: { message: 'unseal attempt', kind, progress: step.progress, threshold: step.threshold } });
+        log.info({ ip: ctx.ip, progress: step.progress, threshold: step.threshold }, 'unseal attempt: share accepted');
+        return status();
+      }
+      if (current) { step.key.wipe(); return { ...status(), unsealed: false }; }
+      const source = sealedKeySource(meta, step.record.setId, step.key);
+      let keyed: Keyed;
+      const o = open(step.mk, source, { key: step.key, setId: step.record.setId });
+      opening = o;
+      try {
+        keyed = await o;
+      } catch (e) {
+        step.key.wipe();
+        throw e;
+      } finally {
+        opening = null;
+      }
+      noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'ok', detail: { message: 'unseal attempt', kind, progress: step.record.threshold, threshold: step.record.threshold } });
+      await recordUnseal(keyed, ctx, { seal: step.record.type });
+      log.warn({ ip: ctx.ip, seal: step.record.type }, 'vault unsealed');
+      return { ...status(), unsealed: true };
+    } catch (e) {
+      const code = e instanceof HushError ? e.code : 'error';
+      noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'error', detail: { message: 'unseal attempt', kind, code, progress: progress.progress } });
+      log.warn({ ip: ctx.ip, code }, 'unseal attempt refused');
+      throw e;
+    }
+  }
+
+  function status(): SealStatus {
+    return { sealed: current === null, type: sealType, progress: progress.progress, threshold: sealType === 'file' ? 0 : progress.threshold };
   }
 
   return {
@@ -157,8 +231,23 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
       return 'open';
     },
 
-    status(): SealStatus {
-      return { sealed: current === null, type: sealType, progress: progress.progress, threshold: sealType === 'file' ? 0 : progress.threshold };
+    status,
+
+    /** While sealed: reads the seal record again, so a rekey made meanwhile shows (type, threshold). */
+    async refresh(): Promise<void> {
+      if (current || sealType === 'file') return;
+      const r = await progress.load();
+      if (r) sealType = r.type;
+    },
+
+    /** Resolves once an unseal that is opening the vault has finished (a seal request waits for it). */
+    async settled(): Promise<void> {
+      while (opening) await opening.catch(() => undefined);
+    },
+
+    /** Called at the moment of a seal, before it returns (the HTTP layer cuts streaming responses). */
+    onSeal(fn: () => void): void {
+      sealListeners.push(fn);
     },
 
     /**
@@ -167,34 +256,15 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
      * logged now, without the share or passphrase.
      */
     async unseal(ctx: AuditContext, input: { share?: string; passphrase?: string }): Promise<SealStatus & { unsealed?: boolean }> {
-      if (!current && sealing) await sealing;
-      if (current) return { ...this.status(), unsealed: false };
-      const kind = input.share !== undefined ? 'share' : 'passphrase';
+      if (unsealWaiting >= MAX_UNSEAL_QUEUE) throw new RateLimitedError('unseal attempts are queued on this server; retry in a few seconds');
+      if (input.passphrase !== undefined && sealType === 'passphrase') takePassphraseAttempt();
+      unsealWaiting++;
+      const run = unsealQueue.then(() => unsealOnce(ctx, input), () => unsealOnce(ctx, input));
+      unsealQueue = run.catch(() => undefined);
       try {
-        const step = input.share !== undefined ? await progress.submitShare(input.share) : await progress.submitPassphrase(input.passphrase ?? '');
-        if (!step.done) {
-          noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'ok', detail: { message: 'unseal attempt', kind, progress: step.progress, threshold: step.threshold } });
-          log.info({ ip: ctx.ip, progress: step.progress, threshold: step.threshold }, 'unseal attempt: share accepted');
-          return this.status();
-        }
-        if (current) { step.key.wipe(); return { ...this.status(), unsealed: false }; }
-        const source = sealedKeySource(meta, step.record.setId, step.key);
-        let keyed: Keyed;
-        try {
-          keyed = await open(step.mk, source, { key: step.key, setId: step.record.setId });
-        } catch (e) {
-          step.key.wipe();
-          throw e;
-        }
-        noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'ok', detail: { message: 'unseal attempt', kind, progress: step.record.threshold, threshold: step.record.threshold } });
-        await recordUnseal(keyed, ctx, { seal: step.record.type });
-        log.warn({ ip: ctx.ip, seal: step.record.type }, 'vault unsealed');
-        return { ...this.status(), unsealed: true };
-      } catch (e) {
-        const code = e instanceof HushError ? e.code : 'error';
-        noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'error', detail: { message: 'unseal attempt', kind, code, progress: progress.progress } });
-        log.warn({ ip: ctx.ip, code }, 'unseal attempt refused');
-        throw e;
+        return await run;
+      } finally {
+        unsealWaiting--;
       }
     },
 

@@ -30,7 +30,7 @@ const rotate: CommandModule<GlobalArgs, RotateArgs> = {
   },
 };
 
-interface MasterArgs extends GlobalArgs { 'new-key-file': string; generate?: boolean }
+interface MasterArgs extends GlobalArgs { 'new-key-file'?: string; generate?: boolean }
 
 /** The new master key as the server expects it: base64 of 32 bytes, from a file only its owner can read. */
 function readNewKey(path: string): string {
@@ -53,12 +53,23 @@ function readNewKey(path: string): string {
 
 const rotateMaster: CommandModule<GlobalArgs, MasterArgs> = {
   command: 'rotate-master',
-  describe: 'Rewrap every wrapped key under a new master key read from a local file (root)',
+  describe: 'Rewrap every wrapped key under a new master key (root): read from a local file, or, for a vault sealed with shares or a passphrase, made on the server',
   builder: (y) => y
-    .option('new-key-file', { type: 'string', demandOption: true, describe: 'File with the new key (base64 of 32 bytes, mode 0600)' })
+    .option('new-key-file', { type: 'string', describe: 'File with the new key (base64 of 32 bytes, mode 0600); not for a sealed vault, whose server makes the key' })
     .option('generate', { type: 'boolean', describe: 'Create --new-key-file with a fresh random key first (refuses to overwrite)' })
     .example('hush keys rotate-master --new-key-file /run/hush/new.key --generate', '') as Argv<MasterArgs>,
   handler: async (argv) => {
+    if (argv['new-key-file'] === undefined) {
+      if (argv.generate) throw new CliError('--generate needs --new-key-file', EXIT.usage);
+      const { client } = await connect(argv);
+      const st = await client.sys.sealStatus();
+      if (st.type === 'file') throw new CliError('this vault\'s master key comes from a key file: give --new-key-file (with --generate to make one); every server must then find it in its key file', EXIT.usage);
+      const r = await withProgress('Rewrapping keys under a new master key made on the server', () => client.keys.rotateMaster(undefined, { timeoutMs: 10 * 60_000 }));
+      if (argv.json) { printJson(r); return; }
+      say(`Master key rotated: ${r.rewrapped} wrapped key(s) moved from ${r.from} to ${r.to}.`);
+      say(`The new key never left the server: it is wrapped under this vault's unseal key (${st.type}), so the same ${st.type === 'shamir' ? 'shares open' : 'passphrase opens'} it. Other unsealed servers adopt it within 10 s; any copy of the old key no longer opens the data.`);
+      return;
+    }
     const path = resolve(argv['new-key-file']);
     if (argv.generate) {
       if (existsSync(path)) throw new CliError(`${path} already exists; refusing to overwrite a key file (drop --generate to use it)`, EXIT.conflict);
@@ -67,6 +78,10 @@ const rotateMaster: CommandModule<GlobalArgs, MasterArgs> = {
     }
     const newKey = readNewKey(path);
     const { client } = await connect(argv);
+    const st = await client.sys.sealStatus().catch(() => null);
+    if (st && st.type !== 'file') {
+      throw new CliError(`this vault is sealed with ${st.type}: run hush keys rotate-master without --new-key-file, so the new key is made on the server and never written to a file (then delete ${path})`, EXIT.usage);
+    }
     const r = await withProgress('Rewrapping keys under the new master key', () => client.keys.rotateMaster(newKey, { timeoutMs: 10 * 60_000 }));
     const next = `every server's master key file (HUSH_MASTER_KEY_FILE or --master-key-file) must hold the key in ${path}; running servers read their file again and switch without a restart, and the old key no longer opens the vault`;
     if (argv.json) { printJson({ ...r, keyFile: path, next }); return; }

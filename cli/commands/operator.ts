@@ -15,7 +15,7 @@ export async function readSecretFile(path: string, what: string): Promise<string
   const { readBounded, FileTooLargeError } = await import('../../common/files.js');
   let text: string;
   try {
-    text = readBounded(path === '-' ? '/dev/stdin' : path, 4096);
+    text = readBounded(path === '-' ? '/dev/stdin' : path, 8192);
   } catch (e) {
     if (e instanceof FileTooLargeError) throw new CliError(`${what} ${path} is larger than 4 KiB: not a ${what.replace(/^--/, '').replace(/-file$/, '')}`, EXIT.usage);
     throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.usage);
@@ -23,6 +23,19 @@ export async function readSecretFile(path: string, what: string): Promise<string
   const out = text.replace(/\r?\n$/, '');
   if (!out) throw new CliError(`${what} ${path} is empty`, EXIT.usage);
   return out;
+}
+
+/** An unseal call, retried (a few times, briefly) when the server asks to wait a second or two (429 with a short Retry-After). */
+async function patiently<T>(call: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await call();
+    } catch (e) {
+      const after = (e as { status?: number; retryAfterMs?: number }).retryAfterMs;
+      if ((e as { status?: number }).status !== 429 || after === undefined || after > 5_000 || i >= 5) throw e;
+      await new Promise((r) => setTimeout(r, after + 100));
+    }
+  }
 }
 
 function describe(s: { sealed: boolean; type: string; progress: number; threshold: number }): string {
@@ -38,11 +51,12 @@ const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
   command: 'unseal',
   describe: 'Give an unseal share (prompted without echo, or --share-file) or the passphrase to a sealed server',
   builder: (y) => y
-    .option('share-file', { type: 'string', array: true, describe: 'File holding one share (repeat for several; - for stdin)' })
+    .option('share-file', { type: 'string', array: true, describe: 'File holding one share (repeat for several). Without it: prompted on a terminal, else one share per line on stdin' })
     .option('passphrase-file', { type: 'string', describe: 'File holding the passphrase (a vault sealed with --seal passphrase)' })
     .option('reset', { type: 'boolean', describe: 'Forget the shares given so far on this server' })
     .example('hush operator unseal', 'prompts for one share, without echo')
-    .example('hush operator unseal --share-file /media/usb/share-2', '') as Argv<UnsealArgs>,
+    .example('hush operator unseal --share-file /media/usb/share-2', '')
+    .example('cat share-1 share-4 | hush operator unseal', 'shares on stdin, one per line') as Argv<UnsealArgs>,
   handler: async (argv) => {
     const { client } = await connect(argv, { tokenOptional: true });
     if (argv.reset) {
@@ -55,15 +69,32 @@ const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
     if (s.type === 'file') throw new CliError(describe(s), EXIT.usage, 'unseal_by_restart');
     const files = argv['share-file'] ?? [];
     if (s.type === 'passphrase' || argv['passphrase-file']) {
-      const passphrase = argv['passphrase-file'] ? await readSecretFile(argv['passphrase-file'], '--passphrase-file') : await readHidden('Passphrase (not echoed): ');
-      s = await client.sys.unseal({ passphrase });
+      let passphrase: string;
+      if (argv['passphrase-file']) passphrase = await readSecretFile(argv['passphrase-file'], '--passphrase-file');
+      else if (!process.stdin.isTTY) {
+        const { readStdin, chompOne } = await import('../prompt.js');
+        passphrase = chompOne((await readStdin()).split(/\n/)[0] ?? '');
+        if (!passphrase) throw new CliError('no passphrase on stdin: pipe it, give --passphrase-file F, or run on a terminal to be prompted', EXIT.usage);
+      } else passphrase = await readHidden('Passphrase (not echoed): ');
+      s = await patiently(() => client.sys.unseal({ passphrase }));
     } else if (files.length) {
       for (const f of files) {
-        s = await client.sys.unseal({ share: await readSecretFile(f, '--share-file') });
+        const share = await readSecretFile(f, '--share-file');
+        s = await patiently(() => client.sys.unseal({ share }));
+        if (!s.sealed) break;
+      }
+    } else if (!process.stdin.isTTY) {
+      // Shares piped in, one per line: cat share-1 share-2 | hush operator unseal
+      const { readStdin } = await import('../prompt.js');
+      const lines = (await readStdin()).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+      if (lines.length === 0) throw new CliError('no share on stdin: pipe one share per line, give --share-file F, or run on a terminal to be prompted', EXIT.usage);
+      for (const share of lines.slice(0, 255)) {
+        s = await patiently(() => client.sys.unseal({ share }));
         if (!s.sealed) break;
       }
     } else {
-      s = await client.sys.unseal({ share: await readHidden(`Unseal share ${s.progress + 1} of ${s.threshold} (not echoed): `) });
+      const share = await readHidden(`Unseal share ${s.progress + 1} of ${s.threshold} (not echoed): `);
+      s = await patiently(() => client.sys.unseal({ share }));
     }
     emit(argv, s, () => say(describe(s)));
   },
@@ -79,7 +110,15 @@ const seal: CommandModule<GlobalArgs, SealArgs> = {
     .example('hush operator seal --all', 'incident response: isolate every node') as Argv<SealArgs>,
   handler: async (argv) => {
     const { client } = await connect(argv);
-    const r = await client.sys.seal({ all: !!argv.all });
+    let r;
+    try {
+      r = await client.sys.seal({ all: !!argv.all });
+    } catch (e) {
+      // A sealed server cannot check a root token: it answers 503 sealed before authentication.
+      if ((e as { code?: string }).code !== 'sealed') throw e;
+      if (argv.all) throw new CliError('this server is sealed, so it cannot check the root token a seal --all needs: send it to a server that is unsealed', EXIT.unavailable, 'sealed');
+      r = { sealed: true, already: true, all: false };
+    }
     emit(argv, r, () => {
       say(r.already ? 'The server was already sealed.' : 'Sealed: the server dropped its keys and answers 503 sealed.');
       if (argv.all) say('Every other server sharing this database seals itself within about a second; unseal each one on its own.');

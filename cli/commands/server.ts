@@ -85,7 +85,14 @@ async function sealPlan(argv: SealFlags & Record<string, unknown>, current: { ty
     throw new CliError('--shares, --threshold and --pgp-keys go with --seal shamir', EXIT.usage);
   }
   if (type === 'file') return { type: 'file' as const };
-  if (type === 'passphrase') return { type: 'passphrase' as const, passphrase: await newPassphrase(argv[passFlag.slice(2)] as string | undefined, passFlag) };
+  if (type === 'passphrase') {
+    const passphrase = await newPassphrase(argv[passFlag.slice(2)] as string | undefined, passFlag);
+    // Checked before anything is opened or written.
+    const { MIN_PASSPHRASE_CHARS, MAX_PASSPHRASE_BYTES } = await import('../../vault/crypto/seal.js');
+    if ([...passphrase].length < MIN_PASSPHRASE_CHARS) throw new CliError(`the passphrase must have at least ${MIN_PASSPHRASE_CHARS} characters`, EXIT.usage);
+    if (Buffer.byteLength(passphrase) > MAX_PASSPHRASE_BYTES) throw new CliError(`the passphrase must be at most ${MAX_PASSPHRASE_BYTES} bytes`, EXIT.usage);
+    return { type: 'passphrase' as const, passphrase };
+  }
   const shares = argv.shares ?? (current?.type === 'shamir' ? current.shares : 5);
   const threshold = argv.threshold ?? (current?.type === 'shamir' ? Math.min(current.threshold, shares) : Math.min(3, shares));
   if (threshold < 2 || shares < threshold || shares > 255) throw new CliError(`--shares ${shares} --threshold ${threshold}: need 2 <= threshold <= shares <= 255`, EXIT.usage);
@@ -99,6 +106,11 @@ async function sealPlan(argv: SealFlags & Record<string, unknown>, current: { ty
       let armored: string;
       try { armored = readFileSync(f, 'utf8'); } catch (e) { throw new CliError(`cannot read --pgp-keys file ${f}: ${(e as NodeJS.ErrnoException).code}`, EXIT.usage); }
       try { recipients.push(await readRecipientKey(armored)); } catch (e) { throw new CliError(`--pgp-keys ${f}: ${(e as Error).message}`, EXIT.usage); }
+    }
+    const seen = new Set<string>();
+    for (const [i, r] of recipients.entries()) {
+      if (seen.has(r.fingerprint)) throw new CliError(`--pgp-keys names key ${r.fingerprint} twice (${files[i]}): one holder would get two shares; give each share its own holder's key`, EXIT.usage);
+      seen.add(r.fingerprint);
     }
   }
   return { type: 'shamir' as const, shares, threshold, recipients };
@@ -189,7 +201,10 @@ const operatorRekeyCommand: CommandModule = {
       process.stdout.write(`Rekeyed: the vault is now sealed with ${r.type === 'shamir' ? `${r.threshold} of ${r.shares!.length} unseal shares` : 'a passphrase'} (was: ${r.from}). The old ${r.from === 'shamir' ? 'shares no longer open' : r.from === 'passphrase' ? 'passphrase no longer opens' : 'key file is no longer needed to open'} it.\n\n`);
       if (r.shares) printShares(shares, r.threshold);
       if (r.removedKeyFile) process.stdout.write(`Removed ${r.removedKeyFile}: the master key is no longer kept beside the database.\n`);
-      if (r.from === 'file' && !r.removedKeyFile) process.stdout.write('Destroy the old master key file (and remove --master-key-file / HUSH_MASTER_KEY from the server\'s settings): it still opens the vault, and a sealed vault refuses to start with it set.\n');
+      if (r.from === 'file') {
+        process.stdout.write('The master key itself is unchanged: any copy of the old key file (or of HUSH_MASTER_KEY) still decrypts this database. To retire every copy, unseal a server and run hush keys rotate-master (the new key is made on the server and never written down).\n');
+        if (!r.removedKeyFile) process.stdout.write('Remove --master-key-file / HUSH_MASTER_KEY from the servers\' settings: a sealed vault refuses to start with it set.\n');
+      }
       process.stdout.write('Running servers keep serving; each asks for the new shares or passphrase the next time it starts sealed.\n');
     } catch (e) {
       throw CliError.from(e, EXIT.usage);

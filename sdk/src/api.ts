@@ -269,6 +269,17 @@ export interface KeysApi {
    * ```
    */
   rotateMaster(newKeyBase64: string, options?: CallOptions): Promise<MasterKeyRotation>;
+  /**
+   * A vault sealed with unseal shares or a passphrase: the server makes the
+   * new master key itself and wraps it under the unseal key; it never leaves
+   * the server (no key file to store or destroy).
+   *
+   * @example
+   * ```ts
+   * await client.keys.rotateMaster(undefined);
+   * ```
+   */
+  rotateMaster(newKeyBase64: undefined, options?: CallOptions): Promise<MasterKeyRotation>;
 }
 
 /** The seal (docs/keys.md): status and unseal need no token; seal needs root. */

@@ -213,11 +213,11 @@ export function createClient(options: ClientOptions = {}): HushClient {
       }),
     },
     keys: {
-      rotateMaster: (newKey, o) => call({ method: 'POST', path: '/v1/sys/rotate-master', body: { newKey }, ...opts(o) }),
+      rotateMaster: (newKey, o) => call({ method: 'POST', path: '/v1/sys/rotate-master', body: newKey === undefined ? { generate: true } : { newKey }, ...opts(o) }),
     },
     sys: {
       sealStatus: (o) => call({ method: 'GET', path: '/v1/sys/seal-status', auth: false, ...opts(o) }),
-      unseal: (input, o) => call({ method: 'POST', path: '/v1/sys/unseal', body: input, auth: false, retry: 'rate-limit-only', ...opts(o) }),
+      unseal: (input, o) => call({ method: 'POST', path: '/v1/sys/unseal', body: input, auth: false, retry: 'never', ...opts(o) }),
       seal: (input, o) => call({ method: 'POST', path: '/v1/sys/seal', body: input ?? {}, ...opts(o) }),
     },
     backups: {

@@ -71,6 +71,7 @@ function readSmallFile(path: string, what: string): string {
 
 /** The token and where it came from: the `token` option, the `tokenFile` option, HUSH_TOKEN, HUSH_TOKEN_FILE, in that order. */
 export function tokenFrom(options: ClientOptions): { token: string | undefined; source: string } {
+  if (options.token === null) return { token: undefined, source: 'none' };
   if (options.token !== undefined) return { token: options.token, source: 'the token given to createClient' };
   if (options.tokenFile !== undefined) return { token: readSmallFile(options.tokenFile, 'the token file'), source: `the token file ${options.tokenFile}` };
   const fromEnv = env('HUSH_TOKEN');

@@ -138,14 +138,15 @@ export interface ClientOptions {
    * API token (`hush_...`). Default: HUSH_TOKEN. Its checksum is checked
    * offline when the client is created: a mistyped or truncated token throws
    * AuthError `token_malformed` without any request. Surrounding whitespace
-   * (a trailing newline from a file) is ignored.
+   * (a trailing newline from a file) is ignored. `null`: no token, and
+   * HUSH_TOKEN / HUSH_TOKEN_FILE are not read (for calls that need none).
    *
    * @example
    * ```ts
    * createClient({ token: readFileSync('/run/secrets/hush_token', 'utf8') });
    * ```
    */
-  token?: string;
+  token?: string | null;
   /**
    * Per-attempt timeout in milliseconds (default 10 000). A timed-out call
    * throws TimeoutError and is not retried.

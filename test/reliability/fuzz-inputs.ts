@@ -11,7 +11,7 @@ import { markedValue } from './support.js';
 // a new route without fuzz coverage fails the suite.
 // ---------------------------------------------------------------------------
 
-export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal';
+export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal' | 'role' | 'jwtLogin';
 export interface Route { method: string; path: string; body?: BodyKind; query?: string[] }
 
 export const ROUTES: Route[] = [
@@ -42,6 +42,11 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/audit', query: ['from', 'to', 'actor', 'action', 'project', 'env', 'outcome', 'cursor', 'limit', 'order'] },
   { method: 'GET', path: '/v1/audit/verify', query: ['anchorSeq', 'anchorHash'] },
   { method: 'POST', path: '/v1/backups', body: 'backup' },
+  { method: 'POST', path: '/v1/auth/jwt/roles', body: 'role' },
+  { method: 'GET', path: '/v1/auth/jwt/roles' },
+  { method: 'GET', path: '/v1/auth/jwt/roles/:name' },
+  { method: 'DELETE', path: '/v1/auth/jwt/roles/:name' },
+  { method: 'POST', path: '/v1/auth/jwt/login', body: 'jwtLogin' },
   { method: 'GET', path: '/v1/openapi.json' },
 ];
 export const BODY_ROUTES = ROUTES.filter((r) => r.body);
@@ -137,6 +142,23 @@ export const objectBody: Record<BodyKind, fc.Arbitrary<unknown>> = {
     share: fc.oneof(fc.constantFrom('hush-share-', 'hush-share-AAAA', 'hush-share-' + 'A'.repeat(56), 'hush-share-' + 'A'.repeat(300)), anyField),
     passphrase: anyField,
     reset: fc.oneof(fc.boolean(), anyField),
+  }, { requiredKeys: [] })),
+  role: withExtras(fc.record({
+    name: fc.oneof(resourceName, anyField),
+    issuer: fc.oneof(fc.constantFrom('https://token.actions.githubusercontent.com', 'http://127.0.0.1:1', 'not a url', 'file:///etc/passwd', 'https://u:p@x'), anyField),
+    audience: fc.oneof(fc.constantFrom('hush', ''), anyField),
+    scopes: fc.oneof(fc.array(scope, { maxLength: 3 }), wrongType),
+    ttl: fc.oneof(fc.constantFrom('15m', '1s', '0s', '9999y', 'x'), anyField),
+    boundClaims: fc.oneof(fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 8 }), fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }))), wrongType),
+    boundSubject: anyField,
+    requiredClaims: fc.oneof(fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }), wrongType),
+    jwksUrl: fc.oneof(fc.constantFrom('http://127.0.0.1:1/keys', 'ftp://x'), anyField),
+    jwks: fc.oneof(fc.constant({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB' }] }), fc.constant({ keys: [] }), wrongType),
+    publicKey: fc.oneof(fc.constantFrom('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----'), anyField),
+  }, { requiredKeys: [] })),
+  jwtLogin: withExtras(fc.record({
+    role: fc.oneof(resourceName, anyField),
+    jwt: fc.oneof(fc.constantFrom('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', 'a.b.c', 'x'.repeat(20_000)), anyField),
   }, { requiredKeys: [] })),
   seal: fc.oneof(withExtras(fc.record({ all: fc.oneof(fc.boolean(), anyField) }, { requiredKeys: [] })), fc.constant(undefined)),
   backup: withExtras(fc.record({

@@ -95,6 +95,9 @@ describe('operator init --pgp-keys: each share encrypted to one GnuPG key', { sk
     assert.equal(wrongCount.code, 2);
     assert.match(wrongCount.stderr, /one key per share/);
 
+    const twice = await runHush(['operator', 'init', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--pgp-keys', [files[0], files[1], files[0]].join(','), '--data-dir', join(dir, 'nope')]);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /twice/);
     const init = await runHush(['operator', 'init', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--pgp-keys', files.join(','), '--json', '--data-dir', join(dir, 'data')]);
     assert.equal(init.code, 0, init.stderr);
     const out = JSON.parse(init.stdout);

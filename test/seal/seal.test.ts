@@ -197,6 +197,11 @@ for (const backend of BACKENDS) {
       await bad({ share: s0 }, 'invalid_share', 1);
       await bad({ share: other.init.shares[0] }, 'invalid_share', 1);
       await bad({ share: 'not a share at all' }, 'invalid_share', 1);
+      // One stray character at the end: base64url decoding would drop it silently.
+      await bad({ share: s1 + 'Z' }, 'invalid_share', 1);
+      const pgp = await api('POST', '/v1/sys/unseal', { share: `-----BEGIN PGP MESSAGE-----\n\nhQEMA${'x'.repeat(600)}\n-----END PGP MESSAGE-----\n` });
+      assert.equal(pgp.body.error.code, 'invalid_share');
+      assert.match(pgp.body.error.message, /gpg --decrypt/);
       await bad({ passphrase: 'a passphrase to a shamir vault' }, 'invalid_request', 1);
       await bad({}, 'invalid_request', 1);
       await bad({ share: s1, passphrase: 'x' }, 'invalid_request', 1);
@@ -285,8 +290,10 @@ for (const backend of BACKENDS) {
       const out = JSON.parse(r.stdout);
       assert.equal(out.shares.length, 3);
       assert.equal(out.threshold, 2);
-      // The running server keeps serving through a rekey.
+      // The running server keeps serving through a rekey; sealed afterwards, it asks for the new set.
       assert.equal((await api('GET', '/v1/projects/api/envs/prod/secrets/K')).body.value, 'before-rekey');
+      assert.equal((await api('POST', '/v1/sys/seal')).status, 200, 'a seal with no body');
+      assert.deepEqual((await api('GET', '/v1/sys/seal-status')).body, { sealed: true, type: 'shamir', progress: 0, threshold: 2 });
 
       await v.stop();
       api = await v.start();
@@ -299,6 +306,30 @@ for (const backend of BACKENDS) {
       const ev = await api('GET', '/v1/audit?action=vault.rekey');
       assert.equal(ev.body.events.length, 1);
       assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
+    });
+
+    it('parallel unseal submissions open the vault once; held attempts keep their own request id and time', async (t) => {
+      const v = await newVault(backend, ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
+      t.after(() => v.close());
+      const api = await v.start();
+      const attempt = await api('POST', '/v1/sys/unseal', { share: 'hush-share-nope' }, undefined);
+      assert.equal(attempt.status, 400);
+      const reqId = attempt.body.error.requestId;
+      for (let round = 0; round < 3; round++) {
+        const [a, b, c] = v.init.shares;
+        const rs = await Promise.all([a, b, c, a, b, c].map((share) => api('POST', '/v1/sys/unseal', { share })));
+        assert.ok(rs.every((r) => r.status === 200 || r.status === 400), rs.map((r) => r.status).join(','));
+        assert.equal((await api('GET', '/v1/sys/health')).status, 200);
+        const unseals = (await api('GET', '/v1/audit?action=vault.unseal&limit=100')).body.events;
+        assert.equal(unseals.length, round + 1, `round ${round}: one vault.unseal per unseal, however many complete sets arrived`);
+        assert.equal((await api('POST', '/v1/sys/seal', {})).status, 200);
+      }
+      await unsealWith(api, v.init.shares.slice(0, 2));
+      const held = (await api('GET', '/v1/audit?action=vault.unseal_attempt&outcome=error&limit=100')).body.events;
+      const mine = held.find((e: any) => e.requestId === reqId);
+      assert.ok(mine, 'the refused attempt is recorded under its own request id');
+      assert.equal(mine.ip, '127.0.0.1');
+      assert.ok(Date.parse(mine.detail.at) <= Date.parse(mine.ts));
     });
 
     it('a passphrase seal: a wrong passphrase is refused, the right one opens it', async (t) => {
@@ -318,7 +349,17 @@ for (const backend of BACKENDS) {
       assert.equal(wrong.body.error.code, 'unseal_failed');
       assert.ok(!wrong.text.includes('stapler'));
       assert.equal((await api('POST', '/v1/sys/unseal', { share: 'hush-share-x' })).body.error.code, 'invalid_request');
-      const ok = await api('POST', '/v1/sys/unseal', { passphrase: 'correct horse battery staple' });
+      // A flood of wrong passphrases is queued at most 8 deep: the rest get 429 at once (each costs an Argon2id run).
+      const flood = await Promise.all(Array.from({ length: 12 }, () => api('POST', '/v1/sys/unseal', { passphrase: 'wrong passphrase, many times' })));
+      const codes = flood.map((r) => r.status);
+      assert.ok(codes.every((c) => c === 400 || c === 429), codes.join(','));
+      assert.ok(codes.includes(429), `some were turned away: ${codes.join(',')}`);
+      // The right passphrase gets through once the bucket has refilled (a second or so): the operator retries.
+      let ok = await api('POST', '/v1/sys/unseal', { passphrase: 'correct horse battery staple' });
+      for (let i = 0; i < 8 && ok.status === 429; i++) {
+        await new Promise((r) => setTimeout(r, 700)); // the unseal route also allows only 30 calls a minute per address
+        ok = await api('POST', '/v1/sys/unseal', { passphrase: 'correct horse battery staple' });
+      }
       assert.equal(ok.body.sealed, false, ok.text);
       assert.equal((await api('GET', '/v1/projects')).status, 200);
       assert.ok(!(v.server!.stderr() + v.server!.stdout()).includes('battery'), 'no passphrase in the log');
@@ -345,6 +386,95 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     await unsealWith(api, v.init.shares.slice(1, 3));
     assert.equal((await api('GET', '/v1/projects/api/envs/prod/secrets/K')).body.value, 'kept-through-rotation');
     assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
+  });
+
+  it('the CLI: shares on stdin, seal twice, a malformed HUSH_TOKEN ignored where no token is needed, rotate-master with no key file', async (t) => {
+    const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
+    t.after(() => v.close());
+    const api = await v.start();
+    const addr = ['--addr', v.server!.url];
+    const bad = { HUSH_TOKEN: 'hush_not-a-real-token' };
+    const u = await runHush(['operator', 'unseal', ...addr], { input: `${v.init.shares[1]}\n${v.init.shares[2]}\n`, env: bad });
+    assert.equal(u.code, 0, u.stderr);
+    assert.match(u.stdout, /Unsealed/);
+    assert.equal((await runHush(['operator', 'seal-status', ...addr], { env: bad })).code, 0);
+    const root = { HUSH_TOKEN: v.init.rootToken };
+    // A sealed vault rotates with a key made on the server; a key file is refused.
+    const f = join(v.dir, 'new.key');
+    const refused = await runHush(['keys', 'rotate-master', '--new-key-file', f, '--generate', ...addr], { env: root });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /without --new-key-file/);
+    const rot = await runHush(['keys', 'rotate-master', '--json', ...addr], { env: root });
+    assert.equal(rot.code, 0, rot.stderr);
+    assert.equal(JSON.parse(rot.stdout).unchanged, false);
+    const one = await runHush(['operator', 'seal', ...addr], { env: root });
+    assert.equal(one.code, 0, one.stderr);
+    const two = await runHush(['operator', 'seal', ...addr], { env: root });
+    assert.equal(two.code, 0, two.stderr);
+    assert.match(two.stdout, /already sealed/);
+    const all = await runHush(['operator', 'seal', '--all', ...addr], { env: root });
+    assert.equal(all.code, 7);
+    assert.match(all.stderr, /send it to a server that is unsealed/);
+    // The rotated key is under the same unseal key: the same shares open it after a restart.
+    await v.stop();
+    const again = await v.start();
+    await unsealWith(again, v.init.shares.slice(0, 2));
+    assert.equal((await again('GET', '/v1/audit/verify')).body.ok, true);
+    void api;
+  });
+
+  it('a backup streaming when the seal comes is cut: no more of it arrives after the seal call returned', async (t) => {
+    const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
+    t.after(() => v.close());
+    const api = await v.start();
+    await unsealWith(api, v.init.shares.slice(0, 2));
+    assert.equal((await api('POST', '/v1/projects', { name: 'big' })).status, 201);
+    assert.equal((await api('POST', '/v1/projects/big/envs', { name: 'prod' })).status, 201);
+    for (let b = 0; b < 20; b++) {
+      const set: Record<string, string> = {};
+      for (let i = 0; i < 100; i++) set[`K${b}_${i}`] = randomBytes(6000).toString('base64');
+      assert.equal((await api('PATCH', '/v1/projects/big/envs/prod/secrets', { set })).status, 200);
+    }
+    const res = await fetch(`${v.server!.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${v.init.rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'a passphrase for this backup' }) });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    let before = 0;
+    while (before < 256 * 1024) before += (await reader.read()).value?.byteLength ?? 0;
+    // The reader pauses; the server has far more to send than the socket buffers hold (~16 MB).
+    const sealed = await api('POST', '/v1/sys/seal', {});
+    assert.equal(sealed.status, 200);
+    let afterSeal = 0;
+    let ended: 'cut' | 'complete' = 'complete';
+    try {
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) break;
+        afterSeal += r.value.byteLength;
+      }
+    } catch {
+      ended = 'cut';
+    }
+    t.diagnostic(`backup bytes read: ${before} before the seal, ${afterSeal} after it (what the socket buffers held), ended: ${ended}`);
+    assert.equal(ended, 'cut', 'the download was cut, not completed');
+    assert.ok(afterSeal < 12 * 1024 * 1024, `the rest of the ~16 MB backup did not arrive: ${afterSeal} bytes`);
+  });
+
+  it('init and rekey refuse bad input before they write anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hush-seal-bad-'));
+    dirs.push(dir);
+    const pf = join(dir, 'short');
+    writeFileSync(pf, 'too short\n', { mode: 0o600 });
+    const init = await runHush(['operator', 'init', '--seal', 'passphrase', '--passphrase-file', pf, '--data-dir', join(dir, 'a')]);
+    assert.equal(init.code, 2, init.stderr);
+    assert.match(init.stderr, /at least 12 characters/);
+    assert.ok(!existsSync(join(dir, 'a')), 'no data dir was made');
+    const rekey = await runHush(['operator', 'rekey', '--shares', '3', '--threshold', '2', '--data-dir', join(dir, 'nowhere')]);
+    assert.notEqual(rekey.code, 0);
+    assert.match(rekey.stderr, /no vault in/);
+    assert.ok(!existsSync(join(dir, 'nowhere')), 'no data dir was made');
+    const nums = await runHush(['operator', 'init', '--seal', 'shamir', '--shares', '2', '--threshold', '3', '--data-dir', join(dir, 'b')]);
+    assert.equal(nums.code, 2);
+    assert.ok(!existsSync(join(dir, 'b')));
   });
 
   it('unseal is rate-limited per address: 30 a minute, then 429 even for a good share', async (t) => {

@@ -117,6 +117,25 @@ const ROWS: Row[] = [
   },
   { route: 'GET /v1/audit', path: '/v1/audit?limit=5', allowed: AUDIT, ok: 200, names: 'audit' },
   { route: 'GET /v1/audit/verify', path: '/v1/audit/verify', allowed: AUDIT, ok: 200, names: 'audit' },
+  // JWT auth roles: managed by root or admin of every project the role's scopes name (role mx: read:api/prod, made by the fixture).
+  { route: 'POST /v1/auth/jwt/roles', path: '/v1/auth/jwt/roles', body: { name: 'mx', issuer: 'https://issuer.example', audience: 'hush', scopes: ['read:api/prod'], ttl: '15m' }, allowed: ADMIN_API, ok: 409 },
+  { route: 'GET /v1/auth/jwt/roles', path: '/v1/auth/jwt/roles', allowed: ANY, ok: 200 },
+  { route: 'GET /v1/auth/jwt/roles/:name', path: '/v1/auth/jwt/roles/mx', allowed: ADMIN_API, ok: 200, denied: 404 },
+  {
+    route: 'DELETE /v1/auth/jwt/roles/:name',
+    path: async (fx) => {
+      const name = `victim-${randomBytes(4).toString('hex')}`;
+      const r = await fx.s.api('POST', '/v1/auth/jwt/roles', { name, issuer: 'https://issuer.example', audience: 'hush', scopes: ['read:api/prod'], ttl: '15m' });
+      assert.equal(r.status, 201, r.text);
+      return `/v1/auth/jwt/roles/${name}`;
+    },
+    allowed: ADMIN_API, ok: 200, denied: 404,
+    check: async (fx, allowed, { path }) => {
+      assert.equal((await fx.s.api('GET', path)).status, allowed ? 404 : 200, allowed ? 'the role is gone' : 'the role must survive');
+    },
+  },
+  // Public: a JWT that is not valid for the role answers 401 to every caller, whatever token it sends.
+  { route: 'POST /v1/auth/jwt/login', path: '/v1/auth/jwt/login', body: { role: 'mx', jwt: 'a.b.c' }, allowed: 'public', ok: 401 },
   { route: 'POST /v1/backups', path: '/v1/backups', body: () => ({ passphrase: remember(`backup-pass-${randomBytes(6).toString('hex')}`), armor: true }), allowed: BACKUP, ok: 200, names: 'backup' },
 ];
 
@@ -131,6 +150,7 @@ async function buildFixture(backend: 'sqlite' | 'postgres'): Promise<Fixture> {
   const s = await startOn(backend, { 'master-key': masterKey, 'auth-fail-limit': 1_000_000, 'rate-limit': 1_000_000 });
   remember(s.rootToken);
   await seed(s, LAYOUT());
+  assert.equal((await s.api('POST', '/v1/auth/jwt/roles', { name: 'mx', issuer: 'https://issuer.example', audience: 'hush', scopes: ['read:api/prod'], ttl: '15m' })).status, 201);
   const tokens = new Map<string, string | null>();
   const expiring = await mint(s, ['root'], { name: 'expired', ttl: '1s' });
   const expiresAt = Date.parse(expiring.body.expiresAt);

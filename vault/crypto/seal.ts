@@ -106,12 +106,16 @@ function encodeShare(s: Sodium, setId: Uint8Array, share: Uint8Array): string {
 export async function parseShare(text: string, record: SealRecord): Promise<{ index: number; bytes: Uint8Array }> {
   const s = await getSodium();
   const t = text.trim();
+  if (t.includes('-----BEGIN PGP MESSAGE-----')) throw new InvalidShareError('this is a share still encrypted to its holder\'s OpenPGP key: decrypt it first (gpg --decrypt)');
   if (!t.startsWith(SHARE_PREFIX)) throw new InvalidShareError(`not an unseal share: a share starts with ${SHARE_PREFIX}`);
   const body = t.slice(SHARE_PREFIX.length);
   if (!/^[A-Za-z0-9_-]+$/.test(body)) throw new InvalidShareError('the share holds characters a share never has (copy it again)');
-  const raw = Buffer.from(body, 'base64url');
   const want = 1 + SET_ID_BYTES + SHARE_BYTES + CHECK_BYTES;
-  if (raw.length !== want) throw new InvalidShareError(`the share is ${raw.length < want ? 'too short' : 'too long'} (copy it again, whole)`);
+  // Exactly this many characters: base64url decoding would quietly drop a stray one at the end.
+  const chars = Math.ceil((want * 4) / 3);
+  if (body.length !== chars) throw new InvalidShareError(`the share is ${body.length < chars ? 'too short' : 'too long'} (copy it again, whole)`);
+  const raw = Buffer.from(body, 'base64url');
+  if (raw.length !== want) throw new InvalidShareError('the share is malformed (copy it again, whole)');
   const payload = raw.subarray(0, raw.length - CHECK_BYTES);
   const ok = s.memcmp(checksum(s, payload), raw.subarray(raw.length - CHECK_BYTES));
   try {

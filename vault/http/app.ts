@@ -33,6 +33,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Served while the vault is sealed (health, unseal, seal). */
     whileSealed?: boolean;
+    /** Waits for an unseal that is opening the vault before going on (seal). */
+    awaitOpen?: boolean;
   }
   interface FastifyRequest {
     /** The seal epoch when the request arrived: a response to a request that a seal overtook carries no value. */
@@ -49,13 +51,25 @@ declare module 'fastify' {
  */
 function sealGuard(app: FastifyInstance, seal: SealControl): void {
   app.decorateRequest('sealEpoch', 0);
+  // Streaming answers under way (a backup): cut at the moment of a seal, so nothing more leaves.
+  const streams = new Set<{ destroy(e?: Error): void }>();
+  seal.onSeal(() => {
+    for (const st of streams) st.destroy(new Error('the vault was sealed'));
+    streams.clear();
+  });
   app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.config?.awaitOpen) await seal.settled();
     req.sealEpoch = seal.epoch;
     if (seal.sealed && !req.routeOptions.config?.whileSealed) throw new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)');
   });
   app.addHook('onSend', async (req, reply, payload) => {
-    if (seal.epoch === req.sealEpoch || req.routeOptions.config?.whileSealed || reply.statusCode >= 400) return payload;
     const stream = payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function';
+    if (stream && seal.epoch === req.sealEpoch && !req.routeOptions.config?.whileSealed) {
+      const st = payload as { destroy(e?: Error): void; once(ev: string, fn: () => void): void };
+      streams.add(st);
+      st.once('close', () => streams.delete(st));
+    }
+    if (seal.epoch === req.sealEpoch || req.routeOptions.config?.whileSealed || reply.statusCode >= 400) return payload;
     if (!stream && req.method !== 'GET' && req.method !== 'HEAD') return payload;
     if (stream) (payload as { destroy(): void }).destroy();
     reply.code(503).header('content-type', 'application/json; charset=utf-8').removeHeader('content-disposition').removeHeader('etag');

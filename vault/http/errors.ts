@@ -102,7 +102,10 @@ export function toErrorBody(err: unknown, requestId: string): { status: number; 
 
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   const { status, body } = toErrorBody(err, req.id);
-  if (status >= 500) {
+  if (body.error.code === 'sealed') {
+    // Expected while sealed (a balancer's probes, clients retrying): one info line, no stack.
+    req.log.info({ errorCode: 'sealed' }, 'refused: the vault is sealed');
+  } else if (status >= 500) {
     // Log the class and code, not the raw error object: driver errors can carry bound parameters.
     req.log.error({ err: { type: err?.name, code: (err as { code?: string })?.code, message: String(err?.message ?? '').slice(0, 500), stack: err?.stack }, errorCode: body.error.code }, 'request failed');
   }

@@ -31,6 +31,12 @@ export interface SealControl {
   unseal(ctx: AuditContext, input: { share?: string; passphrase?: string }): Promise<SealStatus & { unsealed?: boolean }>;
   /** Forgets the shares given so far. */
   reset(): void;
+  /** While sealed: reads the seal record again (a rekey made meanwhile). */
+  refresh(): Promise<void>;
+  /** Resolves once an unseal that is opening the vault has finished. */
+  settled(): Promise<void>;
+  /** Called at the moment of a seal, before the seal call returns. */
+  onSeal(fn: () => void): void;
   seal(ctx: AuditContext, opts?: { cluster?: 'all' | 'followed' }): Promise<{ sealed: true; already: boolean }>;
 }
 
@@ -60,6 +66,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       },
     },
   }, async (_req, reply) => {
+    if (seal?.sealed) await seal.refresh().catch(() => undefined);
     const st = seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
     if (st.sealed) {
       return reply.status(503).send({
@@ -85,20 +92,23 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
   app.get('/v1/sys/seal-status', {
     config: { auth: 'none', rateLimit: false, whileSealed: true },
     schema: { summary: 'Whether this server is sealed, and the unseal progress (no auth); always 200', response: withErrors({ 200: SealStatusSchema }) },
-  }, async () => seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 });
+  }, async () => {
+    if (seal?.sealed) await seal.refresh();
+    return seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
+  });
 
   app.post('/v1/sys/unseal', {
     config: { auth: 'none', whileSealed: true, rateLimit: { max: UNSEAL_RATE_LIMIT, timeWindow: 60_000 } },
     schema: {
       summary: 'Give one unseal share, or the passphrase (no auth); reports progress. `reset` forgets the shares given so far.',
       body: Type.Object({
-        share: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        share: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
         passphrase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
         reset: Type.Optional(Type.Boolean()),
       }, { additionalProperties: false }),
       response: withErrors({ 200: SealStatusSchema }),
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const b = req.body as { share?: string; passphrase?: string; reset?: boolean };
     if (!seal) throw new NotSealedError('this server has no seal');
     const given = (b.share !== undefined ? 1 : 0) + (b.passphrase !== undefined ? 1 : 0);
@@ -111,20 +121,30 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     const st = seal.status();
     if (!st.sealed) return st;
     if (st.type === 'file') throw new InvalidRequestError('this vault\'s master key comes from a file or HUSH_MASTER_KEY: restart the server to open it');
-    const { unsealed: _u, ...out } = await seal.unseal(req.auditCtx, b);
-    return out;
+    try {
+      const { unsealed: _u, ...out } = await seal.unseal(req.auditCtx, b);
+      return out;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'rate_limited') reply.header('retry-after', '2');
+      throw e;
+    }
   });
 
   app.post('/v1/sys/seal', {
-    config: { auth: () => ({ kind: 'root' }), action: 'vault.seal', whileSealed: true },
+    // Not rate-limited: an incident is when it is needed most, and it takes root. An unseal finishing
+    // right now is waited for (awaitOpen), so the seal applies to it instead of answering "sealed".
+    config: { auth: () => ({ kind: 'root' }), action: 'vault.seal', whileSealed: true, awaitOpen: true, rateLimit: false },
     schema: {
-      summary: 'Seal this server now (root): it drops its keys and answers 503 sealed until unsealed. `all` seals every server sharing the database within 1 s.',
-      body: Type.Optional(Type.Object({ all: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+      summary: 'Seal this server now (root): it drops its keys and answers 503 sealed until unsealed. `{"all": true}` seals every server sharing the database within 1 s. The body may be empty.',
       response: withErrors({ 200: Type.Object({ sealed: Type.Boolean(), already: Type.Boolean(), all: Type.Boolean() }) }),
     },
   }, async (req) => {
     if (!seal) throw new NotSealedError('this server has no seal');
-    const all = !!(req.body as { all?: boolean } | undefined)?.all;
+    const b = req.body as unknown;
+    if (b !== undefined && b !== null && (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).some((k) => k !== 'all') || ((b as { all?: unknown }).all !== undefined && typeof (b as { all?: unknown }).all !== 'boolean'))) {
+      throw new InvalidRequestError('the body is empty, or {"all": true|false}');
+    }
+    const all = !!(b as { all?: boolean } | undefined)?.all;
     const r = await seal.seal(req.auditCtx, all ? { cluster: 'all' } : {});
     return { ...r, all };
   });
@@ -132,13 +152,19 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
   app.post('/v1/sys/rotate-master', {
     config: { auth: () => ({ kind: 'root' }), action: 'key.rotate_master' },
     schema: {
-      summary: 'Rewrap every wrapped key under a new master key (root)',
-      body: Type.Object({ newKey: Type.String({ minLength: 40, maxLength: 64, description: 'base64 of 32 random bytes' }) }, { additionalProperties: false }),
+      summary: 'Rewrap every wrapped key under a new master key (root): the key given (newKey), or, for a vault sealed with shares or a passphrase, one made on the server ({"generate": true}) that never leaves it',
+      body: Type.Object({
+        newKey: Type.Optional(Type.String({ minLength: 40, maxLength: 64, description: 'base64 of 32 random bytes' })),
+        generate: Type.Optional(Type.Boolean()),
+      }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ rewrapped: Type.Number(), from: Type.String(), to: Type.String(), unchanged: Type.Boolean() }) }),
     },
   }, async (req) => {
+    const b = req.body as { newKey?: string; generate?: boolean };
+    if ((b.newKey !== undefined) === !!b.generate) throw new InvalidRequestError('give exactly one of newKey and generate');
+    if (b.generate) return c.rotation.rotateMasterGenerated(req.auditCtx);
     const { masterKeyFromBase64 } = await import('../../crypto/keyring.js');
-    const newMk = await masterKeyFromBase64((req.body as { newKey: string }).newKey, 'newKey').catch(() => {
+    const newMk = await masterKeyFromBase64(b.newKey!, 'newKey').catch(() => {
       throw new InvalidRequestError('newKey must be the base64 encoding of 32 bytes');
     });
     return c.rotation.rotateMaster(newMk, req.auditCtx);

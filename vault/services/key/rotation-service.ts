@@ -1,5 +1,6 @@
 import { secretAd, type MasterKey } from '../../crypto/keyring.js';
-import { ProjectNotFoundError } from '../../errors.js';
+import { InvalidRequestError, ProjectNotFoundError } from '../../errors.js';
+import { generateMasterKey } from '../../crypto/seal.js';
 import type { Db, Tx } from '../../store/db.js';
 import type { ProjectStore } from '../../store/project-store.js';
 import type { SecretStore } from '../../store/secret-store.js';
@@ -34,6 +35,18 @@ export function rotationServiceFactory({ keys, projectStore, secretStore, audit,
       });
       keys.adoptMasterKey(newMk);
       return { rewrapped: r.rewrapped, from: r.from, to: newMk.fingerprint, unchanged: r.unchanged };
+    },
+
+    /**
+     * A sealed vault (shares, passphrase): a new master key made here, in
+     * memory, wrapped under the unseal key and never written in the clear.
+     * A file-sealed vault has no such place to keep it: its servers read the
+     * key from their key file, so the caller must supply it.
+     */
+    async rotateMasterGenerated(ctx: AuditContext) {
+      if (!seal) throw new InvalidRequestError('this vault\'s master key comes from a key file or HUSH_MASTER_KEY: give the new key (newKey), which every server must then find in its key file');
+      const newMk = await generateMasterKey();
+      return this.rotateMaster(newMk, ctx);
     },
 
     /**
