@@ -109,7 +109,8 @@ export function startError(e: unknown, conn: Connection, target: string, plan: R
   } else if (isAuthError(e) || isForbiddenError(e)) {
     exit = EXIT.auth;
     if (e.code === 'token_malformed') msg = `the token from ${conn.sources.token} is not a valid Hush token: ${msg.replace(/^.*? is not a valid Hush token: /, '')}`;
-    else if (e.status === 401) msg = `${msg} (${conn.jwt ? conn.jwt.source : `token from ${conn.sources.token}`})`;
+    else if (e.status === 401 && conn.jwt) msg = `${msg.replace(/ \(role "[^"]*"\)$/, '')} (role "${conn.jwt.role}", JWT from ${conn.jwt.from})`;
+    else if (e.status === 401) msg = `${msg} (token from ${conn.sources.token})`;
     else if (e.status === 403 && !msg.includes(`read:${target}`)) msg = `${msg} (the token needs read:${target})`;
   } else if (isNotFoundError(e)) {
     exit = EXIT.notFound;
