@@ -10,13 +10,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { createClient, isAuthError, type HushClient } from 'hush-vault-sdk';
+import { resolveConnection } from '../../cli/connection.js';
 import { parseRunFast } from '../../cli/run/fast.js';
 import { cli, oneErrorLine, type Cli } from '../cli/helpers.js';
 import { runProgram } from '../client/support.js';
@@ -488,6 +489,53 @@ describe('hush login --oidc github-actions', () => {
     const r = seen('login jwt file', await u.run(['login', '--role', 'k8s', '--jwt-file', writeJwt('k8s-login', await k8sJwt())]));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /as jwt:k8s \(read:app\/prod\)/);
+  });
+});
+
+describe('a role and a token in the connection precedence (no server needed)', () => {
+  const home = tempDir('hush-mi-precedence-');
+  const profileToken = `hush_${'a'.repeat(49)}`;
+  mkdirSync(join(home, 'hush'), { recursive: true });
+  writeFileSync(join(home, 'hush', 'config.json'), JSON.stringify({ current: 'default', profiles: { default: { addr: 'http://127.0.0.1:1', token: profileToken } } }));
+  const tokenFile = join(home, 'token');
+  writeFileSync(tokenFile, `hush_${'b'.repeat(49)}\n`);
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ XDG_CONFIG_HOME: home, HUSH_ADDR: 'http://127.0.0.1:2', ...extra });
+
+  test('HUSH_ROLE wins over a profile; --token-file wins over HUSH_ROLE; --role wins over HUSH_TOKEN', () => {
+    const byEnvRole = resolveConnection({}, env({ HUSH_ROLE: 'deploy', HUSH_JWT: 'a.b.c' }), home);
+    assert.equal(byEnvRole.token, null);
+    assert.equal(byEnvRole.jwt?.role, 'deploy');
+    assert.equal(byEnvRole.jwt?.read?.(), 'a.b.c');
+    assert.equal(byEnvRole.sources.token, 'role deploy (HUSH_ROLE) with the JWT from HUSH_JWT');
+    const byFlagToken = resolveConnection({ 'token-file': tokenFile }, env({ HUSH_ROLE: 'deploy', HUSH_JWT: 'a.b.c' }), home);
+    assert.equal(byFlagToken.jwt, null);
+    assert.equal(byFlagToken.sources.token, '--token-file');
+    const byFlagRole = resolveConnection({ role: 'deploy', 'jwt-file': tokenFile }, env({ HUSH_TOKEN: profileToken }), home);
+    assert.equal(byFlagRole.token, null);
+    assert.equal(byFlagRole.jwt?.from, `--jwt-file ${tokenFile}`);
+    // Without a role the profile's token is used as before.
+    assert.equal(resolveConnection({}, env(), home).token, profileToken);
+  });
+
+  test('the JWT comes from --jwt-file, else HUSH_JWT, else HUSH_JWT_FILE, and is read at each login, not before', () => {
+    const f = join(home, 'rotating-jwt');
+    const c = resolveConnection({}, env({ HUSH_ROLE: 'k8s', HUSH_JWT_FILE: f }), home);
+    assert.equal(c.jwt?.from, `HUSH_JWT_FILE ${f}`);
+    assert.throws(() => c.jwt!.read!(), /cannot read HUSH_JWT_FILE .*ENOENT/);
+    writeFileSync(f, 'first.jwt.x\n');
+    assert.equal(c.jwt!.read!(), 'first.jwt.x');
+    writeFileSync(f, 'second.jwt.x\n');
+    assert.equal(c.jwt!.read!(), 'second.jwt.x');
+    assert.equal(resolveConnection({}, env({ HUSH_ROLE: 'k8s', HUSH_JWT: 'env.jwt.x', HUSH_JWT_FILE: f }), home).jwt!.read!(), 'env.jwt.x');
+    assert.equal(resolveConnection({ 'jwt-file': f }, env({ HUSH_ROLE: 'k8s', HUSH_JWT: 'env.jwt.x' }), home).jwt!.read!(), 'second.jwt.x');
+  });
+
+  test('a JWT is never sent to a server that only a .hush.json names', () => {
+    const project = join(home, 'repo');
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, '.hush.json'), JSON.stringify({ project: 'app', env: 'prod', addr: 'https://evil.example' }));
+    assert.throws(() => resolveConnection({ role: 'deploy' }, { XDG_CONFIG_HOME: home, HUSH_JWT: 'a.b.c' }, project), { code: 'addr_not_trusted', message: /a JWT is only sent to a server you chose/ });
+    assert.equal(resolveConnection({ role: 'deploy' }, { XDG_CONFIG_HOME: home, HUSH_JWT: 'a.b.c', HUSH_ADDR: 'https://vault.example' }, project).addr, 'https://vault.example');
   });
 });
 
