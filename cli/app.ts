@@ -45,9 +45,9 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
     process.exit(0);
   }
 
-  const [{ default: yargs }, { auditCommand }, { backupCommand }, { envsCommand }, { keysCommand }, login, { projectsCommand }, { runCommand },
+  const [{ default: yargs }, { auditCommand }, { authCommand }, { backupCommand }, { envsCommand }, { keysCommand }, login, { projectsCommand }, { runCommand },
     { secretsCommand }, { setupCommand, initPointer }, { tokensCommand }, { globalOptions }, serverCommands] = await Promise.all([
-    import('yargs'), import('./commands/audit.js'), import('./commands/backup.js'), import('./commands/envs.js'), import('./commands/keys.js'),
+    import('yargs'), import('./commands/audit.js'), import('./commands/auth.js'), import('./commands/backup.js'), import('./commands/envs.js'), import('./commands/keys.js'),
     import('./commands/login.js'), import('./commands/projects.js'), import('./commands/run.js'), import('./commands/secrets.js'),
     import('./commands/setup.js'), import('./commands/tokens.js'), import('./context.js'), build.serverCommands(args),
   ]);
@@ -66,6 +66,7 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
     .command(envsCommand)
     .command(secretsCommand)
     .command(tokensCommand)
+    .command(authCommand)
     .command(auditCommand)
     .command(keysCommand)
     .command(backupCommand);

@@ -6,14 +6,22 @@ import { CliError, EXIT } from './output.js';
 
 /**
  * Where the CLI finds its server, token and target. Precedence, first wins:
- *   1. flags (--addr, --token-file, --ca-file, --project, --env, --profile)
- *   2. HUSH_ADDR, HUSH_TOKEN, HUSH_TOKEN_FILE, HUSH_CA_FILE, HUSH_PROJECT, HUSH_ENV (HUSH_PROFILE)
+ *   1. flags (--addr, --token-file, --role, --jwt-file, --ca-file, --project, --env, --profile)
+ *   2. HUSH_ADDR, HUSH_TOKEN, HUSH_TOKEN_FILE, HUSH_ROLE, HUSH_JWT, HUSH_JWT_FILE, HUSH_CA_FILE, HUSH_PROJECT, HUSH_ENV (HUSH_PROFILE)
  *   3. .hush.json in the cwd or a parent (written by `hush setup`): project, env and addr, never a token
  *   4. the profile written by `hush login` (~/.config/hush/config.json, 0600)
+ * A token and a role are two ways to the same credential: the one given at
+ * the higher level wins, and both at one level is a usage error.
  */
 export interface Connection {
   addr: string;
   token: string | null;
+  /**
+   * Machine identity: log in to `role` with a JWT instead of using a token
+   * (then `token` is null). `read` gives the JWT, read anew at each login;
+   * null when no JWT source was given (`hush login --oidc` brings its own).
+   */
+  jwt: JwtSource | null;
   project: string | null;
   env: string | null;
   /** A PEM file of private CA certificates to trust for an https server, or null for the public roots only. */
@@ -23,6 +31,16 @@ export interface Connection {
   profile: string;
   /** Where each value came from, for `hush login --json`/debugging (never the token itself). */
   sources: { addr: string; token: string; project: string; env: string };
+}
+
+export interface JwtSource {
+  role: string;
+  /** Reads the JWT (trimmed); throws a CliError when it cannot. */
+  read: (() => string) | null;
+  /** Where the role and the JWT come from, for messages (never the JWT itself). */
+  source: string;
+  /** Where the JWT comes from (`--jwt-file F`, `HUSH_JWT`, ...), or null when none was given. */
+  from: string | null;
 }
 
 export interface Profile { addr: string; token: string; project?: string; env?: string; caFile?: string }
@@ -89,15 +107,69 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
   }
 }
 
-export interface ConnectionFlags { addr?: string; 'token-file'?: string; 'ca-file'?: string; project?: string; env?: string; profile?: string }
+export interface ConnectionFlags {
+  addr?: string; 'token-file'?: string; 'ca-file'?: string; project?: string; env?: string; profile?: string; role?: string; 'jwt-file'?: string;
+}
 
-function readTokenFile(path: string, what: string): string {
+function readTokenFile(path: string, what: string, kind = 'token'): string {
   try {
     return readBounded(path).trim();
   } catch (e) {
-    if (e instanceof FileTooLargeError) throw new CliError(`${what} ${path} is larger than 64 KiB; it is not a token file`, EXIT.usage);
+    if (e instanceof FileTooLargeError) throw new CliError(`${what} ${path} is larger than 64 KiB; it is not a ${kind} file`, EXIT.usage);
     throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, EXIT.usage);
   }
+}
+
+/** A JWT file is read at every login: a Kubernetes projected token is rotated in place. */
+function jwtFileReader(path: string, what: string): () => string {
+  return () => {
+    const jwt = readTokenFile(path, what, 'JWT');
+    if (!jwt) throw new CliError(`${what} ${path} is empty`, EXIT.usage);
+    return jwt;
+  };
+}
+
+type Level = 'flag' | 'env' | 'profile' | 'none';
+
+/**
+ * The role and JWT to log in with, when a role is given: --role or
+ * HUSH_ROLE; the JWT from --jwt-file, else HUSH_JWT (the JWT itself), else
+ * HUSH_JWT_FILE.
+ */
+export function roleFrom(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { level: Level; jwt: JwtSource | null } {
+  if (flags.role === '') throw new CliError('--role needs a role name', EXIT.usage);
+  if (flags['jwt-file'] === '') throw new CliError('--jwt-file needs a file name', EXIT.usage);
+  const role = flags.role ?? (env.HUSH_ROLE?.trim() || undefined);
+  if (role === undefined) {
+    if (flags['jwt-file'] !== undefined) throw new CliError('--jwt-file needs the role to log in to: add --role NAME (or set HUSH_ROLE)', EXIT.usage);
+    return { level: 'none', jwt: null };
+  }
+  const roleSource = flags.role !== undefined ? `role ${role}` : `role ${role} (HUSH_ROLE)`;
+  let read: (() => string) | null = null;
+  let from: string | null = null;
+  if (flags['jwt-file']) {
+    read = jwtFileReader(flags['jwt-file'], '--jwt-file');
+    from = `--jwt-file ${flags['jwt-file']}`;
+  } else if (env.HUSH_JWT?.trim()) {
+    const jwt = env.HUSH_JWT.trim();
+    read = () => jwt;
+    from = 'HUSH_JWT';
+  } else if (env.HUSH_JWT_FILE?.trim()) {
+    read = jwtFileReader(env.HUSH_JWT_FILE.trim(), 'HUSH_JWT_FILE');
+    from = `HUSH_JWT_FILE ${env.HUSH_JWT_FILE.trim()}`;
+  }
+  return { level: flags.role !== undefined ? 'flag' : 'env', jwt: { role, read, from, source: from ? `${roleSource} with the JWT from ${from}` : roleSource } };
+}
+
+/** The error when a role is given without a JWT to log in with. */
+export function jwtMissing(jwt: JwtSource): CliError {
+  return new CliError(`${jwt.source} is given, but no JWT to log in with: pass --jwt-file FILE, or set HUSH_JWT or HUSH_JWT_FILE`, EXIT.usage, 'jwt_missing');
+}
+
+/** The SDK's `auth` option for a connection that logs in with a JWT. */
+export function jwtAuth(jwt: JwtSource): { role: string; jwt: () => string } {
+  if (!jwt.read) throw jwtMissing(jwt);
+  return { role: jwt.role, jwt: jwt.read };
 }
 
 /** True when two server addresses name the same server (scheme, host, port and path prefix). */
@@ -127,7 +199,18 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   let token: string | null = null;
   let tokenSource = 'none';
   if (flags['token-file'] === '') throw new CliError('--token-file needs a file name', EXIT.usage);
-  if (flags['token-file']) {
+  const byRole = roleFrom(flags, env);
+  const tokenLevel: Level = flags['token-file'] ? 'flag' : (env.HUSH_TOKEN?.trim() || env.HUSH_TOKEN_FILE?.trim()) ? 'env' : profile?.token ? 'profile' : 'none';
+  if (byRole.jwt && byRole.level === tokenLevel) {
+    throw new CliError(byRole.level === 'flag'
+      ? 'give either --token-file or --role, not both'
+      : 'both a token (HUSH_TOKEN or HUSH_TOKEN_FILE) and a role (HUSH_ROLE) are set; unset one', EXIT.usage);
+  }
+  // The credential given at the higher level wins: a --role over HUSH_TOKEN or a profile, a --token-file over HUSH_ROLE.
+  const jwt = byRole.jwt && (tokenLevel === 'none' || tokenLevel === 'profile' || byRole.level === 'flag') ? byRole.jwt : null;
+  if (jwt) {
+    tokenSource = jwt.source;
+  } else if (flags['token-file']) {
     token = readTokenFile(flags['token-file'], '--token-file');
     tokenSource = '--token-file';
   } else if (env.HUSH_TOKEN?.trim()) {
@@ -147,6 +230,9 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
     if (fromProfile) return [fromProfile, `profile ${profileName}`];
     return [null, 'none'];
   };
+  if (fileAddr && jwt) {
+    throw new CliError(`${local!.path} names the server ${fileAddr}, but a JWT is only sent to a server you chose: give the server with --addr or HUSH_ADDR`, EXIT.usage, 'addr_not_trusted');
+  }
   if (fileAddr && token !== null && !(tokenSource === `profile ${profileName}` && sameServer(profile?.addr, fileAddr))) {
     throw new CliError(`${local!.path} names the server ${fileAddr}, but the token from ${tokenSource} was not saved for that server, and a token is only sent where you chose: ` +
       `run hush login --addr ${fileAddr}, or give the server with --addr or HUSH_ADDR`, EXIT.usage, 'addr_not_trusted');
@@ -156,7 +242,7 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   const [project, projectSource] = pick(flags.project, 'HUSH_PROJECT', local?.project, profile?.project);
   const [envName, envSource] = pick(flags.env, 'HUSH_ENV', local?.env, profile?.env);
   return {
-    addr: addr ?? DEFAULT_ADDR, token, project, env: envName, caFile, caSource, profile: profileName,
+    addr: addr ?? DEFAULT_ADDR, token, jwt, project, env: envName, caFile, caSource, profile: profileName,
     sources: { addr: addr ? addrSource : 'default', token: tokenSource, project: projectSource, env: envSource },
   };
 }

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import type { HushClient } from 'hush-vault-sdk';
-import { requireTarget, resolveConnection, transportOptions, type Connection, type ConnectionFlags } from './connection.js';
+import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Connection, type ConnectionFlags, type JwtSource } from './connection.js';
 import { CliError, EXIT } from './output.js';
 
 /** Options every command accepts (declared once, globally, in main.ts). */
@@ -31,6 +31,8 @@ export function globalOptions<T>(y: Argv<T>): Argv<T> {
   return y
     .option('addr', { type: 'string', global: true, group, describe: 'Server URL [env HUSH_ADDR; default: profile, else http://127.0.0.1:8420]' })
     .option('token-file', { type: 'string', global: true, group, describe: 'Read the API token from this file [env HUSH_TOKEN_FILE; HUSH_TOKEN holds the token itself]' })
+    .option('role', { type: 'string', global: true, group, describe: 'Log in to this JWT role instead of using a token (machine identity) [env HUSH_ROLE]' })
+    .option('jwt-file', { type: 'string', global: true, group, describe: 'With --role: read the JWT from this file, anew at each login [env HUSH_JWT_FILE; HUSH_JWT holds the JWT itself]' })
     .option('ca-file', { type: 'string', global: true, group, describe: 'Trust the CA certificate(s) in this PEM file for an https server [env HUSH_CA_FILE]' })
     .option('profile', { type: 'string', global: true, group, describe: 'Profile saved by hush login [env HUSH_PROFILE; default: the current one]' })
     .option('project', { alias: 'p', type: 'string', global: true, group, describe: 'Project [env HUSH_PROJECT, .hush.json, profile]' })
@@ -75,21 +77,23 @@ export async function connect(argv: GlobalArgs, opts: { tokenOptional?: boolean 
 }
 
 /** `tokenOptional`: the calls that need none (seal status, unseal) work without one. */
-export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile' | 'caSource'>, argv: GlobalArgs, opts: { tokenOptional?: boolean } = {}): Promise<HushClient> {
-  if (!conn.token && !opts.tokenOptional) {
-    throw new CliError('no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE', EXIT.auth, 'token_missing');
+export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile' | 'caSource'> & { jwt?: JwtSource | null }, argv: GlobalArgs, opts: { tokenOptional?: boolean } = {}): Promise<HushClient> {
+  if (!conn.token && !conn.jwt && !opts.tokenOptional) {
+    throw new CliError('no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE (or log in to a JWT role with --role)', EXIT.auth, 'token_missing');
   }
   // A call that needs no token (seal status, unseal) does not fail on a malformed one it would not send anyway.
   if (opts.tokenOptional && conn.token) {
     const { checkTokenFormat } = await import('hush-vault-sdk/token-format');
     if (!checkTokenFormat(conn.token).ok) conn = { ...conn, token: null };
   }
+  const auth = conn.jwt ? jwtAuth(conn.jwt) : undefined;
   const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout') || 10_000;
   const retries = Math.floor(numberSetting(argv.retries, 'HUSH_RETRIES', 2, 'retries'));
   const { createClient } = await import('hush-vault-sdk');
   try {
     return createClient({
-      addr: conn.addr, token: conn.token ?? null, timeoutMs, retries, ...await transportOptions(conn),
+      // null (not undefined): the CLI has resolved HUSH_TOKEN itself; the SDK must not read it again.
+      addr: conn.addr, ...(auth ? { auth } : { token: conn.token ?? null }), timeoutMs, retries, ...await transportOptions(conn),
       onWarning: (message) => process.stderr.write(`${message}\n`),
     });
   } catch (e) {

@@ -22,11 +22,14 @@ export class CliError extends Error {
   /** Maps an SDK/server error code or a local error to a CLI error. */
   static from(e: unknown, fallback: number = EXIT.error): CliError {
     if (e instanceof CliError) return e;
-    const err = e as { code?: string; status?: number; statusCode?: number; message?: string };
+    const err = e as { code?: string; status?: number; statusCode?: number; message?: string; cause?: unknown };
     const code = typeof err?.code === 'string' ? err.code : undefined;
     const status = err?.status ?? err?.statusCode;
     let exit: number = fallback;
-    if (status === 401 || code === 'unauthorized' || code === 'token_malformed' || code === 'token_missing') exit = EXIT.auth;
+    // The SDK wraps what the CLI's JWT reader threw (an unreadable --jwt-file is a usage error, as a token file is).
+    if (code === 'jwt_unavailable') exit = err.cause instanceof CliError ? err.cause.exitCode : EXIT.auth;
+    else if (code === 'oidc_unavailable') exit = EXIT.auth;
+    else if (status === 401 || code === 'unauthorized' || code === 'token_malformed' || code === 'token_missing') exit = EXIT.auth;
     else if (status === 403 || code === 'forbidden') exit = EXIT.auth;
     else if (status === 404 || (code && code.endsWith('_not_found'))) exit = EXIT.notFound;
     else if (status === 409 || code === 'cas_conflict' || code === 'already_exists' || code === 'already_initialized') exit = EXIT.conflict;

@@ -1,12 +1,46 @@
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FileTooLargeError, readBounded } from '../../common/files.js';
-import { DEFAULT_ADDR, profilePath, readProfiles, writeProfiles } from '../connection.js';
+import { DEFAULT_ADDR, profilePath, readProfiles, roleFrom, writeProfiles } from '../connection.js';
 import { clientFor, connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printFields, printTable, say, shortTime } from '../output.js';
 import { readHidden, readStdin } from '../prompt.js';
 
-interface LoginArgs extends GlobalArgs { 'token-stdin'?: boolean }
+interface LoginArgs extends GlobalArgs { 'token-stdin'?: boolean; oidc?: string; audience?: string; role?: string; 'jwt-file'?: string }
+
+const OIDC_PROVIDERS = ['github-actions'] as const;
+
+/**
+ * The JWT for `hush login --role`: from the CI platform (--oidc), or from
+ * --jwt-file, HUSH_JWT or HUSH_JWT_FILE. Never printed.
+ */
+async function readJwt(argv: LoginArgs, role: string): Promise<string> {
+  if (argv.oidc !== undefined) {
+    const { createNodeFetch, DEFAULT_JWT_AUDIENCE, githubActionsJwt } = await import('hush-vault-sdk');
+    // The Actions runtime is not the Hush server: no --ca-file, the public roots only.
+    return githubActionsJwt({ audience: argv.audience ?? DEFAULT_JWT_AUDIENCE, fetch: createNodeFetch() });
+  }
+  const jwt = roleFrom({ role, 'jwt-file': argv['jwt-file'] }, process.env).jwt!;
+  if (!jwt.read) throw new CliError(`hush login --role ${role} needs the JWT: pass --jwt-file FILE, set HUSH_JWT or HUSH_JWT_FILE, or use --oidc github-actions`, EXIT.usage, 'jwt_missing');
+  return jwt.read();
+}
+
+/** `hush login --role R [--oidc github-actions]`: a JWT login; the token it gets is saved like a pasted one. */
+async function tokenFromJwt(argv: LoginArgs, addr: string, caFile: string | undefined): Promise<{ token: string; source: string; role: string }> {
+  const role = argv.role ?? (process.env.HUSH_ROLE?.trim() || undefined);
+  if (!role) throw new CliError('--oidc needs the role to log in to: add --role NAME (or set HUSH_ROLE)', EXIT.usage);
+  if (argv['token-stdin'] || argv['token-file'] !== undefined) throw new CliError('a JWT login (--role, --oidc) reads no token: drop --token-stdin and --token-file', EXIT.usage);
+  if (argv.oidc !== undefined && argv['jwt-file'] !== undefined) throw new CliError('give either --oidc or --jwt-file, not both', EXIT.usage);
+  const jwt = await readJwt(argv, role);
+  const client = await clientFor({ addr, token: null, caFile: caFile ?? null, caSource: caFile ? 'login' : 'none', sources: { addr: '', token: '', project: '', env: '' } }, argv, { tokenOptional: true });
+  try {
+    const r = await client.auth.login(role, jwt);
+    return { token: r.token, source: `the JWT login to role ${role}`, role };
+  } catch (e) {
+    const err = CliError.from(e);
+    throw new CliError(`login failed, nothing saved: ${err.message}`, err.exitCode, err.code);
+  }
+}
 
 async function readToken(argv: LoginArgs): Promise<{ token: string; source: string }> {
   let token: string;
@@ -38,18 +72,25 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
   describe: 'Save a server address and token as a profile (token checked against the server first)',
   builder: (y) => y
     .option('token-stdin', { type: 'boolean', describe: 'Read the token from stdin instead of a hidden prompt' })
+    .option('oidc', { type: 'string', choices: OIDC_PROVIDERS, describe: 'With --role: log in with this CI platform\'s ID token (GitHub Actions needs permissions: id-token: write)' })
+    .option('audience', { type: 'string', describe: 'With --oidc: the audience to ask the ID token for [default: hush]' })
     .example('hush login --addr https://vault.example.com:8420', 'prompt for the token')
     .example('hush login --addr https://vault.example.com:8420 --profile prod --token-stdin < token.txt', 'a second, named profile')
-    .example('hush login --addr http://127.0.0.1:8420 -p api -e dev', 'with a default project and environment') as never,
+    .example('hush login --addr http://127.0.0.1:8420 -p api -e dev', 'with a default project and environment')
+    .example('hush login --addr https://vault.example.com --oidc github-actions --role deploy', 'in a GitHub Actions job (machine identity)')
+    .example('hush login --addr https://vault.example.com --role k8s-api --jwt-file /var/run/secrets/tokens/hush', 'with a JWT from a file') as never,
   handler: async (argv) => {
     const file = readProfiles();
     const name = argv.profile ?? 'default';
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new CliError(`"${name}" is not a valid profile name (letters, digits, . _ -)`, EXIT.usage);
     const old = file.profiles[name];
     const addr = argv.addr ?? process.env.HUSH_ADDR ?? old?.addr ?? DEFAULT_ADDR;
-    const { token, source } = await readToken(argv);
     const caArg = argv['ca-file'] ?? process.env.HUSH_CA_FILE;
     const caFile = caArg ? resolve(caArg) : old?.caFile;
+    if (argv.audience !== undefined && argv.oidc === undefined) throw new CliError('--audience goes with --oidc', EXIT.usage);
+    if (argv['jwt-file'] !== undefined && argv.role === undefined) throw new CliError('--jwt-file needs the role to log in to: add --role NAME', EXIT.usage);
+    const byJwt = argv.oidc !== undefined || argv.role !== undefined ? await tokenFromJwt(argv, addr, caFile) : null;
+    const { token, source } = byJwt ?? await readToken(argv);
     const client = await clientFor({ addr, token, caFile: caFile ?? null, caSource: caFile ? 'login' : 'none', sources: { addr: '', token: source, project: '', env: '' } }, argv);
     let me;
     try {
@@ -66,7 +107,10 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
     };
     file.current = name;
     const path = await writeProfiles(file);
-    const out = { profile: name, addr: client.addr, path, project: file.profiles[name].project ?? null, env: file.profiles[name].env ?? null, token: { id: me.id, name: me.name, scopes: me.scopes, expiresAt: me.expiresAt } };
+    const out = {
+      profile: name, addr: client.addr, path, project: file.profiles[name].project ?? null, env: file.profiles[name].env ?? null,
+      token: { id: me.id, name: me.name, scopes: me.scopes, expiresAt: me.expiresAt }, ...(byJwt ? { role: byJwt.role } : {}),
+    };
     emit(argv, out, () => {
       say(`Logged in to ${client.addr} as ${me.name} (${me.scopes.join(', ')}).`);
       say(`Profile "${name}" saved in ${path} (mode 0600) and made current.`);

@@ -4,6 +4,8 @@ import type { Argv, CommandModule } from 'yargs';
 export interface RunArgs {
   addr?: string;
   'token-file'?: string;
+  role?: string;
+  'jwt-file'?: string;
   'ca-file'?: string;
   profile?: string;
   project?: string;
@@ -34,7 +36,7 @@ function runOptions(y: Argv): Argv<RunArgs> {
   return y
     .parserConfiguration({ 'populate--': true, 'boolean-negation': false, 'parse-positional-numbers': false })
     .usage('hush run [options] -- COMMAND [ARGS...]\n\nRun COMMAND with the secrets of a project environment in its environment. hush run exits with the command\'s exit status (128+N when signal N killed it); see docs/run.md.')
-    // --addr, --token-file, --profile, -p/--project, -e/--env, --timeout and --retries are global options (cli/context.ts).
+    // --addr, --token-file, --role, --jwt-file, --profile, -p/--project, -e/--env, --timeout and --retries are global options (cli/context.ts).
     .positional('args', { type: 'string', array: true, describe: 'The command and its arguments, after --' })
     .option('only', { type: 'string', describe: 'Inject only these names (comma-separated, repeatable)', group: 'Run options:' })
     .option('preserve-env', { type: 'string', describe: 'Inherited variables win over vault values: all of them (bare flag) or only --preserve-env=A,B', group: 'Run options:' })
@@ -51,7 +53,8 @@ function runOptions(y: Argv): Argv<RunArgs> {
     .example('hush run --mask -- ./deploy.sh --verbose', 'hide secret values in the output')
     .example('hush run --watch --watch-grace 30s -- ./worker', 'restart when a value changes')
     .example('hush run --command \'echo "$DATABASE_URL" | wc -c\'', 'use a shell')
-    .example('hush run --mount /run/secrets/app.env --no-env -- ./app', 'values in a 0600 file only') as unknown as Argv<RunArgs>;
+    .example('hush run --mount /run/secrets/app.env --no-env -- ./app', 'values in a 0600 file only')
+    .example('hush run --role deploy --jwt-file /var/run/secrets/tokens/hush -- ./app', 'log in with a JWT (machine identity)') as unknown as Argv<RunArgs>;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {

@@ -4,7 +4,7 @@
  */
 
 /** Removed from the child's environment whatever the flags say: the child must not inherit Hush's credentials. */
-export const STRIPPED_VARS = ['HUSH_TOKEN', 'HUSH_TOKEN_FILE'] as const;
+export const STRIPPED_VARS = ['HUSH_TOKEN', 'HUSH_TOKEN_FILE', 'HUSH_ROLE', 'HUSH_JWT', 'HUSH_JWT_FILE'] as const;
 
 export interface EnvPolicy {
   /** true: every inherited variable wins over the vault; a set: only those names do; null: the vault wins. */

@@ -14,6 +14,8 @@ const OPTIONS = {
   // Global options (cli/context.ts).
   addr: { type: 'string' },
   'token-file': { type: 'string' },
+  role: { type: 'string' },
+  'jwt-file': { type: 'string' },
   'ca-file': { type: 'string' },
   profile: { type: 'string' },
   project: { type: 'string', short: 'p' },
@@ -95,6 +97,8 @@ export function parseRunFast(argv: string[]): RunArgs | null {
   return {
     addr: values.addr as string | undefined,
     'token-file': values['token-file'] as string | undefined,
+    role: values.role as string | undefined,
+    'jwt-file': values['jwt-file'] as string | undefined,
     'ca-file': values['ca-file'] as string | undefined,
     profile: values.profile as string | undefined,
     project: values.project as string | undefined,

@@ -11,7 +11,7 @@ import {
   isValidationError, type HushClient, type SecretsSnapshot,
 } from 'hush-vault-sdk';
 import type { RunArgs } from '../commands/run.js';
-import { requireTarget, resolveConnection, transportOptions, type Connection } from '../connection.js';
+import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Connection } from '../connection.js';
 import { CliError, EXIT, errorLine } from '../output.js';
 import { parseDurationMs } from './duration.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
@@ -104,9 +104,12 @@ export function startError(e: unknown, conn: Connection, target: string, plan: R
   let exit: number;
   let msg = e.message.split('\n')[0];
   const certificate = e.code === 'certificate_untrusted';
-  if (isAuthError(e) || isForbiddenError(e)) {
+  if (e.code === 'jwt_unavailable') {
+    ({ exitCode: exit, message: msg } = CliError.from(e));
+  } else if (isAuthError(e) || isForbiddenError(e)) {
     exit = EXIT.auth;
     if (e.code === 'token_malformed') msg = `the token from ${conn.sources.token} is not a valid Hush token: ${msg.replace(/^.*? is not a valid Hush token: /, '')}`;
+    else if (e.status === 401 && conn.jwt) msg = `${msg.replace(/ \(role "[^"]*"\)$/, '')} (role "${conn.jwt.role}", JWT from ${conn.jwt.from})`;
     else if (e.status === 401) msg = `${msg} (token from ${conn.sources.token})`;
     else if (e.status === 403 && !msg.includes(`read:${target}`)) msg = `${msg} (the token needs read:${target})`;
   } else if (isNotFoundError(e)) {
@@ -323,17 +326,22 @@ export class Supervisor {
 
 export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never> {
   const plan = parsePlan(a);
-  const conn = resolveConnection({ addr: a.addr, 'token-file': a['token-file'], 'ca-file': a['ca-file'], project: a.project, env: a.env, profile: a.profile }, env);
+  const conn = resolveConnection({
+    addr: a.addr, 'token-file': a['token-file'], role: a.role, 'jwt-file': a['jwt-file'], 'ca-file': a['ca-file'], project: a.project, env: a.env, profile: a.profile,
+  }, env);
   const { project, env: envName } = requireTarget(conn);
   const target = `${project}/${envName}`;
   const sup = new Supervisor(plan, env, target);
   sup.installSignalHandlers();
-  if (!conn.token) throw new CliError(`no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE; ${NOT_STARTED}`, EXIT.auth, 'token_missing');
+  if (!conn.token && !conn.jwt) throw new CliError(`no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE (or --role with a JWT); ${NOT_STARTED}`, EXIT.auth, 'token_missing');
+  // The fallback cache is encrypted under the token, and a role's token changes at every login.
+  if (conn.jwt && plan.fallback) throw usage(`--fallback needs a fixed token and cannot be used with a JWT role (${conn.jwt.source}); ${NOT_STARTED}`);
+  const auth = conn.jwt ? jwtAuth(conn.jwt) : undefined;
   let client: HushClient;
   let snap: SecretsSnapshot;
   try {
     client = createClient({
-      addr: conn.addr, token: conn.token,
+      addr: conn.addr, ...(auth ? { auth } : { token: conn.token! }),
       timeoutMs: numberSetting(a.timeout, env.HUSH_TIMEOUT, 10_000, 'the timeout') || 10_000,
       retries: Math.floor(numberSetting(a.retries, env.HUSH_RETRIES, 2, 'the retry count')),
       fallback: plan.fallback ?? undefined,

@@ -1,7 +1,8 @@
 // The client's typed API surface (types only): what createClient returns.
 import type {
   AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
-  Deleted, Environment, Health, MasterKeyRotation, SealResult, SealStatus, NotModified, Project, ProjectKeyRotation, SecretDeleted, SecretNames,
+  Deleted, Environment, Health, JwtLogin, JwtRole, JwtRoleCreateInput, JwtRoleDeleted, MasterKeyRotation, SealResult, SealStatus, NotModified, Project,
+  ProjectKeyRotation, SecretDeleted, SecretNames,
   SecretsSnapshot, SecretValue, SecretVersions, SecretWritten, TokenCreateInput, TokenInfo, TokenRevoked,
 } from './types.js';
 import type { AuditIterateOptions, AuditVerifyOptions, GetAllOptions, HttpMethod, RawRequestOptions } from './options.js';
@@ -316,6 +317,77 @@ export interface SysApi {
   seal(input?: { all?: boolean }, options?: CallOptions): Promise<SealResult>;
 }
 
+/**
+ * JWT roles (machine identity): which JWTs may log in, and the grants and
+ * lifetime of the tokens they get. Managing a role needs root, or `admin` of
+ * every project its scopes name.
+ */
+export interface JwtRolesApi {
+  /**
+   * Creates a role. Give at most one key source, `jwksUrl`, `jwks` or
+   * `publicKey`; with none the server uses the issuer's OIDC discovery.
+   * Throws ConflictError `already_exists`. Never retried.
+   *
+   * @example
+   * ```ts
+   * await client.auth.roles.create({
+   *   name: 'deploy', issuer: 'https://token.actions.githubusercontent.com', audience: 'hush',
+   *   boundClaims: { repository: 'acme/api', ref: 'refs/heads/main' }, scopes: ['read:api/prod'], ttl: '15m',
+   *   jwksUrl: 'https://token.actions.githubusercontent.com/.well-known/jwks',
+   * });
+   * ```
+   */
+  create(input: JwtRoleCreateInput, options?: CallOptions): Promise<JwtRole>;
+  /**
+   * The roles the caller may manage.
+   *
+   * @example
+   * ```ts
+   * for (const r of await client.auth.roles.list()) console.log(r.name, r.scopes);
+   * ```
+   */
+  list(options?: CallOptions): Promise<JwtRole[]>;
+  /**
+   * One role. Throws NotFoundError when it does not exist (or the caller may not manage it).
+   *
+   * @example
+   * ```ts
+   * const r = await client.auth.roles.get('deploy');
+   * ```
+   */
+  get(name: string, options?: CallOptions): Promise<JwtRole>;
+  /**
+   * Deletes a role; tokens it issued stay valid until they expire (revoke
+   * them with `tokens.revoke`).
+   *
+   * @example
+   * ```ts
+   * await client.auth.roles.delete('deploy');
+   * ```
+   */
+  delete(name: string, options?: CallOptions): Promise<JwtRoleDeleted>;
+}
+
+/** Machine identity: JWT login and the roles behind it (docs/machine-identity.md). */
+export interface AuthApi {
+  /**
+   * Exchanges a JWT for a short-lived Hush token (no token needed). Every
+   * failure to match a role is the same AuthError `unauthorized`, which
+   * never says whether the role exists. This does not change the token the
+   * client itself uses: for a client that logs in by itself, give
+   * `createClient({ auth })`.
+   *
+   * @example
+   * ```ts
+   * const { token, expiresAt } = await client.auth.login('deploy', readFileSync('/var/run/secrets/tokens/hush', 'utf8').trim());
+   * const deployer = createClient({ token });
+   * ```
+   */
+  login(role: string, jwt: string, options?: CallOptions): Promise<JwtLogin>;
+  /** JWT roles. @example `await client.auth.roles.list()` */
+  readonly roles: JwtRolesApi;
+}
+
 /** Encrypted OpenPGP backups (`backup` grant). */
 export interface BackupsApi {
   /**
@@ -393,6 +465,8 @@ export interface HushClient {
   readonly backups: BackupsApi;
   /** Seal status, unseal and seal. @example `await client.sys.sealStatus()` */
   readonly sys: SysApi;
+  /** JWT login and roles. @example `await client.auth.roles.list()` */
+  readonly auth: AuthApi;
   /**
    * Low-level escape hatch for an endpoint without a method yet: same auth,
    * timeout, retries and error classes; resolves the parsed JSON body.

@@ -1,10 +1,13 @@
 import { checkTokenFormat } from './token-format.js';
 import { AuthError, isHushError, ValidationError, type HushError } from './errors.js';
+import { createJwtTokenSource } from './jwt-auth.js';
 import { createTransport, sleep, type HttpRequest } from './http.js';
 import { env, fetchFor, normaliseAddr, positive, retryPolicy, tokenFrom } from './config.js';
 import { DEFAULT_ADDR, type AuditIterateOptions, type ClientOptions, type GetAllOptions, type WarningInfo } from './options.js';
 import type { HushClient, SecretsApi } from './api.js';
-import type { AuditEvent, AuditQuery, BackupDownload, BackupExportOptions, CallOptions, Environment, NotModified, Project, SecretsSnapshot, TokenInfo } from './types.js';
+import type {
+  AuditEvent, AuditQuery, BackupDownload, BackupExportOptions, CallOptions, Environment, JwtLogin, JwtRole, NotModified, Project, SecretsSnapshot, TokenInfo,
+} from './types.js';
 
 export * from './options.js';
 export type * from './api.js';
@@ -29,13 +32,25 @@ function timeParam(v: Date | number | string | undefined): string | undefined {
 
 type FallbackModule = typeof import('./fallback.js');
 
+/** Checks `{ auth }` and what it cannot be combined with. */
+function checkAuth(options: ClientOptions): void {
+  const a = options.auth!;
+  if (options.token !== undefined || options.tokenFile !== undefined) {
+    throw new ValidationError('invalid_config', `give either ${options.token !== undefined ? '{ token }' : '{ tokenFile }'} or { auth } to createClient, not both`);
+  }
+  if (typeof a !== 'object' || a === null || typeof a.role !== 'string' || a.role.trim() === '') throw new ValidationError('invalid_config', 'auth.role must name a JWT role');
+  if (typeof a.jwt !== 'function') throw new ValidationError('invalid_config', 'auth.jwt must be a function returning the JWT (or a promise of it)');
+  if (options.fallback) throw new ValidationError('invalid_config', 'the fallback cache is keyed by a fixed token and cannot be used with { auth }, whose tokens change at every login');
+}
+
 /**
  * Creates a client. Reads HUSH_ADDR, HUSH_TOKEN (or HUSH_TOKEN_FILE) and
  * HUSH_CA_FILE for options not given,
  * and checks the token's checksum offline: a malformed token throws
  * AuthError `token_malformed` here, before any request (the message never
  * includes the token). A client without any token can still call `health()`;
- * other calls then reject with AuthError `token_missing`.
+ * other calls then reject with AuthError `token_missing`. With `auth` the
+ * client logs in with a JWT instead, when a call first needs a token.
  *
  * @example
  * ```ts
@@ -43,18 +58,22 @@ type FallbackModule = typeof import('./fallback.js');
  *
  * const client = createClient(); // HUSH_ADDR + HUSH_TOKEN
  * const { secrets } = await client.secrets.getAll('api', 'prod');
+ *
+ * const machine = createClient({ auth: { role: 'deploy', jwt: () => readFileSync('/var/run/secrets/tokens/hush', 'utf8') } });
  * ```
  */
 export function createClient(options: ClientOptions = {}): HushClient {
   const addr = normaliseAddr(options.addr ?? env('HUSH_ADDR') ?? DEFAULT_ADDR);
-  const { token: rawToken, source: tokenSource } = tokenFrom(options);
+  if (options.auth !== undefined) checkAuth(options);
+  // With auth the token comes from logins, and HUSH_TOKEN / HUSH_TOKEN_FILE are not read.
+  const { token: rawToken, source: tokenSource } = options.auth ? { token: undefined, source: 'auth' } : tokenFrom(options);
   const token = rawToken?.trim() || undefined;
   let tokenProblem: HushError | undefined;
-  if (token === undefined) {
+  if (token === undefined && !options.auth) {
     tokenProblem = new AuthError('token_missing', rawToken === undefined
       ? 'no API token: pass { token } to createClient, or set HUSH_TOKEN or HUSH_TOKEN_FILE'
       : `${tokenSource} is empty`);
-  } else {
+  } else if (token !== undefined) {
     const check = checkTokenFormat(token);
     if (!check.ok) throw new AuthError('token_malformed', `${tokenSource} is not a valid Hush token: ${check.reason}`);
   }
@@ -73,8 +92,20 @@ export function createClient(options: ClientOptions = {}): HushClient {
   let fallbackModule: Promise<FallbackModule> | null = null;
   const cache = () => (fallbackModule ??= import('./fallback.js'));
 
+  // A login may be repeated after a lost answer (it only issues another short-lived token), so it is retried like a GET.
+  async function jwtLogin(role: string, jwt: string, o?: CallOptions): Promise<JwtLogin> {
+    try {
+      return await call<JwtLogin>({ method: 'POST', path: '/v1/auth/jwt/login', body: { role, jwt }, auth: false, retry: 'idempotent', ...opts(o) });
+    } catch (e) {
+      // A call that needed a login says so: its own error would otherwise be about a request the caller never made.
+      if (isHushError(e) && e.status !== undefined) e.message = /^JWT login/.test(e.message) ? `${e.message} (role "${role}")` : `JWT login to role "${role}" failed: ${e.message}`;
+      throw e;
+    }
+  }
+
   const http = createTransport({
     addr, token, tokenProblem, timeoutMs, retry: retryPolicy(options.retries),
+    tokenSource: options.auth ? createJwtTokenSource(options.auth.role.trim(), options.auth.jwt, (role, jwt) => jwtLogin(role, jwt)) : undefined,
     fetch: fetchFor(options),
     // A 401 means the token is dead for every entry: drop the whole cache.
     onError: fallback ? async (err) => {
@@ -219,6 +250,15 @@ export function createClient(options: ClientOptions = {}): HushClient {
       sealStatus: (o) => call({ method: 'GET', path: '/v1/sys/seal-status', auth: false, ...opts(o) }),
       unseal: (input, o) => call({ method: 'POST', path: '/v1/sys/unseal', body: input, auth: false, retry: 'never', ...opts(o) }),
       seal: (input, o) => call({ method: 'POST', path: '/v1/sys/seal', body: input ?? {}, ...opts(o) }),
+    },
+    auth: {
+      login: (role, jwt, o) => jwtLogin(role, jwt, o),
+      roles: {
+        create: (input, o) => call({ method: 'POST', path: '/v1/auth/jwt/roles', body: input, ...opts(o) }),
+        list: async (o) => (await call<{ roles: JwtRole[] }>({ method: 'GET', path: '/v1/auth/jwt/roles', ...opts(o) })).roles,
+        get: (name, o) => call({ method: 'GET', path: `/v1/auth/jwt/roles/${seg(name)}`, ...opts(o) }),
+        delete: (name, o) => call({ method: 'DELETE', path: `/v1/auth/jwt/roles/${seg(name)}`, ...opts(o) }),
+      },
     },
     backups: {
       create: createBackup,

@@ -2,6 +2,7 @@ import {
   AuthError, ConflictError, ForbiddenError, HushError, isHushError, NotFoundError, RateLimitedError, TimeoutError, UnavailableError,
   ValidationError, type HushErrorOptions,
 } from './errors.js';
+import type { TokenSource } from './jwt-auth.js';
 
 /**
  * How a call may be retried.
@@ -49,6 +50,8 @@ export interface TransportConfig {
   token: string | undefined;
   /** Why there is no usable token, thrown lazily by authenticated calls. */
   tokenProblem: HushError | undefined;
+  /** Machine identity: where authenticated calls get their token instead of `token` (a JWT login). */
+  tokenSource?: TokenSource;
   timeoutMs: number;
   retry: RetryPolicy;
   fetch: typeof fetch;
@@ -166,11 +169,11 @@ function requestIdSuffix(): string {
 export function createTransport(cfg: TransportConfig) {
   const origin = (() => { try { return new URL(cfg.addr).origin; } catch { return cfg.addr; } })();
 
-  async function attempt<T>(req: HttpRequest, requestId: string): Promise<HttpResponse<T>> {
+  async function attempt<T>(req: HttpRequest, requestId: string, token: string | undefined): Promise<HttpResponse<T>> {
     const url = new URL(cfg.addr + req.path);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json', 'x-request-id': requestId, 'user-agent': 'hush-sdk', ...req.headers };
-    if (req.auth !== false) headers.authorization = `Bearer ${cfg.token}`;
+    if (req.auth !== false) headers.authorization = `Bearer ${token}`;
     let body: string | undefined;
     if (req.body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -257,11 +260,24 @@ export function createTransport(cfg: TransportConfig) {
     const mode = req.retry ?? (req.method === 'GET' || req.method === 'PUT' || req.method === 'DELETE' ? 'idempotent' : 'never');
     // One id for the call and all its retries, so the server log ties them together.
     const requestId = `sdk_${requestIdSuffix()}`;
+    const source = req.auth !== false ? cfg.tokenSource : undefined;
+    let loggedInAgain = false;
     for (let n = 0; ; n++) {
+      // Outside the try: a failed login was retried by its own request already, and is this call's error.
+      const used = source ? await source.get(req.signal) : undefined;
       try {
-        return await attempt<T>(req, requestId);
+        return await attempt<T>(req, requestId, used ? used.token : cfg.token);
       } catch (err) {
         if (!isHushError(err)) throw err;
+        if (used && err.status === 401) {
+          source!.rejected(used.token);
+          // A token older than this call may have been revoked or outlived: log in once more and repeat the call once.
+          if (!used.fresh && !loggedInAgain) {
+            loggedInAgain = true;
+            n--;
+            continue;
+          }
+        }
         const delay = retryDelay(err, n, mode);
         if (delay === null) {
           if (cfg.onError) await cfg.onError(err);

@@ -15,8 +15,9 @@ export {
   createClient, DEFAULT_ADDR,
   type HushClient, type ClientOptions, type RetryOptions, type FallbackOptions, type WarningInfo, type GetAllOptions,
   type AuditIterateOptions, type AuditVerifyOptions, type RawRequestOptions, type ProjectsApi, type EnvsApi, type SecretsApi, type TokensApi,
-  type AuditApi, type KeysApi, type BackupsApi, type HttpMethod,
+  type AuditApi, type KeysApi, type BackupsApi, type HttpMethod, type JwtAuthOptions, type AuthApi, type JwtRolesApi, type SysApi,
 } from './client.js';
+export { githubActionsJwt, DEFAULT_JWT_AUDIENCE, type GithubActionsJwtOptions } from './oidc.js';
 export { loadEnv, type LoadEnvOptions, type LoadEnvResult } from './load-env.js';
 export { watch, type WatchOptions, type WatchChangeHandler, type WatchErrorHandler, type StopWatching } from './watch.js';
 export {

@@ -110,6 +110,43 @@ export interface WarningInfo {
 }
 
 /**
+ * Machine identity: the client logs in with a JWT instead of holding a
+ * token. See {@link ClientOptions.auth}.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs';
+ * createClient({ auth: { role: 'deploy', jwt: () => readFileSync('/var/run/secrets/tokens/hush', 'utf8') } });
+ * ```
+ */
+export interface JwtAuthOptions {
+  /**
+   * The JWT role to log in to (created with `auth.roles.create` or
+   * `hush auth roles create`).
+   *
+   * @example
+   * ```ts
+   * createClient({ auth: { role: 'ci-deploy', jwt } });
+   * ```
+   */
+  role: string;
+  /**
+   * Returns the JWT to log in with. Called at every login, so a file that
+   * is rotated (a Kubernetes projected token) or a token fetched on demand
+   * (GitHub Actions) is read fresh each time. Surrounding whitespace is
+   * ignored. An error it throws rejects the call that needed the login
+   * (a HushError as it is; anything else as AuthError `jwt_unavailable`).
+   *
+   * @example
+   * ```ts
+   * import { githubActionsJwt } from 'hush-vault-sdk';
+   * createClient({ auth: { role: 'deploy', jwt: () => githubActionsJwt({ audience: 'hush' }) } });
+   * ```
+   */
+  jwt: () => string | Promise<string>;
+}
+
+/**
  * Options of {@link createClient}.
  *
  * @example
@@ -147,6 +184,23 @@ export interface ClientOptions {
    * ```
    */
   token?: string | null;
+  /**
+   * Log in with a JWT instead of using a token: the client calls
+   * `POST /v1/auth/jwt/login` when a call first needs a token, keeps the
+   * short-lived token it gets in memory, logs in again before it expires
+   * (once less than max(30 s, 20% of its lifetime) remains, but at the
+   * latest at half its lifetime) and once more when a call is answered 401,
+   * retrying that call once. Concurrent calls share one login. Not
+   * combinable with `token` or `tokenFile` (`invalid_config`); HUSH_TOKEN
+   * and HUSH_TOKEN_FILE are then ignored. Not combinable with `fallback`,
+   * whose key comes from a fixed token.
+   *
+   * @example
+   * ```ts
+   * createClient({ addr: 'https://vault.internal', auth: { role: 'deploy', jwt: () => readFileSync(jwtPath, 'utf8') } });
+   * ```
+   */
+  auth?: JwtAuthOptions;
   /**
    * Per-attempt timeout in milliseconds (default 10 000). A timed-out call
    * throws TimeoutError and is not retried.
