@@ -40,11 +40,19 @@ export function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/, '');
 }
 
+/**
+ * knex writes its own warnings to the console (a failed connection as a
+ * multi-line stack). Every such failure reaches Hush as an error, which says
+ * it in one line (CLI) or logs it (server), so knex's copy is dropped.
+ */
+const KNEX_LOG = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
+
 export function openDb(opts: DbOptions): Db {
   if (storageKind(opts.url) === 'postgres') {
     preparePg();
     return knexFactory({
       client: 'pg',
+      log: KNEX_LOG,
       connection: opts.url,
       pool: { min: 0, max: opts.poolMax ?? 10 },
       acquireConnectionTimeout: 10_000,
@@ -56,6 +64,7 @@ export function openDb(opts: DbOptions): Db {
   const writer: { conn: RawSqlite | null } = { conn: null };
   const db = knexFactory({
     client: 'better-sqlite3',
+    log: KNEX_LOG,
     connection: { filename: file },
     useNullAsDefault: true,
     pool: {
