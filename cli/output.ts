@@ -45,10 +45,11 @@ export class CliError extends Error {
 /**
  * One error line as the terminal should show it: control characters (from
  * a name someone typed or a file someone wrote) are escaped, so an error
- * cannot move the cursor, retitle the window or hide text.
+ * cannot move the cursor, retitle the window or hide text; anything shaped
+ * like a token (a token pasted where a name belongs) is blanked.
  */
 export function errorLine(message: string): string {
-  return `hush: ${message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}\n`;
+  return `hush: ${message.replace(/hush_[0-9A-Za-z]{20,}/g, '[redacted-token]').replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}\n`;
 }
 
 export function printJson(v: unknown): void {

@@ -63,7 +63,7 @@ export function keySource(a: Pick<CreateArgs, 'jwks-url' | 'jwks-file' | 'public
   if (a['jwks-url'] !== undefined) {
     let u: URL;
     try { u = new URL(a['jwks-url']); } catch { throw usage(`--jwks-url "${a['jwks-url'].slice(0, 200)}" is not a URL`); }
-    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw usage('--jwks-url must be an https URL');
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw usage('--jwks-url must be an http(s) URL');
     return { jwksUrl: a['jwks-url'] };
   }
   if (a['jwks-file'] !== undefined) {

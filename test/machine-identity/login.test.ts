@@ -186,6 +186,57 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it('outside review: no regex backtracking, roles act for their creator, public keys only, own claims only, redacted names, fuller audit', async () => {
+      // A pattern that backtracks exponentially as a RegExp: linear here (the test would hang otherwise).
+      assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('redos', { boundSubject: '*a*a*a*a*a*a*b', boundClaims: {} }))).status, 201);
+      const slow = await login('redos', await iss.sign({ sub: 'a'.repeat(4000) }));
+      assert.equal(slow.status, 401);
+      assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('stars', { boundSubject: '*'.repeat(17) }))).status, 400);
+
+      // A role acts for the token that created it: its tokens are that token's children.
+      const adm = await s.api('POST', '/v1/tokens', { name: 'short-admin', scopes: ['admin:api'], ttl: '1h', cidrs: ['127.0.0.0/8'] });
+      assert.equal(adm.status, 201, adm.text);
+      assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('by-admin', { ttl: '24h' }), adm.body.token)).status, 201);
+      const r = await login('by-admin', await iss.sign(claims(), { expiresIn: '2h' }));
+      assert.equal(r.status, 200, r.text);
+      const self = await s.api('GET', '/v1/tokens/self', undefined, r.body.token);
+      assert.equal(self.body.parentId, adm.body.id);
+      assert.deepEqual(self.body.cidrs, ['127.0.0.0/8']);
+      assert.ok(Date.parse(r.body.expiresAt) <= Date.parse(adm.body.expiresAt), 'never past the creator');
+      assert.equal((await s.api('DELETE', `/v1/tokens/${adm.body.id}`)).status, 200);
+      assert.equal((await s.api('GET', '/v1/projects', undefined, r.body.token)).status, 401, 'revoked with its creator');
+      assert.equal((await login('by-admin', await iss.sign(claims()))).status, 401);
+      let ev = (await events(s, 'auth.jwt.login')).filter((e) => e.outcome === 'denied').pop();
+      assert.match(ev.detail.reason, /created the role .*revoked/);
+
+      // Public keys only in an inline JWKS.
+      const k = await makeKey('RS256', 'priv');
+      const { exportJWK } = await import('jose');
+      const priv = await s.api('POST', '/v1/auth/jwt/roles', role('priv', { jwks: { keys: [{ ...(await exportJWK(k.privateKey)), kid: 'priv' }] } }));
+      assert.equal(priv.status, 400, priv.text);
+      assert.match(priv.body.error.message, /private or secret key material/);
+
+      // Only claims the JWT holds: constructor is not "present".
+      assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('own', { requiredClaims: ['constructor', 'toString'] }))).status, 201);
+      assert.equal((await login('own', await iss.sign(claims()))).status, 401);
+
+      // A token pasted as the role name never reaches the audit log.
+      const fake = `hush_${'A'.repeat(49)}`;
+      assert.equal((await login(fake, await iss.sign(claims()))).status, 401);
+      ev = (await events(s, 'auth.jwt.login')).filter((e) => e.outcome === 'denied').pop();
+      assert.equal(ev.target.role, '[redacted-token]');
+
+      // A refused JWT's claimed iss and sub are in the event, marked unverified.
+      assert.equal((await login('deploy', await iss.sign(claims(), { aud: 'elsewhere' }))).status, 401);
+      ev = (await events(s, 'auth.jwt.login')).filter((e) => e.outcome === 'denied').pop();
+      assert.equal(ev.detail.claims.sub, 'repo:org/app:ref:refs/heads/main');
+      assert.equal(ev.detail.claims.unverified, true);
+
+      // The role's events say what it matches and where its keys come from.
+      const created = (await events(s, 'auth.role.create')).find((e) => e.target.role === 'k8s-app');
+      assert.ok(created.detail.keySha256 && created.detail.boundSubject === 'system:serviceaccount:prod:app', JSON.stringify(created.detail));
+    });
+
     it('roles are managed by root, or by admin of every project their scopes name; stored, listed, deleted, audited', async () => {
       const adm = await s.api('POST', '/v1/tokens', { name: 'api-admin', scopes: ['admin:api'], ttl: '1h' });
       const a = adm.body.token;

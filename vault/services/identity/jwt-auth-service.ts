@@ -1,12 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createHash } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { formatDuration, parseDuration } from '../../duration.js';
 import { AlreadyExistsError, ForbiddenError, HushError, InvalidRequestError, UnauthorizedError } from '../../errors.js';
 import type { JwtRoleRow, JwtRoleStore } from '../../store/jwt-role-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
 import { RESOURCE_NAME_RE } from '../secret/names.js';
 import { formatGrant, grantsCover, parseGrant } from '../token/grants.js';
-import type { Principal, TokenService } from '../token/token-service.js';
+import { IssueRefused, type Principal, type TokenService } from '../token/token-service.js';
+import { redactTokens } from '../token/redact.js';
 import { checkJwks, checkPublicKey, IssuerKeysError, JWT_ALGORITHMS, type IssuerKeys } from './issuer-keys.js';
 
 /**
@@ -46,10 +48,28 @@ export class JwtLoginFailed extends UnauthorizedError {
   }
 }
 
-/** Glob match: `*` matches any run of characters (including none); everything else is literal. */
+/** Longest claim value and most stars a pattern may have: matching stays cheap whatever a role or a JWT holds. */
+export const MAX_CLAIM_CHARS = 4096;
+export const MAX_PATTERN_STARS = 16;
+
+/**
+ * Glob match: `*` matches any run of characters (including none);
+ * everything else is literal. Iterative, with one backtrack point (the last
+ * star): O(pattern x value) at worst, never exponential, and no RegExp.
+ */
 export function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
-  return re.test(value);
+  let p = 0;
+  let v = 0;
+  let star = -1;
+  let mark = 0;
+  while (v < value.length) {
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === value[v]) { p++; v++; }
+    else if (p < pattern.length && pattern[p] === '*') { star = p++; mark = v; }
+    else if (star !== -1) { p = star + 1; v = ++mark; }
+    else return false;
+  }
+  while (p < pattern.length && pattern[p] === '*') p++;
+  return p === pattern.length;
 }
 
 export function publicRole(r: JwtRoleRow) {
@@ -68,6 +88,9 @@ function httpUrl(v: string, field: string): string {
   if (u.username || u.password) throw new InvalidRequestError(`${field} must not carry credentials`);
   return v;
 }
+
+/** A claim the JWT itself holds (never one inherited from Object.prototype, such as constructor). */
+const own = (payload: JWTPayload, name: string): unknown => (Object.hasOwn(payload, name) ? payload[name] : undefined);
 
 const claimText = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null);
 
@@ -89,7 +112,10 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
   async function validate(p: Principal, input: RoleInput): Promise<JwtRoleRow> {
     if (!RESOURCE_NAME_RE.test(input.name)) throw new InvalidRequestError('a role name is lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit');
     httpUrl(input.issuer, 'issuer');
-    if (!input.audience) throw new InvalidRequestError('audience is required: a JWT is accepted only when its aud names it');
+    if (!input.audience || !input.audience.trim()) throw new InvalidRequestError('audience is required: a JWT is accepted only when its aud names it');
+    for (const pat of [input.boundSubject ?? '', ...Object.values(input.boundClaims ?? {}).flat()]) {
+      if (typeof pat === 'string' && pat.split('*').length - 1 > MAX_PATTERN_STARS) throw new InvalidRequestError(`a claim pattern may have at most ${MAX_PATTERN_STARS} "*"`);
+    }
     const scopes = input.scopes.map((s) => formatGrant(parseGrant(s)));
     if (scopes.length === 0) throw new InvalidRequestError('a role needs at least one scope');
     if (!mayManage(p, scopes)) throw new ForbiddenError('managing a role needs root, or admin on every project its scopes name (a system scope needs root)');
@@ -102,7 +128,11 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
     let jwks: string | null = null;
     let publicKey: string | null = null;
     try {
-      if (input.jwks !== undefined) jwks = JSON.stringify(await checkJwks(input.jwks, 'jwks'));
+      if (input.jwks !== undefined) {
+        const priv = ((input.jwks as { keys?: Record<string, unknown>[] }).keys ?? []).some((k) => ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'].some((m) => Object.hasOwn(k, m)));
+        if (priv) throw new InvalidRequestError('the JWKS holds private or secret key material (d, p, q, dp, dq, qi, k): give the issuer\'s public keys only');
+        jwks = JSON.stringify(await checkJwks(input.jwks, 'jwks'));
+      }
       if (input.publicKey !== undefined) { await checkPublicKey(input.publicKey); publicKey = input.publicKey; }
     } catch (e) {
       if (e instanceof IssuerKeysError) throw new InvalidRequestError(e.message);
@@ -124,11 +154,12 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
 
   /** Bound claims, sub pattern and required claims; the reason names the claim, never its value. */
   function matchClaims(role: JwtRoleRow, payload: JWTPayload): string | null {
-    for (const c of role.requiredClaims) if (payload[c] === undefined) return `required claim ${c} is missing`;
-    if (role.boundSubject !== null && (typeof payload.sub !== 'string' || !globMatch(role.boundSubject, payload.sub))) return 'sub does not match the role\'s subject pattern';
+    for (const c of role.requiredClaims) if (own(payload, c) === undefined) return `required claim ${c} is missing`;
+    if (role.boundSubject !== null && (typeof payload.sub !== 'string' || payload.sub.length > MAX_CLAIM_CHARS || !globMatch(role.boundSubject, payload.sub))) return 'sub does not match the role\'s subject pattern';
     for (const [claim, patterns] of Object.entries(role.boundClaims)) {
-      const v = payload[claim];
-      const values = (Array.isArray(v) ? v : [v]).map(claimText).filter((x): x is string => x !== null);
+      const v = own(payload, claim);
+      if (Array.isArray(v) && v.length > 100) return `claim ${claim} has more than 100 elements`;
+      const values = (Array.isArray(v) ? v : [v]).map(claimText).filter((x): x is string => x !== null && x.length <= MAX_CLAIM_CHARS);
       if (!values.some((x) => patterns.some((p) => globMatch(p, x)))) return `claim ${claim} does not match the role`;
     }
     return null;
@@ -136,12 +167,23 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
 
   /** The claims a token and its audit event carry: iss, sub and the role's bound claims (values cut to 200 characters). */
   function claimsOf(role: JwtRoleRow | null, payload: JWTPayload): Record<string, unknown> {
-    const out: Record<string, unknown> = { iss: claimText(payload.iss)?.slice(0, 200) ?? null, sub: claimText(payload.sub)?.slice(0, 200) ?? null };
+    const out: Record<string, unknown> = { iss: claimText(own(payload, 'iss'))?.slice(0, 200) ?? null, sub: claimText(own(payload, 'sub'))?.slice(0, 200) ?? null };
+    if (own(payload, 'unverified') === true) out.unverified = true;
     for (const c of Object.keys(role?.boundClaims ?? {})) {
-      const v = payload[c];
+      const v = own(payload, c);
       out[c] = Array.isArray(v) ? v.slice(0, 10).map((x) => claimText(x)?.slice(0, 200) ?? null) : claimText(v)?.slice(0, 200) ?? null;
     }
     return out;
+  }
+
+  /** What a role matches and where its keys come from, for its audit events (an inline key as its SHA-256). */
+  function roleDetail(r: JwtRoleRow): Record<string, unknown> {
+    const keyText = r.jwks ?? r.publicKey;
+    return {
+      issuer: r.issuer, audience: r.audience, scopes: r.scopes, ttl: formatDuration(r.ttlMs), keySource: publicRole(r).keySource, jwksUrl: r.jwksUrl,
+      keySha256: keyText === null ? null : createHash('sha256').update(keyText).digest('hex'),
+      boundClaims: r.boundClaims, boundSubject: r.boundSubject, requiredClaims: r.requiredClaims, createdBy: r.createdBy,
+    };
   }
 
   async function verify(role: JwtRoleRow, jwt: string): Promise<JWTPayload> {
@@ -158,7 +200,10 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         issuer: role.issuer, audience: role.audience, algorithms: [...JWT_ALGORITHMS], clockTolerance: CLOCK_SKEW_S, requiredClaims: ['exp', 'aud', 'iss'],
       }));
     } catch (e) {
-      throw new JwtLoginFailed(reasonOf(e));
+      // For the audit event only: who the JWT claims to be, unverified (the event says so).
+      let claimed: Record<string, unknown> = {};
+      try { claimed = { ...decodeJwt(jwt), unverified: true }; } catch { /* not even decodable */ }
+      throw new JwtLoginFailed(reasonOf(e), claimed);
     }
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_S) throw new JwtLoginFailed('iat is in the future', payload as Record<string, unknown>);
@@ -184,7 +229,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       const row = await validate(p, input);
       await audit.run(ctx, async (tx, record) => {
         if (!(await roles.insert(row, tx))) throw new AlreadyExistsError(`role ${row.name} already exists`);
-        await record({ action: 'auth.role.create', outcome: 'ok', target: { role: row.name }, detail: { issuer: row.issuer, audience: row.audience, scopes: row.scopes, ttl: formatDuration(row.ttlMs), keySource: publicRole(row).keySource } });
+        await record({ action: 'auth.role.create', outcome: 'ok', target: { role: row.name }, detail: roleDetail(row) });
       });
       return publicRole(row);
     },
@@ -204,7 +249,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       if (!r || !mayManage(p, r.scopes)) throw new HushError('role_not_found', 404, `role ${name.slice(0, 63)} not found`);
       await audit.run(ctx, async (tx, record) => {
         await roles.delete(name, tx);
-        await record({ action: 'auth.role.delete', outcome: 'ok', target: { role: name } });
+        await record({ action: 'auth.role.delete', outcome: 'ok', target: { role: name }, detail: roleDetail(r) });
       });
       keys.forget(r);
       return { name, deleted: true };
@@ -228,17 +273,31 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         const expiresAt = Math.min(now + role.ttlMs, (payload.exp as number) * 1000);
         if (expiresAt <= now) throw new JwtLoginFailed('the JWT expires now', payload as Record<string, unknown>);
         const claims = claimsOf(role, payload);
-        const issued = await tokens.issue({
-          name: `jwt:${role.name}`, description: `JWT login via role ${role.name}: ${Object.entries(claims).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`.slice(0, 1000),
-          scopes: role.scopes, expiresAt,
-        }, ctx, (tokenId) => ({ action: 'auth.jwt.login', outcome: 'ok', target: { role: role.name, tokenId }, detail: { claims, scopes: role.scopes, expiresAt: new Date(expiresAt).toISOString() } }));
+        let issued;
+        try {
+          issued = await tokens.issue({
+            name: `jwt:${role.name}`, description: `JWT login via role ${role.name}: ${Object.entries(claims).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`.slice(0, 1000),
+            scopes: role.scopes, expiresAt, parentId: role.createdBy, ip,
+          }, ctx, {
+            // A role deleted (or replaced) while this login was verifying issues nothing.
+            check: async (tx) => {
+              const still = await roles.get(role.name, tx);
+              if (!still || still.createdAt !== role.createdAt) throw new IssueRefused('the role was deleted while the login was verified');
+            },
+            event: (tokenId, t) => ({ action: 'auth.jwt.login', outcome: 'ok', target: { role: role.name, tokenId }, detail: { claims, scopes: role.scopes, expiresAt: new Date(t.expiresAt).toISOString(), cidrs: t.cidrs } }),
+          });
+        } catch (e) {
+          if (e instanceof IssueRefused) throw new JwtLoginFailed(e.message, payload as Record<string, unknown>);
+          throw e;
+        }
         return { token: issued.token, id: issued.id, expiresAt: new Date(issued.expiresAt).toISOString(), scopes: issued.scopes, role: role.name };
       } catch (e) {
         if (!(e instanceof JwtLoginFailed)) throw e;
         if (ip !== null) await tokens.recordFailure(ip, now);
         const detail = { reason: e.reason, claims: claimsOf(role, e.claims as JWTPayload) };
-        log.info({ role: roleName.slice(0, 63), reason: e.reason }, 'JWT login refused');
-        await audit.record(ctx, { action: 'auth.jwt.login', outcome: 'denied', target: { role: roleName.slice(0, 63) }, detail })
+        const shown = redactTokens(roleName.slice(0, 63));
+        log.info({ role: shown, reason: e.reason }, 'JWT login refused');
+        await audit.record(ctx, { action: 'auth.jwt.login', outcome: 'denied', target: { role: shown }, detail })
           .catch((err: Error) => log.error({ err: { message: err.message } }, 'could not record the refused JWT login'));
         throw e;
       }

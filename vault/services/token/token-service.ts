@@ -44,6 +44,9 @@ export class AuthFailure extends UnauthorizedError {
 }
 
 /** The address reached the failed-authentication limit: every authenticated request from it gets 429 until its window ends. */
+/** A token that services/identity may not issue (the reason goes to the audit event, not the caller). */
+export class IssueRefused extends Error {}
+
 export class AuthLockedOut extends HushError {
   constructor(readonly retryAfterS: number) {
     super('rate_limited', 429, 'too many failed authentications from this address; retry after the time in Retry-After');
@@ -181,20 +184,33 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
 
     /**
      * A token for a workload that proved its identity another way (a JWT
-     * login, services/identity): no parent, the scopes and expiry the caller
-     * decided. `record` writes the login's audit event in the same transaction.
+     * login, services/identity), issued as a child of `parentId` (the token
+     * that created the role): it lives no longer than that token, carries its
+     * CIDRs, and is revoked with it. Refused (IssueRefused) when that token is
+     * revoked or expired, or when `ip` is outside its CIDRs. `check` runs in
+     * the same transaction (the role still exists); `event` is the audit event.
      */
-    async issue(input: { name: string; description: string; scopes: string[]; expiresAt: number }, ctx: AuditContext,
-      event: (tokenId: string) => AuditInput): Promise<{ token: string; id: string; expiresAt: number; scopes: string[] }> {
+    async issue(input: { name: string; description: string; scopes: string[]; expiresAt: number; parentId: string; ip: string | null }, ctx: AuditContext,
+      opts: { check?: (tx: Tx) => Promise<void>; event: (tokenId: string, t: { expiresAt: number; cidrs: string[] }) => AuditInput }): Promise<{ token: string; id: string; expiresAt: number; scopes: string[] }> {
       const token = await randomTokenString();
       const id = await newTokenId();
+      const hash = await keys.tokenHash(token);
       const scopes = input.scopes.map((x) => formatGrant(parseGrant(x)));
-      const row = { id, name: input.name, description: input.description, hash: await keys.tokenHash(token), scopes, parentId: null, cidrs: [], createdAt: Date.now(), expiresAt: input.expiresAt };
+      let expiresAt = input.expiresAt;
       await audit.run(ctx, async (tx, record) => {
-        await tokenStore.insert(row, tx);
-        await record(event(id));
+        const now = Date.now();
+        const chain = await tokenStore.ancestors(input.parentId, tx);
+        const parent = chain[0];
+        if (!parent) throw new IssueRefused('the token that created the role no longer exists');
+        if (chain.some((t) => t.revokedAt !== null && t.revokedAt <= now)) throw new IssueRefused('the token that created the role (or one of its ancestors) is revoked');
+        if (parent.expiresAt !== null && parent.expiresAt <= now) throw new IssueRefused('the token that created the role has expired');
+        if (parent.cidrs.length && !ipAllowed(cidrList(parent.cidrs), input.ip)) throw new IssueRefused('the address is outside the CIDRs of the token that created the role');
+        if (parent.expiresAt !== null) expiresAt = Math.min(expiresAt, parent.expiresAt);
+        await opts.check?.(tx);
+        await tokenStore.insert({ id, name: input.name, description: input.description, hash, scopes, parentId: parent.id, cidrs: parent.cidrs, createdAt: now, expiresAt }, tx);
+        await record(opts.event(id, { expiresAt, cidrs: parent.cidrs }));
       });
-      return { token, id, expiresAt: input.expiresAt, scopes };
+      return { token, id, expiresAt, scopes };
     },
 
     async create(p: Principal, input: CreateTokenInput, ctx: AuditContext) {
