@@ -1,4 +1,3 @@
-import { combine, split } from 'shamir-secret-sharing';
 import { ConfigError, InvalidShareError, UnsealFailedError } from '../errors.js';
 import { KEY_BYTES, openPacked, sealPacked } from './aead.js';
 import { masterKeyFromRaw, type MasterKey } from './keyring.js';
@@ -142,6 +141,7 @@ export async function sealWithShares(mk: MasterKey, shares: number, threshold: n
   const setIdBytes = s.randombytes_buf(SET_ID_BYTES);
   const setId = Buffer.from(setIdBytes).toString('hex');
   try {
+    const { split } = await import('shamir-secret-sharing'); // loaded when used: an open vault never needs it
     const parts = await split(raw, shares, threshold);
     const shareTexts = parts.map((p) => encodeShare(s, setIdBytes, p));
     for (const p of parts) s.memzero(p);
@@ -177,6 +177,7 @@ export async function sealWithPassphrase(mk: MasterKey, passphrase: string): Pro
 /** Rebuilds the unseal key from `threshold` distinct shares (parseShare's bytes) and opens the master key. */
 export async function openWithShares(record: SealRecord, shares: Uint8Array[]): Promise<{ mk: MasterKey; key: UnsealKey }> {
   const s = await getSodium();
+  const { combine } = await import('shamir-secret-sharing');
   const raw = await combine(shares);
   const key = unsealKey(raw, s);
   s.memzero(raw);

@@ -57,23 +57,28 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
     for (const st of streams) st.destroy(new Error('the vault was sealed'));
     streams.clear();
   });
-  app.addHook('onRequest', async (req) => {
-    if (req.routeOptions.config?.awaitOpen) await seal.settled();
-    req.sealEpoch = seal.epoch;
-    if (seal.sealed && !req.routeOptions.config?.whileSealed) throw new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)');
+  // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const go = () => {
+      req.sealEpoch = seal.epoch;
+      if (seal.sealed && !req.routeOptions.config?.whileSealed) done(new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)'));
+      else done();
+    };
+    if (req.routeOptions.config?.awaitOpen) seal.settled().then(go, go);
+    else go();
   });
-  app.addHook('onSend', async (req, reply, payload) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     const stream = payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function';
     if (stream && seal.epoch === req.sealEpoch && !req.routeOptions.config?.whileSealed) {
       const st = payload as { destroy(e?: Error): void; once(ev: string, fn: () => void): void };
       streams.add(st);
       st.once('close', () => streams.delete(st));
     }
-    if (seal.epoch === req.sealEpoch || req.routeOptions.config?.whileSealed || reply.statusCode >= 400) return payload;
-    if (!stream && req.method !== 'GET' && req.method !== 'HEAD') return payload;
+    if (seal.epoch === req.sealEpoch || req.routeOptions.config?.whileSealed || reply.statusCode >= 400) { done(null, payload); return; }
+    if (!stream && req.method !== 'GET' && req.method !== 'HEAD') { done(null, payload); return; }
     if (stream) (payload as { destroy(): void }).destroy();
     reply.code(503).header('content-type', 'application/json; charset=utf-8').removeHeader('content-disposition').removeHeader('etag');
-    return JSON.stringify({ error: { code: 'sealed', message: 'the vault was sealed while this request ran', requestId: req.id } });
+    done(null, JSON.stringify({ error: { code: 'sealed', message: 'the vault was sealed while this request ran', requestId: req.id } }));
   });
 }
 

@@ -1,4 +1,8 @@
-import { createLocalJWKSet, errors, importJWK, importSPKI, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
+
+/** jose, loaded on first use: a server that never sees a JWT login does not carry it (about 10 MB). */
+let joseModule: Promise<typeof import('jose')> | null = null;
+export const loadJose = (): Promise<typeof import('jose')> => (joseModule ??= import('jose'));
 import type { JwtRoleRow } from '../../store/jwt-role-store.js';
 
 /**
@@ -92,6 +96,7 @@ export async function checkJwks(doc: unknown, where: string): Promise<JSONWebKey
   if (!Array.isArray(keys) || keys.length === 0 || keys.length > 100 || !keys.every((k) => k && typeof k === 'object' && typeof (k as { kty?: unknown }).kty === 'string')) {
     throw new IssuerKeysError(`${where} is not a JWKS (a JSON object with a "keys" array of 1 to 100 JWKs)`);
   }
+  const { importJWK } = await loadJose();
   let usable = 0;
   for (const k of keys as JWK[]) {
     const alg = algOf(k);
@@ -107,6 +112,7 @@ export async function checkJwks(doc: unknown, where: string): Promise<JSONWebKey
 
 /** Checks a PEM public key: an RSA, P-256 or Ed25519 SubjectPublicKeyInfo. Resolves the algorithm it verifies. */
 export async function checkPublicKey(pem: string): Promise<string> {
+  const { importSPKI } = await loadJose();
   for (const alg of JWT_ALGORITHMS) {
     try {
       await importSPKI(pem, alg);
@@ -124,6 +130,7 @@ export function issuerKeysFactory() {
   const inline = new Map<string, JWTVerifyGetKey>();
 
   async function refresh(url: string, r: Remote): Promise<void> {
+    const { createLocalJWKSet } = await loadJose();
     r.inflight ??= (async () => {
       try {
         const jwks = await checkJwks(await fetchJson(url, MAX_JWKS_BYTES, 'the JWKS at'), `the JWKS at ${url}`);
@@ -139,6 +146,7 @@ export function issuerKeysFactory() {
 
   function remote(url: string): JWTVerifyGetKey {
     return async (header, token) => {
+      const { errors } = await loadJose();
       let r = remotes.get(url);
       if (!r) {
         if (remotes.size >= MAX_CACHED_URLS) remotes.delete(remotes.keys().next().value!);
@@ -177,6 +185,7 @@ export function issuerKeysFactory() {
           const id = `pem:${role.name}:${role.createdAt}:${header.alg}`;
           let k = inline.get(id);
           if (!k) {
+            const { importSPKI } = await loadJose();
             const key = await importSPKI(pem, header.alg);
             k = async () => key;
             inline.set(id, k);
@@ -186,9 +195,15 @@ export function issuerKeysFactory() {
       }
       if (role.jwks !== null) {
         const id = `jwks:${role.name}:${role.createdAt}`;
-        let k = inline.get(id);
-        if (!k) inline.set(id, (k = createLocalJWKSet(JSON.parse(role.jwks) as JSONWebKeySet)));
-        return k;
+        const jwks = role.jwks;
+        return async (header, token) => {
+          let k = inline.get(id);
+          if (!k) {
+            const { createLocalJWKSet } = await loadJose();
+            inline.set(id, (k = createLocalJWKSet(JSON.parse(jwks) as JSONWebKeySet)));
+          }
+          return k(header, token);
+        };
       }
       if (role.jwksUrl !== null) return remote(role.jwksUrl);
       return async (header, token) => remote(await discover(role.issuer))(header, token);

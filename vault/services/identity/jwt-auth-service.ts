@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { formatDuration, parseDuration } from '../../duration.js';
 import { AlreadyExistsError, ForbiddenError, HushError, InvalidRequestError, UnauthorizedError } from '../../errors.js';
 import type { JwtRoleRow, JwtRoleStore } from '../../store/jwt-role-store.js';
@@ -9,7 +9,7 @@ import { RESOURCE_NAME_RE } from '../secret/names.js';
 import { formatGrant, grantsCover, parseGrant } from '../token/grants.js';
 import { IssueRefused, type Principal, type TokenService } from '../token/token-service.js';
 import { redactTokens } from '../token/redact.js';
-import { checkJwks, checkPublicKey, IssuerKeysError, JWT_ALGORITHMS, type IssuerKeys } from './issuer-keys.js';
+import { checkJwks, checkPublicKey, IssuerKeysError, JWT_ALGORITHMS, loadJose, type IssuerKeys } from './issuer-keys.js';
 
 /**
  * Machine identity (docs/machine-identity.md): a workload exchanges a JWT
@@ -187,6 +187,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
   }
 
   async function verify(role: JwtRoleRow, jwt: string): Promise<JWTPayload> {
+    const { decodeJwt, decodeProtectedHeader, errors, jwtVerify } = await loadJose();
     let alg: unknown;
     try {
       alg = decodeProtectedHeader(jwt).alg;
@@ -203,7 +204,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       // For the audit event only: who the JWT claims to be, unverified (the event says so).
       let claimed: Record<string, unknown> = {};
       try { claimed = { ...decodeJwt(jwt), unverified: true }; } catch { /* not even decodable */ }
-      throw new JwtLoginFailed(reasonOf(e), claimed);
+      throw new JwtLoginFailed(reasonOf(e, errors), claimed);
     }
     const now = Math.floor(Date.now() / 1000);
     if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_S) throw new JwtLoginFailed('iat is in the future', payload as Record<string, unknown>);
@@ -212,7 +213,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
     return payload;
   }
 
-  function reasonOf(e: unknown): string {
+  function reasonOf(e: unknown, errors: typeof import('jose').errors): string {
     if (e instanceof IssuerKeysError) return `issuer keys unavailable: ${e.message}`;
     if (e instanceof errors.JWTExpired) return 'the JWT has expired';
     if (e instanceof errors.JWTClaimValidationFailed) return `claim check failed: ${e.claim} ${e.reason}`.slice(0, 200);
