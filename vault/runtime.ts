@@ -233,15 +233,19 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
 
     status,
 
-    /** While sealed: reads the seal record again, so a rekey made meanwhile shows (type, threshold). */
+    /** Reads the seal record again, so a rekey made meanwhile shows (type, threshold). */
     async refresh(): Promise<void> {
-      if (current || sealType === 'file') return;
       const r = await progress.load();
       if (r) sealType = r.type;
     },
 
-    /** Resolves once an unseal that is opening the vault has finished (a seal request waits for it). */
+    /**
+     * Resolves once the unseal submissions queued so far (any of which may
+     * complete a set and open the vault) and an opening in progress have
+     * finished: a seal request waits for them, so it applies to what they open.
+     */
     async settled(): Promise<void> {
+      await unsealQueue;
       while (opening) await opening.catch(() => undefined);
     },
 

@@ -25,15 +25,21 @@ export async function readSecretFile(path: string, what: string): Promise<string
   return out;
 }
 
-/** An unseal call, retried (a few times, briefly) when the server asks to wait a second or two (429 with a short Retry-After). */
+/**
+ * An unseal call, retried for up to a minute while the server asks to wait
+ * a second or two (429 with a short Retry-After: its passphrase bucket or
+ * its unseal queue is full, as under a flood of wrong guesses).
+ */
 async function patiently<T>(call: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
+  const until = Date.now() + 60_000;
+  for (;;) {
     try {
       return await call();
     } catch (e) {
       const after = (e as { status?: number; retryAfterMs?: number }).retryAfterMs;
-      if ((e as { status?: number }).status !== 429 || after === undefined || after > 5_000 || i >= 5) throw e;
-      await new Promise((r) => setTimeout(r, after + 100));
+      if ((e as { status?: number }).status !== 429 || after === undefined || after > 5_000 || Date.now() + after > until) throw e;
+      // Jittered, so it does not line up with a flood that retries on the same beat.
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * after));
     }
   }
 }

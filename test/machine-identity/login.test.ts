@@ -215,6 +215,13 @@ for (const backend of BACKENDS) {
       const priv = await s.api('POST', '/v1/auth/jwt/roles', role('priv', { jwks: { keys: [{ ...(await exportJWK(k.privateKey)), kid: 'priv' }] } }));
       assert.equal(priv.status, 400, priv.text);
       assert.match(priv.body.error.message, /private or secret key material/);
+      // Only the public members of each key are kept: nothing else a document carries is stored.
+      const extra = await s.api('POST', '/v1/auth/jwt/roles', role('extra', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }], d: 'top-level junk' } as never }));
+      assert.equal(extra.status, 400, 'unknown top-level members are refused by the schema');
+      const pub = await s.api('POST', '/v1/auth/jwt/roles', role('pub-only', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }] } }));
+      assert.equal(pub.status, 201, pub.text);
+      const stored = await s.server.container.stores.jwtRoles.get('pub-only');
+      assert.ok(stored && !stored.jwks!.includes('not-a-member') && !stored.jwks!.includes('note'), stored?.jwks ?? '');
 
       // Only claims the JWT holds: constructor is not "present".
       assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('own', { requiredClaims: ['constructor', 'toString'] }))).status, 201);
@@ -224,7 +231,12 @@ for (const backend of BACKENDS) {
       const fake = `hush_${'A'.repeat(49)}`;
       assert.equal((await login(fake, await iss.sign(claims()))).status, 401);
       ev = (await events(s, 'auth.jwt.login')).filter((e) => e.outcome === 'denied').pop();
-      assert.equal(ev.target.role, '[redacted-token]');
+      assert.equal(ev.target.role, '[not a role name]');
+      const body = fake.slice('hush_'.length).toLowerCase().slice(0, 40);
+      assert.equal((await login(body, await iss.sign(claims()))).status, 401);
+      ev = (await events(s, 'auth.jwt.login')).filter((e) => e.outcome === 'denied').pop();
+      assert.equal(ev.target.role, body, 'a name that could be a role is recorded as given');
+      assert.equal(ev.detail.claims.sub, 'repo:org/app:ref:refs/heads/main', 'the claimed sub, for an unknown role too');
 
       // A refused JWT's claimed iss and sub are in the event, marked unverified.
       assert.equal((await login('deploy', await iss.sign(claims(), { aud: 'elsewhere' }))).status, 401);

@@ -15,6 +15,7 @@ import { FULL_CLI, runHush, spawnServer, waitFor, type Listening } from '../help
 import { onPty, PTY_SKIP } from '../helpers/pty.js';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { BACKENDS, freshPgDatabase, onBackend, pgAdmin } from '../helpers/server.js';
 
 type Api = (method: string, path: string, body?: unknown, token?: string) => Promise<{ status: number; body: any; text: string }>;
@@ -324,6 +325,26 @@ for (const backend of BACKENDS) {
         assert.equal(unseals.length, round + 1, `round ${round}: one vault.unseal per unseal, however many complete sets arrived`);
         assert.equal((await api('POST', '/v1/sys/seal', {})).status, 200);
       }
+      // A seal that arrives while the completing share is still being received waits for it, and seals what it opens.
+      assert.equal((await unsealWith(api, [v.init.shares[0]])).progress, 1);
+      const u = new URL(v.server!.url);
+      const sock = connect(Number(u.port), u.hostname);
+      await new Promise<void>((r) => sock.once('connect', () => r()));
+      const body = JSON.stringify({ share: v.init.shares[1] });
+      let raw = '';
+      sock.on('data', (d) => { raw += d; });
+      sock.write(`POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+      await new Promise((r) => setTimeout(r, 200)); // the headers are in: the server has seen the submission start
+      const sealing = api('POST', '/v1/sys/seal', {});
+      await new Promise((r) => setTimeout(r, 200));
+      sock.write(body);
+      const sealed = await sealing;
+      await waitFor(() => raw.includes('\r\n\r\n{'), 'the unseal answer');
+      sock.destroy();
+      assert.match(raw, /^HTTP\/1\.1 200/);
+      assert.equal(sealed.status, 200, sealed.text);
+      assert.equal(sealed.body.already, false, 'the seal applied to what the unseal opened');
+      assert.equal((await api('GET', '/v1/sys/health')).status, 503, 'it ends sealed');
       await unsealWith(api, v.init.shares.slice(0, 2));
       const held = (await api('GET', '/v1/audit?action=vault.unseal_attempt&outcome=error&limit=100')).body.events;
       const mine = held.find((e: any) => e.requestId === reqId);

@@ -1,6 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -35,6 +35,8 @@ declare module 'fastify' {
     whileSealed?: boolean;
     /** Waits for an unseal that is opening the vault before going on (seal). */
     awaitOpen?: boolean;
+    /** An unseal submission: a seal arriving while one is in flight (even before its body is read) waits for it. */
+    unsealSubmission?: boolean;
   }
   interface FastifyRequest {
     /** The seal epoch when the request arrived: a response to a request that a seal overtook carries no value. */
@@ -57,6 +59,9 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
     for (const st of streams) st.destroy(new Error('the vault was sealed'));
     streams.clear();
   });
+  // Unseal submissions from the moment they arrive (before their body is read) until they are answered.
+  const submissions = new Map<FastifyRequest, () => void>();
+  const finish = (req: FastifyRequest) => { submissions.get(req)?.(); submissions.delete(req); };
   // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (req, _reply, done) => {
     const go = () => {
@@ -64,9 +69,20 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
       if (seal.sealed && !req.routeOptions.config?.whileSealed) done(new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)'));
       else done();
     };
-    if (req.routeOptions.config?.awaitOpen) seal.settled().then(go, go);
-    else go();
+    const cfg = req.routeOptions.config;
+    if (cfg?.unsealSubmission) {
+      let resolve!: () => void;
+      const p = new Promise<void>((r) => { resolve = r; });
+      submissions.set(req, resolve);
+      (req as FastifyRequest & { submission?: Promise<void> }).submission = p;
+    }
+    if (cfg?.awaitOpen) {
+      const pending = [...submissions.keys()].map((r) => (r as FastifyRequest & { submission?: Promise<void> }).submission);
+      Promise.all(pending).then(() => seal.settled()).then(go, go);
+    } else go();
   });
+  app.addHook('onResponse', (req, _reply, done) => { if (submissions.has(req)) finish(req); done(); });
+  app.addHook('onRequestAbort', (req, done) => { if (submissions.has(req)) finish(req); done(); });
   app.addHook('onSend', (req, reply, payload, done) => {
     const stream = payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function';
     if (stream && seal.epoch === req.sealEpoch && !req.routeOptions.config?.whileSealed) {

@@ -31,7 +31,7 @@ export function authJwtRoutes(app: FastifyInstance, c: Container) {
         boundSubject: Type.Optional(ClaimPattern),
         requiredClaims: Type.Optional(Type.Array(ClaimName, { maxItems: 32 })),
         jwksUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
-        jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Object({ kty: Type.String() }), { minItems: 1, maxItems: 100 }) })),
+        jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Object({ kty: Type.String() }), { minItems: 1, maxItems: 100 }) }, { additionalProperties: false })),
         publicKey: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384 })),
       }, { additionalProperties: false }),
       response: withErrors({ 201: Role }),

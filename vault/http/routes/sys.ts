@@ -31,7 +31,7 @@ export interface SealControl {
   unseal(ctx: AuditContext, input: { share?: string; passphrase?: string }): Promise<SealStatus & { unsealed?: boolean }>;
   /** Forgets the shares given so far. */
   reset(): void;
-  /** While sealed: reads the seal record again (a rekey made meanwhile). */
+  /** Reads the seal record again (a rekey made meanwhile). */
   refresh(): Promise<void>;
   /** Resolves once an unseal that is opening the vault has finished. */
   settled(): Promise<void>;
@@ -66,7 +66,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       },
     },
   }, async (_req, reply) => {
-    if (seal?.sealed) await seal.refresh().catch(() => undefined);
+    await seal?.refresh().catch(() => undefined);
     const st = seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
     if (st.sealed) {
       return reply.status(503).send({
@@ -93,12 +93,12 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     config: { auth: 'none', rateLimit: false, whileSealed: true },
     schema: { summary: 'Whether this server is sealed, and the unseal progress (no auth); always 200', response: withErrors({ 200: SealStatusSchema }) },
   }, async () => {
-    if (seal?.sealed) await seal.refresh();
+    await seal?.refresh();
     return seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
   });
 
   app.post('/v1/sys/unseal', {
-    config: { auth: 'none', whileSealed: true, rateLimit: { max: UNSEAL_RATE_LIMIT, timeWindow: 60_000 } },
+    config: { auth: 'none', whileSealed: true, unsealSubmission: true, rateLimit: { max: UNSEAL_RATE_LIMIT, timeWindow: 60_000 } },
     schema: {
       summary: 'Give one unseal share, or the passphrase (no auth); reports progress. `reset` forgets the shares given so far.',
       body: Type.Object({

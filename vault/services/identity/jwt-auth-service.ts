@@ -131,7 +131,10 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       if (input.jwks !== undefined) {
         const priv = ((input.jwks as { keys?: Record<string, unknown>[] }).keys ?? []).some((k) => ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'].some((m) => Object.hasOwn(k, m)));
         if (priv) throw new InvalidRequestError('the JWKS holds private or secret key material (d, p, q, dp, dq, qi, k): give the issuer\'s public keys only');
-        jwks = JSON.stringify(await checkJwks(input.jwks, 'jwks'));
+        // Stored as the public members of each key only: nothing else the document carried is kept.
+        const PUBLIC = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use', 'key_ops', 'x5c', 'x5t', 'x5t#S256'];
+        const keysOnly = { keys: ((input.jwks as { keys: Record<string, unknown>[] }).keys).map((k) => Object.fromEntries(Object.entries(k).filter(([m]) => PUBLIC.includes(m)))) };
+        jwks = JSON.stringify(await checkJwks(keysOnly, 'jwks'));
       }
       if (input.publicKey !== undefined) { await checkPublicKey(input.publicKey); publicKey = input.publicKey; }
     } catch (e) {
@@ -268,7 +271,11 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       await tokens.assertNotLockedOut(ip, now);
       const role = RESOURCE_NAME_RE.test(roleName) ? await roles.get(roleName) : null;
       try {
-        if (!role) throw new JwtLoginFailed('the role does not exist');
+        if (!role) {
+          let claimed: Record<string, unknown> = {};
+          try { claimed = { ...(await loadJose()).decodeJwt(jwt), unverified: true }; } catch { /* not decodable */ }
+          throw new JwtLoginFailed('the role does not exist', claimed);
+        }
         if (jwt.length > MAX_JWT_CHARS) throw new JwtLoginFailed(`the JWT is longer than ${MAX_JWT_CHARS} characters`);
         const payload = await verify(role, jwt);
         const expiresAt = Math.min(now + role.ttlMs, (payload.exp as number) * 1000);
@@ -296,7 +303,8 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         if (!(e instanceof JwtLoginFailed)) throw e;
         if (ip !== null) await tokens.recordFailure(ip, now);
         const detail = { reason: e.reason, claims: claimsOf(role, e.claims as JWTPayload) };
-        const shown = redactTokens(roleName.slice(0, 63));
+        // Only a name that could be a role is recorded: anything else (a token pasted there, with or without its prefix) is not.
+        const shown = RESOURCE_NAME_RE.test(roleName) ? redactTokens(roleName) : '[not a role name]';
         log.info({ role: shown, reason: e.reason }, 'JWT login refused');
         await audit.record(ctx, { action: 'auth.jwt.login', outcome: 'denied', target: { role: shown }, detail })
           .catch((err: Error) => log.error({ err: { message: err.message } }, 'could not record the refused JWT login'));
