@@ -66,7 +66,9 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       },
     },
   }, async (_req, reply) => {
-    await seal?.refresh().catch(() => undefined);
+    // Sealed: the record read again (a rekey meanwhile), bounded like the storage check below, so a database
+    // that hangs never hangs a balancer's probe. Open: it is read together with the storage check.
+    if (seal?.sealed) await within(seal.refresh(), HEALTH_STORAGE_TIMEOUT_MS).catch(() => undefined);
     const st = seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
     if (st.sealed) {
       return reply.status(503).send({
@@ -79,21 +81,22 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     try {
       // Read from the database, so every server sharing it reports the same
       // backup state, and a node that cannot reach it reports itself unhealthy.
-      [lastBackupAt, lastBackupError] = await within((async () => [
-        await c.stores.meta.get('backup_last_success'),
-        await c.stores.meta.get('backup_last_error'),
-      ])(), HEALTH_STORAGE_TIMEOUT_MS);
+      [lastBackupAt, lastBackupError] = await within((async () => {
+        const [ok, err] = [await c.stores.meta.get('backup_last_success'), await c.stores.meta.get('backup_last_error')];
+        await seal?.refresh();
+        return [ok, err];
+      })(), HEALTH_STORAGE_TIMEOUT_MS);
     } catch {
       return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, seal: st.type, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
-    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, seal: st.type, lastBackupAt, lastBackupError };
+    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, seal: seal?.status().type ?? 'file', lastBackupAt, lastBackupError };
   });
 
   app.get('/v1/sys/seal-status', {
     config: { auth: 'none', rateLimit: false, whileSealed: true },
     schema: { summary: 'Whether this server is sealed, and the unseal progress (no auth); always 200', response: withErrors({ 200: SealStatusSchema }) },
   }, async () => {
-    await seal?.refresh();
+    if (seal) await within(seal.refresh(), HEALTH_STORAGE_TIMEOUT_MS).catch(() => undefined);
     return seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
   });
 
