@@ -145,15 +145,13 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
 }
 
 /**
- * Opens an initialised vault: checks the master key against the key-check
- * row BEFORE running migrations or writing anything, then migrates.
+ * The master key of an initialised, file-sealed vault, from its configured
+ * source. Nothing is checked or written here: the runtime (runtime.ts open)
+ * checks it against the key-check row BEFORE it migrates or writes anything.
  */
 export async function openVault(config: Readonly<Config>, opened: OpenedDb): Promise<{ masterKey: MasterKey; source: MasterKeySource; keySource: KeySource }> {
-  const { db } = opened;
-  if (!(await isInitialised(db))) throw new NotInitializedError('vault is not initialised: run `hush init` or start `hush server` on an empty data dir');
+  if (!(await isInitialised(opened.db))) throw new NotInitializedError('vault is not initialised: run `hush init` or start `hush server` on an empty data dir');
   const resolved = await resolveMasterKey(config);
   if (!resolved) throw new ConfigError('no master key: set HUSH_MASTER_KEY_FILE (or --master-key-file) to the vault\'s key file');
-  await keyServiceFactory({ keyStore: keyStoreFactory(db), masterKey: resolved.key }).verify();
-  await migrate(db);
   return { masterKey: resolved.key, source: resolved.source, keySource: masterKeySource(config, resolved) };
 }
