@@ -117,8 +117,12 @@ class BodyCheck {
     this.n++;
     // The bytes as read when there are any (readLines), else the line as a dump writes it.
     const raw: Buffer | undefined = l[RAW];
-    if (raw) this.h.update(raw).update(NL);
-    else this.h.update(JSON.stringify(l) + '\n');
+    if (raw) {
+      this.h.update(raw).update(NL);
+      // An audit line is exactly as a dump writes it: text that parses to the MACed
+      // value but reads otherwise (a repeated key, another spelling of a number) is refused.
+      if (l.t === 'audit' && !raw.equals(Buffer.from(JSON.stringify(l)))) this.bad('audit event is not in the form a dump writes (altered text)');
+    } else this.h.update(JSON.stringify(l) + '\n');
     // Format 1 events belong to the single chain: stream 0, their place in it is their seq.
     if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) { l.stream = 0; l.streamSeq = l.seq; }
     if (NOT_IN_FORMAT[this.header.format]?.includes(l.t)) this.bad(`a format ${this.header.format} backup has no ${l.t} lines`);
