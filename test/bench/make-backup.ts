@@ -2,13 +2,16 @@
 // with `versions` secret versions: 1,000 projects (or fewer) of one env each,
 // one version per secret, values of 32 characters. The bench encrypts it with
 // `gpg --symmetric` and restores it to seed a vault of that size far faster
-// than seeding through the API. Prints nothing; writes `out`.
+// than seeding through the API. It holds one root token, printed as JSON
+// ({"rootToken": ...}); writes `out`.
 //
 //   node dist/test/bench/make-backup.js OUT VERSIONS
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { BACKUP_FORMAT } from '../../vault/backup/dump.js';
+import { randomTokenString } from '../../vault/crypto/keyring.js';
+import { getSodium, keyedBlake2b } from '../../vault/crypto/sodium.js';
 
 const [out, nArg] = process.argv.slice(2);
 const versions = Number(nArg);
@@ -26,7 +29,11 @@ async function line(o: Record<string, unknown>) {
   buf += s;
   if (buf.length > 1 << 20) { if (!w.write(buf)) await once(w, 'drain'); buf = ''; }
 }
-for (const purpose of ['token-pepper', 'audit-mac']) await line({ t: 'key', purpose, version: 1, key: randomBytes(32).toString('base64') });
+const pepper = randomBytes(32);
+await line({ t: 'key', purpose: 'token-pepper', version: 1, key: pepper.toString('base64') });
+await line({ t: 'key', purpose: 'audit-mac', version: 1, key: randomBytes(32).toString('base64') });
+const rootToken = await randomTokenString();
+const rootHash = keyedBlake2b(await getSodium(), new Uint8Array(pepper))(null, rootToken);
 let left = versions;
 const pname = (p: number) => `p${String(p).padStart(5, '0')}`;
 for (let p = 0; p < projects && left > 0; p++) {
@@ -44,6 +51,11 @@ for (let p = 0; p < projects && left > 0; p++) {
   }
   left -= n;
 }
+await line({
+  t: 'token', id: 'tok_benchroot0000000000', name: 'root', description: 'bench root token', hash: rootHash.toString('base64'), scopes: ['root'], parentId: null,
+  cidrs: [], createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null,
+});
+counts.tokens++;
 void body;
 if (buf) w.write(buf);
 w.end();
@@ -58,3 +70,4 @@ hw.end();
 await once(hw, 'finish');
 unlinkSync(out + '.body');
 void readFileSync; void writeFileSync;
+process.stdout.write(JSON.stringify({ rootToken }) + '\n');
