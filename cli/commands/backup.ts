@@ -19,7 +19,7 @@ function backupFailure(e: unknown): CliError {
   const err = e as { code?: unknown; message?: unknown };
   const code = typeof err?.code === 'string' ? err.code : undefined;
   if (code && BACKUP_CODES.has(code)) return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.error, code);
-  if (code === 'restore_target_not_empty') return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.conflict, code);
+  if (code === 'restore_target_not_empty' || code === 'restore_target_unsafe') return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.conflict, code);
   const c = CliError.from(e);
   return code && !c.message.includes(code) ? new CliError(`${c.message} (${code})`, c.exitCode, code) : c;
 }

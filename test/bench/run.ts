@@ -1,6 +1,7 @@
 // `npm run bench`: Hush against baselines measured in the same run, the same way.
 // Prints a table and writes bench-results.json. `--smoke` runs tiny sizes (used by the test suite).
-// Groups (--only=a,b): http, cluster, run, rotate, bulk (backup/restore at 10k and 100k versions; --bulk-1m adds 1M), audit.
+// Groups (--only=a,b): http, cluster, run, rotate, bulk (backup/restore at 10k and 100k versions; --bulk-1m adds 1M),
+// audit (verify of --audit-events=N events, 1M by default).
 // HTTP load comes from wrk in its own process (installed from Debian's packages when missing, as root).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +24,7 @@ const DURATION = smoke ? 1 : 5;
 const PG_URL = process.env.HUSH_TEST_PG_URL || null;
 const SIZES = smoke
   ? { rotationProjects: 10, perProject: 10, auditEvents: 2_000, runs: 3 }
-  : { rotationProjects: 1000, perProject: 100, auditEvents: 1_000_000, runs: 20 };
+  : { rotationProjects: 1000, perProject: 100, auditEvents: Number(process.argv.find((a) => a.startsWith('--audit-events='))?.slice(15) ?? 1_000_000), runs: 20 };
 
 interface Row { name: string; value: number; unit: string; baseline: number | null; baselineName: string; ratio: number | null; budget: string; extra?: Record<string, number> }
 const rows: Row[] = [];

@@ -13,7 +13,7 @@ import { BACKUP_FORMAT, countLine, emptyCounts, keyLines, tailLines, type Backup
  *
  * Memory: one page of rows and one chunk of text at a time.
  */
-const CHUNK = 256 * 1024;
+const CHUNK = 64 * 1024;
 const J = JSON.stringify;
 
 export class BodyText {

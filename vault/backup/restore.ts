@@ -8,7 +8,7 @@ import { HushError } from '../errors.js';
 import { GENESIS_HASH, checkpointMaterial, eventMaterial, SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { canonicalJson } from '../services/audit/canonical.js';
 import { backupStoreFactory, type NewToken } from '../store/backup-store.js';
-import { bulkInsertFactory, newAuditBatch, newSecretBatch, newVersionBatch } from '../store/bulk-insert.js';
+import { bulkInsertFactory, newAuditBatch, newEnvBatch, newProjectBatch, newSecretBatch, newVersionBatch } from '../store/bulk-insert.js';
 import { migrate, transaction, type Db } from '../store/db.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
@@ -294,14 +294,20 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
     const vaultKeys: Partial<Record<'token-pepper' | 'audit-mac', string>> = {};
     let project: { id: number; cipher: SecretCipher } | null = null;
     let envId = 0;
-    // Secrets get their ids here (the vault is empty), so a version names its secret without a lookup.
-    let nextSecretId = await bulk.nextSecretId(tx);
+    // Projects, envs and secrets get their ids here (the vault is empty), so a row names its parent without a lookup.
+    let nextProjectId = await bulk.nextId('projects', tx);
+    let nextEnvId = await bulk.nextId('envs', tx);
+    let nextSecretId = await bulk.nextId('secrets', tx);
     let secretId = 0;
+    const projects = newProjectBatch();
+    const envs = newEnvBatch();
     const secrets = newSecretBatch();
     const versions = newVersionBatch();
     const audit = newAuditBatch();
-    // Secrets before their versions (foreign key).
+    // Parents before their children (foreign keys).
     const flush = async () => {
+      await bulk.projects(projects, tx);
+      await bulk.envs(envs, tx);
       await bulk.secrets(secrets, tx);
       await bulk.versions(versions, tx);
     };
@@ -312,7 +318,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
     const take = async (l: Line) => {
       const p = check.add(l);
       if (p) await p;
-      if (l.t !== 'secret' && l.t !== 'version' && (secrets.length || versions.length)) await flush();
+      if (l.t !== 'secret' && l.t !== 'version' && l.t !== 'project' && l.t !== 'env' && (projects.length || envs.length || secrets.length || versions.length)) await flush();
       if (l.t !== 'token') await flushTokens();
       if (l.t !== 'audit' && audit.length) await bulk.audit(audit, tx);
       switch (l.t) {
@@ -322,13 +328,16 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
           if (vaultKeys['token-pepper'] !== undefined && vaultKeys['audit-mac'] !== undefined) await keys.importForRestore(vaultKeys as Record<'token-pepper' | 'audit-mac', string>, tx);
           break;
         case 'project': {
-          const id = await store.insertProject(l.name, l.createdAt, tx);
-          await keys.createProjectDek(id, 1, tx);
-          project = { id, cipher: await keys.cipher(id, 1, tx) };
+          const id = nextProjectId++;
+          projects.push(id, l.name, 1, l.createdAt);
+          // The data key's row names the project by id only (no foreign key): it goes in now.
+          project = { id, cipher: await keys.restoreProjectDek(id, tx) };
           break;
         }
         case 'env':
-          envId = await store.insertEnv(project!.id, l.name, l.revision, l.createdAt, tx);
+          envId = nextEnvId++;
+          envs.push(envId, project!.id, l.name, l.revision, l.createdAt);
+          if (envs.length >= BATCH || projects.length >= BATCH) await flush();
           break;
         case 'secret':
           secretId = nextSecretId++;
@@ -338,7 +347,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
           // The check has made sure this version follows its secret (secretId).
           const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, envId, l.name, l.version));
           versions.push(secretId, l.version, enc?.nonce ?? null, enc?.ciphertext ?? null, enc ? 1 : null, l.deleted, l.createdBy, l.createdAt);
-          if (versions.length >= BATCH || secrets.length >= BATCH) await flush();
+          if (versions.length >= BATCH || secrets.length >= BATCH || envs.length >= BATCH) await flush();
           break;
         }
         case 'token':
@@ -390,7 +399,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
       for (; i < pending.length; i++) {
         const l = pending[i];
         if (!fast(l)) await take(l);
-        else if (versions.length >= BATCH || secrets.length >= BATCH) await flush();
+        else if (versions.length >= BATCH || secrets.length >= BATCH || envs.length >= BATCH) await flush();
       }
       const r = await batches.next();
       if (r.done) break;

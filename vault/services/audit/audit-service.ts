@@ -329,6 +329,7 @@ interface StreamState { row: StreamRow; next: number; prev: Buffer; lastSeq: num
  */
 async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'auditMac'>, anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor): Promise<VerifyResult> {
   const mac = await keys.auditMac();
+  const matches = mac.matches ?? ((prev: Uint8Array, text: string, expected: Uint8Array) => mac(prev, text).equals(expected));
   // Every event up to a stream's head committed no later than its head row
   // did, so this read fixes a consistent range to check.
   const registry = await store.streams();
@@ -379,14 +380,15 @@ async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'auditMac'>, 
       if (!bytesEqual(r[12], st.prev)) {
         return result(seq, `event ${seq} does not link to event ${st.lastSeq || seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
       }
-      const hash = mac(st.prev, rawMaterial(r, seq, stream, streamSeq));
-      if (!bytesEqual(r[13], hash)) return result(seq, `event ${seq} was altered or forged: its MAC does not match its contents (or its stored text is not the canonical text the MAC covers)`);
-      st.prev = hash;
+      // The stored hash, once it matched what the MAC gives, is the link to the next event.
+      const stored: Buffer = Buffer.isBuffer(r[13]) ? r[13] : Buffer.from(r[13]);
+      if (!matches(st.prev, rawMaterial(r, seq, stream, streamSeq), stored)) return result(seq, `event ${seq} was altered or forged: its MAC does not match its contents (or its stored text is not the canonical text the MAC covers)`);
+      st.prev = stored;
       st.next++;
       st.lastSeq = seq;
       checked++;
       lastSeq = seq;
-      lastHash = hash;
+      lastHash = stored;
     }
   }
 
