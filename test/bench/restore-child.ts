@@ -3,11 +3,10 @@
 //   node dist/test/bench/restore-child.js FILE PASSFILE DATA_DIR [DATABASE_URL]
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../vault/config.js';
-import { restoreBackupFile } from '../../vault/backup/local.js';
-import { createLogger } from '../../vault/server.js';
+import { restoreBackupFile, silentLogger } from '../../vault/backup/local.js';
 
 const [file, passFile, dataDir, databaseUrl] = process.argv.slice(2);
 const passphrase = readFileSync(passFile, 'utf8');
 const cfg = loadConfig({ 'data-dir': dataDir, ...(databaseUrl ? { 'database-url': databaseUrl } : {}) }, {});
-const r = await restoreBackupFile(cfg, file, { passphrase }, createLogger('silent'));
+const r = await restoreBackupFile(cfg, file, { passphrase }, silentLogger);
 process.stdout.write(JSON.stringify({ counts: r.counts, verified: r.verified && r.verify.ok, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');

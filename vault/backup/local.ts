@@ -13,6 +13,17 @@ import { assertNoLinks, createSqliteFile, fsyncFiles, sqliteTargetFiles } from '
  * and `hush backup restore` run.
  */
 
+/**
+ * A logger that drops everything, without loading the server's logging
+ * stack (a restore from the CLI logs nothing; loading vault/server.js for
+ * its logger cost the restore a good share of its start-up).
+ */
+export const silentLogger: FastifyBaseLogger = (() => {
+  const noop = () => undefined;
+  const l = { level: 'silent', fatal: noop, error: noop, warn: noop, info: noop, debug: noop, trace: noop, silent: noop, child: () => l };
+  return l as unknown as FastifyBaseLogger;
+})();
+
 export type OpenKeys = Pick<DecryptOptions, 'identities' | 'passphrase' | 'verifyKeys'>;
 
 export interface FileVerifyReport extends VerifyReport { signature: SignatureStatus }
