@@ -72,6 +72,12 @@ for (const backend of BACKENDS) {
             assert.equal(one.status, 200, k);
             assert.equal(one.body.value, val, k);
           }
+          // The restore chose the ids: new rows made afterwards must not collide with them (PostgreSQL's sequences were moved).
+          assert.equal((await s.api('POST', '/v1/projects', { name: 'after-restore' }, src.rootToken)).status, 201);
+          assert.equal((await s.api('POST', '/v1/projects/after-restore/envs', { name: 'prod' }, src.rootToken)).status, 201);
+          assert.equal((await s.api('PUT', '/v1/projects/after-restore/envs/prod/secrets/NEW', { value: 'fresh' }, src.rootToken)).status, 200);
+          assert.equal((await s.api('PUT', '/v1/projects/p0/envs/e0/secrets/ANOTHER', { value: 'more' }, src.rootToken)).status, 200);
+          assert.equal((await s.api('GET', '/v1/projects/after-restore/envs/prod/secrets/NEW', undefined, src.rootToken)).body.value, 'fresh');
         } finally {
           await s.close();
         }
