@@ -41,7 +41,7 @@ describe('bench harness (--smoke)', () => {
         /^audit verify \(\d+ events, sqlite\)$/, /^audit verify over a raw read \(\d+ events, sqlite\)$/,
         ...(process.env.HUSH_TEST_PG_URL ? [
           /^bulk read postgres req\/s$/, /^bulk read postgres p99$/, /^PUT postgres req\/s$/, /^PUT postgres p99$/,
-          /^backup \d+ versions \(postgres\)$/, /^restore \d+ versions \(postgres\)$/, /^restore: peak RSS \(\d+ versions, postgres\)$/, /^audit verify \(\d+ events, postgres\)$/,
+          /^audit verify \(\d+ events, postgres\)$/,
           /^bulk read postgres, 2 nodes via HAProxy req\/s$/, /^bulk read postgres, 1 node via HAProxy req\/s$/, /^bare Fastify GET via HAProxy req\/s$/,
         ] : []),
       ];
