@@ -19,7 +19,7 @@ function backupFailure(e: unknown): CliError {
   const err = e as { code?: unknown; message?: unknown };
   const code = typeof err?.code === 'string' ? err.code : undefined;
   if (code && BACKUP_CODES.has(code)) return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.error, code);
-  if (code === 'restore_target_not_empty') return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.conflict, code);
+  if (code === 'restore_target_not_empty' || code === 'restore_target_unsafe') return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.conflict, code);
   const c = CliError.from(e);
   return code && !c.message.includes(code) ? new CliError(`${c.message} (${code})`, c.exitCode, code) : c;
 }
@@ -218,8 +218,7 @@ export const restoreSubcommand: CommandModule = {
       delete env.HUSH_DATA_DIR;
       delete env.HUSH_DATABASE_URL;
       const cfg = loadConfig({ 'data-dir': argv.dataDir, 'database-url': argv.databaseUrl, 'master-key-file': argv.masterKeyFile, 'log-level': 'silent' }, env);
-      const { restoreBackupFile } = await import('../../vault/backup/local.js');
-      const { createLogger } = await import('../../vault/server.js');
+      const { restoreBackupFile, silentLogger } = await import('../../vault/backup/local.js');
       const tty = process.stderr.isTTY === true && !argv.json;
       // Ctrl-C (or SIGTERM) fails the restore like any other error, so what it created is removed again; a second one exits at once.
       const interrupted = new AbortController();
@@ -228,7 +227,7 @@ export const restoreSubcommand: CommandModule = {
       process.once('SIGTERM', onSignal);
       let r;
       try {
-        r = await restoreBackupFile(cfg, file, keys, createLogger('silent'), (phase) => {
+        r = await restoreBackupFile(cfg, file, keys, silentLogger, (phase) => {
           if (tty) process.stderr.write(phase === 'verify' ? 'verifying the backup...\n' : 'restoring...\n');
         }, interrupted.signal);
       } catch (e) {

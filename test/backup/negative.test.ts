@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadConfig } from '../../vault/config.js';
@@ -151,6 +151,50 @@ describe('bad backups and bad targets', () => {
 
     await forge(join(work, 'foreign.pgp'), ['{"hello":"world"}']);
     await assertRefused(join(work, 'foreign.pgp'), { passphrase: PASS }, 'backup_corrupt');
+  });
+
+  it('an audit event whose text reads otherwise than the value it MACs (a repeated key, a respelled number): backup_corrupt', async () => {
+    const aIdx = lines.findIndex((l) => JSON.parse(l).t === 'audit' && /"target":\{"key":"[^"]*","version":\d+/.test(l));
+    assert.ok(aIdx > 0, 'an audit event whose target names a key and a version');
+    const dup = [...lines];
+    dup[aIdx] = dup[aIdx].replace('"target":{"key":', '"target":{"key":"FAKE_NAME","key":');
+    await forge(join(work, 'dup-key.pgp'), rehash(dup));
+    await assertRefused(join(work, 'dup-key.pgp'), { passphrase: PASS }, 'backup_corrupt');
+    const num = [...lines];
+    num[aIdx] = num[aIdx].replace(/("target":\{"key":"[^"]*","version":)(\d+)/, '$1$2.0000000000000001');
+    assert.deepEqual(JSON.parse(num[aIdx]), JSON.parse(lines[aIdx]), 'the same value once parsed');
+    await forge(join(work, 'num.pgp'), rehash(num));
+    await assertRefused(join(work, 'num.pgp'), { passphrase: PASS }, 'backup_corrupt');
+  });
+
+  // Issue 21: a symlink planted at the target's hush.db made the restore write its database elsewhere (mode 0644).
+  for (const kind of ['dangling', 'to an empty file elsewhere'] as const) {
+    it(`a symbolic link at the target's hush.db (${kind}): restore_target_unsafe, nothing written through it`, async () => {
+      const dir = join(work, `link-${kind === 'dangling' ? 'dangling' : 'empty'}`);
+      const elsewhere = join(work, `elsewhere-${kind === 'dangling' ? 'dangling' : 'empty'}.db`);
+      mkdirSync(dir, { mode: 0o700 });
+      if (kind !== 'dangling') writeFileSync(elsewhere, '');
+      symlinkSync(elsewhere, join(dir, 'hush.db'));
+      await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), { code: 'restore_target_unsafe' });
+      assert.equal(existsSync(elsewhere), kind !== 'dangling', 'no file created through the link');
+      if (kind !== 'dangling') assert.equal(statSync(elsewhere).size, 0, 'the file the link points to is untouched');
+      assert.deepEqual(readdirSync(dir), ['hush.db'], 'nothing else created in the target');
+      assert.ok(lstatSync(join(dir, 'hush.db')).isSymbolicLink());
+    });
+  }
+
+  it('a link at the target\'s journal or master.key is refused too; a fresh target gets hush.db and master.key of mode 0600', async () => {
+    for (const name of ['hush.db-wal', 'master.key']) {
+      const dir = join(work, `link-${name}`);
+      mkdirSync(dir, { mode: 0o700 });
+      symlinkSync(join(work, `nowhere-${name}`), join(dir, name));
+      await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), { code: 'restore_target_unsafe' });
+      assert.equal(existsSync(join(work, `nowhere-${name}`)), false);
+    }
+    const dir = join(work, 'fresh-modes');
+    const r = await restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent);
+    assert.equal(r.verified, true);
+    for (const f of readdirSync(dir)) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, `${f} is 0600`);
   });
 
   it('a non-empty target: restore_target_not_empty, and the vault there is unchanged', async () => {

@@ -5,6 +5,8 @@
 // on the stack).
 //
 //   node dist/test/bench/profile.js [--seconds=10] [--path=read|put|verify] [--events=200000] [--keep=DIR] [--database-url=postgres://...]
+//   node dist/test/bench/profile.js --file=X.cpuprofile   (the same report of a profile written elsewhere, e.g.
+//                                                           `node --cpu-prof dist/test/bench/restore-child.js ...`)
 //
 // --path=verify seeds --events audit events (seed-audit.js) and profiles GET /v1/audit/verify instead.
 import { randomBytes } from 'node:crypto';
@@ -78,6 +80,8 @@ function analyse(p: Profile) {
 }
 
 async function main() {
+  const given = arg('file');
+  if (given) { report([`profile ${given}`], given); rmSync(tmp, { recursive: true, force: true }); return; }
   const dir = join(tmp, 'data');
   const extra = dbUrl ? ['--database-url', dbUrl] : [];
   if (mode === 'verify') return verifyProfile(dir, extra);
@@ -96,8 +100,8 @@ async function main() {
   if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
 }
 
-function report(head: string[]) {
-  const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).pop();
+function report(head: string[], given?: string) {
+  const file = given ?? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).pop();
   if (!file) throw new Error('no profile written');
   const a = analyse(JSON.parse(readFileSync(file, 'utf8')));
   process.stdout.write([

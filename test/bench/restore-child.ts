@@ -1,12 +1,12 @@
 // Restores a passphrase backup into a fresh data dir the way `hush backup
-// restore` does (verify pass, then restore pass) and prints its own peak RSS.
+// restore` does (one pass, checked as it is written, then read back) and prints its own peak RSS.
+//   node dist/test/bench/restore-child.js FILE PASSFILE DATA_DIR [DATABASE_URL]
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../../vault/config.js';
-import { restoreBackupFile } from '../../vault/backup/local.js';
-import { createLogger } from '../../vault/server.js';
+import { restoreBackupFile, silentLogger } from '../../vault/backup/local.js';
 
-const [file, passFile, dataDir] = process.argv.slice(2);
+const [file, passFile, dataDir, databaseUrl] = process.argv.slice(2);
 const passphrase = readFileSync(passFile, 'utf8');
-const cfg = loadConfig({ 'data-dir': dataDir }, {});
-const r = await restoreBackupFile(cfg, file, { passphrase }, createLogger('silent'));
+const cfg = loadConfig({ 'data-dir': dataDir, ...(databaseUrl ? { 'database-url': databaseUrl } : {}) }, {});
+const r = await restoreBackupFile(cfg, file, { passphrase }, silentLogger);
 process.stdout.write(JSON.stringify({ counts: r.counts, verified: r.verified && r.verify.ok, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');

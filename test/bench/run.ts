@@ -1,5 +1,7 @@
 // `npm run bench`: Hush against baselines measured in the same run, the same way.
 // Prints a table and writes bench-results.json. `--smoke` runs tiny sizes (used by the test suite).
+// Groups (--only=a,b): http, cluster, run, rotate, bulk (backup/restore at 10k and 100k versions; --bulk-1m adds 1M),
+// audit (verify of --audit-events=N events, 1M by default).
 // HTTP load comes from wrk in its own process (installed from Debian's packages when missing, as root).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +13,7 @@ import { closedPort } from '../helpers/http.js';
 import { freshPgDatabase } from '../helpers/server.js';
 import { ensureTool } from '../helpers/tools.js';
 import { api, DIST, fmt, HUSH_BIN, median, resetPeakRss, rssOf, seedEnv, spawnListening, timeCommand, wrk, type LoadResult, type Spawned } from './lib.js';
+import { bulkFigures } from './bulk.js';
 
 const smoke = process.argv.includes('--smoke');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -21,7 +24,7 @@ const DURATION = smoke ? 1 : 5;
 const PG_URL = process.env.HUSH_TEST_PG_URL || null;
 const SIZES = smoke
   ? { rotationProjects: 10, perProject: 10, auditEvents: 2_000, runs: 3 }
-  : { rotationProjects: 1000, perProject: 100, auditEvents: 1_000_000, runs: 20 };
+  : { rotationProjects: 1000, perProject: 100, auditEvents: Number(process.argv.find((a) => a.startsWith('--audit-events='))?.slice(15) ?? 1_000_000), runs: 20 };
 
 interface Row { name: string; value: number; unit: string; baseline: number | null; baselineName: string; ratio: number | null; budget: string; extra?: Record<string, number> }
 const rows: Row[] = [];
@@ -196,7 +199,7 @@ async function runBench() {
   }
 }
 
-async function rotationAndBackupBench() {
+async function rotationBench() {
   const s = await startHush('bulk');
   try {
     const t0 = Date.now();
@@ -216,45 +219,6 @@ async function rotationAndBackupBench() {
     const versions = SIZES.rotationProjects * SIZES.perProject;
     record({ name: `rotate master key (${SIZES.rotationProjects} projects, ${versions} versions)`, value: rot, unit: 'ms', baseline: rotSmall, baselineName: `same projects, ${SIZES.rotationProjects} versions`, budget: '< 2000 ms' });
 
-    // Backup: stream from the server into a file; baseline: gpg --symmetric of the raw SQLite file.
-    // The server's peak RSS is reset first (clear_refs), so it is the backup's peak, not the seeding's.
-    const pass = join(tmp, 'pass'); writeFileSync(pass, 'bench-passphrase', { mode: 0o600 });
-    const out = join(tmp, 'bench-backup.pgp');
-    const backups: number[] = [];
-    let serverPeak = 0;
-    for (let i = 0; i < RUNS; i++) {
-      resetPeakRss(s.child.pid!);
-      const tb = process.hrtime.bigint();
-      const res = await fetch(`${s.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${s.rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'bench-passphrase' }) });
-      if (!res.ok) throw new Error(`backup -> ${res.status}`);
-      writeFileSync(out, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });
-      backups.push(Number(process.hrtime.bigint() - tb) / 1e6);
-      serverPeak = Math.max(serverPeak, rssOf(s.child.pid!).peakMb);
-    }
-    const gpgHome = mkdtempSync(join(tmp, 'gnupg-'));
-    const dbCopy = join(tmp, 'hush-db-copy.db');
-    spawnSync('sqlite3', [join(s.dir, 'hush.db'), `.backup ${dbCopy}`]);
-    const gpgIn = statSync(dbCopy, { throwIfNoEntry: false }) ? dbCopy : join(s.dir, 'hush.db');
-    const gpgB = median(Array.from({ length: RUNS }, () => timeCommand('gpg', ['--homedir', gpgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase-file', pass, '--symmetric', '-o', join(tmp, 'raw.gpg'), gpgIn]).ms));
-    record({ name: `backup ${versions} versions (wall)`, value: median(backups), unit: 'ms', baseline: gpgB, baselineName: 'gpg --symmetric of hush.db', budget: '< 20000 ms', extra: { serverPeakRssMb: serverPeak, bytes: statSync(out).size } });
-    record({ name: 'backup: server peak RSS', value: serverPeak, unit: 'MB', baseline: null, baselineName: '-', budget: '< 300 MB' });
-
-    // Restore in a child process (CLI when available), peak RSS from the child's rusage.
-    const restores: number[] = [];
-    let restorePeak = 0;
-    for (let i = 0; i < RUNS; i++) {
-      const target = join(tmp, `restored-${i}`);
-      const tr = process.hrtime.bigint();
-      const child = spawnSync(process.execPath, [join(DIST, 'test/bench/restore-child.js'), out, pass, target], { encoding: 'utf8' });
-      restores.push(Number(process.hrtime.bigint() - tr) / 1e6);
-      if (child.status !== 0) throw new Error(`restore failed: ${child.stderr}`);
-      const rr = JSON.parse(child.stdout.trim().split('\n').pop()!);
-      restorePeak = Math.max(restorePeak, rr.maxRssMb);
-      rmSync(target, { recursive: true, force: true });
-    }
-    const gpgD = median(Array.from({ length: RUNS }, () => timeCommand('gpg', ['--homedir', gpgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase-file', pass, '-o', join(tmp, 'raw.db'), '--decrypt', join(tmp, 'raw.gpg')]).ms));
-    record({ name: `restore ${versions} versions (wall)`, value: median(restores), unit: 'ms', baseline: gpgD, baselineName: 'gpg --decrypt of hush.db', budget: '< 20000 ms', extra: { peakRssMb: restorePeak } });
-    record({ name: 'restore: peak RSS', value: restorePeak, unit: 'MB', baseline: null, baselineName: '-', budget: '< 300 MB' });
   } finally {
     await s.stop();
   }
@@ -272,15 +236,39 @@ async function seq<T>(n: number, fn: () => Promise<T>): Promise<T[]> {
   return out;
 }
 
-async function auditBench() {
-  const dir = join(tmp, 'audit');
-  const init = spawnSync(process.execPath, [HUSH_BIN, 'operator', 'init', '--data-dir', dir, '--json'], { encoding: 'utf8' });
+/**
+ * Backup and restore (bulk.ts) on each engine at each size, with their
+ * ratios to gpg in the same run and their peak RSS. 1M versions only with
+ * --bulk-1m (a few minutes per engine).
+ */
+async function bulkBench() {
+  const sizes = smoke ? [300] : [10_000, 100_000, ...(process.argv.includes('--bulk-1m') ? [1_000_000] : [])];
+  // The smoke run (npm test) keeps to SQLite here: the PostgreSQL path is the same harness, and the test suite restores on PostgreSQL anyway.
+  const engines: ('sqlite' | 'postgres')[] = PG_URL && !smoke ? ['sqlite', 'postgres'] : ['sqlite'];
+  if (!PG_URL) process.stderr.write('  bulk: postgres skipped (needs HUSH_TEST_PG_URL)\n');
+  for (const engine of engines) {
+    for (const n of sizes) {
+      const f = await bulkFigures(tmp, engine, n, n >= 1_000_000 ? 1 : RUNS);
+      const file = engine === 'sqlite' ? 'hush.db' : 'pg_dump of the database';
+      record({ name: `backup ${n} versions (${engine})`, value: median(f.backupMs), unit: 'ms', baseline: median(f.backupBaselineMs), baselineName: `gpg --symmetric of ${file}`, budget: '<= 3x', extra: { bytes: f.backupBytes, baselineBytes: f.baselineFileBytes } });
+      record({ name: `restore ${n} versions (${engine})`, value: median(f.restoreMs), unit: 'ms', baseline: median(f.restoreBaselineMs), baselineName: `gpg --decrypt of ${file}`, budget: '<= 10x' });
+      record({ name: `backup: server peak RSS (${n} versions, ${engine})`, value: f.backupPeakRssMb, unit: 'MB', baseline: null, baselineName: '-', budget: '< 200 MB' });
+      record({ name: `restore: peak RSS (${n} versions, ${engine})`, value: f.restorePeakRssMb, unit: 'MB', baseline: null, baselineName: '-', budget: '< 200 MB' });
+    }
+  }
+}
+
+async function auditBench(engine: 'sqlite' | 'postgres') {
+  const dir = join(tmp, `audit-${engine}`);
+  const pg = engine === 'postgres' ? (await freshPgDatabase())! : null;
+  const dbArgs = pg ? ['--database-url', pg.url] : [];
+  const init = spawnSync(process.execPath, [HUSH_BIN, 'operator', 'init', '--data-dir', dir, ...dbArgs, '--json'], { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(init.stderr);
   const root = JSON.parse(init.stdout).rootToken as string;
-  const seed = spawnSync(process.execPath, [join(DIST, 'test/bench/seed-audit.js'), dir, String(SIZES.auditEvents)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const seed = spawnSync(process.execPath, [join(DIST, 'test/bench/seed-audit.js'), dir, String(SIZES.auditEvents), ...(pg ? [pg.url] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (seed.status !== 0) throw new Error(seed.stderr);
   const seeded = JSON.parse(seed.stdout.trim().split('\n').pop()!);
-  const s = await startHush('audit');
+  const s = await startHush(`audit-${engine}`, dbArgs);
   try {
     const times: number[] = [];
     let checked = 0;
@@ -291,9 +279,11 @@ async function auditBench() {
       if (!r.ok) throw new Error(`verify failed: ${JSON.stringify(r)}`);
       checked = r.checked;
     }
-    record({ name: `audit verify (${checked} events)`, value: median(times), unit: 'ms', baseline: seeded.readMs, baselineName: 'plain paged read of every event', budget: '< 10000 ms' });
+    record({ name: `audit verify (${checked} events, ${engine})`, value: median(times), unit: 'ms', baseline: seeded.readMs, baselineName: 'plain paged read of every event', budget: '<= 1.5x' });
+    record({ name: `audit verify over a raw read (${checked} events, ${engine})`, value: median(times), unit: 'ms', baseline: seeded.rawReadMs, baselineName: 'the same pages as raw rows, no MAC', budget: '-' });
   } finally {
     await s.stop();
+    await pg?.drop();
   }
 }
 
@@ -313,8 +303,12 @@ async function main() {
     else process.stderr.write('  cluster: skipped (2 nodes on one PostgreSQL need HUSH_TEST_PG_URL)\n');
   }
   if (want('run')) await runBench();
-  if (want('bulk')) await rotationAndBackupBench();
-  if (want('audit')) await auditBench();
+  if (want('rotate')) await rotationBench();
+  if (want('bulk')) await bulkBench();
+  if (want('audit')) {
+    await auditBench('sqlite');
+    if (PG_URL) await auditBench('postgres');
+  }
   // Errors: requests without a 2xx (non-2xx answers plus socket errors) of the measured side / of the baseline, over all runs.
   const errors = (r: Row) => r.extra?.non2xx === undefined ? '-'
     : `${r.extra.non2xx + r.extra.socketErrors} / ${r.extra.baselineNon2xx + r.extra.baselineSocketErrors}`;

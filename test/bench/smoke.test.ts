@@ -37,10 +37,11 @@ describe('bench harness (--smoke)', () => {
         /^bulk read sqlite req\/s$/, /^bulk read sqlite p99$/, /^PUT sqlite req\/s$/, /^PUT sqlite p99$/, /^server RSS idle$/, /^server RSS under bulk-read load$/,
         /^bulk read sqlite, --value-cache 0 req\/s$/, /^bulk read sqlite, --value-cache 0 p99$/,
         /^hush run -- true \(median\)$/, /^hush run overhead over true$/,
-        /^rotate master key/, /^backup \d+ versions \(wall\)$/, /^backup: server peak RSS$/, /^restore \d+ versions \(wall\)$/, /^restore: peak RSS$/,
-        /^audit verify \(\d+ events\)$/,
+        /^rotate master key/, /^backup \d+ versions \(sqlite\)$/, /^backup: server peak RSS \(\d+ versions, sqlite\)$/, /^restore \d+ versions \(sqlite\)$/, /^restore: peak RSS \(\d+ versions, sqlite\)$/,
+        /^audit verify \(\d+ events, sqlite\)$/, /^audit verify over a raw read \(\d+ events, sqlite\)$/,
         ...(process.env.HUSH_TEST_PG_URL ? [
           /^bulk read postgres req\/s$/, /^bulk read postgres p99$/, /^PUT postgres req\/s$/, /^PUT postgres p99$/,
+          /^audit verify \(\d+ events, postgres\)$/,
           /^bulk read postgres, 2 nodes via HAProxy req\/s$/, /^bulk read postgres, 1 node via HAProxy req\/s$/, /^bare Fastify GET via HAProxy req\/s$/,
         ] : []),
       ];

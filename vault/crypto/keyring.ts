@@ -225,13 +225,19 @@ export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) 
   });
 }
 
+/**
+ * The audit MAC: keyed BLAKE2b-256 over prev_hash || canonical event JSON.
+ * `matches` tells whether it equals a stored hash without making a buffer of it (audit verify).
+ */
+export type AuditMacFn = ((prev: Uint8Array, canonical: string) => Buffer) & { matches?: (prev: Uint8Array, canonical: string, expected: Uint8Array) => boolean };
+
 /** Keyed BLAKE2b-256 over prev_hash || canonical event JSON. */
-export function auditMac(mk: MasterKey, macKey: WrappedKey): (prev: Uint8Array, canonical: string) => Buffer {
+export function auditMac(mk: MasterKey, macKey: WrappedKey): AuditMacFn {
   const key = unwrap(mk, macKey);
   return mk._use((_k, s) => {
     const hash = keyedBlake2b(s, key);
     mk._track(() => { hash.wipe(); s.memzero(key); });
-    return (prev: Uint8Array, canonical: string) => hash(prev, canonical);
+    return Object.assign((prev: Uint8Array, canonical: string) => hash(prev, canonical), { matches: hash.matches });
   });
 }
 

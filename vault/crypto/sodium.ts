@@ -29,7 +29,11 @@ const utf8 = new TextEncoder();
  * a region of the wasm heap this function owns; inputs are encoded straight
  * into it. Falls back to the wrappers if the module's internals differ.
  */
-export type KeyedHash = ((prefix: Uint8Array | null, text: string) => Buffer) & { wipe(): void };
+export type KeyedHash = ((prefix: Uint8Array | null, text: string) => Buffer) & {
+  wipe(): void;
+  /** Whether the digest equals `expected` (32 bytes), compared where it was computed: no buffer per call (audit verify). */
+  matches(prefix: Uint8Array | null, text: string, expected: Uint8Array): boolean;
+};
 
 export function keyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
   let wiped = false;
@@ -42,7 +46,8 @@ export function keyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
       s.crypto_generichash_update(st, s.from_string(text));
       return Buffer.from(s.crypto_generichash_final(st, 32));
     };
-    return Object.assign(fn, { wipe() { wiped = true; s.memzero(key); } });
+    const matches = (prefix: Uint8Array | null, text: string, expected: Uint8Array) => expected.length === 32 && Buffer.from(expected).equals(fn(prefix, text));
+    return Object.assign(fn, { wipe() { wiped = true; s.memzero(key); }, matches });
   }
   const wasm = w as SodiumWasm;
   const keyLen = key.length;
@@ -58,20 +63,29 @@ export function keyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
     wasm.HEAPU8.set(key, base + 64);
   };
   reserve(4096);
-  const fn = (prefix: Uint8Array | null, text: string) => {
+  /** Hashes into the heap; returns the heap (read it after this call: it is replaced when wasm memory grows). */
+  const digest = (prefix: Uint8Array | null, text: string): Uint8Array => {
     if (wiped) throw new SealedError('the server was sealed: its keys are gone');
     const pre = prefix ? prefix.length : 0;
     reserve(pre + text.length * 3);
     const heap = wasm.HEAPU8;
-    const out = base;
     const keyAt = base + 64;
     const input = keyAt + keyLen;
     if (prefix) heap.set(prefix, input);
     const n = utf8.encodeInto(text, heap.subarray(input + pre, input + cap)).written;
-    if (wasm._crypto_generichash(out, 32, input, pre + n, 0, keyAt, keyLen) !== 0) throw new Error('libsodium: crypto_generichash failed');
-    return Buffer.from(heap.subarray(out, out + 32));
+    if (wasm._crypto_generichash(base, 32, input, pre + n, 0, keyAt, keyLen) !== 0) throw new Error('libsodium: crypto_generichash failed');
+    return heap;
+  };
+  const fn = (prefix: Uint8Array | null, text: string) => Buffer.from(digest(prefix, text).subarray(base, base + 32));
+  const matches = (prefix: Uint8Array | null, text: string, expected: Uint8Array): boolean => {
+    const heap = digest(prefix, text);
+    if (expected.length !== 32) return false;
+    let diff = 0;
+    for (let i = 0; i < 32; i++) diff |= heap[base + i] ^ expected[i];
+    return diff === 0;
   };
   return Object.assign(fn, {
+    matches,
     wipe() {
       if (wiped) return;
       wiped = true;

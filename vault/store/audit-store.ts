@@ -183,6 +183,21 @@ export function auditStoreFactory(db: Db) {
     async *iterate(upTo: number, pageSize = PAGE, tx?: Tx): AsyncGenerator<AuditRow & { json: { target: string; detail: string } }> {
       for await (const r of pages(Q.seqPage, (after) => [after, upTo], (x) => Number(x[0]), pageSize, tx)) yield stored(r);
     },
+    /**
+     * Events with seq <= upTo in seq order, a page of raw rows (arrays in
+     * COLUMNS order, as the driver returns them) at a time: no object per
+     * event (audit verify). On SQLite other requests get in between pages.
+     */
+    async *rawPages(upTo: number, pageSize = PAGE, tx?: Tx): AsyncGenerator<any[][]> {
+      const s = sql(db, tx);
+      for (let after = -1; ;) {
+        const rows = await s.rows(Q.seqPage, after, upTo, pageSize);
+        if (rows.length) yield rows;
+        if (rows.length < pageSize) return;
+        after = Number(rows[rows.length - 1][0]);
+        if (s.engine === 'sqlite') await new Promise((res) => setImmediate(res));
+      }
+    },
     /** One event by seq, or null. */
     async get(seq: number, tx?: Tx): Promise<AuditRow | null> {
       const r = await sql(db, tx).get(Q.bySeq, seq);

@@ -110,6 +110,22 @@ export function backupStoreFactory(db: Db) {
         after = page[page.length - 1];
       }
     },
+    /**
+     * One page of an environment's secrets as raw rows [name, version, deleted,
+     * created_at, updated_at], after the secret named `after` (null: from the first).
+     */
+    secretRows: (envId: number, after: string | null, tx: Tx): Promise<any[][]> => after === null
+      ? sql(db, tx).rows(Q.secretsFirst, envId, PAGE)
+      : sql(db, tx).rows(Q.secretsAfter, envId, after, PAGE),
+    /**
+     * One page of an environment's versions as raw rows [secret name, version,
+     * nonce, ciphertext, dek_version, deleted, created_by, created_at], in
+     * (name, version) order after (`afterName`, `afterVersion`) (null: from the first).
+     */
+    versionRows: (envId: number, afterName: string | null, afterVersion: number, tx: Tx): Promise<any[][]> => afterName === null
+      ? sql(db, tx).rows(Q.versionsFirst, envId, VERSION_PAGE)
+      : sql(db, tx).rows(Q.versionsAfter, envId, afterName, afterName, afterVersion, VERSION_PAGE),
+    pageSizes: { secrets: PAGE, versions: VERSION_PAGE },
     /** Every token, by id. */
     /** JWT auth roles, by name (format 3). */
     jwtRoles: (tx: Tx): Promise<JwtRoleRow[]> => roles.list(tx),

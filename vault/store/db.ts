@@ -28,7 +28,8 @@ export type StorageKind = 'sqlite' | 'postgres';
 export interface DbOptions {
   /** postgres://... or a SQLite file path. */
   url: string;
-  sqliteSynchronous?: 'normal' | 'full';
+  /** 'off': only for a restore, which fsyncs the files itself before it reports done (backup/target.ts). */
+  sqliteSynchronous?: 'normal' | 'full' | 'off';
   poolMax?: number;
 }
 
@@ -60,7 +61,7 @@ export function openDb(opts: DbOptions): Db {
   }
   const file = sqlitePath(opts.url);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const sync = opts.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL';
+  const sync = opts.sqliteSynchronous === 'full' ? 'FULL' : opts.sqliteSynchronous === 'off' ? 'OFF' : 'NORMAL';
   const writer: { conn: RawSqlite | null } = { conn: null };
   const db = knexFactory({
     client: 'better-sqlite3',

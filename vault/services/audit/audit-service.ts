@@ -297,6 +297,24 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
 }
 export type AuditService = ReturnType<typeof auditServiceFactory>;
 
+const VERIFY_PAGE = 2000;
+const J = JSON.stringify;
+
+/** Equal bytes; the driver's value may be a Buffer or another Uint8Array. */
+function bytesEqual(a: Uint8Array, b: Buffer): boolean {
+  return Buffer.isBuffer(a) ? a.equals(b) : Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/**
+ * eventMaterial of a raw row, written from its columns: the same text as
+ * material() of the event with the stored target and detail text (the field
+ * order of EVENT_FIELDS; a null column is `null`, as canonicalJson writes it).
+ */
+function rawMaterial(r: any[], seq: number, stream: number, streamSeq: number): string {
+  return `{"action":${J(r[4])},"actorId":${J(r[2])},"actorName":${J(r[3])},"detail":${r[11]},"env":${J(r[6] ?? null)},"ip":${J(r[9] ?? null)},"outcome":${J(r[8])},"project":${J(r[5] ?? null)},"requestId":${J(r[10] ?? null)},"seq":${seq}${
+    stream !== 0 ? `,"stream":${stream},"streamSeq":${streamSeq}` : ''},"target":${r[7]},"ts":${Number(r[1])}}`;
+}
+
 interface StreamState { row: StreamRow; next: number; prev: Buffer; lastSeq: number; checkpointed: { streamSeq: number; hash: string; checkpoint: number } | null }
 
 /**
@@ -311,6 +329,7 @@ interface StreamState { row: StreamRow; next: number; prev: Buffer; lastSeq: num
  */
 async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'auditMac'>, anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor): Promise<VerifyResult> {
   const mac = await keys.auditMac();
+  const matches = mac.matches ?? ((prev: Uint8Array, text: string, expected: Uint8Array) => mac(prev, text).equals(expected));
   // Every event up to a stream's head committed no later than its head row
   // did, so this read fixes a consistent range to check.
   const registry = await store.streams();
@@ -329,43 +348,48 @@ async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'auditMac'>, 
   });
   const unregistered = new Set<number>();
 
-  for await (const e of store.iterate(upTo)) {
-    const st = streams.get(e.stream);
-    if (!st) {
-      if (e.stream > maxStreamAtStart) continue; // a stream registered after this verify started
-      if (!unregistered.has(e.stream) && (await store.stream(e.stream))) { unregistered.add(e.stream); continue; } // registered meanwhile
-      return result(e.seq, `event ${e.seq} belongs to stream ${e.stream}, which is not in the stream registry: its registry row was deleted`);
-    }
-    if (e.streamSeq > st.row.headSeq) continue; // appended after this verify started
-    if (e.streamSeq !== st.next) {
-      if (e.streamSeq < st.next) return result(e.seq, `event ${e.seq} is out of order in stream ${e.stream}: its place in the stream (#${e.streamSeq}) comes before event ${st.lastSeq}'s (#${st.next - 1}) (rows were moved or swapped)`);
-      const missing = e.streamSeq - st.next;
-      const from = st.lastSeq + 1;
-      // When the seqs between the two neighbours are exactly the missing events, they can be named.
-      if (e.seq - st.lastSeq - 1 === missing) {
-        return result(from, missing === 1
-          ? `event ${from} is missing (deleted): the table jumps from ${from - 1} to ${e.seq}`
-          : `events ${from}..${e.seq - 1} are missing (deleted): the table jumps from ${from - 1} to ${e.seq}`);
+  // Raw rows, a page at a time: [seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash, stream, stream_seq].
+  // The material is written from the row's own text: target and detail are
+  // MACed exactly as stored, so stored text that is not the canonical text
+  // the append MACed (a rewritten spelling of the same value too) fails.
+  for await (const page of store.rawPages(upTo, VERIFY_PAGE)) {
+    for (let i = 0; i < page.length; i++) {
+      const r = page[i];
+      const seq = Number(r[0]);
+      const stream = Number(r[14]);
+      const streamSeq = Number(r[15]);
+      const st = streams.get(stream);
+      if (!st) {
+        if (stream > maxStreamAtStart) continue; // a stream registered after this verify started
+        if (!unregistered.has(stream) && (await store.stream(stream))) { unregistered.add(stream); continue; } // registered meanwhile
+        return result(seq, `event ${seq} belongs to stream ${stream}, which is not in the stream registry: its registry row was deleted`);
       }
-      return result(from, `stream ${e.stream} lost its events #${st.next}..#${e.streamSeq - 1} (deleted), between event ${st.lastSeq} and event ${e.seq}`);
+      if (streamSeq > st.row.headSeq) continue; // appended after this verify started
+      if (streamSeq !== st.next) {
+        if (streamSeq < st.next) return result(seq, `event ${seq} is out of order in stream ${stream}: its place in the stream (#${streamSeq}) comes before event ${st.lastSeq}'s (#${st.next - 1}) (rows were moved or swapped)`);
+        const missing = streamSeq - st.next;
+        const from = st.lastSeq + 1;
+        // When the seqs between the two neighbours are exactly the missing events, they can be named.
+        if (seq - st.lastSeq - 1 === missing) {
+          return result(from, missing === 1
+            ? `event ${from} is missing (deleted): the table jumps from ${from - 1} to ${seq}`
+            : `events ${from}..${seq - 1} are missing (deleted): the table jumps from ${from - 1} to ${seq}`);
+        }
+        return result(from, `stream ${stream} lost its events #${st.next}..#${streamSeq - 1} (deleted), between event ${st.lastSeq} and event ${seq}`);
+      }
+      if (!bytesEqual(r[12], st.prev)) {
+        return result(seq, `event ${seq} does not link to event ${st.lastSeq || seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
+      }
+      // The stored hash, once it matched what the MAC gives, is the link to the next event.
+      const stored: Buffer = Buffer.isBuffer(r[13]) ? r[13] : Buffer.from(r[13]);
+      if (!matches(st.prev, rawMaterial(r, seq, stream, streamSeq), stored)) return result(seq, `event ${seq} was altered or forged: its MAC does not match its contents (or its stored text is not the canonical text the MAC covers)`);
+      st.prev = stored;
+      st.next++;
+      st.lastSeq = seq;
+      checked++;
+      lastSeq = seq;
+      lastHash = stored;
     }
-    if (!e.prevHash.equals(st.prev)) {
-      return result(e.seq, `event ${e.seq} does not link to event ${st.lastSeq || e.seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
-    }
-    // The stored text of target and detail is the canonical text the append
-    // MACed, so it is MACed as it is. Text that another writer stored
-    // differently (a restore) is canonicalised and tried again.
-    let hash = mac(st.prev, material(e, e.json.target, e.json.detail));
-    if (!hash.equals(e.hash)) {
-      try { hash = mac(st.prev, eventMaterial(e)); } catch { /* target or detail is not JSON: altered */ }
-    }
-    if (!hash.equals(e.hash)) return result(e.seq, `event ${e.seq} was altered or forged: its MAC does not match its contents`);
-    st.prev = hash;
-    st.next++;
-    st.lastSeq = e.seq;
-    checked++;
-    lastSeq = e.seq;
-    lastHash = hash;
   }
 
   for (const st of streams.values()) {

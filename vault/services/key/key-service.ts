@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import {
   wipeMasterKey, auditMac, exportKeyForBackup, importKeyFromBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
-  type KeyPurpose, type MasterKey, type SecretCipher, type WrappedKey,
+  type AuditMacFn, type KeyPurpose, type MasterKey, type SecretCipher, type WrappedKey,
 } from '../../crypto/keyring.js';
 import { MasterKeyChangedError, NotInitializedError, type HushError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
@@ -178,6 +178,19 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
       return () => clearInterval(timer);
     },
 
+    /**
+     * A restore into an empty vault (whose key-check row importForRestore
+     * just wrote under this very key): a new data key for a project, inserted,
+     * and its cipher, without reading the row back.
+     */
+    async restoreProjectDek(projectId: number, tx: Tx): Promise<SecretCipher> {
+      const row = newWrappedKey(mk, 'dek', dekScope(projectId), 1);
+      await keyStore.insert(row, tx);
+      const c = secretCipher(mk, row);
+      ciphers.set(`${projectId}:1`, c);
+      return c;
+    },
+
     async createProjectDek(projectId: number, version: number, tx: Tx): Promise<void> {
       await assertCurrentMk(tx, 'share');
       await keyStore.insert(newWrappedKey(mk, 'dek', dekScope(projectId), version), tx);
@@ -208,7 +221,7 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
       return hashToken(token);
     },
 
-    async auditMac(tx?: Tx): Promise<(prev: Uint8Array, canonical: string) => Buffer> {
+    async auditMac(tx?: Tx): Promise<AuditMacFn> {
       if (!mac) mac = await openKey('audit-mac', 'vault', 1, 'audit MAC key is missing', tx, auditMac);
       return mac;
     },
