@@ -87,8 +87,8 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
   const queue: Job<C, I>[] = [];
   const free: number[] = Array.from({ length: Math.max(1, lanes) }, (_, i) => i);
 
-  /** Seconds the last batch's journal append took (read by commitBatch for the observer). */
-  let appendSeconds = 0;
+  /** Per lane: seconds its last batch's journal append took (read by commitBatch for the observer). */
+  const appendSeconds: number[] = Array.from({ length: Math.max(1, lanes) }, () => 0);
 
   async function runJobs(tx: Tx, batch: Job<C, I>[], done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[], lane: number): Promise<R> {
     const solo = batch.length === 1;
@@ -128,7 +128,7 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
     if (!observer) return journal.append(tx, entries, lane);
     const t0 = performance.now();
     const r = await journal.append(tx, entries, lane);
-    appendSeconds = (performance.now() - t0) / 1000;
+    appendSeconds[lane] = (performance.now() - t0) / 1000;
     return r;
   }
 
@@ -162,7 +162,7 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
       for (const job of batch) if (!job.settled) job.reject(err);
       return;
     }
-    if (observer) observer.committed(batch.length, done.reduce((n, d) => n + d.entries.inputs.length, 0), appendSeconds, (performance.now() - t0) / 1000);
+    if (observer) observer.committed(batch.length, done.reduce((n, d) => n + d.entries.inputs.length, 0), appendSeconds[lane], (performance.now() - t0) / 1000);
     await journal.committed(result, lane);
     for (const d of done) d.job.resolve(d.out);
   }

@@ -27,6 +27,60 @@ export interface ScrapeSources {
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** One label set of the request histogram: counts per bucket (not cumulative), sum and count. */
+class Series {
+  readonly counts = new Float64Array(LATENCY_BUCKETS.length);
+  sum = 0;
+  count = 0;
+  constructor(readonly labels: Record<string, string>) {}
+  observe(v: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && v > LATENCY_BUCKETS[i]) i++;
+    if (i < LATENCY_BUCKETS.length) this.counts[i]++;
+    this.sum += v;
+    this.count++;
+  }
+}
+
+/**
+ * hush_http_request_duration_seconds, observed once per request. prom-client's
+ * Histogram checks, hashes and looks up its label set on every observation
+ * (about as much as a microsecond); this keeps one Series per label set,
+ * found by the caller without a label object, and hands the registry the
+ * same values as a prom-client histogram when it is scraped.
+ */
+function requestHistogram(registry: Registry) {
+  const name = 'hush_http_request_duration_seconds';
+  const help = 'HTTP requests by route pattern, method and status: latency from arrival to the last byte handed to the socket (the _count is the number of requests)';
+  const all: Series[] = [];
+  const metric = {
+    name, help, type: 'histogram',
+    get() {
+      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+      for (const s of all) {
+        let acc = 0;
+        LATENCY_BUCKETS.forEach((le, i) => {
+          acc += s.counts[i];
+          values.push({ metricName: `${name}_bucket`, labels: { le, ...s.labels }, value: acc });
+        });
+        values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', ...s.labels }, value: s.count });
+        values.push({ metricName: `${name}_sum`, labels: s.labels, value: s.sum });
+        values.push({ metricName: `${name}_count`, labels: s.labels, value: s.count });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
+  // The registry's interface for a metric: name, help, type and get(), as prom-client's own metrics have.
+  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
+  return {
+    series(method: string, route: string, status: string): Series {
+      const s = new Series({ method, route, status });
+      all.push(s);
+      return s;
+    },
+  };
+}
+
 export function metricsFactory(info: { version: string; storage: string }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -38,14 +92,9 @@ export function metricsFactory(info: { version: string; storage: string }) {
   new Gauge({ name: 'hush_info', help: 'Always 1; the labels say which Hush and storage engine this server runs', labelNames: ['version', 'storage'], registers: [registry] })
     .set({ version: info.version, storage: info.storage }, 1);
 
-  const http = new Histogram({
-    name: 'hush_http_request_duration_seconds',
-    help: 'HTTP requests by route pattern, method and status: latency from arrival to the last byte handed to the socket (the _count is the number of requests)',
-    labelNames: ['method', 'route', 'status'], buckets: LATENCY_BUCKETS, registers: [registry],
-  });
-  type Child = { observe(v: number): void };
-  // Per route (keyed by Fastify's route config object, one per method and pattern), per status: the histogram's child.
-  const children = new WeakMap<object, Map<number, Child>>();
+  const http = requestHistogram(registry);
+  // Per route (keyed by Fastify's route config object, one per method and pattern), per status: its series.
+  const children = new WeakMap<object, Map<number, Series>>();
   const unmatched = {};
 
   const append = new Histogram({ name: 'hush_audit_append_duration_seconds', help: 'Time to append one group-commit batch\'s audit events (inside its transaction)', buckets: LATENCY_BUCKETS, registers: [registry] });
@@ -117,9 +166,9 @@ export function metricsFactory(info: { version: string; storage: string }) {
       const key = routeKey && route ? routeKey : unmatched;
       let byStatus = children.get(key);
       if (!byStatus) children.set(key, (byStatus = new Map()));
-      let child = byStatus.get(status);
-      if (!child) byStatus.set(status, (child = http.labels(key === unmatched ? 'other' : method, key === unmatched ? '(unmatched)' : route!, String(status))));
-      child.observe(seconds);
+      let series = byStatus.get(status);
+      if (!series) byStatus.set(status, (series = http.series(key === unmatched ? 'other' : method, key === unmatched ? '(unmatched)' : route!, String(status))));
+      series.observe(seconds);
     },
     async render(): Promise<string> {
       await readBackup();
