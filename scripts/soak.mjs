@@ -8,8 +8,8 @@ import { createInterface } from 'node:readline';
 const LIMIT_MS = 20 * 60_000;
 const CYCLES = 50;
 const MIN_FUZZ_CASES = 100_000;
-// The cheap properties (any route, raw HTTP) carry most of the cases; every property runs at least twice its npm test size.
-const FUZZ_SCALE = '2,sqlite.routes=19,sqlite.raw=18';
+// Every property runs at least its npm test size; the cheapest ones (any route, raw HTTP on SQLite) carry the rest of the cases, so the run fits its bound on a small machine.
+const FUZZ_SCALE = '1,sqlite.routes=10,sqlite.raw=45';
 
 if (!process.env.HUSH_TEST_PG_URL) {
   console.error('soak: HUSH_TEST_PG_URL is not set; the soak run covers both engines (e.g. HUSH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm run soak)');
