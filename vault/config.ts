@@ -24,6 +24,8 @@ export interface Config {
   valueCacheBytes: number;
   bodyLimitBytes: number;
   logLevel: string;
+  logFormat: 'json' | 'pretty';
+  metricsPublic: boolean;
   sqliteSynchronous: 'normal' | 'full';
   tokenDefaultTtlMs: number;
   tokenMaxTtlMs: number;
@@ -141,7 +143,13 @@ export const SETTINGS = [
   def({ key: 'logLevel', flag: 'log-level', env: 'HUSH_LOG_LEVEL', default: 'info', parse: (v) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new BadValue('must be one of fatal, error, warn, info, debug, trace, silent');
     return v;
-  }, doc: 'Log level (JSON lines on stdout).' }),
+  }, doc: 'Log level.' }),
+  def({ key: 'logFormat', flag: 'log-format', env: 'HUSH_LOG_FORMAT', default: 'json', parse: (v) => {
+    const s = v.trim().toLowerCase();
+    if (s !== 'json' && s !== 'pretty') throw new BadValue('must be json or pretty');
+    return s;
+  }, doc: 'Log lines on stdout: json (one JSON object a line, for a log collector) or pretty (one readable line each: time, level, message, fields; for a terminal).' }),
+  def({ key: 'metricsPublic', flag: 'metrics-public', env: 'HUSH_METRICS_PUBLIC', default: false, parse: bool, doc: 'Serve GET /v1/sys/metrics without a token (and while sealed). Only with a loopback --listen and no --trust-proxy; otherwise the route needs the metrics grant (docs/metrics.md).' }),
   def({ key: 'sqliteSynchronous', flag: 'sqlite-synchronous', env: 'HUSH_SQLITE_SYNCHRONOUS', default: 'normal', parse: (v) => {
     const s = v.toLowerCase();
     if (s !== 'normal' && s !== 'full') throw new BadValue('must be normal or full');

@@ -23,8 +23,13 @@ import { SealedError } from './errors.js';
 import { jwtRoleStoreFactory } from './store/jwt-role-store.js';
 import { issuerKeysFactory } from './services/identity/issuer-keys.js';
 import { jwtAuthServiceFactory } from './services/identity/jwt-auth-service.js';
+import type { Metrics } from './services/metrics/metrics.js';
 
-export interface ContainerDeps { db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger }
+export interface ContainerDeps {
+  db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger;
+  /** A server's metrics (absent for the CLI's offline commands). */
+  metrics?: Metrics | null;
+}
 
 /** The parts that hold no key: the stores and the shared limits. They live as long as the process. */
 export function buildBase(deps: ContainerDeps) {
@@ -36,7 +41,7 @@ export function buildBase(deps: ContainerDeps) {
     meta: metaStoreFactory(db),
     projects: projectStoreFactory(db),
     secrets: secretStoreFactory(db),
-    tokens: tokenStoreFactory(db),
+    tokens: tokenStoreFactory(db, deps.metrics?.tokens ?? null),
     audit: auditStoreFactory(db),
     backup: backupStoreFactory(db),
     leases: leaseStoreFactory(db),
@@ -49,7 +54,7 @@ export function buildBase(deps: ContainerDeps) {
     rate: shared ? sharedRateLimitFactory({ store: stores.limits, lease: config.rateLimitLease ?? Math.max(1, Math.ceil(config.rateLimitMax / 100)), log }) : null,
   };
   // Issuer keys (JWKS) hold no secret: their cache outlives a seal.
-  return { db, storage: deps.storage, config, log, stores, limits, issuerKeys: issuerKeysFactory() };
+  return { db, storage: deps.storage, config, log, stores, limits, issuerKeys: issuerKeysFactory(), metrics: deps.metrics ?? null };
 }
 export type Base = ReturnType<typeof buildBase>;
 
@@ -57,7 +62,7 @@ export type Base = ReturnType<typeof buildBase>;
 export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: MasterKeySource, seal?: RotationServiceDeps['seal']) {
   const { db, stores, config, log, limits } = base;
   const keys = keyServiceFactory({ keyStore: stores.keys, masterKey, source: masterKeySource, log });
-  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs });
+  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs, batches: base.metrics?.batches ?? null });
   const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, failLimit: limits.authFail, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
   const valueCache = config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null;
   const secrets = secretServiceFactory({

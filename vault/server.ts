@@ -9,8 +9,12 @@ import { vaultRuntime, type VaultRuntime } from './runtime.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
+import { prettyDestination } from './log-format.js';
+import { metricsFactory } from './services/metrics/metrics.js';
+import { poolStats } from './store/db.js';
 import { buildApp } from './http/app.js';
 import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
+import { BACKUP_STATS_KEY, parseBackupStats } from './backup/stats.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
@@ -28,11 +32,12 @@ export const REDACT_PATHS = [
  * query string, an error message): every serialised line is scrubbed of
  * token-shaped strings before it reaches the stream.
  */
-export function createLogger(level: string, stream?: DestinationStream): Logger {
+export function createLogger(level: string, stream?: DestinationStream, format: Config['logFormat'] = 'json'): Logger {
+  const out = stream ?? (format === 'json' ? pino.destination(1) : process.stdout);
   return pino({
     level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { svc: 'hush' },
     hooks: { streamWrite: redactTokens },
-  }, stream ?? pino.destination(1));
+  }, format === 'pretty' ? prettyDestination(out) : out);
 }
 
 export function isLoopback(host: string): boolean {
@@ -42,8 +47,15 @@ export function isLoopback(host: string): boolean {
   return false;
 }
 
-/** Refuses plain HTTP on a non-loopback address unless explicitly allowed. */
+/**
+ * Refuses plain HTTP on a non-loopback address unless explicitly allowed,
+ * and metrics without a token anywhere but on loopback with no proxy in
+ * front (a proxy would forward anyone's scrape).
+ */
 export function checkTransport(cfg: Readonly<Config>): void {
+  if (cfg.metricsPublic && (!isLoopback(cfg.listen.host) || cfg.trustProxy.length > 0)) {
+    throw new ConfigError(`refusing --metrics-public ${cfg.trustProxy.length ? 'with --trust-proxy (a proxy in front would serve the metrics to anyone)' : `on ${cfg.listen.host}`}: it is allowed only on a loopback --listen such as 127.0.0.1:8420; elsewhere give the scraper a token with the metrics grant (docs/metrics.md)`);
+  }
   if (!cfg.tlsCert && !isLoopback(cfg.listen.host) && !cfg.insecureHttp) {
     throw new ConfigError(`refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or --insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`);
   }
@@ -94,14 +106,15 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
   checkTransport(cfg);
   // Before the vault is opened: a bad backup setup must not leave a freshly initialised vault (and its unseen root token) behind.
   await loadBackupSchedule(cfg);
-  const log = createLogger(cfg.logLevel, opts.logStream);
+  const log = createLogger(cfg.logLevel, opts.logStream, cfg.logFormat);
   const https = cfg.tlsCert && cfg.tlsKey ? loadTls(cfg.tlsCert, cfg.tlsKey) : null;
   const opened = openConfiguredDb(cfg);
   let init: InitResult | null = null;
   const closers: (() => Promise<void>)[] = [];
   try {
     if (!(await isInitialised(opened.db))) init = await initVault(cfg, opened, log);
-    const base = buildBase({ db: opened.db, storage: opened.storage, config: cfg, log });
+    const metrics = metricsFactory({ version: VERSION, storage: opened.storage });
+    const base = buildBase({ db: opened.db, storage: opened.storage, config: cfg, log, metrics });
     const runtime = vaultRuntime({
       base, log,
       timers: {
@@ -120,7 +133,13 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
     });
     if (state === 'sealed') checkSealedKeySettings(cfg, log);
     const container = runtime.container;
-    const app = await buildApp(container, { logger: log, https, seal: runtime });
+    metrics.setSources({
+      sealed: () => runtime.sealed,
+      pool: () => poolStats(opened.db),
+      queued: () => (runtime.sealed ? null : container.audit.queued()),
+      lastBackup: async () => parseBackupStats(await base.stores.meta.get(BACKUP_STATS_KEY)),
+    });
+    const app = await buildApp(container, { logger: log, https, seal: runtime, metrics: { metrics, public: cfg.metricsPublic } });
     for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     if (state === 'open') await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
     let closed = false;

@@ -12,7 +12,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
   describe: 'Create a token within your own grants; prints the token once (only the token on stdout)',
   builder: (y) => y
     .option('name', { type: 'string', demandOption: true, describe: 'Label shown in listings and the audit log' })
-    .option('scope', { alias: 's', type: 'string', array: true, demandOption: true, describe: 'Grant: read:P/E, list:P/E, write:P/E, admin:P, audit, backup, root (repeatable)' })
+    .option('scope', { alias: 's', type: 'string', array: true, demandOption: true, describe: 'Grant: read:P/E, list:P/E, write:P/E, admin:P, audit, backup, metrics, root (repeatable)' })
     .option('ttl', { type: 'string', describe: 'Lifetime, e.g. 1h, 30d, 1y [default: the server\'s]' })
     .option('cidr', { type: 'string', array: true, describe: 'Only accept the token from these networks (repeatable)' })
     .option('description', { type: 'string', describe: 'Free text' })

@@ -184,7 +184,7 @@ export interface CreatedToken extends TokenInfo {
 export interface TokenCreateInput {
   /** Label shown in listings and audit events. */
   name: string;
-  /** Grants: `read:P/E`, `list:P/E`, `write:P/E`, `admin:P`, `audit`, `backup`, `root`. */
+  /** Grants: `read:P/E`, `list:P/E`, `write:P/E`, `admin:P`, `audit`, `backup`, `metrics`, `root`. */
   scopes: string[];
   /** Lifetime such as `1h`, `30d`, `1y`; capped by the creating token's remaining lifetime. */
   ttl?: string;

@@ -18,6 +18,7 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/sys/health' },
   { method: 'POST', path: '/v1/sys/rotate-master', body: 'rotateMaster' },
   { method: 'GET', path: '/v1/sys/seal-status' },
+  { method: 'GET', path: '/v1/sys/metrics' },
   { method: 'POST', path: '/v1/sys/unseal', body: 'unseal' },
   // Never with the root token (exchange swaps it for a read-only one): a seal would end the run's server.
   { method: 'POST', path: '/v1/sys/seal', body: 'seal' },
@@ -105,7 +106,7 @@ export const resourceName = fc.oneof(
   { weight: 2, arbitrary: anyField },
 );
 export const scope = fc.oneof(
-  fc.constantFrom('read:api/prod', 'list:api/prod', 'write:api/*', 'admin:api', 'audit', 'backup', 'root', 'read:*/*', 'read:api', 'read:/', 'read:api/prod/x', 'write:', 'admin:*', 'READ:api/prod'),
+  fc.constantFrom('read:api/prod', 'list:api/prod', 'write:api/*', 'admin:api', 'audit', 'backup', 'metrics', 'root', 'read:*/*', 'read:api', 'read:/', 'read:api/prod/x', 'write:', 'admin:*', 'READ:api/prod'),
   hostileString,
 );
 

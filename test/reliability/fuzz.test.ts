@@ -188,8 +188,27 @@ async function exchange(f: Fixture, req: { method: string; path: string; auth: s
   return null;
 }
 
-/** HUSH_TEST_FUZZ_SCALE=0.1 for a quick local run (the 10,000-case floor is then not enforced). */
-const SCALE = Number(process.env.HUSH_TEST_FUZZ_SCALE ?? 1) || 1;
+/**
+ * HUSH_TEST_FUZZ_SCALE multiplies the runs: `0.1` for a quick local run (the
+ * 10,000-case floor is then not enforced); a number followed by overrides for
+ * one engine's property, such as `2,sqlite.routes=19` (the soak run,
+ * scripts/soak.mjs, weights the cheap properties).
+ */
+function parseScale(text: string): { all: number; one: Map<string, number> } {
+  const [first, ...rest] = text.split(',').map((x) => x.trim());
+  const all = Number(first);
+  if (!(all > 0)) throw new Error(`HUSH_TEST_FUZZ_SCALE: "${first}" is not a positive number`);
+  const one = new Map<string, number>();
+  for (const r of rest) {
+    const m = /^(sqlite|postgres)\.(routes|bodies|utf8|raw|batch)=([0-9.]+)$/.exec(r);
+    if (!m || !(Number(m[3]) > 0)) throw new Error(`HUSH_TEST_FUZZ_SCALE: "${r}" is not ENGINE.PROPERTY=FACTOR (e.g. sqlite.routes=19)`);
+    one.set(`${m[1]}.${m[2]}`, Number(m[3]));
+  }
+  return { all, one };
+}
+const SCALE = parseScale(process.env.HUSH_TEST_FUZZ_SCALE ?? '1');
+const scaledRuns = (backend: 'sqlite' | 'postgres') => Object.fromEntries(Object.entries(RUNS[backend])
+  .map(([k, n]) => [k, Math.max(1, Math.round(n * (SCALE.one.get(`${backend}.${k}`) ?? SCALE.all)))])) as typeof RUNS['sqlite'];
 const slow: string[] = [];
 
 /**
@@ -197,8 +216,7 @@ const slow: string[] = [];
  * early and count as a pass (the runner's --test-timeout catches a hang), and
  * a check afterwards that all cases ran.
  */
-async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, runs: number, fn: (v: T) => Promise<string | null>) {
-  const numRuns = Math.max(1, Math.round(runs * SCALE));
+async function runProperty<T>(name: string, arb: fc.Arbitrary<T>, numRuns: number, fn: (v: T) => Promise<string | null>) {
   let ran = 0;
   await fc.assert(fc.asyncProperty(arb, async (v) => {
     stats.cases++;
@@ -232,7 +250,7 @@ const utf8Piece = fc.oneof(fc.constantFrom(...BAD_UTF8), fc.constantFrom(...GOOD
 for (const backend of BACKENDS) {
   describe(`hostile input on ${backend}`, onBackend(backend), () => {
     let f: Fixture;
-    const runs = RUNS[backend];
+    const runs = scaledRuns(backend);
     before(async () => { f = await setup(backend); });
     after(async () => { await f.s.close(); });
 
@@ -451,7 +469,7 @@ describe('hostile input: totals', () => {
     console.log(`# RELIABILITY fuzz: cases=${stats.cases} requests=${stats.requests} fiveXX=${stats.fiveXX} seed=${SEED}`);
     assert.equal(stats.fiveXX, 0);
     assert.equal(failures.length, 0, 'failures in the properties above');
-    if (SCALE >= 1) assert.ok(stats.cases >= 10_000, `only ${stats.cases} cases`);
+    if (SCALE.all >= 1) assert.ok(stats.cases >= 10_000, `only ${stats.cases} cases`);
     assertNoLeaks(t, 'fuzz');
   });
 });

@@ -9,7 +9,7 @@ const g = (...s: string[]) => s.map(parseGrant);
 const covers = (parent: string, child: string) => grantCovers(parseGrant(parent), parseGrant(child));
 
 test('every documented scope form parses and prints back unchanged', () => {
-  for (const s of ['read:api/prod', 'list:api/prod', 'write:api/prod', 'admin:api', 'audit', 'backup', 'root', 'read:*/*', 'read:api/*', 'write:*/prod', 'read:api-*/prod*', 'admin:*', 'admin:team.a*']) {
+  for (const s of ['read:api/prod', 'list:api/prod', 'write:api/prod', 'admin:api', 'audit', 'backup', 'metrics', 'root', 'read:*/*', 'read:api/*', 'write:*/prod', 'read:api-*/prod*', 'admin:*', 'admin:team.a*']) {
     assert.equal(formatGrant(parseGrant(s)), s);
   }
 });
@@ -73,13 +73,13 @@ test('a child grant is covered only if it allows nothing the parent does not', (
     ['root', 'root'], ['root', 'audit'], ['root', 'admin:*'],
     ['admin:api', 'write:api/prod'], ['admin:api', 'read:api/*'], ['admin:api', 'admin:api'], ['admin:api*', 'admin:api-v2'], ['admin:api*', 'admin:api-*'],
     ['write:api/prod', 'read:api/prod'], ['write:api/*', 'list:api/prod'], ['read:*/*', 'read:api/pr*'], ['read:a*/*', 'read:ab*/x'],
-    ['audit', 'audit'], ['backup', 'backup'],
+    ['audit', 'audit'], ['backup', 'backup'], ['metrics', 'metrics'], ['root', 'metrics'],
   ];
   const no: [string, string][] = [
     ['read:api/prod', 'write:api/prod'], ['read:api/prod', 'read:api/*'], ['read:api/prod', 'read:*/prod'], ['read:api*/prod', 'read:*/prod'],
     ['read:api*/prod', 'read:ap*/prod'], ['list:api/prod', 'read:api/prod'], ['write:api/*', 'admin:api'], ['admin:api', 'admin:api*'],
     ['admin:api', 'admin:*'], ['admin:api', 'read:web/prod'], ['admin:*', 'audit'], ['admin:*', 'root'], ['audit', 'backup'], ['audit', 'read:api/prod'],
-    ['backup', 'root'], ['write:*/*', 'root'],
+    ['backup', 'root'], ['write:*/*', 'root'], ['metrics', 'audit'], ['metrics', 'root'], ['audit', 'metrics'], ['admin:*', 'metrics'], ['metrics', 'read:api/prod'],
   ];
   for (const [p, c] of yes) assert.ok(covers(p, c), `${p} should cover ${c}`);
   for (const [p, c] of no) assert.ok(!covers(p, c), `${p} must not cover ${c}`);
@@ -88,7 +88,7 @@ test('a child grant is covered only if it allows nothing the parent does not', (
 test('project and env visibility follow the grants that name them', () => {
   assert.ok(seesProject(g('list:api/prod'), 'api'));
   assert.ok(!seesProject(g('list:api/prod'), 'web'));
-  assert.ok(!seesProject(g('audit', 'backup'), 'api'));
+  assert.ok(!seesProject(g('audit', 'backup', 'metrics'), 'api'));
   assert.ok(seesProject(g('root'), 'api'));
   assert.ok(seesEnv(g('read:api/prod'), 'api', 'prod'));
   assert.ok(!seesEnv(g('read:api/prod'), 'api', 'staging'));

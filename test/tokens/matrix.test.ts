@@ -8,8 +8,8 @@
  *   revoked parent, wrong CIDR;
  * - each grant kind in scope of the target api/prod (plus wildcard forms);
  * - grant kinds out of scope (another env, another project, a wildcard that
- *   does not match). audit, backup and root have no project, so they have
- *   no out-of-scope form: audit and backup are out of scope for every
+ *   does not match). audit, backup, metrics and root have no project, so they have
+ *   no out-of-scope form: audit, backup and metrics are out of scope for every
  *   project route, which the in-scope columns already show.
  *
  * The expected outcome of every cell is written out here as a list of the
@@ -26,7 +26,7 @@ import { logLeakCheck, mint, remember, seed, secretValue } from './support.js';
 type Column = { name: string; group: 'auth' | 'in' | 'out' };
 
 const AUTH_COLUMNS = ['no token', 'malformed', 'unknown', 'expired', 'revoked', 'revoked parent', 'wrong CIDR'];
-const IN_SCOPE = ['read:api/prod', 'list:api/prod', 'write:api/prod', 'admin:api', 'audit', 'backup', 'root', 'read:api/*', 'write:*/prod', 'admin:a*'];
+const IN_SCOPE = ['read:api/prod', 'list:api/prod', 'write:api/prod', 'admin:api', 'audit', 'backup', 'metrics', 'root', 'read:api/*', 'write:*/prod', 'admin:a*'];
 const OUT_OF_SCOPE = ['read:api/staging', 'list:api/staging', 'write:api/staging', 'admin:web', 'read:web*/*'];
 const COLUMNS: Column[] = [
   ...AUTH_COLUMNS.map((name) => ({ name, group: 'auth' as const })),
@@ -42,6 +42,7 @@ const READ_PROD = ['read:api/prod', 'read:api/*', ...WRITE_PROD];
 const LIST_PROD = ['list:api/prod', ...READ_PROD];
 const AUDIT = ['audit', 'root'];
 const BACKUP = ['backup', 'root'];
+const METRICS = ['metrics', 'root'];
 const ROOT = ['root'];
 const ANY = GRANT_COLUMNS;
 /** Every grant that mentions project api in any way. */
@@ -74,6 +75,7 @@ const ROWS: Row[] = [
   { route: 'GET /v1/sys/health', path: '/v1/sys/health', allowed: 'public', ok: 200 },
   { route: 'GET /v1/openapi.json', path: '/v1/openapi.json', allowed: 'public', ok: 200 },
   { route: 'GET /v1/sys/seal-status', path: '/v1/sys/seal-status', allowed: 'public', ok: 200 },
+  { route: 'GET /v1/sys/metrics', path: '/v1/sys/metrics', allowed: METRICS, ok: 200, names: 'metrics' },
   { route: 'POST /v1/sys/unseal', path: '/v1/sys/unseal', body: { reset: true }, allowed: 'public', ok: 200 },
   {
     route: 'POST /v1/sys/seal', path: '/v1/sys/seal', body: {}, allowed: ROOT, ok: 200, names: 'root',

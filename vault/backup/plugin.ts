@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import type { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import { SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { transaction } from '../store/db.js';
 import { withErrors } from '../http/schemas.js';
+import { BACKUP_STATS_KEY, recordBackupStats } from './stats.js';
 import type { EncryptOptions } from './pgp.js';
 
 /** Settles `done` into a result without leaving an unhandled rejection. */
@@ -74,7 +75,15 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
         signingKeyPassphrase: Type.Optional(Type.String({ maxLength: 4096 })),
         armor: Type.Optional(Type.Boolean()),
       }, { additionalProperties: false }),
-      response: withErrors({}),
+      response: withErrors({
+        200: {
+          description: 'The backup, streamed: an OpenPGP message (binary, or ASCII-armored with "armor": true). X-Hush-Backup-Counts says what it holds.',
+          content: {
+            'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            'application/pgp-encrypted': { schema: { type: 'string' } },
+          },
+        } as unknown as TSchema,
+      }),
     },
   }, async (req, reply) => {
     const b = req.body as { recipients?: string[]; passphrase?: string; signingKey?: string | { armored: string; passphrase?: string }; signingKeyPassphrase?: string; armor?: boolean };
@@ -84,12 +93,16 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
     // Loaded on first use: openpgp is a large share of an idle server's memory.
     const { asHushError, backupFileName, createBackup } = await import('./backup-service.js');
     let run;
+    const startedAt = Date.now();
     try {
       run = await createBackup(c, enc, req.auditCtx);
     } catch (e) {
       throw asHushError(e);
     }
-    const settled = settle(run.done).then((r) => { if (!r.ok) req.log.error({ err: { message: String((r.e as Error)?.message) } }, 'backup stream failed'); });
+    const settled = settle(run.done).then(async (r) => {
+      if (!r.ok) req.log.error({ err: { message: String((r.e as Error)?.message) } }, 'backup stream failed');
+      else await recordBackupStats(c, startedAt, r.v.bytes).catch((e) => req.log.warn({ err: { message: String((e as Error)?.message) } }, 'could not record the backup\'s figures for the metrics'));
+    });
     inflight.add(settled);
     void settled.finally(() => inflight.delete(settled));
     reply.header('content-type', enc.armor ? 'application/pgp-encrypted' : 'application/octet-stream');
@@ -129,6 +142,7 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
       }
       // The dir is checked before a snapshot is opened, so a bad dir costs no dump.
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const startedAt = Date.now();
       const run = await createBackup(c, enc, SYSTEM_CONTEXT);
       audited = true; // run.done records backup.create, ok or error
       const [written, result] = await Promise.all([settle(writeAtomically(dir, backupFileName(tick), run.stream)), settle(run.done)]);
@@ -139,6 +153,8 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
       await transaction(c.db, async (tx) => {
         await c.stores.meta.set('backup_last_success', new Date().toISOString(), tx);
         await c.stores.meta.delete('backup_last_error', tx);
+        const at = Date.now();
+        await c.stores.meta.set(BACKUP_STATS_KEY, JSON.stringify({ at, ms: at - startedAt, bytes: result.v.bytes }), tx);
       });
       // The counts go out as one flat object under a name no redaction path matches ('*.secrets' blanks any 'secrets' key one level down).
       const { secrets: secretNames, ...counts } = run.header.counts;

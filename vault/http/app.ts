@@ -18,6 +18,9 @@ import { drainOnClose } from './shutdown.js';
 import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { authJwtRoutes } from './routes/auth-jwt.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { operationIds, swaggerOptions } from './openapi.js';
+import type { Metrics } from '../services/metrics/metrics.js';
 
 export interface AppOptions {
   logger: FastifyServerOptions['loggerInstance'];
@@ -27,6 +30,8 @@ export interface AppOptions {
   extraRoutes?: ((app: FastifyInstance) => void)[];
   /** The seal of a server (vault/runtime.ts); absent, the vault is always open. */
   seal?: SealControl | null;
+  /** GET /v1/sys/metrics and the per-request observation; `public`: --metrics-public. */
+  metrics?: { metrics: Metrics; public: boolean } | null;
 }
 
 declare module 'fastify' {
@@ -219,13 +224,8 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     reply.status(404).send({ error: { code: 'route_not_found', message: `no route ${req.method} ${redactTokens(req.url.split('?')[0]).slice(0, 200)}`, requestId: req.id } });
   });
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'Hush API', version: VERSION, description: 'Self-hosted secrets vault' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-  });
+  operationIds(app);
+  await app.register(swagger, swaggerOptions(VERSION));
 
   await app.register(rateLimit, {
     global: true,
@@ -255,6 +255,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   if (opts.seal) sealGuard(app, opts.seal);
   registerAuth(app, { get tokens() { return c.tokens; }, get audit() { return c.audit; }, authFailLimit: cfg.authFailLimit });
 
+  if (opts.metrics) metricsRoutes(app, opts.metrics.metrics, opts.metrics.public);
   sysRoutes(app, c, opts.seal ?? null);
   projectRoutes(app, c);
   secretRoutes(app, c);

@@ -12,9 +12,12 @@ export const ErrorSchema = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
 });
 
+/** The error shape, as the shared schema (components/schemas/Error) that http/openapi.ts registers. */
+export const ErrorRef = { $ref: 'Error#' } as unknown as TSchema;
+
 /** Standard error responses added to every route's response schema. */
 export function withErrors(ok: Record<number, TSchema>): Record<number, TSchema> {
-  return { ...ok, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 429: ErrorSchema, 503: ErrorSchema };
+  return { ...ok, 400: ErrorRef, 401: ErrorRef, 403: ErrorRef, 404: ErrorRef, 409: ErrorRef, 413: ErrorRef, 429: ErrorRef, 503: ErrorRef };
 }
 
 export const Project = Type.Object({ name: Type.String(), createdAt: Type.String() });

@@ -38,6 +38,11 @@ export interface Journal<C, I, R> {
   abandoned(lane: number): void;
 }
 
+/** Told of every committed batch (the metrics): its jobs, its entries, and the seconds its append and its whole transaction took. */
+export interface BatchObserver {
+  committed(jobs: number, entries: number, appendSeconds: number, commitSeconds: number): void;
+}
+
 /** Requests committed together at most; a longer queue waits for the next transaction. */
 const MAX_BATCH = 512;
 
@@ -73,7 +78,7 @@ function jobError(e: unknown): unknown {
  * committing meanwhile keeps the server busy (the journal gives each lane
  * a chain of its own).
  */
-export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1) {
+export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1, observer: BatchObserver | null = null) {
   // PostgreSQL: reads run on their own pool connections, concurrently, and
   // only their entries join the batch (see readThenAppend). SQLite reads stay
   // in the batch: its statements are synchronous calls on the one connection,
@@ -81,6 +86,9 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
   const readOutside = isPostgres(db);
   const queue: Job<C, I>[] = [];
   const free: number[] = Array.from({ length: Math.max(1, lanes) }, (_, i) => i);
+
+  /** Per lane: seconds its last batch's journal append took (read by commitBatch for the observer). */
+  const appendSeconds: number[] = Array.from({ length: Math.max(1, lanes) }, () => 0);
 
   async function runJobs(tx: Tx, batch: Job<C, I>[], done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[], lane: number): Promise<R> {
     const solo = batch.length === 1;
@@ -116,13 +124,19 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
       else if (sp) await releaseSavepoint(tx);
       done.push({ job, out, entries: { ctx: job.ctx, inputs } });
     }
-    return journal.append(tx, done.map((d) => d.entries), lane);
+    const entries = done.map((d) => d.entries);
+    if (!observer) return journal.append(tx, entries, lane);
+    const t0 = performance.now();
+    const r = await journal.append(tx, entries, lane);
+    appendSeconds[lane] = (performance.now() - t0) / 1000;
+    return r;
   }
 
   async function commitBatch(batch: Job<C, I>[], lane: number, attempt = 0): Promise<void> {
     const solo = batch.length === 1;
     const done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[] = [];
     let result: R;
+    const t0 = observer ? performance.now() : 0;
     try {
       // PostgreSQL, a batch of reads only: their entries are one atomic
       // statement, so no transaction (BEGIN and COMMIT are round trips too).
@@ -148,6 +162,7 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
       for (const job of batch) if (!job.settled) job.reject(err);
       return;
     }
+    if (observer) observer.committed(batch.length, done.reduce((n, d) => n + d.entries.inputs.length, 0), appendSeconds[lane], (performance.now() - t0) / 1000);
     await journal.committed(result, lane);
     for (const d of done) d.job.resolve(d.out);
   }
@@ -202,6 +217,8 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
   }
 
   return {
+    /** Jobs waiting for a batch (not the ones committing now). */
+    queued(): number { return queue.length; },
     /**
      * Runs `fn` in one database transaction together with the entries it
      * records. The transaction may be shared with other requests' jobs, so

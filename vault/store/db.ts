@@ -224,3 +224,15 @@ export function isStorageFailure(e: unknown): boolean {
 export function storageError(e: unknown): HushError {
   return new StorageUnavailableError('the database is unavailable right now; retry shortly', { cause: e });
 }
+
+/**
+ * The connection pool's state, for the metrics. knex keeps its pool (tarn)
+ * at `client.pool`; this is the one place that reaches into it. SQLite: the
+ * pool is the one writer connection (reads outside a transaction use the
+ * second, query-only connection of sqlite-fast.ts, which never waits).
+ */
+export function poolStats(db: Db): { used: number; free: number; pending: number; max: number } {
+  const pool = (db as unknown as { client: { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; max: number } } }).client.pool;
+  if (!pool) return { used: 0, free: 0, pending: 0, max: 0 };
+  return { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires(), max: pool.max };
+}

@@ -84,10 +84,13 @@ export interface AuthLookup {
   blockedSince: number | null;
 }
 
+/** Told of every lookup authentication makes (the metrics): a hit or miss of SQLite's cache, or a read that is never cached (PostgreSQL, a guarded read). */
+export interface TokenLookupObserver { hit(): void; miss(): void; uncached(): void }
+
 /** Known tokens cached at most (one small entry each); beyond that the cache starts over. */
 const AUTH_CACHE_MAX = 10_000;
 
-export function tokenStoreFactory(db: Db) {
+export function tokenStoreFactory(db: Db, lookups: TokenLookupObserver | null = null) {
   // SQLite: the rows forAuth reads on every request, cached in this process.
   // The cache holds only while no token can have changed: it starts over
   // whenever another connection (another server process sharing the file,
@@ -138,10 +141,12 @@ export function tokenStoreFactory(db: Db) {
       let hit: AuthHit | undefined;
       let blockedSince: number | null = null;
       if (run.engine === 'postgres' && (tx === undefined || tx === db)) {
+        lookups?.uncached();
         const r = await batchFor(guard ?? null).load({ hash, ip: guard?.ip ?? null, guard: guard ?? null });
         hit = r?.hit;
         blockedSince = r?.blockedSince ?? null;
       } else if (guard) {
+        lookups?.uncached();
         const r = await run.get(Q.forAuthGuarded, guard.ip, guard.limit, now - guard.windowMs, hash);
         blockedSince = r?.blocked_since == null ? null : Number(r.blocked_since);
         if (r?.id != null) hit = authRow(r, hash);
@@ -150,6 +155,8 @@ export function tokenStoreFactory(db: Db) {
         if (version !== authCacheVersion) { authCache.clear(); authCacheVersion = version; }
         const key = hash.toString('base64');
         hit = version === null ? undefined : authCache.get(key);
+        if (hit) lookups?.hit();
+        else lookups?.miss();
         if (!hit) {
           const r = await run.get(Q.forAuth, hash);
           if (r) {
@@ -161,6 +168,7 @@ export function tokenStoreFactory(db: Db) {
           }
         }
       } else {
+        lookups?.uncached();
         const r = await run.get(Q.forAuth, hash);
         if (r) hit = authRow(r, hash);
       }

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
-import { withErrors } from '../schemas.js';
+import { ErrorRef, withErrors } from '../schemas.js';
 import { InvalidRequestError, NotSealedError } from '../../errors.js';
 import type { AuditContext } from '../../services/audit/audit-service.js';
 import type { SealStatus } from '../../services/seal/seal-service.js';
@@ -57,6 +57,8 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     schema: {
       summary: 'Liveness, version, storage kind and seal status (no auth); 503 when sealed or when the database is unreachable',
       response: {
+        // A URL with %00 is refused on every route before it runs (app.ts).
+        400: ErrorRef,
         200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.String(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }),
         503: Type.Object({
           status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.Optional(Type.String()),

@@ -6,7 +6,7 @@ import type { Db, Tx } from '../../store/db.js';
 import { isPostgres, isStorageFailure, storageError } from '../../store/db.js';
 import type { AuditFilter, AuditRow, AuditStore, StreamRow } from '../../store/audit-store.js';
 import type { KeyService } from '../key/key-service.js';
-import { unitOfWork, type JobEntries } from '../unit-of-work.js';
+import { unitOfWork, type BatchObserver, type JobEntries } from '../unit-of-work.js';
 import { canonicalJson } from './canonical.js';
 
 export type Outcome = 'ok' | 'denied' | 'error';
@@ -36,6 +36,8 @@ export interface AuditServiceDeps {
   auditFile: string | null;
   /** How often this process writes a checkpoint when any stream moved (0: only at close). */
   checkpointIntervalMs?: number;
+  /** Told of every committed batch (the metrics). */
+  batches?: BatchObserver | null;
 }
 
 /**
@@ -131,7 +133,7 @@ const unavailable = (e?: unknown) => new AuditUnavailableError('the audit log ca
 /** This process's stream: its id and the head it last committed. */
 interface OwnHead { stream: number; seq: number; hash: Buffer }
 
-export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000 }: AuditServiceDeps) {
+export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000, batches = null }: AuditServiceDeps) {
   const node = `${hostname()} pid ${process.pid}`.slice(0, 128);
   // On PostgreSQL two batches commit at once (unit-of-work lanes), each onto a
   // stream of its own: a process writes one stream per lane.
@@ -227,7 +229,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       // next append's compare-and-set tells, and moves to a new stream if so.
       pendingHead[lane] = null;
     },
-  }, lanes);
+  }, lanes, batches);
   const run = uow.run;
 
   /**
@@ -264,6 +266,8 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
 
   return {
     run,
+    /** Requests waiting for the next group commit. */
+    queued: uow.queued,
 
     /** Records events in their own transaction (denials, auth failures, server start). */
     async record(ctx: AuditContext, ...inputs: AuditInput[]): Promise<void> {

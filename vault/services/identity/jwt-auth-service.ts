@@ -6,7 +6,7 @@ import { AlreadyExistsError, ForbiddenError, HushError, InvalidRequestError, Una
 import type { JwtRoleRow, JwtRoleStore } from '../../store/jwt-role-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
 import { RESOURCE_NAME_RE } from '../secret/names.js';
-import { formatGrant, grantsCover, parseGrant } from '../token/grants.js';
+import { formatGrant, grantsCover, isSystemKind, parseGrant } from '../token/grants.js';
 import { IssueRefused, type Principal, type TokenService } from '../token/token-service.js';
 import { redactTokens } from '../token/redact.js';
 import { checkJwks, checkPublicKey, IssuerKeysError, JWT_ALGORITHMS, loadJose, type IssuerKeys } from './issuer-keys.js';
@@ -104,7 +104,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
     if (isRoot(p)) return true;
     return scopes.every((s) => {
       const g = parseGrant(s);
-      if (g.kind === 'audit' || g.kind === 'backup' || g.kind === 'root') return false;
+      if (isSystemKind(g.kind)) return false;
       return grantsCover(p.grants, { kind: 'admin', project: g.project, env: '*' });
     });
   }

@@ -2,12 +2,16 @@ import { InvalidRequestError } from '../../errors.js';
 import { redactTokens } from './redact.js';
 
 /**
- * Grants: read:P/E, list:P/E, write:P/E, admin:P, audit, backup, root.
+ * Grants: read:P/E, list:P/E, write:P/E, admin:P, audit, backup, metrics, root.
  * P and E are a name, "*", or a prefix ending in "*".
  * Implication: root > everything; admin:P > write/read/list:P/*;
  * write > read > list on the same P/E.
  */
-export type GrantKind = 'read' | 'list' | 'write' | 'admin' | 'audit' | 'backup' | 'root';
+export type GrantKind = 'read' | 'list' | 'write' | 'admin' | 'audit' | 'backup' | 'metrics' | 'root';
+/** The grants that name no project: each allows its own routes and nothing else (root allows everything). */
+type SystemKind = 'audit' | 'backup' | 'metrics' | 'root';
+export const SYSTEM_KINDS: readonly SystemKind[] = ['audit', 'backup', 'metrics', 'root'];
+export const isSystemKind = (k: string): k is SystemKind => (SYSTEM_KINDS as readonly string[]).includes(k);
 export interface Grant { kind: GrantKind; project: string; env: string }
 
 const NAME_PATTERN = /^(\*|[a-z0-9][a-z0-9._-]{0,62}\*?)$/;
@@ -15,11 +19,11 @@ const RANK: Record<string, number> = { list: 1, read: 2, write: 3 };
 
 export function parseGrant(text: string): Grant {
   if (typeof text !== 'string' || text.length > 200) throw new InvalidRequestError('invalid scope: must be a string of at most 200 characters');
-  if (text === 'audit' || text === 'backup' || text === 'root') return { kind: text, project: '*', env: '*' };
+  if (isSystemKind(text)) return { kind: text, project: '*', env: '*' };
   const m = /^(read|list|write|admin):([^/\s]+)(?:\/([^/\s]+))?$/.exec(text);
   // The scope is echoed back so the caller can find the typo, minus anything token-shaped.
   const shown = redactTokens(text).slice(0, 80);
-  if (!m) throw new InvalidRequestError(`invalid scope "${shown}": expected read:PROJECT/ENV, list:PROJECT/ENV, write:PROJECT/ENV, admin:PROJECT, audit, backup or root`);
+  if (!m) throw new InvalidRequestError(`invalid scope "${shown}": expected read:PROJECT/ENV, list:PROJECT/ENV, write:PROJECT/ENV, admin:PROJECT, audit, backup, metrics or root`);
   const kind = m[1] as GrantKind;
   const project = m[2];
   const env = m[3];
@@ -32,7 +36,7 @@ export function parseGrant(text: string): Grant {
 }
 
 export function formatGrant(g: Grant): string {
-  if (g.kind === 'audit' || g.kind === 'backup' || g.kind === 'root') return g.kind;
+  if (isSystemKind(g.kind)) return g.kind;
   if (g.kind === 'admin') return `admin:${g.project}`;
   return `${g.kind}:${g.project}/${g.env}`;
 }
@@ -58,8 +62,8 @@ export function coversPattern(outer: string, inner: string): boolean {
 export function grantCovers(parent: Grant, child: Grant): boolean {
   if (parent.kind === 'root') return true;
   if (child.kind === 'root') return false;
-  if (child.kind === 'audit' || child.kind === 'backup') return parent.kind === child.kind;
-  if (parent.kind === 'audit' || parent.kind === 'backup') return false;
+  if (isSystemKind(child.kind)) return parent.kind === child.kind;
+  if (isSystemKind(parent.kind)) return false;
   if (parent.kind === 'admin') return coversPattern(parent.project, child.project);
   if (child.kind === 'admin') return false;
   return RANK[parent.kind] >= RANK[child.kind] && coversPattern(parent.project, child.project) && coversPattern(parent.env, child.env);
@@ -73,9 +77,9 @@ export function grantsCover(parents: Grant[], child: Grant): boolean {
 export type Need =
   | { kind: 'read' | 'list' | 'write'; project: string; env: string }
   | { kind: 'admin'; project: string }
-  | { kind: 'audit' | 'backup' | 'root' };
+  | { kind: SystemKind };
 
-const isSystemNeed = (n: Need): n is { kind: 'audit' | 'backup' | 'root' } => n.kind === 'audit' || n.kind === 'backup' || n.kind === 'root';
+const isSystemNeed = (n: Need): n is { kind: SystemKind } => isSystemKind(n.kind);
 
 export function needLabel(n: Need): string {
   if (isSystemNeed(n)) return n.kind;
@@ -94,7 +98,7 @@ export function allows(grants: Grant[], need: Need): boolean {
       if (matchName(g.project, need.project)) return true;
       continue;
     }
-    if (need.kind === 'admin' || g.kind === 'audit' || g.kind === 'backup') continue;
+    if (need.kind === 'admin' || isSystemKind(g.kind)) continue;
     if (RANK[g.kind] >= RANK[need.kind] && matchName(g.project, need.project) && matchName(g.env, need.env)) return true;
   }
   return false;
