@@ -10,6 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { buildApp } from './http/app.js';
+import { verifySchedulePlugin } from './services/audit/verify-schedule.js';
+import { validateCron } from './services/schedule.js';
 import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
@@ -94,6 +96,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
   checkTransport(cfg);
   // Before the vault is opened: a bad backup setup must not leave a freshly initialised vault (and its unseen root token) behind.
   await loadBackupSchedule(cfg);
+  await validateCron(cfg.verifySchedule, '--verify-schedule', cfg.backupTimezone);
   const log = createLogger(cfg.logLevel, opts.logStream);
   const https = cfg.tlsCert && cfg.tlsKey ? loadTls(cfg.tlsCert, cfg.tlsKey) : null;
   const opened = openConfiguredDb(cfg);
@@ -109,6 +112,8 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
           // A master-key rotation made through another server is picked up on the next wrap or unwrap that
           // needs the new key; this timer also catches it (and warns when the key file is not updated) when idle.
           (k) => k.keys.watch(MASTER_KEY_CHECK_MS),
+          // Webhook deliveries need the webhook key: they run while the vault is open.
+          (k) => k.webhookWorker.start(),
         ],
       },
     });
@@ -121,7 +126,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
     if (state === 'sealed') checkSealedKeySettings(cfg, log);
     const container = runtime.container;
     const app = await buildApp(container, { logger: log, https, seal: runtime });
-    for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
+    for (const p of [backupPlugin, verifySchedulePlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     if (state === 'open') await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
     let closed = false;
     return {

@@ -11,8 +11,20 @@ import { canonicalJson } from './canonical.js';
 
 export type Outcome = 'ok' | 'denied' | 'error';
 
-/** Who did it, from where. Never holds a token string. */
-export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null }
+/** Who did it, from where. Never holds a token string. `root`: the actor's token has the root grant (not stored; webhooks' root.used). */
+export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null; root?: boolean }
+
+/**
+ * What else a batch of events writes in its transaction: the webhook
+ * outbox (services/webhooks/outbox.ts). `enqueue` returns whether it wrote
+ * anything; `committed` runs after such a batch committed.
+ */
+export interface AuditOutbox {
+  enqueue(tx: Tx, jobs: JobEntries<AuditContext, AuditInput>[], rows: AuditRow[]): Promise<boolean>;
+  /** Does a batch of these requests need a transaction even if it only reads (PostgreSQL)? */
+  transactional(ctxs: AuditContext[]): boolean;
+  committed(): void;
+}
 
 export interface AuditInput {
   action: string;
@@ -36,6 +48,7 @@ export interface AuditServiceDeps {
   auditFile: string | null;
   /** How often this process writes a checkpoint when any stream moved (0: only at close). */
   checkpointIntervalMs?: number;
+  outbox?: AuditOutbox;
 }
 
 /**
@@ -131,7 +144,7 @@ const unavailable = (e?: unknown) => new AuditUnavailableError('the audit log ca
 /** This process's stream: its id and the head it last committed. */
 interface OwnHead { stream: number; seq: number; hash: Buffer }
 
-export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000 }: AuditServiceDeps) {
+export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000, outbox }: AuditServiceDeps) {
   const node = `${hostname()} pid ${process.pid}`.slice(0, 128);
   // On PostgreSQL two batches commit at once (unit-of-work lanes), each onto a
   // stream of its own: a process writes one stream per lane.
@@ -140,6 +153,8 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
   const own: (OwnHead | null)[] = Array.from({ length: lanes }, () => null);
   /** Per lane: the head the batch in flight will leave, adopted when it commits. */
   const pendingHead: (OwnHead | null)[] = Array.from({ length: lanes }, () => null);
+  /** Per lane: the batch in flight wrote to the outbox. */
+  const outboxWritten: boolean[] = Array.from({ length: lanes }, () => false);
 
   /**
    * Chains the events of every job of one batch, in queue order, onto this
@@ -180,6 +195,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
         }
         if (await auditStore.append(head.stream, head.seq, rows, tx)) {
           pendingHead[lane] = { stream: head.stream, seq: streamSeq, hash: prev };
+          outboxWritten[lane] = outbox ? await outbox.enqueue(tx, jobs, rows) : false;
           return rows;
         }
         if (attempt > 0) throw new Error(`audit stream ${head.stream} was created in this transaction but its head cannot be moved`);
@@ -220,9 +236,12 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
     async committed(rows, lane) {
       if (pendingHead[lane]) own[lane] = pendingHead[lane];
       pendingHead[lane] = null;
+      if (outboxWritten[lane]) { outboxWritten[lane] = false; outbox!.committed(); }
       await ship(rows);
     },
+    transactional: outbox ? (ctxs) => outbox.transactional(ctxs) : undefined,
     abandoned(lane) {
+      outboxWritten[lane] = false;
       // The commit may have happened without this process learning it: the
       // next append's compare-and-set tells, and moves to a new stream if so.
       pendingHead[lane] = null;
@@ -292,7 +311,20 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       return (await auditStore.list(f)).map(publicEvent);
     },
 
-    verify: (anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor) => verifyLog(auditStore, keys, anchor, checkpointAnchor),
+    /**
+     * Verifies the log. With `by` (an API call, the schedule), a failed
+     * verification is itself recorded, as `audit.verify` with outcome
+     * error, which is what the audit.verify_failed webhook announces.
+     */
+    async verify(anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor, by?: { ctx: AuditContext; scheduled: boolean }): Promise<VerifyResult> {
+      const r = await verifyLog(auditStore, keys, anchor, checkpointAnchor);
+      if (!r.ok && by) {
+        await run(by.ctx, async (_tx, rec) => rec({
+          action: 'audit.verify', outcome: 'error', detail: { firstBadSeq: r.firstBadSeq, reason: (r.reason ?? '').slice(0, 300), scheduled: by.scheduled },
+        })).catch((e: Error) => log.error({ err: { message: e.message } }, 'a failed audit verification could not be recorded'));
+      }
+      return r;
+    },
   };
 }
 export type AuditService = ReturnType<typeof auditServiceFactory>;
