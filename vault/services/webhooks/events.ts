@@ -72,7 +72,9 @@ export function eventsOf(jobs: { ctx: AuditContext; inputs: unknown[] }[], rows:
       if (row.outcome === 'ok' && SECRET_CHANGES.has(row.action)) out.push(event(row, 'secret.changed', { action: row.action, keys: keysOf(t) }));
       else if (row.action === 'secret.rotation_due') out.push(event(row, 'secret.rotation_due', { keys: keysOf(t), ...pick(d, ['rotateEvery', 'dueAt', 'expiresAt']) }));
       else if (row.outcome === 'ok' && row.action === 'token.create') out.push(event(row, 'token.created', { tokenId: t.tokenId, name: t.name, scopes: strings(d.scopes), expiresAt: d.expiresAt ?? null }));
-      else if (row.outcome === 'ok' && row.action === 'token.revoke') out.push(event(row, 'token.revoked', { tokenId: t.tokenId, name: t.name, revoked: d.revoked ?? null }));
+      else if (row.outcome === 'ok' && row.action === 'auth.jwt.login') {
+        out.push(event(row, 'token.created', { tokenId: t.tokenId, name: `jwt:${String(t.role)}`, role: t.role, scopes: strings(d.scopes), expiresAt: d.expiresAt ?? null }));
+      } else if (row.outcome === 'ok' && row.action === 'token.revoke') out.push(event(row, 'token.revoked', { tokenId: t.tokenId, name: t.name, revoked: d.revoked ?? null }));
       else if (row.action === 'auth.fail_burst') out.push(event(row, 'auth.fail_burst', { ip: row.ip, ...pick(d, ['count', 'windowSeconds', 'threshold', 'reasons']) }));
       else if (row.action === 'audit.verify' && row.outcome === 'error') out.push(event(row, 'audit.verify_failed', pick(d, ['firstBadSeq', 'reason', 'scheduled'])));
       else if (row.action === 'backup.create' && row.outcome === 'error') out.push(event(row, 'backup.failed', pick(d, ['scheduled', 'error'])));
