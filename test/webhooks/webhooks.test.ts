@@ -232,3 +232,64 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('scheduled alerts: audit.verify_failed from --verify-schedule, backup.failed from --backup-schedule', () => {
+  test('both reach a root webhook, each tick once', async () => {
+    const rx = await startReceiver();
+    const dir = (await import('../helpers/server.js')).tempDir('hush-wh-sched-');
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const pass = join(dir, 'pass');
+    writeFileSync(pass, 'correct horse battery staple\n', { mode: 0o600 });
+    // A backup dir that cannot be made (its parent is a file): every scheduled backup fails.
+    writeFileSync(join(dir, 'file'), '');
+    const s = await startOn('sqlite', {
+      'allow-private-webhooks': 'true', 'verify-schedule': '*/2 * * * * *',
+      'backup-schedule': '*/2 * * * * *', 'backup-dir': join(dir, 'file', 'backups'), 'backup-passphrase-file': pass,
+    });
+    try {
+      const hook = await createHook(s, { url: `${rx.url}/sched`, events: ['audit.verify_failed', 'backup.failed'] });
+      rx.secret = hook.secret;
+      await waitFor(() => ofType(rx, 'backup.failed').length >= 1, 'backup.failed from the schedule');
+      const bf = ofType(rx, 'backup.failed')[0].json;
+      assert.equal(bf.data.scheduled, true);
+      assert.match(bf.data.error, /ENOTDIR|EEXIST|not a directory/i);
+      // A verified log sends nothing; an altered one fails the next scheduled verify.
+      assert.equal(ofType(rx, 'audit.verify_failed').length, 0);
+      const db = sideDb(s);
+      try {
+        const [row] = await db('audit_events').select('seq').orderBy('seq').limit(1);
+        await db('audit_events').where({ seq: row.seq }).update({ actor_name: 'mallory' });
+      } finally {
+        await db.destroy();
+      }
+      await waitFor(() => ofType(rx, 'audit.verify_failed').length >= 1, 'audit.verify_failed from the schedule');
+      const vf = ofType(rx, 'audit.verify_failed')[0].json;
+      assert.deepEqual([vf.data.scheduled, vf.data.firstBadSeq], [true, 1]);
+      assert.ok(rx.received.every((x) => x.signed));
+    } finally {
+      await s.close();
+      await rx.close();
+    }
+  });
+});
+
+describe('a receiver that never answers', () => {
+  test('the attempt ends at the 5 s timeout, is recorded as failed and retried', async () => {
+    const rx = await startReceiver({ behaviour: 'hang' });
+    const s = await startOn('sqlite', { 'allow-private-webhooks': 'true', 'webhook-max-backoff': '1s' });
+    try {
+      await seed(s.api, { api: { prod: {} } });
+      const hook = await createHook(s, { url: `${rx.url}/slow`, events: ['secret.changed'], project: 'api' });
+      assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/SLOW', { value: secretValue('slow') })).status, 200);
+      await waitFor(async () => (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries`)).body.deliveries[0]?.attempts >= 1, 'the first attempt to time out');
+      const d = (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries`)).body.deliveries[0];
+      assert.deepEqual([d.status, d.lastStatus], ['pending', null]);
+      assert.match(d.lastError, /no answer within 5 s/);
+      await waitFor(() => rx.received.length >= 2, 'a second attempt');
+    } finally {
+      await s.close();
+      await rx.close();
+    }
+  });
+});

@@ -24,6 +24,8 @@ export interface AuditOutbox {
   /** Does a batch of these requests need a transaction even if it only reads (PostgreSQL)? */
   transactional(ctxs: AuditContext[]): boolean;
   committed(): void;
+  /** Queues an event that is not an audit event of its own (a failed verify must not change the log it examined). */
+  announce(tx: Tx, type: 'audit.verify_failed', data: Record<string, unknown>, ctx: AuditContext): Promise<boolean>;
 }
 
 export interface AuditInput {
@@ -312,16 +314,17 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
     },
 
     /**
-     * Verifies the log. With `by` (an API call, the schedule), a failed
-     * verification is itself recorded, as `audit.verify` with outcome
-     * error, which is what the audit.verify_failed webhook announces.
+     * Verifies the log. With `by` (an API call, the schedule), a failure is
+     * announced to audit.verify_failed webhooks. It is not written to the
+     * log itself: verifying must not change what it examined.
      */
     async verify(anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor, by?: { ctx: AuditContext; scheduled: boolean }): Promise<VerifyResult> {
       const r = await verifyLog(auditStore, keys, anchor, checkpointAnchor);
-      if (!r.ok && by) {
-        await run(by.ctx, async (_tx, rec) => rec({
-          action: 'audit.verify', outcome: 'error', detail: { firstBadSeq: r.firstBadSeq, reason: (r.reason ?? '').slice(0, 300), scheduled: by.scheduled },
-        })).catch((e: Error) => log.error({ err: { message: e.message } }, 'a failed audit verification could not be recorded'));
+      if (!r.ok && by && outbox) {
+        const data = { firstBadSeq: r.firstBadSeq, reason: (r.reason ?? '').slice(0, 300), scheduled: by.scheduled };
+        await run(by.ctx, (tx) => outbox.announce(tx, 'audit.verify_failed', data, by.ctx))
+          .then((wrote) => { if (wrote) outbox.committed(); })
+          .catch((e: Error) => log.error({ err: { message: e.message } }, 'a failed audit verification could not be announced to webhooks'));
       }
       return r;
     },

@@ -5,9 +5,8 @@ import { SYSTEM_CONTEXT } from './audit-service.js';
 
 /**
  * --verify-schedule: `audit verify` on a cron schedule, once per tick
- * across the servers sharing the database. A failure is logged, audited
- * (`audit.verify`, outcome error) and so sent to audit.verify_failed
- * webhooks.
+ * across the servers sharing the database. A failure is logged and sent
+ * to audit.verify_failed webhooks.
  */
 export async function verifySchedulePlugin(c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }): Promise<void> {
   const cron = c.config.verifySchedule;

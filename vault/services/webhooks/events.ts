@@ -76,7 +76,6 @@ export function eventsOf(jobs: { ctx: AuditContext; inputs: unknown[] }[], rows:
         out.push(event(row, 'token.created', { tokenId: t.tokenId, name: `jwt:${String(t.role)}`, role: t.role, scopes: strings(d.scopes), expiresAt: d.expiresAt ?? null }));
       } else if (row.outcome === 'ok' && row.action === 'token.revoke') out.push(event(row, 'token.revoked', { tokenId: t.tokenId, name: t.name, revoked: d.revoked ?? null }));
       else if (row.action === 'auth.fail_burst') out.push(event(row, 'auth.fail_burst', { ip: row.ip, ...pick(d, ['count', 'windowSeconds', 'threshold', 'reasons']) }));
-      else if (row.action === 'audit.verify' && row.outcome === 'error') out.push(event(row, 'audit.verify_failed', pick(d, ['firstBadSeq', 'reason', 'scheduled'])));
       else if (row.action === 'backup.create' && row.outcome === 'error') out.push(event(row, 'backup.failed', pick(d, ['scheduled', 'error'])));
     }
   }
@@ -89,8 +88,11 @@ function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknow
   return out;
 }
 
-/** A test event for one webhook (`hush webhooks test`). */
-export function testEvent(webhookId: string, eventId: string, at: number, actor: { id: string; name: string }): WebhookEvent {
-  const body = { id: eventId, type: 'webhook.test', createdAt: new Date(at).toISOString(), project: null, env: null, actor, auditSeq: null, requestId: null, data: { webhookId } };
-  return { id: eventId, type: 'webhook.test', at, project: null, env: null, payload: JSON.stringify(body) };
+/** An event that is no audit event of its own: a failed verify, a webhook's test. Vault-wide. */
+export function directEvent(eventId: string, type: EventType, at: number, actor: { id: string; name: string }, data: Record<string, unknown>): WebhookEvent {
+  const body = { id: eventId, type, createdAt: new Date(at).toISOString(), project: null, env: null, actor, auditSeq: null, requestId: null, data };
+  return { id: eventId, type, at, project: null, env: null, payload: JSON.stringify(body) };
 }
+
+/** A test event for one webhook (`hush webhooks test`). */
+export const testEvent = (webhookId: string, eventId: string, at: number, actor: { id: string; name: string }) => directEvent(eventId, 'webhook.test', at, actor, { webhookId });
