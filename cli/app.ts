@@ -46,10 +46,10 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
   }
 
   const [{ default: yargs }, { auditCommand }, { authCommand }, { backupCommand }, { envsCommand }, { keysCommand }, login, { projectsCommand }, { runCommand },
-    { secretsCommand }, { setupCommand, initPointer }, { tokensCommand }, { globalOptions }, serverCommands] = await Promise.all([
+    { secretsCommand }, { setupCommand, initPointer }, { tokensCommand }, { webhooksCommand }, { globalOptions }, serverCommands] = await Promise.all([
     import('yargs'), import('./commands/audit.js'), import('./commands/auth.js'), import('./commands/backup.js'), import('./commands/envs.js'), import('./commands/keys.js'),
     import('./commands/login.js'), import('./commands/projects.js'), import('./commands/run.js'), import('./commands/secrets.js'),
-    import('./commands/setup.js'), import('./commands/tokens.js'), import('./context.js'), build.serverCommands(args),
+    import('./commands/setup.js'), import('./commands/tokens.js'), import('./commands/webhooks.js'), import('./context.js'), build.serverCommands(args),
   ]);
   const { loginCommand, logoutCommand, profilesCommand, whoamiCommand } = login;
 
@@ -67,6 +67,7 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
     .command(secretsCommand)
     .command(tokensCommand)
     .command(authCommand)
+    .command(webhooksCommand)
     .command(auditCommand)
     .command(keysCommand)
     .command(backupCommand);

@@ -46,6 +46,10 @@ export interface Config {
   backupPassphraseFile: string | null;
   backupKeep: number;
   backupTimezone: string;
+  allowPrivateWebhooks: boolean;
+  webhookMaxBackoffMs: number;
+  verifySchedule: string | null;
+  alertAuthFailBurst: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -173,6 +177,10 @@ export const SETTINGS = [
   def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),
   def({ key: 'backupPassphraseFile', flag: 'backup-passphrase-file', env: 'HUSH_BACKUP_PASSPHRASE_FILE', default: null, parse: nullablePath, doc: 'File holding a passphrase for scheduled backups.' }),
   def({ key: 'backupKeep', flag: 'backup-keep', env: 'HUSH_BACKUP_KEEP', default: 14, parse: intIn(1, 100_000), doc: 'Scheduled backups to keep; older ones are deleted.' }),
+  def({ key: 'allowPrivateWebhooks', flag: 'allow-private-webhooks', env: 'HUSH_ALLOW_PRIVATE_WEBHOOKS', default: false, parse: bool, doc: 'Let webhooks reach loopback, private and link-local addresses, and plain http:// URLs (docs/webhooks.md#ssrf). Off: such targets are refused.' }),
+  def({ key: 'webhookMaxBackoffMs', flag: 'webhook-max-backoff', env: 'HUSH_WEBHOOK_MAX_BACKOFF', default: 3_600_000, parse: duration, doc: 'Longest wait between two attempts of a webhook delivery (retries start at 5s and double; a delivery is given up 24h after its event).' }),
+  def({ key: 'verifySchedule', flag: 'verify-schedule', env: 'HUSH_VERIFY_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for a scheduled `audit verify` (croner syntax); a failure is logged and sent to audit.verify_failed webhooks.' }),
+  def({ key: 'alertAuthFailBurst', flag: 'alert-auth-fail-burst', env: 'HUSH_ALERT_AUTH_FAIL_BURST', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications from one address within a minute that make an auth.fail_burst event (audited, and sent to its webhooks).' }),
   def({ key: 'backupTimezone', flag: 'backup-timezone', env: 'HUSH_BACKUP_TIMEZONE', default: 'UTC', parse: timeZone, doc: 'Time zone for the backup schedule (IANA name; backup file names stay in UTC).' }),
 ] as const;
 
@@ -243,7 +251,7 @@ export function loadConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.e
 }
 
 /** Settings as rows, for docs/configuration.md and `hush server --help`. */
-export function describeSettings(): { flag: string; env: string; default: string; doc: string }[] {
+export function describeSettings(): { flag: string; env: string; default: string; doc: string; boolean: boolean }[] {
   const show = (key: keyof Config, v: unknown): string => {
     if (key === 'dataDir') return './hush-data';
     if (key === 'listen') return '127.0.0.1:8420';
@@ -251,5 +259,5 @@ export function describeSettings(): { flag: string; env: string; default: string
     if (key.endsWith('Ms') && typeof v === 'number') return formatDuration(v);
     return String(v);
   };
-  return SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, default: show(s.key, s.default), doc: s.doc }));
+  return SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, default: show(s.key, s.default), doc: s.doc, boolean: (s.parse as unknown) === bool }));
 }

@@ -24,6 +24,10 @@ import { jwtRoleStoreFactory } from './store/jwt-role-store.js';
 import { issuerKeysFactory } from './services/identity/issuer-keys.js';
 import { jwtAuthServiceFactory } from './services/identity/jwt-auth-service.js';
 import type { Metrics } from './services/metrics/metrics.js';
+import { webhookStoreFactory } from './store/webhook-store.js';
+import { webhookOutboxFactory } from './services/webhooks/outbox.js';
+import { webhookServiceFactory } from './services/webhooks/webhook-service.js';
+import { webhookWorkerFactory, type WebhookWorker } from './services/webhooks/delivery.js';
 
 export interface ContainerDeps {
   db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger;
@@ -47,6 +51,7 @@ export function buildBase(deps: ContainerDeps) {
     leases: leaseStoreFactory(db),
     limits: limitStoreFactory(db),
     jwtRoles: jwtRoleStoreFactory(db),
+    webhooks: webhookStoreFactory(db),
   };
   const limits = {
     authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
@@ -62,19 +67,28 @@ export type Base = ReturnType<typeof buildBase>;
 export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: MasterKeySource, seal?: RotationServiceDeps['seal']) {
   const { db, stores, config, log, limits } = base;
   const keys = keyServiceFactory({ keyStore: stores.keys, masterKey, source: masterKeySource, log });
-  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs, batches: base.metrics?.batches ?? null });
-  const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, failLimit: limits.authFail, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
+  // The worker is made after the audit service it writes through; the outbox only needs to wake it.
+  let webhookWorker: WebhookWorker | null = null;
+  const outbox = webhookOutboxFactory({ store: stores.webhooks, onCommitted: () => webhookWorker?.kick() });
+  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs, outbox, batches: base.metrics?.batches ?? null });
+  webhookWorker = webhookWorkerFactory({
+    store: stores.webhooks, keys, audit, log, allowPrivate: config.allowPrivateWebhooks, maxBackoffMs: config.webhookMaxBackoffMs,
+  });
+  const worker = webhookWorker;
+  const webhooks = webhookServiceFactory({ store: stores.webhooks, keys, audit, allowPrivate: config.allowPrivateWebhooks, onEnqueued: () => worker.kick() });
+  const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, failLimit: limits.authFail, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs,
+    failBurst: { threshold: Math.min(config.alertAuthFailBurst, config.authFailLimit), windowMs: config.authFailWindowMs } });
   const valueCache = config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null;
   const secrets = secretServiceFactory({
     db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
   });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
-  return { keys, audit, tokens, secrets, rotation, jwtAuth, valueCache };
+  return { keys, audit, tokens, secrets, rotation, jwtAuth, valueCache, webhooks, webhookWorker: worker };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
-export type Container = Base & Omit<Keyed, 'valueCache'> & {
+export type Container = Base & Omit<Keyed, 'valueCache' | 'webhookWorker'> & {
   /** True while the server holds no keys: every keyed service then throws SealedError (503 sealed). */
   readonly sealed: boolean;
 };
@@ -105,6 +119,7 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
     get secrets() { return get('secrets'); },
     get rotation() { return get('rotation'); },
     get jwtAuth() { return get('jwtAuth'); },
+    get webhooks() { return get('webhooks'); },
     get sealed() { return current() === null; },
   };
 }

@@ -13,6 +13,8 @@ import { prettyDestination } from './log-format.js';
 import { metricsFactory } from './services/metrics/metrics.js';
 import { poolStats } from './store/db.js';
 import { buildApp } from './http/app.js';
+import { verifySchedulePlugin } from './services/audit/verify-schedule.js';
+import { validateCron } from './services/schedule.js';
 import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { BACKUP_STATS_KEY, parseBackupStats } from './backup/stats.js';
 import { VERSION } from './http/routes/sys.js';
@@ -106,6 +108,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
   checkTransport(cfg);
   // Before the vault is opened: a bad backup setup must not leave a freshly initialised vault (and its unseen root token) behind.
   await loadBackupSchedule(cfg);
+  await validateCron(cfg.verifySchedule, '--verify-schedule', cfg.backupTimezone);
   const log = createLogger(cfg.logLevel, opts.logStream, cfg.logFormat);
   const https = cfg.tlsCert && cfg.tlsKey ? loadTls(cfg.tlsCert, cfg.tlsKey) : null;
   const opened = openConfiguredDb(cfg);
@@ -122,6 +125,8 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
           // A master-key rotation made through another server is picked up on the next wrap or unwrap that
           // needs the new key; this timer also catches it (and warns when the key file is not updated) when idle.
           (k) => k.keys.watch(MASTER_KEY_CHECK_MS),
+          // Webhook deliveries need the webhook key: they run while the vault is open.
+          (k) => k.webhookWorker.start(),
         ],
       },
     });
@@ -140,7 +145,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
       lastBackup: async () => parseBackupStats(await base.stores.meta.get(BACKUP_STATS_KEY)),
     });
     const app = await buildApp(container, { logger: log, https, seal: runtime, metrics: { metrics, public: cfg.metricsPublic } });
-    for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
+    for (const p of [backupPlugin, verifySchedulePlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     if (state === 'open') await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
     let closed = false;
     return {

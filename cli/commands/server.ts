@@ -7,7 +7,7 @@ import { operatorClientCommands } from './operator.js';
 export function serverOptions<T>(y: Argv<T>): Argv<T> {
   for (const s of describeSettings()) {
     const name = s.flag.slice(2);
-    const isBool = name === 'insecure-http' || name === 'metrics-public';
+    const isBool = s.boolean;
     const isList = name === 'backup-recipient' || name === 'trust-proxy';
     y.option(name, { describe: `${s.doc} [env ${s.env}]`, type: isBool ? 'boolean' : isList ? 'array' : 'string', group: 'Server settings:' });
   }

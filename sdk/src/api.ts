@@ -1,4 +1,5 @@
 // The client's typed API surface (types only): what createClient returns.
+import type { WebhooksApi } from './webhooks.js';
 import type {
   AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
   Deleted, Environment, Health, JwtLogin, JwtRole, JwtRoleCreateInput, JwtRoleDeleted, MasterKeyRotation, SealResult, SealStatus, NotModified, Project,
@@ -467,6 +468,8 @@ export interface HushClient {
   readonly sys: SysApi;
   /** JWT login and roles. @example `await client.auth.roles.list()` */
   readonly auth: AuthApi;
+  /** Webhooks and their delivery log. @example `await client.webhooks.list()` */
+  readonly webhooks: WebhooksApi;
   /**
    * Low-level escape hatch for an endpoint without a method yet: same auth,
    * timeout, retries and error classes; resolves the parsed JSON body.

@@ -1,3 +1,4 @@
+import { webhooksApi } from './webhooks.js';
 import { checkTokenFormat } from './token-format.js';
 import { AuthError, isHushError, ValidationError, type HushError } from './errors.js';
 import { createJwtTokenSource } from './jwt-auth.js';
@@ -260,6 +261,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
         delete: (name, o) => call({ method: 'DELETE', path: `/v1/auth/jwt/roles/${seg(name)}`, ...opts(o) }),
       },
     },
+    webhooks: webhooksApi(call, opts),
     backups: {
       create: createBackup,
       export: async (o) => (await createBackup(o)).body,

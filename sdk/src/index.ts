@@ -25,6 +25,9 @@ export {
   isHushError, isAuthError, isForbiddenError, isNotFoundError, isConflictError, isRateLimitedError, isValidationError, isUnavailableError,
   isTimeoutError, type HushErrorOptions,
 } from './errors.js';
+export {
+  type WebhooksApi, type Webhook, type WebhookCreateInput, type WebhookCreated, type WebhookDelivery, type WebhookDeliveryQuery, type WebhookEventType,
+} from './webhooks.js';
 export { createNodeFetch, type NodeFetchOptions } from './node-fetch.js';
 export { checkTokenFormat, type TokenCheck } from './token-format.js';
 export type * from './types.js';

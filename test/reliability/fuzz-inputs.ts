@@ -11,7 +11,7 @@ import { markedValue } from './support.js';
 // a new route without fuzz coverage fails the suite.
 // ---------------------------------------------------------------------------
 
-export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal' | 'role' | 'jwtLogin';
+export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal' | 'role' | 'jwtLogin' | 'webhook';
 export interface Route { method: string; path: string; body?: BodyKind; query?: string[] }
 
 export const ROUTES: Route[] = [
@@ -48,6 +48,13 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/auth/jwt/roles/:name' },
   { method: 'DELETE', path: '/v1/auth/jwt/roles/:name' },
   { method: 'POST', path: '/v1/auth/jwt/login', body: 'jwtLogin' },
+  { method: 'POST', path: '/v1/webhooks', body: 'webhook' },
+  { method: 'GET', path: '/v1/webhooks' },
+  { method: 'GET', path: '/v1/webhooks/:id' },
+  { method: 'DELETE', path: '/v1/webhooks/:id' },
+  { method: 'GET', path: '/v1/webhooks/:id/deliveries', query: ['status', 'before', 'limit'] },
+  { method: 'POST', path: '/v1/webhooks/:id/deliveries/:delivery/redeliver' },
+  { method: 'POST', path: '/v1/webhooks/:id/test' },
   { method: 'GET', path: '/v1/openapi.json' },
 ];
 export const BODY_ROUTES = ROUTES.filter((r) => r.body);
@@ -160,6 +167,12 @@ export const objectBody: Record<BodyKind, fc.Arbitrary<unknown>> = {
   jwtLogin: withExtras(fc.record({
     role: fc.oneof(resourceName, anyField),
     jwt: fc.oneof(fc.constantFrom('eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', 'a.b.c', 'x'.repeat(20_000)), anyField),
+  }, { requiredKeys: [] })),
+  webhook: withExtras(fc.record({
+    url: fc.oneof(fc.constantFrom('https://hooks.example.com/hush', 'http://127.0.0.1:1/x', 'https://10.0.0.1/x', 'https://[::1]/x', 'https://u:p@hooks.example.com/', 'ftp://x', 'https://x/#f', 'not a url'), anyField),
+    events: fc.oneof(fc.array(fc.constantFrom('secret.changed', 'token.created', 'root.used', 'webhook.test', 'nope'), { maxLength: 3 }), wrongType),
+    project: fc.oneof(resourceName, fc.constant(null), anyField),
+    description: anyField,
   }, { requiredKeys: [] })),
   seal: fc.oneof(withExtras(fc.record({ all: fc.oneof(fc.boolean(), anyField) }, { requiredKeys: [] })), fc.constant(undefined)),
   backup: withExtras(fc.record({

@@ -43,7 +43,8 @@ async function fingerprint(f: Fixture): Promise<string> {
     (select count(*) from projects) as p, (select count(*) from environments) as e, (select coalesce(sum(revision), 0) from environments) as r,
     (select count(*) from secrets) as s, (select coalesce(sum(version), 0) from secrets) as sv, (select count(*) from secret_versions) as v,
     (select count(*) from tokens) as t, (select count(*) from tokens where revoked_at is not null) as tr, (select count(*) from keys) as k,
-    (select coalesce(sum(dek_version), 0) from projects) as dk, (select max(mk_fingerprint) from keys) as mk, (select count(*) from leases) as l, (select count(*) from jwt_roles) as jr`);
+    (select coalesce(sum(dek_version), 0) from projects) as dk, (select max(mk_fingerprint) from keys) as mk, (select count(*) from leases) as l, (select count(*) from jwt_roles) as jr,
+    (select count(*) from webhooks) as wh`);
   const row = Array.isArray(r) ? r[0] : r.rows[0];
   return JSON.stringify(Object.values(row).map(String));
 }
@@ -129,7 +130,7 @@ function sealSafeAuth(f: Fixture, path: string, auth: string): string {
 }
 
 function pathFor(route: Route, p: string, e: string, k: string, id: string): string {
-  return route.path.replace(':p', p).replace(':e', e).replace(':key', k).replace(':id', id).replace(':name', p);
+  return route.path.replace(':p', p).replace(':e', e).replace(':key', k).replace(':id', id).replace(':name', p).replace(':delivery', k);
 }
 
 /**

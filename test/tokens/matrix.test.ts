@@ -48,7 +48,7 @@ const ANY = GRANT_COLUMNS;
 /** Every grant that mentions project api in any way. */
 const SEES_API = [...LIST_PROD, 'read:api/staging', 'list:api/staging', 'write:api/staging'];
 
-interface Fixture { s: TestServer; tokens: Map<string, string | null>; masterKey: string; reset(): Promise<void> }
+interface Fixture { s: TestServer; tokens: Map<string, string | null>; masterKey: string; webhookId: string; reset(): Promise<void> }
 
 interface Row {
   /** Method and path pattern as registered. */
@@ -138,6 +138,33 @@ const ROWS: Row[] = [
   },
   // Public: a JWT that is not valid for the role answers 401 to every caller, whatever token it sends.
   { route: 'POST /v1/auth/jwt/login', path: '/v1/auth/jwt/login', body: { role: 'mx', jwt: 'a.b.c' }, allowed: 'public', ok: 401 },
+  // Webhooks: root manages every one, admin of a project that project's (webhook wx: project api, made by the fixture).
+  { route: 'POST /v1/webhooks', path: '/v1/webhooks', body: { url: 'https://hooks.example.com/hush', events: ['secret.changed'], project: 'api' }, allowed: ADMIN_API, ok: 201, names: 'admin:api' },
+  { route: 'GET /v1/webhooks', path: '/v1/webhooks', allowed: ANY, ok: 200 },
+  { route: 'GET /v1/webhooks/:id', path: async (fx) => `/v1/webhooks/${fx.webhookId}`, allowed: ADMIN_API, ok: 200, denied: 404 },
+  { route: 'GET /v1/webhooks/:id/deliveries', path: async (fx) => `/v1/webhooks/${fx.webhookId}/deliveries`, allowed: ADMIN_API, ok: 200, denied: 404 },
+  { route: 'POST /v1/webhooks/:id/test', path: async (fx) => `/v1/webhooks/${fx.webhookId}/test`, body: {}, allowed: ADMIN_API, ok: 202, denied: 404 },
+  {
+    route: 'POST /v1/webhooks/:id/deliveries/:delivery/redeliver',
+    path: async (fx) => {
+      const d = await fx.s.api('GET', `/v1/webhooks/${fx.webhookId}/deliveries?limit=1`);
+      assert.equal(d.status, 200, d.text);
+      return `/v1/webhooks/${fx.webhookId}/deliveries/${d.body.deliveries[0].id}/redeliver`;
+    },
+    body: {}, allowed: ADMIN_API, ok: 202, denied: 404,
+  },
+  {
+    route: 'DELETE /v1/webhooks/:id',
+    path: async (fx) => {
+      const r = await fx.s.api('POST', '/v1/webhooks', { url: 'https://hooks.example.com/victim', events: ['secret.changed'], project: 'api' });
+      assert.equal(r.status, 201, r.text);
+      return `/v1/webhooks/${r.body.webhook.id}`;
+    },
+    allowed: ADMIN_API, ok: 200, denied: 404,
+    check: async (fx, allowed, { path }) => {
+      assert.equal((await fx.s.api('GET', path)).status, allowed ? 404 : 200, allowed ? 'the webhook is gone' : 'the webhook must survive');
+    },
+  },
   { route: 'POST /v1/backups', path: '/v1/backups', body: () => ({ passphrase: remember(`backup-pass-${randomBytes(6).toString('hex')}`), armor: true }), allowed: BACKUP, ok: 200, names: 'backup' },
 ];
 
@@ -153,6 +180,11 @@ async function buildFixture(backend: 'sqlite' | 'postgres'): Promise<Fixture> {
   remember(s.rootToken);
   await seed(s, LAYOUT());
   assert.equal((await s.api('POST', '/v1/auth/jwt/roles', { name: 'mx', issuer: 'https://issuer.example', audience: 'hush', scopes: ['read:api/prod'], ttl: '15m' })).status, 201);
+  const wh = await s.api('POST', '/v1/webhooks', { url: 'https://hooks.example.com/matrix', events: ['secret.changed'], project: 'api' });
+  assert.equal(wh.status, 201, wh.text);
+  remember(wh.body.secret);
+  // A delivery for the redeliver row (the receiver's name does not resolve here: it stays pending).
+  assert.equal((await s.api('POST', `/v1/webhooks/${wh.body.webhook.id}/test`, {})).status, 202);
   const tokens = new Map<string, string | null>();
   const expiring = await mint(s, ['root'], { name: 'expired', ttl: '1s' });
   const expiresAt = Date.parse(expiring.body.expiresAt);
@@ -172,7 +204,7 @@ async function buildFixture(backend: 'sqlite' | 'postgres'): Promise<Fixture> {
   for (const g of GRANT_COLUMNS) tokens.set(g, (await mint(s, [g], { name: g })).token);
   const wait = expiresAt - Date.now() + 50;
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  return { s, tokens, masterKey, reset: () => seed(s, LAYOUT()) };
+  return { s, tokens, masterKey, webhookId: wh.body.webhook.id, reset: () => seed(s, LAYOUT()) };
 }
 
 function expectation(row: Row, col: Column): { status: number; code?: string } {

@@ -1,8 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import type { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import type { Config } from '../config.js';
 import type { Container } from '../container.js';
 import { ConfigError } from '../errors.js';
@@ -10,6 +8,7 @@ import { SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { transaction } from '../store/db.js';
 import { withErrors } from '../http/schemas.js';
 import { BACKUP_STATS_KEY, recordBackupStats } from './stats.js';
+import { startClusterJob } from '../services/schedule.js';
 import type { EncryptOptions } from './pgp.js';
 
 /** Settles `done` into a result without leaving an unhandled rejection. */
@@ -115,31 +114,12 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
   const setup = await loadBackupSchedule(cfg);
   if (!setup) return;
   const { enc, dir } = setup;
-  const [{ backupFileName, createBackup, pruneBackups, writeAtomically }, { Cron }] = await Promise.all([import('./backup-service.js'), import('croner')]);
-  const holder = `${hostname().slice(0, 40)}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`.slice(0, 64);
+  const { backupFileName, createBackup, pruneBackups, writeAtomically } = await import('./backup-service.js');
   const log = app.log;
-
-  /** Exactly one server claims each scheduled tick: the first to insert its lease row. */
-  async function claim(tick: Date): Promise<boolean> {
-    return transaction(c.db, async (tx) => {
-      const won = await c.stores.leases.claim(`backup:${tick.toISOString()}`, holder, tick.getTime() + 86_400_000, tx);
-      await c.stores.leases.dropExpired('backup:', Date.now(), tx);
-      return won;
-    });
-  }
 
   async function runOnce(tick: Date): Promise<void> {
     let audited = false;
-    // A sealed server cannot read a value: it leaves the tick to a server that can.
-    if (c.sealed) {
-      log.warn({ tick: tick.toISOString() }, 'scheduled backup skipped: this server is sealed');
-      return;
-    }
     try {
-      if (!(await claim(tick))) {
-        log.info({ tick: tick.toISOString() }, 'scheduled backup taken by another server');
-        return;
-      }
       // The dir is checked before a snapshot is opened, so a bad dir costs no dump.
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const startedAt = Date.now();
@@ -167,25 +147,17 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
     }
   }
 
-  let running: Promise<void> | null = null;
-  let job: Cron;
-  try {
-    job = makeJob();
-  } catch (e) {
-    throw new ConfigError(`invalid --backup-schedule: ${(e as Error).message}`);
-  }
-  function makeJob() { return new Cron(cfg.backupSchedule!, { timezone: cfg.backupTimezone, protect: true, catch: (e) => log.error({ err: { message: String(e) } }, 'backup scheduler error') }, async (self: Cron) => {
-    // The tick is the scheduled time, not the (possibly late) firing time, so
-    // every server sharing a database names the same tick the same way.
-    const fired = self.currentRun() ?? new Date();
-    const tick = self.previousRuns(1, new Date(fired.getTime() + 1))[0] ?? new Date(Math.floor(fired.getTime() / 1000) * 1000);
-    running = runOnce(tick);
-    await running;
-    running = null;
-  }); }
-  log.info({ schedule: cfg.backupSchedule, next: job.nextRun()?.toISOString(), dir }, 'backup schedule active');
-  server.onClose(async () => {
-    job.stop();
-    if (running) await running;
+  const job = await startClusterJob({
+    name: 'backup', setting: '--backup-schedule', cron: cfg.backupSchedule!, timezone: cfg.backupTimezone, db: c.db, leases: c.stores.leases, log,
+    // A sealed server cannot read a value: it leaves the tick to a server that can.
+    ready: (tick) => {
+      if (c.sealed) log.warn({ tick: tick.toISOString() }, 'scheduled backup skipped: this server is sealed');
+      return !c.sealed;
+    },
+    run: (tick) => runOnce(tick).catch(async (e: Error) => {
+      log.error({ err: { message: e.message } }, 'SCHEDULED BACKUP FAILED');
+    }),
   });
+  log.info({ schedule: cfg.backupSchedule, next: job.next()?.toISOString(), dir }, 'backup schedule active');
+  server.onClose(job.stop);
 }

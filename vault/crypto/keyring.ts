@@ -11,7 +11,7 @@ import { formatToken } from 'hush-vault-sdk/token-format';
  * and opaque wrapped blobs to store.
  */
 
-export type KeyPurpose = 'check' | 'dek' | 'token-pepper' | 'audit-mac';
+export type KeyPurpose = 'check' | 'dek' | 'token-pepper' | 'audit-mac' | 'webhook';
 
 export interface WrappedKey {
   purpose: KeyPurpose;
@@ -153,6 +153,11 @@ export function newWrappedKey(mk: MasterKey, purpose: KeyPurpose, scope: string,
     s.memzero(fresh);
     return { purpose, scope, version, wrapped, mkFingerprint: mk.fingerprint };
   });
+}
+
+/** Opens a wrapped key; for the other modules of this folder only. The caller wipes it. */
+export function unwrapKey(mk: MasterKey, row: WrappedKey): Uint8Array {
+  return unwrap(mk, row);
 }
 
 function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {

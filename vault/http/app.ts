@@ -9,6 +9,7 @@ import { HushError, SealedError } from '../errors.js';
 import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
 import { redactTokens } from '../services/token/redact.js';
 import type { SharedRateLimit } from '../services/limits/rate-limit.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
@@ -262,6 +263,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   tokenRoutes(app, c);
   authJwtRoutes(app, c);
   auditRoutes(app, c);
+  webhookRoutes(app, c);
   for (const r of opts.extraRoutes ?? []) r(app);
 
   app.get('/v1/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());

@@ -71,7 +71,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
         authFails.lockedOut(attempt(req));
         reply.header('retry-after', String(e.retryAfterS));
       } else if (e instanceof AuthFailure) {
-        const failures = await deps.tokens.recordFailure(req.ip, now);
+        const failures = await deps.tokens.recordFailure(req.ip, now, req.id);
         const blocked = failures === deps.authFailLimit;
         req.log.info({ authFail: e.reason, failures, blocked }, 'authentication failed');
         await authFails.fail(attempt(req), e.reason);
@@ -80,6 +80,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
       throw e;
     }
     req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id };
+    if (req.principal.grants.some((g) => g.kind === 'root')) req.auditCtx.root = true;
   });
 
   app.addHook('preHandler', async (req) => {

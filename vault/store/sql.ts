@@ -21,9 +21,9 @@ import { fastSql, fastTx, type Sql as SqliteSql } from './sqlite-fast.js';
  * - `json_text_list(?)`: a set of strings given as one JSON array parameter,
  *   for `x in json_text_list(?)` (SQLite json_each, PostgreSQL
  *   json_array_elements_text). One text serves every list length.
- * - `for_update`, `for_share`: `for update` / `for share` on PostgreSQL,
- *   nothing on SQLite (a write transaction there already holds the
- *   database's write lock).
+ * - `for_update`, `for_share`, `for_update_skip_locked`: `for update` /
+ *   `for share` / `for update skip locked` on PostgreSQL, nothing on SQLite
+ *   (a write transaction there already holds the database's write lock).
  * - `collate_c`: byte-wise text ordering (`collate "C"` on PostgreSQL,
  *   SQLite's default BINARY collation already is).
  *
@@ -43,6 +43,7 @@ export interface Query {
 
 const MACROS: [RegExp, string, string][] = [
   [/json_text_list\(\?\)/g, '(select value from json_each(?))', '(select json_array_elements_text(?::json))'],
+  [/\bfor_update_skip_locked\b/g, '', 'for update skip locked'],
   [/\bfor_update\b/g, '', 'for update'],
   [/\bfor_share\b/g, '', 'for share'],
   [/\bcollate_c\b/g, '', 'collate "C"'],

@@ -71,6 +71,7 @@ export function auditRoutes(app: FastifyInstance, c: Container) {
     return c.audit.verify(
       q.anchorSeq !== undefined ? { seq: Number(q.anchorSeq), hash: q.anchorHash! } : undefined,
       q.anchorCheckpoint !== undefined ? { id: Number(q.anchorCheckpoint), hash: q.anchorCheckpointHash! } : undefined,
+      { ctx: req.auditCtx, scheduled: false },
     );
   });
 }

@@ -11,8 +11,22 @@ import { canonicalJson } from './canonical.js';
 
 export type Outcome = 'ok' | 'denied' | 'error';
 
-/** Who did it, from where. Never holds a token string. */
-export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null }
+/** Who did it, from where. Never holds a token string. `root`: the actor's token has the root grant (not stored; webhooks' root.used). */
+export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null; root?: boolean }
+
+/**
+ * What else a batch of events writes in its transaction: the webhook
+ * outbox (services/webhooks/outbox.ts). `enqueue` returns whether it wrote
+ * anything; `committed` runs after such a batch committed.
+ */
+export interface AuditOutbox {
+  enqueue(tx: Tx, jobs: JobEntries<AuditContext, AuditInput>[], rows: AuditRow[]): Promise<boolean>;
+  /** Does a batch of these requests need a transaction even if it only reads (PostgreSQL)? */
+  transactional(ctxs: AuditContext[]): boolean;
+  committed(): void;
+  /** Queues an event that is not an audit event of its own (a failed verify must not change the log it examined). */
+  announce(tx: Tx, type: 'audit.verify_failed', data: Record<string, unknown>, ctx: AuditContext): Promise<boolean>;
+}
 
 export interface AuditInput {
   action: string;
@@ -38,6 +52,7 @@ export interface AuditServiceDeps {
   checkpointIntervalMs?: number;
   /** Told of every committed batch (the metrics). */
   batches?: BatchObserver | null;
+  outbox?: AuditOutbox;
 }
 
 /**
@@ -133,7 +148,7 @@ const unavailable = (e?: unknown) => new AuditUnavailableError('the audit log ca
 /** This process's stream: its id and the head it last committed. */
 interface OwnHead { stream: number; seq: number; hash: Buffer }
 
-export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000, batches = null }: AuditServiceDeps) {
+export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000, batches = null, outbox }: AuditServiceDeps) {
   const node = `${hostname()} pid ${process.pid}`.slice(0, 128);
   // On PostgreSQL two batches commit at once (unit-of-work lanes), each onto a
   // stream of its own: a process writes one stream per lane.
@@ -142,6 +157,8 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
   const own: (OwnHead | null)[] = Array.from({ length: lanes }, () => null);
   /** Per lane: the head the batch in flight will leave, adopted when it commits. */
   const pendingHead: (OwnHead | null)[] = Array.from({ length: lanes }, () => null);
+  /** Per lane: the batch in flight wrote to the outbox. */
+  const outboxWritten: boolean[] = Array.from({ length: lanes }, () => false);
 
   /**
    * Chains the events of every job of one batch, in queue order, onto this
@@ -182,6 +199,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
         }
         if (await auditStore.append(head.stream, head.seq, rows, tx)) {
           pendingHead[lane] = { stream: head.stream, seq: streamSeq, hash: prev };
+          outboxWritten[lane] = outbox ? await outbox.enqueue(tx, jobs, rows) : false;
           return rows;
         }
         if (attempt > 0) throw new Error(`audit stream ${head.stream} was created in this transaction but its head cannot be moved`);
@@ -222,9 +240,12 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
     async committed(rows, lane) {
       if (pendingHead[lane]) own[lane] = pendingHead[lane];
       pendingHead[lane] = null;
+      if (outboxWritten[lane]) { outboxWritten[lane] = false; outbox!.committed(); }
       await ship(rows);
     },
+    transactional: outbox ? (ctxs) => outbox.transactional(ctxs) : undefined,
     abandoned(lane) {
+      outboxWritten[lane] = false;
       // The commit may have happened without this process learning it: the
       // next append's compare-and-set tells, and moves to a new stream if so.
       pendingHead[lane] = null;
@@ -296,7 +317,21 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       return (await auditStore.list(f)).map(publicEvent);
     },
 
-    verify: (anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor) => verifyLog(auditStore, keys, anchor, checkpointAnchor),
+    /**
+     * Verifies the log. With `by` (an API call, the schedule), a failure is
+     * announced to audit.verify_failed webhooks. It is not written to the
+     * log itself: verifying must not change what it examined.
+     */
+    async verify(anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor, by?: { ctx: AuditContext; scheduled: boolean }): Promise<VerifyResult> {
+      const r = await verifyLog(auditStore, keys, anchor, checkpointAnchor);
+      if (!r.ok && by && outbox) {
+        const data = { firstBadSeq: r.firstBadSeq, reason: (r.reason ?? '').slice(0, 300), scheduled: by.scheduled };
+        await run(by.ctx, (tx) => outbox.announce(tx, 'audit.verify_failed', data, by.ctx))
+          .then((wrote) => { if (wrote) outbox.committed(); })
+          .catch((e: Error) => log.error({ err: { message: e.message } }, 'a failed audit verification could not be announced to webhooks'));
+      }
+      return r;
+    },
   };
 }
 export type AuditService = ReturnType<typeof auditServiceFactory>;

@@ -6,6 +6,7 @@ import {
 import { MasterKeyChangedError, NotInitializedError, type HushError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { KeyStore } from '../../store/key-store.js';
+import { webhookSigner, type WebhookSigner } from '../../crypto/webhook-signing.js';
 
 /**
  * Where this server reads its master key, so that it can read it again
@@ -51,6 +52,7 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
   const ciphers = new Map<string, SecretCipher>();
   let hashToken: ((t: string) => Buffer) | null = null;
   let mac: ((prev: Uint8Array, c: string) => Buffer) | null = null;
+  let signer: WebhookSigner | null = null;
   /** The last mismatch warned about, so the log says it once. */
   let warned = '';
 
@@ -227,6 +229,24 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
     },
 
     /**
+     * The webhook signer (crypto/webhook-signing.ts). The vault's webhook
+     * key is made with the first webhook (`create`, in that transaction);
+     * a vault without webhooks has none.
+     */
+    async webhookSigner(tx?: Tx, create = false): Promise<WebhookSigner> {
+      if (signer) return signer;
+      if (create && tx && !(await keyStore.get('webhook', 'vault', 1, tx))) {
+        await assertCurrentMk(tx, 'share');
+        const row = newWrappedKey(mk, 'webhook', 'vault', 1);
+        await keyStore.insert(row, tx);
+        // Not cached: the transaction may still roll back, and the key with it.
+        return webhookSigner(mk, row);
+      }
+      signer = await openKey('webhook', 'vault', 1, 'the webhook key is missing', tx, webhookSigner);
+      return signer;
+    },
+
+    /**
      * Rewraps every wrapped key under `newMk` in the caller's transaction.
      * No secret value is touched. `onKey` runs after each row (tests use it
      * to interrupt the rotation part-way). When the vault already uses
@@ -282,6 +302,7 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
       ciphers.clear();
       hashToken = null;
       mac = null;
+      signer = null;
     },
 
     /** Called after the rotation transaction committed. */

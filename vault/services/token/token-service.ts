@@ -32,6 +32,8 @@ export interface TokenServiceDeps {
   failLimit: AuthFailLimit;
   defaultTtlMs: number;
   maxTtlMs: number;
+  /** Failed authentications from one address within `windowMs` that make an `auth.fail_burst` event (webhooks' security alert). */
+  failBurst?: { threshold: number; windowMs: number };
 }
 
 /** Why authentication failed: for logs and audit only, never sent to the caller. */
@@ -71,7 +73,7 @@ export function publicToken(t: TokenRow) {
   };
 }
 
-export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, defaultTtlMs, maxTtlMs }: TokenServiceDeps) {
+export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, defaultTtlMs, maxTtlMs, failBurst }: TokenServiceDeps) {
   const TOUCH_EVERY_MS = 60_000;
   const lastTouch = new Map<string, number>();
 
@@ -170,8 +172,21 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
     },
 
     /** Counts a failed authentication from `ip`; returns the address's failures in its current window. */
-    recordFailure(ip: string, now: number): Promise<number> {
-      return failLimit.fail(ip, now);
+    /**
+     * Counts a failed authentication. The one that brings the address's
+     * count in the window to the burst threshold also records an
+     * `auth.fail_burst` event: once per address and window, on every
+     * server together on PostgreSQL (the count is shared there).
+     */
+    async recordFailure(ip: string, now: number, requestId: string | null = null): Promise<number> {
+      const failures = await failLimit.fail(ip, now);
+      if (failBurst && failures === failBurst.threshold) {
+        await audit.record({ actorId: 'anonymous', actorName: 'anonymous', ip, requestId }, {
+          action: 'auth.fail_burst', outcome: 'denied',
+          detail: { count: failures, threshold: failBurst.threshold, windowSeconds: Math.round(failBurst.windowMs / 1000) },
+        }).catch((e: Error) => log.warn({ err: { message: e.message } }, 'auth.fail_burst could not be recorded'));
+      }
+      return failures;
     },
 
     /** Creates the first root token (init). Returns the token string, shown once. */
