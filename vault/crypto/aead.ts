@@ -3,6 +3,8 @@ import type { Sodium } from './sodium.js';
 
 export const NONCE_BYTES = 24;
 export const KEY_BYTES = 32;
+/** Poly1305 tag: a ciphertext is this many bytes longer than its plaintext. */
+export const TAG_BYTES = 16;
 
 /** XChaCha20-Poly1305-IETF with a fresh random nonce. Returns nonce and ciphertext separately. */
 export function seal(s: Sodium, key: Uint8Array, plaintext: Uint8Array, ad: string): { nonce: Buffer; ciphertext: Buffer } {

@@ -12,6 +12,7 @@ import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
 import { assertKeyName, assertResourceName } from './names.js';
 import type { ValueCache } from './value-cache.js';
+import { envSizeGuard } from './env-size.js';
 
 export interface SecretServiceDeps {
   db: Db;
@@ -21,6 +22,8 @@ export interface SecretServiceDeps {
   audit: Pick<AuditService, 'run'>;
   maxValueBytes: number;
   maxSecretsPerEnv: number;
+  /** Largest total of an env's names and values, in bytes (env-size.ts). */
+  maxEnvBytes: number;
   /** Decrypted values of recently read envs (value-cache.ts); null: decrypt on every read. */
   valueCache?: ValueCache | null;
 }
@@ -31,7 +34,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
 const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
-export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, maxEnvBytes, valueCache = null }: SecretServiceDeps) {
+  const envSize = envSizeGuard(secretStore, maxEnvBytes);
   /** PostgreSQL: reads run outside the group's transaction (unit-of-work.ts). */
   const readsOutside = isPostgres(db);
   function assertValue(name: string, value: unknown): asserts value is string {
@@ -183,6 +187,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
           } else if (hit) {
             ({ names, values: secrets } = hit);
           } else {
+            await envSize.checkRead(`${projectName}/${envName}`, e.id, tx);
             const rows = await secretStore.liveValues(e.id, only ?? null, tx);
             secrets = await decryptAll(p, e, rows, tx);
             names = rows.map((x) => x.name);
@@ -255,6 +260,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         if (!s || s.deleted) {
           if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
         }
+        await envSize.checkWrite(`${projectName}/${envName}`, e.id, { [name]: value }, [], tx);
         s ??= await secretStore.createSecret(e.id, name, tx);
         const version = s.version + 1;
         await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
@@ -309,6 +315,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         if (live + added.length - del.length > maxSecretsPerEnv) {
           throw new TooManySecretsError(`environment ${projectName}/${envName} would hold ${live + added.length - del.length} secrets; the limit is ${maxSecretsPerEnv}`);
         }
+        await envSize.checkWrite(`${projectName}/${envName}`, e.id, set, del, tx);
         for (const n of [...added, ...changed]) {
           const s = existing.get(n) ?? (await secretStore.createSecret(e.id, n, tx));
           const version = s.version + 1;
