@@ -3,7 +3,9 @@
  * outside attack, each reproducing the attack as it was made.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { sideDb } from '../helpers/db.js';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../helpers/cli.js';
@@ -276,5 +278,30 @@ describe('finding 2: an env already over the cap (made with a higher limit)', ()
 describe('finding 11: --trust-proxy refuses an IPv6 zone', () => {
   it('fe80::1%lo/64 is a config error naming the entry', () => {
     assert.throws(() => loadConfig({ 'trust-proxy': '10.0.0.0/8,fe80::1%lo/64' }, {}), /invalid --trust-proxy: entry 2 .*IPv6 zone/);
+  });
+});
+
+describe('finding 7: deleted data does not stay in the write-ahead log (SQLite)', () => {
+  it('after DELETE /v1/projects/P the WAL is truncated and neither file holds the deleted ciphertext', async () => {
+    const s = await startServer();
+    try {
+      await makeEnv(s.url, s.rootToken, 'ephemeral', 'prod');
+      assert.equal((await call(s.url, 'PUT', '/v1/projects/ephemeral/envs/prod/secrets/GONE', { token: s.rootToken, body: { value: 'x'.repeat(200) } })).status, 200);
+      const side = sideDb(s);
+      const rows: { ciphertext: Buffer }[] = await side('secret_versions').select('ciphertext').whereNotNull('ciphertext');
+      await side.destroy();
+      const cts = rows.map((r) => Buffer.from(r.ciphertext));
+      assert.ok(cts.length >= 1);
+      const db = join(s.dataDir, 'hush.db');
+      const holds = (file: string) => { try { const b = readFileSync(file); return cts.some((c) => b.includes(c.subarray(0, 64))); } catch { return false; } };
+      assert.ok(holds(db) || holds(`${db}-wal`), 'the ciphertext is on disk before the delete (the check can fail)');
+      const r = await call(s.url, 'DELETE', '/v1/projects/ephemeral', { token: s.rootToken });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(statSync(`${db}-wal`).size, 0, 'the WAL was checkpointed and truncated before the delete was answered');
+      assert.equal(holds(`${db}-wal`), false);
+      assert.equal(holds(db), false, 'secure_delete zeroed the deleted rows in hush.db');
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -24,6 +24,8 @@ export interface SecretServiceDeps {
   maxSecretsPerEnv: number;
   /** Largest total of an env's names and values, in bytes (env-size.ts). */
   maxEnvBytes: number;
+  /** Run after a committed delete, before it is answered: SQLite checkpoints and truncates its WAL (docs/keys.md). */
+  afterDelete?: () => Promise<void>;
   /** Decrypted values of recently read envs (value-cache.ts); null: decrypt on every read. */
   valueCache?: ValueCache | null;
 }
@@ -34,8 +36,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
 const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
-export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, maxEnvBytes, valueCache = null }: SecretServiceDeps) {
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, maxEnvBytes, valueCache = null, afterDelete = async () => undefined }: SecretServiceDeps) {
   const envSize = envSizeGuard(secretStore, maxEnvBytes);
+  /** A committed delete's answer, once the deleted data has left the write-ahead log. */
+  const purged = async <T>(r: T): Promise<T> => { await afterDelete(); return r; };
   /** PostgreSQL: reads run outside the group's transaction (unit-of-work.ts). */
   const readsOutside = isPostgres(db);
   function assertValue(name: string, value: unknown): asserts value is string {
@@ -130,7 +134,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         valueCache?.dropProject(p.id);
         await record({ action: 'project.delete', outcome: 'ok', project: name });
         return { name, deleted: true };
-      });
+      }).then(purged);
     },
 
     async listEnvs(pr: Principal, projectName: string) {
@@ -157,7 +161,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         valueCache?.dropEnv(e.id);
         await record({ action: 'env.delete', outcome: 'ok', project: projectName, env: name });
         return { name, deleted: true };
-      }, { lockKey: envLock(projectName, name) });
+      }, { lockKey: envLock(projectName, name) }).then(purged);
     },
 
     /**
@@ -279,7 +283,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         await secretStore.writeVersion(s.id, version, null, ctx.actorId, tx);
         await record({ action: 'secret.delete', outcome: 'ok', project: projectName, env: envName, target: { key: name, version } });
         return { key: name, version, revision, deleted: true };
-      }, { lockKey: envLock(projectName, envName) });
+      }, { lockKey: envLock(projectName, envName) }).then(purged);
     },
 
     /** All changes or none. Values equal to the current one are reported as unchanged and write no version. */
@@ -327,7 +331,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         }
         await record({ action: 'secrets.bulk', outcome: 'ok', project: projectName, env: envName, target: { added, changed, deleted: del }, detail: { unchanged: unchanged.length } });
         return { revision, added, changed, unchanged, deleted: del };
-      }, { lockKey: envLock(projectName, envName) });
+      }, { lockKey: envLock(projectName, envName) }).then((r) => (del.length ? purged(r) : r));
     },
 
     /** Long-poll helper: resolves when the env's revision differs from `seen`, or after `waitMs`. */
