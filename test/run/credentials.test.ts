@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { NOBODY, NOBODY_SKIP } from '../helpers/preconditions.js';
-import { HUSH_BIN, fixture, type RunFixture } from './util.js';
+import { NOBODY, NOBODY_CLI, NOBODY_SKIP } from '../helpers/preconditions.js';
+import { fixture, type RunFixture } from './util.js';
 
 /** hush run as `nobody`, with the token in HUSH_TOKEN; the command prints what it finds of it in its parent's environ. */
 function runAsNobody(f: RunFixture, command: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HUSH_BIN, 'run', '--', 'sh', '-c', command], {
+    const child = spawn(process.execPath, [NOBODY_CLI, 'run', '--', 'sh', '-c', command], {
       env: { ...f.env, ...extraEnv }, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
