@@ -1,7 +1,8 @@
 // A newcomer's path: hush setup, hush init's pointer, HUSH_TOKEN_FILE,
 // --format env, tokens revoke by name, and server messages without regexes.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -248,6 +249,23 @@ describe('a newcomer\'s path', () => {
     assert.deepEqual(loaded.skipped, [], 'nothing counts as already set because Object.prototype has it');
     for (const n of names) assert.ok(Object.prototype.hasOwnProperty.call(target, n) && target[n] === `v-${n}`, `loadEnv: ${n}`);
     assert.equal(Object.getPrototypeOf(target), Object.prototype, 'the target kept its prototype');
+  });
+
+  it('an import larger than the server\'s body limit names --body-limit and suggests splitting the file', async () => {
+    const small = await startServer({ settings: { 'body-limit': '64KiB' } });
+    try {
+      await small.api('POST', '/v1/projects', { name: 'big' });
+      await small.api('POST', '/v1/projects/big/envs', { name: 'prod' });
+      const dir = mkdtempSync(join(tmpdir(), 'hush-import-'));
+      const file = join(dir, 'big.env');
+      writeFileSync(file, Array.from({ length: 40 }, (_, i) => `K${i}="${'x'.repeat(4000)}"`).join('\n'));
+      const r = await rootCli(small.url, small.rootToken, { HUSH_PROJECT: 'big', HUSH_ENV: 'prod' }).run(['secrets', 'import', file]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(oneErrorLine(r.stderr), `hush: ${file} is too large to import at once (the server takes at most 65536 bytes per request): split it into smaller files and import them one by one, or raise the server's --body-limit`);
+      assert.deepEqual((await small.api('GET', '/v1/projects/big/envs/prod/secrets')).body.secrets, {}, 'nothing was imported');
+    } finally {
+      await small.close();
+    }
   });
 
   it('control characters in what a user typed are escaped in error lines', async () => {
