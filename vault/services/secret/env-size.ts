@@ -10,7 +10,7 @@ import type { SecretStore } from '../../store/secret-store.js';
  * (execve) holds about 2 MiB at most, so a larger env could never be run,
  * and every bulk read of it would cost its whole size in memory at once.
  */
-export function envSizeGuard(secretStore: Pick<SecretStore, 'liveSize' | 'liveSizes'>, maxEnvBytes: number) {
+export function envSizeGuard(secretStore: Pick<SecretStore, 'liveSize'>, maxEnvBytes: number) {
   return {
     /**
      * Refuses a write that would leave the env over the cap. A write that
@@ -19,10 +19,8 @@ export function envSizeGuard(secretStore: Pick<SecretStore, 'liveSize' | 'liveSi
      */
     async checkWrite(where: string, envId: number, set: Record<string, string>, del: string[], tx: Tx): Promise<void> {
       const setNames = Object.keys(set);
-      const total = await secretStore.liveSize(envId, TAG_BYTES, tx);
-      const current = await secretStore.liveSizes(envId, [...setNames, ...del], TAG_BYTES, tx);
-      let next = total;
-      for (const size of current.values()) next -= size;
+      const { total, named } = await secretStore.liveSize(envId, [...setNames, ...del], TAG_BYTES, tx);
+      let next = total - named;
       for (const n of setNames) next += Buffer.byteLength(n, 'utf8') + Buffer.byteLength(set[n], 'utf8');
       if (next > maxEnvBytes && next > total) {
         throw new EnvTooLargeError(
@@ -33,7 +31,7 @@ export function envSizeGuard(secretStore: Pick<SecretStore, 'liveSize' | 'liveSi
     },
     /** A bulk read holds the whole env in memory: an env over the cap is refused before any value is read. */
     async checkRead(where: string, envId: number, tx: Tx): Promise<void> {
-      const total = await secretStore.liveSize(envId, TAG_BYTES, tx);
+      const { total } = await secretStore.liveSize(envId, [], TAG_BYTES, tx);
       if (total > maxEnvBytes) {
         throw new EnvOverLimitError(
           `environment ${where} holds ${total} bytes of names and values, over the limit of ${maxEnvBytes} bytes (--max-env-bytes): read its secrets one by one and delete some, or raise the limit`,
