@@ -77,7 +77,11 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
     .demandCommand(1, 'name a command; see hush --help')
     .strict()
     .recommendCommands()
-    .completion('completion', 'Print a bash/zsh completion script (hush completion >> ~/.bashrc)')
+    // yargs writes a one-letter alias with two dashes when the word typed so far starts with "--" (--p, --e):
+    // a flag that does not exist. One letter takes one dash.
+    .completion('completion', 'Print a bash/zsh completion script (hush completion >> ~/.bashrc)', ((_current: string, _argv: unknown, defaults: (cb?: (err: Error | null, list: string[] | undefined) => void) => unknown, done: (list: string[]) => unknown) => {
+      defaults((_err, list) => done([...new Set((list ?? []).map((c) => c.replace(/^--([A-Za-z])(?=$|:)/, '-$1')))]));
+    }) as never)
     .help()
     .alias('help', 'h')
     .version(false)

@@ -30,16 +30,14 @@ export function dotenvLine(key: string, value: string): string {
     `${key}=\`${value}\``,
   ];
   for (const line of candidates) {
-    if (parseDotenv(line)[key] === value) return line;
+    if (parseEnvFile(line)[key] === value) return line;
   }
   throw unrepresentable(key, 'dotenv', 'no dotenv quoting reads this value back unchanged (it combines all three quote characters with # or line breaks)', '--format json');
 }
 
 export function toDotenv(secrets: Record<string, string>): string {
-  // dotenv.parse fills a plain object, where this name sets the prototype instead of a variable.
-  if (Object.prototype.hasOwnProperty.call(secrets, '__proto__')) throw unrepresentable('__proto__', 'dotenv', 'the dotenv package cannot read a variable named __proto__ back', '--format json or shell');
   const text = sorted(secrets).map(([k, v]) => dotenvLine(k, v) + '\n').join('');
-  const back = parseDotenv(text);
+  const back = parseEnvFile(text);
   for (const [k, v] of sorted(secrets)) {
     if (back[k] !== v) throw unrepresentable(k, 'dotenv', 'dotenv cannot read this value back unchanged next to its neighbours', '--format json');
   }
@@ -107,7 +105,22 @@ export function formatSecrets(format: Format, secrets: Record<string, string>): 
   }
 }
 
-/** Parses a .env file with the dotenv package (never by hand). */
+/**
+ * Parses a .env file with the dotenv package (never by hand).
+ *
+ * The dotenv package fills a plain object, where a variable named
+ * __proto__ would set the object's prototype and vanish. It is renamed to
+ * a stand-in name for the parse and given back under its own name, in a
+ * map without a prototype (so constructor, toString... are variables like
+ * any other). The stand-in cannot be a variable of the file: if the text
+ * holds it anywhere, the file is parsed as it is.
+ */
+const PROTO_STAND_IN = 'HUSH_PROTO_STAND_IN_8c1f0e';
 export function parseEnvFile(text: string): Record<string, string> {
-  return parseDotenv(text);
+  const rename = text.includes('__proto__') && !text.includes(PROTO_STAND_IN);
+  const parsed = parseDotenv(rename ? text.replace(/^(\s*(?:export\s+)?)__proto__(\s*[=:])/gm, `$1${PROTO_STAND_IN}$2`) : text);
+  const out: Record<string, string> = Object.create(null);
+  // Every stand-in in the parsed text was a __proto__ of the file (the text held none of its own), values included.
+  for (const [k, v] of Object.entries(parsed)) out[k === PROTO_STAND_IN && rename ? '__proto__' : k] = rename ? v.split(PROTO_STAND_IN).join('__proto__') : v;
+  return out;
 }

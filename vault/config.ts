@@ -23,6 +23,10 @@ export interface Config {
   maxSecretsPerEnv: number;
   valueCacheBytes: number;
   bodyLimitBytes: number;
+  maxEnvBytes: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnectionsPerAddress: number;
   logLevel: string;
   logFormat: 'json' | 'pretty';
   metricsPublic: boolean;
@@ -111,9 +115,9 @@ const cidrs: Parser<string[]> = (v) => {
   items.forEach((item, i) => {
     if (item === 'loopback' || item === 'linklocal' || item === 'uniquelocal') return;
     const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(item);
-    const fam = m ? isIP(m[1]) : 0;
+    const fam = m && !m[1].includes('%') ? isIP(m[1]) : 0;
     if (!m || fam === 0 || (m[2] !== undefined && Number(m[2]) > (fam === 4 ? 32 : 128))) {
-      throw new BadValue(`entry ${i + 1} is not an IP address or CIDR such as 10.0.0.0/8`);
+      throw new BadValue(`entry ${i + 1} is not an IP address or CIDR such as 10.0.0.0/8 (without an IPv6 zone such as %eth0)`);
     }
   });
   return items;
@@ -144,6 +148,10 @@ export const SETTINGS = [
   def({ key: 'maxSecretsPerEnv', flag: 'max-secrets-per-env', env: 'HUSH_MAX_SECRETS_PER_ENV', default: 10000, parse: intIn(1, 1_000_000), doc: 'Most live secrets one environment may hold.' }),
   def({ key: 'valueCacheBytes', flag: 'value-cache', env: 'HUSH_VALUE_CACHE', default: 16 * 1024 * 1024, parse: bytesOrZero, doc: 'Memory for the decrypted values of recently read environments, checked against the environment revision on every read (docs/performance.md). 0 turns it off.' }),
   def({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'HUSH_BODY_LIMIT', default: 8 * 1024 * 1024, parse: bytes, doc: 'Largest request body accepted; larger bodies get 413.' }),
+  def({ key: 'maxEnvBytes', flag: 'max-env-bytes', env: 'HUSH_MAX_ENV_BYTES', default: 2 * 1024 * 1024, parse: bytes, doc: 'Largest total size of one environment: the UTF-8 bytes of its names and values together. A write that would pass it gets 413 (env_too_large). A process environment (execve) holds about 2 MiB at most.' }),
+  def({ key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HUSH_REQUEST_TIMEOUT', default: 60_000, parse: duration, doc: 'Longest time a client may take to send a whole request, headers and body (headers alone: at most 20s); a slower one gets 408 and its connection is closed.' }),
+  def({ key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout', env: 'HUSH_KEEP_ALIVE_TIMEOUT', default: 65_000, parse: duration, doc: 'How long an idle keep-alive connection stays open between requests. Keep it longer than a load balancer\'s idle timeout in front of Hush.' }),
+  def({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'HUSH_MAX_CONNECTIONS_PER_ADDRESS', default: 256, parse: intIn(1, 1_000_000), doc: 'Most open connections from one client address; more are closed at once. Addresses in --trust-proxy are not counted (a proxy carries many clients).' }),
   def({ key: 'logLevel', flag: 'log-level', env: 'HUSH_LOG_LEVEL', default: 'info', parse: (v) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new BadValue('must be one of fatal, error, warn, info, debug, trace, silent');
     return v;

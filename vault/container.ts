@@ -13,6 +13,7 @@ import { keyServiceFactory } from './services/key/key-service.js';
 import { auditServiceFactory } from './services/audit/audit-service.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
 import { secretServiceFactory } from './services/secret/secret-service.js';
+import { checkpointTruncate } from './store/db.js';
 import { rotationServiceFactory, type RotationServiceDeps } from './services/key/rotation-service.js';
 import { valueCacheFactory } from './services/secret/value-cache.js';
 import { limitStoreFactory } from './store/limit-store.js';
@@ -80,7 +81,14 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
     failBurst: { threshold: Math.min(config.alertAuthFailBurst, config.authFailLimit), windowMs: config.authFailWindowMs } });
   const valueCache = config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null;
   const secrets = secretServiceFactory({
-    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
+    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, maxEnvBytes: config.maxEnvBytes, valueCache,
+    afterDelete: async () => {
+      try {
+        if ((await checkpointTruncate(db)) === 'busy') log.warn('after a delete, the SQLite write-ahead log could not be truncated yet (a reader holds an older snapshot); the next checkpoint does it');
+      } catch (e) {
+        log.warn({ err: { message: (e as Error).message } }, 'after a delete, the SQLite write-ahead log could not be checkpointed');
+      }
+    },
   });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });

@@ -28,6 +28,10 @@ export const InvalidRequestError = make('invalid_request', 400);
 export const InvalidNameError = make('invalid_name', 400);
 export const ValueTooLargeError = make('value_too_large', 413);
 export const TooManySecretsError = make('too_many_secrets', 409);
+/** A write would make an environment's names and values together larger than --max-env-bytes. */
+export const EnvTooLargeError = make('env_too_large', 413);
+/** A bulk read of an environment that already holds more than --max-env-bytes (made before the limit, or with a higher one). */
+export const EnvOverLimitError = make('env_over_limit', 409);
 export const UnauthorizedError = make('unauthorized', 401);
 export const ForbiddenError = make('forbidden', 403);
 export const ProjectNotFoundError = make('project_not_found', 404);

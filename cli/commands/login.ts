@@ -119,6 +119,16 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
   },
 };
 
+/**
+ * The profile commands use when none is named on the command line: HUSH_PROFILE, else the one made current
+ * by hush login, else "default" (resolveConnection in connection.ts); null when that one does not exist.
+ * `hush profiles` stars this one, so the star never disagrees with what commands do.
+ */
+function inUse(file: { current?: string; profiles: Record<string, unknown> }): string | null {
+  const name = process.env.HUSH_PROFILE || file.current || 'default';
+  return Object.prototype.hasOwnProperty.call(file.profiles, name) ? name : null;
+}
+
 export const logoutCommand: CommandModule<object, GlobalArgs> = {
   command: 'logout',
   describe: 'Remove a saved profile and its token from this machine (the token stays valid; revoke it with hush tokens revoke)',
@@ -129,7 +139,10 @@ export const logoutCommand: CommandModule<object, GlobalArgs> = {
     delete file.profiles[name];
     if (file.current === name) delete file.current;
     const path = await writeProfiles(file);
-    emit(argv, { profile: name, removed: true, path }, () => say(`Removed profile "${name}" from ${path}.`));
+    // What commands use from now on (the same rule as connection.ts): say it, so nothing changes silently.
+    const next = inUse(file);
+    const after = next ? ` Commands now use profile "${next}".` : ' No profile is in use now; run hush login to add one.';
+    emit(argv, { profile: name, removed: true, path, current: next }, () => say(`Removed profile "${name}" from ${path}.${after}`));
   },
 };
 
@@ -138,8 +151,9 @@ export const profilesCommand: CommandModule<object, GlobalArgs> = {
   describe: 'List the profiles saved by hush login (never their tokens)',
   handler: async (argv) => {
     const file = readProfiles();
+    const current = inUse(file);
     const rows = Object.entries(file.profiles).sort(([a], [b]) => a.localeCompare(b)).map(([name, p]) => ({
-      name, addr: p.addr, project: p.project ?? null, env: p.env ?? null, current: file.current === name,
+      name, addr: p.addr, project: p.project ?? null, env: p.env ?? null, current: current === name,
     }));
     emit(argv, rows, () => printTable(rows.map((r) => ({ ...r, current: r.current ? '*' : '' })), ['current', 'name', 'addr', 'project', 'env'], { current: ' ' }));
   },

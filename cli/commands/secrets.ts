@@ -150,6 +150,19 @@ const history: CommandModule<GlobalArgs, KeyArgs> = {
 
 interface ImportArgs extends GlobalArgs { file: string }
 
+/** An import the server refused for its size, with what to do about it (one import is one request, all or nothing). */
+function tooLarge(e: unknown, file: string): unknown {
+  const code = (e as { code?: string })?.code;
+  if (code === 'payload_too_large') {
+    const limit = /limit of (\d+) bytes/.exec((e as Error).message)?.[1];
+    return new CliError(`${file} is too large to import at once (the server takes at most ${limit ? `${limit} bytes` : 'its --body-limit'} per request): split it into smaller files and import them one by one, or raise the server's --body-limit`, EXIT.usage, code);
+  }
+  if (code === 'env_too_large') {
+    return new CliError(`${(e as Error).message.split('\n')[0]}; nothing was imported: import fewer variables, delete unused ones, or raise the server's --max-env-bytes`, EXIT.usage, code);
+  }
+  return e;
+}
+
 const importCmd: CommandModule<GlobalArgs, ImportArgs> = {
   command: 'import <file>',
   describe: 'Import a .env file (- for stdin) in one atomic change; reports added/changed/unchanged',
@@ -164,7 +177,7 @@ const importCmd: CommandModule<GlobalArgs, ImportArgs> = {
     if (keys.length === 0) throw new CliError(`no variables found in ${file}`, EXIT.usage);
     const bad = keys.filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
     if (bad.length) throw new CliError(`${file} has invalid variable names (nothing imported): ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}`, EXIT.usage);
-    const r = await withProgress(`Importing ${keys.length} variables into ${project}/${env}`, () => client.secrets.bulk(project, env, { set: parsed }));
+    const r = await withProgress(`Importing ${keys.length} variables into ${project}/${env}`, () => client.secrets.bulk(project, env, { set: parsed })).catch((e) => { throw tooLarge(e, file); });
     const counts = { added: r.added.length, changed: r.changed.length, unchanged: r.unchanged.length };
     emit(argv, { project, env, file, revision: r.revision, counts, added: r.added, changed: r.changed, unchanged: r.unchanged },
       () => say(`Imported ${file} into ${project}/${env}: ${counts.added} added, ${counts.changed} changed, ${counts.unchanged} unchanged (revision ${r.revision}).`));

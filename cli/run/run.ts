@@ -15,6 +15,7 @@ import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Conne
 import { CliError, EXIT, errorLine } from '../output.js';
 import { parseDurationMs } from './duration.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
+import { CREDENTIAL_VARIABLES, scrubInitialEnvironment } from './scrub-environ.js';
 import type { MountFormat } from './mount.js';
 import { exitStatus, FORWARDED, signalNumber, STOPPING, TERMINAL_SIGNALS, terminalAlreadyDelivered } from './signals.js';
 
@@ -331,7 +332,18 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
   }, env);
   const { project, env: envName } = requireTarget(conn);
   const target = `${project}/${envName}`;
-  const sup = new Supervisor(plan, env, target);
+  // The environment the command inherits, copied now (without a prototype), before hush's own credentials are
+  // blanked in this process's initial environment block, which any process of the same user can read in
+  // /proc/PID/environ: the command must not find hush's token there (docs/run.md, "What the command can see").
+  const inherited: NodeJS.ProcessEnv = Object.assign(Object.create(null) as NodeJS.ProcessEnv, env);
+  if (env === process.env) {
+    const scrub = scrubInitialEnvironment();
+    const held = CREDENTIAL_VARIABLES.filter((n) => inherited[n]);
+    if (scrub.skipped && held.length && process.platform === 'linux') {
+      process.stderr.write(`hush: warning: could not blank ${held.join(', ')} in /proc/${process.pid}/environ (${scrub.skipped}); the command can read it there\n`);
+    }
+  }
+  const sup = new Supervisor(plan, inherited, target);
   sup.installSignalHandlers();
   if (!conn.token && !conn.jwt) throw new CliError(`no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE (or --role with a JWT); ${NOT_STARTED}`, EXIT.auth, 'token_missing');
   // The fallback cache is encrypted under the token, and a role's token changes at every login.

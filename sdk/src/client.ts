@@ -114,6 +114,13 @@ export function createClient(options: ClientOptions = {}): HushClient {
     } : undefined,
   });
 
+  /**
+   * Secrets as a map without a prototype: a secret named __proto__,
+   * constructor or toString is an entry like any other, and a name that is
+   * not a secret is never answered by Object.prototype.
+   */
+  const nullProto = (o: Record<string, string>): Record<string, string> => Object.assign(Object.create(null) as Record<string, string>, o);
+
   const call = async <T>(req: HttpRequest): Promise<T> => (await http.request<T>(req)).data;
   const opts = (o: CallOptions | undefined) => ({ signal: o?.signal, timeoutMs: o?.timeoutMs });
 
@@ -129,7 +136,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
         allow304: conditional, ...opts(o),
       });
       if (res.status === 304) return { notModified: true, etag: res.headers.get('etag') ?? o.ifNoneMatch! };
-      const snap: SecretsSnapshot = { notModified: false, secrets: res.data.secrets, revision: res.data.revision, etag: res.headers.get('etag'), fromCache: false, ageMs: 0 };
+      const snap: SecretsSnapshot = { notModified: false, secrets: nullProto(res.data.secrets), revision: res.data.revision, etag: res.headers.get('etag'), fromCache: false, ageMs: 0 };
       if (useCache) {
         try {
           await (await cache()).saveEntry(fallback.path, token, addr, project, envName, { secrets: snap.secrets, revision: snap.revision, only, savedAt: Date.now() });
@@ -163,8 +170,8 @@ export function createClient(options: ClientOptions = {}): HushClient {
         warn(`hush: server unreachable (${err.code}) and the fallback cache for ${project}/${envName} is ${formatAge(ageMs)} old, older than the ${formatAge(fallback.maxAgeMs)} limit; not serving it`, { kind: 'fallback_too_old', project, env: envName, ageMs, error: err });
         throw err;
       }
-      let secrets = entry.secrets;
-      if (only) secrets = Object.fromEntries(Object.entries(secrets).filter(([k]) => only.includes(k)));
+      let secrets = nullProto(entry.secrets);
+      if (only) secrets = nullProto(Object.fromEntries(Object.entries(secrets).filter(([k]) => only.includes(k))));
       warn(`hush: server unreachable (${err.code}); serving ${project}/${envName} from the fallback cache saved ${formatAge(ageMs)} ago (revision ${entry.revision})`, { kind: 'fallback_served', project, env: envName, ageMs, error: err });
       return { notModified: false, secrets, revision: entry.revision, etag: null, fromCache: true, ageMs };
     }

@@ -102,9 +102,13 @@ export async function loadEnv(options: LoadEnvOptions): Promise<LoadEnvResult> {
   const snap = await client.secrets.getAll(project, env, { only });
   const loaded: string[] = [];
   const skipped: string[] = [];
+  const own = (k: string) => Object.prototype.hasOwnProperty.call(target, k);
   for (const [k, v] of Object.entries(snap.secrets)) {
-    if (!override && target[k] !== undefined) { skipped.push(k); continue; }
-    target[k] = v;
+    // Own properties only: "constructor" or "toString" is not already set just because Object.prototype has it.
+    if (!override && own(k) && target[k] !== undefined) { skipped.push(k); continue; }
+    // Defined, not assigned: assigning "__proto__" on an ordinary object would replace its prototype, and the variable would vanish.
+    if (k === '__proto__' || (!own(k) && k in target)) Object.defineProperty(target, k, { value: v, writable: true, enumerable: true, configurable: true });
+    else target[k] = v;
     loaded.push(k);
   }
   return { loaded, skipped, revision: snap.revision, fromCache: snap.fromCache, ageMs: snap.ageMs };

@@ -48,12 +48,46 @@ describe('auth.fail aggregation (unit)', () => {
     assert.equal(h.events.reduce((a, e) => a + (e.input.detail!.count as number), 0), total);
   });
 
-  it('addresses are independent', async () => {
+  it('networks are independent', async () => {
     const h = harness();
-    await h.agg.fail(h.at('10.0.0.3'), 'unknown');
-    await h.agg.fail(h.at('10.0.0.4'), 'unknown');
-    await h.agg.fail(h.at('10.0.0.3'), 'unknown');
-    assert.deepEqual(h.events.map((e) => e.ctx.ip), ['10.0.0.3', '10.0.0.4']);
+    await h.agg.fail(h.at('10.0.3.1'), 'unknown');
+    await h.agg.fail(h.at('10.0.4.1'), 'unknown');
+    await h.agg.fail(h.at('10.0.3.1'), 'unknown');
+    assert.deepEqual(h.events.map((e) => e.ctx.ip), ['10.0.3.1', '10.0.4.1']);
+  });
+
+  it('1,000 addresses of one /24 give one event, not 1,000 (finding 10); the summary counts them', async () => {
+    const h = harness();
+    for (let i = 0; i < 1000; i++) await h.agg.fail(h.at(`127.0.${Math.floor(i / 250)}.${(i % 250) + 1}`), 'unknown');
+    assert.equal(h.events.length, 4, 'one first event per /24 (127.0.0-3)');
+    await h.agg.close();
+    assert.equal(h.events.length, 8);
+    const summaries = h.events.filter((e) => e.input.detail!.aggregated);
+    assert.equal(summaries.reduce((a, e) => a + (e.input.detail!.count as number), 0), 996);
+    assert.deepEqual(summaries.map((e) => e.input.detail!.addresses), [250, 250, 250, 250]);
+    assert.deepEqual(summaries.map((e) => e.input.detail!.network), ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.0/24', '127.0.3.0/24']);
+  });
+
+  it('IPv6 addresses are counted per /64', async () => {
+    const h = harness();
+    for (let i = 1; i <= 500; i++) await h.agg.fail(h.at(`2001:db8:1:2::${i.toString(16)}`), 'unknown');
+    await h.agg.fail(h.at('2001:db8:1:3::1'), 'unknown');
+    assert.deepEqual(h.events.map((e) => e.input.detail!.network), ['2001:db8:1:2::/64', '2001:db8:1:3::/64']);
+    await h.agg.close();
+  });
+
+  it('the total is capped: failures from more networks than the cap are counted together in one "other" event', async () => {
+    const h = harness();
+    // 5,000 /64s of one /48: an IPv6 attacker holds them all.
+    for (let i = 0; i < 5000; i++) await h.agg.fail(h.at(`2001:db8:7:${i.toString(16)}::1`), 'unknown');
+    assert.equal(h.events.length, 100, 'first events for the first 100 networks only');
+    assert.ok(h.agg.size <= 101, `networks tracked: ${h.agg.size}`);
+    await h.agg.close();
+    assert.equal(h.events.length, 101, 'no summary for a network with nothing more counted, one for the rest');
+    const other = h.events.at(-1)!;
+    assert.equal(other.input.detail!.network, 'other');
+    assert.equal(other.input.detail!.count, 4900, 'no failure is lost');
+    assert.equal(other.ctx.ip, null);
   });
 
   it('requests refused while locked out are counted in the summary', async () => {

@@ -40,6 +40,7 @@ async function assertChainIntact(t: TestContext, s: Pick<TestServer, 'api'>, db:
   const writes = events.filter((e) => e.action === 'secret.write');
   assert.equal(writes.length, WRITERS * PER_WRITER);
   assert.equal(new Set(writes.map((e) => e.requestId)).size, WRITERS * PER_WRITER, 'one event per request');
+  assert.equal(new Set(writes.map((e) => e.detail.clientRequestId)).size, WRITERS * PER_WRITER, 'each carries its client\'s own id');
   t.diagnostic(`${events.length} events, chain verified`);
   return events;
 }
@@ -125,7 +126,7 @@ describe(`audit chain under ${WRITERS} parallel writers x ${PER_WRITER} requests
     const events = await assertChainIntact(t, a, db);
     const starts = events.filter((e) => e.action === 'server.start').map((e) => e.detail.pid);
     assert.deepEqual(new Set(starts), new Set([process.pid, b!.child.pid]), 'each process recorded its own start');
-    const origin = events.filter((e) => e.action === 'secret.write').map((e) => e.requestId!.slice(0, 1));
+    const origin = events.filter((e) => e.action === 'secret.write').map((e) => String(e.detail.clientRequestId).slice(0, 1));
     assert.equal(origin.filter((o) => o === 'A').length, (WRITERS / 2) * PER_WRITER);
     assert.equal(origin.filter((o) => o === 'B').length, (WRITERS / 2) * PER_WRITER);
     const switches = origin.filter((o, i) => i > 0 && o !== origin[i - 1]).length;

@@ -185,7 +185,7 @@ describe('auth.fail is rate-limited to one event per address per minute, with co
       const fails = await allEvents(s, 'action=auth.fail');
       const mine = fails.filter((e) => e.ip === '203.0.113.7');
       assert.equal(mine.length, 1);
-      assert.deepEqual(mine[0].detail, { reason: 'malformed', count: 1, reasons: { malformed: 1 }, lockedOut: 0, aggregated: false });
+      assert.deepEqual(mine[0].detail, { reason: 'malformed', count: 1, reasons: { malformed: 1 }, lockedOut: 0, aggregated: false, network: '203.0.113.0/24' });
       assert.deepEqual(mine[0].target, { route: '/v1/projects', method: 'GET' });
       assert.equal(fails.filter((e) => e.ip === '198.51.100.9').length, 1);
       assert.equal(fails.length, 2);
@@ -202,6 +202,8 @@ describe('auth.fail is rate-limited to one event per address per minute, with co
         assert.equal(sum.count, 19);
         assert.equal(sum.lockedOut, 10);
         assert.deepEqual(sum.reasons, { malformed: 19 });
+        assert.equal(sum.network, '203.0.113.0/24');
+        assert.equal(sum.addresses, 1);
         assert.equal(after[0].detail.count + sum.count + sum.lockedOut, 30, 'every request of the flood is accounted for');
         assert.ok(Date.parse(sum.since) <= Date.parse(sum.until));
       } finally {

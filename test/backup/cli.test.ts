@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { generateKey } from 'openpgp';
 import { runHush, spawnServer, waitExit } from '../helpers/cli.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, GPG_SKIP, gpgDecrypt, type GpgHome } from '../helpers/gpg.js';
@@ -122,6 +123,14 @@ describe('hush backup (CLI)', () => {
     const wrong = await runHush(['backup', 'verify', out, '--passphrase-file', wrongPass]);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /backup_decrypt_failed/);
+    // A passphrase-only backup given a private key: a decryption failure that says so (it was backup_corrupt).
+    const { privateKey } = await generateKey({ userIDs: [{ name: 'Ops' }], type: 'curve25519', format: 'armored' });
+    const idFile = join(work, 'unrelated.sec.asc');
+    writeFileSync(idFile, privateKey, { mode: 0o600 });
+    const withKey = await runHush(['backup', 'verify', out, '--identity', idFile]);
+    assert.equal(withKey.code, 1, withKey.stderr);
+    assert.equal(withKey.stderr.trim().split('\n').length, 1, withKey.stderr);
+    assert.match(withKey.stderr, /encrypted with a passphrase only.*\(backup_decrypt_failed\)$/m);
   });
 
   it('restore into a fresh data dir prints where master.key went; hush server starts on it at once and an old token reads', async () => {

@@ -80,7 +80,12 @@ describe('hush login, profiles and connection precedence', () => {
     assert.match(oneErrorLine(unknown.stderr), /no profile named "nope"/);
     const out = await u.run(['logout', '--profile', 'ro']);
     assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /Commands now use profile "default"\./);
     assert.deepEqual(Object.keys(JSON.parse(readFileSync(u.configFile, 'utf8')).profiles), ['default']);
+    // After logging out of the current profile, commands use "default", and `hush profiles` stars it (it showed no star).
+    assert.equal((await u.json(['whoami'])).token.name, 'root');
+    assert.match((await u.run(['profiles'])).stdout, /^\*\s+default\s+http/m);
+    assert.deepEqual((await u.json(['profiles'])).map((p: { name: string; current: boolean }) => [p.name, p.current]), [['default', true]]);
     assert.equal(statSync(u.configFile).mode & 0o777, 0o600);
   });
 

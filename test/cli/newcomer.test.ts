@@ -1,7 +1,8 @@
 // A newcomer's path: hush setup, hush init's pointer, HUSH_TOKEN_FILE,
 // --format env, tokens revoke by name, and server messages without regexes.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -201,16 +202,70 @@ describe('a newcomer\'s path', () => {
     assert.match(oneErrorLine(none.stderr), /^hush: no live token has the id or name "no-such-token"/);
   });
 
-  it('a secret named __proto__ is a variable like any other: hush run passes it, dotenv export refuses it in words', async () => {
-    const u = rootCli(s.url, s.rootToken, { HUSH_PROJECT: 'api', HUSH_ENV: 'prod' });
-    assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/__proto__', { value: 'proto-value' })).status, 200);
-    const r = await u.run(['run', '--', 'sh', '-c', 'printenv __proto__']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'proto-value\n');
-    const ex = await u.run(['secrets', 'export', '--format', 'env']);
-    assert.equal(ex.code, 2);
-    assert.equal(oneErrorLine(ex.stderr), 'hush: cannot export __proto__ as dotenv: the dotenv package cannot read a variable named __proto__ back; use --format json or shell');
-    assert.match((await u.run(['secrets', 'export', '--format', 'json'])).stdout, /"__proto__": "proto-value"/);
+  it('every Object.prototype name is a variable like any other through run (--only, --preserve-env), every export format and the SDK (finding 5)', async () => {
+    const names = Object.getOwnPropertyNames(Object.prototype).filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n));
+    assert.ok(names.includes('__proto__') && names.includes('constructor') && names.includes('hasOwnProperty'));
+    await s.api('POST', '/v1/projects/api/envs', { name: 'proto' });
+    const u = rootCli(s.url, s.rootToken, { HUSH_PROJECT: 'api', HUSH_ENV: 'proto' });
+    for (const n of names) assert.equal((await s.api('PUT', `/v1/projects/api/envs/proto/secrets/${n}`, { value: `v-${n}` })).status, 200, n);
+    const printAll = `for n in ${names.join(' ')}; do printf '%s=%s\\n' "$n" "$(printenv "$n")"; done`;
+    const expected = names.map((n) => `${n}=v-${n}`).join('\n') + '\n';
+    const plain = await u.run(['run', '--', 'sh', '-c', printAll]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout, expected);
+    const preserved = await u.run(['run', '--preserve-env', '--', 'sh', '-c', printAll]);
+    assert.equal(preserved.stdout, expected, '--preserve-env keeps them too (none is inherited)');
+    for (const n of names) {
+      const only = await u.run(['run', '--only', n, '--', 'sh', '-c', `printenv ${n}`]);
+      assert.equal(only.code, 0, only.stderr);
+      assert.equal(only.stdout, `v-${n}\n`, `--only ${n}`);
+      assert.equal(only.stderr, '', `no "not in" warning for --only ${n}`);
+    }
+    // dotenv (it was refused for __proto__), and every other format.
+    const dotenv = await u.run(['secrets', 'export', '--format', 'dotenv']);
+    assert.equal(dotenv.code, 0, dotenv.stderr);
+    for (const n of names) assert.match(dotenv.stdout, new RegExp(`^${n}="v-${n}"$`, 'm'));
+    const json = JSON.parse((await u.run(['secrets', 'export', '--format', 'json'])).stdout);
+    assert.deepEqual(Object.keys(json).sort(), [...names].sort());
+    for (const f of ['shell', 'docker', 'yaml']) {
+      const r = await u.run(['secrets', 'export', '--format', f]);
+      assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+      for (const n of names) assert.ok(r.stdout.includes(n) && r.stdout.includes(`v-${n}`), `${f} lacks ${n}`);
+    }
+    // The dotenv export reads back, through hush's own parser, with every name.
+    const { parseEnvFile } = await import('../../cli/formats.js');
+    const back = parseEnvFile(dotenv.stdout);
+    assert.deepEqual(Object.keys(back).sort(), [...names].sort());
+    for (const n of names) assert.equal(back[n], `v-${n}`);
+    assert.equal(Object.getPrototypeOf(back), null);
+    // The SDK: a prototype-free map, and loadEnv into an ordinary object defines every name as its own.
+    const { createClient, loadEnv } = await import('hush-vault-sdk');
+    const client = createClient({ addr: s.url, token: s.rootToken });
+    const snap = await client.secrets.getAll('api', 'proto');
+    assert.equal(Object.getPrototypeOf(snap.secrets), null);
+    for (const n of names) assert.equal(snap.secrets[n], `v-${n}`);
+    const target: Record<string, string | undefined> = {};
+    const loaded = await loadEnv({ client, project: 'api', env: 'proto', target, override: false });
+    assert.deepEqual(loaded.skipped, [], 'nothing counts as already set because Object.prototype has it');
+    for (const n of names) assert.ok(Object.prototype.hasOwnProperty.call(target, n) && target[n] === `v-${n}`, `loadEnv: ${n}`);
+    assert.equal(Object.getPrototypeOf(target), Object.prototype, 'the target kept its prototype');
+  });
+
+  it('an import larger than the server\'s body limit names --body-limit and suggests splitting the file', async () => {
+    const small = await startServer({ settings: { 'body-limit': '64KiB' } });
+    try {
+      await small.api('POST', '/v1/projects', { name: 'big' });
+      await small.api('POST', '/v1/projects/big/envs', { name: 'prod' });
+      const dir = mkdtempSync(join(tmpdir(), 'hush-import-'));
+      const file = join(dir, 'big.env');
+      writeFileSync(file, Array.from({ length: 40 }, (_, i) => `K${i}="${'x'.repeat(4000)}"`).join('\n'));
+      const r = await rootCli(small.url, small.rootToken, { HUSH_PROJECT: 'big', HUSH_ENV: 'prod' }).run(['secrets', 'import', file]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(oneErrorLine(r.stderr), `hush: ${file} is too large to import at once (the server takes at most 65536 bytes per request): split it into smaller files and import them one by one, or raise the server's --body-limit`);
+      assert.deepEqual((await small.api('GET', '/v1/projects/big/envs/prod/secrets')).body.secrets, {}, 'nothing was imported');
+    } finally {
+      await small.close();
+    }
   });
 
   it('control characters in what a user typed are escaped in error lines', async () => {

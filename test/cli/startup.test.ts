@@ -59,6 +59,15 @@ describe('hush startup', () => {
     assert.equal(c.code, 0);
     assert.match(c.stdout, /###-begin-hush-completions-###/);
     assert.match(c.stdout, /--get-yargs-completions/);
+    // One-letter flags complete with one dash, whatever was typed so far (yargs offered --p and --e after "--").
+    for (const typed of ['', '-', '--']) {
+      const words = (await runHush(['--get-yargs-completions', 'run', typed])).stdout.split('\n').filter(Boolean);
+      assert.ok(words.includes('-p') && words.includes('-e') && words.includes('--project'), `after "${typed}": ${words.join(' ')}`);
+      assert.ok(!words.some((w) => /^--[A-Za-z]$/.test(w)), `after "${typed}": ${words.join(' ')}`);
+    }
+    const zsh = (await runHush(['--get-yargs-completions', 'secrets', 'list', '--'], { env: { SHELL: '/bin/zsh' } })).stdout;
+    assert.match(zsh, /^-p:/m);
+    assert.doesNotMatch(zsh, /^--[pe]:/m);
   });
 
   it('a usage error yargs words over several lines is still one line on stderr, exit 2', async () => {

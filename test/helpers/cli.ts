@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cliReachableBy } from './reachable.js';
 
 /** The single-file client (npm run build:client), which any Node runs without node_modules. */
 export const SINGLE_FILE_CLI = new URL('../../client/hush.cjs', import.meta.url).pathname;
@@ -99,7 +100,9 @@ export function spawnListening(nodeArgs: string[], opts: SpawnOptions): Promise<
 
 /** Starts `hush server` as a real process and waits until it listens. */
 export function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, opts: Omit<SpawnOptions, 'env'> = {}): Promise<Listening> {
-  return spawnListening([FULL_CLI, 'server', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, ...opts });
+  // As another user, from a copy that user can reach when the checkout is private (reachable.ts).
+  const bin = opts.uid !== undefined && opts.uid !== process.getuid?.() ? cliReachableBy(opts.uid) : FULL_CLI;
+  return spawnListening([bin, 'server', ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, ...opts });
 }
 
 /**

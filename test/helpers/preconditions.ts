@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HUSH_BIN } from './cli.js';
+import { cliReachableBy } from './reachable.js';
 
 /** Why /proc (a process's status and open descriptors, Linux) cannot be read here, or false. */
 export const PROC_SKIP: string | false = (() => {
@@ -24,12 +24,17 @@ export const PROC_SKIP: string | false = (() => {
 export const IS_ROOT = process.getuid?.() === 0;
 export const NOBODY = 65534;
 
-/** Why the server cannot be run as `nobody` here (not root, or `nobody` cannot read the built CLI), or false. */
+/**
+ * Why the CLI cannot be run as `nobody` here (not root, or no copy of it that `nobody` can reach could be
+ * made), or false. Tests run it as nobody from NOBODY_CLI: where the checkout lives does not matter.
+ */
 export const NOBODY_SKIP: string | false = (() => {
-  if (!IS_ROOT) return 'needs root to run the server as another user';
-  const r = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(HUSH_BIN)}, 4)`], { uid: NOBODY, gid: NOBODY, stdio: 'ignore' });
-  return r.status === 0 ? false : `the nobody user cannot read ${HUSH_BIN} (a directory on the way is not searchable by others, e.g. a 0700 home)`;
+  if (!IS_ROOT) return 'needs root to run the CLI as another user';
+  try { cliReachableBy(NOBODY); return false; } catch (e) { return (e as Error).message; }
 })();
+
+/** The `dist/cli/main.js` that `nobody` runs (a reachable copy when the checkout is private); only when NOBODY_SKIP is false. */
+export const NOBODY_CLI: string = NOBODY_SKIP ? '' : cliReachableBy(NOBODY);
 
 /** Why a connection cannot come from 127.0.0.x other than 127.0.0.1 (Linux routes all of 127/8 to lo; other systems may not), or false. */
 export const LOOPBACK_ALIASES_SKIP: string | false = await new Promise((resolve) => {

@@ -14,12 +14,12 @@ export const capturedLogs: string[] = [];
  * Resolves once a server started through this helper has received a
  * long-poll (`?wait=`) logged after line `from` of capturedLogs: the watcher
  * is then parked in it, observably, instead of "probably, after a sleep".
- * With `reqIdPrefix`, only a request whose id starts with it counts (a client
- * that sets its own X-Request-Id), so a late request of an earlier watcher
- * in the same process cannot be taken for it.
+ * With `reqIdPrefix`, only a request whose client id (the X-Request-Id it
+ * sent, logged as clientRequestId) starts with it counts, so a late request
+ * of an earlier watcher in the same process cannot be taken for it.
  */
 export function longPollArrived(from: number, what = 'a long-poll to reach the server', reqIdPrefix = ''): Promise<void> {
-  const mine = `"reqId":"${reqIdPrefix}`;
+  const mine = reqIdPrefix ? `"clientRequestId":"${reqIdPrefix}` : '"reqId":"';
   return waitFor(() => capturedLogs.slice(from).some((l) => l.includes('"incoming request"') && l.includes(mine) && /"url":"[^"]*[?&]wait=/.test(l)), what);
 }
 

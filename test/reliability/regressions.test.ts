@@ -80,8 +80,24 @@ for (const backend of BACKENDS) {
       assert.equal(r.status, 404);
       assert.notEqual(r.body.error.requestId, fake);
       assert.match(r.body.error.requestId, /^req_[0-9a-f]{16}$/);
-      const ok = await call(s.url, 'GET', `${BASE}/NOPE`, { token, headers: { 'x-request-id': 'my-trace-1' } });
-      assert.equal(ok.body.error.requestId, 'my-trace-1', 'ordinary request ids are still honoured');
+    });
+
+    it('a client\'s X-Request-Id never becomes the request id: the server keeps its own and records the client\'s beside it (finding 9)', async () => {
+      // The attack: replay the request id of an earlier event (here a backup's) so a new event is filed under it.
+      const earlier = await call(s.url, 'GET', `${BASE}/NOPE`, { token });
+      const replayed = earlier.body.error.requestId as string;
+      const r = await call(s.url, 'GET', '/v1/projects/reg-nope', { token, headers: { 'x-request-id': replayed } });
+      assert.equal(r.status, 404);
+      assert.notEqual(r.body.error.requestId, replayed, 'the response names the server\'s id, not the one sent');
+      assert.match(r.body.error.requestId, /^req_[0-9a-f]{16}$/);
+      assert.equal(r.headers.get('x-request-id'), r.body.error.requestId);
+      const w = await call(s.url, 'PUT', `${BASE}/RID_CHECK`, { token, body: { value: secretValue() }, headers: { 'x-request-id': replayed } });
+      assert.equal(w.status, 200, w.text);
+      const ev = (await auditEvents(s.url, token)).filter((e: any) => e.target.key === 'RID_CHECK');
+      assert.equal(ev.length, 1);
+      assert.equal(ev[0].requestId, w.headers.get('x-request-id'), 'the event is filed under the server\'s id');
+      assert.notEqual(ev[0].requestId, replayed);
+      assert.equal(ev[0].detail.clientRequestId, replayed, 'the client\'s id is kept, in its own field');
     });
 
     it('a bulk set of names like "constructor" and "toString" on an empty env reports them as added (they were "changed")', async () => {

@@ -110,7 +110,8 @@ describe('secrets', () => {
     assert.equal(all.secrets.REDIS_URL, 'redis://r');
     assert.match(all.etag ?? '', /^"\d+-\d+"$/);
     const some = await root.secrets.getAll('api', 'prod', { only: ['REDIS_URL', 'MISSING'] });
-    assert.deepEqual(some.secrets, { REDIS_URL: 'redis://r' });
+    assert.deepEqual({ ...some.secrets }, { REDIS_URL: 'redis://r' });
+    assert.equal(Object.getPrototypeOf(some.secrets), null, 'a prototype-free map');
   });
 
   test('getAll with ifNoneMatch resolves notModified until the revision changes', async () => {

@@ -30,7 +30,7 @@ describe('HTTP errors map to one class each', () => {
     assert.ok(isAuthError(err) && isHushError(err));
     assert.equal(err.code, 'unauthorized');
     assert.equal(err.status, 401);
-    assert.match(err.requestId ?? '', /^sdk_/);
+    assert.match(err.requestId ?? '', /^req_[0-9a-f]{16}$/, 'the server\'s own id (the SDK\'s sdk_ id is only recorded beside it)');
     assert.equal(err.method, 'GET');
     assert.equal(err.path, '/v1/projects');
   });

@@ -81,7 +81,7 @@ describe('watch', () => {
       assert.equal(c.calls.length, 0);
       await root.secrets.bulk('api', 'prod', { set: { FLAG: 'blue', OTHER: '1' } });
       await c.until(1);
-      assert.deepEqual(c.calls[0].current.secrets, { FLAG: 'blue', OTHER: '1' });
+      assert.deepEqual({ ...c.calls[0].current.secrets }, { FLAG: 'blue', OTHER: '1' });
     } finally {
       await stop();
     }

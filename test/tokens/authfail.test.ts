@@ -58,7 +58,7 @@ describe('401 responses', { skip: LOOPBACK_ALIASES_SKIP }, () => {
     // of its address and its audit event is written at once.
     let n = 20;
     for (const c of cases) {
-      const ip = `127.0.0.${n++}`;
+      const ip = `127.0.${n++}.1`; // one /24 each: auth.fail events are aggregated per network
       const authorization = await c.authorization();
       if (authorization) remember(authorization);
       const r = await rawRequest(s.url, { path: '/v1/projects/api/envs/prod/secrets', authorization, localAddress: ip });

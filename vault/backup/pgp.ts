@@ -599,6 +599,15 @@ export interface DecryptedBackup {
 function classifyDecryptError(e: unknown, viaPassphrase: boolean): BackupError {
   if (e instanceof BackupError) return e;
   const msg = errText(e);
+  // Keys were given, but the backup holds no session key for any key at all: it is passphrase-only.
+  if (/No public key encrypted session key packet found/i.test(msg)) {
+    return new BackupDecryptError(
+      viaPassphrase
+        ? 'cannot decrypt backup: wrong passphrase (it is encrypted with a passphrase only; no private key can open it)'
+        : 'cannot decrypt backup: it is encrypted with a passphrase only, not to a key; give its passphrase (--passphrase-file) instead of --identity',
+      { cause: e },
+    );
+  }
   if (/Session key decryption failed|No decryption key packets found|No symmetrically encrypted session key|Unexpected session key|Unknown symmetric|Invalid session key/i.test(msg)) {
     return new BackupDecryptError(
       viaPassphrase

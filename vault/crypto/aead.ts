@@ -3,6 +3,8 @@ import type { Sodium } from './sodium.js';
 
 export const NONCE_BYTES = 24;
 export const KEY_BYTES = 32;
+/** Poly1305 tag: a ciphertext is this many bytes longer than its plaintext. */
+export const TAG_BYTES = 16;
 
 /**
  * Nonces are cut from a pool filled by node:crypto's CSPRNG 4 KiB at a time

@@ -6,16 +6,16 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Container } from '../container.js';
 import { HushError, SealedError } from '../errors.js';
-import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
 import { redactTokens } from '../services/token/redact.js';
 import type { SharedRateLimit } from '../services/limits/rate-limit.js';
 import { webhookRoutes } from './routes/webhooks.js';
-import { registerAuth } from './auth.js';
+import { clientRequestId, registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
 import { projectRoutes } from './routes/projects.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
+import { limitConnectionsPerAddress, serverTimeoutOptions } from './connections.js';
 import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { authJwtRoutes } from './routes/auth-jwt.js';
@@ -104,8 +104,6 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
   });
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
 // Request ids: 64 random bits each, drawn from a pooled buffer (one
 // randomBytes call per 512 ids; a call per request cost more than routing it).
 let idPool = Buffer.alloc(0);
@@ -157,7 +155,8 @@ function clientErrorAnswer(code: string | undefined): [number, string, string] {
  * the request (`rawPacket`), Authorization header included.
  */
 function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  // A client that hung up (mid-body: the parser sees the stream end early) is not a malformed request.
+  if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || socket.destroyed) { socket.destroy(); return; }
   const [status, code, message] = clientErrorAnswer(err.code);
   const requestId = newRequestId();
   const body = JSON.stringify({ error: { code, message, requestId } });
@@ -185,15 +184,24 @@ function standardHeaders(reply: FastifyReply, requestId: string, https: boolean)
 /** Builds the Fastify app around a container. Does not listen. */
 export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyInstance> {
   const cfg = c.config;
+  // Slow clients: the whole request (headers and body) within --request-timeout, idle keep-alive connections
+  // closed after --keep-alive-timeout, and at most --max-connections-per-address open from one address.
+  const limits = { requestTimeoutMs: cfg.requestTimeoutMs, keepAliveTimeoutMs: cfg.keepAliveTimeoutMs, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress, trustProxy: cfg.trustProxy };
+  const timeouts = serverTimeoutOptions(limits);
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: cfg.bodyLimitBytes,
     trustProxy: cfg.trustProxy.length ? cfg.trustProxy : false,
-    https: opts.https ? { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' } : null,
-    genReqId: (req) => {
-      const h = req.headers['x-request-id'];
-      // A caller's id is echoed in bodies, logs and audit events: never one that could be a token.
-      return typeof h === 'string' && REQUEST_ID.test(h) && !h.includes(TOKEN_PREFIX) ? h : newRequestId();
+    https: opts.https ? { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2', ...timeouts } : null,
+    http: timeouts,
+    requestTimeout: timeouts.requestTimeout,
+    keepAliveTimeout: cfg.keepAliveTimeoutMs,
+    // The server's own id, always: a client's X-Request-Id is recorded beside it (clientRequestId), never in its place.
+    genReqId: () => newRequestId(),
+    // Log lines of a request carry the client's own id too, when it sent one, to find them by it.
+    childLoggerFactory: (logger: { child: (b: object, o?: object) => unknown }, bindings: object, childOpts: object, raw: { headers: Record<string, string | string[] | undefined> }) => {
+      const cid = clientRequestId(raw);
+      return logger.child(cid ? { ...bindings, clientRequestId: cid } : bindings, childOpts);
     },
     routerOptions: { maxParamLength: 300 },
     return503OnClosing: true,
@@ -208,6 +216,8 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
       return errorHandler(err as never, req, reply);
     },
   } as FastifyServerOptions) as unknown as FastifyInstance;
+  app.server.headersTimeout = timeouts.headersTimeout;
+  limitConnectionsPerAddress(app.server, limits, app.log);
 
   // JSON must be UTF-8 (RFC 8259). Node would decode invalid bytes to U+FFFD
   // and the stored value would silently differ from the one sent, so the
@@ -244,6 +254,12 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     return payload;
   });
   drainOnClose(app);
+  // A client that hung up while the hooks before the body ran: its body would never arrive (nor an error
+  // saying so), so the request ends here, classified as what it is (errors.ts, isClientAbort).
+  app.addHook('preParsing', (req, _reply, payload, done) => {
+    if (req.raw.destroyed && !req.raw.complete) done(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    else done(null, payload);
+  });
 
   // A NUL has no place in any name or filter, and PostgreSQL cannot store one:
   // refused before authentication, so no audit event ever carries one (one

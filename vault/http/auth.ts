@@ -5,6 +5,20 @@ import { allows, needLabel, type Need } from '../services/token/grants.js';
 import { AuthFailure, AuthLockedOut, type Principal, type TokenService } from '../services/token/token-service.js';
 import { authFailAggregator } from '../services/audit/auth-fail-aggregator.js';
 import { toErrorBody } from './errors.js';
+import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
+
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * The X-Request-Id a client sent, when it is a plain id: recorded in audit
+ * events as detail.clientRequestId, beside the server's own request id,
+ * never in its place (a client must not be able to pick, or replay, the id
+ * an event is filed under). Never one that could be a token.
+ */
+export function clientRequestId(req: { headers: Record<string, string | string[] | undefined> }): string | null {
+  const h = req.headers['x-request-id'];
+  return typeof h === 'string' && CLIENT_REQUEST_ID.test(h) && !h.includes(TOKEN_PREFIX) ? h : null;
+}
 
 /**
  * What a route requires. 'none': public. 'any': any valid token (the
@@ -29,6 +43,12 @@ declare module 'fastify' {
      * Its result is never shown to a caller that fails authentication.
      */
     prefetch?: (req: FastifyRequest) => Promise<unknown> | null;
+    /**
+     * What a failed request's audit event records beyond its route and
+     * method: the token a revoke named, the scopes a create asked for.
+     * Computed from the validated request; never a secret value.
+     */
+    auditFailure?: (req: FastifyRequest) => { target?: Record<string, unknown>; detail?: Record<string, unknown> };
   }
   interface FastifyRequest {
     /** What the route's `prefetch` started, or null. */
@@ -52,7 +72,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
 
   app.addHook('onRequest', async (req, reply) => {
     const spec = req.routeOptions.config?.auth ?? 'none';
-    req.auditCtx = { actorId: 'anonymous', actorName: 'anonymous', ip: req.ip, requestId: req.id };
+    req.auditCtx = { actorId: 'anonymous', actorName: 'anonymous', ip: req.ip, requestId: req.id, clientRequestId: clientRequestId(req) };
     if (spec === 'none') return;
     const now = Date.now();
     const header = req.headers.authorization;
@@ -79,7 +99,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
       }
       throw e;
     }
-    req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id };
+    req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id, clientRequestId: req.auditCtx.clientRequestId };
     if (req.principal.grants.some((g) => g.kind === 'root')) req.auditCtx.root = true;
   });
 
@@ -112,15 +132,18 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
   app.addHook('onError', async (req, _reply, err) => {
     const action = req.routeOptions.config?.action;
     if (!action || action.startsWith('audit.') || !req.principal || deniedRecorded.has(req)) return;
-    const { status, body } = toErrorBody(err, req.id);
-    if (status === 401 || status === 429 || body.error.code === 'audit_unavailable' || body.error.code === 'storage_unavailable' || body.error.code === 'sealed') return;
+    const { status, body } = toErrorBody(err, req.id, req);
+    if (status === 401 || status === 429 || body.error.code === 'request_aborted' || body.error.code === 'audit_unavailable' || body.error.code === 'storage_unavailable' || body.error.code === 'sealed') return;
     const params = (req.params ?? {}) as Record<string, unknown>;
     const str = (v: unknown, max: number) => (typeof v === 'string' && v ? v.slice(0, max) : null);
     const key = str(params.key, 256);
+    let extra: ReturnType<NonNullable<typeof req.routeOptions.config.auditFailure>> = {};
+    try { extra = req.routeOptions.config?.auditFailure?.(req) ?? {}; } catch { /* a body that failed its schema: the route and status still say what happened */ }
     try {
       await deps.audit.record(req.auditCtx, {
         action, outcome: status === 403 ? 'denied' : 'error', project: str(params.p, 63), env: str(params.e, 63),
-        target: { route: req.routeOptions.url ?? null, method: req.method, ...(key ? { key } : {}) }, detail: { status, code: body.error.code },
+        target: { route: req.routeOptions.url ?? null, method: req.method, ...(key ? { key } : {}), ...extra.target },
+        detail: { status, code: body.error.code, ...extra.detail },
       });
     } catch (e) {
       req.log.error({ err: { message: (e as Error).message } }, 'could not record failed-request audit event');

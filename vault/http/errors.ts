@@ -1,12 +1,13 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isHushError } from '../errors.js';
 import { isStorageFailure } from '../store/db.js';
+import { redactTokens } from '../services/token/redact.js';
 
 export interface ErrorBody { error: { code: string; message: string; requestId: string; details?: Record<string, unknown> } }
 
 /** Fastify's own failures, mapped onto stable codes. */
 const FASTIFY_CODES: Record<string, [number, string, string]> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', 'request body is larger than the configured limit'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', 'request body is larger than the server\'s limit (--body-limit)'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'send JSON with Content-Type: application/json'],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_request', 'Content-Length does not match the body'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json', 'the body is empty but Content-Type is application/json'],
@@ -66,15 +67,32 @@ export function schemaMessage(errors: unknown, context: string | undefined): str
   }
 }
 
-export function toErrorBody(err: unknown, requestId: string): { status: number; body: ErrorBody } {
+/**
+ * The client closed its connection (or the server's request timeout closed
+ * it) while its request body was still arriving: Node's "aborted" error,
+ * which Fastify's body reader hands on with status 400. Its code,
+ * ECONNRESET, is also a database driver's "connection lost", so this is told
+ * apart first: a client hanging up is not a storage outage.
+ */
+export function isClientAbort(err: unknown, req?: FastifyRequest): boolean {
+  const e = err as { code?: string; message?: string; statusCode?: number } | null;
+  if (!e || (e.code !== 'ECONNRESET' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE')) return false;
+  return e.message === 'aborted' || e.statusCode === 400 || !!req?.raw.destroyed;
+}
+
+export function toErrorBody(err: unknown, requestId: string, req?: FastifyRequest): { status: number; body: ErrorBody } {
+  if (isClientAbort(err, req)) {
+    return { status: 400, body: { error: { code: 'request_aborted', message: 'the client closed the connection before the request was read', requestId } } };
+  }
   if (isHushError(err)) {
-    const body: ErrorBody = { error: { code: err.code, message: err.message, requestId } };
+    // Messages name what the request named (a project, a secret): a token pasted there is blanked.
+    const body: ErrorBody = { error: { code: err.code, message: redactTokens(err.message), requestId } };
     if (err.details) body.error.details = err.details;
     return { status: err.statusCode, body };
   }
   const e = err as FastifyError & { validation?: unknown; validationContext?: string };
   if (e && e.validation) {
-    return { status: 400, body: { error: { code: 'invalid_request', message: schemaMessage(e.validation, e.validationContext).slice(0, 300), requestId } } };
+    return { status: 400, body: { error: { code: 'invalid_request', message: redactTokens(schemaMessage(e.validation, e.validationContext)).slice(0, 300), requestId } } };
   }
   if (e && typeof e.code === 'string' && FASTIFY_CODES[e.code]) {
     const [status, code, message] = FASTIFY_CODES[e.code];
@@ -101,7 +119,13 @@ export function toErrorBody(err: unknown, requestId: string): { status: number; 
 }
 
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
-  const { status, body } = toErrorBody(err, req.id);
+  const { status, body } = toErrorBody(err, req.id, req);
+  if (body.error.code === 'payload_too_large') body.error.message = `request body is larger than the server's limit of ${req.server.initialConfig.bodyLimit ?? 'the configured'} bytes (--body-limit): send less at a time`;
+  if (body.error.code === 'request_aborted') {
+    // Nobody is left to answer; one debug line, so a flood of hang-ups is not a flood of log lines.
+    req.log.debug({ errorCode: 'request_aborted' }, 'the client closed the connection before its request was read');
+    return reply.status(status).send(body);
+  }
   if (body.error.code === 'sealed') {
     // Expected while sealed (a balancer's probes, clients retrying): one info line, no stack.
     req.log.info({ errorCode: 'sealed' }, 'refused: the vault is sealed');

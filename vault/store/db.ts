@@ -5,6 +5,7 @@ import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../migrations/index.js';
 import { StorageUnavailableError, type HushError } from '../errors.js';
 import { bindTransaction, fastTx, registerSqlite, type RawSqlite } from './sqlite-fast.js';
+export { checkpointTruncate } from './sqlite-fast.js';
 import { bindPgTransaction, pgScript } from './sql.js';
 
 let pgReady = false;
@@ -79,6 +80,8 @@ export function openDb(opts: DbOptions): Db {
           conn.pragma(`synchronous = ${sync}`);
           conn.pragma('busy_timeout = 5000');
           conn.pragma('foreign_keys = ON');
+          // Deleted rows are overwritten with zeros in the database file (docs/keys.md, "Deleted data").
+          conn.pragma('secure_delete = ON');
           writer.conn = conn;
           done(null, conn);
         } catch (e) {

@@ -21,6 +21,11 @@ const Q = {
   liveValues: query(`${LIVE_VALUES} order by s.name`),
   liveValuesNamed: query(`${LIVE_VALUES} and s.name in json_text_list(?) order by s.name`),
   listLive: query(`select ${SECRET} from secrets where env_id = ? and deleted = false order by name`),
+  // Bytes of the live names and values (a value is its ciphertext less the AEAD tag, the first parameter):
+  // in total, and of the names in a list, in one statement (a write checks its env's size with it).
+  liveSize: query(`select coalesce(sum(octet_length(s.name) + octet_length(v.ciphertext) - ?), 0) as total,
+    coalesce(sum(case when s.name in json_text_list(?) then octet_length(s.name) + octet_length(v.ciphertext) - ? else 0 end), 0) as named
+    from secrets s join secret_versions v on v.secret_id = s.id and v.version = s.version where s.env_id = ? and s.deleted = false`),
   countLive: query('select count(*) as n from secrets where env_id = ? and deleted = false'),
   get: query(`select ${SECRET} from secrets where env_id = ? and name = ?`),
   getMany: query(`select ${SECRET} from secrets where env_id = ? and name in json_text_list(?)`),
@@ -44,6 +49,14 @@ export function secretStoreFactory(db: Db) {
     },
     async listLive(envId: number, tx?: Tx): Promise<SecretRow[]> {
       return (await sql(db, tx).all(Q.listLive, envId)).map(toSecret);
+    },
+    /**
+     * UTF-8 bytes of the live names and values of an env, read from the ciphertext lengths (no
+     * decryption): in total, and of those among `names` (what a write replaces or deletes).
+     */
+    async liveSize(envId: number, names: string[], tagBytes: number, tx?: Tx): Promise<{ total: number; named: number }> {
+      const r = await sql(db, tx).get<{ total: number | string; named: number | string }>(Q.liveSize, tagBytes, JSON.stringify(names), tagBytes, envId);
+      return { total: Number(r?.total ?? 0), named: Number(r?.named ?? 0) };
     },
     async countLive(envId: number, tx?: Tx): Promise<number> {
       const r = await sql(db, tx).get<{ n: number }>(Q.countLive, envId);

@@ -28,6 +28,7 @@ interface Statement {
 export interface RawSqlite {
   prepare(sql: string): Statement;
   pragma(source: string): unknown;
+  readonly inTransaction: boolean;
   close(): void;
   readonly open: boolean;
 }
@@ -91,6 +92,24 @@ export function registerSqlite(db: Knex, file: string, writer: { conn: RawSqlite
     h.readerSql = null;
     return destroy(cb);
   };
+}
+
+/**
+ * SQLite: copies every frame of the write-ahead log into the database file
+ * and truncates the log to zero bytes (PRAGMA wal_checkpoint(TRUNCATE)), so
+ * the page images from before a delete no longer lie in hush.db-wal. It
+ * waits for a write transaction open on the writer to end first (up to
+ * about a second). 'done', 'busy' (another connection still reads an older
+ * snapshot: the log was copied as far as it could be, and is truncated by
+ * the next checkpoint), or null on PostgreSQL.
+ */
+export async function checkpointTruncate(db: object): Promise<'done' | 'busy' | null> {
+  const conn = handles.get(db)?.writer.conn;
+  if (!conn?.open) return null;
+  for (let i = 0; conn.inTransaction && i < 100; i++) await new Promise((r) => setTimeout(r, 10));
+  if (conn.inTransaction) return 'busy';
+  const [r] = conn.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+  return r && r.busy === 0 ? 'done' : 'busy';
 }
 
 export function isSqliteFast(db: object): boolean {

@@ -39,7 +39,8 @@ export function projectRoutes(app: FastifyInstance, c: Container) {
   }, async (req) => c.rotation.rotateProject((req.params as P).p, !!(req.body as { rewrap?: boolean } | undefined)?.rewrap, req.auditCtx));
 
   app.get('/v1/projects/:p/envs', {
-    config: { auth: 'any' },
+    // The action names the refusal's audit event (a 403 here is audited like every other, docs/audit.md); a success is not recorded.
+    config: { auth: 'any', action: 'env.list' },
     schema: { summary: 'Environments of a project this token can see', params: ProjectParams, response: withErrors({ 200: Type.Object({ envs: Type.Array(Env) }) }) },
   }, async (req) => {
     const { p } = req.params as P;

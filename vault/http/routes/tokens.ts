@@ -5,7 +5,18 @@ import { Token, withErrors } from '../schemas.js';
 
 export function tokenRoutes(app: FastifyInstance, c: Container) {
   app.post('/v1/tokens', {
-    config: { auth: 'any', action: 'token.create' },
+    config: {
+      auth: 'any', action: 'token.create',
+      // A refused create records what was asked for (the scopes, CIDRs and TTL), never a token.
+      auditFailure: (req) => {
+        const b = (req.body ?? {}) as { name?: unknown; scopes?: unknown; cidrs?: unknown; ttl?: unknown };
+        const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, 100).map((x) => x.slice(0, 200)) : undefined);
+        return {
+          target: typeof b.name === 'string' ? { name: b.name.slice(0, 128) } : {},
+          detail: { requestedScopes: strings(b.scopes) ?? [], ...(b.cidrs !== undefined ? { requestedCidrs: strings(b.cidrs) ?? [] } : {}), ...(typeof b.ttl === 'string' ? { requestedTtl: b.ttl.slice(0, 32) } : {}) },
+        };
+      },
+    },
     schema: {
       summary: 'Create a child token within the caller\'s grants and remaining TTL. The token string is returned once.',
       body: Type.Object({
@@ -37,7 +48,7 @@ export function tokenRoutes(app: FastifyInstance, c: Container) {
   }, async (req) => c.tokens.self(req.principal!));
 
   app.delete('/v1/tokens/:id', {
-    config: { auth: 'any', action: 'token.revoke' },
+    config: { auth: 'any', action: 'token.revoke', auditFailure: (req) => ({ target: { tokenId: String((req.params as { id?: unknown }).id ?? '').slice(0, 64) } }) },
     schema: {
       summary: 'Revoke a token and all its descendants, effective on the next request',
       params: Type.Object({ id: Type.String({ pattern: '^tok_[0-9A-Za-z]{1,40}$' }) }, { additionalProperties: false }),

@@ -8,11 +8,18 @@ import type { AuditFilter, AuditRow, AuditStore, StreamRow } from '../../store/a
 import type { KeyService } from '../key/key-service.js';
 import { unitOfWork, type BatchObserver, type JobEntries } from '../unit-of-work.js';
 import { canonicalJson } from './canonical.js';
+import { redactTokens } from '../token/redact.js';
 
 export type Outcome = 'ok' | 'denied' | 'error';
 
-/** Who did it, from where. Never holds a token string. `root`: the actor's token has the root grant (not stored; webhooks' root.used). */
-export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null; root?: boolean }
+/**
+ * Who did it, from where. Never holds a token string. `requestId` is the
+ * server's own id for the request; `clientRequestId` the X-Request-Id the
+ * client sent, if any (recorded as detail.clientRequestId, never in place
+ * of the server's). `root`: the actor's token has the root grant (not
+ * stored; webhooks' root.used).
+ */
+export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null; clientRequestId?: string | null; root?: boolean }
 
 /**
  * What else a batch of events writes in its transaction: the webhook
@@ -117,7 +124,21 @@ export function checkpointMaterial(c: { id: number; ts: number; heads: string })
  */
 function plain(o: Record<string, unknown> | undefined): Record<string, unknown> {
   if (o === undefined) return {};
-  return flatCopy(o) ?? JSON.parse(JSON.stringify(o));
+  return flatCopy(o) ?? JSON.parse(JSON.stringify(o), (_k, v: unknown) => (typeof v === 'string' ? redactTokens(v) : v));
+}
+
+/**
+ * Names and targets come from the request (a URL segment, a body field): a
+ * token pasted there is blanked before the event is MACed and stored, so
+ * readers of the audit log never see one (docs/security.md, finding 3).
+ */
+const scrub = (s: string | null | undefined): string | null => (s == null ? null : redactTokens(s));
+
+/** The event's detail, with the client's own request id beside the server's. */
+function detailOf(ctx: AuditContext, d: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out = plain(d);
+  if (ctx.clientRequestId) out.clientRequestId = ctx.clientRequestId;
+  return out;
 }
 
 function flatCopy(o: Record<string, unknown>): Record<string, unknown> | null {
@@ -127,9 +148,10 @@ function flatCopy(o: Record<string, unknown>): Record<string, unknown> | null {
     const v = o[k];
     if (k === '__proto__') return null;
     if (v === undefined) continue;
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
+    if (v === null || typeof v === 'boolean') out[k] = v;
+    else if (typeof v === 'string') out[k] = redactTokens(v);
     else if (typeof v === 'number') out[k] = Number.isFinite(v) ? v : null;
-    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = Object.isFrozen(v) ? v : v.slice();
+    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = v.map(redactTokens);
     else return null;
   }
   return out;
@@ -186,8 +208,8 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
           for (const input of inputs) {
             streamSeq += 1;
             const base = {
-              seq: seqs[i++], ts, actorId: ctx.actorId, actorName: ctx.actorName, action: input.action, project: input.project ?? null, env: input.env ?? null,
-              target: plain(input.target), outcome: input.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: plain(input.detail),
+              seq: seqs[i++], ts, actorId: ctx.actorId, actorName: scrub(ctx.actorName)!, action: input.action, project: scrub(input.project), env: scrub(input.env),
+              target: plain(input.target), outcome: input.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: detailOf(ctx, input.detail),
               stream: head.stream, streamSeq,
             };
             // Canonical JSON is MACed and stored: one serialisation of each, and the stored text is canonical.

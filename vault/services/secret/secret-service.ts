@@ -12,6 +12,7 @@ import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
 import { assertKeyName, assertResourceName } from './names.js';
 import type { ValueCache } from './value-cache.js';
+import { envSizeGuard } from './env-size.js';
 
 export interface SecretServiceDeps {
   db: Db;
@@ -21,6 +22,10 @@ export interface SecretServiceDeps {
   audit: Pick<AuditService, 'run'>;
   maxValueBytes: number;
   maxSecretsPerEnv: number;
+  /** Largest total of an env's names and values, in bytes (env-size.ts). */
+  maxEnvBytes: number;
+  /** Run after a committed delete, before it is answered: SQLite checkpoints and truncates its WAL (docs/keys.md). */
+  afterDelete?: () => Promise<void>;
   /** Decrypted values of recently read envs (value-cache.ts); null: decrypt on every read. */
   valueCache?: ValueCache | null;
 }
@@ -31,7 +36,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
 const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
-export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, maxEnvBytes, valueCache = null, afterDelete = async () => undefined }: SecretServiceDeps) {
+  const envSize = envSizeGuard(secretStore, maxEnvBytes);
+  /** A committed delete's answer, once the deleted data has left the write-ahead log. */
+  const purged = async <T>(r: T): Promise<T> => { await afterDelete(); return r; };
   /** PostgreSQL: reads run outside the group's transaction (unit-of-work.ts). */
   const readsOutside = isPostgres(db);
   function assertValue(name: string, value: unknown): asserts value is string {
@@ -126,7 +134,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         valueCache?.dropProject(p.id);
         await record({ action: 'project.delete', outcome: 'ok', project: name });
         return { name, deleted: true };
-      });
+      }).then(purged);
     },
 
     async listEnvs(pr: Principal, projectName: string) {
@@ -153,7 +161,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         valueCache?.dropEnv(e.id);
         await record({ action: 'env.delete', outcome: 'ok', project: projectName, env: name });
         return { name, deleted: true };
-      }, { lockKey: envLock(projectName, name) });
+      }, { lockKey: envLock(projectName, name) }).then(purged);
     },
 
     /**
@@ -183,6 +191,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
           } else if (hit) {
             ({ names, values: secrets } = hit);
           } else {
+            await envSize.checkRead(`${projectName}/${envName}`, e.id, tx);
             const rows = await secretStore.liveValues(e.id, only ?? null, tx);
             secrets = await decryptAll(p, e, rows, tx);
             names = rows.map((x) => x.name);
@@ -255,6 +264,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         if (!s || s.deleted) {
           if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
         }
+        await envSize.checkWrite(`${projectName}/${envName}`, e.id, { [name]: value }, [], tx);
         s ??= await secretStore.createSecret(e.id, name, tx);
         const version = s.version + 1;
         await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
@@ -273,7 +283,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         await secretStore.writeVersion(s.id, version, null, ctx.actorId, tx);
         await record({ action: 'secret.delete', outcome: 'ok', project: projectName, env: envName, target: { key: name, version } });
         return { key: name, version, revision, deleted: true };
-      }, { lockKey: envLock(projectName, envName) });
+      }, { lockKey: envLock(projectName, envName) }).then(purged);
     },
 
     /** All changes or none. Values equal to the current one are reported as unchanged and write no version. */
@@ -309,6 +319,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         if (live + added.length - del.length > maxSecretsPerEnv) {
           throw new TooManySecretsError(`environment ${projectName}/${envName} would hold ${live + added.length - del.length} secrets; the limit is ${maxSecretsPerEnv}`);
         }
+        await envSize.checkWrite(`${projectName}/${envName}`, e.id, set, del, tx);
         for (const n of [...added, ...changed]) {
           const s = existing.get(n) ?? (await secretStore.createSecret(e.id, n, tx));
           const version = s.version + 1;
@@ -320,7 +331,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         }
         await record({ action: 'secrets.bulk', outcome: 'ok', project: projectName, env: envName, target: { added, changed, deleted: del }, detail: { unchanged: unchanged.length } });
         return { revision, added, changed, unchanged, deleted: del };
-      }, { lockKey: envLock(projectName, envName) });
+      }, { lockKey: envLock(projectName, envName) }).then((r) => (del.length ? purged(r) : r));
     },
 
     /** Long-poll helper: resolves when the env's revision differs from `seen`, or after `waitMs`. */

@@ -14,6 +14,8 @@ export function parseCidr(text: string): Cidr {
   const fam = m ? isIP(m[1]) : 0;
   const shown = redactTokens(String(text)).slice(0, 60);
   if (!m || fam === 0) throw new InvalidRequestError(`invalid CIDR "${shown}": expected an address or ADDRESS/PREFIX such as 10.0.0.0/8`);
+  // Node's isIP accepts an IPv6 zone (fe80::1%lo), but a client address never carries one: such an entry would match nothing.
+  if (m[1].includes('%')) throw new InvalidRequestError(`invalid CIDR "${shown}": an IPv6 zone ("%" and an interface name) is not allowed; give the address without it`);
   const max = fam === 4 ? 32 : 128;
   const prefix = m[2] === undefined ? max : Number(m[2]);
   if (prefix > max) throw new InvalidRequestError(`invalid CIDR "${shown}": prefix must be 0-${max}`);
