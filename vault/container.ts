@@ -13,6 +13,10 @@ import { keyServiceFactory } from './services/key/key-service.js';
 import { auditServiceFactory } from './services/audit/audit-service.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
 import { secretServiceFactory } from './services/secret/secret-service.js';
+import { envWriterFactory } from './services/secret/env-writer.js';
+import { historyServiceFactory } from './services/secret/history-service.js';
+import { kvServiceFactory } from './services/secret/kv-service.js';
+import { historyStoreFactory } from './store/history-store.js';
 import { rotationServiceFactory, type RotationServiceDeps } from './services/key/rotation-service.js';
 import { valueCacheFactory } from './services/secret/value-cache.js';
 import { limitStoreFactory } from './store/limit-store.js';
@@ -36,6 +40,7 @@ export function buildBase(deps: ContainerDeps) {
     meta: metaStoreFactory(db),
     projects: projectStoreFactory(db),
     secrets: secretStoreFactory(db),
+    history: historyStoreFactory(db),
     tokens: tokenStoreFactory(db),
     audit: auditStoreFactory(db),
     backup: backupStoreFactory(db),
@@ -60,12 +65,17 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
   const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs });
   const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, failLimit: limits.authFail, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
   const valueCache = config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null;
-  const secrets = secretServiceFactory({
-    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
+  const writer = envWriterFactory({
+    projectStore: stores.projects, secretStore: stores.secrets, historyStore: stores.history, keys, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv,
   });
+  const secrets = secretServiceFactory({
+    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, writer, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
+  });
+  const history = historyServiceFactory({ historyStore: stores.history, writer, audit });
+  const kv = kvServiceFactory({ projectStore: stores.projects, historyStore: stores.history, history, writer, audit });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
-  return { keys, audit, tokens, secrets, rotation, jwtAuth, valueCache };
+  return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, valueCache };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
@@ -98,6 +108,8 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
     get audit() { return get('audit'); },
     get tokens() { return get('tokens'); },
     get secrets() { return get('secrets'); },
+    get history() { return get('history'); },
+    get kv() { return get('kv'); },
     get rotation() { return get('rotation'); },
     get jwtAuth() { return get('jwtAuth'); },
     get sealed() { return current() === null; },

@@ -10,6 +10,7 @@ import { GENESIS_HASH, checkpointMaterial, eventMaterial, SYSTEM_CONTEXT } from 
 import type { AuditRow } from '../store/audit-store.js';
 import { backupStoreFactory, type NewSecret, type NewToken, type NewVersion } from '../store/backup-store.js';
 import { migrate, transaction, type Db } from '../store/db.js';
+import { backfillRevisions } from '../store/history-store.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
 import { BACKUP_FORMAT, READABLE_FORMATS, bodyLines, countLine, digestBody, type BackupCounts, type BackupHeader } from './dump.js';
@@ -82,7 +83,8 @@ const SHAPES: Record<string, Record<string, string>> = {
   project: { name: 's', createdAt: 'n' },
   env: { project: 's', name: 's', revision: 'n', createdAt: 'n' },
   secret: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', createdAt: 'n', updatedAt: 'n' },
-  version: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', value: 's?', createdBy: 's', createdAt: 'n' },
+  // revision: format 4 on (older formats: null here, rebuilt after the restore).
+  version: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', value: 's?', createdBy: 's', createdAt: 'n', revision: 'n?' },
   token: { id: 's', name: 's', description: 's', hash: 's', scopes: 'a', parentId: 's?', cidrs: 'a', createdAt: 'n', expiresAt: 'n?', revokedAt: 'n?', lastUsedAt: 'n?' },
   audit: { seq: 'n', ts: 'n', actorId: 's', actorName: 's', action: 's', project: 's?', env: 's?', target: 'o', outcome: 's', ip: 's?', requestId: 's?', detail: 'o', prevHash: 's', hash: 's', stream: 'n', streamSeq: 'n' },
   // Format 1 (before streams): the single chain's head.
@@ -95,7 +97,7 @@ const SHAPES: Record<string, Record<string, string>> = {
   },
 };
 /** Lines a format does not have. */
-const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role'], 2: ['audit_head', 'jwt_role'], 3: ['audit_head'] };
+const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role'], 2: ['audit_head', 'jwt_role'], 3: ['audit_head'], 4: ['audit_head'] };
 
 function kindOk(v: unknown, k: string): boolean {
   if (k.endsWith('?')) { if (v === null) return true; k = k.slice(0, -1); }
@@ -155,6 +157,12 @@ class BodyCheck {
     this.h.update(JSON.stringify(l) + '\n');
     // Format 1 events belong to the single chain: stream 0, their place in it is their seq.
     if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) { l.stream = 0; l.streamSeq = l.seq; }
+    if (l.t === 'version') {
+      if (this.header.format < 4) {
+        if (l.revision !== undefined) this.bad(`a format ${this.header.format} backup has no version revisions`);
+        l.revision = null;
+      } else if (l.revision === null) this.bad('version line has a missing or malformed revision');
+    }
     if (NOT_IN_FORMAT[this.header.format]?.includes(l.t)) this.bad(`a format ${this.header.format} backup has no ${l.t} lines`);
     const shape = SHAPES[l.t];
     if (!shape) this.bad(`unknown line type ${JSON.stringify(String(l.t).slice(0, 20))}`);
@@ -360,7 +368,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
           break;
         case 'version': {
           const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, env!.id, l.name, l.version));
-          versions.push({ envId: env!.id, name: l.name, row: { version: l.version, nonce: enc?.nonce ?? null, ciphertext: enc?.ciphertext ?? null, dekVersion: enc ? 1 : null, deleted: l.deleted, createdBy: l.createdBy, createdAt: l.createdAt } });
+          versions.push({ envId: env!.id, name: l.name, row: { version: l.version, nonce: enc?.nonce ?? null, ciphertext: enc?.ciphertext ?? null, dekVersion: enc ? 1 : null, deleted: l.deleted, createdBy: l.createdBy, createdAt: l.createdAt, revision: l.revision } });
           if (versions.length >= 2 * BATCH) await flush();
           break;
         }
@@ -395,6 +403,8 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
       }
     }
     await flush();
+    // Formats before 4 carry no revisions: rebuilt as the upgrade migration rebuilds them.
+    if (header.format < 4) await backfillRevisions(tx);
     await flushTokens();
     if (audit.length) await store.insertAudit(audit, tx);
     await store.afterAuditRestore(tx);
