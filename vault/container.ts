@@ -69,7 +69,7 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
     projectStore: stores.projects, secretStore: stores.secrets, historyStore: stores.history, keys, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv,
   });
   const secrets = secretServiceFactory({
-    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, writer, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
+    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, writer, historyStore: stores.history, maxSecretsPerEnv: config.maxSecretsPerEnv, valueCache,
   });
   const history = historyServiceFactory({ historyStore: stores.history, writer, audit });
   const kv = kvServiceFactory({ projectStore: stores.projects, historyStore: stores.history, history, writer, audit });

@@ -13,6 +13,7 @@ import { seesEnv, seesProject } from '../token/grants.js';
 import { assertKeyName, assertResourceName } from './names.js';
 import type { ValueCache } from './value-cache.js';
 import type { EnvWriter } from './env-writer.js';
+import type { HistoryStore } from '../../store/history-store.js';
 
 export interface SecretServiceDeps {
   db: Db;
@@ -22,6 +23,8 @@ export interface SecretServiceDeps {
   audit: Pick<AuditService, 'run'>;
   /** Checks values and writes changes of several values (env-writer.ts). */
   writer: EnvWriter;
+  /** Names of the tokens that wrote versions. */
+  historyStore: Pick<HistoryStore, 'tokenNames'>;
   maxSecretsPerEnv: number;
   /** Decrypted values of recently read envs (value-cache.ts); null: decrypt on every read. */
   valueCache?: ValueCache | null;
@@ -33,7 +36,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
 export const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
-export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, writer, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, writer, historyStore, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
   /** PostgreSQL: reads run outside the group's transaction (unit-of-work.ts). */
   const readsOutside = isPostgres(db);
   const { env, decryptAll, encryptVersion, bumped } = writer;
@@ -201,8 +204,12 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const s = await secretStore.get(e.id, name, tx);
         if (!s) throw new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}`);
         const vs = await secretStore.versions(s.id, tx);
+        const names = await historyStore.tokenNames([...new Set(vs.map((v) => v.createdBy))], tx);
         await record({ action: 'secret.versions', outcome: 'ok', project: projectName, env: envName, target: { key: name } });
-        return { key: name, current: s.deleted ? null : s.version, versions: vs.map((v) => ({ version: v.version, deleted: v.deleted, createdAt: iso(v.createdAt), createdBy: v.createdBy })) };
+        return {
+          key: name, current: s.deleted ? null : s.version,
+          versions: vs.map((v) => ({ version: v.version, deleted: v.deleted, createdAt: iso(v.createdAt), createdBy: v.createdBy, createdByName: names.get(v.createdBy) ?? v.createdBy })),
+        };
       }, { readOnly: true });
     },
 
