@@ -40,7 +40,8 @@ export function vaultErrorHandler(err: FastifyError, req: FastifyRequest, reply:
   return reply.status(status).send({ errors: [body.error.message] });
 }
 
-const isList = (req: FastifyRequest) => (req.query as { list?: string }).list === 'true';
+// Vault reads the flag as Go's ParseBool does.
+const isList = (req: FastifyRequest) => ['1', 't', 'T', 'true', 'TRUE', 'True'].includes((req.query as { list?: string }).list ?? '');
 
 /**
  * The Vault KV v2-compatible API under /v1/<mount>/ (docs/vault-compat.md):
