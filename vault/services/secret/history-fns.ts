@@ -1,40 +1,21 @@
-import type { VersionMeta } from '../../store/history-store.js';
+import type { RevisionMeta, VersionMeta } from '../../store/history-store.js';
 
-/** One revision of an environment, rebuilt from the versions it wrote. */
-export interface RevisionEntry {
-  revision: number;
-  /** When its last version was written (epoch ms). */
-  createdAt: number;
+/** One revision of an environment: its summary and the versions it wrote. */
+export interface RevisionEntry extends RevisionMeta {
   actorIds: string[];
   changes: { key: string; version: number; deleted: boolean }[];
-  /** Secrets live once this revision is applied. */
-  liveAfter: number;
 }
 
-/** Versions in revision order (history-store envVersions) -> one entry per revision that wrote any, oldest first. */
-export function replay(versions: readonly VersionMeta[]): RevisionEntry[] {
-  const out: RevisionEntry[] = [];
-  const live = new Set<string>();
-  let cur: RevisionEntry | null = null;
+/** Joins revision summaries (newest first) with the versions they wrote. */
+export function withVersions(revisions: readonly RevisionMeta[], versions: readonly VersionMeta[]): RevisionEntry[] {
+  const by = new Map<number, RevisionEntry>(revisions.map((r) => [r.revision, { ...r, actorIds: [], changes: [] }]));
   for (const v of versions) {
-    if (!cur || cur.revision !== v.revision) {
-      cur = { revision: v.revision, createdAt: v.createdAt, actorIds: [], changes: [], liveAfter: 0 };
-      out.push(cur);
-    }
-    cur.createdAt = Math.max(cur.createdAt, v.createdAt);
-    if (!cur.actorIds.includes(v.createdBy)) cur.actorIds.push(v.createdBy);
-    cur.changes.push({ key: v.name, version: v.version, deleted: v.deleted });
-    if (v.deleted) live.delete(v.name); else live.add(v.name);
-    cur.liveAfter = live.size;
+    const e = by.get(v.revision);
+    if (!e) continue;
+    if (!e.actorIds.includes(v.createdBy)) e.actorIds.push(v.createdBy);
+    e.changes.push({ key: v.name, version: v.version, deleted: v.deleted });
   }
-  return out;
-}
-
-/** The newest entry at or before `revision`, or null. */
-export function entryAt(entries: readonly RevisionEntry[], revision: number): RevisionEntry | null {
-  let found: RevisionEntry | null = null;
-  for (const e of entries) { if (e.revision > revision) break; found = e; }
-  return found;
+  return revisions.map((r) => by.get(r.revision)!);
 }
 
 /** Names added, removed and changed from map `a` to map `b` (values compared by the caller's `same`), each sorted. */

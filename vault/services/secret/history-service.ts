@@ -5,7 +5,7 @@ import type { EnvRow, ProjectRow } from '../../store/project-store.js';
 import type { AuditContext, AuditInput, AuditService } from '../audit/audit-service.js';
 import type { EnvWriter } from './env-writer.js';
 import { sameValue } from './env-writer.js';
-import { diffMaps, replay } from './history-fns.js';
+import { diffMaps, withVersions } from './history-fns.js';
 import { envLock } from './secret-service.js';
 import { assertKeyName } from './names.js';
 
@@ -58,18 +58,18 @@ export function historyServiceFactory({ historyStore, writer, audit }: HistorySe
     async history(project: string, env: string, opts: { limit: number; before?: number }, ctx: AuditContext) {
       return audit.run(ctx, async (tx, record) => {
         const { e } = await writer.env(project, env, tx);
-        const entries = replay(await historyStore.envVersions(e.id, e.revision, tx)).reverse()
-          .filter((x) => opts.before === undefined || x.revision < opts.before);
-        const page = entries.slice(0, opts.limit);
-        const who = await actorNames(page.flatMap((x) => x.actorIds), tx);
-        await record({ action: 'secrets.history', outcome: 'ok', project, env, detail: { count: page.length } });
+        const found = await historyStore.revisions(e.id, e.revision, opts.before ?? e.revision + 1, opts.limit + 1, tx);
+        const page = found.slice(0, opts.limit);
+        const entries = page.length ? withVersions(page, await historyStore.versionsIn(e.id, page[page.length - 1].revision, page[0].revision, tx)) : [];
+        const who = await actorNames(entries.flatMap((x) => x.actorIds), tx);
+        await record({ action: 'secrets.history', outcome: 'ok', project, env, detail: { count: entries.length } });
         return {
           revision: e.revision,
-          revisions: page.map((x) => ({
-            revision: x.revision, createdAt: iso(x.createdAt), actors: x.actorIds.map(who), live: x.liveAfter,
+          revisions: entries.map((x) => ({
+            revision: x.revision, createdAt: iso(x.createdAt), actors: x.actorIds.map(who), live: x.live,
             changes: x.changes.map((c) => ({ key: c.key, version: c.version, action: c.deleted ? 'deleted' as const : 'set' as const })),
           })),
-          more: entries.length > page.length,
+          more: found.length > page.length,
         };
       }, { readOnly: true });
     },

@@ -5,7 +5,6 @@ import type { AuditContext, AuditService } from '../audit/audit-service.js';
 import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
 import type { EnvWriter } from './env-writer.js';
-import { entryAt, replay } from './history-fns.js';
 import type { HistoryService } from './history-service.js';
 import { envLock } from './secret-service.js';
 
@@ -22,6 +21,8 @@ export interface KvVersionMeta { created_time: string; custom_metadata: null; de
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const VIA = 'kv-v2';
+/** Most revisions a metadata answer lists (the newest). */
+const MAX_REVISIONS = 100_000;
 
 /**
  * The Vault KV v2 view of environments (docs/vault-compat.md): the secret
@@ -69,7 +70,7 @@ export function kvServiceFactory({ projectStore, historyStore, history, writer, 
         const data = await history.valuesAt(p, e, revision, tx);
         const names = Object.keys(data);
         if (names.length === 0) throw new SecretNotFoundError(`${project}/${env} holds no data at version ${revision}`);
-        const at = entryAt(replay(await historyStore.envVersions(e.id, revision, tx)), revision);
+        const [at] = await historyStore.revisions(e.id, revision, revision + 1, 1, tx);
         await record({ action: 'secret.read', outcome: 'ok', project, env, target: { keys: names }, detail: { count: names.length, revision, via: VIA } });
         return { data, metadata: meta(revision, at?.createdAt ?? e.createdAt, false) };
       }, { readOnly: true });
@@ -83,9 +84,10 @@ export function kvServiceFactory({ projectStore, historyStore, history, writer, 
     async metadata(project: string, env: string, ctx: AuditContext) {
       return audit.run(ctx, async (tx, record) => {
         const { e } = await writer.env(project, env, tx);
-        const entries = replay(await historyStore.envVersions(e.id, e.revision, tx));
+        // Oldest first; one row per revision (Hush keeps them all, as a KV v2 mount with max_versions 0 would).
+        const entries = (await historyStore.revisions(e.id, e.revision, e.revision + 1, MAX_REVISIONS, tx)).reverse();
         const versions: Record<string, Omit<KvVersionMeta, 'custom_metadata' | 'version'>> = {};
-        for (const x of entries) versions[String(x.revision)] = { created_time: iso(x.createdAt), deletion_time: x.liveAfter === 0 ? iso(x.createdAt) : '', destroyed: false };
+        for (const x of entries) versions[String(x.revision)] = { created_time: iso(x.createdAt), deletion_time: x.live === 0 ? iso(x.createdAt) : '', destroyed: false };
         await record({ action: 'secret.versions', outcome: 'ok', project, env, detail: { count: entries.length, via: VIA } });
         return {
           cas_required: false, created_time: iso(e.createdAt), current_version: e.revision, custom_metadata: null, delete_version_after: '0s',
