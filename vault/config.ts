@@ -27,6 +27,8 @@ export interface Config {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxConnectionsPerAddress: number;
+  /** Mount path of the Vault KV v2-compatible routes (/v1/<mount>/...); null: off. */
+  kvMount: string | null;
   logLevel: string;
   logFormat: 'json' | 'pretty';
   metricsPublic: boolean;
@@ -147,6 +149,13 @@ export const SETTINGS = [
   def({ key: 'maxValueBytes', flag: 'max-value-bytes', env: 'HUSH_MAX_VALUE_BYTES', default: 65536, parse: bytes, doc: 'Largest secret value accepted (UTF-8 bytes).' }),
   def({ key: 'maxSecretsPerEnv', flag: 'max-secrets-per-env', env: 'HUSH_MAX_SECRETS_PER_ENV', default: 10000, parse: intIn(1, 1_000_000), doc: 'Most live secrets one environment may hold.' }),
   def({ key: 'valueCacheBytes', flag: 'value-cache', env: 'HUSH_VALUE_CACHE', default: 16 * 1024 * 1024, parse: bytesOrZero, doc: 'Memory for the decrypted values of recently read environments, checked against the environment revision on every read (docs/performance.md). 0 turns it off.' }),
+  def({ key: 'kvMount', flag: 'kv-mount', env: 'HUSH_KV_MOUNT', default: 'secret', parse: (v) => {
+    if (v === 'off') return null;
+    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(v) || ['sys', 'auth', 'projects', 'tokens', 'audit', 'backups', 'openapi.json'].includes(v)) {
+      throw new BadValue('must be a lower-case name (letters, digits, "_", "-") that no Hush route uses, or "off"');
+    }
+    return v;
+  }, doc: 'Mount path of the Vault KV v2-compatible API: /v1/<mount>/data/<project>/<env> (docs/vault-compat.md). "off" turns it off.' }),
   def({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'HUSH_BODY_LIMIT', default: 8 * 1024 * 1024, parse: bytes, doc: 'Largest request body accepted; larger bodies get 413.' }),
   def({ key: 'maxEnvBytes', flag: 'max-env-bytes', env: 'HUSH_MAX_ENV_BYTES', default: 2 * 1024 * 1024, parse: bytes, doc: 'Largest total size of one environment: the UTF-8 bytes of its names and values together. A write that would pass it gets 413 (env_too_large). A process environment (execve) holds about 2 MiB at most.' }),
   def({ key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HUSH_REQUEST_TIMEOUT', default: 60_000, parse: duration, doc: 'Longest time a client may take to send a whole request, headers and body (headers alone: at most 20s); a slower one gets 408 and its connection is closed.' }),

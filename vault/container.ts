@@ -14,6 +14,10 @@ import { auditServiceFactory } from './services/audit/audit-service.js';
 import { tokenServiceFactory } from './services/token/token-service.js';
 import { secretServiceFactory } from './services/secret/secret-service.js';
 import { checkpointTruncate } from './store/db.js';
+import { envWriterFactory } from './services/secret/env-writer.js';
+import { historyServiceFactory } from './services/secret/history-service.js';
+import { kvServiceFactory } from './services/secret/kv-service.js';
+import { historyStoreFactory } from './store/history-store.js';
 import { rotationServiceFactory, type RotationServiceDeps } from './services/key/rotation-service.js';
 import { valueCacheFactory } from './services/secret/value-cache.js';
 import { limitStoreFactory } from './store/limit-store.js';
@@ -46,6 +50,7 @@ export function buildBase(deps: ContainerDeps) {
     meta: metaStoreFactory(db),
     projects: projectStoreFactory(db),
     secrets: secretStoreFactory(db),
+    history: historyStoreFactory(db),
     tokens: tokenStoreFactory(db, deps.metrics?.tokens ?? null),
     audit: auditStoreFactory(db),
     backup: backupStoreFactory(db),
@@ -80,8 +85,11 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
   const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, failLimit: limits.authFail, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs,
     failBurst: { threshold: Math.min(config.alertAuthFailBurst, config.authFailLimit), windowMs: config.authFailWindowMs } });
   const valueCache = config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null;
+  const writer = envWriterFactory({
+    projectStore: stores.projects, secretStore: stores.secrets, historyStore: stores.history, keys, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, maxEnvBytes: config.maxEnvBytes,
+  });
   const secrets = secretServiceFactory({
-    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, maxEnvBytes: config.maxEnvBytes, valueCache,
+    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, writer, historyStore: stores.history, maxSecretsPerEnv: config.maxSecretsPerEnv, maxEnvBytes: config.maxEnvBytes, valueCache,
     afterDelete: async () => {
       try {
         if ((await checkpointTruncate(db)) === 'busy') log.warn('after a delete, the SQLite write-ahead log could not be truncated yet (a reader holds an older snapshot); the next checkpoint does it');
@@ -90,9 +98,11 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
       }
     },
   });
+  const history = historyServiceFactory({ historyStore: stores.history, writer, audit });
+  const kv = kvServiceFactory({ projectStore: stores.projects, historyStore: stores.history, history, writer, audit });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
-  return { keys, audit, tokens, secrets, rotation, jwtAuth, valueCache, webhooks, webhookWorker: worker };
+  return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, valueCache, webhooks, webhookWorker: worker };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
@@ -125,6 +135,8 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
     get audit() { return get('audit'); },
     get tokens() { return get('tokens'); },
     get secrets() { return get('secrets'); },
+    get history() { return get('history'); },
+    get kv() { return get('kv'); },
     get rotation() { return get('rotation'); },
     get jwtAuth() { return get('jwtAuth'); },
     get webhooks() { return get('webhooks'); },

@@ -25,6 +25,7 @@ import { DEV_KEY_FILE, initVault, isInitialised, openConfiguredDb, openVault, ty
 /** Paths pino blanks out in every log line, wherever they appear. */
 export const REDACT_PATHS = [
   'req.headers.authorization', 'headers.authorization', '*.headers.authorization', 'authorization', 'req.headers.cookie',
+  'req.headers["x-vault-token"]', 'headers["x-vault-token"]', '*.headers["x-vault-token"]',
   'token', '*.token', 'value', '*.value', 'secrets', '*.secrets', 'newKey', '*.newKey', 'passphrase', '*.passphrase',
 ];
 

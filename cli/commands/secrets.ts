@@ -4,6 +4,7 @@ import { checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printJson, printTable, say, shortTime, warn } from '../output.js';
 import { withProgress } from '../progress.js';
 import { chompOne, readHidden, readStdin } from '../prompt.js';
+import { copy, diff, history, rollback } from './history.js';
 
 // `env` is another name for dotenv (what other tools call it).
 const FORMAT_CHOICES = ['dotenv', 'env', 'json', 'shell', 'docker', 'yaml'] as const;
@@ -134,20 +135,6 @@ const del: CommandModule<GlobalArgs, KeyArgs> = {
   },
 };
 
-const history: CommandModule<GlobalArgs, KeyArgs> = {
-  command: 'history <key>',
-  describe: 'Version history of a secret (metadata only), newest first',
-  builder: (y) => y.positional('key', { type: 'string', demandOption: true }) as Argv<KeyArgs>,
-  handler: async (argv) => {
-    const { client, conn } = await connect(argv);
-    const { project, env } = target(conn);
-    const r = await client.secrets.versions(project, env, checkVarName(argv.key));
-    emit(argv, { project, env, ...r }, () => printTable(r.versions.map((v) => ({
-      version: v.version, created: shortTime(v.createdAt), by: v.createdBy, state: v.deleted ? 'deleted' : v.version === r.current ? 'current' : '',
-    })), ['version', 'created', 'by', 'state']));
-  },
-};
-
 interface ImportArgs extends GlobalArgs { file: string }
 
 /** An import the server refused for its size, with what to do about it (one import is one request, all or nothing). */
@@ -220,9 +207,9 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
 export const secretsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'secrets',
   aliases: ['secret'],
-  describe: 'Set, read, list, delete, import and export secrets of an environment',
+  describe: 'Set, read, list, delete, import and export secrets of an environment; its history, diff, rollback and copy',
   builder: (y) => y
-    .command(set).command(get).command(list).command(del).command(history).command(importCmd).command(exportCmd)
-    .demandCommand(1, 'name a secrets command: set, get, list, delete, history, import, export'),
+    .command(set).command(get).command(list).command(del).command(history).command(diff).command(rollback).command(copy).command(importCmd).command(exportCmd)
+    .demandCommand(1, 'name a secrets command: set, get, list, delete, history, diff, rollback, copy, import, export'),
   handler: () => undefined,
 };

@@ -3,7 +3,7 @@ import type { WebhooksApi } from './webhooks.js';
 import type {
   AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
   Deleted, Environment, Health, JwtLogin, JwtRole, JwtRoleCreateInput, JwtRoleDeleted, MasterKeyRotation, SealResult, SealStatus, NotModified, Project,
-  ProjectKeyRotation, SecretDeleted, SecretNames,
+  ProjectKeyRotation, SecretDeleted, SecretNames, EnvHistory, EnvDiff, RollbackResult, CopyResult,
   SecretsSnapshot, SecretValue, SecretVersions, SecretWritten, TokenCreateInput, TokenInfo, TokenRevoked,
 } from './types.js';
 import type { AuditIterateOptions, AuditVerifyOptions, GetAllOptions, HttpMethod, RawRequestOptions } from './options.js';
@@ -170,6 +170,52 @@ export interface SecretsApi {
    * ```
    */
   listNames(project: string, env: string, options?: CallOptions): Promise<SecretNames>;
+  /**
+   * Revisions of an environment, newest first: who changed which names, no
+   * values (`list:P/E`). `limit` (default 50, at most 1000) and `before` page.
+   *
+   * @example
+   * ```ts
+   * const h = await client.secrets.history('api', 'prod', { limit: 10 });
+   * for (const r of h.revisions) console.log(r.revision, r.actors.map((a) => a.name), r.changes.map((c) => c.key));
+   * ```
+   */
+  history(project: string, env: string, options?: CallOptions & { limit?: number; before?: number }): Promise<EnvHistory>;
+  /**
+   * What differs between two revisions of an environment (`fromRevision`,
+   * `toRevision`: default current), or between it and `other`. Names only,
+   * unless `values: true` (audited as a read). Needs `read` on both sides.
+   *
+   * @example
+   * ```ts
+   * const d = await client.secrets.diff('api', 'staging', { other: { project: 'api', env: 'prod' } });
+   * console.log(d.added, d.removed, d.changed);
+   * const r = await client.secrets.diff('api', 'prod', { fromRevision: 3 });
+   * ```
+   */
+  diff(project: string, env: string, options: CallOptions & { fromRevision?: number; toRevision?: number; other?: { project: string; env: string }; values?: boolean }): Promise<EnvDiff>;
+  /**
+   * Writes a new revision whose values equal revision `toRevision`'s
+   * (`write:P/E`); nothing when they already do. Never retried.
+   *
+   * @example
+   * ```ts
+   * const r = await client.secrets.rollback('api', 'prod', 7);
+   * console.log(`now at revision ${r.revision}`);
+   * ```
+   */
+  rollback(project: string, env: string, toRevision: number, options?: CallOptions): Promise<RollbackResult>;
+  /**
+   * Copies values from one environment into another (`read` on the source,
+   * `write` on the target), all or the names in `only`. Names only in the
+   * target stay. Never retried.
+   *
+   * @example
+   * ```ts
+   * await client.secrets.copy({ project: 'api', env: 'staging' }, { project: 'api', env: 'prod' }, { only: ['FEATURE_X'] });
+   * ```
+   */
+  copy(from: { project: string; env: string }, to: { project: string; env: string }, options?: CallOptions & { only?: string[] }): Promise<CopyResult>;
 }
 
 /** API tokens. */

@@ -227,6 +227,13 @@ export function createClient(options: ClientOptions = {}): HushClient {
       bulk: (p, e, change, o) => call({ method: 'PATCH', path: `${envPath(p, e)}/secrets`, body: { ...(change.set ? { set: change.set } : {}), ...(change.delete ? { delete: change.delete } : {}) }, ...opts(o) }),
       versions: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}/versions`, ...opts(o) }),
       listNames: (p, e, o) => call({ method: 'GET', path: `${envPath(p, e)}/keys`, ...opts(o) }),
+      history: (p, e, o) => call({ method: 'GET', path: `${envPath(p, e)}/history`, query: { limit: o?.limit, before: o?.before }, ...opts(o) }),
+      diff: (p, e, o) => call({
+        method: 'GET', path: `${envPath(p, e)}/diff`,
+        query: { fromRevision: o.fromRevision, toRevision: o.toRevision, other: o.other ? `${o.other.project}/${o.other.env}` : undefined, values: o.values ? 'true' : undefined }, ...opts(o),
+      }),
+      rollback: (p, e, toRevision, o) => call({ method: 'POST', path: `${envPath(p, e)}/rollback`, body: { toRevision }, ...opts(o) }),
+      copy: (from, to, o) => call({ method: 'POST', path: `${envPath(to.project, to.env)}/copy`, body: { from: { project: from.project, env: from.env }, ...(o?.only ? { only: o.only } : {}) }, ...opts(o) }),
     },
     tokens: {
       create: (input, o) => call({ method: 'POST', path: '/v1/tokens', body: input, ...opts(o) }),

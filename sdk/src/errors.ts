@@ -117,7 +117,7 @@ export class ForbiddenError extends HushError {
 }
 
 /**
- * 404: `project_not_found`, `env_not_found`, `secret_not_found`, `token_not_found` or
+ * 404: `project_not_found`, `env_not_found`, `secret_not_found`, `revision_not_found`, `token_not_found` or
  * `route_not_found` (an older server without this endpoint).
  *
  * @example

@@ -140,12 +140,54 @@ export interface BulkResult {
   deleted: string[];
 }
 
+/** One revision of an environment in its history: who changed which names (no values). */
+export interface EnvRevision {
+  revision: number;
+  createdAt: string;
+  /** Who wrote it: token id and name (an id that is no token, such as "system", as both). */
+  actors: { id: string; name: string }[];
+  /** Secrets live once this revision applied. */
+  live: number;
+  changes: { key: string; version: number; action: 'set' | 'deleted' }[];
+}
+
+/** Result of `secrets.history`: revisions newest first. */
+export interface EnvHistory {
+  /** The environment's current revision. */
+  revision: number;
+  revisions: EnvRevision[];
+  /** More, older revisions exist: ask again with `before` set to the last one's revision. */
+  more: boolean;
+}
+
+/** One side of a diff: an environment at a revision. */
+export interface EnvRef { project: string; env: string; revision: number }
+
+/** Result of `secrets.diff`: names added, removed and changed going from `from` to `to`. */
+export interface EnvDiff {
+  from: EnvRef;
+  to: EnvRef;
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: number;
+  /** Only with `values: true` (audited as a read): each differing name's value on both sides (null: absent). */
+  values?: Record<string, { from: string | null; to: string | null }>;
+}
+
+/** Result of `secrets.rollback`. `revision` equals the previous one when nothing had to change. */
+export interface RollbackResult { revision: number; toRevision: number; added: string[]; changed: string[]; deleted: string[]; unchanged: string[] }
+
+/** Result of `secrets.copy`: what the target environment gained. */
+export interface CopyResult { from: EnvRef; revision: number; added: string[]; changed: string[]; unchanged: string[] }
+
 /** Version history of one secret, newest first. */
 export interface SecretVersions {
   key: string;
   /** Current version, or null when the secret is deleted. */
   current: number | null;
-  versions: { version: number; deleted: boolean; createdAt: string; createdBy: string }[];
+  /** `createdBy` is the writing token's id; `createdByName` its name (older servers: absent). */
+  versions: { version: number; deleted: boolean; createdAt: string; createdBy: string; createdByName?: string }[];
 }
 
 /** Names and metadata of an environment's secrets (`secrets.listNames`), no values. */

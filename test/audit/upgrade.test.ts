@@ -293,6 +293,32 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.equal((await api('GET', `${P}/secrets/API_KEY?version=2`)).body.value, CURRENT[`${P}/secrets/API_KEY`]);
       });
 
+      it('after the upgrade every old revision of an env is rebuilt (env history backfilled by the migration)', async () => {
+        assert.ok(old && server, 'the upgraded server is running');
+        const api = apiFor(server.url, old.rootToken);
+        // prod: seven single writes by the old release (DB_URL, MULTI, API_KEY v1, API_KEY v2, TEMP, delete TEMP, AFTER_ROTATE), then API_KEY v3 by this one.
+        const h = await api('GET', `${P}/history`);
+        assert.equal(h.status, 200, h.text);
+        assert.equal(h.body.revision, 8);
+        assert.deepEqual(h.body.revisions.map((r: { revision: number; changes: { key: string; action: string }[] }) => [r.revision, r.changes.map((c) => `${c.action} ${c.key}`).join()]), [
+          [8, 'set API_KEY'], [7, 'set AFTER_ROTATE'], [6, 'deleted TEMP'], [5, 'set TEMP'], [4, 'set API_KEY'], [3, 'set API_KEY'], [2, 'set MULTI'], [1, 'set DB_URL'],
+        ]);
+        assert.ok(h.body.revisions.every((r: { actors: { name: string }[] }) => r.actors.map((a) => a.name).join() === 'root'), 'the writer is named');
+        const at = async (path: string, rev: number) => {
+          const r = await api('GET', `/v1/secret/data/${path}?version=${rev}`);
+          assert.equal(r.status, 200, `${path}@${rev}: ${r.text}`);
+          return r.body.data.data;
+        };
+        assert.deepEqual(await at('api/prod', 3), { API_KEY: API_KEY_V1, DB_URL: CURRENT[`${P}/secrets/DB_URL`], MULTI: CURRENT[`${P}/secrets/MULTI`] });
+        assert.equal((await at('api/prod', 5)).TEMP, DELETED_VALUE);
+        assert.equal((await at('api/prod', 6)).TEMP, undefined);
+        // dev: one bulk write of two values by the old release: one revision.
+        assert.deepEqual(await at('api/dev', 1), { DEBUG: CURRENT[`${D}/secrets/DEBUG`], EMPTY: '' });
+        const d = await api('GET', `${P}/diff?fromRevision=2&toRevision=7`);
+        assert.equal(d.status, 200, d.text);
+        assert.deepEqual([d.body.added, d.body.removed, d.body.changed], [['AFTER_ROTATE', 'API_KEY'], [], []]);
+      });
+
       it('the old chain verifies as stream 0, every old event unchanged, and new events go to a new stream', async (t) => {
         assert.ok(old && server, 'the upgraded server is running');
         const api = apiFor(server.url, old.rootToken);

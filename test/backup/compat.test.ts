@@ -14,6 +14,28 @@ import { createLogger } from '../../vault/server.js';
 import { restoreBackupFile, verifyBackupFile } from '../../vault/backup/local.js';
 import { freshPgDatabase, NEEDS_PG, tempDir } from '../helpers/server.js';
 import { assertSameAsBackup, backupFileLines, storedDump } from './support.js';
+import { openConfiguredDb } from '../../vault/vault.js';
+import { historyStoreFactory } from '../../vault/store/history-store.js';
+import { secretStoreFactory } from '../../vault/store/secret-store.js';
+import type { Config } from '../../vault/config.js';
+
+/** Env history after restoring a backup without revisions: every version has one, and each env's current revision rebuilds to its live secrets. */
+async function assertHistoryRebuilt(cfg: Readonly<Config>): Promise<void> {
+  const { db } = openConfiguredDb(cfg);
+  try {
+    const history = historyStoreFactory(db);
+    const secrets = secretStoreFactory(db);
+    assert.equal(Number((await db('secret_versions').whereNull('revision').count({ n: '*' }))[0].n), 0, 'every version has a revision');
+    for (const e of await db('environments').select('id', 'revision')) {
+      const live = (await secrets.listLive(e.id)).map((s) => `${s.name} v${s.version}`);
+      const rebuilt = (await history.valuesAt(e.id, Number(e.revision))).map((v) => `${v.name} v${v.version}`);
+      assert.deepEqual(rebuilt, live, `env ${e.id} at its revision ${e.revision}`);
+      assert.deepEqual(await history.valuesAt(e.id, 0), [], 'revision 0 is empty');
+    }
+  } finally {
+    await db.destroy();
+  }
+}
 
 const FILE = new URL('../../../test/fixtures/backup-c7a66af.asc', import.meta.url).pathname;
 const PASS = 'previous release backup';
@@ -37,6 +59,7 @@ describe('a backup written by an earlier release (c7a66af)', () => {
     assert.equal(r.verified, true);
     assert.deepEqual(r.counts, COUNTS);
     assertSameAsBackup(body, await storedDump(cfg));
+    await assertHistoryRebuilt(cfg);
   });
 
   it('restores into PostgreSQL and reads back line for line', NEEDS_PG, async () => {
@@ -47,6 +70,7 @@ describe('a backup written by an earlier release (c7a66af)', () => {
       const r = await restoreBackupFile(cfg, FILE, { passphrase: PASS }, silent);
       assert.equal(r.verified, true);
       assertSameAsBackup(body, await storedDump(cfg));
+      await assertHistoryRebuilt(cfg);
     } finally {
       await db.drop();
     }

@@ -11,7 +11,7 @@ import { markedValue } from './support.js';
 // a new route without fuzz coverage fails the suite.
 // ---------------------------------------------------------------------------
 
-export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal' | 'role' | 'jwtLogin' | 'webhook';
+export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal' | 'role' | 'jwtLogin' | 'webhook' | 'rollback' | 'copy' | 'kv';
 export interface Route { method: string; path: string; body?: BodyKind; query?: string[] }
 
 export const ROUTES: Route[] = [
@@ -36,6 +36,26 @@ export const ROUTES: Route[] = [
   { method: 'PUT', path: '/v1/projects/:p/envs/:e/secrets/:key', body: 'put' },
   { method: 'DELETE', path: '/v1/projects/:p/envs/:e/secrets/:key' },
   { method: 'GET', path: '/v1/projects/:p/envs/:e/secrets/:key/versions' },
+  { method: 'GET', path: '/v1/projects/:p/envs/:e/history', query: ['limit', 'before'] },
+  { method: 'GET', path: '/v1/projects/:p/envs/:e/diff', query: ['fromRevision', 'toRevision', 'other', 'values'] },
+  { method: 'POST', path: '/v1/projects/:p/envs/:e/rollback', body: 'rollback' },
+  { method: 'POST', path: '/v1/projects/:p/envs/:e/copy', body: 'copy' },
+  // The Vault KV v2-compatible routes (answers in Vault's error shape).
+  { method: 'GET', path: '/v1/secret/data/:p/:e', query: ['version'] },
+  { method: 'POST', path: '/v1/secret/data/:p/:e', body: 'kv' },
+  { method: 'PUT', path: '/v1/secret/data/:p/:e', body: 'kv' },
+  { method: 'PATCH', path: '/v1/secret/data/:p/:e', body: 'kv' },
+  { method: 'DELETE', path: '/v1/secret/data/:p/:e' },
+  { method: 'GET', path: '/v1/secret/metadata', query: ['list'] },
+  { method: 'GET', path: '/v1/secret/metadata/', query: ['list'] },
+  { method: 'GET', path: '/v1/secret/metadata/:p', query: ['list'] },
+  { method: 'GET', path: '/v1/secret/metadata/:p/', query: ['list'] },
+  { method: 'GET', path: '/v1/secret/metadata/:p/:e', query: ['list'] },
+  { method: 'GET', path: '/v1/secret/metadata/:p/:e/', query: ['list'] },
+  { method: 'GET', path: '/v1/secret/config' },
+  { method: 'GET', path: '/v1/auth/token/lookup-self' },
+  { method: 'GET', path: '/v1/sys/mounts' },
+  { method: 'GET', path: '/v1/sys/internal/ui/mounts/{*}' },
   { method: 'POST', path: '/v1/tokens', body: 'token' },
   { method: 'GET', path: '/v1/tokens', query: ['name', 'includeRevoked'] },
   { method: 'GET', path: '/v1/tokens/self' },
@@ -137,6 +157,15 @@ export const objectBody: Record<BodyKind, fc.Arbitrary<unknown>> = {
     ttl: fc.oneof(fc.constantFrom('1h', '30d', '0s', '-1h', '1x', '9999999y', ''), anyField),
     cidrs: fc.oneof(fc.array(fc.oneof(fc.constantFrom('10.0.0.0/8', '127.0.0.0/8', '::1/128', '0.0.0.0/0', '1.2.3.4/33', 'x'), hostileString), { maxLength: 3 }), wrongType),
     description: anyField,
+  }, { requiredKeys: [] })),
+  rollback: withExtras(fc.record({ toRevision: fc.oneof(fc.integer({ min: -2, max: 6 }), fc.constantFrom(2 ** 53, 1.5, '1', null, 1e300)) }, { requiredKeys: [] })),
+  copy: withExtras(fc.record({
+    from: fc.oneof(fc.record({ project: fc.oneof(resourceName, anyField), env: fc.oneof(fc.constantFrom('dev', 'prod'), resourceName, anyField) }, { requiredKeys: [] }), wrongType),
+    only: fc.oneof(fc.array(keyName, { maxLength: 4 }), wrongType),
+  }, { requiredKeys: [] })),
+  kv: withExtras(fc.record({
+    data: fc.oneof(fc.dictionary(keyName, fc.oneof(valueField, fc.constant(null), fc.integer()), { maxKeys: 4 }), wrongType),
+    options: fc.oneof(fc.record({ cas: fc.oneof(fc.integer({ min: -2, max: 6 }), anyField) }, { requiredKeys: [] }), wrongType),
   }, { requiredKeys: [] })),
   rotate: fc.oneof(withExtras(fc.record({ rewrap: fc.oneof(fc.boolean(), anyField) }, { requiredKeys: [] })), fc.constant(undefined)),
   rotateMaster: withExtras(fc.record({

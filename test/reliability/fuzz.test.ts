@@ -129,6 +129,9 @@ function sealSafeAuth(f: Fixture, path: string, auth: string): string {
   return /^\/v1\/sys\/seal(?:[/?#]|$)/.test(path) ? auth.replaceAll(f.s.rootToken, f.tokens.rd) : auth;
 }
 
+/** Paths of the Vault KV v2-compatible API and the Vault routes around it. */
+const VAULT_PATH = /^\/v1\/(secret\/|secret$|secret\?|auth\/token\/lookup-self|sys\/mounts|sys\/internal\/)/;
+
 function pathFor(route: Route, p: string, e: string, k: string, id: string): string {
   return route.path.replace(':p', p).replace(':e', e).replace(':key', k).replace(':id', id).replace(':name', p).replace(':delivery', k);
 }
@@ -162,7 +165,11 @@ async function exchange(f: Fixture, req: { method: string; path: string; auth: s
     try { body = JSON.parse(text); } catch { return `${label}: unparseable JSON ${text.slice(0, 200)}`; }
   }
   if (res.status >= 400) {
-    if (req.method !== 'HEAD') {
+    // The Vault-compatible routes answer in Vault's shape, {"errors": [...]} (docs/vault-compat.md).
+    const vaultShaped = VAULT_PATH.test(req.path) && Array.isArray(body?.errors);
+    if (vaultShaped) {
+      if (!body.errors.every((m: unknown) => typeof m === 'string') || (res.status === 404 && body.errors.length !== 0)) return `${label}: malformed Vault error ${text.slice(0, 200)}`;
+    } else if (req.method !== 'HEAD') {
       try { assertErrorShape({ status: res.status, body }, label); } catch (e) { return (e as Error).message; }
       if (body.error.requestId !== res.headers.get('x-request-id')) return `${label}: requestId ${body.error.requestId} != X-Request-Id ${res.headers.get('x-request-id')}`;
     }

@@ -65,11 +65,18 @@ interface Row {
   names?: string;
   /** The request changes fixtures; restore them after an allowed cell. */
   destructive?: boolean;
+  /** A Vault-compatible route: errors in Vault's shape, a missing or bad token is 403 (docs/vault-compat.md). */
+  vault?: boolean;
   /** Extra assertion on the side effect. */
   check?: (fx: Fixture, allowed: boolean, ctx: { path: string }) => Promise<void>;
 }
 
 const P = '/v1/projects/api/envs/prod';
+/** Read on both api/prod and api/staging. */
+const READ_BOTH = ['read:api/*', ...ADMIN_API];
+/** Read on api/staging and write on api/prod. */
+const COPY_TO_PROD = ADMIN_API;
+const KV = '/v1/secret';
 
 const ROWS: Row[] = [
   { route: 'GET /v1/sys/health', path: '/v1/sys/health', allowed: 'public', ok: 200 },
@@ -101,6 +108,27 @@ const ROWS: Row[] = [
   { route: 'PUT /v1/projects/:p/envs/:e/secrets/:key', path: `${P}/secrets/DB_URL`, body: () => ({ value: secretValue('put') }), allowed: WRITE_PROD, ok: 200, names: 'write:api/prod' },
   { route: 'DELETE /v1/projects/:p/envs/:e/secrets/:key', path: `${P}/secrets/DB_URL`, allowed: WRITE_PROD, ok: 200, names: 'write:api/prod', destructive: true },
   { route: 'GET /v1/projects/:p/envs/:e/secrets/:key/versions', path: `${P}/secrets/DB_URL/versions`, allowed: LIST_PROD, ok: 200, names: 'list:api/prod' },
+  { route: 'GET /v1/projects/:p/envs/:e/history', path: `${P}/history`, allowed: LIST_PROD, ok: 200, names: 'list:api/prod' },
+  { route: 'GET /v1/projects/:p/envs/:e/diff', path: `${P}/diff?fromRevision=0`, allowed: READ_PROD, ok: 200, names: 'read:api/prod' },
+  { route: 'GET /v1/projects/:p/envs/:e/diff', path: `${P}/diff?other=api/staging`, allowed: READ_BOTH, ok: 200 },
+  { route: 'POST /v1/projects/:p/envs/:e/rollback', path: `${P}/rollback`, body: { toRevision: 0 }, allowed: WRITE_PROD, ok: 200, names: 'write:api/prod', destructive: true },
+  { route: 'POST /v1/projects/:p/envs/:e/copy', path: `${P}/copy`, body: { from: { project: 'api', env: 'staging' } }, allowed: COPY_TO_PROD, ok: 200, destructive: true },
+  { route: 'GET /v1/secret/data/:p/:e', path: `${KV}/data/api/prod`, allowed: READ_PROD, ok: 200, names: 'read:api/prod', vault: true },
+  { route: 'POST /v1/secret/data/:p/:e', path: `${KV}/data/api/prod`, body: () => ({ data: { DB_URL: secretValue('kv-post') } }), allowed: WRITE_PROD, ok: 200, names: 'write:api/prod', vault: true, destructive: true },
+  { route: 'PUT /v1/secret/data/:p/:e', path: `${KV}/data/api/prod`, body: () => ({ data: { DB_URL: secretValue('kv-put') } }), allowed: WRITE_PROD, ok: 200, names: 'write:api/prod', vault: true, destructive: true },
+  { route: 'PATCH /v1/secret/data/:p/:e', path: `${KV}/data/api/prod`, body: () => ({ data: { OTHER: secretValue('kv-patch') } }), allowed: WRITE_PROD, ok: 200, names: 'write:api/prod', vault: true, destructive: true },
+  { route: 'DELETE /v1/secret/data/:p/:e', path: `${KV}/data/api/prod`, allowed: WRITE_PROD, ok: 204, names: 'write:api/prod', vault: true, destructive: true },
+  // Folders without ?list=true: any token gets past authorisation, then 400 (what a folder's metadata would be is not kept).
+  { route: 'GET /v1/secret/metadata', path: `${KV}/metadata`, allowed: ANY, ok: 400, vault: true },
+  { route: 'GET /v1/secret/metadata/', path: `${KV}/metadata/`, allowed: ANY, ok: 400, vault: true },
+  { route: 'GET /v1/secret/metadata/:p', path: `${KV}/metadata/api`, allowed: ANY, ok: 400, vault: true },
+  { route: 'GET /v1/secret/metadata/:p/', path: `${KV}/metadata/api/`, allowed: ANY, ok: 400, vault: true },
+  { route: 'GET /v1/secret/metadata/:p/:e', path: `${KV}/metadata/api/prod`, allowed: LIST_PROD, ok: 200, names: 'list:api/prod', vault: true },
+  { route: 'GET /v1/secret/metadata/:p/:e/', path: `${KV}/metadata/api/prod/`, allowed: LIST_PROD, ok: 200, names: 'list:api/prod', vault: true },
+  { route: 'GET /v1/secret/config', path: `${KV}/config`, allowed: ANY, ok: 200, vault: true },
+  { route: 'GET /v1/auth/token/lookup-self', path: '/v1/auth/token/lookup-self', allowed: ANY, ok: 200, vault: true },
+  { route: 'GET /v1/sys/mounts', path: '/v1/sys/mounts', allowed: ANY, ok: 200, vault: true },
+  { route: 'GET /v1/sys/internal/ui/mounts/{*}', path: '/v1/sys/internal/ui/mounts/secret/api/prod', allowed: ANY, ok: 200, vault: true },
   { route: 'POST /v1/tokens', path: '/v1/tokens', body: { name: 'matrix-child', scopes: ['read:api/prod'] }, allowed: READ_PROD, ok: 201, names: 'read:api/prod' },
   { route: 'GET /v1/tokens', path: '/v1/tokens', allowed: ANY, ok: 200 },
   { route: 'GET /v1/tokens/self', path: '/v1/tokens/self', allowed: ANY, ok: 200 },
@@ -209,10 +237,10 @@ async function buildFixture(backend: 'sqlite' | 'postgres'): Promise<Fixture> {
 
 function expectation(row: Row, col: Column): { status: number; code?: string } {
   if (row.allowed === 'public') return { status: row.ok };
-  if (col.group === 'auth') return { status: 401, code: 'unauthorized' };
+  if (col.group === 'auth') return row.vault ? { status: 403 } : { status: 401, code: 'unauthorized' };
   if (row.allowed.includes(col.name)) return { status: row.ok };
   const denied = row.denied ?? 403;
-  return { status: denied, code: denied === 403 ? 'forbidden' : undefined };
+  return { status: denied, code: denied === 403 && !row.vault ? 'forbidden' : undefined };
 }
 
 export const CELLS_PER_BACKEND = ROWS.length * COLUMNS.length;
@@ -237,7 +265,7 @@ for (const backend of BACKENDS) {
       describe(row.route, () => {
         for (const col of COLUMNS) {
           const want = expectation(row, col);
-          const verdict = want.status === 401 ? 'is unauthenticated (401)' : want.code === 'forbidden' ? 'is forbidden (403)'
+          const verdict = want.status === 401 ? 'is unauthenticated (401)' : want.code === 'forbidden' || (row.vault && want.status === 403) ? 'is forbidden (403)'
             : row.allowed !== 'public' && !row.allowed.includes(col.name) ? `is refused without revealing the target (${want.status})` : `is allowed (${want.status})`;
           test(`${row.route} with ${col.name} ${verdict}`, async () => {
             const path = typeof row.path === 'function' ? await row.path(fx) : row.path;
@@ -246,7 +274,9 @@ for (const backend of BACKENDS) {
             if (r.status === 201 && r.body?.token) remember(r.body.token);
             assert.equal(r.status, want.status, `${row.route} as ${col.name}: ${JSON.stringify(r.body)}`);
             if (want.code) assert.equal(r.body.error.code, want.code);
-            if (want.status === 403 && row.names) assert.match(r.body.error.message, new RegExp(row.names.replace(/[*/]/g, '\\$&')));
+            const message = row.vault && r.status >= 400 ? r.body.errors[0] : r.body?.error?.message;
+            if (row.vault && r.status === 403) assert.match(message, /^permission denied/);
+            if (want.status === 403 && row.names && col.group !== 'auth') assert.match(message, new RegExp(row.names.replace(/[*/]/g, '\\$&')));
             const allowed = row.allowed === 'public' || (col.group !== 'auth' && row.allowed.includes(col.name));
             if (row.check) await row.check(fx, allowed, { path });
             if (allowed && row.destructive) await fx.reset();

@@ -25,6 +25,9 @@ export class BodyText {
     const { tx, deps } = this;
     const { keys, store } = deps;
     const counts = this.counts;
+    // Format 4 on: the env revision that wrote each version (env history), last, as dump.ts writes it.
+    const withRevision = this.format >= 4;
+    const revisionText = (r: unknown) => (withRevision ? `,"revision":${r == null ? 'null' : Number(r)}` : '');
     let buf = '';
     for await (const l of keyLines(tx, deps)) buf += J(l) + '\n';
     for (const p of await store.projects(tx)) {
@@ -66,7 +69,7 @@ export class BodyText {
                 if (cipher === null || cipherVersion !== dekVersion) { cipher = await keys.cipher(p.id, dekVersion, tx); cipherVersion = dekVersion; }
                 value = J(cipher.decrypt(v[2], v[3], secretAd(p.id, e.id, name, version), `${p.name}/${e.name}/${name} v${version}`));
               }
-              buf += `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},"value":${value},"createdBy":${J(v[6])},"createdAt":${Number(v[7])}}\n`;
+              buf += `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},"value":${value},"createdBy":${J(v[6])},"createdAt":${Number(v[7])}${revisionText(v[8])}}\n`;
               counts.versions++;
             }
             if (buf.length > CHUNK) { yield buf; buf = ''; }

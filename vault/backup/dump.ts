@@ -14,7 +14,10 @@ import { BodyText } from './body-text.js';
  *   {"t":"project"} {"t":"env"} {"t":"secret"} {"t":"version", value}                    data, by name
  *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_stream"} ... {"t":"audit_checkpoint"} ...
  *
- * Format 3 (this release) adds {"t":"jwt_role"} lines after the tokens: the
+ * Format 4 (this release) adds "revision" to each version line: the env
+ * revision that wrote it (env history, docs/history.md). A restore of an
+ * older format rebuilds revisions as the upgrade migration does.
+ * Format 3 added {"t":"jwt_role"} lines after the tokens: the
  * JWT auth roles (docs/machine-identity.md). Format 2 carries the audit streams: each event's stream and
  * place in it, the stream registry and the checkpoints (docs/audit.md).
  * Format 1 (before streams) had one chain and an {"t":"audit_head"} line;
@@ -25,9 +28,9 @@ import { BodyText } from './body-text.js';
  * as the dump it came from. Values are plaintext here: the whole stream only
  * ever leaves the process inside OpenPGP encryption.
  */
-export const BACKUP_FORMAT = 3;
+export const BACKUP_FORMAT = 4;
 /** Formats this release restores. */
-export const READABLE_FORMATS = [1, 2, 3];
+export const READABLE_FORMATS = [1, 2, 3, 4];
 
 export interface BackupCounts { projects: number; envs: number; secrets: number; versions: number; tokens: number; audit: number }
 export interface BackupHeader { type: 'hush-backup'; format: number; createdAt: string; vaultId: string; source: string; counts: BackupCounts; bodySha256: string }
@@ -53,7 +56,7 @@ const b64 = (b: Buffer | null) => (b === null ? null : Buffer.from(b).toString('
  */
 export async function* bodyLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT): AsyncGenerator<Line> {
   yield* keyLines(tx, deps);
-  yield* dataLines(tx, deps);
+  yield* dataLines(tx, deps, format);
   yield* tailLines(tx, deps, format);
 }
 
@@ -63,7 +66,7 @@ export async function* keyLines(tx: Tx, deps: DumpDeps): AsyncGenerator<Line> {
 }
 
 /** Projects, envs, secrets and versions, as objects (body-text.ts writes the same lines as text, faster). */
-export async function* dataLines(tx: Tx, deps: DumpDeps): AsyncGenerator<Line> {
+export async function* dataLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT): AsyncGenerator<Line> {
   const { keys, store } = deps;
   for (const p of await store.projects(tx)) {
     yield { t: 'project', name: p.name, createdAt: p.createdAt };
@@ -81,7 +84,9 @@ export async function* dataLines(tx: Tx, deps: DumpDeps): AsyncGenerator<Line> {
             const c = await keys.cipher(p.id, v.dekVersion!, tx);
             value = c.decrypt(v.nonce!, v.ciphertext!, secretAd(p.id, e.id, s.name, v.version), `${p.name}/${e.name}/${s.name} v${v.version}`);
           }
-          yield { t: 'version', project: p.name, env: e.name, name: s.name, version: v.version, deleted: v.deleted, value, createdBy: v.createdBy, createdAt: v.createdAt };
+          const line: Line = { t: 'version', project: p.name, env: e.name, name: s.name, version: v.version, deleted: v.deleted, value, createdBy: v.createdBy, createdAt: v.createdAt };
+          if (format >= 4) line.revision = v.revision;
+          yield line;
         }
       }
       if (!pendingVersion.done) throw new Error(`backup dump: version rows of ${p.name}/${e.name}/${pendingVersion.value.secretName} do not follow their secret`);

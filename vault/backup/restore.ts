@@ -10,6 +10,7 @@ import { canonicalJson } from '../services/audit/canonical.js';
 import { backupStoreFactory, type NewToken } from '../store/backup-store.js';
 import { bulkInsertFactory, newAuditBatch, newEnvBatch, newProjectBatch, newSecretBatch, newVersionBatch } from '../store/bulk-insert.js';
 import { migrate, transaction, type Db } from '../store/db.js';
+import { backfillRevisions } from '../store/history-store.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
 import { BACKUP_FORMAT, READABLE_FORMATS, countLine, type BackupCounts, type BackupHeader } from './dump.js';
@@ -36,7 +37,8 @@ const SHAPES: Record<string, Record<string, string>> = {
   project: { name: 's', createdAt: 'n' },
   env: { project: 's', name: 's', revision: 'n', createdAt: 'n' },
   secret: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', createdAt: 'n', updatedAt: 'n' },
-  version: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', value: 's?', createdBy: 's', createdAt: 'n' },
+  // revision: format 4 on (older formats: null here, rebuilt after the restore).
+  version: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', value: 's?', createdBy: 's', createdAt: 'n', revision: 'n?' },
   token: { id: 's', name: 's', description: 's', hash: 's', scopes: 'a', parentId: 's?', cidrs: 'a', createdAt: 'n', expiresAt: 'n?', revokedAt: 'n?', lastUsedAt: 'n?' },
   audit: { seq: 'n', ts: 'n', actorId: 's', actorName: 's', action: 's', project: 's?', env: 's?', target: 'o', outcome: 's', ip: 's?', requestId: 's?', detail: 'o', prevHash: 's', hash: 's', stream: 'n', streamSeq: 'n' },
   // Format 1 (before streams): the single chain's head.
@@ -49,7 +51,7 @@ const SHAPES: Record<string, Record<string, string>> = {
   },
 };
 /** Lines a format does not have. */
-const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role'], 2: ['audit_head', 'jwt_role'], 3: ['audit_head'] };
+const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role'], 2: ['audit_head', 'jwt_role'], 3: ['audit_head'], 4: ['audit_head'] };
 
 /** Each line type's fields as [name, kind, nullable], parsed once. */
 const FIELDS: Record<string, [string, string, boolean][]> = Object.fromEntries(Object.entries(SHAPES).map(([t, shape]) => [t, Object.entries(shape).map(([f, k]) => [f, k.replace('?', ''), k.endsWith('?')])]));
@@ -125,6 +127,12 @@ class BodyCheck {
     } else this.h.update(JSON.stringify(l) + '\n');
     // Format 1 events belong to the single chain: stream 0, their place in it is their seq.
     if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) { l.stream = 0; l.streamSeq = l.seq; }
+    if (l.t === 'version') {
+      if (this.header.format < 4) {
+        if (l.revision !== undefined) this.bad(`a format ${this.header.format} backup has no version revisions`);
+        l.revision = null;
+      } else if (l.revision === null) this.bad('version line has a missing or malformed revision');
+    }
     if (NOT_IN_FORMAT[this.header.format]?.includes(l.t)) this.bad(`a format ${this.header.format} backup has no ${l.t} lines`);
     const fields = Object.hasOwn(FIELDS, l.t) ? FIELDS[l.t] : undefined;
     if (!fields) this.bad(`unknown line type ${JSON.stringify(String(l.t).slice(0, 20))}`);
@@ -346,7 +354,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
         case 'version': {
           // The check has made sure this version follows its secret (secretId).
           const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, envId, l.name, l.version));
-          versions.push(secretId, l.version, enc?.nonce ?? null, enc?.ciphertext ?? null, enc ? 1 : null, l.deleted, l.createdBy, l.createdAt);
+          versions.push(secretId, l.version, enc?.nonce ?? null, enc?.ciphertext ?? null, enc ? 1 : null, l.deleted, l.createdBy, l.createdAt, l.revision);
           if (versions.length >= BATCH || secrets.length >= BATCH || envs.length >= BATCH) await flush();
           break;
         }
@@ -391,7 +399,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
         secrets.push(secretId, envId, l.name, l.version, l.deleted, l.createdAt, l.updatedAt);
       } else {
         const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, envId, l.name, l.version));
-        versions.push(secretId, l.version, enc?.nonce ?? null, enc?.ciphertext ?? null, enc ? 1 : null, l.deleted, l.createdBy, l.createdAt);
+        versions.push(secretId, l.version, enc?.nonce ?? null, enc?.ciphertext ?? null, enc ? 1 : null, l.deleted, l.createdBy, l.createdAt, l.revision);
       }
       return true;
     };
@@ -406,6 +414,8 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
       pending = r.value;
     }
     await flush();
+    // Formats before 4 carry no revisions: rebuilt as the upgrade migration rebuilds them.
+    if (header.format < 4) await backfillRevisions(tx);
     await flushTokens();
     await bulk.audit(audit, tx);
     await bulk.finish(tx);

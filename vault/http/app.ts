@@ -1,7 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Container } from '../container.js';
@@ -11,6 +10,10 @@ import type { SharedRateLimit } from '../services/limits/rate-limit.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { clientRequestId, registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
+import { utf8JsonParser } from './json.js';
+import { historyRoutes } from './routes/history.js';
+import { kvRoutes } from './routes/kv.js';
+import { acceptListMethod } from './list-method.js';
 import { auditRoutes } from './routes/audit.js';
 import { projectRoutes } from './routes/projects.js';
 import { secretRoutes } from './routes/secrets.js';
@@ -218,17 +221,11 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.server.headersTimeout = timeouts.headersTimeout;
   limitConnectionsPerAddress(app.server, limits, app.log);
+  // Vault's LIST method, which Node's parser refuses, for the KV v2 routes (list-method.ts).
+  if (cfg.kvMount) acceptListMethod(app.server, cfg.kvMount);
 
-  // JSON must be UTF-8 (RFC 8259). Node would decode invalid bytes to U+FFFD
-  // and the stored value would silently differ from the one sent, so the
-  // bytes are checked before Fastify's own (prototype-poisoning-safe) parser.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-    const buf = body as Buffer;
-    if (!isUtf8(buf)) return done(new HushError('invalid_json', 400, 'the body is not valid UTF-8'), undefined);
-    return parseJson(req, buf.toString('utf8'), done);
-  });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, utf8JsonParser(app));
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
@@ -276,6 +273,8 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   sysRoutes(app, c, opts.seal ?? null);
   projectRoutes(app, c);
   secretRoutes(app, c);
+  historyRoutes(app, c);
+  if (cfg.kvMount) kvRoutes(app, c, cfg.kvMount);
   tokenRoutes(app, c);
   authJwtRoutes(app, c);
   auditRoutes(app, c);

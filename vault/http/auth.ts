@@ -75,7 +75,9 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
     req.auditCtx = { actorId: 'anonymous', actorName: 'anonymous', ip: req.ip, requestId: req.id, clientRequestId: clientRequestId(req) };
     if (spec === 'none') return;
     const now = Date.now();
-    const header = req.headers.authorization;
+    // Vault's clients send the token as X-Vault-Token (docs/vault-compat.md); Authorization wins when both are present.
+    const vaultToken = req.headers['x-vault-token'];
+    const header = req.headers.authorization ?? (typeof vaultToken === 'string' ? `Bearer ${vaultToken}` : vaultToken);
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     const prefetch = m ? req.routeOptions.config?.prefetch : undefined;
     if (prefetch) {

@@ -25,7 +25,7 @@ export interface BackupProject { id: number; name: string; createdAt: number }
 export interface BackupEnv { id: number; name: string; revision: number; createdAt: number }
 export interface BackupSecret { name: string; version: number; deleted: boolean; createdAt: number; updatedAt: number }
 /** A version row with its secret's name; nonce, ciphertext and dekVersion are null for a deletion. */
-export interface BackupVersion { secretName: string; version: number; nonce: Buffer | null; ciphertext: Buffer | null; dekVersion: number | null; deleted: boolean; createdBy: string; createdAt: number }
+export interface BackupVersion { secretName: string; version: number; nonce: Buffer | null; ciphertext: Buffer | null; dekVersion: number | null; deleted: boolean; createdBy: string; createdAt: number; /** The env revision that wrote it (null: restored from a format without revisions, until backfilled). */ revision: number | null }
 export type NewSecret = { envId: number } & BackupSecret;
 export type NewVersion = { secretId: number } & Omit<BackupVersion, 'secretName'>;
 /** A token as restored: parents are linked afterwards (setTokenParent), since a parent may sort after its child. */
@@ -37,7 +37,7 @@ const VERSION_PAGE = 1000;
 const num = (v: unknown): number | null => (v == null ? null : Number(v));
 
 const SECRET = 'name, version, deleted, created_at, updated_at';
-const VERSION = `select s.name, v.version, v.nonce, v.ciphertext, v.dek_version, v.deleted, v.created_by, v.created_at
+const VERSION = `select s.name, v.version, v.nonce, v.ciphertext, v.dek_version, v.deleted, v.created_by, v.created_at, v.revision
   from secret_versions v join secrets s on s.id = v.secret_id where s.env_id = ?`;
 const TOKEN = 'id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at, revoked_at, last_used_at';
 
@@ -58,13 +58,13 @@ const Q = {
   setTokenParent: query('update tokens set parent_id = ? where id = ?'),
 };
 const INSERT_SECRETS = rowsInsert('secrets', ['env_id', 'name', 'version', 'deleted', 'created_at', 'updated_at']);
-const INSERT_VERSIONS = rowsInsert('secret_versions', ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at']);
+const INSERT_VERSIONS = rowsInsert('secret_versions', ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at', 'revision']);
 const INSERT_TOKENS = rowsInsert('tokens', ['id', 'name', 'description', 'hash', 'scopes', 'cidrs', 'created_at', 'expires_at', 'revoked_at', 'last_used_at']);
 
 const toSecret = (r: any): BackupSecret => ({ name: r.name, version: Number(r.version), deleted: !!r.deleted, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) });
 const toVersion = (r: any): BackupVersion => ({
   secretName: r.name, version: Number(r.version), nonce: r.nonce ?? null, ciphertext: r.ciphertext ?? null, dekVersion: num(r.dek_version),
-  deleted: !!r.deleted, createdBy: r.created_by, createdAt: Number(r.created_at),
+  deleted: !!r.deleted, createdBy: r.created_by, createdAt: Number(r.created_at), revision: num(r.revision),
 });
 const toToken = (r: any): TokenRow => ({
   id: r.id, name: r.name, description: r.description, hash: r.hash, scopes: JSON.parse(r.scopes), parentId: r.parent_id ?? null,
@@ -158,7 +158,7 @@ export function backupStoreFactory(db: Db) {
       return new Map(rows.map((r) => [r.name as string, Number(r.id)]));
     },
     async insertVersions(rows: readonly NewVersion[], tx: Tx): Promise<void> {
-      await insertRows(sql(db, tx), INSERT_VERSIONS, rows.map((v) => [v.secretId, v.version, v.nonce, v.ciphertext, v.dekVersion, v.deleted, v.createdBy, v.createdAt]));
+      await insertRows(sql(db, tx), INSERT_VERSIONS, rows.map((v) => [v.secretId, v.version, v.nonce, v.ciphertext, v.dekVersion, v.deleted, v.createdBy, v.createdAt, v.revision]));
     },
     async insertTokens(rows: readonly NewToken[], tx: Tx): Promise<void> {
       await insertRows(sql(db, tx), INSERT_TOKENS, rows.map((t) => [

@@ -20,7 +20,7 @@ import { insertRows, query, rowsInsert, sql } from './sql.js';
 const PROJECT_COLS = ['id', 'name', 'dek_version', 'created_at'];
 const ENV_COLS = ['id', 'project_id', 'name', 'revision', 'created_at'];
 const SECRET_COLS = ['id', 'env_id', 'name', 'version', 'deleted', 'created_at', 'updated_at'];
-const VERSION_COLS = ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at'];
+const VERSION_COLS = ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at', 'revision'];
 const AUDIT_COLS = ['seq', 'ts', 'actor_id', 'actor_name', 'action', 'project', 'env', 'target', 'outcome', 'ip', 'request_id', 'detail', 'prev_hash', 'hash', 'stream', 'stream_seq'];
 
 const SIZES = [200, 20, 1];
@@ -39,7 +39,7 @@ const PG = {
   projects: unnest('projects', PROJECT_COLS, ['int', 'text', 'int', 'bigint']),
   envs: unnest('environments', ENV_COLS, ['int', 'int', 'text', 'bigint', 'bigint']),
   secrets: unnest('secrets', SECRET_COLS, ['int', 'int', 'text', 'int', 'bool', 'bigint', 'bigint']),
-  versions: unnest('secret_versions', VERSION_COLS, ['int', 'int', 'bytea', 'bytea', 'int', 'bool', 'text', 'bigint']),
+  versions: unnest('secret_versions', VERSION_COLS, ['int', 'int', 'bytea', 'bytea', 'int', 'bool', 'text', 'bigint', 'bigint']),
   audit: unnest('audit_events', AUDIT_COLS, ['bigint', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'bigint', 'bigint']),
   sequences: ['projects', 'environments', 'secrets'].map((t) => query(`select setval(pg_get_serial_sequence('${t}', 'id'), greatest((select coalesce(max(id), 0) from ${t}), 1), (select count(*) > 0 from ${t}))`)),
 };
@@ -91,7 +91,7 @@ export function bulkInsertFactory(db: Db) {
     envs: (batch: Columns, tx: Tx) => write(tx, batch, 'envs'),
     /** Rows: id, env_id, name, version, deleted, created_at, updated_at. */
     secrets: (batch: Columns, tx: Tx) => write(tx, batch, 'secrets'),
-    /** Rows: secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at. */
+    /** Rows: secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at, revision (null: rebuilt after the restore). */
     versions: (batch: Columns, tx: Tx) => write(tx, batch, 'versions'),
     /** Rows in AUDIT_COLS order, target and detail as text. */
     audit: (batch: Columns, tx: Tx) => write(tx, batch, 'audit'),

@@ -30,7 +30,7 @@ const Q = {
   get: query(`select ${SECRET} from secrets where env_id = ? and name = ?`),
   getMany: query(`select ${SECRET} from secrets where env_id = ? and name in json_text_list(?)`),
   create: query(`insert into secrets (env_id, name, version, deleted, created_at, updated_at) values (?, ?, 0, false, ?, ?) returning ${SECRET}`),
-  insertVersion: query('insert into secret_versions (secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)'),
+  insertVersion: query('insert into secret_versions (secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at, revision) values (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
   setVersion: query('update secrets set version = ?, deleted = ?, updated_at = ? where id = ?'),
   versions: query('select secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at from secret_versions where secret_id = ? order by version desc'),
   versionsBelowDek: query(`select v.id, v.version, v.nonce, v.ciphertext, v.dek_version, s.name, s.env_id
@@ -74,10 +74,11 @@ export function secretStoreFactory(db: Db) {
       const now = Date.now();
       return toSecret(await sql(db, tx).get(Q.create, envId, name, now, now));
     },
-    async writeVersion(secretId: number, version: number, v: { nonce: Buffer; ciphertext: Buffer; dekVersion: number } | null, createdBy: string, tx: Tx): Promise<void> {
+    /** `revision`: the environment's revision this write makes (env history, history-store.ts). */
+    async writeVersion(secretId: number, version: number, v: { nonce: Buffer; ciphertext: Buffer; dekVersion: number } | null, createdBy: string, revision: number, tx: Tx): Promise<void> {
       const now = Date.now();
       const r = sql(db, tx);
-      await r.run(Q.insertVersion, secretId, version, v?.nonce ?? null, v?.ciphertext ?? null, v?.dekVersion ?? null, v === null, createdBy, now);
+      await r.run(Q.insertVersion, secretId, version, v?.nonce ?? null, v?.ciphertext ?? null, v?.dekVersion ?? null, v === null, createdBy, now, revision);
       await r.run(Q.setVersion, version, v === null, now, secretId);
     },
     async versions(secretId: number, tx?: Tx): Promise<VersionRow[]> {

@@ -142,7 +142,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
     schema: {
       summary: 'Version history metadata of one secret, newest first (list:P/E)',
       params: KeyParams,
-      response: withErrors({ 200: Type.Object({ key: Type.String(), current: Type.Union([Type.Number(), Type.Null()]), versions: Type.Array(Type.Object({ version: Type.Number(), deleted: Type.Boolean(), createdAt: Type.String(), createdBy: Type.String() })) }) }),
+      response: withErrors({ 200: Type.Object({ key: Type.String(), current: Type.Union([Type.Number(), Type.Null()]), versions: Type.Array(Type.Object({ version: Type.Number(), deleted: Type.Boolean(), createdAt: Type.String(), createdBy: Type.String(), createdByName: Type.String() })) }) }),
     },
   }, async (req) => {
     const { p, e, key } = req.params as PEK;

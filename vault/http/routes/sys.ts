@@ -43,6 +43,10 @@ export interface SealControl {
 /** Unseal submissions per address per minute: enough for a quorum typed by hand and its typos, too few to guess. */
 export const UNSEAL_RATE_LIMIT = 30;
 
+/** The fields Vault clients read from /v1/sys/health (docs/vault-compat.md); `sealed` and `version` are Hush's own. */
+const VAULT_HEALTH = { initialized: Type.Boolean(), standby: Type.Boolean(), performance_standby: Type.Boolean(), server_time_utc: Type.Number() };
+const vaultHealth = () => ({ initialized: true, standby: false, performance_standby: false, server_time_utc: Math.floor(Date.now() / 1000) });
+
 const SealStatusSchema = Type.Object({
   sealed: Type.Boolean(),
   type: Type.String({ description: 'file, shamir or passphrase' }),
@@ -59,9 +63,9 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       response: {
         // A URL with %00 is refused on every route before it runs (app.ts).
         400: ErrorRef,
-        200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.String(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]) }),
+        200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.String(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]), ...VAULT_HEALTH }),
         503: Type.Object({
-          status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.Optional(Type.String()),
+          status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.Optional(Type.String()), ...VAULT_HEALTH,
           progress: Type.Optional(Type.Number()), threshold: Type.Optional(Type.Number()),
           error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
         }),
@@ -74,7 +78,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     const st = seal?.status() ?? { sealed: false, type: 'file', progress: 0, threshold: 0 };
     if (st.sealed) {
       return reply.status(503).send({
-        status: 'sealed', version: VERSION, storage: c.storage, sealed: true, seal: st.type, progress: st.progress, threshold: st.threshold,
+        status: 'sealed', version: VERSION, storage: c.storage, sealed: true, ...vaultHealth(), seal: st.type, progress: st.progress, threshold: st.threshold,
         error: { code: 'sealed', message: st.type === 'file' ? 'the vault is sealed: restart the server to open it with its key file' : `the vault is sealed: ${st.progress} of ${st.threshold} ${st.type === 'passphrase' ? 'passphrase' : 'unseal shares'} given`, requestId: _req.id },
       });
     }
@@ -89,9 +93,9 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
         return [ok, err];
       })(), HEALTH_STORAGE_TIMEOUT_MS);
     } catch {
-      return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, seal: st.type, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
+      return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, ...vaultHealth(), seal: st.type, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
-    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, seal: seal?.status().type ?? 'file', lastBackupAt, lastBackupError };
+    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, seal: seal?.status().type ?? 'file', lastBackupAt, lastBackupError, ...vaultHealth() };
   });
 
   app.get('/v1/sys/seal-status', {

@@ -1,11 +1,11 @@
 import { secretAd } from '../../crypto/keyring.js';
 import {
   AlreadyExistsError, CasConflictError, EnvNotFoundError, InvalidRequestError, ProjectNotFoundError,
-  SecretNotFoundError, TooManySecretsError, ValueTooLargeError,
+  SecretNotFoundError, TooManySecretsError,
 } from '../../errors.js';
 import { isPostgres, type Db, type Tx } from '../../store/db.js';
 import type { EnvRow, ProjectRow, ProjectStore } from '../../store/project-store.js';
-import type { SecretStore, StoredValue } from '../../store/secret-store.js';
+import type { SecretStore } from '../../store/secret-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
 import type { Principal } from '../token/token-service.js';
@@ -13,6 +13,8 @@ import { seesEnv, seesProject } from '../token/grants.js';
 import { assertKeyName, assertResourceName } from './names.js';
 import type { ValueCache } from './value-cache.js';
 import { envSizeGuard } from './env-size.js';
+import type { EnvWriter } from './env-writer.js';
+import type { HistoryStore } from '../../store/history-store.js';
 
 export interface SecretServiceDeps {
   db: Db;
@@ -20,7 +22,10 @@ export interface SecretServiceDeps {
   secretStore: SecretStore;
   keys: Pick<KeyService, 'cipher' | 'createProjectDek' | 'deleteProjectDeks'>;
   audit: Pick<AuditService, 'run'>;
-  maxValueBytes: number;
+  /** Checks values and writes changes of several values (env-writer.ts). */
+  writer: EnvWriter;
+  /** Names of the tokens that wrote versions. */
+  historyStore: Pick<HistoryStore, 'tokenNames'>;
   maxSecretsPerEnv: number;
   /** Largest total of an env's names and values, in bytes (env-size.ts). */
   maxEnvBytes: number;
@@ -34,33 +39,20 @@ export interface BulkInput { set?: Record<string, string>; delete?: string[] }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
-const envLock = (project: string, env: string) => `${project}\u0000${env}`;
+export const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
-export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, maxEnvBytes, valueCache = null, afterDelete = async () => undefined }: SecretServiceDeps) {
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, writer, historyStore, maxSecretsPerEnv, maxEnvBytes, valueCache = null, afterDelete = async () => undefined }: SecretServiceDeps) {
   const envSize = envSizeGuard(secretStore, maxEnvBytes);
   /** A committed delete's answer, once the deleted data has left the write-ahead log. */
   const purged = async <T>(r: T): Promise<T> => { await afterDelete(); return r; };
   /** PostgreSQL: reads run outside the group's transaction (unit-of-work.ts). */
   const readsOutside = isPostgres(db);
-  function assertValue(name: string, value: unknown): asserts value is string {
-    if (typeof value !== 'string') throw new InvalidRequestError(`value of ${name} must be a string`);
-    if (!value.isWellFormed()) throw new InvalidRequestError(`value of ${name} is not valid UTF-8 (lone surrogate)`);
-    if (value.includes('\u0000')) throw new InvalidRequestError(`value of ${name} contains a NUL character, which an environment variable cannot hold`);
-    const size = Buffer.byteLength(value, 'utf8');
-    if (size > maxValueBytes) throw new ValueTooLargeError(`value of ${name} is ${size} bytes; the limit is ${maxValueBytes}`);
-  }
+  const { env, decryptAll, encryptVersion, bumped } = writer;
 
   async function project(name: string, tx?: Tx): Promise<ProjectRow> {
     const p = await projectStore.getProject(name, tx);
     if (!p) throw new ProjectNotFoundError(`project ${name} not found`);
     return p;
-  }
-
-  async function env(projectName: string, envName: string, tx?: Tx): Promise<{ p: ProjectRow; e: EnvRow }> {
-    const { project: p, env: e } = await projectStore.getProjectEnv(projectName, envName, tx);
-    if (!p) throw new ProjectNotFoundError(`project ${projectName} not found`);
-    if (!e) throw new EnvNotFoundError(`environment ${projectName}/${envName} not found`);
-    return { p, e };
   }
 
   /**
@@ -76,29 +68,6 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
     const now = await projectStore.revisionOf(e.id, tx, attempt > 0 ? 'share' : undefined);
     if (now === null) throw new EnvNotFoundError(`environment ${e.name} not found`);
     return now === e.revision || attempt > 2;
-  }
-
-  async function decryptAll(p: ProjectRow, e: EnvRow, rows: StoredValue[], tx: Tx): Promise<Record<string, string>> {
-    const out: Record<string, string> = Object.create(null);
-    for (const r of rows) {
-      const c = await keys.cipher(p.id, r.dekVersion, tx);
-      out[r.name] = c.decrypt(r.nonce, r.ciphertext, secretAd(p.id, e.id, r.name, r.version), `${p.name}/${e.name}/${r.name} v${r.version}`);
-    }
-    return out;
-  }
-
-  async function encryptVersion(p: ProjectRow, e: EnvRow, name: string, version: number, value: string, tx: Tx) {
-    const c = await keys.cipher(p.id, p.dekVersion, tx);
-    const { nonce, ciphertext } = c.encrypt(value, secretAd(p.id, e.id, name, version));
-    return { nonce, ciphertext, dekVersion: c.version };
-  }
-
-  /** A write's project and environment, its revision moved by one (the new revision is e.revision). */
-  async function bumped(projectName: string, envName: string, tx: Tx): Promise<{ p: ProjectRow; e: EnvRow }> {
-    const r = await projectStore.bumpRevisionByName(projectName, envName, tx);
-    if (r) return { p: r.project, e: r.env };
-    await env(projectName, envName, tx); // throws the not-found error that applies
-    throw new EnvNotFoundError(`environment ${projectName}/${envName} not found`);
   }
 
   /** Current revision of an env, and its identity (for ETags). Not audited: it discloses no value. */
@@ -244,15 +213,19 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const s = await secretStore.get(e.id, name, tx);
         if (!s) throw new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}`);
         const vs = await secretStore.versions(s.id, tx);
+        const names = await historyStore.tokenNames([...new Set(vs.map((v) => v.createdBy))], tx);
         await record({ action: 'secret.versions', outcome: 'ok', project: projectName, env: envName, target: { key: name } });
-        return { key: name, current: s.deleted ? null : s.version, versions: vs.map((v) => ({ version: v.version, deleted: v.deleted, createdAt: iso(v.createdAt), createdBy: v.createdBy })) };
+        return {
+          key: name, current: s.deleted ? null : s.version,
+          versions: vs.map((v) => ({ version: v.version, deleted: v.deleted, createdAt: iso(v.createdAt), createdBy: v.createdBy, createdByName: names.get(v.createdBy) ?? v.createdBy })),
+        };
       }, { readOnly: true });
     },
 
     /** `cas`: the version the caller last saw (0 = must not exist yet). */
     async put(projectName: string, envName: string, name: string, value: string, cas: number | undefined, ctx: AuditContext) {
       assertKeyName(name);
-      assertValue(name, value);
+      writer.assertValue(name, value);
       return audit.run(ctx, async (tx, record) => {
         const { p, e } = await bumped(projectName, envName, tx);
         const revision = e.revision;
@@ -267,7 +240,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         await envSize.checkWrite(`${projectName}/${envName}`, e.id, { [name]: value }, [], tx);
         s ??= await secretStore.createSecret(e.id, name, tx);
         const version = s.version + 1;
-        await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
+        await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, revision, tx);
         await record({ action: 'secret.write', outcome: 'ok', project: projectName, env: envName, target: { key: name, version }, detail: cas !== undefined ? { cas } : {} });
         return { key: name, version, revision };
       }, { lockKey: envLock(projectName, envName) });
@@ -280,58 +253,23 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const s = await secretStore.get(e.id, name, tx);
         if (!s || s.deleted) throw new SecretNotFoundError(`secret ${name} not found in ${projectName}/${envName}`);
         const version = s.version + 1;
-        await secretStore.writeVersion(s.id, version, null, ctx.actorId, tx);
+        await secretStore.writeVersion(s.id, version, null, ctx.actorId, revision, tx);
         await record({ action: 'secret.delete', outcome: 'ok', project: projectName, env: envName, target: { key: name, version } });
         return { key: name, version, revision, deleted: true };
       }, { lockKey: envLock(projectName, envName) }).then(purged);
     },
 
-    /** All changes or none. Values equal to the current one are reported as unchanged and write no version. */
+    /** All changes or none. Values equal to the current one are reported as unchanged and write no version; a change with nothing to write makes no revision. */
     async bulk(projectName: string, envName: string, input: BulkInput, ctx: AuditContext) {
       const set = input.set ?? {};
       const del = input.delete ?? [];
-      const setNames = Object.keys(set);
-      if (setNames.length === 0 && del.length === 0) throw new InvalidRequestError('nothing to do: give "set" and/or "delete"');
-      for (const n of setNames) { assertKeyName(n); assertValue(n, set[n]); }
-      for (const n of del) assertKeyName(n);
-      const both = del.find((n) => Object.prototype.hasOwnProperty.call(set, n));
-      if (both) throw new InvalidRequestError(`${both} is both set and deleted`);
-      if (new Set(del).size !== del.length) throw new InvalidRequestError('"delete" lists a name twice');
+      if (Object.keys(set).length === 0 && del.length === 0) throw new InvalidRequestError('nothing to do: give "set" and/or "delete"');
+      writer.assertChange(set, del);
       return audit.run(ctx, async (tx, record) => {
-        const { p, e } = await bumped(projectName, envName, tx);
-        const revision = e.revision;
-        const existing = new Map((await secretStore.getMany(e.id, [...setNames, ...del], tx)).map((s) => [s.name, s]));
-        for (const n of del) {
-          const s = existing.get(n);
-          if (!s || s.deleted) throw new SecretNotFoundError(`secret ${n} not found in ${projectName}/${envName}; nothing was changed`);
-        }
-        const liveSet = setNames.filter((n) => existing.get(n) && !existing.get(n)!.deleted);
-        // decryptAll returns a prototype-free map; an empty `{}` here would make
-        // names such as "constructor" or "toString" look like existing secrets.
-        const currentValues = liveSet.length ? await decryptAll(p, e, await secretStore.liveValues(e.id, liveSet, tx), tx) : Object.create(null) as Record<string, string>;
-        const added: string[] = []; const changed: string[] = []; const unchanged: string[] = [];
-        for (const n of setNames) {
-          if (!Object.prototype.hasOwnProperty.call(currentValues, n)) added.push(n);
-          else if (currentValues[n] === set[n]) unchanged.push(n);
-          else changed.push(n);
-        }
-        const live = await secretStore.countLive(e.id, tx);
-        if (live + added.length - del.length > maxSecretsPerEnv) {
-          throw new TooManySecretsError(`environment ${projectName}/${envName} would hold ${live + added.length - del.length} secrets; the limit is ${maxSecretsPerEnv}`);
-        }
-        await envSize.checkWrite(`${projectName}/${envName}`, e.id, set, del, tx);
-        for (const n of [...added, ...changed]) {
-          const s = existing.get(n) ?? (await secretStore.createSecret(e.id, n, tx));
-          const version = s.version + 1;
-          await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, n, version, set[n], tx), ctx.actorId, tx);
-        }
-        for (const n of del) {
-          const s = existing.get(n)!;
-          await secretStore.writeVersion(s.id, s.version + 1, null, ctx.actorId, tx);
-        }
-        await record({ action: 'secrets.bulk', outcome: 'ok', project: projectName, env: envName, target: { added, changed, deleted: del }, detail: { unchanged: unchanged.length } });
-        return { revision, added, changed, unchanged, deleted: del };
-      }, { lockKey: envLock(projectName, envName) }).then((r) => (del.length ? purged(r) : r));
+        const r = await writer.apply(projectName, envName, { set, delete: del }, ctx.actorId, tx);
+        await record({ action: 'secrets.bulk', outcome: 'ok', project: projectName, env: envName, target: { added: r.added, changed: r.changed, deleted: r.deleted }, detail: { unchanged: r.unchanged.length, revision: r.revision } });
+        return { revision: r.revision, added: r.added, changed: r.changed, unchanged: r.unchanged, deleted: r.deleted };
+      }, { lockKey: envLock(projectName, envName) }).then((r) => (r.deleted.length ? purged(r) : r));
     },
 
     /** Long-poll helper: resolves when the env's revision differs from `seen`, or after `waitMs`. */
