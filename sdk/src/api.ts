@@ -114,9 +114,10 @@ export interface SecretsApi {
    * ```ts
    * const { value } = await client.secrets.get('api', 'prod', 'DATABASE_URL');
    * const previous = await client.secrets.get('api', 'prod', 'DATABASE_URL', { version: 3 });
+   * const stored = await client.secrets.get('api', 'prod', 'DATABASE_URL', { raw: true }); // ${...} references unresolved
    * ```
    */
-  get(project: string, env: string, key: string, options?: CallOptions & { version?: number }): Promise<SecretValue>;
+  get(project: string, env: string, key: string, options?: CallOptions & { version?: number; raw?: boolean }): Promise<SecretValue>;
   /**
    * Sets a value (`write:P/E`). `cas` is the version you expect to replace
    * (0: the secret must not exist yet); a mismatch throws ConflictError

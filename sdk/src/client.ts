@@ -118,12 +118,12 @@ export function createClient(options: ClientOptions = {}): HushClient {
 
   async function getAll(project: string, envName: string, o: GetAllOptions = {}): Promise<SecretsSnapshot | NotModified> {
     const conditional = o.ifNoneMatch !== undefined;
-    const useCache = fallback !== null && o.fallback !== false && !conditional && token !== undefined;
+    const useCache = fallback !== null && o.fallback !== false && !conditional && !o.raw && token !== undefined;
     const only = o.only && o.only.length ? [...o.only] : null;
     try {
       const res = await http.request<{ secrets: Record<string, string>; revision: number }>({
         method: 'GET', path: `${envPath(project, envName)}/secrets`,
-        query: { only: only?.join(','), wait: conditional && o.wait ? Math.min(60, Math.max(0, Math.floor(o.wait))) : undefined },
+        query: { only: only?.join(','), raw: o.raw ? '1' : undefined, wait: conditional && o.wait ? Math.min(60, Math.max(0, Math.floor(o.wait))) : undefined },
         headers: conditional ? { 'if-none-match': o.ifNoneMatch! } : undefined,
         allow304: conditional, ...opts(o),
       });
@@ -210,7 +210,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
     },
     secrets: {
       getAll: getAll as SecretsApi['getAll'],
-      get: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}`, query: { version: o?.version }, ...opts(o) }),
+      get: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}`, query: { version: o?.version, raw: o?.raw ? '1' : undefined }, ...opts(o) }),
       set: (p, e, key, value, o) => call({
         method: 'PUT', path: `${envPath(p, e)}/secrets/${seg(key)}`, body: o?.cas !== undefined ? { value, cas: o.cas } : { value },
         retry: o?.cas !== undefined ? 'rate-limit-only' : 'idempotent', ...opts(o),

@@ -79,7 +79,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
       }
       throw e;
     }
-    req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id };
+    req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id, grants: req.principal.grants };
   });
 
   app.addHook('preHandler', async (req) => {

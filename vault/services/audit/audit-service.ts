@@ -1,3 +1,4 @@
+import type { Grant } from '../token/grants.js';
 import { appendFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
@@ -12,7 +13,15 @@ import { canonicalJson } from './canonical.js';
 export type Outcome = 'ok' | 'denied' | 'error';
 
 /** Who did it, from where. Never holds a token string. */
-export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null }
+export interface AuditContext {
+  actorId: string; actorName: string; ip: string | null; requestId: string | null;
+  /**
+   * The acting token's grants, set by http/auth.ts. Reads resolve secret
+   * references with them (services/secret/references.ts); never recorded.
+   * Absent (system tasks): references to other envs are refused.
+   */
+  grants?: readonly Grant[];
+}
 
 export interface AuditInput {
   action: string;

@@ -10,7 +10,9 @@ import type { AuditContext, AuditService } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
 import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
+import { allows } from '../token/grants.js';
 import { assertKeyName, assertResourceName } from './names.js';
+import { assertReferenceSyntax, needsResolving, referenceResolver } from './references.js';
 import type { ValueCache } from './value-cache.js';
 
 export interface SecretServiceDeps {
@@ -26,6 +28,8 @@ export interface SecretServiceDeps {
 }
 
 export interface BulkInput { set?: Record<string, string>; delete?: string[] }
+/** `raw`: values as stored, references not resolved (?raw=1). */
+export interface ReadOptions { raw?: boolean }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
@@ -83,6 +87,38 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
     const c = await keys.cipher(p.id, p.dekVersion, tx);
     const { nonce, ciphertext } = c.encrypt(value, secretAd(p.id, e.id, name, version));
     return { nonce, ciphertext, dekVersion: c.version };
+  }
+
+  /** Raw values of an env, for resolving references to it; null when it does not exist. */
+  async function envValues(projectName: string, envName: string, tx: Tx): Promise<Readonly<Record<string, string>> | null> {
+    const { project: p, env: e } = await projectStore.getProjectEnv(projectName, envName, tx);
+    if (!p || !e) return null;
+    const hit = valueCache?.get(p.id, e);
+    return hit ? hit.values : decryptAll(p, e, await secretStore.liveValues(e.id, null, tx), tx);
+  }
+
+  /**
+   * Reference resolution with the reader's grants (ctx.grants, set by
+   * http/auth.ts). The env being read is readable by definition; any
+   * other needs read:P/E. `origin`: that env's values when already at hand
+   * (all of them), or as they will be after a write.
+   */
+  function resolverFor(ctx: AuditContext, projectName: string, envName: string, tx: Tx, mode: 'read' | 'check', origin?: Readonly<Record<string, string>>) {
+    const same = (p: string, e: string) => p === projectName && e === envName;
+    return referenceResolver({
+      canRead: (p, e) => same(p, e) || (ctx.grants !== undefined && allows(ctx.grants, { kind: 'read', project: p, env: e })),
+      envValues: async (p, e) => (same(p, e) && origin ? origin : envValues(p, e, tx)),
+    }, mode);
+  }
+
+  /** Write-time check of new values: reference syntax, and cycles / depth through what the writer can read. */
+  async function checkReferences(p: ProjectRow, e: EnvRow, set: Record<string, string>, del: string[], ctx: AuditContext, tx: Tx): Promise<void> {
+    const withRefs = Object.keys(set).filter((n) => set[n].includes('${'));
+    if (withRefs.length === 0) return;
+    const after: Record<string, string> = Object.assign(Object.create(null), await decryptAll(p, e, await secretStore.liveValues(e.id, null, tx), tx), set);
+    for (const n of del) delete after[n];
+    const r = resolverFor(ctx, p.name, e.name, tx, 'check', after);
+    await r.resolveAll(p.name, e.name, Object.fromEntries(withRefs.map((n) => [n, set[n]])));
   }
 
   /** A write's project and environment, its revision moved by one (the new revision is e.revision). */
@@ -166,7 +202,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       return readsOutside ? env(projectName, envName) : null;
     },
 
-    async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[], prefetched?: Promise<unknown> | null) {
+    async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[], prefetched?: Promise<unknown> | null, opts: ReadOptions = {}) {
       const r = await audit.run(ctx, async (tx, record) => {
         // A prefetched lookup was made outside any transaction, after the request arrived: usable where this read also runs outside one.
         let { p, e } = prefetched && tx === db ? (await prefetched) as { p: ProjectRow; e: EnvRow } : await env(projectName, envName, tx);
@@ -191,11 +227,18 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
           if (hit || (await stillAt(e, tx, attempt))) break;
           ({ p, e } = await env(projectName, envName, tx));
         }
-        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: names }, detail: { count: names.length, revision: e.revision } });
-        return { secrets, revision: e.revision, envId: e.id, cache: fresh ? { projectId: p.id, env: e, names } : null };
+        let out = secrets;
+        let references: string[] | undefined;
+        if (!opts.raw && needsResolving(secrets)) {
+          const r = resolverFor(ctx, projectName, envName, tx, 'read', only ? undefined : secrets);
+          out = await r.resolveAll(projectName, envName, secrets);
+          if (r.envsRead.size) references = [...r.envsRead];
+        }
+        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: names }, detail: { count: names.length, revision: e.revision, ...(references ? { references } : {}), ...(opts.raw ? { raw: true } : {}) } });
+        return { secrets: out, raw: secrets, revision: e.revision, envId: e.id, cache: fresh ? { projectId: p.id, env: e, names } : null };
       }, { readOnly: true });
       // Committed now: the values read at this revision are the ones it holds for good.
-      if (r.cache && valueCache) valueCache.set(r.cache.projectId, r.cache.env, r.cache.names, r.secrets);
+      if (r.cache && valueCache) valueCache.set(r.cache.projectId, r.cache.env, r.cache.names, r.raw);
       return { secrets: r.secrets, revision: r.revision, envId: r.envId };
     },
 
@@ -208,7 +251,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       }, { readOnly: true });
     },
 
-    async get(projectName: string, envName: string, name: string, ctx: AuditContext, version?: number) {
+    async get(projectName: string, envName: string, name: string, ctx: AuditContext, version?: number, opts: ReadOptions = {}) {
       return audit.run(ctx, async (tx, record) => {
         let { p, e } = await env(projectName, envName, tx);
         let s = await secretStore.get(e.id, name, tx);
@@ -223,8 +266,14 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const v = (await secretStore.versions(s.id, tx)).find((x) => x.version === wanted);
         if (!v || v.deleted || !v.nonce || !v.ciphertext || v.dekVersion === null || (version === undefined && s.deleted)) throw notFound();
         const c = await keys.cipher(p.id, v.dekVersion, tx);
-        const value = c.decrypt(v.nonce, v.ciphertext, secretAd(p.id, e.id, name, v.version), `${projectName}/${envName}/${name} v${v.version}`);
-        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { key: name, version: v.version } });
+        let value = c.decrypt(v.nonce, v.ciphertext, secretAd(p.id, e.id, name, v.version), `${projectName}/${envName}/${name} v${v.version}`);
+        let references: string[] | undefined;
+        if (!opts.raw && value.includes('${')) {
+          const r = resolverFor(ctx, projectName, envName, tx, 'read');
+          value = await r.resolveOne(projectName, envName, name, value);
+          if (r.envsRead.size) references = [...r.envsRead];
+        }
+        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { key: name, version: v.version }, detail: { ...(references ? { references } : {}), ...(opts.raw ? { raw: true } : {}) } });
         return { key: name, value, version: v.version, createdAt: iso(v.createdAt), createdBy: v.createdBy, revision: e.revision };
       }, { readOnly: true });
     },
@@ -244,6 +293,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
     async put(projectName: string, envName: string, name: string, value: string, cas: number | undefined, ctx: AuditContext) {
       assertKeyName(name);
       assertValue(name, value);
+      assertReferenceSyntax(name, value);
       return audit.run(ctx, async (tx, record) => {
         const { p, e } = await bumped(projectName, envName, tx);
         const revision = e.revision;
@@ -255,6 +305,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         if (!s || s.deleted) {
           if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
         }
+        await checkReferences(p, e, { [name]: value }, [], ctx, tx);
         s ??= await secretStore.createSecret(e.id, name, tx);
         const version = s.version + 1;
         await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
@@ -282,7 +333,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       const del = input.delete ?? [];
       const setNames = Object.keys(set);
       if (setNames.length === 0 && del.length === 0) throw new InvalidRequestError('nothing to do: give "set" and/or "delete"');
-      for (const n of setNames) { assertKeyName(n); assertValue(n, set[n]); }
+      for (const n of setNames) { assertKeyName(n); assertValue(n, set[n]); assertReferenceSyntax(n, set[n]); }
       for (const n of del) assertKeyName(n);
       const both = del.find((n) => Object.prototype.hasOwnProperty.call(set, n));
       if (both) throw new InvalidRequestError(`${both} is both set and deleted`);
@@ -309,6 +360,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         if (live + added.length - del.length > maxSecretsPerEnv) {
           throw new TooManySecretsError(`environment ${projectName}/${envName} would hold ${live + added.length - del.length} secrets; the limit is ${maxSecretsPerEnv}`);
         }
+        await checkReferences(p, e, Object.fromEntries([...added, ...changed].map((n) => [n, set[n]])), del, ctx, tx);
         for (const n of [...added, ...changed]) {
           const s = existing.get(n) ?? (await secretStore.createSecret(e.id, n, tx));
           const version = s.version + 1;
