@@ -23,6 +23,8 @@ import { SealedError } from './errors.js';
 import { jwtRoleStoreFactory } from './store/jwt-role-store.js';
 import { issuerKeysFactory } from './services/identity/issuer-keys.js';
 import { jwtAuthServiceFactory } from './services/identity/jwt-auth-service.js';
+import { policyStoreFactory } from './store/policy-store.js';
+import { lifecycleServiceFactory } from './services/secret/lifecycle-service.js';
 
 export interface ContainerDeps { db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger }
 
@@ -42,6 +44,7 @@ export function buildBase(deps: ContainerDeps) {
     leases: leaseStoreFactory(db),
     limits: limitStoreFactory(db),
     jwtRoles: jwtRoleStoreFactory(db),
+    policies: policyStoreFactory(db),
   };
   const limits = {
     authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
@@ -65,7 +68,8 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
   });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
-  return { keys, audit, tokens, secrets, rotation, jwtAuth, valueCache };
+  const lifecycle = lifecycleServiceFactory({ projectStore: stores.projects, secretStore: stores.secrets, policyStore: stores.policies, leaseStore: stores.leases, secrets, audit });
+  return { keys, audit, tokens, secrets, rotation, jwtAuth, lifecycle, valueCache };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
@@ -100,6 +104,7 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
     get secrets() { return get('secrets'); },
     get rotation() { return get('rotation'); },
     get jwtAuth() { return get('jwtAuth'); },
+    get lifecycle() { return get('lifecycle'); },
     get sealed() { return current() === null; },
   };
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { buildApp } from './http/app.js';
 import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
+import { rotationSchedulerPlugin } from './services/secret/rotation-scheduler.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
@@ -121,7 +122,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
     if (state === 'sealed') checkSealedKeySettings(cfg, log);
     const container = runtime.container;
     const app = await buildApp(container, { logger: log, https, seal: runtime });
-    for (const p of [backupPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
+    for (const p of [backupPlugin, rotationSchedulerPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     if (state === 'open') await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
     let closed = false;
     return {

@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printJson, printTable, say, shortTime, warn } from '../output.js';
 import { withProgress } from '../progress.js';
+import { generate, policy, stale } from './lifecycle.js';
 import { chompOne, readHidden, readStdin } from '../prompt.js';
 
 // `env` is another name for dotenv (what other tools call it).
@@ -212,6 +213,7 @@ export const secretsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: 'Set, read, list, delete, import and export secrets of an environment',
   builder: (y) => y
     .command(set).command(get).command(list).command(del).command(history).command(importCmd).command(exportCmd)
-    .demandCommand(1, 'name a secrets command: set, get, list, delete, history, import, export'),
+    .command(generate).command(policy).command(stale)
+    .demandCommand(1, 'name a secrets command: set, get, list, delete, history, import, export, generate, policy, stale'),
   handler: () => undefined,
 };

@@ -1,5 +1,5 @@
 // The client's typed API surface (types only): what createClient returns.
-import type {
+import type { GenerateInput, GeneratedSecret, SecretPolicy, SecretPolicyInput, StaleSecret,
   AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
   Deleted, Environment, Health, JwtLogin, JwtRole, JwtRoleCreateInput, JwtRoleDeleted, MasterKeyRotation, SealResult, SealStatus, NotModified, Project,
   ProjectKeyRotation, SecretDeleted, SecretNames,
@@ -170,6 +170,43 @@ export interface SecretsApi {
    * ```
    */
   listNames(project: string, env: string, options?: CallOptions): Promise<SecretNames>;
+  /**
+   * Stores a value the server makes from a CSPRNG (`write:P/E`), optionally
+   * with a rotation policy. The value is returned only with `show: true`.
+   *
+   * @example
+   * ```ts
+   * await client.secrets.generate('api', 'prod', 'SESSION_KEY', { charset: 'base64url', length: 43, rotateEvery: '30d', auto: true });
+   * ```
+   */
+  generate(project: string, env: string, key: string, input: GenerateInput, options?: CallOptions): Promise<GeneratedSecret>;
+  /**
+   * The rotation policy of a secret (`list:P/E`).
+   *
+   * @example
+   * ```ts
+   * const { rotateEvery, dueAt } = await client.secrets.policy('api', 'prod', 'DB_PASS');
+   * ```
+   */
+  policy(project: string, env: string, key: string, options?: CallOptions): Promise<SecretPolicy>;
+  /**
+   * Sets the rotation policy of a secret (`write:P/E`): fields left out are kept, null clears one.
+   *
+   * @example
+   * ```ts
+   * await client.secrets.setPolicy('api', 'prod', 'DB_PASS', { rotateEvery: '90d', expiresAt: '2027-01-31' });
+   * ```
+   */
+  setPolicy(project: string, env: string, key: string, input: SecretPolicyInput, options?: CallOptions): Promise<SecretPolicy>;
+  /**
+   * Secrets overdue for rotation, or whose current version expired, in every env the token may list; most overdue first.
+   *
+   * @example
+   * ```ts
+   * for (const s of await client.secrets.stale()) console.log(`${s.project}/${s.env}/${s.key} due ${s.dueAt}`);
+   * ```
+   */
+  stale(options?: CallOptions): Promise<StaleSecret[]>;
 }
 
 /** API tokens. */

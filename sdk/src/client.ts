@@ -6,7 +6,7 @@ import { env, fetchFor, normaliseAddr, positive, retryPolicy, tokenFrom } from '
 import { DEFAULT_ADDR, type AuditIterateOptions, type ClientOptions, type GetAllOptions, type WarningInfo } from './options.js';
 import type { HushClient, SecretsApi } from './api.js';
 import type {
-  AuditEvent, AuditQuery, BackupDownload, BackupExportOptions, CallOptions, Environment, JwtLogin, JwtRole, NotModified, Project, SecretsSnapshot, TokenInfo,
+  AuditEvent, AuditQuery, BackupDownload, BackupExportOptions, CallOptions, Environment, JwtLogin, JwtRole, NotModified, Project, SecretsSnapshot, StaleSecret, TokenInfo,
 } from './types.js';
 
 export * from './options.js';
@@ -219,6 +219,11 @@ export function createClient(options: ClientOptions = {}): HushClient {
       bulk: (p, e, change, o) => call({ method: 'PATCH', path: `${envPath(p, e)}/secrets`, body: { ...(change.set ? { set: change.set } : {}), ...(change.delete ? { delete: change.delete } : {}) }, ...opts(o) }),
       versions: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}/versions`, ...opts(o) }),
       listNames: (p, e, o) => call({ method: 'GET', path: `${envPath(p, e)}/keys`, ...opts(o) }),
+      // Not retried: a retry after a lost answer would store a second new value.
+      generate: (p, e, key, input, o) => call({ method: 'POST', path: `${envPath(p, e)}/secrets/${seg(key)}/generate`, body: input, ...opts(o) }),
+      policy: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}/policy`, ...opts(o) }),
+      setPolicy: (p, e, key, input, o) => call({ method: 'PUT', path: `${envPath(p, e)}/secrets/${seg(key)}/policy`, body: input, retry: 'idempotent', ...opts(o) }),
+      stale: async (o) => (await call<{ secrets: StaleSecret[] }>({ method: 'GET', path: '/v1/secrets/stale', ...opts(o) })).secrets,
     },
     tokens: {
       create: (input, o) => call({ method: 'POST', path: '/v1/tokens', body: input, ...opts(o) }),

@@ -13,6 +13,7 @@ import { registerAuth } from './auth.js';
 import { errorHandler } from './errors.js';
 import { auditRoutes } from './routes/audit.js';
 import { projectRoutes } from './routes/projects.js';
+import { lifecycleRoutes } from './routes/lifecycle.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
 import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
@@ -258,6 +259,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   sysRoutes(app, c, opts.seal ?? null);
   projectRoutes(app, c);
   secretRoutes(app, c);
+  lifecycleRoutes(app, c);
   tokenRoutes(app, c);
   authJwtRoutes(app, c);
   auditRoutes(app, c);

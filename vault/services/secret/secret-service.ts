@@ -6,7 +6,7 @@ import {
 import { isPostgres, type Db, type Tx } from '../../store/db.js';
 import type { EnvRow, ProjectRow, ProjectStore } from '../../store/project-store.js';
 import type { SecretStore, StoredValue } from '../../store/secret-store.js';
-import type { AuditContext, AuditService } from '../audit/audit-service.js';
+import type { AuditContext, AuditService, Record_ } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
 import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
@@ -33,7 +33,7 @@ export interface ReadOptions { raw?: boolean }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
-const envLock = (project: string, env: string) => `${project}\u0000${env}`;
+export const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
 export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, maxValueBytes, maxSecretsPerEnv, valueCache = null }: SecretServiceDeps) {
   /** PostgreSQL: reads run outside the group's transaction (unit-of-work.ts). */
@@ -133,6 +133,38 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
   async function revision(projectName: string, envName: string) {
     const { e } = await env(projectName, envName);
     return { envId: e.id, revision: e.revision };
+  }
+
+  /** Checks a name and value about to be written, before any transaction. */
+  function assertWritable(name: string, value: string): void {
+    assertKeyName(name);
+    assertValue(name, value);
+    assertReferenceSyntax(name, value);
+  }
+
+  /**
+   * One value written as a new version, with its secret.write event, inside
+   * the caller's transaction (which holds envLock(projectName, envName)):
+   * put, and generated values (lifecycle-service.ts). `detail` goes into
+   * the event. Call assertWritable first.
+   */
+  async function writeIn(tx: Tx, record: Record_, projectName: string, envName: string, name: string, value: string, cas: number | undefined, ctx: AuditContext, detail: Record<string, unknown> = {}) {
+    const { p, e } = await bumped(projectName, envName, tx);
+    const revision = e.revision;
+    let s = await secretStore.get(e.id, name, tx);
+    const current = s && !s.deleted ? s.version : 0;
+    if (cas !== undefined && cas !== current) {
+      throw new CasConflictError(`check-and-set failed for ${name}: expected version ${cas}, current is ${current}`, { details: { current } });
+    }
+    if (!s || s.deleted) {
+      if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
+    }
+    await checkReferences(p, e, { [name]: value }, [], ctx, tx);
+    s ??= await secretStore.createSecret(e.id, name, tx);
+    const version = s.version + 1;
+    await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
+    await record({ action: 'secret.write', outcome: 'ok', project: projectName, env: envName, target: { key: name, version }, detail });
+    return { key: name, version, revision, secretId: s.id };
   }
 
   return {
@@ -291,28 +323,15 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
 
     /** `cas`: the version the caller last saw (0 = must not exist yet). */
     async put(projectName: string, envName: string, name: string, value: string, cas: number | undefined, ctx: AuditContext) {
-      assertKeyName(name);
-      assertValue(name, value);
-      assertReferenceSyntax(name, value);
+      assertWritable(name, value);
       return audit.run(ctx, async (tx, record) => {
-        const { p, e } = await bumped(projectName, envName, tx);
-        const revision = e.revision;
-        let s = await secretStore.get(e.id, name, tx);
-        const current = s && !s.deleted ? s.version : 0;
-        if (cas !== undefined && cas !== current) {
-          throw new CasConflictError(`check-and-set failed for ${name}: expected version ${cas}, current is ${current}`, { details: { current } });
-        }
-        if (!s || s.deleted) {
-          if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
-        }
-        await checkReferences(p, e, { [name]: value }, [], ctx, tx);
-        s ??= await secretStore.createSecret(e.id, name, tx);
-        const version = s.version + 1;
-        await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, tx);
-        await record({ action: 'secret.write', outcome: 'ok', project: projectName, env: envName, target: { key: name, version }, detail: cas !== undefined ? { cas } : {} });
-        return { key: name, version, revision };
+        const { secretId: _, ...out } = await writeIn(tx, record, projectName, envName, name, value, cas, ctx, cas !== undefined ? { cas } : {});
+        return out;
       }, { lockKey: envLock(projectName, envName) });
     },
+
+    assertWritable,
+    writeIn,
 
     async delete(projectName: string, envName: string, name: string, ctx: AuditContext) {
       return audit.run(ctx, async (tx, record) => {
