@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BACKUP_FORMAT } from '../../vault/backup/dump.js';
 import { verifyBackupFile } from '../../vault/backup/local.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import {
@@ -24,7 +25,7 @@ function assertHushNdjson(plain: Buffer): void {
   const nl = text.indexOf('\n');
   const header = JSON.parse(text.slice(0, nl));
   assert.equal(header.type, 'hush-backup');
-  assert.equal(header.format, 3);
+  assert.equal(header.format, BACKUP_FORMAT);
   const body = text.slice(nl + 1);
   assert.equal(createHash('sha256').update(body).digest('hex'), header.bodySha256, 'gpg output hashes to the header\'s bodySha256');
   const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l));

@@ -13,7 +13,10 @@ import { readSnapshot, type Tx } from '../store/db.js';
  *   {"t":"project"} {"t":"env"} {"t":"secret"} {"t":"version", value}                    data, by name
  *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_stream"} ... {"t":"audit_checkpoint"} ...
  *
- * Format 3 (this release) adds {"t":"jwt_role"} lines after the tokens: the
+ * Format 4 (this release) adds {"t":"secret_policy"} lines after the JWT
+ * roles: rotation periods, expiries and generators of secrets
+ * (docs/lifecycle.md), by project, env and secret name.
+ * Format 3 adds {"t":"jwt_role"} lines after the tokens: the
  * JWT auth roles (docs/machine-identity.md). Format 2 carries the audit streams: each event's stream and
  * place in it, the stream registry and the checkpoints (docs/audit.md).
  * Format 1 (before streams) had one chain and an {"t":"audit_head"} line;
@@ -24,9 +27,9 @@ import { readSnapshot, type Tx } from '../store/db.js';
  * as the dump it came from. Values are plaintext here: the whole stream only
  * ever leaves the process inside OpenPGP encryption.
  */
-export const BACKUP_FORMAT = 3;
+export const BACKUP_FORMAT = 4;
 /** Formats this release restores. */
-export const READABLE_FORMATS = [1, 2, 3];
+export const READABLE_FORMATS = [1, 2, 3, 4];
 
 export interface BackupCounts { projects: number; envs: number; secrets: number; versions: number; tokens: number; audit: number }
 export interface BackupHeader { type: 'hush-backup'; format: number; createdAt: string; vaultId: string; source: string; counts: BackupCounts; bodySha256: string }
@@ -87,6 +90,14 @@ export async function* bodyLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
       yield {
         t: 'jwt_role', name: r.name, issuer: r.issuer, audience: r.audience, scopes: r.scopes, ttlMs: r.ttlMs, boundClaims: r.boundClaims, boundSubject: r.boundSubject,
         requiredClaims: r.requiredClaims, jwksUrl: r.jwksUrl, jwks: r.jwks, publicKey: r.publicKey, createdAt: r.createdAt, createdBy: r.createdBy,
+      };
+    }
+  }
+  if (format >= 4) {
+    for (const x of await store.policies(tx)) {
+      yield {
+        t: 'secret_policy', project: x.project, env: x.env, name: x.name, rotateEveryMs: x.rotateEveryMs, expiresAt: x.expiresAt, expiresVersion: x.expiresVersion,
+        generator: x.generator, auto: x.auto, remindedDueAt: x.remindedDueAt, updatedAt: x.updatedAt,
       };
     }
   }

@@ -89,13 +89,17 @@ const SHAPES: Record<string, Record<string, string>> = {
   audit_head: { seq: 'n', hash: 's' },
   audit_stream: { id: 'n', node: 's', createdAt: 'n', headSeq: 'n', headEvent: 'n', headHash: 's', checkpointSeq: 'n', closedAt: 'n?' },
   audit_checkpoint: { id: 'n', ts: 'n', heads: 's', prevHash: 's', hash: 's' },
+  // Format 4: secret lifecycle policies.
+  secret_policy: {
+    project: 's', env: 's', name: 's', rotateEveryMs: 'n?', expiresAt: 'n?', expiresVersion: 'n?', generator: 's?', auto: 'b', remindedDueAt: 'n?', updatedAt: 'n',
+  },
   // Format 3: JWT auth roles.
   jwt_role: {
     name: 's', issuer: 's', audience: 's', scopes: 'a', ttlMs: 'n', boundClaims: 'o', boundSubject: 's?', requiredClaims: 'a', jwksUrl: 's?', jwks: 's?', publicKey: 's?', createdAt: 'n', createdBy: 's',
   },
 };
 /** Lines a format does not have. */
-const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role'], 2: ['audit_head', 'jwt_role'], 3: ['audit_head'] };
+const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role', 'secret_policy'], 2: ['audit_head', 'jwt_role', 'secret_policy'], 3: ['audit_head', 'secret_policy'], 4: ['audit_head'] };
 
 function kindOk(v: unknown, k: string): boolean {
   if (k.endsWith('?')) { if (v === null) return true; k = k.slice(0, -1); }
@@ -110,7 +114,7 @@ function kindOk(v: unknown, k: string): boolean {
 }
 
 const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
-const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
+const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, secret_policy: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
 
 /** Byte-wise (UTF-8) order, as the dump sorts names on both engines. */
 const after = (a: string, b: string): boolean => Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0;
@@ -375,6 +379,12 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
             name: l.name, issuer: l.issuer, audience: l.audience, scopes: l.scopes, ttlMs: l.ttlMs, boundClaims: l.boundClaims, boundSubject: l.boundSubject,
             requiredClaims: l.requiredClaims, jwksUrl: l.jwksUrl, jwks: l.jwks, publicKey: l.publicKey, createdAt: l.createdAt, createdBy: l.createdBy,
           }, tx);
+          break;
+        case 'secret_policy':
+          if (!(await store.insertPolicy({
+            project: l.project, env: l.env, name: l.name, rotateEveryMs: l.rotateEveryMs, expiresAt: l.expiresAt, expiresVersion: l.expiresVersion,
+            generator: l.generator, auto: l.auto, remindedDueAt: l.remindedDueAt, updatedAt: l.updatedAt,
+          }, tx))) throw new BackupInvalidError(`backup has a policy for ${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/${String(l.name).slice(0, 256)}, a secret it does not hold`);
           break;
         case 'audit':
           audit.push({ seq: l.seq, ts: l.ts, actorId: l.actorId, actorName: l.actorName, action: l.action, project: l.project, env: l.env, target: l.target, outcome: l.outcome, ip: l.ip, requestId: l.requestId, detail: l.detail, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64'), stream: l.stream, streamSeq: l.streamSeq });

@@ -13,6 +13,9 @@ export interface PolicyRow {
   remindedDueAt: number | null;
 }
 
+/** A policy as a backup carries it (format 4): by project, env and secret name, not by id. */
+export interface BackupPolicy extends Omit<PolicyRow, 'secretId'> { project: string; env: string; name: string; updatedAt: number }
+
 /** A live secret with a policy, named, with its current version's time. */
 export interface PolicedSecret extends PolicyRow {
   project: string; env: string; key: string; version: number; updatedAt: number;
@@ -44,6 +47,13 @@ const Q = {
   countDue: query(`select count(*) as n from secret_policies x join secrets s on s.id = x.secret_id where s.deleted = false and ${DUE}`),
   remind: query('update secret_policies set reminded_due_at = ? where secret_id = ? and (reminded_due_at is null or reminded_due_at <> ?)'),
   policed: query(`${POLICED} and s.id = ?`),
+  // Deleted secrets keep their policy (it applies again when the name is written again): backed up too.
+  backup: query(`select p.name as project, e.name as env, s.name as name, x.rotate_every_ms, x.expires_at, x.expires_version, x.generator, x.auto, x.reminded_due_at, x.updated_at
+    from secret_policies x join secrets s on s.id = x.secret_id join environments e on e.id = s.env_id join projects p on p.id = e.project_id
+    order by p.name collate_c, e.name collate_c, s.name collate_c`),
+  restore: query(`insert into secret_policies (secret_id, rotate_every_ms, expires_at, expires_version, generator, auto, reminded_due_at, updated_at)
+    select s.id, ?, ?, ?, ?, ?, ?, ? from secrets s join environments e on e.id = s.env_id join projects p on p.id = e.project_id
+    where p.name = ? and e.name = ? and s.name = ?`),
 };
 
 export function policyStoreFactory(db: Db) {
@@ -66,6 +76,17 @@ export function policyStoreFactory(db: Db) {
     /** Live secrets overdue at `now`, by project, env and name. */
     async due(now: number, limit: number, tx?: Tx): Promise<PolicedSecret[]> {
       return (await sql(db, tx).all(Q.due, now, now, limit)).map(toPoliced);
+    },
+    /** Every policy, in byte-wise name order on both engines (backups). */
+    async forBackup(tx: Tx): Promise<BackupPolicy[]> {
+      return (await sql(db, tx).all(Q.backup)).map((r) => {
+        const { secretId: _, ...rest } = toPolicy({ ...r, secret_id: 0 });
+        return { project: r.project, env: r.env, name: r.name, ...rest, updatedAt: Number(r.updated_at) };
+      });
+    },
+    /** Restores one policy onto the secret of that name; false when there is no such secret. */
+    async restore(p: BackupPolicy, tx: Tx): Promise<boolean> {
+      return (await sql(db, tx).run(Q.restore, p.rotateEveryMs, p.expiresAt, p.expiresVersion, p.generator, p.auto, p.remindedDueAt, p.updatedAt, p.project, p.env, p.name)) === 1;
     },
     async countDue(now: number, tx?: Tx): Promise<number> {
       return Number((await sql(db, tx).get<{ n: number }>(Q.countDue, now, now))?.n ?? 0);
