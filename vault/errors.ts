@@ -62,6 +62,8 @@ export const ReferenceNotFoundError = make('reference_not_found', 422);
 export const ReferenceCycleError = make('reference_cycle', 422);
 /** More than 8 references in a chain. */
 export const ReferenceTooDeepError = make('reference_too_deep', 422);
+/** Resolving references would make a value (or a read) larger than the resolver allows. */
+export const ReferenceTooLargeError = make('reference_too_large', 422);
 
 export function isHushError(e: unknown): e is HushError {
   return typeof e === 'object' && e !== null && typeof (e as HushError).code === 'string' && typeof (e as HushError).statusCode === 'number' && (e as Error).name === 'HushError';

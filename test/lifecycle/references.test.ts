@@ -148,6 +148,16 @@ for (const backend of BACKENDS) {
       row('raw', '${billing.prod.STRIPE_KEY} (?raw=1, token: read:api/prod,dev)', one.body.value);
     });
 
+    it('references cannot blow a value up: repeated references past the size bound are refused', async () => {
+      await put(P, 'C0', 'x'.repeat(1000));
+      await put(P, 'C1', '${C0}'.repeat(200)); // 200,000 characters resolved: fine
+      assert.equal((await s.api('GET', `${P}/secrets/C1`)).body.value.length, 200_000);
+      const w = await s.api('PUT', `${P}/secrets/C2`, { value: '${C1}'.repeat(200) }); // 40,000,000: refused
+      assert.equal(w.status, 422, w.text);
+      assert.equal(w.body.error.code, 'reference_too_large');
+      assert.equal((await s.api('PATCH', `${P}/secrets`, { delete: ['C0', 'C1'] })).status, 200);
+    });
+
     it('a changed referenced value is seen by the next read', async () => {
       await put(P, 'DB_HOST', 'db2.internal');
       assert.equal((await s.api('GET', `${P}/secrets/DB_URL`)).body.value, 'postgres://app:pa55@db2.internal/app');

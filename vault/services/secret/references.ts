@@ -1,5 +1,5 @@
 import {
-  InvalidReferenceError, ReferenceCycleError, ReferenceForbiddenError, ReferenceNotFoundError, ReferenceTooDeepError,
+  InvalidReferenceError, ReferenceCycleError, ReferenceForbiddenError, ReferenceNotFoundError, ReferenceTooDeepError, ReferenceTooLargeError,
 } from '../../errors.js';
 import { KEY_NAME_MAX, KEY_NAME_RE, RESOURCE_NAME_RE } from './names.js';
 
@@ -11,6 +11,14 @@ import { KEY_NAME_MAX, KEY_NAME_RE, RESOURCE_NAME_RE } from './names.js';
  * may hold dots).
  */
 export const MAX_REFERENCE_DEPTH = 8;
+/**
+ * Resolved text is bounded: a value that repeats a reference many times,
+ * whose target repeats one too, would otherwise grow exponentially. One
+ * resolved value may hold at most this many characters, and one read may
+ * add at most READ_GROWTH_MAX characters by resolving.
+ */
+export const RESOLVED_VALUE_MAX = 1024 * 1024;
+export const READ_GROWTH_MAX = 16 * 1024 * 1024;
 
 export interface Ref { text: string; project: string | null; env: string | null; key: string }
 type Part = string | Ref;
@@ -85,6 +93,8 @@ export interface RefSource {
 export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
   /** Resolved value and its height (the longest chain of references below it) by "project/env/KEY". */
   const done = new Map<string, { value: string; height: number }>();
+  /** Characters added by resolving so far (READ_GROWTH_MAX). */
+  let growth = 0;
   /** The envs a value was read from, as "project/env". */
   const envsRead = new Set<string>();
   const loaded = new Map<string, Promise<Readonly<Record<string, string>> | null>>();
@@ -135,6 +145,10 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
       }
       height = Math.max(height, target.height + 1);
       out += target.value;
+      growth += target.value.length;
+      if (out.length > RESOLVED_VALUE_MAX || growth > READ_GROWTH_MAX) {
+        throw new ReferenceTooLargeError(`resolving the references in ${from} makes ${out.length > RESOLVED_VALUE_MAX ? `a value of more than ${RESOLVED_VALUE_MAX}` : `more than ${READ_GROWTH_MAX} added`} characters; reference fewer or smaller values`);
+      }
     }
     return { value: out, height };
   }
