@@ -3,6 +3,7 @@ import * as initial from './20261123000000_initial.js';
 import * as auditStreams from './20261207000000_audit_streams.js';
 import * as sharedLimits from './20261207000100_shared_limits.js';
 import * as jwtRoles from './20261208000000_jwt_roles.js';
+import * as secretPolicies from './20261208120000_secret_policies.js';
 import * as envHistory from './20261209000000_env_history.js';
 import * as webhooks from './20261209000200_webhooks.js';
 
@@ -14,6 +15,7 @@ const MIGRATIONS: [string, Migration][] = [
   ['20261207000000_audit_streams', auditStreams],
   ['20261207000100_shared_limits', sharedLimits],
   ['20261208000000_jwt_roles', jwtRoles],
+  ['20261208120000_secret_policies', secretPolicies],
   ['20261209000000_env_history', envHistory],
   ['20261209000200_webhooks', webhooks],
 ];

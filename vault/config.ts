@@ -46,6 +46,7 @@ export interface Config {
   trustProxy: string[];
   auditFile: string | null;
   auditCheckpointIntervalMs: number;
+  rotationCheckIntervalMs: number;
   backupSchedule: string | null;
   backupDir: string | null;
   backupRecipients: string[];
@@ -189,6 +190,7 @@ export const SETTINGS = [
   def({ key: 'trustProxy', flag: 'trust-proxy', env: 'HUSH_TRUST_PROXY', default: [], parse: cidrs, doc: 'Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.' }),
   def({ key: 'auditFile', flag: 'audit-file', env: 'HUSH_AUDIT_FILE', default: null, parse: nullablePath, doc: 'Also append audit events as JSON lines to this file (after commit).' }),
   def({ key: 'auditCheckpointIntervalMs', flag: 'audit-checkpoint-interval', env: 'HUSH_AUDIT_CHECKPOINT_INTERVAL', default: 60_000, parse: durationOrZero, doc: 'How often a server writes an audit checkpoint (a MACed record of every audit stream\'s head) when any stream moved; 0 turns the timer off (one is still written at shutdown).' }),
+  def({ key: 'rotationCheckIntervalMs', flag: 'rotation-check-interval', env: 'HUSH_ROTATION_CHECK_INTERVAL', default: 60_000, parse: durationOrZero, doc: 'How often a server looks for secrets due for rotation (docs/lifecycle.md): auto-rotated ones get a new value, the others one secret.rotation_due audit event. Every server may run it; each due secret is handled once. 0 turns it off on this server.' }),
   def({ key: 'backupSchedule', flag: 'backup-schedule', env: 'HUSH_BACKUP_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for scheduled backups (croner syntax, seconds field optional).' }),
   def({ key: 'backupDir', flag: 'backup-dir', env: 'HUSH_BACKUP_DIR', default: null, parse: nullablePath, doc: 'Directory for scheduled backups.' }),
   def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),

@@ -33,6 +33,8 @@ import { webhookStoreFactory } from './store/webhook-store.js';
 import { webhookOutboxFactory } from './services/webhooks/outbox.js';
 import { webhookServiceFactory } from './services/webhooks/webhook-service.js';
 import { webhookWorkerFactory, type WebhookWorker } from './services/webhooks/delivery.js';
+import { policyStoreFactory } from './store/policy-store.js';
+import { lifecycleServiceFactory } from './services/secret/lifecycle-service.js';
 
 export interface ContainerDeps {
   db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger;
@@ -58,6 +60,7 @@ export function buildBase(deps: ContainerDeps) {
     limits: limitStoreFactory(db),
     jwtRoles: jwtRoleStoreFactory(db),
     webhooks: webhookStoreFactory(db),
+    policies: policyStoreFactory(db),
   };
   const limits = {
     authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
@@ -99,10 +102,11 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
     },
   });
   const history = historyServiceFactory({ historyStore: stores.history, writer, audit });
-  const kv = kvServiceFactory({ projectStore: stores.projects, historyStore: stores.history, history, writer, audit });
+  const kv = kvServiceFactory({ projectStore: stores.projects, historyStore: stores.history, history, writer, audit, references: secrets });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
-  return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, valueCache, webhooks, webhookWorker: worker };
+  const lifecycle = lifecycleServiceFactory({ projectStore: stores.projects, secretStore: stores.secrets, policyStore: stores.policies, leaseStore: stores.leases, secrets, audit });
+  return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, lifecycle, valueCache, webhooks, webhookWorker: worker };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
@@ -140,6 +144,7 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
     get rotation() { return get('rotation'); },
     get jwtAuth() { return get('jwtAuth'); },
     get webhooks() { return get('webhooks'); },
+    get lifecycle() { return get('lifecycle'); },
     get sealed() { return current() === null; },
   };
 }

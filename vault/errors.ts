@@ -58,6 +58,18 @@ export const UnsealFailedError = make('unseal_failed', 400);
 export const NotSealedError = make('not_sealed', 409);
 export const RateLimitedError = make('rate_limited', 429);
 export const ConfigError = make('config_invalid', 500);
+/** A value holds a `${...}` that is not a reference (docs/lifecycle.md); `$${` writes a literal `${`. */
+export const InvalidReferenceError = make('invalid_reference', 400);
+/** A reference names an environment the reading token may not read. The referenced value is never disclosed. */
+export const ReferenceForbiddenError = make('reference_forbidden', 403);
+/** A reference names a project, environment or secret that does not exist. */
+export const ReferenceNotFoundError = make('reference_not_found', 422);
+/** References that lead back to where they started. */
+export const ReferenceCycleError = make('reference_cycle', 422);
+/** More than 8 references in a chain. */
+export const ReferenceTooDeepError = make('reference_too_deep', 422);
+/** Resolving references would make a value (or a read) larger than the resolver allows. */
+export const ReferenceTooLargeError = make('reference_too_large', 422);
 
 export function isHushError(e: unknown): e is HushError {
   return typeof e === 'object' && e !== null && typeof (e as HushError).code === 'string' && typeof (e as HushError).statusCode === 'number' && (e as Error).name === 'HushError';

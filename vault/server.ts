@@ -17,6 +17,7 @@ import { verifySchedulePlugin } from './services/audit/verify-schedule.js';
 import { validateCron } from './services/schedule.js';
 import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { BACKUP_STATS_KEY, parseBackupStats } from './backup/stats.js';
+import { rotationSchedulerPlugin } from './services/secret/rotation-scheduler.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
@@ -146,7 +147,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
       lastBackup: async () => parseBackupStats(await base.stores.meta.get(BACKUP_STATS_KEY)),
     });
     const app = await buildApp(container, { logger: log, https, seal: runtime, metrics: { metrics, public: cfg.metricsPublic } });
-    for (const p of [backupPlugin, verifySchedulePlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
+    for (const p of [backupPlugin, verifySchedulePlugin, rotationSchedulerPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
     if (state === 'open') await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
     let closed = false;
     return {

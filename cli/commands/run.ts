@@ -22,6 +22,7 @@ export interface RunArgs {
   mount?: string;
   'mount-format'?: string;
   'no-env'?: boolean;
+  raw?: boolean;
   command?: string;
   /** Positionals given without `--` (refused with a hint). */
   args?: (string | number)[];
@@ -48,6 +49,7 @@ function runOptions(y: Argv): Argv<RunArgs> {
     .option('mount', { type: 'string', describe: 'Also write the values to this file (mode 0600), removed when the command exits', group: 'Run options:' })
     .option('mount-format', { type: 'string', choices: ['dotenv', 'env', 'json', 'raw'], describe: 'Format of the --mount file [default: json for *.json, else dotenv (also: env); raw = one bare value]', group: 'Run options:' })
     .option('no-env', { type: 'boolean', describe: 'With --mount: do not put the values into the environment', group: 'Run options:' })
+    .option('raw', { type: 'boolean', describe: 'Inject values as stored: ${...} references not resolved', group: 'Run options:' })
     .option('command', { type: 'string', describe: 'Run this string with /bin/sh -c (words after -- become $1, $2, ...)', group: 'Run options:' })
     .example('hush run -p api -e prod -- node server.js', 'start a server with api/prod injected')
     .example('hush run --mask -- ./deploy.sh --verbose', 'hide secret values in the output')

@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printJson, printTable, say, shortTime, warn } from '../output.js';
 import { withProgress } from '../progress.js';
+import { generate, policy, stale } from './lifecycle.js';
 import { chompOne, readHidden, readStdin } from '../prompt.js';
 import { copy, diff, history, rollback } from './history.js';
 
@@ -89,7 +90,7 @@ const set: CommandModule<GlobalArgs, SetArgs> = {
   },
 };
 
-interface KeyArgs extends GlobalArgs { key: string; version?: number }
+interface KeyArgs extends GlobalArgs { key: string; version?: number; raw?: boolean }
 
 const get: CommandModule<GlobalArgs, KeyArgs> = {
   command: 'get <key>',
@@ -98,13 +99,14 @@ const get: CommandModule<GlobalArgs, KeyArgs> = {
     .version(false)
     .positional('key', { type: 'string', demandOption: true })
     .option('version', { type: 'number', describe: 'An older version (see hush secrets history)' })
+    .option('raw', { type: 'boolean', describe: 'The value as stored: ${...} references not resolved' })
     .example('hush secrets get DATABASE_URL -p api -e prod', '')
     .example('hush secrets get DATABASE_URL --version 3', 'an older version') as Argv<KeyArgs>,
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
     if (argv.version !== undefined && !(Number.isInteger(argv.version) && argv.version >= 1)) throw new CliError('--version must be a positive integer', EXIT.usage);
-    const r = await client.secrets.get(project, env, checkVarName(argv.key), argv.version !== undefined ? { version: argv.version } : {});
+    const r = await client.secrets.get(project, env, checkVarName(argv.key), { ...(argv.version !== undefined ? { version: argv.version } : {}), ...(argv.raw ? { raw: true } : {}) });
     if (argv.json) { emit(argv, { project, env, ...r }, () => undefined); return; }
     process.stdout.write(r.value + (process.stdout.isTTY && !r.value.endsWith('\n') ? '\n' : ''));
   },
@@ -171,7 +173,7 @@ const importCmd: CommandModule<GlobalArgs, ImportArgs> = {
   },
 };
 
-interface ExportArgs extends GlobalArgs { format?: (typeof FORMAT_CHOICES)[number]; out?: string; only?: string[] }
+interface ExportArgs extends GlobalArgs { format?: (typeof FORMAT_CHOICES)[number]; out?: string; only?: string[]; raw?: boolean }
 
 const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
   command: 'export',
@@ -180,6 +182,7 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
     .option('format', { alias: 'f', choices: FORMAT_CHOICES, describe: 'Output format [default: dotenv; json with --json]' })
     .option('out', { alias: 'o', type: 'string', describe: 'Write to this file (mode 0600) instead of stdout' })
     .option('only', { type: 'string', array: true, describe: 'Only these names (repeat or comma-separate)' })
+    .option('raw', { type: 'boolean', describe: 'Values as stored: ${...} references not resolved' })
     .example('hush secrets export --format shell > env.sh', '')
     .example('hush secrets export --format docker -o app.env && docker run --env-file app.env app', '') as Argv<ExportArgs>,
   handler: async (argv) => {
@@ -189,7 +192,7 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
     const format = chosen === 'env' ? 'dotenv' : chosen;
     const only = argv.only?.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean);
     only?.forEach(checkVarName);
-    const snap = await withProgress(`Exporting ${project}/${env}`, () => client.secrets.getAll(project, env, only?.length ? { only } : {}));
+    const snap = await withProgress(`Exporting ${project}/${env}`, () => client.secrets.getAll(project, env, { ...(only?.length ? { only } : {}), ...(argv.raw ? { raw: true } : {}) }));
     const { formatSecrets } = await import('../formats.js');
     const text = formatSecrets(format, snap.secrets);
     if (argv.out) {
@@ -210,6 +213,7 @@ export const secretsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: 'Set, read, list, delete, import and export secrets of an environment; its history, diff, rollback and copy',
   builder: (y) => y
     .command(set).command(get).command(list).command(del).command(history).command(diff).command(rollback).command(copy).command(importCmd).command(exportCmd)
-    .demandCommand(1, 'name a secrets command: set, get, list, delete, history, diff, rollback, copy, import, export'),
+    .command(generate).command(policy).command(stale)
+    .demandCommand(1, 'name a secrets command: set, get, list, delete, history, diff, rollback, copy, import, export, generate, policy, stale'),
   handler: () => undefined,
 };

@@ -34,6 +34,7 @@ const OPTIONS = {
   mount: { type: 'string' },
   'mount-format': { type: 'string' },
   'no-env': { type: 'boolean' },
+  raw: { type: 'boolean' },
   command: { type: 'string' },
 } as const;
 
@@ -114,6 +115,7 @@ export function parseRunFast(argv: string[]): RunArgs | null {
     mount: values.mount as string | undefined,
     'mount-format': mountFormat,
     'no-env': values['no-env'] as boolean | undefined,
+    raw: values.raw as boolean | undefined,
     command: values.command as string | undefined,
     '--': argv.slice(sep + 1),
   };

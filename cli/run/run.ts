@@ -28,6 +28,8 @@ export interface RunPlan {
   /** How messages name the command. */
   display: string;
   only: string[] | undefined;
+  /** Values as stored, references not resolved (--raw). */
+  raw: boolean;
   policy: EnvPolicy;
   mask: boolean;
   watch: boolean;
@@ -83,7 +85,7 @@ export function parsePlan(a: RunArgs): RunPlan {
   }
   if (a['no-env'] && !mount) throw usage('--no-env needs --mount FILE (otherwise the command would get no secrets at all)');
   return {
-    file, args, display, only: only.length ? only : undefined,
+    file, args, display, only: only.length ? only : undefined, raw: !!a.raw,
     policy: { preserve: parsePreserve(a['preserve-env']), inject: !a['no-env'] },
     mask: !!a.mask, watch: !!a.watch, graceMs, fallback, mount,
   };
@@ -317,7 +319,7 @@ export class Supervisor {
     const { watchLoop } = await import('./watch.js');
     this.watchAbort = new AbortController();
     await watchLoop({
-      client, project, env, only: this.plan.only, etag: snap.etag, secrets: snap.secrets,
+      client, project, env, only: this.plan.only, raw: this.plan.raw, etag: snap.etag, secrets: snap.secrets,
       onChange: (s) => this.restart(s),
       warn: (m) => { process.stderr.write(`${m}\n`); },
       signal: this.watchAbort.signal,
@@ -360,7 +362,7 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
       ...await transportOptions(conn),
       onWarning: (m) => { process.stderr.write(`${m}\n`); },
     });
-    snap = await client.secrets.getAll(project, envName, { only: plan.only });
+    snap = await client.secrets.getAll(project, envName, { only: plan.only, ...(plan.raw ? { raw: true } : {}) });
   } catch (e) {
     throw startError(e, conn, target, plan);
   }

@@ -12,6 +12,7 @@ export interface WatchLoopOptions {
   project: string;
   env: string;
   only: string[] | undefined;
+  raw?: boolean;
   /** ETag of the values the child was started with; null when they came from the fallback cache. */
   etag: string | null;
   /** The values the child was started with. */
@@ -52,7 +53,7 @@ export async function watchLoop(o: WatchLoopOptions): Promise<void> {
     const started = Date.now();
     try {
       const r = await o.client.secrets.getAll(o.project, o.env, {
-        only: o.only, fallback: false, signal: o.signal,
+        only: o.only, ...(o.raw ? { raw: true } : {}), fallback: false, signal: o.signal,
         ...(etag ? { ifNoneMatch: etag, wait, timeoutMs: wait * 1000 + 15_000 } : {}),
       });
       if (failures > 0) o.warn(`hush: watch: reconnected to the server; watching ${target} again`);

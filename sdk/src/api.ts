@@ -1,6 +1,6 @@
 // The client's typed API surface (types only): what createClient returns.
 import type { WebhooksApi } from './webhooks.js';
-import type {
+import type { GenerateInput, GeneratedSecret, SecretPolicy, SecretPolicyInput, StaleSecret,
   AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, BulkChange, BulkResult, CallOptions, CreatedToken,
   Deleted, Environment, Health, JwtLogin, JwtRole, JwtRoleCreateInput, JwtRoleDeleted, MasterKeyRotation, SealResult, SealStatus, NotModified, Project,
   ProjectKeyRotation, SecretDeleted, SecretNames, EnvHistory, EnvDiff, RollbackResult, CopyResult,
@@ -115,9 +115,10 @@ export interface SecretsApi {
    * ```ts
    * const { value } = await client.secrets.get('api', 'prod', 'DATABASE_URL');
    * const previous = await client.secrets.get('api', 'prod', 'DATABASE_URL', { version: 3 });
+   * const stored = await client.secrets.get('api', 'prod', 'DATABASE_URL', { raw: true }); // ${...} references unresolved
    * ```
    */
-  get(project: string, env: string, key: string, options?: CallOptions & { version?: number }): Promise<SecretValue>;
+  get(project: string, env: string, key: string, options?: CallOptions & { version?: number; raw?: boolean }): Promise<SecretValue>;
   /**
    * Sets a value (`write:P/E`). `cas` is the version you expect to replace
    * (0: the secret must not exist yet); a mismatch throws ConflictError
@@ -216,6 +217,43 @@ export interface SecretsApi {
    * ```
    */
   copy(from: { project: string; env: string }, to: { project: string; env: string }, options?: CallOptions & { only?: string[] }): Promise<CopyResult>;
+  /**
+   * Stores a value the server makes from a CSPRNG (`write:P/E`), optionally
+   * with a rotation policy. The value is returned only with `show: true`.
+   *
+   * @example
+   * ```ts
+   * await client.secrets.generate('api', 'prod', 'SESSION_KEY', { charset: 'base64url', length: 43, rotateEvery: '30d', auto: true });
+   * ```
+   */
+  generate(project: string, env: string, key: string, input: GenerateInput, options?: CallOptions): Promise<GeneratedSecret>;
+  /**
+   * The rotation policy of a secret (`list:P/E`).
+   *
+   * @example
+   * ```ts
+   * const { rotateEvery, dueAt } = await client.secrets.policy('api', 'prod', 'DB_PASS');
+   * ```
+   */
+  policy(project: string, env: string, key: string, options?: CallOptions): Promise<SecretPolicy>;
+  /**
+   * Sets the rotation policy of a secret (`write:P/E`): fields left out are kept, null clears one.
+   *
+   * @example
+   * ```ts
+   * await client.secrets.setPolicy('api', 'prod', 'DB_PASS', { rotateEvery: '90d', expiresAt: '2027-01-31' });
+   * ```
+   */
+  setPolicy(project: string, env: string, key: string, input: SecretPolicyInput, options?: CallOptions): Promise<SecretPolicy>;
+  /**
+   * Secrets overdue for rotation, or whose current version expired, in every env the token may list; most overdue first.
+   *
+   * @example
+   * ```ts
+   * for (const s of await client.secrets.stale()) console.log(`${s.project}/${s.env}/${s.key} due ${s.dueAt}`);
+   * ```
+   */
+  stale(options?: CallOptions): Promise<StaleSecret[]>;
 }
 
 /** API tokens. */

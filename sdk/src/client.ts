@@ -7,7 +7,7 @@ import { env, fetchFor, normaliseAddr, positive, retryPolicy, tokenFrom } from '
 import { DEFAULT_ADDR, type AuditIterateOptions, type ClientOptions, type GetAllOptions, type WarningInfo } from './options.js';
 import type { HushClient, SecretsApi } from './api.js';
 import type {
-  AuditEvent, AuditQuery, BackupDownload, BackupExportOptions, CallOptions, Environment, JwtLogin, JwtRole, NotModified, Project, SecretsSnapshot, TokenInfo,
+  AuditEvent, AuditQuery, BackupDownload, BackupExportOptions, CallOptions, Environment, JwtLogin, JwtRole, NotModified, Project, SecretsSnapshot, StaleSecret, TokenInfo,
 } from './types.js';
 
 export * from './options.js';
@@ -126,12 +126,12 @@ export function createClient(options: ClientOptions = {}): HushClient {
 
   async function getAll(project: string, envName: string, o: GetAllOptions = {}): Promise<SecretsSnapshot | NotModified> {
     const conditional = o.ifNoneMatch !== undefined;
-    const useCache = fallback !== null && o.fallback !== false && !conditional && token !== undefined;
+    const useCache = fallback !== null && o.fallback !== false && !conditional && !o.raw && token !== undefined;
     const only = o.only && o.only.length ? [...o.only] : null;
     try {
       const res = await http.request<{ secrets: Record<string, string>; revision: number }>({
         method: 'GET', path: `${envPath(project, envName)}/secrets`,
-        query: { only: only?.join(','), wait: conditional && o.wait ? Math.min(60, Math.max(0, Math.floor(o.wait))) : undefined },
+        query: { only: only?.join(','), raw: o.raw ? '1' : undefined, wait: conditional && o.wait ? Math.min(60, Math.max(0, Math.floor(o.wait))) : undefined },
         headers: conditional ? { 'if-none-match': o.ifNoneMatch! } : undefined,
         allow304: conditional, ...opts(o),
       });
@@ -218,7 +218,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
     },
     secrets: {
       getAll: getAll as SecretsApi['getAll'],
-      get: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}`, query: { version: o?.version }, ...opts(o) }),
+      get: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}`, query: { version: o?.version, raw: o?.raw ? '1' : undefined }, ...opts(o) }),
       set: (p, e, key, value, o) => call({
         method: 'PUT', path: `${envPath(p, e)}/secrets/${seg(key)}`, body: o?.cas !== undefined ? { value, cas: o.cas } : { value },
         retry: o?.cas !== undefined ? 'rate-limit-only' : 'idempotent', ...opts(o),
@@ -234,6 +234,11 @@ export function createClient(options: ClientOptions = {}): HushClient {
       }),
       rollback: (p, e, toRevision, o) => call({ method: 'POST', path: `${envPath(p, e)}/rollback`, body: { toRevision }, ...opts(o) }),
       copy: (from, to, o) => call({ method: 'POST', path: `${envPath(to.project, to.env)}/copy`, body: { from: { project: from.project, env: from.env }, ...(o?.only ? { only: o.only } : {}) }, ...opts(o) }),
+      // Not retried: a retry after a lost answer would store a second new value.
+      generate: (p, e, key, input, o) => call({ method: 'POST', path: `${envPath(p, e)}/secrets/${seg(key)}/generate`, body: input, ...opts(o) }),
+      policy: (p, e, key, o) => call({ method: 'GET', path: `${envPath(p, e)}/secrets/${seg(key)}/policy`, ...opts(o) }),
+      setPolicy: (p, e, key, input, o) => call({ method: 'PUT', path: `${envPath(p, e)}/secrets/${seg(key)}/policy`, body: input, retry: 'idempotent', ...opts(o) }),
+      stale: async (o) => (await call<{ secrets: StaleSecret[] }>({ method: 'GET', path: '/v1/secrets/stale', ...opts(o) })).secrets,
     },
     tokens: {
       create: (input, o) => call({ method: 'POST', path: '/v1/tokens', body: input, ...opts(o) }),

@@ -102,6 +102,8 @@ export class AuthError extends HushError {
 /**
  * 403 `forbidden`: the token is valid but lacks the grant the call needs (for example
  * `read:api/prod`). The message names the missing grant.
+ * 403 `reference_forbidden`: a value read holds a `${...}` reference to an env the
+ * token may not read; the message names the reference (never its value).
  *
  * @example
  * ```ts
@@ -182,7 +184,8 @@ export class RateLimitedError extends HushError {
 
 /**
  * The request was refused as invalid: 400 (`invalid_request`, `invalid_name`, `invalid_json`),
- * 413 (`payload_too_large`, `value_too_large`) or 415. Also thrown before any request for a bad
+ * 413 (`payload_too_large`, `value_too_large`), 415, or 422 (`reference_not_found`,
+ * `reference_cycle`, `reference_too_deep`: a `${...}` reference in a value cannot be resolved). Also thrown before any request for a bad
  * client option (`invalid_config`). Fix the input; retrying does not help.
  *
  * @example

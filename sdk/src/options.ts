@@ -304,6 +304,17 @@ export interface GetAllOptions extends CallOptions {
    */
   only?: string[];
   /**
+   * Values as stored: `${KEY}`, `${env.KEY}` and `${project.env.KEY}`
+   * references are not resolved, and `$${` stays as written. The fallback
+   * cache is never used for raw reads.
+   *
+   * @example
+   * ```ts
+   * const { secrets } = await client.secrets.getAll('api', 'prod', { raw: true });
+   * ```
+   */
+  raw?: boolean;
+  /**
    * ETag of a previous read. When nothing changed the call resolves
    * `{ notModified: true }` (HTTP 304) instead of the values. The fallback
    * cache is never used for conditional reads.

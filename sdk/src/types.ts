@@ -45,6 +45,8 @@ export interface Health {
   seal?: string;
   lastBackupAt: string | null;
   lastBackupError: string | null;
+  /** Live secrets past their rotation period or expiry (servers from 0.2 on). */
+  overdueSecrets?: number;
 }
 
 /** Answer of `GET /v1/sys/seal-status` and `POST /v1/sys/unseal`. */
@@ -112,6 +114,58 @@ export interface SecretValue {
 
 /** Result of `secrets.set`. */
 export interface SecretWritten { key: string; version: number; revision: number }
+
+/** Character set of a generated value: `words` draws from the BIP-39 English list (11 bits a word), joined by "-". */
+export type GenerateCharset = 'alnum' | 'hex' | 'base64url' | 'words';
+
+/** A rotation policy as the server states it. */
+export interface SecretPolicyState {
+  /** Such as `90d`; null: none. */
+  rotateEvery: string | null;
+  /** ISO time after which the current version is overdue; null: none. */
+  expiresAt: string | null;
+  /** The server writes a new generated value when it is due. */
+  auto: boolean;
+  /** How the value is generated; null for a value that was not generated. */
+  generated: { charset: string; length: number } | null;
+}
+
+/** Input of `secrets.generate`. */
+export interface GenerateInput {
+  charset: GenerateCharset;
+  /** Characters, or words for `words` (default 32 characters, 6 words). */
+  length?: number;
+  rotateEvery?: string | null;
+  expiresAt?: string | null;
+  /** Rotate on schedule: needs `rotateEvery`. */
+  auto?: boolean;
+  /** Return the value in the answer (otherwise read it with `secrets.get`). */
+  show?: boolean;
+}
+
+/** Result of `secrets.generate`. `value` only with `show: true`. */
+export interface GeneratedSecret extends SecretWritten {
+  charset: string; length: number;
+  /** Entropy of the value in bits. */
+  bits: number;
+  policy: SecretPolicyState;
+  value?: string;
+}
+
+/** Input of `secrets.setPolicy`: fields left out are kept, null clears one. */
+export interface SecretPolicyInput { rotateEvery?: string | null; expiresAt?: string | null; auto?: boolean }
+
+/** Result of `secrets.policy` and `secrets.setPolicy`. */
+export interface SecretPolicy extends SecretPolicyState { key: string; version: number; dueAt: string | null }
+
+/** One entry of `secrets.stale`. */
+export interface StaleSecret extends SecretPolicyState {
+  project: string; env: string; key: string; version: number; updatedAt: string;
+  dueAt: string;
+  /** `rotation`: the period since the current version ran out; `expiry`: the current version expired. */
+  reason: 'rotation' | 'expiry';
+  overdueMs: number;
+}
 
 /** Result of `secrets.delete`. */
 export interface SecretDeleted { key: string; version: number; revision: number; deleted: boolean }

@@ -319,6 +319,22 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.deepEqual([d.body.added, d.body.removed, d.body.changed], [['AFTER_ROTATE', 'API_KEY'], [], []]);
       });
 
+      it('the upgraded vault has the secret lifecycle: policies on old secrets, generated secrets, references to old values', async () => {
+        assert.ok(old && server, 'the upgraded server is running');
+        const api = apiFor(server.url, old.rootToken);
+        const health = await api('GET', '/v1/sys/health', undefined, null);
+        assert.equal(health.body.overdueSecrets, 0, 'migrations/20261208120000_secret_policies.ts: no policy on old secrets');
+        const pol = await api('PUT', `${P}/secrets/DB_URL/policy`, { rotateEvery: '90d' });
+        assert.equal(pol.status, 200, pol.text);
+        assert.equal(pol.body.rotateEvery, '90d');
+        await expectStatus(api('POST', `${P}/secrets/NEW_GEN/generate`, { charset: 'hex', length: 32 }), 200, 'a generated secret');
+        await expectStatus(api('PUT', `${P}/secrets/REF`, { value: 'db=${DB_URL}' }), 200, 'a reference to an old value');
+        assert.equal((await api('GET', `${P}/secrets/REF`)).body.value, `db=${CURRENT[`${P}/secrets/DB_URL`]}`);
+        await expectStatus(api('DELETE', `${P}/secrets/REF`), 200, 'REF removed');
+        await expectStatus(api('DELETE', `${P}/secrets/NEW_GEN`), 200, 'NEW_GEN removed');
+        await expectStatus(api('PUT', `${P}/secrets/DB_URL/policy`, { rotateEvery: null }), 200, 'policy cleared');
+      });
+
       it('the old chain verifies as stream 0, every old event unchanged, and new events go to a new stream', async (t) => {
         assert.ok(old && server, 'the upgraded server is running');
         const api = apiFor(server.url, old.rootToken);

@@ -11,7 +11,7 @@ import { markedValue } from './support.js';
 // a new route without fuzz coverage fails the suite.
 // ---------------------------------------------------------------------------
 
-export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal' | 'role' | 'jwtLogin' | 'webhook' | 'rollback' | 'copy' | 'kv';
+export type BodyKind = 'project' | 'env' | 'put' | 'bulk' | 'token' | 'rotate' | 'rotateMaster' | 'backup' | 'unseal' | 'seal' | 'role' | 'jwtLogin' | 'webhook' | 'rollback' | 'copy' | 'kv' | 'generate' | 'policy';
 export interface Route { method: string; path: string; body?: BodyKind; query?: string[] }
 
 export const ROUTES: Route[] = [
@@ -29,10 +29,10 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/projects/:p/envs' },
   { method: 'POST', path: '/v1/projects/:p/envs', body: 'env' },
   { method: 'DELETE', path: '/v1/projects/:p/envs/:e' },
-  { method: 'GET', path: '/v1/projects/:p/envs/:e/secrets', query: ['only', 'wait'] },
+  { method: 'GET', path: '/v1/projects/:p/envs/:e/secrets', query: ['only', 'wait', 'raw'] },
   { method: 'PATCH', path: '/v1/projects/:p/envs/:e/secrets', body: 'bulk' },
   { method: 'GET', path: '/v1/projects/:p/envs/:e/keys' },
-  { method: 'GET', path: '/v1/projects/:p/envs/:e/secrets/:key', query: ['version'] },
+  { method: 'GET', path: '/v1/projects/:p/envs/:e/secrets/:key', query: ['version', 'raw'] },
   { method: 'PUT', path: '/v1/projects/:p/envs/:e/secrets/:key', body: 'put' },
   { method: 'DELETE', path: '/v1/projects/:p/envs/:e/secrets/:key' },
   { method: 'GET', path: '/v1/projects/:p/envs/:e/secrets/:key/versions' },
@@ -56,6 +56,10 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/auth/token/lookup-self' },
   { method: 'GET', path: '/v1/sys/mounts' },
   { method: 'GET', path: '/v1/sys/internal/ui/mounts/{*}' },
+  { method: 'POST', path: '/v1/projects/:p/envs/:e/secrets/:key/generate', body: 'generate' },
+  { method: 'GET', path: '/v1/projects/:p/envs/:e/secrets/:key/policy' },
+  { method: 'PUT', path: '/v1/projects/:p/envs/:e/secrets/:key/policy', body: 'policy' },
+  { method: 'GET', path: '/v1/secrets/stale' },
   { method: 'POST', path: '/v1/tokens', body: 'token' },
   { method: 'GET', path: '/v1/tokens', query: ['name', 'includeRevoked'] },
   { method: 'GET', path: '/v1/tokens/self' },
@@ -202,6 +206,19 @@ export const objectBody: Record<BodyKind, fc.Arbitrary<unknown>> = {
     events: fc.oneof(fc.array(fc.constantFrom('secret.changed', 'token.created', 'root.used', 'webhook.test', 'nope'), { maxLength: 3 }), wrongType),
     project: fc.oneof(resourceName, fc.constant(null), anyField),
     description: anyField,
+  }, { requiredKeys: [] })),
+  generate: withExtras(fc.record({
+    charset: fc.oneof(fc.constantFrom('alnum', 'hex', 'base64url', 'words', 'ALNUM', ''), anyField),
+    length: fc.oneof(fc.integer({ min: -2, max: 5000 }), fc.constantFrom(1.5, '32', null, 1e300), anyField),
+    rotateEvery: fc.oneof(fc.constantFrom('90d', '1m', '59s', '3651d', '1x', '', null), anyField),
+    expiresAt: fc.oneof(fc.constantFrom('2030-01-01', '2030-01-01T00:00:00Z', '2030-13-45', 'tomorrow', null), anyField),
+    auto: fc.oneof(fc.boolean(), anyField),
+    show: fc.oneof(fc.boolean(), anyField),
+  }, { requiredKeys: [] })),
+  policy: withExtras(fc.record({
+    rotateEvery: fc.oneof(fc.constantFrom('90d', '1m', '1x', '', null), anyField),
+    expiresAt: fc.oneof(fc.constantFrom('2030-01-01', 'soon', null), anyField),
+    auto: fc.oneof(fc.boolean(), anyField),
   }, { requiredKeys: [] })),
   seal: fc.oneof(withExtras(fc.record({ all: fc.oneof(fc.boolean(), anyField) }, { requiredKeys: [] })), fc.constant(undefined)),
   backup: withExtras(fc.record({

@@ -15,8 +15,11 @@ import { BodyText } from './body-text.js';
  *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_stream"} ... {"t":"audit_checkpoint"} ...
  *
  * Format 4 (this release) adds "revision" to each version line: the env
- * revision that wrote it (env history, docs/history.md). A restore of an
- * older format rebuilds revisions as the upgrade migration does.
+ * revision that wrote it (env history, docs/history.md; a restore of an
+ * older format rebuilds revisions as the upgrade migration does), and
+ * {"t":"secret_policy"} lines after the JWT roles: rotation periods,
+ * expiries and generators of secrets (docs/lifecycle.md), by project, env
+ * and secret name.
  * Format 3 added {"t":"jwt_role"} lines after the tokens: the
  * JWT auth roles (docs/machine-identity.md). Format 2 carries the audit streams: each event's stream and
  * place in it, the stream registry and the checkpoints (docs/audit.md).
@@ -109,6 +112,14 @@ export async function* tailLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
       yield {
         t: 'jwt_role', name: r.name, issuer: r.issuer, audience: r.audience, scopes: r.scopes, ttlMs: r.ttlMs, boundClaims: r.boundClaims, boundSubject: r.boundSubject,
         requiredClaims: r.requiredClaims, jwksUrl: r.jwksUrl, jwks: r.jwks, publicKey: r.publicKey, createdAt: r.createdAt, createdBy: r.createdBy,
+      };
+    }
+  }
+  if (format >= 4) {
+    for (const x of await store.policies(tx)) {
+      yield {
+        t: 'secret_policy', project: x.project, env: x.env, name: x.name, rotateEveryMs: x.rotateEveryMs, expiresAt: x.expiresAt, expiresVersion: x.expiresVersion,
+        generator: x.generator, auto: x.auto, remindedDueAt: x.remindedDueAt, updatedAt: x.updatedAt,
       };
     }
   }

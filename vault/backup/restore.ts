@@ -45,13 +45,17 @@ const SHAPES: Record<string, Record<string, string>> = {
   audit_head: { seq: 'n', hash: 's' },
   audit_stream: { id: 'n', node: 's', createdAt: 'n', headSeq: 'n', headEvent: 'n', headHash: 's', checkpointSeq: 'n', closedAt: 'n?' },
   audit_checkpoint: { id: 'n', ts: 'n', heads: 's', prevHash: 's', hash: 's' },
+  // Format 4: secret lifecycle policies.
+  secret_policy: {
+    project: 's', env: 's', name: 's', rotateEveryMs: 'n?', expiresAt: 'n?', expiresVersion: 'n?', generator: 's?', auto: 'b', remindedDueAt: 'n?', updatedAt: 'n',
+  },
   // Format 3: JWT auth roles.
   jwt_role: {
     name: 's', issuer: 's', audience: 's', scopes: 'a', ttlMs: 'n', boundClaims: 'o', boundSubject: 's?', requiredClaims: 'a', jwksUrl: 's?', jwks: 's?', publicKey: 's?', createdAt: 'n', createdBy: 's',
   },
 };
 /** Lines a format does not have. */
-const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role'], 2: ['audit_head', 'jwt_role'], 3: ['audit_head'], 4: ['audit_head'] };
+const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role', 'secret_policy'], 2: ['audit_head', 'jwt_role', 'secret_policy'], 3: ['audit_head', 'secret_policy'], 4: ['audit_head'] };
 
 /** Each line type's fields as [name, kind, nullable], parsed once. */
 const FIELDS: Record<string, [string, string, boolean][]> = Object.fromEntries(Object.entries(SHAPES).map(([t, shape]) => [t, Object.entries(shape).map(([f, k]) => [f, k.replace('?', ''), k.endsWith('?')])]));
@@ -70,7 +74,7 @@ function kindOk(v: unknown, k: string, nullable: boolean): boolean {
 
 const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
 const NL = Buffer.from('\n');
-const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
+const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, secret_policy: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
 
 /**
  * Byte-wise (UTF-8) order, as the dump sorts names on both engines. UTF-16
@@ -369,6 +373,12 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
             name: l.name, issuer: l.issuer, audience: l.audience, scopes: l.scopes, ttlMs: l.ttlMs, boundClaims: l.boundClaims, boundSubject: l.boundSubject,
             requiredClaims: l.requiredClaims, jwksUrl: l.jwksUrl, jwks: l.jwks, publicKey: l.publicKey, createdAt: l.createdAt, createdBy: l.createdBy,
           }, tx);
+          break;
+        case 'secret_policy':
+          if (!(await store.insertPolicy({
+            project: l.project, env: l.env, name: l.name, rotateEveryMs: l.rotateEveryMs, expiresAt: l.expiresAt, expiresVersion: l.expiresVersion,
+            generator: l.generator, auto: l.auto, remindedDueAt: l.remindedDueAt, updatedAt: l.updatedAt,
+          }, tx))) throw new BackupInvalidError(`backup has a policy for ${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/${String(l.name).slice(0, 256)}, a secret it does not hold`);
           break;
         case 'audit':
           // Stored as the canonical text the MAC covers: what verify reads back and MACs as it is.

@@ -16,6 +16,7 @@ import { kvRoutes } from './routes/kv.js';
 import { acceptListMethod } from './list-method.js';
 import { auditRoutes } from './routes/audit.js';
 import { projectRoutes } from './routes/projects.js';
+import { lifecycleRoutes } from './routes/lifecycle.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
 import { limitConnectionsPerAddress, serverTimeoutOptions } from './connections.js';
@@ -275,6 +276,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   secretRoutes(app, c);
   historyRoutes(app, c);
   if (cfg.kvMount) kvRoutes(app, c, cfg.kvMount);
+  lifecycleRoutes(app, c);
   tokenRoutes(app, c);
   authJwtRoutes(app, c);
   auditRoutes(app, c);

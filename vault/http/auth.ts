@@ -101,7 +101,7 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
       }
       throw e;
     }
-    req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id, clientRequestId: req.auditCtx.clientRequestId };
+    req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id, clientRequestId: req.auditCtx.clientRequestId, grants: req.principal.grants };
     if (req.principal.grants.some((g) => g.kind === 'root')) req.auditCtx.root = true;
   });
 

@@ -3,6 +3,7 @@ import { insertRows, query, rowsInsert, sql } from './sql.js';
 import { toAudit, toStream, type AuditRow, type CheckpointRow, type StreamRow } from './audit-store.js';
 import type { TokenRow } from './token-store.js';
 import { jwtRoleStoreFactory, type JwtRoleRow } from './jwt-role-store.js';
+import { policyStoreFactory, type BackupPolicy } from './policy-store.js';
 
 /**
  * Every table as a backup reads and writes it: what vault/backup/dump.ts
@@ -73,6 +74,7 @@ const toToken = (r: any): TokenRow => ({
 
 export function backupStoreFactory(db: Db) {
   const roles = jwtRoleStoreFactory(db);
+  const policies = policyStoreFactory(db);
   return {
     /** True when the database already holds (part of) a vault: the schema and any key row. Reads only. */
     async holdsVault(): Promise<boolean> {
@@ -132,6 +134,9 @@ export function backupStoreFactory(db: Db) {
     async insertJwtRole(r: JwtRoleRow, tx: Tx): Promise<void> {
       await roles.insert(r, tx);
     },
+    /** Secret lifecycle policies, by project, env and secret name (format 4). */
+    policies: (tx: Tx): Promise<BackupPolicy[]> => policies.forBackup(tx),
+    insertPolicy: (p: BackupPolicy, tx: Tx): Promise<boolean> => policies.restore(p, tx),
     async *tokens(tx: Tx): AsyncGenerator<TokenRow> {
       const r = sql(db, tx);
       let after: string | null = null;

@@ -13,6 +13,10 @@ const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need =>
   return { kind, project: p, env: e };
 };
 
+/** ?raw=1: values as stored, references (docs/lifecycle.md) not resolved. */
+export const RawFlag = Type.Optional(Type.String({ pattern: '^(1|0|true|false)$', description: '1: values as stored, ${...} references not resolved' }));
+export const isRaw = (v: string | undefined) => v === '1' || v === 'true';
+
 const etag = (envId: number, revision: number) => `"${envId}-${revision}"`;
 
 /**
@@ -54,12 +58,13 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       querystring: Type.Object({
         only: Type.Optional(Type.String({ maxLength: 65536, description: 'comma-separated names' })),
         wait: Type.Optional(Type.String({ pattern: '^[0-9]{1,2}$', description: 'seconds (max 60) to wait for a revision change when If-None-Match matches' })),
+        raw: RawFlag,
       }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ secrets: Type.Record(Type.String(), Type.String()), revision: Type.Number() }), 304: Type.Null() }),
     },
   }, async (req, reply) => {
     const { p, e } = req.params as PE;
-    const q = req.query as { only?: string; wait?: string };
+    const q = req.query as { only?: string; wait?: string; raw?: string };
     const inm = req.headers['if-none-match'];
     if (inm) {
       let r = await c.secrets.revision(p, e);
@@ -74,7 +79,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       if (etagMatches(inm, current)) return reply.status(304).header('etag', current).send();
     }
     const only = q.only ? q.only.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-    const r = await c.secrets.getAll(p, e, req.auditCtx, only, req.prefetched);
+    const r = await c.secrets.getAll(p, e, req.auditCtx, only, req.prefetched, { raw: isRaw(q.raw) });
     reply.header('etag', etag(r.envId, r.revision)).type('application/json; charset=utf-8');
     return reply.send(`{"secrets":${secretsJson(r.secrets)},"revision":${JSON.stringify(r.revision)}}`);
   });
@@ -106,13 +111,13 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
     schema: {
       summary: 'One value; ?version=N for an older one (read:P/E)',
       params: KeyParams,
-      querystring: Type.Object({ version: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$' })) }, { additionalProperties: false }),
+      querystring: Type.Object({ version: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$' })), raw: RawFlag }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ key: Type.String(), value: Type.String(), version: Type.Number(), createdAt: Type.String(), createdBy: Type.String(), revision: Type.Number() }) }),
     },
   }, async (req) => {
     const { p, e, key } = req.params as PEK;
-    const v = (req.query as { version?: string }).version;
-    return c.secrets.get(p, e, key, req.auditCtx, v ? Number(v) : undefined);
+    const q = req.query as { version?: string; raw?: string };
+    return c.secrets.get(p, e, key, req.auditCtx, q.version ? Number(q.version) : undefined, { raw: isRaw(q.raw) });
   });
 
   app.put('/v1/projects/:p/envs/:e/secrets/:key', {

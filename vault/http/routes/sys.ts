@@ -1,3 +1,4 @@
+import { overdueSecretCount } from '../../services/secret/lifecycle-service.js';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
@@ -63,7 +64,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       response: {
         // A URL with %00 is refused on every route before it runs (app.ts).
         400: ErrorRef,
-        200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.String(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]), ...VAULT_HEALTH }),
+        200: Type.Object({ status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.String(), lastBackupAt: Type.Union([Type.String(), Type.Null()]), lastBackupError: Type.Union([Type.String(), Type.Null()]), overdueSecrets: Type.Number({ description: 'live secrets past their rotation period or expiry (docs/lifecycle.md)' }), ...VAULT_HEALTH }),
         503: Type.Object({
           status: Type.String(), version: Type.String(), storage: Type.String(), sealed: Type.Boolean(), seal: Type.Optional(Type.String()), ...VAULT_HEALTH,
           progress: Type.Optional(Type.Number()), threshold: Type.Optional(Type.Number()),
@@ -84,18 +85,20 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     }
     let lastBackupAt: string | null;
     let lastBackupError: string | null;
+    let overdueSecrets: number;
     try {
       // Read from the database, so every server sharing it reports the same
       // backup state, and a node that cannot reach it reports itself unhealthy.
-      [lastBackupAt, lastBackupError] = await within((async () => {
+      [lastBackupAt, lastBackupError, overdueSecrets] = await within((async () => {
         const [ok, err] = [await c.stores.meta.get('backup_last_success'), await c.stores.meta.get('backup_last_error')];
+        const overdue = await overdueSecretCount(c.stores.policies);
         await seal?.refresh();
-        return [ok, err];
+        return [ok, err, overdue] as const;
       })(), HEALTH_STORAGE_TIMEOUT_MS);
     } catch {
       return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, ...vaultHealth(), seal: st.type, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
-    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, seal: seal?.status().type ?? 'file', lastBackupAt, lastBackupError, ...vaultHealth() };
+    return { status: 'ok', version: VERSION, storage: c.storage, sealed: false, seal: seal?.status().type ?? 'file', lastBackupAt, lastBackupError, overdueSecrets, ...vaultHealth() };
   });
 
   app.get('/v1/sys/seal-status', {

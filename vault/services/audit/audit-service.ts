@@ -1,3 +1,4 @@
+import type { Grant } from '../token/grants.js';
 import { appendFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
@@ -19,7 +20,15 @@ export type Outcome = 'ok' | 'denied' | 'error';
  * of the server's). `root`: the actor's token has the root grant (not
  * stored; webhooks' root.used).
  */
-export interface AuditContext { actorId: string; actorName: string; ip: string | null; requestId: string | null; clientRequestId?: string | null; root?: boolean }
+export interface AuditContext {
+  actorId: string; actorName: string; ip: string | null; requestId: string | null; clientRequestId?: string | null; root?: boolean;
+  /**
+   * The acting token's grants, set by http/auth.ts. Reads resolve secret
+   * references with them (services/secret/references.ts); never recorded.
+   * Absent (system tasks): references to other envs are refused.
+   */
+  grants?: readonly Grant[];
+}
 
 /**
  * What else a batch of events writes in its transaction: the webhook

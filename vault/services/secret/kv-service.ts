@@ -6,7 +6,7 @@ import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
 import type { EnvWriter } from './env-writer.js';
 import type { HistoryService } from './history-service.js';
-import { envLock } from './secret-service.js';
+import { envLock, type SecretService } from './secret-service.js';
 
 export interface KvServiceDeps {
   projectStore: Pick<ProjectStore, 'listProjects' | 'getProject' | 'listEnvs'>;
@@ -14,6 +14,8 @@ export interface KvServiceDeps {
   history: Pick<HistoryService, 'valuesAt' | 'checkRevision'>;
   writer: EnvWriter;
   audit: Pick<AuditService, 'run'>;
+  /** `${...}` references in values read here resolve as on the native routes (docs/lifecycle.md#references). */
+  references: Pick<SecretService, 'resolveReferences'>;
 }
 
 /** Vault's metadata of one version. Hush keeps every version, so none is ever destroyed. */
@@ -29,7 +31,7 @@ const MAX_REVISIONS = 100_000;
  * at `<project>/<env>` is the env's whole map, and its versions are the
  * env's revisions. A revision whose map is empty reads as deleted.
  */
-export function kvServiceFactory({ projectStore, historyStore, history, writer, audit }: KvServiceDeps) {
+export function kvServiceFactory({ projectStore, historyStore, history, writer, audit, references: refs }: KvServiceDeps) {
   function toValues(data: Record<string, unknown>, allowNull: boolean): { set: Record<string, string>; del: string[] } {
     const set: Record<string, string> = Object.create(null);
     const del: string[] = [];
@@ -71,8 +73,9 @@ export function kvServiceFactory({ projectStore, historyStore, history, writer, 
         const names = Object.keys(data);
         if (names.length === 0) throw new SecretNotFoundError(`${project}/${env} holds no data at version ${revision}`);
         const [at] = await historyStore.revisions(e.id, revision, revision + 1, 1, tx);
-        await record({ action: 'secret.read', outcome: 'ok', project, env, target: { keys: names }, detail: { count: names.length, revision, via: VIA } });
-        return { data, metadata: meta(revision, at?.createdAt ?? e.createdAt, false) };
+        const { values, references } = await refs.resolveReferences(project, env, data, ctx, tx);
+        await record({ action: 'secret.read', outcome: 'ok', project, env, target: { keys: names }, detail: { count: names.length, revision, via: VIA, ...(references ? { references } : {}) } });
+        return { data: values, metadata: meta(revision, at?.createdAt ?? e.createdAt, false) };
       }, { readOnly: true });
     },
 

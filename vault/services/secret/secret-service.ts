@@ -5,12 +5,14 @@ import {
 } from '../../errors.js';
 import { isPostgres, type Db, type Tx } from '../../store/db.js';
 import type { EnvRow, ProjectRow, ProjectStore } from '../../store/project-store.js';
-import type { SecretStore } from '../../store/secret-store.js';
-import type { AuditContext, AuditService } from '../audit/audit-service.js';
+import type { SecretStore, StoredValue } from '../../store/secret-store.js';
+import type { AuditContext, AuditService, Record_ } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
 import type { Principal } from '../token/token-service.js';
 import { seesEnv, seesProject } from '../token/grants.js';
+import { allows } from '../token/grants.js';
 import { assertKeyName, assertResourceName } from './names.js';
+import { assertReferenceSyntax, needsResolving, referenceResolver } from './references.js';
 import type { ValueCache } from './value-cache.js';
 import { envSizeGuard } from './env-size.js';
 import type { EnvWriter } from './env-writer.js';
@@ -36,6 +38,8 @@ export interface SecretServiceDeps {
 }
 
 export interface BulkInput { set?: Record<string, string>; delete?: string[] }
+/** `raw`: values as stored, references not resolved (?raw=1). */
+export interface ReadOptions { raw?: boolean }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
@@ -70,10 +74,75 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
     return now === e.revision || attempt > 2;
   }
 
+  /** Raw values of an env, for resolving references to it; null when it does not exist. */
+  async function envValues(projectName: string, envName: string, tx: Tx): Promise<Readonly<Record<string, string>> | null> {
+    const { project: p, env: e } = await projectStore.getProjectEnv(projectName, envName, tx);
+    if (!p || !e) return null;
+    const hit = valueCache?.get(p.id, e);
+    return hit ? hit.values : decryptAll(p, e, await secretStore.liveValues(e.id, null, tx), tx);
+  }
+
+  /**
+   * Reference resolution with the reader's grants (ctx.grants, set by
+   * http/auth.ts). The env being read is readable by definition; any
+   * other needs read:P/E. `origin`: that env's values when already at hand
+   * (all of them), or as they will be after a write.
+   */
+  function resolverFor(ctx: AuditContext, projectName: string, envName: string, tx: Tx, mode: 'read' | 'check', origin?: Readonly<Record<string, string>>) {
+    const same = (p: string, e: string) => p === projectName && e === envName;
+    return referenceResolver({
+      canRead: (p, e) => same(p, e) || (ctx.grants !== undefined && allows(ctx.grants, { kind: 'read', project: p, env: e })),
+      envValues: async (p, e) => (same(p, e) && origin ? origin : envValues(p, e, tx)),
+    }, mode);
+  }
+
+  /** Write-time check of new values: reference syntax, and cycles / depth through what the writer can read. */
+  async function checkReferences(p: ProjectRow, e: EnvRow, set: Record<string, string>, del: string[], ctx: AuditContext, tx: Tx): Promise<void> {
+    const withRefs = Object.keys(set).filter((n) => set[n].includes('${'));
+    if (withRefs.length === 0) return;
+    const after: Record<string, string> = Object.assign(Object.create(null), await decryptAll(p, e, await secretStore.liveValues(e.id, null, tx), tx), set);
+    for (const n of del) delete after[n];
+    const r = resolverFor(ctx, p.name, e.name, tx, 'check', after);
+    await r.resolveAll(p.name, e.name, Object.fromEntries(withRefs.map((n) => [n, set[n]])));
+  }
+
   /** Current revision of an env, and its identity (for ETags). Not audited: it discloses no value. */
   async function revision(projectName: string, envName: string) {
     const { e } = await env(projectName, envName);
     return { envId: e.id, revision: e.revision };
+  }
+
+  /** Checks a name and value about to be written, before any transaction. */
+  function assertWritable(name: string, value: string): void {
+    assertKeyName(name);
+    writer.assertValue(name, value);
+    assertReferenceSyntax(name, value);
+  }
+
+  /**
+   * One value written as a new version, with its secret.write event, inside
+   * the caller's transaction (which holds envLock(projectName, envName)):
+   * put, and generated values (lifecycle-service.ts). `detail` goes into
+   * the event. Call assertWritable first.
+   */
+  async function writeIn(tx: Tx, record: Record_, projectName: string, envName: string, name: string, value: string, cas: number | undefined, ctx: AuditContext, detail: Record<string, unknown> = {}) {
+    const { p, e } = await bumped(projectName, envName, tx);
+    const revision = e.revision;
+    let s = await secretStore.get(e.id, name, tx);
+    const current = s && !s.deleted ? s.version : 0;
+    if (cas !== undefined && cas !== current) {
+      throw new CasConflictError(`check-and-set failed for ${name}: expected version ${cas}, current is ${current}`, { details: { current } });
+    }
+    if (!s || s.deleted) {
+      if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
+    }
+    await envSize.checkWrite(`${projectName}/${envName}`, e.id, { [name]: value }, [], tx);
+    await checkReferences(p, e, { [name]: value }, [], ctx, tx);
+    s ??= await secretStore.createSecret(e.id, name, tx);
+    const version = s.version + 1;
+    await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, revision, tx);
+    await record({ action: 'secret.write', outcome: 'ok', project: projectName, env: envName, target: { key: name, version }, detail });
+    return { key: name, version, revision, secretId: s.id };
   }
 
   return {
@@ -143,7 +212,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       return readsOutside ? env(projectName, envName) : null;
     },
 
-    async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[], prefetched?: Promise<unknown> | null) {
+    async getAll(projectName: string, envName: string, ctx: AuditContext, only?: string[], prefetched?: Promise<unknown> | null, opts: ReadOptions = {}) {
       const r = await audit.run(ctx, async (tx, record) => {
         // A prefetched lookup was made outside any transaction, after the request arrived: usable where this read also runs outside one.
         let { p, e } = prefetched && tx === db ? (await prefetched) as { p: ProjectRow; e: EnvRow } : await env(projectName, envName, tx);
@@ -169,12 +238,31 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
           if (hit || (await stillAt(e, tx, attempt))) break;
           ({ p, e } = await env(projectName, envName, tx));
         }
-        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: names }, detail: { count: names.length, revision: e.revision } });
-        return { secrets, revision: e.revision, envId: e.id, cache: fresh ? { projectId: p.id, env: e, names } : null };
+        let out = secrets;
+        let references: string[] | undefined;
+        if (!opts.raw && needsResolving(secrets)) {
+          const r = resolverFor(ctx, projectName, envName, tx, 'read', only ? undefined : secrets);
+          out = await r.resolveAll(projectName, envName, secrets);
+          if (r.envsRead.size) references = [...r.envsRead];
+        }
+        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { keys: names }, detail: { count: names.length, revision: e.revision, ...(references ? { references } : {}), ...(opts.raw ? { raw: true } : {}) } });
+        return { secrets: out, raw: secrets, revision: e.revision, envId: e.id, cache: fresh ? { projectId: p.id, env: e, names } : null };
       }, { readOnly: true });
       // Committed now: the values read at this revision are the ones it holds for good.
-      if (r.cache && valueCache) valueCache.set(r.cache.projectId, r.cache.env, r.cache.names, r.secrets);
+      if (r.cache && valueCache) valueCache.set(r.cache.projectId, r.cache.env, r.cache.names, r.raw);
       return { secrets: r.secrets, revision: r.revision, envId: r.envId };
+    },
+
+    /**
+     * Resolves the references in `values`, an env's map (current or of an
+     * old revision), with the reader's grants: for reads that do not go
+     * through getAll (the KV v2 routes). `references`: the other envs read.
+     */
+    async resolveReferences(projectName: string, envName: string, values: Record<string, string>, ctx: AuditContext, tx: Tx): Promise<{ values: Record<string, string>; references?: string[] }> {
+      if (!needsResolving(values)) return { values };
+      const r = resolverFor(ctx, projectName, envName, tx, 'read', values);
+      const out = await r.resolveAll(projectName, envName, values);
+      return { values: out, ...(r.envsRead.size ? { references: [...r.envsRead] } : {}) };
     },
 
     async listNames(projectName: string, envName: string, ctx: AuditContext) {
@@ -186,7 +274,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       }, { readOnly: true });
     },
 
-    async get(projectName: string, envName: string, name: string, ctx: AuditContext, version?: number) {
+    async get(projectName: string, envName: string, name: string, ctx: AuditContext, version?: number, opts: ReadOptions = {}) {
       return audit.run(ctx, async (tx, record) => {
         let { p, e } = await env(projectName, envName, tx);
         let s = await secretStore.get(e.id, name, tx);
@@ -201,8 +289,14 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
         const v = (await secretStore.versions(s.id, tx)).find((x) => x.version === wanted);
         if (!v || v.deleted || !v.nonce || !v.ciphertext || v.dekVersion === null || (version === undefined && s.deleted)) throw notFound();
         const c = await keys.cipher(p.id, v.dekVersion, tx);
-        const value = c.decrypt(v.nonce, v.ciphertext, secretAd(p.id, e.id, name, v.version), `${projectName}/${envName}/${name} v${v.version}`);
-        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { key: name, version: v.version } });
+        let value = c.decrypt(v.nonce, v.ciphertext, secretAd(p.id, e.id, name, v.version), `${projectName}/${envName}/${name} v${v.version}`);
+        let references: string[] | undefined;
+        if (!opts.raw && value.includes('${')) {
+          const r = resolverFor(ctx, projectName, envName, tx, 'read');
+          value = await r.resolveOne(projectName, envName, name, value);
+          if (r.envsRead.size) references = [...r.envsRead];
+        }
+        await record({ action: 'secret.read', outcome: 'ok', project: projectName, env: envName, target: { key: name, version: v.version }, detail: { ...(references ? { references } : {}), ...(opts.raw ? { raw: true } : {}) } });
         return { key: name, value, version: v.version, createdAt: iso(v.createdAt), createdBy: v.createdBy, revision: e.revision };
       }, { readOnly: true });
     },
@@ -224,27 +318,15 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
 
     /** `cas`: the version the caller last saw (0 = must not exist yet). */
     async put(projectName: string, envName: string, name: string, value: string, cas: number | undefined, ctx: AuditContext) {
-      assertKeyName(name);
-      writer.assertValue(name, value);
+      assertWritable(name, value);
       return audit.run(ctx, async (tx, record) => {
-        const { p, e } = await bumped(projectName, envName, tx);
-        const revision = e.revision;
-        let s = await secretStore.get(e.id, name, tx);
-        const current = s && !s.deleted ? s.version : 0;
-        if (cas !== undefined && cas !== current) {
-          throw new CasConflictError(`check-and-set failed for ${name}: expected version ${cas}, current is ${current}`, { details: { current } });
-        }
-        if (!s || s.deleted) {
-          if ((await secretStore.countLive(e.id, tx)) >= maxSecretsPerEnv) throw new TooManySecretsError(`environment ${projectName}/${envName} already holds the maximum of ${maxSecretsPerEnv} secrets`);
-        }
-        await envSize.checkWrite(`${projectName}/${envName}`, e.id, { [name]: value }, [], tx);
-        s ??= await secretStore.createSecret(e.id, name, tx);
-        const version = s.version + 1;
-        await secretStore.writeVersion(s.id, version, await encryptVersion(p, e, name, version, value, tx), ctx.actorId, revision, tx);
-        await record({ action: 'secret.write', outcome: 'ok', project: projectName, env: envName, target: { key: name, version }, detail: cas !== undefined ? { cas } : {} });
-        return { key: name, version, revision };
+        const { secretId: _, ...out } = await writeIn(tx, record, projectName, envName, name, value, cas, ctx, cas !== undefined ? { cas } : {});
+        return out;
       }, { lockKey: envLock(projectName, envName) });
     },
+
+    assertWritable,
+    writeIn,
 
     async delete(projectName: string, envName: string, name: string, ctx: AuditContext) {
       return audit.run(ctx, async (tx, record) => {
@@ -265,8 +347,11 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       const del = input.delete ?? [];
       if (Object.keys(set).length === 0 && del.length === 0) throw new InvalidRequestError('nothing to do: give "set" and/or "delete"');
       writer.assertChange(set, del);
+      for (const n of Object.keys(set)) assertReferenceSyntax(n, set[n]);
       return audit.run(ctx, async (tx, record) => {
         const r = await writer.apply(projectName, envName, { set, delete: del }, ctx.actorId, tx);
+        // References in the new values: syntax above, cycles and depth through what the writer can read here (rolled back with the write).
+        await checkReferences(r.p, r.e, Object.fromEntries([...r.added, ...r.changed].map((n) => [n, set[n]])), r.deleted, ctx, tx);
         await record({ action: 'secrets.bulk', outcome: 'ok', project: projectName, env: envName, target: { added: r.added, changed: r.changed, deleted: r.deleted }, detail: { unchanged: r.unchanged.length, revision: r.revision } });
         return { revision: r.revision, added: r.added, changed: r.changed, unchanged: r.unchanged, deleted: r.deleted };
       }, { lockKey: envLock(projectName, envName) }).then((r) => (r.deleted.length ? purged(r) : r));

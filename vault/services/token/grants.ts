@@ -87,7 +87,7 @@ export function needLabel(n: Need): string {
   return `${n.kind}:${n.project}/${n.env}`;
 }
 
-export function allows(grants: Grant[], need: Need): boolean {
+export function allows(grants: readonly Grant[], need: Need): boolean {
   for (const g of grants) {
     if (g.kind === 'root') return true;
     if (isSystemNeed(need)) {
