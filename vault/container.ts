@@ -101,7 +101,7 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
       }
     },
   });
-  const history = historyServiceFactory({ historyStore: stores.history, writer, audit });
+  const history = historyServiceFactory({ historyStore: stores.history, writer, audit, references: secrets });
   const kv = kvServiceFactory({ projectStore: stores.projects, historyStore: stores.history, history, writer, audit, references: secrets });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });

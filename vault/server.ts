@@ -18,6 +18,7 @@ import { validateCron } from './services/schedule.js';
 import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { BACKUP_STATS_KEY, parseBackupStats } from './backup/stats.js';
 import { rotationSchedulerPlugin } from './services/secret/rotation-scheduler.js';
+import { overdueSecretCount } from './services/secret/lifecycle-service.js';
 import { VERSION } from './http/routes/sys.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
@@ -145,6 +146,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
       pool: () => poolStats(opened.db),
       queued: () => (runtime.sealed ? null : container.audit.queued()),
       lastBackup: async () => parseBackupStats(await base.stores.meta.get(BACKUP_STATS_KEY)),
+      overdueSecrets: () => overdueSecretCount(base.stores.policies),
     });
     const app = await buildApp(container, { logger: log, https, seal: runtime, metrics: { metrics, public: cfg.metricsPublic } });
     for (const p of [backupPlugin, verifySchedulePlugin, rotationSchedulerPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });

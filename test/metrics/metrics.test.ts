@@ -132,6 +132,18 @@ for (const backend of BACKENDS) {
       assert.equal(sample(text, 'hush_backup_stats_unavailable'), 0);
     });
 
+    it('overdue secrets are counted, with no per-secret label', async () => {
+      assert.equal(sample((await scrape(s.url, metricsToken)).text, 'hush_secrets_overdue'), 0);
+      const past = new Date(Date.now() - 86_400_000).toISOString();
+      const r = await s.api('PUT', `/v1/projects/${project}/envs/${env}/secrets/${key}/policy`, { expiresAt: past });
+      assert.equal(r.status, 200, r.text);
+      const { text } = await scrape(s.url, metricsToken);
+      assert.equal(sample(text, 'hush_secrets_overdue'), 1);
+      assert.ok(!text.includes(key), 'the overdue secret is not named');
+      assert.equal((await s.api('PUT', `/v1/projects/${project}/envs/${env}/secrets/${key}/policy`, { expiresAt: null })).status, 200);
+      assert.equal(sample((await scrape(s.url, metricsToken)).text, 'hush_secrets_overdue'), 0);
+    });
+
     it('no token: 401; a token without the metrics grant: 403 naming it', async () => {
       assert.equal((await scrape(s.url, null)).status, 401);
       const reader = (await mint(s, [`read:${project}/${env}`], { name: 'reader' })).token;

@@ -123,6 +123,28 @@ for (const backend of BACKENDS) {
       assert.equal((await statusOf(vault.write('secret/data/api/staging', { nodata: true })))[0], 400);
     });
 
+    it('references: resolved on read, kept through a read-modify-write, and checked on write as the native routes check them', async () => {
+      await seed(s.api, { refs: { src: { SHARED: 'shared-value' }, dst: {} } });
+      await vault.write('secret/data/refs/dst', { data: { HOST: 'db.internal', URL: 'pg://${HOST}/app', CROSS: '${src.SHARED}' } });
+      const read = await vault.read('secret/data/refs/dst');
+      assert.deepEqual(read.data.data, { CROSS: 'shared-value', HOST: 'db.internal', URL: 'pg://db.internal/app' });
+      // A client that writes back what it read (hvac's patch does) with one change: the references stay references.
+      await vault.write('secret/data/refs/dst', { data: { ...read.data.data, NEW: '1' } });
+      const raw = await s.api('GET', '/v1/projects/refs/envs/dst/secrets?raw=1');
+      assert.deepEqual(raw.body.secrets, { CROSS: '${src.SHARED}', HOST: 'db.internal', NEW: '1', URL: 'pg://${HOST}/app' });
+      // A reader of dst only still cannot read src's value through CROSS.
+      const { token: dstOnly } = await createToken(s, 'dst-only', ['read:refs/dst']);
+      const denied = await s.api('GET', '/v1/secret/data/refs/dst', undefined, null, { 'x-vault-token': dstOnly });
+      assert.equal(denied.status, 403);
+      assert.ok(!denied.text.includes('shared-value'));
+      // A malformed reference (400) and a cycle (422, as on the native routes) are refused on write, and nothing is stored.
+      for (const [data, want] of [[{ BAD: 'a${' }, 400], [{ C1: '${C2}', C2: '${C1}' }, 422]] as const) {
+        const [status] = await statusOf(vault.write('secret/data/refs/dst', { data }));
+        assert.equal(status, want, JSON.stringify(data));
+      }
+      assert.deepEqual(Object.keys((await s.api('GET', '/v1/projects/refs/envs/dst/secrets?raw=1')).body.secrets).sort(), ['CROSS', 'HOST', 'NEW', 'URL']);
+    });
+
     it('token lookup-self, health and mounts answer as Vault clients expect', async () => {
       const self = await vault.tokenLookupSelf();
       assert.equal(self.data.display_name, 'root');

@@ -56,13 +56,23 @@ declare module 'fastify' {
   }
 }
 
-export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService; audit: Pick<AuditService, 'record'>; authFailLimit: number }) {
+export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService; audit: Pick<AuditService, 'record' | 'announce'>; authFailLimit: number }) {
   // auth.fail events: one per address per minute, carrying counts (docs/audit.md).
   const authFails = authFailAggregator({
     record: (ctx, input) => deps.audit.record(ctx, input),
     onError: (e) => app.log.error({ err: { message: (e as Error).message } }, 'could not record auth.fail audit event'),
   });
   app.addHook('onClose', async () => authFails.close());
+  // root.used (webhooks, docs/webhooks.md): every request made with a root token, audited or not, once answered.
+  app.addHook('onResponse', (req, reply, done) => {
+    const p = req.principal;
+    if (p && p.grants.some((g) => g.kind === 'root')) {
+      try {
+        void deps.audit.announce(req.auditCtx, 'root.used', { method: req.method, route: req.routeOptions.url ?? null, status: reply.statusCode, ip: req.ip });
+      } catch { /* sealed meanwhile: no key to sign with, nothing to announce */ }
+    }
+    done();
+  });
   /** Requests whose denial the preHandler already recorded. */
   const deniedRecorded = new WeakSet<FastifyRequest>();
   const attempt = (req: FastifyRequest) => ({ ip: req.ip, requestId: req.id, route: req.routeOptions.url ?? null, method: req.method });
@@ -102,7 +112,6 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
       throw e;
     }
     req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id, clientRequestId: req.auditCtx.clientRequestId, grants: req.principal.grants };
-    if (req.principal.grants.some((g) => g.kind === 'root')) req.auditCtx.root = true;
   });
 
   app.addHook('preHandler', async (req) => {

@@ -17,10 +17,10 @@ const singular = (s: string) => (s.endsWith('s') && !s.endsWith('ss') ? s.slice(
 /**
  * operationId from method and path, stable as long as the route is:
  * `GET /v1/projects/:p/envs/:e/secrets/:key/versions` is
- * getProjectEnvSecretVersions. The version prefix is dropped, a segment
- * followed by a parameter is made singular, a parameter that follows no
- * segment reads `By<Name>`, and a wildcard reads `Path`. A route may set its
- * own operationId instead.
+ * getProjectEnvSecretVersions. The version prefix is dropped, a plural
+ * segment followed by a parameter is made singular, any other parameter
+ * reads `By<Name>`, a wildcard reads `Path`, and a trailing slash
+ * `Folder`. A route may set its own operationId instead.
  */
 export function operationIdFor(method: string, url: string): string {
   const parts = url.split('/').filter(Boolean);
@@ -28,9 +28,15 @@ export function operationIdFor(method: string, url: string): string {
   const words: string[] = [];
   parts.forEach((seg, i) => {
     if (seg === '*') words.push('Path');
-    else if (seg.startsWith(':')) { if (i === 0 || parts[i - 1].startsWith(':') || parts[i - 1] === '*') words.push(`By${pascal(seg.slice(1))}`); }
+    else if (seg.startsWith(':')) {
+      // Named by the segment before it when that reads as one member (projects/:p: Project); otherwise By<Name> (metadata/:p).
+      const prev = parts[i - 1];
+      if (i === 0 || prev.startsWith(':') || prev === '*' || singular(prev) === prev) words.push(`By${pascal(seg.slice(1))}`);
+    }
     else words.push(pascal(parts[i + 1]?.startsWith(':') ? singular(seg) : seg));
   });
+  // A trailing slash is a route of its own (a Vault folder: /metadata/ beside /metadata).
+  if (url.length > 1 && url.endsWith('/')) words.push('Folder');
   return `${VERB[method.toUpperCase()] ?? method.toLowerCase()}${words.join('') || 'Root'}`;
 }
 

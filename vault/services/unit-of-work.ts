@@ -36,8 +36,6 @@ export interface Journal<C, I, R> {
   committed(r: R, lane: number): Promise<void>;
   /** The batch rolled back (or its commit's outcome is unknown). */
   abandoned(lane: number): void;
-  /** A batch of reads only that must still run in a transaction, because append writes more than one statement for it (PostgreSQL). */
-  transactional?(ctxs: C[]): boolean;
 }
 
 /** Told of every committed batch (the metrics): its jobs, its entries, and the seconds its append and its whole transaction took. */
@@ -142,7 +140,7 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
     try {
       // PostgreSQL, a batch of reads only: their entries are one atomic
       // statement, so no transaction (BEGIN and COMMIT are round trips too).
-      if (readOutside && batch.every((j) => j.pure) && !journal.transactional?.(batch.map((j) => j.ctx))) result = await runJobs(db, batch, done, lane);
+      if (readOutside && batch.every((j) => j.pure)) result = await runJobs(db, batch, done, lane);
       else result = await transaction(db, (tx) => runJobs(tx, batch, done, lane));
     } catch (e) {
       journal.abandoned(lane);

@@ -97,7 +97,7 @@ export function webhookStoreFactory(db: Db) {
       return (await sql(db, tx).run(Q.delete, id)) > 0;
     },
     /** Webhooks that may want an event of these projects (vault-wide ones always). Read in the append's transaction. */
-    async candidates(projects: string[], tx: Tx): Promise<WebhookRow[]> {
+    async candidates(projects: string[], tx?: Tx): Promise<WebhookRow[]> {
       return (await sql(db, tx).all(Q.candidates, JSON.stringify(projects))).map(toWebhook);
     },
     /** The outbox: deliveries written in the transaction of the events they announce. */

@@ -14,6 +14,21 @@ const ListQuery = Type.Object({ list: Type.Optional(Type.String()) });
 const Cas = Type.Object({ cas: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })) });
 const WriteBody = Type.Object({ data: Type.Record(Type.String(), Type.Unknown(), { maxProperties: 100_000 }), options: Type.Optional(Cas) });
 
+/** What every Vault-compatible route answers, for the OpenAPI document: Vault's envelope (kept whole), or Vault's error list. */
+const VaultError = Type.Object({ errors: Type.Array(Type.String()) }, { title: 'VaultError', description: 'Vault\'s error shape: an empty list for not found (docs/vault-compat.md)' });
+const VAULT_RESPONSES = {
+  200: Type.Object({}, { additionalProperties: true, description: 'Vault\'s response envelope (request_id, lease_id, data, ...)' }),
+  400: VaultError, 403: VaultError, 404: VaultError, 405: VaultError, 413: VaultError, 429: VaultError, 503: VaultError,
+};
+/** Adds VAULT_RESPONSES to each route registered in this scope; a trailing-slash alias and a wildcard helper stay out of the document. */
+function vaultSchemas(scope: FastifyInstance): void {
+  scope.addHook('onRoute', (r) => {
+    const schema = (r.schema ?? {}) as Record<string, unknown>;
+    const alias = r.url.length > 1 && r.url.endsWith('/');
+    r.schema = { ...schema, response: { ...VAULT_RESPONSES, ...(schema.response as object | undefined) }, ...(alias || r.url.includes('*') ? { hide: true } : {}) };
+  });
+}
+
 /** Vault's fixed envelope around `data`. */
 const envelope = (req: FastifyRequest, data: unknown) => ({
   request_id: req.id, lease_id: '', renewable: false, lease_duration: 0, data, wrap_info: null, warnings: null, auth: null,
@@ -53,6 +68,7 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
   const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need => ({ kind, project: (req.params as PE).p, env: (req.params as PE).e });
 
   app.register(async (kv) => {
+    vaultSchemas(kv);
     kv.setErrorHandler(vaultErrorHandler);
     kv.setNotFoundHandler((_req, reply) => { reply.status(404).send({ errors: [] }); });
     kv.addContentTypeParser('application/merge-patch+json', { parseAs: 'buffer' }, utf8JsonParser(kv));
@@ -138,6 +154,7 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
 
   // Token and mount routes that Vault's clients call around KV.
   app.register(async (v) => {
+    vaultSchemas(v);
     v.setErrorHandler(vaultErrorHandler);
     v.get('/v1/auth/token/lookup-self', {
       config: { auth: 'any' },

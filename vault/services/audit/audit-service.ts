@@ -17,11 +17,10 @@ export type Outcome = 'ok' | 'denied' | 'error';
  * Who did it, from where. Never holds a token string. `requestId` is the
  * server's own id for the request; `clientRequestId` the X-Request-Id the
  * client sent, if any (recorded as detail.clientRequestId, never in place
- * of the server's). `root`: the actor's token has the root grant (not
- * stored; webhooks' root.used).
+ * of the server's).
  */
 export interface AuditContext {
-  actorId: string; actorName: string; ip: string | null; requestId: string | null; clientRequestId?: string | null; root?: boolean;
+  actorId: string; actorName: string; ip: string | null; requestId: string | null; clientRequestId?: string | null;
   /**
    * The acting token's grants, set by http/auth.ts. Reads resolve secret
    * references with them (services/secret/references.ts); never recorded.
@@ -37,11 +36,11 @@ export interface AuditContext {
  */
 export interface AuditOutbox {
   enqueue(tx: Tx, jobs: JobEntries<AuditContext, AuditInput>[], rows: AuditRow[]): Promise<boolean>;
-  /** Does a batch of these requests need a transaction even if it only reads (PostgreSQL)? */
-  transactional(ctxs: AuditContext[]): boolean;
   committed(): void;
-  /** Queues an event that is not an audit event of its own (a failed verify must not change the log it examined). */
-  announce(tx: Tx, type: 'audit.verify_failed', data: Record<string, unknown>, ctx: AuditContext): Promise<boolean>;
+  /** Queues an event that is not an audit event of its own: a root request (audited or not), a failed verify (which must not change the log it examined). */
+  announce(tx: Tx, type: 'audit.verify_failed' | 'root.used', data: Record<string, unknown>, ctx: AuditContext): Promise<boolean>;
+  /** Does any webhook subscribe to this vault-wide event now? (A read outside any transaction: most root requests meet none.) */
+  wants(type: 'audit.verify_failed' | 'root.used'): Promise<boolean>;
 }
 
 export interface AuditInput {
@@ -274,7 +273,6 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       if (outboxWritten[lane]) { outboxWritten[lane] = false; outbox!.committed(); }
       await ship(rows);
     },
-    transactional: outbox ? (ctxs) => outbox.transactional(ctxs) : undefined,
     abandoned(lane) {
       outboxWritten[lane] = false;
       // The commit may have happened without this process learning it: the
@@ -304,6 +302,19 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       await auditStore.insertCheckpoint({ id, ts, heads, prevHash: prev, hash }, due, tx);
       return { id, hash: hash.toString('hex') };
     });
+  }
+
+  /**
+   * Sends a webhook event that is no audit event of its own (root.used,
+   * audit.verify_failed) to the webhooks that want it, through the outbox.
+   * Never fails its caller: a failure is logged.
+   */
+  async function announce(ctx: AuditContext, type: 'audit.verify_failed' | 'root.used', data: Record<string, unknown>): Promise<void> {
+    if (!outbox) return;
+    await outbox.wants(type)
+      .then((wanted) => (wanted ? run(ctx, (tx) => outbox.announce(tx, type, data, ctx)) : false))
+      .then((wrote) => { if (wrote) outbox.committed(); })
+      .catch((e: Error) => log.error({ err: { message: e.message } }, `a ${type} webhook event could not be queued`));
   }
 
   let timer: NodeJS.Timeout | null = null;
@@ -355,14 +366,11 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
      */
     async verify(anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor, by?: { ctx: AuditContext; scheduled: boolean }): Promise<VerifyResult> {
       const r = await verifyLog(auditStore, keys, anchor, checkpointAnchor);
-      if (!r.ok && by && outbox) {
-        const data = { firstBadSeq: r.firstBadSeq, reason: (r.reason ?? '').slice(0, 300), scheduled: by.scheduled };
-        await run(by.ctx, (tx) => outbox.announce(tx, 'audit.verify_failed', data, by.ctx))
-          .then((wrote) => { if (wrote) outbox.committed(); })
-          .catch((e: Error) => log.error({ err: { message: e.message } }, 'a failed audit verification could not be announced to webhooks'));
-      }
+      if (!r.ok && by) await announce(by.ctx, 'audit.verify_failed', { firstBadSeq: r.firstBadSeq, reason: (r.reason ?? '').slice(0, 300), scheduled: by.scheduled });
       return r;
     },
+
+    announce,
   };
 }
 export type AuditService = ReturnType<typeof auditServiceFactory>;

@@ -24,6 +24,8 @@ export interface ScrapeSources {
   queued(): number | null;
   /** The last successful backup (any server sharing the database), or null; may reject (database down). */
   lastBackup(): Promise<{ at: number; ms: number; bytes: number } | null>;
+  /** Live secrets past their rotation period or expiry, in the whole vault (docs/lifecycle.md); may reject. */
+  overdueSecrets?(): Promise<number>;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -78,6 +80,7 @@ export function metricsFactory(info: { version: string; storage: string }) {
   let events = 0;
   const lookups = { hit: 0, miss: 0, uncached: 0 };
   const backup = { at: 0, ms: 0, bytes: 0, unavailable: 0 };
+  const overdue = { count: 0 };
 
   const pool = () => sources?.pool() ?? null;
   const families: Family[] = [
@@ -99,6 +102,7 @@ export function metricsFactory(info: { version: string; storage: string }) {
     { name: 'hush_backup_last_success_timestamp_seconds', help: 'When the last successful backup (scheduled or POST /v1/backups, by any server sharing the database) finished; 0: none yet', type: 'gauge', values: () => [{ value: backup.at / 1000 }] },
     { name: 'hush_backup_last_duration_seconds', help: 'How long the last successful backup took', type: 'gauge', values: () => [{ value: backup.ms / 1000 }] },
     { name: 'hush_backup_last_size_bytes', help: 'Size of the last successful backup (encrypted)', type: 'gauge', values: () => [{ value: backup.bytes }] },
+    { name: 'hush_secrets_overdue', help: 'Live secrets past their rotation period or expiry, in the whole vault (no per-secret labels: hush secrets stale lists them)', type: 'gauge', values: () => [{ value: overdue.count }] },
     { name: 'hush_backup_stats_unavailable', help: '1 when this scrape could not read the backup record (database unreachable, or too slow): the hush_backup_last_* values are then the last ones read', type: 'gauge', values: () => [{ value: backup.unavailable }] },
   ];
 
@@ -122,8 +126,9 @@ export function metricsFactory(info: { version: string; storage: string }) {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), BACKUP_READ_TIMEOUT_MS); });
     try {
-      const b = await Promise.race([sources.lastBackup(), late]);
+      const [b, n] = await Promise.race([Promise.all([sources.lastBackup(), sources.overdueSecrets?.() ?? Promise.resolve(0)]), late]);
       Object.assign(backup, b ? { at: b.at, ms: b.ms, bytes: b.bytes } : { at: 0, ms: 0, bytes: 0 }, { unavailable: 0 });
+      overdue.count = n;
     } catch {
       backup.unavailable = 1;
     } finally {

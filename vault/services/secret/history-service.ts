@@ -1,3 +1,4 @@
+import type { SecretService } from './secret-service.js';
 import { InvalidRequestError, RevisionNotFoundError, SecretNotFoundError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { HistoryStore } from '../../store/history-store.js';
@@ -13,6 +14,8 @@ export interface HistoryServiceDeps {
   historyStore: HistoryStore;
   writer: EnvWriter;
   audit: Pick<AuditService, 'run'>;
+  /** Checks the references a rollback or a copy writes, as native writes are checked (docs/lifecycle.md#references). */
+  references?: Pick<SecretService, 'checkWrittenReferences'>;
 }
 
 /** One side of a diff: an environment at a revision (its current one when absent). */
@@ -25,7 +28,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * rebuilt, since each version records the revision that wrote it. History,
  * diff, rollback and copy; the KV v2 routes read through `valuesAt` too.
  */
-export function historyServiceFactory({ historyStore, writer, audit }: HistoryServiceDeps) {
+export function historyServiceFactory({ historyStore, writer, audit, references }: HistoryServiceDeps) {
   function checkRevision(e: EnvRow, where: string, revision: number): void {
     if (!Number.isSafeInteger(revision) || revision < 0 || revision > e.revision) {
       throw new RevisionNotFoundError(`${where} has no revision ${revision}; its current revision is ${e.revision}`);
@@ -115,6 +118,7 @@ export function historyServiceFactory({ historyStore, writer, audit }: HistorySe
         checkRevision(e, `environment ${project}/${env}`, to);
         const target = await valuesAt(p, e, to, tx);
         const r = await writer.apply(project, env, { set: target, delete: [], replace: true }, ctx.actorId, tx);
+        await references?.checkWrittenReferences(r.p, r.e, Object.fromEntries([...r.added, ...r.changed].map((n) => [n, target[n]])), r.deleted, ctx, tx);
         await record({ action: 'secrets.rollback', outcome: 'ok', project, env, target: { added: r.added, changed: r.changed, deleted: r.deleted }, detail: { toRevision: to, revision: r.revision, unchanged: r.unchanged.length } });
         return { revision: r.revision, toRevision: to, added: r.added, changed: r.changed, deleted: r.deleted, unchanged: r.unchanged };
       }, { lockKey: envLock(project, env) });
@@ -138,6 +142,7 @@ export function historyServiceFactory({ historyStore, writer, audit }: HistorySe
         const names = Object.keys(set).sort();
         await record({ action: 'secret.read', outcome: 'ok', project: from.project, env: from.env, target: { keys: names }, detail: { count: names.length, revision: e.revision, copyTo: `${to.project}/${to.env}` } });
         const r = await writer.apply(to.project, to.env, { set, delete: [] }, ctx.actorId, tx);
+        await references?.checkWrittenReferences(r.p, r.e, Object.fromEntries([...r.added, ...r.changed].map((n) => [n, set[n]])), r.deleted, ctx, tx);
         await record({ action: 'secrets.copy', outcome: 'ok', project: to.project, env: to.env, target: { added: r.added, changed: r.changed }, detail: { from: `${from.project}/${from.env}`, fromRevision: e.revision, revision: r.revision, unchanged: r.unchanged.length } });
         return { from: { ...from, revision: e.revision }, revision: r.revision, added: r.added, changed: r.changed, unchanged: r.unchanged };
       }, { lockKey: envLock(to.project, to.env) });

@@ -15,7 +15,7 @@ export interface KvServiceDeps {
   writer: EnvWriter;
   audit: Pick<AuditService, 'run'>;
   /** `${...}` references in values read here resolve as on the native routes (docs/lifecycle.md#references). */
-  references: Pick<SecretService, 'resolveReferences'>;
+  references: Pick<SecretService, 'resolveReferences' | 'keepReferences' | 'checkWrittenReferences'>;
 }
 
 /** Vault's metadata of one version. Hush keeps every version, so none is ever destroyed. */
@@ -56,7 +56,10 @@ export function kvServiceFactory({ projectStore, historyStore, history, writer, 
         const { e } = await writer.env(project, env, tx);
         if ((await historyStore.valuesAt(e.id, e.revision, tx)).length === 0) throw new SecretNotFoundError(`${project}/${env} holds no data to patch`);
       }
+      // References: kept through a read-modify-write (hvac's patch sends resolved values back), checked as native writes check them.
+      await refs.keepReferences(project, env, set, ctx, tx);
       const r = await writer.apply(project, env, { set, delete: del, replace: mode !== 'merge', cas, deleteMissingOk: true }, ctx.actorId, tx);
+      await refs.checkWrittenReferences(r.p, r.e, Object.fromEntries([...r.added, ...r.changed].map((n) => [n, set[n]])), r.deleted, ctx, tx);
       await record({ action: 'secrets.bulk', outcome: 'ok', project, env, target: { added: r.added, changed: r.changed, deleted: r.deleted }, detail: { unchanged: r.unchanged.length, revision: r.revision, via: VIA, mode, ...(cas !== undefined ? { cas } : {}) } });
       return meta(r.revision, Date.now(), mode === 'delete');
     }, { lockKey: envLock(project, env) });

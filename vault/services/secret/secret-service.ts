@@ -96,6 +96,32 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
     }, mode);
   }
 
+  /**
+   * Keeps references through a read-modify-write. A client that read an
+   * env (references resolved) and writes the map back (hvac's patch, an
+   * export then import) sends resolved values. Where a sent value equals
+   * what the stored value resolves to for this writer, the stored text is
+   * kept: otherwise the write would turn `${api.prod.KEY}` into a copy of
+   * api/prod's value, readable by whoever may read this env. Changes `set`.
+   */
+  async function keepReferences(projectName: string, envName: string, set: Record<string, string>, ctx: AuditContext, tx: Tx): Promise<void> {
+    const names = Object.keys(set).filter((n) => !set[n].includes('${'));
+    if (names.length === 0) return;
+    const { project: p, env: e } = await projectStore.getProjectEnv(projectName, envName, tx);
+    if (!p || !e) return;
+    const raw = await decryptAll(p, e, await secretStore.liveValues(e.id, names, tx), tx);
+    const withRefs = names.filter((n) => Object.prototype.hasOwnProperty.call(raw, n) && raw[n].includes('${') && raw[n] !== set[n]);
+    if (withRefs.length === 0) return;
+    const current = await envValues(projectName, envName, tx);
+    const r = resolverFor(ctx, projectName, envName, tx, 'read', current ?? undefined);
+    for (const n of withRefs) {
+      try {
+        const [resolved] = Object.values(await r.resolveAll(projectName, envName, { [n]: raw[n] }));
+        if (resolved === set[n]) set[n] = raw[n];
+      } catch { /* not resolvable by this writer: what it sent is not the resolved value */ }
+    }
+  }
+
   /** Write-time check of new values: reference syntax, and cycles / depth through what the writer can read. */
   async function checkReferences(p: ProjectRow, e: EnvRow, set: Record<string, string>, del: string[], ctx: AuditContext, tx: Tx): Promise<void> {
     const withRefs = Object.keys(set).filter((n) => set[n].includes('${'));
@@ -253,6 +279,13 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       return { secrets: r.secrets, revision: r.revision, envId: r.envId };
     },
 
+    /** For writes of whole maps that do not go through bulk (the KV v2 routes): see keepReferences and checkReferences. */
+    keepReferences,
+    async checkWrittenReferences(p: ProjectRow, e: EnvRow, set: Record<string, string>, del: string[], ctx: AuditContext, tx: Tx): Promise<void> {
+      for (const n of Object.keys(set)) assertReferenceSyntax(n, set[n]);
+      await checkReferences(p, e, set, del, ctx, tx);
+    },
+
     /**
      * Resolves the references in `values`, an env's map (current or of an
      * old revision), with the reader's grants: for reads that do not go
@@ -349,6 +382,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       writer.assertChange(set, del);
       for (const n of Object.keys(set)) assertReferenceSyntax(n, set[n]);
       return audit.run(ctx, async (tx, record) => {
+        await keepReferences(projectName, envName, set, ctx, tx);
         const r = await writer.apply(projectName, envName, { set, delete: del }, ctx.actorId, tx);
         // References in the new values: syntax above, cycles and depth through what the writer can read here (rolled back with the write).
         await checkReferences(r.p, r.e, Object.fromEntries([...r.added, ...r.changed].map((n) => [n, set[n]])), r.deleted, ctx, tx);

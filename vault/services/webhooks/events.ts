@@ -1,5 +1,4 @@
 import type { AuditRow } from '../../store/audit-store.js';
-import type { AuditContext } from '../audit/audit-service.js';
 
 /**
  * Webhook events, and how the audit log's events become them.
@@ -54,21 +53,15 @@ function event(row: AuditRow, type: EventType, data: Record<string, unknown>, id
  * unit of work gave them (each job's context with its entries) and `rows`
  * the events as stored, in the same order.
  */
-export function eventsOf(jobs: { ctx: AuditContext; inputs: unknown[] }[], rows: AuditRow[]): WebhookEvent[] {
+export function eventsOf(jobs: { inputs: unknown[] }[], rows: AuditRow[]): WebhookEvent[] {
   const out: WebhookEvent[] = [];
   let i = 0;
-  for (const { ctx, inputs } of jobs) {
-    let rootSeen = false;
+  for (const { inputs } of jobs) {
     for (let n = 0; n < inputs.length; n++, i++) {
       const row = rows[i];
       if (!row) continue;
       const t = row.target as Record<string, unknown>;
       const d = row.detail as Record<string, unknown>;
-      // A request made with a root token: one event per request, named after its first audited action.
-      if (ctx.root && !rootSeen) {
-        rootSeen = true;
-        out.push(event(row, 'root.used', { action: row.action, outcome: row.outcome, ip: row.ip }, `evt_${row.seq}_root`));
-      }
       if (row.outcome === 'ok' && SECRET_CHANGES.has(row.action)) out.push(event(row, 'secret.changed', { action: row.action, keys: keysOf(t) }));
       else if (row.action === 'secret.rotation_due') out.push(event(row, 'secret.rotation_due', { keys: keysOf(t), ...pick(d, ['rotateEvery', 'dueAt', 'expiresAt']) }));
       else if (row.outcome === 'ok' && row.action === 'token.create') out.push(event(row, 'token.created', { tokenId: t.tokenId, name: t.name, scopes: strings(d.scopes), expiresAt: d.expiresAt ?? null }));
@@ -88,9 +81,9 @@ function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknow
   return out;
 }
 
-/** An event that is no audit event of its own: a failed verify, a webhook's test. Vault-wide. */
-export function directEvent(eventId: string, type: EventType, at: number, actor: { id: string; name: string }, data: Record<string, unknown>): WebhookEvent {
-  const body = { id: eventId, type, createdAt: new Date(at).toISOString(), project: null, env: null, actor, auditSeq: null, requestId: null, data };
+/** An event that is no audit event of its own: a root request, a failed verify, a webhook's test. Vault-wide. */
+export function directEvent(eventId: string, type: EventType, at: number, actor: { id: string; name: string }, data: Record<string, unknown>, requestId: string | null = null): WebhookEvent {
+  const body = { id: eventId, type, createdAt: new Date(at).toISOString(), project: null, env: null, actor, auditSeq: null, requestId, data };
   return { id: eventId, type, at, project: null, env: null, payload: JSON.stringify(body) };
 }
 

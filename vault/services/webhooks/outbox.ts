@@ -18,10 +18,12 @@ export function webhookOutboxFactory(deps: { store: WebhookStore; onCommitted: (
   const { store } = deps;
   const outbox: AuditOutbox = {
     enqueue: (tx: Tx, jobs: JobEntries<AuditContext, AuditInput>[], rows: AuditRow[]) => fanOut(tx, eventsOf(jobs, rows)),
-    async announce(tx, type, data, ctx) {
-      return fanOut(tx, [directEvent(`evt_${type.replace('.', '_')}_${randomBytes(6).toString('hex')}`, type, Date.now(), { id: ctx.actorId, name: ctx.actorName }, data)]);
+    async wants(type) {
+      return (await store.candidates([])).some((h) => h.project === null && h.events.includes(type));
     },
-    transactional: (ctxs) => ctxs.some((c) => c.root === true),
+    async announce(tx, type, data, ctx) {
+      return fanOut(tx, [directEvent(`evt_${type.replace('.', '_')}_${randomBytes(6).toString('hex')}`, type, Date.now(), { id: ctx.actorId, name: ctx.actorName }, data, ctx.requestId)]);
+    },
     committed: () => deps.onCommitted(),
   };
 
