@@ -1,4 +1,4 @@
-// Writes a synthetic plaintext backup body (the NDJSON a dump writes, format 3)
+// Writes a synthetic plaintext backup body (the NDJSON a dump writes, format 4: each version with its env revision)
 // with `versions` secret versions: 1,000 projects (or fewer) of one env each,
 // one version per secret, values of 32 characters. The bench encrypts it with
 // `gpg --symmetric` and restores it to seed a vault of that size far faster
@@ -45,7 +45,7 @@ for (let p = 0; p < projects && left > 0; p++) {
   for (let i = 0; i < n; i++) {
     const name = `SECRET_${String(i).padStart(6, '0')}`;
     await line({ t: 'secret', project: pname(p), env: 'prod', name, version: 1, deleted: false, createdAt: now, updatedAt: now });
-    await line({ t: 'version', project: pname(p), env: 'prod', name, version: 1, deleted: false, value: randomBytes(24).toString('base64'), createdBy: 'tok_bench', createdAt: now });
+    await line({ t: 'version', project: pname(p), env: 'prod', name, version: 1, deleted: false, value: randomBytes(24).toString('base64'), createdBy: 'tok_bench', createdAt: now, revision: 1 });
     counts.secrets++;
     counts.versions++;
   }

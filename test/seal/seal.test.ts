@@ -450,11 +450,12 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     const api = await v.start();
     await unsealWith(api, v.init.shares.slice(0, 2));
     assert.equal((await api('POST', '/v1/projects', { name: 'big' })).status, 201);
-    assert.equal((await api('POST', '/v1/projects/big/envs', { name: 'prod' })).status, 201);
+    // 16 MB of values, in 20 envs (an env holds at most --max-env-bytes, 2 MiB by default).
     for (let b = 0; b < 20; b++) {
+      assert.equal((await api('POST', '/v1/projects/big/envs', { name: `prod${b}` })).status, 201);
       const set: Record<string, string> = {};
       for (let i = 0; i < 100; i++) set[`K${b}_${i}`] = randomBytes(6000).toString('base64');
-      assert.equal((await api('PATCH', '/v1/projects/big/envs/prod/secrets', { set })).status, 200);
+      assert.equal((await api('PATCH', `/v1/projects/big/envs/prod${b}/secrets`, { set })).status, 200);
     }
     const res = await fetch(`${v.server!.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${v.init.rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'a passphrase for this backup' }) });
     assert.equal(res.status, 200);

@@ -147,8 +147,8 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[2])), H).serve_forever()
       assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/PY', { value: secretValue('py') })).status, 200);
       await waitFor(() => { try { return readFileSync(out, 'utf8').includes('secret.changed'); } catch { return false; } }, 'the python receiver to accept the delivery');
       assert.deepEqual(JSON.parse(readFileSync(out, 'utf8').trim().split('\n')[0]), { ok: true, type: 'secret.changed' });
-      const d = (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0];
-      assert.equal(d.status, 'delivered');
+      // The receiver answered; the outcome is recorded just after.
+      await waitFor(async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0]?.status === 'delivered', 'the delivery log to say delivered');
       // And it refuses a delivery signed with another secret: the same body, a forged header.
       const r = await fetch(`http://127.0.0.1:${port}/py`, { method: 'POST', headers: { 'hush-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}`, 'content-type': 'application/json' }, body: '{"type":"secret.changed"}' });
       assert.equal(r.status, 400);
