@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadConfig } from '../../vault/config.js';
@@ -195,6 +195,24 @@ describe('bad backups and bad targets', () => {
     const r = await restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent);
     assert.equal(r.verified, true);
     for (const f of readdirSync(dir)) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, `${f} is 0600`);
+  });
+
+  // Outside review of issue 21: an empty hush.db hard-linked to a file elsewhere was written into, and kept its 0644.
+  it('an empty hush.db with another hard link is refused; an empty one of its own is restored into at mode 0600', async () => {
+    const dir = join(work, 'hardlink');
+    const elsewhere = join(work, 'hardlink-elsewhere.db');
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(elsewhere, '', { mode: 0o644 });
+    linkSync(elsewhere, join(dir, 'hush.db'));
+    await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), { code: 'restore_target_unsafe' });
+    assert.equal(statSync(elsewhere).size, 0, 'nothing written through the hard link');
+    const own = join(work, 'empty-own');
+    mkdirSync(own, { mode: 0o700 });
+    writeFileSync(join(own, 'hush.db'), '', { mode: 0o644 });
+    chmodSync(join(own, 'hush.db'), 0o644);
+    const r = await restoreBackupFile(loadConfig({ 'data-dir': own }, {}), good, { passphrase: PASS }, silent);
+    assert.equal(r.verified, true);
+    assert.equal(statSync(join(own, 'hush.db')).mode & 0o777, 0o600);
   });
 
   it('a non-empty target: restore_target_not_empty, and the vault there is unchanged', async () => {

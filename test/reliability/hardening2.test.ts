@@ -70,6 +70,40 @@ describe('finding 1: slow bodies and hung-up clients', { skip: PROC_SKIP }, () =
   });
 });
 
+for (const backend of BACKENDS) {
+  describe(`finding 1: a client that resets the connection right after its request, on ${backend}`, onBackend(backend), () => {
+    let s: TestServer;
+    before(async () => { s = await startOn(backend, { 'log-level': 'debug', 'auth-fail-limit': '1000' }); });
+    after(async () => { await s.close(); });
+
+    it('is no 500 and no error line, with a token, a bad token or none, reading or writing (the outside review reproduced 229 error lines)', async () => {
+      const from = capturedLogs.length;
+      const u = new URL(s.url);
+      const requests = [
+        `GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.rootToken}\r\n\r\n`,
+        'GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hush_not_a_token\r\n\r\n',
+        'GET /v1/projects HTTP/1.1\r\nHost: x\r\n\r\n',
+        `PATCH /v1/projects/x/envs/y/secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.rootToken}\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{"set":{"A":"b"}}`,
+      ];
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(requests.map(async (text) => {
+          const sock = connect({ host: u.hostname, port: Number(u.port) });
+          sock.on('error', () => undefined);
+          await new Promise((r) => sock.once('connect', r));
+          sock.write(text);
+          // SO_LINGER 0: the close is an RST, while the server is still handling the request.
+          sock.resetAndDestroy();
+        }));
+      }
+      // The server still answers, and nothing it logged since is an error or a 500.
+      assert.equal((await call(s.url, 'GET', '/v1/projects', { token: s.rootToken })).status, 200);
+      await waitFor(() => capturedLogs.slice(from).filter((l) => l.includes('"incoming request"')).length >= 41, 'the requests to be seen').catch(() => undefined);
+      const lines = capturedLogs.slice(from);
+      assert.ok(!lines.some((l) => /"level":50/.test(l) || /"statusCode":500/.test(l)), lines.filter((l) => /"level":50|"statusCode":500/.test(l)).slice(0, 3).join('\n'));
+    });
+  });
+}
+
 describe('finding 1: connections per address are capped', () => {
   let s: TestServer;
   before(async () => { s = await startServer({ settings: { 'max-connections-per-address': '30' } }); });
@@ -184,6 +218,18 @@ for (const backend of BACKENDS) {
       assert.ok(events.some((e) => e.target.key === '[redacted-token]' && e.action === 'secret.read'), 'the failed read is recorded, the name blanked');
       assert.ok(events.some((e) => e.target.key === '[redacted-token]' && e.action === 'secret.write'));
       assert.ok(!capturedLogs.some((l) => l.includes(pasted.token.slice(5, 25))), 'nor does any log line');
+    });
+
+    it('finding 3 (outside review): a percent-encoded token in a URL is neither echoed nor logged', async () => {
+      const pasted = await newToken(['read:web/prod']);
+      const body = pasted.token.slice(5);
+      for (const path of [`/v1/nothere/hush%5F${body}`, `/v1/nothere/%68ush_${body}`, `/v1/projects/web/envs/prod/secrets/hush%5F${body}`]) {
+        const from = capturedLogs.length;
+        const r = await call(s.url, 'GET', path, { token });
+        assert.ok(r.status >= 400, `${path}: ${r.status}`);
+        assert.ok(!r.text.includes(body.slice(0, 20)), r.text);
+        assert.ok(!capturedLogs.slice(from).some((l) => l.includes(body.slice(0, 20))), `no log line holds it (${path.slice(0, 30)})`);
+      }
     });
 
     it('finding 10: a 403 on GET /v1/projects/P/envs is audited', async () => {

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync, type ReadStream } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync, type ReadStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
@@ -6,7 +6,7 @@ import { hasSchema, openDb, sqlitePath, storageKind, unmigrate } from '../store/
 import { databaseUrl, DEV_KEY_FILE, ensureDataDir, type OpenedDb } from '../vault.js';
 import { decryptBackupStream, type DecryptOptions, type SignatureStatus } from './pgp.js';
 import { readLineBatches, restoreBackup, RestoreTargetNotEmptyError, targetHasVault, verifyBackup, type RestoreResult, type VerifyReport } from './restore.js';
-import { assertNoLinks, createSqliteFile, fsyncFiles, sqliteTargetFiles } from './target.js';
+import { assertNoHardLinks, assertNoLinks, createSqliteFile, fsyncFiles, sqliteTargetFiles } from './target.js';
 
 /**
  * Backup files on local disk, without a server: what `hush backup verify`
@@ -60,7 +60,14 @@ export async function verifyBackupFile(file: string, keys: OpenKeys, signal?: Ab
 /** Throws RestoreTargetNotEmptyError when the target holds a vault. Creates nothing (a missing SQLite file is simply empty). */
 export async function assertEmptyTarget(config: Readonly<Config>): Promise<void> {
   const url = databaseUrl(config);
-  if (storageKind(url) === 'sqlite' && !existsSync(sqlitePath(url))) return;
+  if (storageKind(url) === 'sqlite') {
+    const file = sqlitePath(url);
+    if (!existsSync(file)) return;
+    // Checked before the file is opened: opening a database writes to it.
+    assertNoLinks([file]);
+    assertNoHardLinks(file);
+    if (statSync(file).size === 0) return; // an empty file holds no vault
+  }
   const db = openDb({ url, sqliteSynchronous: config.sqliteSynchronous });
   try {
     if (await targetHasVault(db)) {

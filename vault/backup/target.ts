@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { HushError } from '../errors.js';
 import { DEV_KEY_FILE } from '../vault.js';
@@ -27,20 +27,37 @@ export function assertNoLinks(paths: readonly string[]): void {
   }
 }
 
+/** Refuses a file that has other hard links: writing into it would write into a file elsewhere. Absent: fine. */
+export function assertNoHardLinks(path: string): void {
+  let st;
+  try { st = lstatSync(path); } catch { return; }
+  if (st.isFile() && st.nlink > 1) throw new RestoreTargetUnsafeError(`the restore target ${path} has other hard links (another name of a file elsewhere); refusing to write into it (remove it, or restore elsewhere)`);
+}
+
 /**
  * Creates the SQLite database file of a restore, empty, with O_EXCL and
  * O_NOFOLLOW and mode 0600, before SQLite opens it: the path is then this
  * process's own new file and no link (SQLite creates its journals with the
  * database file's mode). False when it already existed (an empty file the
- * target check let through): then it must be a regular file, and is left as it is.
+ * target check let through): then it must be a regular file with no other
+ * hard link, and is made mode 0600.
  */
 export function createSqliteFile(dbFile: string): boolean {
   let fd: number;
   try {
     fd = openSync(dbFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') { assertNoLinks([dbFile]); return false; }
-    throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    assertNoLinks([dbFile]);
+    // An empty file the target check let through: not another name of a file elsewhere (a hard link), and private.
+    assertNoHardLinks(dbFile);
+    const existing = openSync(dbFile, constants.O_RDWR | constants.O_NOFOLLOW);
+    try {
+      fchmodSync(existing, 0o600);
+    } finally {
+      closeSync(existing);
+    }
+    return false;
   }
   closeSync(fd);
   return true;

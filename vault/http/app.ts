@@ -74,6 +74,8 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
   const finish = (req: FastifyRequest) => { submissions.get(req)?.(); submissions.delete(req); };
   // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (req, _reply, done) => {
+    // The client reset the connection after sending its request: no address, nobody to answer (request_aborted, at debug level).
+    if (req.ip === undefined) return done(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     const go = () => {
       req.sealEpoch = seal.epoch;
       if (seal.sealed && !req.routeOptions.config?.whileSealed) done(new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)'));

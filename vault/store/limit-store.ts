@@ -39,7 +39,7 @@ const Q = {
 
 /** Addresses are stored as given, cut to this length (a misconfigured proxy could pass anything). */
 const KEY_MAX = 128;
-export const limitKey = (ip: string) => ip.slice(0, KEY_MAX);
+export const limitKey = (ip: string) => (typeof ip === 'string' ? ip : 'unknown').slice(0, KEY_MAX);
 const keyOf = limitKey;
 
 export function limitStoreFactory(db: Db) {

@@ -22,6 +22,8 @@ const OTHER = 'other';
  * address). IPv4-mapped IPv6 addresses count as IPv4.
  */
 export function networkOf(ip: string): string {
+  // A connection reset before the request was handled has no address left.
+  if (typeof ip !== 'string') return 'unknown';
   let a = ip.split('%')[0];
   if (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4) a = a.slice(7);
   if (isIP(a) === 4) return `${a.split('.').slice(0, 3).join('.')}.0/24`;
