@@ -1,4 +1,3 @@
-import { Duplex } from 'node:stream';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { Server as TlsServer, type TLSSocket } from 'node:tls';
@@ -31,6 +30,12 @@ const MAX_HEAD = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
 const CRLF = Buffer.from('\r\n');
 const HEAD_END = Buffer.from('\r\n\r\n');
+/**
+ * What needs the full reading of a head (endOfHead): a header that frames a
+ * body or changes the protocol, and a line that starts with whitespace (a
+ * folded line, which the full reading refuses).
+ */
+const FRAMING = /\n(?:[ \t]|(?:content-length|transfer-encoding|upgrade|expect|connection)[ \t]*:)/i;
 
 type State = 'start' | 'match' | 'target' | 'head' | 'body' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'pass';
 
@@ -213,6 +218,9 @@ export class ListRewriter {
     // A bare LF anywhere, or a request line the parser would read otherwise: not ours to follow.
     if (text.slice(0, -4).replace(/\r\n/g, '').includes('\n') || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ \S+ HTTP\/1\.[01]$/.test(requestLine)) return this.toPass();
     const method = requestLine.slice(0, requestLine.indexOf(' '));
+    // Most heads (a GET) name none of the headers that frame a body or
+    // change the protocol: then the next message starts right after this one.
+    if (method !== 'CONNECT' && !FRAMING.test(text)) { this.state = 'start'; return; }
     let contentLength: number | null = null;
     let chunked = false;
     let te = false;
@@ -242,73 +250,48 @@ export class ListRewriter {
 
 const FRONTED = Symbol('hush.listFront');
 
-/**
- * A connection as the HTTP server sees it: bytes in through a ListRewriter,
- * bytes out unchanged; the socket's address, TLS state and timeouts are the
- * real socket's. Injecting a Duplex through the server's 'connection' event
- * is the documented way to give an HTTP server a connection.
- */
-class FrontSocket extends Duplex {
-  readonly [FRONTED] = true;
-  constructor(private readonly socket: Socket | TLSSocket, private readonly rewriter: ListRewriter) {
-    super({ allowHalfOpen: true });
-    socket.on('data', (chunk: Buffer) => {
-      const out = this.rewriter.feed(chunk);
-      if (out.length && !this.push(out)) socket.pause();
-    });
-    socket.on('end', () => {
-      const rest = this.rewriter.flush();
-      if (rest.length) this.push(rest);
-      this.push(null);
-    });
-    socket.on('error', (e) => this.destroy(e));
-    socket.on('close', () => { if (!this.destroyed) this.destroy(); });
-    socket.on('timeout', () => this.emit('timeout'));
-    socket.on('drain', () => this.emit('drain'));
-  }
-  override _read(): void { this.socket.resume(); }
-  override _write(chunk: Buffer, encoding: BufferEncoding, cb: (e?: Error | null) => void): void { this.socket.write(chunk, encoding, cb); }
-  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], cb: (e?: Error | null) => void): void {
-    this.socket.cork();
-    for (const c of chunks.slice(0, -1)) this.socket.write(c.chunk, c.encoding);
-    this.socket.write(chunks[chunks.length - 1].chunk, chunks[chunks.length - 1].encoding, cb);
-    this.socket.uncork();
-  }
-  override _final(cb: (e?: Error | null) => void): void { this.socket.end(cb); }
-  override _destroy(err: Error | null, cb: (e: Error | null) => void): void { this.socket.destroy(err ?? undefined); cb(err); }
-
-  get remoteAddress() { return this.socket.remoteAddress; }
-  get remotePort() { return this.socket.remotePort; }
-  get remoteFamily() { return this.socket.remoteFamily; }
-  get localAddress() { return this.socket.localAddress; }
-  get localPort() { return this.socket.localPort; }
-  get bytesRead() { return this.socket.bytesRead; }
-  get bytesWritten() { return this.socket.bytesWritten; }
-  get encrypted() { return (this.socket as TLSSocket).encrypted; }
-  get authorized() { return (this.socket as TLSSocket).authorized; }
-  get alpnProtocol() { return (this.socket as TLSSocket).alpnProtocol; }
-  getPeerCertificate(detailed?: boolean) { return (this.socket as TLSSocket).getPeerCertificate?.(detailed as true); }
-  address() { return this.socket.address(); }
-  setTimeout(ms: number, cb?: () => void): this { this.socket.setTimeout(ms); if (cb) this.once('timeout', cb); return this; }
-  setNoDelay(v?: boolean): this { this.socket.setNoDelay(v); return this; }
-  setKeepAlive(enable?: boolean, delay?: number): this { this.socket.setKeepAlive(enable, delay); return this; }
-  ref(): this { this.socket.ref(); return this; }
-  unref(): this { this.socket.unref(); return this; }
-  destroySoon(): void { if (this.writable) this.end(); else this.destroy(); }
-}
+/** What Node's HTTP server checks before it reads a socket natively (see acceptListMethod). */
+interface ConsumableHandle { _consumed?: boolean }
 
 /**
  * Puts the LIST front before the HTTP parser of `server` (an http or https
- * server from Fastify, before it listens): the server's own connection
- * listener is given a FrontSocket instead of the socket.
+ * server from Fastify, before it listens).
+ *
+ * The server is given the real socket, so its responses are written to it
+ * directly. Only its input is rewritten: bytes read from the socket pass
+ * through a ListRewriter on their way to the parser (the socket's `push`,
+ * which every read goes through). Node's HTTP server would otherwise feed
+ * the socket's handle to its parser natively, bypassing `push`; marking the
+ * handle consumed (the flag Node checks for exactly that) keeps the reads in
+ * JavaScript. test/vault-compat/list-method.test.ts sends LIST over a real
+ * connection: if a Node release stopped honouring the flag, LIST would get
+ * the parser's 400 again and those tests fail.
+ *
+ * An earlier version put a Duplex between the socket and the server; every
+ * response then went through two writable streams, which cost about a tenth
+ * of a bulk read's CPU (docs/performance.md).
  */
 export function acceptListMethod(server: Server, mount: string): void {
   const event = server instanceof TlsServer ? 'secureConnection' : 'connection';
   const listeners = server.listeners(event) as ((s: unknown) => void)[];
   server.removeAllListeners(event);
-  server.on(event, (socket: Socket) => {
-    if ((socket as unknown as Record<symbol, unknown>)[FRONTED]) { for (const l of listeners) l.call(server, socket); return; }
-    const front = new FrontSocket(socket, new ListRewriter(mount));
-    for (const l of listeners) l.call(server, front);
+  server.on(event, (socket: (Socket | TLSSocket) & { [FRONTED]?: true; _handle?: ConsumableHandle | null }) => {
+    if (!socket[FRONTED]) {
+      socket[FRONTED] = true;
+      const rewriter = new ListRewriter(mount);
+      const push = socket.push;
+      socket.push = function (this: Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
+        if (chunk === null) {
+          const rest = rewriter.flush();
+          if (rest.length) push.call(this, rest);
+          return push.call(this, null);
+        }
+        if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+        const out = rewriter.feed(chunk);
+        return out.length ? push.call(this, out) : true;
+      };
+      if (socket._handle) socket._handle._consumed = true;
+    }
+    for (const l of listeners) l.call(server, socket);
   });
 }
