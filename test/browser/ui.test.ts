@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { spawnServer, type Listening } from '../helpers/cli.js';
+import { apiOk } from '../helpers/http.js';
+import { tempDir } from '../helpers/server.js';
+
+/**
+ * The web UI in Debian's chromium (one launch), driven by playwright-core,
+ * against a real `hush server` process with a SQLite data dir. Every page
+ * is saved as a screenshot into docs/ui/ (docs/ui.md). The browser's CSP
+ * violation reports are collected for the whole run: there must be none.
+ */
+const CHROMIUM = process.env.HUSH_TEST_CHROMIUM || '/usr/bin/chromium';
+const SKIP = existsSync(CHROMIUM) ? false : `needs chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`;
+const SHOTS = new URL('../../../docs/ui/', import.meta.url).pathname;
+
+describe('the web UI in a real browser', { skip: SKIP }, () => {
+  let srv: Listening;
+  let browser: Browser;
+  let page: Page;
+  const violations: string[] = [];
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  const api = (method: string, path: string, body?: unknown) => apiOk(srv.url, srv.rootToken!, method, path, body);
+
+  before(async () => {
+    srv = await spawnServer(['--data-dir', join(tempDir(), 'data'), '--listen', '127.0.0.1:0']);
+    await api('POST', '/v1/projects', { name: 'shop' });
+    await api('POST', '/v1/projects/shop/envs', { name: 'prod' });
+    await api('POST', '/v1/projects/shop/envs', { name: 'staging' });
+    await api('PATCH', '/v1/projects/shop/envs/prod/secrets', { set: { DATABASE_URL: 'postgres://db/shop', API_KEY: 'sk-live-123456', LOG_LEVEL: 'info' } });
+    await api('PATCH', '/v1/projects/shop/envs/staging/secrets', { set: { DATABASE_URL: 'postgres://db/staging', LOG_LEVEL: 'debug' } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, permissions: ['clipboard-read', 'clipboard-write'] });
+    page = await ctx.newPage();
+    page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
+    page.on('pageerror', (e) => violations.push(`page error: ${e.message}`));
+    // Reports from the page itself, collected in the page and read at the end.
+    await ctx.addInitScript("window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));");
+  });
+  after(async () => {
+    await browser?.close();
+    await srv?.stop();
+  });
+
+  const audit = async (action: string) => (await api('GET', `/v1/audit?action=${action}&order=desc&limit=5`)).events;
+
+  it('logs in with a token; the token is kept nowhere in the page', async () => {
+    await page.goto(`${srv.url}/`);
+    assert.equal(new URL(page.url()).pathname, '/ui/');
+    await page.getByLabel('Token').fill(srv.rootToken!);
+    await shot('login');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+    const cookies = await page.context().cookies();
+    const c = cookies.find((x) => x.name === 'hush_session')!;
+    assert.ok(c.httpOnly && c.sameSite === 'Strict');
+    assert.equal(await page.evaluate('document.cookie'), '', 'no script sees the session cookie');
+    assert.equal(await page.evaluate('localStorage.length + sessionStorage.length'), 0);
+    assert.ok(!(await page.content()).includes(srv.rootToken!));
+    await page.getByRole('link', { name: 'prod' }).waitFor();
+    await shot('projects');
+  });
+
+  it('reveals one value (an audited read), edits, adds and deletes', async () => {
+    await page.getByRole('link', { name: 'prod' }).click();
+    await page.getByText('API_KEY').waitFor();
+    assert.ok(!(await page.content()).includes('sk-live-123456'), 'masked');
+    await page.getByRole('button', { name: 'Reveal API_KEY' }).click();
+    await page.getByText('sk-live-123456').waitFor();
+    const ev = (await audit('secret.read'))[0];
+    assert.equal(ev.target.key, 'API_KEY');
+    assert.equal(ev.env, 'prod');
+    assert.equal(ev.actor.id, (await api('GET', '/v1/tokens/self')).id, 'recorded as the token logged in with');
+    await shot('secrets');
+    await page.getByRole('button', { name: 'Edit LOG_LEVEL' }).click();
+    await page.getByLabel('New value of LOG_LEVEL').fill('warn');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByLabel('New value of LOG_LEVEL').waitFor({ state: 'detached' });
+    assert.equal((await api('GET', '/v1/projects/shop/envs/prod/secrets/LOG_LEVEL')).value, 'warn');
+    await page.getByLabel('Name', { exact: true }).fill('FEATURE_X');
+    await page.getByLabel('Value', { exact: true }).fill('on');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByRole('button', { name: 'Delete FEATURE_X' }).click();
+    await page.getByRole('button', { name: 'Confirm delete FEATURE_X' }).click();
+    await page.getByRole('button', { name: 'Delete FEATURE_X' }).waitFor({ state: 'detached' });
+    assert.deepEqual(Object.keys((await api('GET', '/v1/projects/shop/envs/prod/secrets')).secrets).sort(), ['API_KEY', 'DATABASE_URL', 'LOG_LEVEL']);
+    // Away from the page, no value is left in it.
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.getByRole('heading', { name: 'Tokens' }).waitFor();
+    assert.ok(!(await page.content()).includes('sk-live-123456'));
+    assert.ok(!page.url().includes('sk-live'));
+  });
+
+  it('bulk paste previews added, changed and removed, then applies in one change', async () => {
+    await page.goto(`${srv.url}/ui/#/p/shop/e/prod/bulk`);
+    await page.getByLabel('Paste a .env file').fill('# pasted\nDATABASE_URL=postgres://db/shop2\nNEW_ONE="two words"\nAPI_KEY=sk-live-123456\n');
+    await page.getByLabel('Also delete the names that are not in the paste').check();
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const preview = page.getByRole('region', { name: 'Preview' });
+    await preview.waitFor();
+    const text = await preview.innerText();
+    assert.match(text, /Added \(1\)\s+NEW_ONE/);
+    assert.match(text, /Changed \(1\)\s+DATABASE_URL/);
+    assert.match(text, /Removed \(1\)\s+LOG_LEVEL/);
+    assert.match(text, /1 unchanged/);
+    assert.ok(!text.includes('shop2'), 'names only');
+    await shot('bulk-paste');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText(/Applied: revision/).waitFor();
+    assert.deepEqual((await api('GET', '/v1/projects/shop/envs/prod/secrets')).secrets, { API_KEY: 'sk-live-123456', DATABASE_URL: 'postgres://db/shop2', NEW_ONE: 'two words' });
+  });
+
+  it('history shows a diff and rolls back; two envs compare', async () => {
+    await page.goto(`${srv.url}/ui/#/p/shop/e/prod/history`);
+    const before = (await api('GET', '/v1/projects/shop/envs/prod/history')).revision;
+    await page.getByRole('button', { name: 'Diff to now' }).first().waitFor();
+    await page.getByRole('button', { name: `Roll back to ${before - 1}` }).click();
+    await page.getByText(`Rolled back to revision ${before - 1}`).waitFor();
+    await shot('history');
+    assert.equal((await api('GET', '/v1/projects/shop/envs/prod/secrets/LOG_LEVEL')).value, 'warn');
+    await page.goto(`${srv.url}/ui/#/p/shop/e/prod/compare`);
+    await page.getByLabel(/Compare shop\/prod with/).selectOption('shop/staging');
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page.getByRole('region', { name: 'Comparison' }).waitFor();
+    await shot('compare');
+  });
+
+  it('creates a token with the scope builder (shown once) and revokes it', async () => {
+    await page.goto(`${srv.url}/ui/#/tokens`);
+    await page.getByLabel('Name', { exact: true }).fill('deploy-bot');
+    await page.getByLabel('Grant').selectOption('read');
+    await page.getByLabel('Project (or *)').fill('shop');
+    await page.getByLabel('Env (or *)').fill('prod');
+    await page.getByRole('button', { name: 'Add scope' }).click();
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    const token = (await page.getByTestId('new-token').innerText()).trim();
+    assert.match(token, /^hush_[0-9A-Za-z]{49}$/);
+    await shot('token-created');
+    const self = await apiOk(srv.url, token, 'GET', '/v1/tokens/self');
+    assert.deepEqual(self.scopes, ['read:shop/prod']);
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await page.getByTestId('new-token').waitFor({ state: 'detached' });
+    assert.ok(!(await page.content()).includes(token), 'shown once: gone after the dialog');
+    await shot('tokens');
+    await page.getByRole('button', { name: 'Revoke deploy-bot' }).click();
+    await page.getByRole('button', { name: 'Confirm revoke deploy-bot' }).click();
+    await page.getByRole('button', { name: 'Revoke deploy-bot' }).waitFor({ state: 'detached' });
+    const r = await fetch(`${srv.url}/v1/tokens/self`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 401);
+  });
+
+  it('audit log: filters, pages, and verify', async () => {
+    await page.goto(`${srv.url}/ui/#/audit`);
+    await page.getByRole('button', { name: 'Verify the audit chain' }).click();
+    const result = page.getByTestId('verify-result');
+    await result.waitFor();
+    assert.match(await result.innerText(), /^Intact: \d+ events checked/);
+    await page.getByLabel('Action').fill('secret.read');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('cell', { name: 'secret.read' }).first().waitFor();
+    const actions = await page.locator('table.audit tbody tr td:nth-child(4)').allInnerTexts();
+    assert.ok(actions.length > 0 && actions.every((a) => a === 'secret.read'), actions.join(','));
+    await shot('audit');
+  });
+
+  it('health and backup status; readable on a phone', async () => {
+    await page.goto(`${srv.url}/ui/#/health`);
+    await page.getByText('Last backup', { exact: true }).waitFor();
+    assert.match(await page.locator('dl.facts').innerText(), /Status\s+ok/);
+    await shot('health');
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(`${srv.url}/ui/#/p/shop/e/prod`);
+    await page.getByText('API_KEY').waitFor();
+    const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
+    assert.ok(overflow <= 1, `no sideways scrolling on a phone (${overflow}px)`);
+    await shot('phone-secrets');
+    await page.setViewportSize({ width: 1100, height: 760 });
+  });
+
+  it('logs out: the session token is revoked', async () => {
+    const cookie = (await page.context().cookies()).find((x) => x.name === 'hush_session')!.value;
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('Token').waitFor();
+    const r = await fetch(`${srv.url}/v1/projects`, { headers: { authorization: `Bearer ${cookie}` } });
+    assert.equal(r.status, 401);
+    assert.equal((await audit('session.end'))[0].detail.reason, 'logout');
+  });
+
+  it('the browser reported no CSP violation during the whole run', async () => {
+    const inPage = await page.evaluate('window.__csp') as string[];
+    assert.deepEqual([...violations, ...inPage], []);
+  });
+});
