@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { jsonRequest } from '../helpers/http.js';
-import { BACKENDS, onBackend, startOn, startServer, type TestServer } from '../helpers/server.js';
+import { BACKENDS, onBackend, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { OPENSSL_SKIP, selfSigned } from '../helpers/tls.js';
 
 /** The session cookie (name=value) from a login's Set-Cookie. */
 const cookieOf = (h: Headers) => (h.get('set-cookie') ?? '').split(';')[0];
@@ -133,6 +136,30 @@ describe('--no-ui', () => {
       const r = await login(s, s.rootToken);
       assert.equal(r.status, 404);
       assert.equal(r.headers.get('set-cookie'), null);
+    } finally { await s.close(); }
+  });
+});
+
+describe('web UI sessions under TLS', { skip: OPENSSL_SKIP }, () => {
+  it('the cookie is Secure and __Host- prefixed, and only that name is read', async () => {
+    const pair = selfSigned(tempDir('hush-ui-tls-'));
+    const s = await startServer({ settings: { 'tls-cert': pair.cert, 'tls-key': pair.key } });
+    const ca = readFileSync(pair.cert);
+    const call = (method: string, path: string, headers: Record<string, string>) => new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
+      const req = request(`${s.url}${path}`, { method, headers, ca }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers })); });
+      req.on('error', reject);
+      req.end();
+    });
+    try {
+      assert.match(s.url, /^https:/);
+      const r = await call('POST', '/v1/ui/session', { authorization: `Bearer ${s.rootToken}`, origin: s.url });
+      assert.equal(r.status, 201);
+      const set = String(r.headers['set-cookie']);
+      assert.match(set, /^__Host-hush_session=hush_[0-9A-Za-z]{49}; Path=\/; HttpOnly; SameSite=Strict; Secure$/);
+      const value = set.split(';')[0].split('=')[1];
+      assert.equal((await call('GET', '/v1/projects', { cookie: `__Host-hush_session=${value}` })).status, 200);
+      // Without the prefix, the cookie could have been set by a sibling host or over plain HTTP: not read.
+      assert.equal((await call('GET', '/v1/projects', { cookie: `hush_session=${value}` })).status, 401);
     } finally { await s.close(); }
   });
 });

@@ -6,7 +6,11 @@ export class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
+/** When the API was last called: the server ends a session idle for its timeout, and the page then drops what it shows. */
+export let lastActivity = Date.now();
+
 export async function api(method, path, body, headers = {}) {
+  lastActivity = Date.now();
   const init = { method, headers: { ...headers }, credentials: 'same-origin', cache: 'no-store', redirect: 'error' };
   if (body !== undefined) { init.headers['content-type'] = 'application/json'; init.body = JSON.stringify(body); }
   const r = await fetch('/v1' + path, init);

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { html } from 'htm/preact';
-import { api, whenLoggedOut } from './api.js';
+import { api, lastActivity, whenLoggedOut } from './api.js';
 import { Login } from './login.js';
 import { Projects } from './projects.js';
 import { EnvPage } from './env.js';
@@ -37,6 +37,14 @@ function App() {
     return () => removeEventListener('hashchange', f);
   }, []);
   useEffect(() => { document.getElementById('main')?.focus(); }, [path.join('/')]);
+  // Past the idle timeout the server has ended the session: clear the page (and any value on it) at once.
+  useEffect(() => {
+    if (!session) return undefined;
+    const t = setInterval(() => {
+      if (Date.now() - lastActivity > session.idleTimeoutSeconds * 1000) { setSession(null); setNotice('Your session ended after being idle. Log in again.'); }
+    }, 5000);
+    return () => clearInterval(t);
+  }, [session]);
   if (session === undefined) return html`<p class="loading">Loading…</p>`;
   if (session === null) return html`<${Login} notice=${notice} onLogin=${(s) => { setNotice(''); setSession(s); }} />`;
   const logout = async () => {
