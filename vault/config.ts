@@ -156,7 +156,7 @@ export const SETTINGS = [
   def({ key: 'valueCacheBytes', flag: 'value-cache', env: 'HUSH_VALUE_CACHE', default: 16 * 1024 * 1024, parse: bytesOrZero, doc: 'Memory for the decrypted values of recently read environments, checked against the environment revision on every read (docs/performance.md). 0 turns it off.' }),
   def({ key: 'kvMount', flag: 'kv-mount', env: 'HUSH_KV_MOUNT', default: 'secret', parse: (v) => {
     if (v === 'off') return null;
-    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(v) || ['sys', 'auth', 'projects', 'tokens', 'audit', 'backups', 'openapi.json'].includes(v)) {
+    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(v) || ['sys', 'auth', 'projects', 'tokens', 'audit', 'backups', 'openapi.json', 'ui'].includes(v)) {
       throw new BadValue('must be a lower-case name (letters, digits, "_", "-") that no Hush route uses, or "off"');
     }
     return v;

@@ -5,34 +5,40 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { spawnServer, waitFor, type Listening } from '../helpers/cli.js';
 import { apiOk } from '../helpers/http.js';
-import { tempDir } from '../helpers/server.js';
+import { BACKENDS, freshPgDatabase, onBackend, tempDir } from '../helpers/server.js';
 
 /**
- * The web UI in Debian's chromium (one launch), driven by playwright-core,
- * against a real `hush server` process with a SQLite data dir. Every page
- * is saved as a screenshot into docs/ui/ (docs/ui.md). The browser's CSP
- * violation reports are collected for the whole run: there must be none.
+ * The web UI in Debian's chromium (one launch for the file), driven by
+ * playwright-core, against a real `hush server` process with a SQLite data
+ * dir, then one on PostgreSQL (HUSH_TEST_PG_URL). The SQLite run saves every
+ * page as a screenshot into docs/ui/ (docs/ui.md). The browser's CSP
+ * violation reports are collected for each whole run: there must be none.
  */
 const CHROMIUM = process.env.HUSH_TEST_CHROMIUM || '/usr/bin/chromium';
 const SKIP = existsSync(CHROMIUM) ? false : `needs chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`;
 const SHOTS = new URL('../../../docs/ui/', import.meta.url).pathname;
 
-describe('the web UI in a real browser', { skip: SKIP }, () => {
+let browser: Browser;
+before(async () => { if (!SKIP) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] }); });
+after(async () => { await browser?.close(); });
+
+for (const backend of BACKENDS) describe(`the web UI in a real browser (${backend})`, { skip: SKIP || onBackend(backend).skip }, () => {
   let srv: Listening;
-  let browser: Browser;
   let page: Page;
+  let dropDb: (() => Promise<void>) | null = null;
   const violations: string[] = [];
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  const shot = async (name: string) => { if (backend === 'sqlite') await page.screenshot({ path: join(SHOTS, `${name}.png`) }); };
   const api = (method: string, path: string, body?: unknown) => apiOk(srv.url, srv.rootToken!, method, path, body);
 
   before(async () => {
-    srv = await spawnServer(['--data-dir', join(tempDir(), 'data'), '--listen', '127.0.0.1:0']);
+    const db = backend === 'postgres' ? await freshPgDatabase() : null;
+    dropDb = db?.drop ?? null;
+    srv = await spawnServer(['--data-dir', join(tempDir(), 'data'), '--listen', '127.0.0.1:0', ...(db ? ['--database-url', db.url] : [])]);
     await api('POST', '/v1/projects', { name: 'shop' });
     await api('POST', '/v1/projects/shop/envs', { name: 'prod' });
     await api('POST', '/v1/projects/shop/envs', { name: 'staging' });
     await api('PATCH', '/v1/projects/shop/envs/prod/secrets', { set: { DATABASE_URL: 'postgres://db/shop', API_KEY: 'sk-live-123456', LOG_LEVEL: 'info' } });
     await api('PATCH', '/v1/projects/shop/envs/staging/secrets', { set: { DATABASE_URL: 'postgres://db/staging', LOG_LEVEL: 'debug' } });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, permissions: ['clipboard-read', 'clipboard-write'] });
     page = await ctx.newPage();
     page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
@@ -41,8 +47,9 @@ describe('the web UI in a real browser', { skip: SKIP }, () => {
     await ctx.addInitScript("window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));");
   });
   after(async () => {
-    await browser?.close();
+    await page?.context().close();
     await srv?.stop();
+    await dropDb?.();
   });
 
   const audit = async (action: string) => (await api('GET', `/v1/audit?action=${action}&order=desc&limit=5`)).events;
@@ -50,9 +57,10 @@ describe('the web UI in a real browser', { skip: SKIP }, () => {
   it('logs in with a token; the token is kept nowhere in the page', async () => {
     await page.goto(`${srv.url}/`);
     assert.equal(new URL(page.url()).pathname, '/ui/');
+    // From the keyboard: Enter in the field submits.
     await page.getByLabel('Token').fill(srv.rootToken!);
     await shot('login');
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByLabel('Token').press('Enter');
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
     const cookies = await page.context().cookies();
     const c = cookies.find((x) => x.name === 'hush_session')!;
@@ -75,6 +83,12 @@ describe('the web UI in a real browser', { skip: SKIP }, () => {
     assert.equal(ev.env, 'prod');
     assert.equal(ev.actor.id, (await api('GET', '/v1/tokens/self')).id, 'recorded as the token logged in with');
     await shot('secrets');
+    // Copy without revealing: the value goes to the clipboard, not into the page, and is one more audited read.
+    await page.getByRole('button', { name: 'Copy DATABASE_URL' }).click();
+    await page.getByText('Copied').waitFor();
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), 'postgres://db/shop');
+    assert.ok(!(await page.content()).includes('postgres://db/shop'));
+    assert.equal((await audit('secret.read'))[0].target.key, 'DATABASE_URL');
     await page.getByRole('button', { name: 'Edit LOG_LEVEL' }).click();
     await page.getByLabel('New value of LOG_LEVEL').fill('warn');
     await page.getByRole('button', { name: 'Save' }).click();

@@ -140,6 +140,22 @@ describe('--no-ui', () => {
   });
 });
 
+describe('a sealed server', () => {
+  it('still serves the UI page, and a login answers 503 sealed', async () => {
+    const s = await startServer();
+    try {
+      assert.equal((await s.api('POST', '/v1/sys/seal', {})).status, 200);
+      const page = await fetch(`${s.url}/ui/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+      const r = await login(s, s.rootToken);
+      assert.equal(r.status, 503);
+      assert.equal(r.body.error.code, 'sealed');
+      assert.equal(r.headers.get('set-cookie'), null);
+    } finally { await s.close(); }
+  });
+});
+
 describe('web UI sessions under TLS', { skip: OPENSSL_SKIP }, () => {
   it('the cookie is Secure and __Host- prefixed, and only that name is read', async () => {
     const pair = selfSigned(tempDir('hush-ui-tls-'));

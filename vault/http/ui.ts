@@ -30,10 +30,11 @@ export function uiRoutes(app: FastifyInstance, dir = new URL('../../ui/', import
     return reply.header('content-security-policy', UI_CSP).header('cross-origin-opener-policy', 'same-origin')
       .header('cross-origin-resource-policy', 'same-origin').type(FILES[name]).send(files.get(name));
   };
-  const hide = { hide: true };
-  app.get('/', { schema: hide }, (_req, reply) => reply.redirect('/ui/', 302));
-  app.get('/ui', { schema: hide }, (_req, reply) => reply.redirect('/ui/', 302));
-  app.get('/ui/', { schema: hide }, (_req, reply) => send(reply, 'index.html'));
-  app.get('/ui/app.js', { schema: hide }, (_req, reply) => send(reply, 'app.js'));
-  app.get('/ui/app.css', { schema: hide }, (_req, reply) => send(reply, 'app.css'));
+  // Served while sealed too: the page then says so (login answers 503 sealed; the health page shows the seal).
+  const opts = { schema: { hide: true }, config: { whileSealed: true } };
+  app.get('/', opts, (_req, reply) => reply.redirect('/ui/', 302));
+  app.get('/ui', opts, (_req, reply) => reply.redirect('/ui/', 302));
+  app.get('/ui/', opts, (_req, reply) => send(reply, 'index.html'));
+  app.get('/ui/app.js', opts, (_req, reply) => send(reply, 'app.js'));
+  app.get('/ui/app.css', opts, (_req, reply) => send(reply, 'app.css'));
 }
