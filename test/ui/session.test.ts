@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { join } from 'node:path';
+import { migrationSource } from '../../migrations/index.js';
+import { openDb } from '../../vault/store/db.js';
 import { after, before, describe, it } from 'node:test';
 import { jsonRequest } from '../helpers/http.js';
 import { BACKENDS, onBackend, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
@@ -109,14 +112,21 @@ for (const backend of BACKENDS) {
       assert.equal((await jsonRequest(s.url, 'GET', '/v1/tokens/self', { token: child.body.token })).status, 200, 'outlives the session');
     });
 
-    it('an idle session ends (session_expired) and its token is revoked', async () => {
+    it('an idle session ends (session_expired) and its token is revoked; sessions nobody comes back to are revoked at the next login', async () => {
       const cookie = cookieOf((await login(s, s.rootToken)).headers);
+      const left = cookieOf((await login(s, s.rootToken)).headers).split('=')[1];
       assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } })).status, 200);
       await new Promise((r) => setTimeout(r, 2600));
       const r = await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } });
       assert.equal(r.status, 401);
       assert.equal(r.body.error.code, 'session_expired');
+      assert.match(r.headers.get('set-cookie') ?? '', /Max-Age=0/);
       assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { token: cookie.split('=')[1] })).status, 401, 'revoked');
+      // The session left alone: its token still works until a login sweeps it.
+      assert.equal((await login(s, s.rootToken)).status, 201);
+      assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { token: left })).status, 401, 'swept at the next login');
+      const ends = (await s.api('GET', '/v1/audit?action=session.end&order=desc&limit=2')).body.events;
+      assert.ok(ends.some((e: { actor: { id: string }; detail: { reason: string } }) => e.actor.id === 'system' && e.detail.reason === 'idle'));
     });
 
     it('a bearer token in a cookie is no session', async () => {
@@ -137,6 +147,27 @@ describe('--no-ui', () => {
       assert.equal(r.status, 404);
       assert.equal(r.headers.get('set-cookie'), null);
     } finally { await s.close(); }
+  });
+});
+
+describe('a vault made before web UI sessions', () => {
+  it('gains the sessions table on the next start and logs in', async () => {
+    const dir = tempDir('hush-ui-upgrade-');
+    const first = await startServer({ dataDir: dir });
+    const root = first.rootToken;
+    await first.close({ keepDir: true });
+    // The schema as the release before this one left it.
+    const db = openDb({ url: `sqlite:${join(dir, 'hush.db')}` });
+    try {
+      await db.migrate.down({ migrationSource, name: '20261210000000_ui_sessions' });
+      assert.equal(await db.schema.hasTable('ui_sessions'), false);
+    } finally { await db.destroy(); }
+    const next = await startServer({ dataDir: dir });
+    try {
+      const r = await login(next, root);
+      assert.equal(r.status, 201, r.text);
+      assert.equal((await jsonRequest(next.url, 'GET', '/v1/projects', { headers: { cookie: cookieOf(r.headers) } })).status, 200);
+    } finally { await next.close(); }
   });
 });
 

@@ -2,7 +2,7 @@ import { formatDuration } from '../../duration.js';
 import { SessionExpiredError } from '../../errors.js';
 import type { SessionStore } from '../../store/session-store.js';
 import type { TokenStore } from '../../store/token-store.js';
-import type { AuditContext, AuditService } from '../audit/audit-service.js';
+import { SYSTEM_CONTEXT, type AuditContext, type AuditService } from '../audit/audit-service.js';
 import type { Principal, TokenService } from '../token/token-service.js';
 
 export interface SessionServiceDeps {
@@ -47,7 +47,7 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
     /** Starts a session for `parent` (already authenticated). Returns the child token string for the cookie, and when it expires. */
     async login(parent: Principal, ctx: AuditContext, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
       // Sessions left idle are revoked as others log in (a session's own next request finds its timeout anyway).
-      for (const id of await sessionStore.idle(now)) await end(id, ctx, 'idle', now);
+      for (const id of await sessionStore.idle(now)) await end(id, SYSTEM_CONTEXT, 'idle', now);
       const max = Math.min(maxMs, tokenMaxTtlMs);
       // Without a ttl, create() gives the default TTL cut to the parent's remaining lifetime.
       const ttl = parent.expiresAt !== null && parent.expiresAt - now <= max ? undefined : formatDuration(max);
