@@ -52,6 +52,9 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await dropDb?.();
   });
 
+  /** Form fields of the page without a label (a <label for>, a wrapping label, or aria-label). */
+  const unlabelled = async () => page.evaluate(`[...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.outerHTML)`) as Promise<string[]>;
   const audit = async (action: string) => (await api('GET', `/v1/audit?action=${action}&order=desc&limit=5`)).events;
 
   it('logs in with a token; the token is kept nowhere in the page', async () => {
@@ -83,6 +86,14 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.equal(ev.env, 'prod');
     assert.equal(ev.actor.id, (await api('GET', '/v1/tokens/self')).id, 'recorded as the token logged in with');
     await shot('secrets');
+    assert.deepEqual(await unlabelled(), []);
+    // Keyboard: Tab reaches the buttons, and the focused one shows a visible outline.
+    await page.getByRole('button', { name: 'Reveal DATABASE_URL' }).focus();
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(`(() => { const e = document.activeElement; const st = getComputedStyle(e); return [e.getAttribute('aria-label'), st.outlineStyle, st.outlineWidth]; })()`) as string[];
+    assert.equal(focused[0], 'Copy DATABASE_URL');
+    assert.notEqual(focused[1], 'none');
+    assert.notEqual(focused[2], '0px');
     // Copy without revealing: the value goes to the clipboard, not into the page, and is one more audited read.
     await page.getByRole('button', { name: 'Copy DATABASE_URL' }).click();
     await page.getByText('Copied').waitFor();
@@ -122,6 +133,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.match(text, /1 unchanged/);
     assert.ok(!text.includes('shop2'), 'names only');
     await shot('bulk-paste');
+    assert.deepEqual(await unlabelled(), []);
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByText(/Applied: revision/).waitFor();
     assert.deepEqual((await api('GET', '/v1/projects/shop/envs/prod/secrets')).secrets, { API_KEY: 'sk-live-123456', DATABASE_URL: 'postgres://db/shop2', NEW_ONE: 'two words' });
@@ -155,6 +167,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     const token = (await page.getByTestId('new-token').innerText()).trim();
     assert.match(token, /^hush_[0-9A-Za-z]{49}$/);
     await shot('token-created');
+    assert.deepEqual(await unlabelled(), []);
     const self = await apiOk(srv.url, token, 'GET', '/v1/tokens/self');
     assert.deepEqual(self.scopes, ['read:shop/prod']);
     await dialog.getByRole('button', { name: 'Close' }).click();
@@ -174,6 +187,17 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     const result = page.getByTestId('verify-result');
     await result.waitFor();
     assert.match(await result.innerText(), /^Intact: \d+ events checked/);
+    // Paging: more events than one page (50) of reads, then Older shows the next ones down.
+    for (let i = 0; i < 55; i++) await api('GET', '/v1/projects/shop/envs/prod/secrets/API_KEY');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const seqs = async () => (await page.locator('table.audit tbody tr td:nth-child(1)').allInnerTexts()).map(Number);
+    await waitFor(async () => (await seqs()).length === 50, 'a full first page');
+    const first = await seqs();
+    await page.getByRole('button', { name: 'Older' }).click();
+    await waitFor(async () => (await seqs())[0] < Math.min(...first), 'the second page');
+    assert.equal((await seqs())[0], Math.min(...first) - 1, 'the next event down, none skipped');
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await waitFor(async () => (await seqs())[0] === first[0], 'back to the first page');
     await page.getByLabel('Action').fill('secret.read');
     await page.getByRole('button', { name: 'Filter' }).click();
     // The table is replaced once the filtered page arrives: every row then is a secret.read.
@@ -181,6 +205,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await waitFor(async () => { const a = await actions(); return a.length > 0 && a.every((x) => x === 'secret.read'); }, 'the filtered audit page');
     assert.ok((await actions()).length >= 1);
     await shot('audit');
+    assert.deepEqual(await unlabelled(), []);
   });
 
   it('health and backup status; readable on a phone', async () => {

@@ -23,7 +23,9 @@ export function Audit() {
   const apply = (ev) => {
     ev.preventDefault();
     const f = ev.currentTarget.elements;
-    setFilter(Object.fromEntries([...FILTERS.map(([k]) => [k, f[k].value.trim()]), ['outcome', f.outcome.value]]));
+    // datetime-local is the browser's local time; the API takes ISO-8601.
+    const iso = (v) => (v ? new Date(v).toISOString() : '');
+    setFilter(Object.fromEntries([...FILTERS.map(([k]) => [k, f[k].value.trim()]), ['outcome', f.outcome.value], ['from', iso(f.from.value)], ['to', iso(f.to.value)]]));
     setPages([null]);
   };
   const runVerify = async () => { setVerify({ busy: true }); try { setVerify(await api('GET', '/audit/verify')); } catch (e) { setVerify({ error: e }); } };
@@ -38,6 +40,8 @@ export function Audit() {
     </section>
     <form class="row filters" onSubmit=${apply}>
       ${FILTERS.map(([k, label]) => html`<span><label for=${'f-' + k}>${label}</label><input id=${'f-' + k} name=${k} autocomplete="off" /></span>`)}
+      <span><label for="f-from">From</label><input id="f-from" name="from" type="datetime-local" /></span>
+      <span><label for="f-to">To</label><input id="f-to" name="to" type="datetime-local" /></span>
       <span><label for="f-outcome">Outcome</label><select id="f-outcome" name="outcome"><option value="">any</option><option>ok</option><option>denied</option><option>error</option></select></span>
       <button type="submit">Filter</button>
     </form>

@@ -56,8 +56,10 @@ export function Tokens({ self }) {
       const body = { name: f.name.value, scopes };
       if (f.ttl.value.trim()) body.ttl = f.ttl.value.trim();
       if (f.description.value.trim()) body.description = f.description.value.trim();
+      const cidrs = f.cidrs.value.split(',').map((c) => c.trim()).filter(Boolean);
+      if (cidrs.length) body.cidrs = cidrs;
       setMade(await api('POST', '/tokens', body));
-      f.name.value = ''; f.ttl.value = ''; f.description.value = ''; setScopes([]);
+      f.name.value = ''; f.ttl.value = ''; f.description.value = ''; f.cidrs.value = ''; setScopes([]);
       load();
     } catch (e) { setErr(e); }
   };
@@ -81,6 +83,7 @@ export function Tokens({ self }) {
       <label for="tok-name">Name</label><input id="tok-name" name="name" required maxlength="128" autocomplete="off" />
       <${ScopeBuilder} scopes=${scopes} setScopes=${setScopes} />
       <label for="tok-ttl">Lifetime (e.g. 30d; empty: the server's default)</label><input id="tok-ttl" name="ttl" autocomplete="off" />
+      <label for="tok-cidrs">Allowed client addresses (CIDRs, comma-separated; empty: any, or the creating token's)</label><input id="tok-cidrs" name="cidrs" autocomplete="off" placeholder="10.0.0.0/8" />
       <label for="tok-desc">Description</label><input id="tok-desc" name="description" autocomplete="off" />
       <button type="submit" disabled=${scopes.length === 0}>Create token</button>
     </form>
