@@ -27,7 +27,12 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
   let page: Page;
   let dropDb: (() => Promise<void>) | null = null;
   const violations: string[] = [];
-  const shot = async (name: string) => { if (backend === 'sqlite') await page.screenshot({ path: join(SHOTS, `${name}.png`) }); };
+  /** The whole page (or the top of a long one, the audit log's 50 rows) into docs/ui/NAME.png. */
+  const shot = async (name: string, fullPage = true) => {
+    if (backend !== 'sqlite') return;
+    if (!fullPage) await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+  };
   const api = (method: string, path: string, body?: unknown) => apiOk(srv.url, srv.rootToken!, method, path, body);
 
   before(async () => {
@@ -204,7 +209,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     const actions = () => page.locator('table.audit tbody tr td:nth-child(4)').allInnerTexts();
     await waitFor(async () => { const a = await actions(); return a.length > 0 && a.every((x) => x === 'secret.read'); }, 'the filtered audit page');
     assert.ok((await actions()).length >= 1);
-    await shot('audit');
+    await shot('audit', false);
     assert.deepEqual(await unlabelled(), []);
   });
 
