@@ -171,6 +171,19 @@ describe('a vault made before web UI sessions', () => {
   });
 });
 
+describe('an address locked out by failed authentications', () => {
+  it('gets 429 with its session cookie, which is not cleared', async () => {
+    const s = await startServer({ settings: { 'auth-fail-limit': '2' } });
+    try {
+      const cookie = cookieOf((await login(s, s.rootToken)).headers);
+      for (let i = 0; i < 2; i++) assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { token: 'hush_wrong' })).status, 401);
+      const r = await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } });
+      assert.equal(r.status, 429);
+      assert.equal(r.headers.get('set-cookie'), null);
+    } finally { await s.close(); }
+  });
+});
+
 describe('a sealed server', () => {
   it('still serves the UI page, and a login answers 503 sealed', async () => {
     const s = await startServer();

@@ -73,7 +73,8 @@ export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean)
         req.sessionTokenId = s.sessionTokenId;
         return s.principal;
       } catch (e) {
-        setCookie(req, reply, null);
+        // Only when the session is over (401): a locked-out address (429) or a database away for a moment (503) keeps it.
+        if ((e as { statusCode?: number }).statusCode === 401) setCookie(req, reply, null);
         throw e;
       }
     };
