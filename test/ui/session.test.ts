@@ -16,6 +16,11 @@ async function login(s: TestServer, token: string, origin = s.url) {
   return jsonRequest(s.url, 'POST', '/v1/ui/session', { token, headers: { origin } });
 }
 
+/** The id of the newest session's token (its session.create event), and whether that token is revoked, asked with the root token. */
+const newestSessionId = async (s: TestServer) => (await s.api('GET', '/v1/audit?action=session.create&order=desc&limit=1')).body.events[0].target.tokenId as string;
+const revoked = async (s: TestServer, id: string) =>
+  ((await s.api('GET', '/v1/tokens?includeRevoked=true')).body.tokens as { id: string; revokedAt: string | null }[]).find((t) => t.id === id)!.revokedAt !== null;
+
 for (const backend of BACKENDS) {
   describe(`web UI sessions (${backend})`, onBackend(backend), () => {
     let s: TestServer;
@@ -52,23 +57,30 @@ for (const backend of BACKENDS) {
       assert.equal(r.body.idleTimeoutSeconds, 2);
       const cookie = cookieOf(r.headers);
       const sessionToken = cookie.split('=')[1];
+      const sessionId = await newestSessionId(s);
       // The session token is a child of the root token, with the same scopes.
       const tokens = (await s.api('GET', '/v1/tokens')).body.tokens as { id: string; name: string; parentId: string; scopes: string[] }[];
       const rootId = (await s.api('GET', '/v1/tokens/self')).body.id;
       const child = tokens.find((t) => t.name === 'web UI session' && t.parentId === rootId);
       assert.ok(child, 'a child token of the one logged in with');
+      assert.equal(child.id, sessionId);
       assert.deepEqual(child.scopes, ['root']);
       // The API answers with the cookie as it does with the token logged in with.
       const me = await jsonRequest(s.url, 'GET', '/v1/ui/session', { headers: { cookie } });
       assert.equal(me.status, 200);
       assert.equal(me.body.token.id, rootId);
       assert.equal((await jsonRequest(s.url, 'POST', '/v1/projects', { body: { name: 'web' }, headers: { cookie, origin: s.url } })).status, 201);
-      // Logout: 204, the cookie cleared, the session token revoked (as a bearer token too).
+      // The session's token works only in its cookie (where the idle timeout applies), not as a bearer token.
+      const bearer = await jsonRequest(s.url, 'GET', '/v1/projects', { token: sessionToken });
+      assert.equal(bearer.status, 401);
+      assert.equal(bearer.body.error.code, 'unauthorized');
+      assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } })).status, 200, 'the session goes on');
+      // Logout: 204, the cookie cleared, the session token revoked.
       const out = await jsonRequest(s.url, 'DELETE', '/v1/ui/session', { headers: { cookie, origin: s.url } });
       assert.equal(out.status, 204);
       assert.match(out.headers.get('set-cookie') ?? '', /^hush_session=; .*Max-Age=0/);
       assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } })).status, 401);
-      assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { token: sessionToken })).status, 401);
+      assert.equal(await revoked(s, sessionId), true);
       const events = (await s.api('GET', '/v1/audit?action=session.end')).body.events;
       assert.equal(events.at(-1).detail.reason, 'logout');
     });
@@ -114,17 +126,20 @@ for (const backend of BACKENDS) {
 
     it('an idle session ends (session_expired) and its token is revoked; sessions nobody comes back to are revoked at the next login', async () => {
       const cookie = cookieOf((await login(s, s.rootToken)).headers);
-      const left = cookieOf((await login(s, s.rootToken)).headers).split('=')[1];
+      const id = await newestSessionId(s);
+      assert.equal((await login(s, s.rootToken)).status, 201);
+      const left = await newestSessionId(s);
       assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } })).status, 200);
       await new Promise((r) => setTimeout(r, 2600));
       const r = await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } });
       assert.equal(r.status, 401);
       assert.equal(r.body.error.code, 'session_expired');
       assert.match(r.headers.get('set-cookie') ?? '', /Max-Age=0/);
-      assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { token: cookie.split('=')[1] })).status, 401, 'revoked');
-      // The session left alone: its token still works until a login sweeps it.
+      assert.equal(await revoked(s, id), true);
+      // The session left alone: its token is revoked when a login sweeps it.
+      assert.equal(await revoked(s, left), false);
       assert.equal((await login(s, s.rootToken)).status, 201);
-      assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { token: left })).status, 401, 'swept at the next login');
+      assert.equal(await revoked(s, left), true, 'swept at the next login');
       const ends = (await s.api('GET', '/v1/audit?action=session.end&order=desc&limit=2')).body.events;
       assert.ok(ends.some((e: { actor: { id: string }; detail: { reason: string } }) => e.actor.id === 'system' && e.detail.reason === 'idle'));
     });

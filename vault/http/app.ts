@@ -272,7 +272,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
 
   // Getters: a sealable container's services are the ones of the vault as it is when the request runs.
   if (opts.seal) sealGuard(app, opts.seal);
-  registerAuth(app, { get tokens() { return c.tokens; }, get audit() { return c.audit; }, authFailLimit: cfg.authFailLimit, cookie: cookieAuth(app, c, cfg.ui) });
+  registerAuth(app, { get tokens() { return c.tokens; }, get audit() { return c.audit; }, authFailLimit: cfg.authFailLimit, session: cookieAuth(app, c, cfg.ui) });
   // The web UI and its sessions (docs/ui.md); --no-ui: neither.
   if (cfg.ui) { uiRoutes(app); sessionRoutes(app, c); }
 

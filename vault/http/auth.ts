@@ -58,8 +58,8 @@ declare module 'fastify' {
 
 export function registerAuth(app: FastifyInstance, deps: {
   tokens: TokenService; audit: Pick<AuditService, 'record' | 'announce'>; authFailLimit: number;
-  /** The web UI's session cookie, for a request with no token header (http/session.ts). */
-  cookie?: (req: FastifyRequest, reply: FastifyReply) => (() => Promise<Principal>) | null;
+  /** The web UI's sessions (http/session.ts): the cookie, for a request with no token header; a session's token sent as a bearer token is refused. */
+  session?: { fromCookie(req: FastifyRequest, reply: FastifyReply): (() => Promise<Principal>) | null; checkBearer(p: Principal): Promise<void> };
 }) {
   // auth.fail events: one per address per minute, carrying counts (docs/audit.md).
   const authFails = authFailAggregator({
@@ -100,9 +100,10 @@ export function registerAuth(app: FastifyInstance, deps: {
       p?.catch(() => undefined);
       req.prefetched = p;
     }
-    const session = header === undefined ? deps.cookie?.(req, reply) : null;
+    const session = header === undefined ? deps.session?.fromCookie(req, reply) : null;
     try {
       req.principal = session ? await session() : await deps.tokens.authenticate(m ? m[1] : header ? 'malformed' : undefined, req.ip, now);
+      if (!session) await deps.session?.checkBearer(req.principal);
     } catch (e) {
       if (e instanceof AuthLockedOut) {
         authFails.lockedOut(attempt(req));

@@ -56,13 +56,14 @@ declare module 'fastify' {
 }
 
 /**
- * For http/auth.ts: when a request carries no token header but the session
- * cookie, the way to authenticate it (null: no cookie). Checks the origin of
- * a request that changes something before looking at the session.
+ * For http/auth.ts: `fromCookie`, when a request carries no token header but
+ * the session cookie, the way to authenticate it (null: no cookie), checking
+ * the origin of a request that changes something before looking at the
+ * session; `checkBearer` refuses a session's token sent as a bearer token.
  */
 export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean) {
   app.decorateRequest('sessionTokenId', null);
-  return (req: FastifyRequest, reply: FastifyReply): (() => Promise<Principal>) | null => {
+  const fromCookie = (req: FastifyRequest, reply: FastifyReply): (() => Promise<Principal>) | null => {
     if (!enabled) return null;
     const token = readCookie(req);
     if (!token) return null;
@@ -79,6 +80,8 @@ export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean)
       }
     };
   };
+  // With --no-ui no session can be made, but one made before is still no bearer token.
+  return { fromCookie, checkBearer: (p: Principal) => c.sessions.refuseAsBearer(p) };
 }
 
 export function sessionRoutes(app: FastifyInstance, c: Container) {

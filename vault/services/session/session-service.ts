@@ -3,7 +3,7 @@ import { SessionExpiredError } from '../../errors.js';
 import type { SessionStore } from '../../store/session-store.js';
 import type { TokenStore } from '../../store/token-store.js';
 import { SYSTEM_CONTEXT, type AuditContext, type AuditService } from '../audit/audit-service.js';
-import type { Principal, TokenService } from '../token/token-service.js';
+import { AuthFailure, type Principal, type TokenService } from '../token/token-service.js';
 
 export interface SessionServiceDeps {
   tokens: Pick<TokenService, 'authenticate' | 'create'>;
@@ -78,6 +78,15 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
         expiresAt: s.parent.expiresAt, parentId: s.parent.parentId,
       };
       return { principal, sessionTokenId: child.tokenId };
+    },
+
+    /**
+     * A session's token is accepted only in its cookie, where the idle
+     * timeout applies: sent as a bearer token it is an authentication failure.
+     * Costs a lookup only for tokens with the session tokens' name.
+     */
+    async refuseAsBearer(p: Principal): Promise<void> {
+      if (p.name === SESSION_TOKEN_NAME && (await sessionStore.get(p.tokenId)) !== null) throw new AuthFailure('session_token_as_bearer');
     },
 
     /** Logs out: revokes the session token (and so the session) at once. */

@@ -37,7 +37,7 @@ export interface TokenServiceDeps {
 }
 
 /** Why authentication failed: for logs and audit only, never sent to the caller. */
-export type AuthFailReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'cidr';
+export type AuthFailReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'cidr' | 'session_token_as_bearer';
 
 export class AuthFailure extends UnauthorizedError {
   constructor(readonly reason: AuthFailReason) {
