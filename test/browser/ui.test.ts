@@ -150,17 +150,30 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await page.getByRole('button', { name: 'Diff to now' }).first().waitFor();
     await page.getByRole('button', { name: `Roll back to ${before - 1}` }).click();
     await page.getByText(`Rolled back to revision ${before - 1}`).waitFor();
+    // A diff names names; its values come only on request, as one audited read.
+    await page.getByRole('button', { name: 'Diff to now' }).first().click();
+    const diff = page.getByRole('region', { name: 'Difference' });
+    await diff.waitFor();
+    await diff.getByRole('button', { name: /Show the values/ }).click();
+    await diff.getByRole('table').waitFor();
+    const read = (await audit('secret.read'))[0];
+    assert.equal(read.detail.diff, true);
     await shot('history');
     assert.equal((await api('GET', '/v1/projects/shop/envs/prod/secrets/LOG_LEVEL')).value, 'warn');
     await page.goto(`${srv.url}/ui/#/p/shop/e/prod/compare`);
     await page.getByLabel(/Compare shop\/prod with/).selectOption('shop/staging');
     await page.getByRole('button', { name: 'Compare' }).click();
-    await page.getByRole('region', { name: 'Comparison' }).waitFor();
+    const cmp = page.getByRole('region', { name: 'Comparison' });
+    await cmp.waitFor();
+    await cmp.getByRole('button', { name: /Show the values/ }).click();
+    await cmp.getByText('postgres://db/staging').waitFor();
     await shot('compare');
   });
 
   it('creates a token with the scope builder (shown once) and revokes it', async () => {
-    await page.goto(`${srv.url}/ui/#/tokens`);
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.getByRole('heading', { name: 'Tokens' }).waitFor();
+    assert.ok(!(await page.content()).includes('postgres://db/staging'), 'the compared values are gone with their page');
     await page.getByLabel('Name', { exact: true }).fill('deploy-bot');
     await page.getByLabel('Grant').selectOption('read');
     await page.getByLabel('Project (or *)').fill('shop');

@@ -3,7 +3,20 @@ import { html } from 'htm/preact';
 import { api, envPath } from './api.js';
 import { ErrorLine, Names, when } from './bits.js';
 
-/** Revisions (who changed which names), the diff between two, and rollback (docs/history.md). Names only. */
+/** The values behind a diff, fetched on request (an audited read): name, before, after. */
+function DiffValues({ query, fromLabel, toLabel }) {
+  const [vals, setVals] = useState(null);
+  const [err, setErr] = useState(null);
+  const show = async () => { setErr(null); try { setVals((await api('GET', `${query}&values=true`)).values ?? {}); } catch (e) { setErr(e); } };
+  if (!vals) return html`<button type="button" class="secondary" onClick=${show}>Show the values (an audited read)</button><${ErrorLine} error=${err} />`;
+  const names = Object.keys(vals);
+  return html`<table class="grid values"><caption>Values that differ</caption>
+    <thead><tr><th scope="col">Name</th><th scope="col">${fromLabel}</th><th scope="col">${toLabel}</th></tr></thead>
+    <tbody>${names.map((k) => html`<tr key=${k}><td><code>${k}</code></td><td><code>${vals[k].from ?? '—'}</code></td><td><code>${vals[k].to ?? '—'}</code></td></tr>`)}</tbody>
+  </table>`;
+}
+
+/** Revisions (who changed which names), the diff between two, and rollback (docs/history.md). Names only, values on request. */
 export function History({ project, env }) {
   const [h, setH] = useState(null);
   const [err, setErr] = useState(null);
@@ -30,6 +43,7 @@ export function History({ project, env }) {
       <${Names} title="Changed since" names=${diff.changed} cls="changed" />
       <${Names} title="Removed since" names=${diff.removed} cls="removed" />
       <p class="muted">${diff.unchanged} unchanged</p>
+      <${DiffValues} key=${diff.rev} query=${`${envPath(project, env)}/diff?fromRevision=${diff.rev}`} fromLabel=${`At revision ${diff.rev}`} toLabel="Now" />
     </section>`}
     ${h && html`<table class="grid"><caption>Revisions of ${project}/${env} (now ${h.revision})</caption>
       <thead><tr><th scope="col">Revision</th><th scope="col">When</th><th scope="col">By</th><th scope="col">Changes</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
@@ -72,5 +86,6 @@ export function Compare({ project, env }) {
       <${Names} title="Different values" names=${res.changed} cls="changed" />
       <${Names} title=${'Only in ' + project + '/' + env} names=${res.removed} cls="removed" />
       <p class="muted">${res.unchanged} the same</p>
+      <${DiffValues} key=${res.other} query=${`${envPath(project, env)}/diff?other=${encodeURIComponent(res.other)}`} fromLabel=${`${project}/${env}`} toLabel=${res.other} />
     </section>`}`;
 }
