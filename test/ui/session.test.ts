@@ -6,7 +6,7 @@ import { migrationSource } from '../../migrations/index.js';
 import { openDb } from '../../vault/store/db.js';
 import { after, before, describe, it } from 'node:test';
 import { jsonRequest } from '../helpers/http.js';
-import { BACKENDS, onBackend, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { BACKENDS, capturedLogs, onBackend, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { OPENSSL_SKIP, selfSigned } from '../helpers/tls.js';
 
 /** The session cookie (name=value) from a login's Set-Cookie. */
@@ -81,6 +81,9 @@ for (const backend of BACKENDS) {
       assert.match(out.headers.get('set-cookie') ?? '', /^hush_session=; .*Max-Age=0/);
       assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } })).status, 401);
       assert.equal(await revoked(s, sessionId), true);
+      // The session's token is in no log line and no audit event.
+      assert.ok(!capturedLogs.some((l) => l.includes(sessionToken)), 'not logged');
+      assert.ok(!(await s.api('GET', '/v1/audit?limit=1000')).text.includes(sessionToken), 'not audited');
       const events = (await s.api('GET', '/v1/audit?action=session.end')).body.events;
       assert.equal(events.at(-1).detail.reason, 'logout');
     });
