@@ -6,6 +6,7 @@ import * as jwtRoles from './20261208000000_jwt_roles.js';
 import * as secretPolicies from './20261208120000_secret_policies.js';
 import * as envHistory from './20261209000000_env_history.js';
 import * as webhooks from './20261209000200_webhooks.js';
+import * as uiSessions from './20261210000000_ui_sessions.js';
 
 type Migration = { up: (k: Knex) => Promise<void>; down: (k: Knex) => Promise<void> };
 
@@ -18,6 +19,7 @@ const MIGRATIONS: [string, Migration][] = [
   ['20261208120000_secret_policies', secretPolicies],
   ['20261209000000_env_history', envHistory],
   ['20261209000200_webhooks', webhooks],
+  ['20261210000000_ui_sessions', uiSessions],
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {

@@ -57,6 +57,10 @@ export interface Config {
   webhookMaxBackoffMs: number;
   verifySchedule: string | null;
   alertAuthFailBurst: number;
+  /** The web UI at /ui/ (docs/ui.md); --no-ui turns it off. */
+  ui: boolean;
+  uiIdleTimeoutMs: number;
+  uiSessionTtlMs: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -152,7 +156,7 @@ export const SETTINGS = [
   def({ key: 'valueCacheBytes', flag: 'value-cache', env: 'HUSH_VALUE_CACHE', default: 16 * 1024 * 1024, parse: bytesOrZero, doc: 'Memory for the decrypted values of recently read environments, checked against the environment revision on every read (docs/performance.md). 0 turns it off.' }),
   def({ key: 'kvMount', flag: 'kv-mount', env: 'HUSH_KV_MOUNT', default: 'secret', parse: (v) => {
     if (v === 'off') return null;
-    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(v) || ['sys', 'auth', 'projects', 'tokens', 'audit', 'backups', 'openapi.json'].includes(v)) {
+    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(v) || ['sys', 'auth', 'projects', 'tokens', 'audit', 'backups', 'openapi.json', 'ui'].includes(v)) {
       throw new BadValue('must be a lower-case name (letters, digits, "_", "-") that no Hush route uses, or "off"');
     }
     return v;
@@ -200,6 +204,9 @@ export const SETTINGS = [
   def({ key: 'webhookMaxBackoffMs', flag: 'webhook-max-backoff', env: 'HUSH_WEBHOOK_MAX_BACKOFF', default: 3_600_000, parse: duration, doc: 'Longest wait between two attempts of a webhook delivery (retries start at 5s and double; a delivery is given up 24h after its event).' }),
   def({ key: 'verifySchedule', flag: 'verify-schedule', env: 'HUSH_VERIFY_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for a scheduled `audit verify` (croner syntax); a failure is logged and sent to audit.verify_failed webhooks.' }),
   def({ key: 'alertAuthFailBurst', flag: 'alert-auth-fail-burst', env: 'HUSH_ALERT_AUTH_FAIL_BURST', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications from one address within a minute that make an auth.fail_burst event (audited, and sent to its webhooks).' }),
+  def({ key: 'ui', flag: 'ui', env: 'HUSH_UI', default: true, parse: bool, doc: 'Serve the web UI at /ui/ (and redirect / there); --no-ui turns it off: those paths answer 404 and no session can be made (docs/ui.md).' }),
+  def({ key: 'uiIdleTimeoutMs', flag: 'ui-idle-timeout', env: 'HUSH_UI_IDLE_TIMEOUT', default: 15 * 60_000, parse: duration, doc: 'A web UI session unused this long ends (its token is revoked); the user logs in again.' }),
+  def({ key: 'uiSessionTtlMs', flag: 'ui-session-ttl', env: 'HUSH_UI_SESSION_TTL', default: 12 * 3_600_000, parse: duration, doc: 'Longest life of a web UI session, however busy (never longer than the token logged in with).' }),
   def({ key: 'backupTimezone', flag: 'backup-timezone', env: 'HUSH_BACKUP_TIMEZONE', default: 'UTC', parse: timeZone, doc: 'Time zone for the backup schedule (IANA name; backup file names stay in UTC).' }),
 ] as const;
 

@@ -35,6 +35,8 @@ import { webhookServiceFactory } from './services/webhooks/webhook-service.js';
 import { webhookWorkerFactory, type WebhookWorker } from './services/webhooks/delivery.js';
 import { policyStoreFactory } from './store/policy-store.js';
 import { lifecycleServiceFactory } from './services/secret/lifecycle-service.js';
+import { sessionStoreFactory } from './store/session-store.js';
+import { sessionServiceFactory } from './services/session/session-service.js';
 
 export interface ContainerDeps {
   db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger;
@@ -61,6 +63,7 @@ export function buildBase(deps: ContainerDeps) {
     jwtRoles: jwtRoleStoreFactory(db),
     webhooks: webhookStoreFactory(db),
     policies: policyStoreFactory(db),
+    sessions: sessionStoreFactory(db),
   };
   const limits = {
     authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
@@ -106,7 +109,10 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
   const lifecycle = lifecycleServiceFactory({ projectStore: stores.projects, secretStore: stores.secrets, policyStore: stores.policies, leaseStore: stores.leases, secrets, audit });
-  return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, lifecycle, valueCache, webhooks, webhookWorker: worker };
+  const sessions = sessionServiceFactory({
+    tokens, tokenStore: stores.tokens, sessionStore: stores.sessions, audit, idleMs: config.uiIdleTimeoutMs, maxMs: config.uiSessionTtlMs, tokenMaxTtlMs: config.tokenMaxTtlMs,
+  });
+  return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, lifecycle, valueCache, webhooks, webhookWorker: worker, sessions };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
@@ -145,6 +151,7 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
     get jwtAuth() { return get('jwtAuth'); },
     get webhooks() { return get('webhooks'); },
     get lifecycle() { return get('lifecycle'); },
+    get sessions() { return get('sessions'); },
     get sealed() { return current() === null; },
   };
 }

@@ -56,6 +56,12 @@ export const InvalidShareError = make('invalid_share', 400);
 /** A complete set of shares, or a passphrase, that does not open this vault's master key. */
 export const UnsealFailedError = make('unseal_failed', 400);
 export const NotSealedError = make('not_sealed', 409);
+/** A web UI session that timed out (idle), was logged out, or whose cookie is no session: log in again (docs/ui.md). */
+export const SessionExpiredError = make('session_expired', 401);
+/** A request with the web UI's session cookie that changes something, from another origin (docs/ui.md#csrf). */
+export const CsrfRefusedError = make('csrf_refused', 403);
+/** The web UI's files are missing from this installation (a build without `npm run build`'s UI step). */
+export const UiUnavailableError = make('ui_unavailable', 503);
 export const RateLimitedError = make('rate_limited', 429);
 export const ConfigError = make('config_invalid', 500);
 /** A value holds a `${...}` that is not a reference (docs/lifecycle.md); `$${` writes a literal `${`. */

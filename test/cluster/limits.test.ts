@@ -215,6 +215,7 @@ describe('a vault made before the shared limits is upgraded by the new release',
       // Back to the previous release's schema: its tables, and its migration list without this one.
       db = openDb({ url: pg.url });
       // Newer migrations first, then this one: the schema as the release before shared limits left it.
+      await db.migrate.down({ migrationSource, name: '20261210000000_ui_sessions' });
       await db.migrate.down({ migrationSource, name: '20261209000200_webhooks' });
       await db.migrate.down({ migrationSource, name: '20261209000000_env_history' });
       await db.migrate.down({ migrationSource, name: '20261208120000_secret_policies' });

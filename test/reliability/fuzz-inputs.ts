@@ -75,6 +75,9 @@ export const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/webhooks/:id/deliveries', query: ['status', 'before', 'limit'] },
   { method: 'POST', path: '/v1/webhooks/:id/deliveries/:delivery/redeliver' },
   { method: 'POST', path: '/v1/webhooks/:id/test' },
+  { method: 'POST', path: '/v1/ui/session' },
+  { method: 'GET', path: '/v1/ui/session' },
+  { method: 'DELETE', path: '/v1/ui/session' },
   { method: 'GET', path: '/v1/openapi.json' },
 ];
 export const BODY_ROUTES = ROUTES.filter((r) => r.body);

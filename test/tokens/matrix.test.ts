@@ -132,6 +132,11 @@ const ROWS: Row[] = [
   { route: 'POST /v1/tokens', path: '/v1/tokens', body: { name: 'matrix-child', scopes: ['read:api/prod'] }, allowed: READ_PROD, ok: 201, names: 'read:api/prod' },
   { route: 'GET /v1/tokens', path: '/v1/tokens', allowed: ANY, ok: 200 },
   { route: 'GET /v1/tokens/self', path: '/v1/tokens/self', allowed: ANY, ok: 200 },
+  // Web UI sessions (test/ui/session.test.ts covers them with a browser's Origin and cookie): a bearer login without the
+  // UI's Origin is refused as cross-site (403 csrf_refused), and a logout needs the session cookie (400).
+  { route: 'POST /v1/ui/session', path: '/v1/ui/session', allowed: ANY, ok: 403 },
+  { route: 'GET /v1/ui/session', path: '/v1/ui/session', allowed: ANY, ok: 200 },
+  { route: 'DELETE /v1/ui/session', path: '/v1/ui/session', allowed: ANY, ok: 400 },
   {
     // A token the caller may not manage is answered 404, exactly like an id
     // that does not exist; the side effect shows which one happened.

@@ -24,6 +24,8 @@ import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { authJwtRoutes } from './routes/auth-jwt.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { cookieAuth, sessionRoutes } from './session.js';
+import { uiRoutes } from './ui.js';
 import { operationIds, swaggerOptions } from './openapi.js';
 import type { Metrics } from '../services/metrics/metrics.js';
 
@@ -270,7 +272,9 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
 
   // Getters: a sealable container's services are the ones of the vault as it is when the request runs.
   if (opts.seal) sealGuard(app, opts.seal);
-  registerAuth(app, { get tokens() { return c.tokens; }, get audit() { return c.audit; }, authFailLimit: cfg.authFailLimit });
+  registerAuth(app, { get tokens() { return c.tokens; }, get audit() { return c.audit; }, authFailLimit: cfg.authFailLimit, session: cookieAuth(app, c, cfg.ui) });
+  // The web UI and its sessions (docs/ui.md); --no-ui: neither.
+  if (cfg.ui) { uiRoutes(app); sessionRoutes(app, c); }
 
   if (opts.metrics) metricsRoutes(app, opts.metrics.metrics, opts.metrics.public);
   sysRoutes(app, c, opts.seal ?? null);

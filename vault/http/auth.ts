@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError } from '../errors.js';
 import type { AuditContext, AuditService } from '../services/audit/audit-service.js';
 import { allows, needLabel, type Need } from '../services/token/grants.js';
@@ -56,7 +56,11 @@ declare module 'fastify' {
   }
 }
 
-export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService; audit: Pick<AuditService, 'record' | 'announce'>; authFailLimit: number }) {
+export function registerAuth(app: FastifyInstance, deps: {
+  tokens: TokenService; audit: Pick<AuditService, 'record' | 'announce'>; authFailLimit: number;
+  /** The web UI's sessions (http/session.ts): the cookie, for a request with no token header; a session's token sent as a bearer token is refused. */
+  session?: { fromCookie(req: FastifyRequest, reply: FastifyReply): (() => Promise<Principal>) | null; checkBearer(p: Principal): Promise<void> };
+}) {
   // auth.fail events: one per address per minute, carrying counts (docs/audit.md).
   const authFails = authFailAggregator({
     record: (ctx, input) => deps.audit.record(ctx, input),
@@ -96,8 +100,10 @@ export function registerAuth(app: FastifyInstance, deps: { tokens: TokenService;
       p?.catch(() => undefined);
       req.prefetched = p;
     }
+    const session = header === undefined ? deps.session?.fromCookie(req, reply) : null;
     try {
-      req.principal = await deps.tokens.authenticate(m ? m[1] : header ? 'malformed' : undefined, req.ip, now);
+      req.principal = session ? await session() : await deps.tokens.authenticate(m ? m[1] : header ? 'malformed' : undefined, req.ip, now);
+      if (!session) await deps.session?.checkBearer(req.principal);
     } catch (e) {
       if (e instanceof AuthLockedOut) {
         authFails.lockedOut(attempt(req));

@@ -37,7 +37,7 @@ export interface TokenServiceDeps {
 }
 
 /** Why authentication failed: for logs and audit only, never sent to the caller. */
-export type AuthFailReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'cidr';
+export type AuthFailReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'cidr' | 'session_token_as_bearer';
 
 export class AuthFailure extends UnauthorizedError {
   constructor(readonly reason: AuthFailReason) {
@@ -228,7 +228,8 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       return { token, id, expiresAt, scopes };
     },
 
-    async create(p: Principal, input: CreateTokenInput, ctx: AuditContext) {
+    /** `also`: more to write in the same transaction (a web UI session's row, services/session). */
+    async create(p: Principal, input: CreateTokenInput, ctx: AuditContext, also?: (tx: Tx, tokenId: string, record: (i: AuditInput) => Promise<void>) => Promise<void>) {
       // PostgreSQL cannot store NUL, and a lone surrogate would be stored as U+FFFD: refuse both on every engine.
       for (const [field, v] of [['name', input.name], ['description', input.description ?? '']] as const) {
         if (!v.isWellFormed() || v.includes('\u0000')) throw new InvalidRequestError(`${field} must be text without NUL characters or lone surrogates`);
@@ -267,6 +268,7 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       await audit.run(ctx, async (tx, record) => {
         await tokenStore.insert(row, tx);
         await record({ action: 'token.create', outcome: 'ok', target: { tokenId: id, name: input.name }, detail: { scopes: row.scopes, expiresAt: new Date(expiresAt).toISOString(), cidrs } });
+        await also?.(tx, id, record);
       });
       return { token, ...publicToken({ ...row, revokedAt: null, lastUsedAt: null }) };
     },
