@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { spawnServer, waitFor, type Listening } from '../helpers/cli.js';
@@ -11,12 +12,14 @@ import { BACKENDS, freshPgDatabase, onBackend, tempDir } from '../helpers/server
  * The web UI in Debian's chromium (one launch for the file), driven by
  * playwright-core, against a real `hush server` process with a SQLite data
  * dir, then one on PostgreSQL (HUSH_TEST_PG_URL). The SQLite run saves every
- * page as a screenshot into docs/ui/ (docs/ui.md). The browser's CSP
+ * page as a screenshot: into a temporary directory, or into the directory
+ * HUSH_UI_SCREENSHOTS names (`HUSH_UI_SCREENSHOTS=docs/ui` refreshes the
+ * ones docs/ui.md shows), so a test run leaves the checkout as it was. The browser's CSP
  * violation reports are collected for each whole run: there must be none.
  */
 const CHROMIUM = process.env.HUSH_TEST_CHROMIUM || '/usr/bin/chromium';
 const SKIP = existsSync(CHROMIUM) ? false : `needs chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`;
-const SHOTS = new URL('../../../docs/ui/', import.meta.url).pathname;
+const SHOTS = process.env.HUSH_UI_SCREENSHOTS ? resolve(process.env.HUSH_UI_SCREENSHOTS) : mkdtempSync(join(tmpdir(), 'hush-ui-shots-'));
 
 let browser: Browser;
 before(async () => { if (!SKIP) browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] }); });
@@ -27,7 +30,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
   let page: Page;
   let dropDb: (() => Promise<void>) | null = null;
   const violations: string[] = [];
-  /** The whole page (or the top of a long one, the audit log's 50 rows) into docs/ui/NAME.png. */
+  /** The whole page (or the top of a long one, the audit log's 50 rows) into SHOTS/NAME.png. */
   const shot = async (name: string, fullPage = true) => {
     if (backend !== 'sqlite') return;
     if (!fullPage) await page.evaluate('window.scrollTo(0, 0)');
