@@ -18,6 +18,7 @@ import { insertRows, query, rowsInsert, sql } from './sql.js';
  */
 
 const PROJECT_COLS = ['id', 'name', 'dek_version', 'created_at'];
+const KEY_COLS = ['purpose', 'scope', 'version', 'wrapped', 'mk_fingerprint', 'created_at'];
 const ENV_COLS = ['id', 'project_id', 'name', 'revision', 'created_at'];
 const SECRET_COLS = ['id', 'env_id', 'name', 'version', 'deleted', 'created_at', 'updated_at'];
 const VERSION_COLS = ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at', 'revision'];
@@ -26,6 +27,7 @@ const AUDIT_COLS = ['seq', 'ts', 'actor_id', 'actor_name', 'action', 'project', 
 const SIZES = [200, 20, 1];
 const SQLITE = {
   projects: rowsInsert('projects', PROJECT_COLS, SIZES),
+  keys: rowsInsert('keys', KEY_COLS, SIZES),
   envs: rowsInsert('environments', ENV_COLS, SIZES),
   secrets: rowsInsert('secrets', SECRET_COLS, SIZES),
   versions: rowsInsert('secret_versions', VERSION_COLS, SIZES),
@@ -37,6 +39,7 @@ const unnest = (table: string, cols: string[], types: string[]) => query(
 );
 const PG = {
   projects: unnest('projects', PROJECT_COLS, ['int', 'text', 'int', 'bigint']),
+  keys: unnest('keys', KEY_COLS, ['text', 'text', 'int', 'bytea', 'text', 'bigint']),
   envs: unnest('environments', ENV_COLS, ['int', 'int', 'text', 'bigint', 'bigint']),
   secrets: unnest('secrets', SECRET_COLS, ['int', 'int', 'text', 'int', 'bool', 'bigint', 'bigint']),
   versions: unnest('secret_versions', VERSION_COLS, ['int', 'int', 'bytea', 'bytea', 'int', 'bool', 'text', 'bigint', 'bigint']),
@@ -67,13 +70,14 @@ export class Columns {
 }
 
 export const newProjectBatch = () => new Columns(PROJECT_COLS.length);
+export const newKeyBatch = () => new Columns(KEY_COLS.length);
 export const newEnvBatch = () => new Columns(ENV_COLS.length);
 export const newSecretBatch = () => new Columns(SECRET_COLS.length);
 export const newVersionBatch = () => new Columns(VERSION_COLS.length);
 export const newAuditBatch = () => new Columns(AUDIT_COLS.length);
 
 export function bulkInsertFactory(db: Db) {
-  async function write(tx: Tx, batch: Columns, which: 'projects' | 'envs' | 'secrets' | 'versions' | 'audit'): Promise<void> {
+  async function write(tx: Tx, batch: Columns, which: 'projects' | 'keys' | 'envs' | 'secrets' | 'versions' | 'audit'): Promise<void> {
     if (batch.length === 0) return;
     const s = sql(db, tx);
     if (s.engine === 'postgres') await s.run(PG[which], ...batch.cols);
@@ -87,6 +91,8 @@ export function bulkInsertFactory(db: Db) {
     },
     /** Rows: id, name, dek_version, created_at. */
     projects: (batch: Columns, tx: Tx) => write(tx, batch, 'projects'),
+    /** Wrapped keys (the projects' data keys): purpose, scope, version, wrapped, mk_fingerprint, created_at. */
+    keys: (batch: Columns, tx: Tx) => write(tx, batch, 'keys'),
     /** Rows: id, project_id, name, revision, created_at. */
     envs: (batch: Columns, tx: Tx) => write(tx, batch, 'envs'),
     /** Rows: id, env_id, name, version, deleted, created_at, updated_at. */

@@ -182,12 +182,14 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
 
     /**
      * A restore into an empty vault (whose key-check row importForRestore
-     * just wrote under this very key): a new data key for a project, inserted,
-     * and its cipher, without reading the row back.
+     * just wrote under this very key): a new data key for a project and its
+     * cipher, without reading the row back. The wrapped row goes to `add`,
+     * which writes it in a batch with the others (bulk-insert.ts), in the
+     * restore's transaction.
      */
-    async restoreProjectDek(projectId: number, tx: Tx): Promise<SecretCipher> {
+    restoreProjectDek(projectId: number, add: (row: WrappedKey) => void): SecretCipher {
       const row = newWrappedKey(mk, 'dek', dekScope(projectId), 1);
-      await keyStore.insert(row, tx);
+      add(row);
       const c = secretCipher(mk, row);
       ciphers.set(`${projectId}:1`, c);
       return c;
