@@ -79,7 +79,6 @@ function kindOk(v: unknown, k: string, nullable: boolean): boolean {
 }
 
 const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
-const NL = Buffer.from('\n');
 const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, secret_policy: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5, end: 6 };
 
 /**
@@ -140,10 +139,10 @@ class BodyCheck {
     // The bytes as read when there are any (readLines), else the line as a dump writes it.
     const raw: Buffer | undefined = l[RAW];
     if (raw) {
-      this.h.update(raw).update(NL);
+      this.h.update(raw); // with its newline (lines.ts)
       // An audit line is exactly as a dump writes it: text that parses to the MACed
       // value but reads otherwise (a repeated key, another spelling of a number) is refused.
-      if (l.t === 'audit' && !raw.equals(Buffer.from(JSON.stringify(l)))) this.bad('audit event is not in the form a dump writes (altered text)');
+      if (l.t === 'audit' && !raw.equals(Buffer.from(JSON.stringify(l) + '\n'))) this.bad('audit event is not in the form a dump writes (altered text)');
     } else this.h.update(JSON.stringify(l) + '\n');
     // Format 1 events belong to the single chain: stream 0, their place in it is their seq.
     if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) { l.stream = 0; l.streamSeq = l.seq; }

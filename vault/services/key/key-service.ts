@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import {
-  wipeMasterKey, auditMac, exportKeyForBackup, importKeyFromBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
+  wipeMasterKey, auditMac, exportKeyForBackup, importKeyFromBackup, newSecretCipher, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
   type AuditMacFn, type KeyPurpose, type MasterKey, type SecretCipher, type WrappedKey,
 } from '../../crypto/keyring.js';
 import { MasterKeyChangedError, NotInitializedError, type HushError } from '../../errors.js';
@@ -188,11 +188,10 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
      * restore's transaction.
      */
     restoreProjectDek(projectId: number, add: (row: WrappedKey) => void): SecretCipher {
-      const row = newWrappedKey(mk, 'dek', dekScope(projectId), 1);
+      const { row, cipher } = newSecretCipher(mk, dekScope(projectId), 1);
       add(row);
-      const c = secretCipher(mk, row);
-      ciphers.set(`${projectId}:1`, c);
-      return c;
+      ciphers.set(`${projectId}:1`, cipher);
+      return cipher;
     },
 
     async createProjectDek(projectId: number, version: number, tx: Tx): Promise<void> {
