@@ -329,6 +329,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
     let project: { id: number; cipher: SecretCipher } | null = null;
     let envId = 0;
     // Projects, envs and secrets get their ids here (the vault is empty), so a row names its parent without a lookup.
+    await bulk.begin(tx);
     let nextProjectId = await bulk.nextId('projects', tx);
     let nextEnvId = await bulk.nextId('envs', tx);
     let nextSecretId = await bulk.nextId('secrets', tx);
