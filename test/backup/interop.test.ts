@@ -26,8 +26,13 @@ function assertHushNdjson(plain: Buffer): void {
   const header = JSON.parse(text.slice(0, nl));
   assert.equal(header.type, 'hush-backup');
   assert.equal(header.format, BACKUP_FORMAT);
-  const body = text.slice(nl + 1);
-  assert.equal(createHash('sha256').update(body).digest('hex'), header.bodySha256, 'gpg output hashes to the header\'s bodySha256');
+  // Format 5: the body's SHA-256 is the last line's, over every line between the header and it.
+  const last = text.lastIndexOf('\n', text.length - 2);
+  const body = text.slice(nl + 1, last + 1);
+  const end = JSON.parse(text.slice(last + 1));
+  assert.equal(end.t, 'end');
+  assert.equal(header.bodySha256, undefined, 'the hash is in the end line, not the header');
+  assert.equal(createHash('sha256').update(body).digest('hex'), end.bodySha256, 'gpg output hashes to the end line\'s bodySha256');
   const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
   assert.equal(lines.filter((l) => l.t === 'version').length, header.counts.versions);
   assert.ok(['audit_stream', 'audit_checkpoint'].includes(lines.at(-1).t), 'the audit registry closes the body');

@@ -28,16 +28,18 @@ async function forge(file: string, lines: string[]): Promise<void> {
   writeFileSync(file, Buffer.concat(parts));
 }
 
-/** Rewrites the header's hash and counts to match a (modified) body, so only deeper checks can catch the change. */
+/** Rewrites the hash (format 5: the end line's) and the counts to match a (modified) body, so only deeper checks can catch the change. */
 function rehash(lines: string[]): string[] {
   const header = JSON.parse(lines[0]);
-  const body = lines.slice(1);
-  header.bodySha256 = createHash('sha256').update(body.map((l) => l + '\n').join('')).digest('hex');
+  const withEnd = JSON.parse(lines[lines.length - 1]).t === 'end';
+  const body = lines.slice(1, withEnd ? -1 : undefined);
+  const sha = createHash('sha256').update(body.map((l) => l + '\n').join('')).digest('hex');
+  if (!withEnd) header.bodySha256 = sha;
   const counts = { projects: 0, envs: 0, secrets: 0, versions: 0, tokens: 0, audit: 0 } as Record<string, number>;
   const key: Record<string, string> = { project: 'projects', env: 'envs', secret: 'secrets', version: 'versions', token: 'tokens', audit: 'audit' };
   for (const l of body) { const k = key[JSON.parse(l).t]; if (k) counts[k]++; }
   header.counts = counts;
-  return [JSON.stringify(header), ...body];
+  return [JSON.stringify(header), ...body, ...(withEnd ? [JSON.stringify({ t: 'end', bodySha256: sha })] : [])];
 }
 
 describe('bad backups and bad targets', () => {
@@ -126,6 +128,24 @@ describe('bad backups and bad targets', () => {
 
   it('an unsigned backup when a signer is required: backup_signature_invalid', { skip: GPG_SKIP }, async () => {
     await assertRefused(good, { passphrase: PASS, verifyKeys: [keyed!.pub] }, 'backup_signature_invalid');
+  });
+
+  it('format 5: the end line cut off (a cut at a line boundary), lines missing before it, a line after it, a wrong end hash, a hash in the header: backup_corrupt', async () => {
+    assert.equal(JSON.parse(lines.at(-1)!).t, 'end', 'the end line closes the backup');
+    const end = JSON.parse(lines.at(-1)!);
+    const cases: [string, string[], RegExp][] = [
+      ['no-end', lines.slice(0, -1), /ends before its end line/],
+      ['cut-body', [...lines.slice(0, -3), lines.at(-1)!], /does not match the SHA-256 in its end line/],
+      ['after-end', [...lines, lines.at(-2)!], /after the end line/],
+      ['bad-end', [...lines.slice(0, -1), JSON.stringify({ t: 'end', bodySha256: '0'.repeat(64) })], /does not match the SHA-256 in its end line/],
+      ['header-hash', [JSON.stringify({ ...JSON.parse(lines[0]), bodySha256: end.bodySha256 }), ...lines.slice(1)], /format 5 header has no body hash/],
+    ];
+    for (const [name, content, why] of cases) {
+      const f = join(work, `f5-${name}.pgp`);
+      await forge(f, content);
+      await assert.rejects(verifyBackupFile(f, { passphrase: PASS }), (e: any) => e.code === 'backup_corrupt' && why.test(e.message), name);
+      await assertRefused(f, { passphrase: PASS }, 'backup_corrupt');
+    }
   });
 
   it('well-encrypted but altered content (value changed, audit event altered, orphan version, not a Hush backup): backup_corrupt', async () => {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runHush } from '../helpers/cli.js';
-import { BACKENDS, freshPgDatabase, onBackend, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
+import { BACKENDS, freshPgDatabase, onBackend, pgAdmin, startOn, startServer, tempDir, type TestServer } from '../helpers/server.js';
 import { backupOverHttp, seedVault, type Seeded } from './support.js';
 
 const PASS = 'restore then verify';
@@ -47,6 +47,16 @@ for (const backend of BACKENDS) {
         assert.equal(out.ok, true);
         assert.equal(out.verified, true);
 
+        if (pg) {
+          // The restore dropped the foreign keys of the bulk-loaded tables for its writes and added them back, checked.
+          const fks = await pgAdmin("select conrelid::regclass::text as t, conname, convalidated, pg_get_constraintdef(oid) as def from pg_constraint where contype = 'f' order by 1, 2", [], pg.url);
+          const want = [
+            ['environments', 'environments_project_id_foreign', 'FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE'],
+            ['secret_versions', 'secret_versions_secret_id_foreign', 'FOREIGN KEY (secret_id) REFERENCES secrets(id) ON DELETE CASCADE'],
+            ['secrets', 'secrets_env_id_foreign', 'FOREIGN KEY (env_id) REFERENCES environments(id) ON DELETE CASCADE'],
+          ];
+          for (const [t, name, def] of want) assert.ok(fks.some((f) => f.t === t && f.conname === name && f.convalidated === true && f.def === def), `${name} is back: ${JSON.stringify(fks)}`);
+        }
         const s = await startServer({ dataDir: dir, settings: pg ? { 'database-url': pg.url } : {} });
         try {
           // `hush audit verify` against the restored vault, with the source's root token (tokens carry over).
@@ -78,6 +88,10 @@ for (const backend of BACKENDS) {
           assert.equal((await s.api('PUT', '/v1/projects/after-restore/envs/prod/secrets/NEW', { value: 'fresh' }, src.rootToken)).status, 200);
           assert.equal((await s.api('PUT', '/v1/projects/p0/envs/e0/secrets/ANOTHER', { value: 'more' }, src.rootToken)).status, 200);
           assert.equal((await s.api('GET', '/v1/projects/after-restore/envs/prod/secrets/NEW', undefined, src.rootToken)).body.value, 'fresh');
+          // Deleting a restored project removes its environments, secrets and versions (the keys cascade as before).
+          assert.equal((await s.api('DELETE', '/v1/projects/p1', undefined, src.rootToken)).status, 200);
+          assert.equal((await s.api('GET', '/v1/projects/p1/envs/e0/secrets', undefined, src.rootToken)).status, 404);
+          if (pg) assert.equal((await pgAdmin("select count(*)::int as n from secrets s join environments e on e.id = s.env_id join projects p on p.id = e.project_id where p.name = 'p1'", [], pg.url))[0].n, 0);
         } finally {
           await s.close();
         }

@@ -1,4 +1,4 @@
-// Writes a synthetic plaintext backup body (the NDJSON a dump writes, format 4: each version with its env revision)
+// Writes a synthetic plaintext backup (the NDJSON a dump writes, format 5: each version with its env revision, the body's hash last)
 // with `versions` secret versions: 1,000 projects (or fewer) of one env each,
 // one version per secret, values of 32 characters. The bench encrypts it with
 // `gpg --symmetric` and restores it to seed a vault of that size far faster
@@ -58,9 +58,12 @@ await line({
 counts.tokens++;
 void body;
 if (buf) w.write(buf);
+// Format 5: the body's hash in the last line.
+if (BACKUP_FORMAT !== 5) throw new Error(`make-backup writes format 5, this release's is ${BACKUP_FORMAT}`);
+w.write(JSON.stringify({ t: 'end', bodySha256: h.digest('hex') }) + '\n');
 w.end();
 await once(w, 'finish');
-const header = { type: 'hush-backup', format: BACKUP_FORMAT, createdAt: new Date(now).toISOString(), vaultId: 'bench', source: 'sqlite', counts, bodySha256: h.digest('hex') };
+const header = { type: 'hush-backup', format: BACKUP_FORMAT, createdAt: new Date(now).toISOString(), vaultId: 'bench', source: 'sqlite', counts };
 const { readFileSync, writeFileSync, unlinkSync } = await import('node:fs');
 const hw = createWriteStream(out);
 hw.write(JSON.stringify(header) + '\n');

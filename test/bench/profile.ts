@@ -4,16 +4,20 @@
 // time) and by component (inclusive, attributed to the package or Hush layer
 // on the stack).
 //
-//   node dist/test/bench/profile.js [--seconds=10] [--path=read|put|verify] [--events=200000] [--keep=DIR] [--database-url=postgres://...]
+//   node dist/test/bench/profile.js [--seconds=10] [--path=read|put|verify|backup|restore] [--events=200000] [--versions=100000] [--keep=DIR] [--database-url=postgres://...]
 //   node dist/test/bench/profile.js --file=X.cpuprofile   (the same report of a profile written elsewhere, e.g.
 //                                                           `node --cpu-prof dist/test/bench/restore-child.js ...`)
 //
 // --path=verify seeds --events audit events (seed-audit.js) and profiles GET /v1/audit/verify instead.
+// --path=backup and --path=restore seed a vault of --versions versions as the bulk bench does (make-backup.js,
+// restored), then profile the server's POST /v1/backups, or a restore of that backup (restore-child.js,
+// what `hush backup restore` runs). With --database-url (an admin URL), source and target are fresh databases.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { freshPgDatabase } from '../helpers/server.js';
 import { api, DIST, HUSH_BIN, spawnListening, wrk } from './lib.js';
 
 const arg = (k: string) => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
@@ -85,6 +89,7 @@ async function main() {
   const dir = join(tmp, 'data');
   const extra = dbUrl ? ['--database-url', dbUrl] : [];
   if (mode === 'verify') return verifyProfile(dir, extra);
+  if (mode === 'backup' || mode === 'restore') return bulkProfile(mode);
   const s = await spawnListening(['--cpu-prof', '--cpu-prof-dir', profDir, HUSH_BIN, 'server', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--rate-limit', '10000000', ...extra]);
   const root = s.rootToken!;
   await api(s.url, root, 'POST', '/v1/projects', { name: 'api' });
@@ -128,6 +133,51 @@ async function verifyProfile(dir: string, extra: string[]) {
   await s.stop();
   report([`verify: ${r.checked} events in ${ms} ms (ok: ${r.ok})`]);
   if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
+}
+
+function runOk(cmd: string, args: string[], what: string): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+async function bulkProfile(kind: 'backup' | 'restore') {
+  const versions = Number(arg('versions') ?? 100_000);
+  const pass = join(tmp, 'pass');
+  writeFileSync(pass, 'bench-passphrase', { mode: 0o600 });
+  const gpgHome = mkdtempSync(join(tmp, 'gnupg-'));
+  const dbs: { url: string; drop: () => Promise<void> }[] = [];
+  const target = async (name: string) => {
+    const dir = join(tmp, name);
+    if (!dbUrl) return { dir, extra: [] as string[] };
+    const d = (await freshPgDatabase(undefined, dbUrl))!;
+    dbs.push(d);
+    return { dir, extra: [d.url] };
+  };
+  try {
+    const body = join(tmp, 'seed.ndjson');
+    const { rootToken } = JSON.parse(runOk(process.execPath, [join(DIST, 'test/bench/make-backup.js'), body, String(versions)], 'make-backup').trim());
+    runOk('gpg', ['--homedir', gpgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase-file', pass, '--compress-algo', 'none', '--symmetric', '-o', `${body}.gpg`, body], 'gpg');
+    const src = await target('source');
+    runOk(process.execPath, [join(DIST, 'test/bench/restore-child.js'), `${body}.gpg`, pass, src.dir, ...src.extra], 'seed restore');
+    const s = await spawnListening([...(kind === 'backup' ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), HUSH_BIN, 'server', '--data-dir', src.dir,
+      ...(src.extra.length ? ['--database-url', src.extra[0]] : []), '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+    const out = join(tmp, 'backup.pgp');
+    const t0 = Date.now();
+    const res = await fetch(`${s.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'bench-passphrase' }) });
+    if (!res.ok) throw new Error(`backup -> ${res.status} ${await res.text()}`);
+    writeFileSync(out, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });
+    const backupMs = Date.now() - t0;
+    await s.stop();
+    if (kind === 'backup') { report([`backup of ${versions} versions: ${backupMs} ms`]); return; }
+    const dst = await target('restored');
+    const t1 = Date.now();
+    runOk(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, join(DIST, 'test/bench/restore-child.js'), out, pass, dst.dir, ...dst.extra], 'restore');
+    report([`restore of ${versions} versions: ${Date.now() - t1} ms (under the profiler)`]);
+  } finally {
+    for (const d of dbs) await d.drop().catch(() => undefined);
+    if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 main().catch((e) => { process.stderr.write(`profile failed: ${(e as Error).stack}\n`); rmSync(tmp, { recursive: true, force: true }); process.exit(1); });

@@ -11,7 +11,9 @@ import { BACKUP_FORMAT, countLine, emptyCounts, keyLines, tailLines, type Backup
  * large vault) is written here; the keys and the sections after the data
  * (tokens, roles, audit) come from dump.ts's generators.
  *
- * Memory: one page of rows and one chunk of text at a time.
+ * Memory: one page of rows and one chunk of text at a time. The rows come
+ * from one ordered stream for the whole vault (backup-store.ts dataPages:
+ * one cursor on PostgreSQL), each secret followed by its versions.
  */
 const CHUNK = 64 * 1024;
 const J = JSON.stringify;
@@ -30,56 +32,63 @@ export class BodyText {
     const revisionText = (r: unknown) => (withRevision ? `,"revision":${r == null ? 'null' : Number(r)}` : '');
     let buf = '';
     for await (const l of keyLines(tx, deps)) buf += J(l) + '\n';
-    for (const p of await store.projects(tx)) {
-      const P = J(p.name);
-      buf += `{"t":"project","name":${P},"createdAt":${p.createdAt}}\n`;
-      counts.projects++;
-      let cipher: SecretCipher | null = null;
-      let cipherVersion = -1;
-      for (const e of await store.envs(p.id, tx)) {
-        const E = J(e.name);
-        buf += `{"t":"env","project":${P},"name":${E},"revision":${e.revision},"createdAt":${e.createdAt}}\n`;
-        counts.envs++;
-        // Two cursors in (name, version) order: each secret's versions follow it.
-        let vrows: any[][] = await store.versionRows(e.id, null, 0, tx);
-        let vi = 0;
-        let srows: any[][] = await store.secretRows(e.id, null, tx);
-        for (;;) {
-          for (const s of srows) {
-            const name: string = s[0];
-            const N = J(name);
-            buf += `{"t":"secret","project":${P},"env":${E},"name":${N},"version":${Number(s[1])},"deleted":${!!s[2]},"createdAt":${Number(s[3])},"updatedAt":${Number(s[4])}}\n`;
-            counts.secrets++;
-            for (;;) {
-              if (vi === vrows.length) {
-                if (vrows.length < store.pageSizes.versions) break;
-                const last = vrows[vrows.length - 1];
-                vrows = await store.versionRows(e.id, last[0], Number(last[1]), tx);
-                vi = 0;
-                if (vrows.length === 0) break;
-              }
-              const v = vrows[vi];
-              if (v[0] !== name) break;
-              vi++;
-              const version = Number(v[1]);
-              const deleted = !!v[5];
-              let value = 'null';
-              if (!deleted) {
-                const dekVersion = Number(v[4]);
-                if (cipher === null || cipherVersion !== dekVersion) { cipher = await keys.cipher(p.id, dekVersion, tx); cipherVersion = dekVersion; }
-                value = J(cipher.decrypt(v[2], v[3], secretAd(p.id, e.id, name, version), `${p.name}/${e.name}/${name} v${version}`));
-              }
-              buf += `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},"value":${value},"createdBy":${J(v[6])},"createdAt":${Number(v[7])}${revisionText(v[8])}}\n`;
-              counts.versions++;
+    const envs = await store.allEnvs(tx);
+    // One stream of rows for every environment, in order: each secret, with its versions after it.
+    const pages = store.dataPages(envs.map((e) => e.id), tx)[Symbol.asyncIterator]();
+    let rows: any[][] = [];
+    let ri = 0;
+    let more = true;
+    let ei = 0;
+    try {
+      for (const p of await store.projects(tx)) {
+        const P = J(p.name);
+        buf += `{"t":"project","name":${P},"createdAt":${p.createdAt}}\n`;
+        counts.projects++;
+        let cipher: SecretCipher | null = null;
+        let cipherVersion = -1;
+        for (; ei < envs.length && envs[ei].projectId === Number(p.id); ei++) {
+          const e = envs[ei];
+          const E = J(e.name);
+          buf += `{"t":"env","project":${P},"name":${E},"revision":${e.revision},"createdAt":${e.createdAt}}\n`;
+          counts.envs++;
+          let secret: string | null = null;
+          let N = '';
+          for (;;) {
+            if (ri === rows.length) {
+              if (!more) break;
+              const r = await pages.next();
+              if (r.done) { more = false; break; }
+              rows = r.value;
+              ri = 0;
             }
+            const row = rows[ri];
+            if (Number(row[0]) !== e.id) break;
+            ri++;
+            const name: string = row[1];
+            if (name !== secret) {
+              secret = name;
+              N = J(name);
+              buf += `{"t":"secret","project":${P},"env":${E},"name":${N},"version":${Number(row[2])},"deleted":${!!row[3]},"createdAt":${Number(row[4])},"updatedAt":${Number(row[5])}}\n`;
+              counts.secrets++;
+            }
+            if (row[6] === null) continue; // a secret without versions
+            const version = Number(row[6]);
+            const deleted = !!row[10];
+            let value = 'null';
+            if (!deleted) {
+              const dekVersion = Number(row[9]);
+              if (cipher === null || cipherVersion !== dekVersion) { cipher = await keys.cipher(p.id, dekVersion, tx); cipherVersion = dekVersion; }
+              value = J(cipher.decrypt(row[7], row[8], secretAd(p.id, e.id, name, version), `${p.name}/${e.name}/${name} v${version}`));
+            }
+            buf += `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},"value":${value},"createdBy":${J(row[11])},"createdAt":${Number(row[12])}${revisionText(row[13])}}\n`;
+            counts.versions++;
             if (buf.length > CHUNK) { yield buf; buf = ''; }
           }
-          if (srows.length < store.pageSizes.secrets) break;
-          srows = await store.secretRows(e.id, srows[srows.length - 1][0], tx);
         }
-        if (vi === vrows.length && vrows.length === store.pageSizes.versions) { const last = vrows[vi - 1]; vrows = await store.versionRows(e.id, last[0], Number(last[1]), tx); vi = 0; }
-        if (vi < vrows.length) throw new Error(`backup dump: version rows of ${p.name}/${e.name}/${vrows[vi][0]} do not follow their secret`);
       }
+      if (ei < envs.length || ri < rows.length || (more && !(await pages.next()).done)) throw new Error('backup dump: environment or secret rows do not follow their project and environment');
+    } finally {
+      await pages.return?.(undefined);
     }
     for await (const l of tailLines(tx, deps, this.format)) {
       buf += J(l) + '\n';

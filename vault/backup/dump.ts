@@ -14,7 +14,12 @@ import { BodyText } from './body-text.js';
  *   {"t":"project"} {"t":"env"} {"t":"secret"} {"t":"version", value}                    data, by name
  *   {"t":"token"} ... {"t":"audit"} ... {"t":"audit_stream"} ... {"t":"audit_checkpoint"} ...
  *
- * Format 4 (this release) adds "revision" to each version line: the env
+ * Format 5 (this release) moves the body's SHA-256 from the header to a last
+ * line, {"t":"end","bodySha256"}, so a backup is written in one pass over the
+ * snapshot (the header's counts come from count queries in the same
+ * snapshot, and the body must agree with them). The body lines are format 4's.
+ *
+ * Format 4 adds "revision" to each version line: the env
  * revision that wrote it (env history, docs/history.md; a restore of an
  * older format rebuilds revisions as the upgrade migration does), and
  * {"t":"secret_policy"} lines after the JWT roles: rotation periods,
@@ -31,12 +36,15 @@ import { BodyText } from './body-text.js';
  * as the dump it came from. Values are plaintext here: the whole stream only
  * ever leaves the process inside OpenPGP encryption.
  */
-export const BACKUP_FORMAT = 4;
+export const BACKUP_FORMAT = 5;
 /** Formats this release restores. */
-export const READABLE_FORMATS = [1, 2, 3, 4];
+export const READABLE_FORMATS = [1, 2, 3, 4, 5];
 
 export interface BackupCounts { projects: number; envs: number; secrets: number; versions: number; tokens: number; audit: number }
-export interface BackupHeader { type: 'hush-backup'; format: number; createdAt: string; vaultId: string; source: string; counts: BackupCounts; bodySha256: string }
+/** The first line. `bodySha256`: formats 1 to 4 only (format 5 has it in its last line, BackupEnd). */
+export interface BackupHeader { type: 'hush-backup'; format: number; createdAt: string; vaultId: string; source: string; counts: BackupCounts; bodySha256?: string }
+/** Format 5's last line: the SHA-256 of every line between the header and this one. */
+export interface BackupEnd { t: 'end'; bodySha256: string }
 
 export type Line = Record<string, unknown>;
 /** What a dump reads through: the backup store and the key service (values are decrypted with its ciphers). */
@@ -175,8 +183,10 @@ export async function digestBody(lines: AsyncIterable<Line>): Promise<{ sha256: 
 }
 
 /**
- * The whole backup as a stream of NDJSON text: header (with the body's
- * SHA-256, so a first pass over the snapshot hashes it), then the body.
+ * The whole backup as a stream of NDJSON text, in one pass over a snapshot:
+ * the header (counts from count queries in the snapshot), the body, and the
+ * end line with the body's SHA-256. If the body does not match the header's
+ * counts the stream fails before its end line, so the file is refused.
  */
 export async function dumpStream(c: Pick<Container, 'db' | 'keys' | 'storage' | 'stores'>): Promise<{ stream: Readable; header: BackupHeader }> {
   const snap = await readSnapshot(c.db);
@@ -184,13 +194,23 @@ export async function dumpStream(c: Pick<Container, 'db' | 'keys' | 'storage' | 
   const release = () => (released ??= snap.release().catch(() => undefined));
   try {
     const deps: DumpDeps = { keys: c.keys, store: c.stores.backup };
-    const { sha256, counts } = await new BodyText(snap.tx, deps).digest();
+    const counts = await c.stores.backup.counts(snap.tx);
     const vaultId = (await c.stores.meta.get('vault_id', snap.tx)) ?? 'unknown';
-    const header: BackupHeader = { type: 'hush-backup', format: BACKUP_FORMAT, createdAt: new Date().toISOString(), vaultId, source: c.storage, counts, bodySha256: sha256 };
+    const header: BackupHeader = { type: 'hush-backup', format: BACKUP_FORMAT, createdAt: new Date().toISOString(), vaultId, source: c.storage, counts };
     async function* text(): AsyncGenerator<string> {
       try {
         yield JSON.stringify(header) + '\n';
-        yield* new BodyText(snap.tx, deps).chunks();
+        const h = createHash('sha256');
+        const body = new BodyText(snap.tx, deps);
+        for await (const chunk of body.chunks()) {
+          h.update(chunk);
+          yield chunk;
+        }
+        for (const k of Object.keys(counts) as (keyof BackupCounts)[]) {
+          if (body.counts[k] !== counts[k]) throw new Error(`backup dump: the snapshot holds ${counts[k]} ${k} but the dump wrote ${body.counts[k]}`);
+        }
+        const end: BackupEnd = { t: 'end', bodySha256: h.digest('hex') };
+        yield JSON.stringify(end) + '\n';
       } finally {
         await release();
       }

@@ -7,7 +7,8 @@ export class BackupInvalidError extends HushError {
 }
 
 /**
- * The exact bytes a line was parsed from (without its newline), kept on the
+ * The exact bytes a line was parsed from, with its newline (a last line
+ * without one gets one: it hashes as a complete line), kept on the
  * parsed object under this symbol (invisible to JSON.stringify and
  * Object.keys). The body hash is taken over these bytes, so a line is not
  * serialised again to be hashed, and text that is not exactly what a dump
@@ -17,6 +18,8 @@ export class BackupInvalidError extends HushError {
 export const RAW: unique symbol = Symbol('hush.backup.raw');
 
 export type Line = { [k: string]: any; [RAW]?: Buffer };
+
+const NL = Buffer.from('\n');
 
 /** Longest NDJSON line accepted: a secret value is at most a few MiB even with a raised --max-value-bytes. */
 const MAX_LINE_BYTES = 64 * 1024 * 1024;
@@ -49,12 +52,13 @@ export async function* readLineBatches(plain: Readable): AsyncGenerator<Line[]> 
     const out: Line[] = [];
     let start = 0;
     for (let i = b.indexOf(0x0a); i !== -1; i = b.indexOf(0x0a, start)) {
-      const piece = b.subarray(start, i);
+      // With its newline: the body hash takes a line in one update, and JSON.parse skips the trailing whitespace.
+      const piece = b.subarray(start, i + 1);
       const line = partLen ? Buffer.concat([...parts, piece]) : piece;
       parts = [];
       partLen = 0;
       start = i + 1;
-      if (line.length > 0) out.push(parse(line));
+      if (line.length > 1) out.push(parse(line));
     }
     if (start < b.length) {
       // Copied: the chunk's buffer may be reused by the stream.
@@ -64,7 +68,7 @@ export async function* readLineBatches(plain: Readable): AsyncGenerator<Line[]> 
     }
     if (out.length) yield out;
   }
-  if (partLen) yield [parse(Buffer.concat(parts))];
+  if (partLen) yield [parse(Buffer.concat([...parts, NL]))];
 }
 
 /** readLineBatches, one line at a time. */

@@ -8,8 +8,8 @@ import { HushError } from '../errors.js';
 import { GENESIS_HASH, checkpointMaterial, eventMaterial, SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { canonicalJson } from '../services/audit/canonical.js';
 import { backupStoreFactory, type NewToken } from '../store/backup-store.js';
-import { bulkInsertFactory, newAuditBatch, newEnvBatch, newProjectBatch, newSecretBatch, newVersionBatch } from '../store/bulk-insert.js';
-import { migrate, transaction, type Db } from '../store/db.js';
+import { bulkInsertFactory, newAuditBatch, newEnvBatch, newKeyBatch, newProjectBatch, newSecretBatch, newVersionBatch } from '../store/bulk-insert.js';
+import { migrate, readSnapshot, transaction, type Db } from '../store/db.js';
 import { backfillRevisions } from '../store/history-store.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
@@ -27,7 +27,9 @@ export interface VerifyReport { header: BackupHeader; counts: BackupCounts; body
 function checkHeader(h: Line | undefined): BackupHeader {
   if (!h || h.type !== 'hush-backup') throw new BackupInvalidError('this is not a Hush backup (no header line)');
   if (!READABLE_FORMATS.includes(h.format as number)) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads formats ${READABLE_FORMATS.slice(0, -1).join(', ')} and ${READABLE_FORMATS[READABLE_FORMATS.length - 1]}`);
-  if (typeof h.bodySha256 !== 'string' || typeof h.counts !== 'object' || h.counts === null) throw new BackupInvalidError('backup header has no body hash or counts');
+  if (typeof h.counts !== 'object' || h.counts === null) throw new BackupInvalidError('backup header has no counts');
+  // Format 5 carries the body hash in its last line, formats 1 to 4 in the header.
+  if (h.format >= 5 ? h.bodySha256 !== undefined : typeof h.bodySha256 !== 'string') throw new BackupInvalidError(h.format >= 5 ? 'a format 5 header has no body hash (it is the last line)' : 'backup header has no body hash');
   return h as BackupHeader;
 }
 
@@ -49,13 +51,17 @@ const SHAPES: Record<string, Record<string, string>> = {
   secret_policy: {
     project: 's', env: 's', name: 's', rotateEveryMs: 'n?', expiresAt: 'n?', expiresVersion: 'n?', generator: 's?', auto: 'b', remindedDueAt: 'n?', updatedAt: 'n',
   },
+  // Format 5: the last line, the body's SHA-256.
+  end: { bodySha256: 's' },
   // Format 3: JWT auth roles.
   jwt_role: {
     name: 's', issuer: 's', audience: 's', scopes: 'a', ttlMs: 'n', boundClaims: 'o', boundSubject: 's?', requiredClaims: 'a', jwksUrl: 's?', jwks: 's?', publicKey: 's?', createdAt: 'n', createdBy: 's',
   },
 };
 /** Lines a format does not have. */
-const NOT_IN_FORMAT: Record<number, string[]> = { 1: ['audit_stream', 'audit_checkpoint', 'jwt_role', 'secret_policy'], 2: ['audit_head', 'jwt_role', 'secret_policy'], 3: ['audit_head', 'secret_policy'], 4: ['audit_head'] };
+const NOT_IN_FORMAT: Record<number, string[]> = {
+  1: ['audit_stream', 'audit_checkpoint', 'jwt_role', 'secret_policy', 'end'], 2: ['audit_head', 'jwt_role', 'secret_policy', 'end'], 3: ['audit_head', 'secret_policy', 'end'], 4: ['audit_head', 'end'], 5: ['audit_head'],
+};
 
 /** Each line type's fields as [name, kind, nullable], parsed once. */
 const FIELDS: Record<string, [string, string, boolean][]> = Object.fromEntries(Object.entries(SHAPES).map(([t, shape]) => [t, Object.entries(shape).map(([f, k]) => [f, k.replace('?', ''), k.endsWith('?')])]));
@@ -73,8 +79,7 @@ function kindOk(v: unknown, k: string, nullable: boolean): boolean {
 }
 
 const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
-const NL = Buffer.from('\n');
-const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, secret_policy: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5 };
+const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, secret_policy: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5, end: 6 };
 
 /**
  * Byte-wise (UTF-8) order, as the dump sorts names on both engines. UTF-16
@@ -111,6 +116,9 @@ class BodyCheck {
   private tokenIds = new Set<string>();
   private parents: string[] = [];
   private n = 1;
+  /** Format 5: the body's hash once the end line is in (the end line itself is not hashed), and the hash that line states. */
+  private bodyHash: string | null = null;
+  private endHash: string | null = null;
 
   constructor(readonly header: BackupHeader) {}
 
@@ -121,13 +129,20 @@ class BodyCheck {
   /** Checks one line; a promise only for the audit MAC key's line (await it then). */
   add(l: Line): Promise<void> | void {
     this.n++;
+    if (this.bodyHash !== null) this.bad('a line after the end line');
+    if (l.t === 'end' && this.header.format >= 5) {
+      for (const [f, k, nullable] of FIELDS.end) if (!kindOk(l[f], k, nullable)) this.bad(`end line has a missing or malformed ${f}`);
+      this.bodyHash = this.h.digest('hex');
+      this.endHash = l.bodySha256;
+      return;
+    }
     // The bytes as read when there are any (readLines), else the line as a dump writes it.
     const raw: Buffer | undefined = l[RAW];
     if (raw) {
-      this.h.update(raw).update(NL);
+      this.h.update(raw); // with its newline (lines.ts)
       // An audit line is exactly as a dump writes it: text that parses to the MACed
       // value but reads otherwise (a repeated key, another spelling of a number) is refused.
-      if (l.t === 'audit' && !raw.equals(Buffer.from(JSON.stringify(l)))) this.bad('audit event is not in the form a dump writes (altered text)');
+      if (l.t === 'audit' && !raw.equals(Buffer.from(JSON.stringify(l) + '\n'))) this.bad('audit event is not in the form a dump writes (altered text)');
     } else this.h.update(JSON.stringify(l) + '\n');
     // Format 1 events belong to the single chain: stream 0, their place in it is their seq.
     if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) { l.stream = 0; l.streamSeq = l.seq; }
@@ -223,8 +238,15 @@ class BodyCheck {
   }
 
   finish(): VerifyReport {
-    const bodySha256 = this.h.digest('hex');
-    if (bodySha256 !== this.header.bodySha256) throw new BackupInvalidError('backup body does not match the SHA-256 in its header');
+    let bodySha256: string;
+    if (this.header.format >= 5) {
+      if (this.bodyHash === null) throw new BackupInvalidError('backup ends before its end line (truncated)');
+      bodySha256 = this.bodyHash;
+      if (bodySha256 !== this.endHash) throw new BackupInvalidError('backup body does not match the SHA-256 in its end line');
+    } else {
+      bodySha256 = this.h.digest('hex');
+      if (bodySha256 !== this.header.bodySha256) throw new BackupInvalidError('backup body does not match the SHA-256 in its header');
+    }
     for (const k of Object.keys(this.counts) as (keyof BackupCounts)[]) {
       if (this.counts[k] !== this.header.counts?.[k]) throw new BackupInvalidError(`backup holds ${this.counts[k]} ${k}, its header says ${this.header.counts?.[k]}`);
     }
@@ -307,11 +329,13 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
     let project: { id: number; cipher: SecretCipher } | null = null;
     let envId = 0;
     // Projects, envs and secrets get their ids here (the vault is empty), so a row names its parent without a lookup.
+    await bulk.begin(tx);
     let nextProjectId = await bulk.nextId('projects', tx);
     let nextEnvId = await bulk.nextId('envs', tx);
     let nextSecretId = await bulk.nextId('secrets', tx);
     let secretId = 0;
     const projects = newProjectBatch();
+    const dekRows = newKeyBatch();
     const envs = newEnvBatch();
     const secrets = newSecretBatch();
     const versions = newVersionBatch();
@@ -319,6 +343,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
     // Parents before their children (foreign keys).
     const flush = async () => {
       await bulk.projects(projects, tx);
+      await bulk.keys(dekRows, tx);
       await bulk.envs(envs, tx);
       await bulk.secrets(secrets, tx);
       await bulk.versions(versions, tx);
@@ -342,8 +367,8 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
         case 'project': {
           const id = nextProjectId++;
           projects.push(id, l.name, 1, l.createdAt);
-          // The data key's row names the project by id only (no foreign key): it goes in now.
-          project = { id, cipher: await keys.restoreProjectDek(id, tx) };
+          // The data key's row names the project by id only (no foreign key): it goes in with the project's batch.
+          project = { id, cipher: keys.restoreProjectDek(id, (k) => dekRows.push(k.purpose, k.scope, k.version, k.wrapped, k.mkFingerprint, Date.now())) };
           break;
         }
         case 'env':
@@ -448,8 +473,16 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   });
 
   // Read everything back: the restored vault must dump to the same body.
-  const { sha256, counts } = await new BodyText(db, { keys, store }, header.format).digest();
-  const verified = sha256 === header.bodySha256;
+  // In a read snapshot: on PostgreSQL the data rows come through one cursor, which lives in a transaction.
+  const snap = await readSnapshot(db);
+  let digest: { sha256: string; counts: BackupCounts };
+  try {
+    digest = await new BodyText(snap.tx, { keys, store }, header.format).digest();
+  } finally {
+    await snap.release();
+  }
+  const { sha256, counts } = digest;
+  const verified = sha256 === report!.bodySha256;
   await c.audit.record(SYSTEM_CONTEXT, { action: 'backup.restore', outcome: verified ? 'ok' : 'error', detail: { fromVault: header.vaultId, backupCreatedAt: header.createdAt, counts, verified } });
   if (!verified) throw new BackupInvalidError('restored vault does not read back identical to the backup');
   return { header, counts, masterKeyFile: keyFile ?? supplied?.file ?? null, masterKeySource: supplied ? supplied.source : 'generated', vaultId, verified, report: report! };

@@ -7,11 +7,11 @@ export const KEY_BYTES = 32;
 export const TAG_BYTES = 16;
 
 /**
- * Nonces are cut from a pool filled by node:crypto's CSPRNG 4 KiB at a time
+ * Nonces are cut from a pool filled by node:crypto's CSPRNG 64 KiB at a time
  * (same quality as libsodium's randombytes, without a call per nonce: a
  * restore seals every value). Each nonce is a copy; a pool byte is handed out once.
  */
-const POOL = Buffer.alloc(NONCE_BYTES * 170);
+const POOL = Buffer.alloc(NONCE_BYTES * 2730);
 let poolAt = POOL.length;
 function freshNonce(): Buffer {
   if (poolAt + NONCE_BYTES > POOL.length) { randomFillSync(POOL); poolAt = 0; }

@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { sep } from 'node:path';
 import { ConfigError, IntegrityError, SealedError, WrongMasterKeyError } from '../errors.js';
@@ -145,14 +146,36 @@ export async function randomBytes(n: number): Promise<Buffer> {
   return Buffer.from(s.randombytes_buf(n));
 }
 
+/**
+ * Fresh key material from node:crypto's CSPRNG (the source of the nonces,
+ * aead.ts). libsodium's randombytes in its wasm build draws 4 bytes per call
+ * through Web Crypto: a restore making a data key per project spent 3% of
+ * its time there.
+ */
+function freshKey(): Uint8Array {
+  const k = new Uint8Array(KEY_BYTES);
+  randomFillSync(k);
+  return k;
+}
+
 /** Creates a new random key of `purpose`, wrapped under the MK. */
 export function newWrappedKey(mk: MasterKey, purpose: KeyPurpose, scope: string, version: number): WrappedKey {
   return mk._use((k, s) => {
-    const fresh = s.randombytes_buf(KEY_BYTES);
+    const fresh = freshKey();
     const wrapped = sealPacked(s, k, fresh, keyAd(purpose, scope, version));
     s.memzero(fresh);
     return { purpose, scope, version, wrapped, mkFingerprint: mk.fingerprint };
   });
+}
+
+/**
+ * A new data key: its wrapped row (to store) and its cipher, without
+ * opening the row again (a restore makes one per project).
+ */
+export function newSecretCipher(mk: MasterKey, scope: string, version: number): { row: WrappedKey; cipher: SecretCipher } {
+  const key = freshKey();
+  const row = mk._use((k, s) => ({ purpose: 'dek' as const, scope, version, wrapped: sealPacked(s, k, key, keyAd('dek', scope, version)), mkFingerprint: mk.fingerprint }));
+  return { row, cipher: cipherOf(mk, key, version) };
 }
 
 /** Opens a wrapped key; for the other modules of this folder only. The caller wipes it. */
@@ -196,10 +219,13 @@ export function rewrapKey(oldMk: MasterKey, newMk: MasterKey, row: WrappedKey): 
 }
 
 export function secretCipher(mk: MasterKey, dek: WrappedKey): SecretCipher {
-  const key = unwrap(mk, dek);
-  // Not `dek.version` inside the closure: that would keep the row (and the
+  // Not `dek` inside the closure: that would keep the row (and the
   // 8 KiB pool slab its small Buffer points into) alive with every cached cipher.
-  const version = dek.version;
+  return cipherOf(mk, unwrap(mk, dek), dek.version);
+}
+
+/** The cipher of an open data key; it keeps `key` (wiped with the master key). */
+function cipherOf(mk: MasterKey, key: Uint8Array, version: number): SecretCipher {
   let wiped = false;
   const gone = () => new SealedError('the server was sealed: its keys are gone');
   return mk._use((_k, s) => {
@@ -214,7 +240,7 @@ export function secretCipher(mk: MasterKey, dek: WrappedKey): SecretCipher {
       if (wiped) throw gone();
       const pt = open(s, key, nonce, ciphertext, ad);
       if (!pt) throw new IntegrityError(`integrity check failed for ${where}: the stored ciphertext does not belong to this location or was altered`);
-      return Buffer.from(pt).toString('utf8');
+      return Buffer.from(pt.buffer, pt.byteOffset, pt.byteLength).toString('utf8');
     },
     };
   });

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import {
-  wipeMasterKey, auditMac, exportKeyForBackup, importKeyFromBackup, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
+  wipeMasterKey, auditMac, exportKeyForBackup, importKeyFromBackup, newSecretCipher, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
   type AuditMacFn, type KeyPurpose, type MasterKey, type SecretCipher, type WrappedKey,
 } from '../../crypto/keyring.js';
 import { MasterKeyChangedError, NotInitializedError, type HushError } from '../../errors.js';
@@ -182,15 +182,16 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
 
     /**
      * A restore into an empty vault (whose key-check row importForRestore
-     * just wrote under this very key): a new data key for a project, inserted,
-     * and its cipher, without reading the row back.
+     * just wrote under this very key): a new data key for a project and its
+     * cipher, without reading the row back. The wrapped row goes to `add`,
+     * which writes it in a batch with the others (bulk-insert.ts), in the
+     * restore's transaction.
      */
-    async restoreProjectDek(projectId: number, tx: Tx): Promise<SecretCipher> {
-      const row = newWrappedKey(mk, 'dek', dekScope(projectId), 1);
-      await keyStore.insert(row, tx);
-      const c = secretCipher(mk, row);
-      ciphers.set(`${projectId}:1`, c);
-      return c;
+    restoreProjectDek(projectId: number, add: (row: WrappedKey) => void): SecretCipher {
+      const { row, cipher } = newSecretCipher(mk, dekScope(projectId), 1);
+      add(row);
+      ciphers.set(`${projectId}:1`, cipher);
+      return cipher;
     },
 
     async createProjectDek(projectId: number, version: number, tx: Tx): Promise<void> {
