@@ -7,7 +7,8 @@ import { readFirstLine } from '../../common/files.js';
 export { writeAtomically } from '../../common/files.js';
 import type { AuditContext } from '../services/audit/audit-service.js';
 import { dumpStream, type BackupHeader } from './dump.js';
-import { BackupError, checkEncryptOptions, encryptBackupStream, type EncryptOptions } from './pgp.js';
+import { BackupError } from './errors.js';
+import { checkEncryptOptions, encryptBackupStream, type EncryptOptions } from './pgp.js';
 
 export interface BackupRun { stream: Readable; header: BackupHeader; done: Promise<{ bytes: number }> }
 
