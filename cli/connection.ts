@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import { FileTooLargeError, readBounded } from '../common/files.js';
 import { CliError, EXIT } from './output.js';
+import { DEFAULT_ADDR } from 'hush-vault-sdk/defaults';
 
 /**
  * Where the CLI finds its server, token and target. Precedence, first wins:
@@ -45,8 +46,6 @@ export interface JwtSource {
 
 export interface Profile { addr: string; token: string; project?: string; env?: string; caFile?: string }
 export interface ProfileFile { current?: string; profiles: Record<string, Profile> }
-
-export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'hush');

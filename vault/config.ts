@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
-import { formatDuration, parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from '../common/duration.js';
 import { ConfigError } from './errors.js';
+import { parseCidr } from './services/token/cidr.js';
 
 /**
  * The only module that reads process.env. Every setting has one row in
@@ -117,9 +118,9 @@ const cidrs: Parser<string[]> = (v) => {
   const items = list(v);
   items.forEach((item, i) => {
     if (item === 'loopback' || item === 'linklocal' || item === 'uniquelocal') return;
-    const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(item);
-    const fam = m && !m[1].includes('%') ? isIP(m[1]) : 0;
-    if (!m || fam === 0 || (m[2] !== undefined && Number(m[2]) > (fam === 4 ? 32 : 128))) {
+    try {
+      parseCidr(item);
+    } catch {
       throw new BadValue(`entry ${i + 1} is not an IP address or CIDR such as 10.0.0.0/8 (without an IPv6 zone such as %eth0)`);
     }
   });

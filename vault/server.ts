@@ -19,7 +19,7 @@ import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { BACKUP_STATS_KEY, parseBackupStats } from './backup/stats.js';
 import { rotationSchedulerPlugin } from './services/secret/rotation-scheduler.js';
 import { overdueSecretCount } from './services/secret/lifecycle-service.js';
-import { VERSION } from './http/routes/sys.js';
+import { VERSION } from '../common/version.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
 import { DEV_KEY_FILE, initVault, isInitialised, openConfiguredDb, openVault, type InitResult } from './vault.js';

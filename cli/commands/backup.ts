@@ -4,6 +4,7 @@ import { Readable, Transform } from 'node:stream';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import { CliError, EXIT, printJson } from '../output.js';
+import { progress, type Progress } from '../progress.js';
 
 /**
  * `hush backup create|verify|restore`. `create` talks to the server through
@@ -55,24 +56,17 @@ function human(n: number): string {
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
-/** Counts bytes; on a TTY stderr also redraws "bytes so far" a few times a second. */
-function progress(label: string): { meter: Transform; bytes: () => number; stop: () => void } {
+/** Counts the bytes that pass, showing "label, bytes so far" on the CLI's one progress spinner (cli/progress.ts). */
+function byteMeter(p: Progress, label: string): { meter: Transform; bytes: () => number } {
   let bytes = 0;
-  const tty = process.stderr.isTTY === true;
-  let timer: NodeJS.Timeout | undefined;
-  const draw = () => process.stderr.write(`\r${label} ${human(bytes)}\u001b[K`);
-  if (tty) timer = setInterval(draw, 200);
   const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) { bytes += chunk.length; cb(null, chunk); },
-  });
-  return {
-    meter,
-    bytes: () => bytes,
-    stop() {
-      if (timer) clearInterval(timer);
-      if (tty) process.stderr.write(`\r${label} ${human(bytes)} done\u001b[K\n`);
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      p.update(`${label} ${human(bytes)}`);
+      cb(null, chunk);
     },
-  };
+  });
+  return { meter, bytes: () => bytes };
 }
 
 type Args = ArgumentsCamelCase<Record<string, unknown>>;
@@ -133,31 +127,29 @@ export const createSubcommand: CommandModule = {
 
       const { connect } = await import('../context.js');
       const { client } = await connect(argv as GlobalArgs);
-      const tty = process.stderr.isTTY === true;
-      if (tty) process.stderr.write('the server is preparing the backup (it hashes a snapshot first)...');
+      const p = progress('the server is preparing the backup (it hashes a snapshot first)');
       let dl;
+      let file: string;
+      let bytes: number;
       try {
         // The server hashes the whole snapshot before its first byte: allow for a large vault.
         dl = await client.backups.create({
           recipients: recipients.length ? recipients : undefined, passphrase, armor: argv.armor === true, timeoutMs: 600_000,
           signingKey: signingKey ? { armored: signingKey, passphrase: signingKeyPassphrase } : undefined,
         });
-      } finally {
-        if (tty) process.stderr.write('\r\u001b[K');
-      }
-      const counts = dl.counts;
-      const p = progress(`writing ${basename(out)}`);
-      const { writeAtomically } = await import('../../common/files.js');
-      let file: string;
-      try {
+        const label = `writing ${basename(out)}`;
+        p.update(label);
+        const m = byteMeter(p, label);
+        const { writeAtomically } = await import('../../common/files.js');
         const src = Readable.fromWeb(dl.body as import('node:stream/web').ReadableStream<Uint8Array>);
         // pipe() does not forward errors: a dropped connection must fail the write, not stall it.
-        src.on('error', (e) => p.meter.destroy(e));
-        file = await writeAtomically(dirname(out), basename(out), src.pipe(p.meter));
+        src.on('error', (e) => m.meter.destroy(e));
+        file = await writeAtomically(dirname(out), basename(out), src.pipe(m.meter));
+        bytes = m.bytes();
       } finally {
         p.stop();
       }
-      const bytes = p.bytes();
+      const counts = dl.counts;
       if (bytes === 0) {
         // An OpenPGP message is never empty: never leave a file that looks like a backup but is not one.
         const { unlinkSync } = await import('node:fs');

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FileTooLargeError, readBounded } from '../../common/files.js';
-import { DEFAULT_ADDR, profilePath, readProfiles, roleFrom, writeProfiles } from '../connection.js';
+import { DEFAULT_ADDR } from 'hush-vault-sdk/defaults';
+import { profilePath, readProfiles, roleFrom, writeProfiles } from '../connection.js';
 import { clientFor, connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printFields, printTable, say, shortTime } from '../output.js';
 import { readHidden, readStdin } from '../prompt.js';

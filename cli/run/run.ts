@@ -13,7 +13,7 @@ import {
 import type { RunArgs } from '../commands/run.js';
 import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Connection } from '../connection.js';
 import { CliError, EXIT, errorLine } from '../output.js';
-import { parseDurationMs } from './duration.js';
+import { parseDuration } from '../../common/duration.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
 import { CREDENTIAL_VARIABLES, scrubInitialEnvironment } from './scrub-environ.js';
 import type { MountFormat } from './mount.js';
@@ -64,12 +64,12 @@ export function parsePlan(a: RunArgs): RunPlan {
   }
   const only = parseList(a.only);
   for (const n of only) if (!ENV_NAME.test(n)) throw usage(`--only: "${n.slice(0, 80)}" is not a valid variable name`);
-  const graceMs = parseDurationMs(a['watch-grace'] ?? '10s');
+  const graceMs = parseDuration(a['watch-grace'] ?? '10s', { bareSeconds: true, allowZero: true });
   if (graceMs === null || graceMs < 0) throw usage(`--watch-grace: "${a['watch-grace']}" is not a duration (e.g. 10s, 500ms, 1m)`);
   let fallback: RunPlan['fallback'] = null;
   if (a.fallback !== undefined) {
     if (!a.fallback) throw usage('--fallback needs a file path');
-    const maxAgeMs = parseDurationMs(a['fallback-max-age'] ?? '24h');
+    const maxAgeMs = parseDuration(a['fallback-max-age'] ?? '24h', { bareSeconds: true });
     if (maxAgeMs === null || maxAgeMs <= 0) throw usage(`--fallback-max-age: "${a['fallback-max-age']}" is not a duration (e.g. 30m, 24h, 7d)`);
     fallback = { path: resolve(a.fallback), maxAgeMs };
   }

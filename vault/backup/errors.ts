@@ -1,7 +1,9 @@
 /**
  * The errors of the backup OpenPGP layer: stable codes, an HTTP status, one-line messages
  * that never hold key material, passphrases or plaintext.
+ * They are HushErrors, so the HTTP error handler answers them like every other failure.
  */
+import { HushError } from '../errors.js';
 
 /** Stable error codes used by the backup OpenPGP layer. */
 export type BackupErrorCode =
@@ -12,17 +14,13 @@ export type BackupErrorCode =
   | 'backup_incomplete';
 
 /** Base class of every error this module produces. */
-export class BackupError extends Error {
+export class BackupError extends HushError {
   /** Stable machine-readable code, e.g. `backup_corrupt`. */
-  readonly code: BackupErrorCode;
-  /** HTTP status an API layer should answer with. */
-  readonly statusCode: number;
+  declare readonly code: BackupErrorCode;
 
   constructor(code: BackupErrorCode, message: string, statusCode = 400, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, statusCode, message, options);
     this.name = new.target.name;
-    this.code = code;
-    this.statusCode = statusCode;
   }
 }
 

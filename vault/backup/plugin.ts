@@ -90,14 +90,9 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
     if (typeof b.signingKey === 'string') enc.signingKey = { armored: b.signingKey, passphrase: b.signingKeyPassphrase };
     else if (b.signingKey) enc.signingKey = { armored: b.signingKey.armored, passphrase: b.signingKey.passphrase ?? b.signingKeyPassphrase };
     // Loaded on first use: openpgp is a large share of an idle server's memory.
-    const { asHushError, backupFileName, createBackup } = await import('./backup-service.js');
-    let run;
+    const { backupFileName, createBackup } = await import('./backup-service.js');
     const startedAt = Date.now();
-    try {
-      run = await createBackup(c, enc, req.auditCtx);
-    } catch (e) {
-      throw asHushError(e);
-    }
+    const run = await createBackup(c, enc, req.auditCtx);
     const settled = settle(run.done).then(async (r) => {
       if (!r.ok) req.log.error({ err: { message: String((r.e as Error)?.message) } }, 'backup stream failed');
       else await recordBackupStats(c, startedAt, r.v.bytes).catch((e) => req.log.warn({ err: { message: String((e as Error)?.message) } }, 'could not record the backup\'s figures for the metrics'));

@@ -1,4 +1,5 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { timingSafeEqual } from 'node:crypto';
 import { sep } from 'node:path';
 import { ConfigError, IntegrityError, SealedError, WrongMasterKeyError } from '../errors.js';
 import { KEY_BYTES, open, openPacked, seal, sealPacked } from './aead.js';
@@ -251,19 +252,9 @@ function chainMac(s: Sodium, key: Uint8Array): (prev: Uint8Array, canonical: str
   return (prev, canonical) => hash(prev, canonical);
 }
 
-/** Constant-time equality for secret-derived byte strings. */
-export async function constantTimeEqual(a: Uint8Array, b: Uint8Array): Promise<boolean> {
-  const s = await getSodium();
-  if (a.length !== b.length) return false;
-  return s.memcmp(a, b);
-}
-
-/** Synchronous constant-time equality (sodium must already be initialised via any keyring call). */
-export function constantTimeEqualSync(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
+/** Constant-time equality for secret-derived byte strings (the length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export { getSodium };

@@ -20,7 +20,8 @@ import { lifecycleRoutes } from './routes/lifecycle.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
 import { limitConnectionsPerAddress, serverTimeoutOptions } from './connections.js';
-import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
+import { sysRoutes, type SealControl } from './routes/sys.js';
+import { VERSION } from '../../common/version.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { authJwtRoutes } from './routes/auth-jwt.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -30,9 +31,6 @@ import type { Metrics } from '../services/metrics/metrics.js';
 export interface AppOptions {
   logger: FastifyServerOptions['loggerInstance'];
   https?: { cert: Buffer; key: Buffer } | null;
-  trustProxy?: string[];
-  /** Extra route registrations (backups) that live outside this folder. */
-  extraRoutes?: ((app: FastifyInstance) => void)[];
   /** The seal of a server (vault/runtime.ts); absent, the vault is always open. */
   seal?: SealControl | null;
   /** GET /v1/sys/metrics and the per-request observation; `public`: --metrics-public. */
@@ -283,7 +281,6 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   authJwtRoutes(app, c);
   auditRoutes(app, c);
   webhookRoutes(app, c);
-  for (const r of opts.extraRoutes ?? []) r(app);
 
   app.get('/v1/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());
   return app;

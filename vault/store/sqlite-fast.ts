@@ -112,10 +112,6 @@ export async function checkpointTruncate(db: object): Promise<'done' | 'busy' | 
   return r && r.busy === 0 ? 'done' : 'busy';
 }
 
-export function isSqliteFast(db: object): boolean {
-  return handles.has(db);
-}
-
 function openReader(db: Knex, h: SqliteHandle): Sql {
   const Driver = ((db.client as { driver?: unknown }).driver ?? createRequire(import.meta.url)('better-sqlite3')) as new (file: string, opts?: object) => RawSqlite;
   const conn = new Driver(h.file, { fileMustExist: true });

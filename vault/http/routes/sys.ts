@@ -7,7 +7,7 @@ import { InvalidRequestError, NotSealedError } from '../../errors.js';
 import type { AuditContext } from '../../services/audit/audit-service.js';
 import type { SealStatus } from '../../services/seal/seal-service.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from '../../../common/version.js';
 
 /**
  * How long the health check waits for the database before it answers 503

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { formatDuration, parseDuration } from '../../duration.js';
+import { formatDuration, parseDuration } from '../../../common/duration.js';
 import { AlreadyExistsError, ForbiddenError, HushError, InvalidRequestError, UnauthorizedError } from '../../errors.js';
 import type { JwtRoleRow, JwtRoleStore } from '../../store/jwt-role-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';

@@ -1,4 +1,4 @@
-import { constantTimeEqualSync, secretAd } from '../../crypto/keyring.js';
+import { constantTimeEqual, secretAd } from '../../crypto/keyring.js';
 import { CasConflictError, EnvNotFoundError, InvalidRequestError, ProjectNotFoundError, SecretNotFoundError, TooManySecretsError, ValueTooLargeError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { HistoryStore } from '../../store/history-store.js';
@@ -30,7 +30,7 @@ export interface EnvWriterDeps {
 
 /** Equality of two values without an early exit on the first differing byte. */
 export function sameValue(a: string, b: string): boolean {
-  return constantTimeEqualSync(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  return constantTimeEqual(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { randomBytes, randomTokenString } from '../../crypto/keyring.js';
 import { checkTokenFormat } from 'hush-vault-sdk/token-format';
-import { formatDuration, parseDuration } from '../../duration.js';
+import { formatDuration, parseDuration } from '../../../common/duration.js';
 import { ForbiddenError, HushError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { TokenRow, TokenStore } from '../../store/token-store.js';
