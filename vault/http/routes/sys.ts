@@ -2,7 +2,7 @@ import { overdueSecretCount } from '../../services/secret/lifecycle-service.js';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
-import { ErrorRef, withErrors } from '../schemas.js';
+import { ErrorRef, withErrors, typed } from '../schemas.js';
 import { InvalidRequestError, NotSealedError } from '../../errors.js';
 import type { AuditContext } from '../../services/audit/audit-service.js';
 import type { SealStatus } from '../../services/seal/seal-service.js';
@@ -55,7 +55,8 @@ const SealStatusSchema = Type.Object({
   threshold: Type.Number({ description: 'shares needed (1 for a passphrase, 0 for a file seal)' }),
 });
 
-export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl | null = null) {
+export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl | null = null) {
+  const app = typed(base);
   app.get('/v1/sys/health', {
     // Load-balancer probes from one address must never be rate-limited into "unhealthy".
     config: { auth: 'none', rateLimit: false, whileSealed: true },
@@ -121,7 +122,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       response: withErrors({ 200: SealStatusSchema }),
     },
   }, async (req, reply) => {
-    const b = req.body as { share?: string; passphrase?: string; reset?: boolean };
+    const b = req.body;
     if (!seal) throw new NotSealedError('this server has no seal');
     const given = (b.share !== undefined ? 1 : 0) + (b.passphrase !== undefined ? 1 : 0);
     if (b.reset) {
@@ -152,7 +153,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     },
   }, async (req) => {
     if (!seal) throw new NotSealedError('this server has no seal');
-    const b = req.body as unknown;
+    const b = req.body;
     if (b !== undefined && b !== null && (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).some((k) => k !== 'all') || ((b as { all?: unknown }).all !== undefined && typeof (b as { all?: unknown }).all !== 'boolean'))) {
       throw new InvalidRequestError('the body is empty, or {"all": true|false}');
     }
@@ -172,7 +173,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       response: withErrors({ 200: Type.Object({ rewrapped: Type.Number(), from: Type.String(), to: Type.String(), unchanged: Type.Boolean() }) }),
     },
   }, async (req) => {
-    const b = req.body as { newKey?: string; generate?: boolean };
+    const b = req.body;
     if ((b.newKey !== undefined) === !!b.generate) throw new InvalidRequestError('give exactly one of newKey and generate');
     if (b.generate) return c.rotation.rotateMasterGenerated(req.auditCtx);
     const { masterKeyFromBase64 } = await import('../../crypto/keyring.js');
