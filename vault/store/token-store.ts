@@ -1,8 +1,8 @@
-import type { Knex } from 'knex';
 import { transaction, type Db, type Tx } from './db.js';
 import { foreignVersion } from './sqlite-fast.js';
 import { lookupBatch, type LookupBatch } from './lookup-batch.js';
 import { query, sql } from './sql.js';
+import { transactionEnded } from './knex-internals.js';
 
 export interface TokenRow {
   id: string; name: string; description: string; hash: Buffer; scopes: string[]; parentId: string | null; cidrs: string[];
@@ -196,7 +196,7 @@ export function tokenStoreFactory(db: Db, lookups: TokenLookupObserver | null = 
       // cached until then are the committed state, which this has not yet
       // changed.
       const ended = () => authCache.clear();
-      const execution = (tx as Partial<Knex.Transaction>).executionPromise;
+      const execution = transactionEnded(tx);
       if (execution) execution.then(ended, ended);
       try {
         const run = sql(db, tx);
