@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isHushError } from '../errors.js';
-import { isStorageFailure } from '../store/db.js';
+import { isHushError, isStorageFailure } from '../errors.js';
 import { redactTokens } from '../services/token/redact.js';
 
 export interface ErrorBody { error: { code: string; message: string; requestId: string; details?: Record<string, unknown> } }

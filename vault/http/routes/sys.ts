@@ -1,4 +1,3 @@
-import { overdueSecretCount } from '../../services/secret/lifecycle-service.js';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
@@ -88,14 +87,11 @@ export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl
     let lastBackupError: string | null;
     let overdueSecrets: number;
     try {
-      // Read from the database, so every server sharing it reports the same
-      // backup state, and a node that cannot reach it reports itself unhealthy.
-      [lastBackupAt, lastBackupError, overdueSecrets] = await within((async () => {
-        const [ok, err] = [await c.stores.meta.get('backup_last_success'), await c.stores.meta.get('backup_last_error')];
-        const overdue = await overdueSecretCount(c.stores.policies);
+      ({ lastBackupAt, lastBackupError, overdueSecrets } = await within((async () => {
+        const facts = await c.health.facts();
         await seal?.refresh();
-        return [ok, err, overdue] as const;
-      })(), HEALTH_STORAGE_TIMEOUT_MS);
+        return facts;
+      })(), HEALTH_STORAGE_TIMEOUT_MS));
     } catch {
       return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, ...vaultHealth(), seal: st.type, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
