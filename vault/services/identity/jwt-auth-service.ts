@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
+import type { JwtRoleCreateInput } from 'hush-vault-sdk';
 import { formatDuration, parseDuration } from '../../../common/duration.js';
 import { AlreadyExistsError, ForbiddenError, HushError, InvalidRequestError, UnauthorizedError } from '../../errors.js';
 import type { JwtRoleRow, JwtRoleStore } from '../../store/jwt-role-store.js';
@@ -27,19 +28,8 @@ const MIN_ROLE_TTL_MS = 60_000;
 const MAX_JWT_CHARS = 16 * 1024;
 const MAX_CLAIMS = 32;
 
-export interface RoleInput {
-  name: string;
-  issuer: string;
-  audience: string;
-  scopes: string[];
-  ttl: string;
-  boundClaims?: Record<string, string | string[]>;
-  boundSubject?: string;
-  requiredClaims?: string[];
-  jwksUrl?: string;
-  jwks?: unknown;
-  publicKey?: string;
-}
+/** A role as a client sends it: the SDK's JwtRoleCreateInput (the wire contract), with the JWKS not yet checked. */
+export type RoleInput = Omit<JwtRoleCreateInput, 'jwks'> & { jwks?: unknown };
 
 /** The same answer for every failed login, whatever the reason (which goes to the audit event). */
 export class JwtLoginFailed extends UnauthorizedError {
