@@ -86,7 +86,7 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
       if (!statSync(p).isFile()) throw new CliError(`${p} is not a regular file; .hush.json holds only project, env and addr`, EXIT.usage);
       let data: Record<string, unknown>;
       try {
-        data = JSON.parse(readBounded(p));
+        data = JSON.parse(readBounded(p)) as Record<string, unknown>;
       } catch (e) {
         if (e instanceof FileTooLargeError) throw new CliError(`${p} is larger than 64 KiB; .hush.json holds only project, env and addr`, EXIT.usage);
         throw new CliError(`${p} is not valid JSON${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, EXIT.usage);
@@ -98,7 +98,7 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
       for (const k of ['project', 'env', 'addr']) {
         if (k in data && typeof data[k] !== 'string') throw new CliError(`${p}: "${k}" must be a string`, EXIT.usage);
       }
-      const str = (k: string) => (typeof data[k] === 'string' && data[k] !== '' ? data[k] as string : undefined);
+      const str = (k: string) => (typeof data[k] === 'string' && data[k] !== '' ? data[k] : undefined);
       return { path: p, project: str('project'), env: str('env'), addr: str('addr') };
     }
     if (dir === root) return null;
@@ -224,7 +224,7 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   }
   const pick = (flag: string | undefined, envName: string, fromFile: string | undefined, fromProfile: string | undefined): [string | null, string] => {
     if (flag) return [flag, 'flag'];
-    if (env[envName]) return [env[envName]!, envName];
+    if (env[envName]) return [env[envName], envName];
     if (fromFile) return [fromFile, local!.path];
     if (fromProfile) return [fromProfile, `profile ${profileName}`];
     return [null, 'none'];

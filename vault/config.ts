@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { formatDuration, parseDuration } from '../common/duration.js';
 import { ConfigError } from './errors.js';
@@ -210,7 +209,7 @@ function rawFlag(flags: Flags, name: string): string | undefined {
   const v = flags[name];
   if (v === undefined || v === null) return undefined;
   if (Array.isArray(v)) return v.map(String).join(',');
-  return String(v);
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 /** HUSH_* variables that are not server settings: the CLI's and the SDK's (one environment often serves both). */
@@ -277,7 +276,7 @@ export function describeSettings(): { flag: string; env: string; default: string
     if (key === 'listen') return '127.0.0.1:8420';
     if (v === null || (Array.isArray(v) && v.length === 0)) return '(none)';
     if (key.endsWith('Ms') && typeof v === 'number') return formatDuration(v);
-    return String(v);
+    return typeof v === 'string' ? v : JSON.stringify(v);
   };
   return SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, default: show(s.key, s.default), doc: s.doc, boolean: (s.parse as unknown) === bool }));
 }

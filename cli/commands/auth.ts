@@ -1,8 +1,9 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import type { JwtRole, JwtRoleCreateInput } from 'hush-vault-sdk';
 import { FileTooLargeError, readBounded } from '../../common/files.js';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printFields, printTable, say, shortTime } from '../output.js';
+import { dict } from '../../common/dict.js';
 
 interface CreateArgs extends GlobalArgs {
   name: string;
@@ -25,7 +26,7 @@ const list1 = (v: string[] | undefined) => (v ?? []).flatMap((s) => String(s).sp
 
 /** `--claim k=v` flags: a key given twice takes a list of values, any of which matches. */
 export function parseClaims(raw: string[] | undefined): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null);
+  const out = dict<string | string[]>();
   for (const c of raw ?? []) {
     const s = String(c);
     const eq = s.indexOf('=');
@@ -124,7 +125,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     .option('jwks-file', { type: 'string', describe: 'A JWKS document, read here and stored with the role (kubectl get --raw /openid/v1/jwks)' })
     .option('public-key-file', { type: 'string', describe: 'A PEM public key, read here and stored with the role' })
     .example('hush auth roles create deploy --issuer https://token.actions.githubusercontent.com --audience hush --claim repository=acme/api --claim ref=refs/heads/main --scope read:api/prod --ttl 15m --jwks-url https://token.actions.githubusercontent.com/.well-known/jwks', 'GitHub Actions on main')
-    .example('hush auth roles create k8s-api --issuer https://kubernetes.default.svc --audience hush --sub "system:serviceaccount:prod:api" --scope read:api/prod --jwks-file jwks.json', 'a Kubernetes service account') as Argv<CreateArgs>,
+    .example('hush auth roles create k8s-api --issuer https://kubernetes.default.svc --audience hush --sub "system:serviceaccount:prod:api" --scope read:api/prod --jwks-file jwks.json', 'a Kubernetes service account'),
   handler: async (argv) => {
     const scopes = list1(argv.scope);
     if (!scopes.length) throw usage('give at least one --scope');
@@ -166,7 +167,7 @@ const get: CommandModule<GlobalArgs, NameArgs> = {
   command: 'get <name>',
   aliases: ['show'],
   describe: 'Show one JWT role',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true }) as Argv<NameArgs>,
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const r = await client.auth.roles.get(argv.name);
@@ -178,7 +179,7 @@ const del: CommandModule<GlobalArgs, NameArgs> = {
   command: 'delete <name>',
   aliases: ['rm'],
   describe: 'Delete a JWT role (tokens it issued stay valid until they expire; hush tokens revoke ends them)',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true }) as Argv<NameArgs>,
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const r = await client.auth.roles.delete(argv.name);

@@ -83,7 +83,7 @@ async function decryptKeysFrom(argv: Args) {
   const identities = list(argv.identity);
   const pf = argv.passphraseFile as string | undefined;
   if (identities.length === 0 && !pf) throw new CliError('give --identity KEY.asc or --passphrase-file FILE', EXIT.usage);
-  const idPass = argv.identityPassphraseFile ? await passphraseFrom(String(argv.identityPassphraseFile), '--identity-passphrase-file') : undefined;
+  const idPass = argv.identityPassphraseFile ? await passphraseFrom(argv.identityPassphraseFile as string, '--identity-passphrase-file') : undefined;
   const signers = list(argv.signer);
   return {
     identities: identities.map((p) => ({ armored: readArmored(p, '--identity'), passphrase: idPass })),
@@ -120,8 +120,8 @@ export const createSubcommand: CommandModule = {
       const pf = argv.passphraseFile as string | undefined;
       if (recipients.length === 0 && !pf) throw new CliError('give --recipient KEY.asc (repeatable) or --passphrase-file FILE', EXIT.usage);
       const passphrase = pf ? await passphraseFrom(pf, '--passphrase-file') : undefined;
-      const signingKey = argv.signKey ? readArmored(String(argv.signKey), '--sign-key') : undefined;
-      const signingKeyPassphrase = argv.signPassphraseFile ? await passphraseFrom(String(argv.signPassphraseFile), '--sign-passphrase-file') : undefined;
+      const signingKey = argv.signKey ? readArmored(argv.signKey as string, '--sign-key') : undefined;
+      const signingKeyPassphrase = argv.signPassphraseFile ? await passphraseFrom(argv.signPassphraseFile as string, '--sign-passphrase-file') : undefined;
       const out = resolve(String(argv.out));
       if (existsSync(out) && !argv.force) throw new CliError(`${out} exists; give --force to replace it`, EXIT.usage);
 
@@ -141,7 +141,7 @@ export const createSubcommand: CommandModule = {
         p.update(label);
         const m = byteMeter(p, label);
         const { writeAtomically } = await import('../../common/files.js');
-        const src = Readable.fromWeb(dl.body as import('node:stream/web').ReadableStream<Uint8Array>);
+        const src = Readable.fromWeb(dl.body);
         // pipe() does not forward errors: a dropped connection must fail the write, not stall it.
         src.on('error', (e) => m.meter.destroy(e));
         file = await writeAtomically(dirname(out), basename(out), src.pipe(m.meter));

@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { checkResourceName, checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printTable, say, shortTime } from '../output.js';
 
@@ -27,7 +27,7 @@ export const history: CommandModule<GlobalArgs, HistoryArgs> = {
     .option('limit', { type: 'number', describe: 'At most this many revisions [default 50]' })
     .option('before', { type: 'number', describe: 'Only revisions below this one (the next page)' })
     .example('hush secrets history -p api -e prod', 'what changed, revision by revision')
-    .example('hush secrets history DATABASE_URL', 'the versions of one secret') as Argv<HistoryArgs>,
+    .example('hush secrets history DATABASE_URL', 'the versions of one secret'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -64,7 +64,7 @@ export const diff: CommandModule<GlobalArgs, DiffArgs> = {
     .option('to-revision', { type: 'number', describe: 'Revision to compare to [default: the current one]' })
     .option('values', { type: 'boolean', describe: 'Show the values that differ (needs read; recorded in the audit log as a read)' })
     .example('hush secrets diff api/staging api/prod', 'which names differ between two environments')
-    .example('hush secrets diff --from-revision 12 -p api -e prod', 'what changed since revision 12') as Argv<DiffArgs>,
+    .example('hush secrets diff --from-revision 12 -p api -e prod', 'what changed since revision 12'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const values = argv.values === true;
@@ -102,7 +102,7 @@ export const rollback: CommandModule<GlobalArgs, RollbackArgs> = {
   describe: 'Write a new revision whose values equal an earlier revision\'s (audited; history keeps everything)',
   builder: (y) => y
     .option('to-revision', { type: 'number', describe: 'The revision to go back to (see hush secrets history)' })
-    .example('hush secrets rollback --to-revision 12 -p api -e prod', '') as Argv<RollbackArgs>,
+    .example('hush secrets rollback --to-revision 12 -p api -e prod', ''),
   handler: async (argv) => {
     const to = revisionArg(argv['to-revision'], 'to-revision');
     if (to === undefined) throw new CliError('give --to-revision N (hush secrets history lists the revisions)', EXIT.usage);
@@ -126,7 +126,7 @@ export const copy: CommandModule<GlobalArgs, CopyArgs> = {
     .positional('from', { type: 'string', demandOption: true, describe: 'PROJECT/ENV to copy from' })
     .positional('to', { type: 'string', demandOption: true, describe: 'PROJECT/ENV to copy into' })
     .option('only', { type: 'string', array: true, describe: 'Only these names (repeat or comma-separate)' })
-    .example('hush secrets copy api/staging api/prod --only FEATURE_X,LOG_LEVEL', '') as Argv<CopyArgs>,
+    .example('hush secrets copy api/staging api/prod --only FEATURE_X,LOG_LEVEL', ''),
   handler: async (argv) => {
     const from = envArg(argv.from, 'the source');
     const to = envArg(argv.to, 'the target');

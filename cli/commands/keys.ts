@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { connect, projectOf, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printJson, say } from '../output.js';
 import { withProgress } from '../progress.js';
@@ -14,7 +14,7 @@ const rotate: CommandModule<GlobalArgs, RotateArgs> = {
   builder: (y) => y
     .positional('PROJECT', { type: 'string', describe: 'project [default: --project, HUSH_PROJECT, .hush.json, profile]' })
     .option('rewrap', { type: 'boolean', describe: 'Also re-encrypt every older value under the new key' })
-    .example('hush keys rotate api --rewrap', '') as Argv<RotateArgs>,
+    .example('hush keys rotate api --rewrap', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const project = projectOf(conn, argv.PROJECT);
@@ -57,7 +57,7 @@ const rotateMaster: CommandModule<GlobalArgs, MasterArgs> = {
   builder: (y) => y
     .option('new-key-file', { type: 'string', describe: 'File with the new key (base64 of 32 bytes, mode 0600); not for a sealed vault, whose server makes the key' })
     .option('generate', { type: 'boolean', describe: 'Create --new-key-file with a fresh random key first (refuses to overwrite)' })
-    .example('hush keys rotate-master --new-key-file /run/hush/new.key --generate', '') as Argv<MasterArgs>,
+    .example('hush keys rotate-master --new-key-file /run/hush/new.key --generate', ''),
   handler: async (argv) => {
     if (argv['new-key-file'] === undefined) {
       if (argv.generate) throw new CliError('--generate needs --new-key-file', EXIT.usage);

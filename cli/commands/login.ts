@@ -79,7 +79,7 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
     .example('hush login --addr https://vault.example.com:8420 --profile prod --token-stdin < token.txt', 'a second, named profile')
     .example('hush login --addr http://127.0.0.1:8420 -p api -e dev', 'with a default project and environment')
     .example('hush login --addr https://vault.example.com --oidc github-actions --role deploy', 'in a GitHub Actions job (machine identity)')
-    .example('hush login --addr https://vault.example.com --role k8s-api --jwt-file /var/run/secrets/tokens/hush', 'with a JWT from a file') as never,
+    .example('hush login --addr https://vault.example.com --role k8s-api --jwt-file /var/run/secrets/tokens/hush', 'with a JWT from a file'),
   handler: async (argv) => {
     const file = readProfiles();
     const name = argv.profile ?? 'default';
@@ -150,7 +150,7 @@ export const logoutCommand: CommandModule<object, GlobalArgs> = {
 export const profilesCommand: CommandModule<object, GlobalArgs> = {
   command: 'profiles',
   describe: 'List the profiles saved by hush login (never their tokens)',
-  handler: async (argv) => {
+  handler: (argv) => {
     const file = readProfiles();
     const current = inUse(file);
     const rows = Object.entries(file.profiles).sort(([a], [b]) => a.localeCompare(b)).map(([name, p]) => ({

@@ -56,13 +56,13 @@ function runOptions(y: Argv): Argv<RunArgs> {
     .example('hush run --watch --watch-grace 30s -- ./worker', 'restart when a value changes')
     .example('hush run --command \'echo "$DATABASE_URL" | wc -c\'', 'use a shell')
     .example('hush run --mount /run/secrets/app.env --no-env -- ./app', 'values in a 0600 file only')
-    .example('hush run --role deploy --jwt-file /var/run/secrets/tokens/hush -- ./app', 'log in with a JWT (machine identity)') as unknown as Argv<RunArgs>;
+    .example('hush run --role deploy --jwt-file /var/run/secrets/tokens/hush -- ./app', 'log in with a JWT (machine identity)');
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run [args..]',
   describe: 'Run a command with the secrets of an environment injected (hush run -- CMD ARGS...)',
-  builder: (y) => runOptions(y as Argv),
+  builder: (y) => runOptions(y),
   handler: async (argv) => {
     // Everything `run` needs beyond flag parsing is loaded only now.
     const { runMain } = await import('../run/run.js');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printJson, printTable, say, shortTime, warn } from '../output.js';
 import { withProgress } from '../progress.js';
@@ -73,7 +73,7 @@ const set: CommandModule<GlobalArgs, SetArgs> = {
     .example('hush secrets set DATABASE_URL', 'type the value at a hidden prompt')
     .example('printf %s "$PASS" | hush secrets set DB_PASS', 'value from stdin (one trailing newline dropped)')
     .example('hush secrets set TLS_KEY --from-file key.pem', 'value from a file')
-    .example('hush secrets set LOG_LEVEL=debug FEATURE_X=on', 'several at once, atomically (warns about shell history)') as Argv<SetArgs>,
+    .example('hush secrets set LOG_LEVEL=debug FEATURE_X=on', 'several at once, atomically (warns about shell history)'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -101,7 +101,7 @@ const get: CommandModule<GlobalArgs, KeyArgs> = {
     .option('version', { type: 'number', describe: 'An older version (see hush secrets history)' })
     .option('raw', { type: 'boolean', describe: 'The value as stored: ${...} references not resolved' })
     .example('hush secrets get DATABASE_URL -p api -e prod', '')
-    .example('hush secrets get DATABASE_URL --version 3', 'an older version') as Argv<KeyArgs>,
+    .example('hush secrets get DATABASE_URL --version 3', 'an older version'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -128,7 +128,7 @@ const del: CommandModule<GlobalArgs, KeyArgs> = {
   command: 'delete <key>',
   aliases: ['rm'],
   describe: 'Delete a secret (its history is kept)',
-  builder: (y) => y.positional('key', { type: 'string', demandOption: true }) as Argv<KeyArgs>,
+  builder: (y) => y.positional('key', { type: 'string', demandOption: true }),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -155,7 +155,7 @@ function tooLarge(e: unknown, file: string): unknown {
 const importCmd: CommandModule<GlobalArgs, ImportArgs> = {
   command: 'import <file>',
   describe: 'Import a .env file (- for stdin) in one atomic change; reports added/changed/unchanged',
-  builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: '.env file, parsed with dotenv' }).example('hush secrets import .env.production -p api -e prod', '') as Argv<ImportArgs>,
+  builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: '.env file, parsed with dotenv' }).example('hush secrets import .env.production -p api -e prod', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -184,7 +184,7 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
     .option('only', { type: 'string', array: true, describe: 'Only these names (repeat or comma-separate)' })
     .option('raw', { type: 'boolean', describe: 'Values as stored: ${...} references not resolved' })
     .example('hush secrets export --format shell > env.sh', '')
-    .example('hush secrets export --format docker -o app.env && docker run --env-file app.env app', '') as Argv<ExportArgs>,
+    .example('hush secrets export --format docker -o app.env && docker run --env-file app.env app', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);

@@ -21,7 +21,7 @@ export const serverCommand: CommandModule = {
   handler: async (argv) => {
     // Everything the server creates (database, WAL, backups, audit file) is private to its user.
     process.umask(0o077);
-    const cfg = loadConfig(argv as Record<string, unknown>);
+    const cfg = loadConfig(argv);
     const { buildServer } = await import('../../vault/server.js');
     const server = await buildServer(cfg);
     if (server.init) {
@@ -140,8 +140,8 @@ const operatorInitCommand: CommandModule = {
     .example('hush operator init --seal passphrase --passphrase-file /run/secrets/hush-pass', ''),
   handler: async (argv) => {
     process.umask(0o077);
-    const cfg = loadConfig(argv as Record<string, unknown>);
-    const plan = await sealPlan(argv as SealFlags & Record<string, unknown>, null, '--passphrase-file');
+    const cfg = loadConfig(argv);
+    const plan = await sealPlan(argv, null, '--passphrase-file');
     const { initVault, openConfiguredDb } = await import('../../vault/vault.js');
     const { createLogger } = await import('../../vault/server.js');
     const opened = openConfiguredDb(cfg);
@@ -176,7 +176,7 @@ const operatorRekeyCommand: CommandModule = {
     .example('hush operator rekey --shares 3 --threshold 2 --share-file s1 --share-file s2 --share-file s3', ''),
   handler: async (argv) => {
     process.umask(0o077);
-    const cfg = loadConfig(argv as Record<string, unknown>);
+    const cfg = loadConfig(argv);
     const { rekeyVault } = await import('../../vault/rekey.js');
     const { createLogger } = await import('../../vault/server.js');
     const { readSecretFile } = await import('./operator.js');
@@ -191,7 +191,7 @@ const operatorRekeyCommand: CommandModule = {
           return out;
         },
         passphrase: async () => (argv['passphrase-file'] ? readSecretFile(argv['passphrase-file'] as string, '--passphrase-file') : readHidden('Current passphrase (not echoed): ')),
-        plan: (current) => sealPlan(argv as SealFlags & Record<string, unknown>, current, '--new-passphrase-file'),
+        plan: (current) => sealPlan(argv, current, '--new-passphrase-file'),
       });
       const shares = r.shares ? await shareOutput(r.shares, r.recipients) : [];
       if (argv.json) {

@@ -18,6 +18,7 @@ import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } fro
 import { CREDENTIAL_VARIABLES, scrubInitialEnvironment } from './scrub-environ.js';
 import type { MountFormat } from './mount.js';
 import { exitStatus, FORWARDED, signalNumber, STOPPING, TERMINAL_SIGNALS, terminalAlreadyDelivered } from './signals.js';
+import { dict } from '../../common/dict.js';
 
 /** Exit statuses of failures before the command starts, beyond the CLI's own (docs/run.md). */
 export const RUN_EXIT = { notExecutable: 126, commandNotFound: 127 } as const;
@@ -337,7 +338,7 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
   // The environment the command inherits, copied now (without a prototype), before hush's own credentials are
   // blanked in this process's initial environment block, which any process of the same user can read in
   // /proc/PID/environ: the command must not find hush's token there (docs/run.md, "What the command can see").
-  const inherited: NodeJS.ProcessEnv = Object.assign(Object.create(null) as NodeJS.ProcessEnv, env);
+  const inherited: NodeJS.ProcessEnv = Object.assign(dict<string | undefined>(), env);
   if (env === process.env) {
     const scrub = scrubInitialEnvironment();
     const held = CREDENTIAL_VARIABLES.filter((n) => inherited[n]);

@@ -164,7 +164,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
       }
       if (!entry) throw err;
       // A cache filtered with `only` can answer only a request for a subset of those names.
-      if (entry.only && (!only || !only.every((k) => entry!.only!.includes(k)))) throw err;
+      if (entry.only && (!only || !only.every((k) => entry.only!.includes(k)))) throw err;
       const ageMs = Math.max(0, Date.now() - entry.savedAt);
       if (ageMs > fallback.maxAgeMs) {
         warn(`hush: server unreachable (${err.code}) and the fallback cache for ${project}/${envName} is ${formatAge(ageMs)} old, older than the ${formatAge(fallback.maxAgeMs)} limit; not serving it`, { kind: 'fallback_too_old', project, env: envName, ageMs, error: err });
@@ -196,7 +196,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
       method: 'POST', path: '/v1/backups', body, stream: true, signal, timeoutMs: t,
       headers: { accept: 'application/octet-stream, application/pgp-encrypted, application/json' },
     });
-    let counts: Record<string, number> | null = null;
+    let counts: Record<string, number> | null;
     try { counts = JSON.parse(res.headers.get('x-hush-backup-counts') ?? 'null') as Record<string, number> | null; } catch { counts = null; }
     const fileName = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? null;
     return { body: res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }), fileName, counts, contentType: res.headers.get('content-type') };

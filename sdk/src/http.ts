@@ -101,8 +101,9 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number): nu
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(signal.reason); return; }
-    const onAbort = () => { clearTimeout(timer); reject(signal!.reason); };
+    // The signal's reason as it is (an AbortError DOMException unless the caller gave another), as fetch rejects.
+    if (signal?.aborted) { reject(signal.reason as Error); return; }
+    const onAbort = () => { clearTimeout(timer); reject(signal!.reason as Error); };
     const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.min(ms, MAX_TIMER_MS));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
@@ -137,20 +138,21 @@ function networkReason(err: unknown): string {
  */
 export function retainResponse(res: Response): ReadableStream<Uint8Array> | null {
   if (!res.body) return null;
-  let held: Response | null = res;
-  const reader = res.body.getReader();
+  // Read by nobody: the reference itself is the point (see above).
+  let _held: Response | null = res;
+  const reader = res.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
       const r = await reader.read();
       if (r.done) {
-        held = null;
+        _held = null;
         ctrl.close();
       } else {
         ctrl.enqueue(r.value);
       }
     },
     cancel(reason) {
-      held = null;
+      _held = null;
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });

@@ -147,7 +147,7 @@ describe('canonical event material', () => {
   function reference(v: unknown): string {
     if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
     if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
-    const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+    const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${reference((v as Record<string, unknown>)[k])}`).join(',')}}`;
   }
 

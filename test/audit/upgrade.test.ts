@@ -211,7 +211,7 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         if (backend === 'postgres') pg = await freshPgDatabase();
       });
       after(async () => {
-        const s = server as Listening | null;
+        const s = server;
         if (s) await s.kill9();
         await pg?.drop();
         if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true });

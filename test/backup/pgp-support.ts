@@ -64,7 +64,7 @@ export async function decryptFails(file: string, opts: DecryptOptions, code: str
     );
     assert.ok(streamErr, 'plaintext stream must error');
     assert.equal(signedErr, streamErr, '`signed` rejects with the stream error');
-    throw streamErr;
+    throw streamErr as Error;
   })();
   return rejectsWithCode(attempt, code);
 }

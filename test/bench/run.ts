@@ -5,14 +5,14 @@
 // HTTP load comes from wrk in its own process (installed from Debian's packages when missing, as root).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHaproxy } from '../helpers/haproxy.js';
 import { closedPort } from '../helpers/http.js';
 import { freshPgDatabase } from '../helpers/server.js';
 import { ensureTool } from '../helpers/tools.js';
-import { api, DIST, fmt, HUSH_BIN, median, resetPeakRss, rssOf, seedEnv, spawnListening, timeCommand, wrk, type LoadResult, type Spawned } from './lib.js';
+import { api, DIST, fmt, HUSH_BIN, median, rssOf, seedEnv, spawnListening, timeCommand, wrk, type LoadResult, type Spawned } from './lib.js';
 import { bulkFigures } from './bulk.js';
 
 const smoke = process.argv.includes('--smoke');

@@ -60,8 +60,8 @@ describe('libsodium internals the audit MAC fast path relies on (an upgrade that
     const changed = new Proxy(wasm, {
       get(target, prop) {
         if (prop !== '_crypto_generichash') return Reflect.get(target, prop) as unknown;
-        return (out: number, ...rest: number[]) => {
-          const rc = (target._crypto_generichash as (...a: number[]) => number)(out, ...rest);
+        return (out: number, outLen: number, input: number, lo: number, hi: number, key: number, keyLen: number) => {
+          const rc = target._crypto_generichash(out, outLen, input, lo, hi, key, keyLen);
           target.HEAPU8[out] ^= 1;
           return rc;
         };

@@ -290,7 +290,7 @@ describe('hush auth roles', () => {
 
 describe('hush run --role --jwt-file', () => {
   before(async () => {
-    await root.auth.roles.create({ name: 'k8s', issuer: K8S_ISSUER, audience: 'hush', boundSubject: K8S_SUB, scopes: ['read:app/prod'], ttl: '15m', jwks: { keys: [k8sKey.jwk as Record<string, unknown>] } });
+    await root.auth.roles.create({ name: 'k8s', issuer: K8S_ISSUER, audience: 'hush', boundSubject: K8S_SUB, scopes: ['read:app/prod'], ttl: '15m', jwks: { keys: [k8sKey.jwk] } });
   });
 
   test('the fast path logs in with the Kubernetes service-account token and the command sees the secret', async () => {
@@ -523,9 +523,9 @@ describe('a role and a token in the connection precedence (no server needed)', (
     assert.equal(c.jwt?.from, `HUSH_JWT_FILE ${f}`);
     assert.throws(() => c.jwt!.read!(), /cannot read HUSH_JWT_FILE .*ENOENT/);
     writeFileSync(f, 'first.jwt.x\n');
-    assert.equal(c.jwt!.read!(), 'first.jwt.x');
+    assert.equal(c.jwt.read!(), 'first.jwt.x');
     writeFileSync(f, 'second.jwt.x\n');
-    assert.equal(c.jwt!.read!(), 'second.jwt.x');
+    assert.equal(c.jwt.read!(), 'second.jwt.x');
     assert.equal(resolveConnection({}, env({ HUSH_ROLE: 'k8s', HUSH_JWT: 'env.jwt.x', HUSH_JWT_FILE: f }), home).jwt!.read!(), 'env.jwt.x');
     assert.equal(resolveConnection({ 'jwt-file': f }, env({ HUSH_ROLE: 'k8s', HUSH_JWT: 'env.jwt.x' }), home).jwt!.read!(), 'second.jwt.x');
   });

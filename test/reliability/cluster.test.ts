@@ -275,8 +275,8 @@ describe('cluster on a PostgreSQL server of the test\'s own', { skip: CLUSTER_SK
     const signal = (sig: NodeJS.Signals) => { for (const pid of pids) { try { process.kill(pid, sig); } catch { /* exited */ } } };
     cleanups.push(() => signal('SIGCONT'));
     signal('SIGSTOP');
-    let healthMs: number[] = [];
-    let downMs = 0;
+    let healthMs: number[];
+    let downMs: number;
     try {
       const frozenAt = Date.now();
       healthMs = await Promise.all([c.node1, c.node2].map(async (n, i) => {

@@ -238,7 +238,7 @@ describe('PostgreSQL restarts under load', { skip: PRIVATE_PG_SKIP }, () => {
 
   it('a fast restart, then 1.5 s down and a start: 503 while down, no 500, no hang, recovery without restarting Hush', async (t) => {
     const pg = await privatePgCluster();
-    cleanups.push(pg.destroy);
+    cleanups.push(() => pg.destroy());
     const srv = await spawnHush(['--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--database-url', pg.url, ...NO_LIMITS], {}, { label: 'pg restart' });
     cleanups.push(() => srv.kill9());
     const token = srv.rootToken!;

@@ -148,7 +148,7 @@ async function exchange(f: Fixture, req: { method: string; path: string; auth: s
   let res: Response;
   let text: string;
   try {
-    res = await fetch(f.s.url + req.path, { method: req.method, headers, body: req.body?.data as string | Uint8Array | undefined, signal: AbortSignal.timeout(30_000) });
+    res = await fetch(f.s.url + req.path, { method: req.method, headers, body: req.body?.data, signal: AbortSignal.timeout(30_000) });
     text = await res.text();
   } catch (e) {
     // fetch refuses some inputs before sending (its own validation): not a server answer.
@@ -333,7 +333,7 @@ for (const backend of BACKENDS) {
         const data = Buffer.concat([Buffer.from(prefix), bad, Buffer.from(suffix)]);
         const err = await exchange(f, { method: route, path, auth: `Bearer ${f.s.rootToken}`, body: { desc: `utf8 ${where} ${bad.toString('hex')}`, data, contentType: 'application/json' } });
         if (err) return err;
-        let decoded: string | null = null;
+        let decoded: string | null;
         try { decoded = new TextDecoder('utf-8', { fatal: true }).decode(data); } catch { decoded = null; }
         if (decoded === null) {
           // Invalid UTF-8 must have been refused: the last answer was a 4xx (exchange checked nothing was written).
@@ -438,7 +438,7 @@ for (const backend of BACKENDS) {
         const headers: Record<string, string> = {};
         if (c.auth !== null) headers.authorization = sealSafeAuth(f, path, c.auth);
         if (body.data !== undefined && body.contentType) headers['content-type'] = body.contentType;
-        const hostile = fetch(f.s.url + path, { method: c.route.method, headers, body: c.route.method === 'GET' ? undefined : body.data as string | Uint8Array | undefined, signal: AbortSignal.timeout(30_000) })
+        const hostile = fetch(f.s.url + path, { method: c.route.method, headers, body: c.route.method === 'GET' ? undefined : body.data, signal: AbortSignal.timeout(30_000) })
           .then(async (r) => ({ status: r.status, text: await r.text() }), () => null);
         const innocent = [0, 1].map((i) => call(f.s.url, 'PUT', `/v1/projects/bystander/envs/prod/secrets/B${i}`, { token: f.s.rootToken, body: { value: markedValue(c.n + i) } }));
         const [h, ...ok] = await Promise.all([hostile, ...innocent]);

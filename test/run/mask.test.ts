@@ -56,9 +56,9 @@ describe('Masker (unit)', () => {
         chunks.push(input.subarray(i, i + k));
         i += k;
       }
-      assert.deepEqual(streamed(values, chunks), expected, `input ${input}`);
+      assert.deepEqual(streamed(values, chunks), expected, `input ${input.toString()}`);
       // Nothing of a secret survives.
-      for (const v of values) assert.ok(!streamed(values, chunks).includes(v), `${v} leaked from ${input}`);
+      for (const v of values) assert.ok(!streamed(values, chunks).includes(v), `${v} leaked from ${input.toString()}`);
     }
   });
 

@@ -28,7 +28,7 @@ function apiFor(url: string, rootToken: string | null): Api {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
-    let parsed: any = null;
+    let parsed: any;
     try { parsed = JSON.parse(text); } catch { parsed = null; }
     return { status: res.status, body: parsed, text };
   };
@@ -332,7 +332,7 @@ for (const backend of BACKENDS) {
       await new Promise<void>((r) => sock.once('connect', () => r()));
       const body = JSON.stringify({ share: v.init.shares[1] });
       let raw = '';
-      sock.on('data', (d) => { raw += d; });
+      sock.on('data', (d: Buffer) => { raw += d.toString(); });
       sock.write(`POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
       await new Promise((r) => setTimeout(r, 200)); // the headers are in: the server has seen the submission start
       const sealing = api('POST', '/v1/sys/seal', {});

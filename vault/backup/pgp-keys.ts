@@ -132,12 +132,7 @@ export async function readRecipientKey(armored: string): Promise<RecipientKey> {
     );
   }
   const now = new Date();
-  let revoked = false;
-  try {
-    revoked = await key.isRevoked(undefined, undefined, now, openpgp.config);
-  } catch {
-    revoked = false;
-  }
+  const revoked = await key.isRevoked(undefined, undefined, now, openpgp.config).catch(() => false);
   if (revoked) throw new BackupKeyError(`recipient key ${fpr} is revoked`);
   let expires: Date | number | null;
   try {

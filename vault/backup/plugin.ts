@@ -150,7 +150,7 @@ export async function backupPlugin(c: Container, base: FastifyInstance, server: 
       if (c.sealed) log.warn({ tick: tick.toISOString() }, 'scheduled backup skipped: this server is sealed');
       return !c.sealed;
     },
-    run: (tick) => runOnce(tick).catch(async (e: Error) => {
+    run: (tick) => runOnce(tick).catch((e: Error) => {
       log.error({ err: { message: e.message } }, 'SCHEDULED BACKUP FAILED');
     }),
   });

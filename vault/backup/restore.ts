@@ -13,7 +13,7 @@ import { migrate, transaction, type Db } from '../store/db.js';
 import { backfillRevisions } from '../store/history-store.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
-import { BACKUP_FORMAT, READABLE_FORMATS, countLine, type BackupCounts, type BackupHeader } from './dump.js';
+import { READABLE_FORMATS, countLine, type BackupCounts, type BackupHeader } from './dump.js';
 import { BodyText } from './body-text.js';
 import { BackupInvalidError, eachBatch, RAW, type Line } from './lines.js';
 

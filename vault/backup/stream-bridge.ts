@@ -57,7 +57,7 @@ export interface Source {
   /** Web stream fed from the Node stream, pulled on demand (one chunk buffered). */
   web: ReadableStream<Uint8Array>;
   /** First I/O error of the underlying Node stream, if any. */
-  error(): unknown;
+  error(): Error | undefined;
 }
 
 /**
@@ -73,7 +73,7 @@ export function nodeToWeb(
 ): Source {
   const it = iterator ?? node[Symbol.asyncIterator]();
   let pending: Uint8Array | undefined = first;
-  let ioError: unknown;
+  let ioError: Error | undefined;
   const web = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -87,7 +87,7 @@ export function nodeToWeb(
         try {
           r = await it.next();
         } catch (e) {
-          ioError = e;
+          ioError = e instanceof Error ? e : new Error('backup input stream failed', { cause: e });
           throw e;
         } finally {
           if (watch) {

@@ -41,7 +41,7 @@ const utf8 = new TextEncoder();
 export type KeyedHash = ((prefix: Uint8Array | null, text: string) => Buffer) & {
   wipe(): void;
   /** Whether the digest equals `expected` (32 bytes), compared where it was computed: no buffer per call (audit verify). */
-  matches(prefix: Uint8Array | null, text: string, expected: Uint8Array): boolean;
+  matches: (prefix: Uint8Array | null, text: string, expected: Uint8Array) => boolean;
 };
 
 function publicKeyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {

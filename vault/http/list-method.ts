@@ -261,7 +261,7 @@ class FrontSocket extends Duplex {
       if (rest.length) this.push(rest);
       this.push(null);
     });
-    socket.on('error', (e) => this.destroy(e));
+    socket.on('error', (e: Error) => this.destroy(e));
     socket.on('close', () => { if (!this.destroyed) this.destroy(); });
     socket.on('timeout', () => this.emit('timeout'));
     socket.on('drain', () => this.emit('drain'));

@@ -10,11 +10,11 @@ export const typed = (app: FastifyInstance) => app.withTypeProvider<TypeBoxTypeP
  * auditFailure): Fastify types those with a plain FastifyRequest, not the route's schema. The auth callback
  * runs in preHandler, after validation; prefetch and auditFailure read strings only.
  */
-export const paramsOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.params as Static<S>;
+export const paramsOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.params;
 /** The validated query string, as `schema` types it, for a route's auth callback (preHandler: after validation). */
-export const queryOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.query as Static<S>;
+export const queryOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.query;
 /** The validated body, as `schema` types it, for a route's auth callback (preHandler: after validation). */
-export const bodyOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.body as Static<S>;
+export const bodyOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.body;
 
 export const projectOf = paramsOf(Type.Object({ p: Type.String() }));
 export const envOf = paramsOf(Type.Object({ p: Type.String(), e: Type.String() }));

@@ -165,7 +165,7 @@ export function auditStoreFactory(db: Db) {
       const q = (tx ?? db)('audit_events');
       if (f.from !== undefined) q.where('ts', '>=', f.from);
       if (f.to !== undefined) q.where('ts', '<', f.to);
-      if (f.actor) q.where((w) => w.where('actor_id', f.actor!).orWhere('actor_name', f.actor!));
+      if (f.actor) q.where((w) => { void w.where('actor_id', f.actor!).orWhere('actor_name', f.actor!); });
       if (f.action) {
         // "secret.*": a literal prefix. LIKE's own wildcards in it are escaped, the same way on both engines.
         if (f.action.endsWith('*')) q.whereRaw("?? like ? escape '\\'", ['action', f.action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`) + '%']);

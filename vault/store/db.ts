@@ -138,7 +138,7 @@ export interface ReadSnapshot { tx: Knex.Transaction; release: () => Promise<voi
  */
 export async function readSnapshot(db: Db): Promise<ReadSnapshot> {
   if (isPostgres(db)) {
-    const tx = await db.transaction({ isolationLevel: 'repeatable read', readOnly: true } as never) as unknown as Knex.Transaction;
+    const tx = await db.transaction({ isolationLevel: 'repeatable read', readOnly: true } as never);
     try {
       await bindPgTransaction(tx);
     } catch (e) {

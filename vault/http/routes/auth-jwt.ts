@@ -1,7 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
-import type { RoleInput } from '../../services/identity/jwt-auth-service.js';
 import { AuthLockedOut } from '../../services/token/token-service.js';
 import { withErrors, typed } from '../schemas.js';
 

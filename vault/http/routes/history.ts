@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
 import { InvalidRequestError } from '../../errors.js';
 import type { Need } from '../../services/token/grants.js';

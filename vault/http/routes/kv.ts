@@ -66,7 +66,7 @@ const isList = (flag: string | undefined) => ['1', 't', 'T', 'true', 'TRUE', 'Tr
 export function kvRoutes(base: FastifyInstance, c: Container, mount: string) {
   const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need => ({ kind, project: envOf(req).p, env: envOf(req).e });
 
-  base.register(async (kvBase) => {
+  base.register((kvBase, _opts, done) => {
     const kv = typed(kvBase);
     vaultSchemas(kv);
     kv.setErrorHandler(vaultErrorHandler);
@@ -143,17 +143,18 @@ export function kvRoutes(base: FastifyInstance, c: Container, mount: string) {
     }
 
     kv.get('/config', { config: { auth: 'any' }, schema: { summary: 'Vault KV v2: the engine\'s settings (fixed in Hush)' } },
-      async (req) => envelope(req, { cas_required: false, delete_version_after: '0s', max_versions: 0 }));
+      (req) => Promise.resolve(envelope(req, { cas_required: false, delete_version_after: '0s', max_versions: 0 })));
 
     // Parts of KV v2 Hush does not have: a clear refusal instead of a silent no-op.
-    const unsupported = (what: string) => async () => { throw new InvalidRequestError(`${what} is not supported by Hush (docs/vault-compat.md)`); };
+    const unsupported = (what: string) => () => Promise.reject(new InvalidRequestError(`${what} is not supported by Hush (docs/vault-compat.md)`));
     for (const op of ['delete', 'undelete', 'destroy']) kv.post(`/${op}/:p/:e`, { config: { auth: 'any' }, schema: { hide: true } }, unsupported(`${op} of single versions`));
     kv.delete('/metadata/:p/:e', { config: { auth: 'any' }, schema: { hide: true } }, unsupported('deleting all versions and metadata'));
     for (const m of ['post', 'put', 'patch'] as const) kv[m]('/metadata/:p/:e', { config: { auth: 'any' }, schema: { hide: true } }, unsupported('custom metadata and version settings'));
+    done();
   }, { prefix: `/v1/${mount}` });
 
   // Token and mount routes that Vault's clients call around KV.
-  base.register(async (vBase) => {
+  base.register((vBase, _opts, done) => {
     const v = typed(vBase);
     vaultSchemas(v);
     v.setErrorHandler(vaultErrorHandler);
@@ -174,12 +175,13 @@ export function kvRoutes(base: FastifyInstance, c: Container, mount: string) {
     });
     const mountInfo = { type: 'kv', description: 'Hush environments (Vault KV v2 compatible)', options: { version: '2' }, config: { default_lease_ttl: 0, max_lease_ttl: 0 }, local: false, seal_wrap: false, accessor: `kv_${mount}` };
     v.get('/v1/sys/mounts', { config: { auth: 'any' }, schema: { summary: 'Vault: the mounts (Hush has one, the KV v2 view of its environments)' } },
-      async (req) => ({ ...envelope(req, { [`${mount}/`]: mountInfo }), [`${mount}/`]: mountInfo }));
+      (req) => Promise.resolve({ ...envelope(req, { [`${mount}/`]: mountInfo }), [`${mount}/`]: mountInfo }));
     // The vault CLI asks which mount a path is under, and its KV version, before `vault kv get`.
     v.get('/v1/sys/internal/ui/mounts/*', { config: { auth: 'any' }, schema: { summary: 'Vault: the mount a path is under', params: Type.Object({ '*': Type.String() }) } }, async (req, reply) => {
       const path = req.params['*'];
       if (path !== mount && !path.startsWith(`${mount}/`)) return reply.status(404).send({ errors: [] });
       return envelope(req, { path: `${mount}/`, ...mountInfo });
     });
+    done();
   });
 }

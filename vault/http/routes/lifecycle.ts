@@ -5,7 +5,6 @@ import { CHARSETS } from '../../crypto/generate.js';
 import type { Need } from '../../services/token/grants.js';
 import { envOf, KeyParams, typed, withErrors } from '../schemas.js';
 
-type PEK = { p: string; e: string; key: string };
 const need = (kind: 'list' | 'write') => (req: FastifyRequest): Need => {
   const { p, e } = envOf(req);
   return { kind, project: p, env: e };

@@ -5,8 +5,6 @@ import type { Need } from '../../services/token/grants.js';
 import { EnvParams, envOf, KeyName, KeyParams, typed, withErrors } from '../schemas.js';
 import { isClosing } from '../shutdown.js';
 
-type PE = { p: string; e: string };
-type PEK = PE & { key: string };
 
 const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need => {
   const { p, e } = envOf(req);

@@ -2,7 +2,6 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
 import { EVENT_TYPES } from '../../services/webhooks/events.js';
-import type { WebhookInput } from '../../services/webhooks/webhook-service.js';
 import { withErrors, typed } from '../schemas.js';
 
 const Id = Type.String({ pattern: '^wh_[0-9a-f]{16}$', description: 'webhook id' });

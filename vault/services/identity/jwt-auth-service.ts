@@ -200,9 +200,9 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       throw new JwtLoginFailed(reasonOf(e, errors), claimed);
     }
     const now = Math.floor(Date.now() / 1000);
-    if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_S) throw new JwtLoginFailed('iat is in the future', payload as Record<string, unknown>);
+    if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_S) throw new JwtLoginFailed('iat is in the future', payload);
     const bad = matchClaims(role, payload);
-    if (bad) throw new JwtLoginFailed(bad, payload as Record<string, unknown>);
+    if (bad) throw new JwtLoginFailed(bad, payload);
     return payload;
   }
 
@@ -269,7 +269,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         if (jwt.length > MAX_JWT_CHARS) throw new JwtLoginFailed(`the JWT is longer than ${MAX_JWT_CHARS} characters`);
         const payload = await verify(role, jwt);
         const expiresAt = Math.min(now + role.ttlMs, (payload.exp as number) * 1000);
-        if (expiresAt <= now) throw new JwtLoginFailed('the JWT expires now', payload as Record<string, unknown>);
+        if (expiresAt <= now) throw new JwtLoginFailed('the JWT expires now', payload);
         const claims = claimsOf(role, payload);
         let issued;
         try {
@@ -285,14 +285,14 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
             event: (tokenId, t) => ({ action: 'auth.jwt.login', outcome: 'ok', target: { role: role.name, tokenId }, detail: { claims, scopes: role.scopes, expiresAt: new Date(t.expiresAt).toISOString(), cidrs: t.cidrs } }),
           });
         } catch (e) {
-          if (e instanceof IssueRefused) throw new JwtLoginFailed(e.message, payload as Record<string, unknown>);
+          if (e instanceof IssueRefused) throw new JwtLoginFailed(e.message, payload);
           throw e;
         }
         return { token: issued.token, id: issued.id, expiresAt: new Date(issued.expiresAt).toISOString(), scopes: issued.scopes, role: role.name };
       } catch (e) {
         if (!(e instanceof JwtLoginFailed)) throw e;
         if (ip !== null) await tokens.recordFailure(ip, now);
-        const detail = { reason: e.reason, claims: claimsOf(role, e.claims as JWTPayload) };
+        const detail = { reason: e.reason, claims: claimsOf(role, e.claims) };
         // Only a name that could be a role is recorded: anything else (a token pasted there, with or without its prefix) is not.
         const shown = RESOURCE_NAME_RE.test(roleName) ? redactTokens(roleName) : '[not a role name]';
         log.info({ role: shown, reason: e.reason }, 'JWT login refused');

@@ -161,7 +161,7 @@ export function metricsFactory(info: { version: string; storage: string }) {
     request(routeKey: object | null, method: string, route: string | undefined, status: number, seconds: number): void {
       const key = routeKey && route ? routeKey : unmatched;
       let byStatus = byRoute.get(key);
-      if (!byStatus) byRoute.set(key, (byStatus = new Map()));
+      if (!byStatus) byRoute.set(key, (byStatus = new Map<number, Series>()));
       let series = byStatus.get(status);
       if (!series) {
         series = new Series(LATENCY_BUCKETS, key === unmatched ? { method: 'other', route: '(unmatched)', status: String(status) } : { method, route: route!, status: String(status) });

@@ -2,6 +2,7 @@ import {
   InvalidReferenceError, ReferenceCycleError, ReferenceForbiddenError, ReferenceNotFoundError, ReferenceTooDeepError, ReferenceTooLargeError,
 } from '../../errors.js';
 import { KEY_NAME_MAX, KEY_NAME_RE, RESOURCE_NAME_RE } from './names.js';
+import { dict } from '../../../common/dict.js';
 
 /**
  * Secret references (docs/lifecycle.md): `${KEY}` (same env), `${env.KEY}`
@@ -157,7 +158,7 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
     envsRead,
     /** Resolves `values` (a subset of env p/e, or all of it). */
     async resolveAll(p: string, e: string, values: Readonly<Record<string, string>>): Promise<Record<string, string>> {
-      const out: Record<string, string> = Object.create(null);
+      const out = dict<string>();
       for (const k of Object.keys(values)) {
         const id = `${p}/${e}/${k}`;
         const r = done.get(id) ?? await resolve(p, e, k, values[k], [id]);
