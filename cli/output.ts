@@ -49,8 +49,11 @@ export class CliError extends Error {
  * like a token (a token pasted where a name belongs) is blanked.
  */
 export function errorLine(message: string): string {
-  // eslint-disable-next-line no-control-regex -- escaping control characters is the point
-  return `hush: ${message.replace(/hush_[0-9A-Za-z]{20,}/g, '[redacted-token]').replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}\n`;
+  const escaped = message
+    .replace(/hush_[0-9A-Za-z]{20,}/g, '[redacted-token]')
+    // eslint-disable-next-line no-control-regex -- escaping control characters is the point
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `hush: ${escaped}\n`;
 }
 
 export function printJson(v: unknown): void {

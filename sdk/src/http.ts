@@ -209,7 +209,7 @@ export function createTransport(cfg: TransportConfig) {
         if (timedOut) throw new TimeoutError(`no response from ${origin} within ${timeoutMs} ms`, { ...errOpts, timeoutMs });
         const cert = untrustedCertificate(err);
         // Not an outage: a retry or the fallback cache would only hide a configuration to fix.
-        if (cert) throw new UnavailableError('certificate_untrusted', `cannot reach the Hush server at ${origin} (${cert}: its TLS certificate is not signed by a CA this client trusts); give the CA certificate with HUSH_CA_FILE or the ca option`, { ...errOpts, cause: err });
+        if (cert) throw new UnavailableError('certificate_untrusted', (`cannot reach the Hush server at ${origin} (${cert}: its TLS certificate is not signed by a CA ` + `this client trusts); give the CA certificate with HUSH_CA_FILE or the ca option`), { ...errOpts, cause: err });
         throw new UnavailableError('network_error', `cannot reach the Hush server at ${origin} (${networkReason(err)})`, { ...errOpts, cause: err });
       }
       const rid = res.headers.get('x-request-id') ?? undefined;

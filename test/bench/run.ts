@@ -34,7 +34,7 @@ const want = (n: string) => !only || only.includes(n);
 function record(r: Omit<Row, 'ratio'> & { ratio?: number | null }) {
   const ratio = r.ratio !== undefined ? r.ratio : r.baseline ? r.value / r.baseline : null;
   rows.push({ ...r, ratio });
-  process.stderr.write(`  ${r.name}: ${fmt(r.value)} ${r.unit} (baseline ${r.baselineName}: ${r.baseline === null ? '-' : fmt(r.baseline)}; ratio ${ratio === null ? '-' : ratio.toFixed(2)})\n`);
+  process.stderr.write((`  ${r.name}: ${fmt(r.value)} ${r.unit} (baseline ${r.baselineName}: ` + `${r.baseline === null ? '-' : fmt(r.baseline)}; ratio ${ratio === null ? '-' : ratio.toFixed(2)})\n`));
 }
 
 async function startHush(name: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Spawned & { dir: string }> {
@@ -315,7 +315,7 @@ async function main() {
   const lines = [
     '| Benchmark | Hush | Baseline | Ratio | Budget | Errors |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '-' : `${fmt(r.baseline)} (${r.baselineName})`} | ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`} | ${r.budget} | ${errors(r)} |`),
+    ...rows.map((r) => (`| ${r.name} | ${fmt(r.value)} ${r.unit} | ` + `${r.baseline === null ? '-' : `${fmt(r.baseline)} (${r.baselineName})`} | ` + `${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`} | ${r.budget} | ${errors(r)} |`)),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   writeFileSync(OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, smoke, runs: RUNS, rows }, null, 2) + '\n');

@@ -48,7 +48,9 @@ export class BodyText {
           for (const s of srows) {
             const name: string = s[0];
             const N = J(name);
-            buf += `{"t":"secret","project":${P},"env":${E},"name":${N},"version":${Number(s[1])},"deleted":${!!s[2]},"createdAt":${Number(s[3])},"updatedAt":${Number(s[4])}}\n`;
+            buf +=
+              `{"t":"secret","project":${P},"env":${E},"name":${N},"version":${Number(s[1])},"deleted":${!!s[2]},` +
+              `"createdAt":${Number(s[3])},"updatedAt":${Number(s[4])}}\n`;
             counts.secrets++;
             for (;;) {
               if (vi === vrows.length) {
@@ -69,7 +71,9 @@ export class BodyText {
                 if (cipher === null || cipherVersion !== dekVersion) { cipher = await keys.cipher(p.id, dekVersion, tx); cipherVersion = dekVersion; }
                 value = J(cipher.decrypt(v[2], v[3], secretAd(p.id, e.id, name, version), `${p.name}/${e.name}/${name} v${version}`));
               }
-              buf += `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},"value":${value},"createdBy":${J(v[6])},"createdAt":${Number(v[7])}${revisionText(v[8])}}\n`;
+              buf +=
+                `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},"value":${value},` +
+                `"createdBy":${J(v[6])},"createdAt":${Number(v[7])}${revisionText(v[8])}}\n`;
               counts.versions++;
             }
             if (buf.length > CHUNK) { yield buf; buf = ''; }

@@ -201,12 +201,15 @@ function classifyDecryptError(e: unknown, viaPassphrase: boolean): BackupError {
   if (/No public key encrypted session key packet found/i.test(msg)) {
     return new BackupDecryptError(
       viaPassphrase
-        ? 'cannot decrypt backup: wrong passphrase (it is encrypted with a passphrase only; no private key can open it)'
-        : 'cannot decrypt backup: it is encrypted with a passphrase only, not to a key; give its passphrase (--passphrase-file) instead of --identity',
+        ? ('cannot decrypt backup: wrong passphrase (it is encrypted with a passphrase only; no private key ' + 'can open it)')
+        : ('cannot decrypt backup: it is encrypted with a passphrase only, not to a key; give its passphrase ' + '(--passphrase-file) instead of --identity'),
       { cause: e },
     );
   }
-  if (/Session key decryption failed|No decryption key packets found|No symmetrically encrypted session key|Unexpected session key|Unknown symmetric|Invalid session key/i.test(msg)) {
+  const wrongKey =
+    /Session key decryption failed|No decryption key packets found|No symmetrically encrypted session key/i.test(msg) ||
+    /Unexpected session key|Unknown symmetric|Invalid session key/i.test(msg);
+  if (wrongKey) {
     return new BackupDecryptError(
       viaPassphrase
         ? 'cannot decrypt backup: wrong passphrase or no matching private key'

@@ -26,7 +26,7 @@ export interface VerifyReport { header: BackupHeader; counts: BackupCounts; body
 
 function checkHeader(h: Line | undefined): BackupHeader {
   if (!h || h.type !== 'hush-backup') throw new BackupInvalidError('this is not a Hush backup (no header line)');
-  if (!READABLE_FORMATS.includes(h.format as number)) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads formats ${READABLE_FORMATS.slice(0, -1).join(', ')} and ${READABLE_FORMATS[READABLE_FORMATS.length - 1]}`);
+  if (!READABLE_FORMATS.includes(h.format as number)) throw new BackupInvalidError((`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads formats ` + `${READABLE_FORMATS.slice(0, -1).join(', ')} and ${READABLE_FORMATS[READABLE_FORMATS.length - 1]}`));
   if (typeof h.bodySha256 !== 'string' || typeof h.counts !== 'object' || h.counts === null) throw new BackupInvalidError('backup header has no body hash or counts');
   return h as BackupHeader;
 }
@@ -378,7 +378,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
           if (!(await store.insertPolicy({
             project: l.project, env: l.env, name: l.name, rotateEveryMs: l.rotateEveryMs, expiresAt: l.expiresAt, expiresVersion: l.expiresVersion,
             generator: l.generator, auto: l.auto, remindedDueAt: l.remindedDueAt, updatedAt: l.updatedAt,
-          }, tx))) throw new BackupInvalidError(`backup has a policy for ${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/${String(l.name).slice(0, 256)}, a secret it does not hold`);
+          }, tx))) throw new BackupInvalidError((`backup has a policy for ` + `${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/${String(l.name).slice(0, 256)}, ` + `a secret it does not hold`));
           break;
         case 'audit':
           // Stored as the canonical text the MAC covers: what verify reads back and MACs as it is.

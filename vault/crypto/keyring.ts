@@ -118,7 +118,7 @@ export async function masterKeyFromFile(path: string): Promise<MasterKey> {
   }
   if (!st.isFile()) throw new ConfigError(`master key file ${path} is not a regular file`);
   if ((st.mode & 0o077) !== 0 && !systemdCredential(path, st.mode)) {
-    throw new ConfigError(`master key file ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    throw new ConfigError((`master key file ${path} is readable by group or others (mode ` + `${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`));
   }
   let text: string;
   try {
@@ -166,9 +166,9 @@ function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {
     const key = openPacked(s, k, row.wrapped, keyAd(row.purpose, row.scope, row.version));
     if (!key) {
       if (row.mkFingerprint !== mk.fingerprint) {
-        throw new WrongMasterKeyError(`wrong master key: ${row.purpose} key ${row.scope} v${row.version} is wrapped under master key ${row.mkFingerprint}, this server has ${mk.fingerprint}`);
+        throw new WrongMasterKeyError((`wrong master key: ${row.purpose} key ${row.scope} v${row.version} is wrapped under master key ` + `${row.mkFingerprint}, this server has ${mk.fingerprint}`));
       }
-      throw new IntegrityError(`wrapped ${row.purpose} key ${row.scope} v${row.version} failed its integrity check (database corrupted or tampered with)`);
+      throw new IntegrityError((`wrapped ${row.purpose} key ${row.scope} v${row.version} failed its integrity check (database ` + `corrupted or tampered with)`));
     }
     return key;
   });
@@ -180,7 +180,7 @@ function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {
  */
 export function verifyKeyCheck(mk: MasterKey, row: WrappedKey): void {
   if (row.mkFingerprint !== mk.fingerprint) {
-    throw new WrongMasterKeyError(`wrong master key: this vault was sealed with master key ${row.mkFingerprint}, but the key supplied has fingerprint ${mk.fingerprint}`);
+    throw new WrongMasterKeyError((`wrong master key: this vault was sealed with master key ${row.mkFingerprint}, but the key ` + `supplied has fingerprint ${mk.fingerprint}`));
   }
   unwrap(mk, row);
 }
@@ -214,7 +214,7 @@ export function secretCipher(mk: MasterKey, dek: WrappedKey): SecretCipher {
     decrypt(nonce: Uint8Array, ciphertext: Uint8Array, ad: string, where: string) {
       if (wiped) throw gone();
       const pt = open(s, key, nonce, ciphertext, ad);
-      if (!pt) throw new IntegrityError(`integrity check failed for ${where}: the stored ciphertext does not belong to this location or was altered`);
+      if (!pt) throw new IntegrityError((`integrity check failed for ${where}: the stored ciphertext does not belong to this location or ` + `was altered`));
       return Buffer.from(pt).toString('utf8');
     },
     };

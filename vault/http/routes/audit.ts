@@ -50,7 +50,7 @@ export function auditRoutes(base: FastifyInstance, c: Container) {
   app.get('/v1/audit/verify', {
     config: { auth: () => ({ kind: 'audit' }), action: 'audit.verify' },
     schema: {
-      summary: 'Recompute every stream\'s hash chain and the checkpoints; names the first broken seq (audit). anchorSeq + anchorHash: also check an event hash kept outside the database; anchorCheckpoint + anchorCheckpointHash: a checkpoint kept outside it.',
+      summary: ('Recompute every stream\'s hash chain and the checkpoints; names the first broken seq (audit). ' + 'anchorSeq + anchorHash: also check an event hash kept outside the database; anchorCheckpoint + ' + 'anchorCheckpointHash: a checkpoint kept outside it.'),
       querystring: Type.Object({
         anchorSeq: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,14}$' })),
         anchorHash: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),

@@ -68,7 +68,7 @@ export function historyRoutes(base: FastifyInstance, c: Container) {
       action: 'secrets.diff',
     },
     schema: {
-      summary: 'What differs between two revisions of this environment (fromRevision, toRevision: default current), or between it and another (other=P/E). Names only; values=true adds the values and is audited as a read (read:P/E on both sides).',
+      summary: ('What differs between two revisions of this environment (fromRevision, toRevision: default ' + 'current), or between it and another (other=P/E). Names only; values=true adds the values and is ' + 'audited as a read (read:P/E on both sides).'),
       params: EnvParams,
       querystring: DiffQuery,
       response: withErrors({
@@ -93,7 +93,7 @@ export function historyRoutes(base: FastifyInstance, c: Container) {
   app.post('/v1/projects/:p/envs/:e/rollback', {
     config: { auth: (req): Need => ({ kind: 'write', project: envOf(req).p, env: envOf(req).e }), action: 'secrets.rollback' },
     schema: {
-      summary: 'Write a new revision whose values equal revision toRevision\'s (write:P/E). Nothing is written when they already do.',
+      summary: ('Write a new revision whose values equal revision toRevision\'s (write:P/E). Nothing is written ' + 'when they already do.'),
       params: EnvParams,
       body: Type.Object({ toRevision: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }) }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ revision: Type.Number(), toRevision: Type.Number(), added: NameList, changed: NameList, deleted: NameList, unchanged: NameList }) }),
@@ -109,7 +109,7 @@ export function historyRoutes(base: FastifyInstance, c: Container) {
       action: 'secrets.copy',
     },
     schema: {
-      summary: 'Copy values from another environment into this one (read on the source, write:P/E here); "only" limits the names. Names only in this environment stay.',
+      summary: ('Copy values from another environment into this one (read on the source, write:P/E here); "only" ' + 'limits the names. Names only in this environment stay.'),
       params: EnvParams,
       body: CopyBody,
       response: withErrors({ 200: Type.Object({ from: SideRef, revision: Type.Number(), added: NameList, changed: NameList, unchanged: NameList }) }),

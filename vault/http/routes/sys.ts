@@ -60,7 +60,7 @@ export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl
     // Load-balancer probes from one address must never be rate-limited into "unhealthy".
     config: { auth: 'none', rateLimit: false, whileSealed: true },
     schema: {
-      summary: 'Liveness, version, storage kind and seal status (no auth); 503 when sealed or when the database is unreachable',
+      summary: ('Liveness, version, storage kind and seal status (no auth); 503 when sealed or when the database ' + 'is unreachable'),
       response: {
         // A URL with %00 is refused on every route before it runs (app.ts).
         400: ErrorRef,
@@ -80,7 +80,7 @@ export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl
     if (st.sealed) {
       return reply.status(503).send({
         status: 'sealed', version: VERSION, storage: c.storage, sealed: true, ...vaultHealth(), seal: st.type, progress: st.progress, threshold: st.threshold,
-        error: { code: 'sealed', message: st.type === 'file' ? 'the vault is sealed: restart the server to open it with its key file' : `the vault is sealed: ${st.progress} of ${st.threshold} ${st.type === 'passphrase' ? 'passphrase' : 'unseal shares'} given`, requestId: _req.id },
+        error: { code: 'sealed', message: st.type === 'file' ? 'the vault is sealed: restart the server to open it with its key file' : (`the vault is sealed: ${st.progress} of ${st.threshold} ` + `${st.type === 'passphrase' ? 'passphrase' : 'unseal shares'} given`), requestId: _req.id },
       });
     }
     let lastBackupAt: string | null;
@@ -109,7 +109,7 @@ export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl
   app.post('/v1/sys/unseal', {
     config: { auth: 'none', whileSealed: true, unsealSubmission: true, rateLimit: { max: UNSEAL_RATE_LIMIT, timeWindow: 60_000 } },
     schema: {
-      summary: 'Give one unseal share, or the passphrase (no auth); reports progress. `reset` forgets the shares given so far.',
+      summary: ('Give one unseal share, or the passphrase (no auth); reports progress. `reset` forgets the shares ' + 'given so far.'),
       body: Type.Object({
         share: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
         passphrase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
@@ -144,7 +144,7 @@ export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl
     // right now is waited for (awaitOpen), so the seal applies to it instead of answering "sealed".
     config: { auth: () => ({ kind: 'root' }), action: 'vault.seal', whileSealed: true, awaitOpen: true, rateLimit: false },
     schema: {
-      summary: 'Seal this server now (root): it drops its keys and answers 503 sealed until unsealed. `{"all": true}` seals every server sharing the database within 1 s. The body may be empty.',
+      summary: ('Seal this server now (root): it drops its keys and answers 503 sealed until unsealed. `{"all": ' + 'true}` seals every server sharing the database within 1 s. The body may be empty.'),
       response: withErrors({ 200: Type.Object({ sealed: Type.Boolean(), already: Type.Boolean(), all: Type.Boolean() }) }),
     },
   }, async (req) => {
@@ -161,7 +161,7 @@ export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl
   app.post('/v1/sys/rotate-master', {
     config: { auth: () => ({ kind: 'root' }), action: 'key.rotate_master' },
     schema: {
-      summary: 'Rewrap every wrapped key under a new master key (root): the key given (newKey), or, for a vault sealed with shares or a passphrase, one made on the server ({"generate": true}) that never leaves it',
+      summary: ('Rewrap every wrapped key under a new master key (root): the key given (newKey), or, for a vault ' + 'sealed with shares or a passphrase, one made on the server ({"generate": true}) that never ' + 'leaves it'),
       body: Type.Object({
         newKey: Type.Optional(Type.String({ minLength: 40, maxLength: 64, description: 'base64 of 32 random bytes' })),
         generate: Type.Optional(Type.Boolean()),

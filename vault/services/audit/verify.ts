@@ -48,7 +48,8 @@ function bytesEqual(a: Uint8Array, b: Buffer): boolean {
  * order of EVENT_FIELDS; a null column is `null`, as canonicalJson writes it).
  */
 function rawMaterial(r: any[], seq: number, stream: number, streamSeq: number): string {
-  return `{"action":${J(r[4])},"actorId":${J(r[2])},"actorName":${J(r[3])},"detail":${r[11]},"env":${J(r[6] ?? null)},"ip":${J(r[9] ?? null)},"outcome":${J(r[8])},"project":${J(r[5] ?? null)},"requestId":${J(r[10] ?? null)},"seq":${seq}${
+  return `{"action":${J(r[4])},"actorId":${J(r[2])},"actorName":${J(r[3])},"detail":${r[11]},"env":${J(r[6] ?? null)},` +
+    `"ip":${J(r[9] ?? null)},"outcome":${J(r[8])},"project":${J(r[5] ?? null)},"requestId":${J(r[10] ?? null)},"seq":${seq}${
     stream !== 0 ? `,"stream":${stream},"streamSeq":${streamSeq}` : ''},"target":${r[7]},"ts":${Number(r[1])}}`;
 }
 
@@ -85,7 +86,8 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
   });
   const unregistered = new Set<number>();
 
-  // Raw rows, a page at a time: [seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash, stream, stream_seq].
+  // Raw rows, a page at a time: [seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id,
+  // detail, prev_hash, hash, stream, stream_seq].
   // The material is written from the row's own text: target and detail are
   // MACed exactly as stored, so stored text that is not the canonical text
   // the append MACed (a rewritten spelling of the same value too) fails.
@@ -99,11 +101,11 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
       if (!st) {
         if (stream > maxStreamAtStart) continue; // a stream registered after this verify started
         if (!unregistered.has(stream) && (await store.stream(stream))) { unregistered.add(stream); continue; } // registered meanwhile
-        return result(seq, `event ${seq} belongs to stream ${stream}, which is not in the stream registry: its registry row was deleted`);
+        return result(seq, (`event ${seq} belongs to stream ${stream}, which is not in the stream registry: its registry ` + `row was deleted`));
       }
       if (streamSeq > st.row.headSeq) continue; // appended after this verify started
       if (streamSeq !== st.next) {
-        if (streamSeq < st.next) return result(seq, `event ${seq} is out of order in stream ${stream}: its place in the stream (#${streamSeq}) comes before event ${st.lastSeq}'s (#${st.next - 1}) (rows were moved or swapped)`);
+        if (streamSeq < st.next) return result(seq, (`event ${seq} is out of order in stream ${stream}: its place in the stream (#${streamSeq}) ` + `comes before event ${st.lastSeq}'s (#${st.next - 1}) (rows were moved or swapped)`));
         const missing = streamSeq - st.next;
         const from = st.lastSeq + 1;
         // When the seqs between the two neighbours are exactly the missing events, they can be named.
@@ -112,14 +114,14 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
             ? `event ${from} is missing (deleted): the table jumps from ${from - 1} to ${seq}`
             : `events ${from}..${seq - 1} are missing (deleted): the table jumps from ${from - 1} to ${seq}`);
         }
-        return result(from, `stream ${stream} lost its events #${st.next}..#${streamSeq - 1} (deleted), between event ${st.lastSeq} and event ${seq}`);
+        return result(from, (`stream ${stream} lost its events #${st.next}..#${streamSeq - 1} (deleted), between event ` + `${st.lastSeq} and event ${seq}`));
       }
       if (!bytesEqual(r[12], st.prev)) {
-        return result(seq, `event ${seq} does not link to event ${st.lastSeq || seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
+        return result(seq, (`event ${seq} does not link to event ${st.lastSeq || seq - 1}: its prev_hash is not that ` + `event's hash (rows were moved, swapped or replaced)`));
       }
       // The stored hash, once it matched what the MAC gives, is the link to the next event.
       const stored: Buffer = Buffer.isBuffer(r[13]) ? r[13] : Buffer.from(r[13]);
-      if (!matches(st.prev, rawMaterial(r, seq, stream, streamSeq), stored)) return result(seq, `event ${seq} was altered or forged: its MAC does not match its contents (or its stored text is not the canonical text the MAC covers)`);
+      if (!matches(st.prev, rawMaterial(r, seq, stream, streamSeq), stored)) return result(seq, (`event ${seq} was altered or forged: its MAC does not match its contents (or its stored text is ` + `not the canonical text the MAC covers)`));
       st.prev = stored;
       st.next++;
       st.lastSeq = seq;
@@ -134,13 +136,13 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
     if (st.next - 1 < row.headSeq) {
       const from = st.lastSeq + 1;
       return result(from, from === row.headEvent
-        ? `event ${row.headEvent} is missing: the chain head says the log ends at ${row.headEvent}, the table ends at ${st.lastSeq} (the last event was deleted)`
+        ? (`event ${row.headEvent} is missing: the chain head says the log ends at ${row.headEvent}, the ` + `table ends at ${st.lastSeq} (the last event was deleted)`)
         : from < row.headEvent
-          ? `events ${from}..${row.headEvent} are missing: the chain head says the log ends at ${row.headEvent}, the table ends at ${st.lastSeq} (the tail was truncated)`
-          : `stream ${row.id} lost its last events #${st.next}..#${row.headSeq}: its head says it ends there, the table ends at event ${st.lastSeq}`);
+          ? (`events ${from}..${row.headEvent} are missing: the chain head says the log ends at ` + `${row.headEvent}, the table ends at ${st.lastSeq} (the tail was truncated)`)
+          : (`stream ${row.id} lost its last events #${st.next}..#${row.headSeq}: its head says it ends ` + `there, the table ends at event ${st.lastSeq}`));
     }
     if (!row.headHash.equals(st.prev) || (row.headSeq > 0 && row.headEvent !== st.lastSeq)) {
-      return result(Math.max(row.headEvent, 1), `the chain head record of stream ${row.id} does not match event ${row.headEvent}: the head was rewritten`);
+      return result(Math.max(row.headEvent, 1), (`the chain head record of stream ${row.id} does not match event ${row.headEvent}: the head was ` + `rewritten`));
     }
   }
 
@@ -155,7 +157,7 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
     if (!row) {
       if (end.stream > maxStreamAtStart) continue;
       const first = (await store.firstAfter(end.stream, 0))!;
-      return result(first, `event ${first} belongs to stream ${end.stream}, which is not in the stream registry: its registry row was deleted`);
+      return result(first, (`event ${first} belongs to stream ${end.stream}, which is not in the stream registry: its ` + `registry row was deleted`));
     }
     if (end.max > row.headSeq) {
       const first = (await store.firstAfter(end.stream, row.headSeq))!;
@@ -182,29 +184,29 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
     const st = streams.get(stream);
     if (!st) {
       if (stream > maxStreamAtStart) continue;
-      return result(null, `stream ${stream} is gone from the registry, but checkpoint ${r.checkpoint} covers its events up to #${r.streamSeq}: the stream was deleted`);
+      return result(null, (`stream ${stream} is gone from the registry, but checkpoint ${r.checkpoint} covers its events ` + `up to #${r.streamSeq}: the stream was deleted`));
     }
     if (r.streamSeq > st.row.headSeq) {
-      return result(st.lastSeq + 1, `checkpoint ${r.checkpoint} says stream ${stream} reached #${r.streamSeq}, but it ends at #${st.row.headSeq} (event ${st.lastSeq}): its tail was removed together with its head`);
+      return result(st.lastSeq + 1, (`checkpoint ${r.checkpoint} says stream ${stream} reached #${r.streamSeq}, but it ends at ` + `#${st.row.headSeq} (event ${st.lastSeq}): its tail was removed together with its head`));
     }
     const at = await store.byStreamSeq(stream, r.streamSeq);
     if (!at || at.hash.toString('hex') !== r.hash) {
-      return result(at?.seq ?? null, `event #${r.streamSeq} of stream ${stream} does not have the hash checkpoint ${r.checkpoint} recorded: the stream was rebuilt`);
+      return result(at?.seq ?? null, (`event #${r.streamSeq} of stream ${stream} does not have the hash checkpoint ${r.checkpoint} ` + `recorded: the stream was rebuilt`));
     }
   }
 
   if (anchor) {
     if (anchor.seq > upTo) {
-      return result(upTo + 1, `the anchor names event ${anchor.seq} but the log ends at ${upTo}: events ${upTo + 1}..${anchor.seq} were removed together with the head (or the database was restored from an older backup)`);
+      return result(upTo + 1, (`the anchor names event ${anchor.seq} but the log ends at ${upTo}: events ` + `${upTo + 1}..${anchor.seq} were removed together with the head (or the database was restored ` + `from an older backup)`));
     }
     const e = await store.get(anchor.seq);
     if (!e || e.hash.toString('hex') !== anchor.hash.toLowerCase()) {
-      return result(anchor.seq, `event ${anchor.seq} does not have the anchored hash: the log was rebuilt from event ${anchor.seq} or earlier (or the database was restored from an older backup)`);
+      return result(anchor.seq, (`event ${anchor.seq} does not have the anchored hash: the log was rebuilt from event ` + `${anchor.seq} or earlier (or the database was restored from an older backup)`));
     }
   }
   if (checkpointAnchor) {
     const last = checkpointOk?.id ?? 0;
-    if (checkpointAnchor.id > last) return result(null, `the anchor names checkpoint ${checkpointAnchor.id} but the checkpoints end at ${last}: later checkpoints were removed (or the database was restored from an older backup)`);
+    if (checkpointAnchor.id > last) return result(null, (`the anchor names checkpoint ${checkpointAnchor.id} but the checkpoints end at ${last}: later ` + `checkpoints were removed (or the database was restored from an older backup)`));
     let found: string | null = null;
     for await (const c of store.checkpoints()) if (c.id === checkpointAnchor.id) { found = c.hash.toString('hex'); break; }
     if (found !== checkpointAnchor.hash.toLowerCase()) return result(null, `checkpoint ${checkpointAnchor.id} does not have the anchored hash: the checkpoints were rebuilt`);

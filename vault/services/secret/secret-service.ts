@@ -375,7 +375,10 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       }, { lockKey: envLock(projectName, envName) }).then(purged);
     },
 
-    /** All changes or none. Values equal to the current one are reported as unchanged and write no version; a change with nothing to write makes no revision. */
+    /**
+     * All changes or none. Values equal to the current one are reported as unchanged and write no version; a change
+     * with nothing to write makes no revision.
+     */
     async bulk(projectName: string, envName: string, input: BulkInput, ctx: AuditContext) {
       const set = input.set ?? {};
       const del = input.delete ?? [];
