@@ -13,7 +13,7 @@ const MIN_FUZZ_CASES = 100_000;
 const FUZZ_SCALE = '1,sqlite.routes=10,sqlite.raw=45';
 
 if (!process.env.HUSH_TEST_PG_URL) {
-  console.error(('soak: HUSH_TEST_PG_URL is not set; the soak run covers both engines (e.g. ' + 'HUSH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm run soak)'));
+  console.error('soak: HUSH_TEST_PG_URL is not set; the soak run covers both engines (e.g. HUSH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm run soak)');
   process.exit(2);
 }
 
@@ -52,7 +52,7 @@ child.on('close', (code) => {
   if (!fuzz) problems.push('no fuzz figures');
   else if (fuzz.cases < MIN_FUZZ_CASES || fuzz.fiveXX !== 0) problems.push(`fuzz: ${fuzz.cases} cases, ${fuzz.fiveXX} 5xx`);
   const lines = ['', '='.repeat(72), `  soak: ${minutes} min (limit ${LIMIT_MS / 60_000})`];
-  for (const [e, c] of Object.entries(crash)) lines.push((`  crash ${e}: ${c.cycles} kill -9 cycles, ${c.acked} acknowledged writes, ${c.losses} lost, ` + `${c.reads} reads under load (seed ${c.seed})`));
+  for (const [e, c] of Object.entries(crash)) lines.push(`  crash ${e}: ${c.cycles} kill -9 cycles, ${c.acked} acknowledged writes, ${c.losses} lost, ${c.reads} reads under load (seed ${c.seed})`);
   if (fuzz) lines.push(`  fuzz: ${fuzz.cases} cases, ${fuzz.requests} requests, ${fuzz.fiveXX} x 5xx (seed ${fuzz.seed})`);
   lines.push(problems.length ? `  FAILED: ${problems.join('; ')}` : '  passed', '='.repeat(72));
   console.log(lines.join('\n'));

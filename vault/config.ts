@@ -143,7 +143,7 @@ export const SETTINGS = [
     const s = str(v);
     if (!/^postgres(ql)?:\/\//.test(s) && !/^sqlite:/.test(s)) throw new BadValue('must start with postgres:// or sqlite:');
     return s;
-  }, doc: ('postgres://user@host:5432/db for PostgreSQL, or sqlite:/path/file.db. Absent: SQLite at ' + '<data-dir>/hush.db.') }),
+  }, doc: 'postgres://user@host:5432/db for PostgreSQL, or sqlite:/path/file.db. Absent: SQLite at <data-dir>/hush.db.' }),
   def({ key: 'databasePoolMax', flag: 'database-pool-max', env: 'HUSH_DATABASE_POOL_MAX', default: 10, parse: intIn(1, 1000), doc: ('PostgreSQL: most connections this server opens (its pool). PostgreSQL\'s max_connections must ' + 'cover every server\'s pool (docs/scaling.md). SQLite: unused.') }),
   def({ key: 'masterKey', flag: 'master-key', env: 'HUSH_MASTER_KEY', default: null, parse: nullableStr, doc: 'Master key, base64 of 32 bytes. Prefer HUSH_MASTER_KEY_FILE.' }),
   def({ key: 'masterKeyFile', flag: 'master-key-file', env: 'HUSH_MASTER_KEY_FILE', default: null, parse: nullablePath, doc: 'File holding the base64 master key. Must not be readable by group or others.' }),
@@ -156,12 +156,12 @@ export const SETTINGS = [
       throw new BadValue('must be a lower-case name (letters, digits, "_", "-") that no Hush route uses, or "off"');
     }
     return v;
-  }, doc: ('Mount path of the Vault KV v2-compatible API: /v1/<mount>/data/<project>/<env> ' + '(docs/vault-compat.md). "off" turns it off.') }),
+  }, doc: 'Mount path of the Vault KV v2-compatible API: /v1/<mount>/data/<project>/<env> (docs/vault-compat.md). "off" turns it off.' }),
   def({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'HUSH_BODY_LIMIT', default: 8 * 1024 * 1024, parse: bytes, doc: 'Largest request body accepted; larger bodies get 413.' }),
   def({ key: 'maxEnvBytes', flag: 'max-env-bytes', env: 'HUSH_MAX_ENV_BYTES', default: 2 * 1024 * 1024, parse: bytes, doc: ('Largest total size of one environment: the UTF-8 bytes of its names and values together. A write ' + 'that would pass it gets 413 (env_too_large). A process environment (execve) holds about 2 MiB at ' + 'most.') }),
   def({ key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HUSH_REQUEST_TIMEOUT', default: 60_000, parse: duration, doc: ('Longest time a client may take to send a whole request, headers and body (headers alone: at most ' + '20s); a slower one gets 408 and its connection is closed.') }),
-  def({ key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout', env: 'HUSH_KEEP_ALIVE_TIMEOUT', default: 65_000, parse: duration, doc: ('How long an idle keep-alive connection stays open between requests. Keep it longer than a load ' + 'balancer\'s idle timeout in front of Hush.') }),
-  def({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'HUSH_MAX_CONNECTIONS_PER_ADDRESS', default: 256, parse: intIn(1, 1_000_000), doc: ('Most open connections from one client address; more are closed at once. Addresses in ' + '--trust-proxy are not counted (a proxy carries many clients).') }),
+  def({ key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout', env: 'HUSH_KEEP_ALIVE_TIMEOUT', default: 65_000, parse: duration, doc: 'How long an idle keep-alive connection stays open between requests. Keep it longer than a load balancer\'s idle timeout in front of Hush.' }),
+  def({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'HUSH_MAX_CONNECTIONS_PER_ADDRESS', default: 256, parse: intIn(1, 1_000_000), doc: 'Most open connections from one client address; more are closed at once. Addresses in --trust-proxy are not counted (a proxy carries many clients).' }),
   def({ key: 'logLevel', flag: 'log-level', env: 'HUSH_LOG_LEVEL', default: 'info', parse: (v) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new BadValue('must be one of fatal, error, warn, info, debug, trace, silent');
     return v;
@@ -176,7 +176,7 @@ export const SETTINGS = [
     const s = v.toLowerCase();
     if (s !== 'normal' && s !== 'full') throw new BadValue('must be normal or full');
     return s;
-  }, doc: ('SQLite durability. normal: acknowledged writes survive a process crash (kill -9); full: they ' + 'also survive power loss.') }),
+  }, doc: 'SQLite durability. normal: acknowledged writes survive a process crash (kill -9); full: they also survive power loss.' }),
   def({ key: 'tokenDefaultTtlMs', flag: 'token-default-ttl', env: 'HUSH_TOKEN_DEFAULT_TTL', default: 30 * 86_400_000, parse: duration, doc: 'TTL given to a new token that asks for none.' }),
   def({ key: 'tokenMaxTtlMs', flag: 'token-max-ttl', env: 'HUSH_TOKEN_MAX_TTL', default: 365 * 86_400_000, parse: duration, doc: 'Longest TTL a new token may have.' }),
   def({ key: 'rateLimitMax', flag: 'rate-limit', env: 'HUSH_RATE_LIMIT', default: 6000, parse: intIn(1, 10_000_000), doc: 'Requests per client IP per rate-limit window.' }),
@@ -193,13 +193,13 @@ export const SETTINGS = [
   def({ key: 'rotationCheckIntervalMs', flag: 'rotation-check-interval', env: 'HUSH_ROTATION_CHECK_INTERVAL', default: 60_000, parse: durationOrZero, doc: ('How often a server looks for secrets due for rotation (docs/lifecycle.md): auto-rotated ones get ' + 'a new value, the others one secret.rotation_due audit event. Every server may run it; each due ' + 'secret is handled once. 0 turns it off on this server.') }),
   def({ key: 'backupSchedule', flag: 'backup-schedule', env: 'HUSH_BACKUP_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for scheduled backups (croner syntax, seconds field optional).' }),
   def({ key: 'backupDir', flag: 'backup-dir', env: 'HUSH_BACKUP_DIR', default: null, parse: nullablePath, doc: 'Directory for scheduled backups.' }),
-  def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: ('Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; ' + 'comma-separated env).') }),
+  def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),
   def({ key: 'backupPassphraseFile', flag: 'backup-passphrase-file', env: 'HUSH_BACKUP_PASSPHRASE_FILE', default: null, parse: nullablePath, doc: 'File holding a passphrase for scheduled backups.' }),
   def({ key: 'backupKeep', flag: 'backup-keep', env: 'HUSH_BACKUP_KEEP', default: 14, parse: intIn(1, 100_000), doc: 'Scheduled backups to keep; older ones are deleted.' }),
-  def({ key: 'allowPrivateWebhooks', flag: 'allow-private-webhooks', env: 'HUSH_ALLOW_PRIVATE_WEBHOOKS', default: false, parse: bool, doc: ('Let webhooks reach loopback, private and link-local addresses, and plain http:// URLs ' + '(docs/webhooks.md#ssrf). Off: such targets are refused.') }),
-  def({ key: 'webhookMaxBackoffMs', flag: 'webhook-max-backoff', env: 'HUSH_WEBHOOK_MAX_BACKOFF', default: 3_600_000, parse: duration, doc: ('Longest wait between two attempts of a webhook delivery (retries start at 5s and double; a ' + 'delivery is given up 24h after its event).') }),
-  def({ key: 'verifySchedule', flag: 'verify-schedule', env: 'HUSH_VERIFY_SCHEDULE', default: null, parse: nullableStr, doc: ('Cron expression for a scheduled `audit verify` (croner syntax); a failure is logged and sent to ' + 'audit.verify_failed webhooks.') }),
-  def({ key: 'alertAuthFailBurst', flag: 'alert-auth-fail-burst', env: 'HUSH_ALERT_AUTH_FAIL_BURST', default: 20, parse: intIn(1, 1_000_000), doc: ('Failed authentications from one address within a minute that make an auth.fail_burst event ' + '(audited, and sent to its webhooks).') }),
+  def({ key: 'allowPrivateWebhooks', flag: 'allow-private-webhooks', env: 'HUSH_ALLOW_PRIVATE_WEBHOOKS', default: false, parse: bool, doc: 'Let webhooks reach loopback, private and link-local addresses, and plain http:// URLs (docs/webhooks.md#ssrf). Off: such targets are refused.' }),
+  def({ key: 'webhookMaxBackoffMs', flag: 'webhook-max-backoff', env: 'HUSH_WEBHOOK_MAX_BACKOFF', default: 3_600_000, parse: duration, doc: 'Longest wait between two attempts of a webhook delivery (retries start at 5s and double; a delivery is given up 24h after its event).' }),
+  def({ key: 'verifySchedule', flag: 'verify-schedule', env: 'HUSH_VERIFY_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for a scheduled `audit verify` (croner syntax); a failure is logged and sent to audit.verify_failed webhooks.' }),
+  def({ key: 'alertAuthFailBurst', flag: 'alert-auth-fail-burst', env: 'HUSH_ALERT_AUTH_FAIL_BURST', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications from one address within a minute that make an auth.fail_burst event (audited, and sent to its webhooks).' }),
   def({ key: 'backupTimezone', flag: 'backup-timezone', env: 'HUSH_BACKUP_TIMEZONE', default: 'UTC', parse: timeZone, doc: 'Time zone for the backup schedule (IANA name; backup file names stay in UTC).' }),
 ] as const;
 

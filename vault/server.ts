@@ -81,7 +81,7 @@ export function loadTls(certFile: string, keyFile: string): { cert: Buffer; key:
     createSecureContext(pair);
   } catch (e) {
     // OpenSSL's reason, e.g. "PEM routines::no start line" or "key values mismatch"; never the key bytes.
-    throw new ConfigError((`invalid --tls-cert/--tls-key: not a usable PEM certificate and matching private key ` + `(${String((e as Error).message).slice(0, 120)})`));
+    throw new ConfigError(`invalid --tls-cert/--tls-key: not a usable PEM certificate and matching private key (${String((e as Error).message).slice(0, 120)})`);
   }
   return pair;
 }
@@ -176,7 +176,7 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
 /** A sealed vault is opened by its shares or passphrase only: a configured master key is a mistake, a master.key beside it a leak. */
 function checkSealedKeySettings(cfg: Readonly<Config>, log: Logger): void {
   if (cfg.masterKey || cfg.masterKeyFile) {
-    throw new ConfigError(('this vault is sealed (shamir or passphrase): it is opened with `hush operator unseal`, not with ' + '--master-key or --master-key-file; remove that setting'));
+    throw new ConfigError('this vault is sealed (shamir or passphrase): it is opened with `hush operator unseal`, not with --master-key or --master-key-file; remove that setting');
   }
   const dev = join(cfg.dataDir, DEV_KEY_FILE);
   if (!cfg.databaseUrl && existsSync(dev)) {

@@ -46,9 +46,9 @@ try {
     '| --- | --- | --- | --- |',
     ...variants.map(([name], v) => (`| ${name} | ${fmt(median(times[v]))} | ` + `${v === 0 || name === 'true alone' ? '-' : fmt(median(times[v]) - base)} | ` + `${(median(times[v]) / base).toFixed(2)} |`)),
   ];
-  process.stdout.write((`${lines.join('\n')}\n\n50 secrets; load average ${load0.toFixed(2)} at the start, ` + `${loadavg()[0].toFixed(2)} at the end; Node ${process.version}.\n`));
+  process.stdout.write(`${lines.join('\n')}\n\n50 secrets; load average ${load0.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end; Node ${process.version}.\n`);
   const single = median(times[1]) - base;
-  process.stdout.write((`single file over node -e 0: ${fmt(single)} ms (budget ${BUDGET_MS} ms: ` + `${single <= BUDGET_MS ? 'met' : 'missed'})\n`));
+  process.stdout.write(`single file over node -e 0: ${fmt(single)} ms (budget ${BUDGET_MS} ms: ${single <= BUDGET_MS ? 'met' : 'missed'})\n`);
 } finally {
   await server.stop();
   rmSync(tmp, { recursive: true, force: true });

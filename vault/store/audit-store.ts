@@ -34,7 +34,7 @@ export const toStream = (r: any): StreamRow => ({
   headHash: Buffer.from(r.head_hash), checkpointSeq: Number(r.checkpoint_seq), closedAt: r.closed_at == null ? null : Number(r.closed_at),
 });
 
-const COLUMNS = ('seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, ' + 'prev_hash, hash, stream, stream_seq');
+const COLUMNS = 'seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash, stream, stream_seq';
 /**
  * An event as verification reads it: the stored text of target and detail
  * is kept (json), and parsed only if something asks. Verification MACs the
@@ -63,12 +63,12 @@ const Q = {
   // writer at a time, and the batch's transaction holds the write lock.
   nextSeqsPg: query("select nextval('audit_events_seq') as seq from generate_series(1, ?)"),
   maxSeq: query('select coalesce(max(seq), 0) as seq from audit_events'),
-  createStream: query(('insert into audit_streams (node, created_at, head_seq, head_event, head_hash, checkpoint_seq) ' + 'values (?, ?, 0, 0, ?, 0) returning id')),
+  createStream: query('insert into audit_streams (node, created_at, head_seq, head_event, head_hash, checkpoint_seq) values (?, ?, 0, 0, ?, 0) returning id'),
   stream: query('select * from audit_streams where id = ?'),
   streams: query('select * from audit_streams order by id'),
   closeStream: query('update audit_streams set closed_at = ? where id = ? and closed_at is null'),
   // Compare-and-set: only the stream's owner moves its head, from the head it committed last.
-  moveHead: query(('update audit_streams set head_seq = ?, head_event = ?, head_hash = ? where id = ? and head_seq = ' + '?')),
+  moveHead: query('update audit_streams set head_seq = ?, head_event = ?, head_hash = ? where id = ? and head_seq = ?'),
   insertOne: query(`insert into audit_events (${COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
   // PostgreSQL: the head moves and every event of the batch is inserted in ONE
   // statement (one round trip, atomic on its own): nothing is inserted when the
@@ -82,7 +82,7 @@ const Q = {
   bySeq: query(`select ${COLUMNS} from audit_events where seq = ?`),
   byStreamSeq: query('select seq, hash from audit_events where stream = ? and stream_seq = ?'),
   bounds: query('select min(seq) as min, max(seq) as max from audit_events'),
-  streamEnds: query(('select stream, max(stream_seq) as max, count(*) as n from audit_events group by stream order by ' + 'stream')),
+  streamEnds: query('select stream, max(stream_seq) as max, count(*) as n from audit_events group by stream order by stream'),
   firstAfter: query('select min(seq) as s from audit_events where stream = ? and stream_seq > ?'),
   lastCheckpoint: query('select id, hash from audit_checkpoints order by id desc limit 1 for_update'),
   checkpointDue: query('select id, head_seq, head_hash from audit_streams where head_seq > checkpoint_seq order by id'),

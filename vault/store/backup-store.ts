@@ -40,21 +40,21 @@ const num = (v: unknown): number | null => (v == null ? null : Number(v));
 const SECRET = 'name, version, deleted, created_at, updated_at';
 const VERSION = (`select s.name, v.version, v.nonce, v.ciphertext, v.dek_version, v.deleted, v.created_by, ` + `v.created_at, v.revision
   from secret_versions v join secrets s on s.id = v.secret_id where ` + `s.env_id = ?`);
-const TOKEN = ('id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at, revoked_at, ' + 'last_used_at');
+const TOKEN = 'id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at, revoked_at, last_used_at';
 
 const Q = {
   anyKey: query('select 1 as one from keys limit 1'),
   projects: query('select id, name, created_at from projects order by name collate_c'),
-  envs: query(('select id, name, revision, created_at from environments where project_id = ? order by name ' + 'collate_c')),
+  envs: query('select id, name, revision, created_at from environments where project_id = ? order by name collate_c'),
   secretsFirst: query(`select ${SECRET} from secrets where env_id = ? order by name collate_c limit ?`),
   secretsAfter: query(`select ${SECRET} from secrets where env_id = ? and name collate_c > ? order by name collate_c limit ?`),
   versionsFirst: query(`${VERSION} order by s.name collate_c, v.version limit ?`),
-  versionsAfter: query((`${VERSION} and (s.name collate_c > ? or (s.name = ? and v.version > ?)) order by s.name ` + `collate_c, v.version limit ?`)),
+  versionsAfter: query(`${VERSION} and (s.name collate_c > ? or (s.name = ? and v.version > ?)) order by s.name collate_c, v.version limit ?`),
   tokensFirst: query(`select ${TOKEN} from tokens order by id collate_c limit ?`),
   tokensAfter: query(`select ${TOKEN} from tokens where id collate_c > ? order by id collate_c limit ?`),
 
   insertProject: query('insert into projects (name, dek_version, created_at) values (?, 1, ?) returning id'),
-  insertEnv: query(('insert into environments (project_id, name, revision, created_at) values (?, ?, ?, ?) returning ' + 'id')),
+  insertEnv: query('insert into environments (project_id, name, revision, created_at) values (?, ?, ?, ?) returning id'),
   secretIds: query('select id, name from secrets where env_id = ? and name in json_text_list(?)'),
   setTokenParent: query('update tokens set parent_id = ? where id = ?'),
 };
@@ -201,7 +201,7 @@ const QA = {
   insertStream: query(`insert into audit_streams (${STREAM_COLUMNS.join(', ')}) values (?, ?, ?, ?, ?, ?, ?, ?)`),
   insertCheckpoint: query('insert into audit_checkpoints (id, ts, heads, prev_hash, hash) values (?, ?, ?, ?, ?)'),
   // PostgreSQL: rows restored with their own numbers; the generators must go on above them.
-  seqAfterRestore: query(("select setval('audit_events_seq', greatest((select coalesce(max(seq), 0) from audit_events), 1), " + "(select count(*) > 0 from audit_events))")),
+  seqAfterRestore: query("select setval('audit_events_seq', greatest((select coalesce(max(seq), 0) from audit_events), 1), (select count(*) > 0 from audit_events))"),
   streamIdAfterRestore: query(("select setval(pg_get_serial_sequence('audit_streams', 'id'), greatest((select coalesce(max(id), " + "0) from audit_streams), 1), (select count(*) > 0 from audit_streams where id > 0))")),
 };
 const INSERT_AUDIT = rowsInsert('audit_events', AUDIT_COLUMNS);

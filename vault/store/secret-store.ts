@@ -29,7 +29,7 @@ const Q = {
   countLive: query('select count(*) as n from secrets where env_id = ? and deleted = false'),
   get: query(`select ${SECRET} from secrets where env_id = ? and name = ?`),
   getMany: query(`select ${SECRET} from secrets where env_id = ? and name in json_text_list(?)`),
-  create: query((`insert into secrets (env_id, name, version, deleted, created_at, updated_at) values (?, ?, 0, ` + `false, ?, ?) returning ${SECRET}`)),
+  create: query(`insert into secrets (env_id, name, version, deleted, created_at, updated_at) values (?, ?, 0, false, ?, ?) returning ${SECRET}`),
   insertVersion: query(('insert into secret_versions (secret_id, version, nonce, ciphertext, dek_version, deleted, ' + 'created_by, created_at, revision) values (?, ?, ?, ?, ?, ?, ?, ?, ?)')),
   setVersion: query('update secrets set version = ?, deleted = ?, updated_at = ? where id = ?'),
   versions: query(('select secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at from ' + 'secret_versions where secret_id = ? order by version desc')),

@@ -15,7 +15,7 @@ const toToken = (r: any): TokenRow => ({
   revokedAt: r.revoked_at == null ? null : Number(r.revoked_at), lastUsedAt: r.last_used_at == null ? null : Number(r.last_used_at),
 });
 
-const COLS = ('id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at, revoked_at, ' + 'last_used_at');
+const COLS = 'id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at, revoked_at, last_used_at';
 
 /**
  * The earliest revocation time among the ancestors of token `t` (null: none
@@ -28,10 +28,10 @@ const CHAIN_REVOKED_AT = (`case when t.parent_id is null then null else (
         union all
         select x.id, x.parent_id, x.revoked_at, chain.depth ` + `+ 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
       select ` + `min(revoked_at) from chain) end as chain_revoked_at`);
-const AUTH_COLS = ('t.id, t.name, t.description, t.scopes, t.parent_id, t.cidrs, t.created_at, t.expires_at, ' + 't.revoked_at, t.last_used_at');
+const AUTH_COLS = 't.id, t.name, t.description, t.scopes, t.parent_id, t.cidrs, t.created_at, t.expires_at, t.revoked_at, t.last_used_at';
 
 const Q = {
-  insert: query(('insert into tokens (id, name, description, hash, scopes, parent_id, cidrs, created_at, ' + 'expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)')),
+  insert: query('insert into tokens (id, name, description, hash, scopes, parent_id, cidrs, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
   /** A token row (without re-reading the hash it is looked up by) and its ancestors' earliest revocation, in one statement. */
   forAuth: query(`select ${AUTH_COLS}, ${CHAIN_REVOKED_AT} from tokens t where t.hash = ?`),
   /**
@@ -54,7 +54,7 @@ const Q = {
     left join lateral (select max(f.window_start) as ` + `blocked_since from auth_failures f where f.ip = k.ip and f.failures >= ? and f.window_start > ` + `?) b on true
     left join tokens t on t.hash = k.h`)),
   byId: query(`select ${COLS} from tokens where id = ?`),
-  list: query((`select ${COLS} from tokens where (revoked_at is null or ?) and name = coalesce(?, name) order ` + `by created_at, id`)),
+  list: query(`select ${COLS} from tokens where (revoked_at is null or ?) and name = coalesce(?, name) order by created_at, id`),
   all: query(`select ${COLS} from tokens order by created_at, id`),
   /** parentId and its ancestors, nearest first. */
   ancestors: query((`with recursive chain(id, parent_id, depth) as (

@@ -101,7 +101,7 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
       if (!st) {
         if (stream > maxStreamAtStart) continue; // a stream registered after this verify started
         if (!unregistered.has(stream) && (await store.stream(stream))) { unregistered.add(stream); continue; } // registered meanwhile
-        return result(seq, (`event ${seq} belongs to stream ${stream}, which is not in the stream registry: its registry ` + `row was deleted`));
+        return result(seq, `event ${seq} belongs to stream ${stream}, which is not in the stream registry: its registry row was deleted`);
       }
       if (streamSeq > st.row.headSeq) continue; // appended after this verify started
       if (streamSeq !== st.next) {
@@ -114,14 +114,14 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
             ? `event ${from} is missing (deleted): the table jumps from ${from - 1} to ${seq}`
             : `events ${from}..${seq - 1} are missing (deleted): the table jumps from ${from - 1} to ${seq}`);
         }
-        return result(from, (`stream ${stream} lost its events #${st.next}..#${streamSeq - 1} (deleted), between event ` + `${st.lastSeq} and event ${seq}`));
+        return result(from, `stream ${stream} lost its events #${st.next}..#${streamSeq - 1} (deleted), between event ${st.lastSeq} and event ${seq}`);
       }
       if (!bytesEqual(r[12], st.prev)) {
-        return result(seq, (`event ${seq} does not link to event ${st.lastSeq || seq - 1}: its prev_hash is not that ` + `event's hash (rows were moved, swapped or replaced)`));
+        return result(seq, `event ${seq} does not link to event ${st.lastSeq || seq - 1}: its prev_hash is not that event's hash (rows were moved, swapped or replaced)`);
       }
       // The stored hash, once it matched what the MAC gives, is the link to the next event.
       const stored: Buffer = Buffer.isBuffer(r[13]) ? r[13] : Buffer.from(r[13]);
-      if (!matches(st.prev, rawMaterial(r, seq, stream, streamSeq), stored)) return result(seq, (`event ${seq} was altered or forged: its MAC does not match its contents (or its stored text is ` + `not the canonical text the MAC covers)`));
+      if (!matches(st.prev, rawMaterial(r, seq, stream, streamSeq), stored)) return result(seq, `event ${seq} was altered or forged: its MAC does not match its contents (or its stored text is not the canonical text the MAC covers)`);
       st.prev = stored;
       st.next++;
       st.lastSeq = seq;
@@ -139,10 +139,10 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
         ? (`event ${row.headEvent} is missing: the chain head says the log ends at ${row.headEvent}, the ` + `table ends at ${st.lastSeq} (the last event was deleted)`)
         : from < row.headEvent
           ? (`events ${from}..${row.headEvent} are missing: the chain head says the log ends at ` + `${row.headEvent}, the table ends at ${st.lastSeq} (the tail was truncated)`)
-          : (`stream ${row.id} lost its last events #${st.next}..#${row.headSeq}: its head says it ends ` + `there, the table ends at event ${st.lastSeq}`));
+          : `stream ${row.id} lost its last events #${st.next}..#${row.headSeq}: its head says it ends there, the table ends at event ${st.lastSeq}`);
     }
     if (!row.headHash.equals(st.prev) || (row.headSeq > 0 && row.headEvent !== st.lastSeq)) {
-      return result(Math.max(row.headEvent, 1), (`the chain head record of stream ${row.id} does not match event ${row.headEvent}: the head was ` + `rewritten`));
+      return result(Math.max(row.headEvent, 1), `the chain head record of stream ${row.id} does not match event ${row.headEvent}: the head was rewritten`);
     }
   }
 
@@ -157,7 +157,7 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
     if (!row) {
       if (end.stream > maxStreamAtStart) continue;
       const first = (await store.firstAfter(end.stream, 0))!;
-      return result(first, (`event ${first} belongs to stream ${end.stream}, which is not in the stream registry: its ` + `registry row was deleted`));
+      return result(first, `event ${first} belongs to stream ${end.stream}, which is not in the stream registry: its registry row was deleted`);
     }
     if (end.max > row.headSeq) {
       const first = (await store.firstAfter(end.stream, row.headSeq))!;
@@ -184,14 +184,14 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
     const st = streams.get(stream);
     if (!st) {
       if (stream > maxStreamAtStart) continue;
-      return result(null, (`stream ${stream} is gone from the registry, but checkpoint ${r.checkpoint} covers its events ` + `up to #${r.streamSeq}: the stream was deleted`));
+      return result(null, `stream ${stream} is gone from the registry, but checkpoint ${r.checkpoint} covers its events up to #${r.streamSeq}: the stream was deleted`);
     }
     if (r.streamSeq > st.row.headSeq) {
       return result(st.lastSeq + 1, (`checkpoint ${r.checkpoint} says stream ${stream} reached #${r.streamSeq}, but it ends at ` + `#${st.row.headSeq} (event ${st.lastSeq}): its tail was removed together with its head`));
     }
     const at = await store.byStreamSeq(stream, r.streamSeq);
     if (!at || at.hash.toString('hex') !== r.hash) {
-      return result(at?.seq ?? null, (`event #${r.streamSeq} of stream ${stream} does not have the hash checkpoint ${r.checkpoint} ` + `recorded: the stream was rebuilt`));
+      return result(at?.seq ?? null, `event #${r.streamSeq} of stream ${stream} does not have the hash checkpoint ${r.checkpoint} recorded: the stream was rebuilt`);
     }
   }
 
