@@ -12,7 +12,7 @@
 import type { CommandModule } from 'yargs';
 import { CliError, EXIT, errorLine } from './output.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from '../common/version.js';
 
 export function fail(e: unknown): never {
   const err = CliError.from(e);

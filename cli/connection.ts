@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import { FileTooLargeError, readBounded } from '../common/files.js';
 import { CliError, EXIT } from './output.js';
+import { DEFAULT_ADDR } from 'hush-vault-sdk/defaults';
 
 /**
  * Where the CLI finds its server, token and target. Precedence, first wins:
@@ -46,8 +47,6 @@ export interface JwtSource {
 export interface Profile { addr: string; token: string; project?: string; env?: string; caFile?: string }
 export interface ProfileFile { current?: string; profiles: Record<string, Profile> }
 
-export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
-
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'hush');
 }
@@ -87,19 +86,19 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
       if (!statSync(p).isFile()) throw new CliError(`${p} is not a regular file; .hush.json holds only project, env and addr`, EXIT.usage);
       let data: Record<string, unknown>;
       try {
-        data = JSON.parse(readBounded(p));
+        data = JSON.parse(readBounded(p)) as Record<string, unknown>;
       } catch (e) {
         if (e instanceof FileTooLargeError) throw new CliError(`${p} is larger than 64 KiB; .hush.json holds only project, env and addr`, EXIT.usage);
         throw new CliError(`${p} is not valid JSON${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, EXIT.usage);
       }
       if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
       if ('token' in data || /hush_[0-9A-Za-z]{49}/.test(JSON.stringify(data))) {
-        throw new CliError(`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`, EXIT.usage);
+        throw new CliError((`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use ` + `hush login)`), EXIT.usage);
       }
       for (const k of ['project', 'env', 'addr']) {
         if (k in data && typeof data[k] !== 'string') throw new CliError(`${p}: "${k}" must be a string`, EXIT.usage);
       }
-      const str = (k: string) => (typeof data[k] === 'string' && data[k] !== '' ? data[k] as string : undefined);
+      const str = (k: string) => (typeof data[k] === 'string' && data[k] !== '' ? data[k] : undefined);
       return { path: p, project: str('project'), env: str('env'), addr: str('addr') };
     }
     if (dir === root) return null;
@@ -163,7 +162,7 @@ export function roleFrom(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { leve
 
 /** The error when a role is given without a JWT to log in with. */
 export function jwtMissing(jwt: JwtSource): CliError {
-  return new CliError(`${jwt.source} is given, but no JWT to log in with: pass --jwt-file FILE, or set HUSH_JWT or HUSH_JWT_FILE`, EXIT.usage, 'jwt_missing');
+  return new CliError((`${jwt.source} is given, but no JWT to log in with: pass --jwt-file FILE, or set HUSH_JWT or ` + `HUSH_JWT_FILE`), EXIT.usage, 'jwt_missing');
 }
 
 /** The SDK's `auth` option for a connection that logs in with a JWT. */
@@ -225,16 +224,16 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   }
   const pick = (flag: string | undefined, envName: string, fromFile: string | undefined, fromProfile: string | undefined): [string | null, string] => {
     if (flag) return [flag, 'flag'];
-    if (env[envName]) return [env[envName]!, envName];
+    if (env[envName]) return [env[envName], envName];
     if (fromFile) return [fromFile, local!.path];
     if (fromProfile) return [fromProfile, `profile ${profileName}`];
     return [null, 'none'];
   };
   if (fileAddr && jwt) {
-    throw new CliError(`${local!.path} names the server ${fileAddr}, but a JWT is only sent to a server you chose: give the server with --addr or HUSH_ADDR`, EXIT.usage, 'addr_not_trusted');
+    throw new CliError((`${local!.path} names the server ${fileAddr}, but a JWT is only sent to a server you chose: ` + `give the server with --addr or HUSH_ADDR`), EXIT.usage, 'addr_not_trusted');
   }
   if (fileAddr && token !== null && !(tokenSource === `profile ${profileName}` && sameServer(profile?.addr, fileAddr))) {
-    throw new CliError(`${local!.path} names the server ${fileAddr}, but the token from ${tokenSource} was not saved for that server, and a token is only sent where you chose: ` +
+    throw new CliError((`${local!.path} names the server ${fileAddr}, but the token from ${tokenSource} was not saved ` + `for that server, and a token is only sent where you chose: `) +
       `run hush login --addr ${fileAddr}, or give the server with --addr or HUSH_ADDR`, EXIT.usage, 'addr_not_trusted');
   }
   const [addr, addrSource] = pick(flags.addr, 'HUSH_ADDR', local?.addr, profile?.addr);
@@ -263,7 +262,7 @@ export async function transportOptions(c: Pick<Connection, 'caFile' | 'caSource'
 /** The project and env a command works on, or a usage error saying how to give them. */
 export function requireTarget(c: Connection): { project: string; env: string } {
   if (!c.project || !c.env) {
-    throw new CliError(`no ${!c.project ? 'project' : 'environment'} given: use --project/--env, HUSH_PROJECT/HUSH_ENV, or a .hush.json with {"project":"...","env":"..."}`, EXIT.usage);
+    throw new CliError((`no ${!c.project ? 'project' : 'environment'} given: use --project/--env, ` + `HUSH_PROJECT/HUSH_ENV, or a .hush.json with {"project":"...","env":"..."}`), EXIT.usage);
   }
   return { project: c.project, env: c.env };
 }

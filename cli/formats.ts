@@ -1,5 +1,6 @@
 import { parse as parseDotenv } from 'dotenv';
 import { CliError, EXIT } from './output.js';
+import { dict } from '../common/dict.js';
 
 /**
  * Export formats for `hush secrets export`. Each one must give back every
@@ -119,7 +120,7 @@ const PROTO_STAND_IN = 'HUSH_PROTO_STAND_IN_8c1f0e';
 export function parseEnvFile(text: string): Record<string, string> {
   const rename = text.includes('__proto__') && !text.includes(PROTO_STAND_IN);
   const parsed = parseDotenv(rename ? text.replace(/^(\s*(?:export\s+)?)__proto__(\s*[=:])/gm, `$1${PROTO_STAND_IN}$2`) : text);
-  const out: Record<string, string> = Object.create(null);
+  const out = dict<string>();
   // Every stand-in in the parsed text was a __proto__ of the file (the text held none of its own), values included.
   for (const [k, v] of Object.entries(parsed)) out[k === PROTO_STAND_IN && rename ? '__proto__' : k] = rename ? v.split(PROTO_STAND_IN).join('__proto__') : v;
   return out;

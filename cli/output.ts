@@ -49,7 +49,11 @@ export class CliError extends Error {
  * like a token (a token pasted where a name belongs) is blanked.
  */
 export function errorLine(message: string): string {
-  return `hush: ${message.replace(/hush_[0-9A-Za-z]{20,}/g, '[redacted-token]').replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}\n`;
+  const escaped = message
+    .replace(/hush_[0-9A-Za-z]{20,}/g, '[redacted-token]')
+    // eslint-disable-next-line no-control-regex -- escaping control characters is the point
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `hush: ${escaped}\n`;
 }
 
 export function printJson(v: unknown): void {
@@ -60,7 +64,9 @@ const cell = (v: unknown): string => {
   if (v === null || v === undefined || v === '') return '-';
   if (Array.isArray(v)) return v.length ? v.join(',') : '-';
   // Names and metadata only ever reach a table, but a control character in one must not move the cursor.
-  return String(v).replace(/[\u0000-\u001f\u007f]/g, '?');
+  const text = typeof v === 'string' ? v : JSON.stringify(v);
+  // eslint-disable-next-line no-control-regex -- replacing control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f]/g, '?');
 };
 
 export function printTable(rows: Record<string, unknown>[], columns: string[], headers?: Record<string, string>): void {

@@ -6,7 +6,7 @@ export const EXIT_CANCELLED = 130;
 /** Reads all of stdin as UTF-8 (for `--token-stdin` and piped values). */
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  for await (const c of process.stdin as AsyncIterable<string | Buffer>) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
   return Buffer.concat(chunks).toString('utf8');
 }
 

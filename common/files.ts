@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 
 /** Thrown by an exclusive write when the file already exists. */
@@ -14,8 +14,10 @@ export class FileExistsError extends Error {
 }
 
 /**
- * Writes a file atomically with mode 0600: temp file, fsync, rename. With
- * `exclusive`, refuses to replace an existing file (FileExistsError).
+ * Writes a file atomically with mode 0600: temp file, fsync, rename, fsync of
+ * the directory (as writeAtomically does, so a crash right after cannot lose
+ * the rename). With `exclusive`, refuses to replace an existing file
+ * (FileExistsError).
  */
 export function writeSecretFile(path: string, content: string | Buffer, opts: { exclusive?: boolean } = {}): void {
   if (opts.exclusive && existsSync(path)) throw new FileExistsError(`${path} already exists; refusing to overwrite it`);
@@ -33,6 +35,8 @@ export function writeSecretFile(path: string, content: string | Buffer, opts: { 
     try { unlinkSync(tmp); } catch { /* already gone */ }
     throw e;
   }
+  const dfd = openSync(dirname(path), 'r');
+  try { fsyncSync(dfd); } finally { closeSync(dfd); }
 }
 
 /**

@@ -23,7 +23,7 @@ const MIGRATIONS: [string, Migration][] = [
 ];
 
 export const migrationSource: Knex.MigrationSource<[string, Migration]> = {
-  getMigrations: async () => MIGRATIONS,
+  getMigrations: () => Promise.resolve(MIGRATIONS),
   getMigrationName: (m) => m[0],
-  getMigration: async (m) => m[1],
+  getMigration: (m) => Promise.resolve(m[1]),
 };

@@ -8,7 +8,8 @@ import { createInterface } from 'node:readline';
 const LIMIT_MS = 20 * 60_000;
 const CYCLES = 50;
 const MIN_FUZZ_CASES = 100_000;
-// Every property runs at least its npm test size; the cheapest ones (any route, raw HTTP on SQLite) carry the rest of the cases, so the run fits its bound on a small machine.
+// Every property runs at least its npm test size; the cheapest ones (any route, raw HTTP on SQLite) carry the rest of
+// the cases, so the run fits its bound on a small machine.
 const FUZZ_SCALE = '1,sqlite.routes=10,sqlite.raw=45';
 
 if (!process.env.HUSH_TEST_PG_URL) {

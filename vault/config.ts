@@ -1,7 +1,7 @@
-import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
-import { formatDuration, parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from '../common/duration.js';
 import { ConfigError } from './errors.js';
+import { parseCidr } from './services/token/cidr.js';
 
 /**
  * The only module that reads process.env. Every setting has one row in
@@ -121,9 +121,9 @@ const cidrs: Parser<string[]> = (v) => {
   const items = list(v);
   items.forEach((item, i) => {
     if (item === 'loopback' || item === 'linklocal' || item === 'uniquelocal') return;
-    const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(item);
-    const fam = m && !m[1].includes('%') ? isIP(m[1]) : 0;
-    if (!m || fam === 0 || (m[2] !== undefined && Number(m[2]) > (fam === 4 ? 32 : 128))) {
+    try {
+      parseCidr(item);
+    } catch {
       throw new BadValue(`entry ${i + 1} is not an IP address or CIDR such as 10.0.0.0/8 (without an IPv6 zone such as %eth0)`);
     }
   });
@@ -148,12 +148,12 @@ export const SETTINGS = [
     if (!/^postgres(ql)?:\/\//.test(s) && !/^sqlite:/.test(s)) throw new BadValue('must start with postgres:// or sqlite:');
     return s;
   }, doc: 'postgres://user@host:5432/db for PostgreSQL, or sqlite:/path/file.db. Absent: SQLite at <data-dir>/hush.db.' }),
-  def({ key: 'databasePoolMax', flag: 'database-pool-max', env: 'HUSH_DATABASE_POOL_MAX', default: 10, parse: intIn(1, 1000), doc: 'PostgreSQL: most connections this server opens (its pool). PostgreSQL\'s max_connections must cover every server\'s pool (docs/scaling.md). SQLite: unused.' }),
+  def({ key: 'databasePoolMax', flag: 'database-pool-max', env: 'HUSH_DATABASE_POOL_MAX', default: 10, parse: intIn(1, 1000), doc: ('PostgreSQL: most connections this server opens (its pool). PostgreSQL\'s max_connections must ' + 'cover every server\'s pool (docs/scaling.md). SQLite: unused.') }),
   def({ key: 'masterKey', flag: 'master-key', env: 'HUSH_MASTER_KEY', default: null, parse: nullableStr, doc: 'Master key, base64 of 32 bytes. Prefer HUSH_MASTER_KEY_FILE.' }),
   def({ key: 'masterKeyFile', flag: 'master-key-file', env: 'HUSH_MASTER_KEY_FILE', default: null, parse: nullablePath, doc: 'File holding the base64 master key. Must not be readable by group or others.' }),
   def({ key: 'maxValueBytes', flag: 'max-value-bytes', env: 'HUSH_MAX_VALUE_BYTES', default: 65536, parse: bytes, doc: 'Largest secret value accepted (UTF-8 bytes).' }),
   def({ key: 'maxSecretsPerEnv', flag: 'max-secrets-per-env', env: 'HUSH_MAX_SECRETS_PER_ENV', default: 10000, parse: intIn(1, 1_000_000), doc: 'Most live secrets one environment may hold.' }),
-  def({ key: 'valueCacheBytes', flag: 'value-cache', env: 'HUSH_VALUE_CACHE', default: 16 * 1024 * 1024, parse: bytesOrZero, doc: 'Memory for the decrypted values of recently read environments, checked against the environment revision on every read (docs/performance.md). 0 turns it off.' }),
+  def({ key: 'valueCacheBytes', flag: 'value-cache', env: 'HUSH_VALUE_CACHE', default: 16 * 1024 * 1024, parse: bytesOrZero, doc: ('Memory for the decrypted values of recently read environments, checked against the environment ' + 'revision on every read (docs/performance.md). 0 turns it off.') }),
   def({ key: 'kvMount', flag: 'kv-mount', env: 'HUSH_KV_MOUNT', default: 'secret', parse: (v) => {
     if (v === 'off') return null;
     if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(v) || ['sys', 'auth', 'projects', 'tokens', 'audit', 'backups', 'openapi.json', 'ui'].includes(v)) {
@@ -162,8 +162,8 @@ export const SETTINGS = [
     return v;
   }, doc: 'Mount path of the Vault KV v2-compatible API: /v1/<mount>/data/<project>/<env> (docs/vault-compat.md). "off" turns it off.' }),
   def({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'HUSH_BODY_LIMIT', default: 8 * 1024 * 1024, parse: bytes, doc: 'Largest request body accepted; larger bodies get 413.' }),
-  def({ key: 'maxEnvBytes', flag: 'max-env-bytes', env: 'HUSH_MAX_ENV_BYTES', default: 2 * 1024 * 1024, parse: bytes, doc: 'Largest total size of one environment: the UTF-8 bytes of its names and values together. A write that would pass it gets 413 (env_too_large). A process environment (execve) holds about 2 MiB at most.' }),
-  def({ key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HUSH_REQUEST_TIMEOUT', default: 60_000, parse: duration, doc: 'Longest time a client may take to send a whole request, headers and body (headers alone: at most 20s); a slower one gets 408 and its connection is closed.' }),
+  def({ key: 'maxEnvBytes', flag: 'max-env-bytes', env: 'HUSH_MAX_ENV_BYTES', default: 2 * 1024 * 1024, parse: bytes, doc: ('Largest total size of one environment: the UTF-8 bytes of its names and values together. A write ' + 'that would pass it gets 413 (env_too_large). A process environment (execve) holds about 2 MiB at ' + 'most.') }),
+  def({ key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HUSH_REQUEST_TIMEOUT', default: 60_000, parse: duration, doc: ('Longest time a client may take to send a whole request, headers and body (headers alone: at most ' + '20s); a slower one gets 408 and its connection is closed.') }),
   def({ key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout', env: 'HUSH_KEEP_ALIVE_TIMEOUT', default: 65_000, parse: duration, doc: 'How long an idle keep-alive connection stays open between requests. Keep it longer than a load balancer\'s idle timeout in front of Hush.' }),
   def({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'HUSH_MAX_CONNECTIONS_PER_ADDRESS', default: 256, parse: intIn(1, 1_000_000), doc: 'Most open connections from one client address; more are closed at once. Addresses in --trust-proxy are not counted (a proxy carries many clients).' }),
   def({ key: 'logLevel', flag: 'log-level', env: 'HUSH_LOG_LEVEL', default: 'info', parse: (v) => {
@@ -174,8 +174,8 @@ export const SETTINGS = [
     const s = v.trim().toLowerCase();
     if (s !== 'json' && s !== 'pretty') throw new BadValue('must be json or pretty');
     return s;
-  }, doc: 'Log lines on stdout: json (one JSON object a line, for a log collector) or pretty (one readable line each: time, level, message, fields; for a terminal).' }),
-  def({ key: 'metricsPublic', flag: 'metrics-public', env: 'HUSH_METRICS_PUBLIC', default: false, parse: bool, doc: 'Serve GET /v1/sys/metrics without a token (and while sealed). Only with a loopback --listen and no --trust-proxy; otherwise the route needs the metrics grant (docs/metrics.md).' }),
+  }, doc: ('Log lines on stdout: json (one JSON object a line, for a log collector) or pretty (one readable ' + 'line each: time, level, message, fields; for a terminal).') }),
+  def({ key: 'metricsPublic', flag: 'metrics-public', env: 'HUSH_METRICS_PUBLIC', default: false, parse: bool, doc: ('Serve GET /v1/sys/metrics without a token (and while sealed). Only with a loopback --listen and ' + 'no --trust-proxy; otherwise the route needs the metrics grant (docs/metrics.md).') }),
   def({ key: 'sqliteSynchronous', flag: 'sqlite-synchronous', env: 'HUSH_SQLITE_SYNCHRONOUS', default: 'normal', parse: (v) => {
     const s = v.toLowerCase();
     if (s !== 'normal' && s !== 'full') throw new BadValue('must be normal or full');
@@ -185,7 +185,7 @@ export const SETTINGS = [
   def({ key: 'tokenMaxTtlMs', flag: 'token-max-ttl', env: 'HUSH_TOKEN_MAX_TTL', default: 365 * 86_400_000, parse: duration, doc: 'Longest TTL a new token may have.' }),
   def({ key: 'rateLimitMax', flag: 'rate-limit', env: 'HUSH_RATE_LIMIT', default: 6000, parse: intIn(1, 10_000_000), doc: 'Requests per client IP per rate-limit window.' }),
   def({ key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'HUSH_RATE_LIMIT_WINDOW', default: 60_000, parse: duration, doc: 'Rate-limit window.' }),
-  def({ key: 'rateLimitLease', flag: 'rate-limit-lease', env: 'HUSH_RATE_LIMIT_LEASE', default: null, parse: intIn(1, 10_000_000), doc: 'PostgreSQL: requests a server claims at a time from an address\'s shared budget (docs/security.md#shared-limits). Servers together never admit more than --rate-limit; one may refuse while others hold up to this many unused. (none): 1% of --rate-limit, at least 1.' }),
+  def({ key: 'rateLimitLease', flag: 'rate-limit-lease', env: 'HUSH_RATE_LIMIT_LEASE', default: null, parse: intIn(1, 10_000_000), doc: ('PostgreSQL: requests a server claims at a time from an address\'s shared budget ' + '(docs/security.md#shared-limits). Servers together never admit more than --rate-limit; one may ' + 'refuse while others hold up to this many unused. (none): 1% of --rate-limit, at least 1.') }),
   def({ key: 'authFailLimit', flag: 'auth-fail-limit', env: 'HUSH_AUTH_FAIL_LIMIT', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications per client IP per window before 429.' }),
   def({ key: 'authFailWindowMs', flag: 'auth-fail-window', env: 'HUSH_AUTH_FAIL_WINDOW', default: 60_000, parse: duration, doc: 'Window for the failed-authentication limit.' }),
   def({ key: 'tlsCert', flag: 'tls-cert', env: 'HUSH_TLS_CERT', default: null, parse: nullablePath, doc: 'PEM certificate chain; enables HTTPS (TLS 1.2+).' }),
@@ -193,8 +193,8 @@ export const SETTINGS = [
   def({ key: 'insecureHttp', flag: 'insecure-http', env: 'HUSH_INSECURE_HTTP', default: false, parse: bool, doc: 'Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).' }),
   def({ key: 'trustProxy', flag: 'trust-proxy', env: 'HUSH_TRUST_PROXY', default: [], parse: cidrs, doc: 'Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.' }),
   def({ key: 'auditFile', flag: 'audit-file', env: 'HUSH_AUDIT_FILE', default: null, parse: nullablePath, doc: 'Also append audit events as JSON lines to this file (after commit).' }),
-  def({ key: 'auditCheckpointIntervalMs', flag: 'audit-checkpoint-interval', env: 'HUSH_AUDIT_CHECKPOINT_INTERVAL', default: 60_000, parse: durationOrZero, doc: 'How often a server writes an audit checkpoint (a MACed record of every audit stream\'s head) when any stream moved; 0 turns the timer off (one is still written at shutdown).' }),
-  def({ key: 'rotationCheckIntervalMs', flag: 'rotation-check-interval', env: 'HUSH_ROTATION_CHECK_INTERVAL', default: 60_000, parse: durationOrZero, doc: 'How often a server looks for secrets due for rotation (docs/lifecycle.md): auto-rotated ones get a new value, the others one secret.rotation_due audit event. Every server may run it; each due secret is handled once. 0 turns it off on this server.' }),
+  def({ key: 'auditCheckpointIntervalMs', flag: 'audit-checkpoint-interval', env: 'HUSH_AUDIT_CHECKPOINT_INTERVAL', default: 60_000, parse: durationOrZero, doc: ('How often a server writes an audit checkpoint (a MACed record of every audit stream\'s head) ' + 'when any stream moved; 0 turns the timer off (one is still written at shutdown).') }),
+  def({ key: 'rotationCheckIntervalMs', flag: 'rotation-check-interval', env: 'HUSH_ROTATION_CHECK_INTERVAL', default: 60_000, parse: durationOrZero, doc: ('How often a server looks for secrets due for rotation (docs/lifecycle.md): auto-rotated ones get ' + 'a new value, the others one secret.rotation_due audit event. Every server may run it; each due ' + 'secret is handled once. 0 turns it off on this server.') }),
   def({ key: 'backupSchedule', flag: 'backup-schedule', env: 'HUSH_BACKUP_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for scheduled backups (croner syntax, seconds field optional).' }),
   def({ key: 'backupDir', flag: 'backup-dir', env: 'HUSH_BACKUP_DIR', default: null, parse: nullablePath, doc: 'Directory for scheduled backups.' }),
   def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),
@@ -216,7 +216,7 @@ function rawFlag(flags: Flags, name: string): string | undefined {
   const v = flags[name];
   if (v === undefined || v === null) return undefined;
   if (Array.isArray(v)) return v.map(String).join(',');
-  return String(v);
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 /** HUSH_* variables that are not server settings: the CLI's and the SDK's (one environment often serves both). */
@@ -283,7 +283,7 @@ export function describeSettings(): { flag: string; env: string; default: string
     if (key === 'listen') return '127.0.0.1:8420';
     if (v === null || (Array.isArray(v) && v.length === 0)) return '(none)';
     if (key.endsWith('Ms') && typeof v === 'number') return formatDuration(v);
-    return String(v);
+    return typeof v === 'string' ? v : JSON.stringify(v);
   };
   return SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, default: show(s.key, s.default), doc: s.doc, boolean: (s.parse as unknown) === bool }));
 }

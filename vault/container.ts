@@ -34,6 +34,7 @@ import { webhookOutboxFactory } from './services/webhooks/outbox.js';
 import { webhookServiceFactory } from './services/webhooks/webhook-service.js';
 import { webhookWorkerFactory, type WebhookWorker } from './services/webhooks/delivery.js';
 import { policyStoreFactory } from './store/policy-store.js';
+import { healthServiceFactory } from './services/health/health-service.js';
 import { lifecycleServiceFactory } from './services/secret/lifecycle-service.js';
 import { sessionStoreFactory } from './store/session-store.js';
 import { sessionServiceFactory } from './services/session/session-service.js';
@@ -71,7 +72,7 @@ export function buildBase(deps: ContainerDeps) {
     rate: shared ? sharedRateLimitFactory({ store: stores.limits, lease: config.rateLimitLease ?? Math.max(1, Math.ceil(config.rateLimitMax / 100)), log }) : null,
   };
   // Issuer keys (JWKS) hold no secret: their cache outlives a seal.
-  return { db, storage: deps.storage, config, log, stores, limits, issuerKeys: issuerKeysFactory(), metrics: deps.metrics ?? null };
+  return { db, storage: deps.storage, config, log, stores, limits, issuerKeys: issuerKeysFactory(), metrics: deps.metrics ?? null, health: healthServiceFactory({ meta: stores.meta, policies: stores.policies }) };
 }
 export type Base = ReturnType<typeof buildBase>;
 

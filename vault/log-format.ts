@@ -16,18 +16,22 @@ const value = (v: unknown): string => {
   return JSON.stringify(v) ?? String(v);
 };
 
+// Control characters in a message would let it forge lines or move a terminal's cursor: such a message is shown quoted.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\x00-\x1f]/;
+
 export function prettyLine(json: string): string {
   let o: Record<string, unknown>;
   try {
-    o = JSON.parse(json);
+    o = JSON.parse(json) as Record<string, unknown>;
   } catch {
     return json.endsWith('\n') ? json : `${json}\n`;
   }
   if (o === null || typeof o !== 'object') return `${json.trimEnd()}\n`;
   const t = typeof o.time === 'number' ? new Date(o.time).toISOString().slice(11, 23) : '';
-  const level = LEVELS[o.level as number] ?? String(o.level ?? '');
+  const level = LEVELS[o.level as number] ?? (typeof o.level === 'string' ? o.level : '');
   const fields = Object.keys(o).filter((k) => !HEAD.has(k)).map((k) => `${k}=${value(o[k])}`);
-  return `${[t, level, typeof o.msg === 'string' ? (/[\x00-\x1f]/.test(o.msg) ? JSON.stringify(o.msg) : o.msg) : '', ...fields].filter(Boolean).join(' ')}\n`;
+  return `${[t, level, typeof o.msg === 'string' ? (CONTROL.test(o.msg) ? JSON.stringify(o.msg) : o.msg) : '', ...fields].filter(Boolean).join(' ')}\n`;
 }
 
 /** A destination that writes pretty lines to `out`. */

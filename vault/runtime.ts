@@ -122,7 +122,9 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
     if (sealing) { await sealing; return { sealed: true, already: true }; }
     // An unseal finishing right now: the seal applies to what it opens.
     while (!current && opening) await opening.catch(() => undefined);
-    if (sealing) { await sealing; return { sealed: true, already: true }; }
+    // Read again: another seal may have started while this one waited (TypeScript keeps the narrowing from above).
+    const started = sealing as Promise<unknown> | null;
+    if (started) { await started; return { sealed: true, already: true }; }
     const cur = current;
     if (!cur) return { sealed: true, already: true };
     current = null;

@@ -19,7 +19,7 @@ import { backupPlugin, loadBackupSchedule } from './backup/plugin.js';
 import { BACKUP_STATS_KEY, parseBackupStats } from './backup/stats.js';
 import { rotationSchedulerPlugin } from './services/secret/rotation-scheduler.js';
 import { overdueSecretCount } from './services/secret/lifecycle-service.js';
-import { VERSION } from './http/routes/sys.js';
+import { VERSION } from '../common/version.js';
 import { SYSTEM_CONTEXT } from './services/audit/audit-service.js';
 import { redactTokens } from './services/token/redact.js';
 import { DEV_KEY_FILE, initVault, isInitialised, openConfiguredDb, openVault, type InitResult } from './vault.js';
@@ -59,10 +59,10 @@ export function isLoopback(host: string): boolean {
  */
 export function checkTransport(cfg: Readonly<Config>): void {
   if (cfg.metricsPublic && (!isLoopback(cfg.listen.host) || cfg.trustProxy.length > 0)) {
-    throw new ConfigError(`refusing --metrics-public ${cfg.trustProxy.length ? 'with --trust-proxy (a proxy in front would serve the metrics to anyone)' : `on ${cfg.listen.host}`}: it is allowed only on a loopback --listen such as 127.0.0.1:8420; elsewhere give the scraper a token with the metrics grant (docs/metrics.md)`);
+    throw new ConfigError((`refusing --metrics-public ` + `${cfg.trustProxy.length ? 'with --trust-proxy (a proxy in front would serve the metrics to anyone)' : `on ${cfg.listen.host}`}: ` + `it is allowed only on a loopback --listen such as 127.0.0.1:8420; elsewhere give the scraper a ` + `token with the metrics grant (docs/metrics.md)`));
   }
   if (!cfg.tlsCert && !isLoopback(cfg.listen.host) && !cfg.insecureHttp) {
-    throw new ConfigError(`refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or --insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`);
+    throw new ConfigError((`refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or ` + `--insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`));
   }
 }
 
@@ -180,6 +180,6 @@ function checkSealedKeySettings(cfg: Readonly<Config>, log: Logger): void {
   }
   const dev = join(cfg.dataDir, DEV_KEY_FILE);
   if (!cfg.databaseUrl && existsSync(dev)) {
-    log.warn({ file: dev }, 'a master.key file lies in the data dir of a sealed vault: it is not used; if it is the vault\'s old key (from before a rekey to shares or a passphrase), destroy it');
+    log.warn({ file: dev }, ('a master.key file lies in the data dir of a sealed vault: it is not used; if it is the vault\'s ' + 'old key (from before a rekey to shares or a passphrase), destroy it'));
   }
 }

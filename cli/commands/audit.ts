@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import type { AuditEvent, AuditQuery } from 'hush-vault-sdk';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printJson, printTable, say, shortTime } from '../output.js';
@@ -40,7 +40,7 @@ const list: CommandModule<GlobalArgs, ListArgs> = {
     .option('outcome', { choices: ['ok', 'denied', 'error'] as const })
     .option('interval', { type: 'number', default: 1000, hidden: true, describe: 'Poll interval in ms with --follow' })
     .example('hush audit list -p api -e prod --action secret.read -n 20', 'filters: --project/--env given as flags filter too')
-    .example('hush audit list --outcome denied --follow', '') as Argv<ListArgs>,
+    .example('hush audit list --outcome denied --follow', ''),
   handler: async (argv) => {
     const { client } = await connect(argv);
     if (!Number.isInteger(argv.limit) || argv.limit < 0) throw new CliError('--limit must be a non-negative integer', EXIT.usage);

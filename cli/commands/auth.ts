@@ -1,8 +1,9 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import type { JwtRole, JwtRoleCreateInput } from 'hush-vault-sdk';
 import { FileTooLargeError, readBounded } from '../../common/files.js';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printFields, printTable, say, shortTime } from '../output.js';
+import { dict } from '../../common/dict.js';
 
 interface CreateArgs extends GlobalArgs {
   name: string;
@@ -25,7 +26,7 @@ const list1 = (v: string[] | undefined) => (v ?? []).flatMap((s) => String(s).sp
 
 /** `--claim k=v` flags: a key given twice takes a list of values, any of which matches. */
 export function parseClaims(raw: string[] | undefined): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null);
+  const out = dict<string | string[]>();
   for (const c of raw ?? []) {
     const s = String(c);
     const eq = s.indexOf('=');
@@ -58,7 +59,7 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
  */
 export function keySource(a: Pick<CreateArgs, 'jwks-url' | 'jwks-file' | 'public-key-file'>): Pick<JwtRoleCreateInput, 'jwksUrl' | 'jwks' | 'publicKey'> {
   const given = (['jwks-url', 'jwks-file', 'public-key-file'] as const).filter((k) => a[k] !== undefined);
-  if (given.length > 1) throw usage(`give only one of --jwks-url, --jwks-file and --public-key-file (got ${given.map((k) => `--${k}`).join(' and ')})`);
+  if (given.length > 1) throw usage((`give only one of --jwks-url, --jwks-file and --public-key-file (got ` + `${given.map((k) => `--${k}`).join(' and ')})`));
   if (given.length === 0) return {};
   if (a['jwks-url'] !== undefined) {
     let u: URL;
@@ -78,7 +79,7 @@ export function keySource(a: Pick<CreateArgs, 'jwks-url' | 'jwks-file' | 'public
       throw usage(`--jwks-file ${path} is not a JWKS document ({"keys": [{...}, ...]} with at least one key)`);
     }
     const secret = (keys as Record<string, unknown>[]).flatMap((k) => PRIVATE_JWK_MEMBERS.filter((m) => m in k));
-    if (secret.length) throw usage(`--jwks-file ${path} holds private or secret key material ("${secret[0]}"); give the issuer's public keys only`);
+    if (secret.length) throw usage((`--jwks-file ${path} holds private or secret key material ("${secret[0]}"); give the issuer's ` + `public keys only`));
     return { jwks: jwks as JwtRoleCreateInput['jwks'] };
   }
   const path = a['public-key-file']!;
@@ -120,11 +121,11 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     .option('require-claim', { type: 'string', array: true, describe: 'Claim that must be present (repeatable)' })
     .option('scope', { alias: 's', type: 'string', array: true, demandOption: true, describe: 'Grant of the issued tokens: read:P/E, list:P/E, write:P/E, admin:P (repeatable)' })
     .option('ttl', { type: 'string', default: '15m', describe: 'Lifetime of the issued tokens (never past the JWT\'s exp)' })
-    .option('jwks-url', { type: 'string', describe: 'The issuer\'s JWKS URL, fetched by the server [default: none of these three: OIDC discovery from --issuer]' })
+    .option('jwks-url', { type: 'string', describe: ('The issuer\'s JWKS URL, fetched by the server [default: none of these three: OIDC discovery from ' + '--issuer]') })
     .option('jwks-file', { type: 'string', describe: 'A JWKS document, read here and stored with the role (kubectl get --raw /openid/v1/jwks)' })
     .option('public-key-file', { type: 'string', describe: 'A PEM public key, read here and stored with the role' })
-    .example('hush auth roles create deploy --issuer https://token.actions.githubusercontent.com --audience hush --claim repository=acme/api --claim ref=refs/heads/main --scope read:api/prod --ttl 15m --jwks-url https://token.actions.githubusercontent.com/.well-known/jwks', 'GitHub Actions on main')
-    .example('hush auth roles create k8s-api --issuer https://kubernetes.default.svc --audience hush --sub "system:serviceaccount:prod:api" --scope read:api/prod --jwks-file jwks.json', 'a Kubernetes service account') as Argv<CreateArgs>,
+    .example(('hush auth roles create deploy --issuer https://token.actions.githubusercontent.com --audience ' + 'hush --claim repository=acme/api --claim ref=refs/heads/main --scope read:api/prod --ttl 15m ' + '--jwks-url https://token.actions.githubusercontent.com/.well-known/jwks'), 'GitHub Actions on main')
+    .example(('hush auth roles create k8s-api --issuer https://kubernetes.default.svc --audience hush --sub ' + '"system:serviceaccount:prod:api" --scope read:api/prod --jwks-file jwks.json'), 'a Kubernetes service account'),
   handler: async (argv) => {
     const scopes = list1(argv.scope);
     if (!scopes.length) throw usage('give at least one --scope');
@@ -166,7 +167,7 @@ const get: CommandModule<GlobalArgs, NameArgs> = {
   command: 'get <name>',
   aliases: ['show'],
   describe: 'Show one JWT role',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true }) as Argv<NameArgs>,
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const r = await client.auth.roles.get(argv.name);
@@ -178,7 +179,7 @@ const del: CommandModule<GlobalArgs, NameArgs> = {
   command: 'delete <name>',
   aliases: ['rm'],
   describe: 'Delete a JWT role (tokens it issued stay valid until they expire; hush tokens revoke ends them)',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true }) as Argv<NameArgs>,
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const r = await client.auth.roles.delete(argv.name);

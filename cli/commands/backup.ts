@@ -4,6 +4,7 @@ import { Readable, Transform } from 'node:stream';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import { CliError, EXIT, printJson } from '../output.js';
+import { progress, type Progress } from '../progress.js';
 
 /**
  * `hush backup create|verify|restore`. `create` talks to the server through
@@ -55,41 +56,34 @@ function human(n: number): string {
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
-/** Counts bytes; on a TTY stderr also redraws "bytes so far" a few times a second. */
-function progress(label: string): { meter: Transform; bytes: () => number; stop: () => void } {
+/** Counts the bytes that pass, showing "label, bytes so far" on the CLI's one progress spinner (cli/progress.ts). */
+function byteMeter(p: Progress, label: string): { meter: Transform; bytes: () => number } {
   let bytes = 0;
-  const tty = process.stderr.isTTY === true;
-  let timer: NodeJS.Timeout | undefined;
-  const draw = () => process.stderr.write(`\r${label} ${human(bytes)}\u001b[K`);
-  if (tty) timer = setInterval(draw, 200);
   const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) { bytes += chunk.length; cb(null, chunk); },
-  });
-  return {
-    meter,
-    bytes: () => bytes,
-    stop() {
-      if (timer) clearInterval(timer);
-      if (tty) process.stderr.write(`\r${label} ${human(bytes)} done\u001b[K\n`);
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      p.update(`${label} ${human(bytes)}`);
+      cb(null, chunk);
     },
-  };
+  });
+  return { meter, bytes: () => bytes };
 }
 
 type Args = ArgumentsCamelCase<Record<string, unknown>>;
 
 function keyOptions<T>(y: Argv<T>): Argv<T> {
   return y
-    .option('identity', { type: 'string', array: true, describe: 'Armored private key file that can decrypt the backup (gpg --armor --export-secret-keys FPR); repeatable' })
+    .option('identity', { type: 'string', array: true, describe: ('Armored private key file that can decrypt the backup (gpg --armor --export-secret-keys FPR); ' + 'repeatable') })
     .option('identity-passphrase-file', { type: 'string', describe: 'File whose first line unlocks a passphrase-protected --identity key' })
     .option('passphrase-file', { type: 'string', describe: 'File whose first line is the backup passphrase' })
-    .option('signer', { type: 'string', array: true, describe: 'Armored public key file of an accepted signer; the backup must carry a valid signature by one of them' });
+    .option('signer', { type: 'string', array: true, describe: ('Armored public key file of an accepted signer; the backup must carry a valid signature by one of ' + 'them') });
 }
 
 async function decryptKeysFrom(argv: Args) {
   const identities = list(argv.identity);
   const pf = argv.passphraseFile as string | undefined;
   if (identities.length === 0 && !pf) throw new CliError('give --identity KEY.asc or --passphrase-file FILE', EXIT.usage);
-  const idPass = argv.identityPassphraseFile ? await passphraseFrom(String(argv.identityPassphraseFile), '--identity-passphrase-file') : undefined;
+  const idPass = argv.identityPassphraseFile ? await passphraseFrom(argv.identityPassphraseFile as string, '--identity-passphrase-file') : undefined;
   const signers = list(argv.signer);
   return {
     identities: identities.map((p) => ({ armored: readArmored(p, '--identity'), passphrase: idPass })),
@@ -106,11 +100,11 @@ function backupFileArg(argv: Args): string {
   return file;
 }
 
-const countsLine = (c: { [k in 'projects' | 'envs' | 'secrets' | 'versions' | 'tokens' | 'audit']?: number }) => `${c.projects} projects, ${c.envs} environments, ${c.secrets} secrets, ${c.versions} versions, ${c.tokens} tokens, ${c.audit} audit events`;
+const countsLine = (c: { [k in 'projects' | 'envs' | 'secrets' | 'versions' | 'tokens' | 'audit']?: number }) => (`${c.projects} projects, ${c.envs} environments, ${c.secrets} secrets, ${c.versions} versions, ` + `${c.tokens} tokens, ${c.audit} audit events`);
 
 export const createSubcommand: CommandModule = {
   command: 'create',
-  describe: 'Ask the server for an encrypted backup (token with the backup grant) and write it to --out; --json prints {file, bytes, counts}',
+  describe: ('Ask the server for an encrypted backup (token with the backup grant) and write it to --out; ' + '--json prints {file, bytes, counts}'),
   builder: (y) => y
     .option('recipient', { type: 'string', array: true, describe: 'Armored OpenPGP public key file to encrypt to (gpg --armor --export FPR); repeatable' })
     .option('passphrase-file', { type: 'string', describe: 'Encrypt with the passphrase on this file\'s first line (also or instead of recipients)' })
@@ -126,38 +120,36 @@ export const createSubcommand: CommandModule = {
       const pf = argv.passphraseFile as string | undefined;
       if (recipients.length === 0 && !pf) throw new CliError('give --recipient KEY.asc (repeatable) or --passphrase-file FILE', EXIT.usage);
       const passphrase = pf ? await passphraseFrom(pf, '--passphrase-file') : undefined;
-      const signingKey = argv.signKey ? readArmored(String(argv.signKey), '--sign-key') : undefined;
-      const signingKeyPassphrase = argv.signPassphraseFile ? await passphraseFrom(String(argv.signPassphraseFile), '--sign-passphrase-file') : undefined;
+      const signingKey = argv.signKey ? readArmored(argv.signKey as string, '--sign-key') : undefined;
+      const signingKeyPassphrase = argv.signPassphraseFile ? await passphraseFrom(argv.signPassphraseFile as string, '--sign-passphrase-file') : undefined;
       const out = resolve(String(argv.out));
       if (existsSync(out) && !argv.force) throw new CliError(`${out} exists; give --force to replace it`, EXIT.usage);
 
       const { connect } = await import('../context.js');
       const { client } = await connect(argv as GlobalArgs);
-      const tty = process.stderr.isTTY === true;
-      if (tty) process.stderr.write('the server is preparing the backup (it hashes a snapshot first)...');
+      const p = progress('the server is preparing the backup (it hashes a snapshot first)');
       let dl;
+      let file: string;
+      let bytes: number;
       try {
         // The server hashes the whole snapshot before its first byte: allow for a large vault.
         dl = await client.backups.create({
           recipients: recipients.length ? recipients : undefined, passphrase, armor: argv.armor === true, timeoutMs: 600_000,
           signingKey: signingKey ? { armored: signingKey, passphrase: signingKeyPassphrase } : undefined,
         });
-      } finally {
-        if (tty) process.stderr.write('\r\u001b[K');
-      }
-      const counts = dl.counts;
-      const p = progress(`writing ${basename(out)}`);
-      const { writeAtomically } = await import('../../common/files.js');
-      let file: string;
-      try {
-        const src = Readable.fromWeb(dl.body as import('node:stream/web').ReadableStream<Uint8Array>);
+        const label = `writing ${basename(out)}`;
+        p.update(label);
+        const m = byteMeter(p, label);
+        const { writeAtomically } = await import('../../common/files.js');
+        const src = Readable.fromWeb(dl.body);
         // pipe() does not forward errors: a dropped connection must fail the write, not stall it.
-        src.on('error', (e) => p.meter.destroy(e));
-        file = await writeAtomically(dirname(out), basename(out), src.pipe(p.meter));
+        src.on('error', (e) => m.meter.destroy(e));
+        file = await writeAtomically(dirname(out), basename(out), src.pipe(m.meter));
+        bytes = m.bytes();
       } finally {
         p.stop();
       }
-      const bytes = p.bytes();
+      const counts = dl.counts;
       if (bytes === 0) {
         // An OpenPGP message is never empty: never leave a file that looks like a backup but is not one.
         const { unlinkSync } = await import('node:fs');
@@ -165,7 +157,7 @@ export const createSubcommand: CommandModule = {
         throw new CliError('the server sent an empty backup; nothing was written (retry, and check the server log)', EXIT.unavailable, 'backup_incomplete');
       }
       if (argv.json) printJson({ file, bytes, counts });
-      else process.stdout.write(`Backup written to ${file} (${human(bytes)}${counts ? `; ${countsLine(counts)}` : ''}).\nCheck it with: hush backup verify ${file} ${recipients.length ? '--identity KEY.asc' : '--passphrase-file FILE'}\n`);
+      else process.stdout.write((`Backup written to ${file} (${human(bytes)}${counts ? `; ${countsLine(counts)}` : ''}).\nCheck ` + `it with: hush backup verify ${file} ` + `${recipients.length ? '--identity KEY.asc' : '--passphrase-file FILE'}\n`));
     } catch (e) {
       throw backupFailure(e);
     }
@@ -174,7 +166,7 @@ export const createSubcommand: CommandModule = {
 
 export const verifySubcommand: CommandModule = {
   command: 'verify <file>',
-  describe: 'Decrypt a backup file and check it (integrity, signature, body hash, counts, audit chain); restores nothing, needs no server',
+  describe: ('Decrypt a backup file and check it (integrity, signature, body hash, counts, audit chain); ' + 'restores nothing, needs no server'),
   builder: (y) => keyOptions(y.positional('file', { type: 'string', describe: 'Backup file' })),
   handler: async (argv: Args) => {
     try {
@@ -190,7 +182,7 @@ export const verifySubcommand: CommandModule = {
       if (argv.json) printJson(summary);
       else {
         // One write: `hush backup verify F | head -1` must not hit EPIPE on a second write.
-        process.stdout.write(`OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} (${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain verified (${r.auditChecked} events)\n` +
+        process.stdout.write((`OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} ` + `(${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain ` + `verified (${r.auditChecked} events)\n`) +
           (r.signature.verifiedBy ? `  signed by ${r.signature.verifiedBy} (verified)\n` : r.signature.signed ? `  signed by key ${r.signature.keyIds.join(', ')} (not checked: give --signer)\n` : '  not signed\n'));
       }
     } catch (e) {
@@ -201,7 +193,7 @@ export const verifySubcommand: CommandModule = {
 
 export const restoreSubcommand: CommandModule = {
   command: 'restore <file>',
-  describe: 'Restore a backup file into an EMPTY data dir or database (verifies the whole file first; needs no server)',
+  describe: ('Restore a backup file into an EMPTY data dir or database (verifies the whole file first; needs ' + 'no server)'),
   builder: (y) => keyOptions(y.positional('file', { type: 'string', describe: 'Backup file' }))
     .option('data-dir', { type: 'string', describe: 'Target data dir (SQLite at <dir>/hush.db; a generated master.key goes here too)' })
     .option('database-url', { type: 'string', describe: 'Target PostgreSQL database (postgres://...), or sqlite:/path/file.db' })
@@ -243,13 +235,13 @@ export const restoreSubcommand: CommandModule = {
       }
       // The database URL may hold a password: it is not echoed.
       const serverArgs = cfg.databaseUrl ? `--database-url URL${r.masterKeySource === 'generated' ? ` --data-dir ${cfg.dataDir}` : ''}` : `--data-dir ${cfg.dataDir}`;
-      process.stdout.write(`Restored ${countsLine(r.counts)} into ${target}.\nRead back and verified: the restored vault dumps identical to the backup.\n`);
+      process.stdout.write((`Restored ${countsLine(r.counts)} into ${target}.\nRead back and verified: the restored vault ` + `dumps identical to the backup.\n`));
       if (r.masterKeySource === 'generated') {
-        process.stdout.write(`New master key written to ${r.masterKeyFile} (mode 0600). Development only: for production move it off this disk and start with HUSH_MASTER_KEY_FILE (docs/keys.md).\n`);
+        process.stdout.write((`New master key written to ${r.masterKeyFile} (mode 0600). Development only: for production ` + `move it off this disk and start with HUSH_MASTER_KEY_FILE (docs/keys.md).\n`));
       } else {
-        process.stdout.write(`Sealed with the master key from ${r.masterKeyFile ?? 'HUSH_MASTER_KEY'}; start the server with that key.\n`);
+        process.stdout.write((`Sealed with the master key from ${r.masterKeyFile ?? 'HUSH_MASTER_KEY'}; start the server with ` + `that key.\n`));
       }
-      process.stdout.write(`Tokens from the backup keep working. Start it with:\n\n  hush server ${serverArgs}${r.masterKeySource === 'file' ? ` --master-key-file ${r.masterKeyFile}` : ''}\n\n`);
+      process.stdout.write((`Tokens from the backup keep working. Start it with:\n\n  hush server ` + `${serverArgs}${r.masterKeySource === 'file' ? ` --master-key-file ${r.masterKeyFile}` : ''}\n\n`));
     } catch (e) {
       throw backupFailure(e);
     }

@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { checkResourceName, connect, projectOf, type GlobalArgs } from '../context.js';
 import { emit, printTable, say, shortTime } from '../output.js';
 import { confirmByName } from '../prompt.js';
@@ -8,7 +8,7 @@ interface NameArgs extends GlobalArgs { name: string; yes?: boolean }
 const create: CommandModule<GlobalArgs, NameArgs> = {
   command: 'create <name>',
   describe: 'Create an environment in the project (admin:P)',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'environment name' }).example('hush envs create prod -p api', '') as Argv<NameArgs>,
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'environment name' }).example('hush envs create prod -p api', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const project = projectOf(conn);
@@ -34,7 +34,7 @@ const del: CommandModule<GlobalArgs, NameArgs> = {
   describe: 'Delete an environment and its secrets (admin:P)',
   builder: (y) => y
     .positional('name', { type: 'string', demandOption: true, describe: 'environment name' })
-    .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }) as Argv<NameArgs>,
+    .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const project = projectOf(conn);

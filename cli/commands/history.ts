@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { checkResourceName, checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printTable, say, shortTime } from '../output.js';
 
@@ -21,13 +21,13 @@ interface HistoryArgs extends GlobalArgs { key?: string; limit?: number; before?
 
 export const history: CommandModule<GlobalArgs, HistoryArgs> = {
   command: 'history [key]',
-  describe: 'Revisions of the environment, newest first: who changed which names (or one secret\'s versions with KEY). No values.',
+  describe: ('Revisions of the environment, newest first: who changed which names (or one secret\'s versions ' + 'with KEY). No values.'),
   builder: (y) => y
     .positional('key', { type: 'string', describe: 'Only this secret\'s versions' })
     .option('limit', { type: 'number', describe: 'At most this many revisions [default 50]' })
     .option('before', { type: 'number', describe: 'Only revisions below this one (the next page)' })
     .example('hush secrets history -p api -e prod', 'what changed, revision by revision')
-    .example('hush secrets history DATABASE_URL', 'the versions of one secret') as Argv<HistoryArgs>,
+    .example('hush secrets history DATABASE_URL', 'the versions of one secret'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -56,7 +56,7 @@ interface DiffArgs extends GlobalArgs { from?: string; to?: string; 'from-revisi
 
 export const diff: CommandModule<GlobalArgs, DiffArgs> = {
   command: 'diff [from] [to]',
-  describe: 'What differs between two revisions (--from-revision N [--to-revision M]) or two environments (SRC DST). Names only; --values shows values (audited as a read).',
+  describe: ('What differs between two revisions (--from-revision N [--to-revision M]) or two environments ' + '(SRC DST). Names only; --values shows values (audited as a read).'),
   builder: (y) => y
     .positional('from', { type: 'string', describe: 'PROJECT/ENV to compare from' })
     .positional('to', { type: 'string', describe: 'PROJECT/ENV to compare to' })
@@ -64,7 +64,7 @@ export const diff: CommandModule<GlobalArgs, DiffArgs> = {
     .option('to-revision', { type: 'number', describe: 'Revision to compare to [default: the current one]' })
     .option('values', { type: 'boolean', describe: 'Show the values that differ (needs read; recorded in the audit log as a read)' })
     .example('hush secrets diff api/staging api/prod', 'which names differ between two environments')
-    .example('hush secrets diff --from-revision 12 -p api -e prod', 'what changed since revision 12') as Argv<DiffArgs>,
+    .example('hush secrets diff --from-revision 12 -p api -e prod', 'what changed since revision 12'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const values = argv.values === true;
@@ -77,14 +77,14 @@ export const diff: CommandModule<GlobalArgs, DiffArgs> = {
       r = await client.secrets.diff(a.project, a.env, { other: b, values });
     } else {
       const fromRevision = revisionArg(argv['from-revision'], 'from-revision');
-      if (fromRevision === undefined) throw new CliError('give --from-revision N (and optionally --to-revision M), or two environments: hush secrets diff api/staging api/prod', EXIT.usage);
+      if (fromRevision === undefined) throw new CliError(('give --from-revision N (and optionally --to-revision M), or two environments: hush secrets diff ' + 'api/staging api/prod'), EXIT.usage);
       const { project, env } = target(conn);
       r = await client.secrets.diff(project, env, { fromRevision, toRevision: revisionArg(argv['to-revision'], 'to-revision'), values });
     }
     const d = r;
     emit(argv, d, () => {
       const side = (s: typeof d.from) => `${s.project}/${s.env}@${s.revision}`;
-      say(`${side(d.from)} -> ${side(d.to)}: ${d.added.length} added, ${d.removed.length} removed, ${d.changed.length} changed, ${d.unchanged} the same`);
+      say((`${side(d.from)} -> ${side(d.to)}: ${d.added.length} added, ${d.removed.length} removed, ` + `${d.changed.length} changed, ${d.unchanged} the same`));
       const rows = [
         ...d.added.map((k) => ({ change: '+', name: k, ...(values ? { from: '', to: d.values?.[k]?.to ?? '' } : {}) })),
         ...d.removed.map((k) => ({ change: '-', name: k, ...(values ? { from: d.values?.[k]?.from ?? '', to: '' } : {}) })),
@@ -99,10 +99,10 @@ interface RollbackArgs extends GlobalArgs { 'to-revision'?: number }
 
 export const rollback: CommandModule<GlobalArgs, RollbackArgs> = {
   command: 'rollback',
-  describe: 'Write a new revision whose values equal an earlier revision\'s (audited; history keeps everything)',
+  describe: ('Write a new revision whose values equal an earlier revision\'s (audited; history keeps ' + 'everything)'),
   builder: (y) => y
     .option('to-revision', { type: 'number', describe: 'The revision to go back to (see hush secrets history)' })
-    .example('hush secrets rollback --to-revision 12 -p api -e prod', '') as Argv<RollbackArgs>,
+    .example('hush secrets rollback --to-revision 12 -p api -e prod', ''),
   handler: async (argv) => {
     const to = revisionArg(argv['to-revision'], 'to-revision');
     if (to === undefined) throw new CliError('give --to-revision N (hush secrets history lists the revisions)', EXIT.usage);
@@ -110,8 +110,8 @@ export const rollback: CommandModule<GlobalArgs, RollbackArgs> = {
     const { project, env } = target(conn);
     const r = await client.secrets.rollback(project, env, to);
     emit(argv, { project, env, ...r }, () => {
-      if (r.added.length + r.changed.length + r.deleted.length === 0) say(`${project}/${env} already holds the values of revision ${to}; nothing written (revision ${r.revision}).`);
-      else say(`Rolled ${project}/${env} back to the values of revision ${to} as revision ${r.revision}: restored ${list(r.added)}; changed ${list(r.changed)}; deleted ${list(r.deleted)}.`);
+      if (r.added.length + r.changed.length + r.deleted.length === 0) say((`${project}/${env} already holds the values of revision ${to}; nothing written (revision ` + `${r.revision}).`));
+      else say((`Rolled ${project}/${env} back to the values of revision ${to} as revision ${r.revision}: ` + `restored ${list(r.added)}; changed ${list(r.changed)}; deleted ${list(r.deleted)}.`));
     });
   },
 };
@@ -121,12 +121,12 @@ interface CopyArgs extends GlobalArgs { from: string; to: string; only?: string[
 export const copy: CommandModule<GlobalArgs, CopyArgs> = {
   command: 'copy <from> <to>',
   aliases: ['promote'],
-  describe: 'Copy values from one environment to another (all, or --only names); names only in the target stay',
+  describe: ('Copy values from one environment to another (all, or --only names); names only in the target ' + 'stay'),
   builder: (y) => y
     .positional('from', { type: 'string', demandOption: true, describe: 'PROJECT/ENV to copy from' })
     .positional('to', { type: 'string', demandOption: true, describe: 'PROJECT/ENV to copy into' })
     .option('only', { type: 'string', array: true, describe: 'Only these names (repeat or comma-separate)' })
-    .example('hush secrets copy api/staging api/prod --only FEATURE_X,LOG_LEVEL', '') as Argv<CopyArgs>,
+    .example('hush secrets copy api/staging api/prod --only FEATURE_X,LOG_LEVEL', ''),
   handler: async (argv) => {
     const from = envArg(argv.from, 'the source');
     const to = envArg(argv.to, 'the target');
@@ -136,7 +136,7 @@ export const copy: CommandModule<GlobalArgs, CopyArgs> = {
     const { client } = await connect(argv);
     const r = await client.secrets.copy(from, to, only ? { only } : {});
     emit(argv, { to: { project: to.project, env: to.env }, ...r }, () => say(
-      `Copied from ${from.project}/${from.env} (revision ${r.from.revision}) to ${to.project}/${to.env}: ${r.added.length} added, ${r.changed.length} changed, ${r.unchanged.length} unchanged (revision ${r.revision}).`,
+      (`Copied from ${from.project}/${from.env} (revision ${r.from.revision}) to ` + `${to.project}/${to.env}: ${r.added.length} added, ${r.changed.length} changed, ` + `${r.unchanged.length} unchanged (revision ${r.revision}).`),
     ));
   },
 };

@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printTable, say, shortTime, warn } from '../output.js';
 
@@ -25,7 +25,7 @@ export const generate: CommandModule<GlobalArgs, GenerateArgs> = {
     .option('auto', { type: 'boolean', describe: 'The server writes a new generated value when --rotate-every runs out' })
     .option('show', { type: 'boolean', describe: 'Print the generated value' })
     .example('hush secrets generate SESSION_SECRET --length 48 --charset base64url', '')
-    .example('hush secrets generate DB_PASS --rotate-every 30d --auto', 'rotated by the server every 30 days') as Argv<GenerateArgs>,
+    .example('hush secrets generate DB_PASS --rotate-every 30d --auto', 'rotated by the server every 30 days'),
   handler: async (argv) => {
     if (argv.length !== undefined && !Number.isInteger(argv.length)) throw new CliError('--length must be a whole number', EXIT.usage);
     if (argv.auto && !argv['rotate-every']) throw new CliError('--auto needs --rotate-every (such as 90d)', EXIT.usage);
@@ -41,7 +41,7 @@ export const generate: CommandModule<GlobalArgs, GenerateArgs> = {
       ...(argv.show ? { show: true } : {}),
     });
     if (argv.json) { emit(argv, { project, env, ...r }, () => undefined); return; }
-    const line = `Generated ${key} in ${project}/${env} (version ${r.version}, ${r.length} ${r.charset === 'words' ? 'words' : `${r.charset} characters`}, ${r.bits} bits; ${policyText(r.policy)}).`;
+    const line = (`Generated ${key} in ${project}/${env} (version ${r.version}, ${r.length} ` + `${r.charset === 'words' ? 'words' : `${r.charset} characters`}, ${r.bits} bits; ` + `${policyText(r.policy)}).`);
     // With --show the value alone goes to stdout (for a pipe), the summary to stderr.
     if (r.value === undefined) { say(line); return; }
     note(line);
@@ -61,7 +61,7 @@ export const policy: CommandModule<GlobalArgs, PolicyArgs> = {
     .option('auto', { type: 'boolean', describe: 'Generated secrets only: the server rotates it (--no-auto: reminders only)' })
     .option('clear', { type: 'boolean', describe: 'Remove the rotation period and the expiry' })
     .example('hush secrets policy DB_PASS --rotate-every 90d', 'remind every 90 days (secret.rotation_due)')
-    .example('hush secrets policy API_KEY --expires-at 2027-01-31', '') as Argv<PolicyArgs>,
+    .example('hush secrets policy API_KEY --expires-at 2027-01-31', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -72,7 +72,7 @@ export const policy: CommandModule<GlobalArgs, PolicyArgs> = {
       : { ...(argv['rotate-every'] !== undefined ? { rotateEvery: none(argv['rotate-every']) } : {}), ...(argv['expires-at'] !== undefined ? { expiresAt: none(argv['expires-at']) } : {}), ...(argv.auto !== undefined ? { auto: argv.auto } : {}) };
     if (argv.clear && (argv['rotate-every'] !== undefined || argv['expires-at'] !== undefined)) throw new CliError('--clear cannot be combined with --rotate-every or --expires-at', EXIT.usage);
     const r = Object.keys(input).length ? await client.secrets.setPolicy(project, env, key, input) : await client.secrets.policy(project, env, key);
-    emit(argv, { project, env, ...r }, () => say(`${key} in ${project}/${env} (version ${r.version}): ${policyText(r)}${r.dueAt ? `; due ${r.dueAt}` : ''}.`));
+    emit(argv, { project, env, ...r }, () => say((`${key} in ${project}/${env} (version ${r.version}): ` + `${policyText(r)}${r.dueAt ? `; due ${r.dueAt}` : ''}.`)));
   },
 };
 

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FileTooLargeError, readBounded } from '../../common/files.js';
-import { DEFAULT_ADDR, profilePath, readProfiles, roleFrom, writeProfiles } from '../connection.js';
+import { DEFAULT_ADDR } from 'hush-vault-sdk/defaults';
+import { profilePath, readProfiles, roleFrom, writeProfiles } from '../connection.js';
 import { clientFor, connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, printFields, printTable, say, shortTime } from '../output.js';
 import { readHidden, readStdin } from '../prompt.js';
@@ -78,7 +79,7 @@ export const loginCommand: CommandModule<object, LoginArgs> = {
     .example('hush login --addr https://vault.example.com:8420 --profile prod --token-stdin < token.txt', 'a second, named profile')
     .example('hush login --addr http://127.0.0.1:8420 -p api -e dev', 'with a default project and environment')
     .example('hush login --addr https://vault.example.com --oidc github-actions --role deploy', 'in a GitHub Actions job (machine identity)')
-    .example('hush login --addr https://vault.example.com --role k8s-api --jwt-file /var/run/secrets/tokens/hush', 'with a JWT from a file') as never,
+    .example('hush login --addr https://vault.example.com --role k8s-api --jwt-file /var/run/secrets/tokens/hush', 'with a JWT from a file'),
   handler: async (argv) => {
     const file = readProfiles();
     const name = argv.profile ?? 'default';
@@ -149,7 +150,7 @@ export const logoutCommand: CommandModule<object, GlobalArgs> = {
 export const profilesCommand: CommandModule<object, GlobalArgs> = {
   command: 'profiles',
   describe: 'List the profiles saved by hush login (never their tokens)',
-  handler: async (argv) => {
+  handler: (argv) => {
     const file = readProfiles();
     const current = inUse(file);
     const rows = Object.entries(file.profiles).sort(([a], [b]) => a.localeCompare(b)).map(([name, p]) => ({

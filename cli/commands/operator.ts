@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, say } from '../output.js';
 import { readHidden } from '../prompt.js';
@@ -62,7 +62,7 @@ const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
     .option('reset', { type: 'boolean', describe: 'Forget the shares given so far on this server' })
     .example('hush operator unseal', 'prompts for one share, without echo')
     .example('hush operator unseal --share-file /media/usb/share-2', '')
-    .example('cat share-1 share-4 | hush operator unseal', 'shares on stdin, one per line') as Argv<UnsealArgs>,
+    .example('cat share-1 share-4 | hush operator unseal', 'shares on stdin, one per line'),
   handler: async (argv) => {
     const { client } = await connect(argv, { tokenOptional: true });
     if (argv.reset) {
@@ -113,7 +113,7 @@ const seal: CommandModule<GlobalArgs, SealArgs> = {
   describe: 'Seal the server now (root): it drops its keys and serves nothing until unsealed; --all seals every server on the database',
   builder: (y) => y
     .option('all', { type: 'boolean', describe: 'Seal every server sharing this database (each within about a second)' })
-    .example('hush operator seal --all', 'incident response: isolate every node') as Argv<SealArgs>,
+    .example('hush operator seal --all', 'incident response: isolate every node'),
   handler: async (argv) => {
     const { client } = await connect(argv);
     let r;

@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { checkResourceName, connect, type GlobalArgs } from '../context.js';
 import { emit, printTable, say, shortTime } from '../output.js';
 import { confirmByName } from '../prompt.js';
@@ -8,7 +8,7 @@ interface NameArgs extends GlobalArgs { name: string; yes?: boolean }
 const create: CommandModule<GlobalArgs, NameArgs> = {
   command: 'create <name>',
   describe: 'Create a project (admin:NAME or root)',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'project name' }) as Argv<NameArgs>,
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'project name' }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const p = await client.projects.create(checkResourceName('project', argv.name));
@@ -33,7 +33,7 @@ const del: CommandModule<GlobalArgs, NameArgs> = {
   describe: 'Delete a project with its environments and secrets (admin:P)',
   builder: (y) => y
     .positional('name', { type: 'string', demandOption: true, describe: 'project name' })
-    .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }) as Argv<NameArgs>,
+    .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     await confirmByName('project', argv.name, argv.yes);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { checkVarName, connect, target, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printJson, printTable, say, shortTime, warn } from '../output.js';
 import { withProgress } from '../progress.js';
@@ -47,7 +47,7 @@ async function valuesToSet(argv: SetArgs): Promise<[string, string][]> {
       seen.add(k);
     }
     if (pairs.some(([, v]) => v !== '')) {
-      warn('a value given on the command line can end up in your shell history and in ps; prefer `hush secrets set NAME` (hidden prompt or stdin) or `--from-file FILE`');
+      warn(('a value given on the command line can end up in your shell history and in ps; prefer `hush ' + 'secrets set NAME` (hidden prompt or stdin) or `--from-file FILE`'));
     }
     return pairs;
   }
@@ -66,14 +66,14 @@ async function valuesToSet(argv: SetArgs): Promise<[string, string][]> {
 
 const set: CommandModule<GlobalArgs, SetArgs> = {
   command: 'set <items..>',
-  describe: 'Set secrets: NAME=VALUE..., NAME --from-file F, or NAME alone (hidden prompt, or stdin when piped)',
+  describe: ('Set secrets: NAME=VALUE..., NAME --from-file F, or NAME alone (hidden prompt, or stdin when ' + 'piped)'),
   builder: (y) => y
     .positional('items', { type: 'string', array: true, demandOption: true, describe: 'NAME=VALUE pairs, or one NAME' })
     .option('from-file', { type: 'string', describe: 'Take the value of NAME from this file, byte for byte (- for stdin)' })
     .example('hush secrets set DATABASE_URL', 'type the value at a hidden prompt')
     .example('printf %s "$PASS" | hush secrets set DB_PASS', 'value from stdin (one trailing newline dropped)')
     .example('hush secrets set TLS_KEY --from-file key.pem', 'value from a file')
-    .example('hush secrets set LOG_LEVEL=debug FEATURE_X=on', 'several at once, atomically (warns about shell history)') as Argv<SetArgs>,
+    .example('hush secrets set LOG_LEVEL=debug FEATURE_X=on', 'several at once, atomically (warns about shell history)'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -86,7 +86,7 @@ const set: CommandModule<GlobalArgs, SetArgs> = {
     }
     const r = await client.secrets.bulk(project, env, { set: Object.fromEntries(pairs) });
     const out = { project, env, revision: r.revision, added: r.added, changed: r.changed, unchanged: r.unchanged };
-    emit(argv, out, () => say(`Set ${pairs.length} secrets in ${project}/${env}: ${r.added.length} added, ${r.changed.length} changed, ${r.unchanged.length} unchanged (revision ${r.revision}).`));
+    emit(argv, out, () => say((`Set ${pairs.length} secrets in ${project}/${env}: ${r.added.length} added, ${r.changed.length} ` + `changed, ${r.unchanged.length} unchanged (revision ${r.revision}).`)));
   },
 };
 
@@ -101,7 +101,7 @@ const get: CommandModule<GlobalArgs, KeyArgs> = {
     .option('version', { type: 'number', describe: 'An older version (see hush secrets history)' })
     .option('raw', { type: 'boolean', describe: 'The value as stored: ${...} references not resolved' })
     .example('hush secrets get DATABASE_URL -p api -e prod', '')
-    .example('hush secrets get DATABASE_URL --version 3', 'an older version') as Argv<KeyArgs>,
+    .example('hush secrets get DATABASE_URL --version 3', 'an older version'),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -128,7 +128,7 @@ const del: CommandModule<GlobalArgs, KeyArgs> = {
   command: 'delete <key>',
   aliases: ['rm'],
   describe: 'Delete a secret (its history is kept)',
-  builder: (y) => y.positional('key', { type: 'string', demandOption: true }) as Argv<KeyArgs>,
+  builder: (y) => y.positional('key', { type: 'string', demandOption: true }),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -144,10 +144,10 @@ function tooLarge(e: unknown, file: string): unknown {
   const code = (e as { code?: string })?.code;
   if (code === 'payload_too_large') {
     const limit = /limit of (\d+) bytes/.exec((e as Error).message)?.[1];
-    return new CliError(`${file} is too large to import at once (the server takes at most ${limit ? `${limit} bytes` : 'its --body-limit'} per request): split it into smaller files and import them one by one, or raise the server's --body-limit`, EXIT.usage, code);
+    return new CliError((`${file} is too large to import at once (the server takes at most ` + `${limit ? `${limit} bytes` : 'its --body-limit'} per request): split it into smaller files and ` + `import them one by one, or raise the server's --body-limit`), EXIT.usage, code);
   }
   if (code === 'env_too_large') {
-    return new CliError(`${(e as Error).message.split('\n')[0]}; nothing was imported: import fewer variables, delete unused ones, or raise the server's --max-env-bytes`, EXIT.usage, code);
+    return new CliError((`${(e as Error).message.split('\n')[0]}; nothing was imported: import fewer variables, delete ` + `unused ones, or raise the server's --max-env-bytes`), EXIT.usage, code);
   }
   return e;
 }
@@ -155,7 +155,7 @@ function tooLarge(e: unknown, file: string): unknown {
 const importCmd: CommandModule<GlobalArgs, ImportArgs> = {
   command: 'import <file>',
   describe: 'Import a .env file (- for stdin) in one atomic change; reports added/changed/unchanged',
-  builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: '.env file, parsed with dotenv' }).example('hush secrets import .env.production -p api -e prod', '') as Argv<ImportArgs>,
+  builder: (y) => y.positional('file', { type: 'string', demandOption: true, describe: '.env file, parsed with dotenv' }).example('hush secrets import .env.production -p api -e prod', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -165,11 +165,11 @@ const importCmd: CommandModule<GlobalArgs, ImportArgs> = {
     const keys = Object.keys(parsed);
     if (keys.length === 0) throw new CliError(`no variables found in ${file}`, EXIT.usage);
     const bad = keys.filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
-    if (bad.length) throw new CliError(`${file} has invalid variable names (nothing imported): ${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}`, EXIT.usage);
+    if (bad.length) throw new CliError((`${file} has invalid variable names (nothing imported): ` + `${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', ...' : ''}`), EXIT.usage);
     const r = await withProgress(`Importing ${keys.length} variables into ${project}/${env}`, () => client.secrets.bulk(project, env, { set: parsed })).catch((e) => { throw tooLarge(e, file); });
     const counts = { added: r.added.length, changed: r.changed.length, unchanged: r.unchanged.length };
     emit(argv, { project, env, file, revision: r.revision, counts, added: r.added, changed: r.changed, unchanged: r.unchanged },
-      () => say(`Imported ${file} into ${project}/${env}: ${counts.added} added, ${counts.changed} changed, ${counts.unchanged} unchanged (revision ${r.revision}).`));
+      () => say((`Imported ${file} into ${project}/${env}: ${counts.added} added, ${counts.changed} changed, ` + `${counts.unchanged} unchanged (revision ${r.revision}).`)));
   },
 };
 
@@ -177,14 +177,14 @@ interface ExportArgs extends GlobalArgs { format?: (typeof FORMAT_CHOICES)[numbe
 
 const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
   command: 'export',
-  describe: 'Print all values as dotenv (default; also --format env), json, shell, docker (--env-file) or yaml',
+  describe: ('Print all values as dotenv (default; also --format env), json, shell, docker (--env-file) or ' + 'yaml'),
   builder: (y) => y
     .option('format', { alias: 'f', choices: FORMAT_CHOICES, describe: 'Output format [default: dotenv; json with --json]' })
     .option('out', { alias: 'o', type: 'string', describe: 'Write to this file (mode 0600) instead of stdout' })
     .option('only', { type: 'string', array: true, describe: 'Only these names (repeat or comma-separate)' })
     .option('raw', { type: 'boolean', describe: 'Values as stored: ${...} references not resolved' })
     .example('hush secrets export --format shell > env.sh', '')
-    .example('hush secrets export --format docker -o app.env && docker run --env-file app.env app', '') as Argv<ExportArgs>,
+    .example('hush secrets export --format docker -o app.env && docker run --env-file app.env app', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const { project, env } = target(conn);
@@ -210,10 +210,10 @@ const exportCmd: CommandModule<GlobalArgs, ExportArgs> = {
 export const secretsCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'secrets',
   aliases: ['secret'],
-  describe: 'Set, read, list, delete, import and export secrets of an environment; its history, diff, rollback and copy',
+  describe: ('Set, read, list, delete, import and export secrets of an environment; its history, diff, ' + 'rollback and copy'),
   builder: (y) => y
     .command(set).command(get).command(list).command(del).command(history).command(diff).command(rollback).command(copy).command(importCmd).command(exportCmd)
     .command(generate).command(policy).command(stale)
-    .demandCommand(1, 'name a secrets command: set, get, list, delete, history, diff, rollback, copy, import, export, generate, policy, stale'),
+    .demandCommand(1, ('name a secrets command: set, get, list, delete, history, diff, rollback, copy, import, export, ' + 'generate, policy, stale')),
   handler: () => undefined,
 };

@@ -21,7 +21,7 @@ export const serverCommand: CommandModule = {
   handler: async (argv) => {
     // Everything the server creates (database, WAL, backups, audit file) is private to its user.
     process.umask(0o077);
-    const cfg = loadConfig(argv as Record<string, unknown>);
+    const cfg = loadConfig(argv);
     const { buildServer } = await import('../../vault/server.js');
     const server = await buildServer(cfg);
     if (server.init) {
@@ -33,7 +33,7 @@ export const serverCommand: CommandModule = {
     if (server.masterKeySource === 'data-dir' || server.init?.masterKeySource === 'generated') {
       process.stderr.write(
         'WARNING: the master key is stored beside the database (master.key in the data dir).\n' +
-        '         This is for development only: anyone with a copy of the data dir can read every secret.\n' +
+        ('         This is for development only: anyone with a copy of the data dir can read every ' + 'secret.\n') +
         '         For production set HUSH_MASTER_KEY_FILE to a key kept elsewhere; see docs/keys.md.\n',
       );
     }
@@ -58,10 +58,10 @@ interface SealFlags { seal?: string; shares?: number; threshold?: number; 'pgp-k
 /** The seal flags of init and rekey. */
 function sealOptions<T>(y: Argv<T>, forRekey: boolean): Argv<T> {
   return y
-    .option('seal', { type: 'string', choices: forRekey ? ['shamir', 'passphrase'] : ['file', 'shamir', 'passphrase'], describe: forRekey ? 'The new seal [default: the current one]' : 'How the master key is kept: file (master.key or --master-key-file, the default), shamir (unseal shares), passphrase (Argon2id)' })
+    .option('seal', { type: 'string', choices: forRekey ? ['shamir', 'passphrase'] : ['file', 'shamir', 'passphrase'], describe: forRekey ? 'The new seal [default: the current one]' : ('How the master key is kept: file (master.key or --master-key-file, the default), shamir (unseal ' + 'shares), passphrase (Argon2id)') })
     .option('shares', { type: 'number', describe: 'shamir: how many unseal shares to make [default: 5]' })
     .option('threshold', { type: 'number', describe: 'shamir: how many shares open the vault [default: 3]' })
-    .option('pgp-keys', { type: 'string', describe: 'shamir: comma-separated armored OpenPGP public key files, one per share; each share is printed encrypted to its key' })
+    .option('pgp-keys', { type: 'string', describe: ('shamir: comma-separated armored OpenPGP public key files, one per share; each share is printed ' + 'encrypted to its key') })
     .option(forRekey ? 'new-passphrase-file' : 'passphrase-file', { type: 'string', describe: 'passphrase: file holding the new passphrase (else prompted twice, without echo)' })
     .option('json', { type: 'boolean', describe: 'machine output' });
 }
@@ -109,7 +109,7 @@ async function sealPlan(argv: SealFlags & Record<string, unknown>, current: { ty
     }
     const seen = new Set<string>();
     for (const [i, r] of recipients.entries()) {
-      if (seen.has(r.fingerprint)) throw new CliError(`--pgp-keys names key ${r.fingerprint} twice (${files[i]}): one holder would get two shares; give each share its own holder's key`, EXIT.usage);
+      if (seen.has(r.fingerprint)) throw new CliError((`--pgp-keys names key ${r.fingerprint} twice (${files[i]}): one holder would get two shares; ` + `give each share its own holder's key`), EXIT.usage);
       seen.add(r.fingerprint);
     }
   }
@@ -134,14 +134,14 @@ function printShares(out: { text: string; to: string | null }[], threshold: numb
 
 const operatorInitCommand: CommandModule = {
   command: 'init',
-  describe: 'Create a vault: the data dir and database, a root token (printed once), and the seal: a master.key file (default), unseal shares, or a passphrase',
+  describe: ('Create a vault: the data dir and database, a root token (printed once), and the seal: a ' + 'master.key file (default), unseal shares, or a passphrase'),
   builder: (y) => sealOptions(serverOptions(y), false)
     .example('hush operator init --seal shamir --shares 5 --threshold 3', 'print 5 unseal shares; the master key is never written')
     .example('hush operator init --seal passphrase --passphrase-file /run/secrets/hush-pass', ''),
   handler: async (argv) => {
     process.umask(0o077);
-    const cfg = loadConfig(argv as Record<string, unknown>);
-    const plan = await sealPlan(argv as SealFlags & Record<string, unknown>, null, '--passphrase-file');
+    const cfg = loadConfig(argv);
+    const plan = await sealPlan(argv, null, '--passphrase-file');
     const { initVault, openConfiguredDb } = await import('../../vault/vault.js');
     const { createLogger } = await import('../../vault/server.js');
     const opened = openConfiguredDb(cfg);
@@ -155,10 +155,10 @@ const operatorInitCommand: CommandModule = {
         }) + '\n');
         return;
       }
-      process.stdout.write(`Initialised vault ${r.vaultId} (seal: ${r.seal?.type ?? 'file'}${r.seal?.type === 'shamir' ? `, ${r.seal.threshold} of ${r.seal.shares.length} shares` : ''}).\nRoot token (shown once, store it now):\n\n  ${r.rootToken}\n\n`);
+      process.stdout.write((`Initialised vault ${r.vaultId} (seal: ` + `${r.seal?.type ?? 'file'}${r.seal?.type === 'shamir' ? `, ${r.seal.threshold} of ${r.seal.shares.length} shares` : ''}).\nRoot ` + `token (shown once, store it now):\n\n  ${r.rootToken}\n\n`));
       if (r.seal?.type === 'shamir') printShares(shares, r.seal.threshold);
-      if (r.seal) process.stdout.write(`The master key was not written anywhere. The server starts sealed: open it with hush operator unseal${r.seal.type === 'shamir' ? `, once per share, ${r.seal.threshold} times` : ''} (docs/keys.md).\n`);
-      if (r.masterKeySource === 'generated') process.stdout.write(`Master key written to ${r.masterKeyFile} (mode 0600). Development only: move it off this disk for production (docs/keys.md).\n`);
+      if (r.seal) process.stdout.write((`The master key was not written anywhere. The server starts sealed: open it with hush operator ` + `unseal${r.seal.type === 'shamir' ? `, once per share, ${r.seal.threshold} times` : ''} ` + `(docs/keys.md).\n`));
+      if (r.masterKeySource === 'generated') process.stdout.write((`Master key written to ${r.masterKeyFile} (mode 0600). Development only: move it off this disk ` + `for production (docs/keys.md).\n`));
     } catch (e) {
       throw CliError.from(e, EXIT.usage);
     } finally {
@@ -169,14 +169,14 @@ const operatorInitCommand: CommandModule = {
 
 const operatorRekeyCommand: CommandModule = {
   command: 'rekey',
-  describe: 'New unseal shares (or threshold), or a new passphrase, opened with a quorum of the current ones; also moves a file-sealed vault to shares or a passphrase. No data is re-encrypted.',
+  describe: ('New unseal shares (or threshold), or a new passphrase, opened with a quorum of the current ones; ' + 'also moves a file-sealed vault to shares or a passphrase. No data is re-encrypted.'),
   builder: (y) => sealOptions(serverOptions(y), true)
     .option('share-file', { type: 'string', array: true, describe: 'File holding one current share (repeat; else prompted without echo)' })
     .option('passphrase-file', { type: 'string', describe: 'File holding the current passphrase (else prompted)' })
     .example('hush operator rekey --shares 3 --threshold 2 --share-file s1 --share-file s2 --share-file s3', ''),
   handler: async (argv) => {
     process.umask(0o077);
-    const cfg = loadConfig(argv as Record<string, unknown>);
+    const cfg = loadConfig(argv);
     const { rekeyVault } = await import('../../vault/rekey.js');
     const { createLogger } = await import('../../vault/server.js');
     const { readSecretFile } = await import('./operator.js');
@@ -191,21 +191,23 @@ const operatorRekeyCommand: CommandModule = {
           return out;
         },
         passphrase: async () => (argv['passphrase-file'] ? readSecretFile(argv['passphrase-file'] as string, '--passphrase-file') : readHidden('Current passphrase (not echoed): ')),
-        plan: (current) => sealPlan(argv as SealFlags & Record<string, unknown>, current, '--new-passphrase-file'),
+        plan: (current) => sealPlan(argv, current, '--new-passphrase-file'),
       });
       const shares = r.shares ? await shareOutput(r.shares, r.recipients) : [];
       if (argv.json) {
         process.stdout.write(JSON.stringify({ seal: r.type, ...(r.shares ? { shares: shares.map((s) => s.text), threshold: r.threshold, ...(shares[0]?.to ? { shareKeys: shares.map((s) => s.to) } : {}) } : {}), from: r.from, removedKeyFile: r.removedKeyFile }) + '\n');
         return;
       }
-      process.stdout.write(`Rekeyed: the vault is now sealed with ${r.type === 'shamir' ? `${r.threshold} of ${r.shares!.length} unseal shares` : 'a passphrase'} (was: ${r.from}). The old ${r.from === 'shamir' ? 'shares no longer open' : r.from === 'passphrase' ? 'passphrase no longer opens' : 'key file is no longer needed to open'} it.\n\n`);
+      const now = r.type === 'shamir' ? `${r.threshold} of ${r.shares!.length} unseal shares` : 'a passphrase';
+      const old = r.from === 'shamir' ? 'shares no longer open' : r.from === 'passphrase' ? 'passphrase no longer opens' : 'key file is no longer needed to open';
+      process.stdout.write(`Rekeyed: the vault is now sealed with ${now} (was: ${r.from}). The old ${old} it.\n\n`);
       if (r.shares) printShares(shares, r.threshold);
       if (r.removedKeyFile) process.stdout.write(`Removed ${r.removedKeyFile}: the master key is no longer kept beside the database.\n`);
       if (r.from === 'file') {
-        process.stdout.write('The master key itself is unchanged: any copy of the old key file (or of HUSH_MASTER_KEY) still decrypts this database. To retire every copy, unseal a server and run hush keys rotate-master (the new key is made on the server and never written down).\n');
-        if (!r.removedKeyFile) process.stdout.write('Remove --master-key-file / HUSH_MASTER_KEY from the servers\' settings: a sealed vault refuses to start with it set.\n');
+        process.stdout.write(('The master key itself is unchanged: any copy of the old key file (or of HUSH_MASTER_KEY) still ' + 'decrypts this database. To retire every copy, unseal a server and run hush keys rotate-master ' + '(the new key is made on the server and never written down).\n'));
+        if (!r.removedKeyFile) process.stdout.write(('Remove --master-key-file / HUSH_MASTER_KEY from the servers\' settings: a sealed vault refuses ' + 'to start with it set.\n'));
       }
-      process.stdout.write('Running servers keep serving; each asks for the new shares or passphrase the next time it starts sealed.\n');
+      process.stdout.write(('Running servers keep serving; each asks for the new shares or passphrase the next time it starts ' + 'sealed.\n'));
     } catch (e) {
       throw CliError.from(e, EXIT.usage);
     }

@@ -85,7 +85,7 @@ export const setupCommand: CommandModule<object, SetupArgs> = {
     const client = conn.token ? await clientFor({ ...conn, addr: addr ?? conn.addr }, argv).catch(() => null) : null;
     if (!project) project = await ask('Project', conn.project, client ? await names(() => client.projects.list()) : null, (v) => checkResourceName('project', v));
     checkResourceName('project', project);
-    if (!env) env = await ask('Environment', conn.env, client ? await names(() => client.envs.list(project!)) : null, (v) => checkResourceName('environment', v));
+    if (!env) env = await ask('Environment', conn.env, client ? await names(() => client.envs.list(project)) : null, (v) => checkResourceName('environment', v));
     checkResourceName('environment', env);
     // With a token, check that the pair exists, so a typo is caught now and not at the next deploy.
     let checked = false;

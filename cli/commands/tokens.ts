@@ -1,4 +1,4 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import type { TokenInfo } from 'hush-vault-sdk';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printTable, say, shortTime } from '../output.js';
@@ -17,7 +17,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     .option('cidr', { type: 'string', array: true, describe: 'Only accept the token from these networks (repeatable)' })
     .option('description', { type: 'string', describe: 'Free text' })
     .example('hush tokens create --name ci-api --scope read:api/prod --ttl 30d > ci.token', 'the token goes to ci.token, details to stderr')
-    .example('hush tokens create --name deployer --scope write:api/staging --scope read:api/prod --cidr 10.0.0.0/8', '') as Argv<CreateArgs>,
+    .example(('hush tokens create --name deployer --scope write:api/staging --scope read:api/prod --cidr ' + '10.0.0.0/8'), ''),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const scopes = list1(argv.scope) ?? [];
@@ -31,7 +31,8 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     });
     emit(argv, t, () => {
       // Details go to stderr so that `> file` captures only the token.
-      note(`Created token ${t.name} (${t.id}): ${t.scopes.join(' ')}${t.expiresAt ? `, expires ${shortTime(t.expiresAt)}` : ', never expires'}${t.cidrs.length ? `, from ${t.cidrs.join(' ')}` : ''}.`);
+      const expires = t.expiresAt ? `, expires ${shortTime(t.expiresAt)}` : ', never expires';
+      note(`Created token ${t.name} (${t.id}): ${t.scopes.join(' ')}${expires}${t.cidrs.length ? `, from ${t.cidrs.join(' ')}` : ''}.`);
       note('This is the only time the token is shown; store it now.');
       say(t.token);
     });
@@ -51,7 +52,7 @@ const list: CommandModule<GlobalArgs, ListArgs> = {
   describe: 'List this token and the tokens it created (root sees all)',
   builder: (y) => y
     .option('all', { alias: 'a', type: 'boolean', describe: 'Include revoked tokens' })
-    .option('name', { type: 'string', describe: 'Only tokens with this name' }) as Argv<ListArgs>,
+    .option('name', { type: 'string', describe: 'Only tokens with this name' }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const tokens = await client.tokens.list({ ...(argv.all ? { includeRevoked: true } : {}), ...(argv.name ? { name: argv.name } : {}) });
@@ -69,7 +70,7 @@ const revoke: CommandModule<GlobalArgs, RevokeArgs> = {
   builder: (y) => y
     .positional('which', { type: 'string', demandOption: true, describe: 'Token id (tok_...) or name' })
     .example('hush tokens revoke tok_3kY0mB1pQx7Zr2VaLw9T', '')
-    .example('hush tokens revoke ci-deploy', 'by name; refused when several live tokens share it') as Argv<RevokeArgs>,
+    .example('hush tokens revoke ci-deploy', 'by name; refused when several live tokens share it'),
   handler: async (argv) => {
     const { client } = await connect(argv);
     let id = String(argv.which);

@@ -24,7 +24,7 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     .option('project', { alias: 'p', type: 'string', describe: 'Only this project\'s events (admin:PROJECT); absent: the whole vault (root)' })
     .option('description', { type: 'string', describe: 'A note for the operators' })
     .example('hush webhooks create --url https://hooks.example.com/hush --events secret.changed,secret.rotation_due --project api', 'a project\'s changes')
-    .example('hush webhooks create --url https://alerts.example.com/hush --events auth.fail_burst,root.used,audit.verify_failed,backup.failed', 'security alerts (root)') as Argv<CreateArgs>,
+    .example('hush webhooks create --url https://alerts.example.com/hush --events auth.fail_burst,root.used,audit.verify_failed,backup.failed', 'security alerts (root)'),
   handler: async (argv) => {
     const events = (argv.events ?? []).flatMap((e) => String(e).split(',')).map((e) => e.trim()).filter(Boolean);
     if (!events.length) throw usage('give at least one event type with --events');
@@ -86,7 +86,7 @@ const deliveries: CommandModule<GlobalArgs, DeliveriesArgs> = {
   builder: (y) => idArg(y)
     .option('status', { choices: ['pending', 'delivered', 'failed'] as const, describe: 'Only deliveries in this state' })
     .option('limit', { type: 'number', default: 50, describe: 'At most this many (1-500)' })
-    .option('before', { type: 'string', describe: 'The next page: the cursor printed after a full page' }) as Argv<DeliveriesArgs>,
+    .option('before', { type: 'string', describe: 'The next page: the cursor printed after a full page' }),
   handler: async (argv) => {
     if (!Number.isInteger(argv.limit) || argv.limit! < 1 || argv.limit! > 500) throw usage('--limit must be a whole number from 1 to 500');
     const { client } = await connect(argv);
@@ -105,7 +105,7 @@ const deliveries: CommandModule<GlobalArgs, DeliveriesArgs> = {
 const redeliver: CommandModule<GlobalArgs, RedeliverArgs> = {
   command: 'redeliver <id> <delivery>',
   describe: 'Send a delivery again now (same event id)',
-  builder: (y) => idArg(y).positional('delivery', { type: 'number', demandOption: true, describe: 'delivery id (from hush webhooks deliveries)' }) as Argv<RedeliverArgs>,
+  builder: (y) => idArg(y).positional('delivery', { type: 'number', demandOption: true, describe: 'delivery id (from hush webhooks deliveries)' }),
   handler: async (argv) => {
     if (!Number.isInteger(argv.delivery) || argv.delivery < 1) throw usage('the delivery id is a whole number (see hush webhooks deliveries)');
     const { client } = await connect(argv);

@@ -2,6 +2,7 @@
  * The child's environment: the inherited one, minus Hush's own credentials,
  * plus the vault values (which win unless preserved).
  */
+import { dict } from '../../common/dict.js';
 
 /** Removed from the child's environment whatever the flags say: the child must not inherit Hush's credentials. */
 export const STRIPPED_VARS = ['HUSH_TOKEN', 'HUSH_TOKEN_FILE', 'HUSH_ROLE', 'HUSH_JWT', 'HUSH_JWT_FILE'] as const;
@@ -15,7 +16,7 @@ export interface EnvPolicy {
 
 export function buildChildEnv(inherited: NodeJS.ProcessEnv, secrets: Record<string, string>, policy: EnvPolicy): Record<string, string> {
   // No prototype: a secret named __proto__ is a variable like any other, not the object's prototype.
-  const env: Record<string, string> = Object.create(null);
+  const env = dict<string>();
   for (const [k, v] of Object.entries(inherited)) if (v !== undefined) env[k] = v;
   for (const k of STRIPPED_VARS) delete env[k];
   if (!policy.inject) return env;

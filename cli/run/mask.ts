@@ -23,7 +23,7 @@ export const MIN_MASK_CHARS = 4;
  */
 export class Masker {
   /** Patterns by first byte, longest first. */
-  private readonly table: (Buffer[] | undefined)[] = new Array(256);
+  private readonly table = new Array<Buffer[] | undefined>(256);
   private tail: Buffer = Buffer.alloc(0);
   /** Bytes at the start of `tail` already covered by a mask that was emitted (-1: no masked run reaches the tail). */
   private carry = -1;

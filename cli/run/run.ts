@@ -13,11 +13,12 @@ import {
 import type { RunArgs } from '../commands/run.js';
 import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Connection } from '../connection.js';
 import { CliError, EXIT, errorLine } from '../output.js';
-import { parseDurationMs } from './duration.js';
+import { parseDuration } from '../../common/duration.js';
 import { buildChildEnv, ENV_NAME, parseList, parsePreserve, type EnvPolicy } from './env.js';
 import { CREDENTIAL_VARIABLES, scrubInitialEnvironment } from './scrub-environ.js';
 import type { MountFormat } from './mount.js';
 import { exitStatus, FORWARDED, signalNumber, STOPPING, TERMINAL_SIGNALS, terminalAlreadyDelivered } from './signals.js';
+import { dict } from '../../common/dict.js';
 
 /** Exit statuses of failures before the command starts, beyond the CLI's own (docs/run.md). */
 export const RUN_EXIT = { notExecutable: 126, commandNotFound: 127 } as const;
@@ -64,12 +65,12 @@ export function parsePlan(a: RunArgs): RunPlan {
   }
   const only = parseList(a.only);
   for (const n of only) if (!ENV_NAME.test(n)) throw usage(`--only: "${n.slice(0, 80)}" is not a valid variable name`);
-  const graceMs = parseDurationMs(a['watch-grace'] ?? '10s');
+  const graceMs = parseDuration(a['watch-grace'] ?? '10s', { bareSeconds: true, allowZero: true });
   if (graceMs === null || graceMs < 0) throw usage(`--watch-grace: "${a['watch-grace']}" is not a duration (e.g. 10s, 500ms, 1m)`);
   let fallback: RunPlan['fallback'] = null;
   if (a.fallback !== undefined) {
     if (!a.fallback) throw usage('--fallback needs a file path');
-    const maxAgeMs = parseDurationMs(a['fallback-max-age'] ?? '24h');
+    const maxAgeMs = parseDuration(a['fallback-max-age'] ?? '24h', { bareSeconds: true });
     if (maxAgeMs === null || maxAgeMs <= 0) throw usage(`--fallback-max-age: "${a['fallback-max-age']}" is not a duration (e.g. 30m, 24h, 7d)`);
     fallback = { path: resolve(a.fallback), maxAgeMs };
   }
@@ -337,7 +338,7 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
   // The environment the command inherits, copied now (without a prototype), before hush's own credentials are
   // blanked in this process's initial environment block, which any process of the same user can read in
   // /proc/PID/environ: the command must not find hush's token there (docs/run.md, "What the command can see").
-  const inherited: NodeJS.ProcessEnv = Object.assign(Object.create(null) as NodeJS.ProcessEnv, env);
+  const inherited: NodeJS.ProcessEnv = Object.assign(dict<string | undefined>(), env);
   if (env === process.env) {
     const scrub = scrubInitialEnvironment();
     const held = CREDENTIAL_VARIABLES.filter((n) => inherited[n]);

@@ -16,7 +16,7 @@ export const TERMINAL_SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT
 /** Signals that mean "stop": after one, `--watch` no longer restarts the child. */
 export const STOPPING: ReadonlySet<string> = new Set(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']);
 
-export function signalNumber(sig: NodeJS.Signals | string): number {
+export function signalNumber(sig: string): number {
   return (constants.signals as Record<string, number>)[sig] ?? 0;
 }
 

@@ -1,11 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { isAuthError, isForbiddenError, type HushClient, type SecretsSnapshot } from 'hush-vault-sdk';
-
-/** Backoff with "equal jitter": between half and all of the exponential step. */
-const backoffDelay = (attempt: number, baseMs: number, maxMs: number): number => {
-  const step = Math.min(maxMs, baseMs * 2 ** attempt);
-  return step / 2 + Math.random() * (step / 2);
-};
+import { isAuthError, isForbiddenError, watch, type HushClient, type SecretsSnapshot } from 'hush-vault-sdk';
 
 export interface WatchLoopOptions {
   client: HushClient;
@@ -35,51 +28,44 @@ export function sameSecrets(a: Record<string, string>, b: Record<string, string>
 }
 
 /**
- * Long-polls the environment (If-None-Match + ?wait) and calls onChange when
- * the values the child sees would differ. Errors back off with jitter up to
- * maxBackoffMs and are reported once per outage; a revoked or expired token
- * (or a lost grant) ends the watch while the child keeps running.
+ * `hush run --watch`: the SDK's watch (conditional long-poll, jittered backoff,
+ * stop on a revoked or expired token or a lost grant), restarting the child
+ * only when the values it sees would differ. Errors are reported once per
+ * outage, and the reconnection once; the child keeps running either way.
+ * Resolves when the watch has ended (signal aborted, or stopped by an auth error).
  */
 export async function watchLoop(o: WatchLoopOptions): Promise<void> {
-  const wait = o.waitSeconds ?? 25;
-  const intervalMs = o.intervalMs ?? 1000;
-  const maxBackoffMs = o.maxBackoffMs ?? 30_000;
-  let etag = o.etag;
-  let current = o.secrets;
-  let failures = 0;
+  if (o.signal.aborted) return;
   const target = `${o.project}/${o.env}`;
-  const pause = (ms: number) => sleep(ms, undefined, { signal: o.signal }).catch(() => undefined);
-  while (!o.signal.aborted) {
-    const started = Date.now();
-    try {
-      const r = await o.client.secrets.getAll(o.project, o.env, {
-        only: o.only, ...(o.raw ? { raw: true } : {}), fallback: false, signal: o.signal,
-        ...(etag ? { ifNoneMatch: etag, wait, timeoutMs: wait * 1000 + 15_000 } : {}),
-      });
-      if (failures > 0) o.warn(`hush: watch: reconnected to the server; watching ${target} again`);
-      failures = 0;
-      if (!r.notModified) {
-        etag = r.etag;
-        if (!sameSecrets(r.secrets, current)) {
-          current = r.secrets;
-          await o.onChange(r);
-          continue;
-        }
-      }
-      if (r.notModified || !etag) {
-        const gap = intervalMs - (Date.now() - started);
-        if (gap > 0) await pause(gap);
-      }
-    } catch (err) {
-      if (o.signal.aborted) return;
+  let current = o.secrets;
+  let failing = false;
+  let ended!: () => void;
+  const done = new Promise<void>((resolve) => { ended = resolve; });
+  const stop = watch(
+    {
+      client: o.client, project: o.project, env: o.env, only: o.only, raw: o.raw, etag: o.etag ?? undefined,
+      waitSeconds: o.waitSeconds, intervalMs: o.intervalMs, maxBackoffMs: o.maxBackoffMs,
+      onReconnect: () => {
+        failing = false;
+        o.warn(`hush: watch: reconnected to the server; watching ${target} again`);
+      },
+    },
+    async (snap) => {
+      if (sameSecrets(snap.secrets, current)) return;
+      current = snap.secrets;
+      await o.onChange(snap);
+    },
+    (err) => {
       const msg = (err as Error)?.message ?? String(err);
       if (isAuthError(err) || isForbiddenError(err)) {
         o.warn(`hush: watch stopped (${msg}); the command keeps running with the values it has`);
+        ended();
         return;
       }
-      if (failures === 0) o.warn(`hush: watch: ${msg}; retrying with backoff, the command keeps running`);
-      failures++;
-      await pause(backoffDelay(failures - 1, 1000, maxBackoffMs));
-    }
-  }
+      if (!failing) o.warn(`hush: watch: ${msg}; retrying with backoff, the command keeps running`);
+      failing = true;
+    },
+  );
+  o.signal.addEventListener('abort', () => { void stop().then(ended); }, { once: true });
+  await done;
 }

@@ -37,11 +37,11 @@ type FallbackModule = typeof import('./fallback.js');
 function checkAuth(options: ClientOptions): void {
   const a = options.auth!;
   if (options.token !== undefined || options.tokenFile !== undefined) {
-    throw new ValidationError('invalid_config', `give either ${options.token !== undefined ? '{ token }' : '{ tokenFile }'} or { auth } to createClient, not both`);
+    throw new ValidationError('invalid_config', (`give either ${options.token !== undefined ? '{ token }' : '{ tokenFile }'} or { auth } to ` + `createClient, not both`));
   }
   if (typeof a !== 'object' || a === null || typeof a.role !== 'string' || a.role.trim() === '') throw new ValidationError('invalid_config', 'auth.role must name a JWT role');
   if (typeof a.jwt !== 'function') throw new ValidationError('invalid_config', 'auth.jwt must be a function returning the JWT (or a promise of it)');
-  if (options.fallback) throw new ValidationError('invalid_config', 'the fallback cache is keyed by a fixed token and cannot be used with { auth }, whose tokens change at every login');
+  if (options.fallback) throw new ValidationError('invalid_config', ('the fallback cache is keyed by a fixed token and cannot be used with { auth }, whose tokens ' + 'change at every login'));
 }
 
 /**
@@ -159,20 +159,20 @@ export function createClient(options: ClientOptions = {}): HushClient {
         entry = await m.loadEntry(fallback.path, token, addr, project, envName);
       } catch (readErr) {
         const why = (readErr as NodeJS.ErrnoException).code ?? 'it was written with another token, or altered';
-        warn(`hush: server unreachable (${err.code}) and the fallback cache ${fallback.path} cannot be used (${why}); not serving it`, { kind: 'fallback_unreadable', project, env: envName, error: err });
+        warn((`hush: server unreachable (${err.code}) and the fallback cache ${fallback.path} cannot be used ` + `(${why}); not serving it`), { kind: 'fallback_unreadable', project, env: envName, error: err });
         throw err;
       }
       if (!entry) throw err;
       // A cache filtered with `only` can answer only a request for a subset of those names.
-      if (entry.only && (!only || !only.every((k) => entry!.only!.includes(k)))) throw err;
+      if (entry.only && (!only || !only.every((k) => entry.only!.includes(k)))) throw err;
       const ageMs = Math.max(0, Date.now() - entry.savedAt);
       if (ageMs > fallback.maxAgeMs) {
-        warn(`hush: server unreachable (${err.code}) and the fallback cache for ${project}/${envName} is ${formatAge(ageMs)} old, older than the ${formatAge(fallback.maxAgeMs)} limit; not serving it`, { kind: 'fallback_too_old', project, env: envName, ageMs, error: err });
+        warn((`hush: server unreachable (${err.code}) and the fallback cache for ${project}/${envName} is ` + `${formatAge(ageMs)} old, older than the ${formatAge(fallback.maxAgeMs)} limit; not serving it`), { kind: 'fallback_too_old', project, env: envName, ageMs, error: err });
         throw err;
       }
       let secrets = nullProto(entry.secrets);
       if (only) secrets = nullProto(Object.fromEntries(Object.entries(secrets).filter(([k]) => only.includes(k))));
-      warn(`hush: server unreachable (${err.code}); serving ${project}/${envName} from the fallback cache saved ${formatAge(ageMs)} ago (revision ${entry.revision})`, { kind: 'fallback_served', project, env: envName, ageMs, error: err });
+      warn((`hush: server unreachable (${err.code}); serving ${project}/${envName} from the fallback cache ` + `saved ${formatAge(ageMs)} ago (revision ${entry.revision})`), { kind: 'fallback_served', project, env: envName, ageMs, error: err });
       return { notModified: false, secrets, revision: entry.revision, etag: null, fromCache: true, ageMs };
     }
   }
@@ -196,7 +196,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
       method: 'POST', path: '/v1/backups', body, stream: true, signal, timeoutMs: t,
       headers: { accept: 'application/octet-stream, application/pgp-encrypted, application/json' },
     });
-    let counts: Record<string, number> | null = null;
+    let counts: Record<string, number> | null;
     try { counts = JSON.parse(res.headers.get('x-hush-backup-counts') ?? 'null') as Record<string, number> | null; } catch { counts = null; }
     const fileName = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? null;
     return { body: res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }), fileName, counts, contentType: res.headers.get('content-type') };

@@ -89,7 +89,7 @@ function serialized<T>(path: string, fn: () => Promise<T>): Promise<T> {
 /** Encrypts and stores one environment's values, replacing its previous entry. */
 export function saveEntry(path: string, token: string, addr: string, project: string, env: string, entry: CacheEntry): Promise<void> {
   return serialized(path, async () => {
-    let file: CacheFile | null = null;
+    let file: CacheFile | null;
     try { file = await readCacheFile(path); } catch { file = null; /* unreadable: start over */ }
     file ??= { format: 'hush-fallback', version: 1, entries: {} };
     const info = identity(addr, project, env);

@@ -101,8 +101,9 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number): nu
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) { reject(signal.reason); return; }
-    const onAbort = () => { clearTimeout(timer); reject(signal!.reason); };
+    // The signal's reason as it is (an AbortError DOMException unless the caller gave another), as fetch rejects.
+    if (signal?.aborted) { reject(signal.reason as Error); return; }
+    const onAbort = () => { clearTimeout(timer); reject(signal!.reason as Error); };
     const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.min(ms, MAX_TIMER_MS));
     signal?.addEventListener('abort', onAbort, { once: true });
   });
@@ -137,20 +138,21 @@ function networkReason(err: unknown): string {
  */
 export function retainResponse(res: Response): ReadableStream<Uint8Array> | null {
   if (!res.body) return null;
-  let held: Response | null = res;
-  const reader = res.body.getReader();
+  // Read by nobody: the reference itself is the point (see above).
+  let _held: Response | null = res;
+  const reader = res.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
       const r = await reader.read();
       if (r.done) {
-        held = null;
+        _held = null;
         ctrl.close();
       } else {
         ctrl.enqueue(r.value);
       }
     },
     cancel(reason) {
-      held = null;
+      _held = null;
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
@@ -207,7 +209,7 @@ export function createTransport(cfg: TransportConfig) {
         if (timedOut) throw new TimeoutError(`no response from ${origin} within ${timeoutMs} ms`, { ...errOpts, timeoutMs });
         const cert = untrustedCertificate(err);
         // Not an outage: a retry or the fallback cache would only hide a configuration to fix.
-        if (cert) throw new UnavailableError('certificate_untrusted', `cannot reach the Hush server at ${origin} (${cert}: its TLS certificate is not signed by a CA this client trusts); give the CA certificate with HUSH_CA_FILE or the ca option`, { ...errOpts, cause: err });
+        if (cert) throw new UnavailableError('certificate_untrusted', (`cannot reach the Hush server at ${origin} (${cert}: its TLS certificate is not signed by a CA ` + `this client trusts); give the CA certificate with HUSH_CA_FILE or the ca option`), { ...errOpts, cause: err });
         throw new UnavailableError('network_error', `cannot reach the Hush server at ${origin} (${networkReason(err)})`, { ...errOpts, cause: err });
       }
       const rid = res.headers.get('x-request-id') ?? undefined;

@@ -90,7 +90,7 @@ function liteResponse(url: string, r: IncomingMessage): Response {
     },
     get bodyUsed() { return used; },
     text: async () => (await take()).toString('utf8'),
-    json: async () => JSON.parse((await take()).toString('utf8')),
+    json: async () => JSON.parse((await take()).toString('utf8')) as unknown,
     arrayBuffer: async () => { const b = await take(); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); },
   };
   return res as unknown as Response;
@@ -98,7 +98,7 @@ function liteResponse(url: string, r: IncomingMessage): Response {
 
 function headerRecord(h: RequestInit['headers']): Record<string, string> {
   if (!h) return {};
-  if (Array.isArray(h)) return Object.fromEntries(h);
+  if (Array.isArray(h)) return Object.fromEntries(h as [string, string][]);
   // A Headers instance (duck-typed: naming the global Headers would load undici, which this module exists to avoid).
   if (typeof (h as Headers).forEach === 'function') {
     const out: Record<string, string> = {};
@@ -150,7 +150,7 @@ export function createNodeFetch(options: NodeFetchOptions = {}): typeof fetch {
         if (status >= 300 && status < 400 && status !== 304) { r.resume(); resolve('defer'); return; }
         resolve(liteResponse(url.href, r));
       });
-      const onAbort = () => { req.destroy(signal!.reason instanceof Error ? signal!.reason : undefined); reject(signal!.reason); };
+      const onAbort = () => { req.destroy(signal!.reason instanceof Error ? signal!.reason : undefined); reject(signal!.reason as Error); };
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => signal?.removeEventListener('abort', onAbort));
       req.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
@@ -158,5 +158,5 @@ export function createNodeFetch(options: NodeFetchOptions = {}): typeof fetch {
     });
     return res === 'defer' ? globalThis.fetch(input, init) : res;
   };
-  return nodeFetch as typeof fetch;
+  return nodeFetch;
 }

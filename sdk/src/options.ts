@@ -3,15 +3,7 @@ import type { CallOptions } from './types.js';
 import type { HushError } from './errors.js';
 
 
-/**
- * Address used when neither `addr` nor HUSH_ADDR is set: where `hush server` listens by default.
- *
- * @example
- * ```ts
- * if (createClient().addr === DEFAULT_ADDR) console.warn('HUSH_ADDR is not set; using the local server');
- * ```
- */
-export const DEFAULT_ADDR = 'http://127.0.0.1:8420';
+export { DEFAULT_ADDR } from './defaults.js';
 
 /**
  * Retry tuning. Only idempotent calls (GET, PUT, DELETE) are retried, and

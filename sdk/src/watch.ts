@@ -82,6 +82,36 @@ export interface WatchOptions extends ClientOptions {
    */
   maxBackoffMs?: number;
   /**
+   * Values as stored: `${...}` references not resolved (default false).
+   *
+   * @example
+   * ```ts
+   * watch({ project: 'api', env: 'prod', raw: true }, onChange);
+   * ```
+   */
+  raw?: boolean;
+  /**
+   * The ETag of values the caller already has (from `secrets.getAll`): the
+   * first request then waits for a change from them instead of fetching them
+   * again. `onChange` is called for the first values that differ.
+   *
+   * @example
+   * ```ts
+   * const snap = await client.secrets.getAll('api', 'prod');
+   * watch({ project: 'api', env: 'prod', client, etag: snap.etag ?? undefined }, onChange);
+   * ```
+   */
+  etag?: string;
+  /**
+   * Called once when a request succeeds after one or more errors (which went to `onError`).
+   *
+   * @example
+   * ```ts
+   * watch({ project: 'api', env: 'prod', onReconnect: () => log.info('vault reachable again') }, onChange, onError);
+   * ```
+   */
+  onReconnect?: () => void;
+  /**
    * An existing client to use instead of creating one from the options.
    *
    * @example
@@ -124,13 +154,14 @@ export type StopWatching = () => Promise<void>;
  * ```
  */
 export function watch(options: WatchOptions, onChange: WatchChangeHandler, onError?: WatchErrorHandler): StopWatching {
-  const { project, env, only, waitSeconds = 25, intervalMs = 1000, initial = true, maxBackoffMs = 30_000, client: given, ...clientOptions } = options;
+  const { project, env, only, raw, etag: since, onReconnect, waitSeconds = 25, intervalMs = 1000, initial = true, maxBackoffMs = 30_000, client: given, ...clientOptions } =
+    options;
   const client = given ?? createClient(clientOptions);
   const wait = Math.min(60, Math.max(0, Math.floor(waitSeconds)));
   const report: WatchErrorHandler = onError ?? ((err) => console.warn(`hush: watching ${project}/${env}: ${(err as Error)?.message ?? String(err)}`));
   const ctrl = new AbortController();
   let prev: SecretsSnapshot | null = null;
-  let etag: string | undefined;
+  let etag: string | undefined = since;
   let failures = 0;
 
   const loop = (async () => {
@@ -138,9 +169,10 @@ export function watch(options: WatchOptions, onChange: WatchChangeHandler, onErr
       const started = Date.now();
       try {
         const r = await client.secrets.getAll(project, env, {
-          only, fallback: false, signal: ctrl.signal,
+          only, ...(raw ? { raw: true } : {}), fallback: false, signal: ctrl.signal,
           ...(etag !== undefined ? { ifNoneMatch: etag, wait, timeoutMs: wait * 1000 + 15_000 } : {}),
         });
+        if (failures > 0) onReconnect?.();
         failures = 0;
         if (!r.notModified) {
           const changed = prev === null || (r.etag && prev.etag ? r.etag !== prev.etag : r.revision !== prev.revision);

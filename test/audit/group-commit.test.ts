@@ -68,7 +68,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(writes, ['secret.write GC_A', 'secret.write GC_C', 'secret.write GC_E', 'secret.delete GC_E']);
     });
 
-    it('when the audit append fails, every job of the batch fails with audit_unavailable and none is applied', async () => {
+    it(('when the audit append fails, every job of the batch fails with audit_unavailable and none is ' + 'applied'), async () => {
       const c = s.server.container;
       const before_ = await c.secrets.revision('api', 'prod');
       const head = (await verify(s)).checked;
@@ -94,10 +94,10 @@ for (const backend of BACKENDS) {
     it('a job whose event cannot be stored fails alone; the rest of its batch commits', async () => {
       const c = s.server.container;
       if (backend === 'sqlite') {
-        await side.raw(`create trigger audit_poison before insert on audit_events when new.target like '%GC_POISON%' begin select raise(abort, 'poisoned event'); end`);
+        await side.raw((`create trigger audit_poison before insert on audit_events when new.target like '%GC_POISON%' ` + `begin select raise(abort, 'poisoned event'); end`));
       } else {
-        await side.raw(`create or replace function audit_poison() returns trigger language plpgsql as $$ begin if new.target like '%GC_POISON%' then raise exception 'poisoned event'; end if; return new; end $$`);
-        await side.raw('create trigger audit_poison before insert on audit_events for each row execute function audit_poison()');
+        await side.raw((`create or replace function audit_poison() returns trigger language plpgsql as $$ begin if ` + `new.target like '%GC_POISON%' then raise exception 'poisoned event'; end if; return new; end $$`));
+        await side.raw(('create trigger audit_poison before insert on audit_events for each row execute function ' + 'audit_poison()'));
       }
       try {
         const results = await Promise.allSettled([
@@ -119,7 +119,7 @@ for (const backend of BACKENDS) {
       assertContiguous(await allEvents(s));
     });
 
-    it('values read inside a batch that rolled back are never served later (the cache fills after commit)', async () => {
+    it(('values read inside a batch that rolled back are never served later (the cache fills after ' + 'commit)'), async () => {
       const c = s.server.container;
       await blockAuditInserts(side);
       try {
@@ -147,7 +147,7 @@ describe('canonical event material', () => {
   function reference(v: unknown): string {
     if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
     if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
-    const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+    const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${reference((v as Record<string, unknown>)[k])}`).join(',')}}`;
   }
 

@@ -47,9 +47,9 @@ for (const backend of BACKENDS) {
       assert.equal(await s.server.container.audit.checkpoint(), null, 'nothing moved since: no new checkpoint');
       assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets')).status, 200);
       const c2 = (await s.server.container.audit.checkpoint())!;
-      assert.equal(c2.id, c1!.id + 1);
+      assert.equal(c2.id, c1.id + 1);
       const rows = await db('audit_checkpoints').orderBy('id');
-      assert.deepEqual(Buffer.from(rows.at(-1).prev_hash).toString('hex'), c1!.hash);
+      assert.deepEqual(Buffer.from(rows.at(-1).prev_hash).toString('hex'), c1.hash);
       const heads = JSON.parse(rows.at(-1).heads) as [number, number, string][];
       assert.equal(heads.length, 1, 'only the stream that moved');
       const v = await verify(s);

@@ -45,8 +45,8 @@ const MARKER = '.hush-prev-release-built';
 const PREV_SKIP: string | false = (() => {
   if (existsSync(join(CACHE, MARKER))) return false;
   const r = spawnSync('git', ['-C', ROOT, 'cat-file', '-e', `${PREVIOUS_RELEASE}^{commit}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.error) return `the previous release (${PREVIOUS_RELEASE}) cannot be built: git is not available (${(r.error as NodeJS.ErrnoException).code})`;
-  if (r.status !== 0) return `the previous release (${PREVIOUS_RELEASE}) cannot be built: commit ${PREVIOUS_RELEASE} is not in the git history of ${ROOT} (a shallow clone or a source archive?)`;
+  if (r.error) return (`the previous release (${PREVIOUS_RELEASE}) cannot be built: git is not available ` + `(${(r.error as NodeJS.ErrnoException).code})`);
+  if (r.status !== 0) return (`the previous release (${PREVIOUS_RELEASE}) cannot be built: commit ${PREVIOUS_RELEASE} is not ` + `in the git history of ${ROOT} (a shallow clone or a source archive?)`);
   return false;
 })();
 
@@ -87,7 +87,7 @@ function previousRelease(): { dir: string; commit: string } {
     linkNodeModules(work);
     const run = (args: string[]) => {
       const r = spawnSync(process.execPath, args, { cwd: work, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`building the previous release (${commit}) in ${work}: node ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`);
+      if (r.status !== 0) throw new Error((`building the previous release (${commit}) in ${work}: node ${args.join(' ')} failed ` + `(${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`));
     };
     run(['sdk/build.mjs']);
     run([join(work, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
@@ -211,7 +211,7 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         if (backend === 'postgres') pg = await freshPgDatabase();
       });
       after(async () => {
-        const s = server as Listening | null;
+        const s = server;
         if (s) await s.kill9();
         await pg?.drop();
         if (dataDir) rmSync(join(dataDir, '..'), { recursive: true, force: true });
@@ -293,7 +293,7 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.equal((await api('GET', `${P}/secrets/API_KEY?version=2`)).body.value, CURRENT[`${P}/secrets/API_KEY`]);
       });
 
-      it('after the upgrade every old revision of an env is rebuilt (env history backfilled by the migration)', async () => {
+      it(('after the upgrade every old revision of an env is rebuilt (env history backfilled by the ' + 'migration)'), async () => {
         assert.ok(old && server, 'the upgraded server is running');
         const api = apiFor(server.url, old.rootToken);
         // prod: seven single writes by the old release (DB_URL, MULTI, API_KEY v1, API_KEY v2, TEMP, delete TEMP, AFTER_ROTATE), then API_KEY v3 by this one.
@@ -319,7 +319,7 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.deepEqual([d.body.added, d.body.removed, d.body.changed], [['AFTER_ROTATE', 'API_KEY'], [], []]);
       });
 
-      it('the upgraded vault has the secret lifecycle: policies on old secrets, generated secrets, references to old values', async () => {
+      it(('the upgraded vault has the secret lifecycle: policies on old secrets, generated secrets, ' + 'references to old values'), async () => {
         assert.ok(old && server, 'the upgraded server is running');
         const api = apiFor(server.url, old.rootToken);
         const health = await api('GET', '/v1/sys/health', undefined, null);
@@ -368,10 +368,10 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.equal(fresh[0].streamSeq, 1);
         assertContiguous(events);
         assert.ok(v.streams >= 2, `${v.streams} streams`);
-        t.diagnostic(`after the upgrade on ${backend}: ${events.length} events (${stream0.length} in stream 0, ${fresh.length} new in stream(s) ${[...new Set(fresh.map((e) => e.stream))].join(', ')}), verify checked ${v.checked}, head seq ${v.headSeq}`);
+        t.diagnostic((`after the upgrade on ${backend}: ${events.length} events (${stream0.length} in stream 0, ` + `${fresh.length} new in stream(s) ${[...new Set(fresh.map((e) => e.stream))].join(', ')}), ` + `verify checked ${v.checked}, head seq ${v.headSeq}`));
       });
 
-      it('a restart after the upgrade (checkpoint written at shutdown) still verifies against the old anchor', async () => {
+      it(('a restart after the upgrade (checkpoint written at shutdown) still verifies against the old ' + 'anchor'), async () => {
         assert.ok(old && server, 'the upgraded server is running');
         await stop();
         const { api } = await startNew();
@@ -381,7 +381,7 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.ok(v.checked > upgradedEvents.length, `checked ${v.checked}`);
       });
 
-      it('the upgraded vault moves to a sealed start (operator rekey --seal shamir): tokens, values and the old chain hold', async () => {
+      it(('the upgraded vault moves to a sealed start (operator rekey --seal shamir): tokens, values and ' + 'the old chain hold'), async () => {
         assert.ok(old, 'the previous release made the vault');
         await stop();
         const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'operator', 'rekey', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--json', ...dbArgs()], { encoding: 'utf8' });

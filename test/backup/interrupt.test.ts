@@ -57,7 +57,7 @@ describe('interrupted restore', () => {
   }
 
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    it(`${sig === 'SIGINT' ? 'Ctrl-C (SIGINT)' : 'SIGTERM'} to a running \`hush backup restore\` process: exit 130, one line, nothing left in the target`, async () => {
+    it((`${sig === 'SIGINT' ? 'Ctrl-C (SIGINT)' : 'SIGTERM'} to a running \`hush backup restore\` ` + `process: exit 130, one line, nothing left in the target`), async () => {
       const dir = join(work, `cli-${sig}`);
       const passFile = join(work, 'pass.txt');
       writeFileSync(passFile, PASS, { mode: 0o600 });

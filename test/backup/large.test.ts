@@ -70,14 +70,14 @@ describe('100,000 secret versions: backup and restore', { timeout: 300_000, skip
     const j = JSON.parse(r.stdout);
     assert.equal(j.counts.versions, VERSIONS);
     const peak = procStatus(pid, 'VmHWM');
-    timings.backup = `${(wall / 1000).toFixed(1)} s, ${mib(statSync(file).size)} file; server RSS ${mib(base)} before, peak ${mib(peak)}; CLI peak RSS ${mib(r.peakRss)}`;
+    timings.backup = (`${(wall / 1000).toFixed(1)} s, ${mib(statSync(file).size)} file; server RSS ${mib(base)} ` + `before, peak ${mib(peak)}; CLI peak RSS ${mib(r.peakRss)}`);
     t.diagnostic(`backup of ${VERSIONS} versions: ${timings.backup}`);
     // The dump is paged and streamed: the server's peak stays far below what holding the plaintext dump would take on top of its baseline.
     assert.ok(peak - base < 160 * 1048576, `server grew by ${mib(peak - base)} during the backup`);
     assert.ok(r.peakRss < 200 * 1048576, `CLI peak RSS ${mib(r.peakRss)}`);
   });
 
-  it('restores into a fresh data dir (hush backup restore) with bounded memory; the server starts on it and an old token reads', async (t) => {
+  it(('restores into a fresh data dir (hush backup restore) with bounded memory; the server starts on ' + 'it and an old token reads'), async (t) => {
     const dir = join(work, 'restored');
     const t0 = Date.now();
     // A 64 MiB heap cap: the plaintext dump (~25 MiB of NDJSON, several times that as JS objects) could not be held in it.
@@ -87,7 +87,7 @@ describe('100,000 secret versions: backup and restore', { timeout: 300_000, skip
     const j = JSON.parse(r.stdout);
     assert.equal(j.counts.versions, VERSIONS);
     assert.equal(j.verified, true);
-    timings.restore = `${(wall / 1000).toFixed(1)} s (one pass + read-back + fsync); restore process peak RSS ${mib(r.peakRss)} with a 64 MiB heap cap`;
+    timings.restore = (`${(wall / 1000).toFixed(1)} s (one pass + read-back + fsync); restore process peak RSS ` + `${mib(r.peakRss)} with a 64 MiB heap cap`);
     t.diagnostic(`restore of ${VERSIONS} versions: ${timings.restore}`);
     assert.ok(r.peakRss < 300 * 1048576, `restore peak RSS ${mib(r.peakRss)}`);
     const s2 = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn']);

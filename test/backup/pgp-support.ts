@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BackupError, decryptBackupStream, encryptBackupStream, type DecryptOptions, type EncryptOptions } from '../../vault/backup/pgp.js';
+import { BackupError } from '../../vault/backup/errors.js';
+import { decryptBackupStream, encryptBackupStream, type DecryptOptions, type EncryptOptions } from '../../vault/backup/pgp.js';
 
 /** A small NDJSON backup body (~200 KB, several stream chunks). */
 export function sampleNdjson(lines = 2000): Buffer {
@@ -63,7 +64,7 @@ export async function decryptFails(file: string, opts: DecryptOptions, code: str
     );
     assert.ok(streamErr, 'plaintext stream must error');
     assert.equal(signedErr, streamErr, '`signed` rejects with the stream error');
-    throw streamErr;
+    throw streamErr as Error;
   })();
   return rejectsWithCode(attempt, code);
 }

@@ -13,11 +13,8 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 
+import { BackupCorruptError, BackupDecryptError, BackupKeyError, BackupSignatureError } from '../../vault/backup/errors.js';
 import {
-  BackupCorruptError,
-  BackupDecryptError,
-  BackupKeyError,
-  BackupSignatureError,
   decryptBackupStream,
   encryptBackupStream,
   readRecipientKey,

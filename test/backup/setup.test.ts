@@ -13,7 +13,6 @@ import { loadConfig } from '../../vault/config.js';
 import { buildServer } from '../../vault/server.js';
 import { createBackup, writeAtomically } from '../../vault/backup/backup-service.js';
 import { SYSTEM_CONTEXT } from '../../vault/services/audit/audit-service.js';
-import type { Container } from '../../vault/container.js';
 import { logCapture, startServer, tempDir } from '../helpers/server.js';
 
 describe('backup setup errors', () => {
@@ -59,7 +58,7 @@ describe('backup setup errors', () => {
       let touched = 0;
       const c = new Proxy(s.server.container, {
         get(t, p, r) { if (p === 'db' || p === 'stores') touched++; return Reflect.get(t, p, r); },
-      }) as Container;
+      });
       await assert.rejects(createBackup(c, { passphrase: 'x', signingKey: { armored: 'not a key' } }, SYSTEM_CONTEXT), { code: 'backup_key_invalid' });
       await assert.rejects(createBackup(c, {}, SYSTEM_CONTEXT), { code: 'backup_key_invalid' });
       assert.equal(touched, 0, 'the database was not read');

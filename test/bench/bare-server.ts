@@ -20,4 +20,4 @@ app.put('/v1/projects/:p/envs/:e/secrets/:key', {
 }, async (req) => ({ key: (req.params as { key: string }).key, version: ++version, revision: version }));
 const addr = await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`listening on ${addr}\n`);
-process.on('SIGTERM', () => { app.close().then(() => process.exit(0)); });
+process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)); });

@@ -74,7 +74,7 @@ export async function bulkFigures(tmp: string, engine: 'sqlite' | 'postgres', ve
         const res = await fetch(`${s.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'bench-passphrase' }) });
         if (!res.ok || !res.body) throw new Error(`backup -> ${res.status} ${await res.text()}`);
         // Streamed to the file: holding a 1M-version backup in this process would make it (and every child it forks) 1 GB.
-        await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(out, { mode: 0o600 }));
+        await pipeline(Readable.fromWeb(res.body), createWriteStream(out, { mode: 0o600 }));
         backupMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
         backupPeakRssMb = Math.max(backupPeakRssMb, rssOf(s.child.pid!).peakMb);
       }

@@ -59,7 +59,7 @@ counts.tokens++;
 void body;
 if (buf) w.write(buf);
 // Format 5: the body's hash in the last line.
-if (BACKUP_FORMAT !== 5) throw new Error(`make-backup writes format 5, this release's is ${BACKUP_FORMAT}`);
+if (BACKUP_FORMAT !== 5) throw new Error(`make-backup writes format 5, this release's is ${String(BACKUP_FORMAT)}`);
 w.write(JSON.stringify({ t: 'end', bodySha256: h.digest('hex') }) + '\n');
 w.end();
 await once(w, 'finish');

@@ -61,7 +61,7 @@ function analyse(p: Profile) {
   let busy = 0;
   for (const [id, us] of selfUs) {
     const n = byId.get(id)!;
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`;
+    const key = (`${n.callFrame.functionName || '(anonymous)'} ` + `${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`);
     selfByFn.set(key, (selfByFn.get(key) ?? 0) + us);
     if (n.callFrame.functionName === '(idle)') continue;
     busy += us;
@@ -101,7 +101,7 @@ async function main() {
   const path = mode === 'put' ? '/v1/projects/api/envs/prod/secrets/PROF' : '/v1/projects/api/envs/prod/secrets';
   const r = await wrk(s.url + path, { seconds, token: tok, put: mode === 'put' ? randomBytes(6).toString('hex') : undefined });
   await s.stop();
-  report([`${mode} path (wrk): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`]);
+  report([(`${mode} path (wrk): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ` + `${r.p99.toFixed(1)} ms, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`)]);
   if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -5,14 +5,14 @@
 // HTTP load comes from wrk in its own process (installed from Debian's packages when missing, as root).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHaproxy } from '../helpers/haproxy.js';
 import { closedPort } from '../helpers/http.js';
 import { freshPgDatabase } from '../helpers/server.js';
 import { ensureTool } from '../helpers/tools.js';
-import { api, DIST, fmt, HUSH_BIN, median, resetPeakRss, rssOf, seedEnv, spawnListening, timeCommand, wrk, type LoadResult, type Spawned } from './lib.js';
+import { api, DIST, fmt, HUSH_BIN, median, rssOf, seedEnv, spawnListening, timeCommand, wrk, type LoadResult, type Spawned } from './lib.js';
 import { bulkFigures } from './bulk.js';
 
 const smoke = process.argv.includes('--smoke');
@@ -34,7 +34,7 @@ const want = (n: string) => !only || only.includes(n);
 function record(r: Omit<Row, 'ratio'> & { ratio?: number | null }) {
   const ratio = r.ratio !== undefined ? r.ratio : r.baseline ? r.value / r.baseline : null;
   rows.push({ ...r, ratio });
-  process.stderr.write(`  ${r.name}: ${fmt(r.value)} ${r.unit} (baseline ${r.baselineName}: ${r.baseline === null ? '-' : fmt(r.baseline)}; ratio ${ratio === null ? '-' : ratio.toFixed(2)})\n`);
+  process.stderr.write((`  ${r.name}: ${fmt(r.value)} ${r.unit} (baseline ${r.baselineName}: ` + `${r.baseline === null ? '-' : fmt(r.baseline)}; ratio ${ratio === null ? '-' : ratio.toFixed(2)})\n`));
 }
 
 async function startHush(name: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Spawned & { dir: string }> {
@@ -315,7 +315,7 @@ async function main() {
   const lines = [
     '| Benchmark | Hush | Baseline | Ratio | Budget | Errors |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '-' : `${fmt(r.baseline)} (${r.baselineName})`} | ${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`} | ${r.budget} | ${errors(r)} |`),
+    ...rows.map((r) => (`| ${r.name} | ${fmt(r.value)} ${r.unit} | ` + `${r.baseline === null ? '-' : `${fmt(r.baseline)} (${r.baselineName})`} | ` + `${r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`} | ${r.budget} | ${errors(r)} |`)),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   writeFileSync(OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, smoke, runs: RUNS, rows }, null, 2) + '\n');

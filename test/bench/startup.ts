@@ -44,7 +44,7 @@ try {
   const lines = [
     `| variant | median of ${RUNS} (ms) | over node -e 0 (ms) | ratio to node -e 0 |`,
     '| --- | --- | --- | --- |',
-    ...variants.map(([name], v) => `| ${name} | ${fmt(median(times[v]))} | ${v === 0 || name === 'true alone' ? '-' : fmt(median(times[v]) - base)} | ${(median(times[v]) / base).toFixed(2)} |`),
+    ...variants.map(([name], v) => (`| ${name} | ${fmt(median(times[v]))} | ` + `${v === 0 || name === 'true alone' ? '-' : fmt(median(times[v]) - base)} | ` + `${(median(times[v]) / base).toFixed(2)} |`)),
   ];
   process.stdout.write(`${lines.join('\n')}\n\n50 secrets; load average ${load0.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end; Node ${process.version}.\n`);
   const single = median(times[1]) - base;

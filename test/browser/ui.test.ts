@@ -61,8 +61,8 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
   });
 
   /** Form fields of the page without a label (a <label for>, a wrapping label, or aria-label). */
-  const unlabelled = async () => page.evaluate(`[...document.querySelectorAll('input, select, textarea')]
-    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.outerHTML)`) as Promise<string[]>;
+  const unlabelled = async () => page.evaluate<string[]>(`[...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.outerHTML)`);
   const audit = async (action: string) => (await api('GET', `/v1/audit?action=${action}&order=desc&limit=5`)).events;
 
   it('logs in with a token; the token is kept nowhere in the page', async () => {
@@ -98,7 +98,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     // Keyboard: Tab reaches the buttons, and the focused one shows a visible outline.
     await page.getByRole('button', { name: 'Reveal DATABASE_URL' }).focus();
     await page.keyboard.press('Tab');
-    const focused = await page.evaluate(`(() => { const e = document.activeElement; const st = getComputedStyle(e); return [e.getAttribute('aria-label'), st.outlineStyle, st.outlineWidth]; })()`) as string[];
+    const focused = await page.evaluate<string[]>(`(() => { const e = document.activeElement; const st = getComputedStyle(e); return [e.getAttribute('aria-label'), st.outlineStyle, st.outlineWidth]; })()`);
     assert.equal(focused[0], 'Copy DATABASE_URL');
     assert.notEqual(focused[1], 'none');
     assert.notEqual(focused[2], '0px');
@@ -237,7 +237,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await page.setViewportSize({ width: 390, height: 800 });
     await page.goto(`${srv.url}/ui/#/p/shop/e/prod`);
     await page.getByText('API_KEY').waitFor();
-    const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     assert.ok(overflow <= 1, `no sideways scrolling on a phone (${overflow}px)`);
     await shot('phone-secrets');
     await page.setViewportSize({ width: 1100, height: 760 });
@@ -256,7 +256,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
   });
 
   it('the browser reported no CSP violation during the whole run', async () => {
-    const inPage = await page.evaluate('window.__csp') as string[];
+    const inPage = await page.evaluate<string[]>('window.__csp');
     assert.deepEqual([...violations, ...inPage], []);
   });
 });

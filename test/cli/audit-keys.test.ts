@@ -63,7 +63,7 @@ describe('hush audit', () => {
     }
   });
 
-  it('verify exits 0 on an intact chain, and 3 naming the first bad seq after the DB file is tampered with', async () => {
+  it(('verify exits 0 on an intact chain, and 3 naming the first bad seq after the DB file is tampered ' + 'with'), async () => {
     const s = await startServer();
     const u = rootCli(s.url, s.rootToken);
     for (const p of ['a1', 'a2', 'a3', 'a4']) await u.json(['projects', 'create', p]);
@@ -135,7 +135,7 @@ describe('hush audit verify --anchor-seq/--anchor-hash', () => {
       // ...the anchor does not.
       const r = await u2.run(['audit', 'verify', ...anchor]);
       assert.equal(r.code, 3);
-      assert.match(oneErrorLine(r.stderr), new RegExp(`^hush: audit chain broken at seq ${before.headSeq}: the anchor names event ${before.headSeq} but the log ends at ${before.headSeq - 1}`));
+      assert.match(oneErrorLine(r.stderr), new RegExp((`^hush: audit chain broken at seq ${before.headSeq}: the anchor names event ${before.headSeq} ` + `but the log ends at ${before.headSeq - 1}`)));
     } finally {
       await s2.close();
     }
@@ -163,7 +163,7 @@ describe('hush keys', () => {
     }
   });
 
-  it('rotate-master refuses a key file others can read, then rotates; the server restarts on the new key file', async () => {
+  it(('rotate-master refuses a key file others can read, then rotates; the server restarts on the new ' + 'key file'), async () => {
     const s = await startServer();
     const u = rootCli(s.url, s.rootToken, { HUSH_PROJECT: 'api', HUSH_ENV: 'prod' });
     await u.json(['projects', 'create', 'api']);
@@ -180,7 +180,8 @@ describe('hush keys', () => {
     const keyFile = join(u.home, 'new.key');
     const r = await u.run(['keys', 'rotate-master', '--new-key-file', keyFile, '--generate']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^Master key rotated: \d+ wrapped key\(s\) moved from \S+ to \S+\.\nNext: every server's master key file \(HUSH_MASTER_KEY_FILE or --master-key-file\) must hold the key in .*new\.key/);
+    assert.match(r.stdout, /^Master key rotated: \d+ wrapped key\(s\) moved from \S+ to \S+\.\n/);
+    assert.match(r.stdout, /\nNext: every server's master key file \(HUSH_MASTER_KEY_FILE or --master-key-file\) must hold the key in .*new\.key/);
     assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     const again = await u.run(['keys', 'rotate-master', '--new-key-file', keyFile, '--generate']);
     assert.equal(again.code, 6);

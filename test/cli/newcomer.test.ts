@@ -23,7 +23,7 @@ describe('a newcomer\'s path', () => {
   });
   after(() => s.close());
 
-  it('hush setup -p -e --addr writes .hush.json (no token), checked against the server; later commands use it with the login saved for that server', async () => {
+  it(('hush setup -p -e --addr writes .hush.json (no token), checked against the server; later commands ' + 'use it with the login saved for that server'), async () => {
     const u = cli();
     assert.equal((await u.run(['login', '--addr', s.url, '--token-stdin'], { input: s.rootToken })).code, 0);
     const r = await u.run(['setup', '-p', 'api', '-e', 'dev', '--addr', s.url]);
@@ -40,7 +40,7 @@ describe('a newcomer\'s path', () => {
     assert.equal(who.sources.addr, join(u.home, '.hush.json'));
   });
 
-  it('hush setup refuses a project or environment the server does not have, naming the ones it has, and writes nothing', async () => {
+  it(('hush setup refuses a project or environment the server does not have, naming the ones it has, ' + 'and writes nothing'), async () => {
     const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
     const r = await u.run(['setup', '-p', 'api', '-e', 'prd']);
     assert.equal(r.code, 5);
@@ -85,7 +85,7 @@ describe('a newcomer\'s path', () => {
     }
   });
 
-  it('hush setup on a terminal offers the server\'s projects and environments, and asks again after a bad answer', { skip: PTY_SKIP }, async () => {
+  it(('hush setup on a terminal offers the server\'s projects and environments, and asks again after a ' + 'bad answer'), { skip: PTY_SKIP }, async () => {
     const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
     const r = await onPty(['sh', '-c', `cd '${u.home}' && exec '${process.execPath}' '${FULL_CLI}' setup`], [
       { when: 'Project (api)', send: 'Bad Name\r' },
@@ -97,7 +97,7 @@ describe('a newcomer\'s path', () => {
     assert.deepEqual(JSON.parse(readFileSync(join(u.home, '.hush.json'), 'utf8')), { project: 'api', env: 'dev', addr: s.url });
   });
 
-  it('hush setup without a terminal and without -p/-e is a usage error; an existing file is replaced only with --yes', async () => {
+  it(('hush setup without a terminal and without -p/-e is a usage error; an existing file is replaced ' + 'only with --yes'), async () => {
     const u = cli({ HUSH_TOKEN: s.rootToken, HUSH_ADDR: s.url });
     const r = await u.run(['setup']);
     assert.equal(r.code, 2);
@@ -123,7 +123,7 @@ describe('a newcomer\'s path', () => {
     for (const args of [['init'], ['init', '--data-dir', join(u.home, 'd')]]) {
       const r = await u.run(args);
       assert.equal(r.code, 2);
-      assert.equal(r.stderr, 'hush: hush init is gone: link this directory to a project with hush setup; create a vault with hush operator init\n');
+      assert.equal(r.stderr, ('hush: hush init is gone: link this directory to a project with hush setup; create a vault with ' + 'hush operator init\n'));
       assert.equal(existsSync(join(u.home, 'd')), false);
       assert.equal(existsSync(join(u.home, 'hush-data')), false);
     }
@@ -144,7 +144,7 @@ describe('a newcomer\'s path', () => {
     }
   });
 
-  it('HUSH_TOKEN_FILE is read by the CLI (HUSH_TOKEN wins over it); an unreadable one is one line, exit 2', async () => {
+  it(('HUSH_TOKEN_FILE is read by the CLI (HUSH_TOKEN wins over it); an unreadable one is one line, ' + 'exit 2'), async () => {
     const u = cli({ HUSH_ADDR: s.url });
     writeFileSync(join(u.home, 'token'), `${s.rootToken}\n`, { mode: 0o600 });
     const who = await u.json(['whoami'], { env: { HUSH_TOKEN_FILE: join(u.home, 'token') } });
@@ -177,7 +177,7 @@ describe('a newcomer\'s path', () => {
     assert.match(m.stdout, /^GREETING=.hello dev.\n$/);
   });
 
-  it('tokens revoke takes a name when one live token has it, and refuses an ambiguous one with the list', async () => {
+  it(('tokens revoke takes a name when one live token has it, and refuses an ambiguous one with the ' + 'list'), async () => {
     const u = rootCli(s.url, s.rootToken);
     const empty = await u.run(['tokens', 'revoke', '']);
     assert.equal(empty.code, 2, 'an empty name (an unset $NAME) never picks a token');
@@ -202,7 +202,7 @@ describe('a newcomer\'s path', () => {
     assert.match(oneErrorLine(none.stderr), /^hush: no live token has the id or name "no-such-token"/);
   });
 
-  it('every Object.prototype name is a variable like any other through run (--only, --preserve-env), every export format and the SDK (finding 5)', async () => {
+  it(('every Object.prototype name is a variable like any other through run (--only, --preserve-env), ' + 'every export format and the SDK (finding 5)'), async () => {
     const names = Object.getOwnPropertyNames(Object.prototype).filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n));
     assert.ok(names.includes('__proto__') && names.includes('constructor') && names.includes('hasOwnProperty'));
     await s.api('POST', '/v1/projects/api/envs', { name: 'proto' });
@@ -251,7 +251,7 @@ describe('a newcomer\'s path', () => {
     assert.equal(Object.getPrototypeOf(target), Object.prototype, 'the target kept its prototype');
   });
 
-  it('an import larger than the server\'s body limit names --body-limit and suggests splitting the file', async () => {
+  it(('an import larger than the server\'s body limit names --body-limit and suggests splitting the ' + 'file'), async () => {
     const small = await startServer({ settings: { 'body-limit': '64KiB' } });
     try {
       await small.api('POST', '/v1/projects', { name: 'big' });
@@ -261,7 +261,7 @@ describe('a newcomer\'s path', () => {
       writeFileSync(file, Array.from({ length: 40 }, (_, i) => `K${i}="${'x'.repeat(4000)}"`).join('\n'));
       const r = await rootCli(small.url, small.rootToken, { HUSH_PROJECT: 'big', HUSH_ENV: 'prod' }).run(['secrets', 'import', file]);
       assert.equal(r.code, 2, r.stderr);
-      assert.equal(oneErrorLine(r.stderr), `hush: ${file} is too large to import at once (the server takes at most 65536 bytes per request): split it into smaller files and import them one by one, or raise the server's --body-limit`);
+      assert.equal(oneErrorLine(r.stderr), (`hush: ${file} is too large to import at once (the server takes at most 65536 bytes per ` + `request): split it into smaller files and import them one by one, or raise the server's --body-limit`));
       assert.deepEqual((await small.api('GET', '/v1/projects/big/envs/prod/secrets')).body.secrets, {}, 'nothing was imported');
     } finally {
       await small.close();
@@ -295,10 +295,10 @@ describe('a newcomer\'s path', () => {
       assert.doesNotMatch(r.body.error.message, /must match pattern|params\/|body\/|querystring\/|\^\[/, r.body.error.message);
     }
     assert.equal((await s.api('POST', '/v1/projects', { name: 'Bad Name' })).body.error.message,
-      'field "name" of the body must be lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit');
+      ('field "name" of the body must be lower-case letters, digits, ".", "_" and "-", up to 63 ' + 'characters, starting with a letter or digit'));
     assert.equal((await s.api('GET', '/v1/audit?limit=abc')).body.error.message, 'query parameter "limit" must be a whole number');
     const patch = await s.api('PATCH', '/v1/projects/api/envs/dev/secrets', { set: { '1BAD': 'x' } });
     assert.equal(patch.status, 400);
-    assert.equal(patch.body.error.message, 'invalid secret name "1BAD": use letters, digits and "_", not starting with a digit, at most 256 characters');
+    assert.equal(patch.body.error.message, ('invalid secret name "1BAD": use letters, digits and "_", not starting with a digit, at most 256 ' + 'characters'));
   });
 });

@@ -17,6 +17,7 @@ describe('progress indicator', () => {
     p.update('Still importing');
     await sleep(120);
     p.stop();
+    // eslint-disable-next-line no-control-regex -- the spinner's escape sequence is what is checked
     assert.match(f.written(), /\r\x1b\[K. Importing 5000 variables \(\d+\.\ds\)/);
     assert.match(f.written(), /Still importing/);
     assert.ok(f.written().endsWith('\r\x1b[K'));

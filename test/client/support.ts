@@ -19,9 +19,9 @@ export function ensureBinary(): string {
 export interface Ran { status: number | null; stdout: string; stderr: string }
 
 /** Runs a program to completion, asynchronously (a server in this process keeps answering). */
-export function runProgram(argv0: string, args: string[], env: NodeJS.ProcessEnv): Promise<Ran> {
+export function runProgram(argv0: string, args: string[], env: NodeJS.ProcessEnv, as: { uid?: number; gid?: number } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv0, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv0, args, { env, ...as, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

@@ -58,7 +58,7 @@ describe('master-key rotation across two servers on one PostgreSQL database', NE
   });
   after(async () => { await c?.close(); });
 
-  it('rotated through A with every key file updated: B wraps new keys under the new key and reads everything, without a restart', async () => {
+  it(('rotated through A with every key file updated: B wraps new keys under the new key and reads ' + 'everything, without a restart'), async () => {
     const k2 = newMasterKey();
     writeKeyFile(A.keyFile, k2);
     writeKeyFile(B.keyFile, k2);
@@ -85,7 +85,7 @@ describe('master-key rotation across two servers on one PostgreSQL database', NE
     assert.equal(B.child.pid, pidB, 'B was not restarted');
   });
 
-  it('rotated through A while B\'s key file still holds the old key: B answers 503 master_key_changed naming its file, keeps serving what it holds, and catches up once the file is updated', async () => {
+  it(('rotated through A while B\'s key file still holds the old key: B answers 503 master_key_changed ' + 'naming its file, keeps serving what it holds, and catches up once the file is updated'), async () => {
     const k3 = newMasterKey();
     writeKeyFile(A.keyFile, k3);
     const rot = await A.api('POST', '/v1/sys/rotate-master', { newKey: k3 });
@@ -154,7 +154,7 @@ describe('master-key rotation across two servers on one PostgreSQL database', NE
 });
 
 describe('the periodic master-key check (what watch() runs)', NEEDS_PG, () => {
-  it('an idle server adopts a rotation made elsewhere from its key file, and says what to do while the file is stale', async () => {
+  it(('an idle server adopts a rotation made elsewhere from its key file, and says what to do while the ' + 'file is stale'), async () => {
     const pg = (await freshPgDatabase())!;
     const files = [join(tempDir(), 'a.key'), join(tempDir(), 'b.key')];
     const k1 = newMasterKey();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../vault/config.js';
-import { parseDuration } from '../../vault/duration.js';
+import { parseDuration } from '../../common/duration.js';
 
 describe('config', () => {
   it('uses defaults when nothing is set', () => {
@@ -61,5 +61,18 @@ describe('config', () => {
     assert.equal(parseDuration('0s'), null);
     assert.equal(parseDuration('10'), null);
     assert.equal(parseDuration('1d '), null);
+  });
+
+  it('the server and the CLI read durations with one grammar (ms to y, decimals); bare seconds and zero only where asked for', () => {
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('1.5h'), 5_400_000);
+    assert.equal(parseDuration('2w'), 14 * 86_400_000);
+    assert.equal(parseDuration('10', { bareSeconds: true }), 10_000);
+    assert.equal(parseDuration('0.25', { bareSeconds: true }), 250);
+    assert.equal(parseDuration('0s', { allowZero: true }), 0);
+    assert.equal(parseDuration('0', { bareSeconds: true }), null);
+    assert.equal(parseDuration('0', { bareSeconds: true, allowZero: true }), 0);
+    assert.equal(parseDuration('10x', { bareSeconds: true }), null);
+    assert.equal(parseDuration('-5s', { allowZero: true }), null);
   });
 });

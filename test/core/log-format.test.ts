@@ -38,7 +38,7 @@ describe('--log-format', () => {
       assert.equal(await s.stop(), 0);
     }
     const lines = s.stdout().split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l));
-    assert.ok(lines.some((l) => / INFO  request completed .*statusCode/.test(l)), s.stdout().slice(0, 2000));
+    assert.ok(lines.some((l) => / INFO {2}request completed .*statusCode/.test(l)), s.stdout().slice(0, 2000));
     assert.ok(!s.stdout().split('\n').some((l) => l.startsWith('{')), 'no JSON line');
     assert.ok(!s.stdout().includes(pasted), 'the token pasted in the URL is scrubbed');
   });

@@ -92,8 +92,8 @@ export function spawnListening(nodeArgs: string[], opts: SpawnOptions): Promise<
         },
       });
     };
-    child.stdout!.on('data', (d) => { out += d; check(); });
-    child.stderr!.on('data', (d) => { err += d; check(); });
+    child.stdout.on('data', (d) => { out += d; check(); });
+    child.stderr.on('data', (d) => { err += d; check(); });
     child.once('exit', (code) => { if (!settled) fail(`exited with ${code} before listening`); });
   });
 }

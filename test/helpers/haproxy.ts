@@ -88,7 +88,7 @@ export function statsCommand(socket: string, command: string): Promise<string> {
     const c = connect(socket);
     let out = '';
     const t = setTimeout(() => { c.destroy(); reject(new Error(`no answer from ${socket} to ${command}`)); }, 5000);
-    c.on('data', (d) => { out += d; });
+    c.on('data', (d: Buffer) => { out += d.toString(); });
     c.on('error', (e) => { clearTimeout(t); reject(e); });
     c.on('close', () => { clearTimeout(t); resolve(out); });
     c.end(`${command}\n`);
@@ -105,8 +105,8 @@ export async function startHaproxy(dir: string, backends: Backend[]): Promise<Ha
   writeFileSync(file, config);
   const child = spawn(bin, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stdout!.on('data', (d) => { err += d; });
-  child.stderr!.on('data', (d) => { err += d; });
+  child.stdout.on('data', (d) => { err += d; });
+  child.stderr.on('data', (d) => { err += d; });
   const alive = () => child.exitCode === null && child.signalCode === null;
   const stats = async () => {
     const csv = (await statsCommand(socket, 'show stat')).trim().split('\n');
@@ -140,7 +140,7 @@ export async function startHaproxy(dir: string, backends: Backend[]): Promise<Ha
           return !!last && status.test(last.status);
         }, `haproxy to report ${server} ${status}`, timeoutMs);
       } catch (e) {
-        throw new Error(`${(e as Error).message} (last seen: ${JSON.stringify(last)})`);
+        throw new Error(`${(e as Error).message} (last seen: ${JSON.stringify(last)})`, { cause: e });
       }
       return last!;
     },

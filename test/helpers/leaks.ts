@@ -79,7 +79,7 @@ function excerpt(text: string, at: number): string {
 /** The closing check of a test file: zero leaks, with the counts in the output. */
 export function assertNoLeaks(t: { diagnostic: (s: string) => void }, label: string): void {
   const r = scanForLeaks();
-  t.diagnostic(`${label}: leak scan over ${r.scannedItems} log lines / error bodies / audit events (${Math.round(r.scannedBytes / 1024)} KiB), ${r.sensitive} secret values and tokens tracked: ${r.leaks.length} leaks`);
+  t.diagnostic((`${label}: leak scan over ${r.scannedItems} log lines / error bodies / audit events ` + `(${Math.round(r.scannedBytes / 1024)} KiB), ${r.sensitive} secret values and tokens tracked: ` + `${r.leaks.length} leaks`));
   console.log(`# RELIABILITY ${label}: leaks=${r.leaks.length} scanned=${r.scannedItems}`);
   assert.equal(r.leaks.length, 0, `leaks found:\n${r.leaks.slice(0, 20).map((l) => `${l.source}: ${l.what}: ${l.excerpt}`).join('\n')}`);
 }

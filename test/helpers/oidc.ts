@@ -34,6 +34,7 @@ export interface Issuer {
 
 export async function startIssuer(opts: { path?: string; alg?: Alg } = {}): Promise<Issuer> {
   const path = opts.path ?? '';
+  // eslint-disable-next-line prefer-const -- assigned once the issuer object that its handler closes over exists
   let server: Server;
   const issuer: Issuer = {
     url: '', keys: [await makeKey(opts.alg ?? 'RS256', 'k1')], mode: 'ok', jwksFetches: 0,

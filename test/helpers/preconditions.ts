@@ -3,7 +3,6 @@
  * tests that need it; when one is missing those tests are skipped with the
  * reason instead of failing (or passing) for an unrelated cause.
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';

@@ -216,7 +216,7 @@ for (const backend of BACKENDS) {
       assert.equal(priv.status, 400, priv.text);
       assert.match(priv.body.error.message, /private or secret key material/);
       // Only the public members of each key are kept: nothing else a document carries is stored.
-      const extra = await s.api('POST', '/v1/auth/jwt/roles', role('extra', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }], d: 'top-level junk' } as never }));
+      const extra = await s.api('POST', '/v1/auth/jwt/roles', role('extra', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }], d: 'top-level junk' } }));
       assert.equal(extra.status, 400, 'unknown top-level members are refused by the schema');
       const pub = await s.api('POST', '/v1/auth/jwt/roles', role('pub-only', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }] } }));
       assert.equal(pub.status, 201, pub.text);

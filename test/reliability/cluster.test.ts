@@ -88,7 +88,7 @@ const cleanups: (() => unknown)[] = [];
 after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
 describe('cluster: 2 nodes behind HAProxy on one PostgreSQL', { skip: CLUSTER_SKIP }, () => {
-  it('kill -9 of one node under a write load: no acknowledged write is lost, the chain verifies, the other node serves, HAProxy takes the dead one out', async (t) => {
+  it(('kill -9 of one node under a write load: no acknowledged write is lost, the chain verifies, the ' + 'other node serves, HAProxy takes the dead one out'), async (t) => {
     const db = (await freshPgDatabase())!;
     cleanups.push(db.drop);
     const c = await startCluster(db.url, 'cluster kill', cleanups);
@@ -117,15 +117,15 @@ describe('cluster: 2 nodes behind HAProxy on one PostgreSQL', { skip: CLUSTER_SK
     assert.equal((await call(c.node1.url, 'GET', '/v1/sys/health')).status, 200);
 
     await c.stop();
-    const d = `kill -9 of node2 under 4 writers through HAProxy: ${l.acks.length} acknowledged writes, all read back; `
-      + `${failoverErrors} requests failed during failover (${codesOf(l.snapshot())}), the last ${lastErrorMs ?? '-'} ms after the kill; `
-      + `HAProxy marked node2 ${stats.get('hush_nodes/node2')?.status} (${stats.get('hush_nodes/node2')?.checkStatus}) ${downMs} ms after the kill; `
-      + `${l.counts.ok - okAtDown} writes after that, all on node1; audit verify ok (${verify.checked} events)${retried503 ? `; ${retried503} read-backs retried after a 503` : ''}`;
+    const d = (`kill -9 of node2 under 4 writers through HAProxy: ${l.acks.length} acknowledged writes, all ` + `read back; `)
+      + (`${failoverErrors} requests failed during failover (${codesOf(l.snapshot())}), the last ` + `${lastErrorMs ?? '-'} ms after the kill; `)
+      + (`HAProxy marked node2 ${stats.get('hush_nodes/node2')?.status} ` + `(${stats.get('hush_nodes/node2')?.checkStatus}) ${downMs} ms after the kill; `)
+      + (`${l.counts.ok - okAtDown} writes after that, all on node1; audit verify ok (${verify.checked} ` + `events)${retried503 ? `; ${retried503} read-backs retried after a 503` : ''}`);
     t.diagnostic(d);
     summary.push(d);
   });
 
-  it('a node that loses its path to PostgreSQL answers 503 storage_unavailable, HAProxy routes everything to the other node, and takes it back when the path is back', async (t) => {
+  it(('a node that loses its path to PostgreSQL answers 503 storage_unavailable, HAProxy routes ' + 'everything to the other node, and takes it back when the path is back'), async (t) => {
     const db = (await freshPgDatabase())!;
     cleanups.push(db.drop);
     // node1 reaches PostgreSQL through a TCP relay of the test's own, which can be cut.
@@ -165,9 +165,9 @@ describe('cluster: 2 nodes behind HAProxy on one PostgreSQL', { skip: CLUSTER_SK
     await verifyAcks(c.url, c.token, l.acks);
     assert.equal((await auditVerify(c.url, c.token)).ok, true);
     await c.stop();
-    const d = `node1 cut from PostgreSQL under load through HAProxy: ${windowErrors} requests answered 503 before HAProxy took it out (${codesOf(atDown)}), `
-      + `taken out ${downMs} ms after the cut; then 0 errors for requests sent in the next 1 s, all served by node2 (${whileDown.ok - atDown.ok} ok); `
-      + `back in ${upMs} ms after the path came back; ${l.acks.length} acknowledged writes intact; audit verify ok`;
+    const d = (`node1 cut from PostgreSQL under load through HAProxy: ${windowErrors} requests answered 503 ` + `before HAProxy took it out (${codesOf(atDown)}), `)
+      + (`taken out ${downMs} ms after the cut; then 0 errors for requests sent in the next 1 s, all ` + `served by node2 (${whileDown.ok - atDown.ok} ok); `)
+      + (`back in ${upMs} ms after the path came back; ${l.acks.length} acknowledged writes intact; ` + `audit verify ok`);
     t.diagnostic(d);
     summary.push(d);
   });
@@ -180,7 +180,7 @@ describe('cluster on a PostgreSQL server of the test\'s own', { skip: CLUSTER_SK
     cleanups.push(() => pg.destroy());
   });
 
-  it('pg_ctl restart -m fast under load from both nodes: both recover without a restart of their own; nothing acknowledged is lost; the chain verifies', async (t) => {
+  it(('pg_ctl restart -m fast under load from both nodes: both recover without a restart of their own; ' + 'nothing acknowledged is lost; the chain verifies'), async (t) => {
     const db = (await freshPgDatabase(undefined, pg.url))!;
     const c = await startCluster(db.url, 'cluster pg restart', cleanups);
     const pids = [c.node1.child.pid, c.node2.child.pid];
@@ -215,13 +215,13 @@ describe('cluster on a PostgreSQL server of the test\'s own', { skip: CLUSTER_SK
     await c.lb.waitStatus('hush_nodes/node2', /^UP$/);
     await c.stop();
     const d = `pg_ctl restart -m fast (took ${restartedAt - restartAt} ms) under 3 clients on each node: `
-      + `node1 ${codesOf(l1.snapshot())}, node2 ${codesOf(l2.snapshot())}; first success ${recovered[0]} ms / ${recovered[1]} ms after pg_ctl returned; `
-      + `no restart of either node; ${l1.acks.length + l2.acks.length} acknowledged writes intact; audit verify ok`;
+      + (`node1 ${codesOf(l1.snapshot())}, node2 ${codesOf(l2.snapshot())}; first success ` + `${recovered[0]} ms / ${recovered[1]} ms after pg_ctl returned; `)
+      + (`no restart of either node; ${l1.acks.length + l2.acks.length} acknowledged writes intact; ` + `audit verify ok`);
     t.diagnostic(d);
     summary.push(d);
   });
 
-  it('PostgreSQL stopped: both nodes answer 503 storage_unavailable and fail their health checks, HAProxy marks them down; started again, they are back', async (t) => {
+  it(('PostgreSQL stopped: both nodes answer 503 storage_unavailable and fail their health checks, ' + 'HAProxy marks them down; started again, they are back'), async (t) => {
     const db = (await freshPgDatabase(undefined, pg.url))!;
     const c = await startCluster(db.url, 'cluster pg stop', cleanups);
     const before = secretValue();
@@ -259,14 +259,14 @@ describe('cluster on a PostgreSQL server of the test\'s own', { skip: CLUSTER_SK
     assert.equal((await auditVerify(c.url, c.token)).ok, true);
     assert.ok(c.node1.alive() && c.node2.alive());
     await c.stop();
-    const d = `PostgreSQL stopped: both nodes answered 503 storage_unavailable (health and requests); HAProxy marked both down `
-      + `(${stats.get('hush_nodes/node1')?.checkStatus} ${stats.get('hush_nodes/node1')?.checkCode}) ${downMs} ms after the stop and answered 503 itself; `
-      + `started again: healthy ${healthyMs} ms and UP in HAProxy ${upMs} ms after pg_ctl start returned, no restart of either node`;
+    const d = (`PostgreSQL stopped: both nodes answered 503 storage_unavailable (health and requests); HAProxy ` + `marked both down `)
+      + (`(${stats.get('hush_nodes/node1')?.checkStatus} ${stats.get('hush_nodes/node1')?.checkCode}) ` + `${downMs} ms after the stop and answered 503 itself; `)
+      + (`started again: healthy ${healthyMs} ms and UP in HAProxy ${upMs} ms after pg_ctl start ` + `returned, no restart of either node`);
     t.diagnostic(d);
     summary.push(d);
   });
 
-  it('PostgreSQL frozen (SIGSTOP, as a hung host or a network that drops packets): the health check answers 503 storage_unavailable instead of hanging, HAProxy marks both nodes down; thawed, they are back', async (t) => {
+  it(('PostgreSQL frozen (SIGSTOP, as a hung host or a network that drops packets): the health check ' + 'answers 503 storage_unavailable instead of hanging, HAProxy marks both nodes down; thawed, they ' + 'are back'), async (t) => {
     const db = (await freshPgDatabase(undefined, pg.url))!;
     const c = await startCluster(db.url, 'cluster pg frozen', cleanups);
     // Warm the pools: the probe then finds an open connection, and its query is what hangs.
@@ -275,8 +275,8 @@ describe('cluster on a PostgreSQL server of the test\'s own', { skip: CLUSTER_SK
     const signal = (sig: NodeJS.Signals) => { for (const pid of pids) { try { process.kill(pid, sig); } catch { /* exited */ } } };
     cleanups.push(() => signal('SIGCONT'));
     signal('SIGSTOP');
-    let healthMs: number[] = [];
-    let downMs = 0;
+    let healthMs: number[];
+    let downMs: number;
     try {
       const frozenAt = Date.now();
       healthMs = await Promise.all([c.node1, c.node2].map(async (n, i) => {
@@ -298,8 +298,8 @@ describe('cluster on a PostgreSQL server of the test\'s own', { skip: CLUSTER_SK
     assert.equal(w.status, 200, w.text);
     assert.equal((await auditVerify(c.url, c.token)).ok, true);
     await c.stop();
-    const d = `PostgreSQL frozen: health answered 503 storage_unavailable after ${healthMs.join(' / ')} ms (its bound: 2000 ms), `
-      + `HAProxy marked both nodes down ${downMs} ms after the freeze; thawed: both UP again ${upMs} ms later, no restart`;
+    const d = (`PostgreSQL frozen: health answered 503 storage_unavailable after ${healthMs.join(' / ')} ms ` + `(its bound: 2000 ms), `)
+      + (`HAProxy marked both nodes down ${downMs} ms after the freeze; thawed: both UP again ${upMs} ms ` + `later, no restart`);
     t.diagnostic(d);
     summary.push(d);
   });

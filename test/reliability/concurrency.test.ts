@@ -102,10 +102,10 @@ for (const backend of BACKENDS) {
       }
       const h = await call(s.url, 'GET', `${path}/versions`, { token });
       assert.equal(h.body.versions.length, CAS_ROUNDS, 'one version per round, no more');
-      t.diagnostic(`${CAS_ROUNDS} rounds x ${CLIENTS} clients: ${CAS_ROUNDS} winners, ${CAS_ROUNDS * (CLIENTS - 1)} cas_conflict`);
+      t.diagnostic((`${CAS_ROUNDS} rounds x ${CLIENTS} clients: ${CAS_ROUNDS} winners, ` + `${CAS_ROUNDS * (CLIENTS - 1)} cas_conflict`));
     });
 
-    it('bulk PATCHes racing PUTs and DELETEs leave the state of the serial order given by the revisions; no client sees the revision go back', async (t) => {
+    it(('bulk PATCHes racing PUTs and DELETEs leave the state of the serial order given by the revisions; ' + 'no client sees the revision go back'), async (t) => {
       const seed = seedFromEnv();
       const rand = rng(seed);
       await makeEnv(s.url, token, 'race', 'bulk');
@@ -199,7 +199,7 @@ for (const backend of BACKENDS) {
       const versionsAt = new Map<number, State>([[startRevision, new Map([...state].map(([k, v]) => [k, { ...v }]))]]);
       for (const d of done) {
         const want = apply(state, d.op);
-        for (const [k, v] of Object.entries(want)) assert.deepEqual(d.answer[k], v, `rev ${d.revision} ${d.op.kind}: ${k} answered ${JSON.stringify(d.answer[k])}, serial replay says ${JSON.stringify(v)}`);
+        for (const [k, v] of Object.entries(want)) assert.deepEqual(d.answer[k], v, (`rev ${d.revision} ${d.op.kind}: ${k} answered ${JSON.stringify(d.answer[k])}, serial replay ` + `says ${JSON.stringify(v)}`));
         snapshots.set(d.revision, live(state));
         versionsAt.set(d.revision, new Map([...state].map(([k, v]) => [k, { ...v }])));
       }
@@ -238,10 +238,10 @@ for (const backend of BACKENDS) {
       }
       totals.writes += done.length;
       totals.reads += reads.length + singleReads.length;
-      t.diagnostic(`${backend} (seed ${seed}): ${done.length} changes (${done.filter((d) => d.op.kind === 'bulk').length} bulk) replayed in revision order, ${reads.length} full reads and ${singleReads.length} single reads matched their revision`);
+      t.diagnostic((`${backend} (seed ${seed}): ${done.length} changes ` + `(${done.filter((d) => d.op.kind === 'bulk').length} bulk) replayed in revision order, ` + `${reads.length} full reads and ${singleReads.length} single reads matched their revision`));
     });
 
-    it('two server processes writing several environments at once: no deadlock, no 5xx (regression: group commit deadlocked on PostgreSQL)', { skip: backend !== 'postgres' && 'one process on SQLite' }, async (t) => {
+    it(('two server processes writing several environments at once: no deadlock, no 5xx (regression: ' + 'group commit deadlocked on PostgreSQL)'), { skip: backend !== 'postgres' && 'one process on SQLite' }, async (t) => {
       // Each process commits batches of requests in one transaction. Two
       // batches bumping env revisions in opposite orders deadlocked
       // (PostgreSQL aborts one after deadlock_timeout: a 500 and a 1 s stall).
@@ -257,7 +257,7 @@ for (const backend of BACKENDS) {
         }
       }));
       const ms = Date.now() - t0;
-      t.diagnostic(`960 writes over 3 envs from 2 processes in ${ms} ms: ${[...statuses].map(([k, n]) => `${k} x${n}`).join(', ')}`);
+      t.diagnostic((`960 writes over 3 envs from 2 processes in ${ms} ms: ` + `${[...statuses].map(([k, n]) => `${k} x${n}`).join(', ')}`));
       assert.deepEqual([...statuses.keys()], ['200']);
     });
 
@@ -272,7 +272,7 @@ for (const backend of BACKENDS) {
 describe('concurrency: totals', () => {
   it('no secret value or token in any log line, error body or audit event', (t) => {
     for (const l of capturedLogs) observe('server log', l);
-    t.diagnostic(`cas: ${totals.casRounds} rounds, ${totals.casLosers} losers got 409; ${totals.writes} racing changes, ${totals.reads} reads checked`);
+    t.diagnostic((`cas: ${totals.casRounds} rounds, ${totals.casLosers} losers got 409; ${totals.writes} racing ` + `changes, ${totals.reads} reads checked`));
     assertNoLeaks(t, 'concurrency');
   });
 });

@@ -141,7 +141,7 @@ for (const backend of BACKENDS) {
           stats.verifiedReads++;
           if (r.status !== 200 || r.body.value !== a.value || r.body.version !== a.version) {
             stats.losses++;
-            assert.fail(`LOST: ${a.key} v${a.version} (cycle ${cycle}, writer ${a.writer}) reads back ${r.status} ${r.body?.version}`);
+            assert.fail((`LOST: ${a.key} v${a.version} (cycle ${cycle}, writer ${a.writer}) reads back ${r.status} ` + `${r.body?.version}`));
           }
         });
 
@@ -170,7 +170,7 @@ for (const backend of BACKENDS) {
             assert.fail(`LOST: ${key} is at v${current}, but v${floor} was acknowledged`);
           }
           const pending = unknown.get(key) ?? new Set<string>();
-          assert.ok(current - floor <= pending.size, `${key}: ${current - floor} versions beyond the last acknowledged one, but only ${pending.size} writes were in flight`);
+          assert.ok(current - floor <= pending.size, (`${key}: ${current - floor} versions beyond the last acknowledged one, but only ${pending.size} ` + `writes were in flight`));
           for (let v = floor + 1; v <= current; v++) {
             const r = await call(srv.url, 'GET', `${BASE}/${key}?version=${v}`, { token });
             assert.equal(r.status, 200);
@@ -189,7 +189,7 @@ for (const backend of BACKENDS) {
         const v = await auditVerify(srv.url, token);
         assert.equal(v.ok, true, `cycle ${cycle}: audit chain: ${v.reason}`);
         stats.acked += cycleAcks.length;
-        t.diagnostic(`${backend} cycle ${cycle}: killed at ${killAt} ms, ${cycleAcks.length} acknowledged writes, ${[...unknown.values()].reduce((n, s) => n + s.size, 0)} in flight, audit chain of ${v.checked} events verified`);
+        t.diagnostic((`${backend} cycle ${cycle}: killed at ${killAt} ms, ${cycleAcks.length} acknowledged writes, ` + `${[...unknown.values()].reduce((n, s) => n + s.size, 0)} in flight, audit chain of ${v.checked} ` + `events verified`));
         assert.ok(cycleAcks.length > 0, `cycle ${cycle}: no write was acknowledged before the kill`);
         totals.cycles++;
       }
@@ -213,8 +213,8 @@ for (const backend of BACKENDS) {
       totals.inflightLost += stats.inflightLost;
       totals.verifiedReads += stats.verifiedReads;
       totals.loadReads += stats.loadReads;
-      t.diagnostic(`${backend} (seed ${seed}): ${CYCLES} crash cycles, ${stats.acked} acknowledged writes, ${stats.losses} lost; in flight at the kills: ${stats.inflightCommitted} committed, ${stats.inflightLost} not; ${stats.verifiedReads} verifying reads, ${stats.loadReads} reads under load`);
-      console.log(`# RELIABILITY crash ${backend}: cycles=${CYCLES} acked=${stats.acked} losses=${stats.losses} reads=${stats.loadReads} seed=${seed}`);
+      t.diagnostic((`${backend} (seed ${seed}): ${CYCLES} crash cycles, ${stats.acked} acknowledged writes, ` + `${stats.losses} lost; in flight at the kills: ${stats.inflightCommitted} committed, ` + `${stats.inflightLost} not; ${stats.verifiedReads} verifying reads, ${stats.loadReads} reads under load`));
+      console.log((`# RELIABILITY crash ${backend}: cycles=${CYCLES} acked=${stats.acked} losses=${stats.losses} ` + `reads=${stats.loadReads} seed=${seed}`));
       assert.equal(stats.losses, 0);
     });
   });

@@ -73,7 +73,7 @@ describe('the database becomes unwritable mid-run', () => {
     assert.ok(srv.alive(), 'the server stayed up');
 
     // Writes work again, everything acknowledged is intact, the chain verifies, the file is sound.
-    const explain = () => `\n${execFileSync('df', ['-k', mnt]).toString()}${execFileSync('ls', ['-l', dataDir]).toString()}last errors: ${srv.stdout().split('\n').filter((x) => /"level":5/.test(x)).slice(-2).join('\n')}`;
+    const explain = () => (`\n${execFileSync('df', ['-k', mnt]).toString()}${execFileSync('ls', ['-l', dataDir]).toString()}last ` + `errors: ${srv.stdout().split('\n').filter((x) => /"level":5/.test(x)).slice(-2).join('\n')}`);
     const after_ = await call(srv.url, 'PUT', `${BASE}/AFTER`, { token, body: { value: secretValue() } });
     assert.equal(after_.status, 200, after_.text + explain());
     let retried503 = 0;
@@ -98,11 +98,11 @@ describe('the database becomes unwritable mid-run', () => {
     await verifyAcks(srv.url, token, l.acks.slice(-50));
     await srv.stop();
     const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
-    t.diagnostic(`disk full: ${during.ok} ok and ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after space came back, no restart; ${l.acks.length} acknowledged writes intact; integrity_check ok`);
-    summary.push(`sqlite disk full: ${during.unavailable} x 503 (${codes}), 0 x 5xx other than 503, recovery ${recoveryMs} ms`);
+    t.diagnostic((`disk full: ${during.ok} ok and ${during.unavailable} answered 503 (${codes}); recovered ` + `${recoveryMs} ms after space came back, no restart; ${l.acks.length} acknowledged writes ` + `intact; integrity_check ok`));
+    summary.push((`sqlite disk full: ${during.unavailable} x 503 (${codes}), 0 x 5xx other than 503, recovery ` + `${recoveryMs} ms`));
   });
 
-  it('PostgreSQL: the database turns read-only: 503 with a clear code, no corruption, recovery without a restart', NEEDS_PG, async (t) => {
+  it(('PostgreSQL: the database turns read-only: 503 with a clear code, no corruption, recovery without ' + 'a restart'), NEEDS_PG, async (t) => {
     const pg = (await freshPgDatabase())!;
     const name = dbNameOf(pg.url);
     cleanups.push(pg.drop);
@@ -134,7 +134,7 @@ describe('the database becomes unwritable mid-run', () => {
     await auditEvents(srv.url, token);
     assert.equal(await srv.stop(), 0);
     const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
-    t.diagnostic(`read-only database: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after it was writable; ${l.acks.length} acknowledged writes intact`);
+    t.diagnostic((`read-only database: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}); recovered ` + `${recoveryMs} ms after it was writable; ${l.acks.length} acknowledged writes intact`));
     summary.push(`postgres read-only: ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
   });
 });
@@ -185,7 +185,7 @@ describe('PostgreSQL: write privileges are revoked mid-run', NEEDS_PG, () => {
     await auditEvents(srv.url, token);
     assert.equal(await srv.stop(), 0);
     const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
-    t.diagnostic(`privileges revoked: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after the grant, same connections, no restart`);
+    t.diagnostic((`privileges revoked: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}); recovered ` + `${recoveryMs} ms after the grant, same connections, no restart`));
     summary.push(`postgres privileges revoked: ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
   });
 });
@@ -227,7 +227,7 @@ describe('PostgreSQL connections are dropped under load', NEEDS_PG, () => {
     await auditEvents(srv.url, token);
     assert.equal(await srv.stop(), 0);
     const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ') || 'none';
-    t.diagnostic(`${terminated} backends terminated: ${during.ok} ok, ${during.unavailable} answered 503 (${codes}), 0 other errors; recovered in ${recoveryMs} ms; ${l.acks.length} acknowledged writes intact`);
+    t.diagnostic((`${terminated} backends terminated: ${during.ok} ok, ${during.unavailable} answered 503 ` + `(${codes}), 0 other errors; recovered in ${recoveryMs} ms; ${l.acks.length} acknowledged writes intact`));
     summary.push(`postgres terminate x8: ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
   });
 });
@@ -236,9 +236,9 @@ describe('PostgreSQL restarts under load', { skip: PRIVATE_PG_SKIP }, () => {
   const cleanups: (() => unknown)[] = [];
   after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
-  it('a fast restart, then 1.5 s down and a start: 503 while down, no 500, no hang, recovery without restarting Hush', async (t) => {
+  it(('a fast restart, then 1.5 s down and a start: 503 while down, no 500, no hang, recovery without ' + 'restarting Hush'), async (t) => {
     const pg = await privatePgCluster();
-    cleanups.push(pg.destroy);
+    cleanups.push(() => pg.destroy());
     const srv = await spawnHush(['--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--database-url', pg.url, ...NO_LIMITS], {}, { label: 'pg restart' });
     cleanups.push(() => srv.kill9());
     const token = srv.rootToken!;
@@ -279,7 +279,7 @@ describe('PostgreSQL restarts under load', { skip: PRIVATE_PG_SKIP }, () => {
     await auditEvents(srv.url, token);
     assert.equal(await srv.stop(), 0);
     const codes = [...during.byCode].map(([c, n]) => `${c} x${n}`).join(', ');
-    t.diagnostic(`postgres restart: recovered ${restartRecoveryMs} ms after pg_ctl restart; down ${t2 - downAt} ms: ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after the start, no restart of Hush; ${l.acks.length} acknowledged writes intact`);
+    t.diagnostic((`postgres restart: recovered ${restartRecoveryMs} ms after pg_ctl restart; down ${t2 - downAt} ` + `ms: ${during.unavailable} answered 503 (${codes}); recovered ${recoveryMs} ms after the start, ` + `no restart of Hush; ${l.acks.length} acknowledged writes intact`));
     summary.push(`postgres restart (private cluster): ${during.unavailable} x 503 (${codes}), recovery ${recoveryMs} ms`);
   });
 });

@@ -39,12 +39,12 @@ function count(status: number) {
 }
 
 async function fingerprint(f: Fixture): Promise<string> {
-  const r = await f.s.server.container.db.raw(`select
-    (select count(*) from projects) as p, (select count(*) from environments) as e, (select coalesce(sum(revision), 0) from environments) as r,
-    (select count(*) from secrets) as s, (select coalesce(sum(version), 0) from secrets) as sv, (select count(*) from secret_versions) as v,
-    (select count(*) from tokens) as t, (select count(*) from tokens where revoked_at is not null) as tr, (select count(*) from keys) as k,
-    (select coalesce(sum(dek_version), 0) from projects) as dk, (select max(mk_fingerprint) from keys) as mk, (select count(*) from leases) as l, (select count(*) from jwt_roles) as jr,
-    (select count(*) from webhooks) as wh`);
+  const r = await f.s.server.container.db.raw((`select
+    (select count(*) from projects) as p, (select count(*) from environments) as e, ` + `(select coalesce(sum(revision), 0) from environments) as r,
+    (select count(*) from secrets) ` + `as s, (select coalesce(sum(version), 0) from secrets) as sv, (select count(*) from ` + `secret_versions) as v,
+    (select count(*) from tokens) as t, (select count(*) from tokens ` + `where revoked_at is not null) as tr, (select count(*) from keys) as k,
+    (select ` + `coalesce(sum(dek_version), 0) from projects) as dk, (select max(mk_fingerprint) from keys) as ` + `mk, (select count(*) from leases) as l, (select count(*) from jwt_roles) as jr,
+    (select ` + `count(*) from webhooks) as wh`));
   const row = Array.isArray(r) ? r[0] : r.rows[0];
   return JSON.stringify(Object.values(row).map(String));
 }
@@ -148,7 +148,7 @@ async function exchange(f: Fixture, req: { method: string; path: string; auth: s
   let res: Response;
   let text: string;
   try {
-    res = await fetch(f.s.url + req.path, { method: req.method, headers, body: req.body?.data as string | Uint8Array | undefined, signal: AbortSignal.timeout(30_000) });
+    res = await fetch(f.s.url + req.path, { method: req.method, headers, body: req.body?.data, signal: AbortSignal.timeout(30_000) });
     text = await res.text();
   } catch (e) {
     // fetch refuses some inputs before sending (its own validation): not a server answer.
@@ -269,7 +269,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(served.filter((r) => !mine.has(r)), [], 'routes without fuzz coverage');
     });
 
-    it('random methods, hostile path segments, queries, headers and tokens on every route: never a 5xx, rejections write nothing', async (t) => {
+    it(('random methods, hostile path segments, queries, headers and tokens on every route: never a 5xx, ' + 'rejections write nothing'), async (t) => {
       const arb = fc.record({
         route: fc.constantFrom(...ROUTES),
         method: fc.oneof({ weight: 8, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') }),
@@ -295,7 +295,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(failures.slice(failed, failed + 10), []);
     });
 
-    it('hostile bodies on every route that takes one: malformed JSON, wrong types, huge strings, deep nesting, __proto__ and NUL', async (t) => {
+    it(('hostile bodies on every route that takes one: malformed JSON, wrong types, huge strings, deep ' + 'nesting, __proto__ and NUL'), async (t) => {
       const arb = fc.constantFrom(...BODY_ROUTES).chain((route) => fc.record({
         route: fc.constant(route),
         body: bodyFor(route.body!),
@@ -333,7 +333,7 @@ for (const backend of BACKENDS) {
         const data = Buffer.concat([Buffer.from(prefix), bad, Buffer.from(suffix)]);
         const err = await exchange(f, { method: route, path, auth: `Bearer ${f.s.rootToken}`, body: { desc: `utf8 ${where} ${bad.toString('hex')}`, data, contentType: 'application/json' } });
         if (err) return err;
-        let decoded: string | null = null;
+        let decoded: string | null;
         try { decoded = new TextDecoder('utf-8', { fatal: true }).decode(data); } catch { decoded = null; }
         if (decoded === null) {
           // Invalid UTF-8 must have been refused: the last answer was a 4xx (exchange checked nothing was written).
@@ -350,7 +350,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(failures.slice(failed, failed + 10), []);
     });
 
-    it('raw HTTP: unnormalised traversal, NUL and non-ASCII bytes in headers, overlong headers, bad framing, garbage', async (t) => {
+    it(('raw HTTP: unnormalised traversal, NUL and non-ASCII bytes in headers, overlong headers, bad ' + 'framing, garbage'), async (t) => {
       const rawSegment = fc.oneof(segment, fc.constantFrom('..', '.', '', '%2e%2e', '..;', '..%00', '%c0%ae%c0%ae', '\\..\\', './api'));
       const arb = fc.record({
         method: fc.oneof({ weight: 5, arbitrary: fc.constantFrom('GET', 'PUT', 'POST', 'DELETE', 'PATCH') }, { weight: 1, arbitrary: fc.constantFrom('G\u0000T', 'FOO', '', 'GET GET', 'CONNECT', 'TRACE', 'get') }),
@@ -438,7 +438,7 @@ for (const backend of BACKENDS) {
         const headers: Record<string, string> = {};
         if (c.auth !== null) headers.authorization = sealSafeAuth(f, path, c.auth);
         if (body.data !== undefined && body.contentType) headers['content-type'] = body.contentType;
-        const hostile = fetch(f.s.url + path, { method: c.route.method, headers, body: c.route.method === 'GET' ? undefined : body.data as string | Uint8Array | undefined, signal: AbortSignal.timeout(30_000) })
+        const hostile = fetch(f.s.url + path, { method: c.route.method, headers, body: c.route.method === 'GET' ? undefined : body.data, signal: AbortSignal.timeout(30_000) })
           .then(async (r) => ({ status: r.status, text: await r.text() }), () => null);
         const innocent = [0, 1].map((i) => call(f.s.url, 'PUT', `/v1/projects/bystander/envs/prod/secrets/B${i}`, { token: f.s.rootToken, body: { value: markedValue(c.n + i) } }));
         const [h, ...ok] = await Promise.all([hostile, ...innocent]);
@@ -448,7 +448,7 @@ for (const backend of BACKENDS) {
         // A "hostile" request with a valid token may simply succeed (delete A); restore the fixtures as the other properties do.
         if ((!h || h.status < 300) && c.route.method !== 'GET') await ensureFixtures(f);
         const bad = ok.find((r) => r.status !== 200);
-        return bad ? `an innocent PUT batched with ${c.route.method} ${path.slice(0, 100)} [${body.desc}] got ${bad.status} ${bad.text.slice(0, 200)}` : null;
+        return bad ? (`an innocent PUT batched with ${c.route.method} ${path.slice(0, 100)} [${body.desc}] got ` + `${bad.status} ${bad.text.slice(0, 200)}`) : null;
       });
       t.diagnostic(`${stats.cases - before_} cases`);
       assert.deepEqual(failures.slice(failed, failed + 10), []);
@@ -471,10 +471,10 @@ describe('hostile input: totals', () => {
   it('at least 10,000 cases, no 5xx, no leak in any log line, error body or audit event', (t) => {
     for (const l of capturedLogs) observe('server log', l);
     const statuses = [...stats.byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ');
-    t.diagnostic(`fuzz seed ${SEED}: ${stats.cases} cases, ${stats.requests} requests, ${stats.rejectedChecked} rejections checked for writes, ${stats.closedWithoutResponse} connections closed without an answer, 5xx seen: ${stats.fiveXX}`);
+    t.diagnostic((`fuzz seed ${SEED}: ${stats.cases} cases, ${stats.requests} requests, ${stats.rejectedChecked} ` + `rejections checked for writes, ${stats.closedWithoutResponse} connections closed without an ` + `answer, 5xx seen: ${stats.fiveXX}`));
     t.diagnostic(`statuses: ${statuses}`);
     for (const l of slow.slice(0, 20)) t.diagnostic(`slow case: ${l}`);
-    console.log(`# RELIABILITY fuzz: cases=${stats.cases} requests=${stats.requests} fiveXX=${stats.fiveXX} seed=${SEED}`);
+    console.log((`# RELIABILITY fuzz: cases=${stats.cases} requests=${stats.requests} fiveXX=${stats.fiveXX} ` + `seed=${SEED}`));
     assert.equal(stats.fiveXX, 0);
     assert.equal(failures.length, 0, 'failures in the properties above');
     if (SCALE.all >= 1) assert.ok(stats.cases >= 10_000, `only ${stats.cases} cases`);

@@ -34,7 +34,7 @@ describe('finding 1: slow bodies and hung-up clients', { skip: PROC_SKIP }, () =
   before(async () => { s = await startServer({ settings: { 'request-timeout': '2s', 'log-level': 'debug', 'auth-fail-limit': '1000' } }); });
   after(async () => { await s.close(); });
 
-  it('sockets dripping a body one byte at a time are closed by the request timeout (they stayed open past 80 s), and no line says storage_unavailable', async () => {
+  it(('sockets dripping a body one byte at a time are closed by the request timeout (they stayed open ' + 'past 80 s), and no line says storage_unavailable'), async () => {
     const from = capturedLogs.length;
     const fdsBefore = openFds();
     // Without a token (the attack), and with one on a real write route.
@@ -55,13 +55,13 @@ describe('finding 1: slow bodies and hung-up clients', { skip: PROC_SKIP }, () =
     assert.ok(!lines.some((l) => /"level":50/.test(l)), 'and no error line at all');
   });
 
-  it('a client that hangs up mid-body is logged as a hang-up at debug level, not as storage_unavailable', async () => {
+  it(('a client that hangs up mid-body is logged as a hang-up at debug level, not as ' + 'storage_unavailable'), async () => {
     const from = capturedLogs.length;
     const u = new URL(s.url);
     const sock = connect({ host: u.hostname, port: Number(u.port) });
     sock.on('error', () => undefined);
     await new Promise((r) => sock.once('connect', r));
-    sock.write(`PUT /v1/projects/x/envs/y/secrets/Z HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.rootToken}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"value":"`);
+    sock.write((`PUT /v1/projects/x/envs/y/secrets/Z HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ` + `${s.rootToken}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"value":"`));
     await waitFor(() => capturedLogs.slice(from).some((l) => l.includes('"incoming request"')), 'the request to arrive');
     sock.destroy();
     await waitFor(() => capturedLogs.slice(from).some((l) => l.includes('the client closed the connection before')), 'the hang-up to be logged').catch((e) => { throw new Error(`${(e as Error).message}\n${capturedLogs.slice(from).join('')}`); });
@@ -76,14 +76,14 @@ for (const backend of BACKENDS) {
     before(async () => { s = await startOn(backend, { 'log-level': 'debug', 'auth-fail-limit': '1000' }); });
     after(async () => { await s.close(); });
 
-    it('is no 500 and no error line, with a token, a bad token or none, reading or writing (the outside review reproduced 229 error lines)', async () => {
+    it(('is no 500 and no error line, with a token, a bad token or none, reading or writing (the outside ' + 'review reproduced 229 error lines)'), async () => {
       const from = capturedLogs.length;
       const u = new URL(s.url);
       const requests = [
         `GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.rootToken}\r\n\r\n`,
         'GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hush_not_a_token\r\n\r\n',
         'GET /v1/projects HTTP/1.1\r\nHost: x\r\n\r\n',
-        `PATCH /v1/projects/x/envs/y/secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.rootToken}\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{"set":{"A":"b"}}`,
+        (`PATCH /v1/projects/x/envs/y/secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ` + `${s.rootToken}\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{"set":{"A":"b"}}`),
       ];
       for (let round = 0; round < 10; round++) {
         await Promise.all(requests.map(async (text) => {
@@ -109,7 +109,7 @@ describe('finding 1: connections per address are capped', () => {
   before(async () => { s = await startServer({ settings: { 'max-connections-per-address': '30' } }); });
   after(async () => { await s.close(); });
 
-  it('past the cap, a new connection from the same address is closed unanswered; the ones within it are served', async () => {
+  it(('past the cap, a new connection from the same address is closed unanswered; the ones within it ' + 'are served'), async () => {
     const u = new URL(s.url);
     const socks: { sock: Socket; got: string; closed: boolean }[] = [];
     for (let i = 0; i < 40; i++) {
@@ -171,7 +171,7 @@ for (const backend of BACKENDS) {
       return r.body as { id: string; token: string };
     };
 
-    it('finding 2: a write-only token cannot grow an env without bound: writes past the total size cap get 413 with the numbers, and bulk reads keep working', async () => {
+    it(('finding 2: a write-only token cannot grow an env without bound: writes past the total size cap ' + 'get 413 with the numbers, and bulk reads keep working'), async () => {
       await makeEnv(s.url, token, 'dos', 'big');
       const w = await newToken(['write:dos/big']);
       const value = 'v'.repeat(60_000);
@@ -263,7 +263,7 @@ for (const backend of BACKENDS) {
       assert.equal(revoke.target.tokenId, 'tok_doesnotexist');
     });
 
-    it('finding 11: a child admin:P token cannot revoke its parent (or any ancestor); the parent can revoke the child', async () => {
+    it(('finding 11: a child admin:P token cannot revoke its parent (or any ancestor); the parent can ' + 'revoke the child'), async () => {
       const parent = await newToken(['admin:web']);
       const child = await newToken(['admin:web'], parent.token);
       const grandchild = await newToken(['read:web/prod'], child.token);
@@ -294,7 +294,7 @@ for (const backend of BACKENDS) {
 }
 
 describe('finding 2: an env already over the cap (made with a higher limit)', () => {
-  it('is refused in bulk with env_over_limit (409) instead of being read whole; it can be read one by one and shrunk', async () => {
+  it(('is refused in bulk with env_over_limit (409) instead of being read whole; it can be read one by ' + 'one and shrunk'), async () => {
     const big = await startServer({ settings: { 'max-env-bytes': '1MiB' } });
     const dir = big.dataDir;
     await makeEnv(big.url, big.rootToken, 'old', 'env');

@@ -43,7 +43,7 @@ for (const backend of BACKENDS) {
       assert.equal((await call(s.url, 'GET', `${BASE}/UTF8`, { token })).body.value, 'é € 💩 \u202e');
     });
 
-    it('bad percent-encoding gets the standard error shape, without echoing the path (it was Fastify\'s own shape)', async () => {
+    it(('bad percent-encoding gets the standard error shape, without echoing the path (it was Fastify\'s ' + 'own shape)'), async () => {
       const r = await call(s.url, 'GET', '/v1/projects/%E0%A4%A/envs', { token });
       standard(r, 400, 'invalid_request');
       assert.doesNotMatch(r.text, /%E0%A4%A/);
@@ -56,7 +56,7 @@ for (const backend of BACKENDS) {
     });
 
     it('overlong headers get 431 headers_too_large in the standard shape (it was Fastify\'s own shape)', async () => {
-      const r = await rawHttp(s.url, Buffer.from(`GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`));
+      const r = await rawHttp(s.url, Buffer.from((`GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Big: ` + `${'b'.repeat(20_000)}\r\n\r\n`)));
       assert.equal(r.status, 431);
       const body = JSON.parse(r.body);
       assertErrorShape({ status: r.status, body }, '431');
@@ -65,7 +65,7 @@ for (const backend of BACKENDS) {
       assert.equal(r.headers['cache-control'], 'no-store');
     });
 
-    it('malformed HTTP gets 400 in the standard shape and its bytes (Authorization included) are never logged', async () => {
+    it(('malformed HTTP gets 400 in the standard shape and its bytes (Authorization included) are never ' + 'logged'), async () => {
       const before_ = capturedLogs.length;
       const r = await rawHttp(s.url, Buffer.from(`GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Nul: a\u0000b\r\n\r\n`, 'latin1'));
       assert.equal(r.status, 400);
@@ -82,7 +82,7 @@ for (const backend of BACKENDS) {
       assert.match(r.body.error.requestId, /^req_[0-9a-f]{16}$/);
     });
 
-    it('a client\'s X-Request-Id never becomes the request id: the server keeps its own and records the client\'s beside it (finding 9)', async () => {
+    it(('a client\'s X-Request-Id never becomes the request id: the server keeps its own and records the ' + 'client\'s beside it (finding 9)'), async () => {
       // The attack: replay the request id of an earlier event (here a backup's) so a new event is filed under it.
       const earlier = await call(s.url, 'GET', `${BASE}/NOPE`, { token });
       const replayed = earlier.body.error.requestId as string;
@@ -100,7 +100,7 @@ for (const backend of BACKENDS) {
       assert.equal(ev[0].detail.clientRequestId, replayed, 'the client\'s id is kept, in its own field');
     });
 
-    it('a bulk set of names like "constructor" and "toString" on an empty env reports them as added (they were "changed")', async () => {
+    it(('a bulk set of names like "constructor" and "toString" on an empty env reports them as added ' + '(they were "changed")'), async () => {
       await makeEnv(s.url, token, 'reg', 'proto');
       const r = await call(s.url, 'PATCH', '/v1/projects/reg/envs/proto/secrets', { token, body: { set: { constructor: secretValue(), toString: secretValue(), valueOf: secretValue() } } });
       assert.equal(r.status, 200, r.text);
@@ -108,7 +108,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(r.body.changed, []);
     });
 
-    it('NUL in a token description, a token name filter or an audit filter is a 400, not a 500 (PostgreSQL could not store it)', async () => {
+    it(('NUL in a token description, a token name filter or an audit filter is a 400, not a 500 ' + '(PostgreSQL could not store it)'), async () => {
       standard(await call(s.url, 'POST', '/v1/tokens', { token, body: { name: 'n', scopes: ['read:reg/prod'], ttl: '1h', description: 'a\u0000b' } }), 400, 'invalid_request');
       standard(await call(s.url, 'POST', '/v1/tokens', { token, body: { name: 'n\ud800', scopes: ['read:reg/prod'], ttl: '1h' } }), 400, 'invalid_request');
       for (const q of ['actor', 'action', 'project', 'env']) standard(await call(s.url, 'GET', `/v1/audit?${q}=a%00b`, { token }), 400, 'invalid_request');
@@ -116,7 +116,7 @@ for (const backend of BACKENDS) {
       standard(await call(s.url, 'GET', '/v1/projects/reg/envs/prod/secrets?only=A%00,B', { token }), 400, 'invalid_request');
     });
 
-    it('a NUL in a path parameter is refused before it can reach the audit log, and never fails the requests batched with it (PostgreSQL: every concurrent write got 503)', async () => {
+    it(('a NUL in a path parameter is refused before it can reach the audit log, and never fails the ' + 'requests batched with it (PostgreSQL: every concurrent write got 503)'), async () => {
       const statuses = new Map<string, number>();
       const tally = (k: string) => statuses.set(k, (statuses.get(k) ?? 0) + 1);
       const good = async (i: number) => {

@@ -207,7 +207,7 @@ export async function stateDigest(db: Knex): Promise<{ hash: string; counts: Rec
     for (const r of rows) {
       h.update(JSON.stringify(cols.map((c) => {
         const v = (r as Record<string, unknown>)[c];
-        return Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'boolean' ? Number(v) : v === null || v === undefined ? null : String(v);
+        return Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'boolean' ? Number(v) : v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
       })));
     }
   }

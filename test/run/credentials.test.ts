@@ -5,26 +5,16 @@
  * anyway, and proves nothing.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NOBODY, NOBODY_CLI, NOBODY_SKIP } from '../helpers/preconditions.js';
 import { fixture, type RunFixture } from './util.js';
+import { runProgram } from '../client/support.js';
 
 /** hush run as `nobody`, with the token in HUSH_TOKEN; the command prints what it finds of it in its parent's environ. */
-function runAsNobody(f: RunFixture, command: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [NOBODY_CLI, 'run', '--', 'sh', '-c', command], {
-      env: { ...f.env, ...extraEnv }, uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
-  });
+async function runAsNobody(f: RunFixture, command: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runProgram(process.execPath, [NOBODY_CLI, 'run', '--', 'sh', '-c', command], { ...f.env, ...extraEnv }, { uid: NOBODY, gid: NOBODY });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('hush run: the command cannot read hush\'s credentials from its parent (finding 4)', { skip: NOBODY_SKIP }, () => {

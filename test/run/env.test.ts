@@ -8,7 +8,7 @@ let f: RunFixture;
 before(async () => { f = await fixture({ DB_PASSWORD: 'from-vault-db', API_KEY: 'from-vault-api', REGION: 'eu-west-1' }); });
 after(async () => { await f.close(); });
 
-const PRINT_ENV = nodeChild('const e = process.env; process.stdout.write(JSON.stringify({ DB_PASSWORD: e.DB_PASSWORD, API_KEY: e.API_KEY, REGION: e.REGION, KEEP: e.KEEP, HUSH_TOKEN: e.HUSH_TOKEN ?? null, HUSH_TOKEN_FILE: e.HUSH_TOKEN_FILE ?? null, HUSH_ADDR: e.HUSH_ADDR ?? null }))');
+const PRINT_ENV = nodeChild(('const e = process.env; process.stdout.write(JSON.stringify({ DB_PASSWORD: e.DB_PASSWORD, ' + 'API_KEY: e.API_KEY, REGION: e.REGION, KEEP: e.KEEP, HUSH_TOKEN: e.HUSH_TOKEN ?? null, ' + 'HUSH_TOKEN_FILE: e.HUSH_TOKEN_FILE ?? null, HUSH_ADDR: e.HUSH_ADDR ?? null }))'));
 
 async function childEnv(args: string[], extra: NodeJS.ProcessEnv = {}) {
   const r = await hush(['run', ...args, '--', ...PRINT_ENV], { ...f.env, ...extra });

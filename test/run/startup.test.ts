@@ -14,13 +14,13 @@ async function modulesLoaded(args: string[]): Promise<string[]> {
   const log = join(f.dir, `modules-${Date.now()}.log`);
   writeFileSync(log, '');
   const hooks = join(f.dir, 'hooks.mjs');
-  writeFileSync(hooks, `
+  writeFileSync(hooks, (`
 import { appendFileSync } from 'node:fs';
-export async function resolve(specifier, context, next) {
+export async function resolve(specifier, context, ` + `next) {
   const r = await next(specifier, context);
-  appendFileSync(process.env.MODULE_LOG, r.url + '\\n');
+  appendFileSync(process.env.MODULE_LOG, ` + `r.url + '\\n');
   return r;
-}`);
+}`));
   const register = join(f.dir, 'register.mjs');
   writeFileSync(register, `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)});`);
   const r = await hush(args, { ...f.env, MODULE_LOG: log, NODE_OPTIONS: `--import=${pathToFileURL(register).href}` });
@@ -34,8 +34,8 @@ const SINGLE_FILE = HUSH_BIN.endsWith('.cjs');
 const SDK_CLIENT = '/sdk/dist/esm/client.js';
 const SDK_FALLBACK = '/sdk/dist/esm/fallback.js';
 
-describe('hush run startup', { skip: SINGLE_FILE && 'the single-file client loads no module files: it is one bundle (test/client/single-file.test.ts checks its contents)' }, () => {
-  test('hush run -- true loads the SDK client but nothing of the server (vault/, knex, fastify, openpgp, better-sqlite3), nor yargs, nor the optional parts', async () => {
+describe('hush run startup', { skip: SINGLE_FILE && ('the single-file client loads no module files: it is one bundle (test/client/single-file.test.ts ' + 'checks its contents)') }, () => {
+  test(('hush run -- true loads the SDK client but nothing of the server (vault/, knex, fastify, openpgp, ' + 'better-sqlite3), nor yargs, nor the optional parts'), async () => {
     const mods = await modulesLoaded(['run', '--', 'true']);
     assert.ok(mods.some((m) => m.endsWith(SDK_CLIENT)), 'the SDK is loaded from its own package');
     assert.deepEqual(mods.filter((m) => SERVER_SIDE.test(m)), []);

@@ -65,8 +65,8 @@ export function startHush(args: string[], env: NodeJS.ProcessEnv, opts: { timeou
   const out: Buffer[] = [];
   let err = '';
   const waiters: (() => void)[] = [];
-  child.stdout!.on('data', (d: Buffer) => { out.push(d); for (const w of waiters) w(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d; });
+  child.stdout.on('data', (d: Buffer) => { out.push(d); for (const w of waiters) w(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const kill = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs ?? 30_000);
   const done = new Promise<Result>((resolve, reject) => {
     child.on('error', reject);

@@ -54,7 +54,7 @@ describe('HTTP errors map to one class each', () => {
       [() => root.tokens.revoke('tok_doesnotexist'), 'token_not_found'],
       [() => root.request('GET', '/v1/no-such-route'), 'route_not_found'],
     ] as const) {
-      const err = await (call() as Promise<unknown>).catch((e: unknown) => e);
+      const err = await (call()).catch((e: unknown) => e);
       assert.ok(err instanceof NotFoundError && isNotFoundError(err), String(err));
       assert.equal(err.code, code);
       assert.equal(err.status, 404);

@@ -51,7 +51,7 @@ describe('fallback cache', () => {
     assert.ok(!raw.includes(readToken));
     assert.ok(!raw.includes('DB_PASSWORD'));
     const file = JSON.parse(raw);
-    const [entry] = Object.values(file.entries) as Record<string, string>[];
+    const [entry] = Object.values<Record<string, string>>(file.entries);
     for (const k of ['salt', 'iv', 'tag', 'ciphertext', 'savedAt']) assert.equal(typeof entry[k], 'string', k);
     assert.deepEqual(readdirSync(dirname(path)), ['hush.cache'], 'no temp file is left behind');
   });
@@ -126,7 +126,7 @@ describe('fallback cache', () => {
     await assert.rejects(o.client.secrets.getAll('api', 'prod'), { status: 503 });
     assert.equal(o.warnings[0].info.kind, 'fallback_unreadable');
     const file = JSON.parse(readFileSync(path, 'utf8'));
-    for (const e of Object.values(file.entries) as { savedAt: string }[]) e.savedAt = new Date().toISOString();
+    for (const e of Object.values<{ savedAt: string }>(file.entries)) e.savedAt = new Date().toISOString();
     writeFileSync(path, JSON.stringify(file));
     await assert.rejects(client.secrets.getAll('api', 'prod'), { status: 503 });
     up();

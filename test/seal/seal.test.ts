@@ -28,7 +28,7 @@ function apiFor(url: string, rootToken: string | null): Api {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
-    let parsed: any = null;
+    let parsed: any;
     try { parsed = JSON.parse(text); } catch { parsed = null; }
     return { status: res.status, body: parsed, text };
   };
@@ -95,7 +95,7 @@ async function unsealWith(api: Api, shares: string[]): Promise<any> {
 
 for (const backend of BACKENDS) {
   describe(`sealed start with unseal shares (${backend})`, onBackend(backend), () => {
-    it('init prints 5 shares once and writes no key; a restart is sealed; 2 of 5 do not open it, any 3 of 5 do', async (t) => {
+    it(('init prints 5 shares once and writes no key; a restart is sealed; 2 of 5 do not open it, any 3 ' + 'of 5 do'), async (t) => {
       const v = await newVault(backend);
       t.after(() => v.close());
       assert.equal(v.init.shares.length, 5);
@@ -178,7 +178,7 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it('short, garbled, duplicate and foreign shares are refused and change nothing but the progress; a forged set resets it', async (t) => {
+    it(('short, garbled, duplicate and foreign shares are refused and change nothing but the progress; a ' + 'forged set resets it'), async (t) => {
       const v = await newVault(backend);
       const other = await newVault(backend);
       t.after(async () => { await v.close(); await other.close(); });
@@ -259,7 +259,7 @@ for (const backend of BACKENDS) {
       await Promise.all(workers);
       const before = results.filter((r) => r.doneAt <= sealedAt);
       const afterSeal = results.filter((r) => r.doneAt > sealedAt);
-      t.diagnostic(`reads before the seal returned: ${before.length} (${before.filter((r) => r.status === 200).length} ok); after: ${afterSeal.length}, statuses ${[...new Set(afterSeal.map((r) => r.status))]}`);
+      t.diagnostic((`reads before the seal returned: ${before.length} ` + `(${before.filter((r) => r.status === 200).length} ok); after: ${afterSeal.length}, statuses ` + `${[...new Set(afterSeal.map((r) => r.status))]}`));
       assert.equal(afterSeal.filter((r) => r.status === 200).length, 0, '0 successful reads after the seal call returned');
       assert.ok(afterSeal.every((r) => r.status === 503));
       const h = await api('GET', '/v1/sys/health');
@@ -309,7 +309,7 @@ for (const backend of BACKENDS) {
       assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
     });
 
-    it('parallel unseal submissions open the vault once; held attempts keep their own request id and time', async (t) => {
+    it(('parallel unseal submissions open the vault once; held attempts keep their own request id and ' + 'time'), async (t) => {
       const v = await newVault(backend, ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
       t.after(() => v.close());
       const api = await v.start();
@@ -332,8 +332,8 @@ for (const backend of BACKENDS) {
       await new Promise<void>((r) => sock.once('connect', () => r()));
       const body = JSON.stringify({ share: v.init.shares[1] });
       let raw = '';
-      sock.on('data', (d) => { raw += d; });
-      sock.write(`POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+      sock.on('data', (d: Buffer) => { raw += d.toString(); });
+      sock.write((`POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ` + `${Buffer.byteLength(body)}\r\n\r\n`));
       await new Promise((r) => setTimeout(r, 200)); // the headers are in: the server has seen the submission start
       const sealing = api('POST', '/v1/sys/seal', {});
       await new Promise((r) => setTimeout(r, 200));
@@ -390,7 +390,7 @@ for (const backend of BACKENDS) {
 }
 
 describe('a sealed vault: master-key rotation, and unseal typed at a terminal', () => {
-  it('rotate-master wraps the new master key under the same unseal key: the same shares open it after a restart', async (t) => {
+  it(('rotate-master wraps the new master key under the same unseal key: the same shares open it after ' + 'a restart'), async (t) => {
     const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
     t.after(() => v.close());
     let api = await v.start();
@@ -410,7 +410,7 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
   });
 
-  it('the CLI: shares on stdin, seal twice, a malformed HUSH_TOKEN ignored where no token is needed, rotate-master with no key file', async (t) => {
+  it(('the CLI: shares on stdin, seal twice, a malformed HUSH_TOKEN ignored where no token is needed, ' + 'rotate-master with no key file'), async (t) => {
     const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
     t.after(() => v.close());
     const api = await v.start();
@@ -445,7 +445,7 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     void api;
   });
 
-  it('a backup streaming when the seal comes is cut: no more of it arrives after the seal call returned', async (t) => {
+  it(('a backup streaming when the seal comes is cut: no more of it arrives after the seal call ' + 'returned'), async (t) => {
     const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
     t.after(() => v.close());
     const api = await v.start();
@@ -477,7 +477,7 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     } catch {
       ended = 'cut';
     }
-    t.diagnostic(`backup bytes read: ${before} before the seal, ${afterSeal} after it (what the socket buffers held), ended: ${ended}`);
+    t.diagnostic((`backup bytes read: ${before} before the seal, ${afterSeal} after it (what the socket buffers ` + `held), ended: ${ended}`));
     assert.equal(ended, 'cut', 'the download was cut, not completed');
     assert.ok(afterSeal < 12 * 1024 * 1024, `the rest of the ~16 MB backup did not arrive: ${afterSeal} bytes`);
   });

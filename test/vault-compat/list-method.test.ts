@@ -82,16 +82,16 @@ describe('LIST over raw sockets', () => {
     c.socket.end();
   });
 
-  it('pipelined requests: a body (Content-Length, then chunked) that holds "LIST ..." is left alone, the LIST after it is answered', async () => {
+  it(('pipelined requests: a body (Content-Length, then chunked) that holds "LIST ..." is left alone, ' + 'the LIST after it is answered'), async () => {
     const c = rawConnection(s.url);
     const value = 'LIST /v1/secret/metadata/ HTTP/1.1\r\n\r\n';
     const body = JSON.stringify({ data: { TRAP: value } });
     const chunked = JSON.stringify({ data: { TRAP: value, MORE: 'LIST /v1/secret/' } });
     const chunks = [chunked.slice(0, 7), chunked.slice(7, 30), chunked.slice(30)];
     c.send(
-      `POST /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` +
+      (`POST /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: ` + `application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`) +
       `LIST /v1/secret/metadata/web HTTP/1.1\r\nHost: h\r\n${auth}\r\n` +
-      `PUT /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n` +
+      (`PUT /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: ` + `application/json\r\nTransfer-Encoding: chunked\r\n\r\n`) +
       chunks.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n' +
       `LIST /v1/secret/metadata/api/ HTTP/1.1\r\nHost: h\r\n${auth}\r\n`,
     );
@@ -123,7 +123,7 @@ describe('LIST over raw sockets', () => {
     assert.equal((await c.next()).status, 400);
     await c.closed();
     const d = rawConnection(s.url);
-    d.send(`LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n${auth}\r\n0\r\n\r\n`);
+    d.send((`LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: ` + `chunked\r\n${auth}\r\n0\r\n\r\n`));
     assert.equal((await d.next()).status, 400);
     await d.closed();
   });
@@ -143,16 +143,16 @@ describe('LIST over raw sockets', () => {
 describe('ListRewriter (the byte-stream rewriter)', () => {
   const stream = [
     'LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: h\r\n\r\n',
-    'POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ HTTP/1.1\r\n\r\n',
+    ('POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ ' + 'HTTP/1.1\r\n\r\n'),
     '\r\nLIST /v1/secret/metadata/p?x=1 HTTP/1.1\r\nHost: h\r\n\r\n',
-    'PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST \r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n',
+    ('PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST ' + '\r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n'),
     'LIST /v1/other/ HTTP/1.1\r\n\r\n',
   ].join('');
   const expected = [
     'GET /v1/secret/metadata/?list=true HTTP/1.1\r\nHost: h\r\n\r\n',
-    'POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ HTTP/1.1\r\n\r\n',
+    ('POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ ' + 'HTTP/1.1\r\n\r\n'),
     '\r\nGET /v1/secret/metadata/p?x=1&list=true HTTP/1.1\r\nHost: h\r\n\r\n',
-    'PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST \r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n',
+    ('PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST ' + '\r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n'),
     'LIST /v1/other/ HTTP/1.1\r\n\r\n',
   ].join('');
 

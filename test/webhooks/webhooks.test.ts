@@ -243,7 +243,7 @@ describe('scheduled alerts: audit.verify_failed from --verify-schedule, backup.f
     const rx = await startReceiver();
     const dir = (await import('../helpers/server.js')).tempDir('hush-wh-sched-');
     const { writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
+    const join = (await import('node:path')).join.bind(null);
     const pass = join(dir, 'pass');
     writeFileSync(pass, 'correct horse battery staple\n', { mode: 0o600 });
     // A backup dir that cannot be made (its parent is a file): every scheduled backup fails.

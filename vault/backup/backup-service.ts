@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Container } from '../container.js';
@@ -7,15 +7,9 @@ import { readFirstLine } from '../../common/files.js';
 export { writeAtomically } from '../../common/files.js';
 import type { AuditContext } from '../services/audit/audit-service.js';
 import { dumpStream, type BackupHeader } from './dump.js';
-import { BackupError, checkEncryptOptions, encryptBackupStream, type EncryptOptions } from './pgp.js';
+import { checkEncryptOptions, encryptBackupStream, type EncryptOptions } from './pgp.js';
 
 export interface BackupRun { stream: Readable; header: BackupHeader; done: Promise<{ bytes: number }> }
-
-/** The OpenPGP layer's errors carry stable codes; the HTTP error handler speaks HushError. */
-export function asHushError(e: unknown): unknown {
-  if (e instanceof BackupError) return new HushError(e.code, e.statusCode, e.message, { cause: e });
-  return e;
-}
 
 /**
  * Creates an encrypted backup as a stream. Keys and options (recipients,
@@ -86,10 +80,6 @@ export function pruneBackups(dir: string, keep: number): string[] {
     try { if (statSync(join(dir, f)).mtimeMs < dayAgo) unlinkSync(join(dir, f)); } catch { /* raced */ }
   }
   return gone;
-}
-
-export function readKeyFiles(paths: string[]): string[] {
-  return paths.map((p) => readFileSync(p, 'utf8'));
 }
 
 /** A passphrase file's first line (as gpg reads it); an empty one is refused. */

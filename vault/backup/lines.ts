@@ -45,9 +45,9 @@ export async function* readLineBatches(plain: Readable): AsyncGenerator<Line[]> 
     }
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new BackupInvalidError(`backup line ${n} is not a JSON object`);
     (v as Line)[RAW] = buf;
-    return v as Line;
+    return v;
   };
-  for await (const chunk of plain) {
+  for await (const chunk of plain as AsyncIterable<string | Buffer>) {
     const b: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const out: Line[] = [];
     let start = 0;

@@ -21,7 +21,7 @@ import { assertNoHardLinks, assertNoLinks, createSqliteFile, fsyncFiles, sqliteT
 export const silentLogger: FastifyBaseLogger = (() => {
   const noop = () => undefined;
   const l = { level: 'silent', fatal: noop, error: noop, warn: noop, info: noop, debug: noop, trace: noop, silent: noop, child: () => l };
-  return l as unknown as FastifyBaseLogger;
+  return l;
 })();
 
 export type OpenKeys = Pick<DecryptOptions, 'identities' | 'passphrase' | 'verifyKeys'>;

@@ -6,7 +6,7 @@
  * again by Hush on restore. Everything here streams: memory use does not grow
  * with the size of the backup.
  *
- * GnuPG 2.2 compatibility rules (see DESIGN.md, "Backups and GnuPG"):
+ * GnuPG 2.2 compatibility rules (see docs/backups.md, "GnuPG compatibility"):
  * - `aeadProtect: false`: messages use SEIPDv1 (CFB + MDC), never SEIPDv2/AEAD.
  * - Recipient keys must be v4 keys. openpgp.js picks the message format from
  *   the recipient keys' "features" (a key that advertises SEIPDv2 switches the
@@ -22,421 +22,16 @@
  * @module
  */
 import { Readable } from 'node:stream';
-import { ReadableStream, TextDecoderStream, type ReadableStreamReadResult } from 'node:stream/web';
+import { TextDecoderStream, type ReadableStreamReadResult } from 'node:stream/web';
 import * as openpgp from 'openpgp';
+import { BackupCorruptError, BackupDecryptError, BackupError, BackupKeyError, BackupSignatureError } from './errors.js';
+import { DECRYPT_CONFIG, errText, GPG22_CONFIG, hex, readRecipientKey, readSigningKey, readUnlockedPrivateKey, readVerifyKey, type RecipientKey } from './pgp-keys.js';
+import { nodeToWeb, StallWatch, toU8 } from './stream-bridge.js';
 
-/* ------------------------------------------------------------------------- */
-/* Errors                                                                    */
-/* ------------------------------------------------------------------------- */
-
-/** Stable error codes used by the backup OpenPGP layer. */
-export type BackupErrorCode =
-  | 'backup_key_invalid'
-  | 'backup_decrypt_failed'
-  | 'backup_corrupt'
-  | 'backup_signature_invalid'
-  | 'backup_incomplete';
-
-/** Base class of every error this module produces. */
-export class BackupError extends Error {
-  /** Stable machine-readable code, e.g. `backup_corrupt`. */
-  readonly code: BackupErrorCode;
-  /** HTTP status an API layer should answer with. */
-  readonly statusCode: number;
-
-  constructor(code: BackupErrorCode, message: string, statusCode = 400, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.statusCode = statusCode;
-  }
-}
-
-/**
- * `backup_key_invalid` (400): a supplied key or option cannot be used — not an
- * OpenPGP key, wrong kind (private vs public), v6 / SEIPDv2-advertising key,
- * no usable encryption or signing (sub)key, expired, revoked, locked private
- * key with a wrong or missing passphrase, or neither recipients nor passphrase.
- */
-export class BackupKeyError extends BackupError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('backup_key_invalid', message, 400, options);
-  }
-}
-
-/**
- * `backup_decrypt_failed` (400): the backup could not be opened with the given
- * private keys / passphrase (wrong key or wrong passphrase; also a file whose
- * very first encrypted bytes are damaged is indistinguishable from this).
- */
-export class BackupDecryptError extends BackupError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('backup_decrypt_failed', message, 400, options);
-  }
-}
-
-/**
- * `backup_corrupt` (400): the file is not an OpenPGP message, is truncated, or
- * fails its integrity check (MDC). With streaming decryption this usually
- * surfaces as an `'error'` event at the END of the plaintext stream.
- */
-export class BackupCorruptError extends BackupError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('backup_corrupt', message, 400, options);
-  }
-}
-
-/**
- * `backup_signature_invalid` (400): signer keys were given but the backup is
- * unsigned, or no signature verifies with any of the given keys.
- */
-export class BackupSignatureError extends BackupError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('backup_signature_invalid', message, 400, options);
-  }
-}
-
-/* ------------------------------------------------------------------------- */
-/* Configuration                                                             */
-/* ------------------------------------------------------------------------- */
-
-const { enums } = openpgp;
-
-/** openpgp.js settings that keep every produced message readable by GnuPG 2.2. */
-const GPG22_CONFIG: openpgp.PartialConfig = {
-  aeadProtect: false, // SEIPDv1 + MDC, never SEIPDv2 / OCB
-  v6Keys: false,
-  s2kType: enums.s2k.iterated, // iterated+salted S2K, not argon2
-  preferredSymmetricAlgorithm: enums.symmetric.aes256,
-  preferredHashAlgorithm: enums.hash.sha512,
-  preferredCompressionAlgorithm: enums.compression.uncompressed,
-};
-
-/**
- * Decryption config. `allowUnauthenticatedStream: true` is REQUIRED for
- * bounded memory: with SEIPDv1 and the default `false`, openpgp.js buffers the
- * whole plaintext until the MDC at the end has been checked. With `true` the
- * plaintext is released as it is decrypted and an integrity failure is raised
- * as a stream error at the end — so callers must treat the plaintext as
- * untrusted until the stream has ended without error (see
- * {@link decryptBackupStream}).
- */
-const DECRYPT_CONFIG: openpgp.PartialConfig = {
-  ...GPG22_CONFIG,
-  allowUnauthenticatedStream: true,
-};
+export { readRecipientKey, type RecipientKey } from './pgp-keys.js';
 
 /** Default for {@link DecryptOptions.stallTimeoutMs}. */
 const DEFAULT_STALL_TIMEOUT_MS = 30_000;
-
-/** Public-key algorithms GnuPG 2.2 can encrypt to. */
-const GPG22_ENCRYPTION_ALGOS = new Set<string>(['rsaEncryptSign', 'rsaEncrypt', 'ecdh']);
-/** Public-key algorithms GnuPG 2.2 can verify. */
-const GPG22_SIGNING_ALGOS = new Set<string>(['rsaEncryptSign', 'rsaSign', 'ecdsa', 'eddsaLegacy']);
-/** ECDH curves GnuPG 2.2 supports (openpgp.js names). */
-const GPG22_ECDH_CURVES = new Set<string>([
-  'curve25519Legacy',
-  'nistP256',
-  'nistP384',
-  'nistP521',
-  'brainpoolP256r1',
-  'brainpoolP384r1',
-  'brainpoolP512r1',
-]);
-
-/* ------------------------------------------------------------------------- */
-/* Keys                                                                      */
-/* ------------------------------------------------------------------------- */
-
-/** A validated recipient key, ready for {@link encryptBackupStream}. */
-export interface RecipientKey {
-  /** Primary key fingerprint, upper-case hex. */
-  fingerprint: string;
-  /** Fingerprint of the (sub)key messages will be encrypted to, upper-case hex. */
-  encryptionKeyFingerprint: string;
-  /** User IDs on the key, e.g. `Ops <ops@example.com>`. */
-  userIds: string[];
-  /** openpgp.js algorithm name of the encryption (sub)key, e.g. `ecdh`. */
-  algorithm: string;
-  /** The parsed openpgp.js public key. */
-  key: openpgp.PublicKey;
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function hex(fpr: string): string {
-  return fpr.toUpperCase();
-}
-
-/** Features flag 0x08: "Version 2 SEIPD" (RFC 9580 §5.2.3.32); missing from openpgp's typings. */
-const FEATURE_SEIPDV2 = 0x08;
-
-/** True when any self-signature of `key` advertises SEIPDv2 in its features. */
-function advertisesSeipdv2(key: openpgp.PublicKey): boolean {
-  const ownId = key.getKeyID();
-  const sigs: openpgp.SignaturePacket[] = [];
-  for (const user of key.users) sigs.push(...user.selfCertifications);
-  const direct = (key as unknown as { directSignatures?: openpgp.SignaturePacket[] }).directSignatures;
-  if (direct) sigs.push(...direct);
-  return sigs.some(
-    (sig) =>
-      (!sig.issuerKeyID || sig.issuerKeyID.equals(ownId, true)) &&
-      Array.isArray(sig.features) &&
-      ((sig.features[0] ?? 0) & FEATURE_SEIPDV2) !== 0,
-  );
-}
-
-/**
- * Parse and validate an armored OpenPGP public key for use as a backup
- * recipient.
- *
- * Checks: exactly one key; a public (not private) key; a v4 key with v4
- * subkeys; no self-signature advertising SEIPDv2; not revoked; not expired; has
- * a currently valid encryption (sub)key whose algorithm/curve GnuPG 2.2 knows.
- *
- * @param armored - Contents of an `.asc` file (`gpg --armor --export FPR`).
- * @throws {BackupKeyError} with a one-line explanation when the key is unusable.
- */
-export async function readRecipientKey(armored: string): Promise<RecipientKey> {
-  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP')) {
-    throw new BackupKeyError('recipient key is not an ASCII-armored OpenPGP key (export it with `gpg --armor --export FPR`)');
-  }
-  let keys: openpgp.Key[];
-  try {
-    keys = await openpgp.readKeys({ armoredKeys: armored, config: GPG22_CONFIG });
-  } catch (e) {
-    throw new BackupKeyError('recipient key is not a valid OpenPGP key', { cause: e });
-  }
-  const blocks = armored.match(/-----BEGIN PGP [A-Z ]+-----/g) ?? [];
-  if (keys.length !== 1 || blocks.length !== 1) {
-    throw new BackupKeyError(`recipient key file contains ${Math.max(keys.length, blocks.length)} keys; give exactly one key per file`);
-  }
-  const key = keys[0];
-  const fpr = hex(key.getFingerprint());
-  if (key.isPrivate()) {
-    throw new BackupKeyError(`recipient key ${fpr} is a private key; give the public key (gpg --armor --export)`);
-  }
-  if (key.keyPacket.version !== 4 || key.subkeys.some((s) => s.keyPacket.version !== 4)) {
-    throw new BackupKeyError(
-      `recipient key ${fpr} is a v${key.keyPacket.version} OpenPGP key; GnuPG 2.2 needs v4 keys (RFC 4880), e.g. generated by gpg`,
-    );
-  }
-  if (advertisesSeipdv2(key)) {
-    throw new BackupKeyError(
-      `recipient key ${fpr} advertises SEIPDv2 (AEAD) support, which would produce a message GnuPG 2.2 cannot read`,
-    );
-  }
-  const now = new Date();
-  let revoked = false;
-  try {
-    revoked = await key.isRevoked(undefined, undefined, now, openpgp.config);
-  } catch {
-    revoked = false;
-  }
-  if (revoked) throw new BackupKeyError(`recipient key ${fpr} is revoked`);
-  let expires: Date | number | null;
-  try {
-    expires = await key.getExpirationTime(undefined, { ...openpgp.config, ...GPG22_CONFIG });
-  } catch (e) {
-    throw new BackupKeyError(`recipient key ${fpr} has no valid self-signature`, { cause: e });
-  }
-  if (expires instanceof Date && expires.getTime() <= now.getTime()) {
-    throw new BackupKeyError(`recipient key ${fpr} expired on ${expires.toISOString()}`);
-  }
-  let enc: openpgp.PublicKey | openpgp.Subkey;
-  try {
-    enc = await key.getEncryptionKey(undefined, now, undefined, { ...openpgp.config, ...GPG22_CONFIG });
-  } catch (e) {
-    throw new BackupKeyError(
-      `recipient key ${fpr} has no valid encryption subkey (sign-only, expired or revoked); add one with \`gpg --quick-add-key ${fpr} cv25519 encr\``,
-      { cause: e },
-    );
-  }
-  const info = enc.getAlgorithmInfo();
-  if (!GPG22_ENCRYPTION_ALGOS.has(info.algorithm) || (info.algorithm === 'ecdh' && !GPG22_ECDH_CURVES.has(String(info.curve)))) {
-    const what = info.curve ? `${info.algorithm}/${info.curve}` : info.algorithm;
-    throw new BackupKeyError(`recipient key ${fpr} encrypts with ${what}, which GnuPG 2.2 does not support`);
-  }
-  return {
-    fingerprint: fpr,
-    encryptionKeyFingerprint: hex(enc.getFingerprint()),
-    userIds: key.getUserIDs(),
-    algorithm: info.algorithm,
-    key,
-  };
-}
-
-async function readUnlockedPrivateKey(
-  armored: string,
-  passphrase: string | undefined,
-  what: 'signing key' | 'identity key',
-): Promise<openpgp.PrivateKey> {
-  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
-    throw new BackupKeyError(`${what} is not an ASCII-armored OpenPGP private key (gpg --armor --export-secret-keys FPR)`);
-  }
-  let key: openpgp.PrivateKey;
-  try {
-    key = await openpgp.readPrivateKey({ armoredKey: armored, config: GPG22_CONFIG });
-  } catch (e) {
-    throw new BackupKeyError(`${what} is not a valid OpenPGP private key`, { cause: e });
-  }
-  if (!key.isDecrypted()) {
-    if (passphrase === undefined) {
-      throw new BackupKeyError(`${what} ${hex(key.getFingerprint())} is passphrase-protected; supply its passphrase`);
-    }
-    try {
-      key = await openpgp.decryptKey({ privateKey: key, passphrase, config: GPG22_CONFIG });
-    } catch (e) {
-      throw new BackupKeyError(`could not unlock ${what} ${hex(key.getFingerprint())}: wrong passphrase`, { cause: e });
-    }
-  }
-  return key;
-}
-
-async function readSigningKey(spec: { armored: string; passphrase?: string }): Promise<openpgp.PrivateKey> {
-  const key = await readUnlockedPrivateKey(spec.armored, spec.passphrase, 'signing key');
-  const fpr = hex(key.getFingerprint());
-  if (key.keyPacket.version !== 4) {
-    throw new BackupKeyError(`signing key ${fpr} is a v${key.keyPacket.version} key; GnuPG 2.2 can only verify v4 signatures`);
-  }
-  let sub: openpgp.PrivateKey | openpgp.Subkey;
-  try {
-    sub = await key.getSigningKey(undefined, new Date(), undefined, { ...openpgp.config, ...GPG22_CONFIG });
-  } catch (e) {
-    throw new BackupKeyError(`signing key ${fpr} has no valid signing (sub)key (expired, revoked or encrypt-only)`, { cause: e });
-  }
-  const algo = sub.getAlgorithmInfo().algorithm;
-  if (!GPG22_SIGNING_ALGOS.has(algo)) {
-    throw new BackupKeyError(`signing key ${fpr} signs with ${algo}, which GnuPG 2.2 cannot verify`);
-  }
-  return key;
-}
-
-async function readVerifyKey(armored: string): Promise<openpgp.PublicKey> {
-  if (typeof armored !== 'string' || !armored.includes('-----BEGIN PGP')) {
-    throw new BackupKeyError('signer key is not an ASCII-armored OpenPGP public key');
-  }
-  try {
-    const key = await openpgp.readKey({ armoredKey: armored });
-    return key.isPrivate() ? key.toPublic() : key;
-  } catch (e) {
-    throw new BackupKeyError('signer key is not a valid OpenPGP key', { cause: e });
-  }
-}
-
-/* ------------------------------------------------------------------------- */
-/* Stream bridges                                                            */
-/* ------------------------------------------------------------------------- */
-
-function toU8(chunk: unknown): Uint8Array {
-  if (typeof chunk === 'string') return new Uint8Array(Buffer.from(chunk, 'utf8'));
-  if (chunk instanceof Uint8Array) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  throw new TypeError('backup streams must carry bytes');
-}
-
-/**
- * Safety net against an openpgp.js (6.3) deadlock: with
- * `allowUnauthenticatedStream`, if the decrypted data starts with a
- * streaming-type packet that is not allowed there (e.g. a damaged literal-data
- * tag turning into tag 9/18/20), openpgp.js records the error but never drains
- * that packet's body, so `decrypt()` / the data stream wait forever.
- *
- * The watch fails a wait on openpgp.js when, for `ms`, it made no progress:
- * no input chunk was consumed and no input read is in flight (a slow input is
- * therefore never mistaken for a stall), while we were waiting for output.
- */
-class StallWatch {
-  sourceBusy = false;
-  private last = Date.now();
-
-  constructor(private readonly ms: number) {}
-
-  progress(): void {
-    this.last = Date.now();
-  }
-
-  /** Await `p`, rejecting with BackupCorruptError if openpgp.js stalls meanwhile. */
-  async guard<T>(p: Promise<T>): Promise<T> {
-    this.progress();
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      const check = (): void => {
-        const idle = Date.now() - this.last;
-        if (!this.sourceBusy && idle >= this.ms) {
-          reject(new BackupCorruptError('backup is damaged: decryption stalled on malformed encrypted data'));
-        } else {
-          timer = setTimeout(check, this.sourceBusy ? this.ms : this.ms - idle);
-        }
-      };
-      timer = setTimeout(check, this.ms);
-    });
-    try {
-      return await Promise.race([p, stalled]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-interface Source {
-  /** Web stream fed from the Node stream, pulled on demand (one chunk buffered). */
-  web: ReadableStream<Uint8Array>;
-  /** First I/O error of the underlying Node stream, if any. */
-  error(): unknown;
-}
-
-/**
- * Bridge a Node Readable to a pull-based web ReadableStream. (`Readable.toWeb`
- * is avoided on purpose: on Node 20 it reads ahead without honouring the web
- * stream's backpressure, so it is not memory-bounded.)
- */
-function nodeToWeb(
-  node: Readable,
-  first?: Uint8Array,
-  iterator?: AsyncIterator<unknown>,
-  watch?: StallWatch,
-): Source {
-  const it = iterator ?? node[Symbol.asyncIterator]();
-  let pending: Uint8Array | undefined = first;
-  let ioError: unknown;
-  const web = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        if (pending) {
-          controller.enqueue(pending);
-          pending = undefined;
-          return;
-        }
-        let r: IteratorResult<unknown>;
-        if (watch) watch.sourceBusy = true;
-        try {
-          r = await it.next();
-        } catch (e) {
-          ioError = e;
-          throw e;
-        } finally {
-          if (watch) {
-            watch.sourceBusy = false;
-            watch.progress();
-          }
-        }
-        if (r.done) controller.close();
-        else controller.enqueue(toU8(r.value));
-      },
-      async cancel() {
-        try {
-          await it.return?.();
-        } finally {
-          node.destroy();
-        }
-      },
-    },
-    { highWaterMark: 1 },
-  );
-  return { web, error: () => ioError };
-}
 
 /* ------------------------------------------------------------------------- */
 /* Encryption                                                                */
@@ -534,7 +129,10 @@ export async function encryptBackupStream(plain: Readable, opts: EncryptOptions)
  * --pgp-keys` give each share holder a share only their key opens.
  */
 export async function encryptTextTo(text: string, recipient: RecipientKey): Promise<string> {
-  return openpgp.encrypt({ message: await openpgp.createMessage({ text }), encryptionKeys: [recipient.key], format: 'armored', config: GPG22_CONFIG });
+  // openpgp.encrypt's return type names stream types of an optional peer that is not installed: `any` here.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
+  const armored: string = await openpgp.encrypt({ message: await openpgp.createMessage({ text }), encryptionKeys: [recipient.key], format: 'armored', config: GPG22_CONFIG });
+  return armored;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -603,12 +201,15 @@ function classifyDecryptError(e: unknown, viaPassphrase: boolean): BackupError {
   if (/No public key encrypted session key packet found/i.test(msg)) {
     return new BackupDecryptError(
       viaPassphrase
-        ? 'cannot decrypt backup: wrong passphrase (it is encrypted with a passphrase only; no private key can open it)'
-        : 'cannot decrypt backup: it is encrypted with a passphrase only, not to a key; give its passphrase (--passphrase-file) instead of --identity',
+        ? ('cannot decrypt backup: wrong passphrase (it is encrypted with a passphrase only; no private key ' + 'can open it)')
+        : ('cannot decrypt backup: it is encrypted with a passphrase only, not to a key; give its passphrase ' + '(--passphrase-file) instead of --identity'),
       { cause: e },
     );
   }
-  if (/Session key decryption failed|No decryption key packets found|No symmetrically encrypted session key|Unexpected session key|Unknown symmetric|Invalid session key/i.test(msg)) {
+  const wrongKey =
+    /Session key decryption failed|No decryption key packets found|No symmetrically encrypted session key/i.test(msg) ||
+    /Unexpected session key|Unknown symmetric|Invalid session key/i.test(msg);
+  if (wrongKey) {
     return new BackupDecryptError(
       viaPassphrase
         ? 'cannot decrypt backup: wrong passphrase or no matching private key'
@@ -690,14 +291,17 @@ export async function decryptBackupStream(cipher: Readable, opts: DecryptOptions
     cipher.destroy();
   };
 
-  let message: openpgp.Message<openpgp.MaybeStream<Uint8Array>> | openpgp.Message<openpgp.MaybeStream<string>>;
+  let message: openpgp.Message<openpgp.MaybeStream<Uint8Array>>;
   try {
-    message = await watch.guard<openpgp.Message<openpgp.MaybeStream<Uint8Array>> | openpgp.Message<openpgp.MaybeStream<string>>>(armored
+    message = await watch.guard<openpgp.Message<openpgp.MaybeStream<Uint8Array>>>(armored
       ? openpgp.readMessage({
+          // openpgp's stream types come from its optional peer @openpgp/web-stream-tools (not installed): they resolve to `any` here.
+          // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- see above
           armoredMessage: source.web.pipeThrough(new TextDecoderStream()) as unknown as openpgp.WebStream<string>,
           config: DECRYPT_CONFIG,
         })
       : openpgp.readMessage({
+          // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- as above
           binaryMessage: source.web as unknown as openpgp.WebStream<Uint8Array>,
           config: DECRYPT_CONFIG,
         }));
@@ -711,7 +315,7 @@ export async function decryptBackupStream(cipher: Readable, opts: DecryptOptions
   try {
     result = await watch.guard(
       openpgp.decrypt({
-        message: message as openpgp.Message<openpgp.MaybeStream<Uint8Array>>,
+        message: message,
         decryptionKeys,
         passwords: opts.passphrase !== undefined ? [opts.passphrase] : undefined,
         verificationKeys,

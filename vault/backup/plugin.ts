@@ -6,7 +6,7 @@ import type { Container } from '../container.js';
 import { ConfigError } from '../errors.js';
 import { SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { transaction } from '../store/db.js';
-import { withErrors } from '../http/schemas.js';
+import { withErrors, typed } from '../http/schemas.js';
 import { BACKUP_STATS_KEY, recordBackupStats } from './stats.js';
 import { startClusterJob } from '../services/schedule.js';
 import type { EncryptOptions } from './pgp.js';
@@ -53,7 +53,8 @@ export async function loadBackupSchedule(cfg: Readonly<Config>): Promise<{ enc: 
  * Backups in the server: POST /v1/backups (grant `backup`) streams an
  * encrypted export, and --backup-schedule runs them on a cron schedule.
  */
-export async function backupPlugin(c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }): Promise<void> {
+export async function backupPlugin(c: Container, base: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }): Promise<void> {
+  const app = typed(base);
   // A download's backup.create audit event is written after its last byte;
   // closing waits for it, so it never races the database being closed.
   const inflight = new Set<Promise<unknown>>();
@@ -85,19 +86,14 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
       }),
     },
   }, async (req, reply) => {
-    const b = req.body as { recipients?: string[]; passphrase?: string; signingKey?: string | { armored: string; passphrase?: string }; signingKeyPassphrase?: string; armor?: boolean };
+    const b = req.body;
     const enc: EncryptOptions = { recipients: b.recipients, passphrase: b.passphrase, armor: b.armor };
     if (typeof b.signingKey === 'string') enc.signingKey = { armored: b.signingKey, passphrase: b.signingKeyPassphrase };
     else if (b.signingKey) enc.signingKey = { armored: b.signingKey.armored, passphrase: b.signingKey.passphrase ?? b.signingKeyPassphrase };
     // Loaded on first use: openpgp is a large share of an idle server's memory.
-    const { asHushError, backupFileName, createBackup } = await import('./backup-service.js');
-    let run;
+    const { backupFileName, createBackup } = await import('./backup-service.js');
     const startedAt = Date.now();
-    try {
-      run = await createBackup(c, enc, req.auditCtx);
-    } catch (e) {
-      throw asHushError(e);
-    }
+    const run = await createBackup(c, enc, req.auditCtx);
     const settled = settle(run.done).then(async (r) => {
       if (!r.ok) req.log.error({ err: { message: String((r.e as Error)?.message) } }, 'backup stream failed');
       else await recordBackupStats(c, startedAt, r.v.bytes).catch((e) => req.log.warn({ err: { message: String((e as Error)?.message) } }, 'could not record the backup\'s figures for the metrics'));
@@ -154,7 +150,7 @@ export async function backupPlugin(c: Container, app: FastifyInstance, server: {
       if (c.sealed) log.warn({ tick: tick.toISOString() }, 'scheduled backup skipped: this server is sealed');
       return !c.sealed;
     },
-    run: (tick) => runOnce(tick).catch(async (e: Error) => {
+    run: (tick) => runOnce(tick).catch((e: Error) => {
       log.error({ err: { message: e.message } }, 'SCHEDULED BACKUP FAILED');
     }),
   });

@@ -13,7 +13,7 @@ import { migrate, readSnapshot, transaction, type Db } from '../store/db.js';
 import { backfillRevisions } from '../store/history-store.js';
 import { buildContainer } from '../container.js';
 import { DEV_KEY_FILE, ensureDataDir, resolveMasterKey, writeSecretFile, type OpenedDb } from '../vault.js';
-import { BACKUP_FORMAT, READABLE_FORMATS, countLine, type BackupCounts, type BackupHeader } from './dump.js';
+import { READABLE_FORMATS, countLine, type BackupCounts, type BackupHeader } from './dump.js';
 import { BodyText } from './body-text.js';
 import { BackupInvalidError, eachBatch, RAW, type Line } from './lines.js';
 
@@ -403,7 +403,7 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
           if (!(await store.insertPolicy({
             project: l.project, env: l.env, name: l.name, rotateEveryMs: l.rotateEveryMs, expiresAt: l.expiresAt, expiresVersion: l.expiresVersion,
             generator: l.generator, auto: l.auto, remindedDueAt: l.remindedDueAt, updatedAt: l.updatedAt,
-          }, tx))) throw new BackupInvalidError(`backup has a policy for ${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/${String(l.name).slice(0, 256)}, a secret it does not hold`);
+          }, tx))) throw new BackupInvalidError(`backup has a policy for ${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/` + `${String(l.name).slice(0, 256)}, a secret it does not hold`);
           break;
         case 'audit':
           // Stored as the canonical text the MAC covers: what verify reads back and MACs as it is.

@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { randomFillSync, timingSafeEqual } from 'node:crypto';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { sep } from 'node:path';
 import { ConfigError, IntegrityError, SealedError, WrongMasterKeyError } from '../errors.js';
@@ -118,7 +118,7 @@ export async function masterKeyFromFile(path: string): Promise<MasterKey> {
   }
   if (!st.isFile()) throw new ConfigError(`master key file ${path} is not a regular file`);
   if ((st.mode & 0o077) !== 0 && !systemdCredential(path, st.mode)) {
-    throw new ConfigError(`master key file ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+    throw new ConfigError((`master key file ${path} is readable by group or others (mode ` + `${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`));
   }
   let text: string;
   try {
@@ -188,9 +188,9 @@ function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {
     const key = openPacked(s, k, row.wrapped, keyAd(row.purpose, row.scope, row.version));
     if (!key) {
       if (row.mkFingerprint !== mk.fingerprint) {
-        throw new WrongMasterKeyError(`wrong master key: ${row.purpose} key ${row.scope} v${row.version} is wrapped under master key ${row.mkFingerprint}, this server has ${mk.fingerprint}`);
+        throw new WrongMasterKeyError((`wrong master key: ${row.purpose} key ${row.scope} v${row.version} is wrapped under master key ` + `${row.mkFingerprint}, this server has ${mk.fingerprint}`));
       }
-      throw new IntegrityError(`wrapped ${row.purpose} key ${row.scope} v${row.version} failed its integrity check (database corrupted or tampered with)`);
+      throw new IntegrityError((`wrapped ${row.purpose} key ${row.scope} v${row.version} failed its integrity check (database ` + `corrupted or tampered with)`));
     }
     return key;
   });
@@ -202,7 +202,7 @@ function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {
  */
 export function verifyKeyCheck(mk: MasterKey, row: WrappedKey): void {
   if (row.mkFingerprint !== mk.fingerprint) {
-    throw new WrongMasterKeyError(`wrong master key: this vault was sealed with master key ${row.mkFingerprint}, but the key supplied has fingerprint ${mk.fingerprint}`);
+    throw new WrongMasterKeyError((`wrong master key: this vault was sealed with master key ${row.mkFingerprint}, but the key ` + `supplied has fingerprint ${mk.fingerprint}`));
   }
   unwrap(mk, row);
 }
@@ -239,7 +239,7 @@ function cipherOf(mk: MasterKey, key: Uint8Array, version: number): SecretCipher
     decrypt(nonce: Uint8Array, ciphertext: Uint8Array, ad: string, where: string) {
       if (wiped) throw gone();
       const pt = open(s, key, nonce, ciphertext, ad);
-      if (!pt) throw new IntegrityError(`integrity check failed for ${where}: the stored ciphertext does not belong to this location or was altered`);
+      if (!pt) throw new IntegrityError(`integrity check failed for ${where}: the stored ciphertext does not belong to this location or ` + `was altered`);
       return Buffer.from(pt.buffer, pt.byteOffset, pt.byteLength).toString('utf8');
     },
     };
@@ -277,19 +277,9 @@ function chainMac(s: Sodium, key: Uint8Array): (prev: Uint8Array, canonical: str
   return (prev, canonical) => hash(prev, canonical);
 }
 
-/** Constant-time equality for secret-derived byte strings. */
-export async function constantTimeEqual(a: Uint8Array, b: Uint8Array): Promise<boolean> {
-  const s = await getSodium();
-  if (a.length !== b.length) return false;
-  return s.memcmp(a, b);
-}
-
-/** Synchronous constant-time equality (sodium must already be initialised via any keyring call). */
-export function constantTimeEqualSync(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
-  return d === 0;
+/** Constant-time equality for secret-derived byte strings (the length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export { getSodium };

@@ -75,7 +75,7 @@ export async function openMasterKey(record: SealRecord, uk: UnsealKey): Promise<
   const raw = uk._use((k, s) => openPacked(s, k, Buffer.from(record.wrappedMk, 'base64'), sealAd(record.type, record.setId)));
   if (!raw) {
     throw new UnsealFailedError(record.type === 'shamir'
-      ? 'these shares do not open this vault\'s master key (a mistyped share that still passed its checksum, or shares of a set a rekey replaced); progress was reset'
+      ? ('these shares do not open this vault\'s master key (a mistyped share that still passed its ' + 'checksum, or shares of a set a rekey replaced); progress was reset')
       : 'wrong passphrase');
   }
   try {
@@ -217,7 +217,7 @@ export function parseSealRecord(json: string): SealRecord {
   }
   const okType = r && (r.type === 'shamir' || r.type === 'passphrase');
   if (!okType || r.v !== 1 || typeof r.wrappedMk !== 'string' || typeof r.setId !== 'string' || !Number.isInteger(r.threshold) || (r.type === 'passphrase' && !r.kdf)) {
-    throw new ConfigError('the vault\'s seal record is malformed (the database was altered, or it was written by a newer Hush)');
+    throw new ConfigError(('the vault\'s seal record is malformed (the database was altered, or it was written by a newer ' + 'Hush)'));
   }
   return r;
 }

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import sodiumModule from 'libsodium-wrappers-sumo';
 import { SealedError } from '../errors.js';
 
@@ -12,7 +13,7 @@ export function getSodium(): Promise<Sodium> {
 }
 
 /** The parts of libsodium's emscripten module that keyedBlake2b calls directly. */
-interface SodiumWasm {
+export interface SodiumWasm {
   _malloc(n: number): number;
   _free(ptr: number): void;
   HEAPU8: Uint8Array;
@@ -27,29 +28,44 @@ const utf8 = new TextEncoder();
  * into the wasm module: the wrappers allocate, copy and free on every call,
  * which costs more than hashing an audit event. The key is copied once into
  * a region of the wasm heap this function owns; inputs are encoded straight
- * into it. Falls back to the wrappers if the module's internals differ.
+ * into it.
+ *
+ * `_malloc`, `HEAPU8` and `_crypto_generichash` are emscripten internals, not
+ * libsodium's public API, so they may change in any release. Two guards:
+ * the first keyedBlake2b of a process runs a self-check that hashes known
+ * vectors both ways (fastPathAgrees) and uses the public API if the internals
+ * are missing or disagree; and test/core/fast-paths.test.ts fails loudly,
+ * naming the installed version, when they change. The digest is the same
+ * either way, so the audit chain's format does not depend on the path.
  */
 export type KeyedHash = ((prefix: Uint8Array | null, text: string) => Buffer) & {
   wipe(): void;
   /** Whether the digest equals `expected` (32 bytes), compared where it was computed: no buffer per call (audit verify). */
-  matches(prefix: Uint8Array | null, text: string, expected: Uint8Array): boolean;
+  matches: (prefix: Uint8Array | null, text: string, expected: Uint8Array) => boolean;
 };
 
-export function keyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
+function publicKeyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
   let wiped = false;
+  const fn = (prefix: Uint8Array | null, text: string) => {
+    if (wiped) throw new SealedError('the server was sealed: its keys are gone');
+    const st = s.crypto_generichash_init(key, 32);
+    if (prefix) s.crypto_generichash_update(st, prefix);
+    s.crypto_generichash_update(st, s.from_string(text));
+    return Buffer.from(s.crypto_generichash_final(st, 32));
+  };
+  const matches = (prefix: Uint8Array | null, text: string, expected: Uint8Array) => expected.length === 32 && timingSafeEqual(expected, fn(prefix, text));
+  return Object.assign(fn, { wipe() { wiped = true; s.memzero(key); }, matches });
+}
+
+/** The emscripten module under the wrappers, when it has what the fast path calls. */
+export function sodiumWasm(s: Sodium): SodiumWasm | null {
   const w = (s as unknown as { libsodium?: Partial<SodiumWasm> }).libsodium;
-  if (!w || typeof w._malloc !== 'function' || typeof w._free !== 'function' || typeof w._crypto_generichash !== 'function' || !(w.HEAPU8 instanceof Uint8Array)) {
-    const fn = (prefix: Uint8Array | null, text: string) => {
-      if (wiped) throw new SealedError('the server was sealed: its keys are gone');
-      const st = s.crypto_generichash_init(key, 32);
-      if (prefix) s.crypto_generichash_update(st, prefix);
-      s.crypto_generichash_update(st, s.from_string(text));
-      return Buffer.from(s.crypto_generichash_final(st, 32));
-    };
-    const matches = (prefix: Uint8Array | null, text: string, expected: Uint8Array) => expected.length === 32 && Buffer.from(expected).equals(fn(prefix, text));
-    return Object.assign(fn, { wipe() { wiped = true; s.memzero(key); }, matches });
-  }
-  const wasm = w as SodiumWasm;
+  if (!w || typeof w._malloc !== 'function' || typeof w._free !== 'function' || typeof w._crypto_generichash !== 'function' || !(w.HEAPU8 instanceof Uint8Array)) return null;
+  return w as SodiumWasm;
+}
+
+function wasmKeyedBlake2b(s: Sodium, wasm: SodiumWasm, key: Uint8Array): KeyedHash {
+  let wiped = false;
   const keyLen = key.length;
   let cap = 0;
   let base = 0;
@@ -96,4 +112,61 @@ export function keyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
       s.memzero(key);
     },
   });
+}
+
+/**
+ * Inputs of the self-check: no prefix and a prefix, empty, multi-byte and
+ * long text (longer than the first heap region, so the region grows), then
+ * short again.
+ */
+const SELF_CHECK: [Uint8Array | null, string][] = [
+  [null, ''],
+  [null, 'hush audit chain'],
+  [new Uint8Array(32).fill(7), '{"seq":1,"action":"secret.read"}'],
+  [null, 'é€😀'.repeat(2000)],
+  [new Uint8Array(32).fill(9), 'x'.repeat(10_000)],
+  [null, 'short again'],
+];
+
+/**
+ * Start-up self-check: whether the fast path gives libsodium's public
+ * crypto_generichash digest on known vectors (and `matches` agrees). False
+ * when the internals are missing, throw, or differ.
+ */
+export function fastPathAgrees(s: Sodium): boolean {
+  const wasm = sodiumWasm(s);
+  if (!wasm) return false;
+  const key = () => Uint8Array.from({ length: 32 }, (_, i) => i);
+  let fast: KeyedHash | undefined;
+  const pub = publicKeyedBlake2b(s, key());
+  try {
+    fast = wasmKeyedBlake2b(s, wasm, key());
+    for (const [prefix, text] of SELF_CHECK) {
+      const want = pub(prefix, text);
+      if (!fast(prefix, text).equals(want) || !fast.matches(prefix, text, want)) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fast?.wipe();
+    pub.wipe();
+  }
+}
+
+const checked = new WeakMap<Sodium, boolean>();
+
+/** Which implementation keyedBlake2b uses for this libsodium: the self-check runs once per module. */
+export function keyedHashPath(s: Sodium): 'wasm' | 'public' {
+  let ok = checked.get(s);
+  if (ok === undefined) {
+    ok = fastPathAgrees(s);
+    checked.set(s, ok);
+  }
+  return ok ? 'wasm' : 'public';
+}
+
+export function keyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
+  const wasm = keyedHashPath(s) === 'wasm' ? sodiumWasm(s) : null;
+  return wasm ? wasmKeyedBlake2b(s, wasm, key) : publicKeyedBlake2b(s, key);
 }

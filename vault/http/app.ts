@@ -20,7 +20,8 @@ import { lifecycleRoutes } from './routes/lifecycle.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
 import { limitConnectionsPerAddress, serverTimeoutOptions } from './connections.js';
-import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
+import { sysRoutes, type SealControl } from './routes/sys.js';
+import { VERSION } from '../../common/version.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { authJwtRoutes } from './routes/auth-jwt.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -32,9 +33,6 @@ import type { Metrics } from '../services/metrics/metrics.js';
 export interface AppOptions {
   logger: FastifyServerOptions['loggerInstance'];
   https?: { cert: Buffer; key: Buffer } | null;
-  trustProxy?: string[];
-  /** Extra route registrations (backups) that live outside this folder. */
-  extraRoutes?: ((app: FastifyInstance) => void)[];
   /** The seal of a server (vault/runtime.ts); absent, the vault is always open. */
   seal?: SealControl | null;
   /** GET /v1/sys/metrics and the per-request observation; `public`: --metrics-public. */
@@ -91,7 +89,7 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
       (req as FastifyRequest & { submission?: Promise<void> }).submission = p;
     }
     if (cfg?.awaitOpen) {
-      const pending = [...submissions.keys()].map((r) => (r as FastifyRequest & { submission?: Promise<void> }).submission);
+      const pending = [...submissions.keys()].map((r) => (r as FastifyRequest & { submission?: Promise<void> }).submission).filter((p) => p !== undefined);
       Promise.all(pending).then(() => seal.settled()).then(go, go);
     } else go();
   });
@@ -221,7 +219,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     frameworkErrors: (err: Error, req: Parameters<typeof errorHandler>[1], reply: Parameters<typeof errorHandler>[2]) => {
       // These replies skip the onSend hook, so the standard headers are set here.
       standardHeaders(reply, req.id, !!opts.https);
-      return errorHandler(err as never, req, reply);
+      void errorHandler(err as never, req, reply);
     },
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.server.headersTimeout = timeouts.headersTimeout;
@@ -266,8 +264,8 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   // A NUL has no place in any name or filter, and PostgreSQL cannot store one:
   // refused before authentication, so no audit event ever carries one (one
   // event that fails to insert would fail every request of its commit batch).
-  app.addHook('onRequest', async (req) => {
-    if (req.url.includes('%00')) throw new HushError('invalid_request', 400, 'the URL contains a NUL character (%00)');
+  app.addHook('onRequest', (req, _reply, done) => {
+    done(req.url.includes('%00') ? new HushError('invalid_request', 400, 'the URL contains a NUL character (%00)') : undefined);
   });
 
   // Getters: a sealable container's services are the ones of the vault as it is when the request runs.
@@ -287,8 +285,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   authJwtRoutes(app, c);
   auditRoutes(app, c);
   webhookRoutes(app, c);
-  for (const r of opts.extraRoutes ?? []) r(app);
 
-  app.get('/v1/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/v1/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, () => Promise.resolve(app.swagger()));
   return app;
 }

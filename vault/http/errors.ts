@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isHushError } from '../errors.js';
-import { isStorageFailure } from '../store/db.js';
+import { isHushError, isStorageFailure } from '../errors.js';
 import { redactTokens } from '../services/token/redact.js';
 
 export interface ErrorBody { error: { code: string; message: string; requestId: string; details?: Record<string, unknown> } }
@@ -19,7 +18,7 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
 
 /** What a schema pattern asks for, in words (a regular expression is no message for a person). */
 const PATTERN_WORDS: Record<string, string> = {
-  '^[a-z0-9][a-z0-9._-]{0,62}$': 'lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit',
+  '^[a-z0-9][a-z0-9._-]{0,62}$': ('lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or ' + 'digit'),
   '^[A-Za-z_][A-Za-z0-9_]*$': 'letters, digits and "_", not starting with a digit',
   '^tok_[0-9A-Za-z]{1,40}$': 'a token id: "tok_" and letters or digits (hush tokens list shows them)',
   '^[0-9a-fA-F]{64}$': '64 hexadecimal digits',
@@ -55,7 +54,7 @@ export function schemaMessage(errors: unknown, context: string | undefined): str
     case 'required': return `${at} is missing "${String(p.missingProperty)}"`;
     case 'additionalProperties': return `${at} has an unknown field "${String(p.additionalProperty).slice(0, 64)}"`;
     case 'type': return `${at} must be ${/^[aeiou]/.test(String(p.type)) ? 'an' : 'a'} ${String(p.type)}`;
-    case 'enum': return `${at} must be one of: ${(p.allowedValues as unknown[] | undefined)?.map(String).join(', ') ?? 'the allowed values'}`;
+    case 'enum': return (`${at} must be one of: ` + `${(p.allowedValues as unknown[] | undefined)?.map(String).join(', ') ?? 'the allowed values'}`);
     case 'maxLength': return `${at} must be at most ${String(p.limit)} characters`;
     case 'minLength': return Number(p.limit) === 1 ? `${at} must not be empty` : `${at} must be at least ${String(p.limit)} characters`;
     case 'maxItems': return `${at} must have at most ${String(p.limit)} entries`;
@@ -120,7 +119,7 @@ export function toErrorBody(err: unknown, requestId: string, req?: FastifyReques
 
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   const { status, body } = toErrorBody(err, req.id, req);
-  if (body.error.code === 'payload_too_large') body.error.message = `request body is larger than the server's limit of ${req.server.initialConfig.bodyLimit ?? 'the configured'} bytes (--body-limit): send less at a time`;
+  if (body.error.code === 'payload_too_large') body.error.message = (`request body is larger than the server's limit of ` + `${req.server.initialConfig.bodyLimit ?? 'the configured'} bytes (--body-limit): send less at a time`);
   if (body.error.code === 'request_aborted') {
     // Nobody is left to answer; one debug line, so a flood of hang-ups is not a flood of log lines.
     req.log.debug({ errorCode: 'request_aborted' }, 'the client closed the connection before its request was read');

@@ -279,16 +279,16 @@ export function acceptListMethod(server: Server, mount: string): void {
     if (!socket[FRONTED]) {
       socket[FRONTED] = true;
       const rewriter = new ListRewriter(mount);
-      const push = socket.push;
-      socket.push = function (this: Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
+      const push = socket.push.bind(socket) as (chunk: unknown, encoding?: BufferEncoding) => boolean;
+      socket.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
         if (chunk === null) {
           const rest = rewriter.flush();
-          if (rest.length) push.call(this, rest);
-          return push.call(this, null);
+          if (rest.length) push(rest);
+          return push(null);
         }
-        if (!Buffer.isBuffer(chunk)) return push.call(this, chunk, encoding);
+        if (!Buffer.isBuffer(chunk)) return push(chunk, encoding);
         const out = rewriter.feed(chunk);
-        return out.length ? push.call(this, out) : true;
+        return out.length ? push(out) : true;
       };
       if (socket._handle) socket._handle._consumed = true;
     }

@@ -1,4 +1,23 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+/** The app with route types taken from the TypeBox schemas: a handler's req.params, body and query are what its schema says. */
+export const typed = (app: FastifyInstance) => app.withTypeProvider<TypeBoxTypeProvider>();
+
+/**
+ * The validated URL parameters, as `schema` types them, for a route's config callbacks (auth, prefetch,
+ * auditFailure): Fastify types those with a plain FastifyRequest, not the route's schema. The auth callback
+ * runs in preHandler, after validation; prefetch and auditFailure read strings only.
+ */
+export const paramsOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.params;
+/** The validated query string, as `schema` types it, for a route's auth callback (preHandler: after validation). */
+export const queryOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.query;
+/** The validated body, as `schema` types it, for a route's auth callback (preHandler: after validation). */
+export const bodyOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.body;
+
+export const projectOf = paramsOf(Type.Object({ p: Type.String() }));
+export const envOf = paramsOf(Type.Object({ p: Type.String(), e: Type.String() }));
 
 export const ProjectName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'project name' });
 export const EnvName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'environment name' });

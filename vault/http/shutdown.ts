@@ -17,12 +17,13 @@ export function isClosing(app: FastifyInstance): boolean {
  * that have become idle are closed.
  */
 export function drainOnClose(app: FastifyInstance): void {
-  app.addHook('preClose', async () => { closing.add(app); });
+  app.addHook('preClose', (done) => { closing.add(app); done(); });
   app.addHook('onSend', async (req, reply, payload) => {
     if (closing.has(app) && req.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     return payload;
   });
-  app.addHook('onResponse', async () => {
+  app.addHook('onResponse', (_req, _reply, done) => {
     if (closing.has(app)) app.server.closeIdleConnections();
+    done();
   });
 }

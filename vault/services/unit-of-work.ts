@@ -102,7 +102,7 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
     let open = false;
     for (const job of order) {
       const inputs: I[] = [];
-      const record: Recorder<I> = async (input) => { inputs.push(input); };
+      const record: Recorder<I> = (input) => { inputs.push(input); return Promise.resolve(); };
       // Alone in its transaction, a job needs no savepoint: its failure rolls everything back.
       if (solo || job.pure) {
         done.push({ job, out: await job.fn(tx, record), entries: { ctx: job.ctx, inputs } });
@@ -206,7 +206,7 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
     const inputs: I[] = [];
     let out: T;
     try {
-      out = await fn(db, async (input) => { inputs.push(input); });
+      out = await fn(db, (input) => { inputs.push(input); return Promise.resolve(); });
     } catch (e) {
       throw jobError(e);
     }

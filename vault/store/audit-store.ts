@@ -73,11 +73,11 @@ const Q = {
   // PostgreSQL: the head moves and every event of the batch is inserted in ONE
   // statement (one round trip, atomic on its own): nothing is inserted when the
   // compare-and-set matched no row. One text for any number of rows.
-  appendPg: query(`with h as (update audit_streams set head_seq = ?, head_event = ?, head_hash = ? where id = ? and head_seq = ? returning id)
+  appendPg: query((`with h as (update audit_streams set head_seq = ?, head_event = ?, head_hash = ? where id = ? ` + `and head_seq = ? returning id)
     insert into audit_events (${COLUMNS})
-    select a.seq, a.ts, a.actor_id, a.actor_name, a.action, a.project, a.env, a.target, a.outcome, a.ip, a.request_id, a.detail, a.prev_hash, a.hash, h.id, a.stream_seq
-    from h, unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[], ?::bigint[])
-      as a(seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash, stream_seq)`),
+    select a.seq, ` + `a.ts, a.actor_id, a.actor_name, a.action, a.project, a.env, a.target, a.outcome, a.ip, ` + `a.request_id, a.detail, a.prev_hash, a.hash, h.id, a.stream_seq
+    from h, unnest(?::bigint[], ` + `?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ` + `?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[], ?::bigint[])
+      as a(seq, ts, ` + `actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, ` + `hash, stream_seq)`)),
   seqPage: query(`select ${COLUMNS} from audit_events where seq > ? and seq <= ? order by seq limit ?`),
   bySeq: query(`select ${COLUMNS} from audit_events where seq = ?`),
   byStreamSeq: query('select seq, hash from audit_events where stream = ? and stream_seq = ?'),
@@ -165,7 +165,7 @@ export function auditStoreFactory(db: Db) {
       const q = (tx ?? db)('audit_events');
       if (f.from !== undefined) q.where('ts', '>=', f.from);
       if (f.to !== undefined) q.where('ts', '<', f.to);
-      if (f.actor) q.where((w) => w.where('actor_id', f.actor!).orWhere('actor_name', f.actor!));
+      if (f.actor) q.where((w) => { void w.where('actor_id', f.actor!).orWhere('actor_name', f.actor!); });
       if (f.action) {
         // "secret.*": a literal prefix. LIKE's own wildcards in it are escaped, the same way on both engines.
         if (f.action.endsWith('*')) q.whereRaw("?? like ? escape '\\'", ['action', f.action.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`) + '%']);

@@ -252,7 +252,7 @@ const QA = {
   insertCheckpoint: query('insert into audit_checkpoints (id, ts, heads, prev_hash, hash) values (?, ?, ?, ?, ?)'),
   // PostgreSQL: rows restored with their own numbers; the generators must go on above them.
   seqAfterRestore: query("select setval('audit_events_seq', greatest((select coalesce(max(seq), 0) from audit_events), 1), (select count(*) > 0 from audit_events))"),
-  streamIdAfterRestore: query("select setval(pg_get_serial_sequence('audit_streams', 'id'), greatest((select coalesce(max(id), 0) from audit_streams), 1), (select count(*) > 0 from audit_streams where id > 0))"),
+  streamIdAfterRestore: query(("select setval(pg_get_serial_sequence('audit_streams', 'id'), greatest((select coalesce(max(id), " + "0) from audit_streams), 1), (select count(*) > 0 from audit_streams where id > 0))")),
 };
 const INSERT_AUDIT = rowsInsert('audit_events', AUDIT_COLUMNS);
 

@@ -3,7 +3,6 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../migrations/index.js';
-import { StorageUnavailableError, type HushError } from '../errors.js';
 import { bindTransaction, fastTx, registerSqlite, type RawSqlite } from './sqlite-fast.js';
 export { checkpointTruncate } from './sqlite-fast.js';
 import { bindPgTransaction, pgScript } from './sql.js';
@@ -139,7 +138,7 @@ export interface ReadSnapshot { tx: Knex.Transaction; release: () => Promise<voi
  */
 export async function readSnapshot(db: Db): Promise<ReadSnapshot> {
   if (isPostgres(db)) {
-    const tx = await db.transaction({ isolationLevel: 'repeatable read', readOnly: true } as never) as unknown as Knex.Transaction;
+    const tx = await db.transaction({ isolationLevel: 'repeatable read', readOnly: true } as never);
     try {
       await bindPgTransaction(tx);
     } catch (e) {
@@ -211,22 +210,8 @@ export async function unmigrate(db: Db): Promise<void> {
   for (const t of ['knex_migrations', 'knex_migrations_lock']) await db.schema.dropTableIfExists(t);
 }
 
-/** True when an error means the database itself cannot be used right now (disk, permissions, connection). */
-export function isStorageFailure(e: unknown): boolean {
-  const err = e as { code?: string; message?: string; name?: string };
-  const code = String(err?.code ?? '');
-  if (/^SQLITE_(READONLY|IOERR|CANTOPEN|FULL|BUSY|LOCKED|CORRUPT|NOTADB|PERM)/.test(code)) return true;
-  // PostgreSQL: connection lost or refused, server shutting down, out of disk/memory/connections,
-  // read-only (25006: a read-only standby, default_transaction_read_only) and privileges revoked (42501).
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '08P01', '53300', '53100', '53200', '25006', '42501', '58030'].includes(code)) return true;
-  if (err?.name === 'KnexTimeoutError') return true;
-  const msg = String(err?.message ?? '');
-  return /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Timeout acquiring a connection/i.test(msg);
-}
-
-export function storageError(e: unknown): HushError {
-  return new StorageUnavailableError('the database is unavailable right now; retry shortly', { cause: e });
-}
+// Classifying a driver's failure is the error family's job (vault/errors.ts), so that http/ need not import the store.
+export { isStorageFailure, storageError } from '../errors.js';
 
 /**
  * The connection pool's state, for the metrics. knex keeps its pool (tarn)

@@ -13,9 +13,9 @@ const toVersion = (r: any): VersionRow => ({
 });
 
 const SECRET = 'id, env_id, name, version, deleted, created_at, updated_at';
-const LIVE_VALUES = `select s.name, s.id, s.version, v.nonce, v.ciphertext, v.dek_version, s.updated_at
-  from secrets s join secret_versions v on v.secret_id = s.id and v.version = s.version
-  where s.env_id = ? and s.deleted = false`;
+const LIVE_VALUES = (`select s.name, s.id, s.version, v.nonce, v.ciphertext, v.dek_version, s.updated_at
+  from ` + `secrets s join secret_versions v on v.secret_id = s.id and v.version = s.version
+  where ` + `s.env_id = ? and s.deleted = false`);
 
 const Q = {
   liveValues: query(`${LIVE_VALUES} order by s.name`),
@@ -23,19 +23,19 @@ const Q = {
   listLive: query(`select ${SECRET} from secrets where env_id = ? and deleted = false order by name`),
   // Bytes of the live names and values (a value is its ciphertext less the AEAD tag, the first parameter):
   // in total, and of the names in a list, in one statement (a write checks its env's size with it).
-  liveSize: query(`select coalesce(sum(octet_length(s.name) + octet_length(v.ciphertext) - ?), 0) as total,
-    coalesce(sum(case when s.name in json_text_list(?) then octet_length(s.name) + octet_length(v.ciphertext) - ? else 0 end), 0) as named
-    from secrets s join secret_versions v on v.secret_id = s.id and v.version = s.version where s.env_id = ? and s.deleted = false`),
+  liveSize: query((`select coalesce(sum(octet_length(s.name) + octet_length(v.ciphertext) - ?), 0) as total,
+    ` + `coalesce(sum(case when s.name in json_text_list(?) then octet_length(s.name) + ` + `octet_length(v.ciphertext) - ? else 0 end), 0) as named
+    from secrets s join secret_versions ` + `v on v.secret_id = s.id and v.version = s.version where s.env_id = ? and s.deleted = false`)),
   countLive: query('select count(*) as n from secrets where env_id = ? and deleted = false'),
   get: query(`select ${SECRET} from secrets where env_id = ? and name = ?`),
   getMany: query(`select ${SECRET} from secrets where env_id = ? and name in json_text_list(?)`),
   create: query(`insert into secrets (env_id, name, version, deleted, created_at, updated_at) values (?, ?, 0, false, ?, ?) returning ${SECRET}`),
-  insertVersion: query('insert into secret_versions (secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at, revision) values (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+  insertVersion: query(('insert into secret_versions (secret_id, version, nonce, ciphertext, dek_version, deleted, ' + 'created_by, created_at, revision) values (?, ?, ?, ?, ?, ?, ?, ?, ?)')),
   setVersion: query('update secrets set version = ?, deleted = ?, updated_at = ? where id = ?'),
-  versions: query('select secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at from secret_versions where secret_id = ? order by version desc'),
-  versionsBelowDek: query(`select v.id, v.version, v.nonce, v.ciphertext, v.dek_version, s.name, s.env_id
-    from secret_versions v join secrets s on s.id = v.secret_id join environments e on e.id = s.env_id
-    where e.project_id = ? and v.deleted = false and v.dek_version < ? order by v.id limit ?`),
+  versions: query(('select secret_id, version, nonce, ciphertext, dek_version, deleted, created_by, created_at from ' + 'secret_versions where secret_id = ? order by version desc')),
+  versionsBelowDek: query((`select v.id, v.version, v.nonce, v.ciphertext, v.dek_version, s.name, s.env_id
+    from ` + `secret_versions v join secrets s on s.id = v.secret_id join environments e on e.id = s.env_id
+   ` + ` where e.project_id = ? and v.deleted = false and v.dek_version < ? order by v.id limit ?`)),
   replaceCiphertext: query('update secret_versions set nonce = ?, ciphertext = ?, dek_version = ? where id = ?'),
 };
 

@@ -38,7 +38,7 @@ export function sessionStoreFactory(db: Db) {
     },
     /** Up to 100 sessions idle since before `now`: their tokens are to be revoked. */
     async idle(now: number, tx?: Tx): Promise<string[]> {
-      return ((await sql(db, tx).all(Q.idle, now)) as any[]).map((r) => r.token_id as string);
+      return (await sql(db, tx).all<{ token_id: string }>(Q.idle, now)).map((r) => r.token_id);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { fastSql, fastTx, type Sql as SqliteSql } from './sqlite-fast.js';
+import { acquireConnection, releaseConnection } from './knex-internals.js';
 
 /**
  * One SQL text per query, on both engines.
@@ -90,7 +91,7 @@ export async function pgScript(tx: object, text: string): Promise<void> {
 
 /** Binds a knex transaction on PostgreSQL to its pg connection, so queries in it run there directly. */
 export async function bindPgTransaction(trx: Knex.Transaction): Promise<void> {
-  const conn = await (trx.client as { acquireConnection(): Promise<PgConn> }).acquireConnection();
+  const conn = await acquireConnection<PgConn>(trx);
   pgTxConn.set(trx, conn);
 }
 
@@ -100,9 +101,12 @@ function sqliteRunner(s: SqliteSql): Runner {
   return {
     engine: 'sqlite',
     get: async (q, ...p) => s.get(q.sqlite, ...sqliteParams(p)),
+    // async with no await on purpose: a synchronous SQLite error becomes a rejection, as a PostgreSQL one is.
+    /* eslint-disable @typescript-eslint/require-await */
     all: async (q, ...p) => s.all(q.sqlite, ...sqliteParams(p)),
     rows: async (q, ...p) => s.rows(q.sqlite, ...sqliteParams(p)),
     run: async (q, ...p) => s.run(q.sqlite, ...sqliteParams(p)),
+    /* eslint-enable @typescript-eslint/require-await */
   };
 }
 
@@ -140,10 +144,9 @@ export function sql(db: Knex, tx?: Knex | Knex.Transaction): Runner {
     if (!conn) throw new Error('store: a transaction must be opened with transaction() from store/db.ts');
     r = pgRunner((fn) => fn(conn));
   } else {
-    const client = db.client as { acquireConnection(): Promise<PgConn>; releaseConnection(c: PgConn): Promise<unknown> };
     r = pgRunner(async (fn) => {
-      const conn = await client.acquireConnection();
-      try { return await fn(conn); } finally { await client.releaseConnection(conn); }
+      const conn = await acquireConnection<PgConn>(db);
+      try { return await fn(conn); } finally { await releaseConnection(db, conn); }
     });
   }
   (inTx ? txRunners : poolRunners).set(key, r);

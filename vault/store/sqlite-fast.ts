@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Knex } from 'knex';
+import { acquireConnection, beforeDestroy } from './knex-internals.js';
 
 /**
  * Hot statements on SQLite without knex. knex re-prepares every statement
@@ -83,15 +84,12 @@ const txSql = new WeakMap<object, Sql>();
 export function registerSqlite(db: Knex, file: string, writer: { conn: RawSqlite | null }): void {
   const h: SqliteHandle = { file, reader: null, readerSql: null, writer, dataVersion: null };
   handles.set(db, h);
-  // knex.destroy() ends in client.destroy(): close the reader with the pool.
-  const client = db.client as { destroy(cb?: unknown): Promise<void> };
-  const destroy = client.destroy.bind(client);
-  client.destroy = (cb?: unknown) => {
+  // Close the reader with the pool.
+  beforeDestroy(db, () => {
     if (h.reader?.open) h.reader.close();
     h.reader = null;
     h.readerSql = null;
-    return destroy(cb);
-  };
+  });
 }
 
 /**
@@ -110,10 +108,6 @@ export async function checkpointTruncate(db: object): Promise<'done' | 'busy' | 
   if (conn.inTransaction) return 'busy';
   const [r] = conn.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
   return r && r.busy === 0 ? 'done' : 'busy';
-}
-
-export function isSqliteFast(db: object): boolean {
-  return handles.has(db);
 }
 
 function openReader(db: Knex, h: SqliteHandle): Sql {
@@ -164,7 +158,7 @@ export function fastTx(tx: unknown): Sql | null {
 
 /** Binds a knex transaction on SQLite to its raw connection (see transaction() in db.ts). */
 export async function bindTransaction(trx: Knex.Transaction): Promise<Sql> {
-  const conn = (await (trx.client as { acquireConnection(): Promise<RawSqlite> }).acquireConnection());
+  const conn = await acquireConnection<RawSqlite>(trx);
   const s = sqlFor(conn);
   txSql.set(trx, s);
   return s;

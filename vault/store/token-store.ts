@@ -1,8 +1,8 @@
-import type { Knex } from 'knex';
 import { transaction, type Db, type Tx } from './db.js';
 import { foreignVersion } from './sqlite-fast.js';
 import { lookupBatch, type LookupBatch } from './lookup-batch.js';
 import { query, sql } from './sql.js';
+import { transactionEnded } from './knex-internals.js';
 
 export interface TokenRow {
   id: string; name: string; description: string; hash: Buffer; scopes: string[]; parentId: string | null; cidrs: string[];
@@ -22,12 +22,12 @@ const COLS = 'id, name, description, hash, scopes, parent_id, cidrs, created_at,
  * revoked). The caller compares it with its clock, so the result does not
  * depend on when it was read and can be cached.
  */
-const CHAIN_REVOKED_AT = `case when t.parent_id is null then null else (
-      with recursive chain(id, parent_id, revoked_at, depth) as (
-        select p.id, p.parent_id, p.revoked_at, 1 from tokens p where p.id = t.parent_id
+const CHAIN_REVOKED_AT = (`case when t.parent_id is null then null else (
+      with recursive chain(id, parent_id, ` + `revoked_at, depth) as (
+        select p.id, p.parent_id, p.revoked_at, 1 from tokens p where ` + `p.id = t.parent_id
         union all
-        select x.id, x.parent_id, x.revoked_at, chain.depth + 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
-      select min(revoked_at) from chain) end as chain_revoked_at`;
+        select x.id, x.parent_id, x.revoked_at, chain.depth ` + `+ 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
+      select ` + `min(revoked_at) from chain) end as chain_revoked_at`);
 const AUTH_COLS = 't.id, t.name, t.description, t.scopes, t.parent_id, t.cidrs, t.created_at, t.expires_at, t.revoked_at, t.last_used_at';
 
 const Q = {
@@ -41,28 +41,28 @@ const Q = {
    * token, so an unknown token from a blocked address is told apart from one
    * from an address that is not.
    */
-  forAuthGuarded: query(`select b.blocked_since, ${AUTH_COLS}, ${CHAIN_REVOKED_AT}
-    from (select max(f.window_start) as blocked_since from auth_failures f where f.ip = ? and f.failures >= ? and f.window_start > ?) b
-    left join tokens t on t.hash = ?`),
+  forAuthGuarded: query((`select b.blocked_since, ${AUTH_COLS}, ${CHAIN_REVOKED_AT}
+    from (select max(f.window_start) ` + `as blocked_since from auth_failures f where f.ip = ? and f.failures >= ? and f.window_start > ` + `?) b
+    left join tokens t on t.hash = ?`)),
   /**
    * PostgreSQL, outside a transaction: the lookups of concurrent requests in
    * one statement (lookup-batch.ts), each with its address's block (an
    * address of null is never blocked).
    */
-  forAuthMany: query(`select k.h as k_h, k.ip as k_ip, b.blocked_since, ${AUTH_COLS}, ${CHAIN_REVOKED_AT}
-    from unnest(?::bytea[], ?::text[]) as k(h, ip)
-    left join lateral (select max(f.window_start) as blocked_since from auth_failures f where f.ip = k.ip and f.failures >= ? and f.window_start > ?) b on true
-    left join tokens t on t.hash = k.h`),
+  forAuthMany: query((`select k.h as k_h, k.ip as k_ip, b.blocked_since, ${AUTH_COLS}, ${CHAIN_REVOKED_AT}
+    from ` + `unnest(?::bytea[], ?::text[]) as k(h, ip)
+    left join lateral (select max(f.window_start) as ` + `blocked_since from auth_failures f where f.ip = k.ip and f.failures >= ? and f.window_start > ` + `?) b on true
+    left join tokens t on t.hash = k.h`)),
   byId: query(`select ${COLS} from tokens where id = ?`),
   list: query(`select ${COLS} from tokens where (revoked_at is null or ?) and name = coalesce(?, name) order by created_at, id`),
   all: query(`select ${COLS} from tokens order by created_at, id`),
   /** parentId and its ancestors, nearest first. */
-  ancestors: query(`with recursive chain(id, parent_id, depth) as (
-      select id, parent_id, 0 from tokens where id = ?
+  ancestors: query((`with recursive chain(id, parent_id, depth) as (
+      select id, parent_id, 0 from tokens ` + `where id = ?
       union all
-      select x.id, x.parent_id, chain.depth + 1 from tokens x join chain on x.id = chain.parent_id where chain.depth < 100)
-    select ${COLS.split(', ').map((c) => `t.${c}`).join(', ')} from chain join tokens t on t.id = chain.id order by chain.depth`),
-  tree: query('with recursive tree(id) as (select id from tokens where id = ? union all select t.id from tokens t join tree on t.parent_id = tree.id) select id from tree'),
+      select x.id, x.parent_id, chain.depth + 1 from tokens x join ` + `chain on x.id = chain.parent_id where chain.depth < 100)
+    select ` + `${COLS.split(', ').map((c) => `t.${c}`).join(', ')} from chain join tokens t on t.id = chain.id ` + `order by chain.depth`)),
+  tree: query(('with recursive tree(id) as (select id from tokens where id = ? union all select t.id from tokens ' + 't join tree on t.parent_id = tree.id) select id from tree')),
   revokeIds: query('update tokens set revoked_at = ? where revoked_at is null and id in json_text_list(?)'),
   touch: query('update tokens set last_used_at = ? where id = ?'),
 };
@@ -196,7 +196,7 @@ export function tokenStoreFactory(db: Db, lookups: TokenLookupObserver | null = 
       // cached until then are the committed state, which this has not yet
       // changed.
       const ended = () => authCache.clear();
-      const execution = (tx as Partial<Knex.Transaction>).executionPromise;
+      const execution = transactionEnded(tx);
       if (execution) execution.then(ended, ended);
       try {
         const run = sql(db, tx);

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
 import { InvalidRequestError } from '../../errors.js';
-import { withErrors } from '../schemas.js';
+import { withErrors, typed } from '../schemas.js';
 
 const Event = Type.Object({
   seq: Type.Number(), ts: Type.String(), actor: Type.Object({ id: Type.String(), name: Type.String() }), action: Type.String(),
@@ -18,7 +18,8 @@ function time(v: string | undefined, name: string): number | undefined {
   return t;
 }
 
-export function auditRoutes(app: FastifyInstance, c: Container) {
+export function auditRoutes(base: FastifyInstance, c: Container) {
+  const app = typed(base);
   app.get('/v1/audit', {
     config: { auth: () => ({ kind: 'audit' }), action: 'audit.list' },
     schema: {
@@ -35,9 +36,9 @@ export function auditRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ events: Type.Array(Event), nextCursor: Type.Union([Type.String(), Type.Null()]) }) }),
     },
   }, async (req) => {
-    const q = req.query as Record<string, string | undefined>;
+    const q = req.query;
     const limit = Math.min(Math.max(Number(q.limit ?? 100), 1), 1000);
-    const order = (q.order ?? 'asc') as 'asc' | 'desc';
+    const order = q.order ?? 'asc';
     const cursor = q.cursor !== undefined ? Number(q.cursor) : undefined;
     const events = await c.audit.list({
       from: time(q.from, 'from'), to: time(q.to, 'to'), actor: q.actor, action: q.action, project: q.project, env: q.env, outcome: q.outcome,
@@ -49,7 +50,7 @@ export function auditRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/audit/verify', {
     config: { auth: () => ({ kind: 'audit' }), action: 'audit.verify' },
     schema: {
-      summary: 'Recompute every stream\'s hash chain and the checkpoints; names the first broken seq (audit). anchorSeq + anchorHash: also check an event hash kept outside the database; anchorCheckpoint + anchorCheckpointHash: a checkpoint kept outside it.',
+      summary: ('Recompute every stream\'s hash chain and the checkpoints; names the first broken seq (audit). ' + 'anchorSeq + anchorHash: also check an event hash kept outside the database; anchorCheckpoint + ' + 'anchorCheckpointHash: a checkpoint kept outside it.'),
       querystring: Type.Object({
         anchorSeq: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,14}$' })),
         anchorHash: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
@@ -65,7 +66,7 @@ export function auditRoutes(app: FastifyInstance, c: Container) {
       }),
     },
   }, async (req) => {
-    const q = req.query as { anchorSeq?: string; anchorHash?: string; anchorCheckpoint?: string; anchorCheckpointHash?: string };
+    const q = req.query;
     if ((q.anchorSeq === undefined) !== (q.anchorHash === undefined)) throw new InvalidRequestError('anchorSeq and anchorHash go together');
     if ((q.anchorCheckpoint === undefined) !== (q.anchorCheckpointHash === undefined)) throw new InvalidRequestError('anchorCheckpoint and anchorCheckpointHash go together');
     return c.audit.verify(

@@ -1,9 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
-import type { RoleInput } from '../../services/identity/jwt-auth-service.js';
 import { AuthLockedOut } from '../../services/token/token-service.js';
-import { withErrors } from '../schemas.js';
+import { withErrors, typed } from '../schemas.js';
 
 const RoleName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$', description: 'role name' });
 const ClaimName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f]+$' });
@@ -16,7 +15,8 @@ const Role = Type.Object({
 });
 
 /** JWT auth roles and the login that exchanges a workload's JWT for a Hush token (docs/machine-identity.md). */
-export function authJwtRoutes(app: FastifyInstance, c: Container) {
+export function authJwtRoutes(base: FastifyInstance, c: Container) {
+  const app = typed(base);
   app.post('/v1/auth/jwt/roles', {
     config: { auth: 'any', action: 'auth.role.create' },
     schema: {
@@ -36,7 +36,7 @@ export function authJwtRoutes(app: FastifyInstance, c: Container) {
       }, { additionalProperties: false }),
       response: withErrors({ 201: Role }),
     },
-  }, async (req, reply) => reply.status(201).send(await c.jwtAuth.createRole(req.principal!, req.body as RoleInput, req.auditCtx)));
+  }, async (req, reply) => reply.status(201).send(await c.jwtAuth.createRole(req.principal!, req.body, req.auditCtx)));
 
   app.get('/v1/auth/jwt/roles', {
     config: { auth: 'any' },
@@ -46,7 +46,7 @@ export function authJwtRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/auth/jwt/roles/:name', {
     config: { auth: 'any' },
     schema: { summary: 'One JWT auth role', params: Type.Object({ name: RoleName }, { additionalProperties: false }), response: withErrors({ 200: Role }) },
-  }, async (req) => c.jwtAuth.getRole(req.principal!, (req.params as { name: string }).name));
+  }, async (req) => c.jwtAuth.getRole(req.principal!, req.params.name));
 
   app.delete('/v1/auth/jwt/roles/:name', {
     config: { auth: 'any', action: 'auth.role.delete' },
@@ -55,7 +55,7 @@ export function authJwtRoutes(app: FastifyInstance, c: Container) {
       params: Type.Object({ name: RoleName }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ name: Type.String(), deleted: Type.Boolean() }) }),
     },
-  }, async (req) => c.jwtAuth.deleteRole(req.principal!, (req.params as { name: string }).name, req.auditCtx));
+  }, async (req) => c.jwtAuth.deleteRole(req.principal!, req.params.name, req.auditCtx));
 
   app.post('/v1/auth/jwt/login', {
     config: { auth: 'none' },
@@ -68,7 +68,7 @@ export function authJwtRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ token: Type.String(), id: Type.String(), expiresAt: Type.String(), scopes: Type.Array(Type.String()), role: Type.String() }) }),
     },
   }, async (req, reply) => {
-    const b = req.body as { role: string; jwt: string };
+    const b = req.body;
     try {
       return await c.jwtAuth.login(b.role, b.jwt, req.auditCtx);
     } catch (e) {

@@ -1,13 +1,12 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Container } from '../../container.js';
 import { InvalidRequestError } from '../../errors.js';
 import type { Need } from '../../services/token/grants.js';
 import { toErrorBody } from '../errors.js';
-import { EnvName, ProjectName } from '../schemas.js';
+import { EnvName, envOf, ProjectName, typed } from '../schemas.js';
 import { utf8JsonParser } from '../json.js';
 
-type PE = { p: string; e: string };
 const PEParams = Type.Object({ p: ProjectName, e: EnvName }, { additionalProperties: false });
 const PParams = Type.Object({ p: ProjectName }, { additionalProperties: false });
 const ListQuery = Type.Object({ list: Type.Optional(Type.String()) });
@@ -56,7 +55,7 @@ export function vaultErrorHandler(err: FastifyError, req: FastifyRequest, reply:
 }
 
 // Vault reads the flag as Go's ParseBool does.
-const isList = (req: FastifyRequest) => ['1', 't', 'T', 'true', 'TRUE', 'True'].includes((req.query as { list?: string }).list ?? '');
+const isList = (flag: string | undefined) => ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(flag ?? '');
 
 /**
  * The Vault KV v2-compatible API under /v1/<mount>/ (docs/vault-compat.md):
@@ -64,10 +63,11 @@ const isList = (req: FastifyRequest) => ['1', 't', 'T', 'true', 'TRUE', 'True'].
  * versions are the env's revisions. The same grants as the native routes
  * and the same audit events (with detail.via "kv-v2").
  */
-export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
-  const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need => ({ kind, project: (req.params as PE).p, env: (req.params as PE).e });
+export function kvRoutes(base: FastifyInstance, c: Container, mount: string) {
+  const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need => ({ kind, project: envOf(req).p, env: envOf(req).e });
 
-  app.register(async (kv) => {
+  base.register((kvBase, _opts, done) => {
+    const kv = typed(kvBase);
     vaultSchemas(kv);
     kv.setErrorHandler(vaultErrorHandler);
     kv.setNotFoundHandler((_req, reply) => { reply.status(404).send({ errors: [] }); });
@@ -82,14 +82,14 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
         querystring: Type.Object({ version: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
       },
     }, async (req) => {
-      const { p, e } = req.params as PE;
-      const v = Number((req.query as { version?: string }).version ?? 0);
+      const { p, e } = req.params;
+      const v = Number(req.query.version ?? 0);
       return envelope(req, await c.kv.read(p, e, v > 0 ? v : undefined, req.auditCtx));
     });
 
-    const write = async (req: FastifyRequest) => {
-      const { p, e } = req.params as PE;
-      const b = req.body as { data: Record<string, unknown>; options?: { cas?: number } };
+    const write = async (req: FastifyRequest<{ Params: Static<typeof PEParams>; Body: Static<typeof WriteBody> }>) => {
+      const { p, e } = req.params;
+      const b = req.body;
       return envelope(req, await c.kv.write(p, e, b.data, b.options?.cas, req.auditCtx));
     };
     const writeSchema = { summary: 'Vault KV v2: replace an environment\'s map with `data` (names left out are deleted); options.cas is the revision you expect (write:P/E)', params: PEParams, body: WriteBody };
@@ -100,8 +100,8 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
       config: { auth: need('write'), action: 'secrets.bulk' },
       schema: { summary: 'Vault KV v2: merge `data` into the map (JSON merge patch: null deletes a name) (write:P/E)', params: PEParams, body: WriteBody },
     }, async (req) => {
-      const { p, e } = req.params as PE;
-      const b = req.body as { data: Record<string, unknown>; options?: { cas?: number } };
+      const { p, e } = req.params;
+      const b = req.body;
       return envelope(req, await c.kv.patch(p, e, b.data, b.options?.cas, req.auditCtx));
     });
 
@@ -109,14 +109,14 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
       config: { auth: need('write'), action: 'secrets.bulk' },
       schema: { summary: 'Vault KV v2: delete every value of the environment, as a new revision (write:P/E); history keeps the old ones', params: PEParams },
     }, async (req, reply) => {
-      const { p, e } = req.params as PE;
+      const { p, e } = req.params;
       await c.kv.remove(p, e, req.auditCtx);
       return reply.status(204).send();
     });
 
     // LIST arrives as GET ?list=true (http/list-method.ts rewrites the method at the connection).
-    const list = async (req: FastifyRequest, project: string | null) => {
-      if (!isList(req)) throw new InvalidRequestError('metadata of a folder: add ?list=true (or use LIST) to list it');
+    const list = async (req: FastifyRequest, flag: string | undefined, project: string | null) => {
+      if (!isList(flag)) throw new InvalidRequestError('metadata of a folder: add ?list=true (or use LIST) to list it');
       const keys = await c.kv.list(req.principal!, project);
       if (keys.length === 0) return { notFound: true as const };
       return envelope(req, { keys });
@@ -124,11 +124,11 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
     const answer = (reply: FastifyReply) => (r: Awaited<ReturnType<typeof list>>) => ('notFound' in r ? reply.status(404).send({ errors: [] }) : r);
     for (const path of ['/metadata', '/metadata/']) {
       kv.get(path, { config: { auth: 'any' }, schema: { summary: 'Vault KV v2: LIST (or ?list=true) the projects this token can see, as folders', querystring: ListQuery } },
-        async (req, reply) => list(req, null).then(answer(reply)));
+        async (req, reply) => list(req, req.query.list, null).then(answer(reply)));
     }
     for (const path of ['/metadata/:p', '/metadata/:p/']) {
       kv.get(path, { config: { auth: 'any' }, schema: { summary: 'Vault KV v2: LIST (or ?list=true) the environments of a project this token can see', params: PParams, querystring: ListQuery } },
-        async (req, reply) => list(req, (req.params as { p: string }).p).then(answer(reply)));
+        async (req, reply) => list(req, req.query.list, req.params.p).then(answer(reply)));
     }
     for (const path of ['/metadata/:p/:e', '/metadata/:p/:e/']) {
       kv.get(path, {
@@ -136,24 +136,26 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
         schema: { summary: 'Vault KV v2: the versions (revisions) of an environment (list:P/E)', params: PEParams, querystring: ListQuery },
       }, async (req, reply) => {
         // An environment is a leaf: it has nothing under it to list.
-        if (isList(req)) return reply.status(404).send({ errors: [] });
-        const { p, e } = req.params as PE;
+        if (isList(req.query.list)) return reply.status(404).send({ errors: [] });
+        const { p, e } = req.params;
         return envelope(req, await c.kv.metadata(p, e, req.auditCtx));
       });
     }
 
     kv.get('/config', { config: { auth: 'any' }, schema: { summary: 'Vault KV v2: the engine\'s settings (fixed in Hush)' } },
-      async (req) => envelope(req, { cas_required: false, delete_version_after: '0s', max_versions: 0 }));
+      (req) => Promise.resolve(envelope(req, { cas_required: false, delete_version_after: '0s', max_versions: 0 })));
 
     // Parts of KV v2 Hush does not have: a clear refusal instead of a silent no-op.
-    const unsupported = (what: string) => async () => { throw new InvalidRequestError(`${what} is not supported by Hush (docs/vault-compat.md)`); };
+    const unsupported = (what: string) => () => Promise.reject(new InvalidRequestError(`${what} is not supported by Hush (docs/vault-compat.md)`));
     for (const op of ['delete', 'undelete', 'destroy']) kv.post(`/${op}/:p/:e`, { config: { auth: 'any' }, schema: { hide: true } }, unsupported(`${op} of single versions`));
     kv.delete('/metadata/:p/:e', { config: { auth: 'any' }, schema: { hide: true } }, unsupported('deleting all versions and metadata'));
     for (const m of ['post', 'put', 'patch'] as const) kv[m]('/metadata/:p/:e', { config: { auth: 'any' }, schema: { hide: true } }, unsupported('custom metadata and version settings'));
+    done();
   }, { prefix: `/v1/${mount}` });
 
   // Token and mount routes that Vault's clients call around KV.
-  app.register(async (v) => {
+  base.register((vBase, _opts, done) => {
+    const v = typed(vBase);
     vaultSchemas(v);
     v.setErrorHandler(vaultErrorHandler);
     v.get('/v1/auth/token/lookup-self', {
@@ -173,12 +175,13 @@ export function kvRoutes(app: FastifyInstance, c: Container, mount: string) {
     });
     const mountInfo = { type: 'kv', description: 'Hush environments (Vault KV v2 compatible)', options: { version: '2' }, config: { default_lease_ttl: 0, max_lease_ttl: 0 }, local: false, seal_wrap: false, accessor: `kv_${mount}` };
     v.get('/v1/sys/mounts', { config: { auth: 'any' }, schema: { summary: 'Vault: the mounts (Hush has one, the KV v2 view of its environments)' } },
-      async (req) => ({ ...envelope(req, { [`${mount}/`]: mountInfo }), [`${mount}/`]: mountInfo }));
+      (req) => Promise.resolve({ ...envelope(req, { [`${mount}/`]: mountInfo }), [`${mount}/`]: mountInfo }));
     // The vault CLI asks which mount a path is under, and its KV version, before `vault kv get`.
-    v.get('/v1/sys/internal/ui/mounts/*', { config: { auth: 'any' }, schema: { summary: 'Vault: the mount a path is under' } }, async (req, reply) => {
-      const path = (req.params as { '*': string })['*'];
+    v.get('/v1/sys/internal/ui/mounts/*', { config: { auth: 'any' }, schema: { summary: 'Vault: the mount a path is under', params: Type.Object({ '*': Type.String() }) } }, async (req, reply) => {
+      const path = req.params['*'];
       if (path !== mount && !path.startsWith(`${mount}/`)) return reply.status(404).send({ errors: [] });
       return envelope(req, { path: `${mount}/`, ...mountInfo });
     });
+    done();
   });
 }

@@ -3,11 +3,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Container } from '../../container.js';
 import { CHARSETS } from '../../crypto/generate.js';
 import type { Need } from '../../services/token/grants.js';
-import { KeyParams, withErrors } from '../schemas.js';
+import { envOf, KeyParams, typed, withErrors } from '../schemas.js';
 
-type PEK = { p: string; e: string; key: string };
 const need = (kind: 'list' | 'write') => (req: FastifyRequest): Need => {
-  const { p, e } = req.params as PEK;
+  const { p, e } = envOf(req);
   return { kind, project: p, env: e };
 };
 
@@ -22,7 +21,8 @@ const Policy = {
 const NameTimes = { key: Type.String(), version: Type.Number() };
 
 /** Generated secrets, rotation policies and overdue secrets (docs/lifecycle.md). */
-export function lifecycleRoutes(app: FastifyInstance, c: Container) {
+export function lifecycleRoutes(base: FastifyInstance, c: Container) {
+  const app = typed(base);
   app.post('/v1/projects/:p/envs/:e/secrets/:key/generate', {
     config: { auth: need('write'), action: 'secret.write' },
     schema: {
@@ -41,8 +41,8 @@ export function lifecycleRoutes(app: FastifyInstance, c: Container) {
       }) }),
     },
   }, async (req) => {
-    const { p, e, key } = req.params as PEK;
-    return c.lifecycle.generate(p, e, key, req.body as Parameters<Container['lifecycle']['generate']>[3], req.auditCtx);
+    const { p, e, key } = req.params;
+    return c.lifecycle.generate(p, e, key, req.body, req.auditCtx);
   });
 
   const PolicyAnswer = Type.Object({ ...NameTimes, ...Policy, dueAt: Type.Union([Type.String(), Type.Null()]) });
@@ -51,7 +51,7 @@ export function lifecycleRoutes(app: FastifyInstance, c: Container) {
     config: { auth: need('list'), action: 'secret.policy' },
     schema: { summary: 'The rotation policy of a secret (list:P/E)', params: KeyParams, response: withErrors({ 200: PolicyAnswer }) },
   }, async (req) => {
-    const { p, e, key } = req.params as PEK;
+    const { p, e, key } = req.params;
     return c.lifecycle.getPolicy(p, e, key);
   });
 
@@ -64,8 +64,8 @@ export function lifecycleRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: PolicyAnswer }),
     },
   }, async (req) => {
-    const { p, e, key } = req.params as PEK;
-    return c.lifecycle.setPolicy(p, e, key, req.body as { rotateEvery?: string | null; expiresAt?: string | null; auto?: boolean }, req.auditCtx);
+    const { p, e, key } = req.params;
+    return c.lifecycle.setPolicy(p, e, key, req.body, req.auditCtx);
   });
 
   app.get('/v1/secrets/stale', {

@@ -21,7 +21,7 @@ export function metricsRoutes(app: FastifyInstance, metrics: Metrics, isPublic: 
   app.get('/v1/sys/metrics', {
     config: isPublic ? { auth: 'none', whileSealed: true } : { auth: () => ({ kind: 'metrics' }), action: 'metrics.read' },
     schema: {
-      summary: `Prometheus metrics, text exposition format 0.0.4 (${isPublic ? 'no auth: --metrics-public' : 'metrics'}): requests and latency by route, group commit, database pool, token lookups, last backup, seal state`,
+      summary: (`Prometheus metrics, text exposition format 0.0.4 ` + `(${isPublic ? 'no auth: --metrics-public' : 'metrics'}): requests and latency by route, group ` + `commit, database pool, token lookups, last backup, seal state`),
       produces: ['text/plain'],
       response: withErrors({ 200: Type.String({ description: 'Prometheus text exposition format' }) }),
     },

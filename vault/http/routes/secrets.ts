@@ -2,14 +2,12 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Container } from '../../container.js';
 import type { Need } from '../../services/token/grants.js';
-import { EnvParams, KeyName, KeyParams, withErrors } from '../schemas.js';
+import { EnvParams, envOf, KeyName, KeyParams, typed, withErrors } from '../schemas.js';
 import { isClosing } from '../shutdown.js';
 
-type PE = { p: string; e: string };
-type PEK = PE & { key: string };
 
 const need = (kind: 'read' | 'list' | 'write') => (req: FastifyRequest): Need => {
-  const { p, e } = req.params as PE;
+  const { p, e } = envOf(req);
   return { kind, project: p, env: e };
 };
 
@@ -45,12 +43,13 @@ function secretsJson(secrets: Record<string, string>): string {
   return json;
 }
 
-export function secretRoutes(app: FastifyInstance, c: Container) {
+export function secretRoutes(base: FastifyInstance, c: Container) {
+  const app = typed(base);
   app.get('/v1/projects/:p/envs/:e/secrets', {
     config: {
       auth: need('read'), action: 'secret.read',
       // Not for a conditional request: it may long-poll, and asks for the revision itself.
-      prefetch: (req) => (req.headers['if-none-match'] ? null : c.secrets.prefetchEnv((req.params as PE).p, (req.params as PE).e)),
+      prefetch: (req) => (req.headers['if-none-match'] ? null : c.secrets.prefetchEnv(envOf(req).p, envOf(req).e)),
     },
     schema: {
       summary: 'All values of an environment. Honours If-None-Match; ?wait=30 long-polls for a change.',
@@ -63,8 +62,8 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ secrets: Type.Record(Type.String(), Type.String()), revision: Type.Number() }), 304: Type.Null() }),
     },
   }, async (req, reply) => {
-    const { p, e } = req.params as PE;
-    const q = req.query as { only?: string; wait?: string; raw?: string };
+    const { p, e } = req.params;
+    const q = req.query;
     const inm = req.headers['if-none-match'];
     if (inm) {
       let r = await c.secrets.revision(p, e);
@@ -91,7 +90,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       params: EnvParams,
       response: withErrors({ 200: Type.Object({ secrets: Type.Array(Type.Object({ key: Type.String(), version: Type.Number(), updatedAt: Type.String() })), revision: Type.Number() }) }),
     },
-  }, async (req) => c.secrets.listNames((req.params as PE).p, (req.params as PE).e, req.auditCtx));
+  }, async (req) => c.secrets.listNames(req.params.p, req.params.e, req.auditCtx));
 
   app.patch('/v1/projects/:p/envs/:e/secrets', {
     config: { auth: need('write'), action: 'secrets.bulk' },
@@ -104,7 +103,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ revision: Type.Number(), added: Type.Array(Type.String()), changed: Type.Array(Type.String()), unchanged: Type.Array(Type.String()), deleted: Type.Array(Type.String()) }) }),
     },
-  }, async (req) => c.secrets.bulk((req.params as PE).p, (req.params as PE).e, req.body as { set?: Record<string, string>; delete?: string[] }, req.auditCtx));
+  }, async (req) => c.secrets.bulk(req.params.p, req.params.e, req.body, req.auditCtx));
 
   app.get('/v1/projects/:p/envs/:e/secrets/:key', {
     config: { auth: need('read'), action: 'secret.read' },
@@ -115,8 +114,8 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ key: Type.String(), value: Type.String(), version: Type.Number(), createdAt: Type.String(), createdBy: Type.String(), revision: Type.Number() }) }),
     },
   }, async (req) => {
-    const { p, e, key } = req.params as PEK;
-    const q = req.query as { version?: string; raw?: string };
+    const { p, e, key } = req.params;
+    const q = req.query;
     return c.secrets.get(p, e, key, req.auditCtx, q.version ? Number(q.version) : undefined, { raw: isRaw(q.raw) });
   });
 
@@ -129,8 +128,8 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ key: Type.String(), version: Type.Number(), revision: Type.Number() }) }),
     },
   }, async (req) => {
-    const { p, e, key } = req.params as PEK;
-    const b = req.body as { value: string; cas?: number };
+    const { p, e, key } = req.params;
+    const b = req.body;
     return c.secrets.put(p, e, key, b.value, b.cas, req.auditCtx);
   });
 
@@ -138,7 +137,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
     config: { auth: need('write'), action: 'secret.delete' },
     schema: { summary: 'Delete a secret (history is kept) (write:P/E)', params: KeyParams, response: withErrors({ 200: Type.Object({ key: Type.String(), version: Type.Number(), revision: Type.Number(), deleted: Type.Boolean() }) }) },
   }, async (req) => {
-    const { p, e, key } = req.params as PEK;
+    const { p, e, key } = req.params;
     return c.secrets.delete(p, e, key, req.auditCtx);
   });
 
@@ -150,7 +149,7 @@ export function secretRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ key: Type.String(), current: Type.Union([Type.Number(), Type.Null()]), versions: Type.Array(Type.Object({ version: Type.Number(), deleted: Type.Boolean(), createdAt: Type.String(), createdBy: Type.String(), createdByName: Type.String() })) }) }),
     },
   }, async (req) => {
-    const { p, e, key } = req.params as PEK;
+    const { p, e, key } = req.params;
     return c.secrets.versions(p, e, key, req.auditCtx);
   });
 }

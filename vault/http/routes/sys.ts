@@ -1,13 +1,12 @@
-import { overdueSecretCount } from '../../services/secret/lifecycle-service.js';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
-import { ErrorRef, withErrors } from '../schemas.js';
+import { ErrorRef, withErrors, typed } from '../schemas.js';
 import { InvalidRequestError, NotSealedError } from '../../errors.js';
 import type { AuditContext } from '../../services/audit/audit-service.js';
 import type { SealStatus } from '../../services/seal/seal-service.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from '../../../common/version.js';
 
 /**
  * How long the health check waits for the database before it answers 503
@@ -55,12 +54,13 @@ const SealStatusSchema = Type.Object({
   threshold: Type.Number({ description: 'shares needed (1 for a passphrase, 0 for a file seal)' }),
 });
 
-export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl | null = null) {
+export function sysRoutes(base: FastifyInstance, c: Container, seal: SealControl | null = null) {
+  const app = typed(base);
   app.get('/v1/sys/health', {
     // Load-balancer probes from one address must never be rate-limited into "unhealthy".
     config: { auth: 'none', rateLimit: false, whileSealed: true },
     schema: {
-      summary: 'Liveness, version, storage kind and seal status (no auth); 503 when sealed or when the database is unreachable',
+      summary: ('Liveness, version, storage kind and seal status (no auth); 503 when sealed or when the database ' + 'is unreachable'),
       response: {
         // A URL with %00 is refused on every route before it runs (app.ts).
         400: ErrorRef,
@@ -80,21 +80,18 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     if (st.sealed) {
       return reply.status(503).send({
         status: 'sealed', version: VERSION, storage: c.storage, sealed: true, ...vaultHealth(), seal: st.type, progress: st.progress, threshold: st.threshold,
-        error: { code: 'sealed', message: st.type === 'file' ? 'the vault is sealed: restart the server to open it with its key file' : `the vault is sealed: ${st.progress} of ${st.threshold} ${st.type === 'passphrase' ? 'passphrase' : 'unseal shares'} given`, requestId: _req.id },
+        error: { code: 'sealed', message: st.type === 'file' ? 'the vault is sealed: restart the server to open it with its key file' : (`the vault is sealed: ${st.progress} of ${st.threshold} ` + `${st.type === 'passphrase' ? 'passphrase' : 'unseal shares'} given`), requestId: _req.id },
       });
     }
     let lastBackupAt: string | null;
     let lastBackupError: string | null;
     let overdueSecrets: number;
     try {
-      // Read from the database, so every server sharing it reports the same
-      // backup state, and a node that cannot reach it reports itself unhealthy.
-      [lastBackupAt, lastBackupError, overdueSecrets] = await within((async () => {
-        const [ok, err] = [await c.stores.meta.get('backup_last_success'), await c.stores.meta.get('backup_last_error')];
-        const overdue = await overdueSecretCount(c.stores.policies);
+      ({ lastBackupAt, lastBackupError, overdueSecrets } = await within((async () => {
+        const facts = await c.health.facts();
         await seal?.refresh();
-        return [ok, err, overdue] as const;
-      })(), HEALTH_STORAGE_TIMEOUT_MS);
+        return facts;
+      })(), HEALTH_STORAGE_TIMEOUT_MS));
     } catch {
       return reply.status(503).send({ status: 'unavailable', version: VERSION, storage: c.storage, sealed: false, ...vaultHealth(), seal: st.type, error: { code: 'storage_unavailable', message: 'the database is unavailable right now', requestId: _req.id } });
     }
@@ -112,7 +109,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
   app.post('/v1/sys/unseal', {
     config: { auth: 'none', whileSealed: true, unsealSubmission: true, rateLimit: { max: UNSEAL_RATE_LIMIT, timeWindow: 60_000 } },
     schema: {
-      summary: 'Give one unseal share, or the passphrase (no auth); reports progress. `reset` forgets the shares given so far.',
+      summary: ('Give one unseal share, or the passphrase (no auth); reports progress. `reset` forgets the shares ' + 'given so far.'),
       body: Type.Object({
         share: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
         passphrase: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
@@ -121,7 +118,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       response: withErrors({ 200: SealStatusSchema }),
     },
   }, async (req, reply) => {
-    const b = req.body as { share?: string; passphrase?: string; reset?: boolean };
+    const b = req.body;
     if (!seal) throw new NotSealedError('this server has no seal');
     const given = (b.share !== undefined ? 1 : 0) + (b.passphrase !== undefined ? 1 : 0);
     if (b.reset) {
@@ -147,12 +144,12 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
     // right now is waited for (awaitOpen), so the seal applies to it instead of answering "sealed".
     config: { auth: () => ({ kind: 'root' }), action: 'vault.seal', whileSealed: true, awaitOpen: true, rateLimit: false },
     schema: {
-      summary: 'Seal this server now (root): it drops its keys and answers 503 sealed until unsealed. `{"all": true}` seals every server sharing the database within 1 s. The body may be empty.',
+      summary: ('Seal this server now (root): it drops its keys and answers 503 sealed until unsealed. `{"all": ' + 'true}` seals every server sharing the database within 1 s. The body may be empty.'),
       response: withErrors({ 200: Type.Object({ sealed: Type.Boolean(), already: Type.Boolean(), all: Type.Boolean() }) }),
     },
   }, async (req) => {
     if (!seal) throw new NotSealedError('this server has no seal');
-    const b = req.body as unknown;
+    const b = req.body;
     if (b !== undefined && b !== null && (typeof b !== 'object' || Array.isArray(b) || Object.keys(b).some((k) => k !== 'all') || ((b as { all?: unknown }).all !== undefined && typeof (b as { all?: unknown }).all !== 'boolean'))) {
       throw new InvalidRequestError('the body is empty, or {"all": true|false}');
     }
@@ -164,7 +161,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
   app.post('/v1/sys/rotate-master', {
     config: { auth: () => ({ kind: 'root' }), action: 'key.rotate_master' },
     schema: {
-      summary: 'Rewrap every wrapped key under a new master key (root): the key given (newKey), or, for a vault sealed with shares or a passphrase, one made on the server ({"generate": true}) that never leaves it',
+      summary: ('Rewrap every wrapped key under a new master key (root): the key given (newKey), or, for a vault ' + 'sealed with shares or a passphrase, one made on the server ({"generate": true}) that never ' + 'leaves it'),
       body: Type.Object({
         newKey: Type.Optional(Type.String({ minLength: 40, maxLength: 64, description: 'base64 of 32 random bytes' })),
         generate: Type.Optional(Type.Boolean()),
@@ -172,7 +169,7 @@ export function sysRoutes(app: FastifyInstance, c: Container, seal: SealControl 
       response: withErrors({ 200: Type.Object({ rewrapped: Type.Number(), from: Type.String(), to: Type.String(), unchanged: Type.Boolean() }) }),
     },
   }, async (req) => {
-    const b = req.body as { newKey?: string; generate?: boolean };
+    const b = req.body;
     if ((b.newKey !== undefined) === !!b.generate) throw new InvalidRequestError('give exactly one of newKey and generate');
     if (b.generate) return c.rotation.rotateMasterGenerated(req.auditCtx);
     const { masterKeyFromBase64 } = await import('../../crypto/keyring.js');

@@ -1,9 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
-import { Token, withErrors } from '../schemas.js';
+import { paramsOf, Token, typed, withErrors } from '../schemas.js';
 
-export function tokenRoutes(app: FastifyInstance, c: Container) {
+const TokenIdParams = Type.Object({ id: Type.String({ pattern: '^tok_[0-9A-Za-z]{1,40}$' }) }, { additionalProperties: false });
+
+export function tokenRoutes(base: FastifyInstance, c: Container) {
+  const app = typed(base);
   app.post('/v1/tokens', {
     config: {
       auth: 'any', action: 'token.create',
@@ -28,7 +31,7 @@ export function tokenRoutes(app: FastifyInstance, c: Container) {
       }, { additionalProperties: false }),
       response: withErrors({ 201: Type.Intersect([Token, Type.Object({ token: Type.String() })]) }),
     },
-  }, async (req, reply) => reply.status(201).send(await c.tokens.create(req.principal!, req.body as never, req.auditCtx)));
+  }, async (req, reply) => reply.status(201).send(await c.tokens.create(req.principal!, req.body, req.auditCtx)));
 
   app.get('/v1/tokens', {
     config: { auth: 'any' },
@@ -38,7 +41,7 @@ export function tokenRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ tokens: Type.Array(Token) }) }),
     },
   }, async (req) => {
-    const q = req.query as { name?: string; includeRevoked?: string };
+    const q = req.query;
     return { tokens: await c.tokens.list(req.principal!, { name: q.name, includeRevoked: q.includeRevoked === 'true' }) };
   });
 
@@ -48,11 +51,11 @@ export function tokenRoutes(app: FastifyInstance, c: Container) {
   }, async (req) => c.tokens.self(req.principal!));
 
   app.delete('/v1/tokens/:id', {
-    config: { auth: 'any', action: 'token.revoke', auditFailure: (req) => ({ target: { tokenId: String((req.params as { id?: unknown }).id ?? '').slice(0, 64) } }) },
+    config: { auth: 'any', action: 'token.revoke', auditFailure: (req) => ({ target: { tokenId: String(paramsOf(TokenIdParams)(req).id ?? '').slice(0, 64) } }) },
     schema: {
       summary: 'Revoke a token and all its descendants, effective on the next request',
-      params: Type.Object({ id: Type.String({ pattern: '^tok_[0-9A-Za-z]{1,40}$' }) }, { additionalProperties: false }),
+      params: TokenIdParams,
       response: withErrors({ 200: Type.Object({ id: Type.String(), revoked: Type.Array(Type.String()) }) }),
     },
-  }, async (req) => c.tokens.revoke(req.principal!, (req.params as { id: string }).id, req.auditCtx));
+  }, async (req) => c.tokens.revoke(req.principal!, req.params.id, req.auditCtx));
 }

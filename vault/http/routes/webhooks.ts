@@ -2,8 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
 import { EVENT_TYPES } from '../../services/webhooks/events.js';
-import type { WebhookInput } from '../../services/webhooks/webhook-service.js';
-import { withErrors } from '../schemas.js';
+import { withErrors, typed } from '../schemas.js';
 
 const Id = Type.String({ pattern: '^wh_[0-9a-f]{16}$', description: 'webhook id' });
 const Webhook = Type.Object({
@@ -19,7 +18,8 @@ const Delivery = Type.Object({
 const EventName = Type.String({ minLength: 1, maxLength: 40, description: `one of ${EVENT_TYPES.filter((t) => t !== 'webhook.test').join(', ')}` });
 
 /** Webhooks: signed event notifications (docs/webhooks.md). Root manages all; admin of a project manages that project's. */
-export function webhookRoutes(app: FastifyInstance, c: Container) {
+export function webhookRoutes(base: FastifyInstance, c: Container) {
+  const app = typed(base);
   app.post('/v1/webhooks', {
     config: { auth: 'any', action: 'webhook.create' },
     schema: {
@@ -32,7 +32,7 @@ export function webhookRoutes(app: FastifyInstance, c: Container) {
       }, { additionalProperties: false }),
       response: withErrors({ 201: Type.Object({ webhook: Webhook, secret: Type.String() }) }),
     },
-  }, async (req, reply) => reply.status(201).send(await c.webhooks.create(req.principal!, req.body as WebhookInput, req.auditCtx)));
+  }, async (req, reply) => reply.status(201).send(await c.webhooks.create(req.principal!, req.body, req.auditCtx)));
 
   app.get('/v1/webhooks', {
     config: { auth: 'any' },
@@ -42,7 +42,7 @@ export function webhookRoutes(app: FastifyInstance, c: Container) {
   app.get('/v1/webhooks/:id', {
     config: { auth: 'any' },
     schema: { summary: 'One webhook', params: Type.Object({ id: Id }, { additionalProperties: false }), response: withErrors({ 200: Webhook }) },
-  }, async (req) => c.webhooks.get(req.principal!, (req.params as { id: string }).id));
+  }, async (req) => c.webhooks.get(req.principal!, req.params.id));
 
   app.delete('/v1/webhooks/:id', {
     config: { auth: 'any', action: 'webhook.delete' },
@@ -51,7 +51,7 @@ export function webhookRoutes(app: FastifyInstance, c: Container) {
       params: Type.Object({ id: Id }, { additionalProperties: false }),
       response: withErrors({ 200: Type.Object({ id: Type.String(), deleted: Type.Boolean() }) }),
     },
-  }, async (req) => c.webhooks.delete(req.principal!, (req.params as { id: string }).id, req.auditCtx));
+  }, async (req) => c.webhooks.delete(req.principal!, req.params.id, req.auditCtx));
 
   app.get('/v1/webhooks/:id/deliveries', {
     config: { auth: 'any' },
@@ -66,8 +66,8 @@ export function webhookRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 200: Type.Object({ deliveries: Type.Array(Delivery), nextCursor: Type.Union([Type.String(), Type.Null()]) }) }),
     },
   }, async (req) => {
-    const q = req.query as { status?: 'pending' | 'delivered' | 'failed'; before?: string; limit?: string };
-    return c.webhooks.deliveries(req.principal!, (req.params as { id: string }).id, {
+    const q = req.query;
+    return c.webhooks.deliveries(req.principal!, req.params.id, {
       status: q.status, before: q.before === undefined ? undefined : Number(q.before), limit: q.limit === undefined ? undefined : Number(q.limit),
     });
   });
@@ -80,7 +80,7 @@ export function webhookRoutes(app: FastifyInstance, c: Container) {
       response: withErrors({ 202: Delivery }),
     },
   }, async (req, reply) => {
-    const p = req.params as { id: string; delivery: string };
+    const p = req.params;
     return reply.status(202).send(await c.webhooks.redeliver(req.principal!, p.id, Number(p.delivery), req.auditCtx));
   });
 
@@ -91,5 +91,5 @@ export function webhookRoutes(app: FastifyInstance, c: Container) {
       params: Type.Object({ id: Id }, { additionalProperties: false }),
       response: withErrors({ 202: Type.Object({ eventId: Type.String() }) }),
     },
-  }, async (req, reply) => reply.status(202).send(await c.webhooks.test(req.principal!, (req.params as { id: string }).id, req.auditCtx)));
+  }, async (req, reply) => reply.status(202).send(await c.webhooks.test(req.principal!, req.params.id, req.auditCtx)));
 }

@@ -112,7 +112,7 @@ function material(e: Material, targetJson: string | undefined, detailJson: strin
  */
 function plain(o: Record<string, unknown> | undefined): Record<string, unknown> {
   if (o === undefined) return {};
-  return flatCopy(o) ?? JSON.parse(JSON.stringify(o), (_k, v: unknown) => (typeof v === 'string' ? redactTokens(v) : v));
+  return flatCopy(o) ?? (JSON.parse(JSON.stringify(o), (_k, v: unknown) => (typeof v === 'string' ? redactTokens(v) : v)) as Record<string, unknown>);
 }
 
 /**
@@ -260,7 +260,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
       pendingHead[lane] = null;
     },
   }, lanes, batches);
-  const run = uow.run;
+  const run = uow.run.bind(uow);
 
   /**
    * A checkpoint: one MACed record, chained to the one before, that commits
@@ -310,7 +310,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
   return {
     run,
     /** Requests waiting for the next group commit. */
-    queued: uow.queued,
+    queued: () => uow.queued(),
 
     /** Records events in their own transaction (denials, auth failures, server start). */
     async record(ctx: AuditContext, ...inputs: AuditInput[]): Promise<void> {

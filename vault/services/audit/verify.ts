@@ -48,7 +48,8 @@ function bytesEqual(a: Uint8Array, b: Buffer): boolean {
  * order of EVENT_FIELDS; a null column is `null`, as canonicalJson writes it).
  */
 function rawMaterial(r: any[], seq: number, stream: number, streamSeq: number): string {
-  return `{"action":${J(r[4])},"actorId":${J(r[2])},"actorName":${J(r[3])},"detail":${r[11]},"env":${J(r[6] ?? null)},"ip":${J(r[9] ?? null)},"outcome":${J(r[8])},"project":${J(r[5] ?? null)},"requestId":${J(r[10] ?? null)},"seq":${seq}${
+  return `{"action":${J(r[4])},"actorId":${J(r[2])},"actorName":${J(r[3])},"detail":${r[11]},"env":${J(r[6] ?? null)},` +
+    `"ip":${J(r[9] ?? null)},"outcome":${J(r[8])},"project":${J(r[5] ?? null)},"requestId":${J(r[10] ?? null)},"seq":${seq}${
     stream !== 0 ? `,"stream":${stream},"streamSeq":${streamSeq}` : ''},"target":${r[7]},"ts":${Number(r[1])}}`;
 }
 
@@ -85,7 +86,8 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
   });
   const unregistered = new Set<number>();
 
-  // Raw rows, a page at a time: [seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash, stream, stream_seq].
+  // Raw rows, a page at a time: [seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id,
+  // detail, prev_hash, hash, stream, stream_seq].
   // The material is written from the row's own text: target and detail are
   // MACed exactly as stored, so stored text that is not the canonical text
   // the append MACed (a rewritten spelling of the same value too) fails.
@@ -103,7 +105,7 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
       }
       if (streamSeq > st.row.headSeq) continue; // appended after this verify started
       if (streamSeq !== st.next) {
-        if (streamSeq < st.next) return result(seq, `event ${seq} is out of order in stream ${stream}: its place in the stream (#${streamSeq}) comes before event ${st.lastSeq}'s (#${st.next - 1}) (rows were moved or swapped)`);
+        if (streamSeq < st.next) return result(seq, (`event ${seq} is out of order in stream ${stream}: its place in the stream (#${streamSeq}) ` + `comes before event ${st.lastSeq}'s (#${st.next - 1}) (rows were moved or swapped)`));
         const missing = streamSeq - st.next;
         const from = st.lastSeq + 1;
         // When the seqs between the two neighbours are exactly the missing events, they can be named.
@@ -134,9 +136,9 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
     if (st.next - 1 < row.headSeq) {
       const from = st.lastSeq + 1;
       return result(from, from === row.headEvent
-        ? `event ${row.headEvent} is missing: the chain head says the log ends at ${row.headEvent}, the table ends at ${st.lastSeq} (the last event was deleted)`
+        ? (`event ${row.headEvent} is missing: the chain head says the log ends at ${row.headEvent}, the ` + `table ends at ${st.lastSeq} (the last event was deleted)`)
         : from < row.headEvent
-          ? `events ${from}..${row.headEvent} are missing: the chain head says the log ends at ${row.headEvent}, the table ends at ${st.lastSeq} (the tail was truncated)`
+          ? (`events ${from}..${row.headEvent} are missing: the chain head says the log ends at ` + `${row.headEvent}, the table ends at ${st.lastSeq} (the tail was truncated)`)
           : `stream ${row.id} lost its last events #${st.next}..#${row.headSeq}: its head says it ends there, the table ends at event ${st.lastSeq}`);
     }
     if (!row.headHash.equals(st.prev) || (row.headSeq > 0 && row.headEvent !== st.lastSeq)) {
@@ -185,7 +187,7 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
       return result(null, `stream ${stream} is gone from the registry, but checkpoint ${r.checkpoint} covers its events up to #${r.streamSeq}: the stream was deleted`);
     }
     if (r.streamSeq > st.row.headSeq) {
-      return result(st.lastSeq + 1, `checkpoint ${r.checkpoint} says stream ${stream} reached #${r.streamSeq}, but it ends at #${st.row.headSeq} (event ${st.lastSeq}): its tail was removed together with its head`);
+      return result(st.lastSeq + 1, (`checkpoint ${r.checkpoint} says stream ${stream} reached #${r.streamSeq}, but it ends at ` + `#${st.row.headSeq} (event ${st.lastSeq}): its tail was removed together with its head`));
     }
     const at = await store.byStreamSeq(stream, r.streamSeq);
     if (!at || at.hash.toString('hex') !== r.hash) {
@@ -195,16 +197,16 @@ export async function verifyLog(store: AuditStore, keys: Pick<KeyService, 'audit
 
   if (anchor) {
     if (anchor.seq > upTo) {
-      return result(upTo + 1, `the anchor names event ${anchor.seq} but the log ends at ${upTo}: events ${upTo + 1}..${anchor.seq} were removed together with the head (or the database was restored from an older backup)`);
+      return result(upTo + 1, (`the anchor names event ${anchor.seq} but the log ends at ${upTo}: events ` + `${upTo + 1}..${anchor.seq} were removed together with the head (or the database was restored ` + `from an older backup)`));
     }
     const e = await store.get(anchor.seq);
     if (!e || e.hash.toString('hex') !== anchor.hash.toLowerCase()) {
-      return result(anchor.seq, `event ${anchor.seq} does not have the anchored hash: the log was rebuilt from event ${anchor.seq} or earlier (or the database was restored from an older backup)`);
+      return result(anchor.seq, (`event ${anchor.seq} does not have the anchored hash: the log was rebuilt from event ` + `${anchor.seq} or earlier (or the database was restored from an older backup)`));
     }
   }
   if (checkpointAnchor) {
     const last = checkpointOk?.id ?? 0;
-    if (checkpointAnchor.id > last) return result(null, `the anchor names checkpoint ${checkpointAnchor.id} but the checkpoints end at ${last}: later checkpoints were removed (or the database was restored from an older backup)`);
+    if (checkpointAnchor.id > last) return result(null, (`the anchor names checkpoint ${checkpointAnchor.id} but the checkpoints end at ${last}: later ` + `checkpoints were removed (or the database was restored from an older backup)`));
     let found: string | null = null;
     for await (const c of store.checkpoints()) if (c.id === checkpointAnchor.id) { found = c.hash.toString('hex'); break; }
     if (found !== checkpointAnchor.hash.toLowerCase()) return result(null, `checkpoint ${checkpointAnchor.id} does not have the anchored hash: the checkpoints were rebuilt`);

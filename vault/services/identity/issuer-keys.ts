@@ -50,7 +50,7 @@ async function fetchJson(url: string, max: number, what: string): Promise<unknow
     await res.body?.cancel().catch(() => undefined);
     throw new IssuerKeysError(`${what} ${url} is larger than ${max} bytes`);
   }
-  const reader = res.body?.getReader();
+  const reader = res.body?.getReader() as ReadableStreamDefaultReader<Uint8Array> | undefined;
   const chunks: Uint8Array[] = [];
   let total = 0;
   if (reader) {
@@ -187,7 +187,7 @@ export function issuerKeysFactory() {
           if (!k) {
             const { importSPKI } = await loadJose();
             const key = await importSPKI(pem, header.alg);
-            k = async () => key;
+            k = () => Promise.resolve(key);
             inline.set(id, k);
           }
           return k(header, undefined as never);

@@ -1,7 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { formatDuration, parseDuration } from '../../duration.js';
+import type { JwtRoleCreateInput } from 'hush-vault-sdk';
+import { formatDuration, parseDuration } from '../../../common/duration.js';
 import { AlreadyExistsError, ForbiddenError, HushError, InvalidRequestError, UnauthorizedError } from '../../errors.js';
 import type { JwtRoleRow, JwtRoleStore } from '../../store/jwt-role-store.js';
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
@@ -27,19 +28,8 @@ const MIN_ROLE_TTL_MS = 60_000;
 const MAX_JWT_CHARS = 16 * 1024;
 const MAX_CLAIMS = 32;
 
-export interface RoleInput {
-  name: string;
-  issuer: string;
-  audience: string;
-  scopes: string[];
-  ttl: string;
-  boundClaims?: Record<string, string | string[]>;
-  boundSubject?: string;
-  requiredClaims?: string[];
-  jwksUrl?: string;
-  jwks?: unknown;
-  publicKey?: string;
-}
+/** A role as a client sends it: the SDK's JwtRoleCreateInput (the wire contract), with the JWKS not yet checked. */
+export type RoleInput = Omit<JwtRoleCreateInput, 'jwks'> & { jwks?: unknown };
 
 /** The same answer for every failed login, whatever the reason (which goes to the audit event). */
 export class JwtLoginFailed extends UnauthorizedError {
@@ -210,9 +200,9 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       throw new JwtLoginFailed(reasonOf(e, errors), claimed);
     }
     const now = Math.floor(Date.now() / 1000);
-    if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_S) throw new JwtLoginFailed('iat is in the future', payload as Record<string, unknown>);
+    if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_S) throw new JwtLoginFailed('iat is in the future', payload);
     const bad = matchClaims(role, payload);
-    if (bad) throw new JwtLoginFailed(bad, payload as Record<string, unknown>);
+    if (bad) throw new JwtLoginFailed(bad, payload);
     return payload;
   }
 
@@ -279,7 +269,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         if (jwt.length > MAX_JWT_CHARS) throw new JwtLoginFailed(`the JWT is longer than ${MAX_JWT_CHARS} characters`);
         const payload = await verify(role, jwt);
         const expiresAt = Math.min(now + role.ttlMs, (payload.exp as number) * 1000);
-        if (expiresAt <= now) throw new JwtLoginFailed('the JWT expires now', payload as Record<string, unknown>);
+        if (expiresAt <= now) throw new JwtLoginFailed('the JWT expires now', payload);
         const claims = claimsOf(role, payload);
         let issued;
         try {
@@ -295,14 +285,14 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
             event: (tokenId, t) => ({ action: 'auth.jwt.login', outcome: 'ok', target: { role: role.name, tokenId }, detail: { claims, scopes: role.scopes, expiresAt: new Date(t.expiresAt).toISOString(), cidrs: t.cidrs } }),
           });
         } catch (e) {
-          if (e instanceof IssueRefused) throw new JwtLoginFailed(e.message, payload as Record<string, unknown>);
+          if (e instanceof IssueRefused) throw new JwtLoginFailed(e.message, payload);
           throw e;
         }
         return { token: issued.token, id: issued.id, expiresAt: new Date(issued.expiresAt).toISOString(), scopes: issued.scopes, role: role.name };
       } catch (e) {
         if (!(e instanceof JwtLoginFailed)) throw e;
         if (ip !== null) await tokens.recordFailure(ip, now);
-        const detail = { reason: e.reason, claims: claimsOf(role, e.claims as JWTPayload) };
+        const detail = { reason: e.reason, claims: claimsOf(role, e.claims) };
         // Only a name that could be a role is recorded: anything else (a token pasted there, with or without its prefix) is not.
         const shown = RESOURCE_NAME_RE.test(roleName) ? redactTokens(roleName) : '[not a role name]';
         log.info({ role: shown, reason: e.reason }, 'JWT login refused');

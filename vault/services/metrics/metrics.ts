@@ -85,25 +85,25 @@ export function metricsFactory(info: { version: string; storage: string }) {
   const pool = () => sources?.pool() ?? null;
   const families: Family[] = [
     { name: 'hush_info', help: 'Always 1; the labels say which Hush and storage engine this server runs', type: 'gauge', values: () => [{ labels: { version: info.version, storage: info.storage }, value: 1 }] },
-    { name: 'hush_http_request_duration_seconds', help: 'HTTP requests by route pattern, method and status: latency from arrival to the last byte handed to the socket (the _count is the number of requests)', type: 'histogram', values: () => histogramSamples('hush_http_request_duration_seconds', requests) },
+    { name: 'hush_http_request_duration_seconds', help: ('HTTP requests by route pattern, method and status: latency from arrival to the last byte handed ' + 'to the socket (the _count is the number of requests)'), type: 'histogram', values: () => histogramSamples('hush_http_request_duration_seconds', requests) },
     { name: 'hush_audit_append_duration_seconds', help: 'Time to append one group-commit batch\'s audit events (inside its transaction)', type: 'histogram', values: () => histogramSamples('hush_audit_append_duration_seconds', [append]) },
     { name: 'hush_audit_batch_commit_duration_seconds', help: 'Time of one group-commit batch from BEGIN to COMMIT, its jobs and audit append included', type: 'histogram', values: () => histogramSamples('hush_audit_batch_commit_duration_seconds', [commit]) },
     { name: 'hush_audit_batch_size', help: 'Requests committed together in one group-commit batch', type: 'histogram', values: () => histogramSamples('hush_audit_batch_size', [batchSize]) },
     { name: 'hush_audit_events_total', help: 'Audit events this server has committed since it started', type: 'counter', values: () => [{ value: events }] },
     { name: 'hush_audit_queue_jobs', help: 'Requests waiting for the next group commit (0 while sealed)', type: 'gauge', values: () => [{ value: sources?.queued() ?? 0 }] },
-    { name: 'hush_token_lookups_total', help: 'Token lookups by authentication: cache hit or miss (SQLite), or uncached (PostgreSQL reads the token row on every request)', type: 'counter', values: () => (['hit', 'miss', 'uncached'] as const).map((c) => ({ labels: { cache: c }, value: lookups[c] })) },
+    { name: 'hush_token_lookups_total', help: ('Token lookups by authentication: cache hit or miss (SQLite), or uncached (PostgreSQL reads the ' + 'token row on every request)'), type: 'counter', values: () => (['hit', 'miss', 'uncached'] as const).map((c) => ({ labels: { cache: c }, value: lookups[c] })) },
     { name: 'hush_sealed', help: '1 while this server is sealed (it holds no keys and answers 503 sealed), else 0', type: 'gauge', values: () => [{ value: sources?.sealed() ? 1 : 0 }] },
     {
-      name: 'hush_db_pool_connections', help: 'Database connections of this server\'s pool by state (PostgreSQL: the pool of --database-pool-max; SQLite: the one writer connection)', type: 'gauge',
+      name: 'hush_db_pool_connections', help: ('Database connections of this server\'s pool by state (PostgreSQL: the pool of ' + '--database-pool-max; SQLite: the one writer connection)'), type: 'gauge',
       values: () => { const p = pool(); return p ? [{ labels: { state: 'used' }, value: p.used }, { labels: { state: 'free' }, value: p.free }] : []; },
     },
     { name: 'hush_db_pool_max', help: 'Most connections the pool opens', type: 'gauge', values: () => { const p = pool(); return p ? [{ value: p.max }] : []; } },
     { name: 'hush_db_pool_waiting', help: 'Requests waiting for a pool connection', type: 'gauge', values: () => { const p = pool(); return p ? [{ value: p.pending }] : []; } },
-    { name: 'hush_backup_last_success_timestamp_seconds', help: 'When the last successful backup (scheduled or POST /v1/backups, by any server sharing the database) finished; 0: none yet', type: 'gauge', values: () => [{ value: backup.at / 1000 }] },
+    { name: 'hush_backup_last_success_timestamp_seconds', help: ('When the last successful backup (scheduled or POST /v1/backups, by any server sharing the ' + 'database) finished; 0: none yet'), type: 'gauge', values: () => [{ value: backup.at / 1000 }] },
     { name: 'hush_backup_last_duration_seconds', help: 'How long the last successful backup took', type: 'gauge', values: () => [{ value: backup.ms / 1000 }] },
     { name: 'hush_backup_last_size_bytes', help: 'Size of the last successful backup (encrypted)', type: 'gauge', values: () => [{ value: backup.bytes }] },
-    { name: 'hush_secrets_overdue', help: 'Live secrets past their rotation period or expiry, in the whole vault (no per-secret labels: hush secrets stale lists them)', type: 'gauge', values: () => [{ value: overdue.count }] },
-    { name: 'hush_backup_stats_unavailable', help: '1 when this scrape could not read the backup record (database unreachable, or too slow): the hush_backup_last_* values are then the last ones read', type: 'gauge', values: () => [{ value: backup.unavailable }] },
+    { name: 'hush_secrets_overdue', help: ('Live secrets past their rotation period or expiry, in the whole vault (no per-secret labels: ' + 'hush secrets stale lists them)'), type: 'gauge', values: () => [{ value: overdue.count }] },
+    { name: 'hush_backup_stats_unavailable', help: ('1 when this scrape could not read the backup record (database unreachable, or too slow): the ' + 'hush_backup_last_* values are then the last ones read'), type: 'gauge', values: () => [{ value: backup.unavailable }] },
   ];
 
   let registry: Promise<Registry> | null = null;
@@ -161,7 +161,7 @@ export function metricsFactory(info: { version: string; storage: string }) {
     request(routeKey: object | null, method: string, route: string | undefined, status: number, seconds: number): void {
       const key = routeKey && route ? routeKey : unmatched;
       let byStatus = byRoute.get(key);
-      if (!byStatus) byRoute.set(key, (byStatus = new Map()));
+      if (!byStatus) byRoute.set(key, (byStatus = new Map<number, Series>()));
       let series = byStatus.get(status);
       if (!series) {
         series = new Series(LATENCY_BUCKETS, key === unmatched ? { method: 'other', route: '(unmatched)', status: String(status) } : { method, route: route!, status: String(status) });

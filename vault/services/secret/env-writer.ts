@@ -1,4 +1,4 @@
-import { constantTimeEqualSync, secretAd } from '../../crypto/keyring.js';
+import { constantTimeEqual, secretAd } from '../../crypto/keyring.js';
 import { CasConflictError, EnvNotFoundError, InvalidRequestError, ProjectNotFoundError, SecretNotFoundError, TooManySecretsError, ValueTooLargeError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { HistoryStore } from '../../store/history-store.js';
@@ -7,6 +7,7 @@ import type { SecretRow, SecretStore, StoredValue } from '../../store/secret-sto
 import type { KeyService } from '../key/key-service.js';
 import { assertKeyName } from './names.js';
 import { envSizeGuard } from './env-size.js';
+import { dict } from '../../../common/dict.js';
 
 /**
  * A change to an environment's map. `replace`: `set` is the whole new map
@@ -30,7 +31,7 @@ export interface EnvWriterDeps {
 
 /** Equality of two values without an early exit on the first differing byte. */
 export function sameValue(a: string, b: string): boolean {
-  return constantTimeEqualSync(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  return constantTimeEqual(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /**
@@ -66,7 +67,7 @@ export function envWriterFactory({ projectStore, secretStore, historyStore, keys
 
   /** Values of stored rows, in a prototype-free map (names such as "constructor" are plain keys). */
   async function decryptAll(p: ProjectRow, e: EnvRow, rows: StoredValue[], tx: Tx): Promise<Record<string, string>> {
-    const out: Record<string, string> = Object.create(null);
+    const out = dict<string>();
     for (const r of rows) {
       const c = await keys.cipher(p.id, r.dekVersion, tx);
       out[r.name] = c.decrypt(r.nonce, r.ciphertext, secretAd(p.id, e.id, r.name, r.version), `${p.name}/${e.name}/${r.name} v${r.version}`);
@@ -111,7 +112,7 @@ export function envWriterFactory({ projectStore, secretStore, historyStore, keys
     const missing = del.find((n) => !isLive(n));
     if (missing) throw new SecretNotFoundError(`secret ${missing} not found in ${projectName}/${envName}; nothing was changed`);
     const liveSet = setNames.filter(isLive);
-    const current = liveSet.length ? await decryptAll(p, e, await secretStore.liveValues(e.id, liveSet, tx), tx) : Object.create(null) as Record<string, string>;
+    const current = liveSet.length ? await decryptAll(p, e, await secretStore.liveValues(e.id, liveSet, tx), tx) : dict<string>();
     const added: string[] = []; const changed: string[] = []; const unchanged: string[] = [];
     for (const n of setNames) {
       if (!Object.prototype.hasOwnProperty.call(current, n)) added.push(n);
@@ -140,6 +141,8 @@ export function envWriterFactory({ projectStore, secretStore, historyStore, keys
     return { p, e, revision, changedAnything: true, added, changed, unchanged, deleted: del };
   }
 
-  return { assertValue: assertValue as (name: string, value: unknown) => void, assertChange, env, decryptAll, encryptVersion, bumped, apply };
+  // Handed out as a plain check: an assertion signature would make every caller declare the writer's type explicitly.
+  const checkValue: (name: string, value: unknown) => void = assertValue;
+  return { assertValue: checkValue, assertChange, env, decryptAll, encryptVersion, bumped, apply };
 }
 export type EnvWriter = ReturnType<typeof envWriterFactory>;

@@ -9,6 +9,7 @@ import { sameValue } from './env-writer.js';
 import { diffMaps, withVersions } from './history-fns.js';
 import { envLock } from './secret-service.js';
 import { assertKeyName } from './names.js';
+import { dict } from '../../../common/dict.js';
 
 export interface HistoryServiceDeps {
   historyStore: HistoryStore;
@@ -101,7 +102,7 @@ export function historyServiceFactory({ historyStore, writer, audit, references 
           values?: Record<string, { from: string | null; to: string | null }>;
         } = { from: ref(a, from), to: ref(b, to), ...d };
         if (values) {
-          const v: Record<string, { from: string | null; to: string | null }> = Object.create(null);
+          const v = dict<{ from: string | null; to: string | null }>();
           for (const k of d.added) v[k] = { from: null, to: b.values[k] };
           for (const k of d.removed) v[k] = { from: a.values[k], to: null };
           for (const k of d.changed) v[k] = { from: a.values[k], to: b.values[k] };
@@ -134,7 +135,7 @@ export function historyServiceFactory({ historyStore, writer, audit, references 
       return audit.run(ctx, async (tx, record) => {
         const { p, e } = await writer.env(from.project, from.env, tx);
         const all = await valuesAt(p, e, e.revision, tx);
-        const set: Record<string, string> = Object.create(null);
+        const set = dict<string>();
         for (const n of only ?? Object.keys(all)) {
           if (!Object.prototype.hasOwnProperty.call(all, n)) throw new SecretNotFoundError(`secret ${n} not found in ${from.project}/${from.env}; nothing was copied`);
           set[n] = all[n];

@@ -7,6 +7,7 @@ import { seesEnv, seesProject } from '../token/grants.js';
 import type { EnvWriter } from './env-writer.js';
 import type { HistoryService } from './history-service.js';
 import { envLock, type SecretService } from './secret-service.js';
+import { dict } from '../../../common/dict.js';
 
 export interface KvServiceDeps {
   projectStore: Pick<ProjectStore, 'listProjects' | 'getProject' | 'listEnvs'>;
@@ -33,7 +34,7 @@ const MAX_REVISIONS = 100_000;
  */
 export function kvServiceFactory({ projectStore, historyStore, history, writer, audit, references: refs }: KvServiceDeps) {
   function toValues(data: Record<string, unknown>, allowNull: boolean): { set: Record<string, string>; del: string[] } {
-    const set: Record<string, string> = Object.create(null);
+    const set = dict<string>();
     const del: string[] = [];
     for (const [k, v] of Object.entries(data)) {
       if (v === null && allowNull) del.push(k);
@@ -49,7 +50,7 @@ export function kvServiceFactory({ projectStore, historyStore, history, writer, 
   });
 
   async function write(project: string, env: string, mode: 'replace' | 'merge' | 'delete', data: Record<string, unknown>, cas: number | undefined, ctx: AuditContext) {
-    const { set, del } = mode === 'delete' ? { set: Object.create(null) as Record<string, string>, del: [] } : toValues(data, mode === 'merge');
+    const { set, del } = mode === 'delete' ? { set: dict<string>(), del: [] } : toValues(data, mode === 'merge');
     return audit.run(ctx, async (tx, record) => {
       if (mode === 'merge') {
         // Vault answers a patch of a secret that does not exist (or is deleted) with 404.

@@ -1,5 +1,5 @@
 import { generateValue, entropyBits, generatorSpec, type GeneratorSpec } from '../../crypto/generate.js';
-import { formatDuration, parseDuration } from '../../duration.js';
+import { formatDuration, parseDuration } from '../../../common/duration.js';
 import { EnvNotFoundError, InvalidRequestError, ProjectNotFoundError, SecretNotFoundError } from '../../errors.js';
 import type { LeaseStore } from '../../store/lease-store.js';
 import type { PolicedSecret, PolicyRow, PolicyStore } from '../../store/policy-store.js';

@@ -2,6 +2,7 @@ import {
   InvalidReferenceError, ReferenceCycleError, ReferenceForbiddenError, ReferenceNotFoundError, ReferenceTooDeepError, ReferenceTooLargeError,
 } from '../../errors.js';
 import { KEY_NAME_MAX, KEY_NAME_RE, RESOURCE_NAME_RE } from './names.js';
+import { dict } from '../../../common/dict.js';
 
 /**
  * Secret references (docs/lifecycle.md): `${KEY}` (same env), `${env.KEY}`
@@ -56,7 +57,7 @@ export function parseValue(value: string, strict: boolean, where = 'the value'):
     if (!ref) {
       if (strict) {
         const shown = end < 0 || end - at > 80 ? '${' : value.slice(at, end + 1);
-        throw new InvalidReferenceError(`${where} holds ${JSON.stringify(shown)}, which is not a reference: write \${KEY}, \${env.KEY} or \${project.env.KEY}, or $\${ for a literal "\${"`);
+        throw new InvalidReferenceError((`${where} holds ${JSON.stringify(shown)}, which is not a reference: write \${KEY}, \${env.KEY} ` + `or \${project.env.KEY}, or $\${ for a literal "\${"`));
       }
       text += '${';
       i = at + 2;
@@ -117,14 +118,14 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
       const id = `${tp}/${te}/${part.key}`;
       const hops = chain.length; // this reference is hop number `hops` from the value read
       if (hops > MAX_REFERENCE_DEPTH) {
-        throw new ReferenceTooDeepError(`reference ${part.text} in ${from} is more than ${MAX_REFERENCE_DEPTH} references deep (${[...chain, id].join(' -> ')})`);
+        throw new ReferenceTooDeepError((`reference ${part.text} in ${from} is more than ${MAX_REFERENCE_DEPTH} references deep ` + `(${[...chain, id].join(' -> ')})`));
       }
       if (chain.includes(id)) {
-        throw new ReferenceCycleError(`reference ${part.text} in ${from} makes a cycle: ${[...chain.slice(chain.indexOf(id)), id].join(' -> ')}`);
+        throw new ReferenceCycleError((`reference ${part.text} in ${from} makes a cycle: ` + `${[...chain.slice(chain.indexOf(id)), id].join(' -> ')}`));
       }
       if (!src.canRead(tp, te)) {
         if (mode === 'check') { out += part.text; continue; }
-        throw new ReferenceForbiddenError(`reference ${part.text} in ${from} names ${tp}/${te}, which this token may not read (it needs read:${tp}/${te}; or read with ?raw=1 / --raw)`);
+        throw new ReferenceForbiddenError((`reference ${part.text} in ${from} names ${tp}/${te}, which this token may not read (it needs ` + `read:${tp}/${te}; or read with ?raw=1 / --raw)`));
       }
       let target = done.get(id);
       if (!target) {
@@ -132,7 +133,7 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
         const raw = vals && Object.prototype.hasOwnProperty.call(vals, part.key) ? vals[part.key] : undefined;
         if (raw === undefined) {
           if (mode === 'check') { out += part.text; continue; }
-          throw new ReferenceNotFoundError(`reference ${part.text} in ${from}: ${vals ? `no secret ${part.key} in ${tp}/${te}` : `no environment ${tp}/${te}`}`);
+          throw new ReferenceNotFoundError((`reference ${part.text} in ${from}: ` + `${vals ? `no secret ${part.key} in ${tp}/${te}` : `no environment ${tp}/${te}`}`));
         }
         envsRead.add(`${tp}/${te}`);
         target = await resolve(tp, te, part.key, raw, [...chain, id]);
@@ -147,7 +148,7 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
       out += target.value;
       growth += target.value.length;
       if (out.length > RESOLVED_VALUE_MAX || growth > READ_GROWTH_MAX) {
-        throw new ReferenceTooLargeError(`resolving the references in ${from} makes ${out.length > RESOLVED_VALUE_MAX ? `a value of more than ${RESOLVED_VALUE_MAX}` : `more than ${READ_GROWTH_MAX} added`} characters; reference fewer or smaller values`);
+        throw new ReferenceTooLargeError((`resolving the references in ${from} makes ` + `${out.length > RESOLVED_VALUE_MAX ? `a value of more than ${RESOLVED_VALUE_MAX}` : `more than ${READ_GROWTH_MAX} added`} ` + `characters; reference fewer or smaller values`));
       }
     }
     return { value: out, height };
@@ -157,7 +158,7 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
     envsRead,
     /** Resolves `values` (a subset of env p/e, or all of it). */
     async resolveAll(p: string, e: string, values: Readonly<Record<string, string>>): Promise<Record<string, string>> {
-      const out: Record<string, string> = Object.create(null);
+      const out = dict<string>();
       for (const k of Object.keys(values)) {
         const id = `${p}/${e}/${k}`;
         const r = done.get(id) ?? await resolve(p, e, k, values[k], [id]);

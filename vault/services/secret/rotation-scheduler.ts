@@ -10,7 +10,7 @@ import type { Container } from '../../container.js';
  * its tick), and a reminder is written by the one whose update of
  * reminded_due_at changed the row. A sealed server skips its turn.
  */
-export async function rotationSchedulerPlugin(c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }): Promise<void> {
+export function rotationSchedulerPlugin(c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }): void {
   const every = c.config.rotationCheckIntervalMs;
   if (!every) return;
   const holder = `${hostname().slice(0, 40)}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`.slice(0, 64);

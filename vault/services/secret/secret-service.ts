@@ -5,7 +5,7 @@ import {
 } from '../../errors.js';
 import { isPostgres, type Db, type Tx } from '../../store/db.js';
 import type { EnvRow, ProjectRow, ProjectStore } from '../../store/project-store.js';
-import type { SecretStore, StoredValue } from '../../store/secret-store.js';
+import type { SecretStore } from '../../store/secret-store.js';
 import type { AuditContext, AuditService, Record_ } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
 import type { Principal } from '../token/token-service.js';
@@ -17,6 +17,7 @@ import type { ValueCache } from './value-cache.js';
 import { envSizeGuard } from './env-size.js';
 import type { EnvWriter } from './env-writer.js';
 import type { HistoryStore } from '../../store/history-store.js';
+import { dict } from '../../../common/dict.js';
 
 export interface SecretServiceDeps {
   db: Db;
@@ -45,7 +46,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** The environment row a write locks first: batches take such locks in this key's order (unit-of-work.ts). */
 export const envLock = (project: string, env: string) => `${project}\u0000${env}`;
 
-export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, writer, historyStore, maxSecretsPerEnv, maxEnvBytes, valueCache = null, afterDelete = async () => undefined }: SecretServiceDeps) {
+export function secretServiceFactory({ db, projectStore, secretStore, keys, audit, writer, historyStore, maxSecretsPerEnv, maxEnvBytes, valueCache = null, afterDelete = () => Promise.resolve() }: SecretServiceDeps) {
   const envSize = envSizeGuard(secretStore, maxEnvBytes);
   /** A committed delete's answer, once the deleted data has left the write-ahead log. */
   const purged = async <T>(r: T): Promise<T> => { await afterDelete(); return r; };
@@ -126,7 +127,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
   async function checkReferences(p: ProjectRow, e: EnvRow, set: Record<string, string>, del: string[], ctx: AuditContext, tx: Tx): Promise<void> {
     const withRefs = Object.keys(set).filter((n) => set[n].includes('${'));
     if (withRefs.length === 0) return;
-    const after: Record<string, string> = Object.assign(Object.create(null), await decryptAll(p, e, await secretStore.liveValues(e.id, null, tx), tx), set);
+    const after: Record<string, string> = Object.assign(dict<string>(), await decryptAll(p, e, await secretStore.liveValues(e.id, null, tx), tx), set);
     for (const n of del) delete after[n];
     const r = resolverFor(ctx, p.name, e.name, tx, 'check', after);
     await r.resolveAll(p.name, e.name, Object.fromEntries(withRefs.map((n) => [n, set[n]])));
@@ -250,7 +251,7 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
           if (hit && only) {
             const want = new Set(only);
             names = hit.names.filter((n) => want.has(n));
-            secrets = Object.create(null);
+            secrets = dict<string>();
             for (const n of names) secrets[n] = hit.values[n];
           } else if (hit) {
             ({ names, values: secrets } = hit);
@@ -374,7 +375,10 @@ export function secretServiceFactory({ db, projectStore, secretStore, keys, audi
       }, { lockKey: envLock(projectName, envName) }).then(purged);
     },
 
-    /** All changes or none. Values equal to the current one are reported as unchanged and write no version; a change with nothing to write makes no revision. */
+    /**
+     * All changes or none. Values equal to the current one are reported as unchanged and write no version; a change
+     * with nothing to write makes no revision.
+     */
     async bulk(projectName: string, envName: string, input: BulkInput, ctx: AuditContext) {
       const set = input.set ?? {};
       const del = input.delete ?? [];

@@ -1,4 +1,4 @@
-import { formatDuration } from '../../duration.js';
+import { formatDuration } from '../../../common/duration.js';
 import { SessionExpiredError } from '../../errors.js';
 import type { SessionStore } from '../../store/session-store.js';
 import type { TokenStore } from '../../store/token-store.js';

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { randomBytes, randomTokenString } from '../../crypto/keyring.js';
 import { checkTokenFormat } from 'hush-vault-sdk/token-format';
-import { formatDuration, parseDuration } from '../../duration.js';
+import { formatDuration, parseDuration } from '../../../common/duration.js';
 import { ForbiddenError, HushError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { TokenRow, TokenStore } from '../../store/token-store.js';
@@ -301,7 +301,7 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       // delegated token (a child admin:P) could otherwise cut off the token that delegated to it, and every
       // other token that one made. The ancestor's own token, or a root token outside its tree, revokes it.
       if (p.parentId !== null && (await tokenStore.ancestors(p.parentId)).some((a) => a.id === id)) {
-        throw new ForbiddenError(`token ${id} is an ancestor of the calling token: a token cannot revoke the tokens above it (revoke it with that token itself, or with a root token outside its tree)`);
+        throw new ForbiddenError((`token ${id} is an ancestor of the calling token: a token cannot revoke the tokens above it ` + `(revoke it with that token itself, or with a root token outside its tree)`));
       }
       const now = Date.now();
       const ids = await audit.run(ctx, async (tx, record) => {

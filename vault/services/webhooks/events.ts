@@ -60,8 +60,8 @@ export function eventsOf(jobs: { inputs: unknown[] }[], rows: AuditRow[]): Webho
     for (let n = 0; n < inputs.length; n++, i++) {
       const row = rows[i];
       if (!row) continue;
-      const t = row.target as Record<string, unknown>;
-      const d = row.detail as Record<string, unknown>;
+      const t = row.target;
+      const d = row.detail;
       if (row.outcome === 'ok' && SECRET_CHANGES.has(row.action)) out.push(event(row, 'secret.changed', { action: row.action, keys: keysOf(t) }));
       else if (row.action === 'secret.rotation_due') out.push(event(row, 'secret.rotation_due', { keys: keysOf(t), ...pick(d, ['rotateEvery', 'dueAt', 'expiresAt']) }));
       else if (row.outcome === 'ok' && row.action === 'token.create') out.push(event(row, 'token.created', { tokenId: t.tokenId, name: t.name, scopes: strings(d.scopes), expiresAt: d.expiresAt ?? null }));
