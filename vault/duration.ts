@@ -1,3 +1,8 @@
+/** Durations that become timers stay within 24d: a Node timer holds at most 2^31-1 ms (common/timers.ts), about 24.8 days; a longer one fires at once. */
+export const MAX_TIMER_MS = 24 * 86_400_000;
+/** The longest token lifetime: 100 years. */
+export const MAX_TTL_MS = 36_500 * 86_400_000;
+
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
 
 /** Parses "90s", "15m", "12h", "30d", "2w", "1y" (or a compound like "1d12h") into milliseconds. Returns null when malformed. */
