@@ -2,7 +2,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isHushError, ValidationError } from './errors.js';
 import type { RetryPolicy } from './http.js';
-import { createNodeFetch } from './node-fetch.js';
+import { createNodeFetch, NODE_FETCH } from './node-fetch.js';
 import type { ClientOptions, RetryOptions } from './options.js';
 
 export function env(name: string): string | undefined {
@@ -103,4 +103,17 @@ export function fetchFor(options: ClientOptions): typeof fetch {
     return createNodeFetch({ ca });
   }
   return (input, init) => globalThis.fetch(input, init);
+}
+
+/**
+ * The fetch for large bodies (Expect: 100-continue, http.ts): node:http on
+ * Node (the global fetch cannot wait for 100 Continue), with the CA options
+ * of `fetchFor`; none with a caller's own fetch (unless createNodeFetch made
+ * it) or outside Node.
+ */
+export function largeBodyFetchFor(options: ClientOptions, fetch: typeof globalThis.fetch): typeof globalThis.fetch | undefined {
+  // A fetch from createNodeFetch (the CLI's, or one with a CA) honours it; a caller's other fetch is used as it is.
+  if ((fetch as { [NODE_FETCH]?: true })[NODE_FETCH]) return fetch;
+  if (options.fetch || typeof process === 'undefined' || !process.versions?.node) return undefined;
+  return createNodeFetch();
 }

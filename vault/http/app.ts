@@ -20,7 +20,7 @@ import { lifecycleRoutes } from './routes/lifecycle.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
 import { limitConnectionsPerAddress, limitTotalConnections, serverTimeoutOptions } from './connections.js';
-import { limitPipelining, responseBudget } from './backpressure.js';
+import { limitPipelining, refuseLargeBodiesEarly, responseBudget } from './backpressure.js';
 import { sysRoutes, VERSION, type SealControl } from './routes/sys.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { authJwtRoutes } from './routes/auth-jwt.js';
@@ -231,6 +231,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   limitTotalConnections(app.server, limits, app.log);
   limitConnectionsPerAddress(app.server, limits, app.log);
   // Pipelined requests one at a time per connection, and a budget for answers that clients do not read (backpressure.ts).
+  refuseLargeBodiesEarly(app.server, cfg.bodyLimitBytes, newRequestId);
   const backpressure = limitPipelining(app.server, { stallMs: cfg.requestTimeoutMs, requestId: newRequestId, log: app.log, refused: refused && (() => refused('pipelined')) });
   // Vault's LIST method, which Node's parser refuses, for the KV v2 routes (list-method.ts).
   if (cfg.kvMount) acceptListMethod(app.server, cfg.kvMount);

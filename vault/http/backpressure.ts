@@ -156,6 +156,32 @@ export function limitPipelining(server: Server, o: BackpressureOptions): Backpre
 }
 
 /**
+ * `Expect: 100-continue` (the SDK sends it with large bodies): a body over
+ * --body-limit is refused with 413 before the client sends a byte of it,
+ * and the connection is closed (its body will not follow). So the client
+ * reads the answer instead of failing to write a body (EPIPE) that the
+ * server does not want. Otherwise Node's own answer: 100 Continue, and the
+ * request goes on as usual.
+ */
+export function refuseLargeBodiesEarly(server: Server, bodyLimit: number, requestId: () => string): void {
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const length = Number(req.headers['content-length']);
+    if (!(length > bodyLimit)) {
+      res.writeContinue();
+      server.emit('request', req, res);
+      return;
+    }
+    const id = requestId();
+    const body = JSON.stringify({ error: { code: 'payload_too_large', message: `request body is larger than the server's limit of ${bodyLimit} bytes (--body-limit): send less at a time`, requestId: id } });
+    res.writeHead(413, {
+      'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': id,
+      'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'close',
+    });
+    res.end(body);
+  });
+}
+
+/**
  * The process-wide budget, as an onSend hook: a large answer that would take
  * the bytes buffered for connections past `bufferBytes` becomes 503
  * server_busy. Streams (backups) are not counted: they are written as the
