@@ -4,6 +4,7 @@ import { dirname, join, parse } from 'node:path';
 import { FileTooLargeError, readBounded } from '../common/files.js';
 import { CliError, EXIT } from './output.js';
 import { DEFAULT_ADDR } from 'hush-vault-sdk/defaults';
+import { containsToken } from 'hush-vault-sdk/token-format';
 
 /**
  * Where the CLI finds its server, token and target. Precedence, first wins:
@@ -92,8 +93,8 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
         throw new CliError(`${p} is not valid JSON${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, EXIT.usage);
       }
       if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
-      if ('token' in data || /hush_[0-9A-Za-z]{49}/.test(JSON.stringify(data))) {
-        throw new CliError((`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use ` + `hush login)`), EXIT.usage);
+      if ('token' in data || containsToken(JSON.stringify(data))) {
+        throw new CliError(`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`, EXIT.usage);
       }
       for (const k of ['project', 'env', 'addr']) {
         if (k in data && typeof data[k] !== 'string') throw new CliError(`${p}: "${k}" must be a string`, EXIT.usage);

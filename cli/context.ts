@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../common/timers.js';
 import type { Argv } from 'yargs';
 import type { HushClient } from 'hush-vault-sdk';
 import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Connection, type ConnectionFlags, type JwtSource } from './connection.js';
@@ -50,15 +51,13 @@ export function globalOptions<T>(y: Argv<T>): Argv<T> {
     });
 }
 
-function numberSetting(flag: number | undefined, envName: string, dflt: number, name: string): number {
-  if (flag !== undefined) {
-    if (!Number.isFinite(flag) || flag < 0) throw new CliError(`--${name} must be a non-negative number`, EXIT.usage);
-    return flag;
-  }
+function numberSetting(flag: number | undefined, envName: string, dflt: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
+  const from = flag !== undefined ? `--${name}` : envName;
   const raw = process.env[envName];
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new CliError(`${envName} must be a non-negative number`, EXIT.usage);
+  if (flag === undefined && (raw === undefined || raw.trim() === '')) return dflt;
+  const n = flag ?? Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`${from} must be a non-negative number`, EXIT.usage);
+  if (n > max) throw new CliError(`${from} must be at most ${max}${max === MAX_TIMER_MS ? ' (milliseconds: about 24.8 days, the longest delay a timer holds)' : ''}`, EXIT.usage);
   return n;
 }
 
@@ -87,7 +86,7 @@ export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sourc
     if (!checkTokenFormat(conn.token).ok) conn = { ...conn, token: null };
   }
   const auth = conn.jwt ? jwtAuth(conn.jwt) : undefined;
-  const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout') || 10_000;
+  const timeoutMs = numberSetting(argv.timeout, 'HUSH_TIMEOUT', 10_000, 'timeout', MAX_TIMER_MS) || 10_000;
   const retries = Math.floor(numberSetting(argv.retries, 'HUSH_RETRIES', 2, 'retries'));
   const { createClient } = await import('hush-vault-sdk');
   try {

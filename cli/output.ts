@@ -2,6 +2,8 @@
  * One printer for every command: human tables by default, JSON with --json.
  * Errors become one line on stderr and a documented exit code (docs/cli.md).
  */
+import { TOKEN_SHAPE } from 'hush-vault-sdk/token-format';
+
 export const EXIT = {
   ok: 0,
   error: 1,
@@ -50,7 +52,7 @@ export class CliError extends Error {
  */
 export function errorLine(message: string): string {
   const escaped = message
-    .replace(/hush_[0-9A-Za-z]{20,}/g, '[redacted-token]')
+    .replace(new RegExp(TOKEN_SHAPE, 'gi'), '[redacted-token]')
     // eslint-disable-next-line no-control-regex -- escaping control characters is the point
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return `hush: ${escaped}\n`;

@@ -4,6 +4,11 @@
  * d, w, y (365 days); numbers may have decimals ("1.5h"). A bare number is refused unless the caller opts in to
  * reading it as seconds, as `sleep 10` does.
  */
+/** Durations that become timers stay within 24d: a Node timer holds at most 2^31-1 ms (common/timers.ts), about 24.8 days; a longer one fires at once. */
+export const MAX_TIMER_MS = 24 * 86_400_000;
+/** The longest token lifetime: 100 years. */
+export const MAX_TTL_MS = 36_500 * 86_400_000;
+
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
 
 export interface DurationOptions {

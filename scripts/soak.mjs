@@ -3,6 +3,9 @@
 // test files as `npm test`, sized up through HUSH_TEST_CRASH_CYCLES and HUSH_TEST_FUZZ_SCALE. Bounded: the
 // run is stopped, and fails, after 20 minutes. Prints the figures docs/security.md quotes.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 const LIMIT_MS = 20 * 60_000;
@@ -19,14 +22,35 @@ if (!process.env.HUSH_TEST_PG_URL) {
 
 const files = ['crash', 'fuzz'].map((f) => new URL(`../dist/test/reliability/${f}.test.js`, import.meta.url).pathname);
 const start = Date.now();
-const env = { ...process.env, HUSH_TEST_CRASH_CYCLES: String(CYCLES), HUSH_TEST_FUZZ_SCALE: FUZZ_SCALE };
+// Every temp dir the tests make (data dirs, key files) goes under one of the soak's own, removed at the end,
+// also when the run is interrupted or stopped (a test killed in the middle never runs its own clean-up).
+const scratch = mkdtempSync(join(tmpdir(), 'hush-soak-'));
+const env = { ...process.env, TMPDIR: scratch, HUSH_TEST_CRASH_CYCLES: String(CYCLES), HUSH_TEST_FUZZ_SCALE: FUZZ_SCALE };
+// Its own process group (detached): the test runner, the test files and every server they start are stopped together.
 const child = spawn(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${LIMIT_MS}`, ...files], { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+console.error(`soak: tests running as process group ${child.pid}, temp files in ${scratch}`);
+const stopGroup = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } };
+const cleanUp = () => { stopGroup(); rmSync(scratch, { recursive: true, force: true }); };
 let timedOut = false;
 const timer = setTimeout(() => {
   timedOut = true;
   console.error(`soak: still running after ${LIMIT_MS / 60_000} minutes; stopped`);
-  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+  stopGroup();
 }, LIMIT_MS);
+
+// Ctrl-C, SIGTERM, SIGHUP: the detached group does not get the terminal's signal, so it is stopped here, whole
+// (SIGKILL: a test file would otherwise go on starting servers while it unwinds), and the temp files removed.
+let interrupted = null;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = sig;
+    clearTimeout(timer);
+    console.error(`soak: ${sig}: stopping the tests (process group ${child.pid}) and removing ${scratch}`);
+    cleanUp();
+    // The exit itself waits for the runner's 'close' (its pipes end once the group is gone).
+  });
+}
 
 const crash = {};
 let fuzz = null;
@@ -40,6 +64,12 @@ createInterface({ input: child.stdout }).on('line', (line) => {
 
 child.on('close', (code) => {
   clearTimeout(timer);
+  // Whatever the runner left behind (a server whose test was cut short), and the temp files.
+  cleanUp();
+  if (interrupted) {
+    console.error(`soak: interrupted by ${interrupted}; no figures`);
+    process.exit(interrupted === 'SIGINT' ? 130 : interrupted === 'SIGHUP' ? 129 : 143);
+  }
   const minutes = ((Date.now() - start) / 60_000).toFixed(1);
   const problems = [];
   if (timedOut) problems.push('the run was stopped at the time limit');

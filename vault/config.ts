@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { formatDuration, parseDuration } from '../common/duration.js';
+import { formatDuration, MAX_TIMER_MS, MAX_TTL_MS, parseDuration } from '../common/duration.js';
 import { ConfigError } from './errors.js';
 import { parseCidr } from './services/token/cidr.js';
 
@@ -27,6 +27,8 @@ export interface Config {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxConnectionsPerAddress: number;
+  maxConnections: number;
+  responseBufferBytes: number;
   /** Mount path of the Vault KV v2-compatible routes (/v1/<mount>/...); null: off. */
   kvMount: string | null;
   logLevel: string;
@@ -108,7 +110,17 @@ const duration: Parser<number> = (v) => {
   if (ms === null) throw new BadValue('must be a duration such as 90s, 15m, 12h, 30d');
   return ms;
 };
-const durationOrZero: Parser<number> = (v) => (/^0+\s*[a-z]*$/i.test(v.trim()) ? 0 : duration(v));
+/** A duration with an upper bound, and why it is there. */
+const durationUpTo = (max: number, why: string): Parser<number> => (v) => {
+  const ms = duration(v);
+  if (ms > max) throw new BadValue(`must be at most ${formatDuration(max)} (${why})`);
+  return ms;
+};
+/** A duration that becomes a timer: Node's timers hold at most 2^31-1 ms (24.8 days); a longer one fires at once. */
+const timer = durationUpTo(MAX_TIMER_MS, 'it is a timer, and Node\'s timers hold at most about 24.8 days');
+const timerOrZero: Parser<number> = (v) => (/^0+\s*[a-z]*$/i.test(v.trim()) ? 0 : timer(v));
+/** A token lifetime: an expiry date must stay a date (and far beyond any sane use). */
+const ttl = durationUpTo(MAX_TTL_MS, 'the longest token lifetime Hush accepts');
 const bool: Parser<boolean> = (v) => {
   const s = v.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(s)) return true;
@@ -162,10 +174,12 @@ export const SETTINGS = [
     return v;
   }, doc: 'Mount path of the Vault KV v2-compatible API: /v1/<mount>/data/<project>/<env> (docs/vault-compat.md). "off" turns it off.' }),
   def({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'HUSH_BODY_LIMIT', default: 8 * 1024 * 1024, parse: bytes, doc: 'Largest request body accepted; larger bodies get 413.' }),
-  def({ key: 'maxEnvBytes', flag: 'max-env-bytes', env: 'HUSH_MAX_ENV_BYTES', default: 2 * 1024 * 1024, parse: bytes, doc: ('Largest total size of one environment: the UTF-8 bytes of its names and values together. A write ' + 'that would pass it gets 413 (env_too_large). A process environment (execve) holds about 2 MiB at ' + 'most.') }),
-  def({ key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HUSH_REQUEST_TIMEOUT', default: 60_000, parse: duration, doc: ('Longest time a client may take to send a whole request, headers and body (headers alone: at most ' + '20s); a slower one gets 408 and its connection is closed.') }),
-  def({ key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout', env: 'HUSH_KEEP_ALIVE_TIMEOUT', default: 65_000, parse: duration, doc: 'How long an idle keep-alive connection stays open between requests. Keep it longer than a load balancer\'s idle timeout in front of Hush.' }),
+  def({ key: 'maxEnvBytes', flag: 'max-env-bytes', env: 'HUSH_MAX_ENV_BYTES', default: 2 * 1024 * 1024, parse: bytes, doc: 'Largest total size of one environment: the UTF-8 bytes of its names and values together. A write that would pass it gets 413 (env_too_large). A process environment (execve) holds about 2 MiB at most.' }),
+  def({ key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HUSH_REQUEST_TIMEOUT', default: 60_000, parse: timer, doc: 'Longest time a client may take to send a whole request, headers and body (headers alone: at most 20s); a slower one gets 408 and its connection is closed.' }),
+  def({ key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout', env: 'HUSH_KEEP_ALIVE_TIMEOUT', default: 65_000, parse: timer, doc: 'How long an idle keep-alive connection stays open between requests. Keep it longer than a load balancer\'s idle timeout in front of Hush.' }),
   def({ key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', env: 'HUSH_MAX_CONNECTIONS_PER_ADDRESS', default: 256, parse: intIn(1, 1_000_000), doc: 'Most open connections from one client address; more are closed at once. Addresses in --trust-proxy are not counted (a proxy carries many clients).' }),
+  def({ key: 'maxConnections', flag: 'max-connections', env: 'HUSH_MAX_CONNECTIONS', default: 4096, parse: intIn(1, 1_000_000), doc: 'Most open connections to this server in total; more are closed at once, before a byte is read (counted in hush_connections_refused_total). Keep it under the open-files limit (ulimit -n) less what the database and logs need.' }),
+  def({ key: 'responseBufferBytes', flag: 'response-buffer-limit', env: 'HUSH_RESPONSE_BUFFER_LIMIT', default: 128 * 1024 * 1024, parse: bytes, doc: 'Most bytes of answers held for clients that have not read them yet, all connections together; past it an answer of 64 KiB or more gets 503 server_busy with Retry-After (docs/security.md#slow-readers).' }),
   def({ key: 'logLevel', flag: 'log-level', env: 'HUSH_LOG_LEVEL', default: 'info', parse: (v) => {
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new BadValue('must be one of fatal, error, warn, info, debug, trace, silent');
     return v;
@@ -181,32 +195,32 @@ export const SETTINGS = [
     if (s !== 'normal' && s !== 'full') throw new BadValue('must be normal or full');
     return s;
   }, doc: 'SQLite durability. normal: acknowledged writes survive a process crash (kill -9); full: they also survive power loss.' }),
-  def({ key: 'tokenDefaultTtlMs', flag: 'token-default-ttl', env: 'HUSH_TOKEN_DEFAULT_TTL', default: 30 * 86_400_000, parse: duration, doc: 'TTL given to a new token that asks for none.' }),
-  def({ key: 'tokenMaxTtlMs', flag: 'token-max-ttl', env: 'HUSH_TOKEN_MAX_TTL', default: 365 * 86_400_000, parse: duration, doc: 'Longest TTL a new token may have.' }),
+  def({ key: 'tokenDefaultTtlMs', flag: 'token-default-ttl', env: 'HUSH_TOKEN_DEFAULT_TTL', default: 30 * 86_400_000, parse: ttl, doc: 'TTL given to a new token that asks for none.' }),
+  def({ key: 'tokenMaxTtlMs', flag: 'token-max-ttl', env: 'HUSH_TOKEN_MAX_TTL', default: 365 * 86_400_000, parse: ttl, doc: 'Longest TTL a new token may have.' }),
   def({ key: 'rateLimitMax', flag: 'rate-limit', env: 'HUSH_RATE_LIMIT', default: 6000, parse: intIn(1, 10_000_000), doc: 'Requests per client IP per rate-limit window.' }),
-  def({ key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'HUSH_RATE_LIMIT_WINDOW', default: 60_000, parse: duration, doc: 'Rate-limit window.' }),
-  def({ key: 'rateLimitLease', flag: 'rate-limit-lease', env: 'HUSH_RATE_LIMIT_LEASE', default: null, parse: intIn(1, 10_000_000), doc: ('PostgreSQL: requests a server claims at a time from an address\'s shared budget ' + '(docs/security.md#shared-limits). Servers together never admit more than --rate-limit; one may ' + 'refuse while others hold up to this many unused. (none): 1% of --rate-limit, at least 1.') }),
+  def({ key: 'rateLimitWindowMs', flag: 'rate-limit-window', env: 'HUSH_RATE_LIMIT_WINDOW', default: 60_000, parse: timer, doc: 'Rate-limit window.' }),
+  def({ key: 'rateLimitLease', flag: 'rate-limit-lease', env: 'HUSH_RATE_LIMIT_LEASE', default: null, parse: intIn(1, 10_000_000), doc: 'PostgreSQL: requests a server claims at a time from an address\'s shared budget (docs/security.md#shared-limits). Servers together never admit more than --rate-limit; one may refuse while others hold up to this many unused. (none): 1% of --rate-limit, at least 1.' }),
   def({ key: 'authFailLimit', flag: 'auth-fail-limit', env: 'HUSH_AUTH_FAIL_LIMIT', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications per client IP per window before 429.' }),
-  def({ key: 'authFailWindowMs', flag: 'auth-fail-window', env: 'HUSH_AUTH_FAIL_WINDOW', default: 60_000, parse: duration, doc: 'Window for the failed-authentication limit.' }),
+  def({ key: 'authFailWindowMs', flag: 'auth-fail-window', env: 'HUSH_AUTH_FAIL_WINDOW', default: 60_000, parse: timer, doc: 'Window for the failed-authentication limit.' }),
   def({ key: 'tlsCert', flag: 'tls-cert', env: 'HUSH_TLS_CERT', default: null, parse: nullablePath, doc: 'PEM certificate chain; enables HTTPS (TLS 1.2+).' }),
   def({ key: 'tlsKey', flag: 'tls-key', env: 'HUSH_TLS_KEY', default: null, parse: nullablePath, doc: 'PEM private key for --tls-cert.' }),
   def({ key: 'insecureHttp', flag: 'insecure-http', env: 'HUSH_INSECURE_HTTP', default: false, parse: bool, doc: 'Allow plain HTTP on a non-loopback address (behind a TLS-terminating proxy).' }),
   def({ key: 'trustProxy', flag: 'trust-proxy', env: 'HUSH_TRUST_PROXY', default: [], parse: cidrs, doc: 'Comma-separated proxy CIDRs whose X-Forwarded-For is trusted.' }),
   def({ key: 'auditFile', flag: 'audit-file', env: 'HUSH_AUDIT_FILE', default: null, parse: nullablePath, doc: 'Also append audit events as JSON lines to this file (after commit).' }),
-  def({ key: 'auditCheckpointIntervalMs', flag: 'audit-checkpoint-interval', env: 'HUSH_AUDIT_CHECKPOINT_INTERVAL', default: 60_000, parse: durationOrZero, doc: ('How often a server writes an audit checkpoint (a MACed record of every audit stream\'s head) ' + 'when any stream moved; 0 turns the timer off (one is still written at shutdown).') }),
-  def({ key: 'rotationCheckIntervalMs', flag: 'rotation-check-interval', env: 'HUSH_ROTATION_CHECK_INTERVAL', default: 60_000, parse: durationOrZero, doc: ('How often a server looks for secrets due for rotation (docs/lifecycle.md): auto-rotated ones get ' + 'a new value, the others one secret.rotation_due audit event. Every server may run it; each due ' + 'secret is handled once. 0 turns it off on this server.') }),
+  def({ key: 'auditCheckpointIntervalMs', flag: 'audit-checkpoint-interval', env: 'HUSH_AUDIT_CHECKPOINT_INTERVAL', default: 60_000, parse: timerOrZero, doc: 'How often a server writes an audit checkpoint (a MACed record of every audit stream\'s head) when any stream moved; 0 turns the timer off (one is still written at shutdown).' }),
+  def({ key: 'rotationCheckIntervalMs', flag: 'rotation-check-interval', env: 'HUSH_ROTATION_CHECK_INTERVAL', default: 60_000, parse: timerOrZero, doc: 'How often a server looks for secrets due for rotation (docs/lifecycle.md): auto-rotated ones get a new value, the others one secret.rotation_due audit event. Every server may run it; each due secret is handled once. 0 turns it off on this server.' }),
   def({ key: 'backupSchedule', flag: 'backup-schedule', env: 'HUSH_BACKUP_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for scheduled backups (croner syntax, seconds field optional).' }),
   def({ key: 'backupDir', flag: 'backup-dir', env: 'HUSH_BACKUP_DIR', default: null, parse: nullablePath, doc: 'Directory for scheduled backups.' }),
   def({ key: 'backupRecipients', flag: 'backup-recipient', env: 'HUSH_BACKUP_RECIPIENTS', default: [], parse: list, doc: 'Armored OpenPGP public key files to encrypt scheduled backups to (repeatable flag; comma-separated env).' }),
   def({ key: 'backupPassphraseFile', flag: 'backup-passphrase-file', env: 'HUSH_BACKUP_PASSPHRASE_FILE', default: null, parse: nullablePath, doc: 'File holding a passphrase for scheduled backups.' }),
   def({ key: 'backupKeep', flag: 'backup-keep', env: 'HUSH_BACKUP_KEEP', default: 14, parse: intIn(1, 100_000), doc: 'Scheduled backups to keep; older ones are deleted.' }),
   def({ key: 'allowPrivateWebhooks', flag: 'allow-private-webhooks', env: 'HUSH_ALLOW_PRIVATE_WEBHOOKS', default: false, parse: bool, doc: 'Let webhooks reach loopback, private and link-local addresses, and plain http:// URLs (docs/webhooks.md#ssrf). Off: such targets are refused.' }),
-  def({ key: 'webhookMaxBackoffMs', flag: 'webhook-max-backoff', env: 'HUSH_WEBHOOK_MAX_BACKOFF', default: 3_600_000, parse: duration, doc: 'Longest wait between two attempts of a webhook delivery (retries start at 5s and double; a delivery is given up 24h after its event).' }),
+  def({ key: 'webhookMaxBackoffMs', flag: 'webhook-max-backoff', env: 'HUSH_WEBHOOK_MAX_BACKOFF', default: 3_600_000, parse: timer, doc: 'Longest wait between two attempts of a webhook delivery (retries start at 5s and double; a delivery is given up 24h after its event).' }),
   def({ key: 'verifySchedule', flag: 'verify-schedule', env: 'HUSH_VERIFY_SCHEDULE', default: null, parse: nullableStr, doc: 'Cron expression for a scheduled `audit verify` (croner syntax); a failure is logged and sent to audit.verify_failed webhooks.' }),
   def({ key: 'alertAuthFailBurst', flag: 'alert-auth-fail-burst', env: 'HUSH_ALERT_AUTH_FAIL_BURST', default: 20, parse: intIn(1, 1_000_000), doc: 'Failed authentications from one address within a minute that make an auth.fail_burst event (audited, and sent to its webhooks).' }),
   def({ key: 'ui', flag: 'ui', env: 'HUSH_UI', default: true, parse: bool, doc: 'Serve the web UI at /ui/ (and redirect / there); --no-ui turns it off: those paths answer 404 and no session can be made (docs/ui.md).' }),
-  def({ key: 'uiIdleTimeoutMs', flag: 'ui-idle-timeout', env: 'HUSH_UI_IDLE_TIMEOUT', default: 15 * 60_000, parse: duration, doc: 'A web UI session unused this long ends (its token is revoked); the user logs in again.' }),
-  def({ key: 'uiSessionTtlMs', flag: 'ui-session-ttl', env: 'HUSH_UI_SESSION_TTL', default: 12 * 3_600_000, parse: duration, doc: 'Longest life of a web UI session, however busy (never longer than the token logged in with).' }),
+  def({ key: 'uiIdleTimeoutMs', flag: 'ui-idle-timeout', env: 'HUSH_UI_IDLE_TIMEOUT', default: 15 * 60_000, parse: timer, doc: 'A web UI session unused this long ends (its token is revoked); the user logs in again.' }),
+  def({ key: 'uiSessionTtlMs', flag: 'ui-session-ttl', env: 'HUSH_UI_SESSION_TTL', default: 12 * 3_600_000, parse: ttl, doc: 'Longest life of a web UI session, however busy (never longer than the token logged in with).' }),
   def({ key: 'backupTimezone', flag: 'backup-timezone', env: 'HUSH_BACKUP_TIMEZONE', default: 'UTC', parse: timeZone, doc: 'Time zone for the backup schedule (IANA name; backup file names stay in UTC).' }),
 ] as const;
 

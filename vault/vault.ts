@@ -1,4 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { ensureDataDir } from './data-dir.js';
+
+export { ensureDataDir };
 import { FileExistsError, writeSecretFile as writeFile0600 } from '../common/files.js';
 import { join } from 'node:path';
 import type { Config } from './config.js';
@@ -20,14 +23,6 @@ export const DEV_KEY_FILE = 'master.key';
 
 export function databaseUrl(config: Readonly<Config>): string {
   return config.databaseUrl ?? `sqlite:${join(config.dataDir, 'hush.db')}`;
-}
-
-/** Creates the data dir with mode 0700 (and tightens an existing one we created). */
-export function ensureDataDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = statSync(dir);
-  if (!st.isDirectory()) throw new ConfigError(`data dir ${dir} is not a directory`);
-  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
 
 /** common/files.ts's writeSecretFile; an existing file under `exclusive` is an AlreadyInitializedError (409 already_initialized). */

@@ -1,9 +1,11 @@
+import { closeSync, constants as fsConstants, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { TokenInfo } from 'hush-vault-sdk';
 import { connect, type GlobalArgs } from '../context.js';
 import { CliError, EXIT, emit, note, printTable, say, shortTime } from '../output.js';
 
-interface CreateArgs extends GlobalArgs { name: string; scope: string[]; ttl?: string; cidr?: string[]; description?: string }
+interface CreateArgs extends GlobalArgs { name: string; scope: string[]; ttl?: string; cidr?: string[]; description?: string; out?: string }
 
 const list1 = (v: string[] | undefined) => v?.flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean);
 
@@ -16,19 +18,37 @@ const create: CommandModule<GlobalArgs, CreateArgs> = {
     .option('ttl', { type: 'string', describe: 'Lifetime, e.g. 1h, 30d, 1y [default: the server\'s]' })
     .option('cidr', { type: 'string', array: true, describe: 'Only accept the token from these networks (repeatable)' })
     .option('description', { type: 'string', describe: 'Free text' })
-    .example('hush tokens create --name ci-api --scope read:api/prod --ttl 30d > ci.token', 'the token goes to ci.token, details to stderr')
-    .example(('hush tokens create --name deployer --scope write:api/staging --scope read:api/prod --cidr ' + '10.0.0.0/8'), ''),
+    .option('out', { type: 'string', describe: 'Write the token to this new file (mode 0600; refused if it exists or is a symlink) instead of stdout' })
+    .example('hush tokens create --name ci-api --scope read:api/prod --ttl 30d --out ci.token', 'the token goes to ci.token (0600), details to stderr')
+    .example('hush tokens create --name deployer --scope write:api/staging --scope read:api/prod --cidr 10.0.0.0/8', ''),
   handler: async (argv) => {
     const { client } = await connect(argv);
     const scopes = list1(argv.scope) ?? [];
     if (!scopes.length) throw new CliError('give at least one --scope', EXIT.usage);
     const cidrs = list1(argv.cidr);
-    const t = await client.tokens.create({
-      name: argv.name, scopes,
-      ...(argv.ttl !== undefined ? { ttl: argv.ttl } : {}),
-      ...(cidrs?.length ? { cidrs } : {}),
-      ...(argv.description !== undefined ? { description: argv.description } : {}),
-    });
+    // The file first (0600, O_EXCL|O_NOFOLLOW): a name that is taken fails before a token exists.
+    const out = argv.out !== undefined ? openTokenFile(argv.out) : null;
+    let t;
+    try {
+      t = await client.tokens.create({
+        name: argv.name, scopes,
+        ...(argv.ttl !== undefined ? { ttl: argv.ttl } : {}),
+        ...(cidrs?.length ? { cidrs } : {}),
+        ...(argv.description !== undefined ? { description: argv.description } : {}),
+      });
+    } catch (e) {
+      out?.discard();
+      throw e;
+    }
+    if (out) {
+      out.write(`${t.token}\n`);
+      const { token: _shown, ...rest } = t;
+      emit(argv, { ...rest, file: out.path }, () => {
+        note(`Created token ${t.name} (${t.id}): ${t.scopes.join(' ')}${t.expiresAt ? `, expires ${shortTime(t.expiresAt)}` : ', never expires'}${t.cidrs.length ? `, from ${t.cidrs.join(' ')}` : ''}.`);
+        note(`The token is in ${out.path} (mode 0600); it is not shown anywhere else.`);
+      });
+      return;
+    }
     emit(argv, t, () => {
       // Details go to stderr so that `> file` captures only the token.
       const expires = t.expiresAt ? `, expires ${shortTime(t.expiresAt)}` : ', never expires';
@@ -99,3 +119,31 @@ export const tokensCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   builder: (y) => y.command(create).command(list).command(revoke).demandCommand(1, 'name a tokens command: create, list, revoke'),
   handler: () => undefined,
 };
+
+/**
+ * A new file for a token: created here with O_CREAT|O_EXCL|O_NOFOLLOW and
+ * mode 0600 (never an existing file, never through a symlink), written and
+ * fsynced once the token exists, removed again if it is never written.
+ */
+function openTokenFile(file: string): { path: string; write(text: string): void; discard(): void } {
+  const path = resolve(file);
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' ? 'it already exists (a token file is never overwritten; choose a new name or remove it)'
+      : code === 'ELOOP' ? 'it is a symbolic link' : code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : `it cannot be created (${code})`;
+    throw new CliError(`--out ${path}: ${why}; no token was created`, code === 'EEXIST' ? EXIT.conflict : EXIT.usage);
+  }
+  return {
+    path,
+    write(text) {
+      try { writeSync(fd, text); fsyncSync(fd); } finally { closeSync(fd); }
+    },
+    discard() {
+      closeSync(fd);
+      try { unlinkSync(path); } catch { /* gone */ }
+    },
+  };
+}

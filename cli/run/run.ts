@@ -3,6 +3,7 @@
  * pass signals on, and exit with the command's exact status. docs/run.md is
  * the user-facing description of everything here.
  */
+import { MAX_TIMER_MS } from '../../common/timers.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -67,6 +68,7 @@ export function parsePlan(a: RunArgs): RunPlan {
   for (const n of only) if (!ENV_NAME.test(n)) throw usage(`--only: "${n.slice(0, 80)}" is not a valid variable name`);
   const graceMs = parseDuration(a['watch-grace'] ?? '10s', { bareSeconds: true, allowZero: true });
   if (graceMs === null || graceMs < 0) throw usage(`--watch-grace: "${a['watch-grace']}" is not a duration (e.g. 10s, 500ms, 1m)`);
+  if (graceMs > MAX_TIMER_MS) throw usage('--watch-grace must be at most 24d (the longest delay a timer holds)');
   let fallback: RunPlan['fallback'] = null;
   if (a.fallback !== undefined) {
     if (!a.fallback) throw usage('--fallback needs a file path');
@@ -92,10 +94,11 @@ export function parsePlan(a: RunArgs): RunPlan {
   };
 }
 
-function numberSetting(flag: number | undefined, raw: string | undefined, dflt: number, name: string): number {
+function numberSetting(flag: number | undefined, raw: string | undefined, dflt: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
   const v = flag ?? (raw === undefined || raw.trim() === '' ? undefined : Number(raw));
   if (v === undefined) return dflt;
   if (!Number.isFinite(v) || v < 0) throw usage(`${name} must be a non-negative number`);
+  if (v > max) throw usage(`${name} must be at most ${max} ms (about 24.8 days, the longest delay a timer holds)`);
   return v;
 }
 
@@ -357,7 +360,7 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
   try {
     client = createClient({
       addr: conn.addr, ...(auth ? { auth } : { token: conn.token! }),
-      timeoutMs: numberSetting(a.timeout, env.HUSH_TIMEOUT, 10_000, 'the timeout') || 10_000,
+      timeoutMs: numberSetting(a.timeout, env.HUSH_TIMEOUT, 10_000, 'the timeout', MAX_TIMER_MS) || 10_000,
       retries: Math.floor(numberSetting(a.retries, env.HUSH_RETRIES, 2, 'the retry count')),
       fallback: plan.fallback ?? undefined,
       ...await transportOptions(conn),

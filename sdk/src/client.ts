@@ -3,7 +3,7 @@ import { checkTokenFormat } from './token-format.js';
 import { AuthError, isHushError, ValidationError, type HushError } from './errors.js';
 import { createJwtTokenSource } from './jwt-auth.js';
 import { createTransport, sleep, type HttpRequest } from './http.js';
-import { env, fetchFor, normaliseAddr, positive, retryPolicy, tokenFrom } from './config.js';
+import { env, fetchFor, largeBodyFetchFor, MAX_TIMER_MS, normaliseAddr, positive, retryPolicy, tokenFrom } from './config.js';
 import { DEFAULT_ADDR, type AuditIterateOptions, type ClientOptions, type GetAllOptions, type WarningInfo } from './options.js';
 import type { HushClient, SecretsApi } from './api.js';
 import type {
@@ -78,7 +78,7 @@ export function createClient(options: ClientOptions = {}): HushClient {
     const check = checkTokenFormat(token);
     if (!check.ok) throw new AuthError('token_malformed', `${tokenSource} is not a valid Hush token: ${check.reason}`);
   }
-  const timeoutMs = positive('timeoutMs', options.timeoutMs, 10_000);
+  const timeoutMs = positive('timeoutMs', options.timeoutMs, 10_000, false, MAX_TIMER_MS);
   const fallback = options.fallback
     ? { path: options.fallback.path, maxAgeMs: positive('fallback.maxAgeMs', options.fallback.maxAgeMs, 24 * 3600_000) }
     : null;
@@ -104,10 +104,12 @@ export function createClient(options: ClientOptions = {}): HushClient {
     }
   }
 
+  const transportFetch = fetchFor(options);
   const http = createTransport({
     addr, token, tokenProblem, timeoutMs, retry: retryPolicy(options.retries),
     tokenSource: options.auth ? createJwtTokenSource(options.auth.role.trim(), options.auth.jwt, (role, jwt) => jwtLogin(role, jwt)) : undefined,
-    fetch: fetchFor(options),
+    fetch: transportFetch,
+    largeBodyFetch: largeBodyFetchFor(options, transportFetch),
     // A 401 means the token is dead for every entry: drop the whole cache.
     onError: fallback ? async (err) => {
       if (err.status === 401) await (await cache()).removeFile(fallback.path).catch(() => undefined);

@@ -2,7 +2,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isHushError, ValidationError } from './errors.js';
 import type { RetryPolicy } from './http.js';
-import { createNodeFetch } from './node-fetch.js';
+import { createNodeFetch, NODE_FETCH } from './node-fetch.js';
 import type { ClientOptions, RetryOptions } from './options.js';
 
 export function env(name: string): string | undefined {
@@ -21,9 +21,13 @@ export function normaliseAddr(raw: string): string {
   return (u.origin + u.pathname).replace(/\/+$/, '');
 }
 
-export function positive(name: string, v: number | undefined, dflt: number, allowZero = false): number {
+/** The longest delay a timer holds (2^31-1 ms, about 24.8 days); a longer one would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function positive(name: string, v: number | undefined, dflt: number, allowZero = false, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowZero && v === 0)) throw new ValidationError('invalid_config', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+  if (v > max) throw new ValidationError('invalid_config', `${name} must be at most ${max}${max === MAX_TIMER_MS ? ' ms (about 24.8 days: the longest delay a timer holds)' : ''}`);
   return v;
 }
 
@@ -31,9 +35,9 @@ export function retryPolicy(r: ClientOptions['retries']): RetryPolicy {
   const o: RetryOptions = typeof r === 'number' ? { limit: r } : r ?? {};
   return {
     limit: Math.floor(positive('retries.limit', o.limit, 2, true)),
-    backoffMs: positive('retries.backoffMs', o.backoffMs, 250, true),
-    maxBackoffMs: positive('retries.maxBackoffMs', o.maxBackoffMs, 5000, true),
-    maxRetryAfterMs: positive('retries.maxRetryAfterMs', o.maxRetryAfterMs, 60_000, true),
+    backoffMs: positive('retries.backoffMs', o.backoffMs, 250, true, MAX_TIMER_MS),
+    maxBackoffMs: positive('retries.maxBackoffMs', o.maxBackoffMs, 5000, true, MAX_TIMER_MS),
+    maxRetryAfterMs: positive('retries.maxRetryAfterMs', o.maxRetryAfterMs, 60_000, true, MAX_TIMER_MS),
   };
 }
 
@@ -99,4 +103,17 @@ export function fetchFor(options: ClientOptions): typeof fetch {
     return createNodeFetch({ ca });
   }
   return (input, init) => globalThis.fetch(input, init);
+}
+
+/**
+ * The fetch for large bodies (Expect: 100-continue, http.ts): node:http on
+ * Node (the global fetch cannot wait for 100 Continue), with the CA options
+ * of `fetchFor`; none with a caller's own fetch (unless createNodeFetch made
+ * it) or outside Node.
+ */
+export function largeBodyFetchFor(options: ClientOptions, fetch: typeof globalThis.fetch): typeof globalThis.fetch | undefined {
+  // A fetch from createNodeFetch (the CLI's, or one with a CA) honours it; a caller's other fetch is used as it is.
+  if ((fetch as { [NODE_FETCH]?: true })[NODE_FETCH]) return fetch;
+  if (options.fetch || typeof process === 'undefined' || !process.versions?.node) return undefined;
+  return createNodeFetch();
 }

@@ -55,6 +55,8 @@ export interface TransportConfig {
   timeoutMs: number;
   retry: RetryPolicy;
   fetch: typeof fetch;
+  /** For bodies of LARGE_BODY_CHARS or more, a fetch that honours Expect: 100-continue (node:http); absent: `fetch` for all. */
+  largeBodyFetch?: typeof fetch;
   /** Called with every error a call finally throws (after retries). */
   onError?: (err: HushError) => Promise<void> | void;
 }
@@ -114,6 +116,9 @@ const UNTRUSTED_CERT = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED',
 ]);
+
+/** Bodies at least this long (1 MiB of characters) are sent with Expect: 100-continue where node:http is available. */
+export const LARGE_BODY_CHARS = 1024 * 1024;
 
 /** The certificate error code behind a failed fetch, when a private CA would fix it. */
 function untrustedCertificate(err: unknown): string | null {
@@ -196,7 +201,12 @@ export function createTransport(cfg: TransportConfig) {
       let res: Response;
       let text = '';
       try {
-        res = await cfg.fetch(url, { method: req.method, headers, body, signal: ctrl.signal });
+        // A large body goes with Expect: 100-continue over node:http (config.ts, largeBodyFetch): a server that refuses it
+        // (413) says so before the body is sent, so the answer is read rather than lost to a failed write (EPIPE).
+        const large = cfg.largeBodyFetch && typeof body === 'string' && body.length >= LARGE_BODY_CHARS;
+        res = large
+          ? await cfg.largeBodyFetch!(url, { method: req.method, headers: { ...headers, expect: '100-continue' }, body, signal: ctrl.signal })
+          : await cfg.fetch(url, { method: req.method, headers, body, signal: ctrl.signal });
         if (req.stream && res.ok) {
           // The caller reads the body at its own pace; only the user's signal can end it now.
           clearTimeout(timer);

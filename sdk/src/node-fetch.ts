@@ -108,6 +108,9 @@ function headerRecord(h: RequestInit['headers']): Record<string, string> {
   return { ...(h as Record<string, string>) };
 }
 
+/** Marks a fetch made by createNodeFetch (it honours Expect: 100-continue). */
+export const NODE_FETCH = Symbol.for('hush.nodeFetch');
+
 /**
  * A fetch that serves requests over node:http/https, optionally trusting
  * extra certificate authorities. Pass it as `createClient({ fetch })`, or
@@ -154,9 +157,17 @@ export function createNodeFetch(options: NodeFetchOptions = {}): typeof fetch {
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => signal?.removeEventListener('abort', onAbort));
       req.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
-      req.end(typeof body === 'string' ? body : undefined);
+      // With Expect: 100-continue the body waits for the server's go-ahead; an early answer (413) is read instead, and nothing is written.
+      // A server that ignores Expect gets the body after a second anyway (as curl does).
+      if (typeof body === 'string' && /^100-continue$/i.test(headers.expect ?? headers.Expect ?? '')) {
+        const send = () => { clearTimeout(wait); if (!req.writableEnded && !req.destroyed) req.end(body); };
+        const wait = setTimeout(send, 1000);
+        req.once('continue', send);
+        req.once('response', () => clearTimeout(wait));
+        req.once('close', () => clearTimeout(wait));
+      } else req.end(typeof body === 'string' ? body : undefined);
     });
     return res === 'defer' ? globalThis.fetch(input, init) : res;
   };
-  return nodeFetch;
+  return Object.assign(nodeFetch, { [NODE_FETCH]: true as const });
 }

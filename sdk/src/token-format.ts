@@ -59,3 +59,18 @@ export function checkTokenFormat(token: string): TokenCheck {
   if (checksum(random) !== body.slice(TOKEN_RANDOM_CHARS)) return { ok: false, reason: 'token checksum does not match (mistyped or truncated?)' };
   return { ok: true };
 }
+
+/**
+ * Text that holds a token (a regular expression source, to be used with the
+ * `i` flag): "hush_" and 49 base62 characters, in any letter case, because a
+ * token whose letters changed case still gives nearly all of it away (the
+ * checksum lets the original case be searched for offline). Names that only
+ * start with the prefix (`HUSH_FEATURE_FLAG`, `hush_feature_flag`) do not
+ * match, nor do shorter runs: a truncated token is not a token.
+ */
+export const TOKEN_SHAPE = `${TOKEN_PREFIX}[0-9a-z]{${TOKEN_RANDOM_CHARS + TOKEN_CHECKSUM_CHARS}}`;
+
+/** True when `text` holds something token-shaped (see TOKEN_SHAPE). */
+export function containsToken(text: string): boolean {
+  return new RegExp(TOKEN_SHAPE, 'i').test(text);
+}

@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
-import { spawnServer, type Listening } from '../helpers/cli.js';
+import { spawnServer, waitFor, type Listening } from '../helpers/cli.js';
 import { apiFor, closedPort, jsonRequest, type JsonRequestOptions, type JsonResponse } from '../helpers/http.js';
 import { seedEnvs } from '../helpers/seed.js';
 import { observe, remember as rememberSecret, secretValue } from '../helpers/leaks.js';
@@ -117,6 +117,33 @@ function dechunk(b: Buffer): Buffer {
     i = eol + 2 + n + 2;
   }
   return Buffer.concat(out);
+}
+
+/**
+ * A connection cap seen from outside: opens `open` idle connections, waits
+ * until `over` of them are closed by the server, asks the rest for
+ * /v1/sys/health, then closes everything and waits until a new connection is
+ * served again. Returns how many were closed unanswered and how many served.
+ */
+export async function connectionsPastCap(base: string, open: number, over: number): Promise<{ closedUnanswered: number; served: number }> {
+  const u = new URL(base);
+  const socks: { sock: ReturnType<typeof connect>; got: string; closed: boolean }[] = [];
+  for (let i = 0; i < open; i++) {
+    const sock = connect({ host: '127.0.0.1', port: Number(u.port) });
+    const entry = { sock, got: '', closed: false };
+    sock.on('data', (d) => { entry.got += d.toString('latin1'); });
+    sock.on('error', () => undefined);
+    sock.on('close', () => { entry.closed = true; });
+    await new Promise((r) => sock.once('connect', r));
+    socks.push(entry);
+  }
+  await waitFor(() => socks.filter((x) => x.closed).length >= over, `the ${over} connections over the cap to be closed`);
+  for (const x of socks) if (!x.closed) x.sock.write('GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n');
+  await waitFor(() => socks.filter((x) => !x.closed).every((x) => x.got.includes('\r\n\r\n')), 'the connections within the cap to be answered');
+  const result = { closedUnanswered: socks.filter((x) => x.closed && x.got === '').length, served: socks.filter((x) => x.got.startsWith('HTTP/1.1 200')).length };
+  for (const x of socks) x.sock.destroy();
+  await waitFor(async () => (await rawHttp(base, Buffer.from('GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).status === 200, 'a new connection to be accepted once the others closed');
+  return result;
 }
 
 // ---------------------------------------------------------------------------

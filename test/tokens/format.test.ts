@@ -92,10 +92,20 @@ test('the offline check never echoes the token in its reason', () => {
   }
 });
 
-test('redactTokens blanks whole, truncated and over-long tokens anywhere in a string', () => {
+test('redactTokens blanks every token, in any letter case and percent-encoded, and nothing shorter (outside review: HUSH_/Hush_ slipped through, hush_ names were blanked)', () => {
   const t = fresh();
+  const body = t.slice(5);
   assert.equal(redactTokens(`GET /v1/x/${t}?token=${t}`), `GET /v1/x/${REDACTED_TOKEN}?token=${REDACTED_TOKEN}`);
-  assert.equal(redactTokens(`a ${t.slice(0, 30)} b`), `a ${REDACTED_TOKEN} b`);
-  assert.equal(redactTokens(`${t}EXTRA`), REDACTED_TOKEN);
-  assert.equal(redactTokens('hush_short and hush-cli'), 'hush_short and hush-cli');
+  for (const variant of [`HUSH_${body}`, `Hush_${body}`, t.toUpperCase(), t.toLowerCase(), `hUsH_${body}`]) {
+    assert.equal(redactTokens(`a ${variant} b`), `a ${REDACTED_TOKEN} b`, variant.slice(0, 8));
+  }
+  // Percent-encoded characters, hex digits in either case.
+  assert.equal(redactTokens(`/v1/x/%68ush%5f${body}`), `/v1/x/${REDACTED_TOKEN}`);
+  assert.equal(redactTokens(`/v1/x/HUSH%5F${body.slice(0, 10)}%${body.charCodeAt(10).toString(16).toUpperCase()}${body.slice(11)}`), `/v1/x/${REDACTED_TOKEN}`);
+  // Longer runs: the token's length is blanked, the rest stays.
+  assert.equal(redactTokens(`${t}EXTRA`), `${REDACTED_TOKEN}EXTRA`);
+  // Names that only start like one, in any case and any length short of a token's, stay as they are.
+  for (const name of ['hush_feature_flag', 'HUSH_FEATURE_FLAG', 'Hush_Feature_Flag_For_Everyone_In_Production', 'hush_featureflagsenabledforall', `hush_${body.slice(0, 48)}`, 'hush_short and hush-cli', '/v1/projects/a/envs/b/secrets/hush%5Ffeature%5Fflag']) {
+    assert.equal(redactTokens(name), name);
+  }
 });

@@ -19,7 +19,8 @@ import { projectRoutes } from './routes/projects.js';
 import { lifecycleRoutes } from './routes/lifecycle.js';
 import { secretRoutes } from './routes/secrets.js';
 import { drainOnClose } from './shutdown.js';
-import { limitConnectionsPerAddress, serverTimeoutOptions } from './connections.js';
+import { limitConnectionsPerAddress, limitTotalConnections, serverTimeoutOptions } from './connections.js';
+import { limitPipelining, refuseLargeBodiesEarly, responseBudget } from './backpressure.js';
 import { sysRoutes, type SealControl } from './routes/sys.js';
 import { VERSION } from '../../common/version.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -191,8 +192,13 @@ function standardHeaders(reply: FastifyReply, requestId: string, https: boolean)
 export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyInstance> {
   const cfg = c.config;
   // Slow clients: the whole request (headers and body) within --request-timeout, idle keep-alive connections
-  // closed after --keep-alive-timeout, and at most --max-connections-per-address open from one address.
-  const limits = { requestTimeoutMs: cfg.requestTimeoutMs, keepAliveTimeoutMs: cfg.keepAliveTimeoutMs, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress, trustProxy: cfg.trustProxy };
+  // closed after --keep-alive-timeout, at most --max-connections open, and --max-connections-per-address from one address.
+  const m = opts.metrics?.metrics;
+  const refused = m ? (reason: Parameters<typeof m.connectionRefused>[0]) => m.connectionRefused(reason) : undefined;
+  const limits = {
+    requestTimeoutMs: cfg.requestTimeoutMs, keepAliveTimeoutMs: cfg.keepAliveTimeoutMs, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
+    maxConnections: cfg.maxConnections, trustProxy: cfg.trustProxy, refused,
+  };
   const timeouts = serverTimeoutOptions(limits);
   const app = Fastify({
     loggerInstance: opts.logger,
@@ -223,7 +229,11 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     },
   } as FastifyServerOptions) as unknown as FastifyInstance;
   app.server.headersTimeout = timeouts.headersTimeout;
+  limitTotalConnections(app.server, limits, app.log);
   limitConnectionsPerAddress(app.server, limits, app.log);
+  // Pipelined requests one at a time per connection, and a budget for answers that clients do not read (backpressure.ts).
+  refuseLargeBodiesEarly(app.server, cfg.bodyLimitBytes, newRequestId);
+  const backpressure = limitPipelining(app.server, { stallMs: cfg.requestTimeoutMs, requestId: newRequestId, log: app.log, refused: refused && (() => refused('pipelined')) });
   // Vault's LIST method, which Node's parser refuses, for the KV v2 routes (list-method.ts).
   if (cfg.kvMount) acceptListMethod(app.server, cfg.kvMount);
 
@@ -254,6 +264,7 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     return payload;
   });
   drainOnClose(app);
+  responseBudget(app, backpressure, cfg.responseBufferBytes);
   // A client that hung up while the hooks before the body ran: its body would never arrive (nor an error
   // saying so), so the request ends here, classified as what it is (errors.ts, isClientAbort).
   app.addHook('preParsing', (req, _reply, payload, done) => {

@@ -5,7 +5,7 @@ import { allows, needLabel, type Need } from '../services/token/grants.js';
 import { AuthFailure, AuthLockedOut, type Principal, type TokenService } from '../services/token/token-service.js';
 import { authFailAggregator } from '../services/audit/auth-fail-aggregator.js';
 import { toErrorBody } from './errors.js';
-import { TOKEN_PREFIX } from 'hush-vault-sdk/token-format';
+import { containsToken } from 'hush-vault-sdk/token-format';
 
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -17,7 +17,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  */
 export function clientRequestId(req: { headers: Record<string, string | string[] | undefined> }): string | null {
   const h = req.headers['x-request-id'];
-  return typeof h === 'string' && CLIENT_REQUEST_ID.test(h) && !h.includes(TOKEN_PREFIX) ? h : null;
+  return typeof h === 'string' && CLIENT_REQUEST_ID.test(h) && !containsToken(h) ? h : null;
 }
 
 /**

@@ -19,7 +19,36 @@ export interface ConnectionLimits {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxConnectionsPerAddress: number;
+  maxConnections: number;
   trustProxy: string[];
+  /** Counts a refused connection (metrics), when metrics are on. */
+  refused?: (reason: 'max_connections' | 'per_address') => void;
+}
+
+/** True at most once a minute per key: one log line per minute, so a flood does not become a flood of log lines. */
+function oncePerMinute(): (key: string) => boolean {
+  const warned = new Map<string, number>();
+  return (key) => {
+    const now = Date.now();
+    if ((warned.get(key) ?? 0) >= now - 60_000) return false;
+    warned.set(key, now);
+    if (warned.size > 10_000) warned.clear();
+    return true;
+  };
+}
+
+/**
+ * Caps the connections open at once in total (--max-connections) with
+ * Node's own server.maxConnections: a connection over it is closed as soon
+ * as it is accepted, before a byte is read or answered (Node's 'drop').
+ */
+export function limitTotalConnections(server: Server, l: ConnectionLimits, log: Pick<Logger, 'warn'>): void {
+  server.maxConnections = l.maxConnections;
+  const warn = oncePerMinute();
+  server.on('drop', (data?: { remoteAddress?: string }) => {
+    l.refused?.('max_connections');
+    if (warn('total')) log.warn({ remoteAddress: data?.remoteAddress, limit: l.maxConnections }, 'connection refused: the server already holds the most open connections allowed (--max-connections)');
+  });
 }
 
 /** Options for http(s).createServer: how long a client may take to send its headers, and how often that is checked. */
@@ -41,16 +70,14 @@ export function serverTimeoutOptions(l: ConnectionLimits): { headersTimeout: num
 export function limitConnectionsPerAddress(server: Server, l: ConnectionLimits, log: Pick<Logger, 'warn'>): void {
   const open = new Map<string, number>();
   const proxies = cidrList(l.trustProxy.flatMap((c) => NAMED_RANGES[c] ?? [c]));
-  const warned = new Map<string, number>();
+  const warn = oncePerMinute();
   server.on('connection', (socket: Socket) => {
     const addr = normaliseIp(socket.remoteAddress ?? '');
     if (!addr || (proxies && ipAllowed(proxies, addr))) return;
     const n = (open.get(addr) ?? 0) + 1;
     if (n > l.maxConnectionsPerAddress) {
-      const now = Date.now();
-      if ((warned.get(addr) ?? 0) < now - 60_000) {
-        warned.set(addr, now);
-        if (warned.size > 10_000) warned.clear();
+      l.refused?.('per_address');
+      if (warn(addr)) {
         log.warn({ remoteAddress: addr, limit: l.maxConnectionsPerAddress }, 'connection refused: this address already holds the most open connections allowed (--max-connections-per-address)');
       }
       socket.destroy();

@@ -274,7 +274,7 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         let issued;
         try {
           issued = await tokens.issue({
-            name: `jwt:${role.name}`, description: `JWT login via role ${role.name}: ${Object.entries(claims).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`.slice(0, 1000),
+            name: `jwt:${role.name}`, description: redactTokens(`JWT login via role ${role.name}: ${Object.entries(claims).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`).slice(0, 1000),
             scopes: role.scopes, expiresAt, parentId: role.createdBy, ip,
           }, ctx, {
             // A role deleted (or replaced) while this login was verifying issues nothing.

@@ -28,6 +28,8 @@ export interface ScrapeSources {
   overdueSecrets?(): Promise<number>;
 }
 
+export type ConnectionRefusal = 'max_connections' | 'per_address' | 'pipelined';
+
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 /** How long a scrape waits for the backup record before it reports hush_backup_stats_unavailable 1. */
@@ -81,6 +83,7 @@ export function metricsFactory(info: { version: string; storage: string }) {
   const lookups = { hit: 0, miss: 0, uncached: 0 };
   const backup = { at: 0, ms: 0, bytes: 0, unavailable: 0 };
   const overdue = { count: 0 };
+  const refused: Record<ConnectionRefusal, number> = { max_connections: 0, per_address: 0, pipelined: 0 };
 
   const pool = () => sources?.pool() ?? null;
   const families: Family[] = [
@@ -102,8 +105,9 @@ export function metricsFactory(info: { version: string; storage: string }) {
     { name: 'hush_backup_last_success_timestamp_seconds', help: ('When the last successful backup (scheduled or POST /v1/backups, by any server sharing the ' + 'database) finished; 0: none yet'), type: 'gauge', values: () => [{ value: backup.at / 1000 }] },
     { name: 'hush_backup_last_duration_seconds', help: 'How long the last successful backup took', type: 'gauge', values: () => [{ value: backup.ms / 1000 }] },
     { name: 'hush_backup_last_size_bytes', help: 'Size of the last successful backup (encrypted)', type: 'gauge', values: () => [{ value: backup.bytes }] },
-    { name: 'hush_secrets_overdue', help: ('Live secrets past their rotation period or expiry, in the whole vault (no per-secret labels: ' + 'hush secrets stale lists them)'), type: 'gauge', values: () => [{ value: overdue.count }] },
-    { name: 'hush_backup_stats_unavailable', help: ('1 when this scrape could not read the backup record (database unreachable, or too slow): the ' + 'hush_backup_last_* values are then the last ones read'), type: 'gauge', values: () => [{ value: backup.unavailable }] },
+    { name: 'hush_secrets_overdue', help: 'Live secrets past their rotation period or expiry, in the whole vault (no per-secret labels: hush secrets stale lists them)', type: 'gauge', values: () => [{ value: overdue.count }] },
+    { name: 'hush_connections_refused_total', help: 'Connections closed unanswered or cut short: over --max-connections, over --max-connections-per-address, or too many pipelined requests (answered 429 and closed)', type: 'counter', values: () => (Object.keys(refused) as ConnectionRefusal[]).map((r) => ({ labels: { reason: r }, value: refused[r] })) },
+    { name: 'hush_backup_stats_unavailable', help: '1 when this scrape could not read the backup record (database unreachable, or too slow): the hush_backup_last_* values are then the last ones read', type: 'gauge', values: () => [{ value: backup.unavailable }] },
   ];
 
   let registry: Promise<Registry> | null = null;
@@ -151,6 +155,8 @@ export function metricsFactory(info: { version: string; storage: string }) {
     contentType: 'text/plain; version=0.0.4; charset=utf-8',
     batches,
     tokens,
+    /** A connection refused or cut (vault/http/connections.ts, backpressure.ts). */
+    connectionRefused(reason: ConnectionRefusal): void { refused[reason]++; },
     /** The sources read at scrape time, set once the server's parts exist. */
     setSources(s: ScrapeSources): void { sources = s; },
     /**

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { randomBytes, randomTokenString } from '../../crypto/keyring.js';
 import { checkTokenFormat } from 'hush-vault-sdk/token-format';
+import { refuseTokenText } from './redact.js';
 import { formatDuration, parseDuration } from '../../../common/duration.js';
 import { ForbiddenError, HushError, InvalidRequestError, TokenNotFoundError, UnauthorizedError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
@@ -234,6 +235,8 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       for (const [field, v] of [['name', input.name], ['description', input.description ?? '']] as const) {
         if (!v.isWellFormed() || v.includes('\u0000')) throw new InvalidRequestError(`${field} must be text without NUL characters or lone surrogates`);
       }
+      refuseTokenText('name', input.name);
+      refuseTokenText('description', input.description);
       // A name that looks like a token id would make `hush tokens revoke NAME` revoke another token (ids win).
       if (/^tok_/i.test(input.name)) throw new InvalidRequestError('a token name must not start with "tok_" (that is how token ids look)');
       const grants = input.scopes.map(parseGrant);

@@ -4,6 +4,7 @@ import type { DeliveryRow, DeliveryStatus, WebhookRow, WebhookStore } from '../.
 import type { AuditContext, AuditService } from '../audit/audit-service.js';
 import type { KeyService } from '../key/key-service.js';
 import { allows } from '../token/grants.js';
+import { refuseTokenText } from '../token/redact.js';
 import type { Principal as TokenPrincipal } from '../token/token-service.js';
 import { EVENT_TYPES, testEvent, VAULT_WIDE } from './events.js';
 import { literalIp, refusedAddress } from './send.js';
@@ -89,6 +90,8 @@ export function webhookServiceFactory(deps: { store: WebhookStore; keys: Pick<Ke
         throw new ForbiddenError(project === null ? 'a webhook for the whole vault needs root; give --project for a project you administer' : `a webhook for project ${project} needs admin:${project}`);
       }
       if (typeof input.url !== 'string' || input.url.length > MAX_URL_CHARS) throw new InvalidRequestError(`url must be at most ${MAX_URL_CHARS} characters`);
+      refuseTokenText('url', input.url);
+      refuseTokenText('description', input.description);
       const url = validateUrl(input.url);
       const events = validateEvents(input.events, project);
       const row: WebhookRow = {
