@@ -32,8 +32,8 @@ function App() {
   useEffect(() => {
     const f = () => setPath(route());
     addEventListener('hashchange', f);
-    whenLoggedOut((e) => { setSession(null); setNotice(e.code === 'session_expired' ? 'Your session ended. Log in again.' : ''); });
-    api('GET', '/ui/session').then(setSession, () => setSession(null));
+    whenLoggedOut((e) => { setSession(null); setNotice(e.code === 'session_expired' ? 'Your session ended. Log in again.' : e.code === 'session_ambiguous' ? 'Another page of this host set a second session cookie; both were cleared. Log in again.' : ''); });
+    api('GET', '/ui/session').then((s) => setSession(s.token ? s : null), () => setSession(null));
     return () => removeEventListener('hashchange', f);
   }, []);
   useEffect(() => { document.getElementById('main')?.focus(); }, [path.join('/')]);
