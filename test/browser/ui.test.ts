@@ -30,6 +30,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
   let page: Page;
   let dropDb: (() => Promise<void>) | null = null;
   const violations: string[] = [];
+  const consoleErrors: string[] = [];
   /** The whole page (or the top of a long one, the audit log's 50 rows) into SHOTS/NAME.png. */
   const shot = async (name: string, fullPage = true) => {
     if (backend !== 'sqlite') return;
@@ -49,7 +50,11 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await api('PATCH', '/v1/projects/shop/envs/staging/secrets', { set: { DATABASE_URL: 'postgres://db/staging', LOG_LEVEL: 'debug' } });
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, permissions: ['clipboard-read', 'clipboard-write'] });
     page = await ctx.newPage();
-    page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+      // Any other error the browser logs (a favicon 404, a failed request) is recorded too.
+      else if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
+    });
     page.on('pageerror', (e) => violations.push(`page error: ${e.message}`));
     // Reports from the page itself, collected in the page and read at the end.
     await ctx.addInitScript("window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));");
@@ -177,6 +182,11 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await page.getByRole('link', { name: 'Tokens' }).click();
     await page.getByRole('heading', { name: 'Tokens' }).waitFor();
     assert.ok(!(await page.content()).includes('postgres://db/staging'), 'the compared values are gone with their page');
+    // The session's own token is marked, once.
+    await page.getByTestId('this-session').waitFor();
+    assert.equal(await page.getByTestId('this-session').count(), 1);
+    const sessionId = (await audit('session.create'))[0].target.tokenId as string;
+    assert.ok((await page.locator('tr:has([data-testid=this-session])').innerText()).includes(sessionId), 'on the session token\'s row');
     await page.getByLabel('Name', { exact: true }).fill('deploy-bot');
     await page.getByLabel('Grant').selectOption('read');
     await page.getByLabel('Project (or *)').fill('shop');
@@ -229,17 +239,26 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.deepEqual(await unlabelled(), []);
   });
 
-  it('health and backup status; readable on a phone', async () => {
+  it('health and backup status; every page readable on a phone', async () => {
     await page.goto(`${srv.url}/ui/#/health`);
     await page.getByText('Last backup', { exact: true }).waitFor();
     assert.match(await page.locator('dl.facts').innerText(), /Status\s+ok/);
     await shot('health');
-    await page.setViewportSize({ width: 390, height: 800 });
-    await page.goto(`${srv.url}/ui/#/p/shop/e/prod`);
-    await page.getByText('API_KEY').waitFor();
-    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
-    assert.ok(overflow <= 1, `no sideways scrolling on a phone (${overflow}px)`);
-    await shot('phone-secrets');
+    // A small phone (375 px): no page may scroll sideways.
+    await page.setViewportSize({ width: 375, height: 800 });
+    const pages: [string, string][] = [
+      ['#/', 'Projects'], ['#/p/shop/e/prod', 'API_KEY'], ['#/p/shop/e/prod/bulk', 'Paste a .env file'], ['#/p/shop/e/prod/history', 'Roll back'],
+      ['#/p/shop/e/prod/compare', 'Compare'], ['#/tokens', 'Create a token'], ['#/audit', 'Verify the audit chain'], ['#/health', 'Last backup'],
+    ];
+    const wide: string[] = [];
+    for (const [hash, text] of pages) {
+      await page.goto(`${srv.url}/ui/${hash}`);
+      await page.getByText(text).first().waitFor();
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+      if (overflow > 1) wide.push(`${hash}: ${overflow}px too wide`);
+      if (hash === '#/p/shop/e/prod') await shot('phone-secrets');
+    }
+    assert.deepEqual(wide, [], 'no sideways scrolling on a phone');
     await page.setViewportSize({ width: 1100, height: 760 });
   });
 
@@ -255,8 +274,9 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.equal(end.target.tokenId, id);
   });
 
-  it('the browser reported no CSP violation during the whole run', async () => {
+  it('the browser reported no CSP violation, and logged no error, during the whole run', async () => {
     const inPage = await page.evaluate<string[]>('window.__csp');
     assert.deepEqual([...violations, ...inPage], []);
+    assert.deepEqual(consoleErrors, []);
   });
 });

@@ -58,6 +58,8 @@ for (const backend of BACKENDS) {
       const me = await jsonRequest(s.url, 'GET', '/v1/ui/session', { headers: { cookie: await login(s) } });
       assert.equal(me.status, 200);
       assert.equal(me.body.token.name, 'root');
+      const newest = (await s.api('GET', '/v1/audit?action=session.create&order=desc&limit=1')).body.events[0].target.tokenId;
+      assert.equal(me.body.sessionTokenId, newest, 'the session\'s own token, for the token list to mark');
     });
 
     it('two session cookies (one planted by another page of this host) are refused and cleared on every path', async () => {
@@ -97,6 +99,20 @@ for (const backend of BACKENDS) {
       for (const headers of <Record<string, string>[]>[{ cookie, 'sec-fetch-site': 'same-origin' }, { cookie, 'sec-fetch-site': 'none' }, { cookie }]) {
         assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects/xsite/envs/prod/secrets/K', { headers })).status, 200, JSON.stringify(headers));
       }
+    });
+
+    it('every answer under /ui and the / redirect carries the page\'s security headers, 404s included', async () => {
+      for (const path of ['/', '/ui', '/ui/', '/ui/nope', '/ui/app.js', '/ui/favicon.svg', '/ui/x/../../ui/y']) {
+        const r = await fetch(`${s.url}${path}`, { redirect: 'manual' });
+        const csp = r.headers.get('content-security-policy') ?? '';
+        assert.match(csp, /default-src 'none'/, `${path} (${r.status})`);
+        assert.match(csp, /frame-ancestors 'none'/, path);
+        assert.equal(r.headers.get('cache-control'), 'no-store', path);
+        assert.equal(r.headers.get('x-content-type-options'), 'nosniff', path);
+      }
+      const icon = await fetch(`${s.url}/ui/favicon.svg`);
+      assert.equal(icon.status, 200);
+      assert.match(icon.headers.get('content-type') ?? '', /^image\/svg\+xml/);
     });
   });
 }

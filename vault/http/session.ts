@@ -112,7 +112,8 @@ export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean)
 }
 
 export function sessionRoutes(app: FastifyInstance, c: Container) {
-  const Session = Type.Object({ token: Token, expiresAt: Type.String(), idleTimeoutSeconds: Type.Number() });
+  // sessionTokenId: the session's own token (shown in the token list as "web UI session").
+  const Session = Type.Object({ token: Token, sessionTokenId: Type.String(), expiresAt: Type.String(), idleTimeoutSeconds: Type.Number() });
   app.post('/v1/ui/session', {
     config: { auth: 'any', action: 'session.create' },
     schema: {
@@ -124,7 +125,7 @@ export function sessionRoutes(app: FastifyInstance, c: Container) {
     if (req.sessionTokenId) throw new InvalidRequestError('log in with the token itself in the Authorization header, not with a session cookie');
     const s = await c.sessions.login(req.principal!, req.auditCtx);
     setCookie(req, reply, s.token);
-    return reply.status(201).send({ token: await c.tokens.self(req.principal!), expiresAt: new Date(s.expiresAt).toISOString(), idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) });
+    return reply.status(201).send({ token: await c.tokens.self(req.principal!), sessionTokenId: s.tokenId, expiresAt: new Date(s.expiresAt).toISOString(), idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) });
   });
 
   // The page's first question. Without any credential (no cookie, no token header) the answer is "no session"
@@ -133,9 +134,9 @@ export function sessionRoutes(app: FastifyInstance, c: Container) {
     config: { auth: 'any', anonymous: true },
     schema: {
       summary: 'The token a web UI session acts for, or token null when the request carries no credential at all (docs/ui.md)',
-      response: withErrors({ 200: Type.Object({ token: Type.Union([Token, Type.Null()]), idleTimeoutSeconds: Type.Number() }) }),
+      response: withErrors({ 200: Type.Object({ token: Type.Union([Token, Type.Null()]), sessionTokenId: Type.Union([Type.String(), Type.Null()]), idleTimeoutSeconds: Type.Number() }) }),
     },
-  }, async (req) => ({ token: req.principal ? await c.tokens.self(req.principal) : null, idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) }));
+  }, async (req) => ({ token: req.principal ? await c.tokens.self(req.principal) : null, sessionTokenId: req.sessionTokenId, idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) }));
 
   app.delete('/v1/ui/session', {
     config: { auth: 'any', action: 'session.end' },

@@ -46,8 +46,8 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
   return {
     idleMs,
 
-    /** Starts a session for `parent` (already authenticated). Returns the child token string for the cookie, and when it expires. */
-    async login(parent: Principal, ctx: AuditContext, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
+    /** Starts a session for `parent` (already authenticated). Returns the child token string for the cookie, its id, and when it expires. */
+    async login(parent: Principal, ctx: AuditContext, now = Date.now()): Promise<{ token: string; tokenId: string; expiresAt: number }> {
       // Sessions left idle are revoked as others log in (a session's own next request finds its timeout anyway).
       for (const id of await sessionStore.idle(now)) await end(id, SYSTEM_CONTEXT, 'idle', now);
       const max = Math.min(maxMs, tokenMaxTtlMs);
@@ -57,7 +57,7 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
         await sessionStore.insert({ tokenId: id, parentId: parent.tokenId, createdAt: now, lastSeenAt: now, idleMs }, tx);
         await record({ action: 'session.create', outcome: 'ok', target: { tokenId: id }, detail: { idleSeconds: Math.round(idleMs / 1000) } });
       });
-      return { token: made.token, expiresAt: Date.parse(made.expiresAt!) };
+      return { token: made.token, tokenId: made.id, expiresAt: Date.parse(made.expiresAt!) };
     },
 
     /**

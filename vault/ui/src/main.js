@@ -54,7 +54,7 @@ function App() {
   };
   let page;
   if (path[0] === 'p' && path[2] === 'e' && path[3]) page = html`<${EnvPage} key=${path.join('/')} project=${path[1]} env=${path[3]} tab=${path[4] ?? 'secrets'} />`;
-  else if (path[0] === 'tokens') page = html`<${Tokens} self=${session.token} />`;
+  else if (path[0] === 'tokens') page = html`<${Tokens} self=${session.token} sessionTokenId=${session.sessionTokenId} />`;
   else if (path[0] === 'audit') page = html`<${Audit} />`;
   else if (path[0] === 'health') page = html`<${Health} />`;
   else page = html`<${Projects} />`;
