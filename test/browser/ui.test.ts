@@ -262,6 +262,25 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await page.setViewportSize({ width: 1100, height: 760 });
   });
 
+  it('bulk paste: names that are Object.prototype\'s are names like any other; a __proto__ line is shown as not importable', async () => {
+    await api('POST', '/v1/projects/shop/envs', { name: 'dev' });
+    await api('PATCH', '/v1/projects/shop/envs/dev/secrets', { set: { LOG_LEVEL: 'debug' } });
+    await page.goto(`${srv.url}/ui/#/p/shop/e/dev/bulk`);
+    await page.getByLabel('Paste a .env file').fill('constructor=a\ntoString=b\nhasOwnProperty=c\n__proto__=d\nLOG_LEVEL=debug\n');
+    await page.getByLabel('Also delete the names that are not in the paste').check();
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const preview = page.getByRole('region', { name: 'Preview' });
+    await preview.waitFor();
+    const text = await preview.innerText();
+    assert.match(text, /Added \(3\)\s+constructor\s+toString\s+hasOwnProperty/);
+    assert.doesNotMatch(text, /Changed|Removed/);
+    assert.match(text, /Not importable.*\(1\)\s+__proto__/);
+    assert.match(text, /1 unchanged/);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText(/Applied: revision/).waitFor();
+    assert.deepEqual((await api('GET', '/v1/projects/shop/envs/dev/secrets')).secrets, { LOG_LEVEL: 'debug', constructor: 'a', hasOwnProperty: 'c', toString: 'b' });
+  });
+
   it('logs out: the session token is revoked', async () => {
     const id = (await audit('session.create'))[0].target.tokenId;
     await page.getByRole('button', { name: 'Log out' }).click();
