@@ -281,6 +281,25 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.deepEqual((await api('GET', '/v1/projects/shop/envs/dev/secrets')).secrets, { LOG_LEVEL: 'debug', constructor: 'a', hasOwnProperty: 'c', toString: 'b' });
   });
 
+  it('edit never overwrites a change made meanwhile: cas with the version shown', async () => {
+    await page.goto(`${srv.url}/ui/#/p/shop/e/dev`);
+    await page.getByText('LOG_LEVEL').waitFor();
+    await page.getByRole('button', { name: 'Edit LOG_LEVEL' }).click();
+    await page.getByLabel('New value of LOG_LEVEL').fill('warn');
+    // Someone else changes it while the form is open.
+    await api('PUT', '/v1/projects/shop/envs/dev/secrets/LOG_LEVEL', { value: 'trace' });
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText(/LOG_LEVEL was changed meanwhile/).waitFor();
+    assert.equal((await api('GET', '/v1/projects/shop/envs/dev/secrets/LOG_LEVEL')).value, 'trace', 'not overwritten');
+    // The browser logs the 409 it was answered: expected here.
+    for (let i = consoleErrors.length - 1; i >= 0; i--) if (/status of 409/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+    // Saved again, knowingly, against the version now shown.
+    await page.getByText('v2 ·').waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByLabel('New value of LOG_LEVEL').waitFor({ state: 'detached' });
+    assert.equal((await api('GET', '/v1/projects/shop/envs/dev/secrets/LOG_LEVEL')).value, 'warn');
+  });
+
   it('logs out: the session token is revoked', async () => {
     const id = (await audit('session.create'))[0].target.tokenId;
     await page.getByRole('button', { name: 'Log out' }).click();
