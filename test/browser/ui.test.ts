@@ -300,6 +300,26 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.equal((await api('GET', '/v1/projects/shop/envs/dev/secrets/LOG_LEVEL')).value, 'warn');
   });
 
+  it('a session cookie planted by another port of this host (longer path) is refused: both cleared, the login shows', async () => {
+    // What a page on another port can do (cookies do not separate ports): set hush_session with Path=/v1,
+    // sent before ours. Here the planter's own session.
+    const planted = await fetch(`${srv.url}/v1/ui/session`, { method: 'POST', headers: { authorization: `Bearer ${srv.rootToken!}`, origin: srv.url } });
+    const value = (planted.headers.get('set-cookie') ?? '').split(';')[0].split('=')[1];
+    await page.context().addCookies([{ name: 'hush_session', value, domain: '127.0.0.1', path: '/v1', httpOnly: false, sameSite: 'Lax' }]);
+    await page.goto(`${srv.url}/ui/#/tokens`);
+    await page.getByText(/set a second session cookie/).waitFor();
+    await page.getByLabel('Token').waitFor();
+    assert.deepEqual((await page.context().cookies()).filter((c) => c.name === 'hush_session'), [], 'both cleared');
+    // The browser logs the 401 it was answered: expected here.
+    for (let i = consoleErrors.length - 1; i >= 0; i--) if (/status of 401/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+    // Log in again for what follows.
+    await page.getByLabel('Token').fill(srv.rootToken!);
+    await page.getByLabel('Token').press('Enter');
+    await page.getByRole('heading', { name: 'Tokens' }).waitFor();
+    await page.goto(`${srv.url}/ui/#/`);
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
+  });
+
   it('logs out: the session token is revoked', async () => {
     const id = (await audit('session.create'))[0].target.tokenId;
     await page.getByRole('button', { name: 'Log out' }).click();
