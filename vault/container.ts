@@ -111,7 +111,7 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
   const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
   const lifecycle = lifecycleServiceFactory({ projectStore: stores.projects, secretStore: stores.secrets, policyStore: stores.policies, leaseStore: stores.leases, secrets, audit });
   const sessions = sessionServiceFactory({
-    tokens, tokenStore: stores.tokens, sessionStore: stores.sessions, audit, idleMs: config.uiIdleTimeoutMs, maxMs: config.uiSessionTtlMs, tokenMaxTtlMs: config.tokenMaxTtlMs,
+    tokens, tokenStore: stores.tokens, sessionStore: stores.sessions, audit, idleMs: config.uiIdleTimeoutMs, maxMs: config.uiSessionTtlMs, tokenMaxTtlMs: config.tokenMaxTtlMs, log,
   });
   return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, lifecycle, valueCache, webhooks, webhookWorker: worker, sessions };
 }

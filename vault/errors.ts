@@ -60,6 +60,8 @@ export const NotSealedError = make('not_sealed', 409);
 export const SessionExpiredError = make('session_expired', 401);
 /** A request with the web UI's session cookie that changes something, from another origin (docs/ui.md#csrf). */
 export const CsrfRefusedError = make('csrf_refused', 403);
+/** A request carrying the web UI's session cookie more than once (one may have been planted by another page on this host: docs/ui.md). */
+export const SessionAmbiguousError = make('session_ambiguous', 401);
 /** The web UI's files are missing from this installation (a build without `npm run build`'s UI step). */
 export const UiUnavailableError = make('ui_unavailable', 503);
 export const RateLimitedError = make('rate_limited', 429);

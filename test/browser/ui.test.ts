@@ -30,6 +30,7 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
   let page: Page;
   let dropDb: (() => Promise<void>) | null = null;
   const violations: string[] = [];
+  const consoleErrors: string[] = [];
   /** The whole page (or the top of a long one, the audit log's 50 rows) into SHOTS/NAME.png. */
   const shot = async (name: string, fullPage = true) => {
     if (backend !== 'sqlite') return;
@@ -49,7 +50,11 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await api('PATCH', '/v1/projects/shop/envs/staging/secrets', { set: { DATABASE_URL: 'postgres://db/staging', LOG_LEVEL: 'debug' } });
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 }, permissions: ['clipboard-read', 'clipboard-write'] });
     page = await ctx.newPage();
-    page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
+    page.on('console', (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+      // Any other error the browser logs (a favicon 404, a failed request) is recorded too.
+      else if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
+    });
     page.on('pageerror', (e) => violations.push(`page error: ${e.message}`));
     // Reports from the page itself, collected in the page and read at the end.
     await ctx.addInitScript("window.__csp = []; document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));");
@@ -177,6 +182,11 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     await page.getByRole('link', { name: 'Tokens' }).click();
     await page.getByRole('heading', { name: 'Tokens' }).waitFor();
     assert.ok(!(await page.content()).includes('postgres://db/staging'), 'the compared values are gone with their page');
+    // The session's own token is marked, once.
+    await page.getByTestId('this-session').waitFor();
+    assert.equal(await page.getByTestId('this-session').count(), 1);
+    const sessionId = (await audit('session.create'))[0].target.tokenId as string;
+    assert.ok((await page.locator('tr:has([data-testid=this-session])').innerText()).includes(sessionId), 'on the session token\'s row');
     await page.getByLabel('Name', { exact: true }).fill('deploy-bot');
     await page.getByLabel('Grant').selectOption('read');
     await page.getByLabel('Project (or *)').fill('shop');
@@ -229,18 +239,85 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.deepEqual(await unlabelled(), []);
   });
 
-  it('health and backup status; readable on a phone', async () => {
+  it('health and backup status; every page readable on a phone', async () => {
     await page.goto(`${srv.url}/ui/#/health`);
     await page.getByText('Last backup', { exact: true }).waitFor();
     assert.match(await page.locator('dl.facts').innerText(), /Status\s+ok/);
     await shot('health');
-    await page.setViewportSize({ width: 390, height: 800 });
-    await page.goto(`${srv.url}/ui/#/p/shop/e/prod`);
-    await page.getByText('API_KEY').waitFor();
-    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
-    assert.ok(overflow <= 1, `no sideways scrolling on a phone (${overflow}px)`);
-    await shot('phone-secrets');
+    // A small phone (375 px): no page may scroll sideways.
+    await page.setViewportSize({ width: 375, height: 800 });
+    const pages: [string, string][] = [
+      ['#/', 'Projects'], ['#/p/shop/e/prod', 'API_KEY'], ['#/p/shop/e/prod/bulk', 'Paste a .env file'], ['#/p/shop/e/prod/history', 'Roll back'],
+      ['#/p/shop/e/prod/compare', 'Compare'], ['#/tokens', 'Create a token'], ['#/audit', 'Verify the audit chain'], ['#/health', 'Last backup'],
+    ];
+    const wide: string[] = [];
+    for (const [hash, text] of pages) {
+      await page.goto(`${srv.url}/ui/${hash}`);
+      await page.getByText(text).first().waitFor();
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+      if (overflow > 1) wide.push(`${hash}: ${overflow}px too wide`);
+      if (hash === '#/p/shop/e/prod') await shot('phone-secrets');
+    }
+    assert.deepEqual(wide, [], 'no sideways scrolling on a phone');
     await page.setViewportSize({ width: 1100, height: 760 });
+  });
+
+  it('bulk paste: names that are Object.prototype\'s are names like any other; a __proto__ line is shown as not importable', async () => {
+    await api('POST', '/v1/projects/shop/envs', { name: 'dev' });
+    await api('PATCH', '/v1/projects/shop/envs/dev/secrets', { set: { LOG_LEVEL: 'debug' } });
+    await page.goto(`${srv.url}/ui/#/p/shop/e/dev/bulk`);
+    await page.getByLabel('Paste a .env file').fill('constructor=a\ntoString=b\nhasOwnProperty=c\n__proto__=d\nLOG_LEVEL=debug\n');
+    await page.getByLabel('Also delete the names that are not in the paste').check();
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const preview = page.getByRole('region', { name: 'Preview' });
+    await preview.waitFor();
+    const text = await preview.innerText();
+    assert.match(text, /Added \(3\)\s+constructor\s+toString\s+hasOwnProperty/);
+    assert.doesNotMatch(text, /Changed|Removed/);
+    assert.match(text, /Not importable.*\(1\)\s+__proto__/);
+    assert.match(text, /1 unchanged/);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText(/Applied: revision/).waitFor();
+    assert.deepEqual((await api('GET', '/v1/projects/shop/envs/dev/secrets')).secrets, { LOG_LEVEL: 'debug', constructor: 'a', hasOwnProperty: 'c', toString: 'b' });
+  });
+
+  it('edit never overwrites a change made meanwhile: cas with the version shown', async () => {
+    await page.goto(`${srv.url}/ui/#/p/shop/e/dev`);
+    await page.getByText('LOG_LEVEL').waitFor();
+    await page.getByRole('button', { name: 'Edit LOG_LEVEL' }).click();
+    await page.getByLabel('New value of LOG_LEVEL').fill('warn');
+    // Someone else changes it while the form is open.
+    await api('PUT', '/v1/projects/shop/envs/dev/secrets/LOG_LEVEL', { value: 'trace' });
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText(/LOG_LEVEL was changed meanwhile/).waitFor();
+    assert.equal((await api('GET', '/v1/projects/shop/envs/dev/secrets/LOG_LEVEL')).value, 'trace', 'not overwritten');
+    // The browser logs the 409 it was answered: expected here.
+    for (let i = consoleErrors.length - 1; i >= 0; i--) if (/status of 409/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+    // Saved again, knowingly, against the version now shown.
+    await page.getByText('v2 ·').waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByLabel('New value of LOG_LEVEL').waitFor({ state: 'detached' });
+    assert.equal((await api('GET', '/v1/projects/shop/envs/dev/secrets/LOG_LEVEL')).value, 'warn');
+  });
+
+  it('a session cookie planted by another port of this host (longer path) is refused: both cleared, the login shows', async () => {
+    // What a page on another port can do (cookies do not separate ports): set hush_session with Path=/v1,
+    // sent before ours. Here the planter's own session.
+    const planted = await fetch(`${srv.url}/v1/ui/session`, { method: 'POST', headers: { authorization: `Bearer ${srv.rootToken!}`, origin: srv.url } });
+    const value = (planted.headers.get('set-cookie') ?? '').split(';')[0].split('=')[1];
+    await page.context().addCookies([{ name: 'hush_session', value, domain: '127.0.0.1', path: '/v1', httpOnly: false, sameSite: 'Lax' }]);
+    await page.goto(`${srv.url}/ui/#/tokens`);
+    await page.getByText(/set a second session cookie/).waitFor();
+    await page.getByLabel('Token').waitFor();
+    assert.deepEqual((await page.context().cookies()).filter((c) => c.name === 'hush_session'), [], 'both cleared');
+    // The browser logs the 401 it was answered: expected here.
+    for (let i = consoleErrors.length - 1; i >= 0; i--) if (/status of 401/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+    // Log in again for what follows.
+    await page.getByLabel('Token').fill(srv.rootToken!);
+    await page.getByLabel('Token').press('Enter');
+    await page.getByRole('heading', { name: 'Tokens' }).waitFor();
+    await page.goto(`${srv.url}/ui/#/`);
+    await page.getByRole('heading', { name: 'Projects' }).waitFor();
   });
 
   it('logs out: the session token is revoked', async () => {
@@ -255,8 +332,9 @@ for (const backend of BACKENDS) describe(`the web UI in a real browser (${backen
     assert.equal(end.target.tokenId, id);
   });
 
-  it('the browser reported no CSP violation during the whole run', async () => {
+  it('the browser reported no CSP violation, and logged no error, during the whole run', async () => {
     const inPage = await page.evaluate<string[]>('window.__csp');
     assert.deepEqual([...violations, ...inPage], []);
+    assert.deepEqual(consoleErrors, []);
   });
 });

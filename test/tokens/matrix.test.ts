@@ -61,6 +61,8 @@ interface Row {
   ok: number;
   /** Status when a valid token is not allowed. */
   denied?: number;
+  /** Status with no credential at all, for a route that answers that (the UI's session probe: "no session", not a failure). */
+  anonymous?: number;
   /** Text the 403 message must contain (the missing grant). */
   names?: string;
   /** The request changes fixtures; restore them after an allowed cell. */
@@ -135,7 +137,7 @@ const ROWS: Row[] = [
   // Web UI sessions (test/ui/session.test.ts covers them with a browser's Origin and cookie): a bearer login without the
   // UI's Origin is refused as cross-site (403 csrf_refused), and a logout needs the session cookie (400).
   { route: 'POST /v1/ui/session', path: '/v1/ui/session', allowed: ANY, ok: 403 },
-  { route: 'GET /v1/ui/session', path: '/v1/ui/session', allowed: ANY, ok: 200 },
+  { route: 'GET /v1/ui/session', path: '/v1/ui/session', allowed: ANY, ok: 200, anonymous: 200 },
   { route: 'DELETE /v1/ui/session', path: '/v1/ui/session', allowed: ANY, ok: 400 },
   {
     // A token the caller may not manage is answered 404, exactly like an id
@@ -242,6 +244,7 @@ async function buildFixture(backend: 'sqlite' | 'postgres'): Promise<Fixture> {
 
 function expectation(row: Row, col: Column): { status: number; code?: string } {
   if (row.allowed === 'public') return { status: row.ok };
+  if (col.name === 'no token' && row.anonymous !== undefined) return { status: row.anonymous };
   if (col.group === 'auth') return row.vault ? { status: 403 } : { status: 401, code: 'unauthorized' };
   if (row.allowed.includes(col.name)) return { status: row.ok };
   const denied = row.denied ?? 403;
@@ -270,7 +273,8 @@ for (const backend of BACKENDS) {
       describe(row.route, () => {
         for (const col of COLUMNS) {
           const want = expectation(row, col);
-          const verdict = want.status === 401 ? 'is unauthenticated (401)' : want.code === 'forbidden' || (row.vault && want.status === 403) ? 'is forbidden (403)'
+          const verdict = col.name === 'no token' && row.anonymous !== undefined ? `answers without a credential, uncounted (${want.status})`
+            : want.status === 401 ? 'is unauthenticated (401)' : want.code === 'forbidden' || (row.vault && want.status === 403) ? 'is forbidden (403)'
             : row.allowed !== 'public' && !row.allowed.includes(col.name) ? `is refused without revealing the target (${want.status})` : `is allowed (${want.status})`;
           test(`${row.route} with ${col.name} ${verdict}`, async () => {
             const path = typeof row.path === 'function' ? await row.path(fx) : row.path;

@@ -48,6 +48,8 @@ declare module 'fastify' {
     awaitOpen?: boolean;
     /** An unseal submission: a seal arriving while one is in flight (even before its body is read) waits for it. */
     unsealSubmission?: boolean;
+    /** The JSON body has secret names as object keys: parsed into null-prototype objects, `__proto__` a name like any other (http/json.ts). */
+    namesAsKeys?: boolean;
   }
   interface FastifyRequest {
     /** The seal epoch when the request arrived: a response to a request that a seal overtook carries no value. */

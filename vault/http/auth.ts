@@ -36,6 +36,8 @@ declare module 'fastify' {
     auth?: AuthSpec;
     /** Audit action recorded when the request is denied. */
     action?: string;
+    /** With auth 'any': a request with no credential at all (no token header, no session cookie) goes on with no principal, not counted as a failure. */
+    anonymous?: boolean;
     /**
      * Started together with the token lookup (not after it), for the
      * handler to use once the request is authorised: on PostgreSQL a
@@ -101,6 +103,7 @@ export function registerAuth(app: FastifyInstance, deps: {
       req.prefetched = p;
     }
     const session = header === undefined ? deps.session?.fromCookie(req, reply) : null;
+    if (header === undefined && !session && req.routeOptions.config?.anonymous) return;
     try {
       req.principal = session ? await session() : await deps.tokens.authenticate(m ? m[1] : header ? 'malformed' : undefined, req.ip, now);
       if (!session) await deps.session?.checkBearer(req.principal);

@@ -14,6 +14,23 @@ export function utf8JsonParser(app: FastifyInstance) {
   return (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     const buf = body as Buffer;
     if (!isUtf8(buf)) return done(new HushError('invalid_json', 400, 'the body is not valid UTF-8'), undefined);
+    if (req.routeOptions.config?.namesAsKeys) return parseNullPrototype(buf.toString('utf8'), done);
     return parseJson(req, buf.toString('utf8'), done);
   };
+}
+
+/**
+ * For a route whose body has secret names as object keys (bulk set): every
+ * object is made with a null prototype, so a name such as `__proto__` or
+ * `constructor` is an ordinary own key (as it is in PUT .../secrets/:key)
+ * and can never reach Object.prototype. Elsewhere such a key stays refused.
+ */
+function parseNullPrototype(text: string, done: (err: Error | null, body?: unknown) => void): void {
+  let body: unknown;
+  try {
+    body = JSON.parse(text, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.assign(Object.create(null) as object, v) : v));
+  } catch {
+    return done(new HushError('invalid_json', 400, 'the body is not valid JSON'), undefined);
+  }
+  done(null, body);
 }

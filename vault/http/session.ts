@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Container } from '../container.js';
-import { CsrfRefusedError, InvalidRequestError } from '../errors.js';
+import { CsrfRefusedError, InvalidRequestError, SessionAmbiguousError } from '../errors.js';
 import type { Principal } from '../services/token/token-service.js';
 import { Token, withErrors } from './schemas.js';
 
@@ -14,24 +14,40 @@ import { Token, withErrors } from './schemas.js';
 const COOKIE = 'hush_session';
 const cookieName = (req: FastifyRequest) => (req.protocol === 'https' ? `__Host-${COOKIE}` : COOKIE);
 
-function readCookie(req: FastifyRequest): string | null {
+/** Every value of the session cookie the request carries (a browser sends one per path and domain it holds). */
+function readCookies(req: FastifyRequest): string[] {
   const h = req.headers.cookie;
-  if (typeof h !== 'string') return null;
+  if (typeof h !== 'string') return [];
   const name = cookieName(req);
+  const values: string[] = [];
   for (const part of h.split(';')) {
     const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim() || null;
+    if (i > 0 && part.slice(0, i).trim() === name) values.push(part.slice(i + 1).trim());
   }
-  return null;
+  return values;
 }
+
+/**
+ * Paths a cookie planted by another page of this host (another port, or a
+ * sibling subdomain over plain HTTP) could use to be sent before ours; a
+ * refused request clears the cookie on each of them.
+ */
+const PLANTABLE_PATHS = ['/', '/v1', '/v1/', '/v1/ui', '/ui', '/ui/'];
 
 function setCookie(req: FastifyRequest, reply: FastifyReply, value: string | null): void {
   const secure = req.protocol === 'https' ? '; Secure' : '';
-  const life = value === null ? '; Max-Age=0' : '';
-  reply.header('set-cookie', `${cookieName(req)}=${value ?? ''}; Path=/; HttpOnly; SameSite=Strict${secure}${life}`);
+  if (value !== null) {
+    reply.header('set-cookie', `${cookieName(req)}=${value}; Path=/; HttpOnly; SameSite=Strict${secure}`);
+    return;
+  }
+  // __Host- cookies exist only with Path=/ (the browser refuses any other).
+  const paths = req.protocol === 'https' ? ['/'] : PLANTABLE_PATHS;
+  reply.header('set-cookie', paths.map((p) => `${cookieName(req)}=; Path=${p}; HttpOnly; SameSite=Strict${secure}; Max-Age=0`));
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Sec-Fetch-Site values of a request the UI itself made (or typed into the address bar); absent: no browser. */
+const OWN_SITE = new Set(['same-origin', 'none']);
 
 /**
  * CSRF (docs/ui.md#csrf): besides SameSite=Strict, a request that changes
@@ -65,12 +81,23 @@ export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean)
   app.decorateRequest('sessionTokenId', null);
   const fromCookie = (req: FastifyRequest, reply: FastifyReply): (() => Promise<Principal>) | null => {
     if (!enabled) return null;
-    const token = readCookie(req);
-    if (!token) return null;
+    const values = readCookies(req);
+    if (values.length === 0) return null;
     return async () => {
+      if (values.length > 1) {
+        // Which one is ours cannot be told: one may have been planted (session fixation). Refuse and clear them all.
+        setCookie(req, reply, null);
+        throw new SessionAmbiguousError('this request carries the web UI session cookie more than once (one may have been set by another page on this host): log in again');
+      }
+      // Reads too: an <img> or fetch from another site (another port of this host included) must not act as the
+      // user. Browsers always send Sec-Fetch-Site; a client without it is no browser, so no CSRF victim.
+      const site = req.headers['sec-fetch-site'];
+      if (site !== undefined && !OWN_SITE.has(String(site))) {
+        throw new CsrfRefusedError('a request with the web UI session cookie must come from the UI itself (Sec-Fetch-Site same-origin)');
+      }
       if (!SAFE.has(req.method)) assertSameOrigin(req);
       try {
-        const s = await c.sessions.resolve(token, req.ip);
+        const s = await c.sessions.resolve(values[0], req.ip);
         req.sessionTokenId = s.sessionTokenId;
         return s.principal;
       } catch (e) {
@@ -85,7 +112,8 @@ export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean)
 }
 
 export function sessionRoutes(app: FastifyInstance, c: Container) {
-  const Session = Type.Object({ token: Token, expiresAt: Type.String(), idleTimeoutSeconds: Type.Number() });
+  // sessionTokenId: the session's own token (shown in the token list as "web UI session").
+  const Session = Type.Object({ token: Token, sessionTokenId: Type.String(), expiresAt: Type.String(), idleTimeoutSeconds: Type.Number() });
   app.post('/v1/ui/session', {
     config: { auth: 'any', action: 'session.create' },
     schema: {
@@ -97,13 +125,18 @@ export function sessionRoutes(app: FastifyInstance, c: Container) {
     if (req.sessionTokenId) throw new InvalidRequestError('log in with the token itself in the Authorization header, not with a session cookie');
     const s = await c.sessions.login(req.principal!, req.auditCtx);
     setCookie(req, reply, s.token);
-    return reply.status(201).send({ token: await c.tokens.self(req.principal!), expiresAt: new Date(s.expiresAt).toISOString(), idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) });
+    return reply.status(201).send({ token: await c.tokens.self(req.principal!), sessionTokenId: s.tokenId, expiresAt: new Date(s.expiresAt).toISOString(), idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) });
   });
 
+  // The page's first question. Without any credential (no cookie, no token header) the answer is "no session"
+  // (token null), not an authentication failure: a page load must not count toward --auth-fail-limit.
   app.get('/v1/ui/session', {
-    config: { auth: 'any' },
-    schema: { summary: 'The token a web UI session acts for (docs/ui.md)', response: withErrors({ 200: Type.Object({ token: Token, idleTimeoutSeconds: Type.Number() }) }) },
-  }, async (req) => ({ token: await c.tokens.self(req.principal!), idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) }));
+    config: { auth: 'any', anonymous: true },
+    schema: {
+      summary: 'The token a web UI session acts for, or token null when the request carries no credential at all (docs/ui.md)',
+      response: withErrors({ 200: Type.Object({ token: Type.Union([Token, Type.Null()]), sessionTokenId: Type.Union([Type.String(), Type.Null()]), idleTimeoutSeconds: Type.Number() }) }),
+    },
+  }, async (req) => ({ token: req.principal ? await c.tokens.self(req.principal) : null, sessionTokenId: req.sessionTokenId, idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) }));
 
   app.delete('/v1/ui/session', {
     config: { auth: 'any', action: 'session.end' },

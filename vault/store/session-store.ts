@@ -1,4 +1,4 @@
-import type { Db, Tx } from './db.js';
+import { transaction, type Db, type Tx } from './db.js';
 import { query, sql } from './sql.js';
 
 /** A web UI session (docs/ui.md): its child token, and the token it acts for as that token's row holds it now. */
@@ -31,7 +31,9 @@ export function sessionStoreFactory(db: Db) {
       };
     },
     async touch(tokenId: string, now: number, tx?: Tx): Promise<void> {
-      await sql(db, tx).run(Q.touch, now, tokenId, now);
+      // Outside a transaction, sql() reads through SQLite's query-only reader: a write needs one (as token-store's touch).
+      if (tx) await sql(db, tx).run(Q.touch, now, tokenId, now);
+      else await transaction(db, async (t) => { await sql(db, t).run(Q.touch, now, tokenId, now); });
     },
     async remove(tokenId: string, tx?: Tx): Promise<void> {
       await sql(db, tx).run(Q.remove, tokenId);

@@ -93,7 +93,7 @@ export function secretRoutes(base: FastifyInstance, c: Container) {
   }, async (req) => c.secrets.listNames(req.params.p, req.params.e, req.auditCtx));
 
   app.patch('/v1/projects/:p/envs/:e/secrets', {
-    config: { auth: need('write'), action: 'secrets.bulk' },
+    config: { auth: need('write'), action: 'secrets.bulk', namesAsKeys: true },
     schema: {
       summary: 'Atomic bulk change: all of it or none (write:P/E)',
       params: EnvParams,

@@ -13,6 +13,8 @@ export interface SessionServiceDeps {
   idleMs: number;
   maxMs: number;
   tokenMaxTtlMs: number;
+  /** Where a failed last-use update is reported (it never fails the request). */
+  log?: { warn(obj: object, msg: string): void };
 }
 
 /** The name every session token carries (tokens list shows them; revoking one ends that session). */
@@ -30,7 +32,7 @@ export const SESSION_TOKEN_NAME = 'web UI session';
  * and token tree (tokens made in the UI are that token's children, and
  * outlive the session).
  */
-export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit, idleMs, maxMs, tokenMaxTtlMs }: SessionServiceDeps) {
+export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit, idleMs, maxMs, tokenMaxTtlMs, log }: SessionServiceDeps) {
   const touchEveryMs = Math.max(1000, Math.min(30_000, Math.floor(idleMs / 4)));
 
   async function end(tokenId: string, ctx: AuditContext, reason: 'logout' | 'idle', now: number): Promise<void> {
@@ -44,8 +46,8 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
   return {
     idleMs,
 
-    /** Starts a session for `parent` (already authenticated). Returns the child token string for the cookie, and when it expires. */
-    async login(parent: Principal, ctx: AuditContext, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
+    /** Starts a session for `parent` (already authenticated). Returns the child token string for the cookie, its id, and when it expires. */
+    async login(parent: Principal, ctx: AuditContext, now = Date.now()): Promise<{ token: string; tokenId: string; expiresAt: number }> {
       // Sessions left idle are revoked as others log in (a session's own next request finds its timeout anyway).
       for (const id of await sessionStore.idle(now)) await end(id, SYSTEM_CONTEXT, 'idle', now);
       const max = Math.min(maxMs, tokenMaxTtlMs);
@@ -55,7 +57,7 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
         await sessionStore.insert({ tokenId: id, parentId: parent.tokenId, createdAt: now, lastSeenAt: now, idleMs }, tx);
         await record({ action: 'session.create', outcome: 'ok', target: { tokenId: id }, detail: { idleSeconds: Math.round(idleMs / 1000) } });
       });
-      return { token: made.token, expiresAt: Date.parse(made.expiresAt!) };
+      return { token: made.token, tokenId: made.id, expiresAt: Date.parse(made.expiresAt!) };
     },
 
     /**
@@ -72,7 +74,16 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
         await end(child.tokenId, { actorId: child.tokenId, actorName: child.name, ip, requestId: null }, 'idle', now);
         throw new SessionExpiredError('the web UI session was idle too long: log in again');
       }
-      if (now - s.lastSeenAt >= touchEveryMs) await sessionStore.touch(child.tokenId, now);
+      if (now - s.lastSeenAt >= touchEveryMs) {
+        // A valid session is never refused because its last-use time could not be moved (a database busy for a
+        // moment): the request goes on, the failure is logged, and the next request past the interval tries again.
+        // Should every update fail for a whole timeout, the session ends as idle: fail closed.
+        try {
+          await sessionStore.touch(child.tokenId, now);
+        } catch (e) {
+          log?.warn({ sessionTokenId: child.tokenId, err: { message: (e as Error).message } }, 'could not update the web UI session\'s last use');
+        }
+      }
       const principal: Principal = {
         tokenId: s.parentId, name: s.parent.name, grants: child.grants, scopes: child.scopes, cidrs: child.cidrs,
         expiresAt: s.parent.expiresAt, parentId: s.parent.parentId,

@@ -20,15 +20,18 @@ export function BulkPaste({ project, env }) {
     const f = ev.currentTarget.elements;
     try {
       const pasted = parse(f.dotenv.value);
+      // dotenv's parser stores names on a plain object: a `__proto__=` line is silently dropped. Say so.
+      const skipped = /^[ \t]*(?:export[ \t]+)?__proto__[ \t]*[=:]/m.test(f.dotenv.value) && !Object.hasOwn(pasted, '__proto__') ? ['__proto__'] : [];
       const bad = Object.keys(pasted).filter((k) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k));
       if (bad.length) throw Object.assign(new Error(`not variable names: ${bad.join(', ')}`), { code: 'invalid_name' });
       const { secrets: current, revision } = await api('GET', `${envPath(project, env)}/secrets?raw=true`);
       const added = [], changed = [], unchanged = [];
+      // Own keys only: names such as constructor or toString are names like any other, not Object.prototype's.
       for (const [k, v] of Object.entries(pasted)) {
-        if (!(k in current)) added.push(k); else if (current[k] !== v) changed.push(k); else unchanged.push(k);
+        if (!Object.hasOwn(current, k)) added.push(k); else if (current[k] !== v) changed.push(k); else unchanged.push(k);
       }
-      const removed = f.prune.checked ? Object.keys(current).filter((k) => !(k in pasted)) : [];
-      setPlan({ set: Object.fromEntries([...added, ...changed].map((k) => [k, pasted[k]])), added, changed, removed, unchanged, revision });
+      const removed = f.prune.checked ? Object.keys(current).filter((k) => !Object.hasOwn(pasted, k) && !skipped.includes(k)) : [];
+      setPlan({ set: Object.fromEntries([...added, ...changed].map((k) => [k, pasted[k]])), added, changed, removed, unchanged, skipped, revision });
     } catch (e) { setErr(e); setPlan(null); }
   };
   const apply = async () => {
@@ -53,6 +56,7 @@ export function BulkPaste({ project, env }) {
       <${Names} title="Added" names=${plan.added} cls="added" />
       <${Names} title="Changed" names=${plan.changed} cls="changed" />
       <${Names} title="Removed" names=${plan.removed} cls="removed" />
+      <${Names} title="Not importable from a paste (set it with Add)" names=${plan.skipped} cls="removed" />
       <p class="muted">${plan.unchanged.length} unchanged</p>
       ${!nothing && html`<button type="button" onClick=${apply}>Apply</button>`}
     </section>`}

@@ -25,6 +25,8 @@ function Row({ project, env, item, onChanged }) {
   const [confirm, setConfirm] = useState(false);
   const [err, setErr] = useState(null);
   const [note, setNote] = useState('');
+  // A new version: a value revealed before is not its value any more (the row keeps its edit form and message).
+  useEffect(() => { setValue(null); }, [item.version]);
   const path = `${envPath(project, env)}/secrets/${enc(item.key)}`;
   const read = async () => (await api('GET', path)).value;
   const reveal = async () => { setErr(null); try { setValue(value === null ? await read() : null); } catch (e) { setErr(e); } };
@@ -36,7 +38,12 @@ function Row({ project, env, item, onChanged }) {
     ev.preventDefault();
     setErr(null);
     const f = ev.currentTarget.elements.value;
-    try { await api('PUT', path, { value: f.value }); f.value = ''; setEditing(false); setValue(null); onChanged(); } catch (e) { setErr(e); }
+    // cas: the version this row shows, so a change made meanwhile (another person, a deploy) is never overwritten unseen.
+    try { await api('PUT', path, { value: f.value, cas: item.version }); f.value = ''; setEditing(false); setValue(null); onChanged(); } catch (e) {
+      if (e.code !== 'cas_conflict') { setErr(e); return; }
+      setErr(Object.assign(new Error(`${item.key} was changed meanwhile (you edited v${item.version}). The list now shows its new version: check it, then save again to replace it.`), { code: e.code }));
+      setValue(null); onChanged();
+    }
   };
   const del = async () => { setErr(null); try { await api('DELETE', path); onChanged(); } catch (e) { setErr(e); setConfirm(false); } };
   const id = `v-${item.key}`;
@@ -83,7 +90,7 @@ function Secrets({ project, env }) {
   };
   return html`<${ErrorLine} error=${err} />
     ${items && items.length === 0 ? html`<p>No secrets yet.</p>` : null}
-    <ul class="secrets">${(items ?? []).map((it) => html`<${Row} key=${it.key + ':' + it.version} project=${project} env=${env} item=${it} onChanged=${load} />`)}</ul>
+    <ul class="secrets">${(items ?? []).map((it) => html`<${Row} key=${it.key} project=${project} env=${env} item=${it} onChanged=${load} />`)}</ul>
     <form class="add" onSubmit=${add}>
       <h2>Add a secret</h2>
       <label for="add-name">Name</label>

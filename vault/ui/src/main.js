@@ -32,8 +32,8 @@ function App() {
   useEffect(() => {
     const f = () => setPath(route());
     addEventListener('hashchange', f);
-    whenLoggedOut((e) => { setSession(null); setNotice(e.code === 'session_expired' ? 'Your session ended. Log in again.' : ''); });
-    api('GET', '/ui/session').then(setSession, () => setSession(null));
+    whenLoggedOut((e) => { setSession(null); setNotice(e.code === 'session_expired' ? 'Your session ended. Log in again.' : e.code === 'session_ambiguous' ? 'Another page of this host set a second session cookie; both were cleared. Log in again.' : ''); });
+    api('GET', '/ui/session').then((s) => setSession(s.token ? s : null), () => setSession(null));
     return () => removeEventListener('hashchange', f);
   }, []);
   useEffect(() => { document.getElementById('main')?.focus(); }, [path.join('/')]);
@@ -54,7 +54,7 @@ function App() {
   };
   let page;
   if (path[0] === 'p' && path[2] === 'e' && path[3]) page = html`<${EnvPage} key=${path.join('/')} project=${path[1]} env=${path[3]} tab=${path[4] ?? 'secrets'} />`;
-  else if (path[0] === 'tokens') page = html`<${Tokens} self=${session.token} />`;
+  else if (path[0] === 'tokens') page = html`<${Tokens} self=${session.token} sessionTokenId=${session.sessionTokenId} />`;
   else if (path[0] === 'audit') page = html`<${Audit} />`;
   else if (path[0] === 'health') page = html`<${Health} />`;
   else page = html`<${Projects} />`;

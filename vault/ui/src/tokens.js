@@ -40,7 +40,7 @@ function ScopeBuilder({ scopes, setScopes }) {
   </fieldset>`;
 }
 
-export function Tokens({ self }) {
+export function Tokens({ self, sessionTokenId }) {
   const [tokens, setTokens] = useState(null);
   const [err, setErr] = useState(null);
   const [scopes, setScopes] = useState([]);
@@ -72,8 +72,8 @@ export function Tokens({ self }) {
     ${tokens && html`<table class="grid"><caption>Tokens this session can see and revoke</caption>
       <thead><tr><th scope="col">Name</th><th scope="col">Id</th><th scope="col">Scopes</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>${tokens.map((t) => html`<tr key=${t.id} data-token=${t.name}>
-        <td>${t.name}${t.id === self.id ? ' (this login)' : ''}</td><td><code>${t.id}</code></td><td>${t.scopes.map((s) => html`<code>${s}</code> `)}</td>
-        <td>${when(t.expiresAt)}</td><td>${when(t.lastUsedAt)}</td>
+        <td data-label="Name">${t.name}${t.id === self.id ? ' (this login)' : ''}${t.id === sessionTokenId ? html` <strong class="chip" data-testid="this-session">this session</strong>` : ''}</td><td data-label="Id"><code>${t.id}</code></td><td data-label="Scopes">${t.scopes.map((s) => html`<code>${s}</code> `)}</td>
+        <td data-label="Expires">${when(t.expiresAt)}</td><td data-label="Last used">${when(t.lastUsedAt)}</td>
         <td>${confirm === t.id
           ? html`<button type="button" class="danger" onClick=${() => revoke(t.id)} aria-label=${'Confirm revoke ' + t.name}>Confirm revoke</button> <button type="button" class="secondary" onClick=${() => setConfirm(null)}>Cancel</button>`
           : html`<button type="button" class="secondary" onClick=${() => setConfirm(t.id)} aria-label=${'Revoke ' + t.name}>Revoke</button>`}</td>
