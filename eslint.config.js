@@ -33,14 +33,24 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       // Assertion messages interpolate arrays (`shares ${combo}`) and optional headers as they are.
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowArray: true, allowNullish: true, allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowArray: true, allowNullish: true, allowNumber: true, allowBoolean: true },
+      ],
       // Fixture servers, fault hooks and fake issuers are async to fit the promise-returning signatures they are
       // handed to, whether or not their body waits on anything.
       '@typescript-eslint/require-await': 'off',
     },
   },
   {
-    files: ['vault/store/**/*.ts', 'migrations/**/*.ts', 'vault/backup/restore.ts', 'vault/backup/body-text.ts', 'vault/backup/lines.ts', 'vault/services/audit/verify.ts'],
+    files: [
+      'vault/store/**/*.ts',
+      'migrations/**/*.ts',
+      'vault/backup/restore.ts',
+      'vault/backup/body-text.ts',
+      'vault/backup/lines.ts',
+      'vault/services/audit/verify.ts',
+    ],
     rules: {
       // Database rows (knex and the raw drivers return `any`) and parsed backup lines are untyped where they enter; the
       // store maps each row to a typed record in one place (toToken, toSecret, ...). The backup body writer and the

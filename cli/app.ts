@@ -37,7 +37,9 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
   }
   // A reader that closed the pipe (`hush audit list | head -1`) is not an
   // error: further output is dropped and the command finishes as it would.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EPIPE') fail(e); });
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') fail(e);
+  });
 
   // Top-level only: `hush secrets get K --version 3` has its own --version.
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
@@ -45,11 +47,38 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
     process.exit(0);
   }
 
-  const [{ default: yargs }, { auditCommand }, { authCommand }, { backupCommand }, { envsCommand }, { keysCommand }, login, { projectsCommand }, { runCommand },
-    { secretsCommand }, { setupCommand, initPointer }, { tokensCommand }, { webhooksCommand }, { globalOptions }, serverCommands] = await Promise.all([
-    import('yargs'), import('./commands/audit.js'), import('./commands/auth.js'), import('./commands/backup.js'), import('./commands/envs.js'), import('./commands/keys.js'),
-    import('./commands/login.js'), import('./commands/projects.js'), import('./commands/run.js'), import('./commands/secrets.js'),
-    import('./commands/setup.js'), import('./commands/tokens.js'), import('./commands/webhooks.js'), import('./context.js'), build.serverCommands(args),
+  const [
+    { default: yargs },
+    { auditCommand },
+    { authCommand },
+    { backupCommand },
+    { envsCommand },
+    { keysCommand },
+    login,
+    { projectsCommand },
+    { runCommand },
+    { secretsCommand },
+    { setupCommand, initPointer },
+    { tokensCommand },
+    { webhooksCommand },
+    { globalOptions },
+    serverCommands,
+  ] = await Promise.all([
+    import('yargs'),
+    import('./commands/audit.js'),
+    import('./commands/auth.js'),
+    import('./commands/backup.js'),
+    import('./commands/envs.js'),
+    import('./commands/keys.js'),
+    import('./commands/login.js'),
+    import('./commands/projects.js'),
+    import('./commands/run.js'),
+    import('./commands/secrets.js'),
+    import('./commands/setup.js'),
+    import('./commands/tokens.js'),
+    import('./commands/webhooks.js'),
+    import('./context.js'),
+    build.serverCommands(args),
   ]);
   const { loginCommand, logoutCommand, profilesCommand, whoamiCommand } = login;
 
@@ -79,7 +108,12 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
     .recommendCommands()
     // yargs writes a one-letter alias with two dashes when the word typed so far starts with "--" (--p, --e):
     // a flag that does not exist. One letter takes one dash.
-    .completion('completion', 'Print a bash/zsh completion script (hush completion >> ~/.bashrc)', ((_current: string, _argv: unknown, defaults: (cb?: (err: Error | null, list: string[] | undefined) => void) => unknown, done: (list: string[]) => unknown) => {
+    .completion('completion', 'Print a bash/zsh completion script (hush completion >> ~/.bashrc)', ((
+      _current: string,
+      _argv: unknown,
+      defaults: (cb?: (err: Error | null, list: string[] | undefined) => void) => unknown,
+      done: (list: string[]) => unknown,
+    ) => {
       defaults((_err, list) => done([...new Set((list ?? []).map((c) => c.replace(/^--([A-Za-z])(?=$|:)/, '-$1')))]));
     }) as never)
     .help()
@@ -90,7 +124,9 @@ export async function runCli(args: string[], build: CliBuild): Promise<void> {
     .fail((msg, err) => {
       if (err) fail(err);
       // Errors are one line: yargs words some (e.g. "Invalid values:\n  Argument: ...") over several.
-      const flat = String(msg).replace(/\s*\n\s*/g, ' ').trim();
+      const flat = String(msg)
+        .replace(/\s*\n\s*/g, ' ')
+        .trim();
       const line = /^Did you mean/.test(flat) ? `unknown command; ${flat.charAt(0).toLowerCase()}${flat.slice(1)}` : flat;
       process.stderr.write(errorLine(`${line} (see --help)`));
       process.exit(EXIT.usage);

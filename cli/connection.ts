@@ -45,8 +45,17 @@ export interface JwtSource {
   from: string | null;
 }
 
-export interface Profile { addr: string; token: string; project?: string; env?: string; caFile?: string }
-export interface ProfileFile { current?: string; profiles: Record<string, Profile> }
+export interface Profile {
+  addr: string;
+  token: string;
+  project?: string;
+  env?: string;
+  caFile?: string;
+}
+export interface ProfileFile {
+  current?: string;
+  profiles: Record<string, Profile>;
+}
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'hush');
@@ -89,12 +98,20 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
       try {
         data = JSON.parse(readBounded(p)) as Record<string, unknown>;
       } catch (e) {
-        if (e instanceof FileTooLargeError) throw new CliError(`${p} is larger than 64 KiB; .hush.json holds only project, env and addr`, EXIT.usage);
-        throw new CliError(`${p} is not valid JSON${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`, EXIT.usage);
+        if (e instanceof FileTooLargeError)
+          throw new CliError(`${p} is larger than 64 KiB; .hush.json holds only project, env and addr`, EXIT.usage);
+        throw new CliError(
+          `${p} is not valid JSON${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}`,
+          EXIT.usage,
+        );
       }
-      if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
+      if (typeof data !== 'object' || data === null || Array.isArray(data))
+        throw new CliError(`${p} must be a JSON object like {"project":"api","env":"dev"}`, EXIT.usage);
       if ('token' in data || containsToken(JSON.stringify(data))) {
-        throw new CliError(`${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`, EXIT.usage);
+        throw new CliError(
+          `${p} contains a token; .hush.json may only hold project, env and addr (remove the token, use hush login)`,
+          EXIT.usage,
+        );
       }
       for (const k of ['project', 'env', 'addr']) {
         if (k in data && typeof data[k] !== 'string') throw new CliError(`${p}: "${k}" must be a string`, EXIT.usage);
@@ -108,7 +125,14 @@ export function findProjectFile(cwd: string): { path: string; project?: string; 
 }
 
 export interface ConnectionFlags {
-  addr?: string; 'token-file'?: string; 'ca-file'?: string; project?: string; env?: string; profile?: string; role?: string; 'jwt-file'?: string;
+  addr?: string;
+  'token-file'?: string;
+  'ca-file'?: string;
+  project?: string;
+  env?: string;
+  profile?: string;
+  role?: string;
+  'jwt-file'?: string;
 }
 
 function readTokenFile(path: string, what: string, kind = 'token'): string {
@@ -141,7 +165,8 @@ export function roleFrom(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { leve
   if (flags['jwt-file'] === '') throw new CliError('--jwt-file needs a file name', EXIT.usage);
   const role = flags.role ?? (env.HUSH_ROLE?.trim() || undefined);
   if (role === undefined) {
-    if (flags['jwt-file'] !== undefined) throw new CliError('--jwt-file needs the role to log in to: add --role NAME (or set HUSH_ROLE)', EXIT.usage);
+    if (flags['jwt-file'] !== undefined)
+      throw new CliError('--jwt-file needs the role to log in to: add --role NAME (or set HUSH_ROLE)', EXIT.usage);
     return { level: 'none', jwt: null };
   }
   const roleSource = flags.role !== undefined ? `role ${role}` : `role ${role} (HUSH_ROLE)`;
@@ -158,12 +183,19 @@ export function roleFrom(flags: ConnectionFlags, env: NodeJS.ProcessEnv): { leve
     read = jwtFileReader(env.HUSH_JWT_FILE.trim(), 'HUSH_JWT_FILE');
     from = `HUSH_JWT_FILE ${env.HUSH_JWT_FILE.trim()}`;
   }
-  return { level: flags.role !== undefined ? 'flag' : 'env', jwt: { role, read, from, source: from ? `${roleSource} with the JWT from ${from}` : roleSource } };
+  return {
+    level: flags.role !== undefined ? 'flag' : 'env',
+    jwt: { role, read, from, source: from ? `${roleSource} with the JWT from ${from}` : roleSource },
+  };
 }
 
 /** The error when a role is given without a JWT to log in with. */
 export function jwtMissing(jwt: JwtSource): CliError {
-  return new CliError((`${jwt.source} is given, but no JWT to log in with: pass --jwt-file FILE, or set HUSH_JWT or ` + `HUSH_JWT_FILE`), EXIT.usage, 'jwt_missing');
+  return new CliError(
+    `${jwt.source} is given, but no JWT to log in with: pass --jwt-file FILE, or set HUSH_JWT or ` + `HUSH_JWT_FILE`,
+    EXIT.usage,
+    'jwt_missing',
+  );
 }
 
 /** The SDK's `auth` option for a connection that logs in with a JWT. */
@@ -175,7 +207,14 @@ export function jwtAuth(jwt: JwtSource): { role: string; jwt: () => string } {
 /** True when two server addresses name the same server (scheme, host, port and path prefix). */
 function sameServer(a: string | undefined, b: string): boolean {
   if (a === undefined) return false;
-  const norm = (x: string) => { try { const u = new URL(x.trim()); return (u.origin + u.pathname).replace(/\/+$/, ''); } catch { return x.trim(); } };
+  const norm = (x: string) => {
+    try {
+      const u = new URL(x.trim());
+      return (u.origin + u.pathname).replace(/\/+$/, '');
+    } catch {
+      return x.trim();
+    }
+  };
   return norm(a) === norm(b);
 }
 
@@ -200,11 +239,20 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   let tokenSource = 'none';
   if (flags['token-file'] === '') throw new CliError('--token-file needs a file name', EXIT.usage);
   const byRole = roleFrom(flags, env);
-  const tokenLevel: Level = flags['token-file'] ? 'flag' : (env.HUSH_TOKEN?.trim() || env.HUSH_TOKEN_FILE?.trim()) ? 'env' : profile?.token ? 'profile' : 'none';
+  const tokenLevel: Level = flags['token-file']
+    ? 'flag'
+    : env.HUSH_TOKEN?.trim() || env.HUSH_TOKEN_FILE?.trim()
+      ? 'env'
+      : profile?.token
+        ? 'profile'
+        : 'none';
   if (byRole.jwt && byRole.level === tokenLevel) {
-    throw new CliError(byRole.level === 'flag'
-      ? 'give either --token-file or --role, not both'
-      : 'both a token (HUSH_TOKEN or HUSH_TOKEN_FILE) and a role (HUSH_ROLE) are set; unset one', EXIT.usage);
+    throw new CliError(
+      byRole.level === 'flag'
+        ? 'give either --token-file or --role, not both'
+        : 'both a token (HUSH_TOKEN or HUSH_TOKEN_FILE) and a role (HUSH_ROLE) are set; unset one',
+      EXIT.usage,
+    );
   }
   // The credential given at the higher level wins: a --role over HUSH_TOKEN or a profile, a --token-file over HUSH_ROLE.
   const jwt = byRole.jwt && (tokenLevel === 'none' || tokenLevel === 'profile' || byRole.level === 'flag') ? byRole.jwt : null;
@@ -223,7 +271,12 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
     token = profile.token;
     tokenSource = `profile ${profileName}`;
   }
-  const pick = (flag: string | undefined, envName: string, fromFile: string | undefined, fromProfile: string | undefined): [string | null, string] => {
+  const pick = (
+    flag: string | undefined,
+    envName: string,
+    fromFile: string | undefined,
+    fromProfile: string | undefined,
+  ): [string | null, string] => {
     if (flag) return [flag, 'flag'];
     if (env[envName]) return [env[envName], envName];
     if (fromFile) return [fromFile, local!.path];
@@ -231,18 +284,35 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
     return [null, 'none'];
   };
   if (fileAddr && jwt) {
-    throw new CliError((`${local!.path} names the server ${fileAddr}, but a JWT is only sent to a server you chose: ` + `give the server with --addr or HUSH_ADDR`), EXIT.usage, 'addr_not_trusted');
+    throw new CliError(
+      `${local!.path} names the server ${fileAddr}, but a JWT is only sent to a server you chose: ` +
+        `give the server with --addr or HUSH_ADDR`,
+      EXIT.usage,
+      'addr_not_trusted',
+    );
   }
   if (fileAddr && token !== null && !(tokenSource === `profile ${profileName}` && sameServer(profile?.addr, fileAddr))) {
-    throw new CliError((`${local!.path} names the server ${fileAddr}, but the token from ${tokenSource} was not saved ` + `for that server, and a token is only sent where you chose: `) +
-      `run hush login --addr ${fileAddr}, or give the server with --addr or HUSH_ADDR`, EXIT.usage, 'addr_not_trusted');
+    throw new CliError(
+      `${local!.path} names the server ${fileAddr}, but the token from ${tokenSource} was not saved ` +
+        `for that server, and a token is only sent where you chose: ` +
+        `run hush login --addr ${fileAddr}, or give the server with --addr or HUSH_ADDR`,
+      EXIT.usage,
+      'addr_not_trusted',
+    );
   }
   const [addr, addrSource] = pick(flags.addr, 'HUSH_ADDR', local?.addr, profile?.addr);
   const [caFile, caSource] = pick(flags['ca-file'], 'HUSH_CA_FILE', undefined, profile?.caFile);
   const [project, projectSource] = pick(flags.project, 'HUSH_PROJECT', local?.project, profile?.project);
   const [envName, envSource] = pick(flags.env, 'HUSH_ENV', local?.env, profile?.env);
   return {
-    addr: addr ?? DEFAULT_ADDR, token, jwt, project, env: envName, caFile, caSource, profile: profileName,
+    addr: addr ?? DEFAULT_ADDR,
+    token,
+    jwt,
+    project,
+    env: envName,
+    caFile,
+    caSource,
+    profile: profileName,
     sources: { addr: addr ? addrSource : 'default', token: tokenSource, project: projectSource, env: envSource },
   };
 }
@@ -263,7 +333,11 @@ export async function transportOptions(c: Pick<Connection, 'caFile' | 'caSource'
 /** The project and env a command works on, or a usage error saying how to give them. */
 export function requireTarget(c: Connection): { project: string; env: string } {
   if (!c.project || !c.env) {
-    throw new CliError((`no ${!c.project ? 'project' : 'environment'} given: use --project/--env, ` + `HUSH_PROJECT/HUSH_ENV, or a .hush.json with {"project":"...","env":"..."}`), EXIT.usage);
+    throw new CliError(
+      `no ${!c.project ? 'project' : 'environment'} given: use --project/--env, ` +
+        `HUSH_PROJECT/HUSH_ENV, or a .hush.json with {"project":"...","env":"..."}`,
+      EXIT.usage,
+    );
   }
   return { project: c.project, env: c.env };
 }

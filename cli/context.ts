@@ -1,7 +1,15 @@
 import { MAX_TIMER_MS } from '../common/timers.js';
 import type { Argv } from 'yargs';
 import type { HushClient } from 'hush-vault-sdk';
-import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Connection, type ConnectionFlags, type JwtSource } from './connection.js';
+import {
+  jwtAuth,
+  requireTarget,
+  resolveConnection,
+  transportOptions,
+  type Connection,
+  type ConnectionFlags,
+  type JwtSource,
+} from './connection.js';
 import { CliError, EXIT } from './output.js';
 
 /** Options every command accepts (declared once, globally, in main.ts). */
@@ -17,38 +25,93 @@ export const RESOURCE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 /** Throws a usage error unless `name` is a valid environment variable name. */
 export function checkVarName(name: string): string {
-  if (!VAR_NAME.test(name)) throw new CliError(`"${name.slice(0, 80)}" is not a valid variable name (letters, digits and _, not starting with a digit)`, EXIT.usage);
+  if (!VAR_NAME.test(name))
+    throw new CliError(
+      `"${name.slice(0, 80)}" is not a valid variable name (letters, digits and _, not starting with a digit)`,
+      EXIT.usage,
+    );
   return name;
 }
 
 export function checkResourceName(kind: 'project' | 'environment', name: string): string {
-  if (!RESOURCE_NAME.test(name)) throw new CliError(`"${name.slice(0, 80)}" is not a valid ${kind} name (lower-case letters, digits, . _ -; up to 63 characters, starting with a letter or digit)`, EXIT.usage);
+  if (!RESOURCE_NAME.test(name))
+    throw new CliError(
+      `"${name.slice(0, 80)}" is not a valid ${kind} name (lower-case letters, digits, . _ -; up to 63 characters, starting with a letter or digit)`,
+      EXIT.usage,
+    );
   return name;
 }
 
 /** Declares the options shared by every command (connection, target, output). */
 export function globalOptions<T>(y: Argv<T>): Argv<T> {
   const group = 'Global options:';
-  return y
-    .option('addr', { type: 'string', global: true, group, describe: 'Server URL [env HUSH_ADDR; default: profile, else http://127.0.0.1:8420]' })
-    .option('token-file', { type: 'string', global: true, group, describe: 'Read the API token from this file [env HUSH_TOKEN_FILE; HUSH_TOKEN holds the token itself]' })
-    .option('role', { type: 'string', global: true, group, describe: 'Log in to this JWT role instead of using a token (machine identity) [env HUSH_ROLE]' })
-    .option('jwt-file', { type: 'string', global: true, group, describe: 'With --role: read the JWT from this file, anew at each login [env HUSH_JWT_FILE; HUSH_JWT holds the JWT itself]' })
-    .option('ca-file', { type: 'string', global: true, group, describe: 'Trust the CA certificate(s) in this PEM file for an https server [env HUSH_CA_FILE]' })
-    .option('profile', { type: 'string', global: true, group, describe: 'Profile saved by hush login [env HUSH_PROFILE; default: the current one]' })
-    .option('project', { alias: 'p', type: 'string', global: true, group, describe: 'Project [env HUSH_PROJECT, .hush.json, profile]' })
-    .option('env', { alias: 'e', type: 'string', global: true, group, describe: 'Environment [env HUSH_ENV, .hush.json, profile]' })
-    .option('json', { type: 'boolean', global: true, group, describe: 'Machine-readable JSON output' })
-    .option('timeout', { type: 'number', global: true, group, hidden: true, describe: 'Per-request timeout in ms [env HUSH_TIMEOUT; default 10000]' })
-    .option('retries', { type: 'number', global: true, group, hidden: true, describe: 'Retries of idempotent requests [env HUSH_RETRIES; default 2]' })
-    // Declared only to refuse it with a helpful message: a token in argv lands in `ps` and shell history.
-    .option('token', { type: 'string', global: true, hidden: true })
-    .check((a) => {
-      if (a.token !== undefined) {
-        throw new CliError('a token is never accepted on the command line (it would show in ps and shell history); use --token-file FILE, HUSH_TOKEN, or hush login', EXIT.usage);
-      }
-      return true;
-    });
+  return (
+    y
+      .option('addr', {
+        type: 'string',
+        global: true,
+        group,
+        describe: 'Server URL [env HUSH_ADDR; default: profile, else http://127.0.0.1:8420]',
+      })
+      .option('token-file', {
+        type: 'string',
+        global: true,
+        group,
+        describe: 'Read the API token from this file [env HUSH_TOKEN_FILE; HUSH_TOKEN holds the token itself]',
+      })
+      .option('role', {
+        type: 'string',
+        global: true,
+        group,
+        describe: 'Log in to this JWT role instead of using a token (machine identity) [env HUSH_ROLE]',
+      })
+      .option('jwt-file', {
+        type: 'string',
+        global: true,
+        group,
+        describe: 'With --role: read the JWT from this file, anew at each login [env HUSH_JWT_FILE; HUSH_JWT holds the JWT itself]',
+      })
+      .option('ca-file', {
+        type: 'string',
+        global: true,
+        group,
+        describe: 'Trust the CA certificate(s) in this PEM file for an https server [env HUSH_CA_FILE]',
+      })
+      .option('profile', {
+        type: 'string',
+        global: true,
+        group,
+        describe: 'Profile saved by hush login [env HUSH_PROFILE; default: the current one]',
+      })
+      .option('project', { alias: 'p', type: 'string', global: true, group, describe: 'Project [env HUSH_PROJECT, .hush.json, profile]' })
+      .option('env', { alias: 'e', type: 'string', global: true, group, describe: 'Environment [env HUSH_ENV, .hush.json, profile]' })
+      .option('json', { type: 'boolean', global: true, group, describe: 'Machine-readable JSON output' })
+      .option('timeout', {
+        type: 'number',
+        global: true,
+        group,
+        hidden: true,
+        describe: 'Per-request timeout in ms [env HUSH_TIMEOUT; default 10000]',
+      })
+      .option('retries', {
+        type: 'number',
+        global: true,
+        group,
+        hidden: true,
+        describe: 'Retries of idempotent requests [env HUSH_RETRIES; default 2]',
+      })
+      // Declared only to refuse it with a helpful message: a token in argv lands in `ps` and shell history.
+      .option('token', { type: 'string', global: true, hidden: true })
+      .check((a) => {
+        if (a.token !== undefined) {
+          throw new CliError(
+            'a token is never accepted on the command line (it would show in ps and shell history); use --token-file FILE, HUSH_TOKEN, or hush login',
+            EXIT.usage,
+          );
+        }
+        return true;
+      })
+  );
 }
 
 function numberSetting(flag: number | undefined, envName: string, dflt: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -57,7 +120,11 @@ function numberSetting(flag: number | undefined, envName: string, dflt: number, 
   if (flag === undefined && (raw === undefined || raw.trim() === '')) return dflt;
   const n = flag ?? Number(raw);
   if (!Number.isFinite(n) || n < 0) throw new CliError(`${from} must be a non-negative number`, EXIT.usage);
-  if (n > max) throw new CliError(`${from} must be at most ${max}${max === MAX_TIMER_MS ? ' (milliseconds: about 24.8 days, the longest delay a timer holds)' : ''}`, EXIT.usage);
+  if (n > max)
+    throw new CliError(
+      `${from} must be at most ${max}${max === MAX_TIMER_MS ? ' (milliseconds: about 24.8 days, the longest delay a timer holds)' : ''}`,
+      EXIT.usage,
+    );
   return n;
 }
 
@@ -76,9 +143,17 @@ export async function connect(argv: GlobalArgs, opts: { tokenOptional?: boolean 
 }
 
 /** `tokenOptional`: the calls that need none (seal status, unseal) work without one. */
-export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile' | 'caSource'> & { jwt?: JwtSource | null }, argv: GlobalArgs, opts: { tokenOptional?: boolean } = {}): Promise<HushClient> {
+export async function clientFor(
+  conn: Pick<Connection, 'addr' | 'token' | 'sources' | 'caFile' | 'caSource'> & { jwt?: JwtSource | null },
+  argv: GlobalArgs,
+  opts: { tokenOptional?: boolean } = {},
+): Promise<HushClient> {
   if (!conn.token && !conn.jwt && !opts.tokenOptional) {
-    throw new CliError('no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE (or log in to a JWT role with --role)', EXIT.auth, 'token_missing');
+    throw new CliError(
+      'no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE (or log in to a JWT role with --role)',
+      EXIT.auth,
+      'token_missing',
+    );
   }
   // A call that needs no token (seal status, unseal) does not fail on a malformed one it would not send anyway.
   if (opts.tokenOptional && conn.token) {
@@ -92,7 +167,11 @@ export async function clientFor(conn: Pick<Connection, 'addr' | 'token' | 'sourc
   try {
     return createClient({
       // null (not undefined): the CLI has resolved HUSH_TOKEN itself; the SDK must not read it again.
-      addr: conn.addr, ...(auth ? { auth } : { token: conn.token ?? null }), timeoutMs, retries, ...await transportOptions(conn),
+      addr: conn.addr,
+      ...(auth ? { auth } : { token: conn.token ?? null }),
+      timeoutMs,
+      retries,
+      ...(await transportOptions(conn)),
       onWarning: (message) => process.stderr.write(`${message}\n`),
     });
   } catch (e) {

@@ -11,7 +11,10 @@ import { dict } from '../common/dict.js';
 export const FORMATS = ['dotenv', 'json', 'shell', 'docker', 'yaml'] as const;
 export type Format = (typeof FORMATS)[number];
 
-const sorted = (secrets: Record<string, string>) => Object.keys(secrets).sort().map((k) => [k, secrets[k]] as const);
+const sorted = (secrets: Record<string, string>) =>
+  Object.keys(secrets)
+    .sort()
+    .map((k) => [k, secrets[k]] as const);
 
 function unrepresentable(key: string, format: string, why: string, instead: string): CliError {
   return new CliError(`cannot export ${key} as ${format}: ${why}; use ${instead}`, EXIT.usage, 'format_unsupported');
@@ -25,22 +28,26 @@ function unrepresentable(key: string, format: string, why: string, instead: stri
  * line is checked with dotenv.parse itself, and so is the whole file.
  */
 export function dotenvLine(key: string, value: string): string {
-  const candidates = [
-    `${key}="${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`,
-    `${key}='${value}'`,
-    `${key}=\`${value}\``,
-  ];
+  const candidates = [`${key}="${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`, `${key}='${value}'`, `${key}=\`${value}\``];
   for (const line of candidates) {
     if (parseEnvFile(line)[key] === value) return line;
   }
-  throw unrepresentable(key, 'dotenv', 'no dotenv quoting reads this value back unchanged (it combines all three quote characters with # or line breaks)', '--format json');
+  throw unrepresentable(
+    key,
+    'dotenv',
+    'no dotenv quoting reads this value back unchanged (it combines all three quote characters with # or line breaks)',
+    '--format json',
+  );
 }
 
 export function toDotenv(secrets: Record<string, string>): string {
-  const text = sorted(secrets).map(([k, v]) => dotenvLine(k, v) + '\n').join('');
+  const text = sorted(secrets)
+    .map(([k, v]) => dotenvLine(k, v) + '\n')
+    .join('');
   const back = parseEnvFile(text);
   for (const [k, v] of sorted(secrets)) {
-    if (back[k] !== v) throw unrepresentable(k, 'dotenv', 'dotenv cannot read this value back unchanged next to its neighbours', '--format json');
+    if (back[k] !== v)
+      throw unrepresentable(k, 'dotenv', 'dotenv cannot read this value back unchanged next to its neighbours', '--format json');
   }
   return text;
 }
@@ -51,7 +58,9 @@ export function shellQuote(value: string): string {
 }
 
 export function toShell(secrets: Record<string, string>): string {
-  return sorted(secrets).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join('');
+  return sorted(secrets)
+    .map(([k, v]) => `export ${k}=${shellQuote(v)}\n`)
+    .join('');
 }
 
 /**
@@ -59,10 +68,13 @@ export function toShell(secrets: Record<string, string>): string {
  * so a value is written as is and a multi-line value cannot be written.
  */
 export function toDocker(secrets: Record<string, string>): string {
-  return sorted(secrets).map(([k, v]) => {
-    if (/[\n\r]/.test(v)) throw unrepresentable(k, 'docker', 'an --env-file cannot hold a multi-line value', '--format dotenv or json, or hush run');
-    return `${k}=${v}\n`;
-  }).join('');
+  return sorted(secrets)
+    .map(([k, v]) => {
+      if (/[\n\r]/.test(v))
+        throw unrepresentable(k, 'docker', 'an --env-file cannot hold a multi-line value', '--format dotenv or json, or hush run');
+      return `${k}=${v}\n`;
+    })
+    .join('');
 }
 
 /**
@@ -79,7 +91,15 @@ export function yamlQuote(value: string): string {
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
-    else if (c < 0x20 || c === 0x7f || (c >= 0x80 && c <= 0x9f) || c === 0x2028 || c === 0x2029 || c === 0xfeff || (c >= 0xd800 && c <= 0xdfff)) {
+    else if (
+      c < 0x20 ||
+      c === 0x7f ||
+      (c >= 0x80 && c <= 0x9f) ||
+      c === 0x2028 ||
+      c === 0x2029 ||
+      c === 0xfeff ||
+      (c >= 0xd800 && c <= 0xdfff)
+    ) {
       out += '\\u' + c.toString(16).padStart(4, '0');
     } else out += ch;
   }
@@ -98,11 +118,16 @@ export function toJson(secrets: Record<string, string>): string {
 
 export function formatSecrets(format: Format, secrets: Record<string, string>): string {
   switch (format) {
-    case 'dotenv': return toDotenv(secrets);
-    case 'json': return toJson(secrets);
-    case 'shell': return toShell(secrets);
-    case 'docker': return toDocker(secrets);
-    case 'yaml': return toYaml(secrets);
+    case 'dotenv':
+      return toDotenv(secrets);
+    case 'json':
+      return toJson(secrets);
+    case 'shell':
+      return toShell(secrets);
+    case 'docker':
+      return toDocker(secrets);
+    case 'yaml':
+      return toYaml(secrets);
   }
 }
 
@@ -122,6 +147,7 @@ export function parseEnvFile(text: string): Record<string, string> {
   const parsed = parseDotenv(rename ? text.replace(/^(\s*(?:export\s+)?)__proto__(\s*[=:])/gm, `$1${PROTO_STAND_IN}$2`) : text);
   const out = dict<string>();
   // Every stand-in in the parsed text was a __proto__ of the file (the text held none of its own), values included.
-  for (const [k, v] of Object.entries(parsed)) out[k === PROTO_STAND_IN && rename ? '__proto__' : k] = rename ? v.split(PROTO_STAND_IN).join('__proto__') : v;
+  for (const [k, v] of Object.entries(parsed))
+    out[k === PROTO_STAND_IN && rename ? '__proto__' : k] = rename ? v.split(PROTO_STAND_IN).join('__proto__') : v;
   return out;
 }

@@ -16,7 +16,11 @@ export const EXIT = {
 } as const;
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code?: string,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -35,11 +39,32 @@ export class CliError extends Error {
     else if (status === 403 || code === 'forbidden') exit = EXIT.auth;
     else if (status === 404 || (code && code.endsWith('_not_found'))) exit = EXIT.notFound;
     else if (status === 409 || code === 'cas_conflict' || code === 'already_exists' || code === 'already_initialized') exit = EXIT.conflict;
-    else if (status === 503 || status === 502 || status === 504 || code === 'unavailable' || code === 'timeout' || code === 'network_error' || code === 'certificate_untrusted') exit = EXIT.unavailable;
-    else if (status === 400 || status === 413 || status === 415 || code === 'config_invalid' || code === 'invalid_request' || code === 'invalid_config') exit = EXIT.usage;
+    else if (
+      status === 503 ||
+      status === 502 ||
+      status === 504 ||
+      code === 'unavailable' ||
+      code === 'timeout' ||
+      code === 'network_error' ||
+      code === 'certificate_untrusted'
+    )
+      exit = EXIT.unavailable;
+    else if (
+      status === 400 ||
+      status === 413 ||
+      status === 415 ||
+      code === 'config_invalid' ||
+      code === 'invalid_request' ||
+      code === 'invalid_config'
+    )
+      exit = EXIT.usage;
     let msg = String(err?.message ?? e).split('\n')[0];
     // The SDK names its own option; on the command line the flag is the way.
-    if (code === 'certificate_untrusted') msg = msg.replace(/give the CA certificate with HUSH_CA_FILE or the ca option$/, 'give the CA certificate with --ca-file FILE or HUSH_CA_FILE');
+    if (code === 'certificate_untrusted')
+      msg = msg.replace(
+        /give the CA certificate with HUSH_CA_FILE or the ca option$/,
+        'give the CA certificate with --ca-file FILE or HUSH_CA_FILE',
+      );
     return new CliError(msg, exit, code);
   }
 }
@@ -72,10 +97,17 @@ const cell = (v: unknown): string => {
 };
 
 export function printTable(rows: Record<string, unknown>[], columns: string[], headers?: Record<string, string>): void {
-  if (rows.length === 0) { process.stdout.write('(none)\n'); return; }
+  if (rows.length === 0) {
+    process.stdout.write('(none)\n');
+    return;
+  }
   const head = columns.map((c) => headers?.[c] ?? c.toUpperCase());
   const widths = columns.map((c, i) => Math.max(head[i].length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd() + '\n';
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd() + '\n';
   process.stdout.write(line(head));
   for (const r of rows) process.stdout.write(line(columns.map((c) => cell(r[c]))));
 }

@@ -12,7 +12,15 @@ const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '
 
 export function progress(label: string, opts: { delayMs?: number; stream?: NodeJS.WriteStream } = {}): Progress {
   const stream = opts.stream ?? process.stderr;
-  if (!stream.isTTY) return { update() { /* not a terminal */ }, stop() { /* not a terminal */ } };
+  if (!stream.isTTY)
+    return {
+      update() {
+        /* not a terminal */
+      },
+      stop() {
+        /* not a terminal */
+      },
+    };
   let text = label;
   let frame = 0;
   let drawn = false;
@@ -30,7 +38,9 @@ export function progress(label: string, opts: { delayMs?: number; stream?: NodeJ
   }, opts.delayMs ?? 250);
   delay.unref();
   return {
-    update(l) { text = l; },
+    update(l) {
+      text = l;
+    },
     stop() {
       clearTimeout(delay);
       if (timer) clearInterval(timer);

@@ -32,14 +32,32 @@ export async function readHidden(prompt: string): Promise<string> {
     return await new Promise<string>((resolve, reject) => {
       const onData = (s: string) => {
         for (const ch of s) {
-          if (ch === '\r' || ch === '\n') { stdin.off('data', onData); resolve(chars.join('')); return; }
-          if (ch === '\u0003') { stdin.off('data', onData); reject(new CliError('cancelled', EXIT_CANCELLED)); return; }
+          if (ch === '\r' || ch === '\n') {
+            stdin.off('data', onData);
+            resolve(chars.join(''));
+            return;
+          }
+          if (ch === '\u0003') {
+            stdin.off('data', onData);
+            reject(new CliError('cancelled', EXIT_CANCELLED));
+            return;
+          }
           if (ch === '\u0004') {
-            if (chars.length === 0) { stdin.off('data', onData); reject(new CliError('cancelled', EXIT_CANCELLED)); return; }
+            if (chars.length === 0) {
+              stdin.off('data', onData);
+              reject(new CliError('cancelled', EXIT_CANCELLED));
+              return;
+            }
             continue;
           }
-          if (ch === '\u007f' || ch === '\b') { chars.pop(); continue; }
-          if (ch === '\u0015') { chars = []; continue; }
+          if (ch === '\u007f' || ch === '\b') {
+            chars.pop();
+            continue;
+          }
+          if (ch === '\u0015') {
+            chars = [];
+            continue;
+          }
           // Escape sequences (arrow keys) and other control characters are not part of a secret typed by hand.
           if (ch < ' ' && ch !== '\t') continue;
           chars.push(ch);

@@ -44,7 +44,11 @@ export function parseDuration(text: string | number | undefined, opts: DurationO
 
 /** The shortest exact form in d, h or m, else seconds: 86400000 -> "1d", 5400000 -> "90m". */
 export function formatDuration(ms: number): string {
-  for (const [u, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+  for (const [u, n] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
     if (ms >= n && ms % n === 0) return `${ms / n}${u}`;
   }
   return `${Math.round(ms / 1000)}s`;

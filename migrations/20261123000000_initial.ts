@@ -99,7 +99,18 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const t of ['leases', 'audit_head', 'audit_events', 'tokens', 'secret_versions', 'secrets', 'environments', 'projects', 'keys', 'meta']) {
+  for (const t of [
+    'leases',
+    'audit_head',
+    'audit_events',
+    'tokens',
+    'secret_versions',
+    'secrets',
+    'environments',
+    'projects',
+    'keys',
+    'meta',
+  ]) {
     await knex.schema.dropTableIfExists(t);
   }
 }

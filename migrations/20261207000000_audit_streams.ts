@@ -32,7 +32,9 @@ export async function up(knex: Knex): Promise<void> {
     t.bigInteger('stream_seq');
   });
   await knex('audit_events').update({ stream_seq: knex.ref('seq') });
-  await knex.schema.alterTable('audit_events', (t) => { t.unique(['stream', 'stream_seq']); });
+  await knex.schema.alterTable('audit_events', (t) => {
+    t.unique(['stream', 'stream_seq']);
+  });
   await knex.schema.createTable('audit_checkpoints', (t) => {
     t.bigInteger('id').primary();
     t.bigInteger('ts').notNullable();
@@ -44,14 +46,21 @@ export async function up(knex: Knex): Promise<void> {
   if (head) {
     const now = Date.now();
     await knex('audit_streams').insert({
-      id: 0, node: 'single chain (before streams)', created_at: now, head_seq: head.seq, head_event: head.seq, head_hash: head.hash, checkpoint_seq: 0, closed_at: now,
+      id: 0,
+      node: 'single chain (before streams)',
+      created_at: now,
+      head_seq: head.seq,
+      head_event: head.seq,
+      head_hash: head.hash,
+      checkpoint_seq: 0,
+      closed_at: now,
     });
   }
   await knex.schema.dropTable('audit_head');
   if (pg) {
     const { rows } = await knex.raw('select coalesce(max(seq), 0) as max from audit_events');
     await knex.raw('create sequence audit_events_seq');
-    if (Number(rows[0].max) > 0) await knex.raw('select setval(\'audit_events_seq\', ?)', [Number(rows[0].max)]);
+    if (Number(rows[0].max) > 0) await knex.raw("select setval('audit_events_seq', ?)", [Number(rows[0].max)]);
   }
 }
 
@@ -59,7 +68,8 @@ export async function down(knex: Knex): Promise<void> {
   // Back to the single chain: only possible while no stream but 0 holds events (a failed restore
   // undoing its migrations, a vault that never ran this release).
   const other = await knex('audit_events').where('stream', '<>', 0).first();
-  if (other) throw new Error('the audit streams migration cannot be undone once other streams hold events: restore a backup made before it');
+  if (other)
+    throw new Error('the audit streams migration cannot be undone once other streams hold events: restore a backup made before it');
   await knex.schema.createTable('audit_head', (t) => {
     t.integer('id').primary();
     t.bigInteger('seq').notNullable();
@@ -67,8 +77,13 @@ export async function down(knex: Knex): Promise<void> {
   });
   const s0 = await knex('audit_streams').where({ id: 0 }).first();
   if (s0) await knex('audit_head').insert({ id: 1, seq: s0.head_seq, hash: s0.head_hash });
-  await knex.schema.alterTable('audit_events', (t) => { t.dropUnique(['stream', 'stream_seq']); });
-  await knex.schema.alterTable('audit_events', (t) => { t.dropColumn('stream_seq'); t.dropColumn('stream'); });
+  await knex.schema.alterTable('audit_events', (t) => {
+    t.dropUnique(['stream', 'stream_seq']);
+  });
+  await knex.schema.alterTable('audit_events', (t) => {
+    t.dropColumn('stream_seq');
+    t.dropColumn('stream');
+  });
   await knex.schema.dropTable('audit_checkpoints');
   await knex.schema.dropTable('audit_streams');
   if (knex.client.config.client === 'pg') await knex.raw('drop sequence if exists audit_events_seq');

@@ -22,7 +22,12 @@ export async function down(knex: Knex): Promise<void> {
 /** Versions written this close together (ms), by one actor, to distinct secrets, are taken as one write (a bulk change). */
 const SAME_WRITE_GAP_MS = 50;
 
-interface LegacyVersion { id: number | string; secret_id: number; created_by: string; created_at: number | string }
+interface LegacyVersion {
+  id: number | string;
+  secret_id: number;
+  created_by: string;
+  created_at: number | string;
+}
 
 /**
  * Gives a revision to every version that has none (written before this
@@ -47,7 +52,8 @@ export async function backfillRevisions(knex: Knex): Promise<void> {
     const current = Number(env.revision);
     const rows: LegacyVersion[] = await knex('secret_versions as v')
       .join('secrets as s', 's.id', 'v.secret_id')
-      .where('s.env_id', env.id).whereNull('v.revision')
+      .where('s.env_id', env.id)
+      .whereNull('v.revision')
       .orderBy([{ column: 'v.created_at' }, { column: 'v.id' }])
       .select('v.id', 'v.secret_id', 'v.created_by', 'v.created_at');
     if (rows.length === 0) continue;
@@ -60,8 +66,15 @@ export async function backfillRevisions(knex: Knex): Promise<void> {
       let seen = new Set<number>();
       rows.forEach((r, i) => {
         const prev = rows[i - 1];
-        const same = prev && prev.created_by === r.created_by && Number(r.created_at) - Number(prev.created_at) <= SAME_WRITE_GAP_MS && !seen.has(r.secret_id);
-        if (!same) { group++; seen = new Set(); }
+        const same =
+          prev &&
+          prev.created_by === r.created_by &&
+          Number(r.created_at) - Number(prev.created_at) <= SAME_WRITE_GAP_MS &&
+          !seen.has(r.secret_id);
+        if (!same) {
+          group++;
+          seen = new Set();
+        }
         seen.add(r.secret_id);
         groupOf.push(group);
       });
@@ -76,7 +89,10 @@ export async function backfillRevisions(knex: Knex): Promise<void> {
       byRevision.set(assigned[i], list);
     });
     for (const [revision, ids] of byRevision) {
-      for (let i = 0; i < ids.length; i += 500) await knex('secret_versions').whereIn('id', ids.slice(i, i + 500)).update({ revision });
+      for (let i = 0; i < ids.length; i += 500)
+        await knex('secret_versions')
+          .whereIn('id', ids.slice(i, i + 500))
+          .update({ revision });
     }
     // A vault whose revision counter is behind its versions (it cannot be, but a hand-edited one might) keeps its state reachable.
     if (current === 0) await knex('environments').where('id', env.id).update({ revision: 1 });

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = `${root}dist/client/hush.cjs`;
-const SERVER_PACKAGES = /^(knex|fastify|@fastify\/.*|openpgp|better-sqlite3|pg|pino|croner|libsodium-wrappers(-sumo)?|shamir-secret-sharing|@sinclair\/typebox)(\/.*)?$/;
+const SERVER_PACKAGES =
+  /^(knex|fastify|@fastify\/.*|openpgp|better-sqlite3|pg|pino|croner|libsodium-wrappers(-sumo)?|shamir-secret-sharing|@sinclair\/typebox)(\/.*)?$/;
 const stubbed = new Set();
 
 const serverOnly = {
@@ -26,7 +27,8 @@ const serverOnly = {
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => {
       const path = args.path;
-      const intoServer = /(^|\/)(vault|migrations)\//.test(path) && args.importer.startsWith(root) && !args.importer.includes('/node_modules/');
+      const intoServer =
+        /(^|\/)(vault|migrations)\//.test(path) && args.importer.startsWith(root) && !args.importer.includes('/node_modules/');
       if (intoServer || SERVER_PACKAGES.test(path)) {
         stubbed.add(`${path} (from ${args.importer.slice(root.length)})`);
         return { path, namespace: 'server-only' };
@@ -36,8 +38,9 @@ const serverOnly = {
     b.onLoad({ filter: /.*/, namespace: 'server-only' }, () => ({
       resolveDir: `${root}cli`,
       loader: 'ts',
-      contents: "import { needsServerPackage } from './commands/server-stubs.ts';\n" +
-        ("throw needsServerPackage(`hush ${process.argv.slice(2).filter((a) => " + "!a.startsWith('-')).slice(0, 2).join(' ')}`);\n"),
+      contents:
+        "import { needsServerPackage } from './commands/server-stubs.ts';\n" +
+        ('throw needsServerPackage(`hush ${process.argv.slice(2).filter((a) => ' + "!a.startsWith('-')).slice(0, 2).join(' ')}`);\n"),
     }));
   },
 };
@@ -70,30 +73,45 @@ const full = fullBundle.code;
 const run = runBundle.code;
 // Compressed: every start reads and scans the whole file, and only the commands other than `hush run` need this part.
 const packed = brotliCompressSync(Buffer.from(full), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).toString('base64');
-const file = (`#!/usr/bin/env node
+const file =
+  `#!/usr/bin/env node
 "use strict";
-const __hush_bundle_url = ` + `require("node:url").pathToFileURL(__filename).href;
+const __hush_bundle_url = ` +
+  `require("node:url").pathToFileURL(__filename).href;
 (function () {
-  const args = ` + `process.argv.slice(2);
+  const args = ` +
+  `process.argv.slice(2);
   function full() {
     const { Script } = require("node:vm");
-    const ` + `code = require("node:zlib").brotliDecompressSync(Buffer.from(${JSON.stringify(packed)}, ` + `"base64")).toString("utf8");
-    const fn = new Script("(function (exports, require, module, ` + `__filename, __dirname, __hush_bundle_url) {" + code + "\\n})", { filename: __filename ` + `}).runInThisContext();
+    const ` +
+  `code = require("node:zlib").brotliDecompressSync(Buffer.from(${JSON.stringify(packed)}, ` +
+  `"base64")).toString("utf8");
+    const fn = new Script("(function (exports, require, module, ` +
+  `__filename, __dirname, __hush_bundle_url) {" + code + "\\n})", { filename: __filename ` +
+  `}).runInThisContext();
     const m = { exports: {} };
-    fn(m.exports, require, m, __filename, ` + `__dirname, __hush_bundle_url);
+    fn(m.exports, require, m, __filename, ` +
+  `__dirname, __hush_bundle_url);
   }
   if (args[0] !== "run") return full();
-  const m = { ` + `exports: {} };
+  const m = { ` +
+  `exports: {} };
   (function (exports, module) {
 ${run}
   })(m.exports, m);
-  ` + `m.exports.fastRun(args.slice(1)).then((handled) => { if (!handled) full(); }, (e) => { ` + `process.stderr.write("hush: " + ((e && e.message) || e) + "\\n"); process.exit(1); });
+  ` +
+  `m.exports.fastRun(args.slice(1)).then((handled) => { if (!handled) full(); }, (e) => { ` +
+  `process.stderr.write("hush: " + ((e && e.message) || e) + "\\n"); process.exit(1); });
 })();
-`);
+`;
 mkdirSync(`${root}dist/client`, { recursive: true });
 writeFileSync(out, file);
 chmodSync(out, 0o755);
 // What went in, for test/client/single-file.test.ts (and anyone auditing the file).
 writeFileSync(`${root}dist/client/inputs.json`, JSON.stringify({ run: runBundle.inputs, full: fullBundle.inputs }, null, 1));
 if (process.env.HUSH_BUILD_VERBOSE) for (const s of [...stubbed].sort()) console.log(`  server-only, not bundled: ${s}`);
-console.log((`built ${out.slice(root.length)} (${(file.length / 1024).toFixed(0)} KiB: hush run ` + `${(run.length / 1024).toFixed(0)} KiB, the rest ${(full.length / 1024).toFixed(0)} KiB stored ` + `compressed in ${(packed.length / 1024).toFixed(0)} KiB, compiled on use)`));
+console.log(
+  `built ${out.slice(root.length)} (${(file.length / 1024).toFixed(0)} KiB: hush run ` +
+    `${(run.length / 1024).toFixed(0)} KiB, the rest ${(full.length / 1024).toFixed(0)} KiB stored ` +
+    `compressed in ${(packed.length / 1024).toFixed(0)} KiB, compiled on use)`,
+);

@@ -19,12 +19,22 @@ const nodeBuiltins = {
 };
 await build({
   entryPoints: [`${root}vault/ui/src/main.js`],
-  bundle: true, minify: true, format: 'esm', target: 'es2022', platform: 'browser',
-  outfile: `${out}app.js`, legalComments: 'none', logLevel: 'warning', plugins: [nodeBuiltins],
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  target: 'es2022',
+  platform: 'browser',
+  outfile: `${out}app.js`,
+  legalComments: 'none',
+  logLevel: 'warning',
+  plugins: [nodeBuiltins],
   // The same file's loaders read `process`; a module-scoped stand-in keeps them from failing should anything touch them.
   banner: { js: 'const process={env:{},cwd:()=>"/"};' },
 });
 copyFileSync(`${root}vault/ui/app.css`, `${out}app.css`);
 copyFileSync(`${root}vault/ui/index.html`, `${out}index.html`);
-const size = (f) => { const b = readFileSync(`${out}${f}`); return `${f} ${(b.length / 1024).toFixed(1)} KiB (${(gzipSync(b, { level: 9 }).length / 1024).toFixed(1)} KiB gzipped)`; };
+const size = (f) => {
+  const b = readFileSync(`${out}${f}`);
+  return `${f} ${(b.length / 1024).toFixed(1)} KiB (${(gzipSync(b, { level: 9 }).length / 1024).toFixed(1)} KiB gzipped)`;
+};
 console.log(`built dist/ui/: ${['app.js', 'app.css', 'index.html'].map(size).join(', ')}`);

@@ -16,7 +16,9 @@ const MIN_FUZZ_CASES = 100_000;
 const FUZZ_SCALE = '1,sqlite.routes=10,sqlite.raw=45';
 
 if (!process.env.HUSH_TEST_PG_URL) {
-  console.error('soak: HUSH_TEST_PG_URL is not set; the soak run covers both engines (e.g. HUSH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm run soak)');
+  console.error(
+    'soak: HUSH_TEST_PG_URL is not set; the soak run covers both engines (e.g. HUSH_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test npm run soak)',
+  );
   process.exit(2);
 }
 
@@ -27,10 +29,23 @@ const start = Date.now();
 const scratch = mkdtempSync(join(tmpdir(), 'hush-soak-'));
 const env = { ...process.env, TMPDIR: scratch, HUSH_TEST_CRASH_CYCLES: String(CYCLES), HUSH_TEST_FUZZ_SCALE: FUZZ_SCALE };
 // Its own process group (detached): the test runner, the test files and every server they start are stopped together.
-const child = spawn(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${LIMIT_MS}`, ...files], { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${LIMIT_MS}`, ...files], {
+  env,
+  stdio: ['ignore', 'pipe', 'inherit'],
+  detached: true,
+});
 console.error(`soak: tests running as process group ${child.pid}, temp files in ${scratch}`);
-const stopGroup = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } };
-const cleanUp = () => { stopGroup(); rmSync(scratch, { recursive: true, force: true }); };
+const stopGroup = () => {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+};
+const cleanUp = () => {
+  stopGroup();
+  rmSync(scratch, { recursive: true, force: true });
+};
 let timedOut = false;
 const timer = setTimeout(() => {
   timedOut = true;
@@ -82,7 +97,10 @@ child.on('close', (code) => {
   if (!fuzz) problems.push('no fuzz figures');
   else if (fuzz.cases < MIN_FUZZ_CASES || fuzz.fiveXX !== 0) problems.push(`fuzz: ${fuzz.cases} cases, ${fuzz.fiveXX} 5xx`);
   const lines = ['', '='.repeat(72), `  soak: ${minutes} min (limit ${LIMIT_MS / 60_000})`];
-  for (const [e, c] of Object.entries(crash)) lines.push(`  crash ${e}: ${c.cycles} kill -9 cycles, ${c.acked} acknowledged writes, ${c.losses} lost, ${c.reads} reads under load (seed ${c.seed})`);
+  for (const [e, c] of Object.entries(crash))
+    lines.push(
+      `  crash ${e}: ${c.cycles} kill -9 cycles, ${c.acked} acknowledged writes, ${c.losses} lost, ${c.reads} reads under load (seed ${c.seed})`,
+    );
   if (fuzz) lines.push(`  fuzz: ${fuzz.cases} cases, ${fuzz.requests} requests, ${fuzz.fiveXX} x 5xx (seed ${fuzz.seed})`);
   lines.push(problems.length ? `  FAILED: ${problems.join('; ')}` : '  passed', '='.repeat(72));
   console.log(lines.join('\n'));

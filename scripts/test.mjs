@@ -24,13 +24,21 @@ function walk(dir) {
 }
 let files = walk(root);
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
-if (files.length === 0) { console.error('no test files found'); process.exit(1); }
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
 
 function engines() {
   const url = process.env.HUSH_TEST_PG_URL;
   if (!url) return 'SQLite only. PostgreSQL suites are registered but SKIPPED: set HUSH_TEST_PG_URL=postgres://... to run them';
   let where = 'HUSH_TEST_PG_URL';
-  try { const u = new URL(url); where = `${u.hostname}:${u.port || 5432}${u.pathname}`; } catch { /* shown as the variable's name */ }
+  try {
+    const u = new URL(url);
+    where = `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    /* shown as the variable's name */
+  }
   return `SQLite and PostgreSQL (${where})`;
 }
 const banner = (lines) => console.log(['', '='.repeat(72), ...lines.map((l) => `  ${l}`), '='.repeat(72), ''].join('\n'));
@@ -54,7 +62,12 @@ createInterface({ input: child.stdout }).on('line', (line) => {
 });
 child.on('close', (code, signal) => {
   const lines = [`engines: ${engines()}`, `wall time: ${((Date.now() - start) / 1000).toFixed(1)} s`];
-  if (Object.keys(totals).length) lines.push(Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(', '));
+  if (Object.keys(totals).length)
+    lines.push(
+      Object.entries(totals)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+    );
   if (skipped.size) {
     lines.push('skipped suites and tests:');
     for (const [reason, names] of skipped) {

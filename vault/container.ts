@@ -40,7 +40,10 @@ import { sessionStoreFactory } from './store/session-store.js';
 import { sessionServiceFactory } from './services/session/session-service.js';
 
 export interface ContainerDeps {
-  db: Db; storage: StorageKind; config: Readonly<Config>; log: FastifyBaseLogger;
+  db: Db;
+  storage: StorageKind;
+  config: Readonly<Config>;
+  log: FastifyBaseLogger;
   /** A server's metrics (absent for the CLI's offline commands). */
   metrics?: Metrics | null;
 }
@@ -67,12 +70,33 @@ export function buildBase(deps: ContainerDeps) {
     sessions: sessionStoreFactory(db),
   };
   const limits = {
-    authFail: authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: shared ? stores.limits : null, log }),
+    authFail: authFailLimitFactory({
+      limit: config.authFailLimit,
+      windowMs: config.authFailWindowMs,
+      store: shared ? stores.limits : null,
+      log,
+    }),
     /** Null: @fastify/rate-limit's in-process store. */
-    rate: shared ? sharedRateLimitFactory({ store: stores.limits, lease: config.rateLimitLease ?? Math.max(1, Math.ceil(config.rateLimitMax / 100)), log }) : null,
+    rate: shared
+      ? sharedRateLimitFactory({
+          store: stores.limits,
+          lease: config.rateLimitLease ?? Math.max(1, Math.ceil(config.rateLimitMax / 100)),
+          log,
+        })
+      : null,
   };
   // Issuer keys (JWKS) hold no secret: their cache outlives a seal.
-  return { db, storage: deps.storage, config, log, stores, limits, issuerKeys: issuerKeysFactory(), metrics: deps.metrics ?? null, health: healthServiceFactory({ meta: stores.meta, policies: stores.policies }) };
+  return {
+    db,
+    storage: deps.storage,
+    config,
+    log,
+    stores,
+    limits,
+    issuerKeys: issuerKeysFactory(),
+    metrics: deps.metrics ?? null,
+    health: healthServiceFactory({ meta: stores.meta, policies: stores.policies }),
+  };
 }
 export type Base = ReturnType<typeof buildBase>;
 
@@ -83,23 +107,69 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
   // The worker is made after the audit service it writes through; the outbox only needs to wake it.
   let webhookWorker: WebhookWorker | null = null;
   const outbox = webhookOutboxFactory({ store: stores.webhooks, onCommitted: () => webhookWorker?.kick() });
-  const audit = auditServiceFactory({ db, auditStore: stores.audit, keys, log, auditFile: config.auditFile, checkpointIntervalMs: config.auditCheckpointIntervalMs, outbox, batches: base.metrics?.batches ?? null });
+  const audit = auditServiceFactory({
+    db,
+    auditStore: stores.audit,
+    keys,
+    log,
+    auditFile: config.auditFile,
+    checkpointIntervalMs: config.auditCheckpointIntervalMs,
+    outbox,
+    batches: base.metrics?.batches ?? null,
+  });
   webhookWorker = webhookWorkerFactory({
-    store: stores.webhooks, keys, audit, log, allowPrivate: config.allowPrivateWebhooks, maxBackoffMs: config.webhookMaxBackoffMs,
+    store: stores.webhooks,
+    keys,
+    audit,
+    log,
+    allowPrivate: config.allowPrivateWebhooks,
+    maxBackoffMs: config.webhookMaxBackoffMs,
   });
   const worker = webhookWorker;
-  const webhooks = webhookServiceFactory({ store: stores.webhooks, keys, audit, allowPrivate: config.allowPrivateWebhooks, onEnqueued: () => worker.kick() });
-  const tokens = tokenServiceFactory({ tokenStore: stores.tokens, keys, audit, log, failLimit: limits.authFail, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs,
-    failBurst: { threshold: Math.min(config.alertAuthFailBurst, config.authFailLimit), windowMs: config.authFailWindowMs } });
+  const webhooks = webhookServiceFactory({
+    store: stores.webhooks,
+    keys,
+    audit,
+    allowPrivate: config.allowPrivateWebhooks,
+    onEnqueued: () => worker.kick(),
+  });
+  const tokens = tokenServiceFactory({
+    tokenStore: stores.tokens,
+    keys,
+    audit,
+    log,
+    failLimit: limits.authFail,
+    defaultTtlMs: config.tokenDefaultTtlMs,
+    maxTtlMs: config.tokenMaxTtlMs,
+    failBurst: { threshold: Math.min(config.alertAuthFailBurst, config.authFailLimit), windowMs: config.authFailWindowMs },
+  });
   const valueCache = config.valueCacheBytes > 0 ? valueCacheFactory(config.valueCacheBytes) : null;
   const writer = envWriterFactory({
-    projectStore: stores.projects, secretStore: stores.secrets, historyStore: stores.history, keys, maxValueBytes: config.maxValueBytes, maxSecretsPerEnv: config.maxSecretsPerEnv, maxEnvBytes: config.maxEnvBytes,
+    projectStore: stores.projects,
+    secretStore: stores.secrets,
+    historyStore: stores.history,
+    keys,
+    maxValueBytes: config.maxValueBytes,
+    maxSecretsPerEnv: config.maxSecretsPerEnv,
+    maxEnvBytes: config.maxEnvBytes,
   });
   const secrets = secretServiceFactory({
-    db, projectStore: stores.projects, secretStore: stores.secrets, keys, audit, writer, historyStore: stores.history, maxSecretsPerEnv: config.maxSecretsPerEnv, maxEnvBytes: config.maxEnvBytes, valueCache,
+    db,
+    projectStore: stores.projects,
+    secretStore: stores.secrets,
+    keys,
+    audit,
+    writer,
+    historyStore: stores.history,
+    maxSecretsPerEnv: config.maxSecretsPerEnv,
+    maxEnvBytes: config.maxEnvBytes,
+    valueCache,
     afterDelete: async () => {
       try {
-        if ((await checkpointTruncate(db)) === 'busy') log.warn('after a delete, the SQLite write-ahead log could not be truncated yet (a reader holds an older snapshot); the next checkpoint does it');
+        if ((await checkpointTruncate(db)) === 'busy')
+          log.warn(
+            'after a delete, the SQLite write-ahead log could not be truncated yet (a reader holds an older snapshot); the next checkpoint does it',
+          );
       } catch (e) {
         log.warn({ err: { message: (e as Error).message } }, 'after a delete, the SQLite write-ahead log could not be checkpointed');
       }
@@ -108,19 +178,41 @@ export function buildKeyed(base: Base, masterKey: MasterKey, masterKeySource?: M
   const history = historyServiceFactory({ historyStore: stores.history, writer, audit, references: secrets });
   const kv = kvServiceFactory({ projectStore: stores.projects, historyStore: stores.history, history, writer, audit, references: secrets });
   const rotation = rotationServiceFactory({ db, keys, projectStore: stores.projects, secretStore: stores.secrets, audit, seal });
-  const jwtAuth = jwtAuthServiceFactory({ roles: stores.jwtRoles, tokens, audit, keys: base.issuerKeys, log, maxTtlMs: config.tokenMaxTtlMs });
-  const lifecycle = lifecycleServiceFactory({ projectStore: stores.projects, secretStore: stores.secrets, policyStore: stores.policies, leaseStore: stores.leases, secrets, audit });
+  const jwtAuth = jwtAuthServiceFactory({
+    roles: stores.jwtRoles,
+    tokens,
+    audit,
+    keys: base.issuerKeys,
+    log,
+    maxTtlMs: config.tokenMaxTtlMs,
+  });
+  const lifecycle = lifecycleServiceFactory({
+    projectStore: stores.projects,
+    secretStore: stores.secrets,
+    policyStore: stores.policies,
+    leaseStore: stores.leases,
+    secrets,
+    audit,
+  });
   const sessions = sessionServiceFactory({
-    tokens, tokenStore: stores.tokens, sessionStore: stores.sessions, audit, idleMs: config.uiIdleTimeoutMs, maxMs: config.uiSessionTtlMs, tokenMaxTtlMs: config.tokenMaxTtlMs, log,
+    tokens,
+    tokenStore: stores.tokens,
+    sessionStore: stores.sessions,
+    audit,
+    idleMs: config.uiIdleTimeoutMs,
+    maxMs: config.uiSessionTtlMs,
+    tokenMaxTtlMs: config.tokenMaxTtlMs,
+    log,
   });
   return { keys, audit, tokens, secrets, history, kv, rotation, jwtAuth, lifecycle, valueCache, webhooks, webhookWorker: worker, sessions };
 }
 export type Keyed = ReturnType<typeof buildKeyed>;
 
-export type Container = Base & Omit<Keyed, 'valueCache' | 'webhookWorker'> & {
-  /** True while the server holds no keys: every keyed service then throws SealedError (503 sealed). */
-  readonly sealed: boolean;
-};
+export type Container = Base &
+  Omit<Keyed, 'valueCache' | 'webhookWorker'> & {
+    /** True while the server holds no keys: every keyed service then throws SealedError (503 sealed). */
+    readonly sealed: boolean;
+  };
 
 /** Wires stores and services for a vault whose master key is at hand (the CLI's offline commands, restore, tests). */
 export function buildContainer(deps: ContainerDeps & { masterKey: MasterKey; masterKeySource?: MasterKeySource }): Container {
@@ -142,17 +234,41 @@ export function sealableContainer(base: Base, current: () => Keyed | null): Cont
   };
   return {
     ...base,
-    get keys() { return get('keys'); },
-    get audit() { return get('audit'); },
-    get tokens() { return get('tokens'); },
-    get secrets() { return get('secrets'); },
-    get history() { return get('history'); },
-    get kv() { return get('kv'); },
-    get rotation() { return get('rotation'); },
-    get jwtAuth() { return get('jwtAuth'); },
-    get webhooks() { return get('webhooks'); },
-    get lifecycle() { return get('lifecycle'); },
-    get sessions() { return get('sessions'); },
-    get sealed() { return current() === null; },
+    get keys() {
+      return get('keys');
+    },
+    get audit() {
+      return get('audit');
+    },
+    get tokens() {
+      return get('tokens');
+    },
+    get secrets() {
+      return get('secrets');
+    },
+    get history() {
+      return get('history');
+    },
+    get kv() {
+      return get('kv');
+    },
+    get rotation() {
+      return get('rotation');
+    },
+    get jwtAuth() {
+      return get('jwtAuth');
+    },
+    get webhooks() {
+      return get('webhooks');
+    },
+    get lifecycle() {
+      return get('lifecycle');
+    },
+    get sessions() {
+      return get('sessions');
+    },
+    get sealed() {
+      return current() === null;
+    },
   };
 }

@@ -14,17 +14,27 @@ import { ConfigError } from './errors.js';
 /** Why `path` (the data dir, or the part of it being made) cannot be used, as the end of a sentence. */
 function problem(code: string | undefined): string {
   switch (code) {
-    case 'ENOTDIR': return 'a part of the path is a file, not a directory';
+    case 'ENOTDIR':
+      return 'a part of the path is a file, not a directory';
     case 'EACCES':
-    case 'EPERM': return `permission denied for this user (uid ${process.getuid?.() ?? '?'}): the directory, or the one it is made in, must be writable by it`;
-    case 'EROFS': return 'it is on a read-only file system';
-    case 'ENOSPC': return 'no space is left on its device';
-    case 'EDQUOT': return 'the disk quota of this user is used up';
-    case 'ELOOP': return 'the path has a loop of symbolic links';
-    case 'ENAMETOOLONG': return 'the path is too long';
-    case 'EEXIST': return 'it exists and is not a directory';
-    case 'ENOENT': return 'a directory cannot be made there (a virtual file system such as /proc or /sys?)';
-    default: return `it cannot be used (${code ?? 'unknown error'})`;
+    case 'EPERM':
+      return `permission denied for this user (uid ${process.getuid?.() ?? '?'}): the directory, or the one it is made in, must be writable by it`;
+    case 'EROFS':
+      return 'it is on a read-only file system';
+    case 'ENOSPC':
+      return 'no space is left on its device';
+    case 'EDQUOT':
+      return 'the disk quota of this user is used up';
+    case 'ELOOP':
+      return 'the path has a loop of symbolic links';
+    case 'ENAMETOOLONG':
+      return 'the path is too long';
+    case 'EEXIST':
+      return 'it exists and is not a directory';
+    case 'ENOENT':
+      return 'a directory cannot be made there (a virtual file system such as /proc or /sys?)';
+    default:
+      return `it cannot be used (${code ?? 'unknown error'})`;
   }
 }
 

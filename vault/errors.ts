@@ -82,7 +82,13 @@ export const ReferenceTooLargeError = make('reference_too_large', 422);
 /** A member of the family: a HushError (subclasses such as BackupKeyError keep their own name), or one from another copy of this module. */
 export function isHushError(e: unknown): e is HushError {
   if (e instanceof HushError) return true;
-  return typeof e === 'object' && e !== null && typeof (e as HushError).code === 'string' && typeof (e as HushError).statusCode === 'number' && (e as Error).name === 'HushError';
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as HushError).code === 'string' &&
+    typeof (e as HushError).statusCode === 'number' &&
+    (e as Error).name === 'HushError'
+  );
 }
 
 /** True when an error means the database itself cannot be used right now (disk, permissions, connection). */
@@ -92,10 +98,35 @@ export function isStorageFailure(e: unknown): boolean {
   if (/^SQLITE_(READONLY|IOERR|CANTOPEN|FULL|BUSY|LOCKED|CORRUPT|NOTADB|PERM)/.test(code)) return true;
   // PostgreSQL: connection lost or refused, server shutting down, out of disk/memory/connections,
   // read-only (25006: a read-only standby, default_transaction_read_only) and privileges revoked (42501).
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '08P01', '53300', '53100', '53200', '25006', '42501', '58030'].includes(code)) return true;
+  if (
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      'ENOTFOUND',
+      '57P01',
+      '57P02',
+      '57P03',
+      '08000',
+      '08001',
+      '08003',
+      '08006',
+      '08P01',
+      '53300',
+      '53100',
+      '53200',
+      '25006',
+      '42501',
+      '58030',
+    ].includes(code)
+  )
+    return true;
   if (err?.name === 'KnexTimeoutError') return true;
   const msg = String(err?.message ?? '');
-  return /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Timeout acquiring a connection/i.test(msg);
+  return /Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Timeout acquiring a connection/i.test(
+    msg,
+  );
 }
 
 /** The 503 a storage failure becomes. */

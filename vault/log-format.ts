@@ -30,11 +30,17 @@ export function prettyLine(json: string): string {
   if (o === null || typeof o !== 'object') return `${json.trimEnd()}\n`;
   const t = typeof o.time === 'number' ? new Date(o.time).toISOString().slice(11, 23) : '';
   const level = LEVELS[o.level as number] ?? (typeof o.level === 'string' ? o.level : '');
-  const fields = Object.keys(o).filter((k) => !HEAD.has(k)).map((k) => `${k}=${value(o[k])}`);
+  const fields = Object.keys(o)
+    .filter((k) => !HEAD.has(k))
+    .map((k) => `${k}=${value(o[k])}`);
   return `${[t, level, typeof o.msg === 'string' ? (CONTROL.test(o.msg) ? JSON.stringify(o.msg) : o.msg) : '', ...fields].filter(Boolean).join(' ')}\n`;
 }
 
 /** A destination that writes pretty lines to `out`. */
 export function prettyDestination(out: { write(s: string): unknown }): DestinationStream {
-  return { write: (line: string) => { out.write(prettyLine(line)); } };
+  return {
+    write: (line: string) => {
+      out.write(prettyLine(line));
+    },
+  };
 }

@@ -4,7 +4,15 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.js';
 import { buildContainer } from './container.js';
 import type { MasterKey } from './crypto/keyring.js';
-import { openWithPassphrase, openWithShares, parseShare, sealWithPassphrase, sealWithShares, type SealRecord, type UnsealKey } from './crypto/seal.js';
+import {
+  openWithPassphrase,
+  openWithShares,
+  parseShare,
+  sealWithPassphrase,
+  sealWithShares,
+  type SealRecord,
+  type UnsealKey,
+} from './crypto/seal.js';
 import { ConfigError, InvalidShareError, MasterKeyChangedError, NotInitializedError } from './errors.js';
 import type { AuditContext } from './services/audit/audit-service.js';
 import { readSealRecord, writeSealRecord } from './services/seal/seal-service.js';
@@ -14,7 +22,10 @@ import { metaStoreFactory } from './store/key-store.js';
 /** The operator at this machine: rekey runs on the database, not through a server. */
 const OPERATOR_CONTEXT: AuditContext = { actorId: 'operator', actorName: 'operator (hush operator rekey)', ip: null, requestId: null };
 
-export type RekeyPlan = { type: 'shamir'; shares: number; threshold: number; recipients: { fingerprint: string }[] } | { type: 'passphrase'; passphrase: string } | { type: 'file' };
+export type RekeyPlan =
+  | { type: 'shamir'; shares: number; threshold: number; recipients: { fingerprint: string }[] }
+  | { type: 'passphrase'; passphrase: string }
+  | { type: 'file' };
 
 export interface RekeyInput {
   /** `threshold` current shares (texts); `given` is how many were accepted already. */
@@ -44,7 +55,8 @@ export interface RekeyResult {
  */
 export async function rekeyVault(config: Readonly<Config>, log: FastifyBaseLogger, input: RekeyInput): Promise<RekeyResult> {
   // Opening a SQLite path creates the file: look first, so a mistyped --data-dir is not left with an empty database.
-  if (!config.databaseUrl && !existsSync(join(config.dataDir, 'hush.db'))) throw new NotInitializedError(`there is no vault in ${config.dataDir} (no hush.db): check --data-dir`);
+  if (!config.databaseUrl && !existsSync(join(config.dataDir, 'hush.db')))
+    throw new NotInitializedError(`there is no vault in ${config.dataDir} (no hush.db): check --data-dir`);
   const opened = openConfiguredDb(config);
   const keysToWipe: UnsealKey[] = [];
   let mk: MasterKey | null = null;
@@ -55,7 +67,10 @@ export async function rekeyVault(config: Readonly<Config>, log: FastifyBaseLogge
     let removable: string | null = null;
     if (!current) {
       const resolved = await resolveMasterKey(config);
-      if (!resolved) throw new ConfigError('no master key: this vault is sealed by a key file; give --master-key-file (or run where its data dir holds master.key)');
+      if (!resolved)
+        throw new ConfigError(
+          'no master key: this vault is sealed by a key file; give --master-key-file (or run where its data dir holds master.key)',
+        );
       mk = resolved.key;
       if (resolved.source === 'data-dir') removable = resolved.file;
     } else if (current.type === 'shamir') {
@@ -66,8 +81,12 @@ export async function rekeyVault(config: Readonly<Config>, log: FastifyBaseLogge
         if (parsed.some((q) => q.index === p.index)) throw new InvalidShareError('the same share was given twice');
         parsed.push(p);
       }
-      if (parsed.length < current.threshold) throw new InvalidShareError(`${parsed.length} share(s) given; this vault needs ${current.threshold}`);
-      const opened2 = await openWithShares(current, parsed.map((p) => p.bytes));
+      if (parsed.length < current.threshold)
+        throw new InvalidShareError(`${parsed.length} share(s) given; this vault needs ${current.threshold}`);
+      const opened2 = await openWithShares(
+        current,
+        parsed.map((p) => p.bytes),
+      );
       for (const p of parsed) p.bytes.fill(0);
       mk = opened2.mk;
       keysToWipe.push(opened2.key);
@@ -95,11 +114,17 @@ export async function rekeyVault(config: Readonly<Config>, log: FastifyBaseLogge
     await c.audit.run(OPERATOR_CONTEXT, async (tx, record) => {
       // The same lock as a master-key rotation: a rotation and a rekey never interleave.
       const check = await c.stores.keys.checkLocked(tx, 'update');
-      if (!check || check.mkFingerprint !== mk!.fingerprint) throw new MasterKeyChangedError('the master key was rotated while this rekey ran; run it again');
+      if (!check || check.mkFingerprint !== mk!.fingerprint)
+        throw new MasterKeyChangedError('the master key was rotated while this rekey ran; run it again');
       const now = await readSealRecord(meta, tx);
-      if ((now?.setId ?? null) !== (current?.setId ?? null)) throw new MasterKeyChangedError('another rekey changed the seal while this one ran; nothing was changed');
+      if ((now?.setId ?? null) !== (current?.setId ?? null))
+        throw new MasterKeyChangedError('another rekey changed the seal while this one ran; nothing was changed');
       await writeSealRecord(meta, next, tx);
-      await record({ action: 'vault.rekey', outcome: 'ok', detail: { from: current?.type ?? 'file', to: next.type, shares: next.shares, threshold: next.threshold } });
+      await record({
+        action: 'vault.rekey',
+        outcome: 'ok',
+        detail: { from: current?.type ?? 'file', to: next.type, shares: next.shares, threshold: next.threshold },
+      });
     });
     await c.audit.close();
     c.keys.drop();
@@ -116,8 +141,12 @@ export async function rekeyVault(config: Readonly<Config>, log: FastifyBaseLogge
       }
     }
     return {
-      type: next.type, from: current?.type ?? 'file', shares, threshold: next.threshold,
-      recipients: plan.type === 'shamir' ? plan.recipients : [], removedKeyFile,
+      type: next.type,
+      from: current?.type ?? 'file',
+      shares,
+      threshold: next.threshold,
+      recipients: plan.type === 'shamir' ? plan.recipients : [],
+      removedKeyFile,
     };
   } finally {
     for (const k of keysToWipe) k.wipe();

@@ -6,7 +6,12 @@ import { HushError, NotInitializedError, RateLimitedError } from './errors.js';
 import type { AuditContext, AuditInput } from './services/audit/audit-service.js';
 import type { MasterKeySource } from './services/key/key-service.js';
 import {
-  readSealRecord, SEAL_GENERATION_KEY, sealedKeySource, sealRotationHook, unsealProgressFactory, type SealStatus,
+  readSealRecord,
+  SEAL_GENERATION_KEY,
+  sealedKeySource,
+  sealRotationHook,
+  unsealProgressFactory,
+  type SealStatus,
 } from './services/seal/seal-service.js';
 import { migrate, transaction, type Tx } from './store/db.js';
 
@@ -41,7 +46,10 @@ export interface RuntimeTimers {
  */
 export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers: RuntimeTimers }) {
   const { base, log } = deps;
-  const { db, stores: { meta } } = base;
+  const {
+    db,
+    stores: { meta },
+  } = base;
   let current: { keyed: Keyed; key: UnsealKey | null; generation: string | null; stops: (() => void)[] } | null = null;
   let epoch = 0;
   const attempts: { ctx: AuditContext; input: AuditInput }[] = [];
@@ -65,10 +73,18 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
     passTokens -= 1;
   }
 
-  const container: Container & { readonly epoch: number } = Object.defineProperty(sealableContainer(base, () => current?.keyed ?? null), 'epoch', { get: () => epoch, enumerable: true }) as Container & { epoch: number };
+  const container: Container & { readonly epoch: number } = Object.defineProperty(
+    sealableContainer(base, () => current?.keyed ?? null),
+    'epoch',
+    { get: () => epoch, enumerable: true },
+  ) as Container & { epoch: number };
 
   /** Verifies the key check, migrates, builds the keyed services and starts their timers. */
-  async function open(mk: MasterKey, source: MasterKeySource | undefined, sealed: { key: UnsealKey; setId: string } | null): Promise<Keyed> {
+  async function open(
+    mk: MasterKey,
+    source: MasterKeySource | undefined,
+    sealed: { key: UnsealKey; setId: string } | null,
+  ): Promise<Keyed> {
     const keyed = buildKeyed(base, mk, source, sealed ? sealRotationHook(meta, sealed.setId, sealed.key) : null);
     try {
       await keyed.keys.verify();
@@ -91,12 +107,20 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
     const timer = setInterval(() => {
       if (busy || !current) return;
       busy = true;
-      meta.get(SEAL_GENERATION_KEY).then(async (g) => {
-        if (current && g !== generation) {
-          log.warn({ generation: g }, 'another node sealed every node (operator seal --all): sealing this one');
-          await seal({ actorId: 'system', actorName: 'system', ip: null, requestId: null }, { cluster: 'followed' });
-        }
-      }, () => undefined).finally(() => { busy = false; });
+      meta
+        .get(SEAL_GENERATION_KEY)
+        .then(
+          async (g) => {
+            if (current && g !== generation) {
+              log.warn({ generation: g }, 'another node sealed every node (operator seal --all): sealing this one');
+              await seal({ actorId: 'system', actorName: 'system', ip: null, requestId: null }, { cluster: 'followed' });
+            }
+          },
+          () => undefined,
+        )
+        .finally(() => {
+          busy = false;
+        });
     }, SEAL_ALL_POLL_MS);
     timer.unref();
     return () => clearInterval(timer);
@@ -104,12 +128,15 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
 
   /** `operator seal --all`: every node unsealed under an older generation seals itself (watchSealAll). */
   async function bumpGeneration(tx: Tx): Promise<void> {
-    const g = Number(await meta.get(SEAL_GENERATION_KEY, tx) ?? '0');
+    const g = Number((await meta.get(SEAL_GENERATION_KEY, tx)) ?? '0');
     await meta.set(SEAL_GENERATION_KEY, String((Number.isFinite(g) ? g : 0) + 1), tx);
   }
 
   function noteAttempt(ctx: AuditContext, input: AuditInput): void {
-    if (attempts.length >= MAX_PENDING_ATTEMPTS) { attempts.shift(); attemptsDropped++; }
+    if (attempts.length >= MAX_PENDING_ATTEMPTS) {
+      attempts.shift();
+      attemptsDropped++;
+    }
     attempts.push({ ctx, input: { ...input, detail: { ...input.detail, at: new Date().toISOString() } } });
   }
 
@@ -119,19 +146,29 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
    * checkpoint written (bounded wait), then every key is wiped.
    */
   async function seal(ctx: AuditContext, opts: { cluster?: 'all' | 'followed' } = {}): Promise<{ sealed: true; already: boolean }> {
-    if (sealing) { await sealing; return { sealed: true, already: true }; }
+    if (sealing) {
+      await sealing;
+      return { sealed: true, already: true };
+    }
     // An unseal finishing right now: the seal applies to what it opens.
     while (!current && opening) await opening.catch(() => undefined);
     // Read again: another seal may have started while this one waited (TypeScript keeps the narrowing from above).
     const started = sealing as Promise<unknown> | null;
-    if (started) { await started; return { sealed: true, already: true }; }
+    if (started) {
+      await started;
+      return { sealed: true, already: true };
+    }
     const cur = current;
     if (!cur) return { sealed: true, already: true };
     current = null;
     epoch++;
     progress.reset();
     for (const fn of sealListeners) {
-      try { fn(); } catch (e) { log.error({ err: { message: (e as Error).message } }, 'a seal listener failed'); }
+      try {
+        fn();
+      } catch (e) {
+        log.error({ err: { message: (e as Error).message } }, 'a seal listener failed');
+      }
     }
     const done = (async () => {
       for (const stop of cur.stops) stop();
@@ -143,15 +180,29 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
         await cur.keyed.audit.close();
       })();
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), SEAL_AUDIT_WAIT_MS); });
-      const r = await Promise.race([audited.then(() => 'ok' as const, (e: Error) => e), late]).finally(() => clearTimeout(timer));
-      if (r !== 'ok') log.error({ err: { message: r === 'late' ? `no answer within ${SEAL_AUDIT_WAIT_MS} ms` : r.message } }, 'sealed, but the seal event could not be written to the audit log');
+      const late = new Promise<'late'>((r) => {
+        timer = setTimeout(() => r('late'), SEAL_AUDIT_WAIT_MS);
+      });
+      const r = await Promise.race([
+        audited.then(
+          () => 'ok' as const,
+          (e: Error) => e,
+        ),
+        late,
+      ]).finally(() => clearTimeout(timer));
+      if (r !== 'ok')
+        log.error(
+          { err: { message: r === 'late' ? `no answer within ${SEAL_AUDIT_WAIT_MS} ms` : r.message } },
+          'sealed, but the seal event could not be written to the audit log',
+        );
       cur.keyed.keys.drop();
       cur.keyed.valueCache?.clear();
       cur.key?.wipe();
       // A seal --all must reach the other nodes even when this node's audit write failed.
       if (opts.cluster === 'all' && r !== 'ok') {
-        await transaction(db, bumpGeneration).catch((e: Error) => log.error({ err: { message: e.message } }, 'seal --all: the other nodes could not be told'));
+        await transaction(db, bumpGeneration).catch((e: Error) =>
+          log.error({ err: { message: e.message } }, 'seal --all: the other nodes could not be told'),
+        );
       }
       log.warn({ by: ctx.actorName, ip: ctx.ip, cluster: opts.cluster ?? null }, 'vault sealed: keys dropped');
     })();
@@ -171,22 +222,37 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
     attemptsDropped = 0;
     // Each attempt with its own address and request id; the time it was made is in `at` (events are dated when written).
     for (const a of held) await keyed.audit.record(a.ctx, a.input);
-    await keyed.audit.record(ctx, { action: 'vault.unseal', outcome: 'ok', detail: { message: 'unsealed', ...detail, attemptsHeld: held.length, attemptsDropped: dropped } });
+    await keyed.audit.record(ctx, {
+      action: 'vault.unseal',
+      outcome: 'ok',
+      detail: { message: 'unsealed', ...detail, attemptsHeld: held.length, attemptsDropped: dropped },
+    });
   }
 
-  async function unsealOnce(ctx: AuditContext, input: { share?: string; passphrase?: string }): Promise<SealStatus & { unsealed?: boolean }> {
+  async function unsealOnce(
+    ctx: AuditContext,
+    input: { share?: string; passphrase?: string },
+  ): Promise<SealStatus & { unsealed?: boolean }> {
     if (!current && sealing) await sealing;
     if (current) return { ...status(), unsealed: false };
     const kind = input.share !== undefined ? 'share' : 'passphrase';
     try {
-      const step = input.share !== undefined ? await progress.submitShare(input.share) : await progress.submitPassphrase(input.passphrase ?? '');
+      const step =
+        input.share !== undefined ? await progress.submitShare(input.share) : await progress.submitPassphrase(input.passphrase ?? '');
       sealType = step.done ? step.record.type : sealType;
       if (!step.done) {
-        noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'ok', detail: { message: 'unseal attempt', kind, progress: step.progress, threshold: step.threshold } });
+        noteAttempt(ctx, {
+          action: 'vault.unseal_attempt',
+          outcome: 'ok',
+          detail: { message: 'unseal attempt', kind, progress: step.progress, threshold: step.threshold },
+        });
         log.info({ ip: ctx.ip, progress: step.progress, threshold: step.threshold }, 'unseal attempt: share accepted');
         return status();
       }
-      if (current) { step.key.wipe(); return { ...status(), unsealed: false }; }
+      if (current) {
+        step.key.wipe();
+        return { ...status(), unsealed: false };
+      }
       const source = sealedKeySource(meta, step.record.setId, step.key);
       let keyed: Keyed;
       const o = open(step.mk, source, { key: step.key, setId: step.record.setId });
@@ -199,33 +265,53 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
       } finally {
         opening = null;
       }
-      noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'ok', detail: { message: 'unseal attempt', kind, progress: step.record.threshold, threshold: step.record.threshold } });
+      noteAttempt(ctx, {
+        action: 'vault.unseal_attempt',
+        outcome: 'ok',
+        detail: { message: 'unseal attempt', kind, progress: step.record.threshold, threshold: step.record.threshold },
+      });
       await recordUnseal(keyed, ctx, { seal: step.record.type });
       log.warn({ ip: ctx.ip, seal: step.record.type }, 'vault unsealed');
       return { ...status(), unsealed: true };
     } catch (e) {
       const code = e instanceof HushError ? e.code : 'error';
-      noteAttempt(ctx, { action: 'vault.unseal_attempt', outcome: 'error', detail: { message: 'unseal attempt', kind, code, progress: progress.progress } });
+      noteAttempt(ctx, {
+        action: 'vault.unseal_attempt',
+        outcome: 'error',
+        detail: { message: 'unseal attempt', kind, code, progress: progress.progress },
+      });
       log.warn({ ip: ctx.ip, code }, 'unseal attempt refused');
       throw e;
     }
   }
 
   function status(): SealStatus {
-    return { sealed: current === null, type: sealType, progress: progress.progress, threshold: sealType === 'file' ? 0 : progress.threshold };
+    return {
+      sealed: current === null,
+      type: sealType,
+      progress: progress.progress,
+      threshold: sealType === 'file' ? 0 : progress.threshold,
+    };
   }
 
   return {
     container,
-    get epoch() { return epoch; },
-    get sealed() { return current === null; },
+    get epoch() {
+      return epoch;
+    },
+    get sealed() {
+      return current === null;
+    },
 
     /** At start: a file seal opens at once; a shamir or passphrase seal waits for `unseal`. */
     async start(fileKey: () => Promise<{ mk: MasterKey; source?: MasterKeySource }>): Promise<'open' | 'sealed'> {
       const record = await progress.load();
       if (record) {
         sealType = record.type;
-        log.warn({ seal: record.type, threshold: record.threshold, shares: record.shares }, 'vault is sealed: unseal it with `hush operator unseal`');
+        log.warn(
+          { seal: record.type, threshold: record.threshold, shares: record.shares },
+          'vault is sealed: unseal it with `hush operator unseal`',
+        );
         return 'sealed';
       }
       const { mk, source } = await fileKey();
@@ -262,10 +348,14 @@ export function vaultRuntime(deps: { base: Base; log: FastifyBaseLogger; timers:
      * logged now, without the share or passphrase.
      */
     async unseal(ctx: AuditContext, input: { share?: string; passphrase?: string }): Promise<SealStatus & { unsealed?: boolean }> {
-      if (unsealWaiting >= MAX_UNSEAL_QUEUE) throw new RateLimitedError('unseal attempts are queued on this server; retry in a few seconds');
+      if (unsealWaiting >= MAX_UNSEAL_QUEUE)
+        throw new RateLimitedError('unseal attempts are queued on this server; retry in a few seconds');
       if (input.passphrase !== undefined && sealType === 'passphrase') takePassphraseAttempt();
       unsealWaiting++;
-      const run = unsealQueue.then(() => unsealOnce(ctx, input), () => unsealOnce(ctx, input));
+      const run = unsealQueue.then(
+        () => unsealOnce(ctx, input),
+        () => unsealOnce(ctx, input),
+      );
       unsealQueue = run.catch(() => undefined);
       try {
         return await run;

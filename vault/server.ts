@@ -26,9 +26,24 @@ import { DEV_KEY_FILE, initVault, isInitialised, openConfiguredDb, openVault, ty
 
 /** Paths pino blanks out in every log line, wherever they appear. */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'headers.authorization', '*.headers.authorization', 'authorization', 'req.headers.cookie',
-  'req.headers["x-vault-token"]', 'headers["x-vault-token"]', '*.headers["x-vault-token"]',
-  'token', '*.token', 'value', '*.value', 'secrets', '*.secrets', 'newKey', '*.newKey', 'passphrase', '*.passphrase',
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'authorization',
+  'req.headers.cookie',
+  'req.headers["x-vault-token"]',
+  'headers["x-vault-token"]',
+  '*.headers["x-vault-token"]',
+  'token',
+  '*.token',
+  'value',
+  '*.value',
+  'secrets',
+  '*.secrets',
+  'newKey',
+  '*.newKey',
+  'passphrase',
+  '*.passphrase',
 ];
 
 /**
@@ -39,10 +54,15 @@ export const REDACT_PATHS = [
  */
 export function createLogger(level: string, stream?: DestinationStream, format: Config['logFormat'] = 'json'): Logger {
   const out = stream ?? (format === 'json' ? pino.destination(1) : process.stdout);
-  return pino({
-    level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { svc: 'hush' },
-    hooks: { streamWrite: redactTokens },
-  }, format === 'pretty' ? prettyDestination(out) : out);
+  return pino(
+    {
+      level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: { svc: 'hush' },
+      hooks: { streamWrite: redactTokens },
+    },
+    format === 'pretty' ? prettyDestination(out) : out,
+  );
 }
 
 export function isLoopback(host: string): boolean {
@@ -59,10 +79,18 @@ export function isLoopback(host: string): boolean {
  */
 export function checkTransport(cfg: Readonly<Config>): void {
   if (cfg.metricsPublic && (!isLoopback(cfg.listen.host) || cfg.trustProxy.length > 0)) {
-    throw new ConfigError((`refusing --metrics-public ` + `${cfg.trustProxy.length ? 'with --trust-proxy (a proxy in front would serve the metrics to anyone)' : `on ${cfg.listen.host}`}: ` + `it is allowed only on a loopback --listen such as 127.0.0.1:8420; elsewhere give the scraper a ` + `token with the metrics grant (docs/metrics.md)`));
+    throw new ConfigError(
+      `refusing --metrics-public ` +
+        `${cfg.trustProxy.length ? 'with --trust-proxy (a proxy in front would serve the metrics to anyone)' : `on ${cfg.listen.host}`}: ` +
+        `it is allowed only on a loopback --listen such as 127.0.0.1:8420; elsewhere give the scraper a ` +
+        `token with the metrics grant (docs/metrics.md)`,
+    );
   }
   if (!cfg.tlsCert && !isLoopback(cfg.listen.host) && !cfg.insecureHttp) {
-    throw new ConfigError((`refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or ` + `--insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`));
+    throw new ConfigError(
+      `refusing to serve plain HTTP on ${cfg.listen.host}: give --tls-cert and --tls-key, or ` +
+        `--insecure-http behind a TLS-terminating proxy (with --trust-proxy CIDR)`,
+    );
   }
 }
 
@@ -81,7 +109,9 @@ export function loadTls(certFile: string, keyFile: string): { cert: Buffer; key:
     createSecureContext(pair);
   } catch (e) {
     // OpenSSL's reason, e.g. "PEM routines::no start line" or "key values mismatch"; never the key bytes.
-    throw new ConfigError(`invalid --tls-cert/--tls-key: not a usable PEM certificate and matching private key (${String((e as Error).message).slice(0, 120)})`);
+    throw new ConfigError(
+      `invalid --tls-cert/--tls-key: not a usable PEM certificate and matching private key (${String((e as Error).message).slice(0, 120)})`,
+    );
   }
   return pair;
 }
@@ -122,7 +152,8 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
     const metrics = metricsFactory({ version: VERSION, storage: opened.storage });
     const base = buildBase({ db: opened.db, storage: opened.storage, config: cfg, log, metrics });
     const runtime = vaultRuntime({
-      base, log,
+      base,
+      log,
       timers: {
         onOpen: [
           // A master-key rotation made through another server is picked up on the next wrap or unwrap that
@@ -149,12 +180,23 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
       overdueSecrets: () => overdueSecretCount(base.stores.policies),
     });
     const app = await buildApp(container, { logger: log, https, seal: runtime, metrics: { metrics, public: cfg.metricsPublic } });
-    for (const p of [backupPlugin, verifySchedulePlugin, rotationSchedulerPlugin, ...(opts.plugins ?? [])]) await p(container, app, { onClose: (fn) => closers.push(fn) });
-    if (state === 'open') await container.audit.record(SYSTEM_CONTEXT, { action: 'server.start', outcome: 'ok', detail: { version: VERSION, storage: opened.storage, pid: process.pid } });
+    for (const p of [backupPlugin, verifySchedulePlugin, rotationSchedulerPlugin, ...(opts.plugins ?? [])])
+      await p(container, app, { onClose: (fn) => closers.push(fn) });
+    if (state === 'open')
+      await container.audit.record(SYSTEM_CONTEXT, {
+        action: 'server.start',
+        outcome: 'ok',
+        detail: { version: VERSION, storage: opened.storage, pid: process.pid },
+      });
     let closed = false;
     return {
-      app, container, init, runtime,
-      get masterKeySource() { return masterKeySource; },
+      app,
+      container,
+      init,
+      runtime,
+      get masterKeySource() {
+        return masterKeySource;
+      },
       async listen() {
         return app.listen({ host: cfg.listen.host, port: cfg.listen.port });
       },
@@ -176,10 +218,16 @@ export async function buildServer(cfg: Readonly<Config>, opts: BuildOptions = {}
 /** A sealed vault is opened by its shares or passphrase only: a configured master key is a mistake, a master.key beside it a leak. */
 function checkSealedKeySettings(cfg: Readonly<Config>, log: Logger): void {
   if (cfg.masterKey || cfg.masterKeyFile) {
-    throw new ConfigError('this vault is sealed (shamir or passphrase): it is opened with `hush operator unseal`, not with --master-key or --master-key-file; remove that setting');
+    throw new ConfigError(
+      'this vault is sealed (shamir or passphrase): it is opened with `hush operator unseal`, not with --master-key or --master-key-file; remove that setting',
+    );
   }
   const dev = join(cfg.dataDir, DEV_KEY_FILE);
   if (!cfg.databaseUrl && existsSync(dev)) {
-    log.warn({ file: dev }, ('a master.key file lies in the data dir of a sealed vault: it is not used; if it is the vault\'s ' + 'old key (from before a rekey to shares or a passphrase), destroy it'));
+    log.warn(
+      { file: dev },
+      "a master.key file lies in the data dir of a sealed vault: it is not used; if it is the vault's " +
+        'old key (from before a rekey to shares or a passphrase), destroy it',
+    );
   }
 }

@@ -37,7 +37,9 @@ export function writeSecretFile(path: string, content: string | Buffer, opts: { 
 export type MasterKeySource = 'env' | 'file' | 'data-dir' | 'generated';
 
 /** Finds the master key: explicit key > key file > data-dir master.key. Null when none. */
-export async function resolveMasterKey(config: Readonly<Config>): Promise<{ key: MasterKey; source: MasterKeySource; file: string | null } | null> {
+export async function resolveMasterKey(
+  config: Readonly<Config>,
+): Promise<{ key: MasterKey; source: MasterKeySource; file: string | null } | null> {
   if (config.masterKey) return { key: await masterKeyFromBase64(config.masterKey, 'HUSH_MASTER_KEY'), source: 'env', file: null };
   if (config.masterKeyFile) return { key: await masterKeyFromFile(config.masterKeyFile), source: 'file', file: config.masterKeyFile };
   const dev = join(config.dataDir, DEV_KEY_FILE);
@@ -54,12 +56,20 @@ export async function resolveMasterKey(config: Readonly<Config>): Promise<{ key:
 export function masterKeySource(config: Readonly<Config>, resolved: { source: MasterKeySource; file: string | null }): KeySource {
   const file = resolved.file;
   if (resolved.source === 'env' || file === null) {
-    return { where: 'HUSH_MASTER_KEY (or --master-key)', rereadable: false, load: () => masterKeyFromBase64(config.masterKey ?? '', 'HUSH_MASTER_KEY') };
+    return {
+      where: 'HUSH_MASTER_KEY (or --master-key)',
+      rereadable: false,
+      load: () => masterKeyFromBase64(config.masterKey ?? '', 'HUSH_MASTER_KEY'),
+    };
   }
   return { where: file, rereadable: true, load: () => masterKeyFromFile(file) };
 }
 
-export interface OpenedDb { db: Db; storage: StorageKind; url: string }
+export interface OpenedDb {
+  db: Db;
+  storage: StorageKind;
+  url: string;
+}
 
 export function openConfiguredDb(config: Readonly<Config>, poolMax?: number): OpenedDb {
   const url = databaseUrl(config);
@@ -75,30 +85,49 @@ export async function isInitialised(db: Db): Promise<boolean> {
 }
 
 export interface InitResult {
-  rootToken: string; rootTokenId: string; masterKeyFile: string | null; masterKeySource: MasterKeySource | 'sealed'; vaultId: string;
+  rootToken: string;
+  rootTokenId: string;
+  masterKeyFile: string | null;
+  masterKeySource: MasterKeySource | 'sealed';
+  vaultId: string;
   /** A shamir seal: the unseal shares, shown once. */
   seal?: { type: SealType; shares: string[]; threshold: number };
 }
 
 /** How `operator init` keeps the master key: a file (today's default), unseal shares, or a passphrase. */
-export type InitSeal = { type: 'file' } | { type: 'shamir'; shares: number; threshold: number } | { type: 'passphrase'; passphrase: string };
+export type InitSeal =
+  { type: 'file' } | { type: 'shamir'; shares: number; threshold: number } | { type: 'passphrase'; passphrase: string };
 
 /**
  * Initialises an empty vault: schema, key-check row, token pepper, audit
  * MAC key and chain head, and a root token (returned once). Refuses a vault
  * that is already initialised; nothing is changed then.
  */
-export async function initVault(config: Readonly<Config>, opened: OpenedDb, log: FastifyBaseLogger, sealAs: InitSeal = { type: 'file' }): Promise<InitResult> {
+export async function initVault(
+  config: Readonly<Config>,
+  opened: OpenedDb,
+  log: FastifyBaseLogger,
+  sealAs: InitSeal = { type: 'file' },
+): Promise<InitResult> {
   const { db } = opened;
-  if (await isInitialised(db)) throw new AlreadyInitializedError(`the vault at ${opened.storage === 'sqlite' ? opened.url.replace(/^sqlite:/, '') : 'this database'} is already initialised; nothing was changed`);
+  if (await isInitialised(db))
+    throw new AlreadyInitializedError(
+      `the vault at ${opened.storage === 'sqlite' ? opened.url.replace(/^sqlite:/, '') : 'this database'} is already initialised; nothing was changed`,
+    );
   let resolved: { key: MasterKey; source: MasterKeySource; file: string | null } | null;
   let sealed: { record: SealRecord; key: UnsealKey; shares: string[] } | null = null;
   if (sealAs.type === 'file') {
     resolved = await resolveMasterKey(config);
   } else {
-    if (config.masterKey || config.masterKeyFile) throw new ConfigError(`--seal ${sealAs.type} makes its own master key and never writes it down: do not give --master-key or --master-key-file`);
+    if (config.masterKey || config.masterKeyFile)
+      throw new ConfigError(
+        `--seal ${sealAs.type} makes its own master key and never writes it down: do not give --master-key or --master-key-file`,
+      );
     const mk = await generateMasterKey();
-    const made = sealAs.type === 'shamir' ? await sealWithShares(mk, sealAs.shares, sealAs.threshold) : { ...(await sealWithPassphrase(mk, sealAs.passphrase)), shareTexts: [] };
+    const made =
+      sealAs.type === 'shamir'
+        ? await sealWithShares(mk, sealAs.shares, sealAs.threshold)
+        : { ...(await sealWithPassphrase(mk, sealAs.passphrase)), shareTexts: [] };
     sealed = { record: made.record, key: made.key, shares: made.shareTexts };
     resolved = { key: mk, source: 'env', file: null };
   }
@@ -116,7 +145,15 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
   const audit = auditServiceFactory({ db, auditStore: auditStoreFactory(db), keys, log, auditFile: config.auditFile });
   // Init creates the root token only; nothing authenticates here.
   const failLimit = authFailLimitFactory({ limit: config.authFailLimit, windowMs: config.authFailWindowMs, store: null, log });
-  const tokens = tokenServiceFactory({ tokenStore: tokenStoreFactory(db), keys, audit, log, failLimit, defaultTtlMs: config.tokenDefaultTtlMs, maxTtlMs: config.tokenMaxTtlMs });
+  const tokens = tokenServiceFactory({
+    tokenStore: tokenStoreFactory(db),
+    keys,
+    audit,
+    log,
+    failLimit,
+    defaultTtlMs: config.tokenDefaultTtlMs,
+    maxTtlMs: config.tokenMaxTtlMs,
+  });
   const vaultId = (await randomBytes(16)).toString('hex');
   const meta = metaStoreFactory(db);
   const root = await transaction(db, async (tx) => {
@@ -128,13 +165,22 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
     if (sealed) await writeSealRecord(meta, sealed.record, tx);
     return tokens.createRoot(tx);
   });
-  const detail = sealed ? { vaultId, rootTokenId: root.id, seal: sealed.record.type, shares: sealed.record.shares, threshold: sealed.record.threshold } : { vaultId, rootTokenId: root.id, masterKeySource: source };
+  const detail = sealed
+    ? { vaultId, rootTokenId: root.id, seal: sealed.record.type, shares: sealed.record.shares, threshold: sealed.record.threshold }
+    : { vaultId, rootTokenId: root.id, masterKeySource: source };
   await audit.record(SYSTEM_CONTEXT, { action: 'vault.init', outcome: 'ok', detail });
   if (sealed) {
     await audit.close();
     keys.drop();
     sealed.key.wipe();
-    return { rootToken: root.token, rootTokenId: root.id, masterKeyFile: null, masterKeySource: 'sealed', vaultId, seal: { type: sealed.record.type, shares: sealed.shares, threshold: sealed.record.threshold } };
+    return {
+      rootToken: root.token,
+      rootTokenId: root.id,
+      masterKeyFile: null,
+      masterKeySource: 'sealed',
+      vaultId,
+      seal: { type: sealed.record.type, shares: sealed.shares, threshold: sealed.record.threshold },
+    };
   }
   return { rootToken: root.token, rootTokenId: root.id, masterKeyFile, masterKeySource: source, vaultId };
 }
@@ -144,9 +190,13 @@ export async function initVault(config: Readonly<Config>, opened: OpenedDb, log:
  * source. Nothing is checked or written here: the runtime (runtime.ts open)
  * checks it against the key-check row BEFORE it migrates or writes anything.
  */
-export async function openVault(config: Readonly<Config>, opened: OpenedDb): Promise<{ masterKey: MasterKey; source: MasterKeySource; keySource: KeySource }> {
-  if (!(await isInitialised(opened.db))) throw new NotInitializedError('vault is not initialised: run `hush init` or start `hush server` on an empty data dir');
+export async function openVault(
+  config: Readonly<Config>,
+  opened: OpenedDb,
+): Promise<{ masterKey: MasterKey; source: MasterKeySource; keySource: KeySource }> {
+  if (!(await isInitialised(opened.db)))
+    throw new NotInitializedError('vault is not initialised: run `hush init` or start `hush server` on an empty data dir');
   const resolved = await resolveMasterKey(config);
-  if (!resolved) throw new ConfigError('no master key: set HUSH_MASTER_KEY_FILE (or --master-key-file) to the vault\'s key file');
+  if (!resolved) throw new ConfigError("no master key: set HUSH_MASTER_KEY_FILE (or --master-key-file) to the vault's key file");
   return { masterKey: resolved.key, source: resolved.source, keySource: masterKeySource(config, resolved) };
 }

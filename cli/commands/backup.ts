@@ -12,7 +12,13 @@ import { progress, type Progress } from '../progress.js';
  * server (restore writes straight into the target data dir or database).
  */
 
-const BACKUP_CODES = new Set(['backup_key_invalid', 'backup_decrypt_failed', 'backup_corrupt', 'backup_signature_invalid', 'backup_incomplete']);
+const BACKUP_CODES = new Set([
+  'backup_key_invalid',
+  'backup_decrypt_failed',
+  'backup_corrupt',
+  'backup_signature_invalid',
+  'backup_incomplete',
+]);
 
 /** One line, with the stable code at the end so scripts can grep for it. */
 function backupFailure(e: unknown): CliError {
@@ -20,7 +26,8 @@ function backupFailure(e: unknown): CliError {
   const err = e as { code?: unknown; message?: unknown };
   const code = typeof err?.code === 'string' ? err.code : undefined;
   if (code && BACKUP_CODES.has(code)) return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.error, code);
-  if (code === 'restore_target_not_empty' || code === 'restore_target_unsafe') return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.conflict, code);
+  if (code === 'restore_target_not_empty' || code === 'restore_target_unsafe')
+    return new CliError(`${String(err.message).split('\n')[0]} (${code})`, EXIT.conflict, code);
   const c = CliError.from(e);
   return code && !c.message.includes(code) ? new CliError(`${c.message} (${code})`, c.exitCode, code) : c;
 }
@@ -52,7 +59,10 @@ function human(n: number): string {
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
   let i = -1;
-  do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
@@ -73,17 +83,27 @@ type Args = ArgumentsCamelCase<Record<string, unknown>>;
 
 function keyOptions<T>(y: Argv<T>): Argv<T> {
   return y
-    .option('identity', { type: 'string', array: true, describe: ('Armored private key file that can decrypt the backup (gpg --armor --export-secret-keys FPR); ' + 'repeatable') })
+    .option('identity', {
+      type: 'string',
+      array: true,
+      describe: 'Armored private key file that can decrypt the backup (gpg --armor --export-secret-keys FPR); ' + 'repeatable',
+    })
     .option('identity-passphrase-file', { type: 'string', describe: 'File whose first line unlocks a passphrase-protected --identity key' })
     .option('passphrase-file', { type: 'string', describe: 'File whose first line is the backup passphrase' })
-    .option('signer', { type: 'string', array: true, describe: ('Armored public key file of an accepted signer; the backup must carry a valid signature by one of ' + 'them') });
+    .option('signer', {
+      type: 'string',
+      array: true,
+      describe: 'Armored public key file of an accepted signer; the backup must carry a valid signature by one of ' + 'them',
+    });
 }
 
 async function decryptKeysFrom(argv: Args) {
   const identities = list(argv.identity);
   const pf = argv.passphraseFile as string | undefined;
   if (identities.length === 0 && !pf) throw new CliError('give --identity KEY.asc or --passphrase-file FILE', EXIT.usage);
-  const idPass = argv.identityPassphraseFile ? await passphraseFrom(argv.identityPassphraseFile as string, '--identity-passphrase-file') : undefined;
+  const idPass = argv.identityPassphraseFile
+    ? await passphraseFrom(argv.identityPassphraseFile as string, '--identity-passphrase-file')
+    : undefined;
   const signers = list(argv.signer);
   return {
     identities: identities.map((p) => ({ armored: readArmored(p, '--identity'), passphrase: idPass })),
@@ -95,24 +115,39 @@ async function decryptKeysFrom(argv: Args) {
 function backupFileArg(argv: Args): string {
   const file = resolve(String(argv.file));
   let st;
-  try { st = statSync(file); } catch (e) { throw new CliError(`cannot read backup file ${file}: ${(e as NodeJS.ErrnoException).code}`, EXIT.usage); }
+  try {
+    st = statSync(file);
+  } catch (e) {
+    throw new CliError(`cannot read backup file ${file}: ${(e as NodeJS.ErrnoException).code}`, EXIT.usage);
+  }
   if (!st.isFile()) throw new CliError(`backup file ${file} is not a regular file`, EXIT.usage);
   return file;
 }
 
-const countsLine = (c: { [k in 'projects' | 'envs' | 'secrets' | 'versions' | 'tokens' | 'audit']?: number }) => (`${c.projects} projects, ${c.envs} environments, ${c.secrets} secrets, ${c.versions} versions, ` + `${c.tokens} tokens, ${c.audit} audit events`);
+const countsLine = (c: { [k in 'projects' | 'envs' | 'secrets' | 'versions' | 'tokens' | 'audit']?: number }) =>
+  `${c.projects} projects, ${c.envs} environments, ${c.secrets} secrets, ${c.versions} versions, ` +
+  `${c.tokens} tokens, ${c.audit} audit events`;
 
 export const createSubcommand: CommandModule = {
   command: 'create',
-  describe: ('Ask the server for an encrypted backup (token with the backup grant) and write it to --out; ' + '--json prints {file, bytes, counts}'),
-  builder: (y) => y
-    .option('recipient', { type: 'string', array: true, describe: 'Armored OpenPGP public key file to encrypt to (gpg --armor --export FPR); repeatable' })
-    .option('passphrase-file', { type: 'string', describe: 'Encrypt with the passphrase on this file\'s first line (also or instead of recipients)' })
-    .option('sign-key', { type: 'string', describe: 'Armored private key file to sign the backup with' })
-    .option('sign-passphrase-file', { type: 'string', describe: 'File whose first line unlocks --sign-key' })
-    .option('out', { type: 'string', demandOption: true, describe: 'Backup file to write (mode 0600, written atomically)' })
-    .option('force', { type: 'boolean', describe: 'Replace --out if it exists' })
-    .option('armor', { type: 'boolean', describe: 'ASCII-armored output instead of binary' }),
+  describe:
+    'Ask the server for an encrypted backup (token with the backup grant) and write it to --out; ' + '--json prints {file, bytes, counts}',
+  builder: (y) =>
+    y
+      .option('recipient', {
+        type: 'string',
+        array: true,
+        describe: 'Armored OpenPGP public key file to encrypt to (gpg --armor --export FPR); repeatable',
+      })
+      .option('passphrase-file', {
+        type: 'string',
+        describe: "Encrypt with the passphrase on this file's first line (also or instead of recipients)",
+      })
+      .option('sign-key', { type: 'string', describe: 'Armored private key file to sign the backup with' })
+      .option('sign-passphrase-file', { type: 'string', describe: 'File whose first line unlocks --sign-key' })
+      .option('out', { type: 'string', demandOption: true, describe: 'Backup file to write (mode 0600, written atomically)' })
+      .option('force', { type: 'boolean', describe: 'Replace --out if it exists' })
+      .option('armor', { type: 'boolean', describe: 'ASCII-armored output instead of binary' }),
   handler: async (argv: Args) => {
     process.umask(0o077);
     try {
@@ -121,7 +156,9 @@ export const createSubcommand: CommandModule = {
       if (recipients.length === 0 && !pf) throw new CliError('give --recipient KEY.asc (repeatable) or --passphrase-file FILE', EXIT.usage);
       const passphrase = pf ? await passphraseFrom(pf, '--passphrase-file') : undefined;
       const signingKey = argv.signKey ? readArmored(argv.signKey as string, '--sign-key') : undefined;
-      const signingKeyPassphrase = argv.signPassphraseFile ? await passphraseFrom(argv.signPassphraseFile as string, '--sign-passphrase-file') : undefined;
+      const signingKeyPassphrase = argv.signPassphraseFile
+        ? await passphraseFrom(argv.signPassphraseFile as string, '--sign-passphrase-file')
+        : undefined;
       const out = resolve(String(argv.out));
       if (existsSync(out) && !argv.force) throw new CliError(`${out} exists; give --force to replace it`, EXIT.usage);
 
@@ -134,7 +171,10 @@ export const createSubcommand: CommandModule = {
       try {
         // The server hashes the whole snapshot before its first byte: allow for a large vault.
         dl = await client.backups.create({
-          recipients: recipients.length ? recipients : undefined, passphrase, armor: argv.armor === true, timeoutMs: 600_000,
+          recipients: recipients.length ? recipients : undefined,
+          passphrase,
+          armor: argv.armor === true,
+          timeoutMs: 600_000,
           signingKey: signingKey ? { armored: signingKey, passphrase: signingKeyPassphrase } : undefined,
         });
         const label = `writing ${basename(out)}`;
@@ -153,11 +193,24 @@ export const createSubcommand: CommandModule = {
       if (bytes === 0) {
         // An OpenPGP message is never empty: never leave a file that looks like a backup but is not one.
         const { unlinkSync } = await import('node:fs');
-        try { unlinkSync(file); } catch { /* already gone */ }
-        throw new CliError('the server sent an empty backup; nothing was written (retry, and check the server log)', EXIT.unavailable, 'backup_incomplete');
+        try {
+          unlinkSync(file);
+        } catch {
+          /* already gone */
+        }
+        throw new CliError(
+          'the server sent an empty backup; nothing was written (retry, and check the server log)',
+          EXIT.unavailable,
+          'backup_incomplete',
+        );
       }
       if (argv.json) printJson({ file, bytes, counts });
-      else process.stdout.write((`Backup written to ${file} (${human(bytes)}${counts ? `; ${countsLine(counts)}` : ''}).\nCheck ` + `it with: hush backup verify ${file} ` + `${recipients.length ? '--identity KEY.asc' : '--passphrase-file FILE'}\n`));
+      else
+        process.stdout.write(
+          `Backup written to ${file} (${human(bytes)}${counts ? `; ${countsLine(counts)}` : ''}).\nCheck ` +
+            `it with: hush backup verify ${file} ` +
+            `${recipients.length ? '--identity KEY.asc' : '--passphrase-file FILE'}\n`,
+        );
     } catch (e) {
       throw backupFailure(e);
     }
@@ -166,7 +219,8 @@ export const createSubcommand: CommandModule = {
 
 export const verifySubcommand: CommandModule = {
   command: 'verify <file>',
-  describe: ('Decrypt a backup file and check it (integrity, signature, body hash, counts, audit chain); ' + 'restores nothing, needs no server'),
+  describe:
+    'Decrypt a backup file and check it (integrity, signature, body hash, counts, audit chain); ' + 'restores nothing, needs no server',
   builder: (y) => keyOptions(y.positional('file', { type: 'string', describe: 'Backup file' })),
   handler: async (argv: Args) => {
     try {
@@ -175,15 +229,30 @@ export const verifySubcommand: CommandModule = {
       const { verifyBackupFile } = await import('../../vault/backup/local.js');
       const r = await verifyBackupFile(file, keys);
       const summary = {
-        ok: true, file, format: r.header.format, createdAt: r.header.createdAt, vaultId: r.header.vaultId, source: r.header.source,
-        counts: r.counts, bodySha256: r.bodySha256, auditChecked: r.auditChecked,
+        ok: true,
+        file,
+        format: r.header.format,
+        createdAt: r.header.createdAt,
+        vaultId: r.header.vaultId,
+        source: r.header.source,
+        counts: r.counts,
+        bodySha256: r.bodySha256,
+        auditChecked: r.auditChecked,
         signature: { signed: r.signature.signed, keyIds: r.signature.keyIds, verifiedBy: r.signature.verifiedBy },
       };
       if (argv.json) printJson(summary);
       else {
         // One write: `hush backup verify F | head -1` must not hit EPIPE on a second write.
-        process.stdout.write((`OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} ` + `(${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain ` + `verified (${r.auditChecked} events)\n`) +
-          (r.signature.verifiedBy ? `  signed by ${r.signature.verifiedBy} (verified)\n` : r.signature.signed ? `  signed by key ${r.signature.keyIds.join(', ')} (not checked: give --signer)\n` : '  not signed\n'));
+        process.stdout.write(
+          `OK: ${file}\n  made ${r.header.createdAt} from vault ${r.header.vaultId} ` +
+            `(${r.header.source})\n  ${countsLine(r.counts)}\n  body SHA-256 ${r.bodySha256}, audit chain ` +
+            `verified (${r.auditChecked} events)\n` +
+            (r.signature.verifiedBy
+              ? `  signed by ${r.signature.verifiedBy} (verified)\n`
+              : r.signature.signed
+                ? `  signed by key ${r.signature.keyIds.join(', ')} (not checked: give --signer)\n`
+                : '  not signed\n'),
+        );
       }
     } catch (e) {
       throw backupFailure(e);
@@ -193,35 +262,51 @@ export const verifySubcommand: CommandModule = {
 
 export const restoreSubcommand: CommandModule = {
   command: 'restore <file>',
-  describe: ('Restore a backup file into an EMPTY data dir or database (verifies the whole file first; needs ' + 'no server)'),
-  builder: (y) => keyOptions(y.positional('file', { type: 'string', describe: 'Backup file' }))
-    .option('data-dir', { type: 'string', describe: 'Target data dir (SQLite at <dir>/hush.db; a generated master.key goes here too)' })
-    .option('database-url', { type: 'string', describe: 'Target PostgreSQL database (postgres://...), or sqlite:/path/file.db' })
-    .option('master-key-file', { type: 'string', describe: 'Seal the restored vault with this master key instead of generating master.key in the data dir' }),
+  describe: 'Restore a backup file into an EMPTY data dir or database (verifies the whole file first; needs ' + 'no server)',
+  builder: (y) =>
+    keyOptions(y.positional('file', { type: 'string', describe: 'Backup file' }))
+      .option('data-dir', { type: 'string', describe: 'Target data dir (SQLite at <dir>/hush.db; a generated master.key goes here too)' })
+      .option('database-url', { type: 'string', describe: 'Target PostgreSQL database (postgres://...), or sqlite:/path/file.db' })
+      .option('master-key-file', {
+        type: 'string',
+        describe: 'Seal the restored vault with this master key instead of generating master.key in the data dir',
+      }),
   handler: async (argv: Args) => {
     process.umask(0o077);
     try {
       const file = backupFileArg(argv);
-      if (!argv.dataDir && !argv.databaseUrl) throw new CliError('give the restore target: --data-dir DIR or --database-url URL', EXIT.usage);
+      if (!argv.dataDir && !argv.databaseUrl)
+        throw new CliError('give the restore target: --data-dir DIR or --database-url URL', EXIT.usage);
       const keys = await decryptKeysFrom(argv);
       const { loadConfig } = await import('../../vault/config.js');
       // The target is exactly what the flags name: HUSH_DATA_DIR / HUSH_DATABASE_URL in the environment do not redirect it.
       const env = { ...process.env };
       delete env.HUSH_DATA_DIR;
       delete env.HUSH_DATABASE_URL;
-      const cfg = loadConfig({ 'data-dir': argv.dataDir, 'database-url': argv.databaseUrl, 'master-key-file': argv.masterKeyFile, 'log-level': 'silent' }, env);
+      const cfg = loadConfig(
+        { 'data-dir': argv.dataDir, 'database-url': argv.databaseUrl, 'master-key-file': argv.masterKeyFile, 'log-level': 'silent' },
+        env,
+      );
       const { restoreBackupFile, silentLogger } = await import('../../vault/backup/local.js');
       const tty = process.stderr.isTTY === true && !argv.json;
       // Ctrl-C (or SIGTERM) fails the restore like any other error, so what it created is removed again; a second one exits at once.
       const interrupted = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => interrupted.abort(new CliError(`restore interrupted by ${sig}; nothing was restored`, 130, 'interrupted'));
+      const onSignal = (sig: NodeJS.Signals) =>
+        interrupted.abort(new CliError(`restore interrupted by ${sig}; nothing was restored`, 130, 'interrupted'));
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       let r;
       try {
-        r = await restoreBackupFile(cfg, file, keys, silentLogger, (phase) => {
-          if (tty) process.stderr.write(phase === 'verify' ? 'verifying the backup...\n' : 'restoring...\n');
-        }, interrupted.signal);
+        r = await restoreBackupFile(
+          cfg,
+          file,
+          keys,
+          silentLogger,
+          (phase) => {
+            if (tty) process.stderr.write(phase === 'verify' ? 'verifying the backup...\n' : 'restoring...\n');
+          },
+          interrupted.signal,
+        );
       } catch (e) {
         throw interrupted.signal.aborted ? interrupted.signal.reason : e;
       } finally {
@@ -230,18 +315,41 @@ export const restoreSubcommand: CommandModule = {
       }
       const target = cfg.databaseUrl ? (r.target === 'database' ? 'the database' : r.target) : cfg.dataDir;
       if (argv.json) {
-        printJson({ ok: true, target, vaultId: r.vaultId, fromVault: r.header.vaultId, backupCreatedAt: r.header.createdAt, counts: r.counts, masterKeyFile: r.masterKeyFile, masterKeySource: r.masterKeySource, verified: r.verified });
+        printJson({
+          ok: true,
+          target,
+          vaultId: r.vaultId,
+          fromVault: r.header.vaultId,
+          backupCreatedAt: r.header.createdAt,
+          counts: r.counts,
+          masterKeyFile: r.masterKeyFile,
+          masterKeySource: r.masterKeySource,
+          verified: r.verified,
+        });
         return;
       }
       // The database URL may hold a password: it is not echoed.
-      const serverArgs = cfg.databaseUrl ? `--database-url URL${r.masterKeySource === 'generated' ? ` --data-dir ${cfg.dataDir}` : ''}` : `--data-dir ${cfg.dataDir}`;
-      process.stdout.write((`Restored ${countsLine(r.counts)} into ${target}.\nRead back and verified: the restored vault ` + `dumps identical to the backup.\n`));
+      const serverArgs = cfg.databaseUrl
+        ? `--database-url URL${r.masterKeySource === 'generated' ? ` --data-dir ${cfg.dataDir}` : ''}`
+        : `--data-dir ${cfg.dataDir}`;
+      process.stdout.write(
+        `Restored ${countsLine(r.counts)} into ${target}.\nRead back and verified: the restored vault ` +
+          `dumps identical to the backup.\n`,
+      );
       if (r.masterKeySource === 'generated') {
-        process.stdout.write((`New master key written to ${r.masterKeyFile} (mode 0600). Development only: for production ` + `move it off this disk and start with HUSH_MASTER_KEY_FILE (docs/keys.md).\n`));
+        process.stdout.write(
+          `New master key written to ${r.masterKeyFile} (mode 0600). Development only: for production ` +
+            `move it off this disk and start with HUSH_MASTER_KEY_FILE (docs/keys.md).\n`,
+        );
       } else {
-        process.stdout.write((`Sealed with the master key from ${r.masterKeyFile ?? 'HUSH_MASTER_KEY'}; start the server with ` + `that key.\n`));
+        process.stdout.write(
+          `Sealed with the master key from ${r.masterKeyFile ?? 'HUSH_MASTER_KEY'}; start the server with ` + `that key.\n`,
+        );
       }
-      process.stdout.write((`Tokens from the backup keep working. Start it with:\n\n  hush server ` + `${serverArgs}${r.masterKeySource === 'file' ? ` --master-key-file ${r.masterKeyFile}` : ''}\n\n`));
+      process.stdout.write(
+        `Tokens from the backup keep working. Start it with:\n\n  hush server ` +
+          `${serverArgs}${r.masterKeySource === 'file' ? ` --master-key-file ${r.masterKeyFile}` : ''}\n\n`,
+      );
     } catch (e) {
       throw backupFailure(e);
     }
@@ -251,10 +359,11 @@ export const restoreSubcommand: CommandModule = {
 export const backupCommand: CommandModule = {
   command: 'backup <command>',
   describe: 'Encrypted OpenPGP backups: create (via the server), verify and restore (local)',
-  builder: (y) => y
-    .command(createSubcommand)
-    .command(verifySubcommand)
-    .command(restoreSubcommand)
-    .demandCommand(1, 'name a backup command: create, verify or restore'),
+  builder: (y) =>
+    y
+      .command(createSubcommand)
+      .command(verifySubcommand)
+      .command(restoreSubcommand)
+      .demandCommand(1, 'name a backup command: create, verify or restore'),
   handler: () => undefined,
 };

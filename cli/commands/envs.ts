@@ -3,12 +3,16 @@ import { checkResourceName, connect, projectOf, type GlobalArgs } from '../conte
 import { emit, printTable, say, shortTime } from '../output.js';
 import { confirmByName } from '../prompt.js';
 
-interface NameArgs extends GlobalArgs { name: string; yes?: boolean }
+interface NameArgs extends GlobalArgs {
+  name: string;
+  yes?: boolean;
+}
 
 const create: CommandModule<GlobalArgs, NameArgs> = {
   command: 'create <name>',
   describe: 'Create an environment in the project (admin:P)',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'environment name' }).example('hush envs create prod -p api', ''),
+  builder: (y) =>
+    y.positional('name', { type: 'string', demandOption: true, describe: 'environment name' }).example('hush envs create prod -p api', ''),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const project = projectOf(conn);
@@ -24,7 +28,12 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const envs = await client.envs.list(projectOf(conn));
-    emit(argv, envs, () => printTable(envs.map((e) => ({ name: e.name, revision: e.revision, created: shortTime(e.createdAt) })), ['name', 'revision', 'created']));
+    emit(argv, envs, () =>
+      printTable(
+        envs.map((e) => ({ name: e.name, revision: e.revision, created: shortTime(e.createdAt) })),
+        ['name', 'revision', 'created'],
+      ),
+    );
   },
 };
 
@@ -32,9 +41,10 @@ const del: CommandModule<GlobalArgs, NameArgs> = {
   command: 'delete <name>',
   aliases: ['rm'],
   describe: 'Delete an environment and its secrets (admin:P)',
-  builder: (y) => y
-    .positional('name', { type: 'string', demandOption: true, describe: 'environment name' })
-    .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }),
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'environment name' })
+      .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }),
   handler: async (argv) => {
     const { client, conn } = await connect(argv);
     const project = projectOf(conn);

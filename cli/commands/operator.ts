@@ -17,7 +17,8 @@ export async function readSecretFile(path: string, what: string): Promise<string
   try {
     text = readBounded(path === '-' ? '/dev/stdin' : path, 8192);
   } catch (e) {
-    if (e instanceof FileTooLargeError) throw new CliError(`${what} ${path} is larger than 4 KiB: not a ${what.replace(/^--/, '').replace(/-file$/, '')}`, EXIT.usage);
+    if (e instanceof FileTooLargeError)
+      throw new CliError(`${what} ${path} is larger than 4 KiB: not a ${what.replace(/^--/, '').replace(/-file$/, '')}`, EXIT.usage);
     throw new CliError(`cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.usage);
   }
   const out = text.replace(/\r?\n$/, '');
@@ -46,23 +47,32 @@ async function patiently<T>(call: () => Promise<T>): Promise<T> {
 
 function describe(s: { sealed: boolean; type: string; progress: number; threshold: number }): string {
   if (!s.sealed) return `Unsealed (seal: ${s.type}).`;
-  if (s.type === 'file') return 'Sealed. This vault\'s master key comes from a file: restart the server to open it.';
+  if (s.type === 'file') return "Sealed. This vault's master key comes from a file: restart the server to open it.";
   if (s.type === 'passphrase') return 'Sealed: give the passphrase with hush operator unseal.';
   return `Sealed: ${s.progress} of ${s.threshold} unseal shares given.`;
 }
 
-interface UnsealArgs extends GlobalArgs { 'share-file'?: string[]; 'passphrase-file'?: string; reset?: boolean }
+interface UnsealArgs extends GlobalArgs {
+  'share-file'?: string[];
+  'passphrase-file'?: string;
+  reset?: boolean;
+}
 
 const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
   command: 'unseal',
   describe: 'Give an unseal share (prompted without echo, or --share-file) or the passphrase to a sealed server',
-  builder: (y) => y
-    .option('share-file', { type: 'string', array: true, describe: 'File holding one share (repeat for several). Without it: prompted on a terminal, else one share per line on stdin' })
-    .option('passphrase-file', { type: 'string', describe: 'File holding the passphrase (a vault sealed with --seal passphrase)' })
-    .option('reset', { type: 'boolean', describe: 'Forget the shares given so far on this server' })
-    .example('hush operator unseal', 'prompts for one share, without echo')
-    .example('hush operator unseal --share-file /media/usb/share-2', '')
-    .example('cat share-1 share-4 | hush operator unseal', 'shares on stdin, one per line'),
+  builder: (y) =>
+    y
+      .option('share-file', {
+        type: 'string',
+        array: true,
+        describe: 'File holding one share (repeat for several). Without it: prompted on a terminal, else one share per line on stdin',
+      })
+      .option('passphrase-file', { type: 'string', describe: 'File holding the passphrase (a vault sealed with --seal passphrase)' })
+      .option('reset', { type: 'boolean', describe: 'Forget the shares given so far on this server' })
+      .example('hush operator unseal', 'prompts for one share, without echo')
+      .example('hush operator unseal --share-file /media/usb/share-2', '')
+      .example('cat share-1 share-4 | hush operator unseal', 'shares on stdin, one per line'),
   handler: async (argv) => {
     const { client } = await connect(argv, { tokenOptional: true });
     if (argv.reset) {
@@ -71,7 +81,10 @@ const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
       return;
     }
     let s = await client.sys.sealStatus();
-    if (!s.sealed) { emit(argv, s, () => say(describe(s))); return; }
+    if (!s.sealed) {
+      emit(argv, s, () => say(describe(s)));
+      return;
+    }
     if (s.type === 'file') throw new CliError(describe(s), EXIT.usage, 'unseal_by_restart');
     const files = argv['share-file'] ?? [];
     if (s.type === 'passphrase' || argv['passphrase-file']) {
@@ -80,7 +93,8 @@ const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
       else if (!process.stdin.isTTY) {
         const { readStdin, chompOne } = await import('../prompt.js');
         passphrase = chompOne((await readStdin()).split(/\n/)[0] ?? '');
-        if (!passphrase) throw new CliError('no passphrase on stdin: pipe it, give --passphrase-file F, or run on a terminal to be prompted', EXIT.usage);
+        if (!passphrase)
+          throw new CliError('no passphrase on stdin: pipe it, give --passphrase-file F, or run on a terminal to be prompted', EXIT.usage);
       } else passphrase = await readHidden('Passphrase (not echoed): ');
       s = await patiently(() => client.sys.unseal({ passphrase }));
     } else if (files.length) {
@@ -92,8 +106,15 @@ const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
     } else if (!process.stdin.isTTY) {
       // Shares piped in, one per line: cat share-1 share-2 | hush operator unseal
       const { readStdin } = await import('../prompt.js');
-      const lines = (await readStdin()).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
-      if (lines.length === 0) throw new CliError('no share on stdin: pipe one share per line, give --share-file F, or run on a terminal to be prompted', EXIT.usage);
+      const lines = (await readStdin())
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean);
+      if (lines.length === 0)
+        throw new CliError(
+          'no share on stdin: pipe one share per line, give --share-file F, or run on a terminal to be prompted',
+          EXIT.usage,
+        );
       for (const share of lines.slice(0, 255)) {
         s = await patiently(() => client.sys.unseal({ share }));
         if (!s.sealed) break;
@@ -106,14 +127,17 @@ const unseal: CommandModule<GlobalArgs, UnsealArgs> = {
   },
 };
 
-interface SealArgs extends GlobalArgs { all?: boolean }
+interface SealArgs extends GlobalArgs {
+  all?: boolean;
+}
 
 const seal: CommandModule<GlobalArgs, SealArgs> = {
   command: 'seal',
   describe: 'Seal the server now (root): it drops its keys and serves nothing until unsealed; --all seals every server on the database',
-  builder: (y) => y
-    .option('all', { type: 'boolean', describe: 'Seal every server sharing this database (each within about a second)' })
-    .example('hush operator seal --all', 'incident response: isolate every node'),
+  builder: (y) =>
+    y
+      .option('all', { type: 'boolean', describe: 'Seal every server sharing this database (each within about a second)' })
+      .example('hush operator seal --all', 'incident response: isolate every node'),
   handler: async (argv) => {
     const { client } = await connect(argv);
     let r;
@@ -122,7 +146,12 @@ const seal: CommandModule<GlobalArgs, SealArgs> = {
     } catch (e) {
       // A sealed server cannot check a root token: it answers 503 sealed before authentication.
       if ((e as { code?: string }).code !== 'sealed') throw e;
-      if (argv.all) throw new CliError('this server is sealed, so it cannot check the root token a seal --all needs: send it to a server that is unsealed', EXIT.unavailable, 'sealed');
+      if (argv.all)
+        throw new CliError(
+          'this server is sealed, so it cannot check the root token a seal --all needs: send it to a server that is unsealed',
+          EXIT.unavailable,
+          'sealed',
+        );
       r = { sealed: true, already: true, all: false };
     }
     emit(argv, r, () => {

@@ -3,7 +3,10 @@ import { checkResourceName, connect, type GlobalArgs } from '../context.js';
 import { emit, printTable, say, shortTime } from '../output.js';
 import { confirmByName } from '../prompt.js';
 
-interface NameArgs extends GlobalArgs { name: string; yes?: boolean }
+interface NameArgs extends GlobalArgs {
+  name: string;
+  yes?: boolean;
+}
 
 const create: CommandModule<GlobalArgs, NameArgs> = {
   command: 'create <name>',
@@ -23,7 +26,12 @@ const list: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: async (argv) => {
     const { client } = await connect(argv);
     const projects = await client.projects.list();
-    emit(argv, projects, () => printTable(projects.map((p) => ({ name: p.name, created: shortTime(p.createdAt) })), ['name', 'created']));
+    emit(argv, projects, () =>
+      printTable(
+        projects.map((p) => ({ name: p.name, created: shortTime(p.createdAt) })),
+        ['name', 'created'],
+      ),
+    );
   },
 };
 
@@ -31,9 +39,10 @@ const del: CommandModule<GlobalArgs, NameArgs> = {
   command: 'delete <name>',
   aliases: ['rm'],
   describe: 'Delete a project with its environments and secrets (admin:P)',
-  builder: (y) => y
-    .positional('name', { type: 'string', demandOption: true, describe: 'project name' })
-    .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }),
+  builder: (y) =>
+    y
+      .positional('name', { type: 'string', demandOption: true, describe: 'project name' })
+      .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation (required without a terminal)' }),
   handler: async (argv) => {
     const { client } = await connect(argv);
     await confirmByName('project', argv.name, argv.yes);

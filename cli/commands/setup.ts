@@ -12,7 +12,9 @@ import { readLine } from '../prompt.js';
  * `infisical init` do. It never writes a token and never creates a vault.
  */
 
-interface SetupArgs extends GlobalArgs { yes?: boolean }
+interface SetupArgs extends GlobalArgs {
+  yes?: boolean;
+}
 
 export const PROJECT_FILE = '.hush.json';
 
@@ -44,17 +46,22 @@ async function checkAddr(addr: string): Promise<void> {
 
 /** Names from the server when a token is at hand; null when there is none or the server cannot say. */
 async function names(list: () => Promise<{ name: string }[]>): Promise<string[] | null> {
-  try { return (await list()).map((x) => x.name); } catch { return null; }
+  try {
+    return (await list()).map((x) => x.name);
+  } catch {
+    return null;
+  }
 }
 
 export const setupCommand: CommandModule<object, SetupArgs> = {
   command: 'setup',
   describe: 'Link this directory to a project and environment: writes .hush.json (project, env, addr; never a token)',
-  builder: (y) => (y as Argv<SetupArgs>)
-    .option('yes', { type: 'boolean', describe: 'Replace an existing .hush.json without asking' })
-    .example('hush setup', 'ask on the terminal (the server\'s projects and environments are offered when a token is available)')
-    .example('hush setup -p api -e dev', 'no questions')
-    .example('hush setup -p api -e dev --addr https://vault.internal:8420', 'and the server for this directory'),
+  builder: (y) =>
+    (y as Argv<SetupArgs>)
+      .option('yes', { type: 'boolean', describe: 'Replace an existing .hush.json without asking' })
+      .example('hush setup', "ask on the terminal (the server's projects and environments are offered when a token is available)")
+      .example('hush setup -p api -e dev', 'no questions')
+      .example('hush setup -p api -e dev --addr https://vault.internal:8420', 'and the server for this directory'),
   handler: async (argv) => {
     const path = join(process.cwd(), PROJECT_FILE);
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true;
@@ -70,7 +77,11 @@ export const setupCommand: CommandModule<object, SetupArgs> = {
     // What the directory resolves to today (flags, HUSH_*, a parent .hush.json, the profile) is the default.
     // A broken .hush.json here is what setup replaces: resolve the defaults from the parent directory then.
     let conn;
-    try { conn = resolveConnection(argv); } catch { conn = resolveConnection(argv, process.env, dirname(process.cwd())); }
+    try {
+      conn = resolveConnection(argv);
+    } catch {
+      conn = resolveConnection(argv, process.env, dirname(process.cwd()));
+    }
     let addr = argv.addr ?? process.env.HUSH_ADDR ?? (typeof existing.addr === 'string' ? existing.addr : undefined);
     let project = argv.project ?? process.env.HUSH_PROJECT;
     let env = argv.env ?? process.env.HUSH_ENV;
@@ -78,14 +89,22 @@ export const setupCommand: CommandModule<object, SetupArgs> = {
       throw new CliError('no terminal to ask on: give the project and environment, e.g. hush setup --project api --env dev', EXIT.usage);
     }
     if (!addr && tty && !project) {
-      const a = await ask('Server address', conn.addr, null, (v) => { if (!/^https?:\/\/./.test(v)) throw new CliError(`"${v.slice(0, 80)}" is not an http(s) URL`, EXIT.usage); });
+      const a = await ask('Server address', conn.addr, null, (v) => {
+        if (!/^https?:\/\/./.test(v)) throw new CliError(`"${v.slice(0, 80)}" is not an http(s) URL`, EXIT.usage);
+      });
       if (a !== conn.addr) addr = a;
     }
     if (addr !== undefined) await checkAddr(addr);
     const client = conn.token ? await clientFor({ ...conn, addr: addr ?? conn.addr }, argv).catch(() => null) : null;
-    if (!project) project = await ask('Project', conn.project, client ? await names(() => client.projects.list()) : null, (v) => checkResourceName('project', v));
+    if (!project)
+      project = await ask('Project', conn.project, client ? await names(() => client.projects.list()) : null, (v) =>
+        checkResourceName('project', v),
+      );
     checkResourceName('project', project);
-    if (!env) env = await ask('Environment', conn.env, client ? await names(() => client.envs.list(project)) : null, (v) => checkResourceName('environment', v));
+    if (!env)
+      env = await ask('Environment', conn.env, client ? await names(() => client.envs.list(project)) : null, (v) =>
+        checkResourceName('environment', v),
+      );
     checkResourceName('environment', env);
     // With a token, check that the pair exists, so a typo is caught now and not at the next deploy.
     let checked = false;
@@ -97,12 +116,21 @@ export const setupCommand: CommandModule<object, SetupArgs> = {
       } catch (e) {
         if (isNotFoundError(e)) {
           const projects = await names(() => client.projects.list());
-          throw new CliError(`the server has no project ${project}${projects?.length ? ` (it has: ${projects.slice(0, 20).join(', ')})` : ''}; nothing written`, EXIT.notFound, 'project_not_found');
+          throw new CliError(
+            `the server has no project ${project}${projects?.length ? ` (it has: ${projects.slice(0, 20).join(', ')})` : ''}; nothing written`,
+            EXIT.notFound,
+            'project_not_found',
+          );
         }
         // Unreachable, or a token that may not list: written unchecked, and said so below.
       }
       if (envs !== null) {
-        if (!envs.includes(env)) throw new CliError(`project ${project} has no environment ${env}${envs.length ? ` (it has: ${envs.join(', ')})` : ''}; nothing written`, EXIT.notFound, 'env_not_found');
+        if (!envs.includes(env))
+          throw new CliError(
+            `project ${project} has no environment ${env}${envs.length ? ` (it has: ${envs.join(', ')})` : ''}; nothing written`,
+            EXIT.notFound,
+            'env_not_found',
+          );
         checked = true;
       }
     }
@@ -115,7 +143,12 @@ export const setupCommand: CommandModule<object, SetupArgs> = {
     // Temp file and rename: a .hush.json that is a symlink is replaced, never written through.
     const tmp = `${path}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify(next, null, 2) + '\n', { flag: 'wx', mode: 0o644 });
-    try { renameSync(tmp, path); } catch (e) { rmSync(tmp, { force: true }); throw e; }
+    try {
+      renameSync(tmp, path);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
     emit(argv, { path, ...next, checked }, () => {
       say(`Wrote ${path}: project ${project}, environment ${env}${addr !== undefined ? `, server ${addr}` : ''}.`);
       say(`Commands run in this directory now use them, e.g. hush run -- npm start.`);
@@ -130,6 +163,9 @@ export const initPointer: CommandModule = {
   describe: false,
   builder: (y) => y.strict(false),
   handler: () => {
-    throw new CliError('hush init is gone: link this directory to a project with hush setup; create a vault with hush operator init', EXIT.usage);
+    throw new CliError(
+      'hush init is gone: link this directory to a project with hush setup; create a vault with hush operator init',
+      EXIT.usage,
+    );
   },
 };

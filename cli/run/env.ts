@@ -42,7 +42,10 @@ export function parsePreserve(raw: string | string[] | boolean | undefined): tru
 /** Splits a comma list flag that may also be repeated. */
 export function parseList(raw: string | string[] | undefined): string[] {
   if (raw === undefined) return [];
-  return (Array.isArray(raw) ? raw : [raw]).flatMap((s) => String(s).split(',')).map((s) => s.trim()).filter(Boolean);
+  return (Array.isArray(raw) ? raw : [raw])
+    .flatMap((s) => String(s).split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -29,7 +29,10 @@ export class Masker {
   private carry = -1;
   readonly patternCount: number;
 
-  constructor(values: Iterable<string>, private readonly replacement: Buffer = MASK) {
+  constructor(
+    values: Iterable<string>,
+    private readonly replacement: Buffer = MASK,
+  ) {
     const seen = new Set<string>();
     for (const v of values) {
       if (typeof v !== 'string' || [...v].length < MIN_MASK_CHARS || seen.has(v)) continue;
@@ -52,7 +55,10 @@ export class Masker {
   end(): Buffer {
     const buf = this.tail;
     this.tail = Buffer.alloc(0);
-    if (buf.length === 0) { this.carry = -1; return buf; }
+    if (buf.length === 0) {
+      this.carry = -1;
+      return buf;
+    }
     return this.scan(buf, true);
   }
 
@@ -70,7 +76,10 @@ export class Masker {
       let full = 0;
       for (const p of cands) {
         if (p.length <= avail) {
-          if (buf.compare(p, 0, p.length, i, i + p.length) === 0) { full = p.length; break; }
+          if (buf.compare(p, 0, p.length, i, i + p.length) === 0) {
+            full = p.length;
+            break;
+          }
         } else if (!final && buf.compare(p, 0, avail, i, buf.length) === 0) {
           // A longer secret may start here and continue in the next chunk: hold from here.
           break scan;

@@ -13,11 +13,18 @@ export type MountFormat = 'dotenv' | 'json' | 'raw';
  * written wrong.
  */
 export function dotenvLine(key: string, value: string): string {
-  if (value.includes('\r')) throw new CliError(`the value of ${key} contains a carriage return, which dotenv cannot carry exactly; use --mount-format json`, EXIT.usage);
+  if (value.includes('\r'))
+    throw new CliError(
+      `the value of ${key} contains a carriage return, which dotenv cannot carry exactly; use --mount-format json`,
+      EXIT.usage,
+    );
   if (!value.includes("'")) return `${key}='${value}'`;
   if (!value.includes('`')) return `${key}=\`${value}\``;
   if (!value.includes('"') && !/\\[nr]/.test(value)) return `${key}="${value}"`;
-  throw new CliError(`the value of ${key} contains ', \` and " together, which dotenv cannot carry exactly; use --mount-format json`, EXIT.usage);
+  throw new CliError(
+    `the value of ${key} contains ', \` and " together, which dotenv cannot carry exactly; use --mount-format json`,
+    EXIT.usage,
+  );
 }
 
 /** The file's content. A dotenv file is read back with the `dotenv` package itself before it is used. */
@@ -26,11 +33,16 @@ export async function renderMount(secrets: Record<string, string>, format: Mount
   if (format === 'raw') {
     const keys = Object.keys(secrets);
     if (keys.length !== 1) {
-      throw new CliError(`--mount-format raw writes exactly one value, but ${keys.length} secrets were read; name it with --only KEY`, keys.length === 0 ? EXIT.notFound : EXIT.usage);
+      throw new CliError(
+        `--mount-format raw writes exactly one value, but ${keys.length} secrets were read; name it with --only KEY`,
+        keys.length === 0 ? EXIT.notFound : EXIT.usage,
+      );
     }
     return secrets[keys[0]];
   }
-  const text = Object.entries(secrets).map(([k, v]) => dotenvLine(k, v) + '\n').join('');
+  const text = Object.entries(secrets)
+    .map(([k, v]) => dotenvLine(k, v) + '\n')
+    .join('');
   const { parse } = await import('dotenv');
   const back = parse(text);
   for (const [k, v] of Object.entries(secrets)) {
@@ -52,5 +64,9 @@ export function writeMount(path: string, content: string): void {
 
 /** Removes the file; a file already gone is fine. Synchronous, so it can run in an 'exit' handler. */
 export function removeMount(path: string): void {
-  try { unlinkSync(path); } catch { /* already gone or never written */ }
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone or never written */
+  }
 }

@@ -8,8 +8,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  createClient, isAuthError, isForbiddenError, isHushError, isNotFoundError, isRateLimitedError, isTimeoutError, isUnavailableError,
-  isValidationError, type HushClient, type SecretsSnapshot,
+  createClient,
+  isAuthError,
+  isForbiddenError,
+  isHushError,
+  isNotFoundError,
+  isRateLimitedError,
+  isTimeoutError,
+  isUnavailableError,
+  isValidationError,
+  type HushClient,
+  type SecretsSnapshot,
 } from 'hush-vault-sdk';
 import type { RunArgs } from '../commands/run.js';
 import { jwtAuth, requireTarget, resolveConnection, transportOptions, type Connection } from '../connection.js';
@@ -47,7 +56,9 @@ export function parsePlan(a: RunArgs): RunPlan {
   const rest = (a['--'] ?? []).map(String);
   const stray = (a.args ?? []).map(String);
   if (stray.length) {
-    throw usage(`put the command after --, so that its own flags are not taken for hush's: hush run [options] -- ${stray.join(' ').slice(0, 200)}`);
+    throw usage(
+      `put the command after --, so that its own flags are not taken for hush's: hush run [options] -- ${stray.join(' ').slice(0, 200)}`,
+    );
   }
   let file: string;
   let args: string[];
@@ -73,7 +84,8 @@ export function parsePlan(a: RunArgs): RunPlan {
   if (a.fallback !== undefined) {
     if (!a.fallback) throw usage('--fallback needs a file path');
     const maxAgeMs = parseDuration(a['fallback-max-age'] ?? '24h', { bareSeconds: true });
-    if (maxAgeMs === null || maxAgeMs <= 0) throw usage(`--fallback-max-age: "${a['fallback-max-age']}" is not a duration (e.g. 30m, 24h, 7d)`);
+    if (maxAgeMs === null || maxAgeMs <= 0)
+      throw usage(`--fallback-max-age: "${a['fallback-max-age']}" is not a duration (e.g. 30m, 24h, 7d)`);
     fallback = { path: resolve(a.fallback), maxAgeMs };
   }
   let mount: RunPlan['mount'] = null;
@@ -88,13 +100,27 @@ export function parsePlan(a: RunArgs): RunPlan {
   }
   if (a['no-env'] && !mount) throw usage('--no-env needs --mount FILE (otherwise the command would get no secrets at all)');
   return {
-    file, args, display, only: only.length ? only : undefined, raw: !!a.raw,
+    file,
+    args,
+    display,
+    only: only.length ? only : undefined,
+    raw: !!a.raw,
     policy: { preserve: parsePreserve(a['preserve-env']), inject: !a['no-env'] },
-    mask: !!a.mask, watch: !!a.watch, graceMs, fallback, mount,
+    mask: !!a.mask,
+    watch: !!a.watch,
+    graceMs,
+    fallback,
+    mount,
   };
 }
 
-function numberSetting(flag: number | undefined, raw: string | undefined, dflt: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
+function numberSetting(
+  flag: number | undefined,
+  raw: string | undefined,
+  dflt: number,
+  name: string,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const v = flag ?? (raw === undefined || raw.trim() === '' ? undefined : Number(raw));
   if (v === undefined) return dflt;
   if (!Number.isFinite(v) || v < 0) throw usage(`${name} must be a non-negative number`);
@@ -115,8 +141,10 @@ export function startError(e: unknown, conn: Connection, target: string, plan: R
     ({ exitCode: exit, message: msg } = CliError.from(e));
   } else if (isAuthError(e) || isForbiddenError(e)) {
     exit = EXIT.auth;
-    if (e.code === 'token_malformed') msg = `the token from ${conn.sources.token} is not a valid Hush token: ${msg.replace(/^.*? is not a valid Hush token: /, '')}`;
-    else if (e.status === 401 && conn.jwt) msg = `${msg.replace(/ \(role "[^"]*"\)$/, '')} (role "${conn.jwt.role}", JWT from ${conn.jwt.from})`;
+    if (e.code === 'token_malformed')
+      msg = `the token from ${conn.sources.token} is not a valid Hush token: ${msg.replace(/^.*? is not a valid Hush token: /, '')}`;
+    else if (e.status === 401 && conn.jwt)
+      msg = `${msg.replace(/ \(role "[^"]*"\)$/, '')} (role "${conn.jwt.role}", JWT from ${conn.jwt.from})`;
     else if (e.status === 401) msg = `${msg} (token from ${conn.sources.token})`;
     else if (e.status === 403 && !msg.includes(`read:${target}`)) msg = `${msg} (the token needs read:${target})`;
   } else if (isNotFoundError(e)) {
@@ -141,7 +169,10 @@ function flush(s: NodeJS.WriteStream): Promise<void> {
   return new Promise((done) => {
     const t = setTimeout(done, 1000);
     try {
-      s.write('', () => { clearTimeout(t); done(); });
+      s.write('', () => {
+        clearTimeout(t);
+        done();
+      });
     } catch {
       clearTimeout(t);
       done();
@@ -171,7 +202,11 @@ export class Supervisor {
   private maskMod: MaskModule | null = null;
   private mountWritten = false;
 
-  constructor(private readonly plan: RunPlan, private readonly baseEnv: NodeJS.ProcessEnv, private readonly target: string) {}
+  constructor(
+    private readonly plan: RunPlan,
+    private readonly baseEnv: NodeJS.ProcessEnv,
+    private readonly target: string,
+  ) {}
 
   /**
    * Installed before anything else: as PID 1 a signal without a handler is
@@ -200,7 +235,11 @@ export class Supervisor {
     if (child.exitCode !== null || child.signalCode !== null) return;
     // Ctrl-C / Ctrl-\ and a window resize at a terminal already reached the child (same foreground process group).
     if (TERMINAL_SIGNALS.has(sig) && terminalAlreadyDelivered(child.pid)) return;
-    try { child.kill(sig); } catch { /* it is exiting */ }
+    try {
+      child.kill(sig);
+    } catch {
+      /* it is exiting */
+    }
   }
 
   async start(secrets: Record<string, string>): Promise<void> {
@@ -222,7 +261,11 @@ export class Supervisor {
     for (const v of Object.values(secrets)) this.maskValues.add(v);
     if (plan.policy.inject) {
       for (const [k, v] of Object.entries(secrets)) {
-        if (v.includes('\0')) throw new CliError(`the value of ${k} contains a NUL byte, which an environment variable cannot hold (use --mount FILE --no-env); ${NOT_STARTED}`, EXIT.error);
+        if (v.includes('\0'))
+          throw new CliError(
+            `the value of ${k} contains a NUL byte, which an environment variable cannot hold (use --mount FILE --no-env); ${NOT_STARTED}`,
+            EXIT.error,
+          );
       }
     }
     const env = buildChildEnv(this.baseEnv, secrets, plan.policy);
@@ -236,8 +279,16 @@ export class Supervisor {
     await new Promise<void>((ok, fail) => {
       child.once('spawn', () => ok());
       child.once('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') fail(new CliError(`${plan.display}: command not found; ${NOT_STARTED}`, RUN_EXIT.commandNotFound, 'command_not_found'));
-        else fail(new CliError(`${plan.display}: cannot execute (${e.code ?? e.message}); ${NOT_STARTED}`, RUN_EXIT.notExecutable, 'not_executable'));
+        if (e.code === 'ENOENT')
+          fail(new CliError(`${plan.display}: command not found; ${NOT_STARTED}`, RUN_EXIT.commandNotFound, 'command_not_found'));
+        else
+          fail(
+            new CliError(
+              `${plan.display}: cannot execute (${e.code ?? e.message}); ${NOT_STARTED}`,
+              RUN_EXIT.notExecutable,
+              'not_executable',
+            ),
+          );
       });
     });
     child.on('error', (e) => process.stderr.write(`hush: ${plan.display}: ${e.message}\n`));
@@ -251,11 +302,18 @@ export class Supervisor {
   private pipeMasked(src: Readable, dst: NodeJS.WriteStream): Promise<void> {
     const t = this.maskMod!.maskStream(this.maskValues);
     // Our reader went away (EPIPE): close the child's pipe too, so it sees EPIPE/SIGPIPE as it would without us.
-    const onDstError = () => { src.unpipe(t); src.destroy(); t.destroy(); };
+    const onDstError = () => {
+      src.unpipe(t);
+      src.destroy();
+      t.destroy();
+    };
     dst.once('error', onDstError);
     src.pipe(t).pipe(dst, { end: false });
     return new Promise<void>((done) => {
-      const end = () => { dst.removeListener('error', onDstError); done(); };
+      const end = () => {
+        dst.removeListener('error', onDstError);
+        done();
+      };
       t.once('end', end);
       t.once('close', end);
     });
@@ -296,17 +354,30 @@ export class Supervisor {
     const old = this.child;
     if (this.finished || !old || this.restarting) return;
     this.restarting = true;
-    const exited = new Promise<number>((r) => { this.restartWaiter = r; });
+    const exited = new Promise<number>((r) => {
+      this.restartWaiter = r;
+    });
     process.stderr.write(`hush: ${this.target} changed (revision ${snap.revision}); restarting ${this.plan.display}\n`);
-    try { old.kill('SIGTERM'); } catch { /* already exiting */ }
+    try {
+      old.kill('SIGTERM');
+    } catch {
+      /* already exiting */
+    }
     const killer = setTimeout(() => {
       process.stderr.write(`hush: ${this.plan.display} did not exit within ${this.plan.graceMs} ms of SIGTERM; sending SIGKILL\n`);
-      try { old.kill('SIGKILL'); } catch { /* gone */ }
+      try {
+        old.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
     }, this.plan.graceMs);
     const status = await exited;
     clearTimeout(killer);
     await this.drain();
-    if (this.stopRequested) { await this.finish(status); return; }
+    if (this.stopRequested) {
+      await this.finish(status);
+      return;
+    }
     try {
       await this.writeMount(snap.secrets);
       await this.spawnChild(snap.secrets);
@@ -323,9 +394,17 @@ export class Supervisor {
     const { watchLoop } = await import('./watch.js');
     this.watchAbort = new AbortController();
     await watchLoop({
-      client, project, env, only: this.plan.only, raw: this.plan.raw, etag: snap.etag, secrets: snap.secrets,
+      client,
+      project,
+      env,
+      only: this.plan.only,
+      raw: this.plan.raw,
+      etag: snap.etag,
+      secrets: snap.secrets,
       onChange: (s) => this.restart(s),
-      warn: (m) => { process.stderr.write(`${m}\n`); },
+      warn: (m) => {
+        process.stderr.write(`${m}\n`);
+      },
       signal: this.watchAbort.signal,
     });
   }
@@ -333,9 +412,19 @@ export class Supervisor {
 
 export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never> {
   const plan = parsePlan(a);
-  const conn = resolveConnection({
-    addr: a.addr, 'token-file': a['token-file'], role: a.role, 'jwt-file': a['jwt-file'], 'ca-file': a['ca-file'], project: a.project, env: a.env, profile: a.profile,
-  }, env);
+  const conn = resolveConnection(
+    {
+      addr: a.addr,
+      'token-file': a['token-file'],
+      role: a.role,
+      'jwt-file': a['jwt-file'],
+      'ca-file': a['ca-file'],
+      project: a.project,
+      env: a.env,
+      profile: a.profile,
+    },
+    env,
+  );
   const { project, env: envName } = requireTarget(conn);
   const target = `${project}/${envName}`;
   // The environment the command inherits, copied now (without a prototype), before hush's own credentials are
@@ -346,25 +435,36 @@ export async function runMain(a: RunArgs, env: NodeJS.ProcessEnv): Promise<never
     const scrub = scrubInitialEnvironment();
     const held = CREDENTIAL_VARIABLES.filter((n) => inherited[n]);
     if (scrub.skipped && held.length && process.platform === 'linux') {
-      process.stderr.write(`hush: warning: could not blank ${held.join(', ')} in /proc/${process.pid}/environ (${scrub.skipped}); the command can read it there\n`);
+      process.stderr.write(
+        `hush: warning: could not blank ${held.join(', ')} in /proc/${process.pid}/environ (${scrub.skipped}); the command can read it there\n`,
+      );
     }
   }
   const sup = new Supervisor(plan, inherited, target);
   sup.installSignalHandlers();
-  if (!conn.token && !conn.jwt) throw new CliError(`no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE (or --role with a JWT); ${NOT_STARTED}`, EXIT.auth, 'token_missing');
+  if (!conn.token && !conn.jwt)
+    throw new CliError(
+      `no API token: run hush login, set HUSH_TOKEN or HUSH_TOKEN_FILE, or pass --token-file FILE (or --role with a JWT); ${NOT_STARTED}`,
+      EXIT.auth,
+      'token_missing',
+    );
   // The fallback cache is encrypted under the token, and a role's token changes at every login.
-  if (conn.jwt && plan.fallback) throw usage(`--fallback needs a fixed token and cannot be used with a JWT role (${conn.jwt.source}); ${NOT_STARTED}`);
+  if (conn.jwt && plan.fallback)
+    throw usage(`--fallback needs a fixed token and cannot be used with a JWT role (${conn.jwt.source}); ${NOT_STARTED}`);
   const auth = conn.jwt ? jwtAuth(conn.jwt) : undefined;
   let client: HushClient;
   let snap: SecretsSnapshot;
   try {
     client = createClient({
-      addr: conn.addr, ...(auth ? { auth } : { token: conn.token! }),
+      addr: conn.addr,
+      ...(auth ? { auth } : { token: conn.token! }),
       timeoutMs: numberSetting(a.timeout, env.HUSH_TIMEOUT, 10_000, 'the timeout', MAX_TIMER_MS) || 10_000,
       retries: Math.floor(numberSetting(a.retries, env.HUSH_RETRIES, 2, 'the retry count')),
       fallback: plan.fallback ?? undefined,
-      ...await transportOptions(conn),
-      onWarning: (m) => { process.stderr.write(`${m}\n`); },
+      ...(await transportOptions(conn)),
+      onWarning: (m) => {
+        process.stderr.write(`${m}\n`);
+      },
     });
     snap = await client.secrets.getAll(project, envName, { only: plan.only, ...(plan.raw ? { raw: true } : {}) });
   } catch (e) {

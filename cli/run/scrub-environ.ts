@@ -22,13 +22,19 @@ export const CREDENTIAL_VARIABLES = ['HUSH_TOKEN', 'HUSH_JWT'] as const;
 /** The largest initial environment read (execve allows about 2 MiB of arguments and environment together). */
 const MAX_ENV_BLOCK = 8 * 1024 * 1024;
 
-export interface ScrubResult { scrubbed: string[]; skipped: string | null }
+export interface ScrubResult {
+  scrubbed: string[];
+  skipped: string | null;
+}
 
 /** Where the initial environment lies in this process's memory: fields 50 and 51 of /proc/self/stat (Linux 3.5+). */
 function envBlock(): { start: number; end: number } | null {
   const stat = readFileSync('/proc/self/stat', 'latin1');
   // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .trim()
+    .split(' ');
   const start = Number(fields[50 - 3]);
   const end = Number(fields[51 - 3]);
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start <= 0 || end <= start || end - start > MAX_ENV_BLOCK) return null;
@@ -54,7 +60,8 @@ export function scrubInitialEnvironment(names: readonly string[] = CREDENTIAL_VA
         if (nul - off > prefix.length && buf.toString('latin1', off, off + prefix.length) === prefix) {
           const from = off + prefix.length;
           const zeros = Buffer.alloc(nul - from);
-          if (writeSync(fd, zeros, 0, zeros.length, block.start + from) !== zeros.length) return { scrubbed, skipped: `${name} could not be overwritten` };
+          if (writeSync(fd, zeros, 0, zeros.length, block.start + from) !== zeros.length)
+            return { scrubbed, skipped: `${name} could not be overwritten` };
           scrubbed.push(name);
         }
       }

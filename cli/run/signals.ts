@@ -27,7 +27,11 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
   return 1;
 }
 
-interface ProcStat { pgrp: number; ttyNr: number; tpgid: number }
+interface ProcStat {
+  pgrp: number;
+  ttyNr: number;
+  tpgid: number;
+}
 
 function procStat(pid: number | 'self'): ProcStat | null {
   try {

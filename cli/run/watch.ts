@@ -40,11 +40,20 @@ export async function watchLoop(o: WatchLoopOptions): Promise<void> {
   let current = o.secrets;
   let failing = false;
   let ended!: () => void;
-  const done = new Promise<void>((resolve) => { ended = resolve; });
+  const done = new Promise<void>((resolve) => {
+    ended = resolve;
+  });
   const stop = watch(
     {
-      client: o.client, project: o.project, env: o.env, only: o.only, raw: o.raw, etag: o.etag ?? undefined,
-      waitSeconds: o.waitSeconds, intervalMs: o.intervalMs, maxBackoffMs: o.maxBackoffMs,
+      client: o.client,
+      project: o.project,
+      env: o.env,
+      only: o.only,
+      raw: o.raw,
+      etag: o.etag ?? undefined,
+      waitSeconds: o.waitSeconds,
+      intervalMs: o.intervalMs,
+      maxBackoffMs: o.maxBackoffMs,
       onReconnect: () => {
         failing = false;
         o.warn(`hush: watch: reconnected to the server; watching ${target} again`);
@@ -66,6 +75,12 @@ export async function watchLoop(o: WatchLoopOptions): Promise<void> {
       failing = true;
     },
   );
-  o.signal.addEventListener('abort', () => { void stop().then(ended); }, { once: true });
+  o.signal.addEventListener(
+    'abort',
+    () => {
+      void stop().then(ended);
+    },
+    { once: true },
+  );
   await done;
 }

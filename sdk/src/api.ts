@@ -4,7 +4,29 @@ import type { SecretsApi } from './secrets-api.js';
 
 export type { SecretsApi } from './secrets-api.js';
 import type {
-  AuditEvent, AuditPage, AuditQuery, AuditVerification, BackupDownload, BackupExportOptions, CallOptions, CreatedToken, Deleted, Environment, Health, JwtLogin, JwtRole, JwtRoleCreateInput, JwtRoleDeleted, MasterKeyRotation, SealResult, SealStatus, Project, ProjectKeyRotation, TokenCreateInput, TokenInfo, TokenRevoked,
+  AuditEvent,
+  AuditPage,
+  AuditQuery,
+  AuditVerification,
+  BackupDownload,
+  BackupExportOptions,
+  CallOptions,
+  CreatedToken,
+  Deleted,
+  Environment,
+  Health,
+  JwtLogin,
+  JwtRole,
+  JwtRoleCreateInput,
+  JwtRoleDeleted,
+  MasterKeyRotation,
+  SealResult,
+  SealStatus,
+  Project,
+  ProjectKeyRotation,
+  TokenCreateInput,
+  TokenInfo,
+  TokenRevoked,
 } from './types.js';
 import type { AuditIterateOptions, AuditVerifyOptions, HttpMethod, RawRequestOptions } from './options.js';
 

@@ -46,7 +46,10 @@ export interface AuditQuery {
 }
 
 /** One page of audit events; `nextCursor` is null on the last page. */
-export interface AuditPage { events: AuditEvent[]; nextCursor: string | null }
+export interface AuditPage {
+  events: AuditEvent[];
+  nextCursor: string | null;
+}
 
 /** Result of `audit.verify`. */
 export interface AuditVerification {

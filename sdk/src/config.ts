@@ -12,11 +12,21 @@ export function env(name: string): string | undefined {
 
 export function normaliseAddr(raw: string): string {
   let u: URL;
-  try { u = new URL(raw.trim()); } catch {
-    throw new ValidationError('invalid_config', `the server address "${raw.slice(0, 200)}" is not a URL (expected e.g. https://vault.example.com:8420)`);
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    throw new ValidationError(
+      'invalid_config',
+      `the server address "${raw.slice(0, 200)}" is not a URL (expected e.g. https://vault.example.com:8420)`,
+    );
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValidationError('invalid_config', `the server address must use http or https, not ${u.protocol}`);
-  if (u.username || u.password) throw new ValidationError('invalid_config', 'the server address must not contain credentials; pass the token as { token } or HUSH_TOKEN');
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new ValidationError('invalid_config', `the server address must use http or https, not ${u.protocol}`);
+  if (u.username || u.password)
+    throw new ValidationError(
+      'invalid_config',
+      'the server address must not contain credentials; pass the token as { token } or HUSH_TOKEN',
+    );
   if (u.search || u.hash) throw new ValidationError('invalid_config', 'the server address must not contain a query string or fragment');
   return (u.origin + u.pathname).replace(/\/+$/, '');
 }
@@ -26,13 +36,18 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function positive(name: string, v: number | undefined, dflt: number, allowZero = false, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowZero && v === 0)) throw new ValidationError('invalid_config', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`);
-  if (v > max) throw new ValidationError('invalid_config', `${name} must be at most ${max}${max === MAX_TIMER_MS ? ' ms (about 24.8 days: the longest delay a timer holds)' : ''}`);
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0 || (!allowZero && v === 0))
+    throw new ValidationError('invalid_config', `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+  if (v > max)
+    throw new ValidationError(
+      'invalid_config',
+      `${name} must be at most ${max}${max === MAX_TIMER_MS ? ' ms (about 24.8 days: the longest delay a timer holds)' : ''}`,
+    );
   return v;
 }
 
 export function retryPolicy(r: ClientOptions['retries']): RetryPolicy {
-  const o: RetryOptions = typeof r === 'number' ? { limit: r } : r ?? {};
+  const o: RetryOptions = typeof r === 'number' ? { limit: r } : (r ?? {});
   return {
     limit: Math.floor(positive('retries.limit', o.limit, 2, true)),
     backoffMs: positive('retries.backoffMs', o.backoffMs, 250, true, MAX_TIMER_MS),
@@ -40,7 +55,6 @@ export function retryPolicy(r: ClientOptions['retries']): RetryPolicy {
     maxRetryAfterMs: positive('retries.maxRetryAfterMs', o.maxRetryAfterMs, 60_000, true, MAX_TIMER_MS),
   };
 }
-
 
 const SMALL_FILE_MAX = 1_048_576;
 
@@ -77,7 +91,8 @@ function readSmallFile(path: string, what: string): string {
 export function tokenFrom(options: ClientOptions): { token: string | undefined; source: string } {
   if (options.token === null) return { token: undefined, source: 'none' };
   if (options.token !== undefined) return { token: options.token, source: 'the token given to createClient' };
-  if (options.tokenFile !== undefined) return { token: readSmallFile(options.tokenFile, 'the token file'), source: `the token file ${options.tokenFile}` };
+  if (options.tokenFile !== undefined)
+    return { token: readSmallFile(options.tokenFile, 'the token file'), source: `the token file ${options.tokenFile}` };
   const fromEnv = env('HUSH_TOKEN');
   if (fromEnv !== undefined) return { token: fromEnv, source: 'HUSH_TOKEN' };
   const file = env('HUSH_TOKEN_FILE');
@@ -89,17 +104,22 @@ export function tokenFrom(options: ClientOptions): { token: string | undefined; 
 export function fetchFor(options: ClientOptions): typeof fetch {
   const caFile = options.caFile ?? (options.ca === undefined ? env('HUSH_CA_FILE') : undefined);
   if (options.fetch && (options.ca !== undefined || options.caFile !== undefined)) {
-    throw new ValidationError('invalid_config', 'give either { fetch } or { ca }/{ caFile }, not both: a custom fetch brings its own TLS settings');
+    throw new ValidationError(
+      'invalid_config',
+      'give either { fetch } or { ca }/{ caFile }, not both: a custom fetch brings its own TLS settings',
+    );
   }
   if (options.fetch) return options.fetch;
   let ca = options.ca;
   if (caFile !== undefined) {
     const what = options.caFile !== undefined ? 'the CA file' : 'HUSH_CA_FILE';
     ca = readSmallFile(caFile, what);
-    if (!/-----BEGIN CERTIFICATE-----/.test(ca)) throw new ValidationError('invalid_config', `${what} ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    if (!/-----BEGIN CERTIFICATE-----/.test(ca))
+      throw new ValidationError('invalid_config', `${what} ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   }
   if (ca !== undefined) {
-    if (typeof ca !== 'string' && !(Array.isArray(ca) && ca.every((c) => typeof c === 'string'))) throw new ValidationError('invalid_config', 'ca must be PEM text or an array of PEM texts');
+    if (typeof ca !== 'string' && !(Array.isArray(ca) && ca.every((c) => typeof c === 'string')))
+      throw new ValidationError('invalid_config', 'ca must be PEM text or an array of PEM texts');
     return createNodeFetch({ ca });
   }
   return (input, init) => globalThis.fetch(input, init);

@@ -253,9 +253,12 @@ export class TimeoutError extends HushError {
  * ```
  */
 export function isHushError(error: unknown): error is HushError {
-  return typeof error === 'object' && error !== null
-    && (error as Record<symbol, unknown>)[HUSH_ERROR_BRAND] === true
-    && typeof (error as HushError).code === 'string';
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as Record<symbol, unknown>)[HUSH_ERROR_BRAND] === true &&
+    typeof (error as HushError).code === 'string'
+  );
 }
 
 const named = (error: unknown, name: string) => isHushError(error) && error.name === name;
@@ -268,7 +271,9 @@ const named = (error: unknown, name: string) => isHushError(error) && error.name
  * catch (err) { if (isAuthError(err)) process.exit(77); }
  * ```
  */
-export function isAuthError(error: unknown): error is AuthError { return named(error, 'AuthError'); }
+export function isAuthError(error: unknown): error is AuthError {
+  return named(error, 'AuthError');
+}
 
 /**
  * True for a {@link ForbiddenError} (403).
@@ -278,7 +283,9 @@ export function isAuthError(error: unknown): error is AuthError { return named(e
  * catch (err) { if (isForbiddenError(err)) console.error('missing grant:', err.message); }
  * ```
  */
-export function isForbiddenError(error: unknown): error is ForbiddenError { return named(error, 'ForbiddenError'); }
+export function isForbiddenError(error: unknown): error is ForbiddenError {
+  return named(error, 'ForbiddenError');
+}
 
 /**
  * True for a {@link NotFoundError} (404).
@@ -288,7 +295,9 @@ export function isForbiddenError(error: unknown): error is ForbiddenError { retu
  * catch (err) { if (isNotFoundError(err) && err.code === 'secret_not_found') return undefined; }
  * ```
  */
-export function isNotFoundError(error: unknown): error is NotFoundError { return named(error, 'NotFoundError'); }
+export function isNotFoundError(error: unknown): error is NotFoundError {
+  return named(error, 'NotFoundError');
+}
 
 /**
  * True for a {@link ConflictError} (409).
@@ -298,7 +307,9 @@ export function isNotFoundError(error: unknown): error is NotFoundError { return
  * catch (err) { if (isConflictError(err) && err.code === 'cas_conflict') retryWith(err.details?.current); }
  * ```
  */
-export function isConflictError(error: unknown): error is ConflictError { return named(error, 'ConflictError'); }
+export function isConflictError(error: unknown): error is ConflictError {
+  return named(error, 'ConflictError');
+}
 
 /**
  * True for a {@link RateLimitedError} (429).
@@ -308,7 +319,9 @@ export function isConflictError(error: unknown): error is ConflictError { return
  * catch (err) { if (isRateLimitedError(err)) console.error(`retry in ${err.retryAfterMs} ms`); }
  * ```
  */
-export function isRateLimitedError(error: unknown): error is RateLimitedError { return named(error, 'RateLimitedError'); }
+export function isRateLimitedError(error: unknown): error is RateLimitedError {
+  return named(error, 'RateLimitedError');
+}
 
 /**
  * True for an {@link UnavailableError} (5xx or `network_error`).
@@ -318,7 +331,9 @@ export function isRateLimitedError(error: unknown): error is RateLimitedError { 
  * catch (err) { if (isUnavailableError(err)) console.error('vault unreachable'); }
  * ```
  */
-export function isUnavailableError(error: unknown): error is UnavailableError { return named(error, 'UnavailableError'); }
+export function isUnavailableError(error: unknown): error is UnavailableError {
+  return named(error, 'UnavailableError');
+}
 
 /**
  * True for a {@link TimeoutError} (code `timeout`).
@@ -328,7 +343,9 @@ export function isUnavailableError(error: unknown): error is UnavailableError { 
  * catch (err) { if (isTimeoutError(err)) console.error(`no answer in ${err.timeoutMs} ms`); }
  * ```
  */
-export function isTimeoutError(error: unknown): error is TimeoutError { return named(error, 'TimeoutError'); }
+export function isTimeoutError(error: unknown): error is TimeoutError {
+  return named(error, 'TimeoutError');
+}
 
 /**
  * True for a {@link ValidationError} (400, 413, 415, `invalid_config`).
@@ -338,4 +355,6 @@ export function isTimeoutError(error: unknown): error is TimeoutError { return n
  * catch (err) { if (isValidationError(err)) console.error('bad input:', err.message); }
  * ```
  */
-export function isValidationError(error: unknown): error is ValidationError { return named(error, 'ValidationError'); }
+export function isValidationError(error: unknown): error is ValidationError {
+  return named(error, 'ValidationError');
+}

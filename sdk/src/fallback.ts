@@ -23,8 +23,18 @@ export interface CacheEntry {
   savedAt: number;
 }
 
-interface StoredEntry { salt: string; iv: string; tag: string; ciphertext: string; savedAt: string }
-interface CacheFile { format: 'hush-fallback'; version: 1; entries: Record<string, StoredEntry> }
+interface StoredEntry {
+  salt: string;
+  iv: string;
+  tag: string;
+  ciphertext: string;
+  savedAt: string;
+}
+interface CacheFile {
+  format: 'hush-fallback';
+  version: 1;
+  entries: Record<string, StoredEntry>;
+}
 
 const INFO = 'hush-fallback-v1';
 
@@ -33,7 +43,10 @@ function identity(addr: string, project: string, env: string): string {
 }
 
 function entryId(addr: string, project: string, env: string): string {
-  return createHash('sha256').update(identity(addr, project, env)).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(identity(addr, project, env))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 function deriveKey(token: string, salt: Buffer, info: string): Promise<Buffer> {
@@ -80,9 +93,14 @@ const queues = new Map<string, Promise<unknown>>();
 function serialized<T>(path: string, fn: () => Promise<T>): Promise<T> {
   const prev = queues.get(path) ?? Promise.resolve();
   const next = prev.then(fn, fn);
-  const settled = next.then(() => undefined, () => undefined);
+  const settled = next.then(
+    () => undefined,
+    () => undefined,
+  );
   queues.set(path, settled);
-  void settled.then(() => { if (queues.get(path) === settled) queues.delete(path); });
+  void settled.then(() => {
+    if (queues.get(path) === settled) queues.delete(path);
+  });
   return next;
 }
 
@@ -90,7 +108,11 @@ function serialized<T>(path: string, fn: () => Promise<T>): Promise<T> {
 export function saveEntry(path: string, token: string, addr: string, project: string, env: string, entry: CacheEntry): Promise<void> {
   return serialized(path, async () => {
     let file: CacheFile | null;
-    try { file = await readCacheFile(path); } catch { file = null; /* unreadable: start over */ }
+    try {
+      file = await readCacheFile(path);
+    } catch {
+      file = null; /* unreadable: start over */
+    }
     file ??= { format: 'hush-fallback', version: 1, entries: {} };
     const info = identity(addr, project, env);
     const savedAt = new Date(entry.savedAt).toISOString();
@@ -104,8 +126,11 @@ export function saveEntry(path: string, token: string, addr: string, project: st
     plaintext.fill(0);
     key.fill(0);
     file.entries[entryId(addr, project, env)] = {
-      salt: salt.toString('base64'), iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'),
-      ciphertext: ciphertext.toString('base64'), savedAt,
+      salt: salt.toString('base64'),
+      iv: iv.toString('base64'),
+      tag: cipher.getAuthTag().toString('base64'),
+      ciphertext: ciphertext.toString('base64'),
+      savedAt,
     };
     await writeCacheFile(path, file);
   });
@@ -136,7 +161,12 @@ export async function loadEntry(path: string, token: string, addr: string, proje
 export function removeEntry(path: string, addr: string, project: string, env: string): Promise<void> {
   return serialized(path, async () => {
     let file: CacheFile | null;
-    try { file = await readCacheFile(path); } catch { await rm(path, { force: true }); return; }
+    try {
+      file = await readCacheFile(path);
+    } catch {
+      await rm(path, { force: true });
+      return;
+    }
     if (!file) return;
     delete file.entries[entryId(addr, project, env)];
     if (Object.keys(file.entries).length === 0) await rm(path, { force: true });

@@ -1,6 +1,15 @@
 import {
-  AuthError, ConflictError, ForbiddenError, HushError, isHushError, NotFoundError, RateLimitedError, TimeoutError, UnavailableError,
-  ValidationError, type HushErrorOptions,
+  AuthError,
+  ConflictError,
+  ForbiddenError,
+  HushError,
+  isHushError,
+  NotFoundError,
+  RateLimitedError,
+  TimeoutError,
+  UnavailableError,
+  ValidationError,
+  type HushErrorOptions,
 } from './errors.js';
 import type { TokenSource } from './jwt-auth.js';
 
@@ -67,9 +76,18 @@ const MAX_TIMER_MS = 2_147_483_647;
 const IDEMPOTENT_RETRY_STATUS = new Set([502, 503, 504]);
 
 const DEFAULT_CODES: Record<number, string> = {
-  400: 'invalid_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict',
-  413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited',
-  500: 'internal_error', 502: 'bad_gateway', 503: 'unavailable', 504: 'gateway_timeout',
+  400: 'invalid_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  500: 'internal_error',
+  502: 'bad_gateway',
+  503: 'unavailable',
+  504: 'gateway_timeout',
 };
 
 /** Parses Retry-After (delta-seconds or an HTTP date) into milliseconds. */
@@ -82,7 +100,12 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 }
 
 /** Builds the error class matching an HTTP status. */
-export function errorForStatus(status: number, code: string, message: string, opts: HushErrorOptions & { retryAfterMs?: number }): HushError {
+export function errorForStatus(
+  status: number,
+  code: string,
+  message: string,
+  opts: HushErrorOptions & { retryAfterMs?: number },
+): HushError {
   const o = { ...opts, status };
   if (status === 401) return new AuthError(code, message, o);
   if (status === 403) return new ForbiddenError(code, message, o);
@@ -104,17 +127,33 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number): nu
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     // The signal's reason as it is (an AbortError DOMException unless the caller gave another), as fetch rejects.
-    if (signal?.aborted) { reject(signal.reason as Error); return; }
-    const onAbort = () => { clearTimeout(timer); reject(signal!.reason as Error); };
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, Math.min(ms, MAX_TIMER_MS));
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
 /** Certificate errors a private CA fixes (Node's and OpenSSL's codes). */
 const UNTRUSTED_CERT = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
 ]);
 
 /** Bodies at least this long (1 MiB of characters) are sent with Expect: 100-continue where node:http is available. */
@@ -146,21 +185,24 @@ export function retainResponse(res: Response): ReadableStream<Uint8Array> | null
   // Read by nobody: the reference itself is the point (see above).
   let _held: Response | null = res;
   const reader = res.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
-  return new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      const r = await reader.read();
-      if (r.done) {
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(ctrl) {
+        const r = await reader.read();
+        if (r.done) {
+          _held = null;
+          ctrl.close();
+        } else {
+          ctrl.enqueue(r.value);
+        }
+      },
+      cancel(reason) {
         _held = null;
-        ctrl.close();
-      } else {
-        ctrl.enqueue(r.value);
-      }
+        return reader.cancel(reason);
+      },
     },
-    cancel(reason) {
-      _held = null;
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
 }
 
 /**
@@ -174,12 +216,23 @@ function requestIdSuffix(): string {
 }
 
 export function createTransport(cfg: TransportConfig) {
-  const origin = (() => { try { return new URL(cfg.addr).origin; } catch { return cfg.addr; } })();
+  const origin = (() => {
+    try {
+      return new URL(cfg.addr).origin;
+    } catch {
+      return cfg.addr;
+    }
+  })();
 
   async function attempt<T>(req: HttpRequest, requestId: string, token: string | undefined): Promise<HttpResponse<T>> {
     const url = new URL(cfg.addr + req.path);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { accept: 'application/json', 'x-request-id': requestId, 'user-agent': 'hush-sdk', ...req.headers };
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'x-request-id': requestId,
+      'user-agent': 'hush-sdk',
+      ...req.headers,
+    };
     if (req.auth !== false) headers.authorization = `Bearer ${token}`;
     let body: string | undefined;
     if (req.body !== undefined) {
@@ -189,10 +242,19 @@ export function createTransport(cfg: TransportConfig) {
     const timeoutMs = req.timeoutMs ?? cfg.timeoutMs;
     const ctrl = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; ctrl.abort(); }, Math.min(timeoutMs, MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        ctrl.abort();
+      },
+      Math.min(timeoutMs, MAX_TIMER_MS),
+    );
     const onAbort = () => ctrl.abort(req.signal!.reason);
     if (req.signal) {
-      if (req.signal.aborted) { clearTimeout(timer); throw req.signal.reason; }
+      if (req.signal.aborted) {
+        clearTimeout(timer);
+        throw req.signal.reason;
+      }
       req.signal.addEventListener('abort', onAbort, { once: true });
     }
     const errOpts = { method: req.method, path: req.path };
@@ -205,7 +267,12 @@ export function createTransport(cfg: TransportConfig) {
         // (413) says so before the body is sent, so the answer is read rather than lost to a failed write (EPIPE).
         const large = cfg.largeBodyFetch && typeof body === 'string' && body.length >= LARGE_BODY_CHARS;
         res = large
-          ? await cfg.largeBodyFetch!(url, { method: req.method, headers: { ...headers, expect: '100-continue' }, body, signal: ctrl.signal })
+          ? await cfg.largeBodyFetch!(url, {
+              method: req.method,
+              headers: { ...headers, expect: '100-continue' },
+              body,
+              signal: ctrl.signal,
+            })
           : await cfg.fetch(url, { method: req.method, headers, body, signal: ctrl.signal });
         if (req.stream && res.ok) {
           // The caller reads the body at its own pace; only the user's signal can end it now.
@@ -219,15 +286,35 @@ export function createTransport(cfg: TransportConfig) {
         if (timedOut) throw new TimeoutError(`no response from ${origin} within ${timeoutMs} ms`, { ...errOpts, timeoutMs });
         const cert = untrustedCertificate(err);
         // Not an outage: a retry or the fallback cache would only hide a configuration to fix.
-        if (cert) throw new UnavailableError('certificate_untrusted', (`cannot reach the Hush server at ${origin} (${cert}: its TLS certificate is not signed by a CA ` + `this client trusts); give the CA certificate with HUSH_CA_FILE or the ca option`), { ...errOpts, cause: err });
-        throw new UnavailableError('network_error', `cannot reach the Hush server at ${origin} (${networkReason(err)})`, { ...errOpts, cause: err });
+        if (cert)
+          throw new UnavailableError(
+            'certificate_untrusted',
+            `cannot reach the Hush server at ${origin} (${cert}: its TLS certificate is not signed by a CA ` +
+              `this client trusts); give the CA certificate with HUSH_CA_FILE or the ca option`,
+            { ...errOpts, cause: err },
+          );
+        throw new UnavailableError('network_error', `cannot reach the Hush server at ${origin} (${networkReason(err)})`, {
+          ...errOpts,
+          cause: err,
+        });
       }
       const rid = res.headers.get('x-request-id') ?? undefined;
       let parsed: unknown = null;
       let parseFailed = false;
-      if (text) { try { parsed = JSON.parse(text); } catch { parseFailed = true; } }
+      if (text) {
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parseFailed = true;
+        }
+      }
       if (res.ok || (res.status === 304 && req.allow304)) {
-        if (parseFailed) throw new HushError('invalid_response', `the server at ${origin} answered ${req.method} ${req.path} with something that is not JSON`, { ...errOpts, status: res.status, requestId: rid });
+        if (parseFailed)
+          throw new HushError(
+            'invalid_response',
+            `the server at ${origin} answered ${req.method} ${req.path} with something that is not JSON`,
+            { ...errOpts, status: res.status, requestId: rid },
+          );
         return { status: res.status, headers: res.headers, data: parsed as T, body: null };
       }
       // Error bodies are {"error":{code,message,requestId,details?}}; health's 503 has {"error":"code"}; proxies send HTML.
@@ -245,7 +332,12 @@ export function createTransport(cfg: TransportConfig) {
       } else if (typeof e === 'string') {
         code = e;
       }
-      throw errorForStatus(res.status, code, message, { ...errOpts, requestId: requestIdOut, details, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) });
+      throw errorForStatus(res.status, code, message, {
+        ...errOpts,
+        requestId: requestIdOut,
+        details,
+        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+      });
     } finally {
       clearTimeout(timer);
       if (!streaming) req.signal?.removeEventListener('abort', onAbort);

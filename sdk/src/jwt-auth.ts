@@ -23,7 +23,11 @@ export function renewBeforeMs(lifetimeMs: number): number {
 const RETRY_RENEW_MS = 5_000;
 const EXPIRY_MARGIN_MS = 5_000;
 
-interface Held { token: string; renewAt: number; expiresAt: number }
+interface Held {
+  token: string;
+  renewAt: number;
+  expiresAt: number;
+}
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
@@ -58,9 +62,16 @@ export function createJwtTokenSource(
       raw = await jwt();
     } catch (e) {
       if (isHushError(e)) throw e;
-      throw new AuthError('jwt_unavailable', `cannot get the JWT to log in to role "${role}": ${String((e as Error)?.message ?? e).split('\n')[0].slice(0, 300)}`, { cause: e });
+      throw new AuthError(
+        'jwt_unavailable',
+        `cannot get the JWT to log in to role "${role}": ${String((e as Error)?.message ?? e)
+          .split('\n')[0]
+          .slice(0, 300)}`,
+        { cause: e },
+      );
     }
-    if (typeof raw !== 'string') throw new AuthError('jwt_unavailable', `the jwt function for role "${role}" returned ${typeof raw}, not a string`);
+    if (typeof raw !== 'string')
+      throw new AuthError('jwt_unavailable', `the jwt function for role "${role}" returned ${typeof raw}, not a string`);
     const text = raw.trim();
     if (!text) throw new AuthError('jwt_unavailable', `the JWT to log in to role "${role}" is empty`);
     const started = now();
@@ -75,7 +86,14 @@ export function createJwtTokenSource(
     async get(signal) {
       if (signal?.aborted) throw signal.reason;
       if (held && now() < held.renewAt) return { token: held.token, fresh: false };
-      inflight ??= logIn().then((h) => { held = h; return h; }).finally(() => { inflight = null; });
+      inflight ??= logIn()
+        .then((h) => {
+          held = h;
+          return h;
+        })
+        .finally(() => {
+          inflight = null;
+        });
       try {
         return { token: (await abortable(inflight, signal)).token, fresh: true };
       } catch (e) {

@@ -97,4 +97,7 @@ export interface JwtRoleCreateInput {
 }
 
 /** Result of `auth.roles.delete`. */
-export interface JwtRoleDeleted { name: string; deleted: true }
+export interface JwtRoleDeleted {
+  name: string;
+  deleted: true;
+}

@@ -105,9 +105,13 @@ export async function loadEnv(options: LoadEnvOptions): Promise<LoadEnvResult> {
   const own = (k: string) => Object.prototype.hasOwnProperty.call(target, k);
   for (const [k, v] of Object.entries(snap.secrets)) {
     // Own properties only: "constructor" or "toString" is not already set just because Object.prototype has it.
-    if (!override && own(k) && target[k] !== undefined) { skipped.push(k); continue; }
+    if (!override && own(k) && target[k] !== undefined) {
+      skipped.push(k);
+      continue;
+    }
     // Defined, not assigned: assigning "__proto__" on an ordinary object would replace its prototype, and the variable would vanish.
-    if (k === '__proto__' || (!own(k) && k in target)) Object.defineProperty(target, k, { value: v, writable: true, enumerable: true, configurable: true });
+    if (k === '__proto__' || (!own(k) && k in target))
+      Object.defineProperty(target, k, { value: v, writable: true, enumerable: true, configurable: true });
     else target[k] = v;
     loaded.push(k);
   }

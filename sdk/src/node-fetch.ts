@@ -34,35 +34,62 @@ class LiteHeaders {
     if (v === undefined) return null;
     return Array.isArray(v) ? v.join(', ') : String(v);
   }
-  has(name: string): boolean { return this.raw[name.toLowerCase()] !== undefined; }
+  has(name: string): boolean {
+    return this.raw[name.toLowerCase()] !== undefined;
+  }
   forEach(cb: (value: string, key: string) => void): void {
-    for (const k of Object.keys(this.raw)) { const v = this.get(k); if (v !== null) cb(v, k); }
+    for (const k of Object.keys(this.raw)) {
+      const v = this.get(k);
+      if (v !== null) cb(v, k);
+    }
   }
   *entries(): IterableIterator<[string, string]> {
-    for (const k of Object.keys(this.raw)) { const v = this.get(k); if (v !== null) yield [k, v]; }
+    for (const k of Object.keys(this.raw)) {
+      const v = this.get(k);
+      if (v !== null) yield [k, v];
+    }
   }
-  [Symbol.iterator](): IterableIterator<[string, string]> { return this.entries(); }
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries();
+  }
 }
 
 /** The response body as a web stream, with backpressure (node:stream's adapter costs a module load on every start). */
 function webStream(r: IncomingMessage): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    start(ctrl) {
-      let done = false;
-      const fail = (cause: Error) => { if (!done) { done = true; ctrl.error(new TypeError('fetch failed', { cause })); } };
-      r.on('data', (c: Buffer) => {
-        if (done) return;
-        ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
-        if ((ctrl.desiredSize ?? 1) <= 0) r.pause();
-      });
-      r.on('end', () => { if (!done) { done = true; ctrl.close(); } });
-      r.on('error', fail);
-      r.on('aborted', () => fail(new Error('response aborted')));
-      r.pause();
+  return new ReadableStream<Uint8Array>(
+    {
+      start(ctrl) {
+        let done = false;
+        const fail = (cause: Error) => {
+          if (!done) {
+            done = true;
+            ctrl.error(new TypeError('fetch failed', { cause }));
+          }
+        };
+        r.on('data', (c: Buffer) => {
+          if (done) return;
+          ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+          if ((ctrl.desiredSize ?? 1) <= 0) r.pause();
+        });
+        r.on('end', () => {
+          if (!done) {
+            done = true;
+            ctrl.close();
+          }
+        });
+        r.on('error', fail);
+        r.on('aborted', () => fail(new Error('response aborted')));
+        r.pause();
+      },
+      pull() {
+        r.resume();
+      },
+      cancel() {
+        r.destroy();
+      },
     },
-    pull() { r.resume(); },
-    cancel() { r.destroy(); },
-  }, { highWaterMark: 4 });
+    { highWaterMark: 4 },
+  );
 }
 
 /** A Response over a node:http response; the body is consumed once, as a stream or whole. */
@@ -82,16 +109,29 @@ function liteResponse(url: string, r: IncomingMessage): Response {
   let body: ReadableStream<Uint8Array> | null = null;
   const status = r.statusCode ?? 0;
   const res = {
-    ok: status >= 200 && status < 300, status, statusText: r.statusMessage ?? '', url, redirected: false, type: 'basic',
+    ok: status >= 200 && status < 300,
+    status,
+    statusText: r.statusMessage ?? '',
+    url,
+    redirected: false,
+    type: 'basic',
     headers: new LiteHeaders(r.headers),
     get body() {
-      if (!body) { used = true; body = webStream(r); }
+      if (!body) {
+        used = true;
+        body = webStream(r);
+      }
       return body;
     },
-    get bodyUsed() { return used; },
+    get bodyUsed() {
+      return used;
+    },
     text: async () => (await take()).toString('utf8'),
     json: async () => JSON.parse((await take()).toString('utf8')) as unknown,
-    arrayBuffer: async () => { const b = await take(); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); },
+    arrayBuffer: async () => {
+      const b = await take();
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+    },
   };
   return res as unknown as Response;
 }
@@ -102,7 +142,9 @@ function headerRecord(h: RequestInit['headers']): Record<string, string> {
   // A Headers instance (duck-typed: naming the global Headers would load undici, which this module exists to avoid).
   if (typeof (h as Headers).forEach === 'function') {
     const out: Record<string, string> = {};
-    (h as Headers).forEach((v, k) => { out[k] = v; });
+    (h as Headers).forEach((v, k) => {
+      out[k] = v;
+    });
     return out;
   }
   return { ...(h as Record<string, string>) };
@@ -150,17 +192,27 @@ export function createNodeFetch(options: NodeFetchOptions = {}): typeof fetch {
       if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body));
       const req = mod.request(url, { method: init.method ?? 'GET', headers, ...(viaAgent ? { agent: viaAgent } : {}) }, (r) => {
         const status = r.statusCode ?? 0;
-        if (status >= 300 && status < 400 && status !== 304) { r.resume(); resolve('defer'); return; }
+        if (status >= 300 && status < 400 && status !== 304) {
+          r.resume();
+          resolve('defer');
+          return;
+        }
         resolve(liteResponse(url.href, r));
       });
-      const onAbort = () => { req.destroy(signal!.reason instanceof Error ? signal!.reason : undefined); reject(signal!.reason as Error); };
+      const onAbort = () => {
+        req.destroy(signal!.reason instanceof Error ? signal!.reason : undefined);
+        reject(signal!.reason as Error);
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('close', () => signal?.removeEventListener('abort', onAbort));
       req.on('error', (e) => reject(new TypeError('fetch failed', { cause: e })));
       // With Expect: 100-continue the body waits for the server's go-ahead; an early answer (413) is read instead, and nothing is written.
       // A server that ignores Expect gets the body after a second anyway (as curl does).
       if (typeof body === 'string' && /^100-continue$/i.test(headers.expect ?? headers.Expect ?? '')) {
-        const send = () => { clearTimeout(wait); if (!req.writableEnded && !req.destroyed) req.end(body); };
+        const send = () => {
+          clearTimeout(wait);
+          if (!req.writableEnded && !req.destroyed) req.end(body);
+        };
         const wait = setTimeout(send, 1000);
         req.once('continue', send);
         req.once('response', () => clearTimeout(wait));

@@ -70,7 +70,8 @@ export interface GithubActionsJwtOptions {
   signal?: AbortSignal;
 }
 
-const NOT_IN_ACTIONS = 'not running in GitHub Actions with `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)';
+const NOT_IN_ACTIONS =
+  'not running in GitHub Actions with `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set)';
 
 /**
  * Asks the GitHub Actions runtime for the job's OIDC ID token (a JWT), as
@@ -94,7 +95,8 @@ export async function githubActionsJwt(options: GithubActionsJwtOptions = {}): P
   const bearer = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN?.trim();
   if (!url || !bearer) throw new AuthError('oidc_unavailable', NOT_IN_ACTIONS);
   const audience = options.audience ?? DEFAULT_JWT_AUDIENCE;
-  if (typeof audience !== 'string' || audience === '') throw new AuthError('oidc_unavailable', 'the audience of the GitHub Actions ID token must be a non-empty string');
+  if (typeof audience !== 'string' || audience === '')
+    throw new AuthError('oidc_unavailable', 'the audience of the GitHub Actions ID token must be a non-empty string');
   let target: URL;
   try {
     target = new URL(`${url}&audience=${encodeURIComponent(audience)}`);
@@ -103,26 +105,51 @@ export async function githubActionsJwt(options: GithubActionsJwtOptions = {}): P
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
   const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(new AuthError('oidc_unavailable', `the GitHub Actions ID-token endpoint (${target.origin}) did not answer within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () =>
+      ctrl.abort(
+        new AuthError('oidc_unavailable', `the GitHub Actions ID-token endpoint (${target.origin}) did not answer within ${timeoutMs} ms`),
+      ),
+    timeoutMs,
+  );
   const onAbort = () => ctrl.abort(options.signal!.reason);
-  if (options.signal?.aborted) { clearTimeout(timer); throw options.signal.reason; }
+  if (options.signal?.aborted) {
+    clearTimeout(timer);
+    throw options.signal.reason;
+  }
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     let res: Response;
     let text: string;
     try {
-      res = await (options.fetch ?? globalThis.fetch)(target, { headers: { authorization: `bearer ${bearer}`, accept: 'application/json' }, signal: ctrl.signal });
+      res = await (options.fetch ?? globalThis.fetch)(target, {
+        headers: { authorization: `bearer ${bearer}`, accept: 'application/json' },
+        signal: ctrl.signal,
+      });
       text = await res.text();
     } catch (e) {
       if (ctrl.signal.aborted) throw ctrl.signal.reason;
       const cause = (e as { cause?: { code?: unknown } })?.cause?.code;
-      throw new AuthError('oidc_unavailable', `cannot reach the GitHub Actions ID-token endpoint at ${target.origin} (${typeof cause === 'string' ? cause : (e as Error).message})`, { cause: e });
+      throw new AuthError(
+        'oidc_unavailable',
+        `cannot reach the GitHub Actions ID-token endpoint at ${target.origin} (${typeof cause === 'string' ? cause : (e as Error).message})`,
+        { cause: e },
+      );
     }
     // The body of a refusal is not shown: it is the runtime's, and need not be free of what was sent.
-    if (!res.ok) throw new AuthError('oidc_unavailable', `the GitHub Actions ID-token endpoint refused the request (HTTP ${res.status}); does the job have \`permissions: id-token: write\`?`);
+    if (!res.ok)
+      throw new AuthError(
+        'oidc_unavailable',
+        `the GitHub Actions ID-token endpoint refused the request (HTTP ${res.status}); does the job have \`permissions: id-token: write\`?`,
+      );
     let value: unknown;
-    try { value = (JSON.parse(text) as { value?: unknown })?.value; } catch { value = undefined; }
-    if (typeof value !== 'string' || value.trim() === '') throw new AuthError('oidc_unavailable', 'the GitHub Actions ID-token endpoint answered without a token ({"value": "..."} expected)');
+    try {
+      value = (JSON.parse(text) as { value?: unknown })?.value;
+    } catch {
+      value = undefined;
+    }
+    if (typeof value !== 'string' || value.trim() === '')
+      throw new AuthError('oidc_unavailable', 'the GitHub Actions ID-token endpoint answered without a token ({"value": "..."} expected)');
     return value.trim();
   } finally {
     clearTimeout(timer);

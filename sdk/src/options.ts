@@ -2,7 +2,6 @@
 import type { CallOptions } from './types.js';
 import type { HushError } from './errors.js';
 
-
 export { DEFAULT_ADDR } from './defaults.js';
 
 /**

@@ -1,6 +1,24 @@
 // The secrets part of the client's typed API surface (types only): client.secrets.
 import type {
-  GenerateInput, GeneratedSecret, SecretPolicy, SecretPolicyInput, StaleSecret, BulkChange, BulkResult, CallOptions, NotModified, SecretDeleted, SecretNames, EnvHistory, EnvDiff, RollbackResult, CopyResult, SecretsSnapshot, SecretValue, SecretVersions, SecretWritten,
+  GenerateInput,
+  GeneratedSecret,
+  SecretPolicy,
+  SecretPolicyInput,
+  StaleSecret,
+  BulkChange,
+  BulkResult,
+  CallOptions,
+  NotModified,
+  SecretDeleted,
+  SecretNames,
+  EnvHistory,
+  EnvDiff,
+  RollbackResult,
+  CopyResult,
+  SecretsSnapshot,
+  SecretValue,
+  SecretVersions,
+  SecretWritten,
 } from './types.js';
 import type { GetAllOptions } from './options.js';
 
@@ -117,7 +135,11 @@ export interface SecretsApi {
    * const r = await client.secrets.diff('api', 'prod', { fromRevision: 3 });
    * ```
    */
-  diff(project: string, env: string, options: CallOptions & { fromRevision?: number; toRevision?: number; other?: { project: string; env: string }; values?: boolean }): Promise<EnvDiff>;
+  diff(
+    project: string,
+    env: string,
+    options: CallOptions & { fromRevision?: number; toRevision?: number; other?: { project: string; env: string }; values?: boolean },
+  ): Promise<EnvDiff>;
   /**
    * Writes a new revision whose values equal revision `toRevision`'s
    * (`write:P/E`); nothing when they already do. Never retried.
@@ -139,7 +161,11 @@ export interface SecretsApi {
    * await client.secrets.copy({ project: 'api', env: 'staging' }, { project: 'api', env: 'prod' }, { only: ['FEATURE_X'] });
    * ```
    */
-  copy(from: { project: string; env: string }, to: { project: string; env: string }, options?: CallOptions & { only?: string[] }): Promise<CopyResult>;
+  copy(
+    from: { project: string; env: string },
+    to: { project: string; env: string },
+    options?: CallOptions & { only?: string[] },
+  ): Promise<CopyResult>;
   /**
    * Stores a value the server makes from a CSPRNG (`write:P/E`), optionally
    * with a rotation policy. The value is returned only with `show: true`.

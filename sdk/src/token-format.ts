@@ -56,7 +56,8 @@ export function checkTokenFormat(token: string): TokenCheck {
   const body = token.slice(TOKEN_PREFIX.length);
   if (!/^[0-9A-Za-z]+$/.test(body)) return { ok: false, reason: 'token contains characters outside [0-9A-Za-z]' };
   const random = body.slice(0, TOKEN_RANDOM_CHARS);
-  if (checksum(random) !== body.slice(TOKEN_RANDOM_CHARS)) return { ok: false, reason: 'token checksum does not match (mistyped or truncated?)' };
+  if (checksum(random) !== body.slice(TOKEN_RANDOM_CHARS))
+    return { ok: false, reason: 'token checksum does not match (mistyped or truncated?)' };
   return { ok: true };
 }
 

@@ -61,22 +61,45 @@ export interface SealStatus {
 }
 
 /** Result of `sys.seal`. */
-export interface SealResult { sealed: boolean; already: boolean; all: boolean }
+export interface SealResult {
+  sealed: boolean;
+  already: boolean;
+  all: boolean;
+}
 
 /** A project. */
-export interface Project { name: string; createdAt: string }
+export interface Project {
+  name: string;
+  createdAt: string;
+}
 
 /** An environment of a project; `revision` grows with every change. */
-export interface Environment { name: string; revision: number; createdAt: string }
+export interface Environment {
+  name: string;
+  revision: number;
+  createdAt: string;
+}
 
 /** Result of deleting a project or an environment. */
-export interface Deleted { name: string; deleted: boolean }
+export interface Deleted {
+  name: string;
+  deleted: boolean;
+}
 
 /** Result of `projects.rotateKey`. */
-export interface ProjectKeyRotation { project: string; dekVersion: number; rewrapped: number }
+export interface ProjectKeyRotation {
+  project: string;
+  dekVersion: number;
+  rewrapped: number;
+}
 
 /** Result of `keys.rotateMaster`. */
-export interface MasterKeyRotation { rewrapped: number; from: string; to: string; unchanged: boolean }
+export interface MasterKeyRotation {
+  rewrapped: number;
+  from: string;
+  to: string;
+  unchanged: boolean;
+}
 
 /**
  * All values of an environment, as returned by `secrets.getAll`.
@@ -113,7 +136,11 @@ export interface SecretValue {
 }
 
 /** Result of `secrets.set`. */
-export interface SecretWritten { key: string; version: number; revision: number }
+export interface SecretWritten {
+  key: string;
+  version: number;
+  revision: number;
+}
 
 /** Character set of a generated value: `words` draws from the BIP-39 English list (11 bits a word), joined by "-". */
 export type GenerateCharset = 'alnum' | 'hex' | 'base64url' | 'words';
@@ -145,7 +172,8 @@ export interface GenerateInput {
 
 /** Result of `secrets.generate`. `value` only with `show: true`. */
 export interface GeneratedSecret extends SecretWritten {
-  charset: string; length: number;
+  charset: string;
+  length: number;
   /** Entropy of the value in bits. */
   bits: number;
   policy: SecretPolicyState;
@@ -153,14 +181,26 @@ export interface GeneratedSecret extends SecretWritten {
 }
 
 /** Input of `secrets.setPolicy`: fields left out are kept, null clears one. */
-export interface SecretPolicyInput { rotateEvery?: string | null; expiresAt?: string | null; auto?: boolean }
+export interface SecretPolicyInput {
+  rotateEvery?: string | null;
+  expiresAt?: string | null;
+  auto?: boolean;
+}
 
 /** Result of `secrets.policy` and `secrets.setPolicy`. */
-export interface SecretPolicy extends SecretPolicyState { key: string; version: number; dueAt: string | null }
+export interface SecretPolicy extends SecretPolicyState {
+  key: string;
+  version: number;
+  dueAt: string | null;
+}
 
 /** One entry of `secrets.stale`. */
 export interface StaleSecret extends SecretPolicyState {
-  project: string; env: string; key: string; version: number; updatedAt: string;
+  project: string;
+  env: string;
+  key: string;
+  version: number;
+  updatedAt: string;
   dueAt: string;
   /** `rotation`: the period since the current version ran out; `expiry`: the current version expired. */
   reason: 'rotation' | 'expiry';
@@ -168,7 +208,12 @@ export interface StaleSecret extends SecretPolicyState {
 }
 
 /** Result of `secrets.delete`. */
-export interface SecretDeleted { key: string; version: number; revision: number; deleted: boolean }
+export interface SecretDeleted {
+  key: string;
+  version: number;
+  revision: number;
+  deleted: boolean;
+}
 
 /**
  * An atomic bulk change for `secrets.bulk`.
@@ -215,7 +260,11 @@ export interface EnvHistory {
 }
 
 /** One side of a diff: an environment at a revision. */
-export interface EnvRef { project: string; env: string; revision: number }
+export interface EnvRef {
+  project: string;
+  env: string;
+  revision: number;
+}
 
 /** Result of `secrets.diff`: names added, removed and changed going from `from` to `to`. */
 export interface EnvDiff {
@@ -230,10 +279,23 @@ export interface EnvDiff {
 }
 
 /** Result of `secrets.rollback`. `revision` equals the previous one when nothing had to change. */
-export interface RollbackResult { revision: number; toRevision: number; added: string[]; changed: string[]; deleted: string[]; unchanged: string[] }
+export interface RollbackResult {
+  revision: number;
+  toRevision: number;
+  added: string[];
+  changed: string[];
+  deleted: string[];
+  unchanged: string[];
+}
 
 /** Result of `secrets.copy`: what the target environment gained. */
-export interface CopyResult { from: EnvRef; revision: number; added: string[]; changed: string[]; unchanged: string[] }
+export interface CopyResult {
+  from: EnvRef;
+  revision: number;
+  added: string[];
+  changed: string[];
+  unchanged: string[];
+}
 
 /** Version history of one secret, newest first. */
 export interface SecretVersions {
@@ -291,7 +353,10 @@ export interface TokenCreateInput {
 }
 
 /** Result of `tokens.revoke`: the token and every descendant revoked with it. */
-export interface TokenRevoked { id: string; revoked: string[] }
+export interface TokenRevoked {
+  id: string;
+  revoked: string[];
+}
 
 export type * from './audit-types.js';
 export type * from './jwt-types.js';

@@ -154,11 +154,24 @@ export type StopWatching = () => Promise<void>;
  * ```
  */
 export function watch(options: WatchOptions, onChange: WatchChangeHandler, onError?: WatchErrorHandler): StopWatching {
-  const { project, env, only, raw, etag: since, onReconnect, waitSeconds = 25, intervalMs = 1000, initial = true, maxBackoffMs = 30_000, client: given, ...clientOptions } =
-    options;
+  const {
+    project,
+    env,
+    only,
+    raw,
+    etag: since,
+    onReconnect,
+    waitSeconds = 25,
+    intervalMs = 1000,
+    initial = true,
+    maxBackoffMs = 30_000,
+    client: given,
+    ...clientOptions
+  } = options;
   const client = given ?? createClient(clientOptions);
   const wait = Math.min(60, Math.max(0, Math.floor(waitSeconds)));
-  const report: WatchErrorHandler = onError ?? ((err) => console.warn(`hush: watching ${project}/${env}: ${(err as Error)?.message ?? String(err)}`));
+  const report: WatchErrorHandler =
+    onError ?? ((err) => console.warn(`hush: watching ${project}/${env}: ${(err as Error)?.message ?? String(err)}`));
   const ctrl = new AbortController();
   let prev: SecretsSnapshot | null = null;
   let etag: string | undefined = since;
@@ -169,7 +182,10 @@ export function watch(options: WatchOptions, onChange: WatchChangeHandler, onErr
       const started = Date.now();
       try {
         const r = await client.secrets.getAll(project, env, {
-          only, ...(raw ? { raw: true } : {}), fallback: false, signal: ctrl.signal,
+          only,
+          ...(raw ? { raw: true } : {}),
+          fallback: false,
+          signal: ctrl.signal,
           ...(etag !== undefined ? { ifNoneMatch: etag, wait, timeoutMs: wait * 1000 + 15_000 } : {}),
         });
         if (failures > 0) onReconnect?.();
@@ -180,7 +196,11 @@ export function watch(options: WatchOptions, onChange: WatchChangeHandler, onErr
           prev = r;
           etag = r.etag ?? undefined;
           if (changed && (before !== null || initial)) {
-            try { await onChange(r, before); } catch (err) { report(err); }
+            try {
+              await onChange(r, before);
+            } catch (err) {
+              report(err);
+            }
           }
         }
         // Nothing changed (the long-poll ran out, or the server answered at once), or

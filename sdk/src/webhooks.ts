@@ -3,8 +3,14 @@ import type { CallOptions } from './types.js';
 
 /** Event types a webhook may subscribe to (docs/webhooks.md#events). */
 export type WebhookEventType =
-  | 'secret.changed' | 'secret.rotation_due' | 'token.created' | 'token.revoked'
-  | 'auth.fail_burst' | 'root.used' | 'audit.verify_failed' | 'backup.failed';
+  | 'secret.changed'
+  | 'secret.rotation_due'
+  | 'token.created'
+  | 'token.revoked'
+  | 'auth.fail_burst'
+  | 'root.used'
+  | 'audit.verify_failed'
+  | 'backup.failed';
 
 export interface Webhook {
   id: string;
@@ -87,11 +93,15 @@ export function webhooksApi(call: Call, opts: (o: CallOptions | undefined) => Pi
     list: async (o) => (await call<{ webhooks: Webhook[] }>({ method: 'GET', path: '/v1/webhooks', ...opts(o) })).webhooks,
     get: (id, o) => call({ method: 'GET', path: `/v1/webhooks/${seg(id)}`, ...opts(o) }),
     delete: (id, o) => call({ method: 'DELETE', path: `/v1/webhooks/${seg(id)}`, ...opts(o) }),
-    deliveries: (id, q) => call({
-      method: 'GET', path: `/v1/webhooks/${seg(id)}/deliveries`, ...opts(q),
-      query: { status: q?.status, before: q?.before, limit: q?.limit === undefined ? undefined : String(q.limit) },
-    }),
-    redeliver: (id, deliveryId, o) => call({ method: 'POST', path: `/v1/webhooks/${seg(id)}/deliveries/${seg(String(deliveryId))}/redeliver`, body: {}, ...opts(o) }),
+    deliveries: (id, q) =>
+      call({
+        method: 'GET',
+        path: `/v1/webhooks/${seg(id)}/deliveries`,
+        ...opts(q),
+        query: { status: q?.status, before: q?.before, limit: q?.limit === undefined ? undefined : String(q.limit) },
+      }),
+    redeliver: (id, deliveryId, o) =>
+      call({ method: 'POST', path: `/v1/webhooks/${seg(id)}/deliveries/${seg(String(deliveryId))}/redeliver`, body: {}, ...opts(o) }),
     test: (id, o) => call({ method: 'POST', path: `/v1/webhooks/${seg(id)}/test`, body: {}, ...opts(o) }),
   };
 }

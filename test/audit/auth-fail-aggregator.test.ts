@@ -18,14 +18,25 @@ function harness(opts: { windowMs?: number; fail?: boolean } = {}) {
     now: opts.windowMs ? Date.now : () => t,
   });
   const at = (ip: string) => ({ ip, requestId: 'req_1', route: '/v1/projects', method: 'GET' });
-  return { agg, events, errors, at, advance: (ms: number) => { t += ms; } };
+  return {
+    agg,
+    events,
+    errors,
+    at,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 describe('auth.fail aggregation (unit)', () => {
   it('the first failure from an address is recorded at once; the rest of the window only counts', async () => {
     const h = harness();
     await h.agg.fail(h.at('10.0.0.1'), 'unknown');
-    for (let i = 0; i < 9; i++) { h.advance(1000); await h.agg.fail(h.at('10.0.0.1'), i % 3 ? 'unknown' : 'expired'); }
+    for (let i = 0; i < 9; i++) {
+      h.advance(1000);
+      await h.agg.fail(h.at('10.0.0.1'), i % 3 ? 'unknown' : 'expired');
+    }
     assert.equal(h.events.length, 1);
     assert.equal(h.events[0].input.detail!.count, 1);
     assert.equal(h.events[0].ctx.ip, '10.0.0.1');
@@ -41,11 +52,18 @@ describe('auth.fail aggregation (unit)', () => {
   it('a steady flood yields one event per window, and no failure is lost', async () => {
     const h = harness();
     let total = 0;
-    for (let s = 0; s < 300; s++) { await h.agg.fail(h.at('10.0.0.2'), 'malformed'); total++; h.advance(1000); }
+    for (let s = 0; s < 300; s++) {
+      await h.agg.fail(h.at('10.0.0.2'), 'malformed');
+      total++;
+      h.advance(1000);
+    }
     await h.agg.close();
     const n = h.events.length;
     assert.ok(n >= 5 && n <= 6, `about one event a minute over five minutes (${n})`);
-    assert.equal(h.events.reduce((a, e) => a + (e.input.detail!.count as number), 0), total);
+    assert.equal(
+      h.events.reduce((a, e) => a + (e.input.detail!.count as number), 0),
+      total,
+    );
   });
 
   it('networks are independent', async () => {
@@ -53,7 +71,10 @@ describe('auth.fail aggregation (unit)', () => {
     await h.agg.fail(h.at('10.0.3.1'), 'unknown');
     await h.agg.fail(h.at('10.0.4.1'), 'unknown');
     await h.agg.fail(h.at('10.0.3.1'), 'unknown');
-    assert.deepEqual(h.events.map((e) => e.ctx.ip), ['10.0.3.1', '10.0.4.1']);
+    assert.deepEqual(
+      h.events.map((e) => e.ctx.ip),
+      ['10.0.3.1', '10.0.4.1'],
+    );
   });
 
   it('1,000 addresses of one /24 give one event, not 1,000 (finding 10); the summary counts them', async () => {
@@ -63,16 +84,28 @@ describe('auth.fail aggregation (unit)', () => {
     await h.agg.close();
     assert.equal(h.events.length, 8);
     const summaries = h.events.filter((e) => e.input.detail!.aggregated);
-    assert.equal(summaries.reduce((a, e) => a + (e.input.detail!.count as number), 0), 996);
-    assert.deepEqual(summaries.map((e) => e.input.detail!.addresses), [250, 250, 250, 250]);
-    assert.deepEqual(summaries.map((e) => e.input.detail!.network), ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.0/24', '127.0.3.0/24']);
+    assert.equal(
+      summaries.reduce((a, e) => a + (e.input.detail!.count as number), 0),
+      996,
+    );
+    assert.deepEqual(
+      summaries.map((e) => e.input.detail!.addresses),
+      [250, 250, 250, 250],
+    );
+    assert.deepEqual(
+      summaries.map((e) => e.input.detail!.network),
+      ['127.0.0.0/24', '127.0.1.0/24', '127.0.2.0/24', '127.0.3.0/24'],
+    );
   });
 
   it('IPv6 addresses are counted per /64', async () => {
     const h = harness();
     for (let i = 1; i <= 500; i++) await h.agg.fail(h.at(`2001:db8:1:2::${i.toString(16)}`), 'unknown');
     await h.agg.fail(h.at('2001:db8:1:3::1'), 'unknown');
-    assert.deepEqual(h.events.map((e) => e.input.detail!.network), ['2001:db8:1:2::/64', '2001:db8:1:3::/64']);
+    assert.deepEqual(
+      h.events.map((e) => e.input.detail!.network),
+      ['2001:db8:1:2::/64', '2001:db8:1:3::/64'],
+    );
     await h.agg.close();
   });
 

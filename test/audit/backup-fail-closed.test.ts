@@ -41,7 +41,13 @@ describe('backups fail closed when the audit log cannot be written (sqlite)', ()
     // backup.create is written once the stream has ended, which may be just after the body arrived.
     let events: Awaited<ReturnType<typeof allEvents>> = [];
     await waitFor(async () => (events = await allEvents(s, 'action=backup.*')).length >= 2, 'backup.create recorded');
-    assert.deepEqual(events.map((e) => [e.action, e.outcome]), [['backup.start', 'ok'], ['backup.create', 'ok']]);
+    assert.deepEqual(
+      events.map((e) => [e.action, e.outcome]),
+      [
+        ['backup.start', 'ok'],
+        ['backup.create', 'ok'],
+      ],
+    );
     assert.deepEqual(events[0].detail, { recipients: 0, passphrase: true, signed: false });
     assert.equal(events[0].requestId, events[1].requestId);
     assertContiguous(await allEvents(s));

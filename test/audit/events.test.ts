@@ -55,14 +55,33 @@ describe('what the audit log records', () => {
     assert.equal(rot.status, 200, JSON.stringify(rot.body));
     events = await allEvents(s);
   });
-  after(async () => { await s.close(); });
+  after(async () => {
+    await s.close();
+  });
 
   it('every action the server performs is recorded', () => {
     const actions = new Set(events.map((e) => e.action));
     for (const a of [
-      'vault.init', 'server.start', 'project.create', 'project.delete', 'env.create', 'env.delete', 'secret.write', 'secret.read', 'secret.list',
-      'secret.versions', 'secrets.bulk', 'secret.delete', 'token.create', 'token.revoke', 'auth.fail', 'key.rotate', 'key.rewrap', 'key.rotate_master',
-    ]) assert.ok(actions.has(a), `${a} recorded (have ${[...actions].join(', ')})`);
+      'vault.init',
+      'server.start',
+      'project.create',
+      'project.delete',
+      'env.create',
+      'env.delete',
+      'secret.write',
+      'secret.read',
+      'secret.list',
+      'secret.versions',
+      'secrets.bulk',
+      'secret.delete',
+      'token.create',
+      'token.revoke',
+      'auth.fail',
+      'key.rotate',
+      'key.rewrap',
+      'key.rotate_master',
+    ])
+      assert.ok(actions.has(a), `${a} recorded (have ${[...actions].join(', ')})`);
   });
 
   it('the chain over them verifies and the seqs are contiguous', async () => {
@@ -85,7 +104,13 @@ describe('what the audit log records', () => {
 
   it('changes name what changed', () => {
     const writes = events.filter((e) => e.action === 'secret.write');
-    assert.deepEqual(writes.map((e) => [e.target.key, e.target.version, e.detail.cas]), [['DB_PASSWORD', 1, undefined], ['DB_PASSWORD', 2, 1]]);
+    assert.deepEqual(
+      writes.map((e) => [e.target.key, e.target.version, e.detail.cas]),
+      [
+        ['DB_PASSWORD', 1, undefined],
+        ['DB_PASSWORD', 2, 1],
+      ],
+    );
     const bulk = events.find((e) => e.action === 'secrets.bulk')!;
     assert.deepEqual(bulk.target, { added: ['API_KEY', 'BULK'], changed: [], deleted: [] });
     const del = events.find((e) => e.action === 'secret.delete')!;
@@ -185,7 +210,14 @@ describe('auth.fail is rate-limited to one event per address per minute, with co
       const fails = await allEvents(s, 'action=auth.fail');
       const mine = fails.filter((e) => e.ip === '203.0.113.7');
       assert.equal(mine.length, 1);
-      assert.deepEqual(mine[0].detail, { reason: 'malformed', count: 1, reasons: { malformed: 1 }, lockedOut: 0, aggregated: false, network: '203.0.113.0/24' });
+      assert.deepEqual(mine[0].detail, {
+        reason: 'malformed',
+        count: 1,
+        reasons: { malformed: 1 },
+        lockedOut: 0,
+        aggregated: false,
+        network: '203.0.113.0/24',
+      });
       assert.deepEqual(mine[0].target, { route: '/v1/projects', method: 'GET' });
       assert.equal(fails.filter((e) => e.ip === '198.51.100.9').length, 1);
       assert.equal(fails.length, 2);
@@ -195,7 +227,9 @@ describe('auth.fail is rate-limited to one event per address per minute, with co
       closed = true;
       const again = await startServer({ dataDir });
       try {
-        const after = (await allEvents({ api: (m, p, b, t = rootToken, h) => again.api(m, p, b, t, h) }, 'action=auth.fail')).filter((e) => e.ip === '203.0.113.7');
+        const after = (await allEvents({ api: (m, p, b, t = rootToken, h) => again.api(m, p, b, t, h) }, 'action=auth.fail')).filter(
+          (e) => e.ip === '203.0.113.7',
+        );
         assert.equal(after.length, 2);
         const sum = after[1].detail;
         assert.equal(sum.aggregated, true);

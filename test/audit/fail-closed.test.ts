@@ -78,15 +78,24 @@ for (const backend of BACKENDS) {
       assert.equal(one.body.value, 'original-value');
       assert.equal(one.body.version, 1);
       const versions = await s.api('GET', `${base}/secrets/DB_PASSWORD/versions`);
-      assert.deepEqual(versions.body.versions.map((v: { version: number }) => v.version), [1]);
+      assert.deepEqual(
+        versions.body.versions.map((v: { version: number }) => v.version),
+        [1],
+      );
       const all = await s.api('GET', `${base}/secrets`);
       assert.deepEqual(all.body.secrets, { DB_PASSWORD: 'original-value', OTHER: 'other-value' });
       assert.equal(all.body.revision, before_.revision, 'the refused writes did not bump the revision');
       assert.equal((await s.api('GET', '/v1/projects/ghost/envs')).status, 404);
       const projects = await s.api('GET', '/v1/projects');
-      assert.deepEqual(projects.body.projects.map((p: { name: string }) => p.name), ['api']);
+      assert.deepEqual(
+        projects.body.projects.map((p: { name: string }) => p.name),
+        ['api'],
+      );
       const envs = await s.api('GET', '/v1/projects/api/envs');
-      assert.deepEqual(envs.body.envs.map((e: { name: string }) => e.name), ['prod']);
+      assert.deepEqual(
+        envs.body.envs.map((e: { name: string }) => e.name),
+        ['prod'],
+      );
       const tokens = await s.api('GET', '/v1/tokens');
       assert.equal(tokens.body.tokens.filter((t: { name: string }) => t.name === 'ci').length, 0);
 
@@ -96,7 +105,10 @@ for (const backend of BACKENDS) {
       assertContiguous(events);
       // Exactly the three reads above and the failed listing of ghost's environments (404, audited like a 403)
       // were added; the refused requests left no event.
-      assert.deepEqual(events.slice(count).map((e) => e.action), ['secret.read', 'secret.versions', 'secret.read', 'env.list']);
+      assert.deepEqual(
+        events.slice(count).map((e) => e.action),
+        ['secret.read', 'secret.versions', 'secret.read', 'env.list'],
+      );
       // On PostgreSQL the refused batches used sequence numbers: the next seq is higher, not always the next one.
       assert.ok(events[count].seq > head.headSeq, `${events[count].seq} follows ${head.headSeq}`);
     });

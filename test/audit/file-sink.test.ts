@@ -5,7 +5,11 @@ import { describe, it } from 'node:test';
 import { capturedLogs, startServer, tempDir } from '../helpers/server.js';
 import { allEvents, makeEnv, verify } from './util.js';
 
-const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const lines = (file: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 describe('audit file sink (--audit-file)', () => {
   it('appends every committed event as one JSON line, identical to GET /v1/audit, in seq order, mode 0600', async () => {
@@ -81,7 +85,12 @@ describe('audit file sink (--audit-file)', () => {
       const put = await s.api('PUT', '/v1/projects/api/envs/prod/secrets/TOKEN_X', { value: 'sink-failure-value-9f' });
       assert.equal(put.status, 200);
       assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets/TOKEN_X')).body.value, 'sink-failure-value-9f');
-      const ours = capturedLogs.join('').split('\n').filter((l) => l.includes(bad)).map((l) => JSON.parse(l)).filter((l) => l.auditFile === bad);
+      const ours = capturedLogs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes(bad))
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.auditFile === bad);
       assert.ok(ours.length >= 3, 'one line per failed write');
       for (const l of ours) {
         assert.equal(l.level, 50, 'logged at error level');

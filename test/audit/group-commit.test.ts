@@ -30,7 +30,9 @@ for (const backend of BACKENDS) {
       const c = s.server.container;
       const before_ = await c.secrets.revision('api', 'prod');
       let begins = 0;
-      const onQuery = (q: { sql: string }) => { if (/^begin/i.test(q.sql)) begins++; };
+      const onQuery = (q: { sql: string }) => {
+        if (/^begin/i.test(q.sql)) begins++;
+      };
       c.db.on('query', onQuery);
       const results = await Promise.allSettled([
         c.secrets.put('api', 'prod', 'GC_A', 'a', undefined, ctx),
@@ -64,11 +66,13 @@ for (const backend of BACKENDS) {
       assert.equal(v.ok, true, v.reason ?? '');
       const events = await allEvents(s);
       assertContiguous(events);
-      const writes = events.filter((e) => e.action === 'secret.write' || e.action === 'secret.delete').map((e) => `${e.action} ${e.target.key}`);
+      const writes = events
+        .filter((e) => e.action === 'secret.write' || e.action === 'secret.delete')
+        .map((e) => `${e.action} ${e.target.key}`);
       assert.deepEqual(writes, ['secret.write GC_A', 'secret.write GC_C', 'secret.write GC_E', 'secret.delete GC_E']);
     });
 
-    it(('when the audit append fails, every job of the batch fails with audit_unavailable and none is ' + 'applied'), async () => {
+    it('when the audit append fails, every job of the batch fails with audit_unavailable and none is ' + 'applied', async () => {
       const c = s.server.container;
       const before_ = await c.secrets.revision('api', 'prod');
       const head = (await verify(s)).checked;
@@ -94,10 +98,16 @@ for (const backend of BACKENDS) {
     it('a job whose event cannot be stored fails alone; the rest of its batch commits', async () => {
       const c = s.server.container;
       if (backend === 'sqlite') {
-        await side.raw((`create trigger audit_poison before insert on audit_events when new.target like '%GC_POISON%' ` + `begin select raise(abort, 'poisoned event'); end`));
+        await side.raw(
+          `create trigger audit_poison before insert on audit_events when new.target like '%GC_POISON%' ` +
+            `begin select raise(abort, 'poisoned event'); end`,
+        );
       } else {
-        await side.raw((`create or replace function audit_poison() returns trigger language plpgsql as $$ begin if ` + `new.target like '%GC_POISON%' then raise exception 'poisoned event'; end if; return new; end $$`));
-        await side.raw(('create trigger audit_poison before insert on audit_events for each row execute function ' + 'audit_poison()'));
+        await side.raw(
+          `create or replace function audit_poison() returns trigger language plpgsql as $$ begin if ` +
+            `new.target like '%GC_POISON%' then raise exception 'poisoned event'; end if; return new; end $$`,
+        );
+        await side.raw('create trigger audit_poison before insert on audit_events for each row execute function ' + 'audit_poison()');
       }
       try {
         const results = await Promise.allSettled([
@@ -119,7 +129,7 @@ for (const backend of BACKENDS) {
       assertContiguous(await allEvents(s));
     });
 
-    it(('values read inside a batch that rolled back are never served later (the cache fills after ' + 'commit)'), async () => {
+    it('values read inside a batch that rolled back are never served later (the cache fills after ' + 'commit)', async () => {
       const c = s.server.container;
       await blockAuditInserts(side);
       try {
@@ -141,30 +151,59 @@ for (const backend of BACKENDS) {
 }
 
 describe('canonical event material', () => {
-  const value = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string(), { maxLength: 5 }),
-    fc.dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.string(), fc.integer(), fc.array(fc.oneof(fc.string(), fc.integer(), fc.constant(null))))));
+  const value = fc.oneof(
+    fc.string(),
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(fc.string(), { maxLength: 5 }),
+    fc.dictionary(
+      fc.string({ maxLength: 6 }),
+      fc.oneof(fc.string(), fc.integer(), fc.array(fc.oneof(fc.string(), fc.integer(), fc.constant(null)))),
+    ),
+  );
   /** The definition: sorted keys at every depth, element by element. */
   function reference(v: unknown): string {
     if (v === null || typeof v !== 'object') return JSON.stringify(v ?? null);
     if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
-    const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+    const keys = Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${reference((v as Record<string, unknown>)[k])}`).join(',')}}`;
   }
 
   it('canonicalJson matches the element-by-element definition', () => {
-    fc.assert(fc.property(fc.array(value, { maxLength: 6 }), fc.dictionary(fc.string({ maxLength: 6 }), value), (arr, obj) => {
-      assert.equal(canonicalJson(arr), reference(arr));
-      assert.equal(canonicalJson(obj), reference(obj));
-    }));
+    fc.assert(
+      fc.property(fc.array(value, { maxLength: 6 }), fc.dictionary(fc.string({ maxLength: 6 }), value), (arr, obj) => {
+        assert.equal(canonicalJson(arr), reference(arr));
+        assert.equal(canonicalJson(obj), reference(obj));
+      }),
+    );
   });
 
   it('eventMaterial is canonicalJson of the event fields, so chains written before stay verifiable', () => {
     const text = fc.string({ maxLength: 20 });
     const obj = fc.dictionary(fc.string({ maxLength: 6 }), value);
-    fc.assert(fc.property(fc.nat(), fc.nat(), text, text, text, fc.option(text), fc.option(text), obj, text, fc.option(text), fc.option(text), obj,
-      (seq, ts, actorId, actorName, action, project, env, target, outcome, ip, requestId, detail) => {
-        const e = { seq, ts, actorId, actorName, action, project, env, target, outcome, ip, requestId, detail };
-        assert.equal(eventMaterial(e), reference(e));
-      }));
+    fc.assert(
+      fc.property(
+        fc.nat(),
+        fc.nat(),
+        text,
+        text,
+        text,
+        fc.option(text),
+        fc.option(text),
+        obj,
+        text,
+        fc.option(text),
+        fc.option(text),
+        obj,
+        (seq, ts, actorId, actorName, action, project, env, target, outcome, ip, requestId, detail) => {
+          const e = { seq, ts, actorId, actorName, action, project, env, target, outcome, ip, requestId, detail };
+          assert.equal(eventMaterial(e), reference(e));
+        },
+      ),
+    );
   });
 });

@@ -17,7 +17,11 @@ for (const backend of BACKENDS) {
       await makeEnv(s, 'p1', 'dev', 'prod');
       await makeEnv(s, 'p2', 'prod');
       ci = await createToken(s, 'ci-writer', ['write:p1/*']);
-      for (const [p, e] of [['p1', 'dev'], ['p1', 'prod'], ['p2', 'prod']]) {
+      for (const [p, e] of [
+        ['p1', 'dev'],
+        ['p1', 'prod'],
+        ['p2', 'prod'],
+      ]) {
         assert.equal((await s.api('PUT', `/v1/projects/${p}/envs/${e}/secrets/A`, { value: 'root' })).status, 200);
       }
       await sleep(20);
@@ -32,12 +36,17 @@ for (const backend of BACKENDS) {
       assert.equal((await s.api('PATCH', '/v1/projects/p2/envs/prod/secrets', { set: { C: '1' } })).status, 200);
       all = await allEvents(s);
     });
-    after(async () => { await s.close(); });
+    after(async () => {
+      await s.close();
+    });
 
     const seqs = (es: Ev[]) => es.map((e) => e.seq);
 
     it('no filter returns everything in seq order', () => {
-      assert.deepEqual(seqs(all), all.map((_, i) => i + 1));
+      assert.deepEqual(
+        seqs(all),
+        all.map((_, i) => i + 1),
+      );
     });
 
     it('action: exact, and a trailing * as a literal prefix', async () => {
@@ -93,7 +102,11 @@ for (const backend of BACKENDS) {
     it('filters combine', async () => {
       const r = await allEvents(s, `actor=ci-writer&action=secret.read&env=prod&outcome=ok&from=${mid}`);
       assert.equal(r.length, 1);
-      assert.equal((await allEvents(s, `actor=ci-writer&action=secret.read&env=prod&from=${mid}`)).length, 2, 'with the denied read of p2/prod');
+      assert.equal(
+        (await allEvents(s, `actor=ci-writer&action=secret.read&env=prod&from=${mid}`)).length,
+        2,
+        'with the denied read of p2/prod',
+      );
       assert.deepEqual([r[0].project, r[0].target.key, r[0].outcome], ['p1', 'B', 'ok']);
     });
 
@@ -102,7 +115,10 @@ for (const backend of BACKENDS) {
       let cursor: string | null = null;
       let pages = 0;
       do {
-        const r: { status: number; body: { events: Ev[]; nextCursor: string | null } } = await s.api('GET', `/v1/audit?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+        const r: { status: number; body: { events: Ev[]; nextCursor: string | null } } = await s.api(
+          'GET',
+          `/v1/audit?limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+        );
         assert.equal(r.status, 200);
         assert.ok(r.body.events.length <= 3);
         got.push(...seqs(r.body.events));
@@ -118,7 +134,10 @@ for (const backend of BACKENDS) {
       const got: number[] = [];
       let cursor: string | null = null;
       do {
-        const r: { status: number; body: { events: Ev[]; nextCursor: string | null } } = await s.api('GET', `/v1/audit?order=desc&project=p1&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        const r: { status: number; body: { events: Ev[]; nextCursor: string | null } } = await s.api(
+          'GET',
+          `/v1/audit?order=desc&project=p1&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        );
         got.push(...seqs(r.body.events));
         cursor = r.body.nextCursor;
       } while (cursor);
@@ -159,15 +178,22 @@ for (const backend of BACKENDS) {
     before(async () => {
       s = await startOn(backend);
       // 1,100 more than the start-up events, recorded in parallel so they commit in batches.
-      const more = Array.from({ length: 1100 }, (_, i) => s.server.container.audit.record(SYSTEM_CONTEXT, { action: 'test.filler', outcome: 'ok', detail: { i } }));
+      const more = Array.from({ length: 1100 }, (_, i) =>
+        s.server.container.audit.record(SYSTEM_CONTEXT, { action: 'test.filler', outcome: 'ok', detail: { i } }),
+      );
       await Promise.all(more);
     });
-    after(async () => { await s.close(); });
+    after(async () => {
+      await s.close();
+    });
 
     it('without limit a page is 100 events; limit=9999 is capped at 1000; each full page has a cursor', async () => {
       const first = await s.api('GET', '/v1/audit');
       assert.equal(first.status, 200);
-      assert.deepEqual(first.body.events.map((e: Ev) => e.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+      assert.deepEqual(
+        first.body.events.map((e: Ev) => e.seq),
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      );
       assert.equal(first.body.nextCursor, '100');
       const capped = await s.api('GET', '/v1/audit?limit=9999');
       assert.equal(capped.status, 200);
@@ -177,7 +203,10 @@ for (const backend of BACKENDS) {
       // The rest: at least the last 100 fillers (and whatever the reads above recorded), in order, and no further page.
       const rest = last.body.events.map((e: Ev) => e.seq);
       assert.ok(rest.length >= 100 && rest.length < 1000, `${rest.length} events after seq 1000`);
-      assert.deepEqual(rest, Array.from({ length: rest.length }, (_, i) => i + 1001));
+      assert.deepEqual(
+        rest,
+        Array.from({ length: rest.length }, (_, i) => i + 1001),
+      );
       assert.equal(last.body.nextCursor, null);
     });
   });

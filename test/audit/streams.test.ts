@@ -18,7 +18,8 @@ for (const backend of BACKENDS) {
     before(async () => {
       s = await startOn(backend, { 'audit-checkpoint-interval': '0' });
       await makeEnv(s, 'api', 'prod');
-      for (let i = 0; i < 6; i++) assert.equal((await s.api('PUT', `/v1/projects/api/envs/prod/secrets/K${i}`, { value: `v${i}` })).status, 200);
+      for (let i = 0; i < 6; i++)
+        assert.equal((await s.api('PUT', `/v1/projects/api/envs/prod/secrets/K${i}`, { value: `v${i}` })).status, 200);
       db = sideDb(s);
     });
     after(async () => {
@@ -63,9 +64,13 @@ for (const backend of BACKENDS) {
       const cp = (await s.server.container.audit.checkpoint())!;
       const v = await restoring(async () => {
         const last = await db('audit_events').orderBy('seq', 'desc').first();
-        const keep = await db('audit_events').where({ stream: last.stream, stream_seq: Number(last.stream_seq) - 2 }).first();
+        const keep = await db('audit_events')
+          .where({ stream: last.stream, stream_seq: Number(last.stream_seq) - 2 })
+          .first();
         await db('audit_events').where({ stream: last.stream }).andWhere('stream_seq', '>', Number(keep.stream_seq)).delete();
-        await db('audit_streams').where({ id: last.stream }).update({ head_seq: keep.stream_seq, head_event: keep.seq, head_hash: keep.hash });
+        await db('audit_streams')
+          .where({ id: last.stream })
+          .update({ head_seq: keep.stream_seq, head_event: keep.seq, head_hash: keep.hash });
         return verify(s);
       });
       assert.equal(v.ok, false);
@@ -78,7 +83,9 @@ for (const backend of BACKENDS) {
       const last = (await s.server.container.audit.checkpoint())!;
       assert.ok(last.id >= 3);
       const edited = await restoring(async () => {
-        await db('audit_checkpoints').where({ id: 1 }).update({ ts: Date.now() + 1 });
+        await db('audit_checkpoints')
+          .where({ id: 1 })
+          .update({ ts: Date.now() + 1 });
         return verify(s);
       });
       assert.match(edited.reason!, /checkpoint 1 was altered or forged/);
@@ -88,7 +95,9 @@ for (const backend of BACKENDS) {
       });
       assert.match(deleted.reason!, /checkpoint 2 is missing \(deleted\)/);
       const relinked = await restoring(async () => {
-        await db('audit_checkpoints').where({ id: 2 }).update({ prev_hash: randomBytes(32) });
+        await db('audit_checkpoints')
+          .where({ id: 2 })
+          .update({ prev_hash: randomBytes(32) });
         return verify(s);
       });
       assert.match(relinked.reason!, /checkpoint 2 does not link to checkpoint 1/);
@@ -124,7 +133,11 @@ describe('a second server process on the same database appends to a stream of it
 
   it('both streams verify, each without a gap, interleaved in seq order; a checkpoint covers both', async () => {
     await makeEnv(a, 'api', 'prod');
-    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).api('PUT', `/v1/projects/api/envs/prod/secrets/K${i}`, { value: `v${i}` }, a.rootToken)));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).api('PUT', `/v1/projects/api/envs/prod/secrets/K${i}`, { value: `v${i}` }, a.rootToken),
+      ),
+    );
     const events = await allEvents(a);
     assertContiguous(events);
     const writes = events.filter((e) => e.action === 'secret.write');

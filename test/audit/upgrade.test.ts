@@ -45,8 +45,15 @@ const MARKER = '.hush-prev-release-built';
 const PREV_SKIP: string | false = (() => {
   if (existsSync(join(CACHE, MARKER))) return false;
   const r = spawnSync('git', ['-C', ROOT, 'cat-file', '-e', `${PREVIOUS_RELEASE}^{commit}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.error) return (`the previous release (${PREVIOUS_RELEASE}) cannot be built: git is not available ` + `(${(r.error as NodeJS.ErrnoException).code})`);
-  if (r.status !== 0) return (`the previous release (${PREVIOUS_RELEASE}) cannot be built: commit ${PREVIOUS_RELEASE} is not ` + `in the git history of ${ROOT} (a shallow clone or a source archive?)`);
+  if (r.error)
+    return (
+      `the previous release (${PREVIOUS_RELEASE}) cannot be built: git is not available ` + `(${(r.error as NodeJS.ErrnoException).code})`
+    );
+  if (r.status !== 0)
+    return (
+      `the previous release (${PREVIOUS_RELEASE}) cannot be built: commit ${PREVIOUS_RELEASE} is not ` +
+      `in the git history of ${ROOT} (a shallow clone or a source archive?)`
+    );
   return false;
 })();
 
@@ -87,7 +94,11 @@ function previousRelease(): { dir: string; commit: string } {
     linkNodeModules(work);
     const run = (args: string[]) => {
       const r = spawnSync(process.execPath, args, { cwd: work, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error((`building the previous release (${commit}) in ${work}: node ${args.join(' ')} failed ` + `(${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`));
+      if (r.status !== 0)
+        throw new Error(
+          `building the previous release (${commit}) in ${work}: node ${args.join(' ')} failed ` +
+            `(${r.error?.message ?? `exit ${r.status}`}):\n${r.stdout}${r.stderr}`,
+        );
     };
     run(['sdk/build.mjs']);
     run([join(work, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
@@ -127,8 +138,13 @@ const DELETED = `${P}/secrets/TEMP`;
 const DELETED_VALUE = 'short-lived-Jm4';
 
 interface OldVault {
-  commit: string; rootToken: string; ci: { token: string; id: string }; revoked: { token: string; id: string };
-  events: Ev[]; headSeq: number; headHash: string;
+  commit: string;
+  rootToken: string;
+  ci: { token: string; id: string };
+  revoked: { token: string; id: string };
+  events: Ev[];
+  headSeq: number;
+  headHash: string;
 }
 
 const expectStatus = async (p: Promise<{ status: number; text: string }>, status: number, what: string) => {
@@ -139,7 +155,8 @@ const expectStatus = async (p: Promise<{ status: number; text: string }>, status
 /** What the previous release's users did: enough for 20+ events of many kinds. */
 async function oldActivity(api: Api): Promise<Omit<OldVault, 'commit' | 'rootToken' | 'events' | 'headSeq' | 'headHash'>> {
   await seed(api, { api: { prod: {}, dev: { DEBUG: CURRENT[`${D}/secrets/DEBUG`], EMPTY: '' } } });
-  for (const key of ['DB_URL', 'MULTI']) await expectStatus(api('PUT', `${P}/secrets/${key}`, { value: CURRENT[`${P}/secrets/${key}`] }), 200, `PUT ${key}`);
+  for (const key of ['DB_URL', 'MULTI'])
+    await expectStatus(api('PUT', `${P}/secrets/${key}`, { value: CURRENT[`${P}/secrets/${key}`] }), 200, `PUT ${key}`);
   await expectStatus(api('PUT', `${P}/secrets/API_KEY`, { value: API_KEY_V1 }), 200, 'PUT API_KEY v1');
   await expectStatus(api('PUT', `${P}/secrets/API_KEY`, { value: CURRENT[`${P}/secrets/API_KEY`], cas: 1 }), 200, 'PUT API_KEY v2');
   await expectStatus(api('PUT', DELETED, { value: DELETED_VALUE }), 200, 'PUT TEMP');
@@ -168,14 +185,19 @@ async function oldActivity(api: Api): Promise<Omit<OldVault, 'commit' | 'rootTok
 /** The old chain head as the previous release's schema stores it (audit_head), read beside the stopped server. */
 async function oldHeadRow(db: Knex): Promise<{ seq: number; hash: string }> {
   const r = await db('audit_head').where({ id: 1 }).first();
-  assert.ok(r, 'the previous release\'s audit_head row');
+  assert.ok(r, "the previous release's audit_head row");
   return { seq: Number(r.seq), hash: Buffer.from(r.hash).toString('hex') };
 }
 
 describe('upgrade: a vault made by the previous release opens with this one', { skip: PREV_SKIP }, () => {
   let prev: { dir: string; commit: string };
 
-  before(async () => { prev = previousRelease(); }, { timeout: 280_000 });
+  before(
+    async () => {
+      prev = previousRelease();
+    },
+    { timeout: 280_000 },
+  );
 
   for (const backend of BACKENDS) {
     describe(`on ${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}`, onBackend(backend), () => {
@@ -230,7 +252,10 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.equal(v.headSeq, events.length);
         assert.ok(v.headHash && /^[0-9a-f]{64}$/.test(v.headHash));
         assert.ok(events.length >= 20, `the old chain has ${events.length} events`);
-        assert.ok(events.every((e) => (e as Partial<Ev>).stream === undefined), 'the previous release has no streams');
+        assert.ok(
+          events.every((e) => (e as Partial<Ev>).stream === undefined),
+          'the previous release has no streams',
+        );
         old = { ...made, commit: prev.commit, rootToken: s.rootToken, events, headSeq: v.headSeq, headHash: v.headHash };
         await stop();
         // Nothing was appended at shutdown: the head stored by the old schema is the one verify reported.
@@ -273,11 +298,18 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         }
         const all = await api('GET', `${P}/secrets`);
         assert.equal(all.status, 200, all.text);
-        const prodValues = Object.fromEntries(Object.entries(CURRENT).filter(([p]) => p.startsWith(P)).map(([p, v]) => [p.slice(`${P}/secrets/`.length), v]));
+        const prodValues = Object.fromEntries(
+          Object.entries(CURRENT)
+            .filter(([p]) => p.startsWith(P))
+            .map(([p, v]) => [p.slice(`${P}/secrets/`.length), v]),
+        );
         assert.deepEqual(all.body.secrets, prodValues);
         const versions = await api('GET', `${P}/secrets/API_KEY/versions`);
         assert.equal(versions.status, 200, versions.text);
-        assert.deepEqual(versions.body.versions.map((v: { version: number }) => v.version), [2, 1]);
+        assert.deepEqual(
+          versions.body.versions.map((v: { version: number }) => v.version),
+          [2, 1],
+        );
         const v1 = await api('GET', `${P}/secrets/API_KEY?version=1`);
         assert.equal(v1.status, 200, v1.text);
         assert.equal(v1.body.value, API_KEY_V1);
@@ -293,23 +325,43 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.equal((await api('GET', `${P}/secrets/API_KEY?version=2`)).body.value, CURRENT[`${P}/secrets/API_KEY`]);
       });
 
-      it(('after the upgrade every old revision of an env is rebuilt (env history backfilled by the ' + 'migration)'), async () => {
+      it('after the upgrade every old revision of an env is rebuilt (env history backfilled by the ' + 'migration)', async () => {
         assert.ok(old && server, 'the upgraded server is running');
         const api = apiFor(server.url, old.rootToken);
         // prod: seven single writes by the old release (DB_URL, MULTI, API_KEY v1, API_KEY v2, TEMP, delete TEMP, AFTER_ROTATE), then API_KEY v3 by this one.
         const h = await api('GET', `${P}/history`);
         assert.equal(h.status, 200, h.text);
         assert.equal(h.body.revision, 8);
-        assert.deepEqual(h.body.revisions.map((r: { revision: number; changes: { key: string; action: string }[] }) => [r.revision, r.changes.map((c) => `${c.action} ${c.key}`).join()]), [
-          [8, 'set API_KEY'], [7, 'set AFTER_ROTATE'], [6, 'deleted TEMP'], [5, 'set TEMP'], [4, 'set API_KEY'], [3, 'set API_KEY'], [2, 'set MULTI'], [1, 'set DB_URL'],
-        ]);
-        assert.ok(h.body.revisions.every((r: { actors: { name: string }[] }) => r.actors.map((a) => a.name).join() === 'root'), 'the writer is named');
+        assert.deepEqual(
+          h.body.revisions.map((r: { revision: number; changes: { key: string; action: string }[] }) => [
+            r.revision,
+            r.changes.map((c) => `${c.action} ${c.key}`).join(),
+          ]),
+          [
+            [8, 'set API_KEY'],
+            [7, 'set AFTER_ROTATE'],
+            [6, 'deleted TEMP'],
+            [5, 'set TEMP'],
+            [4, 'set API_KEY'],
+            [3, 'set API_KEY'],
+            [2, 'set MULTI'],
+            [1, 'set DB_URL'],
+          ],
+        );
+        assert.ok(
+          h.body.revisions.every((r: { actors: { name: string }[] }) => r.actors.map((a) => a.name).join() === 'root'),
+          'the writer is named',
+        );
         const at = async (path: string, rev: number) => {
           const r = await api('GET', `/v1/secret/data/${path}?version=${rev}`);
           assert.equal(r.status, 200, `${path}@${rev}: ${r.text}`);
           return r.body.data.data;
         };
-        assert.deepEqual(await at('api/prod', 3), { API_KEY: API_KEY_V1, DB_URL: CURRENT[`${P}/secrets/DB_URL`], MULTI: CURRENT[`${P}/secrets/MULTI`] });
+        assert.deepEqual(await at('api/prod', 3), {
+          API_KEY: API_KEY_V1,
+          DB_URL: CURRENT[`${P}/secrets/DB_URL`],
+          MULTI: CURRENT[`${P}/secrets/MULTI`],
+        });
         assert.equal((await at('api/prod', 5)).TEMP, DELETED_VALUE);
         assert.equal((await at('api/prod', 6)).TEMP, undefined);
         // dev: one bulk write of two values by the old release: one revision.
@@ -319,26 +371,29 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.deepEqual([d.body.added, d.body.removed, d.body.changed], [['AFTER_ROTATE', 'API_KEY'], [], []]);
       });
 
-      it(('the upgraded vault has the secret lifecycle: policies on old secrets, generated secrets, ' + 'references to old values'), async () => {
-        assert.ok(old && server, 'the upgraded server is running');
-        const api = apiFor(server.url, old.rootToken);
-        const health = await api('GET', '/v1/sys/health', undefined, null);
-        assert.equal(health.body.overdueSecrets, 0, 'migrations/20261208120000_secret_policies.ts: no policy on old secrets');
-        const pol = await api('PUT', `${P}/secrets/DB_URL/policy`, { rotateEvery: '90d' });
-        assert.equal(pol.status, 200, pol.text);
-        assert.equal(pol.body.rotateEvery, '90d');
-        await expectStatus(api('POST', `${P}/secrets/NEW_GEN/generate`, { charset: 'hex', length: 32 }), 200, 'a generated secret');
-        await expectStatus(api('PUT', `${P}/secrets/REF`, { value: 'db=${DB_URL}' }), 200, 'a reference to an old value');
-        assert.equal((await api('GET', `${P}/secrets/REF`)).body.value, `db=${CURRENT[`${P}/secrets/DB_URL`]}`);
-        await expectStatus(api('DELETE', `${P}/secrets/REF`), 200, 'REF removed');
-        await expectStatus(api('DELETE', `${P}/secrets/NEW_GEN`), 200, 'NEW_GEN removed');
-        await expectStatus(api('PUT', `${P}/secrets/DB_URL/policy`, { rotateEvery: null }), 200, 'policy cleared');
-      });
+      it(
+        'the upgraded vault has the secret lifecycle: policies on old secrets, generated secrets, ' + 'references to old values',
+        async () => {
+          assert.ok(old && server, 'the upgraded server is running');
+          const api = apiFor(server.url, old.rootToken);
+          const health = await api('GET', '/v1/sys/health', undefined, null);
+          assert.equal(health.body.overdueSecrets, 0, 'migrations/20261208120000_secret_policies.ts: no policy on old secrets');
+          const pol = await api('PUT', `${P}/secrets/DB_URL/policy`, { rotateEvery: '90d' });
+          assert.equal(pol.status, 200, pol.text);
+          assert.equal(pol.body.rotateEvery, '90d');
+          await expectStatus(api('POST', `${P}/secrets/NEW_GEN/generate`, { charset: 'hex', length: 32 }), 200, 'a generated secret');
+          await expectStatus(api('PUT', `${P}/secrets/REF`, { value: 'db=${DB_URL}' }), 200, 'a reference to an old value');
+          assert.equal((await api('GET', `${P}/secrets/REF`)).body.value, `db=${CURRENT[`${P}/secrets/DB_URL`]}`);
+          await expectStatus(api('DELETE', `${P}/secrets/REF`), 200, 'REF removed');
+          await expectStatus(api('DELETE', `${P}/secrets/NEW_GEN`), 200, 'NEW_GEN removed');
+          await expectStatus(api('PUT', `${P}/secrets/DB_URL/policy`, { rotateEvery: null }), 200, 'policy cleared');
+        },
+      );
 
       it('the old chain verifies as stream 0, every old event unchanged, and new events go to a new stream', async (t) => {
         assert.ok(old && server, 'the upgraded server is running');
         const api = apiFor(server.url, old.rootToken);
-        const v = await verify({ api }) as Verified;
+        const v = (await verify({ api })) as Verified;
         assert.equal(v.ok, true, v.reason ?? '');
         assert.ok(v.checked >= old.headSeq + 1, `checked ${v.checked} events, the old chain alone had ${old.headSeq}`);
         const anchored = await verify({ api }, `anchorSeq=${old.headSeq}&anchorHash=${old.headHash}`);
@@ -368,40 +423,67 @@ describe('upgrade: a vault made by the previous release opens with this one', { 
         assert.equal(fresh[0].streamSeq, 1);
         assertContiguous(events);
         assert.ok(v.streams >= 2, `${v.streams} streams`);
-        t.diagnostic((`after the upgrade on ${backend}: ${events.length} events (${stream0.length} in stream 0, ` + `${fresh.length} new in stream(s) ${[...new Set(fresh.map((e) => e.stream))].join(', ')}), ` + `verify checked ${v.checked}, head seq ${v.headSeq}`));
+        t.diagnostic(
+          `after the upgrade on ${backend}: ${events.length} events (${stream0.length} in stream 0, ` +
+            `${fresh.length} new in stream(s) ${[...new Set(fresh.map((e) => e.stream))].join(', ')}), ` +
+            `verify checked ${v.checked}, head seq ${v.headSeq}`,
+        );
       });
 
-      it(('a restart after the upgrade (checkpoint written at shutdown) still verifies against the old ' + 'anchor'), async () => {
+      it('a restart after the upgrade (checkpoint written at shutdown) still verifies against the old ' + 'anchor', async () => {
         assert.ok(old && server, 'the upgraded server is running');
         await stop();
         const { api } = await startNew();
-        const v = await verify({ api }, `anchorSeq=${old.headSeq}&anchorHash=${old.headHash}`) as Verified;
+        const v = (await verify({ api }, `anchorSeq=${old.headSeq}&anchorHash=${old.headHash}`)) as Verified;
         assert.equal(v.ok, true, v.reason ?? '');
         assert.ok(v.checkpoint, 'the shutdown wrote a checkpoint');
         assert.ok(v.checked > upgradedEvents.length, `checked ${v.checked}`);
       });
 
-      it(('the upgraded vault moves to a sealed start (operator rekey --seal shamir): tokens, values and ' + 'the old chain hold'), async () => {
-        assert.ok(old, 'the previous release made the vault');
-        await stop();
-        const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'operator', 'rekey', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--json', ...dbArgs()], { encoding: 'utf8' });
-        assert.equal(r.status, 0, r.stderr);
-        const out = JSON.parse(r.stdout);
-        assert.equal(out.from, 'file');
-        assert.equal(out.shares.length, 3);
-        assert.ok(out.removedKeyFile, 'the development master.key beside the database was removed');
-        assert.ok(!existsSync(join(dataDir, 'master.key')));
-        shares = out.shares;
-        const { api } = await startNew();
-        const ci = await api('GET', `${P}/secrets/DB_URL`, undefined, old.ci.token);
-        assert.equal(ci.body?.value, CURRENT[`${P}/secrets/DB_URL`], ci.text);
-        await expectStatus(api('GET', `${D}/secrets/DEBUG`, undefined, old.revoked.token), 401, 'the old revoked token');
-        assert.equal((await api('GET', `${P}/secrets/API_KEY?version=1`)).body.value, API_KEY_V1);
-        const v = await verify({ api }, `anchorSeq=${old.headSeq}&anchorHash=${old.headHash}`);
-        assert.equal(v.ok, true, v.reason ?? '');
-        const events = await allEvents({ api });
-        for (const a of ['vault.rekey', 'vault.unseal']) assert.ok(events.some((e) => e.action === a), a);
-      });
+      it(
+        'the upgraded vault moves to a sealed start (operator rekey --seal shamir): tokens, values and ' + 'the old chain hold',
+        async () => {
+          assert.ok(old, 'the previous release made the vault');
+          await stop();
+          const r = spawnSync(
+            process.execPath,
+            [
+              join(ROOT, 'dist', 'cli', 'main.js'),
+              'operator',
+              'rekey',
+              '--seal',
+              'shamir',
+              '--shares',
+              '3',
+              '--threshold',
+              '2',
+              '--json',
+              ...dbArgs(),
+            ],
+            { encoding: 'utf8' },
+          );
+          assert.equal(r.status, 0, r.stderr);
+          const out = JSON.parse(r.stdout);
+          assert.equal(out.from, 'file');
+          assert.equal(out.shares.length, 3);
+          assert.ok(out.removedKeyFile, 'the development master.key beside the database was removed');
+          assert.ok(!existsSync(join(dataDir, 'master.key')));
+          shares = out.shares;
+          const { api } = await startNew();
+          const ci = await api('GET', `${P}/secrets/DB_URL`, undefined, old.ci.token);
+          assert.equal(ci.body?.value, CURRENT[`${P}/secrets/DB_URL`], ci.text);
+          await expectStatus(api('GET', `${D}/secrets/DEBUG`, undefined, old.revoked.token), 401, 'the old revoked token');
+          assert.equal((await api('GET', `${P}/secrets/API_KEY?version=1`)).body.value, API_KEY_V1);
+          const v = await verify({ api }, `anchorSeq=${old.headSeq}&anchorHash=${old.headHash}`);
+          assert.equal(v.ok, true, v.reason ?? '');
+          const events = await allEvents({ api });
+          for (const a of ['vault.rekey', 'vault.unseal'])
+            assert.ok(
+              events.some((e) => e.action === a),
+              a,
+            );
+        },
+      );
 
       it('an edited old event is named: the migrated stream 0 is really checked', async () => {
         assert.ok(old, 'the previous release made the vault');

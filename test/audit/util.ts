@@ -8,9 +8,20 @@ import { seedEnvs } from '../helpers/seed.js';
 
 /** An event as GET /v1/audit returns it. */
 export interface Ev {
-  seq: number; ts: string; actor: { id: string; name: string }; action: string; project: string | null; env: string | null;
-  target: Record<string, any>; outcome: string; ip: string | null; requestId: string | null; detail: Record<string, any>; hash: string;
-  stream: number; streamSeq: number;
+  seq: number;
+  ts: string;
+  actor: { id: string; name: string };
+  action: string;
+  project: string | null;
+  env: string | null;
+  target: Record<string, any>;
+  outcome: string;
+  ip: string | null;
+  requestId: string | null;
+  detail: Record<string, any>;
+  hash: string;
+  stream: number;
+  streamSeq: number;
 }
 
 /** Every event matching `query` (a query string without cursor/limit), following the cursor. */
@@ -27,7 +38,10 @@ export async function allEvents(s: Pick<TestServer, 'api'>, query = ''): Promise
   }
 }
 
-export async function verify(s: Pick<TestServer, 'api'>, query = ''): Promise<{ ok: boolean; checked: number; firstBadSeq: number | null; reason: string | null; headSeq: number; headHash: string | null }> {
+export async function verify(
+  s: Pick<TestServer, 'api'>,
+  query = '',
+): Promise<{ ok: boolean; checked: number; firstBadSeq: number | null; reason: string | null; headSeq: number; headHash: string | null }> {
   const r = await s.api('GET', `/v1/audit/verify${query ? `?${query}` : ''}`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body;
@@ -61,7 +75,9 @@ export function copyDataDir(dataDir: string): string {
 export function assertContiguous(events: { seq: number; stream?: number; streamSeq?: number }[]): void {
   const seqs = events.map((e) => e.seq);
   assert.equal(new Set(seqs).size, seqs.length, 'duplicate seq');
-  seqs.forEach((s, i) => { if (i > 0 && s <= seqs[i - 1]) assert.fail(`seq ${s} at position ${i} does not follow ${seqs[i - 1]}`); });
+  seqs.forEach((s, i) => {
+    if (i > 0 && s <= seqs[i - 1]) assert.fail(`seq ${s} at position ${i} does not follow ${seqs[i - 1]}`);
+  });
   const next = new Map<number, number>();
   for (const e of events) {
     const stream = e.stream ?? 0;
@@ -79,7 +95,11 @@ export const maxSeq = (events: { seq: number }[]): number => events.reduce((m, e
  * table back as it was: events, the stream registry and the checkpoints.
  */
 export async function withAuditRestored<T>(db: Knex, fn: () => Promise<T>): Promise<T> {
-  const tables = [['audit_events', 'seq'], ['audit_streams', 'id'], ['audit_checkpoints', 'id']] as const;
+  const tables = [
+    ['audit_events', 'seq'],
+    ['audit_streams', 'id'],
+    ['audit_checkpoints', 'id'],
+  ] as const;
   const saved = await Promise.all(tables.map(([t, key]) => db(t).orderBy(key)));
   try {
     return await fn();

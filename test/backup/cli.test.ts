@@ -10,9 +10,17 @@ import { join } from 'node:path';
 import { generateKey } from 'openpgp';
 import { runHush, spawnServer, waitExit } from '../helpers/cli.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
-import { createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, GPG_SKIP, gpgDecrypt, type GpgHome } from '../helpers/gpg.js';
+import {
+  createGpgHome,
+  exportPublicKey,
+  exportSecretKey,
+  generateEd25519Key,
+  generateRsaKey,
+  GPG_SKIP,
+  gpgDecrypt,
+  type GpgHome,
+} from '../helpers/gpg.js';
 import { listTree, seedVault, type Seeded } from './support.js';
-
 
 describe('hush backup (CLI)', () => {
   let s: TestServer;
@@ -64,46 +72,86 @@ describe('hush backup (CLI)', () => {
   it('create with a token lacking the backup grant fails with the auth exit code and writes nothing', async () => {
     const t = await s.api('POST', '/v1/tokens', { name: 'reader2', scopes: ['read:p0/e0'] });
     const out = join(work, 'denied.pgp');
-    const r = await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out], { env: { ...env, HUSH_TOKEN: t.body.token } });
+    const r = await runHush(['backup', 'create', '--passphrase-file', passFile, '--out', out], {
+      env: { ...env, HUSH_TOKEN: t.body.token },
+    });
     assert.equal(r.code, 4, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
     assert.ok(!listTree(work).includes('denied.pgp'));
   });
 
-  it('create to gpg keys with --sign-key; gpg decrypts it; verify --identity --signer checks the signature', { skip: GPG_SKIP }, async () => {
-    home = await createGpgHome('hbc-');
-    const [enc, signer] = await Promise.all([generateEd25519Key(home, 'Ops <ops@example.com>', { passphrase: 'id pass' }), generateRsaKey(home, 'Signer <s@example.com>', { passphrase: 'sign pass', bits: 3072 })]);
-    const files = {
-      pub: join(work, 'ops.asc'), sec: join(work, 'ops.sec.asc'), idPass: join(work, 'id.pass'),
-      signSec: join(work, 'signer.sec.asc'), signPass: join(work, 'sign.pass'), signPub: join(work, 'signer.asc'),
-    };
-    writeFileSync(files.pub, await exportPublicKey(enc));
-    writeFileSync(files.sec, await exportSecretKey(enc), { mode: 0o600 });
-    writeFileSync(files.idPass, 'id pass\n', { mode: 0o600 });
-    writeFileSync(files.signSec, await exportSecretKey(signer), { mode: 0o600 });
-    writeFileSync(files.signPass, 'sign pass\n', { mode: 0o600 });
-    writeFileSync(files.signPub, await exportPublicKey(signer));
-    const out = join(work, 'signed.pgp');
-    const c = await runHush(['backup', 'create', '--recipient', files.pub, '--sign-key', files.signSec, '--sign-passphrase-file', files.signPass, '--out', out], { env });
-    assert.equal(c.code, 0, c.stderr);
-    assert.match(c.stdout, /Backup written to/);
-    const g = await gpgDecrypt(home, out, { keyPassphrase: 'id pass' });
-    assert.ok(g.status.some((l) => l.startsWith('GOODSIG ')), g.stderr);
-    assert.equal(JSON.parse(g.stdout.toString('utf8').split('\n')[0]).type, 'hush-backup');
+  it(
+    'create to gpg keys with --sign-key; gpg decrypts it; verify --identity --signer checks the signature',
+    { skip: GPG_SKIP },
+    async () => {
+      home = await createGpgHome('hbc-');
+      const [enc, signer] = await Promise.all([
+        generateEd25519Key(home, 'Ops <ops@example.com>', { passphrase: 'id pass' }),
+        generateRsaKey(home, 'Signer <s@example.com>', { passphrase: 'sign pass', bits: 3072 }),
+      ]);
+      const files = {
+        pub: join(work, 'ops.asc'),
+        sec: join(work, 'ops.sec.asc'),
+        idPass: join(work, 'id.pass'),
+        signSec: join(work, 'signer.sec.asc'),
+        signPass: join(work, 'sign.pass'),
+        signPub: join(work, 'signer.asc'),
+      };
+      writeFileSync(files.pub, await exportPublicKey(enc));
+      writeFileSync(files.sec, await exportSecretKey(enc), { mode: 0o600 });
+      writeFileSync(files.idPass, 'id pass\n', { mode: 0o600 });
+      writeFileSync(files.signSec, await exportSecretKey(signer), { mode: 0o600 });
+      writeFileSync(files.signPass, 'sign pass\n', { mode: 0o600 });
+      writeFileSync(files.signPub, await exportPublicKey(signer));
+      const out = join(work, 'signed.pgp');
+      const c = await runHush(
+        ['backup', 'create', '--recipient', files.pub, '--sign-key', files.signSec, '--sign-passphrase-file', files.signPass, '--out', out],
+        { env },
+      );
+      assert.equal(c.code, 0, c.stderr);
+      assert.match(c.stdout, /Backup written to/);
+      const g = await gpgDecrypt(home, out, { keyPassphrase: 'id pass' });
+      assert.ok(
+        g.status.some((l) => l.startsWith('GOODSIG ')),
+        g.stderr,
+      );
+      assert.equal(JSON.parse(g.stdout.toString('utf8').split('\n')[0]).type, 'hush-backup');
 
-    const v = await runHush(['backup', 'verify', out, '--identity', files.sec, '--identity-passphrase-file', files.idPass, '--signer', files.signPub, '--json']);
-    assert.equal(v.code, 0, v.stderr);
-    const j = JSON.parse(v.stdout);
-    assert.equal(j.ok, true);
-    assert.equal(j.counts.secrets, 200);
-    assert.equal(j.signature.verifiedBy, signer.fingerprint);
-    const wrongSigner = await runHush(['backup', 'verify', out, '--identity', files.sec, '--identity-passphrase-file', files.idPass, '--signer', files.pub]);
-    assert.notEqual(wrongSigner.code, 0);
-    assert.match(wrongSigner.stderr, /backup_signature_invalid/);
-    const noPass = await runHush(['backup', 'verify', out, '--identity', files.sec]);
-    assert.notEqual(noPass.code, 0);
-    assert.match(noPass.stderr, /backup_key_invalid/);
-  });
+      const v = await runHush([
+        'backup',
+        'verify',
+        out,
+        '--identity',
+        files.sec,
+        '--identity-passphrase-file',
+        files.idPass,
+        '--signer',
+        files.signPub,
+        '--json',
+      ]);
+      assert.equal(v.code, 0, v.stderr);
+      const j = JSON.parse(v.stdout);
+      assert.equal(j.ok, true);
+      assert.equal(j.counts.secrets, 200);
+      assert.equal(j.signature.verifiedBy, signer.fingerprint);
+      const wrongSigner = await runHush([
+        'backup',
+        'verify',
+        out,
+        '--identity',
+        files.sec,
+        '--identity-passphrase-file',
+        files.idPass,
+        '--signer',
+        files.pub,
+      ]);
+      assert.notEqual(wrongSigner.code, 0);
+      assert.match(wrongSigner.stderr, /backup_signature_invalid/);
+      const noPass = await runHush(['backup', 'verify', out, '--identity', files.sec]);
+      assert.notEqual(noPass.code, 0);
+      assert.match(noPass.stderr, /backup_key_invalid/);
+    },
+  );
 
   it('verify prints the counts (exit 0) and refuses a truncated or wrong-passphrase file with one line naming the code', async () => {
     const out = join(work, 'v.pgp');
@@ -153,7 +201,7 @@ describe('hush backup (CLI)', () => {
       assert.equal(srv.rootToken, null, 'no new vault was initialised');
       const res = await fetch(`${srv.url}/v1/projects/p0/envs/e0/secrets`, { headers: { authorization: `Bearer ${seeded.child.token}` } });
       assert.equal(res.status, 200);
-      const body = await res.json() as { secrets: Record<string, string> };
+      const body = (await res.json()) as { secrets: Record<string, string> };
       assert.deepEqual(Object.entries(body.secrets).sort(), [...seeded.values.get('p0/e0')!].sort());
     } finally {
       srv.child.kill('SIGTERM');

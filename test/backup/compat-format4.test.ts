@@ -46,7 +46,7 @@ function liveValues(body: string[]): Map<string, Map<string, string>> {
   return out;
 }
 
-describe('the previous release\'s format-4 backup (81a4ece)', () => {
+describe("the previous release's format-4 backup (81a4ece)", () => {
   it('verifies: header, counts, body hash and audit chain', async () => {
     const r = await verifyBackupFile(FILE, { passphrase: PASS });
     assert.equal(r.header.format, 4);
@@ -56,64 +56,81 @@ describe('the previous release\'s format-4 backup (81a4ece)', () => {
 });
 
 for (const backend of BACKENDS) {
-  describe(`the previous release's format-4 backup restores (${backend}), then audit verify and a read of every secret`, onBackend(backend), () => {
-    const work = tempDir('hush-bk-f4-');
-    const passFile = join(work, 'pass.txt');
-    let body: string[];
-    before(async () => {
-      writeFileSync(passFile, PASS + '\n', { mode: 0o600 });
-      body = (await backupFileLines(FILE, { passphrase: PASS })).slice(1);
-    });
-    after(() => rmSync(work, { recursive: true, force: true }));
+  describe(
+    `the previous release's format-4 backup restores (${backend}), then audit verify and a read of every secret`,
+    onBackend(backend),
+    () => {
+      const work = tempDir('hush-bk-f4-');
+      const passFile = join(work, 'pass.txt');
+      let body: string[];
+      before(async () => {
+        writeFileSync(passFile, PASS + '\n', { mode: 0o600 });
+        body = (await backupFileLines(FILE, { passphrase: PASS })).slice(1);
+      });
+      after(() => rmSync(work, { recursive: true, force: true }));
 
-    it('restores with the CLI; the vault reads back line for line, verifies its audit chain and gives back every secret', async () => {
-      const pg = backend === 'postgres' ? (await freshPgDatabase())! : null;
-      const dir = join(work, 'target');
-      try {
-        const r = await runHush(['backup', 'restore', FILE, '--passphrase-file', passFile, '--data-dir', dir, ...(pg ? ['--database-url', pg.url] : []), '--json'], { timeoutMs: 120_000 });
-        assert.equal(r.code, 0, r.stderr);
-        const out = JSON.parse(r.stdout);
-        assert.equal(out.ok, true);
-        assert.equal(out.verified, true);
-        assert.deepEqual(out.counts, COUNTS);
-        assertSameAsBackup(body, await storedDump(loadConfig({ 'data-dir': dir, ...(pg ? { 'database-url': pg.url } : {}) }, {})));
-
-        const s = await startServer({ dataDir: dir, settings: pg ? { 'database-url': pg.url } : {} });
+      it('restores with the CLI; the vault reads back line for line, verifies its audit chain and gives back every secret', async () => {
+        const pg = backend === 'postgres' ? (await freshPgDatabase())! : null;
+        const dir = join(work, 'target');
         try {
-          const v = await runHush(['audit', 'verify', '--json'], { env: { HUSH_ADDR: s.url, HUSH_TOKEN: ROOT } });
-          assert.equal(v.code, 0, v.stderr + v.stdout);
-          const verdict = JSON.parse(v.stdout);
-          assert.equal(verdict.ok, true, v.stdout);
-          assert.ok(verdict.checked > COUNTS.audit, `the restored events and the restore's own (${verdict.checked})`);
+          const r = await runHush(
+            [
+              'backup',
+              'restore',
+              FILE,
+              '--passphrase-file',
+              passFile,
+              '--data-dir',
+              dir,
+              ...(pg ? ['--database-url', pg.url] : []),
+              '--json',
+            ],
+            { timeoutMs: 120_000 },
+          );
+          assert.equal(r.code, 0, r.stderr);
+          const out = JSON.parse(r.stdout);
+          assert.equal(out.ok, true);
+          assert.equal(out.verified, true);
+          assert.deepEqual(out.counts, COUNTS);
+          assertSameAsBackup(body, await storedDump(loadConfig({ 'data-dir': dir, ...(pg ? { 'database-url': pg.url } : {}) }, {})));
 
-          const want = liveValues(body);
-          let read = 0;
-          for (const [where, values] of want) {
-            const [p, e] = where.split('/');
-            const got = await s.api('GET', `/v1/projects/${p}/envs/${e}/secrets`, undefined, ROOT);
-            assert.equal(got.status, 200, `${where}: ${JSON.stringify(got.body)}`);
-            assert.deepEqual(Object.fromEntries(Object.entries(got.body.secrets).sort()), Object.fromEntries([...values].sort()), where);
-            for (const [k, val] of values) {
-              const one = await s.api('GET', `/v1/projects/${p}/envs/${e}/secrets/${encodeURIComponent(k)}`, undefined, ROOT);
-              assert.equal(one.status, 200, `${where}/${k}`);
-              assert.equal(one.body.value, val, `${where}/${k}`);
-              read++;
+          const s = await startServer({ dataDir: dir, settings: pg ? { 'database-url': pg.url } : {} });
+          try {
+            const v = await runHush(['audit', 'verify', '--json'], { env: { HUSH_ADDR: s.url, HUSH_TOKEN: ROOT } });
+            assert.equal(v.code, 0, v.stderr + v.stdout);
+            const verdict = JSON.parse(v.stdout);
+            assert.equal(verdict.ok, true, v.stdout);
+            assert.ok(verdict.checked > COUNTS.audit, `the restored events and the restore's own (${verdict.checked})`);
+
+            const want = liveValues(body);
+            let read = 0;
+            for (const [where, values] of want) {
+              const [p, e] = where.split('/');
+              const got = await s.api('GET', `/v1/projects/${p}/envs/${e}/secrets`, undefined, ROOT);
+              assert.equal(got.status, 200, `${where}: ${JSON.stringify(got.body)}`);
+              assert.deepEqual(Object.fromEntries(Object.entries(got.body.secrets).sort()), Object.fromEntries([...values].sort()), where);
+              for (const [k, val] of values) {
+                const one = await s.api('GET', `/v1/projects/${p}/envs/${e}/secrets/${encodeURIComponent(k)}`, undefined, ROOT);
+                assert.equal(one.status, 200, `${where}/${k}`);
+                assert.equal(one.body.value, val, `${where}/${k}`);
+                read++;
+              }
             }
+            assert.equal(read, 18, 'every live secret of the backup read (19 secrets, one deleted)');
+            assert.equal(want.get('api/empty')!.size, 0);
+            // The rest of format 4 came over too: the policy and the JWT role.
+            assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets/KEY_3/policy', undefined, ROOT)).status, 200);
+            assert.equal((await s.api('GET', '/v1/auth/jwt/roles/deploy', undefined, ROOT)).status, 200);
+            // New writes on the restored vault (ids past the restored ones).
+            assert.equal((await s.api('PUT', '/v1/projects/api/envs/empty/secrets/NEW', { value: 'after' }, ROOT)).status, 200);
+            assert.equal((await s.api('GET', '/v1/projects/api/envs/empty/secrets/NEW', undefined, ROOT)).body.value, 'after');
+          } finally {
+            await s.close();
           }
-          assert.equal(read, 18, 'every live secret of the backup read (19 secrets, one deleted)');
-          assert.equal(want.get('api/empty')!.size, 0);
-          // The rest of format 4 came over too: the policy and the JWT role.
-          assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets/KEY_3/policy', undefined, ROOT)).status, 200);
-          assert.equal((await s.api('GET', '/v1/auth/jwt/roles/deploy', undefined, ROOT)).status, 200);
-          // New writes on the restored vault (ids past the restored ones).
-          assert.equal((await s.api('PUT', '/v1/projects/api/envs/empty/secrets/NEW', { value: 'after' }, ROOT)).status, 200);
-          assert.equal((await s.api('GET', '/v1/projects/api/envs/empty/secrets/NEW', undefined, ROOT)).body.value, 'after');
         } finally {
-          await s.close();
+          await pg?.drop();
         }
-      } finally {
-        await pg?.drop();
-      }
-    });
-  });
+      });
+    },
+  );
 }

@@ -11,11 +11,17 @@ import { backupOverHttp } from './support.js';
 for (const backend of BACKENDS) {
   describe(`POST /v1/backups with unusable keys (${backend})`, onBackend(backend), () => {
     let s: TestServer;
-    before(async () => { s = await startOn(backend); });
-    after(async () => { await s.close(); });
+    before(async () => {
+      s = await startOn(backend);
+    });
+    after(async () => {
+      await s.close();
+    });
 
     it('a recipient that is not an OpenPGP key answers 400 backup_key_invalid in the JSON error shape', async () => {
-      const r = await backupOverHttp(s, join(s.dataDir, 'never.pgp'), { recipients: ['-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n'] });
+      const r = await backupOverHttp(s, join(s.dataDir, 'never.pgp'), {
+        recipients: ['-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n'],
+      });
       assert.equal(r.status, 400);
       assert.equal(r.error.error.code, 'backup_key_invalid');
       assert.match(r.error.error.message, /key/);
@@ -23,7 +29,10 @@ for (const backend of BACKENDS) {
     });
 
     it('a signing key that is not a private key answers 400 backup_key_invalid', async () => {
-      const r = await backupOverHttp(s, join(s.dataDir, 'never.pgp'), { passphrase: 'correct horse battery staple', signingKey: 'not a key' });
+      const r = await backupOverHttp(s, join(s.dataDir, 'never.pgp'), {
+        passphrase: 'correct horse battery staple',
+        signingKey: 'not a key',
+      });
       assert.equal(r.status, 400);
       assert.equal(r.error.error.code, 'backup_key_invalid');
     });

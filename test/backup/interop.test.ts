@@ -13,11 +13,19 @@ import { BACKUP_FORMAT } from '../../vault/backup/dump.js';
 import { verifyBackupFile } from '../../vault/backup/local.js';
 import { startServer, tempDir, type TestServer } from '../helpers/server.js';
 import {
-  createGpgHome, exportPublicKey, exportSecretKey, generateEd25519Key, generateRsaKey, GPG_SKIP, gpgDecrypt, gpgDecryptWithPassphraseFile, importKey,
-  type GpgHome, type GpgKey,
+  createGpgHome,
+  exportPublicKey,
+  exportSecretKey,
+  generateEd25519Key,
+  generateRsaKey,
+  GPG_SKIP,
+  gpgDecrypt,
+  gpgDecryptWithPassphraseFile,
+  importKey,
+  type GpgHome,
+  type GpgKey,
 } from '../helpers/gpg.js';
 import { backupOverHttp, seedVault } from './support.js';
-
 
 /** NDJSON from gpg: the first line is a Hush header whose SHA-256 and counts match the rest. */
 function assertHushNdjson(plain: Buffer): void {
@@ -32,11 +40,17 @@ function assertHushNdjson(plain: Buffer): void {
   const end = JSON.parse(text.slice(last + 1));
   assert.equal(end.t, 'end');
   assert.equal(header.bodySha256, undefined, 'the hash is in the end line, not the header');
-  assert.equal(createHash('sha256').update(body).digest('hex'), end.bodySha256, 'gpg output hashes to the end line\'s bodySha256');
-  const lines = body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.equal(createHash('sha256').update(body).digest('hex'), end.bodySha256, "gpg output hashes to the end line's bodySha256");
+  const lines = body
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   assert.equal(lines.filter((l) => l.t === 'version').length, header.counts.versions);
   assert.ok(['audit_stream', 'audit_checkpoint'].includes(lines.at(-1).t), 'the audit registry closes the body');
-  assert.ok(lines.some((l) => l.t === 'version' && typeof l.value === 'string' && l.value.length === 64), 'plaintext values inside');
+  assert.ok(
+    lines.some((l) => l.t === 'version' && typeof l.value === 'string' && l.value.length === 64),
+    'plaintext values inside',
+  );
 }
 
 describe('backups open with GnuPG 2.2', { skip: GPG_SKIP }, () => {
@@ -70,7 +84,10 @@ describe('backups open with GnuPG 2.2', { skip: GPG_SKIP }, () => {
     const file = join(work, 'rsa.pgp');
     assert.equal((await backupOverHttp(s, file, { recipients: [rsaPub] })).status, 200);
     const r = await gpgDecrypt(rsaHome, file);
-    assert.ok(r.status.some((l) => l.startsWith('DECRYPTION_OKAY')), r.stderr);
+    assert.ok(
+      r.status.some((l) => l.startsWith('DECRYPTION_OKAY')),
+      r.stderr,
+    );
     assertHushNdjson(r.stdout);
   });
 
@@ -78,7 +95,10 @@ describe('backups open with GnuPG 2.2', { skip: GPG_SKIP }, () => {
     const file = join(work, 'ed.pgp');
     assert.equal((await backupOverHttp(s, file, { recipients: [edPub] })).status, 200);
     const r = await gpgDecrypt(edHome, file, { keyPassphrase: ed.passphrase });
-    assert.ok(r.status.some((l) => l.startsWith('DECRYPTION_OKAY')), r.stderr);
+    assert.ok(
+      r.status.some((l) => l.startsWith('DECRYPTION_OKAY')),
+      r.stderr,
+    );
     assertHushNdjson(r.stdout);
   });
 
@@ -95,7 +115,10 @@ describe('backups open with GnuPG 2.2', { skip: GPG_SKIP }, () => {
     writeFileSync(pf, 'a long backup passphrase\n', { mode: 0o600 });
     assert.equal((await backupOverHttp(s, file, { passphrase: 'a long backup passphrase' })).status, 200);
     const r = await gpgDecryptWithPassphraseFile(rsaHome, file, pf);
-    assert.ok(r.status.some((l) => l.startsWith('DECRYPTION_OKAY')), r.stderr);
+    assert.ok(
+      r.status.some((l) => l.startsWith('DECRYPTION_OKAY')),
+      r.stderr,
+    );
     assertHushNdjson(r.stdout);
   });
 
@@ -107,24 +130,36 @@ describe('backups open with GnuPG 2.2', { skip: GPG_SKIP }, () => {
     assert.equal(r.signature.signed, false);
   });
 
-  it('a signed backup: gpg reports a good signature, Hush verifies it with the signer\'s public key and refuses another signer', async () => {
+  it("a signed backup: gpg reports a good signature, Hush verifies it with the signer's public key and refuses another signer", async () => {
     const file = join(work, 'signed.pgp');
     const res = await backupOverHttp(s, file, { recipients: [edPub], signingKey: { armored: await exportSecretKey(rsa) } });
     assert.equal(res.status, 200, JSON.stringify(res.error));
     await importKey(edHome, rsaPub);
     const g = await gpgDecrypt(edHome, file, { keyPassphrase: ed.passphrase });
-    assert.ok(g.status.some((l) => l.startsWith('VALIDSIG ') && l.includes(rsa.fingerprint)), g.stderr);
-    assert.ok(g.status.some((l) => l.startsWith('GOODSIG ')), g.stderr);
+    assert.ok(
+      g.status.some((l) => l.startsWith('VALIDSIG ') && l.includes(rsa.fingerprint)),
+      g.stderr,
+    );
+    assert.ok(
+      g.status.some((l) => l.startsWith('GOODSIG ')),
+      g.stderr,
+    );
     assertHushNdjson(g.stdout);
     const edSecret = await exportSecretKey(ed);
     const ok = await verifyBackupFile(file, { identities: [{ armored: edSecret, passphrase: ed.passphrase }], verifyKeys: [rsaPub] });
     assert.equal(ok.signature.verifiedBy, rsa.fingerprint);
-    await assert.rejects(verifyBackupFile(file, { identities: [{ armored: edSecret, passphrase: ed.passphrase }], verifyKeys: [edPub] }), { code: 'backup_signature_invalid' });
+    await assert.rejects(verifyBackupFile(file, { identities: [{ armored: edSecret, passphrase: ed.passphrase }], verifyKeys: [edPub] }), {
+      code: 'backup_signature_invalid',
+    });
   });
 
-  it('the SDK\'s request shape (signingKey as a string) is accepted too', async () => {
+  it("the SDK's request shape (signingKey as a string) is accepted too", async () => {
     const file = join(work, 'signed2.pgp');
-    const res = await backupOverHttp(s, file, { passphrase: 'p', signingKey: await exportSecretKey(ed), signingKeyPassphrase: ed.passphrase });
+    const res = await backupOverHttp(s, file, {
+      passphrase: 'p',
+      signingKey: await exportSecretKey(ed),
+      signingKeyPassphrase: ed.passphrase,
+    });
     assert.equal(res.status, 200, JSON.stringify(res.error));
     const ok = await verifyBackupFile(file, { passphrase: 'p', verifyKeys: [edPub] });
     assert.equal(ok.signature.verifiedBy, ed.fingerprint);

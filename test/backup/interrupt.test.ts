@@ -40,14 +40,26 @@ describe('interrupted restore', () => {
       const reason = Object.assign(new Error('interrupted by test'), { code: 'interrupted' });
       let finished = false;
       let dbAtAbort = false;
-      const abort = () => { dbAtAbort = existsSync(join(dir, 'hush.db')); ac.abort(reason); };
+      const abort = () => {
+        dbAtAbort = existsSync(join(dir, 'hush.db'));
+        ac.abort(reason);
+      };
       await assert.rejects(
-        restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), file, { passphrase: PASS }, createLogger('silent'), (phase) => {
-          if (phase !== 'restore') return;
-          // Aborts on what can be seen: the restore pass starting, or its SQLite file appearing (not after a guessed delay).
-          if (!duringWrite) setImmediate(abort);
-          else void waitFor(() => existsSync(join(dir, 'hush.db')), 'the restore to create its database', 60_000).then(abort);
-        }, ac.signal).then(() => { finished = true; }),
+        restoreBackupFile(
+          loadConfig({ 'data-dir': dir }, {}),
+          file,
+          { passphrase: PASS },
+          createLogger('silent'),
+          (phase) => {
+            if (phase !== 'restore') return;
+            // Aborts on what can be seen: the restore pass starting, or its SQLite file appearing (not after a guessed delay).
+            if (!duringWrite) setImmediate(abort);
+            else void waitFor(() => existsSync(join(dir, 'hush.db')), 'the restore to create its database', 60_000).then(abort);
+          },
+          ac.signal,
+        ).then(() => {
+          finished = true;
+        }),
         (e) => e === reason,
       );
       assert.equal(finished, false);
@@ -57,24 +69,31 @@ describe('interrupted restore', () => {
   }
 
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    it((`${sig === 'SIGINT' ? 'Ctrl-C (SIGINT)' : 'SIGTERM'} to a running \`hush backup restore\` ` + `process: exit 130, one line, nothing left in the target`), async () => {
-      const dir = join(work, `cli-${sig}`);
-      const passFile = join(work, 'pass.txt');
-      writeFileSync(passFile, PASS, { mode: 0o600 });
-      const child = spawn(process.execPath, [HUSH_BIN, 'backup', 'restore', file, '--passphrase-file', passFile, '--data-dir', dir], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.on('data', (d) => { stderr += d; });
-      child.stdout.resume();
-      // The signal comes once the restore pass has created its database: the moment there is something to remove.
-      await waitFor(() => existsSync(join(dir, 'hush.db')) || child.exitCode !== null, 'the restore to create its database', 60_000);
-      child.kill(sig);
-      const { code } = await waitExit(child, 60_000);
-      assert.equal(code, 130, stderr);
-      assert.equal(stderr.trim().split('\n').length, 1, stderr);
-      assert.match(stderr, new RegExp(`^hush: restore interrupted by ${sig}; nothing was restored`));
-      assert.deepEqual(listTree(dir), [], 'nothing left in the target data dir');
-    });
+    it(
+      `${sig === 'SIGINT' ? 'Ctrl-C (SIGINT)' : 'SIGTERM'} to a running \`hush backup restore\` ` +
+        `process: exit 130, one line, nothing left in the target`,
+      async () => {
+        const dir = join(work, `cli-${sig}`);
+        const passFile = join(work, 'pass.txt');
+        writeFileSync(passFile, PASS, { mode: 0o600 });
+        const child = spawn(process.execPath, [HUSH_BIN, 'backup', 'restore', file, '--passphrase-file', passFile, '--data-dir', dir], {
+          env: { PATH: process.env.PATH, HOME: process.env.HOME },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stderr = '';
+        child.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        child.stdout.resume();
+        // The signal comes once the restore pass has created its database: the moment there is something to remove.
+        await waitFor(() => existsSync(join(dir, 'hush.db')) || child.exitCode !== null, 'the restore to create its database', 60_000);
+        child.kill(sig);
+        const { code } = await waitExit(child, 60_000);
+        assert.equal(code, 130, stderr);
+        assert.equal(stderr.trim().split('\n').length, 1, stderr);
+        assert.match(stderr, new RegExp(`^hush: restore interrupted by ${sig}; nothing was restored`));
+        assert.deepEqual(listTree(dir), [], 'nothing left in the target data dir');
+      },
+    );
   }
 });

@@ -53,7 +53,10 @@ describe('100,000 secret versions: backup and restore', { timeout: 300_000, skip
     timings.seed = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
   });
   after(async () => {
-    if (srv) { srv.child.kill('SIGTERM'); await waitExit(srv.child); }
+    if (srv) {
+      srv.child.kill('SIGTERM');
+      await waitExit(srv.child);
+    }
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -64,43 +67,56 @@ describe('100,000 secret versions: backup and restore', { timeout: 300_000, skip
     const base = procStatus(pid, 'VmRSS');
     resetHwm(pid);
     const t0 = Date.now();
-    const r = await runHushPeakRss(['backup', 'create', '--passphrase-file', passFile, '--out', file, '--json'], { env: { HUSH_ADDR: srv.url, HUSH_TOKEN: root }, timeoutMs: 240_000 });
+    const r = await runHushPeakRss(['backup', 'create', '--passphrase-file', passFile, '--out', file, '--json'], {
+      env: { HUSH_ADDR: srv.url, HUSH_TOKEN: root },
+      timeoutMs: 240_000,
+    });
     const wall = Date.now() - t0;
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assert.equal(j.counts.versions, VERSIONS);
     const peak = procStatus(pid, 'VmHWM');
-    timings.backup = (`${(wall / 1000).toFixed(1)} s, ${mib(statSync(file).size)} file; server RSS ${mib(base)} ` + `before, peak ${mib(peak)}; CLI peak RSS ${mib(r.peakRss)}`);
+    timings.backup =
+      `${(wall / 1000).toFixed(1)} s, ${mib(statSync(file).size)} file; server RSS ${mib(base)} ` +
+      `before, peak ${mib(peak)}; CLI peak RSS ${mib(r.peakRss)}`;
     t.diagnostic(`backup of ${VERSIONS} versions: ${timings.backup}`);
     // The dump is paged and streamed: the server's peak stays far below what holding the plaintext dump would take on top of its baseline.
     assert.ok(peak - base < 160 * 1048576, `server grew by ${mib(peak - base)} during the backup`);
     assert.ok(r.peakRss < 200 * 1048576, `CLI peak RSS ${mib(r.peakRss)}`);
   });
 
-  it(('restores into a fresh data dir (hush backup restore) with bounded memory; the server starts on ' + 'it and an old token reads'), async (t) => {
-    const dir = join(work, 'restored');
-    const t0 = Date.now();
-    // A 64 MiB heap cap: the plaintext dump (~25 MiB of NDJSON, several times that as JS objects) could not be held in it.
-    const r = await runHushPeakRss(['backup', 'restore', file, '--passphrase-file', passFile, '--data-dir', dir, '--json'], { timeoutMs: 240_000, env: { NODE_OPTIONS: '--max-old-space-size=64' } });
-    const wall = Date.now() - t0;
-    assert.equal(r.code, 0, r.stderr);
-    const j = JSON.parse(r.stdout);
-    assert.equal(j.counts.versions, VERSIONS);
-    assert.equal(j.verified, true);
-    timings.restore = (`${(wall / 1000).toFixed(1)} s (one pass + read-back + fsync); restore process peak RSS ` + `${mib(r.peakRss)} with a 64 MiB heap cap`);
-    t.diagnostic(`restore of ${VERSIONS} versions: ${timings.restore}`);
-    assert.ok(r.peakRss < 300 * 1048576, `restore peak RSS ${mib(r.peakRss)}`);
-    const s2 = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn']);
-    try {
-      const res = await fetch(`${s2.url}/v1/projects/big0/envs/e0/secrets`, { headers: { authorization: `Bearer ${reader}` } });
-      assert.equal(res.status, 200);
-      const body = await res.json() as { secrets: Record<string, string> };
-      assert.equal(Object.keys(body.secrets).length, SECRETS);
-      assert.equal(body.secrets.SECRET_42, val(42, 2));
-    } finally {
-      s2.child.kill('SIGTERM');
-      await waitExit(s2.child);
-    }
-    t.diagnostic(`seeding: ${timings.seed}`);
-  });
+  it(
+    'restores into a fresh data dir (hush backup restore) with bounded memory; the server starts on ' + 'it and an old token reads',
+    async (t) => {
+      const dir = join(work, 'restored');
+      const t0 = Date.now();
+      // A 64 MiB heap cap: the plaintext dump (~25 MiB of NDJSON, several times that as JS objects) could not be held in it.
+      const r = await runHushPeakRss(['backup', 'restore', file, '--passphrase-file', passFile, '--data-dir', dir, '--json'], {
+        timeoutMs: 240_000,
+        env: { NODE_OPTIONS: '--max-old-space-size=64' },
+      });
+      const wall = Date.now() - t0;
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
+      assert.equal(j.counts.versions, VERSIONS);
+      assert.equal(j.verified, true);
+      timings.restore =
+        `${(wall / 1000).toFixed(1)} s (one pass + read-back + fsync); restore process peak RSS ` +
+        `${mib(r.peakRss)} with a 64 MiB heap cap`;
+      t.diagnostic(`restore of ${VERSIONS} versions: ${timings.restore}`);
+      assert.ok(r.peakRss < 300 * 1048576, `restore peak RSS ${mib(r.peakRss)}`);
+      const s2 = await spawnServer(['--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+      try {
+        const res = await fetch(`${s2.url}/v1/projects/big0/envs/e0/secrets`, { headers: { authorization: `Bearer ${reader}` } });
+        assert.equal(res.status, 200);
+        const body = (await res.json()) as { secrets: Record<string, string> };
+        assert.equal(Object.keys(body.secrets).length, SECRETS);
+        assert.equal(body.secrets.SECRET_42, val(42, 2));
+      } finally {
+        s2.child.kill('SIGTERM');
+        await waitExit(s2.child);
+      }
+      t.diagnostic(`seeding: ${timings.seed}`);
+    },
+  );
 });

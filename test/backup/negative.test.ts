@@ -5,7 +5,20 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadConfig } from '../../vault/config.js';
@@ -33,11 +46,23 @@ function rehash(lines: string[]): string[] {
   const header = JSON.parse(lines[0]);
   const withEnd = JSON.parse(lines[lines.length - 1]).t === 'end';
   const body = lines.slice(1, withEnd ? -1 : undefined);
-  const sha = createHash('sha256').update(body.map((l) => l + '\n').join('')).digest('hex');
+  const sha = createHash('sha256')
+    .update(body.map((l) => l + '\n').join(''))
+    .digest('hex');
   if (!withEnd) header.bodySha256 = sha;
   const counts = { projects: 0, envs: 0, secrets: 0, versions: 0, tokens: 0, audit: 0 } as Record<string, number>;
-  const key: Record<string, string> = { project: 'projects', env: 'envs', secret: 'secrets', version: 'versions', token: 'tokens', audit: 'audit' };
-  for (const l of body) { const k = key[JSON.parse(l).t]; if (k) counts[k]++; }
+  const key: Record<string, string> = {
+    project: 'projects',
+    env: 'envs',
+    secret: 'secrets',
+    version: 'versions',
+    token: 'tokens',
+    audit: 'audit',
+  };
+  for (const l of body) {
+    const k = key[JSON.parse(l).t];
+    if (k) counts[k]++;
+  }
   header.counts = counts;
   return [JSON.stringify(header), ...body, ...(withEnd ? [JSON.stringify({ t: 'end', bodySha256: sha })] : [])];
 }
@@ -57,7 +82,10 @@ describe('bad backups and bad targets', () => {
     lines = await backupFileLines(good, { passphrase: PASS });
     if (!GPG_SKIP) {
       home = await createGpgHome('hbn-');
-      const [k, wrong] = await Promise.all([generateEd25519Key(home, 'Right <r@example.com>'), generateEd25519Key(home, 'Wrong <w@example.com>')]);
+      const [k, wrong] = await Promise.all([
+        generateEd25519Key(home, 'Right <r@example.com>'),
+        generateEd25519Key(home, 'Wrong <w@example.com>'),
+      ]);
       const file = join(work, 'keyed.pgp');
       const pub = await exportPublicKey(k);
       assert.equal((await backupOverHttp(s, file, { recipients: [pub] })).status, 200);
@@ -72,9 +100,15 @@ describe('bad backups and bad targets', () => {
 
   /** A restore of `file` into a fresh data dir fails with `code` and creates nothing there; verify fails the same way. */
   async function assertRefused(file: string, keys: Parameters<typeof verifyBackupFile>[1], code: string): Promise<void> {
-    await assert.rejects(verifyBackupFile(file, keys), (e: any) => { assert.equal(e.code, code, e.message); return true; });
+    await assert.rejects(verifyBackupFile(file, keys), (e: any) => {
+      assert.equal(e.code, code, e.message);
+      return true;
+    });
     const dir = join(work, `target-${Math.random().toString(36).slice(2)}`);
-    await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), file, keys, silent), (e: any) => { assert.equal(e.code, code, e.message); return true; });
+    await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), file, keys, silent), (e: any) => {
+      assert.equal(e.code, code, e.message);
+      return true;
+    });
     assert.deepEqual(listTree(dir), [], 'nothing created in the target data dir');
   }
 
@@ -100,10 +134,19 @@ describe('bad backups and bad targets', () => {
 
   it('a flipped byte (middle, or in the integrity trailer): backup_corrupt', async () => {
     for (const at of [0.5, 0.75]) {
-      const f = copyWith(`flip-${at}.pgp`, (b) => { const c = Buffer.from(b); const i = Math.floor(c.length * at); c[i] ^= 0x01; return c; });
+      const f = copyWith(`flip-${at}.pgp`, (b) => {
+        const c = Buffer.from(b);
+        const i = Math.floor(c.length * at);
+        c[i] ^= 0x01;
+        return c;
+      });
       await assertRefused(f, { passphrase: PASS }, 'backup_corrupt');
     }
-    const tail = copyWith('flip-mdc.pgp', (b) => { const c = Buffer.from(b); c[c.length - 3] ^= 0x80; return c; });
+    const tail = copyWith('flip-mdc.pgp', (b) => {
+      const c = Buffer.from(b);
+      c[c.length - 3] ^= 0x80;
+      return c;
+    });
     await assertRefused(tail, { passphrase: PASS }, 'backup_corrupt');
   });
 
@@ -130,23 +173,40 @@ describe('bad backups and bad targets', () => {
     await assertRefused(good, { passphrase: PASS, verifyKeys: [keyed!.pub] }, 'backup_signature_invalid');
   });
 
-  it('format 5: the end line cut off (a cut at a line boundary), lines missing before it, a line after it, a wrong end hash, a hash in the header: backup_corrupt', async () => {
-    assert.equal(JSON.parse(lines.at(-1)!).t, 'end', 'the end line closes the backup');
-    const end = JSON.parse(lines.at(-1)!);
-    const cases: [string, string[], RegExp][] = [
-      ['no-end', lines.slice(0, -1), /ends before its end line/],
-      ['cut-body', [...lines.slice(0, -3), lines.at(-1)!], /does not match the SHA-256 in its end line/],
-      ['after-end', [...lines, lines.at(-2)!], /after the end line/],
-      ['bad-end', [...lines.slice(0, -1), JSON.stringify({ t: 'end', bodySha256: '0'.repeat(64) })], /does not match the SHA-256 in its end line/],
-      ['header-hash', [JSON.stringify({ ...JSON.parse(lines[0]), bodySha256: end.bodySha256 }), ...lines.slice(1)], /format 5 header has no body hash/],
-    ];
-    for (const [name, content, why] of cases) {
-      const f = join(work, `f5-${name}.pgp`);
-      await forge(f, content);
-      await assert.rejects(verifyBackupFile(f, { passphrase: PASS }), (e: any) => e.code === 'backup_corrupt' && why.test(e.message), name);
-      await assertRefused(f, { passphrase: PASS }, 'backup_corrupt');
-    }
-  });
+  it(
+    'format 5: the end line cut off (a cut at' +
+      ' a line boundary), lines missing before' +
+      (' it, a line after it, a wrong end hash,' + ' a hash in the header: backup_corrupt'),
+    async () => {
+      assert.equal(JSON.parse(lines.at(-1)!).t, 'end', 'the end line closes the backup');
+      const end = JSON.parse(lines.at(-1)!);
+      const cases: [string, string[], RegExp][] = [
+        ['no-end', lines.slice(0, -1), /ends before its end line/],
+        ['cut-body', [...lines.slice(0, -3), lines.at(-1)!], /does not match the SHA-256 in its end line/],
+        ['after-end', [...lines, lines.at(-2)!], /after the end line/],
+        [
+          'bad-end',
+          [...lines.slice(0, -1), JSON.stringify({ t: 'end', bodySha256: '0'.repeat(64) })],
+          /does not match the SHA-256 in its end line/,
+        ],
+        [
+          'header-hash',
+          [JSON.stringify({ ...JSON.parse(lines[0]), bodySha256: end.bodySha256 }), ...lines.slice(1)],
+          /format 5 header has no body hash/,
+        ],
+      ];
+      for (const [name, content, why] of cases) {
+        const f = join(work, `f5-${name}.pgp`);
+        await forge(f, content);
+        await assert.rejects(
+          verifyBackupFile(f, { passphrase: PASS }),
+          (e: any) => e.code === 'backup_corrupt' && why.test(e.message),
+          name,
+        );
+        await assertRefused(f, { passphrase: PASS }, 'backup_corrupt');
+      }
+    },
+  );
 
   it('well-encrypted but altered content (value changed, audit event altered, orphan version, not a Hush backup): backup_corrupt', async () => {
     const vIdx = lines.findIndex((l) => JSON.parse(l).t === 'version' && JSON.parse(l).value);
@@ -195,7 +255,9 @@ describe('bad backups and bad targets', () => {
       mkdirSync(dir, { mode: 0o700 });
       if (kind !== 'dangling') writeFileSync(elsewhere, '');
       symlinkSync(elsewhere, join(dir, 'hush.db'));
-      await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), { code: 'restore_target_unsafe' });
+      await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), {
+        code: 'restore_target_unsafe',
+      });
       assert.equal(existsSync(elsewhere), kind !== 'dangling', 'no file created through the link');
       if (kind !== 'dangling') assert.equal(statSync(elsewhere).size, 0, 'the file the link points to is untouched');
       assert.deepEqual(readdirSync(dir), ['hush.db'], 'nothing else created in the target');
@@ -203,12 +265,14 @@ describe('bad backups and bad targets', () => {
     });
   }
 
-  it('a link at the target\'s journal or master.key is refused too; a fresh target gets hush.db and master.key of mode 0600', async () => {
+  it("a link at the target's journal or master.key is refused too; a fresh target gets hush.db and master.key of mode 0600", async () => {
     for (const name of ['hush.db-wal', 'master.key']) {
       const dir = join(work, `link-${name}`);
       mkdirSync(dir, { mode: 0o700 });
       symlinkSync(join(work, `nowhere-${name}`), join(dir, name));
-      await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), { code: 'restore_target_unsafe' });
+      await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), {
+        code: 'restore_target_unsafe',
+      });
       assert.equal(existsSync(join(work, `nowhere-${name}`)), false);
     }
     const dir = join(work, 'fresh-modes');
@@ -224,7 +288,9 @@ describe('bad backups and bad targets', () => {
     mkdirSync(dir, { mode: 0o700 });
     writeFileSync(elsewhere, '', { mode: 0o644 });
     linkSync(elsewhere, join(dir, 'hush.db'));
-    await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), { code: 'restore_target_unsafe' });
+    await assert.rejects(restoreBackupFile(loadConfig({ 'data-dir': dir }, {}), good, { passphrase: PASS }, silent), {
+      code: 'restore_target_unsafe',
+    });
     assert.equal(statSync(elsewhere).size, 0, 'nothing written through the hard link');
     const own = join(work, 'empty-own');
     mkdirSync(own, { mode: 0o700 });
@@ -252,9 +318,12 @@ describe('bad backups and bad targets', () => {
     const f = copyWith('changing.pgp', (b) => b);
     const dir = join(work, 'half');
     const cfg = loadConfig({ 'data-dir': dir }, {});
-    await assert.rejects(restoreBackupFile(cfg, f, { passphrase: PASS }, silent, (phase) => {
-      if (phase === 'restore') truncateSync(f, Math.floor(statSync(f).size * 0.9));
-    }), { code: 'backup_corrupt' });
+    await assert.rejects(
+      restoreBackupFile(cfg, f, { passphrase: PASS }, silent, (phase) => {
+        if (phase === 'restore') truncateSync(f, Math.floor(statSync(f).size * 0.9));
+      }),
+      { code: 'backup_corrupt' },
+    );
     assert.deepEqual(listTree(dir), [], 'data dir, database and master.key are all gone again');
   });
 
@@ -264,7 +333,9 @@ describe('bad backups and bad targets', () => {
       const c = new pg.Client({ connectionString: url });
       await c.connect();
       try {
-        return (await c.query(`select table_name from information_schema.tables where table_schema = 'public' order by 1`)).rows.map((r) => r.table_name);
+        return (await c.query(`select table_name from information_schema.tables where table_schema = 'public' order by 1`)).rows.map(
+          (r) => r.table_name,
+        );
       } finally {
         await c.end();
       }
@@ -278,9 +349,12 @@ describe('bad backups and bad targets', () => {
         await assert.rejects(restoreBackupFile(cfg, good, { passphrase: 'wrong' }, silent), { code: 'backup_decrypt_failed' });
         assert.deepEqual(await tables(db.url), []);
         const f = copyWith('changing-pg.pgp', (b) => b);
-        await assert.rejects(restoreBackupFile(cfg, f, { passphrase: PASS }, silent, (phase) => {
-          if (phase === 'restore') truncateSync(f, Math.floor(statSync(f).size * 0.9));
-        }), { code: 'backup_corrupt' });
+        await assert.rejects(
+          restoreBackupFile(cfg, f, { passphrase: PASS }, silent, (phase) => {
+            if (phase === 'restore') truncateSync(f, Math.floor(statSync(f).size * 0.9));
+          }),
+          { code: 'backup_corrupt' },
+        );
         assert.deepEqual(await tables(db.url), [], 'the migrations are rolled back too');
         assert.deepEqual(listTree(dir), [], 'no master.key left behind');
         const ok = await restoreBackupFile(cfg, good, { passphrase: PASS }, silent);

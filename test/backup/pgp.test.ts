@@ -14,11 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import * as openpgp from 'openpgp';
 
 import { BackupCorruptError, BackupDecryptError, BackupKeyError, BackupSignatureError } from '../../vault/backup/errors.js';
-import {
-  decryptBackupStream,
-  encryptBackupStream,
-  readRecipientKey,
-} from '../../vault/backup/pgp.js';
+import { decryptBackupStream, encryptBackupStream, readRecipientKey } from '../../vault/backup/pgp.js';
 import { exposeGc } from '../helpers/memory.js';
 import { collect, decryptFails, decryptFile, encryptToFile, rejectsWithCode, sampleNdjson } from './pgp-support.js';
 import {
@@ -36,7 +32,6 @@ import {
   type GpgHome,
   type GpgKey,
 } from '../helpers/gpg.js';
-
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -98,7 +93,10 @@ describe('backup OpenPGP layer (real gpg)', { skip: GPG_SKIP }, () => {
     const r = await gpgDecrypt(homeRsa, file, { keyPassphrase: RSA_PASS });
     assert.equal(sha256(r.stdout), sha256(body));
     assert.ok(r.status.includes('DECRYPTION_OKAY'));
-    assert.ok(r.status.some((s) => s.startsWith('DECRYPTION_INFO 2 9')), `SEIPDv1/MDC with AES256: ${r.status.join('|')}`);
+    assert.ok(
+      r.status.some((s) => s.startsWith('DECRYPTION_INFO 2 9')),
+      `SEIPDv1/MDC with AES256: ${r.status.join('|')}`,
+    );
     assert.ok(!r.stderr.includes('WARNING'), r.stderr);
   });
 
@@ -122,10 +120,7 @@ describe('backup OpenPGP layer (real gpg)', { skip: GPG_SKIP }, () => {
     assert.equal(sha256(b.stdout), sha256(body));
     // and Hush opens it with either secret key
     assert.equal(sha256((await decryptFile(file, { identities: [{ armored: edSec }] })).data), sha256(body));
-    assert.equal(
-      sha256((await decryptFile(file, { identities: [{ armored: rsaSec, passphrase: RSA_PASS }] })).data),
-      sha256(body),
-    );
+    assert.equal(sha256((await decryptFile(file, { identities: [{ armored: rsaSec, passphrase: RSA_PASS }] })).data), sha256(body));
   });
 
   it('4. passphrase backup opens with `gpg --batch --passphrase-file F --decrypt`', async () => {
@@ -190,11 +185,17 @@ describe('backup OpenPGP layer (real gpg)', { skip: GPG_SKIP }, () => {
     const before = await gpgDecrypt(homeRsa, file, { keyPassphrase: RSA_PASS, allowFail: true });
     assert.equal(before.code, 2, 'gpg exits 2 on an unknown signer even though decryption worked');
     assert.equal(sha256(before.stdout), sha256(body));
-    assert.ok(before.status.some((s) => s.startsWith('NO_PUBKEY')), before.status.join('|'));
+    assert.ok(
+      before.status.some((s) => s.startsWith('NO_PUBKEY')),
+      before.status.join('|'),
+    );
     await importKey(homeRsa, edPub);
     const r = await gpgDecrypt(homeRsa, file, { keyPassphrase: RSA_PASS });
     assert.equal(sha256(r.stdout), sha256(body));
-    assert.ok(r.status.some((s) => s.startsWith('GOODSIG ')), r.status.join('|'));
+    assert.ok(
+      r.status.some((s) => s.startsWith('GOODSIG ')),
+      r.status.join('|'),
+    );
     const validsig = r.status.find((s) => s.startsWith('VALIDSIG '));
     assert.ok(validsig, r.status.join('|'));
     assert.ok(validsig.endsWith(ed.fingerprint), 'VALIDSIG names the primary key fingerprint');
@@ -356,10 +357,7 @@ describe('backup OpenPGP layer (real gpg)', { skip: GPG_SKIP }, () => {
     const e2 = await rejectsWithCode(readRecipientKey(aead.publicKey), 'backup_key_invalid');
     assert.match(e2.message, /SEIPDv2/);
     // mixing it with a good key is refused too (the message format would depend on it)
-    await rejectsWithCode(
-      encryptBackupStream(Readable.from([body]), { recipients: [edPub, aead.publicKey] }),
-      'backup_key_invalid',
-    );
+    await rejectsWithCode(encryptBackupStream(Readable.from([body]), { recipients: [edPub, aead.publicKey] }), 'backup_key_invalid');
 
     // v4 key with RFC 9580 X25519 subkey (algorithm 25): gpg 2.2 cannot decrypt to it
     const x25519v4 = await openpgp.generateKey({ type: 'curve25519', userIDs, format: 'armored' });
@@ -473,7 +471,9 @@ describe('backup OpenPGP layer (real gpg)', { skip: GPG_SKIP }, () => {
       clearInterval(sampler);
     }
     const mib = (n: number): string => (n / (1024 * 1024)).toFixed(1);
-    t.diagnostic(`50 MiB round trip: peak live (post-GC) growth ${mib(peak - baseline)} MiB, peak RSS growth ${mib(rssPeak - rssBaseline)} MiB`);
+    t.diagnostic(
+      `50 MiB round trip: peak live (post-GC) growth ${mib(peak - baseline)} MiB, peak RSS growth ${mib(rssPeak - rssBaseline)} MiB`,
+    );
     // Buffering the body anywhere (e.g. openpgp.js's default allowUnauthenticatedStream: false)
     // shows up as >= 51 MiB live; streaming stays at a few MiB with transient spikes of ~10-25 MiB
     // (chunks in flight in openpgp.js's tee'd hash streams) that do not grow with the payload.

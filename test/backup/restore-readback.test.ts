@@ -41,7 +41,20 @@ for (const backend of BACKENDS) {
       const pg = backend === 'postgres' ? (await freshPgDatabase())! : null;
       const dir = join(work, 'target');
       try {
-        const r = await runHush(['backup', 'restore', file, '--passphrase-file', passFile, '--data-dir', dir, ...(pg ? ['--database-url', pg.url] : []), '--json'], { timeoutMs: 120_000 });
+        const r = await runHush(
+          [
+            'backup',
+            'restore',
+            file,
+            '--passphrase-file',
+            passFile,
+            '--data-dir',
+            dir,
+            ...(pg ? ['--database-url', pg.url] : []),
+            '--json',
+          ],
+          { timeoutMs: 120_000 },
+        );
         assert.equal(r.code, 0, r.stderr);
         const out = JSON.parse(r.stdout);
         assert.equal(out.ok, true);
@@ -49,13 +62,23 @@ for (const backend of BACKENDS) {
 
         if (pg) {
           // The restore dropped the foreign keys of the bulk-loaded tables for its writes and added them back, checked.
-          const fks = await pgAdmin("select conrelid::regclass::text as t, conname, convalidated, pg_get_constraintdef(oid) as def from pg_constraint where contype = 'f' order by 1, 2", [], pg.url);
+          const fks = await pgAdmin(
+            'select conrelid::regclass::text' +
+              ' as t, conname, convalidated,' +
+              (' pg_get_constraintdef(oid) as def from' + " pg_constraint where contype = 'f' order by 1, 2"),
+            [],
+            pg.url,
+          );
           const want = [
             ['environments', 'environments_project_id_foreign', 'FOREIGN KEY (project_id) REFERENCES projects(id) ON DELETE CASCADE'],
             ['secret_versions', 'secret_versions_secret_id_foreign', 'FOREIGN KEY (secret_id) REFERENCES secrets(id) ON DELETE CASCADE'],
             ['secrets', 'secrets_env_id_foreign', 'FOREIGN KEY (env_id) REFERENCES environments(id) ON DELETE CASCADE'],
           ];
-          for (const [t, name, def] of want) assert.ok(fks.some((f) => f.t === t && f.conname === name && f.convalidated === true && f.def === def), `${name} is back: ${JSON.stringify(fks)}`);
+          for (const [t, name, def] of want)
+            assert.ok(
+              fks.some((f) => f.t === t && f.conname === name && f.convalidated === true && f.def === def),
+              `${name} is back: ${JSON.stringify(fks)}`,
+            );
         }
         const s = await startServer({ dataDir: dir, settings: pg ? { 'database-url': pg.url } : {} });
         try {
@@ -85,13 +108,29 @@ for (const backend of BACKENDS) {
           // The restore chose the ids: new rows made afterwards must not collide with them (PostgreSQL's sequences were moved).
           assert.equal((await s.api('POST', '/v1/projects', { name: 'after-restore' }, src.rootToken)).status, 201);
           assert.equal((await s.api('POST', '/v1/projects/after-restore/envs', { name: 'prod' }, src.rootToken)).status, 201);
-          assert.equal((await s.api('PUT', '/v1/projects/after-restore/envs/prod/secrets/NEW', { value: 'fresh' }, src.rootToken)).status, 200);
+          assert.equal(
+            (await s.api('PUT', '/v1/projects/after-restore/envs/prod/secrets/NEW', { value: 'fresh' }, src.rootToken)).status,
+            200,
+          );
           assert.equal((await s.api('PUT', '/v1/projects/p0/envs/e0/secrets/ANOTHER', { value: 'more' }, src.rootToken)).status, 200);
-          assert.equal((await s.api('GET', '/v1/projects/after-restore/envs/prod/secrets/NEW', undefined, src.rootToken)).body.value, 'fresh');
+          assert.equal(
+            (await s.api('GET', '/v1/projects/after-restore/envs/prod/secrets/NEW', undefined, src.rootToken)).body.value,
+            'fresh',
+          );
           // Deleting a restored project removes its environments, secrets and versions (the keys cascade as before).
           assert.equal((await s.api('DELETE', '/v1/projects/p1', undefined, src.rootToken)).status, 200);
           assert.equal((await s.api('GET', '/v1/projects/p1/envs/e0/secrets', undefined, src.rootToken)).status, 404);
-          if (pg) assert.equal((await pgAdmin("select count(*)::int as n from secrets s join environments e on e.id = s.env_id join projects p on p.id = e.project_id where p.name = 'p1'", [], pg.url))[0].n, 0);
+          if (pg)
+            assert.equal(
+              (
+                await pgAdmin(
+                  "select count(*)::int as n from secrets s join environments e on e.id = s.env_id join projects p on p.id = e.project_id where p.name = 'p1'",
+                  [],
+                  pg.url,
+                )
+              )[0].n,
+              0,
+            );
         } finally {
           await s.close();
         }

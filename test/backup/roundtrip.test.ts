@@ -27,7 +27,11 @@ async function assertTokensWork(s: TestServer, seeded: Seeded, rootToken: string
   }
   const child = await s.api('GET', '/v1/tokens/self', undefined, seeded.child.token);
   assert.equal(child.body.parentId, seeded.reader.id, 'child token keeps its parent');
-  assert.equal((await s.api('GET', '/v1/projects/p1/envs/e1/secrets', undefined, seeded.revoked.token)).status, 401, 'a revoked token stays revoked');
+  assert.equal(
+    (await s.api('GET', '/v1/projects/p1/envs/e1/secrets', undefined, seeded.revoked.token)).status,
+    401,
+    'a revoked token stays revoked',
+  );
   const v = await s.api('GET', '/v1/audit/verify', undefined, rootToken);
   assert.equal(v.status, 200);
   assert.equal(v.body.ok, true, `audit chain verifies after restore: ${JSON.stringify(v.body)}`);
@@ -137,19 +141,26 @@ describe('backup round trip (3 projects x 3 envs x 200 secrets with history)', (
     }
   });
 
-  it('restores into PostgreSQL with a locale collation (en-US orders names differently than SQLite) and reads back identical', NEEDS_PG, async (t) => {
-    const db = await icuPgDatabase();
-    if (!db) { t.skip('this PostgreSQL cannot create an ICU database'); return; }
-    const dir = join(work, 'restored-icu-key');
-    try {
-      const cfg = loadConfig({ 'data-dir': dir, 'database-url': db.url }, {});
-      const r = await restoreBackupFile(cfg, file, { passphrase: PASS }, silent);
-      assert.equal(r.verified, true);
-      assertSameAsBackup(body, await storedDump(cfg));
-    } finally {
-      await db.drop();
-    }
-  });
+  it(
+    'restores into PostgreSQL with a locale collation (en-US orders names differently than SQLite) and reads back identical',
+    NEEDS_PG,
+    async (t) => {
+      const db = await icuPgDatabase();
+      if (!db) {
+        t.skip('this PostgreSQL cannot create an ICU database');
+        return;
+      }
+      const dir = join(work, 'restored-icu-key');
+      try {
+        const cfg = loadConfig({ 'data-dir': dir, 'database-url': db.url }, {});
+        const r = await restoreBackupFile(cfg, file, { passphrase: PASS }, silent);
+        assert.equal(r.verified, true);
+        assertSameAsBackup(body, await storedDump(cfg));
+      } finally {
+        await db.drop();
+      }
+    },
+  );
 });
 
 describe('a PostgreSQL-sourced backup restores into SQLite', NEEDS_PG, () => {

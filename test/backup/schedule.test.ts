@@ -30,7 +30,12 @@ async function until<T>(what: string, fn: () => Promise<T | null | false> | T | 
   }
 }
 
-const backups = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => BACKUP_FILE_RE.test(f)).sort() : []);
+const backups = (dir: string) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => BACKUP_FILE_RE.test(f))
+        .sort()
+    : [];
 
 async function auditCount(s: TestServer, outcome: 'ok' | 'error', token = s.rootToken): Promise<number> {
   const r = await s.api('GET', `/v1/audit?action=backup.create&outcome=${outcome}&limit=1000`, undefined, token);
@@ -45,7 +50,13 @@ async function auditCount(s: TestServer, outcome: 'ok' | 'error', token = s.root
  */
 function openDbFiles(dataDir: string): number {
   const wal = join(dataDir, 'hush.db-wal');
-  return readdirSync('/proc/self/fd').filter((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`) === wal; } catch { return false; } }).length;
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === wal;
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
 describe('scheduled backups', () => {
@@ -56,7 +67,9 @@ describe('scheduled backups', () => {
 
   it('a 1-second schedule writes 0600 files named by UTC tick, keeps 2, audits each run, and health shows lastBackupAt', async () => {
     const dir = join(work, 'backups');
-    const s = await startServer({ settings: { 'backup-schedule': EVERY_SECOND, 'backup-dir': dir, 'backup-keep': '2', 'backup-passphrase-file': passFile } });
+    const s = await startServer({
+      settings: { 'backup-schedule': EVERY_SECOND, 'backup-dir': dir, 'backup-keep': '2', 'backup-passphrase-file': passFile },
+    });
     try {
       await seedVault(s, { projects: 1, envs: 1, secrets: 20 });
       await until('4 successful scheduled runs', async () => (await auditCount(s, 'ok')) >= 4);
@@ -83,33 +96,43 @@ describe('scheduled backups', () => {
       assert.notEqual(files[0], files[1]);
       const r = await verifyBackupFile(join(dir, files[1]), { passphrase: PASS });
       assert.equal(r.ok, true);
-      assert.deepEqual(readdirSync(dir).filter((f) => !BACKUP_FILE_RE.test(f)), [], 'no temp file or anything else left in the dir');
+      assert.deepEqual(
+        readdirSync(dir).filter((f) => !BACKUP_FILE_RE.test(f)),
+        [],
+        'no temp file or anything else left in the dir',
+      );
     } finally {
       await s.close();
     }
   });
 
-  it('a run that cannot write (backup dir under a regular file) leaves the server serving; health shows lastBackupError', { skip: PROC_SKIP }, async () => {
-    const blocker = join(work, 'not-a-dir');
-    writeFileSync(blocker, 'x');
-    const s = await startServer({ settings: { 'backup-schedule': EVERY_SECOND, 'backup-dir': join(blocker, 'backups'), 'backup-passphrase-file': passFile } });
-    try {
-      await seedVault(s, { projects: 1, envs: 1, secrets: 5 });
-      const fdsBefore = openDbFiles(s.dataDir);
-      await until('3 failed runs audited', async () => (await auditCount(s, 'error')) >= 3);
-      const h = await s.api('GET', '/v1/sys/health', undefined, null);
-      assert.equal(h.status, 200, 'the server still serves');
-      assert.equal(h.body.status, 'ok');
-      assert.equal(h.body.lastBackupAt, null);
-      assert.match(h.body.lastBackupError, /ENOTDIR/);
-      const read = await s.api('GET', '/v1/projects/p0/envs/e0/secrets');
-      assert.equal(read.status, 200, 'secrets still read');
-      assert.equal(Object.keys(read.body.secrets).length > 0, true);
-      assert.equal(openDbFiles(s.dataDir), fdsBefore, 'failed runs leave no database connection behind');
-    } finally {
-      await s.close();
-    }
-  });
+  it(
+    'a run that cannot write (backup dir under a regular file) leaves the server serving; health shows lastBackupError',
+    { skip: PROC_SKIP },
+    async () => {
+      const blocker = join(work, 'not-a-dir');
+      writeFileSync(blocker, 'x');
+      const s = await startServer({
+        settings: { 'backup-schedule': EVERY_SECOND, 'backup-dir': join(blocker, 'backups'), 'backup-passphrase-file': passFile },
+      });
+      try {
+        await seedVault(s, { projects: 1, envs: 1, secrets: 5 });
+        const fdsBefore = openDbFiles(s.dataDir);
+        await until('3 failed runs audited', async () => (await auditCount(s, 'error')) >= 3);
+        const h = await s.api('GET', '/v1/sys/health', undefined, null);
+        assert.equal(h.status, 200, 'the server still serves');
+        assert.equal(h.body.status, 'ok');
+        assert.equal(h.body.lastBackupAt, null);
+        assert.match(h.body.lastBackupError, /ENOTDIR/);
+        const read = await s.api('GET', '/v1/projects/p0/envs/e0/secrets');
+        assert.equal(read.status, 200, 'secrets still read');
+        assert.equal(Object.keys(read.body.secrets).length > 0, true);
+        assert.equal(openDbFiles(s.dataDir), fdsBefore, 'failed runs leave no database connection behind');
+      } finally {
+        await s.close();
+      }
+    },
+  );
 
   it('regression: a backup whose file cannot be written still settles and releases its read snapshot', { skip: PROC_SKIP }, async () => {
     const s = await startServer();
@@ -122,7 +145,13 @@ describe('scheduled backups', () => {
         const run = await createBackup(s.server.container, { passphrase: 'x' }, SYSTEM_CONTEXT);
         assert.ok(openDbFiles(s.dataDir) > before, 'a SQLite backup reads through its own snapshot connection');
         await assert.rejects(writeAtomically(join(blocker, 'sub'), 'f.pgp', run.stream), { code: 'ENOTDIR' });
-        const settled = await Promise.race([run.done.then(() => 'ok', () => 'failed'), sleep(10_000).then(() => 'hung')]);
+        const settled = await Promise.race([
+          run.done.then(
+            () => 'ok',
+            () => 'failed',
+          ),
+          sleep(10_000).then(() => 'hung'),
+        ]);
         assert.equal(settled, 'failed');
       }
       await until('the snapshot connections to close', () => openDbFiles(s.dataDir) === before, 20_000);
@@ -137,7 +166,9 @@ describe('scheduled backups', () => {
     try {
       const before = openDbFiles(s.dataDir);
       for (let i = 0; i < 3; i++) {
-        await assert.rejects(createBackup(s.server.container, { passphrase: 'x', signingKey: { armored: 'not a key' } }, SYSTEM_CONTEXT), { code: 'backup_key_invalid' });
+        await assert.rejects(createBackup(s.server.container, { passphrase: 'x', signingKey: { armored: 'not a key' } }, SYSTEM_CONTEXT), {
+          code: 'backup_key_invalid',
+        });
       }
       await until('the snapshot connections to close', () => openDbFiles(s.dataDir) === before, 20_000);
     } finally {

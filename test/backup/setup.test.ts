@@ -27,7 +27,10 @@ describe('backup setup errors', () => {
     ['an invalid schedule', { 'backup-schedule': 'not cron', 'backup-dir': join(work, 'b'), 'backup-passphrase-file': passFile }],
     ['no backup dir', { 'backup-schedule': '0 0 3 * * *', 'backup-passphrase-file': passFile }],
     ['no recipient and no passphrase', { 'backup-schedule': '0 0 3 * * *', 'backup-dir': join(work, 'b') }],
-    ['a missing recipient file', { 'backup-schedule': '0 0 3 * * *', 'backup-dir': join(work, 'b'), 'backup-recipient': [join(work, 'nope.asc')] }],
+    [
+      'a missing recipient file',
+      { 'backup-schedule': '0 0 3 * * *', 'backup-dir': join(work, 'b'), 'backup-recipient': [join(work, 'nope.asc')] },
+    ],
     ['an unusable recipient key', { 'backup-schedule': '0 0 3 * * *', 'backup-dir': join(work, 'b'), 'backup-recipient': [notAKey] }],
   ];
   it('an unknown backup time zone is refused when the configuration is read, before anything else', () => {
@@ -57,9 +60,14 @@ describe('backup setup errors', () => {
     try {
       let touched = 0;
       const c = new Proxy(s.server.container, {
-        get(t, p, r) { if (p === 'db' || p === 'stores') touched++; return Reflect.get(t, p, r); },
+        get(t, p, r) {
+          if (p === 'db' || p === 'stores') touched++;
+          return Reflect.get(t, p, r);
+        },
       });
-      await assert.rejects(createBackup(c, { passphrase: 'x', signingKey: { armored: 'not a key' } }, SYSTEM_CONTEXT), { code: 'backup_key_invalid' });
+      await assert.rejects(createBackup(c, { passphrase: 'x', signingKey: { armored: 'not a key' } }, SYSTEM_CONTEXT), {
+        code: 'backup_key_invalid',
+      });
       await assert.rejects(createBackup(c, {}, SYSTEM_CONTEXT), { code: 'backup_key_invalid' });
       assert.equal(touched, 0, 'the database was not read');
     } finally {

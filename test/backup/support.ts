@@ -65,10 +65,14 @@ export async function seedVault(s: TestServer, o: { projects?: number; envs?: nu
       for (const [k, v] of Object.entries(set)) m.set(k, v);
       const names = Object.keys(set);
       const v2: Record<string, string> = {};
-      names.forEach((k, i) => { if (i % 5 === 0) v2[k] = val(`${k}-v2`); });
+      names.forEach((k, i) => {
+        if (i % 5 === 0) v2[k] = val(`${k}-v2`);
+      });
       await ok(s.api('PATCH', `/v1/projects/${proj}/envs/${env}/secrets`, { set: v2 }), 'bulk v2');
       const v3: Record<string, string> = {};
-      names.forEach((k, i) => { if (i % 7 === 0) v3[k] = `multi\nline = "${k}" ünïcødé ✓ 🔑`; });
+      names.forEach((k, i) => {
+        if (i % 7 === 0) v3[k] = `multi\nline = "${k}" ünïcødé ✓ 🔑`;
+      });
       await ok(s.api('PATCH', `/v1/projects/${proj}/envs/${env}/secrets`, { set: v3 }), 'bulk v3');
       for (const [k, v] of [...Object.entries(v2), ...Object.entries(v3)]) m.set(k, v);
       const del = names.filter((_, i) => i % 11 === 0 || i % 13 === 0);
@@ -83,17 +87,37 @@ export async function seedVault(s: TestServer, o: { projects?: number; envs?: nu
   }
   await ok(s.api('POST', '/v1/projects/p0/envs', { name: 'empty' }), 'empty env');
   values.set('p0/empty', new Map());
-  const reader = await ok(s.api('POST', '/v1/tokens', { name: 'reader', scopes: ['read:p0/e0', 'list:p0/e0'], ttl: '30d' }), 'reader token');
-  const child = await ok(s.api('POST', '/v1/tokens', { name: 'reader-child', scopes: ['read:p0/e0'], ttl: '7d' }, reader.token), 'child token');
+  const reader = await ok(
+    s.api('POST', '/v1/tokens', { name: 'reader', scopes: ['read:p0/e0', 'list:p0/e0'], ttl: '30d' }),
+    'reader token',
+  );
+  const child = await ok(
+    s.api('POST', '/v1/tokens', { name: 'reader-child', scopes: ['read:p0/e0'], ttl: '7d' }, reader.token),
+    'child token',
+  );
   const revoked = await ok(s.api('POST', '/v1/tokens', { name: 'gone', scopes: ['read:p1/e1'] }), 'token');
   await ok(s.api('DELETE', `/v1/tokens/${revoked.id}`), 'revoke');
   await ok(s.api('POST', '/v1/tokens', { name: 'backup-bot', scopes: ['backup'], description: 'nightly' }), 'backup token');
-  return { values, reader: { id: reader.id, token: reader.token }, child: { id: child.id, token: child.token }, revoked: { id: revoked.id, token: revoked.token } };
+  return {
+    values,
+    reader: { id: reader.id, token: reader.token },
+    child: { id: child.id, token: child.token },
+    revoked: { id: revoked.id, token: revoked.token },
+  };
 }
 
 /** POST /v1/backups and save the body; returns the file and the counts header. */
-export async function backupOverHttp(s: TestServer, file: string, body: Record<string, unknown>, token = s.rootToken): Promise<{ status: number; counts: any; bytes: number; error?: any }> {
-  const res = await fetch(`${s.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export async function backupOverHttp(
+  s: TestServer,
+  file: string,
+  body: Record<string, unknown>,
+  token = s.rootToken,
+): Promise<{ status: number; counts: any; bytes: number; error?: any }> {
+  const res = await fetch(`${s.url}/v1/backups`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const buf = Buffer.from(await res.arrayBuffer());
   if (res.status !== 200) return { status: res.status, counts: null, bytes: 0, error: JSON.parse(buf.toString('utf8')) };
   writeFileSync(file, buf, { mode: 0o600 });
@@ -111,7 +135,8 @@ export async function backupFileLines(file: string, keys: Pick<DecryptOptions, '
 /** The logical dump (body lines, as JSON text) of a live server's vault. */
 export async function liveDump(s: TestServer): Promise<string[]> {
   const out: string[] = [];
-  for await (const l of bodyLines(s.server.container.db, { keys: s.server.container.keys, store: s.server.container.stores.backup })) out.push(JSON.stringify(l));
+  for await (const l of bodyLines(s.server.container.db, { keys: s.server.container.keys, store: s.server.container.stores.backup }))
+    out.push(JSON.stringify(l));
   return out;
 }
 
@@ -152,25 +177,43 @@ export function assertSameAsBackup(backupBody: string[], restored: string[]): vo
   const withoutRevisions = !backupBody.some((l) => l.startsWith('{"t":"version"') && l.includes('"revision":'));
   const rebuilt = (r: any) => {
     if (!withoutRevisions || r.t !== 'version') return r;
-    assert.ok(Number.isSafeInteger(r.revision) && r.revision >= 1, `version ${r.project}/${r.env}/${r.name} v${r.version} got a revision: ${r.revision}`);
+    assert.ok(
+      Number.isSafeInteger(r.revision) && r.revision >= 1,
+      `version ${r.project}/${r.env}/${r.name} v${r.version} got a revision: ${r.revision}`,
+    );
     const { revision: _r, ...rest } = r;
     return rest;
   };
   const b = rows.filter((r) => !isRestoreLine(r)).map((r) => JSON.stringify(timesOfStream0(rebuilt(r))));
   const formatOne = backupBody.some((l) => l.startsWith('{"t":"audit_head"'));
   // Format 5's end line (the body's hash) is not part of the body a dump writes.
-  const a = backupBody.filter((l) => !l.startsWith('{"t":"end"')).map((l) => {
-    if (!formatOne) return l;
-    const r = JSON.parse(l);
-    if (r.t === 'audit') return JSON.stringify({ ...r, stream: 0, streamSeq: r.seq });
-    if (r.t === 'audit_head') {
-      if (r.seq === 0) return null;
-      return JSON.stringify({ t: 'audit_stream', id: 0, node: 'single chain (before streams)', createdAt: 0, headSeq: r.seq, headEvent: r.seq, headHash: r.hash, checkpointSeq: 0, closedAt: 0 });
-    }
-    return l;
-  }).filter((l): l is string => l !== null).map((l) => JSON.stringify(timesOfStream0(JSON.parse(l))));
+  const a = backupBody
+    .filter((l) => !l.startsWith('{"t":"end"'))
+    .map((l) => {
+      if (!formatOne) return l;
+      const r = JSON.parse(l);
+      if (r.t === 'audit') return JSON.stringify({ ...r, stream: 0, streamSeq: r.seq });
+      if (r.t === 'audit_head') {
+        if (r.seq === 0) return null;
+        return JSON.stringify({
+          t: 'audit_stream',
+          id: 0,
+          node: 'single chain (before streams)',
+          createdAt: 0,
+          headSeq: r.seq,
+          headEvent: r.seq,
+          headHash: r.hash,
+          checkpointSeq: 0,
+          closedAt: 0,
+        });
+      }
+      return l;
+    })
+    .filter((l): l is string => l !== null)
+    .map((l) => JSON.stringify(timesOfStream0(JSON.parse(l))));
   assert.equal(b.length, a.length, 'same number of lines');
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) assert.fail(`line ${i + 2} differs:\n  backup:   ${a[i].slice(0, 300)}\n  restored: ${b[i].slice(0, 300)}`);
+  for (let i = 0; i < a.length; i++)
+    if (a[i] !== b[i]) assert.fail(`line ${i + 2} differs:\n  backup:   ${a[i].slice(0, 300)}\n  restored: ${b[i].slice(0, 300)}`);
 }
 
 /** Every file under `dir` (relative paths), or [] when it does not exist. */
@@ -189,19 +232,33 @@ export function listTree(dir: string): string[] {
 }
 
 /** Runs the real `hush` binary to completion, like runHush, and reads its peak RSS (VmHWM) while it runs: it throws when none could be read. */
-export async function runHushPeakRss(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult & { peakRss: number }> {
+export async function runHushPeakRss(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult & { peakRss: number }> {
   const r = await new Promise<RunResult & { rss: ReturnType<typeof samplePeakRss> }>((resolve, reject) => {
-    const child = spawn(process.execPath, [HUSH_BIN, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [HUSH_BIN, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const rss = samplePeakRss(child.pid!);
     let stdout = '';
     let stderr = '';
     const poll = setInterval(rss.sample, 50);
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('exit', () => rss.sample());
-    child.on('close', (code, signal) => { clearTimeout(t); clearInterval(poll); resolve({ code, signal, stdout, stderr, rss }); });
+    child.on('close', (code, signal) => {
+      clearTimeout(t);
+      clearInterval(poll);
+      resolve({ code, signal, stdout, stderr, rss });
+    });
   });
   return { code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr, peakRss: r.rss.peak() };
 }

@@ -15,9 +15,15 @@ const app = Fastify({ logger: false });
 app.get('/v1/projects/:p/envs/:e/secrets', async () => body);
 // For a load balancer's health check (the cluster bench puts this server behind HAProxy too).
 app.get('/v1/sys/health', async () => ({ status: 'ok' }));
-app.put('/v1/projects/:p/envs/:e/secrets/:key', {
-  schema: { body: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: { type: 'string' } } } },
-}, async (req) => ({ key: (req.params as { key: string }).key, version: ++version, revision: version }));
+app.put(
+  '/v1/projects/:p/envs/:e/secrets/:key',
+  {
+    schema: { body: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: { type: 'string' } } } },
+  },
+  async (req) => ({ key: (req.params as { key: string }).key, version: ++version, revision: version }),
+);
 const addr = await app.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`listening on ${addr}\n`);
-process.on('SIGTERM', () => { void app.close().then(() => process.exit(0)); });
+process.on('SIGTERM', () => {
+  void app.close().then(() => process.exit(0));
+});

@@ -19,9 +19,16 @@ import { freshPgDatabase } from '../helpers/server.js';
 import { DIST, HUSH_BIN, median, resetPeakRss, rssOf, spawnListening, timeCommand } from './lib.js';
 
 export interface BulkFigures {
-  engine: 'sqlite' | 'postgres'; versions: number;
-  backupMs: number[]; backupBaselineMs: number[]; backupPeakRssMb: number; backupBytes: number;
-  restoreMs: number[]; restoreBaselineMs: number[]; restorePeakRssMb: number; baselineFileBytes: number;
+  engine: 'sqlite' | 'postgres';
+  versions: number;
+  backupMs: number[];
+  backupBaselineMs: number[];
+  backupPeakRssMb: number;
+  backupBytes: number;
+  restoreMs: number[];
+  restoreBaselineMs: number[];
+  restorePeakRssMb: number;
+  baselineFileBytes: number;
 }
 
 function run(cmd: string, args: string[], what: string): string {
@@ -35,7 +42,17 @@ export async function bulkFigures(tmp: string, engine: 'sqlite' | 'postgres', ve
   const pass = join(work, 'pass');
   writeFileSync(pass, 'bench-passphrase', { mode: 0o600 });
   const gpgHome = mkdtempSync(join(work, 'gnupg-'));
-  const gpg = (args: string[]) => ['--homedir', gpgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase-file', pass, ...args];
+  const gpg = (args: string[]) => [
+    '--homedir',
+    gpgHome,
+    '--batch',
+    '--yes',
+    '--pinentry-mode',
+    'loopback',
+    '--passphrase-file',
+    pass,
+    ...args,
+  ];
   const dbs: { drop: () => Promise<void> }[] = [];
   const target = async (name: string): Promise<{ dir: string; url: string | null }> => {
     if (engine === 'sqlite') return { dir: join(work, name), url: null };
@@ -45,7 +62,9 @@ export async function bulkFigures(tmp: string, engine: 'sqlite' | 'postgres', ve
   };
   const restore = (file: string, t: { dir: string; url: string | null }) => {
     const t0 = process.hrtime.bigint();
-    const child = spawnSync(process.execPath, [join(DIST, 'test/bench/restore-child.js'), file, pass, t.dir, ...(t.url ? [t.url] : [])], { encoding: 'utf8' });
+    const child = spawnSync(process.execPath, [join(DIST, 'test/bench/restore-child.js'), file, pass, t.dir, ...(t.url ? [t.url] : [])], {
+      encoding: 'utf8',
+    });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (child.status !== 0) throw new Error(`restore failed: ${child.stderr}`);
     const r = JSON.parse(child.stdout.trim().split('\n').pop()!);
@@ -55,7 +74,9 @@ export async function bulkFigures(tmp: string, engine: 'sqlite' | 'postgres', ve
   try {
     // Seed: a synthetic backup of N versions, restored into the source vault.
     const body = join(work, 'seed.ndjson');
-    const { rootToken } = JSON.parse(run(process.execPath, [join(DIST, 'test/bench/make-backup.js'), body, String(versions)], 'make-backup').trim());
+    const { rootToken } = JSON.parse(
+      run(process.execPath, [join(DIST, 'test/bench/make-backup.js'), body, String(versions)], 'make-backup').trim(),
+    );
     run('gpg', gpg(['--compress-algo', 'none', '--symmetric', '-o', `${body}.gpg`, body]), 'gpg (seed)');
     rmSync(body);
     const source = await target('source');
@@ -63,7 +84,17 @@ export async function bulkFigures(tmp: string, engine: 'sqlite' | 'postgres', ve
     rmSync(`${body}.gpg`);
 
     // Backup: from a server on the source vault; its peak RSS is reset first (clear_refs).
-    const s = await spawnListening([HUSH_BIN, 'server', '--data-dir', source.dir, ...(source.url ? ['--database-url', source.url] : []), '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+    const s = await spawnListening([
+      HUSH_BIN,
+      'server',
+      '--data-dir',
+      source.dir,
+      ...(source.url ? ['--database-url', source.url] : []),
+      '--listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
+    ]);
     const out = join(work, 'backup.pgp');
     const backupMs: number[] = [];
     let backupPeakRssMb = 0;
@@ -71,7 +102,11 @@ export async function bulkFigures(tmp: string, engine: 'sqlite' | 'postgres', ve
       for (let i = 0; i < runs; i++) {
         resetPeakRss(s.child.pid!);
         const t0 = process.hrtime.bigint();
-        const res = await fetch(`${s.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'bench-passphrase' }) });
+        const res = await fetch(`${s.url}/v1/backups`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${rootToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ passphrase: 'bench-passphrase' }),
+        });
         if (!res.ok || !res.body) throw new Error(`backup -> ${res.status} ${await res.text()}`);
         // Streamed to the file: holding a 1M-version backup in this process would make it (and every child it forks) 1 GB.
         await pipeline(Readable.fromWeb(res.body), createWriteStream(out, { mode: 0o600 }));
@@ -98,10 +133,21 @@ export async function bulkFigures(tmp: string, engine: 'sqlite' | 'postgres', ve
       rmSync(t.dir, { recursive: true, force: true });
       if (t.url) await dbs.pop()!.drop();
     }
-    const restoreBaselineMs = Array.from({ length: runs }, () => timeCommand('gpg', gpg(['-o', `${raw}.out`, '--decrypt', `${raw}.gpg`])).ms);
+    const restoreBaselineMs = Array.from(
+      { length: runs },
+      () => timeCommand('gpg', gpg(['-o', `${raw}.out`, '--decrypt', `${raw}.gpg`])).ms,
+    );
     return {
-      engine, versions, backupMs, backupBaselineMs, backupPeakRssMb, backupBytes: statSync(out).size,
-      restoreMs, restoreBaselineMs, restorePeakRssMb, baselineFileBytes: statSync(raw).size,
+      engine,
+      versions,
+      backupMs,
+      backupBaselineMs,
+      backupPeakRssMb,
+      backupBytes: statSync(out).size,
+      restoreMs,
+      restoreBaselineMs,
+      restorePeakRssMb,
+      baselineFileBytes: statSync(raw).size,
     };
   } finally {
     for (const d of dbs) await d.drop().catch(() => undefined);

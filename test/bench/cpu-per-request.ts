@@ -33,7 +33,22 @@ async function main() {
   if (pgWanted && !pg) throw new Error('--postgres needs HUSH_TEST_PG_URL');
   const extra = pg ? ['--database-url', pg.url] : [];
   const bare = process.argv.includes('--bare');
-  const s = bare ? await spawnListening([join(DIST, 'test/bench/bare-server.js'), '4000']) : await spawnListening([HUSH_BIN, 'server', '--data-dir', join(tmp, 'data'), '--listen', '127.0.0.1:0', '--log-level', 'warn', '--rate-limit', '10000000', ...extra, ...serverFlags]);
+  const s = bare
+    ? await spawnListening([join(DIST, 'test/bench/bare-server.js'), '4000'])
+    : await spawnListening([
+        HUSH_BIN,
+        'server',
+        '--data-dir',
+        join(tmp, 'data'),
+        '--listen',
+        '127.0.0.1:0',
+        '--log-level',
+        'warn',
+        '--rate-limit',
+        '10000000',
+        ...extra,
+        ...serverFlags,
+      ]);
   try {
     const root = s.rootToken!;
     const project = bare ? 'api' : await seed(s.url, root);
@@ -52,7 +67,9 @@ async function main() {
       if (r.non2xx || r.socketErrors) console.log(`  run ${i + 1}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`);
     }
     const what = bare ? 'bare Fastify' : `${pg ? 'postgres' : 'sqlite'} ${serverFlags.join(' ')}`;
-    console.log(`${mode} ${what}: CPU per request ${median(per).toFixed(1)} µs (runs ${per.map((x) => x.toFixed(1)).join(', ')}), ${Math.round(median(rps))} req/s`);
+    console.log(
+      `${mode} ${what}: CPU per request ${median(per).toFixed(1)} µs (runs ${per.map((x) => x.toFixed(1)).join(', ')}), ${Math.round(median(rps))} req/s`,
+    );
   } finally {
     await s.stop();
     rmSync(tmp, { recursive: true, force: true });
@@ -71,6 +88,10 @@ async function seed(url: string, root: string): Promise<string> {
 }
 
 async function token(url: string, root: string, project: string): Promise<string> {
-  return (await api(url, root, 'POST', '/v1/tokens', { name: 'cpu', scopes: [`read:${project}/prod`, `write:${project}/prod`] })).token as string;
+  return (await api(url, root, 'POST', '/v1/tokens', { name: 'cpu', scopes: [`read:${project}/prod`, `write:${project}/prod`] }))
+    .token as string;
 }
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

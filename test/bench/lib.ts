@@ -22,7 +22,11 @@ export function rssOf(pid: number): { rssMb: number; peakMb: number } {
 
 /** Resets a process's peak RSS (VmHWM) to its current RSS, so a later peak belongs to what ran after (Linux). */
 export function resetPeakRss(pid: number): void {
-  try { writeFileSync(`/proc/${pid}/clear_refs`, '5'); } catch { /* not Linux, or not allowed: the peak stays the lifetime peak */ }
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    /* not Linux, or not allowed: the peak stays the lifetime peak */
+  }
 }
 
 export type Spawned = Listening;
@@ -80,7 +84,10 @@ let wrkBin: string | null = null;
  * bottleneck. With `put`, each request is a PUT of a distinct JSON body
  * (the run id keeps values distinct across runs).
  */
-export async function wrk(url: string, opts: { seconds: number; token?: string | null; put?: string; connections?: number }): Promise<LoadResult> {
+export async function wrk(
+  url: string,
+  opts: { seconds: number; token?: string | null; put?: string; connections?: number },
+): Promise<LoadResult> {
   wrkBin ??= ensureTool('wrk');
   const args = ['-t1', `-c${opts.connections ?? 32}`, `-d${opts.seconds}s`, '--latency', '-s', WRK_SCRIPT];
   if (opts.token) args.push('-H', `Authorization: Bearer ${opts.token}`);
@@ -88,16 +95,38 @@ export async function wrk(url: string, opts: { seconds: number; token?: string |
   const child = spawn(wrkBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WRK_PUT: opts.put ?? '' } });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  const code = await new Promise<number | null>((res, rej) => { child.once('error', rej); child.once('close', res); });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  const code = await new Promise<number | null>((res, rej) => {
+    child.once('error', rej);
+    child.once('close', res);
+  });
   const line = /^WRK_JSON (\{.*\})$/m.exec(out);
   if (code !== 0 || !line) throw new Error(`wrk ${url} exited ${code}: ${(err || out).slice(-500)}`);
-  const j = JSON.parse(line[1]) as { requests: number; durationUs: number; p50Us: number; p99Us: number; status4xx5xx: number; connectErrors: number; readErrors: number; writeErrors: number; timeouts: number };
-  const r: LoadResult = {
-    rps: j.requests / (j.durationUs / 1e6), p50: j.p50Us / 1000, p99: j.p99Us / 1000, requests: j.requests,
-    non2xx: j.status4xx5xx, socketErrors: j.connectErrors + j.readErrors + j.writeErrors + j.timeouts,
+  const j = JSON.parse(line[1]) as {
+    requests: number;
+    durationUs: number;
+    p50Us: number;
+    p99Us: number;
+    status4xx5xx: number;
+    connectErrors: number;
+    readErrors: number;
+    writeErrors: number;
+    timeouts: number;
   };
-  if (r.non2xx || r.socketErrors) process.stderr.write(`    (warning: ${url}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors of ${r.requests})\n`);
+  const r: LoadResult = {
+    rps: j.requests / (j.durationUs / 1e6),
+    p50: j.p50Us / 1000,
+    p99: j.p99Us / 1000,
+    requests: j.requests,
+    non2xx: j.status4xx5xx,
+    socketErrors: j.connectErrors + j.readErrors + j.writeErrors + j.timeouts,
+  };
+  if (r.non2xx || r.socketErrors)
+    process.stderr.write(`    (warning: ${url}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors of ${r.requests})\n`);
   return r;
 }

@@ -27,7 +27,10 @@ async function line(o: Record<string, unknown>) {
   const s = JSON.stringify(o) + '\n';
   h.update(s);
   buf += s;
-  if (buf.length > 1 << 20) { if (!w.write(buf)) await once(w, 'drain'); buf = ''; }
+  if (buf.length > 1 << 20) {
+    if (!w.write(buf)) await once(w, 'drain');
+    buf = '';
+  }
 }
 const pepper = randomBytes(32);
 await line({ t: 'key', purpose: 'token-pepper', version: 1, key: pepper.toString('base64') });
@@ -45,15 +48,36 @@ for (let p = 0; p < projects && left > 0; p++) {
   for (let i = 0; i < n; i++) {
     const name = `SECRET_${String(i).padStart(6, '0')}`;
     await line({ t: 'secret', project: pname(p), env: 'prod', name, version: 1, deleted: false, createdAt: now, updatedAt: now });
-    await line({ t: 'version', project: pname(p), env: 'prod', name, version: 1, deleted: false, value: randomBytes(24).toString('base64'), createdBy: 'tok_bench', createdAt: now, revision: 1 });
+    await line({
+      t: 'version',
+      project: pname(p),
+      env: 'prod',
+      name,
+      version: 1,
+      deleted: false,
+      value: randomBytes(24).toString('base64'),
+      createdBy: 'tok_bench',
+      createdAt: now,
+      revision: 1,
+    });
     counts.secrets++;
     counts.versions++;
   }
   left -= n;
 }
 await line({
-  t: 'token', id: 'tok_benchroot0000000000', name: 'root', description: 'bench root token', hash: rootHash.toString('base64'), scopes: ['root'], parentId: null,
-  cidrs: [], createdAt: now, expiresAt: null, revokedAt: null, lastUsedAt: null,
+  t: 'token',
+  id: 'tok_benchroot0000000000',
+  name: 'root',
+  description: 'bench root token',
+  hash: rootHash.toString('base64'),
+  scopes: ['root'],
+  parentId: null,
+  cidrs: [],
+  createdAt: now,
+  expiresAt: null,
+  revokedAt: null,
+  lastUsedAt: null,
 });
 counts.tokens++;
 void body;
@@ -63,14 +87,27 @@ if (BACKUP_FORMAT !== 5) throw new Error(`make-backup writes format 5, this rele
 w.write(JSON.stringify({ t: 'end', bodySha256: h.digest('hex') }) + '\n');
 w.end();
 await once(w, 'finish');
-const header = { type: 'hush-backup', format: BACKUP_FORMAT, createdAt: new Date(now).toISOString(), vaultId: 'bench', source: 'sqlite', counts };
+const header = {
+  type: 'hush-backup',
+  format: BACKUP_FORMAT,
+  createdAt: new Date(now).toISOString(),
+  vaultId: 'bench',
+  source: 'sqlite',
+  counts,
+};
 const { readFileSync, writeFileSync, unlinkSync } = await import('node:fs');
 const hw = createWriteStream(out);
 hw.write(JSON.stringify(header) + '\n');
 const { createReadStream } = await import('node:fs');
-await new Promise<void>((res, rej) => createReadStream(out + '.body').on('error', rej).on('end', () => res()).pipe(hw, { end: false }));
+await new Promise<void>((res, rej) =>
+  createReadStream(out + '.body')
+    .on('error', rej)
+    .on('end', () => res())
+    .pipe(hw, { end: false }),
+);
 hw.end();
 await once(hw, 'finish');
 unlinkSync(out + '.body');
-void readFileSync; void writeFileSync;
+void readFileSync;
+void writeFileSync;
 process.stdout.write(JSON.stringify({ rootToken }) + '\n');

@@ -4,7 +4,8 @@
 // time) and by component (inclusive, attributed to the package or Hush layer
 // on the stack).
 //
-//   node dist/test/bench/profile.js [--seconds=10] [--path=read|put|verify|backup|restore] [--events=200000] [--versions=100000] [--keep=DIR] [--database-url=postgres://...]
+//   node dist/test/bench/profile.js [--seconds=10] [--path=read|put|verify|backup|restore] [--events=200000]
+//                                   [--versions=100000] [--keep=DIR] [--database-url=postgres://...]
 //   node dist/test/bench/profile.js --file=X.cpuprofile   (the same report of a profile written elsewhere, e.g.
 //                                                           `node --cpu-prof dist/test/bench/restore-child.js ...`)
 //
@@ -28,8 +29,16 @@ const tmp = mkdtempSync(join(tmpdir(), 'hush-prof-'));
 const profDir = arg('keep') ?? join(tmp, 'prof');
 mkdirSync(profDir, { recursive: true });
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 /** Which component a frame belongs to: a package, a Hush layer, or a runtime bucket. */
 function component(url: string, fn: string): string {
@@ -61,7 +70,9 @@ function analyse(p: Profile) {
   let busy = 0;
   for (const [id, us] of selfUs) {
     const n = byId.get(id)!;
-    const key = (`${n.callFrame.functionName || '(anonymous)'} ` + `${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`);
+    const key =
+      `${n.callFrame.functionName || '(anonymous)'} ` +
+      `${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, '')}:${n.callFrame.lineNumber + 1}`;
     selfByFn.set(key, (selfByFn.get(key) ?? 0) + us);
     if (n.callFrame.functionName === '(idle)') continue;
     busy += us;
@@ -72,25 +83,61 @@ function analyse(p: Profile) {
       const f = byId.get(cur)!.callFrame;
       const c = component(f.url, f.functionName);
       if (c === '(root)') continue;
-      if (!seen.has(c)) { seen.add(c); inclByComp.set(c, (inclByComp.get(c) ?? 0) + us); }
+      if (!seen.has(c)) {
+        seen.add(c);
+        inclByComp.set(c, (inclByComp.get(c) ?? 0) + us);
+      }
       if (c.startsWith('hush ') || c.startsWith('fastify') || c.startsWith('@fastify') || c === 'knex') {
         const fn = `${c} ${f.functionName || '(anonymous)'}:${f.lineNumber + 1}`;
-        if (!seen.has(fn)) { seen.add(fn); inclByHushFn.set(fn, (inclByHushFn.get(fn) ?? 0) + us); }
+        if (!seen.has(fn)) {
+          seen.add(fn);
+          inclByHushFn.set(fn, (inclByHushFn.get(fn) ?? 0) + us);
+        }
       }
     }
   }
-  const top = (m: Map<string, number>, n: number, of: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${(100 * v / of).toFixed(1).padStart(5)}%  ${k}`);
-  return { total, busy, self: top(new Map([...selfByFn].filter(([k]) => !k.startsWith('(idle)'))), 20, busy), components: top(inclByComp, 15, busy), hushFns: top(inclByHushFn, 40, busy), ownComponents: top(selfByComp, 15, busy) };
+  const top = (m: Map<string, number>, n: number, of: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `${((100 * v) / of).toFixed(1).padStart(5)}%  ${k}`);
+  return {
+    total,
+    busy,
+    self: top(new Map([...selfByFn].filter(([k]) => !k.startsWith('(idle)'))), 20, busy),
+    components: top(inclByComp, 15, busy),
+    hushFns: top(inclByHushFn, 40, busy),
+    ownComponents: top(selfByComp, 15, busy),
+  };
 }
 
 async function main() {
   const given = arg('file');
-  if (given) { report([`profile ${given}`], given); rmSync(tmp, { recursive: true, force: true }); return; }
+  if (given) {
+    report([`profile ${given}`], given);
+    rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
   const dir = join(tmp, 'data');
   const extra = dbUrl ? ['--database-url', dbUrl] : [];
   if (mode === 'verify') return verifyProfile(dir, extra);
   if (mode === 'backup' || mode === 'restore') return bulkProfile(mode);
-  const s = await spawnListening(['--cpu-prof', '--cpu-prof-dir', profDir, HUSH_BIN, 'server', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn', '--rate-limit', '10000000', ...extra]);
+  const s = await spawnListening([
+    '--cpu-prof',
+    '--cpu-prof-dir',
+    profDir,
+    HUSH_BIN,
+    'server',
+    '--data-dir',
+    dir,
+    '--listen',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+    '--rate-limit',
+    '10000000',
+    ...extra,
+  ]);
   const root = s.rootToken!;
   await api(s.url, root, 'POST', '/v1/projects', { name: 'api' });
   await api(s.url, root, 'POST', '/v1/projects/api/envs', { name: 'prod' });
@@ -101,22 +148,36 @@ async function main() {
   const path = mode === 'put' ? '/v1/projects/api/envs/prod/secrets/PROF' : '/v1/projects/api/envs/prod/secrets';
   const r = await wrk(s.url + path, { seconds, token: tok, put: mode === 'put' ? randomBytes(6).toString('hex') : undefined });
   await s.stop();
-  report([(`${mode} path (wrk): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ` + `${r.p99.toFixed(1)} ms, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`)]);
+  report([
+    `${mode} path (wrk): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(1)} ms, p99 ` +
+      `${r.p99.toFixed(1)} ms, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`,
+  ]);
   if (!arg('keep')) rmSync(tmp, { recursive: true, force: true });
 }
 
 function report(head: string[], given?: string) {
-  const file = given ?? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).pop();
+  const file =
+    given ??
+    readdirSync(profDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(profDir, f))
+      .pop();
   if (!file) throw new Error('no profile written');
   const a = analyse(JSON.parse(readFileSync(file, 'utf8')));
-  process.stdout.write([
-    ...head,
-    `profile ${file}: ${(a.busy / 1e6).toFixed(1)} s busy of ${(a.total / 1e6).toFixed(1)} s`,
-    'inclusive by component (share of busy time):', ...a.components.map((l) => '  ' + l),
-    'inclusive by function (Hush, Fastify, knex):', ...a.hushFns.map((l) => '  ' + l),
-    'self time by component:', ...a.ownComponents.map((l) => '  ' + l),
-    'self time by function:', ...a.self.map((l) => '  ' + l),
-  ].join('\n') + '\n');
+  process.stdout.write(
+    [
+      ...head,
+      `profile ${file}: ${(a.busy / 1e6).toFixed(1)} s busy of ${(a.total / 1e6).toFixed(1)} s`,
+      'inclusive by component (share of busy time):',
+      ...a.components.map((l) => '  ' + l),
+      'inclusive by function (Hush, Fastify, knex):',
+      ...a.hushFns.map((l) => '  ' + l),
+      'self time by component:',
+      ...a.ownComponents.map((l) => '  ' + l),
+      'self time by function:',
+      ...a.self.map((l) => '  ' + l),
+    ].join('\n') + '\n',
+  );
 }
 
 async function verifyProfile(dir: string, extra: string[]) {
@@ -124,9 +185,24 @@ async function verifyProfile(dir: string, extra: string[]) {
   const init = spawnSync(process.execPath, [HUSH_BIN, 'operator', 'init', '--data-dir', dir, '--json', ...extra], { encoding: 'utf8' });
   if (init.status !== 0) throw new Error(init.stderr);
   const root = JSON.parse(init.stdout).rootToken as string;
-  const seed = spawnSync(process.execPath, [join(DIST, 'test/bench/seed-audit.js'), dir, String(events), ...(dbUrl ? [dbUrl] : [])], { encoding: 'utf8' });
+  const seed = spawnSync(process.execPath, [join(DIST, 'test/bench/seed-audit.js'), dir, String(events), ...(dbUrl ? [dbUrl] : [])], {
+    encoding: 'utf8',
+  });
   if (seed.status !== 0) throw new Error(seed.stderr);
-  const s = await spawnListening(['--cpu-prof', '--cpu-prof-dir', profDir, HUSH_BIN, 'server', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'warn', ...extra]);
+  const s = await spawnListening([
+    '--cpu-prof',
+    '--cpu-prof-dir',
+    profDir,
+    HUSH_BIN,
+    'server',
+    '--data-dir',
+    dir,
+    '--listen',
+    '127.0.0.1:0',
+    '--log-level',
+    'warn',
+    ...extra,
+  ]);
   const t = Date.now();
   const r = await api(s.url, root, 'GET', '/v1/audit/verify');
   const ms = Date.now() - t;
@@ -156,23 +232,65 @@ async function bulkProfile(kind: 'backup' | 'restore') {
   };
   try {
     const body = join(tmp, 'seed.ndjson');
-    const { rootToken } = JSON.parse(runOk(process.execPath, [join(DIST, 'test/bench/make-backup.js'), body, String(versions)], 'make-backup').trim());
-    runOk('gpg', ['--homedir', gpgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase-file', pass, '--compress-algo', 'none', '--symmetric', '-o', `${body}.gpg`, body], 'gpg');
+    const { rootToken } = JSON.parse(
+      runOk(process.execPath, [join(DIST, 'test/bench/make-backup.js'), body, String(versions)], 'make-backup').trim(),
+    );
+    runOk(
+      'gpg',
+      [
+        '--homedir',
+        gpgHome,
+        '--batch',
+        '--yes',
+        '--pinentry-mode',
+        'loopback',
+        '--passphrase-file',
+        pass,
+        '--compress-algo',
+        'none',
+        '--symmetric',
+        '-o',
+        `${body}.gpg`,
+        body,
+      ],
+      'gpg',
+    );
     const src = await target('source');
     runOk(process.execPath, [join(DIST, 'test/bench/restore-child.js'), `${body}.gpg`, pass, src.dir, ...src.extra], 'seed restore');
-    const s = await spawnListening([...(kind === 'backup' ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), HUSH_BIN, 'server', '--data-dir', src.dir,
-      ...(src.extra.length ? ['--database-url', src.extra[0]] : []), '--listen', '127.0.0.1:0', '--log-level', 'warn']);
+    const s = await spawnListening([
+      ...(kind === 'backup' ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+      HUSH_BIN,
+      'server',
+      '--data-dir',
+      src.dir,
+      ...(src.extra.length ? ['--database-url', src.extra[0]] : []),
+      '--listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
+    ]);
     const out = join(tmp, 'backup.pgp');
     const t0 = Date.now();
-    const res = await fetch(`${s.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'bench-passphrase' }) });
+    const res = await fetch(`${s.url}/v1/backups`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${rootToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ passphrase: 'bench-passphrase' }),
+    });
     if (!res.ok) throw new Error(`backup -> ${res.status} ${await res.text()}`);
     writeFileSync(out, Buffer.from(await res.arrayBuffer()), { mode: 0o600 });
     const backupMs = Date.now() - t0;
     await s.stop();
-    if (kind === 'backup') { report([`backup of ${versions} versions: ${backupMs} ms`]); return; }
+    if (kind === 'backup') {
+      report([`backup of ${versions} versions: ${backupMs} ms`]);
+      return;
+    }
     const dst = await target('restored');
     const t1 = Date.now();
-    runOk(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, join(DIST, 'test/bench/restore-child.js'), out, pass, dst.dir, ...dst.extra], 'restore');
+    runOk(
+      process.execPath,
+      ['--cpu-prof', '--cpu-prof-dir', profDir, join(DIST, 'test/bench/restore-child.js'), out, pass, dst.dir, ...dst.extra],
+      'restore',
+    );
     report([`restore of ${versions} versions: ${Date.now() - t1} ms (under the profiler)`]);
   } finally {
     for (const d of dbs) await d.drop().catch(() => undefined);
@@ -180,4 +298,8 @@ async function bulkProfile(kind: 'backup' | 'restore') {
   }
 }
 
-main().catch((e) => { process.stderr.write(`profile failed: ${(e as Error).stack}\n`); rmSync(tmp, { recursive: true, force: true }); process.exit(1); });
+main().catch((e) => {
+  process.stderr.write(`profile failed: ${(e as Error).stack}\n`);
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(1);
+});

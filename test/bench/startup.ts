@@ -17,11 +17,22 @@ const BINARY = `${DIST}bin/hush`;
 const BUDGET_MS = 25;
 
 const tmp = mkdtempSync(join(tmpdir(), 'hush-bench-startup-'));
-const server = await spawnListening([HUSH_BIN, 'server', '--data-dir', join(tmp, 'data'), '--listen', '127.0.0.1:0', '--log-level', 'warn'], {});
+const server = await spawnListening(
+  [HUSH_BIN, 'server', '--data-dir', join(tmp, 'data'), '--listen', '127.0.0.1:0', '--log-level', 'warn'],
+  {},
+);
 try {
   await seedEnv(server, 'api', 'prod', 50);
-  const token = (await api(server.url, server.rootToken!, 'POST', '/v1/tokens', { name: 'startup', scopes: ['read:api/prod'] })).token as string;
-  const env = { HUSH_ADDR: server.url, HUSH_TOKEN: token, HUSH_PROJECT: 'api', HUSH_ENV: 'prod', HOME: tmp, XDG_CONFIG_HOME: join(tmp, 'cfg') };
+  const token = (await api(server.url, server.rootToken!, 'POST', '/v1/tokens', { name: 'startup', scopes: ['read:api/prod'] }))
+    .token as string;
+  const env = {
+    HUSH_ADDR: server.url,
+    HUSH_TOKEN: token,
+    HUSH_PROJECT: 'api',
+    HUSH_ENV: 'prod',
+    HOME: tmp,
+    XDG_CONFIG_HOME: join(tmp, 'cfg'),
+  };
   const trueBin = spawnSync('sh', ['-c', 'command -v true']).stdout.toString().trim() || '/bin/true';
   const variants: [string, string, string[]][] = [
     ['node -e 0 (baseline)', process.execPath, ['-e', '0']],
@@ -44,11 +55,20 @@ try {
   const lines = [
     `| variant | median of ${RUNS} (ms) | over node -e 0 (ms) | ratio to node -e 0 |`,
     '| --- | --- | --- | --- |',
-    ...variants.map(([name], v) => (`| ${name} | ${fmt(median(times[v]))} | ` + `${v === 0 || name === 'true alone' ? '-' : fmt(median(times[v]) - base)} | ` + `${(median(times[v]) / base).toFixed(2)} |`)),
+    ...variants.map(
+      ([name], v) =>
+        `| ${name} | ${fmt(median(times[v]))} | ` +
+        `${v === 0 || name === 'true alone' ? '-' : fmt(median(times[v]) - base)} | ` +
+        `${(median(times[v]) / base).toFixed(2)} |`,
+    ),
   ];
-  process.stdout.write(`${lines.join('\n')}\n\n50 secrets; load average ${load0.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end; Node ${process.version}.\n`);
+  process.stdout.write(
+    `${lines.join('\n')}\n\n50 secrets; load average ${load0.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end; Node ${process.version}.\n`,
+  );
   const single = median(times[1]) - base;
-  process.stdout.write(`single file over node -e 0: ${fmt(single)} ms (budget ${BUDGET_MS} ms: ${single <= BUDGET_MS ? 'met' : 'missed'})\n`);
+  process.stdout.write(
+    `single file over node -e 0: ${fmt(single)} ms (budget ${BUDGET_MS} ms: ${single <= BUDGET_MS ? 'met' : 'missed'})\n`,
+  );
 } finally {
   await server.stop();
   rmSync(tmp, { recursive: true, force: true });

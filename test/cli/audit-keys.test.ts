@@ -20,13 +20,22 @@ describe('hush audit', () => {
       await u.run(['secrets', 'set', 'A', '-p', 'api', '-e', 'prod'], { input: 'not-in-the-log' });
       const all = await u.json(['audit', 'list']);
       assert.ok(all.length >= 3);
-      assert.deepEqual(all.map((e: { seq: number }) => e.seq), [...all.map((e: { seq: number }) => e.seq)].sort((a, b) => a - b));
+      assert.deepEqual(
+        all.map((e: { seq: number }) => e.seq),
+        [...all.map((e: { seq: number }) => e.seq)].sort((a, b) => a - b),
+      );
       assert.ok(all.some((e: { action: string }) => e.action === 'secret.write'));
       assert.doesNotMatch(JSON.stringify(all), /not-in-the-log/);
       const only = await u.json(['audit', 'list', '--action', 'env.create', '-p', 'api']);
-      assert.deepEqual(only.map((e: { action: string; project: string }) => [e.action, e.project]), [['env.create', 'api']]);
+      assert.deepEqual(
+        only.map((e: { action: string; project: string }) => [e.action, e.project]),
+        [['env.create', 'api']],
+      );
       const last = await u.json(['audit', 'list', '-n', '2']);
-      assert.deepEqual(last.map((e: { seq: number }) => e.seq), all.slice(-2).map((e: { seq: number }) => e.seq));
+      assert.deepEqual(
+        last.map((e: { seq: number }) => e.seq),
+        all.slice(-2).map((e: { seq: number }) => e.seq),
+      );
       const table = await u.run(['audit', 'list']);
       assert.match(table.stdout, /^SEQ\s+TIME\s+ACTOR\s+ACTION\s+TARGET\s+OUTCOME\s+IP\n/);
       assert.match(table.stdout, /root\s+secret\.write\s+api\/prod key=A version=1\s+ok/);
@@ -38,32 +47,51 @@ describe('hush audit', () => {
   it('list --follow prints new events as they happen (JSON: one per line)', async () => {
     const s = await startServer();
     const child = spawn(process.execPath, [HUSH_BIN, 'audit', 'list', '--follow', '--json', '-n', '1', '--interval', '150'], {
-      env: { PATH: process.env.PATH, HOME: '/nonexistent', HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: '/nonexistent', HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
       let out = '';
-      const lines = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-      const waitFor = (pred: () => boolean) => new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out; got: ${out}`)), 10_000);
-        const check = () => { if (pred()) { clearTimeout(t); child.stdout.off('data', check); resolve(); } };
-        child.stdout.on('data', check);
-        check();
-      });
+      const lines = () =>
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l));
+      const waitFor = (pred: () => boolean) =>
+        new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`timed out; got: ${out}`)), 10_000);
+          const check = () => {
+            if (pred()) {
+              clearTimeout(t);
+              child.stdout.off('data', check);
+              resolve();
+            }
+          };
+          child.stdout.on('data', check);
+          check();
+        });
       child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d) => { out += d; });
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
       await s.api('POST', '/v1/projects', { name: 'before' });
       await waitFor(() => lines().length >= 1);
       await s.api('POST', '/v1/projects', { name: 'followed' });
-      await waitFor(() => lines().some((e) => e.action === 'project.create' && e.target?.name === 'followed' || JSON.stringify(e).includes('followed')));
+      await waitFor(() =>
+        lines().some((e) => (e.action === 'project.create' && e.target?.name === 'followed') || JSON.stringify(e).includes('followed')),
+      );
       const seqs = lines().map((e) => e.seq);
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+      );
     } finally {
       child.kill('SIGTERM');
       await s.close();
     }
   });
 
-  it(('verify exits 0 on an intact chain, and 3 naming the first bad seq after the DB file is tampered ' + 'with'), async () => {
+  it('verify exits 0 on an intact chain, and 3 naming the first bad seq after the DB file is tampered ' + 'with', async () => {
     const s = await startServer();
     const u = rootCli(s.url, s.rootToken);
     for (const p of ['a1', 'a2', 'a3', 'a4']) await u.json(['projects', 'create', p]);
@@ -75,7 +103,7 @@ describe('hush audit', () => {
 
     const Database = require('better-sqlite3');
     const db = new Database(join(s.dataDir, 'hush.db'));
-    const changed = db.prepare("UPDATE audit_events SET target = '{\"name\":\"evil\"}' WHERE seq = 3").run().changes;
+    const changed = db.prepare('UPDATE audit_events SET target = \'{"name":"evil"}\' WHERE seq = 3').run().changes;
     db.close();
     assert.equal(changed, 1);
 
@@ -106,7 +134,11 @@ describe('hush audit verify --anchor-seq/--anchor-hash', () => {
       assert.equal(before.ok, true);
       anchor = ['--anchor-seq', String(before.headSeq), '--anchor-hash', before.headHash];
       assert.equal((await u.run(['audit', 'verify', ...anchor])).code, 0);
-      for (const bad of [['--anchor-seq', '3'], ['--anchor-seq', '0', '--anchor-hash', before.headHash], ['--anchor-seq', '3', '--anchor-hash', 'xyz']]) {
+      for (const bad of [
+        ['--anchor-seq', '3'],
+        ['--anchor-seq', '0', '--anchor-hash', before.headHash],
+        ['--anchor-seq', '3', '--anchor-hash', 'xyz'],
+      ]) {
         const r = await u.run(['audit', 'verify', ...bad]);
         assert.equal(r.code, 2, r.stderr);
         assert.match(oneErrorLine(r.stderr), /^hush: .*anchor/);
@@ -122,8 +154,17 @@ describe('hush audit verify --anchor-seq/--anchor-hash', () => {
     const db = new Database(join(s.dataDir, 'hush.db'));
     const keep = before.headSeq - 2;
     db.prepare('DELETE FROM audit_events WHERE seq > ?').run(keep);
-    const h = db.prepare('SELECT hash, stream, stream_seq FROM audit_events WHERE seq = ?').get(keep) as { hash: Buffer; stream: number; stream_seq: number };
-    db.prepare('UPDATE audit_streams SET head_seq = ?, head_event = ?, head_hash = ? WHERE id = ?').run(h.stream_seq, keep, h.hash, h.stream);
+    const h = db.prepare('SELECT hash, stream, stream_seq FROM audit_events WHERE seq = ?').get(keep) as {
+      hash: Buffer;
+      stream: number;
+      stream_seq: number;
+    };
+    db.prepare('UPDATE audit_streams SET head_seq = ?, head_event = ?, head_hash = ? WHERE id = ?').run(
+      h.stream_seq,
+      keep,
+      h.hash,
+      h.stream,
+    );
     db.prepare('DELETE FROM audit_checkpoints').run();
     db.close();
 
@@ -135,7 +176,13 @@ describe('hush audit verify --anchor-seq/--anchor-hash', () => {
       // ...the anchor does not.
       const r = await u2.run(['audit', 'verify', ...anchor]);
       assert.equal(r.code, 3);
-      assert.match(oneErrorLine(r.stderr), new RegExp((`^hush: audit chain broken at seq ${before.headSeq}: the anchor names event ${before.headSeq} ` + `but the log ends at ${before.headSeq - 1}`)));
+      assert.match(
+        oneErrorLine(r.stderr),
+        new RegExp(
+          `^hush: audit chain broken at seq ${before.headSeq}: the anchor names event ${before.headSeq} ` +
+            `but the log ends at ${before.headSeq - 1}`,
+        ),
+      );
     } finally {
       await s2.close();
     }
@@ -163,7 +210,7 @@ describe('hush keys', () => {
     }
   });
 
-  it(('rotate-master refuses a key file others can read, then rotates; the server restarts on the new ' + 'key file'), async () => {
+  it('rotate-master refuses a key file others can read, then rotates; the server restarts on the new ' + 'key file', async () => {
     const s = await startServer();
     const u = rootCli(s.url, s.rootToken, { HUSH_PROJECT: 'api', HUSH_ENV: 'prod' });
     await u.json(['projects', 'create', 'api']);
@@ -181,7 +228,10 @@ describe('hush keys', () => {
     const r = await u.run(['keys', 'rotate-master', '--new-key-file', keyFile, '--generate']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^Master key rotated: \d+ wrapped key\(s\) moved from \S+ to \S+\.\n/);
-    assert.match(r.stdout, /\nNext: every server's master key file \(HUSH_MASTER_KEY_FILE or --master-key-file\) must hold the key in .*new\.key/);
+    assert.match(
+      r.stdout,
+      /\nNext: every server's master key file \(HUSH_MASTER_KEY_FILE or --master-key-file\) must hold the key in .*new\.key/,
+    );
     assert.equal(statSync(keyFile).mode & 0o777, 0o600);
     const again = await u.run(['keys', 'rotate-master', '--new-key-file', keyFile, '--generate']);
     assert.equal(again.code, 6);

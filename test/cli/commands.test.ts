@@ -27,7 +27,10 @@ describe('hush projects, envs, secrets, tokens against a real server', () => {
     assert.match(table.stdout, /^web2\s+\d{4}-\d\d-\d\d /m);
     const del = await root.json(['projects', 'delete', 'web2', '--yes']);
     assert.deepEqual(del, { name: 'web2', deleted: true });
-    assert.deepEqual((await root.json(['projects', 'list'])).map((p: { name: string }) => p.name), ['web']);
+    assert.deepEqual(
+      (await root.json(['projects', 'list'])).map((p: { name: string }) => p.name),
+      ['web'],
+    );
   });
 
   it('deleting a project without --yes and without a terminal refuses with exit 2 and deletes nothing', async () => {
@@ -88,7 +91,10 @@ describe('hush projects, envs, secrets, tokens against a real server', () => {
     it('set with several pairs is one atomic change and reports added/changed/unchanged', async () => {
       await u.run(['secrets', 'set', 'M1=a']);
       const r = await u.json(['secrets', 'set', 'M1=a', 'M2=b', 'M3=c=d']);
-      assert.deepEqual({ added: r.added, changed: r.changed, unchanged: r.unchanged }, { added: ['M2', 'M3'], changed: [], unchanged: ['M1'] });
+      assert.deepEqual(
+        { added: r.added, changed: r.changed, unchanged: r.unchanged },
+        { added: ['M2', 'M3'], changed: [], unchanged: ['M1'] },
+      );
       const human = await u.run(['secrets', 'set', 'M1=z', 'M2=b']);
       assert.match(human.stdout, /Set 2 secrets in api\/dev: 0 added, 1 changed, 1 unchanged \(revision \d+\)\./);
       assert.equal((await s.api('GET', '/v1/projects/api/envs/dev/secrets/M3')).body.value, 'c=d');
@@ -151,7 +157,10 @@ describe('hush projects, envs, secrets, tokens against a real server', () => {
       assert.match(d.stdout, /Deleted GONE from api\/dev/);
       const h = await u.json(['secrets', 'history', 'GONE']);
       assert.equal(h.current, null);
-      assert.deepEqual(h.versions.map((v: { version: number }) => v.version), [3, 2, 1]);
+      assert.deepEqual(
+        h.versions.map((v: { version: number }) => v.version),
+        [3, 2, 1],
+      );
       const table = await u.run(['secrets', 'history', 'GONE']);
       assert.match(table.stdout, /^VERSION\s+CREATED\s+BY\s+STATE\n3\s.*deleted/);
       const g = await u.run(['secrets', 'get', 'GONE']);
@@ -177,11 +186,33 @@ describe('hush projects, envs, secrets, tokens against a real server', () => {
 
   describe('tokens', () => {
     it('create prints only the token on stdout (details on stderr); --json has it with the metadata', async () => {
-      const r = await root.run(['tokens', 'create', '--name', 'ci', '--scope', 'read:api/dev', '--ttl', '1d', '--description', 'CI reader']);
+      const r = await root.run([
+        'tokens',
+        'create',
+        '--name',
+        'ci',
+        '--scope',
+        'read:api/dev',
+        '--ttl',
+        '1d',
+        '--description',
+        'CI reader',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^hush_[0-9A-Za-z]{49}\n$/);
       assert.match(r.stderr, /Created token ci \(tok_\w+\): read:api\/dev, expires /);
-      const j = await root.json(['tokens', 'create', '--name', 'ci2', '--scope', 'read:api/dev', '--scope', 'list:api/dev', '--cidr', '127.0.0.0/8']);
+      const j = await root.json([
+        'tokens',
+        'create',
+        '--name',
+        'ci2',
+        '--scope',
+        'read:api/dev',
+        '--scope',
+        'list:api/dev',
+        '--cidr',
+        '127.0.0.0/8',
+      ]);
       assert.match(j.token, /^hush_/);
       assert.deepEqual(j.scopes, ['read:api/dev', 'list:api/dev']);
       assert.deepEqual(j.cidrs, ['127.0.0.0/8']);

@@ -21,7 +21,10 @@ describe('hush login, profiles and connection precedence', () => {
     const u = cli();
     const r = await u.run(['login', '--addr', s.url, '--token-stdin'], { input: `${s.rootToken}\n` });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^Logged in to http:\/\/127\.0\.0\.1:\d+ as root \(root\)\.\nProfile "default" saved in .*config\.json \(mode 0600\)/);
+    assert.match(
+      r.stdout,
+      /^Logged in to http:\/\/127\.0\.0\.1:\d+ as root \(root\)\.\nProfile "default" saved in .*config\.json \(mode 0600\)/,
+    );
     assert.doesNotMatch(r.stdout + r.stderr, /hush_/);
     assert.equal(statSync(u.configFile).mode & 0o777, 0o600);
     assert.equal(statSync(dirname(u.configFile)).mode & 0o777, 0o700);
@@ -61,7 +64,9 @@ describe('hush login, profiles and connection precedence', () => {
     const u = cli();
     const t = await s.api('POST', '/v1/tokens', { name: 'second', scopes: ['list:pprof/*'], ttl: '1h' });
     assert.equal((await u.run(['login', '--addr', s.url, '--token-stdin'], { input: s.rootToken })).code, 0);
-    const r = await u.run(['login', '--addr', s.url, '--profile', 'ro', '--token-stdin', '-p', 'pprof', '-e', 'dev'], { input: t.body.token });
+    const r = await u.run(['login', '--addr', s.url, '--profile', 'ro', '--token-stdin', '-p', 'pprof', '-e', 'dev'], {
+      input: t.body.token,
+    });
     assert.equal(r.code, 0, r.stderr);
     const file = JSON.parse(readFileSync(u.configFile, 'utf8'));
     assert.deepEqual(Object.keys(file.profiles).sort(), ['default', 'ro']);
@@ -85,7 +90,10 @@ describe('hush login, profiles and connection precedence', () => {
     // After logging out of the current profile, commands use "default", and `hush profiles` stars it (it showed no star).
     assert.equal((await u.json(['whoami'])).token.name, 'root');
     assert.match((await u.run(['profiles'])).stdout, /^\*\s+default\s+http/m);
-    assert.deepEqual((await u.json(['profiles'])).map((p: { name: string; current: boolean }) => [p.name, p.current]), [['default', true]]);
+    assert.deepEqual(
+      (await u.json(['profiles'])).map((p: { name: string; current: boolean }) => [p.name, p.current]),
+      [['default', true]],
+    );
     assert.equal(statSync(u.configFile).mode & 0o777, 0o600);
   });
 
@@ -112,7 +120,9 @@ describe('hush login, profiles and connection precedence', () => {
     const u = cli();
     // A profile pointing at a dead server with an unknown token...
     mkdirSync(dirname(u.configFile), { recursive: true, mode: 0o700 });
-    writeFileSync(u.configFile, JSON.stringify({ current: 'default', profiles: { default: { addr: dead, token: unknownToken() } } }), { mode: 0o600 });
+    writeFileSync(u.configFile, JSON.stringify({ current: 'default', profiles: { default: { addr: dead, token: unknownToken() } } }), {
+      mode: 0o600,
+    });
     assert.equal((await u.run(['projects', 'list'])).code, 7);
     // ...HUSH_ADDR wins over it, and HUSH_TOKEN wins over its token.
     assert.equal((await u.run(['projects', 'list'], { env: { HUSH_ADDR: s.url } })).code, 4);

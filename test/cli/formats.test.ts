@@ -21,32 +21,48 @@ function throughShell(text: string, keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.map((k, i) => [k, vals[i]]));
 }
 
-
 describe('export formats round-trip tricky values', () => {
   it('dotenv output is read back identically by dotenv.parse', () => {
     assert.deepEqual(parseDotenv(toDotenv(TRICKY)), TRICKY);
   });
 
   it('dotenv uses double quotes with \\n escapes when dotenv can read them back', () => {
-    assert.equal(toDotenv({ A: 'x\ny', B: 'it\'s $HOME' }), 'A="x\\ny"\nB="it\'s $HOME"\n');
+    assert.equal(toDotenv({ A: 'x\ny', B: "it's $HOME" }), 'A="x\\ny"\nB="it\'s $HOME"\n');
   });
 
   it('dotenv refuses, naming the key, a value no dotenv quoting can carry', () => {
-    assert.throws(() => toDotenv({ OK: '1', BAD: 'a\'b"c`d #x\nline2' }), (e: any) => e.exitCode === 2 && /BAD/.test(e.message) && /--format json/.test(e.message));
+    assert.throws(
+      () => toDotenv({ OK: '1', BAD: 'a\'b"c`d #x\nline2' }),
+      (e: any) => e.exitCode === 2 && /BAD/.test(e.message) && /--format json/.test(e.message),
+    );
   });
 
   it('dotenv never writes a file that reads back differently (property)', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme-ascii', maxLength: 20 }), (v, w) => {
-      let text: string;
-      try { text = toDotenv({ A: v, B: w }); } catch (e) { assert.equal((e as { code?: string }).code, 'format_unsupported'); return; }
-      assert.deepEqual(parseDotenv(text), { A: v, B: w });
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ unit: 'grapheme-ascii', maxLength: 20 }), (v, w) => {
+        let text: string;
+        try {
+          text = toDotenv({ A: v, B: w });
+        } catch (e) {
+          assert.equal((e as { code?: string }).code, 'format_unsupported');
+          return;
+        }
+        assert.deepEqual(parseDotenv(text), { A: v, B: w });
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('dotenv carries any value without a backtick and without a carriage return (property)', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }).filter((v) => !v.includes('`') && !v.includes('\r')), (v) => {
-      assert.deepEqual(parseDotenv(toDotenv({ K: v })), { K: v });
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 40 }).filter((v) => !v.includes('`') && !v.includes('\r')),
+        (v) => {
+          assert.deepEqual(parseDotenv(toDotenv({ K: v })), { K: v });
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('shell output gives every value back byte for byte through sh', () => {
@@ -56,14 +72,23 @@ describe('export formats round-trip tricky values', () => {
   });
 
   it('shell quoting survives arbitrary values (property)', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 30 }).filter((v) => !v.includes('\0')), (v) => {
-      assert.equal(throughShell(toShell({ K: v }), ['K']).K, v);
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 30 }).filter((v) => !v.includes('\0')),
+        (v) => {
+          assert.equal(throughShell(toShell({ K: v }), ['K']).K, v);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('docker writes KEY=VALUE verbatim and refuses a multi-line value, naming the key', () => {
     assert.equal(toDocker({ B: 'it\'s "x" $y \\n', A: '  sp ' }), 'A=  sp \nB=it\'s "x" $y \\n\n');
-    assert.throws(() => toDocker({ A: '1', CERT: 'x\ny' }), (e: any) => e.exitCode === 2 && /CERT/.test(e.message) && /multi-line/.test(e.message));
+    assert.throws(
+      () => toDocker({ A: '1', CERT: 'x\ny' }),
+      (e: any) => e.exitCode === 2 && /CERT/.test(e.message) && /multi-line/.test(e.message),
+    );
     assert.throws(() => toDocker({ CR: 'x\ry' }), /CR/);
   });
 
@@ -74,9 +99,12 @@ describe('export formats round-trip tricky values', () => {
 
   it('yaml round-trips arbitrary values (property)', () => {
     const parse = parseYaml;
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (v) => {
-      assert.deepEqual(parse(toYaml({ K: v })), { K: v });
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (v) => {
+        assert.deepEqual(parse(toYaml({ K: v })), { K: v });
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('json is one sorted object', () => {

@@ -21,7 +21,10 @@ export function cli(baseEnv: NodeJS.ProcessEnv = {}): Cli {
   const env = { HOME: home, XDG_CONFIG_HOME: xdg, ...baseEnv };
   const run: Cli['run'] = (args, opts = {}) => runHush(args, { env: { ...env, ...opts.env }, input: opts.input, cwd: opts.cwd ?? home });
   return {
-    home, configFile: join(xdg, 'hush', 'config.json'), env, run,
+    home,
+    configFile: join(xdg, 'hush', 'config.json'),
+    env,
+    run,
     async json(args, opts) {
       const r = await run([...args, '--json'], opts);
       if (r.code !== 0) throw new Error(`hush ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
@@ -72,5 +75,5 @@ export const TRICKY: Record<string, string> = {
   EQUALS: 'a=b=c',
   JSONISH: '{"a":[1,"x"]}',
   PEM: '-----BEGIN KEY-----\nMIIB\\nAQ==\n-----END KEY-----\n',
-  QUOTES_AND_LINES: "line1\n'single' \"double\" $x",
+  QUOTES_AND_LINES: 'line1\n\'single\' "double" $x',
 };

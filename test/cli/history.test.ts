@@ -16,7 +16,12 @@ describe('hush secrets history, diff, rollback, copy', () => {
     s = await startServer();
     await seed(s.api, { api: { staging: {}, prod: { ONLY_PROD: 'p' } } });
     root = rootCli(s.url, s.rootToken, { HUSH_PROJECT: 'api', HUSH_ENV: 'staging' });
-    bot = cli({ HUSH_ADDR: s.url, HUSH_TOKEN: (await createToken(s, 'deploy-bot', ['write:api/*'])).token, HUSH_PROJECT: 'api', HUSH_ENV: 'staging' });
+    bot = cli({
+      HUSH_ADDR: s.url,
+      HUSH_TOKEN: (await createToken(s, 'deploy-bot', ['write:api/*'])).token,
+      HUSH_PROJECT: 'api',
+      HUSH_ENV: 'staging',
+    });
   });
   after(() => s.close());
 
@@ -62,7 +67,7 @@ describe('hush secrets history, diff, rollback, copy', () => {
     assert.match(oneErrorLine(badRef.stderr), /must be PROJECT\/ENV/);
   });
 
-  it('rollback --to-revision N writes a new revision with N\'s values; a missing revision is one clear line', async () => {
+  it("rollback --to-revision N writes a new revision with N's values; a missing revision is one clear line", async () => {
     const r = await bot.run(['secrets', 'rollback', '--to-revision', '1']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Rolled api\/staging back to the values of revision 1 as revision 3/);

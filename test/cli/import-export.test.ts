@@ -62,7 +62,8 @@ describe('hush secrets import and export', () => {
   describe('tricky values survive export in every format', () => {
     const shellSafe = TRICKY;
     /** TRICKY as stored: a literal "${" is written "$${" (docs/lifecycle.md#references), so every read gives back TRICKY. */
-    const stored = (v: Record<string, string>) => Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.replaceAll('${', () => '$${')]));
+    const stored = (v: Record<string, string>) =>
+      Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.replaceAll('${', () => '$${')]));
     before(async () => {
       const r = await s.api('PATCH', '/v1/projects/app/envs/tricky/secrets', { set: stored(TRICKY) });
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -88,7 +89,7 @@ describe('hush secrets import and export', () => {
       assert.deepEqual(await u.json(['secrets', 'export'], target('tricky')), TRICKY);
     });
 
-    it('shell: `export K=\'...\'` lines that sh evaluates back to the exact bytes', async () => {
+    it("shell: `export K='...'` lines that sh evaluates back to the exact bytes", async () => {
       const r = await u.run(['secrets', 'export', '--format', 'shell'], target('tricky'));
       assert.match(r.stdout, /^export BACKSLASH_N='/m);
       const f = writeFile(u.home, 'env.sh', r.stdout);
@@ -116,7 +117,12 @@ describe('hush secrets import and export', () => {
       const ok = await u.run(['secrets', 'export', '--format', 'docker'], target('dock'));
       assert.equal(ok.code, 0, ok.stderr);
       // docker --env-file semantics: each line is NAME=VALUE, split at the first "=", nothing unquoted or unescaped.
-      const back = Object.fromEntries(ok.stdout.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      const back = Object.fromEntries(
+        ok.stdout
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
       assert.deepEqual(back, single);
     });
 

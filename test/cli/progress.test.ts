@@ -5,7 +5,13 @@ import { progress } from '../../cli/progress.js';
 
 function fakeStream(isTTY: boolean): { stream: NodeJS.WriteStream; written: () => string } {
   let out = '';
-  const stream = { isTTY, write: (s: string) => { out += s; return true; } } as unknown as NodeJS.WriteStream;
+  const stream = {
+    isTTY,
+    write: (s: string) => {
+      out += s;
+      return true;
+    },
+  } as unknown as NodeJS.WriteStream;
   return { stream, written: () => out };
 }
 

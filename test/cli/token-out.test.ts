@@ -20,7 +20,10 @@ describe('hush tokens create --out FILE (review item 9)', () => {
     s = await startServer();
     env = { HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken };
   });
-  after(async () => { await s.close(); rmSync(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('writes the token to a new 0600 file (umask 022 or not), nothing on stdout; the token works', async () => {
     const file = join(dir, 'backup.token');

@@ -17,14 +17,31 @@ let server: Listening;
 let token: string;
 let caFile: string;
 
-const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: dir, HUSH_ADDR: server.url, HUSH_TOKEN: token, ...extra });
+const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH,
+  HOME: dir,
+  HUSH_ADDR: server.url,
+  HUSH_TOKEN: token,
+  ...extra,
+});
 
 describe('a private CA', { skip: OPENSSL_SKIP }, () => {
   before(async () => {
     dir = tempDir('hush-ca-');
     const pki = privateCa(dir);
     caFile = pki.ca;
-    server = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--tls-cert', pki.cert, '--tls-key', pki.key, '--log-level', 'warn']);
+    server = await spawnServer([
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen',
+      '127.0.0.1:0',
+      '--tls-cert',
+      pki.cert,
+      '--tls-key',
+      pki.key,
+      '--log-level',
+      'warn',
+    ]);
     assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const admin = createClient({ addr: server.url, token: server.rootToken!, caFile });
     await admin.projects.create('api');
@@ -57,7 +74,11 @@ describe('a private CA', { skip: OPENSSL_SKIP }, () => {
     const a = await runProgram(process.execPath, [FULL_CLI, 'projects', 'list', '--json'], env({ HUSH_CA_FILE: caFile }));
     assert.equal(a.status, 0, a.stderr);
     assert.match(a.stdout, /"api"/);
-    const b = await runProgram(process.execPath, [FULL_CLI, 'secrets', 'get', 'DB_PASSWORD', '-p', 'api', '-e', 'prod', '--ca-file', caFile], env());
+    const b = await runProgram(
+      process.execPath,
+      [FULL_CLI, 'secrets', 'get', 'DB_PASSWORD', '-p', 'api', '-e', 'prod', '--ca-file', caFile],
+      env(),
+    );
     assert.equal(b.status, 0, b.stderr);
     assert.equal(b.stdout, 'over-tls');
   });
@@ -69,7 +90,10 @@ describe('a private CA', { skip: OPENSSL_SKIP }, () => {
   ] as const) {
     test(`hush run through ${name} injects the secrets with HUSH_CA_FILE, and with --ca-file`, async () => {
       const bin = argv0 || ensureBinary();
-      for (const [args, extra] of [[['run'], { HUSH_CA_FILE: caFile }], [['run', '--ca-file', caFile], {}]] as const) {
+      for (const [args, extra] of [
+        [['run'], { HUSH_CA_FILE: caFile }],
+        [['run', '--ca-file', caFile], {}],
+      ] as const) {
         const r = await runProgram(bin, [...pre, ...args, '-p', 'api', '-e', 'prod', '--', 'sh', '-c', 'echo "$DB_PASSWORD"'], env(extra));
         assert.equal(r.status, 0, r.stderr);
         assert.equal(r.stdout, 'over-tls\n');
@@ -85,7 +109,10 @@ describe('a private CA', { skip: OPENSSL_SKIP }, () => {
       [{}, ['--ca-file', join(dir, 'nope.pem')], /cannot read the CA file \S+nope\.pem \(ENOENT\)/],
     ] as const;
     for (const [extra, flags, msg] of cases) {
-      for (const args of [['projects', 'list', ...flags], ['run', ...flags, '-p', 'api', '-e', 'prod', '--', 'true']]) {
+      for (const args of [
+        ['projects', 'list', ...flags],
+        ['run', ...flags, '-p', 'api', '-e', 'prod', '--', 'true'],
+      ]) {
         const r = await runProgram(process.execPath, [FULL_CLI, ...args], env(extra));
         assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
         assert.match(r.stderr, msg);
@@ -98,7 +125,11 @@ describe('a private CA', { skip: OPENSSL_SKIP }, () => {
     const pem = readFileSync(caFile, 'utf8');
     assert.equal((await createClient({ addr: server.url, token, ca: pem }).secrets.get('api', 'prod', 'DB_PASSWORD')).value, 'over-tls');
     assert.equal((await createClient({ addr: server.url, token, caFile }).secrets.get('api', 'prod', 'DB_PASSWORD')).value, 'over-tls');
-    assert.equal((await createClient({ addr: server.url, token, fetch: createNodeFetch({ ca: pem }) }).secrets.get('api', 'prod', 'DB_PASSWORD')).value, 'over-tls');
+    assert.equal(
+      (await createClient({ addr: server.url, token, fetch: createNodeFetch({ ca: pem }) }).secrets.get('api', 'prod', 'DB_PASSWORD'))
+        .value,
+      'over-tls',
+    );
     process.env.HUSH_CA_FILE = caFile;
     try {
       assert.equal((await createClient({ addr: server.url, token }).secrets.get('api', 'prod', 'DB_PASSWORD')).value, 'over-tls');
@@ -108,10 +139,16 @@ describe('a private CA', { skip: OPENSSL_SKIP }, () => {
     await assert.rejects(createClient({ addr: server.url, token, retries: 0 }).projects.list(), (e: unknown) => {
       assert.ok(isUnavailableError(e));
       assert.equal((e as { code: string }).code, 'certificate_untrusted');
-      assert.match((e as Error).message, /not signed by a CA this client trusts\); give the CA certificate with HUSH_CA_FILE or the ca option$/);
+      assert.match(
+        (e as Error).message,
+        /not signed by a CA this client trusts\); give the CA certificate with HUSH_CA_FILE or the ca option$/,
+      );
       return true;
     });
-    assert.throws(() => createClient({ addr: server.url, token, ca: pem, fetch: createNodeFetch() }), (e: unknown) => isValidationError(e));
+    assert.throws(
+      () => createClient({ addr: server.url, token, ca: pem, fetch: createNodeFetch() }),
+      (e: unknown) => isValidationError(e),
+    );
     // A streamed body (backups) comes through the CA-aware fetch too.
     const b = await createClient({ addr: server.url, token, caFile }).backups.create({ passphrase: 'correct horse battery staple' });
     let bytes = 0;

@@ -9,7 +9,9 @@ import { test } from 'node:test';
 const SINGLE_FILE_CLI = new URL('../../client/hush.cjs', import.meta.url).pathname;
 
 if (!existsSync(SINGLE_FILE_CLI)) {
-  test('the single-file client exists', () => { throw new Error(`${SINGLE_FILE_CLI} is missing: npm run build builds it (npm run build:client alone)`); });
+  test('the single-file client exists', () => {
+    throw new Error(`${SINGLE_FILE_CLI} is missing: npm run build builds it (npm run build:client alone)`);
+  });
 } else {
   process.env.HUSH_TEST_CLI = SINGLE_FILE_CLI;
   for (const suite of ['env', 'exit', 'fallback', 'mask', 'mount', 'signals', 'startup', 'watch']) await import(`../run/${suite}.test.js`);

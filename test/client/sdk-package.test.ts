@@ -23,7 +23,11 @@ let server: TestServer;
 before(async () => {
   dir = tempDir('hush-sdk-pkg-');
   // The build is npm run build's (prepack would only build it again).
-  const out = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: join(ROOT, 'sdk'), env: NPM_ENV, maxBuffer: 8 << 20 });
+  const out = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], {
+    cwd: join(ROOT, 'sdk'),
+    env: NPM_ENV,
+    maxBuffer: 8 << 20,
+  });
   packed = JSON.parse(out.stdout)[0];
   tarball = join(dir, (packed as unknown as { filename: string }).filename);
   app = join(dir, 'app');
@@ -43,8 +47,21 @@ describe('hush-vault-sdk as a package', () => {
   test('packs small, with both builds and no install scripts', () => {
     assert.ok(packed.size < 200_000, `packed ${packed.size} bytes`);
     const paths = packed.files.map((f) => f.path);
-    for (const p of ['package.json', 'README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']) assert.ok(paths.includes(p), p);
-    assert.deepEqual(paths.filter((p) => p.startsWith('src/') || p.includes('test')), []);
+    for (const p of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'dist/esm/index.js',
+      'dist/esm/index.d.ts',
+      'dist/cjs/index.js',
+      'dist/cjs/index.d.ts',
+      'dist/cjs/package.json',
+    ])
+      assert.ok(paths.includes(p), p);
+    assert.deepEqual(
+      paths.filter((p) => p.startsWith('src/') || p.includes('test')),
+      [],
+    );
   });
 
   test('installs as exactly one package, offline, running no script', async () => {
@@ -57,19 +74,25 @@ describe('hush-vault-sdk as a package', () => {
   });
 
   test('CommonJS require and ESM import both read the server (and the error guards work from CommonJS)', async () => {
-    writeFileSync(join(app, 'cjs.cjs'), `
+    writeFileSync(
+      join(app, 'cjs.cjs'),
+      `
 const { createClient, isNotFoundError } = require('hush-vault-sdk');
 (async () => {
   const c = createClient();
   const { secrets } = await c.secrets.getAll('api', 'prod');
   const miss = await c.secrets.get('api', 'prod', 'NOPE').catch((e) => e);
   console.log(JSON.stringify({ url: secrets.DB_URL, notFound: isNotFoundError(miss) }));
-})();`);
-    writeFileSync(join(app, 'esm.mjs'), `
+})();`,
+    );
+    writeFileSync(
+      join(app, 'esm.mjs'),
+      `
 import { createClient, loadEnv } from 'hush-vault-sdk';
 const { secrets } = await createClient().secrets.getAll('api', 'prod');
 await loadEnv({ project: 'api', env: 'prod' });
-console.log(JSON.stringify({ url: secrets.DB_URL, env: process.env.DB_URL }));`);
+console.log(JSON.stringify({ url: secrets.DB_URL, env: process.env.DB_URL }));`,
+    );
     const env = { ...process.env, HUSH_ADDR: server.url, HUSH_TOKEN: server.rootToken };
     const cjs = JSON.parse((await run(process.execPath, ['cjs.cjs'], { cwd: app, env })).stdout);
     assert.deepEqual(cjs, { url: 'postgres://from-the-vault', notFound: true });
@@ -94,17 +117,38 @@ export async function main(): Promise<string | undefined> {
 }
 `;
       const cjs = good
-        .replace("import { createClient, isNotFoundError, type SecretsSnapshot } from 'hush-vault-sdk';", "import sdk = require('hush-vault-sdk');\nconst { createClient, isNotFoundError } = sdk;\ntype SecretsSnapshot = sdk.SecretsSnapshot;")
-        .replace("import { checkTokenFormat } from 'hush-vault-sdk/token-format';", "import tf = require('hush-vault-sdk/token-format');\nconst { checkTokenFormat } = tf;");
+        .replace(
+          "import { createClient, isNotFoundError, type SecretsSnapshot } from 'hush-vault-sdk';",
+          "import sdk = require('hush-vault-sdk');\nconst { createClient, isNotFoundError } = sdk;\ntype SecretsSnapshot = sdk.SecretsSnapshot;",
+        )
+        .replace(
+          "import { checkTokenFormat } from 'hush-vault-sdk/token-format';",
+          "import tf = require('hush-vault-sdk/token-format');\nconst { checkTokenFormat } = tf;",
+        );
       for (const f of files) writeFileSync(join(d, f), f === 'cjs.cts' ? cjs : good);
       // One compilation: the good files must compile clean, the bad one must fail on its wrong option only.
       const bad = `bad.${files[0].split('.')[1]}`;
       writeFileSync(join(d, bad), "import { createClient } from 'hush-vault-sdk';\ncreateClient({ retries: 'three' });\n");
-      writeFileSync(join(d, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: { module, moduleResolution: resolution, target: 'es2022', strict: true, noEmit: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')], skipLibCheck: false },
-        files: [...files, bad],
-      }));
-      const out = await run(process.execPath, [TSC, '-p', d], { cwd: d }).then(() => '', (e) => String(e.stdout));
+      writeFileSync(
+        join(d, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            module,
+            moduleResolution: resolution,
+            target: 'es2022',
+            strict: true,
+            noEmit: true,
+            types: ['node'],
+            typeRoots: [join(ROOT, 'node_modules', '@types')],
+            skipLibCheck: false,
+          },
+          files: [...files, bad],
+        }),
+      );
+      const out = await run(process.execPath, [TSC, '-p', d], { cwd: d }).then(
+        () => '',
+        (e) => String(e.stdout),
+      );
       const errors = out.split('\n').filter((l) => /error TS/.test(l));
       assert.equal(errors.length, 1, out);
       assert.match(errors[0], /^bad\.\w+\(2,\d+\): error TS2322/);

@@ -8,7 +8,8 @@ import { fixture, type RunFixture } from '../run/util.js';
 import { BINARY, ensureBinary, runProgram } from './support.js';
 
 const DIST = new URL('../../', import.meta.url).pathname;
-const SERVER_ONLY = /^(vault|migrations)\/|node_modules\/(knex|fastify|@fastify|openpgp|better-sqlite3|pg|pino|croner|libsodium[^/]*|shamir-secret-sharing|@sinclair)\//;
+const SERVER_ONLY =
+  /^(vault|migrations)\/|node_modules\/(knex|fastify|@fastify|openpgp|better-sqlite3|pg|pino|croner|libsodium[^/]*|shamir-secret-sharing|@sinclair)\//;
 
 let f: RunFixture;
 let noNodePath: string;
@@ -19,17 +20,27 @@ before(async () => {
   mkdirSync(noNodePath);
   symlinkSync('/usr/bin/env', join(noNodePath, 'env'));
 });
-after(async () => { await f.close(); });
+after(async () => {
+  await f.close();
+});
 
 /** Runs a client with only the variables a container would set, and no node on PATH. */
-const clientRun = (argv0: string, args: string[]) => runProgram(argv0, args, { PATH: noNodePath, HOME: f.dir, HUSH_ADDR: f.env.HUSH_ADDR, HUSH_TOKEN: f.token });
+const clientRun = (argv0: string, args: string[]) =>
+  runProgram(argv0, args, { PATH: noNodePath, HOME: f.dir, HUSH_ADDR: f.env.HUSH_ADDR, HUSH_TOKEN: f.token });
 
 describe('the single-file client (dist/client/hush.cjs)', () => {
   test('bundles the client and nothing of the server', async () => {
     const inputs = JSON.parse(readFileSync(join(DIST, 'client', 'inputs.json'), 'utf8')) as { run: string[]; full: string[] };
     for (const part of ['run', 'full'] as const) {
-      assert.ok(inputs[part].some((p) => p.startsWith('sdk/dist/')), `${part}: the SDK is bundled`);
-      assert.deepEqual(inputs[part].filter((p) => SERVER_ONLY.test(p)), [], `${part}: no server code`);
+      assert.ok(
+        inputs[part].some((p) => p.startsWith('sdk/dist/')),
+        `${part}: the SDK is bundled`,
+      );
+      assert.deepEqual(
+        inputs[part].filter((p) => SERVER_ONLY.test(p)),
+        [],
+        `${part}: no server code`,
+      );
     }
     assert.ok(!inputs.run.some((p) => p.includes('node_modules/yargs')), 'hush run never loads yargs');
   });
@@ -54,7 +65,11 @@ describe('the single-file client (dist/client/hush.cjs)', () => {
   test('server commands say where they are, in one line, exit 2', async () => {
     writeFileSync(join(f.dir, 'pass'), 'correct horse\n');
     writeFileSync(join(f.dir, 'b.pgp'), 'not a backup');
-    for (const args of [['server'], ['operator', 'init'], ['backup', 'verify', join(f.dir, 'b.pgp'), '--passphrase-file', join(f.dir, 'pass')]]) {
+    for (const args of [
+      ['server'],
+      ['operator', 'init'],
+      ['backup', 'verify', join(f.dir, 'b.pgp'), '--passphrase-file', join(f.dir, 'pass')],
+    ]) {
       const r = await clientRun(process.execPath, [SINGLE_FILE_CLI, ...args]);
       assert.equal(r.status, 2, args.join(' '));
       assert.match(r.stderr, /^hush: hush \S+( \S+)? needs the server package: install it with npm install -g hush-vault/, args.join(' '));
@@ -64,7 +79,9 @@ describe('the single-file client (dist/client/hush.cjs)', () => {
 });
 
 describe('the single executable (npm run build:binary, dist/bin/hush)', () => {
-  before(() => { ensureBinary(); });
+  before(() => {
+    ensureBinary();
+  });
 
   test('hush run injects the secrets where no node is installed on PATH', async () => {
     const r = await clientRun(BINARY, ['run', '-p', 'app', '-e', 'prod', '--', 'env']);
@@ -74,7 +91,11 @@ describe('the single executable (npm run build:binary, dist/bin/hush)', () => {
   });
 
   test('exit codes pass through, and errors are one line', async () => {
-    assert.equal((await clientRun(BINARY, ['run', '-p', 'app', '-e', 'prod', '--', 'env', 'sh', '-c', 'exit 42'])).status, 127, 'env: sh is not on this PATH');
+    assert.equal(
+      (await clientRun(BINARY, ['run', '-p', 'app', '-e', 'prod', '--', 'env', 'sh', '-c', 'exit 42'])).status,
+      127,
+      'env: sh is not on this PATH',
+    );
     const bad = await clientRun(BINARY, ['run', '-p', 'app', '-e', 'staging', '--', 'env']);
     assert.equal(bad.status, 4, 'the token reads app/prod only');
     assert.equal(bad.stderr, 'hush: this token lacks the grant read:app/staging; the command was not started\n');

@@ -16,7 +16,11 @@ export function ensureBinary(): string {
   return BINARY;
 }
 
-export interface Ran { status: number | null; stdout: string; stderr: string }
+export interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a program to completion, asynchronously (a server in this process keeps answering). */
 export function runProgram(argv0: string, args: string[], env: NodeJS.ProcessEnv, as: { uid?: number; gid?: number } = {}): Promise<Ran> {
@@ -24,10 +28,17 @@ export function runProgram(argv0: string, args: string[], env: NodeJS.ProcessEnv
     const child = spawn(argv0, args, { env, ...as, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('error', reject);
-    child.on('close', (status) => { clearTimeout(t); resolve({ status, stdout, stderr }); });
+    child.on('close', (status) => {
+      clearTimeout(t);
+      resolve({ status, stdout, stderr });
+    });
   });
 }

@@ -17,8 +17,17 @@ describe('caches across two server processes on one PostgreSQL database', NEEDS_
   let A: ClusterNode;
   let B: ClusterNode;
 
-  async function mint(on: ClusterNode, scopes: string[], opts: { ttl?: string; parent?: string } = {}): Promise<{ token: string; id: string; expiresAt: string }> {
-    const r = await on.api('POST', '/v1/tokens', { name: `t-${scopes.join('-')}`, scopes, ...(opts.ttl ? { ttl: opts.ttl } : {}) }, opts.parent);
+  async function mint(
+    on: ClusterNode,
+    scopes: string[],
+    opts: { ttl?: string; parent?: string } = {},
+  ): Promise<{ token: string; id: string; expiresAt: string }> {
+    const r = await on.api(
+      'POST',
+      '/v1/tokens',
+      { name: `t-${scopes.join('-')}`, scopes, ...(opts.ttl ? { ttl: opts.ttl } : {}) },
+      opts.parent,
+    );
     assert.equal(r.status, 201, r.text);
     return { token: remember(r.body.token), id: r.body.id, expiresAt: r.body.expiresAt };
   }
@@ -29,7 +38,9 @@ describe('caches across two server processes on one PostgreSQL database', NEEDS_
     assert.equal((await A.api('POST', '/v1/projects', { name: 'api' })).status, 201);
     for (const e of ['prod', 'dev']) assert.equal((await A.api('POST', '/v1/projects/api/envs', { name: e })).status, 201);
   });
-  after(async () => { await c?.close(); });
+  after(async () => {
+    await c?.close();
+  });
 
   it('a token revoked through A is refused by B as soon as the revoke call returns', async () => {
     const t = await mint(A, ['read:api/prod']);
@@ -110,7 +121,7 @@ describe('caches across two server processes on one PostgreSQL database', NEEDS_
     assert.equal((await A.api('GET', SECRETS, undefined, t.token)).status, 401);
   });
 
-  it('no token, secret value or master key appears in either server\'s output', async (t) => {
+  it("no token, secret value or master key appears in either server's output", async (t) => {
     for (const n of c.nodes) await n.stop();
     assertNoLeaks(t, 'cluster caches');
   });

@@ -37,7 +37,9 @@ describe('the failed-authentication limit is shared by every server', SKIP, () =
     c = await startCluster({ nodes: 2, args: ['--auth-fail-limit', String(LIMIT), '--auth-fail-window', '10m'] });
     [A, B] = c.nodes;
   });
-  after(async () => { await c?.close(); });
+  after(async () => {
+    await c?.close();
+  });
 
   it(`${LIMIT + 2} bad tokens spread over two servers: the first ${LIMIT} get 401, then both answer 429, even to a valid token`, async () => {
     const ip = '127.0.0.31';
@@ -60,18 +62,26 @@ describe('the failed-authentication limit is shared by every server', SKIP, () =
       retryAfter(r);
     }
     // Another address is not affected.
-    for (const node of [A, B]) assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', token: c.rootToken, localAddress: '127.0.0.32' })).status, 200);
+    for (const node of [A, B])
+      assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', token: c.rootToken, localAddress: '127.0.0.32' })).status, 200);
   });
 
   it('malformed and missing tokens count too, and are refused with 429 once the address is blocked', async () => {
     const ip = '127.0.0.33';
     for (let i = 0; i < LIMIT; i++) {
       const node = i % 2 === 0 ? A : B;
-      const r = await rawRequest(node.url, { path: '/v1/tokens/self', authorization: i % 3 === 0 ? undefined : 'Bearer not-a-token', localAddress: ip });
+      const r = await rawRequest(node.url, {
+        path: '/v1/tokens/self',
+        authorization: i % 3 === 0 ? undefined : 'Bearer not-a-token',
+        localAddress: ip,
+      });
       assert.equal(r.status, 401, `${node.name} #${i}`);
     }
     for (const node of [A, B]) {
-      assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', authorization: 'Bearer not-a-token', localAddress: ip })).status, 429);
+      assert.equal(
+        (await rawRequest(node.url, { path: '/v1/tokens/self', authorization: 'Bearer not-a-token', localAddress: ip })).status,
+        429,
+      );
       assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', localAddress: ip })).status, 429);
     }
   });
@@ -85,22 +95,31 @@ describe('the failed-authentication limit is shared by every server', SKIP, () =
 
 describe('the failed-authentication window ends on every server', SKIP, () => {
   let c: Cluster;
-  before(async () => { c = await startCluster({ nodes: 2, args: ['--auth-fail-limit', '3', '--auth-fail-window', '1s'] }); });
-  after(async () => { await c?.close(); });
+  before(async () => {
+    c = await startCluster({ nodes: 2, args: ['--auth-fail-limit', '3', '--auth-fail-window', '1s'] });
+  });
+  after(async () => {
+    await c?.close();
+  });
 
   it('an address blocked through A and B is let back in on both once the window has passed, and its row expires', async () => {
     const [A, B] = c.nodes;
     const ip = '127.0.0.34';
-    for (const node of [A, B, A]) assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', token: badToken(), localAddress: ip })).status, 401);
+    for (const node of [A, B, A])
+      assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', token: badToken(), localAddress: ip })).status, 401);
     assert.equal((await rawRequest(B.url, { path: '/v1/tokens/self', token: c.rootToken, localAddress: ip })).status, 429);
     // The window is a time: wait it out (Retry-After is at most 1 s here), then both servers let the good token in.
     await new Promise((r) => setTimeout(r, 1100));
-    for (const node of [A, B]) assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', token: c.rootToken, localAddress: ip })).status, 200);
+    for (const node of [A, B])
+      assert.equal((await rawRequest(node.url, { path: '/v1/tokens/self', token: c.rootToken, localAddress: ip })).status, 200);
     // The next failure (from anywhere) also deletes windows that have ended.
     assert.equal((await rawRequest(A.url, { path: '/v1/tokens/self', token: badToken(), localAddress: '127.0.0.35' })).status, 401);
     const db = openDb({ url: c.dbUrl });
     try {
-      await waitFor(async () => (await db('auth_failures').select('ip')).map((r) => r.ip).join() === '127.0.0.35', 'the ended window deleted, the new one kept');
+      await waitFor(
+        async () => (await db('auth_failures').select('ip')).map((r) => r.ip).join() === '127.0.0.35',
+        'the ended window deleted, the new one kept',
+      );
     } finally {
       await db.destroy();
     }
@@ -117,10 +136,15 @@ describe('the per-address rate limit is shared by every server', SKIP, () => {
   let A: ClusterNode;
   let B: ClusterNode;
   before(async () => {
-    c = await startCluster({ nodes: NODES, args: ['--rate-limit', String(MAX), '--rate-limit-window', '1d', '--rate-limit-lease', String(LEASE)] });
+    c = await startCluster({
+      nodes: NODES,
+      args: ['--rate-limit', String(MAX), '--rate-limit-window', '1d', '--rate-limit-lease', String(LEASE)],
+    });
     [A, B] = c.nodes;
   });
-  after(async () => { await c?.close(); });
+  after(async () => {
+    await c?.close();
+  });
 
   /** Runs `fn` with a fresh address until one run stays inside one window (a run across midnight UTC is repeated once). */
   async function withinOneWindow(ips: string[], fn: (ip: string) => Promise<void>): Promise<void> {
@@ -181,13 +205,35 @@ describe('the per-address rate limit is shared by every server', SKIP, () => {
     const db = openDb({ url: c.dbUrl });
     try {
       const now = Date.now();
-      await db('rate_limits').insert({ ip: '192.0.2.1', window_start: Math.floor(now / WINDOW_MS) * WINDOW_MS - 2 * WINDOW_MS, used: 5, last_grant: 5 });
-      const server = await spawnServer(['--database-url', c.dbUrl, '--data-dir', join(tempDir(), 'd'), '--listen', '127.0.0.1:0', '--master-key-file', A.keyFile, '--rate-limit', String(MAX), '--rate-limit-window', '1d', '--rate-limit-lease', String(LEASE)]);
+      await db('rate_limits').insert({
+        ip: '192.0.2.1',
+        window_start: Math.floor(now / WINDOW_MS) * WINDOW_MS - 2 * WINDOW_MS,
+        used: 5,
+        last_grant: 5,
+      });
+      const server = await spawnServer([
+        '--database-url',
+        c.dbUrl,
+        '--data-dir',
+        join(tempDir(), 'd'),
+        '--listen',
+        '127.0.0.1:0',
+        '--master-key-file',
+        A.keyFile,
+        '--rate-limit',
+        String(MAX),
+        '--rate-limit-window',
+        '1d',
+        '--rate-limit-lease',
+        String(LEASE),
+      ]);
       try {
         // The first claim of a window (on a server that has not claimed in it yet) deletes the windows before it.
         assert.equal((await ask(server, '127.0.0.47')).status, 200);
         await waitFor(async () => {
-          const old = await db('rate_limits').where('window_start', '<', Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS).count({ n: '*' });
+          const old = await db('rate_limits')
+            .where('window_start', '<', Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS)
+            .count({ n: '*' });
           return Number(old[0].n) === 0;
         }, 'the ended window deleted');
       } finally {
@@ -205,12 +251,26 @@ describe('a vault made before the shared limits is upgraded by the new release',
     const dir = tempDir('hush-upgrade-');
     const keyFile = join(dir, 'master.key');
     writeKeyFile(keyFile, newMasterKey());
-    const args = ['--database-url', pg.url, '--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--master-key-file', keyFile, '--auth-fail-limit', '2'];
+    const args = [
+      '--database-url',
+      pg.url,
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen',
+      '127.0.0.1:0',
+      '--master-key-file',
+      keyFile,
+      '--auth-fail-limit',
+      '2',
+    ];
     let db: Knex | null = null;
     try {
       const first = await spawnServer(args);
       const root = remember(first.rootToken!);
-      assert.equal((await rawRequest(first.url, { method: 'POST', path: '/v1/projects', token: root, body: { name: 'kept' } })).status, 201);
+      assert.equal(
+        (await rawRequest(first.url, { method: 'POST', path: '/v1/projects', token: root, body: { name: 'kept' } })).status,
+        201,
+      );
       await first.stop();
       // Back to the previous release's schema: its tables, and its migration list without this one.
       db = openDb({ url: pg.url });
@@ -223,14 +283,20 @@ describe('a vault made before the shared limits is upgraded by the new release',
       await db.migrate.down({ migrationSource, name: '20261207000100_shared_limits' });
       assert.equal(await db.schema.hasTable('auth_failures'), false);
       assert.equal(await db.schema.hasTable('rate_limits'), false);
-      assert.deepEqual((await db('knex_migrations').select('name')).map((r) => r.name), ['20261123000000_initial', '20261207000000_audit_streams']);
+      assert.deepEqual(
+        (await db('knex_migrations').select('name')).map((r) => r.name),
+        ['20261123000000_initial', '20261207000000_audit_streams'],
+      );
 
       const next = await spawnServer(args);
       try {
         assert.equal(await db.schema.hasTable('auth_failures'), true);
         assert.equal(await db.schema.hasTable('rate_limits'), true);
         const r = await rawRequest(next.url, { path: '/v1/projects', token: root });
-        assert.deepEqual(r.body.projects.map((p: { name: string }) => p.name), ['kept']);
+        assert.deepEqual(
+          r.body.projects.map((p: { name: string }) => p.name),
+          ['kept'],
+        );
         for (let i = 0; i < 2; i++) assert.equal((await rawRequest(next.url, { path: '/v1/tokens/self', token: badToken() })).status, 401);
         assert.equal((await rawRequest(next.url, { path: '/v1/tokens/self', token: root })).status, 429);
       } finally {
@@ -245,7 +311,7 @@ describe('a vault made before the shared limits is upgraded by the new release',
 });
 
 describe('limits: totals', () => {
-  it('no token or master key appears in any server\'s output', (t) => {
+  it("no token or master key appears in any server's output", (t) => {
     assertNoLeaks(t, 'cluster limits');
   });
 });

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  generateMasterKeyBase64, masterKeyFromBase64, newWrappedKey, rewrapKey, secretAd, secretCipher, verifyKeyCheck,
+  generateMasterKeyBase64,
+  masterKeyFromBase64,
+  newWrappedKey,
+  rewrapKey,
+  secretAd,
+  secretCipher,
+  verifyKeyCheck,
 } from '../../vault/crypto/keyring.js';
 
 describe('envelope encryption', () => {
@@ -10,8 +16,16 @@ describe('envelope encryption', () => {
     const c = secretCipher(mk, newWrappedKey(mk, 'dek', 'project:1', 1));
     const { nonce, ciphertext } = c.encrypt('hunter2', secretAd(1, 1, 'DB_PASS', 1));
     assert.equal(c.decrypt(nonce, ciphertext, secretAd(1, 1, 'DB_PASS', 1), 'x'), 'hunter2');
-    for (const ad of [secretAd(1, 1, 'OTHER', 1), secretAd(1, 2, 'DB_PASS', 1), secretAd(2, 1, 'DB_PASS', 1), secretAd(1, 1, 'DB_PASS', 2)]) {
-      assert.throws(() => c.decrypt(nonce, ciphertext, ad, 'x'), (e: Error & { code?: string }) => e.code === 'integrity_error');
+    for (const ad of [
+      secretAd(1, 1, 'OTHER', 1),
+      secretAd(1, 2, 'DB_PASS', 1),
+      secretAd(2, 1, 'DB_PASS', 1),
+      secretAd(1, 1, 'DB_PASS', 2),
+    ]) {
+      assert.throws(
+        () => c.decrypt(nonce, ciphertext, ad, 'x'),
+        (e: Error & { code?: string }) => e.code === 'integrity_error',
+      );
     }
   });
 
@@ -29,10 +43,16 @@ describe('envelope encryption', () => {
     const other = await masterKeyFromBase64(await generateMasterKeyBase64(), 'b');
     const check = newWrappedKey(mk, 'check', 'vault', 1);
     verifyKeyCheck(mk, check);
-    assert.throws(() => verifyKeyCheck(other, check), (e: Error & { code?: string }) => e.code === 'wrong_master_key' && /wrong master key/.test(e.message));
+    assert.throws(
+      () => verifyKeyCheck(other, check),
+      (e: Error & { code?: string }) => e.code === 'wrong_master_key' && /wrong master key/.test(e.message),
+    );
     const corrupt = { ...check, wrapped: Buffer.from(check.wrapped) };
     corrupt.wrapped[30] ^= 1;
-    assert.throws(() => verifyKeyCheck(mk, corrupt), (e: Error & { code?: string }) => e.code === 'integrity_error');
+    assert.throws(
+      () => verifyKeyCheck(mk, corrupt),
+      (e: Error & { code?: string }) => e.code === 'integrity_error',
+    );
   });
 
   it('rewrapping under a new master key keeps the data key', async () => {

@@ -28,10 +28,11 @@ describe('docs stay in step with the code', () => {
 
 describe('docs/backups.md examples work when run in order', () => {
   /** Every `hush backup ...` command of the page's sh blocks, in order. */
-  const commands = () => [...read('docs/backups.md').matchAll(/```sh\n([\s\S]*?)```/g)]
-    .flatMap((m) => m[1].replace(/\\\n\s*/g, ' ').split('\n'))
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith('hush backup '));
+  const commands = () =>
+    [...read('docs/backups.md').matchAll(/```sh\n([\s\S]*?)```/g)]
+      .flatMap((m) => m[1].replace(/\\\n\s*/g, ' ').split('\n'))
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('hush backup '));
   const opt = (cmd: string, name: string) => new RegExp(`--${name}(?:=|\\s+)(\\S+)`).exec(cmd)?.[1];
   const words = (cmd: string) => cmd.split(/\s+/);
 
@@ -50,7 +51,11 @@ describe('docs/backups.md examples work when run in order', () => {
     for (const c of commands()) {
       const w = words(c);
       if (w[2] === 'create') {
-        made.set(opt(c, 'out')!, { signed: c.includes('--sign-key'), passphrase: c.includes('--passphrase-file'), key: c.includes('--recipient') });
+        made.set(opt(c, 'out')!, {
+          signed: c.includes('--sign-key'),
+          passphrase: c.includes('--passphrase-file'),
+          key: c.includes('--recipient'),
+        });
       } else if (w[2] === 'verify' || w[2] === 'restore') {
         const file = w[3];
         const m = made.get(file);

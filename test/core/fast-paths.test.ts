@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { fastPathAgrees, getSodium, keyedBlake2b, keyedHashPath, sodiumWasm, type Sodium } from '../../vault/crypto/sodium.js';
 
-const installed = (name: string) => (JSON.parse(readFileSync(new URL(`../../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+const installed = (name: string) =>
+  (JSON.parse(readFileSync(new URL(`../../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
 const versions = () => `libsodium-wrappers-sumo ${installed('libsodium-wrappers-sumo')}, libsodium-sumo ${installed('libsodium-sumo')}`;
 /** BLAKE2b-256 keyed with bytes 0..31 of "hush audit chain", as Python's hashlib.blake2b(key=..., digest_size=32) computes it. */
 const KNOWN_DIGEST = '979967807eab6434c42ece7f2429175a5d39ef6105f5aca30e6a8c8b8fcbcdc6';
@@ -21,9 +22,15 @@ describe('keyedBlake2b (one call into the wasm module)', () => {
     };
     const key = s.randombytes_buf(32);
     const hash = keyedBlake2b(s, key);
-    fc.assert(fc.property(fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 })), fc.string({ unit: 'grapheme', maxLength: 300 }), (prefix, text) => {
-      assert.deepEqual(hash(prefix, text), reference(key, prefix, text));
-    }));
+    fc.assert(
+      fc.property(
+        fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 })),
+        fc.string({ unit: 'grapheme', maxLength: 300 }),
+        (prefix, text) => {
+          assert.deepEqual(hash(prefix, text), reference(key, prefix, text));
+        },
+      ),
+    );
     // Longer than the first buffer (it grows), then short again; and a token-shaped input without prefix.
     for (const text of ['x'.repeat(10_000), 'é€😀'.repeat(3000), 'short', 'hush_' + 'a'.repeat(49)]) {
       assert.deepEqual(hash(null, text), reference(key, null, text));
@@ -40,8 +47,15 @@ describe('keyedBlake2b (one call into the wasm module)', () => {
 describe('libsodium internals the audit MAC fast path relies on (an upgrade that changes them must fail here, loudly)', () => {
   it('the installed libsodium still exposes _malloc, _free, HEAPU8 and _crypto_generichash, and the self-check picks the fast path', async () => {
     const s = await getSodium();
-    assert.ok(sodiumWasm(s), `${versions()}: the emscripten internals keyedBlake2b calls are gone; the server now hashes through the slower public API (vault/crypto/sodium.ts)`);
-    assert.equal(fastPathAgrees(s), true, `${versions()}: the fast path's digest differs from crypto_generichash's; see vault/crypto/sodium.ts`);
+    assert.ok(
+      sodiumWasm(s),
+      `${versions()}: the emscripten internals keyedBlake2b calls are gone; the server now hashes through the slower public API (vault/crypto/sodium.ts)`,
+    );
+    assert.equal(
+      fastPathAgrees(s),
+      true,
+      `${versions()}: the fast path's digest differs from crypto_generichash's; see vault/crypto/sodium.ts`,
+    );
     assert.equal(keyedHashPath(s), 'wasm');
   });
 

@@ -39,7 +39,8 @@ describe('encryption at rest', () => {
     scan(); // while running: hush.db, hush.db-wal, hush.db-shm, master.key
     const dir = s.dataDir;
     await s.close({ keepDir: true });
-    for (const f of readdirSync(dir)) assert.equal(readFileSync(join(dir, f)).includes(Buffer.from(needle)), false, `value found in ${f} after close`);
+    for (const f of readdirSync(dir))
+      assert.equal(readFileSync(join(dir, f)).includes(Buffer.from(needle)), false, `value found in ${f} after close`);
   });
 
   it('data files are created private (dir 0700, files 0600)', async () => {
@@ -56,10 +57,16 @@ describe('encryption at rest', () => {
     it(`a ciphertext copied into another row fails as an integrity error (${backend})`, onBackend(backend), async () => {
       const s = await startOn(backend);
       await seed(s, 2);
-      const db = openDb({ url: s.server.container.db.client.config.client === 'pg' ? s.config.databaseUrl! : `sqlite:${join(s.dataDir, 'hush.db')}` });
+      const db = openDb({
+        url: s.server.container.db.client.config.client === 'pg' ? s.config.databaseUrl! : `sqlite:${join(s.dataDir, 'hush.db')}`,
+      });
       try {
-        const rows = await db('secret_versions as v').join('secrets as s', function () { this.on('s.id', '=', 'v.secret_id').andOn('s.version', '=', 'v.version'); })
-          .select('v.id', 's.name', 'v.nonce', 'v.ciphertext').orderBy('s.name');
+        const rows = await db('secret_versions as v')
+          .join('secrets as s', function () {
+            this.on('s.id', '=', 'v.secret_id').andOn('s.version', '=', 'v.version');
+          })
+          .select('v.id', 's.name', 'v.nonce', 'v.ciphertext')
+          .orderBy('s.name');
         const [k0, k1] = rows;
         await db('secret_versions').where({ id: k1.id }).update({ nonce: k0.nonce, ciphertext: k0.ciphertext });
       } finally {
@@ -82,11 +89,14 @@ describe('master key', () => {
     const dir = s.dataDir;
     await s.close({ keepDir: true });
     const before = sha(join(dir, 'hush.db'));
-    await assert.rejects(startServer({ dataDir: dir, settings: { 'master-key': await generateMasterKeyBase64() } }), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'wrong_master_key');
-      assert.match(e.message, /^wrong master key/);
-      return true;
-    });
+    await assert.rejects(
+      startServer({ dataDir: dir, settings: { 'master-key': await generateMasterKeyBase64() } }),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'wrong_master_key');
+        assert.match(e.message, /^wrong master key/);
+        return true;
+      },
+    );
     assert.equal(sha(join(dir, 'hush.db')), before);
     assert.equal(existsSync(join(dir, 'hush.db-wal')) ? readFileSync(join(dir, 'hush.db-wal')).length : 0, 0);
   });
@@ -122,7 +132,10 @@ describe('master key', () => {
       const s = await startOn(backend);
       const values = await seed(s, 20);
       const db = s.server.container.db;
-      const ciphertexts = async () => (await db('secret_versions').select('id', 'ciphertext', 'nonce').orderBy('id')).map((r: any) => `${r.id}:${Buffer.from(r.ciphertext).toString('hex')}:${Buffer.from(r.nonce).toString('hex')}`);
+      const ciphertexts = async () =>
+        (await db('secret_versions').select('id', 'ciphertext', 'nonce').orderBy('id')).map(
+          (r: any) => `${r.id}:${Buffer.from(r.ciphertext).toString('hex')}:${Buffer.from(r.nonce).toString('hex')}`,
+        );
       const before = await ciphertexts();
       const wrappedBefore = (await db('keys').select('wrapped')).map((r: any) => Buffer.from(r.wrapped).toString('hex'));
       const newKey = await generateMasterKeyBase64();
@@ -160,7 +173,12 @@ describe('master key', () => {
     const mk = await masterKeyFromBase64(newKey, 'test');
     const oldFp = s.server.container.keys.fingerprint;
     const ctx = { actorId: 'test', actorName: 'test', ip: null, requestId: null };
-    await assert.rejects(s.server.container.rotation.rotateMaster(mk, ctx, (done) => { if (done === 3) throw new Error('power cut'); }), /power cut/);
+    await assert.rejects(
+      s.server.container.rotation.rotateMaster(mk, ctx, (done) => {
+        if (done === 3) throw new Error('power cut');
+      }),
+      /power cut/,
+    );
     const fps = (await s.server.container.db('keys').select('mk_fingerprint')).map((r: any) => r.mk_fingerprint);
     assert.ok(fps.length >= 5);
     assert.deepEqual(new Set(fps), new Set([oldFp]));
@@ -183,9 +201,13 @@ describe('master key', () => {
       const token = s.rootToken;
       await s.server.close();
       const newKey = await generateMasterKeyBase64();
-      const child = spawn(process.execPath, [join(dist, 'fixtures/rotate-and-hang.js'), dir, newKey, ...(pgdb ? [pgdb.url] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [join(dist, 'fixtures/rotate-and-hang.js'), dir, newKey, ...(pgdb ? [pgdb.url] : [])], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       await new Promise<void>((res, rej) => {
-        child.stdout.on('data', (d) => { if (String(d).includes('MID')) res(); });
+        child.stdout.on('data', (d) => {
+          if (String(d).includes('MID')) res();
+        });
         child.on('exit', (code) => rej(new Error(`rotation fixture exited early (${code})`)));
       });
       child.kill('SIGKILL');
@@ -208,7 +230,8 @@ describe('master key', () => {
     assert.equal(r.body.dekVersion, 2);
     assert.equal(r.body.rewrapped, 0);
     await s.api('PUT', '/v1/projects/api/envs/prod/secrets/NEW', { value: 'n' });
-    const dekVersions = async () => (await db('secret_versions').whereNotNull('dek_version').select('dek_version')).map((x: any) => x.dek_version).sort();
+    const dekVersions = async () =>
+      (await db('secret_versions').whereNotNull('dek_version').select('dek_version')).map((x: any) => x.dek_version).sort();
     assert.deepEqual(await dekVersions(), [1, 1, 1, 1, 1, 1, 1, 2]);
     assert.deepEqual((await s.api('GET', '/v1/projects/api/envs/prod/secrets')).body.secrets, { ...values, NEW: 'n' });
     const rw = await s.api('POST', '/v1/projects/api/rotate', { rewrap: true });

@@ -23,13 +23,34 @@ describe('--log-format', () => {
   });
 
   it('pretty: time, level, message, then the fields; a line that is not JSON passes through', () => {
-    const line = prettyLine(JSON.stringify({ level: 40, time: Date.UTC(2026, 0, 2, 3, 4, 5, 6), pid: 1, hostname: 'h', svc: 'hush', msg: 'slow\nthing', reqId: 'req_1', res: { statusCode: 200 }, note: 'a b' }));
+    const line = prettyLine(
+      JSON.stringify({
+        level: 40,
+        time: Date.UTC(2026, 0, 2, 3, 4, 5, 6),
+        pid: 1,
+        hostname: 'h',
+        svc: 'hush',
+        msg: 'slow\nthing',
+        reqId: 'req_1',
+        res: { statusCode: 200 },
+        note: 'a b',
+      }),
+    );
     assert.equal(line, '03:04:05.006 WARN  "slow\\nthing" reqId=req_1 res={"statusCode":200} note="a b"\n');
     assert.equal(prettyLine('not json'), 'not json\n');
   });
 
   it('a server started with --log-format pretty writes readable lines, tokens scrubbed', async () => {
-    const s = await spawnHush(['--data-dir', tempDir('hush-logfmt-'), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--log-format', 'pretty']);
+    const s = await spawnHush([
+      '--data-dir',
+      tempDir('hush-logfmt-'),
+      '--listen',
+      '127.0.0.1:0',
+      '--master-key-file',
+      masterKeyFile(),
+      '--log-format',
+      'pretty',
+    ]);
     const pasted = formatToken((n) => randomBytes(n));
     try {
       assert.equal((await fetch(`${s.url}/v1/projects/${pasted}/envs`)).status, 401);
@@ -37,9 +58,21 @@ describe('--log-format', () => {
     } finally {
       assert.equal(await s.stop(), 0);
     }
-    const lines = s.stdout().split('\n').filter((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l));
-    assert.ok(lines.some((l) => / INFO {2}request completed .*statusCode/.test(l)), s.stdout().slice(0, 2000));
-    assert.ok(!s.stdout().split('\n').some((l) => l.startsWith('{')), 'no JSON line');
+    const lines = s
+      .stdout()
+      .split('\n')
+      .filter((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l));
+    assert.ok(
+      lines.some((l) => / INFO {2}request completed .*statusCode/.test(l)),
+      s.stdout().slice(0, 2000),
+    );
+    assert.ok(
+      !s
+        .stdout()
+        .split('\n')
+        .some((l) => l.startsWith('{')),
+      'no JSON line',
+    );
     assert.ok(!s.stdout().includes(pasted), 'the token pasted in the URL is scrubbed');
   });
 });

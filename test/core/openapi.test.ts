@@ -27,14 +27,22 @@ describe('the OpenAPI document', () => {
     assert.equal(r.status, 200);
     doc = await r.json();
   });
-  after(async () => { await s?.close(); });
+  after(async () => {
+    await s?.close();
+  });
 
-  const operations = () => Object.entries(doc.paths as Record<string, Record<string, any>>)
-    .flatMap(([path, ops]) => Object.entries(ops).filter(([m]) => METHODS.includes(m)).map(([m, op]) => ({ route: `${m.toUpperCase()} ${path}`, op })));
+  const operations = () =>
+    Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) =>
+      Object.entries(ops)
+        .filter(([m]) => METHODS.includes(m))
+        .map(([m, op]) => ({ route: `${m.toUpperCase()} ${path}`, op })),
+    );
 
   it('every operation has an operationId, and no two share one', (t) => {
     const ops = operations();
-    const missing = ops.filter((o) => typeof o.op.operationId !== 'string' || !/^[a-z][A-Za-z0-9]*$/.test(o.op.operationId)).map((o) => o.route);
+    const missing = ops
+      .filter((o) => typeof o.op.operationId !== 'string' || !/^[a-z][A-Za-z0-9]*$/.test(o.op.operationId))
+      .map((o) => o.route);
     assert.deepEqual(missing, []);
     const ids = ops.map((o) => o.op.operationId);
     assert.equal(new Set(ids).size, ids.length, 'duplicate operationIds');
@@ -64,8 +72,15 @@ describe('the OpenAPI document', () => {
   });
 
   it('every operation declares a 2xx and a 4xx answer; POST /v1/backups declares its stream', () => {
-    const bad = operations().filter((o) => !Object.keys(o.op.responses ?? {}).some((c) => c.startsWith('2')) || !Object.keys(o.op.responses ?? {}).some((c) => c.startsWith('4')));
-    assert.deepEqual(bad.map((o) => o.route), []);
+    const bad = operations().filter(
+      (o) =>
+        !Object.keys(o.op.responses ?? {}).some((c) => c.startsWith('2')) ||
+        !Object.keys(o.op.responses ?? {}).some((c) => c.startsWith('4')),
+    );
+    assert.deepEqual(
+      bad.map((o) => o.route),
+      [],
+    );
     const backup = doc.paths['/v1/backups'].post.responses['200'];
     assert.ok(backup.content['application/octet-stream'], JSON.stringify(backup));
   });
@@ -79,10 +94,19 @@ describe('the OpenAPI document', () => {
   it('redocly lint (recommended rules) finds no problem', (t) => {
     const file = join(tempDir('hush-openapi-'), 'openapi.json');
     writeFileSync(file, JSON.stringify(doc, null, 2));
-    const r = spawnSync(join(ROOT, 'node_modules/.bin/redocly'), ['lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format', 'stylish'], {
-      encoding: 'utf8', cwd: ROOT, env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
-    });
-    const out = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() && !/[║╔╚]/.test(l)).join('\n');
+    const r = spawnSync(
+      join(ROOT, 'node_modules/.bin/redocly'),
+      ['lint', file, '--config', join(ROOT, 'redocly.yaml'), '--format', 'stylish'],
+      {
+        encoding: 'utf8',
+        cwd: ROOT,
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
+      },
+    );
+    const out = `${r.stdout}${r.stderr}`
+      .split('\n')
+      .filter((l) => l.trim() && !/[║╔╚]/.test(l))
+      .join('\n');
     t.diagnostic(`redocly lint: exit ${r.status}\n${out}`);
     assert.equal(r.status, 0, out);
     assert.doesNotMatch(out, /warning|error/i);

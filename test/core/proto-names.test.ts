@@ -20,7 +20,9 @@ for (const backend of BACKENDS) {
       assert.equal((await s.api('POST', '/v1/projects', { name: 'proto' })).status, 201);
       assert.equal((await s.api('POST', '/v1/projects/proto/envs', { name: 'prod' })).status, 201);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     it('bulk set and delete take __proto__, constructor and toString, as PUT does', async () => {
       const set = await raw('PATCH', `${base}/secrets`, '{"set":{"__proto__":"p1","constructor":"c1","toString":"t1","A":"a"}}');

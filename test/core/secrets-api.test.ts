@@ -12,7 +12,9 @@ for (const backend of BACKENDS) {
       assert.equal((await s.api('POST', '/v1/projects/api/envs', { name: 'prod' })).status, 201);
       assert.equal((await s.api('POST', '/v1/projects/api/envs', { name: 'dev' })).status, 201);
     });
-    after(async () => { await s.close(); });
+    after(async () => {
+      await s.close();
+    });
 
     it('health reports version and storage kind', async () => {
       const r = await s.api('GET', '/v1/sys/health', undefined, null);
@@ -45,7 +47,10 @@ for (const backend of BACKENDS) {
       await s.api('PUT', `${base}/secrets/HIST`, { value: 'one' });
       await s.api('PUT', `${base}/secrets/HIST`, { value: 'two' });
       const vs = await s.api('GET', `${base}/secrets/HIST/versions`);
-      assert.deepEqual(vs.body.versions.map((v: { version: number }) => v.version), [2, 1]);
+      assert.deepEqual(
+        vs.body.versions.map((v: { version: number }) => v.version),
+        [2, 1],
+      );
       assert.equal((await s.api('GET', `${base}/secrets/HIST?version=1`)).body.value, 'one');
       assert.equal((await s.api('DELETE', `${base}/secrets/HIST`)).status, 200);
       assert.equal((await s.api('GET', `${base}/secrets/HIST`)).status, 404);
@@ -176,7 +181,10 @@ for (const backend of BACKENDS) {
       assert.equal((await s.api('DELETE', '/v1/projects/tmp/envs/e')).status, 200);
       assert.equal((await s.api('GET', '/v1/projects/tmp/envs/e/secrets')).status, 404);
       assert.equal((await s.api('DELETE', '/v1/projects/tmp')).status, 200);
-      assert.equal((await s.api('GET', '/v1/projects')).body.projects.some((p: { name: string }) => p.name === 'tmp'), false);
+      assert.equal(
+        (await s.api('GET', '/v1/projects')).body.projects.some((p: { name: string }) => p.name === 'tmp'),
+        false,
+      );
     });
 
     it('serves an OpenAPI document generated from the route schemas', async () => {

@@ -54,8 +54,12 @@ describe('decrypted-value cache settings and bounds', () => {
         await s.api('PATCH', `${base}/secrets`, { set: { A: 'x', B: 'y' } });
         assert.deepEqual((await s.api('GET', `${base}/secrets`)).body.secrets, { A: 'x', B: 'y' });
         const db = s.server.container.db;
-        const rows = await db('secret_versions as v').join('secrets as s', function () { this.on('s.id', '=', 'v.secret_id').andOn('s.version', '=', 'v.version'); })
-          .select('v.id', 's.name', 'v.nonce', 'v.ciphertext').orderBy('s.name');
+        const rows = await db('secret_versions as v')
+          .join('secrets as s', function () {
+            this.on('s.id', '=', 'v.secret_id').andOn('s.version', '=', 'v.version');
+          })
+          .select('v.id', 's.name', 'v.nonce', 'v.ciphertext')
+          .orderBy('s.name');
         await db('secret_versions').where({ id: rows[1].id }).update({ nonce: rows[0].nonce, ciphertext: rows[0].ciphertext });
         return await s.api('GET', `${base}/secrets`);
       } finally {
@@ -95,8 +99,16 @@ describe('decrypted-value cache across processes (PostgreSQL)', NEEDS_PG, () => 
   it('a write made through one server is returned by the next read on the other', async () => {
     const a = await startOn('postgres');
     const b = await spawnServer([
-      '--database-url', a.config.databaseUrl!, '--master-key-file', join(a.dataDir, 'master.key'), '--data-dir', join(tempDir(), 'b'),
-      '--listen', '127.0.0.1:0', '--log-level', 'warn',
+      '--database-url',
+      a.config.databaseUrl!,
+      '--master-key-file',
+      join(a.dataDir, 'master.key'),
+      '--data-dir',
+      join(tempDir(), 'b'),
+      '--listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'warn',
     ]);
     try {
       const apiB = apiFor(b.url, a.rootToken);

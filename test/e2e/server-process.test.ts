@@ -52,8 +52,14 @@ describe('hush init and hush server as processes', () => {
       assert.equal(h.storage, 'sqlite');
       const auth = { authorization: `Bearer ${srv.rootToken}`, 'content-type': 'application/json' };
       assert.equal((await fetch(`${srv.url}/v1/projects`, { method: 'POST', headers: auth, body: '{"name":"api"}' })).status, 201);
-      assert.equal((await fetch(`${srv.url}/v1/projects/api/envs`, { method: 'POST', headers: auth, body: '{"name":"prod"}' })).status, 201);
-      assert.equal((await fetch(`${srv.url}/v1/projects/api/envs/prod/secrets/A`, { method: 'PUT', headers: auth, body: '{"value":"1"}' })).status, 200);
+      assert.equal(
+        (await fetch(`${srv.url}/v1/projects/api/envs`, { method: 'POST', headers: auth, body: '{"name":"prod"}' })).status,
+        201,
+      );
+      assert.equal(
+        (await fetch(`${srv.url}/v1/projects/api/envs/prod/secrets/A`, { method: 'PUT', headers: auth, body: '{"value":"1"}' })).status,
+        200,
+      );
       for (const f of ['hush.db', 'hush.db-wal', 'master.key']) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
     } finally {
       srv.child.kill('SIGTERM');

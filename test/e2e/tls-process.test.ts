@@ -59,12 +59,20 @@ describe('hush server over TLS, as a process, with the CLI and the SDK', { skip:
     await runHush(['projects', 'create', 'tls'], { env });
     await runHush(['envs', 'create', 'prod', '--project', 'tls'], { env });
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [SDK_CLIENT, srv.url, srv.rootToken!], { env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: cert }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [SDK_CLIENT, srv.url, srv.rootToken!], {
+        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: cert },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let text = '';
-      child.stdout.on('data', (d) => { text += d; });
+      child.stdout.on('data', (d) => {
+        text += d;
+      });
       const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
       child.on('error', reject);
-      child.on('close', () => { clearTimeout(t); resolve(text); });
+      child.on('close', () => {
+        clearTimeout(t);
+        resolve(text);
+      });
     });
     const r = JSON.parse(out);
     assert.equal(r.ok, true, out);

@@ -12,21 +12,38 @@ export const SINGLE_FILE_CLI = new URL('../../client/hush.cjs', import.meta.url)
 export const FULL_CLI = new URL('../../cli/main.js', import.meta.url).pathname;
 export const HUSH_BIN = process.env.HUSH_TEST_CLI || FULL_CLI;
 
-export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the built `hush` binary to completion. */
-export function runHush(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runHush(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [HUSH_BIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env }, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env },
+      cwd: opts.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('error', reject);
-    child.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+    child.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
@@ -64,7 +81,12 @@ export function spawnListening(nodeArgs: string[], opts: SpawnOptions): Promise<
   const child = spawn(process.execPath, nodeArgs, { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], uid: opts.uid, gid: opts.gid });
   let out = '';
   let err = '';
-  const exited = new Promise<void>((res) => child.once('exit', () => { opts.onExit?.(out, err); res(); }));
+  const exited = new Promise<void>((res) =>
+    child.once('exit', () => {
+      opts.onExit?.(out, err);
+      res();
+    }),
+  );
   const alive = () => child.exitCode === null && child.signalCode === null;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -73,7 +95,10 @@ export function spawnListening(nodeArgs: string[], opts: SpawnOptions): Promise<
       clearTimeout(t);
       void exited.then(() => reject(Object.assign(new Error(`${why}: ${err}`), { code: child.exitCode, stdout: out, stderr: err })));
     };
-    const t = setTimeout(() => { child.kill('SIGKILL'); fail('did not start within 30 s'); }, 30_000);
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail('did not start within 30 s');
+    }, 30_000);
     const check = () => {
       const m = /listening on (http\S+)/.exec(err) ?? /listening on (http\S+)/.exec(out);
       if (!m || settled) return;
@@ -81,7 +106,12 @@ export function spawnListening(nodeArgs: string[], opts: SpawnOptions): Promise<
       clearTimeout(t);
       const tok = /(hush_[0-9A-Za-z]{49})/.exec(err);
       resolve({
-        child, url: m[1], rootToken: tok ? tok[1] : null, stdout: () => out, stderr: () => err, alive,
+        child,
+        url: m[1],
+        rootToken: tok ? tok[1] : null,
+        stdout: () => out,
+        stderr: () => err,
+        alive,
         async stop() {
           if (alive()) child.kill('SIGTERM');
           return (await waitExit(child)).code;
@@ -92,9 +122,17 @@ export function spawnListening(nodeArgs: string[], opts: SpawnOptions): Promise<
         },
       });
     };
-    child.stdout.on('data', (d) => { out += d; check(); });
-    child.stderr.on('data', (d) => { err += d; check(); });
-    child.once('exit', (code) => { if (!settled) fail(`exited with ${code} before listening`); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      check();
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+      check();
+    });
+    child.once('exit', (code) => {
+      if (!settled) fail(`exited with ${code} before listening`);
+    });
   });
 }
 
@@ -116,7 +154,10 @@ export function waitExit(child: ChildProcess, timeoutMs = 30_000): Promise<{ cod
       child.kill('SIGKILL');
       rej(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`));
     }, timeoutMs);
-    child.once('exit', (code, signal) => { clearTimeout(t); res({ code, signal }); });
+    child.once('exit', (code, signal) => {
+      clearTimeout(t);
+      res({ code, signal });
+    });
   });
 }
 

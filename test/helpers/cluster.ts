@@ -55,12 +55,26 @@ export async function startCluster(opts: { nodes?: number; args?: string[]; key?
 
   async function spawnNode(name: string, dataDir: string, keyFile: string, args: string[]): Promise<ClusterNode> {
     const l = await spawnServer(
-      ['--database-url', db!.url, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile, ...(opts.args ?? []), ...args],
+      [
+        '--database-url',
+        db!.url,
+        '--data-dir',
+        dataDir,
+        '--listen',
+        '127.0.0.1:0',
+        '--master-key-file',
+        keyFile,
+        ...(opts.args ?? []),
+        ...args,
+      ],
       {},
       {
         onExit: (out, err) => {
           observe(`node ${name} stdout`, out);
-          observe(`node ${name} stderr`, err.replace(/Root token \(shown once, store it now\):\s+hush_[0-9A-Za-z]+/, 'Root token: [banner]'));
+          observe(
+            `node ${name} stderr`,
+            err.replace(/Root token \(shown once, store it now\):\s+hush_[0-9A-Za-z]+/, 'Root token: [banner]'),
+          );
         },
       },
     );
@@ -96,7 +110,11 @@ export async function startCluster(opts: { nodes?: number; args?: string[]; key?
   for (const n of nodes) n.api = apiFor(n.url, rootToken);
 
   return {
-    dbUrl: db.url, rootToken, nodes, addNode, restart,
+    dbUrl: db.url,
+    rootToken,
+    nodes,
+    addNode,
+    restart,
     async close() {
       for (const n of nodes) await n.stop().catch(() => n.kill9());
       await db.drop();

@@ -16,7 +16,9 @@ export async function blockAuditInserts(db: Knex): Promise<void> {
   if (!isPg(db)) {
     await db.raw(`create trigger audit_block before insert on audit_events begin select raise(abort, 'audit insert blocked by test'); end`);
   } else {
-    await db.raw(`create or replace function audit_block() returns trigger language plpgsql as $$ begin raise exception 'audit insert blocked by test'; end $$`);
+    await db.raw(
+      `create or replace function audit_block() returns trigger language plpgsql as $$ begin raise exception 'audit insert blocked by test'; end $$`,
+    );
     await db.raw('create trigger audit_block before insert on audit_events for each row execute function audit_block()');
   }
 }

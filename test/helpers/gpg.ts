@@ -205,11 +205,7 @@ export async function importKey(home: GpgHome, armored: string): Promise<void> {
  * `stdout`, status lines (DECRYPTION_OKAY, GOODSIG, VALIDSIG, ...) in `status`.
  * `keyPassphrase` unlocks a protected secret key (loopback pinentry).
  */
-export function gpgDecrypt(
-  home: GpgHome,
-  file: string,
-  opts: { keyPassphrase?: string; allowFail?: boolean } = {},
-): Promise<GpgResult> {
+export function gpgDecrypt(home: GpgHome, file: string, opts: { keyPassphrase?: string; allowFail?: boolean } = {}): Promise<GpgResult> {
   const pre = opts.keyPassphrase ? passArgs(opts.keyPassphrase) : [];
   return runGpg(home, [...pre, '--decrypt', file], { allowFail: opts.allowFail });
 }

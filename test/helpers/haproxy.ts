@@ -11,7 +11,9 @@ import { waitExit, waitFor } from './cli.js';
 import { which } from './tools.js';
 
 /** Why HAProxy cannot be run here, or false. */
-export const HAPROXY_SKIP: string | false = which('haproxy') ? false : 'haproxy is not installed (Debian package haproxy; .ci/run installs it when run as root)';
+export const HAPROXY_SKIP: string | false = which('haproxy')
+  ? false
+  : 'haproxy is not installed (Debian package haproxy; .ci/run installs it when run as root)';
 
 export interface Backend {
   /** Names the frontend `<name>` and the backend `<name>_nodes`. */
@@ -87,10 +89,21 @@ export function statsCommand(socket: string, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = connect(socket);
     let out = '';
-    const t = setTimeout(() => { c.destroy(); reject(new Error(`no answer from ${socket} to ${command}`)); }, 5000);
-    c.on('data', (d: Buffer) => { out += d.toString(); });
-    c.on('error', (e) => { clearTimeout(t); reject(e); });
-    c.on('close', () => { clearTimeout(t); resolve(out); });
+    const t = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`no answer from ${socket} to ${command}`));
+    }, 5000);
+    c.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    c.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    c.on('close', () => {
+      clearTimeout(t);
+      resolve(out);
+    });
     c.end(`${command}\n`);
   });
 }
@@ -105,8 +118,12 @@ export async function startHaproxy(dir: string, backends: Backend[]): Promise<Ha
   writeFileSync(file, config);
   const child = spawn(bin, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stdout.on('data', (d) => { err += d; });
-  child.stderr.on('data', (d) => { err += d; });
+  child.stdout.on('data', (d) => {
+    err += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   const alive = () => child.exitCode === null && child.signalCode === null;
   const stats = async () => {
     const csv = (await statsCommand(socket, 'show stat')).trim().split('\n');
@@ -116,29 +133,43 @@ export async function startHaproxy(dir: string, backends: Backend[]): Promise<Ha
     for (const line of csv.slice(1)) {
       const f = line.split(',');
       if (f[col('svname')] === 'FRONTEND' || f[col('svname')] === 'BACKEND') continue;
-      out.set(`${f[col('pxname')]}/${f[col('svname')]}`, { status: f[col('status')], checkStatus: f[col('check_status')], checkCode: f[col('check_code')] });
+      out.set(`${f[col('pxname')]}/${f[col('svname')]}`, {
+        status: f[col('status')],
+        checkStatus: f[col('check_status')],
+        checkCode: f[col('check_code')],
+      });
     }
     return out;
   };
   try {
-    await waitFor(async () => {
-      if (!alive()) throw new Error(`haproxy exited with ${child.exitCode}: ${err}`);
-      return (await stats().catch(() => new Map())).size > 0;
-    }, 'haproxy to start', 15_000);
+    await waitFor(
+      async () => {
+        if (!alive()) throw new Error(`haproxy exited with ${child.exitCode}: ${err}`);
+        return (await stats().catch(() => new Map())).size > 0;
+      },
+      'haproxy to start',
+      15_000,
+    );
   } catch (e) {
     child.kill('SIGKILL');
     throw e;
   }
   return {
-    child, config, stats,
+    child,
+    config,
+    stats,
     url: Object.fromEntries(backends.map((b) => [b.name, `http://${b.bind}`])),
     async waitStatus(server, status, timeoutMs = 20_000) {
       let last: ServerStat | undefined;
       try {
-        await waitFor(async () => {
-          last = (await stats()).get(server);
-          return !!last && status.test(last.status);
-        }, `haproxy to report ${server} ${status}`, timeoutMs);
+        await waitFor(
+          async () => {
+            last = (await stats()).get(server);
+            return !!last && status.test(last.status);
+          },
+          `haproxy to report ${server} ${status}`,
+          timeoutMs,
+        );
       } catch (e) {
         throw new Error(`${(e as Error).message} (last seen: ${JSON.stringify(last)})`, { cause: e });
       }

@@ -1,7 +1,12 @@
 /** The one JSON-over-fetch wrapper of the tests: every helper that talks to a server's API goes through it. */
 import { createServer } from 'node:net';
 
-export interface JsonResponse { status: number; body: any; text: string; headers: Headers }
+export interface JsonResponse {
+  status: number;
+  body: any;
+  text: string;
+  headers: Headers;
+}
 
 export interface JsonRequestOptions {
   token?: string | null;
@@ -21,15 +26,26 @@ export async function jsonRequest(base: string, method: string, path: string, op
   let body: string | Uint8Array | undefined;
   if (opts.raw !== undefined) body = opts.raw;
   else if (opts.body !== undefined) body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+  if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+    headers['content-type'] = 'application/json';
   const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000) });
   const text = await res.text();
   let parsed: unknown = text;
-  try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, body: parsed, text, headers: res.headers };
 }
 
-export type Api = (method: string, path: string, body?: unknown, token?: string | null, headers?: Record<string, string>) => Promise<JsonResponse>;
+export type Api = (
+  method: string,
+  path: string,
+  body?: unknown,
+  token?: string | null,
+  headers?: Record<string, string>,
+) => Promise<JsonResponse>;
 
 /** Requests against the server at `url`, with `token` unless another (or null) is given. */
 export function apiFor(url: string, token: string): Api {

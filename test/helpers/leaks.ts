@@ -20,7 +20,13 @@ let observedBytes = 0;
 
 /** A fresh, recognisable secret value (unique per call). `suffix` may carry hostile bytes. */
 export function secretValue(suffix = ''): string {
-  const v = MARK + randomBytes(10).toString('hex').slice(0, 14).replace(/[^0-9a-z]/g, '0') + suffix;
+  const v =
+    MARK +
+    randomBytes(10)
+      .toString('hex')
+      .slice(0, 14)
+      .replace(/[^0-9a-z]/g, '0') +
+    suffix;
   sensitive.add(v.slice(0, MARK.length + 14));
   return v;
 }
@@ -46,7 +52,12 @@ export function observe(source: string, text: string): void {
   observedBytes += text.length;
 }
 
-export interface LeakReport { scannedItems: number; scannedBytes: number; sensitive: number; leaks: { source: string; what: string; excerpt: string }[] }
+export interface LeakReport {
+  scannedItems: number;
+  scannedBytes: number;
+  sensitive: number;
+  leaks: { source: string; what: string; excerpt: string }[];
+}
 
 /**
  * Scans everything observed. A leak is a remembered value or token found in
@@ -67,7 +78,8 @@ export function scanText(text: string, source = 'text', longOthers: string[] = [
   for (const m of text.matchAll(TOKEN_SHAPED)) {
     leaks.push({ source, what: sensitive.has(m[0]) ? 'token' : 'token-shaped string', excerpt: excerpt(text, m.index ?? 0) });
   }
-  for (const s of longOthers) if (text.includes(s)) leaks.push({ source, what: 'remembered string', excerpt: excerpt(text, text.indexOf(s)) });
+  for (const s of longOthers)
+    if (text.includes(s)) leaks.push({ source, what: 'remembered string', excerpt: excerpt(text, text.indexOf(s)) });
   return leaks;
 }
 
@@ -79,9 +91,20 @@ function excerpt(text: string, at: number): string {
 /** The closing check of a test file: zero leaks, with the counts in the output. */
 export function assertNoLeaks(t: { diagnostic: (s: string) => void }, label: string): void {
   const r = scanForLeaks();
-  t.diagnostic((`${label}: leak scan over ${r.scannedItems} log lines / error bodies / audit events ` + `(${Math.round(r.scannedBytes / 1024)} KiB), ${r.sensitive} secret values and tokens tracked: ` + `${r.leaks.length} leaks`));
+  t.diagnostic(
+    `${label}: leak scan over ${r.scannedItems} log lines / error bodies / audit events ` +
+      `(${Math.round(r.scannedBytes / 1024)} KiB), ${r.sensitive} secret values and tokens tracked: ` +
+      `${r.leaks.length} leaks`,
+  );
   console.log(`# RELIABILITY ${label}: leaks=${r.leaks.length} scanned=${r.scannedItems}`);
-  assert.equal(r.leaks.length, 0, `leaks found:\n${r.leaks.slice(0, 20).map((l) => `${l.source}: ${l.what}: ${l.excerpt}`).join('\n')}`);
+  assert.equal(
+    r.leaks.length,
+    0,
+    `leaks found:\n${r.leaks
+      .slice(0, 20)
+      .map((l) => `${l.source}: ${l.what}: ${l.excerpt}`)
+      .join('\n')}`,
+  );
 }
 
 /**
@@ -94,7 +117,10 @@ export function logLeakCheck(): void {
     assert.ok(capturedLogs.length > 0, 'the servers logged nothing, so the check would prove nothing');
     assert.ok(sensitive.size > 0, 'no sensitive values were remembered');
     for (const line of capturedLogs) observe('server log', line);
-    assert.deepEqual(capturedLogs.filter((l) => /bearer\s/i.test(l)).map((l) => `Authorization value in ${l.slice(0, 200)}`), []);
+    assert.deepEqual(
+      capturedLogs.filter((l) => /bearer\s/i.test(l)).map((l) => `Authorization value in ${l.slice(0, 200)}`),
+      [],
+    );
     assertNoLeaks(t, 'server logs');
   });
 }

@@ -29,9 +29,16 @@ export function resetHwm(pid: number | 'self'): void {
 }
 
 /** Why a phase's peak RSS cannot be measured alone here, or false when clear_refs is writable. */
-export const HWM_RESET_SKIP: string | false = PROC_SKIP || (() => {
-  try { resetHwm('self'); return false; } catch (e) { return `the peak RSS of a phase needs a writable /proc/PID/clear_refs (${(e as NodeJS.ErrnoException).code})`; }
-})();
+export const HWM_RESET_SKIP: string | false =
+  PROC_SKIP ||
+  (() => {
+    try {
+      resetHwm('self');
+      return false;
+    } catch (e) {
+      return `the peak RSS of a phase needs a writable /proc/PID/clear_refs (${(e as NodeJS.ErrnoException).code})`;
+    }
+  })();
 
 /**
  * Samples a child's peak RSS while it runs. `peak()` is the highest VmHWM read,
@@ -43,7 +50,12 @@ export function samplePeakRss(pid: number): { sample: () => void; peak: () => nu
   return {
     sample() {
       // VmHWM is the high-water mark, so any sample after the peak reads it.
-      try { peak = Math.max(peak, procStatus(pid, 'VmHWM')); reads++; } catch { /* exited */ }
+      try {
+        peak = Math.max(peak, procStatus(pid, 'VmHWM'));
+        reads++;
+      } catch {
+        /* exited */
+      }
     },
     peak() {
       if (reads === 0) throw new Error(`peak RSS of process ${pid} was never read from /proc`);

@@ -9,7 +9,13 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 
 export type Alg = 'RS256' | 'ES256' | 'EdDSA';
-export interface IssuerKey { kid: string; alg: Alg; privateKey: CryptoKey; publicKey: CryptoKey; jwk: JWK }
+export interface IssuerKey {
+  kid: string;
+  alg: Alg;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  jwk: JWK;
+}
 
 export async function makeKey(alg: Alg, kid: string): Promise<IssuerKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
@@ -27,7 +33,10 @@ export interface Issuer {
   /** JWKS requests served so far. */
   jwksFetches: number;
   jwks(): { keys: JWK[] };
-  sign(claims: JWTPayload, opts?: { key?: IssuerKey; expiresIn?: string | number; header?: Record<string, unknown>; aud?: string | string[]; iss?: string }): Promise<string>;
+  sign(
+    claims: JWTPayload,
+    opts?: { key?: IssuerKey; expiresIn?: string | number; header?: Record<string, unknown>; aud?: string | string[]; iss?: string },
+  ): Promise<string>;
   rotate(alg?: Alg): Promise<IssuerKey>;
   close(): Promise<void>;
 }
@@ -37,12 +46,18 @@ export async function startIssuer(opts: { path?: string; alg?: Alg } = {}): Prom
   // eslint-disable-next-line prefer-const -- assigned once the issuer object that its handler closes over exists
   let server: Server;
   const issuer: Issuer = {
-    url: '', keys: [await makeKey(opts.alg ?? 'RS256', 'k1')], mode: 'ok', jwksFetches: 0,
+    url: '',
+    keys: [await makeKey(opts.alg ?? 'RS256', 'k1')],
+    mode: 'ok',
+    jwksFetches: 0,
     jwks: () => ({ keys: issuer.keys.map((k) => k.jwk) }),
     async sign(claims, o = {}) {
       const key = o.key ?? issuer.keys[0];
-      let j = new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...o.header }).setIssuedAt()
-        .setIssuer(o.iss ?? issuer.url).setAudience(o.aud ?? 'hush');
+      let j = new SignJWT(claims)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...o.header })
+        .setIssuedAt()
+        .setIssuer(o.iss ?? issuer.url)
+        .setAudience(o.aud ?? 'hush');
       if (o.expiresIn !== undefined) j = j.setExpirationTime(o.expiresIn);
       else j = j.setExpirationTime('10m');
       return j.sign(key.privateKey);
@@ -52,12 +67,22 @@ export async function startIssuer(opts: { path?: string; alg?: Alg } = {}): Prom
       issuer.keys.push(k);
       return k;
     },
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
   server = createServer((req, res) => {
     if (req.url === `${path}/.well-known/openid-configuration`) {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ issuer: issuer.url, jwks_uri: `${issuer.url}/keys`, id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'] }));
+      res.end(
+        JSON.stringify({
+          issuer: issuer.url,
+          jwks_uri: `${issuer.url}/keys`,
+          id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'],
+        }),
+      );
       return;
     }
     if (req.url === `${path}/keys`) {
@@ -68,7 +93,16 @@ export async function startIssuer(opts: { path?: string; alg?: Alg } = {}): Prom
         const chunk = Buffer.alloc(1024 * 1024, 0x20);
         res.write('{"keys":[');
         let n = 0;
-        const more = () => { while (n < 10) { n++; if (!res.write(chunk)) { res.once('drain', more); return; } } res.end(']}'); };
+        const more = () => {
+          while (n < 10) {
+            n++;
+            if (!res.write(chunk)) {
+              res.once('drain', more);
+              return;
+            }
+          }
+          res.end(']}');
+        };
         more();
         return;
       }

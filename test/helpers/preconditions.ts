@@ -29,7 +29,12 @@ export const NOBODY = 65534;
  */
 export const NOBODY_SKIP: string | false = (() => {
   if (!IS_ROOT) return 'needs root to run the CLI as another user';
-  try { cliReachableBy(NOBODY); return false; } catch (e) { return (e as Error).message; }
+  try {
+    cliReachableBy(NOBODY);
+    return false;
+  } catch (e) {
+    return (e as Error).message;
+  }
 })();
 
 /** The `dist/cli/main.js` that `nobody` runs (a reachable copy when the checkout is private); only when NOBODY_SKIP is false. */
@@ -40,9 +45,15 @@ export const LOOPBACK_ALIASES_SKIP: string | false = await new Promise((resolve)
   const server = createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => {
     const { port } = server.address() as { port: number };
     const c = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
-    const done = (why: string | false) => { c.destroy(); server.close(); resolve(why); };
+    const done = (why: string | false) => {
+      c.destroy();
+      server.close();
+      resolve(why);
+    };
     c.once('connect', () => done(false));
-    c.once('error', (e: NodeJS.ErrnoException) => done(`connections from 127.0.0.2 are not possible here (${e.code}): "another client address" needs 127/8 on the loopback interface`));
+    c.once('error', (e: NodeJS.ErrnoException) =>
+      done(`connections from 127.0.0.2 are not possible here (${e.code}): "another client address" needs 127/8 on the loopback interface`),
+    );
   });
 });
 
@@ -53,5 +64,7 @@ export const LOOPBACK_ALIASES_SKIP: string | false = await new Promise((resolve)
  */
 export const SHORT_TMPDIR_SKIP: string | false = (() => {
   const socket = join(tmpdir(), 'hush-gpg-XXXXXX', 'S.gpg-agent.extra');
-  return Buffer.byteLength(socket) <= 107 ? false : `TMPDIR is too long for gpg-agent's sockets (${socket} is over 107 bytes); set a short TMPDIR such as /tmp`;
+  return Buffer.byteLength(socket) <= 107
+    ? false
+    : `TMPDIR is too long for gpg-agent's sockets (${socket} is over 107 bytes); set a short TMPDIR such as /tmp`;
 })();

@@ -8,11 +8,18 @@ import { join } from 'node:path';
 import { tempDir } from './server.js';
 
 /** Why no pseudo-terminal can be driven here, or false. */
-export const PTY_SKIP: string | false = spawnSync('python3', ['-c', 'import pty, fcntl, termios'], { stdio: 'ignore' }).status === 0
-  ? false : 'python3 with the pty, fcntl and termios modules is needed to drive a terminal';
+export const PTY_SKIP: string | false =
+  spawnSync('python3', ['-c', 'import pty, fcntl, termios'], { stdio: 'ignore' }).status === 0
+    ? false
+    : 'python3 with the pty, fcntl and termios modules is needed to drive a terminal';
 
 /** Once the screen shows `when` (and `afterMs` more have passed): resize the terminal, then type `send`. Steps run in order. */
-export interface PtyStep { when: string; afterMs?: number; send?: string; resize?: [rows: number, cols: number] }
+export interface PtyStep {
+  when: string;
+  afterMs?: number;
+  send?: string;
+  resize?: [rows: number, cols: number];
+}
 
 const DRIVER = `
 import os, pty, sys, time, select, json, fcntl, termios, struct
@@ -44,13 +51,21 @@ let driver: string | null = null;
 
 /** Runs `argv` on a terminal, following `steps`; resolves with its exit code and everything the terminal displayed. */
 export function onPty(argv: string[], steps: PtyStep[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; screen: string }> {
-  if (!driver) writeFileSync(driver = join(tempDir('hush-pty-'), 'drive_pty.py'), DRIVER);
+  if (!driver) writeFileSync((driver = join(tempDir('hush-pty-'), 'drive_pty.py')), DRIVER);
   return new Promise((resolve) => {
-    const child = spawn('python3', [driver!, JSON.stringify(steps), ...argv], { env: { TERM: 'dumb', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('python3', [driver!, JSON.stringify(steps), ...argv], {
+      env: { TERM: 'dumb', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let screen = '';
-    child.stdout.on('data', (d) => { screen += d; });
+    child.stdout.on('data', (d) => {
+      screen += d;
+    });
     // The driver gives up after 20 s; this only ends one that cannot.
     const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, screen }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen });
+    });
   });
 }

@@ -20,7 +20,10 @@ const PARTS = ['package.json', 'dist', 'sdk', 'node_modules'];
 
 /** Can `uid` load the CLI at `main` (every module it imports first included)? */
 function runsAs(uid: number, main: string): boolean {
-  return spawnSync(process.execPath, [main, '--version'], { uid, gid: uid, stdio: 'ignore', env: { PATH: process.env.PATH, HOME: '/tmp' } }).status === 0;
+  return (
+    spawnSync(process.execPath, [main, '--version'], { uid, gid: uid, stdio: 'ignore', env: { PATH: process.env.PATH, HOME: '/tmp' } })
+      .status === 0
+  );
 }
 
 const made = new Map<number, string | Error>();
@@ -30,14 +33,21 @@ export function cliReachableBy(uid: number): string {
   const known = made.get(uid);
   if (known instanceof Error) throw known;
   if (known) return known;
-  if (runsAs(uid, CLI)) { made.set(uid, CLI); return CLI; }
+  if (runsAs(uid, CLI)) {
+    made.set(uid, CLI);
+    return CLI;
+  }
   for (const base of [...new Set([tmpdir(), '/tmp', '/var/tmp'])]) {
     let dir: string | null = null;
     try {
       dir = mkdtempSync(join(base, 'hush-cli-'));
       chmodSync(dir, 0o755);
       for (const part of PARTS) {
-        try { execFileSync('cp', ['-al', join(ROOT, part), dir], { stdio: 'ignore' }); } catch { cpSync(join(ROOT, part), join(dir, part), { recursive: true, verbatimSymlinks: true }); }
+        try {
+          execFileSync('cp', ['-al', join(ROOT, part), dir], { stdio: 'ignore' });
+        } catch {
+          cpSync(join(ROOT, part), join(dir, part), { recursive: true, verbatimSymlinks: true });
+        }
       }
       const main = join(dir, 'dist/cli/main.js');
       if (runsAs(uid, main)) {
@@ -46,7 +56,9 @@ export function cliReachableBy(uid: number): string {
         made.set(uid, main);
         return main;
       }
-    } catch { /* the next place */ }
+    } catch {
+      /* the next place */
+    }
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
   const e = new Error(`user ${uid} cannot run the built CLI, and no copy of it in a directory that user can reach could be made`);

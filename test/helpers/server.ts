@@ -20,7 +20,10 @@ export const capturedLogs: string[] = [];
  */
 export function longPollArrived(from: number, what = 'a long-poll to reach the server', reqIdPrefix = ''): Promise<void> {
   const mine = reqIdPrefix ? `"clientRequestId":"${reqIdPrefix}` : '"reqId":"';
-  return waitFor(() => capturedLogs.slice(from).some((l) => l.includes('"incoming request"') && l.includes(mine) && /"url":"[^"]*[?&]wait=/.test(l)), what);
+  return waitFor(
+    () => capturedLogs.slice(from).some((l) => l.includes('"incoming request"') && l.includes(mine) && /"url":"[^"]*[?&]wait=/.test(l)),
+    what,
+  );
 }
 
 /**
@@ -34,7 +37,11 @@ export function longPollChangeHandled(from: number, what = 'the watcher to handl
     let answered = false;
     for (const [i, line] of capturedLogs.entries()) {
       let l: { msg?: string; reqId?: string; req?: { url?: string }; res?: { statusCode?: number } };
-      try { l = JSON.parse(line); } catch { continue; }
+      try {
+        l = JSON.parse(line);
+      } catch {
+        continue;
+      }
       // The long-poll that gets the answer may have arrived before `from`.
       if (l.msg === 'incoming request' && /[?&]wait=/.test(l.req?.url ?? '')) {
         if (answered) return true;
@@ -75,7 +82,9 @@ export interface TestServer {
  * Starts a real, migrated Hush server listening on 127.0.0.1 port 0 with
  * its data in a fresh temp dir (SQLite) or in `databaseUrl` (PostgreSQL).
  */
-export async function startServer(opts: { settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv; dataDir?: string; build?: BuildOptions } = {}): Promise<TestServer> {
+export async function startServer(
+  opts: { settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv; dataDir?: string; build?: BuildOptions } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig({ 'data-dir': dataDir, listen: '127.0.0.1:0', 'log-level': 'info', ...opts.settings }, opts.env ?? {});
   const server = await buildServer(config, { logStream: logCapture(), ...opts.build });
@@ -83,7 +92,12 @@ export async function startServer(opts: { settings?: Record<string, unknown>; en
   const rootToken = server.init?.rootToken ?? '';
   const api = apiFor(url, rootToken);
   return {
-    server, url, rootToken, dataDir, config, api,
+    server,
+    url,
+    rootToken,
+    dataDir,
+    config,
+    api,
     async close(o = {}) {
       await server.close();
       if (!o.keepDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -112,13 +126,22 @@ export async function pgAdmin(sql: string, params: unknown[] = [], adminUrl = PG
  * database (which must have no open connections). On the server of
  * HUSH_TEST_PG_URL, or of `adminUrl` (a test's own server).
  */
-export async function freshPgDatabase(template?: string, adminUrl = PG_URL): Promise<{ url: string; name: string; drop: () => Promise<void> } | null> {
+export async function freshPgDatabase(
+  template?: string,
+  adminUrl = PG_URL,
+): Promise<{ url: string; name: string; drop: () => Promise<void> } | null> {
   if (!adminUrl) return null;
   const name = `hush_t_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
   await pgAdmin(`create database ${name}${template ? ` template ${template}` : ''}`, [], adminUrl);
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
-  return { url: u.toString(), name, drop: async () => { await pgAdmin(`drop database if exists ${name} with (force)`, [], adminUrl); } };
+  return {
+    url: u.toString(),
+    name,
+    drop: async () => {
+      await pgAdmin(`drop database if exists ${name} with (force)`, [], adminUrl);
+    },
+  };
 }
 
 /** Why a PostgreSQL suite did not run: printed as its skip reason, so a green run without it says so. */
@@ -136,9 +159,20 @@ export function onBackend(backend: 'sqlite' | 'postgres'): { skip: string | fals
 }
 
 /** Starts a server on the given backend; PostgreSQL gets its own fresh database. */
-export async function startOn(backend: 'sqlite' | 'postgres', settings: Record<string, unknown> = {}, build?: BuildOptions): Promise<TestServer & { backend: string }> {
+export async function startOn(
+  backend: 'sqlite' | 'postgres',
+  settings: Record<string, unknown> = {},
+  build?: BuildOptions,
+): Promise<TestServer & { backend: string }> {
   if (backend === 'sqlite') return { ...(await startServer({ settings, build })), backend };
   const db = (await freshPgDatabase())!;
   const s = await startServer({ settings: { 'database-url': db.url, ...settings }, build });
-  return { ...s, backend, async close(o) { await s.close(o); await db.drop(); } };
+  return {
+    ...s,
+    backend,
+    async close(o) {
+      await s.close(o);
+      await db.drop();
+    },
+  };
 }

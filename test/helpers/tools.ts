@@ -12,7 +12,12 @@ export function which(cmd: string): string | null {
   const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin'];
   for (const d of dirs) {
     const p = join(d, cmd);
-    try { accessSync(p, constants.X_OK); return p; } catch { /* not here */ }
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
   }
   return null;
 }
@@ -27,11 +32,17 @@ export function ensureTool(cmd: string, pkg = cmd): string {
   const found = which(cmd);
   if (found) return found;
   const howTo = `install the Debian package: apt-get install -y ${pkg}`;
-  if (process.getuid?.() !== 0) throw new Error(`${cmd} is not installed, and this is not root, so it cannot be installed here; ${howTo} (as root), then run again`);
-  if (!which('apt-get')) throw new Error(`${cmd} is not installed, and there is no apt-get; install ${cmd} (${pkg}) with the system's package manager`);
-  const apt = (...args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+  if (process.getuid?.() !== 0)
+    throw new Error(`${cmd} is not installed, and this is not root, so it cannot be installed here; ${howTo} (as root), then run again`);
+  if (!which('apt-get'))
+    throw new Error(`${cmd} is not installed, and there is no apt-get; install ${cmd} (${pkg}) with the system's package manager`);
+  const apt = (...args: string[]) =>
+    spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
   process.stderr.write(`${cmd} is missing: apt-get install -y ${pkg}\n`);
-  if (!apt('install', '-y', pkg)) { apt('update'); apt('install', '-y', pkg); }
+  if (!apt('install', '-y', pkg)) {
+    apt('update');
+    apt('install', '-y', pkg);
+  }
   const installed = which(cmd);
   if (!installed) throw new Error(`${cmd} is not installed and apt-get could not install it; ${howTo}`);
   return installed;

@@ -23,25 +23,38 @@ for (const backend of BACKENDS) {
       await seed(s.api, { api: { staging: {}, prod: {} } });
       writer = await createToken(s, 'deploy-bot', ['write:api/*']);
       w = client(writer.token);
-      await w.secrets.bulk('api', 'staging', { set: { A: 'a1', B: 'b1' } });   // r1
-      await w.secrets.set('api', 'staging', 'A', 'a2');                        // r2
-      await w.secrets.delete('api', 'staging', 'B');                           // r3
+      await w.secrets.bulk('api', 'staging', { set: { A: 'a1', B: 'b1' } }); // r1
+      await w.secrets.set('api', 'staging', 'A', 'a2'); // r2
+      await w.secrets.delete('api', 'staging', 'B'); // r3
       await root.secrets.bulk('api', 'staging', { set: { C: 'c1', A: 'a2' } }); // r4 (A unchanged)
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     it('history lists each revision newest first, with the writer by name and the names it changed', async () => {
       const h = await root.secrets.history('api', 'staging');
       assert.equal(h.revision, 4);
-      assert.deepEqual(h.revisions.map((r) => [r.revision, r.actors.map((a) => a.name).join(), r.changes.map((c) => `${c.action} ${c.key} v${c.version}`).join(), r.live]), [
-        [4, 'root', 'set C v1', 2],
-        [3, 'deploy-bot', 'deleted B v2', 1],
-        [2, 'deploy-bot', 'set A v2', 2],
-        [1, 'deploy-bot', 'set A v1,set B v1', 2],
-      ]);
+      assert.deepEqual(
+        h.revisions.map((r) => [
+          r.revision,
+          r.actors.map((a) => a.name).join(),
+          r.changes.map((c) => `${c.action} ${c.key} v${c.version}`).join(),
+          r.live,
+        ]),
+        [
+          [4, 'root', 'set C v1', 2],
+          [3, 'deploy-bot', 'deleted B v2', 1],
+          [2, 'deploy-bot', 'set A v2', 2],
+          [1, 'deploy-bot', 'set A v1,set B v1', 2],
+        ],
+      );
       assert.equal(h.revisions[3].actors[0].id, writer.id);
       const page = await root.secrets.history('api', 'staging', { limit: 2, before: 4 });
-      assert.deepEqual(page.revisions.map((r) => r.revision), [3, 2]);
+      assert.deepEqual(
+        page.revisions.map((r) => r.revision),
+        [3, 2],
+      );
       assert.equal(page.more, true);
     });
 
@@ -73,7 +86,10 @@ for (const backend of BACKENDS) {
       await root.secrets.bulk('api', 'prod', { set: { A: 'a2', B: 'bp', D: 'd' } });
       const d = await root.secrets.diff('api', 'staging', { other: { project: 'api', env: 'prod' } });
       assert.deepEqual([d.added, d.removed, d.changed, d.unchanged], [['B', 'D'], ['C'], [], 1]);
-      await assert.rejects(root.secrets.diff('api', 'staging', { fromRevision: 99 }), (e: unknown) => isNotFoundError(e) && (e as { code: string }).code === 'revision_not_found');
+      await assert.rejects(
+        root.secrets.diff('api', 'staging', { fromRevision: 99 }),
+        (e: unknown) => isNotFoundError(e) && (e as { code: string }).code === 'revision_not_found',
+      );
     });
 
     it('rollback writes a new revision equal to the old one, and is audited; a second one changes nothing', async () => {
@@ -97,7 +113,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual({ ...(await root.secrets.getAll('api', 'prod')).secrets }, { A: 'a2', B: 'bp', C: 'c1', D: 'd' });
       const all = await root.secrets.copy({ project: 'api', env: 'staging' }, { project: 'api', env: 'prod' });
       assert.deepEqual([all.added, all.changed, all.unchanged], [[], [], ['A', 'C']]);
-      await assert.rejects(root.secrets.copy({ project: 'api', env: 'staging' }, { project: 'api', env: 'prod' }, { only: ['NOPE'] }), (e: unknown) => isNotFoundError(e));
+      await assert.rejects(
+        root.secrets.copy({ project: 'api', env: 'staging' }, { project: 'api', env: 'prod' }, { only: ['NOPE'] }),
+        (e: unknown) => isNotFoundError(e),
+      );
       const ev = await allEvents(s, 'action=secrets.copy');
       assert.deepEqual(ev.map((e) => e.outcome).sort(), ['error', 'ok', 'ok'], 'each copy is audited, the refused one as an error');
     });
@@ -107,19 +126,29 @@ for (const backend of BACKENDS) {
       await lister.secrets.history('api', 'staging');
       await assert.rejects(lister.secrets.diff('api', 'staging', { fromRevision: 1 }), (e: unknown) => isForbiddenError(e));
       const reader = client((await createToken(s, 'reader', ['read:api/staging'])).token);
-      await assert.rejects(reader.secrets.diff('api', 'staging', { other: { project: 'api', env: 'prod' } }), (e: unknown) => isForbiddenError(e));
+      await assert.rejects(reader.secrets.diff('api', 'staging', { other: { project: 'api', env: 'prod' } }), (e: unknown) =>
+        isForbiddenError(e),
+      );
       await assert.rejects(reader.secrets.rollback('api', 'staging', 1), (e: unknown) => isForbiddenError(e));
       const prodWriter = client((await createToken(s, 'prod-writer', ['write:api/prod'])).token);
-      await assert.rejects(prodWriter.secrets.copy({ project: 'api', env: 'staging' }, { project: 'api', env: 'prod' }), (e: unknown) => isForbiddenError(e));
+      await assert.rejects(prodWriter.secrets.copy({ project: 'api', env: 'staging' }, { project: 'api', env: 'prod' }), (e: unknown) =>
+        isForbiddenError(e),
+      );
       const denied = await allEvents(s, 'outcome=denied');
-      assert.ok(denied.some((e) => e.action === 'secrets.copy'), 'the refused copy is audited');
+      assert.ok(
+        denied.some((e) => e.action === 'secrets.copy'),
+        'the refused copy is audited',
+      );
     });
 
     it('concurrent writes each get their own revision, and history rebuilds every one', async () => {
       await Promise.all(Array.from({ length: 8 }, (_, i) => root.secrets.set('api', 'prod', `K${i}`, `v${i}`)));
       const h = await root.secrets.history('api', 'prod');
       const revs = h.revisions.map((r) => r.revision);
-      assert.deepEqual(revs, [...revs].sort((a, b) => b - a));
+      assert.deepEqual(
+        revs,
+        [...revs].sort((a, b) => b - a),
+      );
       assert.equal(new Set(revs).size, revs.length);
       assert.equal(h.revisions[0].revision, h.revision);
       for (const r of h.revisions.slice(0, 8)) assert.equal(r.changes.length, 1);

@@ -29,16 +29,25 @@ describe('backups carry rotation policies and generators (format 4)', () => {
     await s.api('PUT', `${P}/secrets/REF`, { value: 'key=${API_KEY}' });
     const r = await backupOverHttp(s, file, { passphrase: PASS });
     assert.equal(r.status, 200, JSON.stringify(r.error));
-    body = (await backupFileLines(file, { passphrase: PASS }));
+    body = await backupFileLines(file, { passphrase: PASS });
   });
-  after(async () => { await s?.close(); rmSync(work, { recursive: true, force: true }); });
+  after(async () => {
+    await s?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
 
   it('the backup is format 4 or later and holds one secret_policy line per policy, with no value in it', () => {
     const header = JSON.parse(body[0]);
     assert.equal(header.format, BACKUP_FORMAT);
     assert.ok(BACKUP_FORMAT >= 4, 'policies since format 4');
-    const pols = body.slice(1).map((l) => JSON.parse(l)).filter((l) => l.t === 'secret_policy');
-    assert.deepEqual(pols.map((p) => p.name), ['API_KEY', 'SESSION']);
+    const pols = body
+      .slice(1)
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.t === 'secret_policy');
+    assert.deepEqual(
+      pols.map((p) => p.name),
+      ['API_KEY', 'SESSION'],
+    );
     const session = pols.find((p) => p.name === 'SESSION');
     assert.equal(session.auto, true);
     assert.deepEqual(JSON.parse(session.generator), { charset: 'words', length: 5 });

@@ -66,7 +66,14 @@ describe('hush secrets generate / policy / stale and --raw, against a real serve
     assert.deepEqual(JSON.parse(exp.stdout), { LIT: 'a${b}', URL: 'postgres://db.internal/app', ZONE: 'eu-1' });
     const raw = await root.run(['secrets', 'export', '--only', 'URL,LIT', '--format', 'json', '--raw', ...T]);
     assert.deepEqual(JSON.parse(raw.stdout), { LIT: 'a$${b}', URL: 'postgres://${HOST}/app' });
-    const run = await root.run(['run', ...T, '--', process.execPath, '-e', 'process.stdout.write(process.env.URL + "|" + process.env.ZONE)']);
+    const run = await root.run([
+      'run',
+      ...T,
+      '--',
+      process.execPath,
+      '-e',
+      'process.stdout.write(process.env.URL + "|" + process.env.ZONE)',
+    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, 'postgres://db.internal/app|eu-1');
     const runRaw = await root.run(['run', '--raw', ...T, '--', process.execPath, '-e', 'process.stdout.write(process.env.URL)']);
@@ -76,7 +83,10 @@ describe('hush secrets generate / policy / stale and --raw, against a real serve
     const reader = cli({ HUSH_ADDR: s.url, HUSH_TOKEN: t.token });
     const denied = await reader.run(['secrets', 'get', 'ZONE', ...T]);
     assert.equal(denied.code, 4);
-    assert.match(oneErrorLine(denied.stderr), /reference \$\{shared\.REGION\} in api\/prod\/ZONE names api\/shared, which this token may not read/);
+    assert.match(
+      oneErrorLine(denied.stderr),
+      /reference \$\{shared\.REGION\} in api\/prod\/ZONE names api\/shared, which this token may not read/,
+    );
     assert.doesNotMatch(denied.stderr + denied.stdout, /eu/);
     const deniedRun = await reader.run(['run', ...T, '--', process.execPath, '-e', '0']);
     assert.notEqual(deniedRun.code, 0);

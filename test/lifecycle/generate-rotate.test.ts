@@ -17,7 +17,9 @@ async function seed(s: TestServer) {
 async function age(s: TestServer, key: string, days: number) {
   const db = sideDb(s);
   try {
-    const n = await db('secrets').where({ name: key }).update({ updated_at: db.raw('updated_at - ?', [days * DAY]) });
+    const n = await db('secrets')
+      .where({ name: key })
+      .update({ updated_at: db.raw('updated_at - ?', [days * DAY]) });
     assert.equal(n, 1);
   } finally {
     await db.destroy();
@@ -33,10 +35,17 @@ for (const backend of BACKENDS) {
       s = await startOn(backend, { 'rotation-check-interval': '0' });
       await seed(s);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     it('generate makes a value of the charset and length asked, stored like any value, shown only when asked', async () => {
-      const cases: [string, number, RegExp][] = [['alnum', 32, /^[A-Za-z0-9]{32}$/], ['hex', 64, /^[0-9a-f]{64}$/], ['base64url', 43, /^[A-Za-z0-9_-]{43}$/], ['words', 6, /^[a-z]+(-[a-z]+){5}$/]];
+      const cases: [string, number, RegExp][] = [
+        ['alnum', 32, /^[A-Za-z0-9]{32}$/],
+        ['hex', 64, /^[0-9a-f]{64}$/],
+        ['base64url', 43, /^[A-Za-z0-9_-]{43}$/],
+        ['words', 6, /^[a-z]+(-[a-z]+){5}$/],
+      ];
       for (const [charset, length, re] of cases) {
         const key = `G_${charset.toUpperCase()}`;
         const r = await s.api('POST', `${P}/secrets/${key}/generate`, { charset, length });
@@ -67,7 +76,14 @@ for (const backend of BACKENDS) {
     });
 
     it('bad generate input gets a clear 400', async () => {
-      const bad = [{ charset: 'emoji' }, { charset: 'hex', length: 4 }, { charset: 'words', length: 500 }, { charset: 'alnum', auto: true }, { charset: 'alnum', rotateEvery: '5 days' }, { charset: 'alnum', expiresAt: 'soon' }];
+      const bad = [
+        { charset: 'emoji' },
+        { charset: 'hex', length: 4 },
+        { charset: 'words', length: 500 },
+        { charset: 'alnum', auto: true },
+        { charset: 'alnum', rotateEvery: '5 days' },
+        { charset: 'alnum', expiresAt: 'soon' },
+      ];
       for (const body of bad) {
         const r = await s.api('POST', `${P}/secrets/BAD_GEN/generate`, body);
         assert.equal(r.status, 400, `${JSON.stringify(body)} -> ${r.text}`);
@@ -140,7 +156,13 @@ for (const backend of BACKENDS) {
     });
 
     it('an auto secret that is due gets a new generated version from the server, with a normal secret.write event', async () => {
-      const g = await s.api('POST', `${P}/secrets/ROTATED/generate`, { charset: 'hex', length: 40, rotateEvery: '7d', auto: true, show: true });
+      const g = await s.api('POST', `${P}/secrets/ROTATED/generate`, {
+        charset: 'hex',
+        length: 40,
+        rotateEvery: '7d',
+        auto: true,
+        show: true,
+      });
       assert.equal(g.status, 200, g.text);
       assert.equal(g.body.policy.auto, true);
       await age(s, 'ROTATED', 8);
@@ -155,7 +177,11 @@ for (const backend of BACKENDS) {
       assert.deepEqual(ev.target, { key: 'ROTATED', version: 2 });
       assert.equal(ev.detail.rotation, 'auto');
       assert.equal((await s.server.container.lifecycle.tick(Date.now(), 'test')).rotated, 0, 'not due any more');
-      assert.equal((await events(s, 'secret.rotation_due')).filter((e) => e.target.key === 'ROTATED').length, 0, 'auto secrets get no reminder');
+      assert.equal(
+        (await events(s, 'secret.rotation_due')).filter((e) => e.target.key === 'ROTATED').length,
+        0,
+        'auto secrets get no reminder',
+      );
     });
   });
 }
@@ -179,22 +205,45 @@ describe('two servers on one PostgreSQL database', NEEDS_PG, () => {
   let b: TestServer;
   before(async () => {
     a = await startOn('postgres', { 'rotation-check-interval': '0' });
-    b = await startServer({ settings: { 'database-url': a.config.databaseUrl, 'master-key-file': join(a.dataDir, 'master.key'), 'rotation-check-interval': '0' } });
+    b = await startServer({
+      settings: { 'database-url': a.config.databaseUrl, 'master-key-file': join(a.dataDir, 'master.key'), 'rotation-check-interval': '0' },
+    });
     await seed(a);
   });
-  after(async () => { await b?.close(); await a?.close(); });
+  after(async () => {
+    await b?.close();
+    await a?.close();
+  });
 
   it('rotate each due auto secret exactly once, and remind each due secret exactly once, however their passes overlap', async () => {
     for (let i = 0; i < 5; i++) await a.api('POST', `${P}/secrets/AUTO_${i}/generate`, { charset: 'hex', rotateEvery: '1d', auto: true });
-    for (let i = 0; i < 5; i++) { await a.api('PUT', `${P}/secrets/REMIND_${i}`, { value: 'v' }); await a.api('PUT', `${P}/secrets/REMIND_${i}/policy`, { rotateEvery: '1d' }); }
-    for (let i = 0; i < 5; i++) { await age(a, `AUTO_${i}`, 2); await age(a, `REMIND_${i}`, 2); }
+    for (let i = 0; i < 5; i++) {
+      await a.api('PUT', `${P}/secrets/REMIND_${i}`, { value: 'v' });
+      await a.api('PUT', `${P}/secrets/REMIND_${i}/policy`, { rotateEvery: '1d' });
+    }
+    for (let i = 0; i < 5; i++) {
+      await age(a, `AUTO_${i}`, 2);
+      await age(a, `REMIND_${i}`, 2);
+    }
     const now = Date.now();
     const results = [];
     for (let round = 0; round < 3; round++) {
-      results.push(...await Promise.all([a.server.container.lifecycle.tick(now, 'node-a'), b.server.container.lifecycle.tick(now, 'node-b'), a.server.container.lifecycle.tick(now, 'node-a2')]));
+      results.push(
+        ...(await Promise.all([
+          a.server.container.lifecycle.tick(now, 'node-a'),
+          b.server.container.lifecycle.tick(now, 'node-b'),
+          a.server.container.lifecycle.tick(now, 'node-a2'),
+        ])),
+      );
     }
-    assert.equal(results.reduce((n, r) => n + r.rotated, 0), 5);
-    assert.equal(results.reduce((n, r) => n + r.reminded, 0), 5);
+    assert.equal(
+      results.reduce((n, r) => n + r.rotated, 0),
+      5,
+    );
+    assert.equal(
+      results.reduce((n, r) => n + r.reminded, 0),
+      5,
+    );
     const writes = (await events(a, 'secret.write')).filter((e) => e.detail.rotation === 'auto');
     assert.equal(writes.length, 5);
     for (let i = 0; i < 5; i++) assert.equal((await a.api('GET', `${P}/secrets/AUTO_${i}`)).body.version, 2);

@@ -19,7 +19,12 @@ for (const backend of BACKENDS) {
     before(async () => {
       s = await startOn(backend);
       for (const p of ['api', 'billing']) assert.equal((await s.api('POST', '/v1/projects', { name: p })).status, 201);
-      for (const [p, e] of [['api', 'prod'], ['api', 'dev'], ['billing', 'prod']]) assert.equal((await s.api('POST', `/v1/projects/${p}/envs`, { name: e })).status, 201);
+      for (const [p, e] of [
+        ['api', 'prod'],
+        ['api', 'dev'],
+        ['billing', 'prod'],
+      ])
+        assert.equal((await s.api('POST', `/v1/projects/${p}/envs`, { name: e })).status, 201);
       await put(P, 'DB_HOST', 'db.internal');
       await put(P, 'DB_PASS', 'pa55');
       await put('/v1/projects/api/envs/dev', 'SHARED', 'from-dev');
@@ -28,7 +33,9 @@ for (const backend of BACKENDS) {
       assert.equal(t.status, 201, t.text);
       reader = t.body.token;
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     it('same env: ${KEY} resolves in single and bulk reads', async () => {
       await put(P, 'DB_URL', 'postgres://app:${DB_PASS}@${DB_HOST}/app');
@@ -110,7 +117,11 @@ for (const backend of BACKENDS) {
       assert.match(r.body.error.message, /api\/prod\/CYC -> api\/dev\/LOOP -> api\/prod\/CYC/);
       assert.equal((await s.api('GET', `${P}/secrets`)).body.error.code, 'reference_cycle');
       await s.api('DELETE', `${P}/secrets/CYC`);
-      row('cycle', 'CB = b-${CA}, CA = a-${CB}', `write ${w.status} ${w.body.error.code}; via other env: read ${r.status} ${r.body.error.code}`);
+      row(
+        'cycle',
+        'CB = b-${CA}, CA = a-${CB}',
+        `write ${w.status} ${w.body.error.code}; via other env: read ${r.status} ${r.body.error.code}`,
+      );
     });
 
     it('a chain of 8 references resolves; 9 is refused (write time, and read time)', async () => {
@@ -169,5 +180,12 @@ after(() => {
   if (!table.length) return;
   const w = [9, 16, 58];
   const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i] ?? 0)).join(' | ')} |`;
-  console.log(['', 'Reference tests:', line(['engine', 'case', 'stored value', 'read result']), ...table.map((r) => line([r.backend, r.case, r.value, r.result]))].join('\n'));
+  console.log(
+    [
+      '',
+      'Reference tests:',
+      line(['engine', 'case', 'stored value', 'read result']),
+      ...table.map((r) => line([r.backend, r.case, r.value, r.result])),
+    ].join('\n'),
+  );
 });

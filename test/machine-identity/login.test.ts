@@ -34,16 +34,30 @@ for (const backend of BACKENDS) {
       iss = await startIssuer();
       await seed(s.api, { api: { prod: { DB_URL: 'postgres://prod' }, dev: { DEBUG: '1' } }, web: { prod: { X: 'x' } } });
     });
-    after(async () => { await s?.close(); await iss?.close(); });
+    after(async () => {
+      await s?.close();
+      await iss?.close();
+    });
 
     const role = (name: string, extra: Record<string, unknown> = {}) => ({
-      name, issuer: iss.url, audience: 'hush', scopes: ['read:api/prod'], ttl: '15m',
-      boundClaims: { repository: 'org/app', ref: ['refs/heads/main', 'refs/tags/v*'] }, boundSubject: 'repo:org/app:*', ...extra,
+      name,
+      issuer: iss.url,
+      audience: 'hush',
+      scopes: ['read:api/prod'],
+      ttl: '15m',
+      boundClaims: { repository: 'org/app', ref: ['refs/heads/main', 'refs/tags/v*'] },
+      boundSubject: 'repo:org/app:*',
+      ...extra,
     });
-    const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'repo:org/app:ref:refs/heads/main', repository: 'org/app', ref: 'refs/heads/main', ...extra });
+    const claims = (extra: Record<string, unknown> = {}) => ({
+      sub: 'repo:org/app:ref:refs/heads/main',
+      repository: 'org/app',
+      ref: 'refs/heads/main',
+      ...extra,
+    });
     const login = (r: string, jwt: string) => s.api('POST', '/v1/auth/jwt/login', { role: r, jwt }, null);
 
-    it('a JWT from the issuer (found by OIDC discovery) becomes a token no wider than the role, living at most the role\'s ttl and the JWT\'s exp', async () => {
+    it("a JWT from the issuer (found by OIDC discovery) becomes a token no wider than the role, living at most the role's ttl and the JWT's exp", async () => {
       const c = await s.api('POST', '/v1/auth/jwt/roles', role('deploy'));
       assert.equal(c.status, 201, c.text);
       assert.equal(c.body.keySource, 'discovery');
@@ -76,45 +90,84 @@ for (const backend of BACKENDS) {
       const ev = (await events(s, 'auth.jwt.login')).find((e) => e.outcome === 'ok' && e.target.tokenId === r.body.id);
       assert.ok(ev, 'the login event');
       assert.equal(ev.target.role, 'deploy');
-      assert.deepEqual(ev.detail.claims, { iss: iss.url, sub: 'repo:org/app:ref:refs/heads/main', repository: 'org/app', ref: 'refs/heads/main' });
+      assert.deepEqual(ev.detail.claims, {
+        iss: iss.url,
+        sub: 'repo:org/app:ref:refs/heads/main',
+        repository: 'org/app',
+        ref: 'refs/heads/main',
+      });
       assert.ok(!JSON.stringify(ev).includes(jwt.split('.')[2]), 'never the JWT');
       // A replay within the JWT's lifetime is accepted (docs/machine-identity.md says so).
       assert.equal((await login('deploy', jwt)).status, 200);
       // A glob on a bound claim: a tag ref matches refs/tags/v*.
-      assert.equal((await login('deploy', await iss.sign(claims({ ref: 'refs/tags/v1.2.3', sub: 'repo:org/app:ref:refs/tags/v1.2.3' })))).status, 200);
+      assert.equal(
+        (await login('deploy', await iss.sign(claims({ ref: 'refs/tags/v1.2.3', sub: 'repo:org/app:ref:refs/tags/v1.2.3' })))).status,
+        200,
+      );
     });
 
     it('a key rotation at the issuer (a new kid) is picked up without a restart', async () => {
       const before_ = iss.jwksFetches;
       const k2 = await iss.rotate('ES256');
       // Refetched on the unknown kid (at most once a second per URL, so the first try may come too soon).
-      await waitFor(async () => (await login('deploy', await iss.sign(claims(), { key: k2 }))).status === 200, 'the new kid is picked up', 10_000);
+      await waitFor(
+        async () => (await login('deploy', await iss.sign(claims(), { key: k2 }))).status === 200,
+        'the new kid is picked up',
+        10_000,
+      );
       assert.ok(iss.jwksFetches > before_, 'the JWKS was fetched again for the unknown kid');
       // Keys of the other allowed algorithms verify too.
       const k3 = await iss.rotate('EdDSA');
-      await waitFor(async () => (await login('deploy', await iss.sign(claims(), { key: k3 }))).status === 200, 'an EdDSA key added later is picked up', 10_000);
+      await waitFor(
+        async () => (await login('deploy', await iss.sign(claims(), { key: k3 }))).status === 200,
+        'an EdDSA key added later is picked up',
+        10_000,
+      );
     });
 
     it('a Kubernetes-style JWKS given inline, and a PEM key, for an issuer the server cannot reach', async () => {
       const k8s = await makeKey('RS256', 'k8s-1');
       const k8sIssuer = 'https://kubernetes.default.svc.cluster.local';
       const r1 = await s.api('POST', '/v1/auth/jwt/roles', {
-        name: 'k8s-app', issuer: k8sIssuer, audience: 'hush', scopes: ['read:api/*'], ttl: '1h',
-        boundSubject: 'system:serviceaccount:prod:app', jwks: { keys: [k8s.jwk] },
+        name: 'k8s-app',
+        issuer: k8sIssuer,
+        audience: 'hush',
+        scopes: ['read:api/*'],
+        ttl: '1h',
+        boundSubject: 'system:serviceaccount:prod:app',
+        jwks: { keys: [k8s.jwk] },
       });
       assert.equal(r1.status, 201, r1.text);
       assert.equal(r1.body.keySource, 'jwks');
       const jwt = await new SignJWT({ sub: 'system:serviceaccount:prod:app', 'kubernetes.io': { namespace: 'prod' } })
-        .setProtectedHeader({ alg: 'RS256', kid: 'k8s-1' }).setIssuer(k8sIssuer).setAudience(['hush', 'other']).setIssuedAt().setExpirationTime('1h').sign(k8s.privateKey);
+        .setProtectedHeader({ alg: 'RS256', kid: 'k8s-1' })
+        .setIssuer(k8sIssuer)
+        .setAudience(['hush', 'other'])
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(k8s.privateKey);
       const ok = await login('k8s-app', jwt);
       assert.equal(ok.status, 200, ok.text);
       assert.equal((await s.api('GET', '/v1/projects/api/envs/dev/secrets/DEBUG', undefined, ok.body.token)).body.value, '1');
 
       const ed = await makeKey('EdDSA', 'ed');
-      const r2 = await s.api('POST', '/v1/auth/jwt/roles', { name: 'pem', issuer: 'https://ci.internal', audience: 'hush', scopes: ['read:web/prod'], ttl: '5m', publicKey: await pemOf(ed) });
+      const r2 = await s.api('POST', '/v1/auth/jwt/roles', {
+        name: 'pem',
+        issuer: 'https://ci.internal',
+        audience: 'hush',
+        scopes: ['read:web/prod'],
+        ttl: '5m',
+        publicKey: await pemOf(ed),
+      });
       assert.equal(r2.status, 201, r2.text);
       assert.equal(r2.body.keySource, 'public_key');
-      const j2 = await new SignJWT({ sub: 'job-1' }).setProtectedHeader({ alg: 'EdDSA' }).setIssuer('https://ci.internal').setAudience('hush').setIssuedAt().setExpirationTime('5m').sign(ed.privateKey);
+      const j2 = await new SignJWT({ sub: 'job-1' })
+        .setProtectedHeader({ alg: 'EdDSA' })
+        .setIssuer('https://ci.internal')
+        .setAudience('hush')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(ed.privateKey);
       assert.equal((await login('pem', j2)).status, 200);
     });
 
@@ -127,15 +180,68 @@ for (const backend of BACKENDS) {
         ['wrong iss', 'deploy', () => iss.sign(claims(), { iss: 'https://evil.example' }), /iss/],
         ['wrong aud', 'deploy', () => iss.sign(claims(), { aud: 'someone-else' }), /aud/],
         ['expired', 'deploy', () => iss.sign(claims(), { expiresIn: now - 600 }), /expired/],
-        ['not yet valid', 'deploy', async () => new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(iss.url).setAudience('hush').setIssuedAt().setNotBefore(now + 3600).setExpirationTime(now + 7200).sign(iss.keys[0].privateKey), /nbf/],
-        ['iat in the future', 'deploy', async () => new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(iss.url).setAudience('hush').setIssuedAt(now + 3600).setExpirationTime(now + 7200).sign(iss.keys[0].privateKey), /iat/],
-        ['alg none', 'deploy', async () => new UnsecuredJWT(claims()).setIssuer(iss.url).setAudience('hush').setIssuedAt().setExpirationTime('10m').encode(), /algorithm none/],
-        ['HS256 signed with the public key', 'pem', async () => new SignJWT({ sub: 'job-1' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://ci.internal').setAudience('hush').setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(pem)), /algorithm HS256/],
+        [
+          'not yet valid',
+          'deploy',
+          async () =>
+            new SignJWT(claims())
+              .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+              .setIssuer(iss.url)
+              .setAudience('hush')
+              .setIssuedAt()
+              .setNotBefore(now + 3600)
+              .setExpirationTime(now + 7200)
+              .sign(iss.keys[0].privateKey),
+          /nbf/,
+        ],
+        [
+          'iat in the future',
+          'deploy',
+          async () =>
+            new SignJWT(claims())
+              .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+              .setIssuer(iss.url)
+              .setAudience('hush')
+              .setIssuedAt(now + 3600)
+              .setExpirationTime(now + 7200)
+              .sign(iss.keys[0].privateKey),
+          /iat/,
+        ],
+        [
+          'alg none',
+          'deploy',
+          async () => new UnsecuredJWT(claims()).setIssuer(iss.url).setAudience('hush').setIssuedAt().setExpirationTime('10m').encode(),
+          /algorithm none/,
+        ],
+        [
+          'HS256 signed with the public key',
+          'pem',
+          async () =>
+            new SignJWT({ sub: 'job-1' })
+              .setProtectedHeader({ alg: 'HS256' })
+              .setIssuer('https://ci.internal')
+              .setAudience('hush')
+              .setIssuedAt()
+              .setExpirationTime('5m')
+              .sign(new TextEncoder().encode(pem)),
+          /algorithm HS256/,
+        ],
         ['unknown kid', 'deploy', async () => iss.sign(claims(), { key: await makeKey('RS256', 'nobody-knows') }), /kid/],
         ['bound claim mismatch', 'deploy', () => iss.sign(claims({ repository: 'org/other' })), /claim repository/],
         ['sub mismatch', 'deploy', () => iss.sign(claims({ sub: 'repo:evil/app:ref:refs/heads/main' })), /sub/],
         ['role that does not exist', 'no-such-role', () => iss.sign(claims()), /role does not exist/],
-        ['no aud at all', 'deploy', async () => new SignJWT(claims()).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(iss.url).setIssuedAt().setExpirationTime('10m').sign(iss.keys[0].privateKey), /aud/],
+        [
+          'no aud at all',
+          'deploy',
+          async () =>
+            new SignJWT(claims())
+              .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+              .setIssuer(iss.url)
+              .setIssuedAt()
+              .setExpirationTime('10m')
+              .sign(iss.keys[0].privateKey),
+          /aud/,
+        ],
         ['not a JWT', 'deploy', async () => 'not.a.jwt', /malformed/],
       ];
       const required = await s.api('POST', '/v1/auth/jwt/roles', role('needs-env', { requiredClaims: ['environment'] }));
@@ -165,7 +271,19 @@ for (const backend of BACKENDS) {
     it('a JWKS endpoint that hangs, or that returns 10 MB, is a 401 with the reason audited, within the fetch timeout', async () => {
       const slow = await startIssuer();
       try {
-        assert.equal((await s.api('POST', '/v1/auth/jwt/roles', { name: 'slow', issuer: slow.url, audience: 'hush', scopes: ['read:api/prod'], ttl: '15m', jwksUrl: `${slow.url}/keys` })).status, 201);
+        assert.equal(
+          (
+            await s.api('POST', '/v1/auth/jwt/roles', {
+              name: 'slow',
+              issuer: slow.url,
+              audience: 'hush',
+              scopes: ['read:api/prod'],
+              ttl: '15m',
+              jwksUrl: `${slow.url}/keys`,
+            })
+          ).status,
+          201,
+        );
         slow.mode = 'hang';
         const t0 = Date.now();
         const r = await login('slow', await slow.sign({ sub: 'x' }));
@@ -188,7 +306,10 @@ for (const backend of BACKENDS) {
 
     it('outside review: no regex backtracking, roles act for their creator, public keys only, own claims only, redacted names, fuller audit', async () => {
       // A pattern that backtracks exponentially as a RegExp: linear here (the test would hang otherwise).
-      assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('redos', { boundSubject: '*a*a*a*a*a*a*b', boundClaims: {} }))).status, 201);
+      assert.equal(
+        (await s.api('POST', '/v1/auth/jwt/roles', role('redos', { boundSubject: '*a*a*a*a*a*a*b', boundClaims: {} }))).status,
+        201,
+      );
       const slow = await login('redos', await iss.sign({ sub: 'a'.repeat(4000) }));
       assert.equal(slow.status, 401);
       assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('stars', { boundSubject: '*'.repeat(17) }))).status, 400);
@@ -212,13 +333,25 @@ for (const backend of BACKENDS) {
       // Public keys only in an inline JWKS.
       const k = await makeKey('RS256', 'priv');
       const { exportJWK } = await import('jose');
-      const priv = await s.api('POST', '/v1/auth/jwt/roles', role('priv', { jwks: { keys: [{ ...(await exportJWK(k.privateKey)), kid: 'priv' }] } }));
+      const priv = await s.api(
+        'POST',
+        '/v1/auth/jwt/roles',
+        role('priv', { jwks: { keys: [{ ...(await exportJWK(k.privateKey)), kid: 'priv' }] } }),
+      );
       assert.equal(priv.status, 400, priv.text);
       assert.match(priv.body.error.message, /private or secret key material/);
       // Only the public members of each key are kept: nothing else a document carries is stored.
-      const extra = await s.api('POST', '/v1/auth/jwt/roles', role('extra', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }], d: 'top-level junk' } }));
+      const extra = await s.api(
+        'POST',
+        '/v1/auth/jwt/roles',
+        role('extra', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }], d: 'top-level junk' } }),
+      );
       assert.equal(extra.status, 400, 'unknown top-level members are refused by the schema');
-      const pub = await s.api('POST', '/v1/auth/jwt/roles', role('pub-only', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }] } }));
+      const pub = await s.api(
+        'POST',
+        '/v1/auth/jwt/roles',
+        role('pub-only', { jwks: { keys: [{ ...k.jwk, D: 'not-a-member', note: 'x' }] } }),
+      );
       assert.equal(pub.status, 201, pub.text);
       const stored = await s.server.container.stores.jwtRoles.get('pub-only');
       assert.ok(stored && !stored.jwks!.includes('not-a-member') && !stored.jwks!.includes('note'), stored?.jwks ?? '');
@@ -246,19 +379,28 @@ for (const backend of BACKENDS) {
 
       // The role's events say what it matches and where its keys come from.
       const created = (await events(s, 'auth.role.create')).find((e) => e.target.role === 'k8s-app');
-      assert.ok(created.detail.keySha256 && created.detail.boundSubject === 'system:serviceaccount:prod:app', JSON.stringify(created.detail));
+      assert.ok(
+        created.detail.keySha256 && created.detail.boundSubject === 'system:serviceaccount:prod:app',
+        JSON.stringify(created.detail),
+      );
     });
 
     it('roles are managed by root, or by admin of every project their scopes name; stored, listed, deleted, audited', async () => {
       const adm = await s.api('POST', '/v1/tokens', { name: 'api-admin', scopes: ['admin:api'], ttl: '1h' });
       const a = adm.body.token;
-      assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('api-ci', { scopes: ['read:api/prod', 'write:api/dev'] }), a)).status, 201);
+      assert.equal(
+        (await s.api('POST', '/v1/auth/jwt/roles', role('api-ci', { scopes: ['read:api/prod', 'write:api/dev'] }), a)).status,
+        201,
+      );
       const wide = await s.api('POST', '/v1/auth/jwt/roles', role('too-wide', { scopes: ['read:api/prod', 'read:web/prod'] }), a);
       assert.equal(wide.status, 403);
       assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('sys', { scopes: ['audit'] }), a)).status, 403);
       assert.equal((await s.api('POST', '/v1/auth/jwt/roles', role('api-ci'))).status, 409);
       const mine = await s.api('GET', '/v1/auth/jwt/roles', undefined, a);
-      assert.ok(mine.body.roles.every((r: any) => r.scopes.every((x: string) => x.includes(':api/'))), JSON.stringify(mine.body.roles.map((r: any) => r.name)));
+      assert.ok(
+        mine.body.roles.every((r: any) => r.scopes.every((x: string) => x.includes(':api/'))),
+        JSON.stringify(mine.body.roles.map((r: any) => r.name)),
+      );
       assert.ok(!mine.body.roles.some((r: any) => r.name === 'pem'), 'a role on web is not listed to an api admin');
       assert.equal((await s.api('GET', '/v1/auth/jwt/roles/pem', undefined, a)).status, 404);
       assert.equal((await s.api('DELETE', '/v1/auth/jwt/roles/pem', undefined, a)).status, 404);
@@ -289,10 +431,21 @@ describe('JWT login failures count toward the failed-authentication limit', () =
   it('after the limit, even a valid JWT gets 429 with Retry-After', async (t) => {
     const s = await startOn('sqlite', { 'auth-fail-limit': 3 });
     const iss = await startIssuer();
-    t.after(async () => { await s.close(); await iss.close(); });
-    assert.equal((await s.api('POST', '/v1/auth/jwt/roles', { name: 'ci', issuer: iss.url, audience: 'hush', scopes: ['read:api/prod'], ttl: '15m' })).status, 201);
+    t.after(async () => {
+      await s.close();
+      await iss.close();
+    });
+    assert.equal(
+      (await s.api('POST', '/v1/auth/jwt/roles', { name: 'ci', issuer: iss.url, audience: 'hush', scopes: ['read:api/prod'], ttl: '15m' }))
+        .status,
+      201,
+    );
     const api = apiFor(s.url, '');
-    for (let i = 0; i < 3; i++) assert.equal((await api('POST', '/v1/auth/jwt/login', { role: 'ci', jwt: await iss.sign({ sub: 'x' }, { aud: 'wrong' }) }, null)).status, 401);
+    for (let i = 0; i < 3; i++)
+      assert.equal(
+        (await api('POST', '/v1/auth/jwt/login', { role: 'ci', jwt: await iss.sign({ sub: 'x' }, { aud: 'wrong' }) }, null)).status,
+        401,
+      );
     const locked = await api('POST', '/v1/auth/jwt/login', { role: 'ci', jwt: await iss.sign({ sub: 'x' }) }, null);
     assert.equal(locked.status, 429, locked.text);
     assert.ok(Number(locked.headers.get('retry-after')) > 0);
@@ -304,21 +457,52 @@ describe('JWT auth roles in backups (format 3)', () => {
     const s = await startOn('sqlite');
     const iss = await startIssuer();
     const dir = tempDir('hush-mi-backup-');
-    t.after(async () => { await s.close(); await iss.close(); });
+    t.after(async () => {
+      await s.close();
+      await iss.close();
+    });
     await seed(s.api, { api: { prod: { DB_URL: 'restored-value' } } });
-    assert.equal((await s.api('POST', '/v1/auth/jwt/roles', { name: 'ci', issuer: iss.url, audience: 'hush', scopes: ['read:api/prod'], ttl: '15m', boundClaims: { repository: 'org/app' } })).status, 201);
+    assert.equal(
+      (
+        await s.api('POST', '/v1/auth/jwt/roles', {
+          name: 'ci',
+          issuer: iss.url,
+          audience: 'hush',
+          scopes: ['read:api/prod'],
+          ttl: '15m',
+          boundClaims: { repository: 'org/app' },
+        })
+      ).status,
+      201,
+    );
     const pass = join(dir, 'pass');
     writeFileSync(pass, 'backup passphrase for the roles test\n', { mode: 0o600 });
     const env = { HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken };
     const made = await runHush(['backup', 'create', '--passphrase-file', pass, '--out', join(dir, 'vault.pgp')], { env });
     assert.equal(made.code, 0, made.stderr);
-    const restored = await runHush(['backup', 'restore', join(dir, 'vault.pgp'), '--passphrase-file', pass, '--data-dir', join(dir, 'restored')]);
+    const restored = await runHush([
+      'backup',
+      'restore',
+      join(dir, 'vault.pgp'),
+      '--passphrase-file',
+      pass,
+      '--data-dir',
+      join(dir, 'restored'),
+    ]);
     assert.equal(restored.code, 0, restored.stderr);
     const r = await startServer({ dataDir: join(dir, 'restored') });
     t.after(() => r.close());
     const roles = await apiFor(r.url, s.rootToken)('GET', '/v1/auth/jwt/roles');
-    assert.deepEqual(roles.body.roles.map((x: any) => [x.name, x.boundClaims]), [['ci', { repository: ['org/app'] }]]);
-    const login = await apiFor(r.url, '')('POST', '/v1/auth/jwt/login', { role: 'ci', jwt: await iss.sign({ sub: 'x', repository: 'org/app' }) }, null);
+    assert.deepEqual(
+      roles.body.roles.map((x: any) => [x.name, x.boundClaims]),
+      [['ci', { repository: ['org/app'] }]],
+    );
+    const login = await apiFor(r.url, '')(
+      'POST',
+      '/v1/auth/jwt/login',
+      { role: 'ci', jwt: await iss.sign({ sub: 'x', repository: 'org/app' }) },
+      null,
+    );
     assert.equal(login.status, 200, login.text);
     assert.equal((await apiFor(r.url, login.body.token)('GET', '/v1/projects/api/envs/prod/secrets/DB_URL')).body.value, 'restored-value');
   });

@@ -16,7 +16,7 @@ import { mint, remember } from '../tokens/support.js';
 import { rootCli } from '../cli/helpers.js';
 
 const PROMTOOL = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
-const PROMTOOL_SKIP = PROMTOOL ? false : 'promtool not found: install Debian\'s prometheus package (.ci/run does)';
+const PROMTOOL_SKIP = PROMTOOL ? false : "promtool not found: install Debian's prometheus package (.ci/run does)";
 
 async function scrape(url: string, token: string | null): Promise<{ status: number; type: string | null; text: string }> {
   const r = await fetch(`${url}/v1/sys/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -49,11 +49,14 @@ for (const backend of BACKENDS) {
       metricsToken = (await mint(s, ['metrics'], { name: 'scraper' })).token;
       assert.equal((await s.api('POST', '/v1/projects', { name: project })).status, 201);
       assert.equal((await s.api('POST', `/v1/projects/${project}/envs`, { name: env })).status, 201);
-      for (let i = 0; i < 3; i++) assert.equal((await s.api('PUT', `/v1/projects/${project}/envs/${env}/secrets/${key}`, { value: `v${i}` })).status, 200);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await s.api('PUT', `/v1/projects/${project}/envs/${env}/secrets/${key}`, { value: `v${i}` })).status, 200);
       assert.equal((await s.api('GET', `/v1/projects/${project}/envs/${env}/secrets/${key}`)).status, 200);
       assert.equal((await s.api('GET', `/v1/projects/${project}/envs/${env}/secrets/NOPE_${key}`)).status, 404);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     it('a token with the metrics grant gets Prometheus text that promtool check metrics accepts', { skip: PROMTOOL_SKIP }, async (t) => {
       const r = await scrape(s.url, metricsToken);
@@ -68,14 +71,19 @@ for (const backend of BACKENDS) {
     it('requests are counted by route pattern, method and status; no project, env, key or token name appears', async () => {
       const { text } = await scrape(s.url, metricsToken);
       const route = '/v1/projects/:p/envs/:e/secrets/:key';
-      assert.ok((sample(text, `hush_http_request_duration_seconds_count{method="PUT",route="${route}",status="200"}`) ?? 0) >= 3, text.slice(0, 3000));
+      assert.ok(
+        (sample(text, `hush_http_request_duration_seconds_count{method="PUT",route="${route}",status="200"}`) ?? 0) >= 3,
+        text.slice(0, 3000),
+      );
       assert.ok((sample(text, `hush_http_request_duration_seconds_count{method="GET",route="${route}",status="200"}`) ?? 0) >= 1);
       assert.ok((sample(text, `hush_http_request_duration_seconds_count{method="GET",route="${route}",status="404"}`) ?? 0) >= 1);
-      for (const name of [project, env, key, s.rootToken, metricsToken]) assert.ok(!text.includes(name), `${name.slice(0, 12)}… appears in the metrics`);
+      for (const name of [project, env, key, s.rootToken, metricsToken])
+        assert.ok(!text.includes(name), `${name.slice(0, 12)}… appears in the metrics`);
     });
 
     it('URLs that match no route share one series, whatever they are', async () => {
-      for (const p of ['/v1/nope/a', '/v1/nope/b', `/v1/${randomBytes(8).toString('hex')}`]) assert.equal((await fetch(`${s.url}${p}`)).status, 404);
+      for (const p of ['/v1/nope/a', '/v1/nope/b', `/v1/${randomBytes(8).toString('hex')}`])
+        assert.equal((await fetch(`${s.url}${p}`)).status, 404);
       const { text } = await scrape(s.url, metricsToken);
       assert.ok((sample(text, 'hush_http_request_duration_seconds_count{method="other",route="(unmatched)",status="404"}') ?? 0) >= 3);
       assert.ok(!text.includes('/v1/nope'));
@@ -89,7 +97,10 @@ for (const backend of BACKENDS) {
       assert.ok((sample(text, 'hush_audit_append_duration_seconds_count') ?? 0) >= 1);
       assert.ok((sample(text, 'hush_audit_batch_commit_duration_seconds_count') ?? 0) >= 1);
       const lookups = ['hit', 'miss', 'uncached'].map((c) => sample(text, `hush_token_lookups_total{cache="${c}"}`) ?? NaN);
-      assert.ok(lookups.every((n) => n >= 0), 'every cache series is present');
+      assert.ok(
+        lookups.every((n) => n >= 0),
+        'every cache series is present',
+      );
       if (backend === 'sqlite') assert.ok(lookups[0] >= 1, 'SQLite: repeated requests with one token hit the cache');
       else assert.ok(lookups[2] >= 1, 'PostgreSQL: lookups are uncached');
       assert.equal(sample(text, 'hush_sealed'), 0);
@@ -105,14 +116,20 @@ for (const backend of BACKENDS) {
         try {
           await trx.raw('select 1');
           const { text } = await scrape(s.url, metricsToken);
-          assert.ok((sample(text, 'hush_db_pool_connections{state="used"}') ?? 0) >= 1, text.split('\n').filter((l) => l.startsWith('hush_db_pool')).join('\n'));
+          assert.ok(
+            (sample(text, 'hush_db_pool_connections{state="used"}') ?? 0) >= 1,
+            text
+              .split('\n')
+              .filter((l) => l.startsWith('hush_db_pool'))
+              .join('\n'),
+          );
         } finally {
           await trx.rollback();
         }
       });
     }
 
-    it('a backup sets the last backup\'s time, duration and size', async () => {
+    it("a backup sets the last backup's time, duration and size", async () => {
       const before_ = await scrape(s.url, metricsToken);
       assert.equal(sample(before_.text, 'hush_backup_last_success_timestamp_seconds'), 0, 'no backup yet');
       const t0 = Date.now() / 1000;
@@ -174,11 +191,17 @@ for (const backend of BACKENDS) {
 describe('--metrics-public', () => {
   it('is refused on a non-loopback listener and behind --trust-proxy', async () => {
     const dir = tempDir('hush-metrics-');
-    for (const settings of [{ listen: '0.0.0.0:0', 'insecure-http': true }, { listen: '127.0.0.1:0', 'trust-proxy': '127.0.0.1' }]) {
+    for (const settings of [
+      { listen: '0.0.0.0:0', 'insecure-http': true },
+      { listen: '127.0.0.1:0', 'trust-proxy': '127.0.0.1' },
+    ]) {
       const cfg = loadConfig({ 'data-dir': dir, 'metrics-public': true, ...settings }, {});
       await assert.rejects(buildServer(cfg), (e: Error & { code?: string }) => /refusing --metrics-public/.test(e.message));
     }
-    assert.throws(() => loadConfig({ 'data-dir': dir }, { HUSH_METRICS_PUBLIC: 'maybe' }), /invalid HUSH_METRICS_PUBLIC: must be true or false/);
+    assert.throws(
+      () => loadConfig({ 'data-dir': dir }, { HUSH_METRICS_PUBLIC: 'maybe' }),
+      /invalid HUSH_METRICS_PUBLIC: must be true or false/,
+    );
   });
 
   it('serves without a token, and while sealed reports hush_sealed 1; without it a sealed server answers 503 sealed', async () => {
@@ -196,7 +219,8 @@ describe('--metrics-public', () => {
       const sealed = await scrape(closed.url, remember(closed.rootToken));
       assert.equal(sealed.status, 503);
       assert.equal(JSON.parse(sealed.text).error.code, 'sealed');
-      for (const s of [pub, closed]) await s.server.runtime.start(async () => ({ mk: await masterKeyFromBase64(masterKey, 'the test key') }));
+      for (const s of [pub, closed])
+        await s.server.runtime.start(async () => ({ mk: await masterKeyFromBase64(masterKey, 'the test key') }));
       assert.equal(sample((await scrape(pub.url, null)).text, 'hush_sealed'), 0);
     } finally {
       await pub.close();

@@ -10,7 +10,19 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { BACKENDS, onBackend, freshPgDatabase, tempDir } from '../helpers/server.js';
 import {
-  NO_LIMITS, assertNoLeaks, auditEvents, auditVerify, call, makeEnv, masterKeyFile, rng, secretValue, seedFromEnv, sleep, spawnHush, type Spawned,
+  NO_LIMITS,
+  assertNoLeaks,
+  auditEvents,
+  auditVerify,
+  call,
+  makeEnv,
+  masterKeyFile,
+  rng,
+  secretValue,
+  seedFromEnv,
+  sleep,
+  spawnHush,
+  type Spawned,
 } from './support.js';
 
 /** HUSH_TEST_CRASH_CYCLES: the soak run (scripts/soak.mjs) asks for 50 per engine. */
@@ -20,21 +32,38 @@ const READERS = 2;
 const OWN_KEYS = 4;
 const BASE = '/v1/projects/crash/envs/prod/secrets';
 
-interface Ack { key: string; value: string; version: number; revision: number; cycle: number; writer: number }
+interface Ack {
+  key: string;
+  value: string;
+  version: number;
+  revision: number;
+  cycle: number;
+  writer: number;
+}
 
 /** Runs `fn` over `items` with at most `n` in flight. */
 async function pool<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    }),
+  );
 }
 
 /** The server's output after a restart holds nothing but the listening line, and no warning or error log line. */
 function assertCleanStart(s: Spawned, label: string): void {
-  const extra = s.stderr().split('\n').filter((l) => l.trim() && !/^hush server listening on /.test(l));
+  const extra = s
+    .stderr()
+    .split('\n')
+    .filter((l) => l.trim() && !/^hush server listening on /.test(l));
   assert.deepEqual(extra, [], `${label}: unexpected stderr at start`);
-  const bad = s.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((o) => o.level >= 40);
+  const bad = s
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((o) => o.level >= 40);
   assert.deepEqual(bad, [], `${label}: warnings or errors logged at start`);
 }
 
@@ -43,7 +72,9 @@ const totals = { cycles: 0, acked: 0, losses: 0, inflightCommitted: 0, inflightL
 for (const backend of BACKENDS) {
   describe(`crash consistency on ${backend}`, onBackend(backend), () => {
     const cleanups: (() => Promise<void>)[] = [];
-    after(async () => { for (const c of cleanups.reverse()) await c().catch(() => undefined); });
+    after(async () => {
+      for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    });
 
     it(`${CYCLES} kill -9 cycles under 4 concurrent writers and 2 readers lose no acknowledged write`, async (t) => {
       const seed = seedFromEnv();
@@ -51,7 +82,18 @@ for (const backend of BACKENDS) {
       const dataDir = tempDir('hush-crash-');
       const pg = backend === 'postgres' ? await freshPgDatabase() : null;
       if (pg) cleanups.push(pg.drop);
-      const args = ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), '--log-level', 'info', ...NO_LIMITS, ...(pg ? ['--database-url', pg.url] : [])];
+      const args = [
+        '--data-dir',
+        dataDir,
+        '--listen',
+        '127.0.0.1:0',
+        '--master-key-file',
+        masterKeyFile(),
+        '--log-level',
+        'info',
+        ...NO_LIMITS,
+        ...(pg ? ['--database-url', pg.url] : []),
+      ];
       let srv = await spawnHush(args, {}, { label: `crash ${backend} start` });
       cleanups.push(() => srv.kill9());
       const token = srv.rootToken!;
@@ -61,7 +103,15 @@ for (const backend of BACKENDS) {
       const acks: Ack[] = [];
       /** Per key, the latest version known to be durable (acknowledged, or found committed after a crash). */
       const durable = new Map<string, { version: number; value: string }>();
-      const stats = { acked: 0, losses: 0, inflightCommitted: 0, inflightLost: 0, verifiedReads: 0, loadReads: 0, unexpected: [] as string[] };
+      const stats = {
+        acked: 0,
+        losses: 0,
+        inflightCommitted: 0,
+        inflightLost: 0,
+        verifiedReads: 0,
+        loadReads: 0,
+        unexpected: [] as string[],
+      };
 
       for (let cycle = 0; cycle < CYCLES; cycle++) {
         const url = srv.url;
@@ -110,7 +160,10 @@ for (const backend of BACKENDS) {
             }
           }
         };
-        const running = [...Array.from({ length: WRITERS }, (_, w) => writer(w)), ...Array.from({ length: READERS }, (_, rd) => reader(rd))];
+        const running = [
+          ...Array.from({ length: WRITERS }, (_, w) => writer(w)),
+          ...Array.from({ length: READERS }, (_, rd) => reader(rd)),
+        ];
         // The random moment is counted from the first acknowledged write, so a
         // slow machine cannot turn a cycle into a crash before any write.
         const t0 = Date.now();
@@ -141,7 +194,7 @@ for (const backend of BACKENDS) {
           stats.verifiedReads++;
           if (r.status !== 200 || r.body.value !== a.value || r.body.version !== a.version) {
             stats.losses++;
-            assert.fail((`LOST: ${a.key} v${a.version} (cycle ${cycle}, writer ${a.writer}) reads back ${r.status} ` + `${r.body?.version}`));
+            assert.fail(`LOST: ${a.key} v${a.version} (cycle ${cycle}, writer ${a.writer}) reads back ${r.status} ` + `${r.body?.version}`);
           }
         });
 
@@ -162,7 +215,11 @@ for (const backend of BACKENDS) {
           }
           assert.equal(h.status, 200, h.text);
           const versions: number[] = h.body.versions.map((v: { version: number }) => v.version);
-          assert.deepEqual(versions, Array.from({ length: versions.length }, (_, i) => versions.length - i), `${key}: history is not 1..N`);
+          assert.deepEqual(
+            versions,
+            Array.from({ length: versions.length }, (_, i) => versions.length - i),
+            `${key}: history is not 1..N`,
+          );
           const current: number = h.body.current;
           const floor = d?.version ?? 0;
           if (current < floor) {
@@ -170,7 +227,10 @@ for (const backend of BACKENDS) {
             assert.fail(`LOST: ${key} is at v${current}, but v${floor} was acknowledged`);
           }
           const pending = unknown.get(key) ?? new Set<string>();
-          assert.ok(current - floor <= pending.size, (`${key}: ${current - floor} versions beyond the last acknowledged one, but only ${pending.size} ` + `writes were in flight`));
+          assert.ok(
+            current - floor <= pending.size,
+            `${key}: ${current - floor} versions beyond the last acknowledged one, but only ${pending.size} ` + `writes were in flight`,
+          );
           for (let v = floor + 1; v <= current; v++) {
             const r = await call(srv.url, 'GET', `${BASE}/${key}?version=${v}`, { token });
             assert.equal(r.status, 200);
@@ -189,7 +249,11 @@ for (const backend of BACKENDS) {
         const v = await auditVerify(srv.url, token);
         assert.equal(v.ok, true, `cycle ${cycle}: audit chain: ${v.reason}`);
         stats.acked += cycleAcks.length;
-        t.diagnostic((`${backend} cycle ${cycle}: killed at ${killAt} ms, ${cycleAcks.length} acknowledged writes, ` + `${[...unknown.values()].reduce((n, s) => n + s.size, 0)} in flight, audit chain of ${v.checked} ` + `events verified`));
+        t.diagnostic(
+          `${backend} cycle ${cycle}: killed at ${killAt} ms, ${cycleAcks.length} acknowledged writes, ` +
+            `${[...unknown.values()].reduce((n, s) => n + s.size, 0)} in flight, audit chain of ${v.checked} ` +
+            `events verified`,
+        );
         assert.ok(cycleAcks.length > 0, `cycle ${cycle}: no write was acknowledged before the kill`);
         totals.cycles++;
       }
@@ -199,12 +263,21 @@ for (const backend of BACKENDS) {
       await pool(acks, 8, async (a) => {
         const r = await call(srv.url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
         stats.verifiedReads++;
-        if (r.body?.value !== a.value) { stats.losses++; assert.fail(`LOST after ${CYCLES} restarts: ${a.key} v${a.version}`); }
+        if (r.body?.value !== a.value) {
+          stats.losses++;
+          assert.fail(`LOST after ${CYCLES} restarts: ${a.key} v${a.version}`);
+        }
       });
       const events = await auditEvents(srv.url, token);
-      const written = new Set(events.filter((e) => e.action === 'secret.write' && e.outcome === 'ok').map((e) => `${e.target.key}@${e.target.version}`));
+      const written = new Set(
+        events.filter((e) => e.action === 'secret.write' && e.outcome === 'ok').map((e) => `${e.target.key}@${e.target.version}`),
+      );
       const unaudited = acks.filter((a) => !written.has(`${a.key}@${a.version}`));
-      assert.deepEqual(unaudited.map((a) => `${a.key}@${a.version}`), [], 'acknowledged writes without their audit event');
+      assert.deepEqual(
+        unaudited.map((a) => `${a.key}@${a.version}`),
+        [],
+        'acknowledged writes without their audit event',
+      );
       assert.equal(await srv.stop(), 0, 'SIGTERM after the last cycle exits 0');
 
       totals.acked += stats.acked;
@@ -213,8 +286,15 @@ for (const backend of BACKENDS) {
       totals.inflightLost += stats.inflightLost;
       totals.verifiedReads += stats.verifiedReads;
       totals.loadReads += stats.loadReads;
-      t.diagnostic((`${backend} (seed ${seed}): ${CYCLES} crash cycles, ${stats.acked} acknowledged writes, ` + `${stats.losses} lost; in flight at the kills: ${stats.inflightCommitted} committed, ` + `${stats.inflightLost} not; ${stats.verifiedReads} verifying reads, ${stats.loadReads} reads under load`));
-      console.log((`# RELIABILITY crash ${backend}: cycles=${CYCLES} acked=${stats.acked} losses=${stats.losses} ` + `reads=${stats.loadReads} seed=${seed}`));
+      t.diagnostic(
+        `${backend} (seed ${seed}): ${CYCLES} crash cycles, ${stats.acked} acknowledged writes, ` +
+          `${stats.losses} lost; in flight at the kills: ${stats.inflightCommitted} committed, ` +
+          `${stats.inflightLost} not; ${stats.verifiedReads} verifying reads, ${stats.loadReads} reads under load`,
+      );
+      console.log(
+        `# RELIABILITY crash ${backend}: cycles=${CYCLES} acked=${stats.acked} losses=${stats.losses} ` +
+          `reads=${stats.loadReads} seed=${seed}`,
+      );
       assert.equal(stats.losses, 0);
     });
   });

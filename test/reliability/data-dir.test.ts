@@ -23,8 +23,10 @@ writeFileSync(aFile, 'not a directory\n');
 /** A read-only file system to point at (a tmpfs mounted ro), or why there is none here. */
 const readOnly = join(work, 'ro');
 mkdirSync(readOnly);
-const RO_SKIP: string | false = IS_ROOT && spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', readOnly]).status === 0
-  ? false : 'needs root and permission to mount a read-only tmpfs (EROFS)';
+const RO_SKIP: string | false =
+  IS_ROOT && spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', readOnly]).status === 0
+    ? false
+    : 'needs root and permission to mount a read-only tmpfs (EROFS)';
 
 /** [case, data dir, what the line must say]. */
 const CASES: [string, string, RegExp, string | false][] = [
@@ -35,7 +37,11 @@ const CASES: [string, string, RegExp, string | false][] = [
   ['a read-only file system itself (EROFS)', readOnly, /it is on a read-only file system/, RO_SKIP],
 ];
 
-function assertOneLine(r: { code: number | null; signal?: NodeJS.Signals | null; stderr: string; stdout: string }, dir: string, says: RegExp): void {
+function assertOneLine(
+  r: { code: number | null; signal?: NodeJS.Signals | null; stderr: string; stdout: string },
+  dir: string,
+  says: RegExp,
+): void {
   assert.equal(r.signal ?? null, null, 'it ended by itself');
   assert.equal(r.code, 2, `${r.stdout}${r.stderr}`);
   const lines = r.stderr.trim().split('\n');
@@ -54,7 +60,9 @@ describe('unusable data dirs: one readable line, exit 2 (review items 5 and 6)',
     s = await startServer();
     await s.api('POST', '/v1/projects', { name: 'web' });
     backup = join(work, 'b.hush');
-    const r = await runHush(['backup', 'create', '--passphrase-file', pass, '--out', backup], { env: { HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken } });
+    const r = await runHush(['backup', 'create', '--passphrase-file', pass, '--out', backup], {
+      env: { HUSH_ADDR: s.url, HUSH_TOKEN: s.rootToken },
+    });
     assert.equal(r.code, 0, r.stderr);
   });
   after(async () => {
@@ -79,20 +87,38 @@ describe('unusable data dirs: one readable line, exit 2 (review items 5 and 6)',
     mkdirSync(closed, { mode: 0o700 });
     chmodSync(closed, 0o700);
     const dir = join(closed, 'x');
-    assertOneLine(await failingStart(['--data-dir', dir, '--listen', '127.0.0.1:0'], {}, { uid: NOBODY, gid: NOBODY }), dir, /permission denied for this user \(uid 65534\)/);
+    assertOneLine(
+      await failingStart(['--data-dir', dir, '--listen', '127.0.0.1:0'], {}, { uid: NOBODY, gid: NOBODY }),
+      dir,
+      /permission denied for this user \(uid 65534\)/,
+    );
   });
 
-  it('on PostgreSQL, where the data dir holds only a generated master.key: server start and restore', { skip: PG_URL ? PROC_SKIP : 'PostgreSQL not tested: HUSH_TEST_PG_URL is not set' }, async () => {
-    const db = (await freshPgDatabase())!;
-    try {
-      assertOneLine(await failingStart(['--data-dir', '/proc/hush-x', '--database-url', db.url, '--listen', '127.0.0.1:0']), '/proc/hush-x', /a directory cannot be made there/);
-      const r = await runHush(['backup', 'restore', backup, '--passphrase-file', pass, '--data-dir', join(aFile, 'x'), '--database-url', db.url], { timeoutMs: 60_000 });
-      assertOneLine(r, join(aFile, 'x'), /a part of the path is a file/);
-      // A good key file and the same bad data dir: nothing needs the dir, the restore works.
-      const ok = await runHush(['backup', 'restore', backup, '--passphrase-file', pass, '--database-url', db.url, '--master-key-file', masterKeyFile()], { timeoutMs: 60_000 });
-      assert.equal(ok.code, 0, ok.stderr);
-    } finally {
-      await db.drop();
-    }
-  });
+  it(
+    'on PostgreSQL, where the data dir holds only a generated master.key: server start and restore',
+    { skip: PG_URL ? PROC_SKIP : 'PostgreSQL not tested: HUSH_TEST_PG_URL is not set' },
+    async () => {
+      const db = (await freshPgDatabase())!;
+      try {
+        assertOneLine(
+          await failingStart(['--data-dir', '/proc/hush-x', '--database-url', db.url, '--listen', '127.0.0.1:0']),
+          '/proc/hush-x',
+          /a directory cannot be made there/,
+        );
+        const r = await runHush(
+          ['backup', 'restore', backup, '--passphrase-file', pass, '--data-dir', join(aFile, 'x'), '--database-url', db.url],
+          { timeoutMs: 60_000 },
+        );
+        assertOneLine(r, join(aFile, 'x'), /a part of the path is a file/);
+        // A good key file and the same bad data dir: nothing needs the dir, the restore works.
+        const ok = await runHush(
+          ['backup', 'restore', backup, '--passphrase-file', pass, '--database-url', db.url, '--master-key-file', masterKeyFile()],
+          { timeoutMs: 60_000 },
+        );
+        assert.equal(ok.code, 0, ok.stderr);
+      } finally {
+        await db.drop();
+      }
+    },
+  );
 });

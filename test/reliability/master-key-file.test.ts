@@ -18,7 +18,10 @@ describe('the master key file is missing or unreadable at start', () => {
   let dataDir: string;
   let keyFile: string;
   let dbHash: string;
-  const hashDb = () => createHash('sha256').update(readFileSync(join(dataDir, 'hush.db'))).digest('hex');
+  const hashDb = () =>
+    createHash('sha256')
+      .update(readFileSync(join(dataDir, 'hush.db')))
+      .digest('hex');
 
   /** One line on stderr, "hush: " first, no stack, non-zero exit, the database untouched. */
   async function refused(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number } = {}) {
@@ -63,7 +66,11 @@ describe('the master key file is missing or unreadable at start', () => {
   it('a directory, an empty file, not base64, the wrong length', async () => {
     const dir = tempDir();
     await refused(['--master-key-file', dir], /is not a regular file/);
-    for (const [content, pattern] of [['', /not base64|must decode to 32 bytes/], ['not a key!\n', /not base64/], [randomBytes(16).toString('base64'), /32 bytes/]] as const) {
+    for (const [content, pattern] of [
+      ['', /not base64|must decode to 32 bytes/],
+      ['not a key!\n', /not base64/],
+      [randomBytes(16).toString('base64'), /32 bytes/],
+    ] as const) {
       const f = join(tempDir(), 'bad.key');
       writeFileSync(f, content, { mode: 0o600 });
       const line = await refused(['--master-key-file', f], pattern);
@@ -95,7 +102,11 @@ describe('the master key file is missing or unreadable at start', () => {
     chmodSync(f, 0o444);
     await refused(['--master-key-file', f], /mode 444/, { CREDENTIALS_DIRECTORY: creds });
     chmodSync(f, 0o440);
-    const srv = await spawnHush(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', f], { CREDENTIALS_DIRECTORY: creds }, { label: 'mk credential' });
+    const srv = await spawnHush(
+      ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', f],
+      { CREDENTIALS_DIRECTORY: creds },
+      { label: 'mk credential' },
+    );
     // It opened the vault with that key (a wrong or refused key would have stopped the start).
     assert.equal((await call(srv.url, 'GET', '/v1/sys/health')).status, 200);
     assert.equal(await srv.stop(), 0);
@@ -113,7 +124,12 @@ describe('the master key file is missing or unreadable at start', () => {
     dataDir = own;
     dbHash = hashDb();
     try {
-      await refused(['--master-key-file', keyFile], /cannot be read \(EACCES\)|permission denied/i, { HOME: '/tmp' }, { uid: nobody, gid: nobody });
+      await refused(
+        ['--master-key-file', keyFile],
+        /cannot be read \(EACCES\)|permission denied/i,
+        { HOME: '/tmp' },
+        { uid: nobody, gid: nobody },
+      );
     } finally {
       dataDir = saved;
       dbHash = hashDb();
@@ -126,7 +142,11 @@ describe('the master key file is missing or unreadable at start', () => {
   });
 
   it('the right key still opens it', async () => {
-    const srv = await spawnHush(['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile], {}, { label: 'mk reopen' });
+    const srv = await spawnHush(
+      ['--data-dir', dataDir, '--listen', '127.0.0.1:0', '--master-key-file', keyFile],
+      {},
+      { label: 'mk reopen' },
+    );
     assert.equal(await srv.stop(), 0);
   });
 });

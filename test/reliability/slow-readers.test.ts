@@ -23,16 +23,34 @@ const VALUE_BYTES = 60_000;
 const ENV = '/v1/projects/dos/envs/big/secrets';
 
 /** A connection that sends `text` and reads nothing until `drain()` is called. */
-interface Reader { sock: Socket; got: Buffer[]; closed: boolean; drain(): void }
+interface Reader {
+  sock: Socket;
+  got: Buffer[];
+  closed: boolean;
+  drain(): void;
+}
 function slowReader(url: string, text: string): Promise<Reader> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const sock = connect({ host: u.hostname, port: Number(u.port) });
-    const r: Reader = { sock, got: [], closed: false, drain() { sock.on('data', (d) => r.got.push(d)); sock.resume(); } };
+    const r: Reader = {
+      sock,
+      got: [],
+      closed: false,
+      drain() {
+        sock.on('data', (d) => r.got.push(d));
+        sock.resume();
+      },
+    };
     sock.pause();
     sock.on('error', () => undefined);
-    sock.on('close', () => { r.closed = true; });
-    sock.once('connect', () => { sock.write(text); resolve(r); });
+    sock.on('close', () => {
+      r.closed = true;
+    });
+    sock.once('connect', () => {
+      sock.write(text);
+      resolve(r);
+    });
     sock.once('error', reject);
   });
 }
@@ -49,7 +67,12 @@ function responses(raw: Buffer): { status: number; code: string | null; retryAft
     if (end + 4 + len > raw.length) break;
     const body = raw.subarray(end + 4, end + 4 + len).toString('utf8');
     let code: string | null = null;
-    if (!head.startsWith('HTTP/1.1 200')) try { code = JSON.parse(body).error?.code ?? null; } catch { /* not JSON */ }
+    if (!head.startsWith('HTTP/1.1 200'))
+      try {
+        code = JSON.parse(body).error?.code ?? null;
+      } catch {
+        /* not JSON */
+      }
     out.push({ status: Number(head.slice(9, 12)), code, retryAfter: /\r\nretry-after: *(\S+)/i.exec(head)?.[1] ?? null });
     i = end + 4 + len;
   }
@@ -84,7 +107,21 @@ for (const backend of BACKENDS) {
     const start = async (extra: string[] = []) => {
       const pg = backend === 'postgres' ? await freshPgDatabase() : null;
       drop = pg?.drop;
-      s = await spawnHush(['--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--master-key-file', masterKeyFile(), ...NO_LIMITS, ...extra, ...(pg ? ['--database-url', pg.url] : [])], {}, { label: `slow readers ${backend}` });
+      s = await spawnHush(
+        [
+          '--data-dir',
+          tempDir(),
+          '--listen',
+          '127.0.0.1:0',
+          '--master-key-file',
+          masterKeyFile(),
+          ...NO_LIMITS,
+          ...extra,
+          ...(pg ? ['--database-url', pg.url] : []),
+        ],
+        {},
+        { label: `slow readers ${backend}` },
+      );
       const root = s.rootToken!;
       assert.equal((await call(s.url, 'POST', '/v1/projects', { token: root, body: { name: 'dos' } })).status, 201);
       assert.equal((await call(s.url, 'POST', '/v1/projects/dos/envs', { token: root, body: { name: 'big' } })).status, 201);
@@ -96,39 +133,61 @@ for (const backend of BACKENDS) {
       assert.equal(t.status, 201);
       reader = t.body.token;
     };
-    const stop = async () => { await s?.stop(); await drop?.(); };
+    const stop = async () => {
+      await s?.stop();
+      await drop?.();
+    };
 
     describe('with the default limits', () => {
-      before(async () => { await start(); });
+      before(async () => {
+        await start();
+      });
       after(stop);
 
-      it('50 connections x 20 pipelined reads of a 1.87 MB env that never read keep the server\'s memory bounded, and every request is answered once the clients read', async () => {
-        const before = procStatus(s.child.pid!, 'VmRSS');
-        const seen = incoming(s);
-        const get = `GET ${ENV} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${reader}\r\n\r\n`;
-        const readers = await Promise.all(Array.from({ length: 50 }, () => slowReader(s.url, get.repeat(20))));
-        const peak = await peakRssWhile(s, seen + 50);
-        console.log(`# server RSS ${backend}: ${(before / MB).toFixed(0)} MB before, peak ${(peak / MB).toFixed(0)} MB with 50 x 20 pipelined reads unread (${incoming(s) - seen} requests begun)`);
-        assert.ok(peak < 600 * MB, `the server's RSS reached ${(peak / MB).toFixed(0)} MB (bound 600 MB)`);
-        // The server still answers others meanwhile.
-        assert.equal((await call(s.url, 'GET', '/v1/sys/health')).status, 200);
-        // Once the clients read, every request is answered, in order: 200, or 503 server_busy while the buffered answers exceeded the budget.
-        for (const r of readers) r.drain();
-        await waitFor(() => readers.every((r) => responses(Buffer.concat(r.got)).length === 20), 'every pipelined request to be answered', 120_000);
-        let ok = 0;
-        for (const r of readers) {
-          for (const x of responses(Buffer.concat(r.got))) {
-            if (x.status === 200) ok++;
-            else assert.deepEqual([x.status, x.code, x.retryAfter !== null], [503, 'server_busy', true]);
+      it(
+        '50 connections x 20 pipelined reads of' +
+          ' a 1.87 MB env that never read keep the' +
+          (" server's memory bounded, and every" + ' request is answered once the clients read'),
+        async () => {
+          const before = procStatus(s.child.pid!, 'VmRSS');
+          const seen = incoming(s);
+          const get = `GET ${ENV} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${reader}\r\n\r\n`;
+          const readers = await Promise.all(Array.from({ length: 50 }, () => slowReader(s.url, get.repeat(20))));
+          const peak = await peakRssWhile(s, seen + 50);
+          console.log(
+            `# server RSS ${backend}:` +
+              ` ${(before / MB).toFixed(0)}` +
+              ` MB before, peak ${(peak / MB).toFixed(0)}` +
+              (` MB with 50 x 20 pipelined reads unread` + ` (${incoming(s) - seen} requests begun)`),
+          );
+          assert.ok(peak < 600 * MB, `the server's RSS reached ${(peak / MB).toFixed(0)} MB (bound 600 MB)`);
+          // The server still answers others meanwhile.
+          assert.equal((await call(s.url, 'GET', '/v1/sys/health')).status, 200);
+          // Once the clients read, every request is answered, in order: 200, or 503 server_busy while the buffered answers exceeded the budget.
+          for (const r of readers) r.drain();
+          await waitFor(
+            () => readers.every((r) => responses(Buffer.concat(r.got)).length === 20),
+            'every pipelined request to be answered',
+            120_000,
+          );
+          let ok = 0;
+          for (const r of readers) {
+            for (const x of responses(Buffer.concat(r.got))) {
+              if (x.status === 200) ok++;
+              else assert.deepEqual([x.status, x.code, x.retryAfter !== null], [503, 'server_busy', true]);
+            }
+            r.sock.destroy();
           }
-          r.sock.destroy();
-        }
-        console.log(`# ${ok} of 1000 answered 200, ${1000 - ok} answered 503 server_busy`);
-        assert.ok(ok > 0);
-      });
+          console.log(`# ${ok} of 1000 answered 200, ${1000 - ok} answered 503 server_busy`);
+          assert.ok(ok > 0);
+        },
+      );
 
       it('pipelining and keep-alive still work: 10 requests sent at once on one connection are answered in order', async () => {
-        const text = Array.from({ length: 10 }, (_, i) => `GET /v1/sys/health?n=${i} HTTP/1.1\r\nHost: x\r\nX-Request-Id: client-${i}\r\n\r\n`).join('');
+        const text = Array.from(
+          { length: 10 },
+          (_, i) => `GET /v1/sys/health?n=${i} HTTP/1.1\r\nHost: x\r\nX-Request-Id: client-${i}\r\n\r\n`,
+        ).join('');
         const r = await slowReader(s.url, text);
         r.drain();
         await waitFor(() => responses(Buffer.concat(r.got)).length === 10, 'ten answers');
@@ -139,21 +198,31 @@ for (const backend of BACKENDS) {
         assert.match(raw, /^HTTP\/1\.1 200/);
       });
 
-      it('more than 32 requests waiting on one connection: the first are answered, then one 429 too_many_pipelined_requests, and the connection is closed', async () => {
-        const text = Array.from({ length: 200 }, () => `GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
-        const r = await slowReader(s.url, text);
-        r.drain();
-        await waitFor(() => r.closed, 'the server to close the connection');
-        const got = responses(Buffer.concat(r.got));
-        assert.ok(got.length > 1 && got.length < 200, `${got.length} of 200 pipelined requests were answered`);
-        assert.deepEqual(got.slice(0, -1).map((x) => x.status), Array(got.length - 1).fill(200));
-        assert.deepEqual([got.at(-1)!.status, got.at(-1)!.code], [429, 'too_many_pipelined_requests']);
-        assert.equal((await call(s.url, 'GET', '/v1/sys/health')).status, 200);
-      });
+      it(
+        'more than 32 requests waiting on one' +
+          ' connection: the first are answered,' +
+          (' then one 429 too_many_pipelined_requests,' + ' and the connection is closed'),
+        async () => {
+          const text = Array.from({ length: 200 }, () => `GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n`).join('');
+          const r = await slowReader(s.url, text);
+          r.drain();
+          await waitFor(() => r.closed, 'the server to close the connection');
+          const got = responses(Buffer.concat(r.got));
+          assert.ok(got.length > 1 && got.length < 200, `${got.length} of 200 pipelined requests were answered`);
+          assert.deepEqual(
+            got.slice(0, -1).map((x) => x.status),
+            Array(got.length - 1).fill(200),
+          );
+          assert.deepEqual([got.at(-1)!.status, got.at(-1)!.code], [429, 'too_many_pipelined_requests']);
+          assert.equal((await call(s.url, 'GET', '/v1/sys/health')).status, 200);
+        },
+      );
     });
 
     describe('with a small --response-buffer-limit', () => {
-      before(async () => { await start(['--response-buffer-limit', '8MiB']); });
+      before(async () => {
+        await start(['--response-buffer-limit', '8MiB']);
+      });
       after(stop);
 
       it('past the budget of buffered answers, a large answer is 503 server_busy with Retry-After; small ones are still served', async () => {

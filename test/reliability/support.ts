@@ -19,7 +19,16 @@ import { pgAdmin, tempDir } from '../helpers/server.js';
 // appears in anything observed.
 // ---------------------------------------------------------------------------
 
-export { assertNoLeaks, markedValue, observe, remember as rememberSecret, scanForLeaks, scanText, secretValue, type LeakReport } from '../helpers/leaks.js';
+export {
+  assertNoLeaks,
+  markedValue,
+  observe,
+  remember as rememberSecret,
+  scanForLeaks,
+  scanText,
+  secretValue,
+  type LeakReport,
+} from '../helpers/leaks.js';
 
 // ---------------------------------------------------------------------------
 // HTTP
@@ -45,7 +54,12 @@ export function assertErrorShape(r: { status: number; body: any; headers?: Heade
   assert.ok(e.requestId.length > 0, `${ctx}: empty requestId`);
 }
 
-export interface RawResponse { status: number; headers: Record<string, string>; body: string; closedWithoutResponse: boolean }
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  closedWithoutResponse: boolean;
+}
 
 /**
  * Sends raw bytes on a fresh TCP connection and reads until the server
@@ -65,7 +79,8 @@ export function rawHttp(base: string, bytes: Buffer, timeoutMs = 5000): Promise<
       sock.destroy();
       let all = Buffer.concat(chunks);
       // Interim answers (100 Continue) precede the real one.
-      while (/^HTTP\/1\.[01] 1\d\d /.test(all.subarray(0, 16).toString('latin1')) && all.indexOf('\r\n\r\n') >= 0) all = all.subarray(all.indexOf('\r\n\r\n') + 4);
+      while (/^HTTP\/1\.[01] 1\d\d /.test(all.subarray(0, 16).toString('latin1')) && all.indexOf('\r\n\r\n') >= 0)
+        all = all.subarray(all.indexOf('\r\n\r\n') + 4);
       if (all.length === 0) return resolve({ status: 0, headers: {}, body: '', closedWithoutResponse: true });
       const sep = all.indexOf('\r\n\r\n');
       const head = all.subarray(0, sep < 0 ? all.length : sep).toString('latin1');
@@ -131,18 +146,31 @@ export async function connectionsPastCap(base: string, open: number, over: numbe
   for (let i = 0; i < open; i++) {
     const sock = connect({ host: '127.0.0.1', port: Number(u.port) });
     const entry = { sock, got: '', closed: false };
-    sock.on('data', (d) => { entry.got += d.toString('latin1'); });
+    sock.on('data', (d) => {
+      entry.got += d.toString('latin1');
+    });
     sock.on('error', () => undefined);
-    sock.on('close', () => { entry.closed = true; });
+    sock.on('close', () => {
+      entry.closed = true;
+    });
     await new Promise((r) => sock.once('connect', r));
     socks.push(entry);
   }
   await waitFor(() => socks.filter((x) => x.closed).length >= over, `the ${over} connections over the cap to be closed`);
   for (const x of socks) if (!x.closed) x.sock.write('GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n');
-  await waitFor(() => socks.filter((x) => !x.closed).every((x) => x.got.includes('\r\n\r\n')), 'the connections within the cap to be answered');
-  const result = { closedUnanswered: socks.filter((x) => x.closed && x.got === '').length, served: socks.filter((x) => x.got.startsWith('HTTP/1.1 200')).length };
+  await waitFor(
+    () => socks.filter((x) => !x.closed).every((x) => x.got.includes('\r\n\r\n')),
+    'the connections within the cap to be answered',
+  );
+  const result = {
+    closedUnanswered: socks.filter((x) => x.closed && x.got === '').length,
+    served: socks.filter((x) => x.got.startsWith('HTTP/1.1 200')).length,
+  };
   for (const x of socks) x.sock.destroy();
-  await waitFor(async () => (await rawHttp(base, Buffer.from('GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).status === 200, 'a new connection to be accepted once the others closed');
+  await waitFor(
+    async () => (await rawHttp(base, Buffer.from('GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).status === 200,
+    'a new connection to be accepted once the others closed',
+  );
   return result;
 }
 
@@ -168,10 +196,15 @@ export const NO_LIMITS = ['--rate-limit', '10000000', '--auth-fail-limit', '1000
  * Starts the built `hush server` as a child process; all of its stdout (JSON
  * log lines) and stderr go to the leak scan when it exits.
  */
-export async function spawnHush(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number; label?: string } = {}): Promise<Spawned> {
+export async function spawnHush(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { uid?: number; gid?: number; label?: string } = {},
+): Promise<Spawned> {
   const label = opts.label ?? 'hush server';
   const s = await spawnServer(args, env, {
-    uid: opts.uid, gid: opts.gid,
+    uid: opts.uid,
+    gid: opts.gid,
     onExit: (out, err) => {
       observe(`${label} stdout`, out);
       // The banner that shows the root token once at init is the one place a token is meant to appear.
@@ -183,8 +216,15 @@ export async function spawnHush(args: string[], env: NodeJS.ProcessEnv = {}, opt
 }
 
 /** Runs `hush server ...` expecting it to fail at start; returns its exit code and output (a start that listens is killed). */
-export async function failingStart(args: string[], env: NodeJS.ProcessEnv = {}, opts: { uid?: number; gid?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const onExit = (out: string, err: string) => { observe('failing start stdout', out); observe('failing start stderr', err); };
+export async function failingStart(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { uid?: number; gid?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const onExit = (out: string, err: string) => {
+    observe('failing start stdout', out);
+    observe('failing start stderr', err);
+  };
   try {
     const s = await spawnServer(args, env, { ...opts, onExit });
     await s.kill9();
@@ -207,7 +247,10 @@ export function dbNameOf(url: string): string {
 
 /** Terminates every backend connected to one database (a gentle stand-in for a PostgreSQL restart). */
 export async function terminateBackends(url: string): Promise<number> {
-  const rows = await pgAdmin('select count(pg_terminate_backend(pid)) as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [dbNameOf(url)]);
+  const rows = await pgAdmin(
+    'select count(pg_terminate_backend(pid)) as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+    [dbNameOf(url)],
+  );
   return Number(rows[0]?.n ?? 0);
 }
 
@@ -232,10 +275,22 @@ export async function stateDigest(db: Knex): Promise<{ hash: string; counts: Rec
     counts[t] = rows.length;
     h.update(t);
     for (const r of rows) {
-      h.update(JSON.stringify(cols.map((c) => {
-        const v = (r as Record<string, unknown>)[c];
-        return Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'boolean' ? Number(v) : v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
-      })));
+      h.update(
+        JSON.stringify(
+          cols.map((c) => {
+            const v = (r as Record<string, unknown>)[c];
+            return Buffer.isBuffer(v)
+              ? v.toString('hex')
+              : typeof v === 'boolean'
+                ? Number(v)
+                : v === null || v === undefined
+                  ? null
+                  : typeof v === 'string'
+                    ? v
+                    : JSON.stringify(v);
+          }),
+        ),
+      );
     }
   }
   return { hash: h.digest('hex'), counts };
@@ -280,7 +335,8 @@ export function ensureDir(p: string): string {
 }
 
 /** Creates a project and its environments as `token`, tolerating ones that exist. */
-export const makeEnv = (base: string, token: string, project: string, ...envs: string[]): Promise<void> => seedEnvs(apiFor(base, token), project, ...envs);
+export const makeEnv = (base: string, token: string, project: string, ...envs: string[]): Promise<void> =>
+  seedEnvs(apiFor(base, token), project, ...envs);
 
 /** Every audit event (following the cursor), observed for the leak scan. */
 export async function auditEvents(base: string, token: string): Promise<any[]> {
@@ -311,7 +367,11 @@ export const BASE = '/v1/projects/fault/envs/prod/secrets';
 const CLEAR_503 = new Set(['storage_unavailable', 'audit_unavailable']);
 
 /** An acknowledged (200) write: this value must read back at this version. */
-export interface Ack { key: string; value: string; version: number }
+export interface Ack {
+  key: string;
+  value: string;
+  version: number;
+}
 
 export interface LoadOptions {
   /** Clients, each writing and reading in a loop (default 4). */
@@ -346,16 +406,29 @@ export function load(target: () => { url: string }, token: string, opts: LoadOpt
   let lastErrorAt = 0;
   /** When each request that did not get a 200 was sent. */
   const errorsSentAt: number[] = [];
-  const count = (code: string, sentAt: number) => { counts.byCode.set(code, (counts.byCode.get(code) ?? 0) + 1); lastErrorAt = Date.now(); errorsSentAt.push(sentAt); };
+  const count = (code: string, sentAt: number) => {
+    counts.byCode.set(code, (counts.byCode.get(code) ?? 0) + 1);
+    lastErrorAt = Date.now();
+    errorsSentAt.push(sentAt);
+  };
   const classify = (r: Res, what: string, sentAt: number) => {
-    if (r.status === 200) { counts.ok++; lastOkAt = Date.now(); return true; }
+    if (r.status === 200) {
+      counts.ok++;
+      lastOkAt = Date.now();
+      return true;
+    }
     if (opts.behindProxy && [502, 503, 504].includes(r.status) && typeof r.body?.error?.code !== 'string') {
       counts.gateway++;
       count(`proxy_${r.status}`, sentAt);
       return false;
     }
     if (r.status === 503) {
-      try { assertErrorShape(r, what); } catch (e) { failures.push((e as Error).message); return false; }
+      try {
+        assertErrorShape(r, what);
+      } catch (e) {
+        failures.push((e as Error).message);
+        return false;
+      }
       count(r.body.error.code, sentAt);
       if (!CLEAR_503.has(r.body.error.code)) failures.push(`${what}: 503 with code ${r.body.error.code}`);
       counts.unavailable++;
@@ -371,16 +444,25 @@ export function load(target: () => { url: string }, token: string, opts: LoadOpt
       let sentAt = Date.now();
       try {
         const w = await call(target().url, 'PUT', `${BASE}/${key}`, { token, body: { value }, timeoutMs: 15_000 });
-        if (classify(w, `PUT ${key}`, sentAt)) { acks.push({ key, value, version: w.body.version }); written.add(key); }
+        if (classify(w, `PUT ${key}`, sentAt)) {
+          acks.push({ key, value, version: w.body.version });
+          written.add(key);
+        }
         if (!opts.writesOnly) {
           // One key, when it exists for sure; otherwise all of them.
           sentAt = Date.now();
-          const r = await call(target().url, 'GET', n % 3 !== 0 && written.has(key) ? `${BASE}/${key}` : BASE, { token, timeoutMs: 15_000 });
+          const r = await call(target().url, 'GET', n % 3 !== 0 && written.has(key) ? `${BASE}/${key}` : BASE, {
+            token,
+            timeoutMs: 15_000,
+          });
           classify(r, 'GET', sentAt);
         }
       } catch (e) {
         // Through a proxy, a request in flight on a node that dies may have its connection closed without an answer.
-        if (opts.behindProxy && (e as Error).name !== 'TimeoutError') { counts.gateway++; count('proxy_closed_connection', sentAt); } else failures.push(`request failed (hang or dropped connection): ${(e as Error).message}`);
+        if (opts.behindProxy && (e as Error).name !== 'TimeoutError') {
+          counts.gateway++;
+          count('proxy_closed_connection', sentAt);
+        } else failures.push(`request failed (hang or dropped connection): ${(e as Error).message}`);
       }
       // Just after an error, a short pause: clients spinning on a down database would only burn the CPU the recovery needs.
       if (Date.now() - lastErrorAt < 50) await sleep(20);
@@ -388,14 +470,19 @@ export function load(target: () => { url: string }, token: string, opts: LoadOpt
   };
   const running = Array.from({ length: clients }, (_, c) => run(c));
   return {
-    acks, failures, counts,
+    acks,
+    failures,
+    counts,
     lastOkAt: () => lastOkAt,
     lastErrorAt: () => lastErrorAt,
     /** How many requests sent at or after `t` did not get a 200. */
     errorsSentSince: (t: number) => errorsSentAt.filter((x) => x >= t).length,
     /** The counts as they are now (a copy). */
     snapshot: () => ({ ...counts, byCode: new Map(counts.byCode) }),
-    async stop() { stop = true; await Promise.all(running); },
+    async stop() {
+      stop = true;
+      await Promise.all(running);
+    },
   };
 }
 
@@ -413,16 +500,18 @@ export function codesOf(c: { byCode: Map<string, number> }): string {
 export async function verifyAcks(url: string, token: string, acks: Ack[]): Promise<{ retried503: number }> {
   let retried503 = 0;
   for (let i = 0; i < acks.length; i += 16) {
-    await Promise.all(acks.slice(i, i + 16).map(async (a) => {
-      let r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
-      for (let n = 0; r.status === 503 && n < 10; n++) {
-        retried503++;
-        await sleep(200);
-        r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
-      }
-      assert.equal(r.status, 200, `LOST: ${a.key} v${a.version}: ${r.text}`);
-      assert.equal(r.body.value, a.value, `CORRUPT: ${a.key} v${a.version}`);
-    }));
+    await Promise.all(
+      acks.slice(i, i + 16).map(async (a) => {
+        let r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
+        for (let n = 0; r.status === 503 && n < 10; n++) {
+          retried503++;
+          await sleep(200);
+          r = await call(url, 'GET', `${BASE}/${a.key}?version=${a.version}`, { token });
+        }
+        assert.equal(r.status, 200, `LOST: ${a.key} v${a.version}: ${r.text}`);
+        assert.equal(r.body.value, a.value, `CORRUPT: ${a.key} v${a.version}`);
+      }),
+    );
   }
   return { retried503 };
 }
@@ -439,17 +528,34 @@ export async function verifyAcks(url: string, token: string, acks: Ack[]): Promi
  */
 function pgServerBin(): string | null {
   const dirs: string[] = [];
-  try { dirs.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim()); } catch { /* not on PATH */ }
-  try { for (const v of readdirSync('/usr/lib/postgresql').sort().reverse()) dirs.push(`/usr/lib/postgresql/${v}/bin`); } catch { /* none */ }
+  try {
+    dirs.push(execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim());
+  } catch {
+    /* not on PATH */
+  }
+  try {
+    for (const v of readdirSync('/usr/lib/postgresql').sort().reverse()) dirs.push(`/usr/lib/postgresql/${v}/bin`);
+  } catch {
+    /* none */
+  }
   return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl'))) ?? null;
 }
 const PG_BIN = pgServerBin();
 const IS_ROOT = process.getuid?.() === 0;
-const pgUser = (() => { if (!IS_ROOT) return null; try { return Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })); } catch { return null; } })();
+const pgUser = (() => {
+  if (!IS_ROOT) return null;
+  try {
+    return Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }));
+  } catch {
+    return null;
+  }
+})();
 
 /** Why a private PostgreSQL cluster cannot be run here, or false. */
-export const PRIVATE_PG_SKIP: string | false = (!PG_BIN && 'PostgreSQL server binaries (initdb, pg_ctl) not found')
-  || (IS_ROOT && pgUser === null && 'running as root, and there is no postgres user to run a cluster as') || false;
+export const PRIVATE_PG_SKIP: string | false =
+  (!PG_BIN && 'PostgreSQL server binaries (initdb, pg_ctl) not found') ||
+  (IS_ROOT && pgUser === null && 'running as root, and there is no postgres user to run a cluster as') ||
+  false;
 
 export interface PrivatePg {
   /** postgres://postgres@127.0.0.1:PORT/postgres (trust authentication). */
@@ -486,11 +592,29 @@ export async function privatePgCluster(): Promise<PrivatePg> {
     restart: () => ctl('restart', '-m', 'fast'),
     pids() {
       const main = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      const children = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
-        try { return Number(readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]) === main; } catch { return false; }
-      });
+      const children = readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .map(Number)
+        .filter((p) => {
+          try {
+            return (
+              Number(
+                readFileSync(`/proc/${p}/stat`, 'utf8')
+                  .replace(/^.*\) /, '')
+                  .split(' ')[1],
+              ) === main
+            );
+          } catch {
+            return false;
+          }
+        });
       return [main, ...children];
     },
-    async destroy() { await ctl('stop', '-m', 'immediate').catch(() => { /* already down */ }); rmSync(dir, { recursive: true, force: true }); },
+    async destroy() {
+      await ctl('stop', '-m', 'immediate').catch(() => {
+        /* already down */
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

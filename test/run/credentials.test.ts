@@ -12,18 +12,29 @@ import { fixture, type RunFixture } from './util.js';
 import { runProgram } from '../client/support.js';
 
 /** hush run as `nobody`, with the token in HUSH_TOKEN; the command prints what it finds of it in its parent's environ. */
-async function runAsNobody(f: RunFixture, command: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = await runProgram(process.execPath, [NOBODY_CLI, 'run', '--', 'sh', '-c', command], { ...f.env, ...extraEnv }, { uid: NOBODY, gid: NOBODY });
+async function runAsNobody(
+  f: RunFixture,
+  command: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runProgram(
+    process.execPath,
+    [NOBODY_CLI, 'run', '--', 'sh', '-c', command],
+    { ...f.env, ...extraEnv },
+    { uid: NOBODY, gid: NOBODY },
+  );
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('hush run: the command cannot read hush\'s credentials from its parent (finding 4)', { skip: NOBODY_SKIP }, () => {
+describe("hush run: the command cannot read hush's credentials from its parent (finding 4)", { skip: NOBODY_SKIP }, () => {
   let f: RunFixture;
   before(async () => {
     f = await fixture({ APP_SECRET: 'the-value' });
     chmodSync(f.dir, 0o777);
   });
-  after(async () => { await f.close(); });
+  after(async () => {
+    await f.close();
+  });
 
   it('as uid 65534: /proc/$PPID/environ holds no HUSH_TOKEN value', async () => {
     const r = await runAsNobody(f, 'id -u; tr "\\0" "\\n" </proc/$PPID/environ | grep ^HUSH_; echo "APP_SECRET=$APP_SECRET"');

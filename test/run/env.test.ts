@@ -5,10 +5,18 @@ import { join } from 'node:path';
 import { fixture, hush, nodeChild, type RunFixture } from './util.js';
 
 let f: RunFixture;
-before(async () => { f = await fixture({ DB_PASSWORD: 'from-vault-db', API_KEY: 'from-vault-api', REGION: 'eu-west-1' }); });
-after(async () => { await f.close(); });
+before(async () => {
+  f = await fixture({ DB_PASSWORD: 'from-vault-db', API_KEY: 'from-vault-api', REGION: 'eu-west-1' });
+});
+after(async () => {
+  await f.close();
+});
 
-const PRINT_ENV = nodeChild(('const e = process.env; process.stdout.write(JSON.stringify({ DB_PASSWORD: e.DB_PASSWORD, ' + 'API_KEY: e.API_KEY, REGION: e.REGION, KEEP: e.KEEP, HUSH_TOKEN: e.HUSH_TOKEN ?? null, ' + 'HUSH_TOKEN_FILE: e.HUSH_TOKEN_FILE ?? null, HUSH_ADDR: e.HUSH_ADDR ?? null }))'));
+const PRINT_ENV = nodeChild(
+  'const e = process.env; process.stdout.write(JSON.stringify({ DB_PASSWORD: e.DB_PASSWORD, ' +
+    'API_KEY: e.API_KEY, REGION: e.REGION, KEEP: e.KEEP, HUSH_TOKEN: e.HUSH_TOKEN ?? null, ' +
+    'HUSH_TOKEN_FILE: e.HUSH_TOKEN_FILE ?? null, HUSH_ADDR: e.HUSH_ADDR ?? null }))',
+);
 
 async function childEnv(args: string[], extra: NodeJS.ProcessEnv = {}) {
   const r = await hush(['run', ...args, '--', ...PRINT_ENV], { ...f.env, ...extra });
@@ -16,7 +24,7 @@ async function childEnv(args: string[], extra: NodeJS.ProcessEnv = {}) {
   return JSON.parse(r.out) as Record<string, string | null>;
 }
 
-describe('hush run: the child\'s environment', () => {
+describe("hush run: the child's environment", () => {
   test('vault values override inherited variables; others are inherited', async () => {
     const e = await childEnv([], { DB_PASSWORD: 'inherited-db', API_KEY: 'inherited-api', KEEP: 'kept' });
     assert.equal(e.DB_PASSWORD, 'from-vault-db');
@@ -64,7 +72,12 @@ describe('hush run: the child\'s environment', () => {
 
   test('flags name the target too, in every form (fast path and yargs alike)', async () => {
     const env = { ...f.env, HUSH_PROJECT: '', HUSH_ENV: '' };
-    for (const form of [['--project', 'app', '--env', 'prod'], ['-p', 'app', '-e', 'prod'], ['-p=app', '-e=prod'], ['--project=app', '--env=prod']]) {
+    for (const form of [
+      ['--project', 'app', '--env', 'prod'],
+      ['-p', 'app', '-e', 'prod'],
+      ['-p=app', '-e=prod'],
+      ['--project=app', '--env=prod'],
+    ]) {
       const r = await hush(['run', ...form, '--', ...PRINT_ENV], env);
       assert.equal(r.code, 0, `${form.join(' ')}: ${r.stderr}`);
       assert.equal(JSON.parse(r.out).REGION, 'eu-west-1');

@@ -5,11 +5,15 @@ import { join } from 'node:path';
 import { fixture, hush, nodeChild, type RunFixture } from './util.js';
 
 let f: RunFixture;
-before(async () => { f = await fixture({ DB_PASSWORD: 'pg-Secret-0042', PORT: '8080' }); });
-after(async () => { await f.close(); });
+before(async () => {
+  f = await fixture({ DB_PASSWORD: 'pg-Secret-0042', PORT: '8080' });
+});
+after(async () => {
+  await f.close();
+});
 
 describe('hush run: exit status', () => {
-  test('the child\'s exit code, exactly: 0, 1, 42', async () => {
+  test("the child's exit code, exactly: 0, 1, 42", async () => {
     for (const code of [0, 1, 42]) {
       const r = await hush(['run', '--', 'sh', '-c', `exit ${code}`], f.env);
       assert.equal(r.code, code, `exit ${code}: ${r.stderr}`);
@@ -26,8 +30,29 @@ describe('hush run: exit status', () => {
   });
 
   test('argv reaches the child byte for byte: spaces, quotes, $(...), ;, newlines, empty strings, numbers', async () => {
-    const args = ['a b', '"double"', "'single'", '$(touch pwned)', '`id`', 'x; rm -rf /', 'l1\nl2', '', '  ', '007', '1e3', '--env', '-p', '--', 'ünï©ødé', '*', '$HOME', '\\'];
-    const r = await hush(['run', '--', ...nodeChild('process.stdout.write(JSON.stringify(process.argv.slice(1)))'), ...args], f.env, { cwd: f.dir });
+    const args = [
+      'a b',
+      '"double"',
+      "'single'",
+      '$(touch pwned)',
+      '`id`',
+      'x; rm -rf /',
+      'l1\nl2',
+      '',
+      '  ',
+      '007',
+      '1e3',
+      '--env',
+      '-p',
+      '--',
+      'ünï©ødé',
+      '*',
+      '$HOME',
+      '\\',
+    ];
+    const r = await hush(['run', '--', ...nodeChild('process.stdout.write(JSON.stringify(process.argv.slice(1)))'), ...args], f.env, {
+      cwd: f.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.out), args);
     assert.equal(existsSync(join(f.dir, 'pwned')), false, 'no shell ever saw the arguments');
@@ -89,7 +114,10 @@ describe('hush run: exit status', () => {
     const started = Date.now();
     const r = await hush(['run', '--', 'sh', '-c', `touch ${marker}`], { ...f.env, HUSH_ADDR: 'http://127.0.0.1:1' });
     assert.equal(r.code, 7);
-    assert.match(r.stderr, /^hush: cannot reach the Hush server at http:\/\/127\.0\.0\.1:1 .*--fallback FILE.*the command was not started\n$/);
+    assert.match(
+      r.stderr,
+      /^hush: cannot reach the Hush server at http:\/\/127\.0\.0\.1:1 .*--fallback FILE.*the command was not started\n$/,
+    );
     assert.equal(existsSync(marker), false);
     assert.ok(Date.now() - started < 10_000, 'retries are bounded');
   });

@@ -4,8 +4,33 @@ import { parseRunFast } from '../../cli/run/fast.js';
 
 describe('hush run fast path (flags parsed without yargs)', () => {
   test('parses the usual forms, keeping everything after -- verbatim', () => {
-    const a = parseRunFast(['-p', 'api', '--env', 'prod', '--mask', '--only', 'A,B', '--only=C', '--preserve-env', '--watch-grace', '3s',
-      '--mount', 'm.env', '--mount-format', 'json', '--no-env', '--timeout', '500', '--', 'node', '-e', '--mask', '007', '', '--']);
+    const a = parseRunFast([
+      '-p',
+      'api',
+      '--env',
+      'prod',
+      '--mask',
+      '--only',
+      'A,B',
+      '--only=C',
+      '--preserve-env',
+      '--watch-grace',
+      '3s',
+      '--mount',
+      'm.env',
+      '--mount-format',
+      'json',
+      '--no-env',
+      '--timeout',
+      '500',
+      '--',
+      'node',
+      '-e',
+      '--mask',
+      '007',
+      '',
+      '--',
+    ]);
     assert.ok(a);
     assert.equal(a.project, 'api');
     assert.equal(a.env, 'prod');
@@ -35,6 +60,7 @@ describe('hush run fast path (flags parsed without yargs)', () => {
       ['--timeout', 'soon', '--', 'x'],
       ['--token', 'hush_x', '--', 'x'],
       ['--preserve-env', 'A', '--', 'x'],
-    ]) assert.equal(parseRunFast(argv), null, argv.join(' '));
+    ])
+      assert.equal(parseRunFast(argv), null, argv.join(' '));
   });
 });

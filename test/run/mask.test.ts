@@ -41,7 +41,13 @@ describe('Masker (unit)', () => {
       }
     }
     // One byte at a time.
-    assert.deepEqual(streamed(values, [...input].map((b) => Buffer.from([b]))), expected);
+    assert.deepEqual(
+      streamed(
+        values,
+        [...input].map((b) => Buffer.from([b])),
+      ),
+      expected,
+    );
   });
 
   test('random inputs over a tiny alphabet: any chunking equals the one-shot result', () => {
@@ -84,16 +90,25 @@ describe('Masker (unit)', () => {
 });
 
 let f: RunFixture;
-before(async () => { f = await fixture({ DB_PASSWORD: SECRET, SHORT: 'abc', API_TOKEN: 'tok_live_9f8e7d6c' }); });
-after(async () => { await f.close(); });
+before(async () => {
+  f = await fixture({ DB_PASSWORD: SECRET, SHORT: 'abc', API_TOKEN: 'tok_live_9f8e7d6c' });
+});
+after(async () => {
+  await f.close();
+});
 
 describe('hush run --mask (end to end)', () => {
   test('a secret written in two pieces with a pause between them is still masked, on stdout and stderr', async () => {
-    const code = (`
-      const half = process.env.DB_PASSWORD.slice(0, 6), rest = ` + `process.env.DB_PASSWORD.slice(6);
-      process.stdout.write('db=' + half); ` + `process.stderr.write('tok=' + process.env.API_TOKEN.slice(0, 5));
-      setTimeout(() => { ` + `process.stdout.write(rest + ' short=' + process.env.SHORT + '\\n'); ` + `process.stderr.write(process.env.API_TOKEN.slice(5) + '\\n'); process.exit(3); }, 300);
-    `);
+    const code =
+      `
+      const half = process.env.DB_PASSWORD.slice(0, 6), rest = ` +
+      `process.env.DB_PASSWORD.slice(6);
+      process.stdout.write('db=' + half); ` +
+      `process.stderr.write('tok=' + process.env.API_TOKEN.slice(0, 5));
+      setTimeout(() => { ` +
+      `process.stdout.write(rest + ' short=' + process.env.SHORT + '\\n'); ` +
+      `process.stderr.write(process.env.API_TOKEN.slice(5) + '\\n'); process.exit(3); }, 300);
+    `;
     const r = await hush(['run', '--mask', '--', ...nodeChild(code)], f.env);
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.out, 'db=***** short=abc\n');
@@ -106,10 +121,13 @@ describe('hush run --mask (end to end)', () => {
     const b = randomBytes(5000);
     writeFileSync(join(f.dir, 'a.bin'), a);
     writeFileSync(join(f.dir, 'b.bin'), b);
-    const code = (`
+    const code =
+      `
       const fs = require('fs');
-      ` + `process.stdout.write(Buffer.concat([fs.readFileSync('a.bin'), ` + `Buffer.from(process.env.DB_PASSWORD), fs.readFileSync('b.bin')]));
-    `);
+      ` +
+      `process.stdout.write(Buffer.concat([fs.readFileSync('a.bin'), ` +
+      `Buffer.from(process.env.DB_PASSWORD), fs.readFileSync('b.bin')]));
+    `;
     const r = await hush(['run', '--mask', '--', ...nodeChild(code)], f.env, { cwd: f.dir });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout, Buffer.concat([a, Buffer.from('*****'), b]));

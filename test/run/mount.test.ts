@@ -14,8 +14,12 @@ const SECRETS = {
   SPACES: '  padded  ',
 };
 let f: RunFixture;
-before(async () => { f = await fixture(SECRETS); });
-after(async () => { await f.close(); });
+before(async () => {
+  f = await fixture(SECRETS);
+});
+after(async () => {
+  await f.close();
+});
 
 /** Prints the mount file's mode and content and its own env, as JSON. */
 const INSPECT = nodeChild(`
@@ -50,7 +54,10 @@ describe('hush run --mount', () => {
 
   test('raw: one bare value for *_FILE conventions (needs --only with one name)', async () => {
     const file = join(f.dir, 'db_password');
-    const r = await hush(['run', '--only', 'DB_PASSWORD', '--mount', file, '--mount-format', 'raw', '--', ...INSPECT], { ...f.env, MOUNT: file });
+    const r = await hush(['run', '--only', 'DB_PASSWORD', '--mount', file, '--mount-format', 'raw', '--', ...INSPECT], {
+      ...f.env,
+      MOUNT: file,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.out).content, SECRETS.DB_PASSWORD);
     const many = await hush(['run', '--mount', file, '--mount-format', 'raw', '--', 'true'], f.env);

@@ -7,8 +7,12 @@ import { onPty, PTY_SKIP } from '../helpers/pty.js';
 import { fixture, HUSH_BIN, startHush, type RunFixture } from './util.js';
 
 let f: RunFixture;
-before(async () => { f = await fixture({ DB_PASSWORD: 'pg-Secret-0042' }); });
-after(async () => { await f.close(); });
+before(async () => {
+  f = await fixture({ DB_PASSWORD: 'pg-Secret-0042' });
+});
+after(async () => {
+  await f.close();
+});
 
 /** A child that reports every signal it gets on stdout, and exits 7 on SIGTERM. */
 const REPORTER = `
@@ -21,7 +25,10 @@ setInterval(() => {}, 1000);
 describe('hush run: signals', () => {
   test('SIGTERM sent to hush reaches the child, which traps it, writes a marker and exits 0', async () => {
     const marker = join(f.dir, 'term-marker');
-    const h = startHush(['run', '--', 'sh', '-c', `trap 'echo got > ${marker}; exit 0' TERM; echo ready; while :; do sleep 0.05; done`], f.env);
+    const h = startHush(
+      ['run', '--', 'sh', '-c', `trap 'echo got > ${marker}; exit 0' TERM; echo ready; while :; do sleep 0.05; done`],
+      f.env,
+    );
     await h.waitOut('ready');
     process.kill(h.child.pid!, 'SIGTERM');
     const r = await h.done;
@@ -29,7 +36,7 @@ describe('hush run: signals', () => {
     assert.equal(readFileSync(marker, 'utf8'), 'got\n');
   });
 
-  test('HUP, USR1, USR2, WINCH, INT and QUIT are forwarded (no terminal); hush lives on; TERM ends with the child\'s code', async () => {
+  test("HUP, USR1, USR2, WINCH, INT and QUIT are forwarded (no terminal); hush lives on; TERM ends with the child's code", async () => {
     const h = startHush(['run', '--', process.execPath, '-e', REPORTER], f.env);
     await h.waitOut('ready');
     for (const sig of ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGINT', 'SIGQUIT'] as const) {
@@ -45,21 +52,31 @@ describe('hush run: signals', () => {
     }
   });
 
-  test('Ctrl-C at a terminal reaches the child once, and hush exits with the child\'s code', { timeout: 20_000 }, async (t) => {
-    if (spawnSync('script', ['--version']).status !== 0) { t.skip('util-linux script(1) is not installed'); return; }
+  test("Ctrl-C at a terminal reaches the child once, and hush exits with the child's code", { timeout: 20_000 }, async (t) => {
+    if (spawnSync('script', ['--version']).status !== 0) {
+      t.skip('util-linux script(1) is not installed');
+      return;
+    }
     const childFile = join(f.dir, 'count-sigint.js');
-    writeFileSync(childFile, `
+    writeFileSync(
+      childFile,
+      `
       let n = 0;
       process.on('SIGINT', () => { n++; if (n === 1) setTimeout(() => { process.stdout.write('sigints=' + n + '\\n'); process.exit(0); }, 700); });
       process.stdout.write('ready\\n');
       setInterval(() => {}, 1000);
-    `);
+    `,
+    );
     // script(1) gives hush a pseudo-terminal whose foreground process group holds hush and its child.
     const cmd = `exec '${process.execPath}' '${HUSH_BIN}' run -- '${process.execPath}' '${childFile}'`;
     const s = spawn('script', ['-qfec', cmd, '/dev/null'], { env: f.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
-    s.stdout.on('data', (d) => { out += d; });
-    s.stderr.on('data', (d) => { out += d; });
+    s.stdout.on('data', (d) => {
+      out += d;
+    });
+    s.stderr.on('data', (d) => {
+      out += d;
+    });
     const exited = new Promise<number | null>((r) => s.on('close', (code) => r(code)));
     const deadline = Date.now() + 10_000;
     while (!out.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
@@ -71,42 +88,67 @@ describe('hush run: signals', () => {
     assert.equal(code, 0);
   });
 
-  test('a window resize at a terminal reaches the child once (the terminal already sent it SIGWINCH)', { timeout: 30_000, skip: PTY_SKIP }, async () => {
-    const childFile = join(f.dir, 'count-winch.js');
-    writeFileSync(childFile, `
+  test(
+    'a window resize at a terminal reaches the child once (the terminal already sent it SIGWINCH)',
+    { timeout: 30_000, skip: PTY_SKIP },
+    async () => {
+      const childFile = join(f.dir, 'count-winch.js');
+      writeFileSync(
+        childFile,
+        `
       let n = 0;
       process.on('SIGWINCH', () => { n++; });
       process.on('SIGINT', () => { process.stdout.write('winch=' + n + '\\n'); process.exit(0); });
       process.stdout.write('ready\\n');
       setInterval(() => {}, 1000);
-    `);
-    // A pseudo-terminal whose foreground process group holds hush and its child; resizing it signals that group.
-    // Ctrl-C follows 0.8 s later: a second SIGWINCH (forwarded by hush) would have arrived by then.
-    const r = await onPty([process.execPath, HUSH_BIN, 'run', '--', process.execPath, childFile], [
-      { when: 'ready', afterMs: 0, resize: [31, 101] },
-      { when: 'ready', afterMs: 800, send: '\x03' },
-    ], f.env);
-    assert.match(r.screen, /winch=1\r?\n/, `the child saw the resize exactly once: ${JSON.stringify(r.screen)}`);
-    assert.equal(r.code, 0);
-  });
+    `,
+      );
+      // A pseudo-terminal whose foreground process group holds hush and its child; resizing it signals that group.
+      // Ctrl-C follows 0.8 s later: a second SIGWINCH (forwarded by hush) would have arrived by then.
+      const r = await onPty(
+        [process.execPath, HUSH_BIN, 'run', '--', process.execPath, childFile],
+        [
+          { when: 'ready', afterMs: 0, resize: [31, 101] },
+          { when: 'ready', afterMs: 800, send: '\x03' },
+        ],
+        f.env,
+      );
+      assert.match(r.screen, /winch=1\r?\n/, `the child saw the resize exactly once: ${JSON.stringify(r.screen)}`);
+      assert.equal(r.code, 0);
+    },
+  );
 
   test('as PID 1 (unshare --pid): signals are still forwarded, and hush exits when the child does', { timeout: 20_000 }, async (t) => {
-    if (spawnSync('unshare', ['--pid', '--fork', 'true']).status !== 0) { t.skip('unshare --pid needs root or user namespaces'); return; }
+    if (spawnSync('unshare', ['--pid', '--fork', 'true']).status !== 0) {
+      t.skip('unshare --pid needs root or user namespaces');
+      return;
+    }
     const marker = join(f.dir, 'pid1-marker');
     // The child asks PID 1 (hush) to stop: without handlers PID 1 would ignore SIGTERM and the child would loop forever.
     const script = `echo "ppid=$PPID"; trap 'echo got > ${marker}; exit 0' TERM; kill -TERM 1; while :; do sleep 0.05; done`;
-    const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const c = spawn('unshare', ['--pid', '--fork', '--kill-child', process.execPath, HUSH_BIN, 'run', ...args], { env: f.env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      c.stdout.on('data', (d) => { out += d; });
-      c.stderr.on('data', (d) => { err += d; });
-      const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
-      c.on('close', (code) => { clearTimeout(timer); resolve({ code, out, err }); });
-    });
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const c = spawn('unshare', ['--pid', '--fork', '--kill-child', process.execPath, HUSH_BIN, 'run', ...args], {
+          env: f.env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        c.stdout.on('data', (d) => {
+          out += d;
+        });
+        c.stderr.on('data', (d) => {
+          err += d;
+        });
+        const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
+        c.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out, err });
+        });
+      });
     const a = await run(['--', 'sh', '-c', script]);
     assert.equal(a.code, 0, a.err);
-    assert.match(a.out, /^ppid=1\n/, 'hush was PID 1 and the child\'s parent');
+    assert.match(a.out, /^ppid=1\n/, "hush was PID 1 and the child's parent");
     assert.ok(existsSync(marker), 'the child got the SIGTERM that PID 1 received');
     const b = await run(['--', 'sh', '-c', 'exit 5']);
     assert.equal(b.code, 5, b.err);

@@ -27,11 +27,19 @@ export async function fixture(secrets: Record<string, string>): Promise<RunFixtu
   if (t.status !== 201 && t.status !== 200) throw new Error(`token create failed: ${t.status} ${JSON.stringify(t.body)}`);
   const dir = mkdtempSync(join(tmpdir(), 'hush-run-test-'));
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'),
-    HUSH_ADDR: server.url, HUSH_TOKEN: t.body.token, HUSH_PROJECT: 'app', HUSH_ENV: 'prod',
+    PATH: process.env.PATH,
+    HOME: dir,
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    HUSH_ADDR: server.url,
+    HUSH_TOKEN: t.body.token,
+    HUSH_PROJECT: 'app',
+    HUSH_ENV: 'prod',
   };
   return {
-    server, token: t.body.token, dir, env,
+    server,
+    token: t.body.token,
+    dir,
+    env,
     async close() {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
@@ -44,7 +52,13 @@ export async function setSecret(f: RunFixture, key: string, value: string): Prom
   if (r.status !== 200 && r.status !== 201) throw new Error(`PUT ${key} failed: ${r.status}`);
 }
 
-export interface Result { code: number | null; signal: NodeJS.Signals | null; stdout: Buffer; stderr: string; out: string }
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+  out: string;
+}
 
 export interface Running {
   child: ChildProcess;
@@ -65,9 +79,20 @@ export function startHush(args: string[], env: NodeJS.ProcessEnv, opts: { timeou
   const out: Buffer[] = [];
   let err = '';
   const waiters: (() => void)[] = [];
-  child.stdout.on('data', (d: Buffer) => { out.push(d); for (const w of waiters) w(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const kill = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, opts.timeoutMs ?? 30_000);
+  child.stdout.on('data', (d: Buffer) => {
+    out.push(d);
+    for (const w of waiters) w();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const kill = setTimeout(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, opts.timeoutMs ?? 30_000);
   const done = new Promise<Result>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -78,19 +103,33 @@ export function startHush(args: string[], env: NodeJS.ProcessEnv, opts: { timeou
   });
   const stdout = () => Buffer.concat(out).toString('utf8');
   return {
-    child, done, stdout, stderr: () => err,
+    child,
+    done,
+    stdout,
+    stderr: () => err,
     waitOut(text, ms = 10_000) {
       return new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`timed out waiting for ${text} in stdout; stdout=${stdout()} stderr=${err}`)), ms);
         const check = () => {
           const s = stdout();
-          if (typeof text === 'string' ? s.includes(text) : text.test(s)) { clearTimeout(t); resolve(); return true; }
+          if (typeof text === 'string' ? s.includes(text) : text.test(s)) {
+            clearTimeout(t);
+            resolve();
+            return true;
+          }
           return false;
         };
         if (!check()) {
-          const w = () => { if (check()) waiters.splice(waiters.indexOf(w), 1); };
+          const w = () => {
+            if (check()) waiters.splice(waiters.indexOf(w), 1);
+          };
           waiters.push(w);
-          void done.then(() => { if (!check()) { clearTimeout(t); reject(new Error(`hush exited before ${text} appeared; stdout=${stdout()} stderr=${err}`)); } });
+          void done.then(() => {
+            if (!check()) {
+              clearTimeout(t);
+              reject(new Error(`hush exited before ${text} appeared; stdout=${stdout()} stderr=${err}`));
+            }
+          });
         }
       });
     },

@@ -6,8 +6,12 @@ import { capturedLogs, longPollArrived, longPollChangeHandled } from '../helpers
 import { fixture, setSecret, startHush, type RunFixture } from './util.js';
 
 let f: RunFixture;
-before(async () => { f = await fixture({ FLAG: 'one', OTHER: 'x' }); });
-after(async () => { await f.close(); });
+before(async () => {
+  f = await fixture({ FLAG: 'one', OTHER: 'x' });
+});
+after(async () => {
+  await f.close();
+});
 
 /** Prints its FLAG; on SIGTERM exits with a code that names the value it had. */
 const CHILD = `
@@ -19,7 +23,7 @@ setInterval(() => {}, 1000);
 `;
 
 describe('hush run --watch', () => {
-  test('a change restarts the child with the new value; stopping hush gives the last child\'s code', { timeout: 30_000 }, async () => {
+  test("a change restarts the child with the new value; stopping hush gives the last child's code", { timeout: 30_000 }, async () => {
     let logged = capturedLogs.length;
     const h = startHush(['run', '--watch', '--only', 'FLAG', '--', process.execPath, '-e', CHILD], f.env);
     await h.waitOut('value=one\n');
@@ -70,9 +74,17 @@ describe('hush run --watch', () => {
     let down = false;
     let refused = 0;
     const proxy = createServer((client) => {
-      if (down) { refused++; client.destroy(); return; }
+      if (down) {
+        refused++;
+        client.destroy();
+        return;
+      }
       const upstream = connect(Number(target.port), target.hostname);
-      for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => undefined); }
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => undefined);
+      }
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));

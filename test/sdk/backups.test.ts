@@ -22,7 +22,9 @@ before(async () => {
   await root.envs.create('api', 'prod');
   await root.secrets.set('api', 'prod', 'DB_PASSWORD', 'backup-me-7Yq');
 });
-after(async () => { await s.close(); });
+after(async () => {
+  await s.close();
+});
 
 describe('backups', () => {
   test('backups.create streams a passphrase-encrypted OpenPGP message with file name and counts', async () => {
@@ -42,7 +44,10 @@ describe('backups', () => {
     // imported modules between receiving the headers and reading, and wrote 0-byte files.
     const gc = exposeGc();
     const b = await root.backups.create({ passphrase: PASSPHRASE });
-    for (let i = 0; i < 5; i++) { gc(); await new Promise((r) => setTimeout(r, 20)); }
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const bytes = await readAll(b.body);
     assert.ok(bytes.length > 100, `read ${bytes.length} bytes`);
   });
@@ -55,7 +60,9 @@ describe('backups', () => {
 
   test('a token without the backup grant gets ForbiddenError', async () => {
     const { token } = await root.tokens.create({ name: 'reader', scopes: ['read:api/prod'] });
-    const err = await createClient({ addr: s.url, token }).backups.export({ passphrase: PASSPHRASE }).catch((e: unknown) => e);
+    const err = await createClient({ addr: s.url, token })
+      .backups.export({ passphrase: PASSPHRASE })
+      .catch((e: unknown) => e);
     assert.ok(isForbiddenError(err), String(err));
   });
 
@@ -69,7 +76,7 @@ describe('backups', () => {
 });
 
 describe('backup stream cancellation', () => {
-  test('the caller\'s signal still ends the stream after the headers arrived', async () => {
+  test("the caller's signal still ends the stream after the headers arrived", async () => {
     const ac = new AbortController();
     const stream = await root.backups.export({ passphrase: PASSPHRASE, signal: ac.signal });
     ac.abort(new Error('stop'));

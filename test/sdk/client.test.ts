@@ -11,7 +11,9 @@ before(async () => {
   s = await startServer();
   root = createClient({ addr: s.url, token: s.rootToken });
 });
-after(async () => { await s.close(); });
+after(async () => {
+  await s.close();
+});
 
 describe('client setup', () => {
   test('createClient reads HUSH_ADDR and HUSH_TOKEN when no options are given', async () => {
@@ -23,8 +25,10 @@ describe('client setup', () => {
       assert.equal(c.addr, s.url);
       assert.equal((await c.tokens.self()).name, 'root');
     } finally {
-      if (saved.addr === undefined) delete process.env.HUSH_ADDR; else process.env.HUSH_ADDR = saved.addr;
-      if (saved.token === undefined) delete process.env.HUSH_TOKEN; else process.env.HUSH_TOKEN = saved.token;
+      if (saved.addr === undefined) delete process.env.HUSH_ADDR;
+      else process.env.HUSH_ADDR = saved.addr;
+      if (saved.token === undefined) delete process.env.HUSH_TOKEN;
+      else process.env.HUSH_TOKEN = saved.token;
     }
   });
 
@@ -97,7 +101,10 @@ describe('secrets', () => {
     assert.equal((await root.secrets.get('api', 'prod', 'DATABASE_URL', { version: 1 })).value, 'postgres://a');
     const h = await root.secrets.versions('api', 'prod', 'DATABASE_URL');
     assert.equal(h.current, 2);
-    assert.deepEqual(h.versions.map((v) => v.version), [2, 1]);
+    assert.deepEqual(
+      h.versions.map((v) => v.version),
+      [2, 1],
+    );
   });
 
   test('getAll returns every value, the revision and an ETag; only filters', async () => {
@@ -127,7 +134,9 @@ describe('secrets', () => {
   test('getAll with ifNoneMatch and wait long-polls until a change', async () => {
     const first = await root.secrets.getAll('api', 'prod');
     const started = Date.now();
-    setTimeout(() => { void root.secrets.set('api', 'prod', 'LONGPOLL', 'x'); }, 300);
+    setTimeout(() => {
+      void root.secrets.set('api', 'prod', 'LONGPOLL', 'x');
+    }, 300);
     const r = await root.secrets.getAll('api', 'prod', { ifNoneMatch: first.etag!, wait: 10 });
     assert.equal(r.notModified, false);
     assert.ok(Date.now() - started >= 250 && Date.now() - started < 5000);
@@ -154,7 +163,10 @@ describe('secrets', () => {
     const d = await root.secrets.delete('api', 'prod', 'B');
     assert.equal(d.key, 'B');
     assert.equal(d.deleted, true);
-    await assert.rejects(root.secrets.get('api', 'prod', 'B'), (e) => isNotFoundError(e) && e.code === 'secret_not_found' && e.status === 404);
+    await assert.rejects(
+      root.secrets.get('api', 'prod', 'B'),
+      (e) => isNotFoundError(e) && e.code === 'secret_not_found' && e.status === 404,
+    );
     const h = await root.secrets.versions('api', 'prod', 'B');
     assert.equal(h.current, null);
     assert.ok(h.versions.length >= 1);
@@ -172,7 +184,10 @@ describe('tokens', () => {
     assert.equal(self.id, t.id);
     assert.equal(self.description, 'deploys');
     assert.ok(!('token' in self));
-    assert.deepEqual((await root.tokens.list({ name: 'deploy-api' })).map((x) => x.id), [t.id]);
+    assert.deepEqual(
+      (await root.tokens.list({ name: 'deploy-api' })).map((x) => x.id),
+      [t.id],
+    );
     const r = await root.tokens.revoke(t.id);
     assert.deepEqual(r, { id: t.id, revoked: [t.id] });
     assert.ok(!(await root.tokens.list()).some((x) => x.id === t.id));
@@ -192,8 +207,17 @@ describe('audit', () => {
     assert.ok(page.nextCursor);
     const seqs: number[] = [];
     for await (const ev of root.audit.iterate({ limit: 3 })) seqs.push(ev.seq);
-    assert.deepEqual(seqs.slice(0, everything.events.length), everything.events.map((e) => e.seq));
-    const reads = await root.audit.list({ action: 'secret.read', project: 'api', env: 'prod', from: new Date(Date.now() - 3600_000), order: 'desc' });
+    assert.deepEqual(
+      seqs.slice(0, everything.events.length),
+      everything.events.map((e) => e.seq),
+    );
+    const reads = await root.audit.list({
+      action: 'secret.read',
+      project: 'api',
+      env: 'prod',
+      from: new Date(Date.now() - 3600_000),
+      order: 'desc',
+    });
     assert.ok(reads.events.length > 0 && reads.events.every((e) => e.action === 'secret.read'));
     assert.ok(!JSON.stringify(everything).includes('postgres://'));
     const v = await root.audit.verify();
@@ -261,7 +285,9 @@ describe('keys', () => {
     assert.notEqual(r.from, r.to);
     assert.equal(r.unchanged, false);
     assert.equal((await root.secrets.get('api', 'prod', 'A')).value, '1');
-    await assert.rejects(root.keys.rotateMaster('too-short-to-be-a-key-but-long-enough-for-schema'), { name: 'ValidationError', status: 400 });
+    await assert.rejects(root.keys.rotateMaster('too-short-to-be-a-key-but-long-enough-for-schema'), {
+      name: 'ValidationError',
+      status: 400,
+    });
   });
-
 });

@@ -3,9 +3,26 @@ import assert from 'node:assert/strict';
 import { runInNewContext } from 'node:vm';
 import { startServer, type TestServer } from '../helpers/server.js';
 import {
-  AuthError, ConflictError, createClient, ForbiddenError, HushError, isAuthError, isConflictError, isForbiddenError, isHushError,
-  isNotFoundError, isRateLimitedError, isTimeoutError, isUnavailableError, isValidationError, NotFoundError, RateLimitedError,
-  TimeoutError, UnavailableError, ValidationError, type HushClient,
+  AuthError,
+  ConflictError,
+  createClient,
+  ForbiddenError,
+  HushError,
+  isAuthError,
+  isConflictError,
+  isForbiddenError,
+  isHushError,
+  isNotFoundError,
+  isRateLimitedError,
+  isTimeoutError,
+  isUnavailableError,
+  isValidationError,
+  NotFoundError,
+  RateLimitedError,
+  TimeoutError,
+  UnavailableError,
+  ValidationError,
+  type HushClient,
 } from 'hush-vault-sdk';
 import { unknownToken } from './helpers.js';
 
@@ -20,7 +37,9 @@ before(async () => {
   await root.envs.create('api', 'dev');
   await root.secrets.set('api', 'prod', 'DB_PASSWORD', 'hunter2-very-secret');
 });
-after(async () => { await s.close(); });
+after(async () => {
+  await s.close();
+});
 
 describe('HTTP errors map to one class each', () => {
   test('401 with a well-formed but unknown token is an AuthError with code unauthorized', async () => {
@@ -30,7 +49,7 @@ describe('HTTP errors map to one class each', () => {
     assert.ok(isAuthError(err) && isHushError(err));
     assert.equal(err.code, 'unauthorized');
     assert.equal(err.status, 401);
-    assert.match(err.requestId ?? '', /^req_[0-9a-f]{16}$/, 'the server\'s own id (the SDK\'s sdk_ id is only recorded beside it)');
+    assert.match(err.requestId ?? '', /^req_[0-9a-f]{16}$/, "the server's own id (the SDK's sdk_ id is only recorded beside it)");
     assert.equal(err.method, 'GET');
     assert.equal(err.path, '/v1/projects');
   });
@@ -54,7 +73,7 @@ describe('HTTP errors map to one class each', () => {
       [() => root.tokens.revoke('tok_doesnotexist'), 'token_not_found'],
       [() => root.request('GET', '/v1/no-such-route'), 'route_not_found'],
     ] as const) {
-      const err = await (call()).catch((e: unknown) => e);
+      const err = await call().catch((e: unknown) => e);
       assert.ok(err instanceof NotFoundError && isNotFoundError(err), String(err));
       assert.equal(err.code, code);
       assert.equal(err.status, 404);
@@ -83,7 +102,13 @@ describe('HTTP errors map to one class each', () => {
   test('error messages never contain the secret value or the token', async () => {
     const errs = await Promise.all([
       root.secrets.set('api', 'prod', 'DB_PASSWORD', 'hunter2-very-secret', { cas: 0 }).catch((e: unknown) => e),
-      (() => { try { return createClient({ addr: s.url, token: s.rootToken.slice(0, -1) + (s.rootToken.endsWith('A') ? 'B' : 'A') }); } catch (e) { return e; } })(),
+      (() => {
+        try {
+          return createClient({ addr: s.url, token: s.rootToken.slice(0, -1) + (s.rootToken.endsWith('A') ? 'B' : 'A') });
+        } catch (e) {
+          return e;
+        }
+      })(),
     ]);
     assert.ok(isAuthError(errs[1]) && errs[1].code === 'token_malformed');
     for (const e of errs) {
@@ -101,7 +126,11 @@ describe('rate limiting', () => {
       const c = createClient({ addr: limited.url, token: limited.rootToken, retries: { limit: 3, maxRetryAfterMs: 1000 } });
       let err: unknown;
       const started = Date.now();
-      for (let i = 0; i < 10 && !err; i++) err = await c.projects.list().then(() => undefined, (e: unknown) => e);
+      for (let i = 0; i < 10 && !err; i++)
+        err = await c.projects.list().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       assert.ok(err instanceof RateLimitedError && isRateLimitedError(err), String(err));
       assert.equal(err.code, 'rate_limited');
       assert.equal(err.status, 429);

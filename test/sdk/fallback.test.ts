@@ -24,19 +24,31 @@ before(async () => {
   proxy = await scriptServer(s.url);
   dir = tempDir('hush-sdk-fallback-');
 });
-after(async () => { await proxy.close(); await s.close(); rmSync(dir, { recursive: true, force: true }); });
+after(async () => {
+  await proxy.close();
+  await s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function fallbackClient(path: string, extra: Partial<ClientOptions> = {}) {
   const warnings: { message: string; info: WarningInfo }[] = [];
   const client = createClient({
-    addr: proxy.url, token: readToken, retries: fast, fallback: { path },
-    onWarning: (message, info) => warnings.push({ message, info }), ...extra,
+    addr: proxy.url,
+    token: readToken,
+    retries: fast,
+    fallback: { path },
+    onWarning: (message, info) => warnings.push({ message, info }),
+    ...extra,
   });
   return { client, warnings };
 }
 
-const down = () => { proxy.script = () => ({ status: 503, body: errorBody('storage_unavailable') }); };
-const up = () => { proxy.script = () => 'proxy'; };
+const down = () => {
+  proxy.script = () => ({ status: 503, body: errorBody('storage_unavailable') });
+};
+const up = () => {
+  proxy.script = () => 'proxy';
+};
 
 describe('fallback cache', () => {
   test('after a successful getAll the cache is written 0600, encrypted, without the token', async () => {
@@ -134,7 +146,10 @@ describe('fallback cache', () => {
 
   test('when the token is revoked the next call gets 401 and the cache file is deleted', async () => {
     up();
-    const created = (await s.api('POST', '/v1/tokens', { name: 'short-lived', scopes: ['read:api/prod'] })).body as { token: string; id: string };
+    const created = (await s.api('POST', '/v1/tokens', { name: 'short-lived', scopes: ['read:api/prod'] })).body as {
+      token: string;
+      id: string;
+    };
     const path = join(dir, 'revoked.cache');
     const { client, warnings } = fallbackClient(path, { token: created.token });
     await client.secrets.getAll('api', 'prod');
@@ -145,7 +160,7 @@ describe('fallback cache', () => {
     assert.equal(warnings.length, 0);
   });
 
-  test('a 403 removes that environment\'s entry', async () => {
+  test("a 403 removes that environment's entry", async () => {
     up();
     const path = join(dir, 'forbidden.cache');
     const { client } = fallbackClient(path);
@@ -164,7 +179,13 @@ describe('fallback cache', () => {
       await own.api('POST', '/v1/projects/api/envs', { name: 'prod' });
       await own.api('PUT', '/v1/projects/api/envs/prod/secrets/DB_PASSWORD', { value: SECRET });
       const warnings: string[] = [];
-      const client = createClient({ addr: own.url, token: own.rootToken, retries: fast, fallback: { path }, onWarning: (m) => warnings.push(m) });
+      const client = createClient({
+        addr: own.url,
+        token: own.rootToken,
+        retries: fast,
+        fallback: { path },
+        onWarning: (m) => warnings.push(m),
+      });
       await client.secrets.getAll('api', 'prod');
       await own.close({ keepDir: true });
       const r = await client.secrets.getAll('api', 'prod');

@@ -9,10 +9,7 @@ export function unknownToken(): string {
   return formatToken((n) => randomBytes(n));
 }
 
-export type Scripted =
-  | { status: number; headers?: Record<string, string>; body?: unknown }
-  | 'proxy'
-  | 'hang';
+export type Scripted = { status: number; headers?: Record<string, string>; body?: unknown } | 'proxy' | 'hang';
 
 export interface ScriptServer {
   url: string;
@@ -44,7 +41,11 @@ export async function scriptServer(target?: string): Promise<ScriptServer> {
     const n = state.requests.length;
     state.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     const action = state.script(n, req);
-    if (action === 'hang') { hanging.add(res); req.resume(); return; }
+    if (action === 'hang') {
+      hanging.add(res);
+      req.resume();
+      return;
+    }
     if (action === 'proxy') {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -55,7 +56,10 @@ export async function scriptServer(target?: string): Promise<ScriptServer> {
           res.writeHead(ures.statusCode ?? 502, ures.headers);
           ures.pipe(res);
         });
-        up.on('error', () => { res.writeHead(502); res.end(); });
+        up.on('error', () => {
+          res.writeHead(502);
+          res.end();
+        });
         up.end(Buffer.concat(chunks));
       });
       return;

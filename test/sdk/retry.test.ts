@@ -17,7 +17,10 @@ before(async () => {
   proxy = await scriptServer(s.url);
   client = createClient({ addr: proxy.url, token: s.rootToken, retries: fast });
 });
-after(async () => { await proxy.close(); await s.close(); });
+after(async () => {
+  await proxy.close();
+  await s.close();
+});
 
 /** Fail the first `n` requests with `status`, then pass through to the real server. */
 function failFirst(n: number, status: number, headers?: Record<string, string>) {
@@ -122,10 +125,13 @@ describe('timeouts and offline checks', () => {
       const err = await c.secrets.getAll('api', 'prod').catch((e: unknown) => e);
       assert.ok(isTimeoutError(err), String(err));
       assert.equal(err.code, 'timeout');
-      assert.equal(err.timeoutMs, 200, 'the client\'s timeout ended it');
+      assert.equal(err.timeoutMs, 200, "the client's timeout ended it");
       assert.equal(hang.requests.length, 1);
       // A per-call timeout overrides the client's (10 s by default): the error names the one that fired.
-      await assert.rejects(createClient({ addr: hang.url, token: s.rootToken }).health({ timeoutMs: 100 }), { code: 'timeout', timeoutMs: 100 });
+      await assert.rejects(createClient({ addr: hang.url, token: s.rootToken }).health({ timeoutMs: 100 }), {
+        code: 'timeout',
+        timeoutMs: 100,
+      });
     } finally {
       await hang.close();
     }
@@ -148,19 +154,23 @@ describe('timeouts and offline checks', () => {
     proxy.requests = [];
     const bad = s.rootToken.slice(0, 20) + (s.rootToken[20] === 'a' ? 'b' : 'a') + s.rootToken.slice(21);
     for (const token of [bad, 'hush_short', 'ghp_notahushtoken']) {
-      assert.throws(() => createClient({ addr: proxy.url, token }), (e: unknown) => {
-        assert.equal((e as Error).name, 'AuthError');
-        assert.equal((e as { code: string }).code, 'token_malformed');
-        assert.ok(!(e as Error).message.includes(token));
-        return true;
-      });
+      assert.throws(
+        () => createClient({ addr: proxy.url, token }),
+        (e: unknown) => {
+          assert.equal((e as Error).name, 'AuthError');
+          assert.equal((e as { code: string }).code, 'token_malformed');
+          assert.ok(!(e as Error).message.includes(token));
+          return true;
+        },
+      );
     }
     const saved = process.env.HUSH_TOKEN;
     process.env.HUSH_TOKEN = bad;
     try {
       assert.throws(() => createClient({ addr: proxy.url }), /HUSH_TOKEN is not a valid Hush token/);
     } finally {
-      if (saved === undefined) delete process.env.HUSH_TOKEN; else process.env.HUSH_TOKEN = saved;
+      if (saved === undefined) delete process.env.HUSH_TOKEN;
+      else process.env.HUSH_TOKEN = saved;
     }
     assert.equal(proxy.requests.length, 0);
   });

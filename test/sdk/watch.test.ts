@@ -15,7 +15,9 @@ before(async () => {
   await root.envs.create('api', 'prod');
   await root.secrets.set('api', 'prod', 'FLAG', 'off');
 });
-after(async () => { await s.close(); });
+after(async () => {
+  await s.close();
+});
 
 /**
  * A fetch that gives each request the id `tag-N`, so this watcher's requests
@@ -33,12 +35,19 @@ function collector() {
   let waiters: (() => void)[] = [];
   return {
     calls,
-    onChange: (current: SecretsSnapshot, previous: SecretsSnapshot | null) => { calls.push({ current, previous }); for (const w of waiters) w(); waiters = []; },
+    onChange: (current: SecretsSnapshot, previous: SecretsSnapshot | null) => {
+      calls.push({ current, previous });
+      for (const w of waiters) w();
+      waiters = [];
+    },
     async until(n: number, ms = 20_000) {
       const deadline = Date.now() + ms;
       while (calls.length < n) {
         if (Date.now() > deadline) throw new Error(`only ${calls.length} of ${n} changes within ${ms} ms`);
-        await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 50);
+        });
       }
     },
   };
@@ -49,7 +58,11 @@ describe('watch', () => {
     const c = collector();
     const errors: unknown[] = [];
     const logged = capturedLogs.length;
-    const stop = watch({ project: 'api', env: 'prod', client: createClient({ addr: s.url, token: s.rootToken, fetch: tagged('w1') }) }, c.onChange, (e) => errors.push(e));
+    const stop = watch(
+      { project: 'api', env: 'prod', client: createClient({ addr: s.url, token: s.rootToken, fetch: tagged('w1') }) },
+      c.onChange,
+      (e) => errors.push(e),
+    );
     try {
       await c.until(1);
       assert.equal(c.calls[0].current.secrets.FLAG, 'off');
@@ -74,7 +87,10 @@ describe('watch', () => {
   test('with initial:false only changes are reported', async () => {
     const c = collector();
     const logged = capturedLogs.length;
-    const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: s.rootToken, initial: false, waitSeconds: 5, fetch: tagged('w2') }, c.onChange);
+    const stop = watch(
+      { project: 'api', env: 'prod', addr: s.url, token: s.rootToken, initial: false, waitSeconds: 5, fetch: tagged('w2') },
+      c.onChange,
+    );
     try {
       // Parked in its first long-poll: the initial values were fetched and not reported.
       await longPollArrived(logged, 'the watcher parked in a long-poll', 'w2-');
@@ -92,7 +108,11 @@ describe('watch', () => {
     proxy.script = (n) => (n < 2 ? { status: 503, body: errorBody('storage_unavailable') } : 'proxy');
     const c = collector();
     const errors: unknown[] = [];
-    const stop = watch({ project: 'api', env: 'prod', addr: proxy.url, token: s.rootToken, retries: 0, maxBackoffMs: 50 }, c.onChange, (e) => errors.push(e));
+    const stop = watch(
+      { project: 'api', env: 'prod', addr: proxy.url, token: s.rootToken, retries: 0, maxBackoffMs: 50 },
+      c.onChange,
+      (e) => errors.push(e),
+    );
     try {
       await c.until(1);
       assert.equal(errors.length, 2);
@@ -107,7 +127,9 @@ describe('watch', () => {
     const t = await root.tokens.create({ name: 'watcher', scopes: ['read:api/prod'] });
     const c = collector();
     const errors: unknown[] = [];
-    const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: t.token, waitSeconds: 1, intervalMs: 50 }, c.onChange, (e) => errors.push(e));
+    const stop = watch({ project: 'api', env: 'prod', addr: s.url, token: t.token, waitSeconds: 1, intervalMs: 50 }, c.onChange, (e) =>
+      errors.push(e),
+    );
     await c.until(1);
     await root.tokens.revoke(t.id);
     await waitFor(() => errors.length > 0, 'the AuthError to be reported');

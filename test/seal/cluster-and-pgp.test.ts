@@ -15,7 +15,9 @@ import { createGpgHome, exportPublicKey, generateEd25519Key, generateRsaKey, gpg
 import { freshPgDatabase, NEEDS_PG } from '../helpers/server.js';
 
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 function tmp(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
@@ -37,14 +39,33 @@ describe('sealed start on two nodes sharing PostgreSQL', NEEDS_PG, () => {
     const db = (await freshPgDatabase())!;
     t.after(() => db.drop());
     const dir = tmp('hush-seal-cluster-');
-    const init = await runHush(['operator', 'init', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--json', '--database-url', db.url, '--data-dir', join(dir, 'init')]);
+    const init = await runHush([
+      'operator',
+      'init',
+      '--seal',
+      'shamir',
+      '--shares',
+      '3',
+      '--threshold',
+      '2',
+      '--json',
+      '--database-url',
+      db.url,
+      '--data-dir',
+      join(dir, 'init'),
+    ]);
     assert.equal(init.code, 0, init.stderr);
     const { rootToken, shares } = JSON.parse(init.stdout);
     const nodes: Listening[] = [];
-    t.after(async () => { for (const n of nodes) await n.kill9(); });
-    for (const name of ['a', 'b']) nodes.push(await spawnServer(['--database-url', db.url, '--data-dir', join(dir, name), '--listen', '127.0.0.1:0']));
+    t.after(async () => {
+      for (const n of nodes) await n.kill9();
+    });
+    for (const name of ['a', 'b'])
+      nodes.push(await spawnServer(['--database-url', db.url, '--data-dir', join(dir, name), '--listen', '127.0.0.1:0']));
     const [A, B] = nodes;
-    const unseal = async (n: Listening, s: string[]) => { for (const share of s) assert.equal((await call(n.url, 'POST', '/v1/sys/unseal', { share })).status, 200); };
+    const unseal = async (n: Listening, s: string[]) => {
+      for (const share of s) assert.equal((await call(n.url, 'POST', '/v1/sys/unseal', { share })).status, 200);
+    };
 
     await unseal(A, shares.slice(0, 2));
     assert.equal((await call(A.url, 'GET', '/v1/sys/health')).status, 200);
@@ -82,27 +103,78 @@ describe('sealed start on two nodes sharing PostgreSQL', NEEDS_PG, () => {
 describe('operator init --pgp-keys: each share encrypted to one GnuPG key', { skip: GPG_SKIP }, () => {
   it('gpg --decrypt opens each share for its holder only, and 2 decrypted shares unseal', async (t) => {
     const homes = await Promise.all([0, 1, 2].map(() => createGpgHome('hush-share-gpg-')));
-    t.after(async () => { for (const h of homes) await h.cleanup(); });
+    t.after(async () => {
+      for (const h of homes) await h.cleanup();
+    });
     const keys = [
       await generateEd25519Key(homes[0], 'Alice <alice@example.com>'),
       await generateRsaKey(homes[1], 'Bob <bob@example.com>', { bits: 2048 }),
       await generateEd25519Key(homes[2], 'Carol <carol@example.com>'),
     ];
     const dir = tmp('hush-seal-pgp-');
-    const files = await Promise.all(keys.map(async (k, i) => { const f = join(dir, `k${i}.asc`); writeFileSync(f, await exportPublicKey(k)); return f; }));
+    const files = await Promise.all(
+      keys.map(async (k, i) => {
+        const f = join(dir, `k${i}.asc`);
+        writeFileSync(f, await exportPublicKey(k));
+        return f;
+      }),
+    );
 
-    const wrongCount = await runHush(['operator', 'init', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--pgp-keys', files.slice(0, 2).join(','), '--data-dir', join(dir, 'nope')]);
+    const wrongCount = await runHush([
+      'operator',
+      'init',
+      '--seal',
+      'shamir',
+      '--shares',
+      '3',
+      '--threshold',
+      '2',
+      '--pgp-keys',
+      files.slice(0, 2).join(','),
+      '--data-dir',
+      join(dir, 'nope'),
+    ]);
     assert.equal(wrongCount.code, 2);
     assert.match(wrongCount.stderr, /one key per share/);
 
-    const twice = await runHush(['operator', 'init', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--pgp-keys', [files[0], files[1], files[0]].join(','), '--data-dir', join(dir, 'nope')]);
+    const twice = await runHush([
+      'operator',
+      'init',
+      '--seal',
+      'shamir',
+      '--shares',
+      '3',
+      '--threshold',
+      '2',
+      '--pgp-keys',
+      [files[0], files[1], files[0]].join(','),
+      '--data-dir',
+      join(dir, 'nope'),
+    ]);
     assert.equal(twice.code, 2);
     assert.match(twice.stderr, /twice/);
-    const init = await runHush(['operator', 'init', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--pgp-keys', files.join(','), '--json', '--data-dir', join(dir, 'data')]);
+    const init = await runHush([
+      'operator',
+      'init',
+      '--seal',
+      'shamir',
+      '--shares',
+      '3',
+      '--threshold',
+      '2',
+      '--pgp-keys',
+      files.join(','),
+      '--json',
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
     assert.equal(init.code, 0, init.stderr);
     const out = JSON.parse(init.stdout);
     assert.equal(out.shares.length, 3);
-    assert.deepEqual(out.shareKeys, keys.map((k) => k.fingerprint));
+    assert.deepEqual(
+      out.shareKeys,
+      keys.map((k) => k.fingerprint),
+    );
     assert.ok(out.shares.every((s: string) => s.startsWith('-----BEGIN PGP MESSAGE-----') && !s.includes('hush-share-')));
 
     const plain: string[] = [];
@@ -118,7 +190,11 @@ describe('operator init --pgp-keys: each share encrypted to one GnuPG key', { sk
     }
     const s = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0']);
     t.after(() => s.kill9());
-    const shareFiles = [2, 0].map((i) => { const f = join(dir, `plain${i}`); writeFileSync(f, plain[i], { mode: 0o600 }); return f; });
+    const shareFiles = [2, 0].map((i) => {
+      const f = join(dir, `plain${i}`);
+      writeFileSync(f, plain[i], { mode: 0o600 });
+      return f;
+    });
     const u = await runHush(['operator', 'unseal', '--addr', s.url, ...shareFiles.flatMap((f) => ['--share-file', f])]);
     assert.equal(u.code, 0, u.stderr);
     assert.match(u.stdout, /Unsealed/);

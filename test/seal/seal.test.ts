@@ -29,7 +29,11 @@ function apiFor(url: string, rootToken: string | null): Api {
     const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await res.text();
     let parsed: any;
-    try { parsed = JSON.parse(text); } catch { parsed = null; }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = null;
+    }
     return { status: res.status, body: parsed, text };
   };
 }
@@ -60,7 +64,10 @@ async function storageArgs(backend: 'sqlite' | 'postgres', dir: string): Promise
   return ['--database-url', db.url, '--data-dir', join(dir, 'data')];
 }
 
-async function newVault(backend: 'sqlite' | 'postgres', initArgs = ['--seal', 'shamir', '--shares', '5', '--threshold', '3']): Promise<Vault> {
+async function newVault(
+  backend: 'sqlite' | 'postgres',
+  initArgs = ['--seal', 'shamir', '--shares', '5', '--threshold', '3'],
+): Promise<Vault> {
   const dir = mkdtempSync(join(tmpdir(), 'hush-seal-'));
   dirs.push(dir);
   const storage = await storageArgs(backend, dir);
@@ -68,9 +75,18 @@ async function newVault(backend: 'sqlite' | 'postgres', initArgs = ['--seal', 's
   assert.equal(r.code, 0, r.stderr);
   const init = JSON.parse(r.stdout);
   const v: Vault = {
-    dir, storage, init, server: null, logs: [], api: apiFor('http://127.0.0.1:1', null),
+    dir,
+    storage,
+    init,
+    server: null,
+    logs: [],
+    api: apiFor('http://127.0.0.1:1', null),
     async start() {
-      v.server = await spawnServer([...storage, '--listen', '127.0.0.1:0', '--rate-limit', '100000'], {}, { onExit: (o, e) => v.logs.push(o, e) });
+      v.server = await spawnServer(
+        [...storage, '--listen', '127.0.0.1:0', '--rate-limit', '100000'],
+        {},
+        { onExit: (o, e) => v.logs.push(o, e) },
+      );
       v.api = apiFor(v.server.url, init.rootToken);
       return v.api;
     },
@@ -78,7 +94,10 @@ async function newVault(backend: 'sqlite' | 'postgres', initArgs = ['--seal', 's
       if (v.server) assert.equal(await v.server.stop(), 0);
       v.server = null;
     },
-    async close() { if (v.server) await v.server.kill9(); v.server = null; },
+    async close() {
+      if (v.server) await v.server.kill9();
+      v.server = null;
+    },
   };
   return v;
 }
@@ -95,13 +114,17 @@ async function unsealWith(api: Api, shares: string[]): Promise<any> {
 
 for (const backend of BACKENDS) {
   describe(`sealed start with unseal shares (${backend})`, onBackend(backend), () => {
-    it(('init prints 5 shares once and writes no key; a restart is sealed; 2 of 5 do not open it, any 3 ' + 'of 5 do'), async (t) => {
+    it('init prints 5 shares once and writes no key; a restart is sealed; 2 of 5 do not open it, any 3 ' + 'of 5 do', async (t) => {
       const v = await newVault(backend);
       t.after(() => v.close());
       assert.equal(v.init.shares.length, 5);
       assert.equal(v.init.threshold, 3);
       assert.equal(new Set(v.init.shares).size, 5);
-      assert.deepEqual((existsSync(join(v.dir, 'data')) ? readdirSync(join(v.dir, 'data')) : []).filter((f) => f.includes('key')), [], 'no key file in the data dir');
+      assert.deepEqual(
+        (existsSync(join(v.dir, 'data')) ? readdirSync(join(v.dir, 'data')) : []).filter((f) => f.includes('key')),
+        [],
+        'no key file in the data dir',
+      );
 
       let api = await v.start();
       const h = await api('GET', '/v1/sys/health');
@@ -120,10 +143,18 @@ for (const backend of BACKENDS) {
       assert.equal((await api('GET', '/v1/projects')).status, 503, '2 of 5 shares do not open the vault');
       assert.equal((await api('POST', '/v1/sys/unseal', { reset: true })).body.progress, 0);
 
-      const combos = [[0, 1, 2], [2, 3, 4], [4, 0, 3], [1, 3, 4]];
+      const combos = [
+        [0, 1, 2],
+        [2, 3, 4],
+        [4, 0, 3],
+        [1, 3, 4],
+      ];
       let first = true;
       for (const combo of combos) {
-        const opened = await unsealWith(api, combo.map((i) => v.init.shares[i]));
+        const opened = await unsealWith(
+          api,
+          combo.map((i) => v.init.shares[i]),
+        );
         assert.equal(opened.sealed, false, `shares ${combo} open the vault`);
         assert.equal((await api('GET', '/v1/sys/health')).status, 200);
         if (first) {
@@ -169,8 +200,12 @@ for (const backend of BACKENDS) {
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
           // No pg_dump on this machine: every row of every table, as text.
-          const tables = (await pgAdmin("select tablename from pg_tables where schemaname = 'public'", [], url)).map((r) => r.tablename as string);
-          dump = 'audit_events ' + (await Promise.all(tables.map(async (tb) => JSON.stringify(await pgAdmin(`select * from "${tb}"`, [], url))))).join('\n');
+          const tables = (await pgAdmin("select tablename from pg_tables where schemaname = 'public'", [], url)).map(
+            (r) => r.tablename as string,
+          );
+          dump =
+            'audit_events ' +
+            (await Promise.all(tables.map(async (tb) => JSON.stringify(await pgAdmin(`select * from "${tb}"`, [], url))))).join('\n');
         }
         assert.match(dump, /audit_events/);
         for (const s of v.init.shares) assert.ok(!dump.includes(s.slice(11)), 'share text in the PostgreSQL dump');
@@ -178,55 +213,63 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it(('short, garbled, duplicate and foreign shares are refused and change nothing but the progress; a ' + 'forged set resets it'), async (t) => {
-      const v = await newVault(backend);
-      const other = await newVault(backend);
-      t.after(async () => { await v.close(); await other.close(); });
-      const api = await v.start();
-      const [s0, s1] = v.init.shares;
-      const bad = async (body: unknown, code: string, progress: number) => {
-        const r = await api('POST', '/v1/sys/unseal', body);
-        assert.equal(r.status, 400, r.text);
-        assert.equal(r.body.error.code, code, r.text);
-        for (const s of v.init.shares) assert.ok(!r.text.includes(s.slice(11, 40)), 'the error never echoes the share');
-        assert.equal((await api('GET', '/v1/sys/seal-status')).body.progress, progress);
-      };
-      assert.equal((await unsealWith(api, [s0])).progress, 1);
-      await bad({ share: s1.slice(0, 30) }, 'invalid_share', 1);
-      const flipped = s1.slice(0, 20) + (s1[20] === 'A' ? 'B' : 'A') + s1.slice(21);
-      await bad({ share: flipped }, 'invalid_share', 1);
-      await bad({ share: s0 }, 'invalid_share', 1);
-      await bad({ share: other.init.shares[0] }, 'invalid_share', 1);
-      await bad({ share: 'not a share at all' }, 'invalid_share', 1);
-      // One stray character at the end: base64url decoding would drop it silently.
-      await bad({ share: s1 + 'Z' }, 'invalid_share', 1);
-      const pgp = await api('POST', '/v1/sys/unseal', { share: `-----BEGIN PGP MESSAGE-----\n\nhQEMA${'x'.repeat(600)}\n-----END PGP MESSAGE-----\n` });
-      assert.equal(pgp.body.error.code, 'invalid_share');
-      assert.match(pgp.body.error.message, /gpg --decrypt/);
-      await bad({ passphrase: 'a passphrase to a shamir vault' }, 'invalid_request', 1);
-      await bad({}, 'invalid_request', 1);
-      await bad({ share: s1, passphrase: 'x' }, 'invalid_request', 1);
+    it(
+      'short, garbled, duplicate and foreign shares are refused and change nothing but the progress; a ' + 'forged set resets it',
+      async (t) => {
+        const v = await newVault(backend);
+        const other = await newVault(backend);
+        t.after(async () => {
+          await v.close();
+          await other.close();
+        });
+        const api = await v.start();
+        const [s0, s1] = v.init.shares;
+        const bad = async (body: unknown, code: string, progress: number) => {
+          const r = await api('POST', '/v1/sys/unseal', body);
+          assert.equal(r.status, 400, r.text);
+          assert.equal(r.body.error.code, code, r.text);
+          for (const s of v.init.shares) assert.ok(!r.text.includes(s.slice(11, 40)), 'the error never echoes the share');
+          assert.equal((await api('GET', '/v1/sys/seal-status')).body.progress, progress);
+        };
+        assert.equal((await unsealWith(api, [s0])).progress, 1);
+        await bad({ share: s1.slice(0, 30) }, 'invalid_share', 1);
+        const flipped = s1.slice(0, 20) + (s1[20] === 'A' ? 'B' : 'A') + s1.slice(21);
+        await bad({ share: flipped }, 'invalid_share', 1);
+        await bad({ share: s0 }, 'invalid_share', 1);
+        await bad({ share: other.init.shares[0] }, 'invalid_share', 1);
+        await bad({ share: 'not a share at all' }, 'invalid_share', 1);
+        // One stray character at the end: base64url decoding would drop it silently.
+        await bad({ share: s1 + 'Z' }, 'invalid_share', 1);
+        const pgp = await api('POST', '/v1/sys/unseal', {
+          share: `-----BEGIN PGP MESSAGE-----\n\nhQEMA${'x'.repeat(600)}\n-----END PGP MESSAGE-----\n`,
+        });
+        assert.equal(pgp.body.error.code, 'invalid_share');
+        assert.match(pgp.body.error.message, /gpg --decrypt/);
+        await bad({ passphrase: 'a passphrase to a shamir vault' }, 'invalid_request', 1);
+        await bad({}, 'invalid_request', 1);
+        await bad({ share: s1, passphrase: 'x' }, 'invalid_request', 1);
 
-      // A share that passes the format and checksum but is not of this vault's polynomial:
-      // accepted alone (it cannot be told apart), and the set it completes is refused and reset.
-      await sodium.ready;
-      const raw = Buffer.from(s1.slice('hush-share-'.length), 'base64url');
-      raw[10] ^= 0xff;
-      const payload = raw.subarray(0, raw.length - 4);
-      Buffer.from(sodium.crypto_generichash(4, payload, sodium.from_string('hush-share-check'))).copy(raw, raw.length - 4);
-      const forged = 'hush-share-' + raw.toString('base64url');
-      assert.equal((await unsealWith(api, [forged])).progress, 2);
-      await bad({ share: v.init.shares[2] }, 'unseal_failed', 0);
-      assert.equal((await api('GET', '/v1/sys/health')).status, 503);
+        // A share that passes the format and checksum but is not of this vault's polynomial:
+        // accepted alone (it cannot be told apart), and the set it completes is refused and reset.
+        await sodium.ready;
+        const raw = Buffer.from(s1.slice('hush-share-'.length), 'base64url');
+        raw[10] ^= 0xff;
+        const payload = raw.subarray(0, raw.length - 4);
+        Buffer.from(sodium.crypto_generichash(4, payload, sodium.from_string('hush-share-check'))).copy(raw, raw.length - 4);
+        const forged = 'hush-share-' + raw.toString('base64url');
+        assert.equal((await unsealWith(api, [forged])).progress, 2);
+        await bad({ share: v.init.shares[2] }, 'unseal_failed', 0);
+        assert.equal((await api('GET', '/v1/sys/health')).status, 503);
 
-      // Still opens with a good set afterwards.
-      assert.equal((await unsealWith(api, v.init.shares.slice(2, 5))).sealed, false);
-      const events = await api('GET', '/v1/audit?action=vault.unseal_attempt&limit=100');
-      const outcomes = events.body.events.map((e: any) => e.outcome);
-      assert.ok(outcomes.filter((o: string) => o === 'error').length >= 6, JSON.stringify(outcomes));
-      assert.ok(events.body.events.every((e: any) => e.ip === '127.0.0.1'));
-      for (const s of [...v.init.shares, forged]) assert.ok(!events.text.includes(s.slice(11, 40)));
-    });
+        // Still opens with a good set afterwards.
+        assert.equal((await unsealWith(api, v.init.shares.slice(2, 5))).sealed, false);
+        const events = await api('GET', '/v1/audit?action=vault.unseal_attempt&limit=100');
+        const outcomes = events.body.events.map((e: any) => e.outcome);
+        assert.ok(outcomes.filter((o: string) => o === 'error').length >= 6, JSON.stringify(outcomes));
+        assert.ok(events.body.events.every((e: any) => e.ip === '127.0.0.1'));
+        for (const s of [...v.init.shares, forged]) assert.ok(!events.text.includes(s.slice(11, 40)));
+      },
+    );
 
     it('a seal under load: no read succeeds once the seal call has returned', async (t) => {
       const v = await newVault(backend);
@@ -259,7 +302,11 @@ for (const backend of BACKENDS) {
       await Promise.all(workers);
       const before = results.filter((r) => r.doneAt <= sealedAt);
       const afterSeal = results.filter((r) => r.doneAt > sealedAt);
-      t.diagnostic((`reads before the seal returned: ${before.length} ` + `(${before.filter((r) => r.status === 200).length} ok); after: ${afterSeal.length}, statuses ` + `${[...new Set(afterSeal.map((r) => r.status))]}`));
+      t.diagnostic(
+        `reads before the seal returned: ${before.length} ` +
+          `(${before.filter((r) => r.status === 200).length} ok); after: ${afterSeal.length}, statuses ` +
+          `${[...new Set(afterSeal.map((r) => r.status))]}`,
+      );
       assert.equal(afterSeal.filter((r) => r.status === 200).length, 0, '0 successful reads after the seal call returned');
       assert.ok(afterSeal.every((r) => r.status === 503));
       const h = await api('GET', '/v1/sys/health');
@@ -280,13 +327,40 @@ for (const backend of BACKENDS) {
       assert.equal((await api('POST', '/v1/projects', { name: 'api' })).status, 201);
       assert.equal((await api('POST', '/v1/projects/api/envs', { name: 'prod' })).status, 201);
       assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/K', { value: 'before-rekey' })).status, 200);
-      const files = [1, 3, 4].map((i) => { const f = join(v.dir, `share-${i}`); writeFileSync(f, v.init.shares[i] + '\n', { mode: 0o600 }); return f; });
+      const files = [1, 3, 4].map((i) => {
+        const f = join(v.dir, `share-${i}`);
+        writeFileSync(f, v.init.shares[i] + '\n', { mode: 0o600 });
+        return f;
+      });
 
       // A rekey needs a quorum of the current set.
-      const short = await runHush(['operator', 'rekey', '--shares', '3', '--threshold', '2', '--json', '--share-file', files[0], '--share-file', files[1], ...v.storage]);
+      const short = await runHush([
+        'operator',
+        'rekey',
+        '--shares',
+        '3',
+        '--threshold',
+        '2',
+        '--json',
+        '--share-file',
+        files[0],
+        '--share-file',
+        files[1],
+        ...v.storage,
+      ]);
       assert.equal(short.code, 2, short.stderr);
       assert.match(short.stderr, /needs 3/);
-      const r = await runHush(['operator', 'rekey', '--shares', '3', '--threshold', '2', '--json', ...files.flatMap((f) => ['--share-file', f]), ...v.storage]);
+      const r = await runHush([
+        'operator',
+        'rekey',
+        '--shares',
+        '3',
+        '--threshold',
+        '2',
+        '--json',
+        ...files.flatMap((f) => ['--share-file', f]),
+        ...v.storage,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const out = JSON.parse(r.stdout);
       assert.equal(out.shares.length, 3);
@@ -309,7 +383,7 @@ for (const backend of BACKENDS) {
       assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
     });
 
-    it(('parallel unseal submissions open the vault once; held attempts keep their own request id and ' + 'time'), async (t) => {
+    it('parallel unseal submissions open the vault once; held attempts keep their own request id and ' + 'time', async (t) => {
       const v = await newVault(backend, ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
       t.after(() => v.close());
       const api = await v.start();
@@ -319,7 +393,10 @@ for (const backend of BACKENDS) {
       for (let round = 0; round < 3; round++) {
         const [a, b, c] = v.init.shares;
         const rs = await Promise.all([a, b, c, a, b, c].map((share) => api('POST', '/v1/sys/unseal', { share })));
-        assert.ok(rs.every((r) => r.status === 200 || r.status === 400), rs.map((r) => r.status).join(','));
+        assert.ok(
+          rs.every((r) => r.status === 200 || r.status === 400),
+          rs.map((r) => r.status).join(','),
+        );
         assert.equal((await api('GET', '/v1/sys/health')).status, 200);
         const unseals = (await api('GET', '/v1/audit?action=vault.unseal&limit=100')).body.events;
         assert.equal(unseals.length, round + 1, `round ${round}: one vault.unseal per unseal, however many complete sets arrived`);
@@ -332,8 +409,13 @@ for (const backend of BACKENDS) {
       await new Promise<void>((r) => sock.once('connect', () => r()));
       const body = JSON.stringify({ share: v.init.shares[1] });
       let raw = '';
-      sock.on('data', (d: Buffer) => { raw += d.toString(); });
-      sock.write((`POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ` + `${Buffer.byteLength(body)}\r\n\r\n`));
+      sock.on('data', (d: Buffer) => {
+        raw += d.toString();
+      });
+      sock.write(
+        `POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ` +
+          `${Buffer.byteLength(body)}\r\n\r\n`,
+      );
       await new Promise((r) => setTimeout(r, 200)); // the headers are in: the server has seen the submission start
       const sealing = api('POST', '/v1/sys/seal', {});
       await new Promise((r) => setTimeout(r, 200));
@@ -371,10 +453,16 @@ for (const backend of BACKENDS) {
       assert.ok(!wrong.text.includes('stapler'));
       assert.equal((await api('POST', '/v1/sys/unseal', { share: 'hush-share-x' })).body.error.code, 'invalid_request');
       // A flood of wrong passphrases is queued at most 8 deep: the rest get 429 at once (each costs an Argon2id run).
-      // 20, not 12: on a loaded machine 12 requests could arrive so spread out that the queue never filled (and at most 30 calls a minute pass the route's rate limit, retries below included).
-      const flood = await Promise.all(Array.from({ length: 20 }, () => api('POST', '/v1/sys/unseal', { passphrase: 'wrong passphrase, many times' })));
+      // 20, not 12: on a loaded machine 12 requests could arrive so spread out that the queue never filled
+      // (and at most 30 calls a minute pass the route's rate limit, retries below included).
+      const flood = await Promise.all(
+        Array.from({ length: 20 }, () => api('POST', '/v1/sys/unseal', { passphrase: 'wrong passphrase, many times' })),
+      );
       const codes = flood.map((r) => r.status);
-      assert.ok(codes.every((c) => c === 400 || c === 429), codes.join(','));
+      assert.ok(
+        codes.every((c) => c === 400 || c === 429),
+        codes.join(','),
+      );
       assert.ok(codes.includes(429), `some were turned away: ${codes.join(',')}`);
       // The right passphrase gets through once the bucket has refilled (a second or so): the operator retries.
       let ok = await api('POST', '/v1/sys/unseal', { passphrase: 'correct horse battery staple' });
@@ -390,7 +478,7 @@ for (const backend of BACKENDS) {
 }
 
 describe('a sealed vault: master-key rotation, and unseal typed at a terminal', () => {
-  it(('rotate-master wraps the new master key under the same unseal key: the same shares open it after ' + 'a restart'), async (t) => {
+  it('rotate-master wraps the new master key under the same unseal key: the same shares open it after ' + 'a restart', async (t) => {
     const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
     t.after(() => v.close());
     let api = await v.start();
@@ -410,42 +498,45 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     assert.equal((await api('GET', '/v1/audit/verify')).body.ok, true);
   });
 
-  it(('the CLI: shares on stdin, seal twice, a malformed HUSH_TOKEN ignored where no token is needed, ' + 'rotate-master with no key file'), async (t) => {
-    const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
-    t.after(() => v.close());
-    const api = await v.start();
-    const addr = ['--addr', v.server!.url];
-    const bad = { HUSH_TOKEN: 'hush_not-a-real-token' };
-    const u = await runHush(['operator', 'unseal', ...addr], { input: `${v.init.shares[1]}\n${v.init.shares[2]}\n`, env: bad });
-    assert.equal(u.code, 0, u.stderr);
-    assert.match(u.stdout, /Unsealed/);
-    assert.equal((await runHush(['operator', 'seal-status', ...addr], { env: bad })).code, 0);
-    const root = { HUSH_TOKEN: v.init.rootToken };
-    // A sealed vault rotates with a key made on the server; a key file is refused.
-    const f = join(v.dir, 'new.key');
-    const refused = await runHush(['keys', 'rotate-master', '--new-key-file', f, '--generate', ...addr], { env: root });
-    assert.equal(refused.code, 2, refused.stderr);
-    assert.match(refused.stderr, /without --new-key-file/);
-    const rot = await runHush(['keys', 'rotate-master', '--json', ...addr], { env: root });
-    assert.equal(rot.code, 0, rot.stderr);
-    assert.equal(JSON.parse(rot.stdout).unchanged, false);
-    const one = await runHush(['operator', 'seal', ...addr], { env: root });
-    assert.equal(one.code, 0, one.stderr);
-    const two = await runHush(['operator', 'seal', ...addr], { env: root });
-    assert.equal(two.code, 0, two.stderr);
-    assert.match(two.stdout, /already sealed/);
-    const all = await runHush(['operator', 'seal', '--all', ...addr], { env: root });
-    assert.equal(all.code, 7);
-    assert.match(all.stderr, /send it to a server that is unsealed/);
-    // The rotated key is under the same unseal key: the same shares open it after a restart.
-    await v.stop();
-    const again = await v.start();
-    await unsealWith(again, v.init.shares.slice(0, 2));
-    assert.equal((await again('GET', '/v1/audit/verify')).body.ok, true);
-    void api;
-  });
+  it(
+    'the CLI: shares on stdin, seal twice, a malformed HUSH_TOKEN ignored where no token is needed, ' + 'rotate-master with no key file',
+    async (t) => {
+      const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
+      t.after(() => v.close());
+      const api = await v.start();
+      const addr = ['--addr', v.server!.url];
+      const bad = { HUSH_TOKEN: 'hush_not-a-real-token' };
+      const u = await runHush(['operator', 'unseal', ...addr], { input: `${v.init.shares[1]}\n${v.init.shares[2]}\n`, env: bad });
+      assert.equal(u.code, 0, u.stderr);
+      assert.match(u.stdout, /Unsealed/);
+      assert.equal((await runHush(['operator', 'seal-status', ...addr], { env: bad })).code, 0);
+      const root = { HUSH_TOKEN: v.init.rootToken };
+      // A sealed vault rotates with a key made on the server; a key file is refused.
+      const f = join(v.dir, 'new.key');
+      const refused = await runHush(['keys', 'rotate-master', '--new-key-file', f, '--generate', ...addr], { env: root });
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /without --new-key-file/);
+      const rot = await runHush(['keys', 'rotate-master', '--json', ...addr], { env: root });
+      assert.equal(rot.code, 0, rot.stderr);
+      assert.equal(JSON.parse(rot.stdout).unchanged, false);
+      const one = await runHush(['operator', 'seal', ...addr], { env: root });
+      assert.equal(one.code, 0, one.stderr);
+      const two = await runHush(['operator', 'seal', ...addr], { env: root });
+      assert.equal(two.code, 0, two.stderr);
+      assert.match(two.stdout, /already sealed/);
+      const all = await runHush(['operator', 'seal', '--all', ...addr], { env: root });
+      assert.equal(all.code, 7);
+      assert.match(all.stderr, /send it to a server that is unsealed/);
+      // The rotated key is under the same unseal key: the same shares open it after a restart.
+      await v.stop();
+      const again = await v.start();
+      await unsealWith(again, v.init.shares.slice(0, 2));
+      assert.equal((await again('GET', '/v1/audit/verify')).body.ok, true);
+      void api;
+    },
+  );
 
-  it(('a backup streaming when the seal comes is cut: no more of it arrives after the seal call ' + 'returned'), async (t) => {
+  it('a backup streaming when the seal comes is cut: no more of it arrives after the seal call ' + 'returned', async (t) => {
     const v = await newVault('sqlite', ['--seal', 'shamir', '--shares', '3', '--threshold', '2']);
     t.after(() => v.close());
     const api = await v.start();
@@ -458,7 +549,11 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
       for (let i = 0; i < 100; i++) set[`K${b}_${i}`] = randomBytes(6000).toString('base64');
       assert.equal((await api('PATCH', `/v1/projects/big/envs/prod${b}/secrets`, { set })).status, 200);
     }
-    const res = await fetch(`${v.server!.url}/v1/backups`, { method: 'POST', headers: { authorization: `Bearer ${v.init.rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ passphrase: 'a passphrase for this backup' }) });
+    const res = await fetch(`${v.server!.url}/v1/backups`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${v.init.rootToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ passphrase: 'a passphrase for this backup' }),
+    });
     assert.equal(res.status, 200);
     const reader = res.body!.getReader();
     let before = 0;
@@ -477,7 +572,9 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     } catch {
       ended = 'cut';
     }
-    t.diagnostic((`backup bytes read: ${before} before the seal, ${afterSeal} after it (what the socket buffers ` + `held), ended: ${ended}`));
+    t.diagnostic(
+      `backup bytes read: ${before} before the seal, ${afterSeal} after it (what the socket buffers ` + `held), ended: ${ended}`,
+    );
     assert.equal(ended, 'cut', 'the download was cut, not completed');
     assert.ok(afterSeal < 12 * 1024 * 1024, `the rest of the ~16 MB backup did not arrive: ${afterSeal} bytes`);
   });
@@ -520,7 +617,8 @@ describe('a sealed vault: master-key rotation, and unseal typed at a terminal', 
     t.after(() => v.close());
     const api = await v.start();
     const env = { PATH: process.env.PATH, HOME: v.dir, HUSH_ADDR: v.server!.url };
-    const run = (share: string) => onPty([process.execPath, FULL_CLI, 'operator', 'unseal'], [{ when: '(not echoed):', send: share + '\r' }], env);
+    const run = (share: string) =>
+      onPty([process.execPath, FULL_CLI, 'operator', 'unseal'], [{ when: '(not echoed):', send: share + '\r' }], env);
     const first = await run(v.init.shares[2]);
     assert.equal(first.code, 0, first.screen);
     assert.match(first.screen, /Unseal share 1 of 2/);
@@ -557,12 +655,27 @@ describe('seal on a file-sealed vault (the default)', () => {
     assert.equal((await apiFor(again.url, s.rootToken)('GET', '/v1/projects')).status, 200);
     assert.equal(await again.stop(), 0);
     // And `operator rekey` moves it to shares, removing the master.key beside the database.
-    const r = await runHush(['operator', 'rekey', '--seal', 'shamir', '--shares', '3', '--threshold', '2', '--json', '--data-dir', join(dir, 'data')]);
+    const r = await runHush([
+      'operator',
+      'rekey',
+      '--seal',
+      'shamir',
+      '--shares',
+      '3',
+      '--threshold',
+      '2',
+      '--json',
+      '--data-dir',
+      join(dir, 'data'),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.from, 'file');
     assert.match(out.removedKeyFile, /master\.key$/);
-    assert.deepEqual(readdirSync(join(dir, 'data')).filter((f) => f.includes('key')), []);
+    assert.deepEqual(
+      readdirSync(join(dir, 'data')).filter((f) => f.includes('key')),
+      [],
+    );
     const sealed = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0']);
     t.after(() => sealed.kill9());
     const sapi = apiFor(sealed.url, s.rootToken);

@@ -12,7 +12,11 @@ import { LOOPBACK_ALIASES_SKIP } from '../helpers/preconditions.js';
 import { capturedLogs, startServer, type TestServer } from '../helpers/server.js';
 import { logLeakCheck, mint, rawRequest, remember, seed, secretValue, type RawResponse } from './support.js';
 
-interface Case { name: string; reason: string; authorization: () => Promise<string | undefined> }
+interface Case {
+  name: string;
+  reason: string;
+  authorization: () => Promise<string | undefined>;
+}
 
 describe('401 responses', { skip: LOOPBACK_ALIASES_SKIP }, () => {
   let s: TestServer;
@@ -22,32 +26,50 @@ describe('401 responses', { skip: LOOPBACK_ALIASES_SKIP }, () => {
   const cases: Case[] = [
     { name: 'no Authorization header', reason: 'missing', authorization: async () => undefined },
     { name: 'a malformed token', reason: 'malformed', authorization: async () => `Bearer ${remember('not-a-token-at-all')}` },
-    { name: 'a token with one wrong character', reason: 'malformed', authorization: async () => `Bearer ${remember(oneCharOff((await mint(s, ['root'])).token))}` },
-    { name: 'a non-Bearer scheme', reason: 'malformed', authorization: async () => `Basic ${remember(Buffer.from('user:pass-xyz').toString('base64'))}` },
+    {
+      name: 'a token with one wrong character',
+      reason: 'malformed',
+      authorization: async () => `Bearer ${remember(oneCharOff((await mint(s, ['root'])).token))}`,
+    },
+    {
+      name: 'a non-Bearer scheme',
+      reason: 'malformed',
+      authorization: async () => `Basic ${remember(Buffer.from('user:pass-xyz').toString('base64'))}`,
+    },
     { name: 'an unknown token', reason: 'unknown', authorization: async () => `Bearer ${remember(formatToken((n) => randomBytes(n)))}` },
     {
-      name: 'an expired token', reason: 'expired', authorization: async () => {
+      name: 'an expired token',
+      reason: 'expired',
+      authorization: async () => {
         const t = await mint(s, ['root'], { ttl: '1s' });
         await new Promise((r) => setTimeout(r, Date.parse(t.body.expiresAt) - Date.now() + 50));
         return `Bearer ${t.token}`;
       },
     },
     {
-      name: 'a revoked token', reason: 'revoked', authorization: async () => {
+      name: 'a revoked token',
+      reason: 'revoked',
+      authorization: async () => {
         const t = await mint(s, ['root']);
         assert.equal((await s.api('DELETE', `/v1/tokens/${t.id}`)).status, 200);
         return `Bearer ${t.token}`;
       },
     },
     {
-      name: 'a token whose parent was revoked', reason: 'revoked', authorization: async () => {
+      name: 'a token whose parent was revoked',
+      reason: 'revoked',
+      authorization: async () => {
         const p = await mint(s, ['root']);
         const c = await mint(s, ['root'], { parent: p.token });
         assert.equal((await s.api('DELETE', `/v1/tokens/${p.id}`)).status, 200);
         return `Bearer ${c.token}`;
       },
     },
-    { name: 'a token used from outside its CIDR allowlist', reason: 'cidr', authorization: async () => `Bearer ${(await mint(s, ['root'], { cidrs: ['10.0.0.0/8'] })).token}` },
+    {
+      name: 'a token used from outside its CIDR allowlist',
+      reason: 'cidr',
+      authorization: async () => `Bearer ${(await mint(s, ['root'], { cidrs: ['10.0.0.0/8'] })).token}`,
+    },
   ];
 
   before(async () => {
@@ -65,7 +87,9 @@ describe('401 responses', { skip: LOOPBACK_ALIASES_SKIP }, () => {
       results.set(c.name, { r, ip });
     }
   });
-  after(async () => { await s?.close(); });
+  after(async () => {
+    await s?.close();
+  });
 
   const canonical = (r: RawResponse) => r.text.replace(r.body.error.requestId, 'REQ');
 
@@ -77,7 +101,10 @@ describe('401 responses', { skip: LOOPBACK_ALIASES_SKIP }, () => {
       bodies.set(b, [...(bodies.get(b) ?? []), name]);
     }
     assert.equal(bodies.size, 1, `bodies differ: ${JSON.stringify([...bodies])}`);
-    assert.equal([...bodies.keys()][0], '{"error":{"code":"unauthorized","message":"missing, invalid, expired or revoked token","requestId":"REQ"}}');
+    assert.equal(
+      [...bodies.keys()][0],
+      '{"error":{"code":"unauthorized","message":"missing, invalid, expired or revoked token","requestId":"REQ"}}',
+    );
   });
 
   test('every 401 carries the same WWW-Authenticate challenge and security headers', () => {
@@ -120,7 +147,9 @@ describe('error responses never echo a token', () => {
     remember(s.rootToken);
     t = remember(formatToken((n) => randomBytes(n)));
   });
-  after(async () => { await s?.close(); });
+  after(async () => {
+    await s?.close();
+  });
 
   const probes: [string, string, string, unknown?][] = [
     ['a token in an unknown URL', 'GET', '/v1/nothing/TOKEN'],

@@ -22,7 +22,9 @@ for (const backend of BACKENDS) {
       remember(s.rootToken);
       await seed(s, { api: { prod: { DB_URL: secretValue('children') }, staging: {} }, web: { prod: {} } });
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     const wider: [string, string][] = [
       ['read:api/prod', 'write:api/prod'],
@@ -97,7 +99,7 @@ for (const backend of BACKENDS) {
       }
     });
 
-    test('a child cannot widen its parent\'s CIDR allowlist (403)', async () => {
+    test("a child cannot widen its parent's CIDR allowlist (403)", async () => {
       const p = await mint(s, ['read:api/prod'], { cidrs: ['127.0.0.0/8'] });
       for (const cidrs of [['0.0.0.0/0'], ['10.0.0.0/8'], ['127.0.0.0/7'], ['127.0.0.1/32', '192.168.0.0/16']]) {
         const r = await s.api('POST', '/v1/tokens', { name: 'wide', scopes: ['read:api/prod'], cidrs }, p.token);
@@ -170,7 +172,9 @@ for (const backend of BACKENDS) {
       const codes: number[][] = [[], [], [], []];
       // Several requests at once keep authenticating the token while its
       // revocation is being written (and committed together with them).
-      const load = codes.map(async (mine) => { while (!stop) mine.push((await use()).status); });
+      const load = codes.map(async (mine) => {
+        while (!stop) mine.push((await use()).status);
+      });
       while (codes.some((c) => c.length < 10)) await new Promise((r) => setTimeout(r, 5));
       assert.equal((await s.api('DELETE', `/v1/tokens/${t.id}`, undefined, s.rootToken)).status, 200);
       const seen = codes.map((c) => c.length);
@@ -179,11 +183,14 @@ for (const backend of BACKENDS) {
       await Promise.all(load);
       codes.forEach((c, i) => {
         assert.ok(c.slice(0, 10).every((x) => x === 200));
-        assert.ok(c.slice(seen[i] + 1).every((x) => x === 401), `served after the revocation: ${c.slice(seen[i] + 1).join(',')}`);
+        assert.ok(
+          c.slice(seen[i] + 1).every((x) => x === 401),
+          `served after the revocation: ${c.slice(seen[i] + 1).join(',')}`,
+        );
       });
     });
 
-    test('a child whose parent was revoked behind revokeTree\'s back is still refused', async () => {
+    test("a child whose parent was revoked behind revokeTree's back is still refused", async () => {
       // Models a child inserted while its parent was being revoked (by
       // another process sharing the database): the parent row is revoked,
       // the child row is not. All three were used, so this process has read
@@ -205,7 +212,11 @@ for (const backend of BACKENDS) {
     test('token creation returns the token string once; listings and self never include it or its hash', async () => {
       const t = await mint(s, ['read:api/prod'], { name: 'shown-once' });
       assert.match(t.token, /^hush_/);
-      for (const [path, tok] of [['/v1/tokens?includeRevoked=true', s.rootToken], ['/v1/tokens/self', t.token], ['/v1/tokens', t.token]] as const) {
+      for (const [path, tok] of [
+        ['/v1/tokens?includeRevoked=true', s.rootToken],
+        ['/v1/tokens/self', t.token],
+        ['/v1/tokens', t.token],
+      ] as const) {
         const r = await s.api('GET', path, undefined, tok);
         assert.equal(r.status, 200);
         const text = JSON.stringify(r.body);
@@ -215,7 +226,12 @@ for (const backend of BACKENDS) {
     });
 
     test('name and description are stored and shown', async () => {
-      const r = await s.api('POST', '/v1/tokens', { name: 'deploy-api-prod', description: 'used by the deploy job', scopes: ['read:api/prod'], ttl: '1d' });
+      const r = await s.api('POST', '/v1/tokens', {
+        name: 'deploy-api-prod',
+        description: 'used by the deploy job',
+        scopes: ['read:api/prod'],
+        ttl: '1d',
+      });
       remember(r.body.token);
       assert.equal(r.status, 201);
       const self = await s.api('GET', '/v1/tokens/self', undefined, r.body.token);
@@ -279,7 +295,9 @@ for (const backend of BACKENDS) {
       let stop = false;
       const codes: number[] = [];
       // Keeps b reading with the token (and its cache warm) while a revokes it.
-      const load = (async () => { while (!stop) codes.push((await use(b!, t.token)).status); })();
+      const load = (async () => {
+        while (!stop) codes.push((await use(b!, t.token)).status);
+      })();
       while (codes.length < 20) await new Promise((r) => setTimeout(r, 5));
       assert.equal((await a!.api('DELETE', `/v1/tokens/${t.id}`, undefined, a!.rootToken)).status, 200);
       const n = codes.length;
@@ -289,7 +307,10 @@ for (const backend of BACKENDS) {
       assert.ok(codes.slice(0, 20).every((c) => c === 200));
       // Requests in flight when the revocation committed may have been served;
       // none that started after the revocation's answer was.
-      assert.ok(codes.slice(n + 1).every((c) => c === 401), `served after revocation: ${codes.slice(n + 1).join(',')}`);
+      assert.ok(
+        codes.slice(n + 1).every((c) => c === 401),
+        `served after revocation: ${codes.slice(n + 1).join(',')}`,
+      );
     });
   });
 }

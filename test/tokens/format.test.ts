@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { randomTokenString } from '../../vault/crypto/keyring.js';
-import { checksum, checkTokenFormat, formatToken, TOKEN_CHECKSUM_CHARS, TOKEN_LENGTH, TOKEN_PREFIX, TOKEN_RANDOM_CHARS } from 'hush-vault-sdk/token-format';
+import {
+  checksum,
+  checkTokenFormat,
+  formatToken,
+  TOKEN_CHECKSUM_CHARS,
+  TOKEN_LENGTH,
+  TOKEN_PREFIX,
+  TOKEN_RANDOM_CHARS,
+} from 'hush-vault-sdk/token-format';
 import { REDACTED_TOKEN, redactTokens } from '../../vault/services/token/redact.js';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -17,7 +25,10 @@ test('a token is hush_ + 43 base62 characters + a 6-character checksum', () => {
 });
 
 test('the random part carries at least 256 bits', () => {
-  assert.ok(TOKEN_RANDOM_CHARS * Math.log2(62) >= 256, `${TOKEN_RANDOM_CHARS} base62 characters carry ${TOKEN_RANDOM_CHARS * Math.log2(62)} bits`);
+  assert.ok(
+    TOKEN_RANDOM_CHARS * Math.log2(62) >= 256,
+    `${TOKEN_RANDOM_CHARS} base62 characters carry ${TOKEN_RANDOM_CHARS * Math.log2(62)} bits`,
+  );
 });
 
 test('a freshly generated token passes the offline check', async () => {
@@ -92,20 +103,36 @@ test('the offline check never echoes the token in its reason', () => {
   }
 });
 
-test('redactTokens blanks every token, in any letter case and percent-encoded, and nothing shorter (outside review: HUSH_/Hush_ slipped through, hush_ names were blanked)', () => {
-  const t = fresh();
-  const body = t.slice(5);
-  assert.equal(redactTokens(`GET /v1/x/${t}?token=${t}`), `GET /v1/x/${REDACTED_TOKEN}?token=${REDACTED_TOKEN}`);
-  for (const variant of [`HUSH_${body}`, `Hush_${body}`, t.toUpperCase(), t.toLowerCase(), `hUsH_${body}`]) {
-    assert.equal(redactTokens(`a ${variant} b`), `a ${REDACTED_TOKEN} b`, variant.slice(0, 8));
-  }
-  // Percent-encoded characters, hex digits in either case.
-  assert.equal(redactTokens(`/v1/x/%68ush%5f${body}`), `/v1/x/${REDACTED_TOKEN}`);
-  assert.equal(redactTokens(`/v1/x/HUSH%5F${body.slice(0, 10)}%${body.charCodeAt(10).toString(16).toUpperCase()}${body.slice(11)}`), `/v1/x/${REDACTED_TOKEN}`);
-  // Longer runs: the token's length is blanked, the rest stays.
-  assert.equal(redactTokens(`${t}EXTRA`), `${REDACTED_TOKEN}EXTRA`);
-  // Names that only start like one, in any case and any length short of a token's, stay as they are.
-  for (const name of ['hush_feature_flag', 'HUSH_FEATURE_FLAG', 'Hush_Feature_Flag_For_Everyone_In_Production', 'hush_featureflagsenabledforall', `hush_${body.slice(0, 48)}`, 'hush_short and hush-cli', '/v1/projects/a/envs/b/secrets/hush%5Ffeature%5Fflag']) {
-    assert.equal(redactTokens(name), name);
-  }
-});
+test(
+  'redactTokens blanks every token, in any' +
+    ' letter case and percent-encoded, and nothing' +
+    (' shorter (outside review: HUSH_/Hush_' + ' slipped through, hush_ names were blanked)'),
+  () => {
+    const t = fresh();
+    const body = t.slice(5);
+    assert.equal(redactTokens(`GET /v1/x/${t}?token=${t}`), `GET /v1/x/${REDACTED_TOKEN}?token=${REDACTED_TOKEN}`);
+    for (const variant of [`HUSH_${body}`, `Hush_${body}`, t.toUpperCase(), t.toLowerCase(), `hUsH_${body}`]) {
+      assert.equal(redactTokens(`a ${variant} b`), `a ${REDACTED_TOKEN} b`, variant.slice(0, 8));
+    }
+    // Percent-encoded characters, hex digits in either case.
+    assert.equal(redactTokens(`/v1/x/%68ush%5f${body}`), `/v1/x/${REDACTED_TOKEN}`);
+    assert.equal(
+      redactTokens(`/v1/x/HUSH%5F${body.slice(0, 10)}%${body.charCodeAt(10).toString(16).toUpperCase()}${body.slice(11)}`),
+      `/v1/x/${REDACTED_TOKEN}`,
+    );
+    // Longer runs: the token's length is blanked, the rest stays.
+    assert.equal(redactTokens(`${t}EXTRA`), `${REDACTED_TOKEN}EXTRA`);
+    // Names that only start like one, in any case and any length short of a token's, stay as they are.
+    for (const name of [
+      'hush_feature_flag',
+      'HUSH_FEATURE_FLAG',
+      'Hush_Feature_Flag_For_Everyone_In_Production',
+      'hush_featureflagsenabledforall',
+      `hush_${body.slice(0, 48)}`,
+      'hush_short and hush-cli',
+      '/v1/projects/a/envs/b/secrets/hush%5Ffeature%5Fflag',
+    ]) {
+      assert.equal(redactTokens(name), name);
+    }
+  },
+);

@@ -9,23 +9,62 @@ const g = (...s: string[]) => s.map(parseGrant);
 const covers = (parent: string, child: string) => grantCovers(parseGrant(parent), parseGrant(child));
 
 test('every documented scope form parses and prints back unchanged', () => {
-  for (const s of ['read:api/prod', 'list:api/prod', 'write:api/prod', 'admin:api', 'audit', 'backup', 'metrics', 'root', 'read:*/*', 'read:api/*', 'write:*/prod', 'read:api-*/prod*', 'admin:*', 'admin:team.a*']) {
+  for (const s of [
+    'read:api/prod',
+    'list:api/prod',
+    'write:api/prod',
+    'admin:api',
+    'audit',
+    'backup',
+    'metrics',
+    'root',
+    'read:*/*',
+    'read:api/*',
+    'write:*/prod',
+    'read:api-*/prod*',
+    'admin:*',
+    'admin:team.a*',
+  ]) {
     assert.equal(formatGrant(parseGrant(s)), s);
   }
 });
 
 test('malformed scopes are rejected with invalid_request', () => {
-  for (const s of ['read', 'read:api', 'admin:api/prod', 'delete:api/prod', 'read:API/prod', 'read:a*b/prod', 'read:api/pr od', 'read:api/prod/x', 'read:**/prod', 'root:api', '', 'read:/prod', 'read:api/']) {
-    assert.throws(() => parseGrant(s), (e: { code?: string }) => e.code === 'invalid_request', `accepted ${JSON.stringify(s)}`);
+  for (const s of [
+    'read',
+    'read:api',
+    'admin:api/prod',
+    'delete:api/prod',
+    'read:API/prod',
+    'read:a*b/prod',
+    'read:api/pr od',
+    'read:api/prod/x',
+    'read:**/prod',
+    'root:api',
+    '',
+    'read:/prod',
+    'read:api/',
+  ]) {
+    assert.throws(
+      () => parseGrant(s),
+      (e: { code?: string }) => e.code === 'invalid_request',
+      `accepted ${JSON.stringify(s)}`,
+    );
   }
 });
 
 test('an invalid scope error never echoes a token pasted into it', () => {
   const t = formatToken((n) => randomBytes(n));
   for (const s of [t, `read:${t}/prod`, `read:api/${t}`]) {
-    assert.throws(() => parseGrant(s), (e: Error) => !e.message.includes(t.slice(5, 30)) && /redacted/.test(e.message));
+    assert.throws(
+      () => parseGrant(s),
+      (e: Error) => !e.message.includes(t.slice(5, 30)) && /redacted/.test(e.message),
+    );
   }
-  assert.throws(() => parseCidr(t), (e: Error) => !e.message.includes(t.slice(5, 30)));
+  assert.throws(
+    () => parseCidr(t),
+    (e: Error) => !e.message.includes(t.slice(5, 30)),
+  );
 });
 
 const need = (kind: 'read' | 'list' | 'write', project: string, env: string): Need => ({ kind, project, env });
@@ -55,7 +94,14 @@ test('audit and backup allow only themselves; root allows everything', () => {
   assert.ok(!allows(g('audit'), need('list', 'api', 'prod')));
   assert.ok(allows(g('backup'), { kind: 'backup' }));
   assert.ok(!allows(g('backup'), need('read', 'api', 'prod')));
-  for (const n of [{ kind: 'audit' }, { kind: 'backup' }, { kind: 'root' }, { kind: 'admin', project: 'x' }, need('write', 'a', 'b')] as Need[]) assert.ok(allows(g('root'), n));
+  for (const n of [
+    { kind: 'audit' },
+    { kind: 'backup' },
+    { kind: 'root' },
+    { kind: 'admin', project: 'x' },
+    need('write', 'a', 'b'),
+  ] as Need[])
+    assert.ok(allows(g('root'), n));
 });
 
 test('"*" matches any name and a trailing "*" matches a prefix', () => {
@@ -70,16 +116,45 @@ test('"*" matches any name and a trailing "*" matches a prefix', () => {
 
 test('a child grant is covered only if it allows nothing the parent does not', () => {
   const yes: [string, string][] = [
-    ['root', 'root'], ['root', 'audit'], ['root', 'admin:*'],
-    ['admin:api', 'write:api/prod'], ['admin:api', 'read:api/*'], ['admin:api', 'admin:api'], ['admin:api*', 'admin:api-v2'], ['admin:api*', 'admin:api-*'],
-    ['write:api/prod', 'read:api/prod'], ['write:api/*', 'list:api/prod'], ['read:*/*', 'read:api/pr*'], ['read:a*/*', 'read:ab*/x'],
-    ['audit', 'audit'], ['backup', 'backup'], ['metrics', 'metrics'], ['root', 'metrics'],
+    ['root', 'root'],
+    ['root', 'audit'],
+    ['root', 'admin:*'],
+    ['admin:api', 'write:api/prod'],
+    ['admin:api', 'read:api/*'],
+    ['admin:api', 'admin:api'],
+    ['admin:api*', 'admin:api-v2'],
+    ['admin:api*', 'admin:api-*'],
+    ['write:api/prod', 'read:api/prod'],
+    ['write:api/*', 'list:api/prod'],
+    ['read:*/*', 'read:api/pr*'],
+    ['read:a*/*', 'read:ab*/x'],
+    ['audit', 'audit'],
+    ['backup', 'backup'],
+    ['metrics', 'metrics'],
+    ['root', 'metrics'],
   ];
   const no: [string, string][] = [
-    ['read:api/prod', 'write:api/prod'], ['read:api/prod', 'read:api/*'], ['read:api/prod', 'read:*/prod'], ['read:api*/prod', 'read:*/prod'],
-    ['read:api*/prod', 'read:ap*/prod'], ['list:api/prod', 'read:api/prod'], ['write:api/*', 'admin:api'], ['admin:api', 'admin:api*'],
-    ['admin:api', 'admin:*'], ['admin:api', 'read:web/prod'], ['admin:*', 'audit'], ['admin:*', 'root'], ['audit', 'backup'], ['audit', 'read:api/prod'],
-    ['backup', 'root'], ['write:*/*', 'root'], ['metrics', 'audit'], ['metrics', 'root'], ['audit', 'metrics'], ['admin:*', 'metrics'], ['metrics', 'read:api/prod'],
+    ['read:api/prod', 'write:api/prod'],
+    ['read:api/prod', 'read:api/*'],
+    ['read:api/prod', 'read:*/prod'],
+    ['read:api*/prod', 'read:*/prod'],
+    ['read:api*/prod', 'read:ap*/prod'],
+    ['list:api/prod', 'read:api/prod'],
+    ['write:api/*', 'admin:api'],
+    ['admin:api', 'admin:api*'],
+    ['admin:api', 'admin:*'],
+    ['admin:api', 'read:web/prod'],
+    ['admin:*', 'audit'],
+    ['admin:*', 'root'],
+    ['audit', 'backup'],
+    ['audit', 'read:api/prod'],
+    ['backup', 'root'],
+    ['write:*/*', 'root'],
+    ['metrics', 'audit'],
+    ['metrics', 'root'],
+    ['audit', 'metrics'],
+    ['admin:*', 'metrics'],
+    ['metrics', 'read:api/prod'],
   ];
   for (const [p, c] of yes) assert.ok(covers(p, c), `${p} should cover ${c}`);
   for (const [p, c] of no) assert.ok(!covers(p, c), `${p} must not cover ${c}`);

@@ -10,7 +10,9 @@ for (const backend of BACKENDS) {
       s = await startOn(backend);
       remember(s.rootToken);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     // The update is written off the request path: poll until it lands (the deadline is only reached by a failing test).
     async function lastUsed(id: string, until: (v: string | null) => boolean = () => true): Promise<string | null> {
@@ -31,7 +33,7 @@ for (const backend of BACKENDS) {
     async function settled(): Promise<void> {
       const marker = await mint(s, ['read:none/none']);
       await s.api('GET', '/v1/tokens/self', undefined, marker.token);
-      assert.ok(await lastUsed(marker.id, (v) => v !== null), 'the marker token\'s last_used_at never landed');
+      assert.ok(await lastUsed(marker.id, (v) => v !== null), "the marker token's last_used_at never landed");
     }
 
     test('a new token has no last_used_at', async () => {

@@ -22,12 +22,17 @@ for (const backend of BACKENDS) {
         billing: { prod: {} },
       });
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     const projectsSeenBy: [string[], string[]][] = [
       [['read:api/prod'], ['api']],
       [['list:web/prod'], ['web']],
-      [['read:api/prod', 'write:web/prod'], ['api', 'web']],
+      [
+        ['read:api/prod', 'write:web/prod'],
+        ['api', 'web'],
+      ],
       [['admin:api'], ['api']],
       [['admin:api*'], ['api', 'api-v2']],
       [['read:*/prod'], ['api', 'api-v2', 'billing', 'web']],
@@ -46,7 +51,10 @@ for (const backend of BACKENDS) {
 
     const envsSeenBy: [string[], string[]][] = [
       [['read:api/prod'], ['prod']],
-      [['list:api/staging', 'read:api/prod'], ['prod', 'staging']],
+      [
+        ['list:api/staging', 'read:api/prod'],
+        ['prod', 'staging'],
+      ],
       [['read:api/pr*'], ['preview', 'prod']],
       [['write:*/staging'], ['staging']],
       [['admin:api'], ['preview', 'prod', 'staging']],
@@ -119,10 +127,15 @@ for (const backend of BACKENDS) {
 
       test('an admin:api token also lists tokens whose grants all lie within api, and none outside it', async () => {
         const seen = await ids(admin.token);
-        for (const t of [admin, apiDeploy, parent, child, grandchild, sibling]) assert.ok(seen.has(t.id), `admin:api should see ${t.body.name}`);
+        for (const t of [admin, apiDeploy, parent, child, grandchild, sibling])
+          assert.ok(seen.has(t.id), `admin:api should see ${t.body.name}`);
         assert.ok(!seen.has(webDeploy.id), 'admin:api must not see a web token');
         const r = await s.api('GET', '/v1/tokens', undefined, admin.token);
-        for (const t of r.body.tokens) assert.ok(t.scopes.every((sc: string) => /^(read|list|write):api\/|^admin:api$/.test(sc)), t.scopes.join(','));
+        for (const t of r.body.tokens)
+          assert.ok(
+            t.scopes.every((sc: string) => /^(read|list|write):api\/|^admin:api$/.test(sc)),
+            t.scopes.join(','),
+          );
       });
 
       test('root lists every token', async () => {
@@ -137,7 +150,7 @@ for (const backend of BACKENDS) {
         assert.ok((await ids(parent.token, '?includeRevoked=true')).has(gone.id));
       });
 
-      test('filtering by name keeps visibility: a name outside the caller\'s view returns nothing', async () => {
+      test("filtering by name keeps visibility: a name outside the caller's view returns nothing", async () => {
         assert.deepEqual(await ids(child.token, '?name=tree-grandchild'), new Set([grandchild.id]));
         assert.deepEqual(await ids(child.token, '?name=web-deploy'), new Set());
         assert.deepEqual(await ids(admin.token, '?name=web-deploy'), new Set());

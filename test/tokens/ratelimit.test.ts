@@ -26,7 +26,8 @@ function assertRetryAfter(r: RawResponse, maxSeconds: number) {
 
 /** LIMIT bad tokens from `ip`: the address is then blocked. Each test blocks its own address, so it runs alone as well as in order. */
 async function block(s: TestServer, ip: string, limit: number): Promise<void> {
-  for (let i = 0; i < limit; i++) assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: badToken(), localAddress: ip })).status, 401);
+  for (let i = 0; i < limit; i++)
+    assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: badToken(), localAddress: ip })).status, 401);
   assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: badToken(), localAddress: ip })).status, 429);
 }
 
@@ -43,7 +44,9 @@ for (const backend of BACKENDS) {
       await seed(s, { api: { prod: { DB_URL: secretValue('rl') } } });
       good = await mint(s, ['read:api/prod']);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     test(`50 bad tokens from one address: the first ${LIMIT} get 401, the rest 429 with Retry-After`, async () => {
       const statuses: number[] = [];
@@ -85,15 +88,21 @@ for (const backend of BACKENDS) {
       s = await startOn(backend, { 'auth-fail-limit': 3, 'auth-fail-window': '1s' });
       remember(s.rootToken);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     test('an address is let back in once its window has passed', async () => {
-      for (let i = 0; i < 3; i++) assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: badToken(), localAddress: '127.0.0.3' })).status, 401);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: badToken(), localAddress: '127.0.0.3' })).status, 401);
       const blocked = await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.3' });
       assert.equal(blocked.status, 429);
       assertRetryAfter(blocked, 1);
       // A refused request does not extend the block: ask until the good token is let in (the deadline only ends a failing test).
-      await waitFor(async () => (await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.3' })).status === 200, 'the good token let in again');
+      await waitFor(
+        async () => (await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.3' })).status === 200,
+        'the good token let in again',
+      );
     });
   });
 
@@ -106,7 +115,9 @@ for (const backend of BACKENDS) {
       s = await startOn(backend, { 'rate-limit': 5, 'rate-limit-window': WINDOW });
       remember(s.rootToken);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     test('the request after the configured maximum gets 429 with Retry-After, on a route that needs no token', async () => {
       const statuses: number[] = [];
@@ -123,15 +134,22 @@ for (const backend of BACKENDS) {
     });
 
     test('the limit also covers authenticated routes, and counts per address', async () => {
-      for (let i = 0; i < 5; i++) assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.5' })).status, 200);
+      for (let i = 0; i < 5; i++)
+        assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.5' })).status, 200);
       assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.5' })).status, 429);
       assert.equal((await rawRequest(s.url, { path: '/v1/tokens/self', token: s.rootToken, localAddress: '127.0.0.6' })).status, 200);
     });
 
     test('health checks are exempt, so a load balancer probing from a limited address still gets 200', async () => {
-      for (let i = 0; i < 5; i++) assert.equal((await rawRequest(s.url, { path: '/v1/openapi.json', localAddress: '127.0.0.7' })).status, 200);
-      assert.equal((await rawRequest(s.url, { path: '/v1/openapi.json', localAddress: '127.0.0.7' })).status, 429, 'the address is limited');
-      for (let i = 0; i < 7; i++) assert.equal((await rawRequest(s.url, { path: '/v1/sys/health', localAddress: '127.0.0.7' })).status, 200);
+      for (let i = 0; i < 5; i++)
+        assert.equal((await rawRequest(s.url, { path: '/v1/openapi.json', localAddress: '127.0.0.7' })).status, 200);
+      assert.equal(
+        (await rawRequest(s.url, { path: '/v1/openapi.json', localAddress: '127.0.0.7' })).status,
+        429,
+        'the address is limited',
+      );
+      for (let i = 0; i < 7; i++)
+        assert.equal((await rawRequest(s.url, { path: '/v1/sys/health', localAddress: '127.0.0.7' })).status, 200);
     });
   });
 
@@ -141,7 +159,9 @@ for (const backend of BACKENDS) {
       s = await startOn(backend, { 'rate-limit': 3, 'rate-limit-window': '1s' });
       remember(s.rootToken);
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
     test('a limited address gets its full allowance back once the window has passed', async () => {
       const ask = () => rawRequest(s.url, { path: '/v1/openapi.json', localAddress: '127.0.0.8' });

@@ -6,10 +6,18 @@ import { remember } from '../helpers/leaks.js';
 
 export { logLeakCheck, remember } from '../helpers/leaks.js';
 
-export interface Minted { token: string; id: string; body: any }
+export interface Minted {
+  token: string;
+  id: string;
+  body: any;
+}
 
 /** Creates a token through the API (as `parent`, root by default) and remembers its string. */
-export async function mint(s: TestServer, scopes: string[], opts: { name?: string; ttl?: string; cidrs?: string[]; parent?: string } = {}): Promise<Minted> {
+export async function mint(
+  s: TestServer,
+  scopes: string[],
+  opts: { name?: string; ttl?: string; cidrs?: string[]; parent?: string } = {},
+): Promise<Minted> {
   const body: Record<string, unknown> = { name: opts.name ?? scopes.join(' '), scopes };
   if (opts.ttl) body.ttl = opts.ttl;
   if (opts.cidrs) body.cidrs = opts.cidrs;
@@ -30,14 +38,30 @@ export function secretValue(label: string): string {
   return remember(`sv-${label}-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`);
 }
 
-export interface RawResponse { status: number; headers: Record<string, string | string[] | undefined>; text: string; body: any }
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  body: any;
+}
 
 /**
  * One HTTP request from a chosen loopback source address. Linux routes all
  * of 127.0.0.0/8 to lo, so `localAddress: '127.0.0.2'` is "another client IP"
  * on one machine.
  */
-export function rawRequest(url: string, opts: { method?: string; path: string; token?: string | null; authorization?: string; body?: unknown; localAddress?: string; headers?: Record<string, string> }): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  opts: {
+    method?: string;
+    path: string;
+    token?: string | null;
+    authorization?: string;
+    body?: unknown;
+    localAddress?: string;
+    headers?: Record<string, string>;
+  },
+): Promise<RawResponse> {
   const u = new URL(url);
   const headers: Record<string, string> = { ...opts.headers };
   if (opts.authorization !== undefined) headers.authorization = opts.authorization;
@@ -45,16 +69,31 @@ export function rawRequest(url: string, opts: { method?: string; path: string; t
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
   if (payload !== undefined) headers['content-type'] = 'application/json';
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path, headers, localAddress: opts.localAddress, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try { body = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body });
-      });
-    });
+    const req = httpRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        headers,
+        localAddress: opts.localAddress,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = text ? JSON.parse(text) : null;
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });

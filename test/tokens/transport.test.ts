@@ -19,24 +19,47 @@ import { logLeakCheck, mint, rawRequest, remember, seed, secretValue } from './s
 
 const noOpenssl = OPENSSL_SKIP;
 
-interface TlsResult { status: number; headers: Record<string, unknown>; protocol: string | null; body: any }
+interface TlsResult {
+  status: number;
+  headers: Record<string, unknown>;
+  protocol: string | null;
+  body: any;
+}
 
-function tlsGet(url: string, ca: Buffer, opts: { path: string; token?: string; minVersion?: SecureVersion; maxVersion?: SecureVersion }): Promise<TlsResult> {
+function tlsGet(
+  url: string,
+  ca: Buffer,
+  opts: { path: string; token?: string; minVersion?: SecureVersion; maxVersion?: SecureVersion },
+): Promise<TlsResult> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: u.hostname, port: u.port, path: opts.path, ca, agent: false, minVersion: opts.minVersion, maxVersion: opts.maxVersion,
-      // Lets this client offer TLS 1.0/1.1 at all, so a refusal is the server's.
-      ciphers: 'DEFAULT@SECLEVEL=0',
-      headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, protocol: (res.socket as import('node:tls').TLSSocket).getProtocol?.() ?? null, body: text ? JSON.parse(text) : null });
-      });
-    });
+    const req = httpsRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: opts.path,
+        ca,
+        agent: false,
+        minVersion: opts.minVersion,
+        maxVersion: opts.maxVersion,
+        // Lets this client offer TLS 1.0/1.1 at all, so a refusal is the server's.
+        ciphers: 'DEFAULT@SECLEVEL=0',
+        headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            protocol: (res.socket as import('node:tls').TLSSocket).getProtocol?.() ?? null,
+            body: text ? JSON.parse(text) : null,
+          });
+        });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -71,14 +94,21 @@ describe('HTTPS', { skip: noOpenssl }, () => {
   }
 
   test('a TLS 1.1 client is refused by the server with a protocol_version alert', async () => {
-    await assert.rejects(tlsGet(s.url, ca, { path: '/v1/sys/health', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }), (e: Error & { code?: string }) => {
-      assert.match(e.message, /alert protocol version|unsupported protocol|wrong version/i, e.message);
-      return true;
-    });
+    await assert.rejects(
+      tlsGet(s.url, ca, { path: '/v1/sys/health', minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }),
+      (e: Error & { code?: string }) => {
+        assert.match(e.message, /alert protocol version|unsupported protocol|wrong version/i, e.message);
+        return true;
+      },
+    );
   });
 
   test('responses over TLS carry Strict-Transport-Security', async () => {
-    for (const [path, token] of [['/v1/sys/health', undefined], ['/v1/tokens/self', s.rootToken], ['/v1/tokens/self', undefined]] as const) {
+    for (const [path, token] of [
+      ['/v1/sys/health', undefined],
+      ['/v1/tokens/self', s.rootToken],
+      ['/v1/tokens/self', undefined],
+    ] as const) {
       const r = await tlsGet(s.url, ca, { path, token });
       assert.match(String(r.headers['strict-transport-security']), /^max-age=\d{8,}; includeSubDomains$/, `${path} ${r.status}`);
     }
@@ -91,13 +121,16 @@ describe('plain HTTP only on loopback unless --insecure-http', () => {
 
   for (const listen of ['0.0.0.0:0', '[::]:0', '192.168.1.10:8420', 'vault.internal:8420']) {
     test(`listening on ${listen} without TLS is a ConfigError that names the fix`, () => {
-      assert.throws(() => checkTransport(cfg({ listen })), (e: Error & { code?: string }) => {
-        assert.equal(e.code, 'config_invalid');
-        assert.match(e.message, /refusing to serve plain HTTP/);
-        assert.match(e.message, /--tls-cert and --tls-key/);
-        assert.match(e.message, /--insecure-http/);
-        return true;
-      });
+      assert.throws(
+        () => checkTransport(cfg({ listen })),
+        (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'config_invalid');
+          assert.match(e.message, /refusing to serve plain HTTP/);
+          assert.match(e.message, /--tls-cert and --tls-key/);
+          assert.match(e.message, /--insecure-http/);
+          return true;
+        },
+      );
     });
   }
 
@@ -145,13 +178,17 @@ describe('a bad --tls-cert/--tls-key is a one-line error naming the setting', { 
       const b = selfSigned(other);
       const junk = join(dir, 'junk.pem');
       writeFileSync(junk, 'not a certificate\n');
-      const check = (cert: string, key: string, re: RegExp) => assert.throws(() => loadTls(cert, key), (e: Error & { code?: string }) => {
-        assert.equal(e.code, 'config_invalid');
-        assert.match(e.message, re);
-        assert.ok(!e.message.includes('\n'));
-        assert.ok(!e.message.includes(readFileSync(a.key, 'utf8').split('\n')[1]), 'key bytes are never echoed');
-        return true;
-      });
+      const check = (cert: string, key: string, re: RegExp) =>
+        assert.throws(
+          () => loadTls(cert, key),
+          (e: Error & { code?: string }) => {
+            assert.equal(e.code, 'config_invalid');
+            assert.match(e.message, re);
+            assert.ok(!e.message.includes('\n'));
+            assert.ok(!e.message.includes(readFileSync(a.key, 'utf8').split('\n')[1]), 'key bytes are never echoed');
+            return true;
+          },
+        );
       check(join(dir, 'nope.pem'), a.key, /invalid --tls-cert: .* does not exist/);
       check(a.cert, join(dir, 'nope.pem'), /invalid --tls-key: .* does not exist/);
       check(junk, a.key, /invalid --tls-cert\/--tls-key: /);
@@ -170,12 +207,21 @@ describe('security headers', () => {
     remember(s.rootToken);
     await seed(s, { api: { prod: { DB_URL: secretValue('hdr') } } });
   });
-  after(async () => { await s?.close(); });
+  after(async () => {
+    await s?.close();
+  });
 
   const cases: [string, () => Promise<{ status: number; headers: Headers }>][] = [
     ['a secret read (200)', () => s.api('GET', '/v1/projects/api/envs/prod/secrets')],
     ['a single secret (200)', () => s.api('GET', '/v1/projects/api/envs/prod/secrets/DB_URL')],
-    ['token creation (201)', async () => { const r = await s.api('POST', '/v1/tokens', { name: 'h', scopes: ['read:api/prod'] }); remember(r.body.token); return r; }],
+    [
+      'token creation (201)',
+      async () => {
+        const r = await s.api('POST', '/v1/tokens', { name: 'h', scopes: ['read:api/prod'] });
+        remember(r.body.token);
+        return r;
+      },
+    ],
     ['health (200)', () => s.api('GET', '/v1/sys/health', undefined, null)],
     ['a validation error (400)', () => s.api('POST', '/v1/tokens', { nope: 1 })],
     ['an unknown route (404)', () => s.api('GET', '/v1/nowhere')],

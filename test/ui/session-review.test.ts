@@ -19,14 +19,19 @@ async function login(s: TestServer, token = s.rootToken) {
   return cookieOf(r.headers);
 }
 
-const countEvents = async (s: TestServer, query: string) => ((await s.api('GET', `/v1/audit?${query}&limit=1000`)).body.events as unknown[]).length;
+const countEvents = async (s: TestServer, query: string) =>
+  ((await s.api('GET', `/v1/audit?${query}&limit=1000`)).body.events as unknown[]).length;
 
 for (const backend of BACKENDS) {
   describe(`web UI sessions, review fixes (${backend})`, onBackend(backend), () => {
     let s: TestServer;
     // Idle timeout 2 s: the last-use time moves at most every second.
-    before(async () => { s = await startOn(backend, { 'ui-idle-timeout': '2s', 'auth-fail-limit': '5' }); });
-    after(async () => { await s?.close(); });
+    before(async () => {
+      s = await startOn(backend, { 'ui-idle-timeout': '2s', 'auth-fail-limit': '5' });
+    });
+    after(async () => {
+      await s?.close();
+    });
 
     it('a session in constant use lives past the idle timeout (its last-use time is written); left idle, it ends', async () => {
       const cookie = await login(s);
@@ -43,7 +48,7 @@ for (const backend of BACKENDS) {
       assert.equal(r.body.error.code, 'session_expired');
     });
 
-    it('a page load\'s session probe without a cookie is no failed authentication: 50 of them lock nothing out', async () => {
+    it("a page load's session probe without a cookie is no failed authentication: 50 of them lock nothing out", async () => {
       const fails = await countEvents(s, 'action=auth.fail');
       for (let i = 0; i < 50; i++) {
         const r = await jsonRequest(s.url, 'GET', '/v1/ui/session');
@@ -59,7 +64,7 @@ for (const backend of BACKENDS) {
       assert.equal(me.status, 200);
       assert.equal(me.body.token.name, 'root');
       const newest = (await s.api('GET', '/v1/audit?action=session.create&order=desc&limit=1')).body.events[0].target.tokenId;
-      assert.equal(me.body.sessionTokenId, newest, 'the session\'s own token, for the token list to mark');
+      assert.equal(me.body.sessionTokenId, newest, "the session's own token, for the token list to mark");
     });
 
     it('two session cookies (one planted by another page of this host) are refused and cleared on every path', async () => {
@@ -70,9 +75,16 @@ for (const backend of BACKENDS) {
         assert.equal(r.status, 401, cookie);
         assert.equal(r.body.error.code, 'session_ambiguous');
         const set = r.headers.getSetCookie();
-        for (const path of ['/', '/v1', '/ui']) assert.ok(set.some((c) => c.startsWith('hush_session=;') && c.includes(`Path=${path};`) && c.includes('Max-Age=0')), `cleared on ${path}: ${set.join(' | ')}`);
+        for (const path of ['/', '/v1', '/ui'])
+          assert.ok(
+            set.some((c) => c.startsWith('hush_session=;') && c.includes(`Path=${path};`) && c.includes('Max-Age=0')),
+            `cleared on ${path}: ${set.join(' | ')}`,
+          );
       }
-      const write = await jsonRequest(s.url, 'POST', '/v1/projects', { body: { name: 'fixated' }, headers: { cookie: `${planted}; ${victim}`, origin: s.url } });
+      const write = await jsonRequest(s.url, 'POST', '/v1/projects', {
+        body: { name: 'fixated' },
+        headers: { cookie: `${planted}; ${victim}`, origin: s.url },
+      });
       assert.equal(write.status, 401);
       assert.equal((await s.api('GET', '/v1/projects/fixated/envs')).status, 404, 'nothing made in either session');
       // Each alone still works; logout revokes the session of the cookie given.
@@ -89,19 +101,29 @@ for (const backend of BACKENDS) {
       assert.equal((await s.api('PUT', '/v1/projects/xsite/envs/prod/secrets/K', { value: 'v' })).status, 200);
       const reads = await countEvents(s, 'action=secret.read&project=xsite');
       for (const site of ['same-site', 'cross-site']) {
-        const r = await jsonRequest(s.url, 'GET', '/v1/projects/xsite/envs/prod/secrets/K', { headers: { cookie, 'sec-fetch-site': site } });
+        const r = await jsonRequest(s.url, 'GET', '/v1/projects/xsite/envs/prod/secrets/K', {
+          headers: { cookie, 'sec-fetch-site': site },
+        });
         assert.equal(r.status, 403, site);
         assert.equal(r.body.error.code, 'csrf_refused');
         assert.equal(r.headers.get('set-cookie'), null, 'the session is kept');
       }
       assert.equal(await countEvents(s, 'action=secret.read&project=xsite'), reads, 'nothing read');
       // The UI itself (same-origin), the address bar (none) and a client that is no browser (no header) read.
-      for (const headers of <Record<string, string>[]>[{ cookie, 'sec-fetch-site': 'same-origin' }, { cookie, 'sec-fetch-site': 'none' }, { cookie }]) {
-        assert.equal((await jsonRequest(s.url, 'GET', '/v1/projects/xsite/envs/prod/secrets/K', { headers })).status, 200, JSON.stringify(headers));
+      for (const headers of <Record<string, string>[]>[
+        { cookie, 'sec-fetch-site': 'same-origin' },
+        { cookie, 'sec-fetch-site': 'none' },
+        { cookie },
+      ]) {
+        assert.equal(
+          (await jsonRequest(s.url, 'GET', '/v1/projects/xsite/envs/prod/secrets/K', { headers })).status,
+          200,
+          JSON.stringify(headers),
+        );
       }
     });
 
-    it('every answer under /ui and the / redirect carries the page\'s security headers, 404s included', async () => {
+    it("every answer under /ui and the / redirect carries the page's security headers, 404s included", async () => {
       for (const path of ['/', '/ui', '/ui/', '/ui/nope', '/ui/app.js', '/ui/favicon.svg', '/ui/x/../../ui/y']) {
         const r = await fetch(`${s.url}${path}`, { redirect: 'manual' });
         const csp = r.headers.get('content-security-policy') ?? '';

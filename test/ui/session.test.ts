@@ -17,15 +17,22 @@ async function login(s: TestServer, token: string, origin = s.url) {
 }
 
 /** The id of the newest session's token (its session.create event), and whether that token is revoked, asked with the root token. */
-const newestSessionId = async (s: TestServer) => (await s.api('GET', '/v1/audit?action=session.create&order=desc&limit=1')).body.events[0].target.tokenId as string;
+const newestSessionId = async (s: TestServer) =>
+  (await s.api('GET', '/v1/audit?action=session.create&order=desc&limit=1')).body.events[0].target.tokenId as string;
 const revoked = async (s: TestServer, id: string) =>
-  ((await s.api('GET', '/v1/tokens?includeRevoked=true')).body.tokens as { id: string; revokedAt: string | null }[]).find((t) => t.id === id)!.revokedAt !== null;
+  ((await s.api('GET', '/v1/tokens?includeRevoked=true')).body.tokens as { id: string; revokedAt: string | null }[]).find(
+    (t) => t.id === id,
+  )!.revokedAt !== null;
 
 for (const backend of BACKENDS) {
   describe(`web UI sessions (${backend})`, onBackend(backend), () => {
     let s: TestServer;
-    before(async () => { s = await startOn(backend, { 'ui-idle-timeout': '2s' }); });
-    after(async () => { await s?.close(); });
+    before(async () => {
+      s = await startOn(backend, { 'ui-idle-timeout': '2s' });
+    });
+    after(async () => {
+      await s?.close();
+    });
 
     it('GET / redirects to /ui/, served with a strict CSP and no-store', async () => {
       const r = await fetch(`${s.url}/`, { redirect: 'manual' });
@@ -69,7 +76,10 @@ for (const backend of BACKENDS) {
       const me = await jsonRequest(s.url, 'GET', '/v1/ui/session', { headers: { cookie } });
       assert.equal(me.status, 200);
       assert.equal(me.body.token.id, rootId);
-      assert.equal((await jsonRequest(s.url, 'POST', '/v1/projects', { body: { name: 'web' }, headers: { cookie, origin: s.url } })).status, 201);
+      assert.equal(
+        (await jsonRequest(s.url, 'POST', '/v1/projects', { body: { name: 'web' }, headers: { cookie, origin: s.url } })).status,
+        201,
+      );
       // The session's token works only in its cookie (where the idle timeout applies), not as a bearer token.
       const bearer = await jsonRequest(s.url, 'GET', '/v1/projects', { token: sessionToken });
       assert.equal(bearer.status, 401);
@@ -90,7 +100,11 @@ for (const backend of BACKENDS) {
 
     it('CSRF: a request that changes something with the cookie from another origin, or none, is refused', async () => {
       const cookie = cookieOf((await login(s, s.rootToken)).headers);
-      for (const headers of <Record<string, string>[]>[{ cookie, origin: 'http://evil.example' }, { cookie }, { cookie, origin: s.url, 'sec-fetch-site': 'cross-site' }]) {
+      for (const headers of <Record<string, string>[]>[
+        { cookie, origin: 'http://evil.example' },
+        { cookie },
+        { cookie, origin: s.url, 'sec-fetch-site': 'cross-site' },
+      ]) {
         const r = await jsonRequest(s.url, 'POST', '/v1/projects', { body: { name: 'csrf' }, headers });
         assert.equal(r.status, 403, JSON.stringify(headers));
         assert.equal(r.body.error.code, 'csrf_refused');
@@ -120,7 +134,10 @@ for (const backend of BACKENDS) {
       const denied = await jsonRequest(s.url, 'POST', '/v1/projects', { body: { name: 'nope' }, headers: { cookie, origin: s.url } });
       assert.equal(denied.status, 403);
       assert.equal(denied.body.error.code, 'forbidden');
-      const child = await jsonRequest(s.url, 'POST', '/v1/tokens', { body: { name: 'ci', scopes: ['read:web/prod'] }, headers: { cookie, origin: s.url } });
+      const child = await jsonRequest(s.url, 'POST', '/v1/tokens', {
+        body: { name: 'ci', scopes: ['read:web/prod'] },
+        headers: { cookie, origin: s.url },
+      });
       assert.equal(child.status, 201);
       assert.equal(child.body.parentId, made.body.id);
       await jsonRequest(s.url, 'DELETE', '/v1/ui/session', { headers: { cookie, origin: s.url } });
@@ -144,7 +161,9 @@ for (const backend of BACKENDS) {
       assert.equal((await login(s, s.rootToken)).status, 201);
       assert.equal(await revoked(s, left), true, 'swept at the next login');
       const ends = (await s.api('GET', '/v1/audit?action=session.end&order=desc&limit=2')).body.events;
-      assert.ok(ends.some((e: { actor: { id: string }; detail: { reason: string } }) => e.actor.id === 'system' && e.detail.reason === 'idle'));
+      assert.ok(
+        ends.some((e: { actor: { id: string }; detail: { reason: string } }) => e.actor.id === 'system' && e.detail.reason === 'idle'),
+      );
     });
 
     it('a bearer token in a cookie is no session', async () => {
@@ -164,7 +183,9 @@ describe('--no-ui', () => {
       const r = await login(s, s.rootToken);
       assert.equal(r.status, 404);
       assert.equal(r.headers.get('set-cookie'), null);
-    } finally { await s.close(); }
+    } finally {
+      await s.close();
+    }
   });
 });
 
@@ -179,13 +200,17 @@ describe('a vault made before web UI sessions', () => {
     try {
       await db.migrate.down({ migrationSource, name: '20261210000000_ui_sessions' });
       assert.equal(await db.schema.hasTable('ui_sessions'), false);
-    } finally { await db.destroy(); }
+    } finally {
+      await db.destroy();
+    }
     const next = await startServer({ dataDir: dir });
     try {
       const r = await login(next, root);
       assert.equal(r.status, 201, r.text);
       assert.equal((await jsonRequest(next.url, 'GET', '/v1/projects', { headers: { cookie: cookieOf(r.headers) } })).status, 200);
-    } finally { await next.close(); }
+    } finally {
+      await next.close();
+    }
   });
 });
 
@@ -198,7 +223,9 @@ describe('an address locked out by failed authentications', () => {
       const r = await jsonRequest(s.url, 'GET', '/v1/projects', { headers: { cookie } });
       assert.equal(r.status, 429);
       assert.equal(r.headers.get('set-cookie'), null);
-    } finally { await s.close(); }
+    } finally {
+      await s.close();
+    }
   });
 });
 
@@ -214,7 +241,9 @@ describe('a sealed server', () => {
       assert.equal(r.status, 503);
       assert.equal(r.body.error.code, 'sealed');
       assert.equal(r.headers.get('set-cookie'), null);
-    } finally { await s.close(); }
+    } finally {
+      await s.close();
+    }
   });
 });
 
@@ -223,11 +252,15 @@ describe('web UI sessions under TLS', { skip: OPENSSL_SKIP }, () => {
     const pair = selfSigned(tempDir('hush-ui-tls-'));
     const s = await startServer({ settings: { 'tls-cert': pair.cert, 'tls-key': pair.key } });
     const ca = readFileSync(pair.cert);
-    const call = (method: string, path: string, headers: Record<string, string>) => new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
-      const req = request(`${s.url}${path}`, { method, headers, ca }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers })); });
-      req.on('error', reject);
-      req.end();
-    });
+    const call = (method: string, path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
+        const req = request(`${s.url}${path}`, { method, headers, ca }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
     try {
       assert.match(s.url, /^https:/);
       const r = await call('POST', '/v1/ui/session', { authorization: `Bearer ${s.rootToken}`, origin: s.url });
@@ -238,6 +271,8 @@ describe('web UI sessions under TLS', { skip: OPENSSL_SKIP }, () => {
       assert.equal((await call('GET', '/v1/projects', { cookie: `__Host-hush_session=${value}` })).status, 200);
       // Without the prefix, the cookie could have been set by a sibling host or over plain HTTP: not read.
       assert.equal((await call('GET', '/v1/projects', { cookie: `hush_session=${value}` })).status, 401);
-    } finally { await s.close(); }
+    } finally {
+      await s.close();
+    }
   });
 });

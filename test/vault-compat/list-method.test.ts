@@ -12,7 +12,11 @@ import { ListRewriter } from '../../vault/http/list-method.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { seed } from '../helpers/seed.js';
 
-interface RawResponse { status: number; headers: Record<string, string>; body: string }
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
 
 /** A raw connection that reads responses one by one (Content-Length framed, as the server sends them). */
 function rawConnection(url: string): { socket: Socket; send(text: string): void; next(): Promise<RawResponse>; closed(): Promise<void> } {
@@ -21,9 +25,17 @@ function rawConnection(url: string): { socket: Socket; send(text: string): void;
   let buf = Buffer.alloc(0);
   let ended = false;
   const waiters: (() => void)[] = [];
-  const wake = () => { for (const w of waiters.splice(0)) w(); };
-  socket.on('data', (d) => { buf = Buffer.concat([buf, d]); wake(); });
-  socket.on('close', () => { ended = true; wake(); });
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  socket.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    wake();
+  });
+  socket.on('close', () => {
+    ended = true;
+    wake();
+  });
   socket.on('error', () => undefined);
   const take = (): RawResponse | null => {
     const end = buf.indexOf('\r\n\r\n');
@@ -39,7 +51,9 @@ function rawConnection(url: string): { socket: Socket; send(text: string): void;
   };
   return {
     socket,
-    send: (text) => { socket.write(text); },
+    send: (text) => {
+      socket.write(text);
+    },
     async next() {
       const deadline = Date.now() + 20_000;
       for (;;) {
@@ -47,10 +61,17 @@ function rawConnection(url: string): { socket: Socket; send(text: string): void;
         if (r) return r;
         if (ended) throw new Error(`connection closed; ${buf.length} bytes unread`);
         if (Date.now() > deadline) throw new Error('no response within 20 s');
-        await new Promise<void>((res) => { waiters.push(res); setTimeout(res, 1000); });
+        await new Promise<void>((res) => {
+          waiters.push(res);
+          setTimeout(res, 1000);
+        });
       }
     },
-    closed: () => new Promise<void>((res) => { if (ended) res(); else socket.once('close', () => res()); }),
+    closed: () =>
+      new Promise<void>((res) => {
+        if (ended) res();
+        else socket.once('close', () => res());
+      }),
   };
 }
 
@@ -62,7 +83,9 @@ describe('LIST over raw sockets', () => {
     auth = `X-Vault-Token: ${s.rootToken}\r\n`;
     await seed(s.api, { api: { prod: { A: '1' }, staging: {} }, web: { dev: {} } });
   });
-  after(async () => { await s?.close(); });
+  after(async () => {
+    await s?.close();
+  });
 
   it('a LIST request is answered, and the keep-alive connection serves a GET and another LIST after it', async () => {
     const c = rawConnection(s.url);
@@ -82,32 +105,46 @@ describe('LIST over raw sockets', () => {
     c.socket.end();
   });
 
-  it(('pipelined requests: a body (Content-Length, then chunked) that holds "LIST ..." is left alone, ' + 'the LIST after it is answered'), async () => {
-    const c = rawConnection(s.url);
-    const value = 'LIST /v1/secret/metadata/ HTTP/1.1\r\n\r\n';
-    const body = JSON.stringify({ data: { TRAP: value } });
-    const chunked = JSON.stringify({ data: { TRAP: value, MORE: 'LIST /v1/secret/' } });
-    const chunks = [chunked.slice(0, 7), chunked.slice(7, 30), chunked.slice(30)];
-    c.send(
-      (`POST /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: ` + `application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`) +
-      `LIST /v1/secret/metadata/web HTTP/1.1\r\nHost: h\r\n${auth}\r\n` +
-      (`PUT /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: ` + `application/json\r\nTransfer-Encoding: chunked\r\n\r\n`) +
-      chunks.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n' +
-      `LIST /v1/secret/metadata/api/ HTTP/1.1\r\nHost: h\r\n${auth}\r\n`,
-    );
-    const statuses: number[] = [];
-    const bodies: any[] = [];
-    for (let i = 0; i < 4; i++) { const r = await c.next(); statuses.push(r.status); bodies.push(JSON.parse(r.body)); }
-    assert.deepEqual(statuses, [200, 200, 200, 200], JSON.stringify(bodies));
-    assert.deepEqual(bodies[1].data.keys, ['dev']);
-    assert.deepEqual(bodies[3].data.keys, ['prod', 'staging']);
-    const stored = await s.api('GET', '/v1/projects/api/envs/staging/secrets');
-    assert.deepEqual(stored.body.secrets, { MORE: 'LIST /v1/secret/', TRAP: value });
-    c.socket.end();
-  });
+  it(
+    'pipelined requests: a body (Content-Length, then chunked) that holds "LIST ..." is left alone, ' + 'the LIST after it is answered',
+    async () => {
+      const c = rawConnection(s.url);
+      const value = 'LIST /v1/secret/metadata/ HTTP/1.1\r\n\r\n';
+      const body = JSON.stringify({ data: { TRAP: value } });
+      const chunked = JSON.stringify({ data: { TRAP: value, MORE: 'LIST /v1/secret/' } });
+      const chunks = [chunked.slice(0, 7), chunked.slice(7, 30), chunked.slice(30)];
+      c.send(
+        `POST /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: ` +
+          `application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` +
+          `LIST /v1/secret/metadata/web HTTP/1.1\r\nHost: h\r\n${auth}\r\n` +
+          (`PUT /v1/secret/data/api/staging HTTP/1.1\r\nHost: h\r\n${auth}Content-Type: ` +
+            `application/json\r\nTransfer-Encoding: chunked\r\n\r\n`) +
+          chunks.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('') +
+          '0\r\n\r\n' +
+          `LIST /v1/secret/metadata/api/ HTTP/1.1\r\nHost: h\r\n${auth}\r\n`,
+      );
+      const statuses: number[] = [];
+      const bodies: any[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await c.next();
+        statuses.push(r.status);
+        bodies.push(JSON.parse(r.body));
+      }
+      assert.deepEqual(statuses, [200, 200, 200, 200], JSON.stringify(bodies));
+      assert.deepEqual(bodies[1].data.keys, ['dev']);
+      assert.deepEqual(bodies[3].data.keys, ['prod', 'staging']);
+      const stored = await s.api('GET', '/v1/projects/api/envs/staging/secrets');
+      assert.deepEqual(stored.body.secrets, { MORE: 'LIST /v1/secret/', TRAP: value });
+      c.socket.end();
+    },
+  );
 
   it('LIST anywhere but the KV mount is still refused by the parser (400, connection closed)', async () => {
-    for (const line of ['LIST /v1/projects HTTP/1.1', 'LIST /v1/secretx/metadata/ HTTP/1.1', 'LIST http://h/v1/secret/metadata/ HTTP/1.1']) {
+    for (const line of [
+      'LIST /v1/projects HTTP/1.1',
+      'LIST /v1/secretx/metadata/ HTTP/1.1',
+      'LIST http://h/v1/secret/metadata/ HTTP/1.1',
+    ]) {
       const c = rawConnection(s.url);
       c.send(`${line}\r\nHost: h\r\n${auth}\r\n`);
       const r = await c.next();
@@ -117,13 +154,13 @@ describe('LIST over raw sockets', () => {
     }
   });
 
-  it('the parser\'s other checks still apply to a rewritten request (a malformed header is 400)', async () => {
+  it("the parser's other checks still apply to a rewritten request (a malformed header is 400)", async () => {
     const c = rawConnection(s.url);
     c.send(`LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n${auth}\r\n`);
     assert.equal((await c.next()).status, 400);
     await c.closed();
     const d = rawConnection(s.url);
-    d.send((`LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: ` + `chunked\r\n${auth}\r\n0\r\n\r\n`));
+    d.send(`LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: ` + `chunked\r\n${auth}\r\n0\r\n\r\n`);
     assert.equal((await d.next()).status, 400);
     await d.closed();
   });
@@ -132,7 +169,10 @@ describe('LIST over raw sockets', () => {
     const c = rawConnection(s.url);
     const text = `LIST /v1/secret/metadata/api HTTP/1.1\r\nHost: h\r\n${auth}\r\n`;
     c.socket.setNoDelay(true);
-    for (const ch of text) { c.socket.write(ch); await new Promise((r) => setImmediate(r)); }
+    for (const ch of text) {
+      c.socket.write(ch);
+      await new Promise((r) => setImmediate(r));
+    }
     const r = await c.next();
     assert.equal(r.status, 200, r.body);
     assert.deepEqual(JSON.parse(r.body).data.keys, ['prod', 'staging']);
@@ -143,16 +183,18 @@ describe('LIST over raw sockets', () => {
 describe('ListRewriter (the byte-stream rewriter)', () => {
   const stream = [
     'LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: h\r\n\r\n',
-    ('POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ ' + 'HTTP/1.1\r\n\r\n'),
+    'POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ ' + 'HTTP/1.1\r\n\r\n',
     '\r\nLIST /v1/secret/metadata/p?x=1 HTTP/1.1\r\nHost: h\r\n\r\n',
-    ('PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST ' + '\r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n'),
+    'PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST ' +
+      '\r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n',
     'LIST /v1/other/ HTTP/1.1\r\n\r\n',
   ].join('');
   const expected = [
     'GET /v1/secret/metadata/?list=true HTTP/1.1\r\nHost: h\r\n\r\n',
-    ('POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ ' + 'HTTP/1.1\r\n\r\n'),
+    'POST /v1/secret/data/a/b HTTP/1.1\r\nContent-Length: 38\r\n\r\nLIST /v1/secret/metadata/ ' + 'HTTP/1.1\r\n\r\n',
     '\r\nGET /v1/secret/metadata/p?x=1&list=true HTTP/1.1\r\nHost: h\r\n\r\n',
-    ('PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST ' + '\r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n'),
+    'PUT /v1/secret/data/a/b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nLIST ' +
+      '\r\n10\r\n/v1/secret/abcde\r\n0\r\nTrailer: x\r\n\r\n',
     'LIST /v1/other/ HTTP/1.1\r\n\r\n',
   ].join('');
 
@@ -162,15 +204,21 @@ describe('ListRewriter (the byte-stream rewriter)', () => {
   });
 
   it('gives the same bytes however the stream is cut into chunks', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: stream.length }), { maxLength: 40 }), (cuts) => {
-      const at = [...new Set(cuts)].sort((a, b) => a - b);
-      const r = new ListRewriter('secret');
-      const out: Buffer[] = [];
-      let prev = 0;
-      for (const c of [...at, stream.length]) { out.push(r.feed(Buffer.from(stream.slice(prev, c), 'latin1'))); prev = c; }
-      out.push(r.flush());
-      assert.equal(Buffer.concat(out).toString('latin1'), expected);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: stream.length }), { maxLength: 40 }), (cuts) => {
+        const at = [...new Set(cuts)].sort((a, b) => a - b);
+        const r = new ListRewriter('secret');
+        const out: Buffer[] = [];
+        let prev = 0;
+        for (const c of [...at, stream.length]) {
+          out.push(r.feed(Buffer.from(stream.slice(prev, c), 'latin1')));
+          prev = c;
+        }
+        out.push(r.flush());
+        assert.equal(Buffer.concat(out).toString('latin1'), expected);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('goes to pass-through for what it does not follow, and then rewrites nothing', () => {

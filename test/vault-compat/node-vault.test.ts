@@ -32,9 +32,11 @@ for (const backend of BACKENDS) {
       await seed(s.api, { api: { prod: {}, staging: { EXISTING: 'x' } }, web: { prod: {} } });
       vault = nodeVault({ apiVersion: 'v1', endpoint: s.url, token: s.rootToken });
     });
-    after(async () => { await s?.close(); });
+    after(async () => {
+      await s?.close();
+    });
 
-    it('writes and reads an environment\'s map; the version is the env revision', async () => {
+    it("writes and reads an environment's map; the version is the env revision", async () => {
       const w = await vault.write('secret/data/api/prod', { data: { DB_URL: 'postgres://db/app', API_KEY: 'k1' } });
       assert.equal(w.data.version, 1);
       const r = await vault.read('secret/data/api/prod');
@@ -60,7 +62,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(Object.keys(m.data.versions), ['1', '2']);
     });
 
-    it('a cas that does not match is 400 with Vault\'s message, and changes nothing', async () => {
+    it("a cas that does not match is 400 with Vault's message, and changes nothing", async () => {
       const [status, body] = await statusOf(vault.write('secret/data/api/prod', { data: { API_KEY: 'stale' }, options: { cas: 1 } }));
       assert.equal(status, 400);
       assert.deepEqual(body, { errors: ['check-and-set parameter did not match the current version'] });
@@ -102,7 +104,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await scoped.list('secret/metadata/')).data.keys, ['api/']);
       assert.deepEqual((await scoped.list('secret/metadata/api')).data.keys, ['staging']);
       const denied = await allEvents(s, 'outcome=denied&actor=' + t.id);
-      assert.ok(denied.some((e) => e.action === 'secret.read' && String(e.target.route).startsWith('/v1/secret/data/')), JSON.stringify(denied.map((e) => e.target)));
+      assert.ok(
+        denied.some((e) => e.action === 'secret.read' && String(e.target.route).startsWith('/v1/secret/data/')),
+        JSON.stringify(denied.map((e) => e.target)),
+      );
       const reads = await allEvents(s, 'action=secret.read&actor=' + t.id);
       assert.ok(reads.some((e) => e.outcome === 'ok' && e.detail.via === 'kv-v2'));
       const bad = nodeVault({ apiVersion: 'v1', endpoint: s.url, token: 'hush_not-a-token' });
@@ -110,12 +115,19 @@ for (const backend of BACKENDS) {
     });
 
     it('an unknown project, env or version is 404 with an empty errors list', async () => {
-      for (const path of ['secret/data/nope/prod', 'secret/data/api/nope', 'secret/data/api/staging?version=99', 'secret/data/web/prod', 'secret/metadata/api/nope', 'secret/no-such-route']) {
+      for (const path of [
+        'secret/data/nope/prod',
+        'secret/data/api/nope',
+        'secret/data/api/staging?version=99',
+        'secret/data/web/prod',
+        'secret/metadata/api/nope',
+        'secret/no-such-route',
+      ]) {
         assert.deepEqual(await statusOf(vault.read(path)), [404, { errors: [] }], path);
       }
     });
 
-    it('bad input is a 400 in Vault\'s shape, never a 500', async () => {
+    it("bad input is a 400 in Vault's shape, never a 500", async () => {
       const [status, body] = await statusOf(vault.write('secret/data/api/staging', { data: { N: 1 } }));
       assert.equal(status, 400);
       assert.match((body as { errors: string[] }).errors[0], /must be a string/);
@@ -138,11 +150,19 @@ for (const backend of BACKENDS) {
       assert.equal(denied.status, 403);
       assert.ok(!denied.text.includes('shared-value'));
       // A malformed reference (400) and a cycle (422, as on the native routes) are refused on write, and nothing is stored.
-      for (const [data, want] of [[{ BAD: 'a${' }, 400], [{ C1: '${C2}', C2: '${C1}' }, 422]] as const) {
+      for (const [data, want] of [
+        [{ BAD: 'a${' }, 400],
+        [{ C1: '${C2}', C2: '${C1}' }, 422],
+      ] as const) {
         const [status] = await statusOf(vault.write('secret/data/refs/dst', { data }));
         assert.equal(status, want, JSON.stringify(data));
       }
-      assert.deepEqual(Object.keys((await s.api('GET', '/v1/projects/refs/envs/dst/secrets?raw=1')).body.secrets).sort(), ['CROSS', 'HOST', 'NEW', 'URL']);
+      assert.deepEqual(Object.keys((await s.api('GET', '/v1/projects/refs/envs/dst/secrets?raw=1')).body.secrets).sort(), [
+        'CROSS',
+        'HOST',
+        'NEW',
+        'URL',
+      ]);
     });
 
     it('token lookup-self, health and mounts answer as Vault clients expect', async () => {

@@ -41,7 +41,10 @@ describe('webhook delivery with real server processes', { concurrency: true }, (
       await waitFor(() => rx.received.length === 2, 'the delivery again after the restart', 40_000);
       assert.equal(rx.received[1].json.id, eventId, 'the same event');
       assert.equal(rx.received[1].signed, true);
-      await waitFor(async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0].status === 'delivered', 'the log to say delivered');
+      await waitFor(
+        async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0].status === 'delivered',
+        'the log to say delivered',
+      );
     } finally {
       await node.stop();
       await rx.close();
@@ -51,7 +54,15 @@ describe('webhook delivery with real server processes', { concurrency: true }, (
   test('a receiver that is down for a minute gets the event after it comes back', async () => {
     const dir = tempDir('hush-wh-down-');
     const port = await closedPort();
-    const node = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--allow-private-webhooks', '--webhook-max-backoff', '10s']);
+    const node = await spawnServer([
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen',
+      '127.0.0.1:0',
+      '--allow-private-webhooks',
+      '--webhook-max-backoff',
+      '10s',
+    ]);
     let rx = null as Awaited<ReturnType<typeof startReceiver>> | null;
     try {
       const api = apiFor(node.url, remember(node.rootToken!));
@@ -60,7 +71,10 @@ describe('webhook delivery with real server processes', { concurrency: true }, (
       const secret = remember(hook.body.secret);
       assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/LATE', { value: secretValue('late') })).status, 200);
       const started = Date.now();
-      await waitFor(async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0]?.attempts >= 2, 'two refused attempts');
+      await waitFor(
+        async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0]?.attempts >= 2,
+        'two refused attempts',
+      );
       const d = (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0];
       assert.equal(d.status, 'pending');
       assert.match(d.lastError, /ECONNREFUSED/);
@@ -92,13 +106,25 @@ describe('webhook delivery with real server processes', { concurrency: true }, (
       await node.stop();
       node = await spawnServer(['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0']);
       api = apiFor(node.url, root);
-      for (const url of ['http://hooks.example.com/x', 'https://127.0.0.1/x', 'https://10.1.2.3/x', 'https://169.254.169.254/latest', 'https://[::1]/x', 'https://[::ffff:127.0.0.1]/x', 'https://localhost/x', 'https://100.64.0.1/x']) {
+      for (const url of [
+        'http://hooks.example.com/x',
+        'https://127.0.0.1/x',
+        'https://10.1.2.3/x',
+        'https://169.254.169.254/latest',
+        'https://[::1]/x',
+        'https://[::ffff:127.0.0.1]/x',
+        'https://localhost/x',
+        'https://100.64.0.1/x',
+      ]) {
         const r = await api('POST', '/v1/webhooks', { url, events: ['secret.changed'], project: 'api' });
         assert.equal(r.status, 400, `${url}: ${r.text}`);
         assert.match(r.body.error.message, /https|private|loopback|local/);
       }
       assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/S', { value: secretValue('ssrf') })).status, 200);
-      await waitFor(async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0]?.attempts >= 1, 'a refused attempt');
+      await waitFor(
+        async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0]?.attempts >= 1,
+        'a refused attempt',
+      );
       const d = (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0];
       assert.equal(d.status, 'pending');
       assert.match(d.lastError, /localhost resolves to a loopback address/);
@@ -110,7 +136,12 @@ describe('webhook delivery with real server processes', { concurrency: true }, (
   });
 
   test('the Python receiver of docs/webhooks.md checks a real delivery', async (t) => {
-    try { execFileSync('python3', ['-c', 'import hmac, hashlib, http.server'], { stdio: 'ignore' }); } catch { t.skip('python3 is not installed'); return; }
+    try {
+      execFileSync('python3', ['-c', 'import hmac, hashlib, http.server'], { stdio: 'ignore' });
+    } catch {
+      t.skip('python3 is not installed');
+      return;
+    }
     const doc = readFileSync(new URL('../../../docs/webhooks.md', import.meta.url), 'utf8');
     const py = /```python\n([\s\S]*?)```/.exec(doc)?.[1];
     assert.ok(py, 'docs/webhooks.md has a python block');
@@ -127,7 +158,9 @@ describe('webhook delivery with real server processes', { concurrency: true }, (
       const hook = await api('POST', '/v1/webhooks', { url: `http://127.0.0.1:${port}/py`, events: ['secret.changed'], project: 'api' });
       const secret = remember(hook.body.secret);
       // The documented function, used by a small http.server that records what it accepted.
-      writeFileSync(script, `${py}\n
+      writeFileSync(
+        script,
+        `${py}\n
 import http.server, sys, json
 SECRET = sys.argv[1]
 class H(http.server.BaseHTTPRequestHandler):
@@ -141,16 +174,37 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 http.server.HTTPServer(('127.0.0.1', int(sys.argv[2])), H).serve_forever()
-`);
+`,
+      );
       child = spawn('python3', [script, secret, String(port), out], { stdio: 'ignore' });
-      await waitFor(async () => { try { await fetch(`http://127.0.0.1:${port}/`, { method: 'HEAD' }); return true; } catch { return false; } }, 'the python receiver to listen');
+      await waitFor(async () => {
+        try {
+          await fetch(`http://127.0.0.1:${port}/`, { method: 'HEAD' });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'the python receiver to listen');
       assert.equal((await api('PUT', '/v1/projects/api/envs/prod/secrets/PY', { value: secretValue('py') })).status, 200);
-      await waitFor(() => { try { return readFileSync(out, 'utf8').includes('secret.changed'); } catch { return false; } }, 'the python receiver to accept the delivery');
+      await waitFor(() => {
+        try {
+          return readFileSync(out, 'utf8').includes('secret.changed');
+        } catch {
+          return false;
+        }
+      }, 'the python receiver to accept the delivery');
       assert.deepEqual(JSON.parse(readFileSync(out, 'utf8').trim().split('\n')[0]), { ok: true, type: 'secret.changed' });
       // The receiver answered; the outcome is recorded just after.
-      await waitFor(async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0]?.status === 'delivered', 'the delivery log to say delivered');
+      await waitFor(
+        async () => (await api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries`)).body.deliveries[0]?.status === 'delivered',
+        'the delivery log to say delivered',
+      );
       // And it refuses a delivery signed with another secret: the same body, a forged header.
-      const r = await fetch(`http://127.0.0.1:${port}/py`, { method: 'POST', headers: { 'hush-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}`, 'content-type': 'application/json' }, body: '{"type":"secret.changed"}' });
+      const r = await fetch(`http://127.0.0.1:${port}/py`, {
+        method: 'POST',
+        headers: { 'hush-signature': `t=${Math.floor(Date.now() / 1000)},v1=${'0'.repeat(64)}`, 'content-type': 'application/json' },
+        body: '{"type":"secret.changed"}',
+      });
       assert.equal(r.status, 400);
     } finally {
       child?.kill();
@@ -167,11 +221,16 @@ http.server.HTTPServer(('127.0.0.1', int(sys.argv[2])), H).serve_forever()
       const hook = await a.api('POST', '/v1/webhooks', { url: `${rx.url}/two`, events: ['secret.changed'], project: 'api' });
       rx.secret = remember(hook.body.secret);
       const N = 40;
-      const writes = Array.from({ length: N }, (_, i) => (i % 2 ? a : b).api('PUT', `/v1/projects/api/envs/prod/secrets/K${i}`, { value: secretValue(`n${i}`) }));
+      const writes = Array.from({ length: N }, (_, i) =>
+        (i % 2 ? a : b).api('PUT', `/v1/projects/api/envs/prod/secrets/K${i}`, { value: secretValue(`n${i}`) }),
+      );
       for (const r of await Promise.all(writes)) assert.equal(r.status, 200, r.text);
       await waitFor(() => new Set(rx.received.map((x) => x.json.id)).size === N, `${N} distinct events`);
       // A row leaves pending only when an attempt is recorded, after its request ended: no send is still in flight.
-      await waitFor(async () => (await a.api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries?status=pending`)).body.deliveries.length === 0, 'no delivery pending');
+      await waitFor(
+        async () => (await a.api('GET', `/v1/webhooks/${hook.body.webhook.id}/deliveries?status=pending`)).body.deliveries.length === 0,
+        'no delivery pending',
+      );
       const ids = rx.received.map((x) => x.json.id);
       assert.equal(ids.length, N, `each event once (got ${ids.length} deliveries for ${new Set(ids).size} events)`);
       assert.ok(rx.received.every((x) => x.signed));

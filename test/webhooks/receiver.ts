@@ -37,19 +37,42 @@ export function verifySignature(secret: string, header: string | undefined, body
 }
 
 export async function startReceiver(opts: { port?: number; secret?: string | null; behaviour?: Behaviour } = {}): Promise<Receiver> {
-  const r: Receiver = { url: '', port: 0, received: [], secret: opts.secret ?? null, behaviour: opts.behaviour ?? 'ok', hanging: [], close: async () => undefined };
+  const r: Receiver = {
+    url: '',
+    port: 0,
+    received: [],
+    secret: opts.secret ?? null,
+    behaviour: opts.behaviour ?? 'ok',
+    hanging: [],
+    close: async () => undefined,
+  };
   const server: Server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (c) => { body += c; });
+    req.on('data', (c) => {
+      body += c;
+    });
     req.on('end', () => {
       let json: unknown = null;
-      try { json = JSON.parse(body); } catch { /* recorded as text */ }
+      try {
+        json = JSON.parse(body);
+      } catch {
+        /* recorded as text */
+      }
       const signed = r.secret === null ? null : verifySignature(r.secret, req.headers['hush-signature'] as string | undefined, body);
       r.received.push({ path: req.url ?? '', headers: req.headers, body, json, signed });
-      if (r.behaviour === 'hang') { r.hanging.push(res); return; }
-      if (r.behaviour === 'redirect') { res.writeHead(302, { location: `${r.url}/elsewhere` }).end(); return; }
-      if (r.behaviour === 'fail') { res.writeHead(503).end('down'); return; }
+      if (r.behaviour === 'hang') {
+        r.hanging.push(res);
+        return;
+      }
+      if (r.behaviour === 'redirect') {
+        res.writeHead(302, { location: `${r.url}/elsewhere` }).end();
+        return;
+      }
+      if (r.behaviour === 'fail') {
+        res.writeHead(503).end('down');
+        return;
+      }
       res.writeHead(signed === false ? 400 : 200).end('ok');
     });
   });

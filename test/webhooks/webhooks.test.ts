@@ -34,12 +34,20 @@ for (const backend of BACKENDS) {
     const value = secretValue('webhook');
 
     before(async () => {
-      s = await startOn(backend, { 'allow-private-webhooks': 'true', 'webhook-max-backoff': '1s', 'auth-fail-limit': '5', 'alert-auth-fail-burst': '5' });
+      s = await startOn(backend, {
+        'allow-private-webhooks': 'true',
+        'webhook-max-backoff': '1s',
+        'auth-fail-limit': '5',
+        'alert-auth-fail-burst': '5',
+      });
       await seed(s.api, { api: { prod: {}, staging: {} }, web: { prod: {} } });
       writer = await mint(s, ['write:api/*', 'write:web/*'], 'writer');
       rx = await startReceiver();
     });
-    after(async () => { await rx?.close(); await s?.close(); });
+    after(async () => {
+      await rx?.close();
+      await s?.close();
+    });
 
     test('a change is delivered once, signed, naming project, env and keys and never the value', async () => {
       const hook = await createHook(s, { url: `${rx.url}/all`, events: ['secret.changed', 'token.created', 'token.revoked'] });
@@ -97,14 +105,23 @@ for (const backend of BACKENDS) {
         assert.equal((await s.api('GET', `/v1/webhooks/${hook.id}`, undefined, reader)).status, 404, 'invisible is not found');
         assert.equal((await s.api('DELETE', `/v1/webhooks/${hook.id}`, undefined, reader)).status, 404);
         assert.deepEqual((await s.api('GET', '/v1/webhooks', undefined, reader)).body.webhooks, []);
-        assert.deepEqual((await s.api('GET', '/v1/webhooks', undefined, admin)).body.webhooks.map((w: { id: string }) => w.id), [hook.id]);
+        assert.deepEqual(
+          (await s.api('GET', '/v1/webhooks', undefined, admin)).body.webhooks.map((w: { id: string }) => w.id),
+          [hook.id],
+        );
         assert.equal((await s.api('PUT', '/v1/projects/web/envs/prod/secrets/OTHER', { value }, writer)).status, 200);
         assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/MINE', { value }, writer)).status, 200);
         await waitFor(() => mine.received.length >= 1, 'the api event');
         // The outbox is written in the transaction of the event: the web write queued nothing for this webhook.
         const log = (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries`, undefined, admin)).body.deliveries;
-        assert.deepEqual(log.map((d: { eventType: string }) => d.eventType), ['secret.changed']);
-        assert.deepEqual(mine.received.map((x) => [x.json.project, x.json.data.keys[0], x.signed]), [['api', 'MINE', true]]);
+        assert.deepEqual(
+          log.map((d: { eventType: string }) => d.eventType),
+          ['secret.changed'],
+        );
+        assert.deepEqual(
+          mine.received.map((x) => [x.json.project, x.json.data.keys[0], x.signed]),
+          [['api', 'MINE', true]],
+        );
         const vaultWide = await s.api('POST', '/v1/webhooks', { url: mine.url, events: ['token.created'], project: 'api' }, admin);
         assert.equal(vaultWide.status, 400);
         assert.match(vaultWide.body.error.message, /whole vault/);
@@ -150,11 +167,18 @@ for (const backend of BACKENDS) {
         assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/RETRY', { value }, writer)).status, 200);
         await waitFor(() => flaky.received.length >= 2, 'two failed attempts');
         flaky.behaviour = 'ok';
-        await waitFor(async () => (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries?status=delivered`)).body.deliveries.length === 1, 'the delivery after the receiver recovered', 30_000);
+        await waitFor(
+          async () => (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries?status=delivered`)).body.deliveries.length === 1,
+          'the delivery after the receiver recovered',
+          30_000,
+        );
         const attempts = flaky.received.map((x) => x.headers['hush-delivery-attempt']);
         assert.deepEqual(attempts.slice(0, 2), ['1', '2']);
         assert.equal(new Set(flaky.received.map((x) => x.json.id)).size, 1, 'every attempt carries the same event id');
-        assert.ok(flaky.received.every((x) => x.signed), 'every attempt is signed');
+        assert.ok(
+          flaky.received.every((x) => x.signed),
+          'every attempt is signed',
+        );
 
         // A 302 counts as a failure and its Location is never requested.
         const redirecting = await startReceiver({ behaviour: 'redirect' });
@@ -162,7 +186,10 @@ for (const backend of BACKENDS) {
           const h2 = await createHook(s, { url: `${redirecting.url}/r`, events: ['secret.changed'], project: 'api' });
           assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/REDIR', { value }, writer)).status, 200);
           await waitFor(() => redirecting.received.length >= 2, 'two attempts at the redirecting receiver');
-          assert.ok(redirecting.received.every((x) => x.path === '/r'), 'the redirect target was never requested');
+          assert.ok(
+            redirecting.received.every((x) => x.path === '/r'),
+            'the redirect target was never requested',
+          );
           const d = (await s.api('GET', `/v1/webhooks/${h2.id}/deliveries`)).body.deliveries[0];
           assert.equal(d.status, 'pending');
           assert.equal(d.lastStatus, 302);
@@ -198,7 +225,8 @@ for (const backend of BACKENDS) {
         // root.used: one per request made with a root token.
         assert.equal((await s.api('GET', '/v1/projects/api/envs/prod/secrets')).status, 200);
         // Every root request is announced once answered, audited or not (a GET of the token list is not audited).
-        const rootUse = (method: string, route: string) => ofType(alerts, 'root.used').find((x) => x.json.data.method === method && x.json.data.route === route);
+        const rootUse = (method: string, route: string) =>
+          ofType(alerts, 'root.used').find((x) => x.json.data.method === method && x.json.data.route === route);
         await waitFor(() => rootUse('GET', '/v1/projects/:p/envs/:e/secrets') !== undefined, 'root.used for the read');
         assert.equal((await s.api('GET', '/v1/tokens')).status, 200);
         await waitFor(() => rootUse('GET', '/v1/tokens') !== undefined, 'root.used for the token list');
@@ -249,8 +277,11 @@ describe('scheduled alerts: audit.verify_failed from --verify-schedule, backup.f
     // A backup dir that cannot be made (its parent is a file): every scheduled backup fails.
     writeFileSync(join(dir, 'file'), '');
     const s = await startOn('sqlite', {
-      'allow-private-webhooks': 'true', 'verify-schedule': '*/2 * * * * *',
-      'backup-schedule': '*/2 * * * * *', 'backup-dir': join(dir, 'file', 'backups'), 'backup-passphrase-file': pass,
+      'allow-private-webhooks': 'true',
+      'verify-schedule': '*/2 * * * * *',
+      'backup-schedule': '*/2 * * * * *',
+      'backup-dir': join(dir, 'file', 'backups'),
+      'backup-passphrase-file': pass,
     });
     try {
       const hook = await createHook(s, { url: `${rx.url}/sched`, events: ['audit.verify_failed', 'backup.failed'] });
@@ -287,7 +318,10 @@ describe('a receiver that never answers', () => {
       await seed(s.api, { api: { prod: {} } });
       const hook = await createHook(s, { url: `${rx.url}/slow`, events: ['secret.changed'], project: 'api' });
       assert.equal((await s.api('PUT', '/v1/projects/api/envs/prod/secrets/SLOW', { value: secretValue('slow') })).status, 200);
-      await waitFor(async () => (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries`)).body.deliveries[0]?.attempts >= 1, 'the first attempt to time out');
+      await waitFor(
+        async () => (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries`)).body.deliveries[0]?.attempts >= 1,
+        'the first attempt to time out',
+      );
       const d = (await s.api('GET', `/v1/webhooks/${hook.id}/deliveries`)).body.deliveries[0];
       assert.deepEqual([d.status, d.lastStatus], ['pending', null]);
       assert.match(d.lastError, /no answer within 5 s/);

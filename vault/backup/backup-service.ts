@@ -9,7 +9,11 @@ import type { AuditContext } from '../services/audit/audit-service.js';
 import { dumpStream, type BackupHeader } from './dump.js';
 import { checkEncryptOptions, encryptBackupStream, type EncryptOptions } from './pgp.js';
 
-export interface BackupRun { stream: Readable; header: BackupHeader; done: Promise<{ bytes: number }> }
+export interface BackupRun {
+  stream: Readable;
+  header: BackupHeader;
+  done: Promise<{ bytes: number }>;
+}
 
 /**
  * Creates an encrypted backup as a stream. Keys and options (recipients,
@@ -37,19 +41,30 @@ export async function createBackup(c: Container, enc: EncryptOptions, ctx: Audit
   let bytes = 0;
   const out = new PassThrough();
   const done = new Promise<{ bytes: number }>((resolve, reject) => {
-    cipher.on('data', (d: Buffer) => { bytes += d.length; });
+    cipher.on('data', (d: Buffer) => {
+      bytes += d.length;
+    });
     cipher.on('error', reject);
     out.on('error', reject);
-    out.on('close', () => { if (!out.writableFinished) reject(new Error('backup stream closed early')); });
+    out.on('close', () => {
+      if (!out.writableFinished) reject(new Error('backup stream closed early'));
+    });
     cipher.on('end', () => resolve({ bytes }));
   });
   cipher.on('error', (e) => out.destroy(e));
   cipher.pipe(out);
-  out.on('close', () => { if (!cipher.readableEnded) cipher.destroy(); });
+  out.on('close', () => {
+    if (!cipher.readableEnded) cipher.destroy();
+  });
   const recorded = done.then(
-    (r) => c.audit.record(ctx, { action: 'backup.create', outcome: 'ok', detail: { bytes: r.bytes, counts: header.counts, ...about } }).then(() => r),
+    (r) =>
+      c.audit
+        .record(ctx, { action: 'backup.create', outcome: 'ok', detail: { bytes: r.bytes, counts: header.counts, ...about } })
+        .then(() => r),
     async (e) => {
-      await c.audit.record(ctx, { action: 'backup.create', outcome: 'error', detail: { error: String((e as Error)?.message).slice(0, 200) } }).catch(() => undefined);
+      await c.audit
+        .record(ctx, { action: 'backup.create', outcome: 'error', detail: { error: String((e as Error)?.message).slice(0, 200) } })
+        .catch(() => undefined);
       throw e;
     },
   );
@@ -62,7 +77,10 @@ export const BACKUP_FILE_RE = /^hush-backup-\d{8}T\d{6}(\d{3})?Z\.pgp$/;
 const TEMP_FILE_RE = /^\.hush-backup-.*\.tmp-\d+$/;
 
 export function backupFileName(d: Date): string {
-  return `hush-backup-${d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')}.pgp`;
+  return `hush-backup-${d
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '')}.pgp`;
 }
 
 /**
@@ -77,7 +95,11 @@ export function pruneBackups(dir: string, keep: number): string[] {
   for (const f of gone) unlinkSync(join(dir, f));
   const dayAgo = Date.now() - 86_400_000;
   for (const f of names.filter((n) => TEMP_FILE_RE.test(n))) {
-    try { if (statSync(join(dir, f)).mtimeMs < dayAgo) unlinkSync(join(dir, f)); } catch { /* raced */ }
+    try {
+      if (statSync(join(dir, f)).mtimeMs < dayAgo) unlinkSync(join(dir, f));
+    } catch {
+      /* raced */
+    }
   }
   return gone;
 }

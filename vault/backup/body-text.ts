@@ -20,7 +20,11 @@ const J = JSON.stringify;
 
 export class BodyText {
   readonly counts: BackupCounts = emptyCounts();
-  constructor(private readonly tx: Tx, private readonly deps: DumpDeps, private readonly format = BACKUP_FORMAT) {}
+  constructor(
+    private readonly tx: Tx,
+    private readonly deps: DumpDeps,
+    private readonly format = BACKUP_FORMAT,
+  ) {}
 
   /** The body in chunks of about CHUNK characters. */
   async *chunks(): AsyncGenerator<string> {
@@ -34,7 +38,8 @@ export class BodyText {
     for await (const l of keyLines(tx, deps)) buf += J(l) + '\n';
     const envs = await store.allEnvs(tx);
     // One stream of rows for every environment, in order: each secret, with its versions after it.
-    const pages = store.dataPages(envs.map((e) => e.id), tx)[Symbol.asyncIterator]();
+    const envIds = envs.map((e) => e.id);
+    const pages = store.dataPages(envIds, tx)[Symbol.asyncIterator]();
     let rows: any[][] = [];
     let ri = 0;
     let more = true;
@@ -57,7 +62,10 @@ export class BodyText {
             if (ri === rows.length) {
               if (!more) break;
               const r = await pages.next();
-              if (r.done) { more = false; break; }
+              if (r.done) {
+                more = false;
+                break;
+              }
               rows = r.value;
               ri = 0;
             }
@@ -68,7 +76,9 @@ export class BodyText {
             if (name !== secret) {
               secret = name;
               N = J(name);
-              buf += `{"t":"secret","project":${P},"env":${E},"name":${N},"version":${Number(row[2])},"deleted":${!!row[3]},"createdAt":${Number(row[4])},"updatedAt":${Number(row[5])}}\n`;
+              buf +=
+                `{"t":"secret","project":${P},"env":${E},"name":${N},"version":${Number(row[2])},` +
+                `"deleted":${!!row[3]},"createdAt":${Number(row[4])},"updatedAt":${Number(row[5])}}\n`;
               counts.secrets++;
             }
             if (row[6] === null) continue; // a secret without versions
@@ -77,23 +87,35 @@ export class BodyText {
             let value = 'null';
             if (!deleted) {
               const dekVersion = Number(row[9]);
-              if (cipher === null || cipherVersion !== dekVersion) { cipher = await keys.cipher(p.id, dekVersion, tx); cipherVersion = dekVersion; }
+              if (cipher === null || cipherVersion !== dekVersion) {
+                cipher = await keys.cipher(p.id, dekVersion, tx);
+                cipherVersion = dekVersion;
+              }
               value = J(cipher.decrypt(row[7], row[8], secretAd(p.id, e.id, name, version), `${p.name}/${e.name}/${name} v${version}`));
             }
-            buf += `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},"value":${value},"createdBy":${J(row[11])},"createdAt":${Number(row[12])}${revisionText(row[13])}}\n`;
+            buf +=
+              `{"t":"version","project":${P},"env":${E},"name":${N},"version":${version},"deleted":${deleted},` +
+              `"value":${value},"createdBy":${J(row[11])},"createdAt":${Number(row[12])}${revisionText(row[13])}}\n`;
             counts.versions++;
-            if (buf.length > CHUNK) { yield buf; buf = ''; }
+            if (buf.length > CHUNK) {
+              yield buf;
+              buf = '';
+            }
           }
         }
       }
-      if (ei < envs.length || ri < rows.length || (more && !(await pages.next()).done)) throw new Error('backup dump: environment or secret rows do not follow their project and environment');
+      if (ei < envs.length || ri < rows.length || (more && !(await pages.next()).done))
+        throw new Error('backup dump: environment or secret rows do not follow their project and environment');
     } finally {
       await pages.return?.(undefined);
     }
     for await (const l of tailLines(tx, deps, this.format)) {
       buf += J(l) + '\n';
       countLine(counts, l);
-      if (buf.length > CHUNK) { yield buf; buf = ''; }
+      if (buf.length > CHUNK) {
+        yield buf;
+        buf = '';
+      }
     }
     if (buf) yield buf;
   }

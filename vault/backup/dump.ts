@@ -40,15 +40,36 @@ export const BACKUP_FORMAT = 5;
 /** Formats this release restores. */
 export const READABLE_FORMATS = [1, 2, 3, 4, 5];
 
-export interface BackupCounts { projects: number; envs: number; secrets: number; versions: number; tokens: number; audit: number }
+export interface BackupCounts {
+  projects: number;
+  envs: number;
+  secrets: number;
+  versions: number;
+  tokens: number;
+  audit: number;
+}
 /** The first line. `bodySha256`: formats 1 to 4 only (format 5 has it in its last line, BackupEnd). */
-export interface BackupHeader { type: 'hush-backup'; format: number; createdAt: string; vaultId: string; source: string; counts: BackupCounts; bodySha256?: string }
+export interface BackupHeader {
+  type: 'hush-backup';
+  format: number;
+  createdAt: string;
+  vaultId: string;
+  source: string;
+  counts: BackupCounts;
+  bodySha256?: string;
+}
 /** Format 5's last line: the SHA-256 of every line between the header and this one. */
-export interface BackupEnd { t: 'end'; bodySha256: string }
+export interface BackupEnd {
+  t: 'end';
+  bodySha256: string;
+}
 
 export type Line = Record<string, unknown>;
 /** What a dump reads through: the backup store and the key service (values are decrypted with its ciphers). */
-export interface DumpDeps { keys: Pick<Container['keys'], 'cipher' | 'exportForBackup'>; store: BackupStore }
+export interface DumpDeps {
+  keys: Pick<Container['keys'], 'cipher' | 'exportForBackup'>;
+  store: BackupStore;
+}
 
 export const emptyCounts = (): BackupCounts => ({ projects: 0, envs: 0, secrets: 0, versions: 0, tokens: 0, audit: 0 });
 const b64 = (b: Buffer | null) => (b === null ? null : Buffer.from(b).toString('base64'));
@@ -73,7 +94,8 @@ export async function* bodyLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
 
 /** The key lines (the body's first section). */
 export async function* keyLines(tx: Tx, deps: DumpDeps): AsyncGenerator<Line> {
-  for (const purpose of ['token-pepper', 'audit-mac'] as const) yield { t: 'key', purpose, version: 1, key: await deps.keys.exportForBackup(purpose, tx) };
+  for (const purpose of ['token-pepper', 'audit-mac'] as const)
+    yield { t: 'key', purpose, version: 1, key: await deps.keys.exportForBackup(purpose, tx) };
 }
 
 /** Projects, envs, secrets and versions, as objects (body-text.ts writes the same lines as text, faster). */
@@ -86,21 +108,46 @@ export async function* dataLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
       const versions = store.versions(e.id, tx);
       let pendingVersion: IteratorResult<BackupVersion> = await versions.next();
       for await (const s of store.secrets(e.id, tx)) {
-        yield { t: 'secret', project: p.name, env: e.name, name: s.name, version: s.version, deleted: s.deleted, createdAt: s.createdAt, updatedAt: s.updatedAt };
+        yield {
+          t: 'secret',
+          project: p.name,
+          env: e.name,
+          name: s.name,
+          version: s.version,
+          deleted: s.deleted,
+          createdAt: s.createdAt,
+          updatedAt: s.updatedAt,
+        };
         // Both cursors run in (name, version) order, so this secret's versions are next.
         for (; !pendingVersion.done && pendingVersion.value.secretName === s.name; pendingVersion = await versions.next()) {
           const v = pendingVersion.value;
           let value: string | null = null;
           if (!v.deleted) {
             const c = await keys.cipher(p.id, v.dekVersion!, tx);
-            value = c.decrypt(v.nonce!, v.ciphertext!, secretAd(p.id, e.id, s.name, v.version), `${p.name}/${e.name}/${s.name} v${v.version}`);
+            value = c.decrypt(
+              v.nonce!,
+              v.ciphertext!,
+              secretAd(p.id, e.id, s.name, v.version),
+              `${p.name}/${e.name}/${s.name} v${v.version}`,
+            );
           }
-          const line: Line = { t: 'version', project: p.name, env: e.name, name: s.name, version: v.version, deleted: v.deleted, value, createdBy: v.createdBy, createdAt: v.createdAt };
+          const line: Line = {
+            t: 'version',
+            project: p.name,
+            env: e.name,
+            name: s.name,
+            version: v.version,
+            deleted: v.deleted,
+            value,
+            createdBy: v.createdBy,
+            createdAt: v.createdAt,
+          };
           if (format >= 4) line.revision = v.revision;
           yield line;
         }
       }
-      if (!pendingVersion.done) throw new Error(`backup dump: version rows of ${p.name}/${e.name}/${pendingVersion.value.secretName} do not follow their secret`);
+      if (!pendingVersion.done)
+        throw new Error(`backup dump: version rows of ${p.name}/${e.name}/${pendingVersion.value.secretName} do not follow their secret`);
       await versions.return(undefined);
     }
   }
@@ -111,30 +158,74 @@ export async function* tailLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
   const { store } = deps;
   for await (const t of store.tokens(tx)) {
     yield {
-      t: 'token', id: t.id, name: t.name, description: t.description, hash: b64(t.hash), scopes: t.scopes, parentId: t.parentId,
-      cidrs: t.cidrs, createdAt: t.createdAt, expiresAt: t.expiresAt, revokedAt: t.revokedAt, lastUsedAt: t.lastUsedAt,
+      t: 'token',
+      id: t.id,
+      name: t.name,
+      description: t.description,
+      hash: b64(t.hash),
+      scopes: t.scopes,
+      parentId: t.parentId,
+      cidrs: t.cidrs,
+      createdAt: t.createdAt,
+      expiresAt: t.expiresAt,
+      revokedAt: t.revokedAt,
+      lastUsedAt: t.lastUsedAt,
     };
   }
   if (format >= 3) {
     for (const r of await store.jwtRoles(tx)) {
       yield {
-        t: 'jwt_role', name: r.name, issuer: r.issuer, audience: r.audience, scopes: r.scopes, ttlMs: r.ttlMs, boundClaims: r.boundClaims, boundSubject: r.boundSubject,
-        requiredClaims: r.requiredClaims, jwksUrl: r.jwksUrl, jwks: r.jwks, publicKey: r.publicKey, createdAt: r.createdAt, createdBy: r.createdBy,
+        t: 'jwt_role',
+        name: r.name,
+        issuer: r.issuer,
+        audience: r.audience,
+        scopes: r.scopes,
+        ttlMs: r.ttlMs,
+        boundClaims: r.boundClaims,
+        boundSubject: r.boundSubject,
+        requiredClaims: r.requiredClaims,
+        jwksUrl: r.jwksUrl,
+        jwks: r.jwks,
+        publicKey: r.publicKey,
+        createdAt: r.createdAt,
+        createdBy: r.createdBy,
       };
     }
   }
   if (format >= 4) {
     for (const x of await store.policies(tx)) {
       yield {
-        t: 'secret_policy', project: x.project, env: x.env, name: x.name, rotateEveryMs: x.rotateEveryMs, expiresAt: x.expiresAt, expiresVersion: x.expiresVersion,
-        generator: x.generator, auto: x.auto, remindedDueAt: x.remindedDueAt, updatedAt: x.updatedAt,
+        t: 'secret_policy',
+        project: x.project,
+        env: x.env,
+        name: x.name,
+        rotateEveryMs: x.rotateEveryMs,
+        expiresAt: x.expiresAt,
+        expiresVersion: x.expiresVersion,
+        generator: x.generator,
+        auto: x.auto,
+        remindedDueAt: x.remindedDueAt,
+        updatedAt: x.updatedAt,
       };
     }
   }
   for await (const r of store.auditEvents(tx)) {
     const line: Line = {
-      t: 'audit', seq: r.seq, ts: r.ts, actorId: r.actorId, actorName: r.actorName, action: r.action, project: r.project, env: r.env,
-      target: r.target, outcome: r.outcome, ip: r.ip, requestId: r.requestId, detail: r.detail, prevHash: b64(r.prevHash), hash: b64(r.hash),
+      t: 'audit',
+      seq: r.seq,
+      ts: r.ts,
+      actorId: r.actorId,
+      actorName: r.actorName,
+      action: r.action,
+      project: r.project,
+      env: r.env,
+      target: r.target,
+      outcome: r.outcome,
+      ip: r.ip,
+      requestId: r.requestId,
+      detail: r.detail,
+      prevHash: b64(r.prevHash),
+      hash: b64(r.hash),
     };
     if (format === 1) {
       if (r.stream !== 0) throw new Error('backup dump: a format 1 body holds only the single chain (stream 0)');
@@ -151,8 +242,15 @@ export async function* tailLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
   }
   for (const r of await store.auditStreams(tx)) {
     yield {
-      t: 'audit_stream', id: r.id, node: r.node, createdAt: r.createdAt, headSeq: r.headSeq, headEvent: r.headEvent, headHash: b64(r.headHash),
-      checkpointSeq: r.checkpointSeq, closedAt: r.closedAt,
+      t: 'audit_stream',
+      id: r.id,
+      node: r.node,
+      createdAt: r.createdAt,
+      headSeq: r.headSeq,
+      headEvent: r.headEvent,
+      headHash: b64(r.headHash),
+      checkpointSeq: r.checkpointSeq,
+      closedAt: r.closedAt,
     };
   }
   for await (const c of store.auditCheckpoints(tx)) {
@@ -162,12 +260,24 @@ export async function* tailLines(tx: Tx, deps: DumpDeps, format = BACKUP_FORMAT)
 
 export function countLine(c: BackupCounts, l: Line): void {
   switch (l.t) {
-    case 'project': c.projects++; break;
-    case 'env': c.envs++; break;
-    case 'secret': c.secrets++; break;
-    case 'version': c.versions++; break;
-    case 'token': c.tokens++; break;
-    case 'audit': c.audit++; break;
+    case 'project':
+      c.projects++;
+      break;
+    case 'env':
+      c.envs++;
+      break;
+    case 'secret':
+      c.secrets++;
+      break;
+    case 'version':
+      c.versions++;
+      break;
+    case 'token':
+      c.tokens++;
+      break;
+    case 'audit':
+      c.audit++;
+      break;
   }
 }
 
@@ -188,7 +298,9 @@ export async function digestBody(lines: AsyncIterable<Line>): Promise<{ sha256: 
  * end line with the body's SHA-256. If the body does not match the header's
  * counts the stream fails before its end line, so the file is refused.
  */
-export async function dumpStream(c: Pick<Container, 'db' | 'keys' | 'storage' | 'stores'>): Promise<{ stream: Readable; header: BackupHeader }> {
+export async function dumpStream(
+  c: Pick<Container, 'db' | 'keys' | 'storage' | 'stores'>,
+): Promise<{ stream: Readable; header: BackupHeader }> {
   const snap = await readSnapshot(c.db);
   let released: Promise<void> | null = null;
   const release = () => (released ??= snap.release().catch(() => undefined));
@@ -196,7 +308,14 @@ export async function dumpStream(c: Pick<Container, 'db' | 'keys' | 'storage' | 
     const deps: DumpDeps = { keys: c.keys, store: c.stores.backup };
     const counts = await c.stores.backup.counts(snap.tx);
     const vaultId = (await c.stores.meta.get('vault_id', snap.tx)) ?? 'unknown';
-    const header: BackupHeader = { type: 'hush-backup', format: BACKUP_FORMAT, createdAt: new Date().toISOString(), vaultId, source: c.storage, counts };
+    const header: BackupHeader = {
+      type: 'hush-backup',
+      format: BACKUP_FORMAT,
+      createdAt: new Date().toISOString(),
+      vaultId,
+      source: c.storage,
+      counts,
+    };
     async function* text(): AsyncGenerator<string> {
       try {
         yield JSON.stringify(header) + '\n';
@@ -207,7 +326,8 @@ export async function dumpStream(c: Pick<Container, 'db' | 'keys' | 'storage' | 
           yield chunk;
         }
         for (const k of Object.keys(counts) as (keyof BackupCounts)[]) {
-          if (body.counts[k] !== counts[k]) throw new Error(`backup dump: the snapshot holds ${counts[k]} ${k} but the dump wrote ${body.counts[k]}`);
+          if (body.counts[k] !== counts[k])
+            throw new Error(`backup dump: the snapshot holds ${counts[k]} ${k} but the dump wrote ${body.counts[k]}`);
         }
         const end: BackupEnd = { t: 'end', bodySha256: h.digest('hex') };
         yield JSON.stringify(end) + '\n';
@@ -218,7 +338,9 @@ export async function dumpStream(c: Pick<Container, 'db' | 'keys' | 'storage' | 
     const stream = Readable.from(text(), { objectMode: false });
     // Destroying a stream whose generator never started skips the generator's
     // finally block, so the snapshot is also released on close.
-    stream.once('close', () => { void release(); });
+    stream.once('close', () => {
+      void release();
+    });
     return { stream, header };
   } catch (e) {
     await release();

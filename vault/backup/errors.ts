@@ -7,11 +7,7 @@ import { HushError } from '../errors.js';
 
 /** Stable error codes used by the backup OpenPGP layer. */
 export type BackupErrorCode =
-  | 'backup_key_invalid'
-  | 'backup_decrypt_failed'
-  | 'backup_corrupt'
-  | 'backup_signature_invalid'
-  | 'backup_incomplete';
+  'backup_key_invalid' | 'backup_decrypt_failed' | 'backup_corrupt' | 'backup_signature_invalid' | 'backup_incomplete';
 
 /** Base class of every error this module produces. */
 export class BackupError extends HushError {

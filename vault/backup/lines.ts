@@ -3,7 +3,9 @@ import { HushError } from '../errors.js';
 
 /** The backup decrypted but its content is not a valid Hush backup (hash, counts, chain, structure). */
 export class BackupInvalidError extends HushError {
-  constructor(message: string) { super('backup_corrupt', 400, message); }
+  constructor(message: string) {
+    super('backup_corrupt', 400, message);
+  }
 }
 
 /**

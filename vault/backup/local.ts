@@ -5,7 +5,15 @@ import type { Config } from '../config.js';
 import { hasSchema, openDb, sqlitePath, storageKind, unmigrate } from '../store/db.js';
 import { databaseUrl, DEV_KEY_FILE, ensureDataDir, type OpenedDb } from '../vault.js';
 import { decryptBackupStream, type DecryptOptions, type SignatureStatus } from './pgp.js';
-import { readLineBatches, restoreBackup, RestoreTargetNotEmptyError, targetHasVault, verifyBackup, type RestoreResult, type VerifyReport } from './restore.js';
+import {
+  readLineBatches,
+  restoreBackup,
+  RestoreTargetNotEmptyError,
+  targetHasVault,
+  verifyBackup,
+  type RestoreResult,
+  type VerifyReport,
+} from './restore.js';
 import { assertNoHardLinks, assertNoLinks, createSqliteFile, fsyncFiles, sqliteTargetFiles } from './target.js';
 
 /**
@@ -26,7 +34,9 @@ export const silentLogger: FastifyBaseLogger = (() => {
 
 export type OpenKeys = Pick<DecryptOptions, 'identities' | 'passphrase' | 'verifyKeys'>;
 
-export interface FileVerifyReport extends VerifyReport { signature: SignatureStatus }
+export interface FileVerifyReport extends VerifyReport {
+  signature: SignatureStatus;
+}
 
 /**
  * Opens a backup file for reading. When `signal` aborts (Ctrl-C), the read
@@ -71,14 +81,19 @@ export async function assertEmptyTarget(config: Readonly<Config>): Promise<void>
   const db = openDb({ url, sqliteSynchronous: config.sqliteSynchronous });
   try {
     if (await targetHasVault(db)) {
-      throw new RestoreTargetNotEmptyError(`the restore target ${storageKind(url) === 'sqlite' ? sqlitePath(url) : 'database'} already holds a vault; restore into an empty data dir or database`);
+      throw new RestoreTargetNotEmptyError(
+        `the restore target ${storageKind(url) === 'sqlite' ? sqlitePath(url) : 'database'} already holds a vault; restore into an empty data dir or database`,
+      );
     }
   } finally {
     await db.destroy();
   }
 }
 
-export interface FileRestoreResult extends RestoreResult { verify: FileVerifyReport; target: string }
+export interface FileRestoreResult extends RestoreResult {
+  verify: FileVerifyReport;
+  target: string;
+}
 
 /**
  * Restores `file` into the (empty) vault `config` points at, in one pass
@@ -94,7 +109,14 @@ export interface FileRestoreResult extends RestoreResult { verify: FileVerifyRep
  * O_NOFOLLOW, mode 0600. The restore runs with synchronous=OFF and the files
  * are fsynced before this returns, so the vault is durable once it is reported.
  */
-export async function restoreBackupFile(config: Readonly<Config>, file: string, keys: OpenKeys, log: FastifyBaseLogger, onPhase?: (phase: 'verify' | 'restore') => void, signal?: AbortSignal): Promise<FileRestoreResult> {
+export async function restoreBackupFile(
+  config: Readonly<Config>,
+  file: string,
+  keys: OpenKeys,
+  log: FastifyBaseLogger,
+  onPhase?: (phase: 'verify' | 'restore') => void,
+  signal?: AbortSignal,
+): Promise<FileRestoreResult> {
   const url = databaseUrl(config);
   const sqlite = storageKind(url) === 'sqlite';
   const dbFile = sqlite ? sqlitePath(url) : null;
@@ -116,7 +138,11 @@ export async function restoreBackupFile(config: Readonly<Config>, file: string, 
       else mkdirSync(dirname(dbFile), { recursive: true, mode: 0o700 });
       createSqliteFile(dbFile);
     }
-    opened = { db: openDb({ url, sqliteSynchronous: 'off', poolMax: config.databasePoolMax }), storage: sqlite ? 'sqlite' : 'postgres', url };
+    opened = {
+      db: openDb({ url, sqliteSynchronous: 'off', poolMax: config.databasePoolMax }),
+      storage: sqlite ? 'sqlite' : 'postgres',
+      url,
+    };
     schemaExisted = await hasSchema(opened.db);
     const r = await restoreBackup(config, opened, readLineBatches(plain), log);
     const signature = await signed;
@@ -133,7 +159,12 @@ export async function restoreBackupFile(config: Readonly<Config>, file: string, 
     }
     if (ok && dbFile) fsyncFiles(written);
     if (!ok) {
-      if (!existed.keyFile) try { unlinkSync(keyFile); } catch { /* not written */ }
+      if (!existed.keyFile)
+        try {
+          unlinkSync(keyFile);
+        } catch {
+          /* not written */
+        }
       if (dbFile && !existed.dbFile) removeCreatedSqlite(dbFile, config.dataDir, existed.dataDir);
     }
   }
@@ -142,9 +173,17 @@ export async function restoreBackupFile(config: Readonly<Config>, file: string, 
 /** Removes a SQLite database this process created (with its WAL files) and the data dir if it is then empty and was created too. */
 export function removeCreatedSqlite(dbFile: string, dataDir: string, dataDirExisted: boolean): void {
   for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`, `${dbFile}-journal`]) {
-    try { unlinkSync(f); } catch { /* absent */ }
+    try {
+      unlinkSync(f);
+    } catch {
+      /* absent */
+    }
   }
   if (!dataDirExisted) {
-    try { if (readdirSync(dataDir).length === 0) rmdirSync(dataDir); } catch { /* absent or not empty */ }
+    try {
+      if (readdirSync(dataDir).length === 0) rmdirSync(dataDir);
+    } catch {
+      /* absent or not empty */
+    }
   }
 }

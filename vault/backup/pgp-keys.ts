@@ -46,7 +46,6 @@ const GPG22_ECDH_CURVES = new Set<string>([
   'brainpoolP512r1',
 ]);
 
-
 /* ------------------------------------------------------------------------- */
 /* Keys                                                                      */
 /* ------------------------------------------------------------------------- */
@@ -127,9 +126,7 @@ export async function readRecipientKey(armored: string): Promise<RecipientKey> {
     );
   }
   if (advertisesSeipdv2(key)) {
-    throw new BackupKeyError(
-      `recipient key ${fpr} advertises SEIPDv2 (AEAD) support, which would produce a message GnuPG 2.2 cannot read`,
-    );
+    throw new BackupKeyError(`recipient key ${fpr} advertises SEIPDv2 (AEAD) support, which would produce a message GnuPG 2.2 cannot read`);
   }
   const now = new Date();
   const revoked = await key.isRevoked(undefined, undefined, now, openpgp.config).catch(() => false);

@@ -25,7 +25,17 @@ import { Readable } from 'node:stream';
 import { TextDecoderStream, type ReadableStreamReadResult } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { BackupCorruptError, BackupDecryptError, BackupError, BackupKeyError, BackupSignatureError } from './errors.js';
-import { DECRYPT_CONFIG, errText, GPG22_CONFIG, hex, readRecipientKey, readSigningKey, readUnlockedPrivateKey, readVerifyKey, type RecipientKey } from './pgp-keys.js';
+import {
+  DECRYPT_CONFIG,
+  errText,
+  GPG22_CONFIG,
+  hex,
+  readRecipientKey,
+  readSigningKey,
+  readUnlockedPrivateKey,
+  readVerifyKey,
+  type RecipientKey,
+} from './pgp-keys.js';
 import { nodeToWeb, StallWatch, toU8 } from './stream-bridge.js';
 
 export { readRecipientKey, type RecipientKey } from './pgp-keys.js';
@@ -57,7 +67,9 @@ export interface EncryptOptions {
  *
  * @throws {BackupKeyError} when a key or option is unusable.
  */
-export async function checkEncryptOptions(opts: EncryptOptions): Promise<{ recipients: RecipientKey[]; signingKey: openpgp.PrivateKey | undefined }> {
+export async function checkEncryptOptions(
+  opts: EncryptOptions,
+): Promise<{ recipients: RecipientKey[]; signingKey: openpgp.PrivateKey | undefined }> {
   const recipients = await Promise.all((opts.recipients ?? []).map((r) => readRecipientKey(r)));
   if (opts.passphrase !== undefined && (typeof opts.passphrase !== 'string' || opts.passphrase.length === 0)) {
     throw new BackupKeyError('backup passphrase must be a non-empty string');
@@ -131,7 +143,12 @@ export async function encryptBackupStream(plain: Readable, opts: EncryptOptions)
 export async function encryptTextTo(text: string, recipient: RecipientKey): Promise<string> {
   // openpgp.encrypt's return type names stream types of an optional peer that is not installed: `any` here.
   // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
-  const armored: string = await openpgp.encrypt({ message: await openpgp.createMessage({ text }), encryptionKeys: [recipient.key], format: 'armored', config: GPG22_CONFIG });
+  const armored: string = await openpgp.encrypt({
+    message: await openpgp.createMessage({ text }),
+    encryptionKeys: [recipient.key],
+    format: 'armored',
+    config: GPG22_CONFIG,
+  });
   return armored;
 }
 
@@ -201,8 +218,9 @@ function classifyDecryptError(e: unknown, viaPassphrase: boolean): BackupError {
   if (/No public key encrypted session key packet found/i.test(msg)) {
     return new BackupDecryptError(
       viaPassphrase
-        ? ('cannot decrypt backup: wrong passphrase (it is encrypted with a passphrase only; no private key ' + 'can open it)')
-        : ('cannot decrypt backup: it is encrypted with a passphrase only, not to a key; give its passphrase ' + '(--passphrase-file) instead of --identity'),
+        ? 'cannot decrypt backup: wrong passphrase (it is encrypted with a passphrase only; no private key ' + 'can open it)'
+        : 'cannot decrypt backup: it is encrypted with a passphrase only, not to a key; give its passphrase ' +
+            '(--passphrase-file) instead of --identity',
       { cause: e },
     );
   }
@@ -263,9 +281,7 @@ export async function decryptBackupStream(cipher: Readable, opts: DecryptOptions
   if (identities.length === 0 && opts.passphrase === undefined) {
     throw new BackupKeyError('decrypting a backup needs a private key or a passphrase');
   }
-  const decryptionKeys = await Promise.all(
-    identities.map((id) => readUnlockedPrivateKey(id.armored, id.passphrase, 'identity key')),
-  );
+  const decryptionKeys = await Promise.all(identities.map((id) => readUnlockedPrivateKey(id.armored, id.passphrase, 'identity key')));
   const verificationKeys = opts.verifyKeys ? await Promise.all(opts.verifyKeys.map((k) => readVerifyKey(k))) : undefined;
   if (verificationKeys && verificationKeys.length === 0) {
     throw new BackupKeyError('verifyKeys is empty; give at least one signer public key or omit it');
@@ -280,9 +296,7 @@ export async function decryptBackupStream(cipher: Readable, opts: DecryptOptions
   }
   const firstBytes = toU8(first.value);
   const stallMs = opts.stallTimeoutMs;
-  const watch = new StallWatch(
-    typeof stallMs === 'number' && stallMs > 0 ? Math.min(stallMs, 2 ** 31 - 1) : DEFAULT_STALL_TIMEOUT_MS,
-  );
+  const watch = new StallWatch(typeof stallMs === 'number' && stallMs > 0 ? Math.min(stallMs, 2 ** 31 - 1) : DEFAULT_STALL_TIMEOUT_MS);
   const source = nodeToWeb(cipher, firstBytes, it, watch);
   const armored = firstBytes.length > 0 && (firstBytes[0] & 0x80) === 0;
 
@@ -293,18 +307,20 @@ export async function decryptBackupStream(cipher: Readable, opts: DecryptOptions
 
   let message: openpgp.Message<openpgp.MaybeStream<Uint8Array>>;
   try {
-    message = await watch.guard<openpgp.Message<openpgp.MaybeStream<Uint8Array>>>(armored
-      ? openpgp.readMessage({
-          // openpgp's stream types come from its optional peer @openpgp/web-stream-tools (not installed): they resolve to `any` here.
-          // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- see above
-          armoredMessage: source.web.pipeThrough(new TextDecoderStream()) as unknown as openpgp.WebStream<string>,
-          config: DECRYPT_CONFIG,
-        })
-      : openpgp.readMessage({
-          // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- as above
-          binaryMessage: source.web as unknown as openpgp.WebStream<Uint8Array>,
-          config: DECRYPT_CONFIG,
-        }));
+    message = await watch.guard<openpgp.Message<openpgp.MaybeStream<Uint8Array>>>(
+      armored
+        ? openpgp.readMessage({
+            // openpgp's stream types come from its optional peer @openpgp/web-stream-tools (not installed): they resolve to `any` here.
+            // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- see above
+            armoredMessage: source.web.pipeThrough(new TextDecoderStream()) as unknown as openpgp.WebStream<string>,
+            config: DECRYPT_CONFIG,
+          })
+        : openpgp.readMessage({
+            // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- as above
+            binaryMessage: source.web as unknown as openpgp.WebStream<Uint8Array>,
+            config: DECRYPT_CONFIG,
+          }),
+    );
   } catch (e) {
     abortInput();
     if (e instanceof BackupError) throw e;

@@ -3,12 +3,28 @@ import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
-import { auditMacFromBackup, generateMasterKeyBase64, masterKeyFromBase64, randomBytes, secretAd, type MasterKey, type SecretCipher } from '../crypto/keyring.js';
+import {
+  auditMacFromBackup,
+  generateMasterKeyBase64,
+  masterKeyFromBase64,
+  randomBytes,
+  secretAd,
+  type MasterKey,
+  type SecretCipher,
+} from '../crypto/keyring.js';
 import { HushError } from '../errors.js';
 import { GENESIS_HASH, checkpointMaterial, eventMaterial, SYSTEM_CONTEXT } from '../services/audit/audit-service.js';
 import { canonicalJson } from '../services/audit/canonical.js';
 import { backupStoreFactory, type NewToken } from '../store/backup-store.js';
-import { bulkInsertFactory, newAuditBatch, newEnvBatch, newKeyBatch, newProjectBatch, newSecretBatch, newVersionBatch } from '../store/bulk-insert.js';
+import {
+  bulkInsertFactory,
+  newAuditBatch,
+  newEnvBatch,
+  newKeyBatch,
+  newProjectBatch,
+  newSecretBatch,
+  newVersionBatch,
+} from '../store/bulk-insert.js';
 import { migrate, readSnapshot, transaction, type Db } from '../store/db.js';
 import { backfillRevisions } from '../store/history-store.js';
 import { buildContainer } from '../container.js';
@@ -19,17 +35,33 @@ import { BackupInvalidError, eachBatch, RAW, type Line } from './lines.js';
 
 export { BackupInvalidError, readLineBatches, readLines } from './lines.js';
 export class RestoreTargetNotEmptyError extends HushError {
-  constructor(message: string) { super('restore_target_not_empty', 409, message); }
+  constructor(message: string) {
+    super('restore_target_not_empty', 409, message);
+  }
 }
 
-export interface VerifyReport { header: BackupHeader; counts: BackupCounts; bodySha256: string; auditChecked: number; ok: true }
+export interface VerifyReport {
+  header: BackupHeader;
+  counts: BackupCounts;
+  bodySha256: string;
+  auditChecked: number;
+  ok: true;
+}
 
 function checkHeader(h: Line | undefined): BackupHeader {
   if (!h || h.type !== 'hush-backup') throw new BackupInvalidError('this is not a Hush backup (no header line)');
-  if (!READABLE_FORMATS.includes(h.format as number)) throw new BackupInvalidError(`unsupported backup format ${String(h.format).slice(0, 20)}; this Hush reads formats ${READABLE_FORMATS.slice(0, -1).join(', ')} and ${READABLE_FORMATS[READABLE_FORMATS.length - 1]}`);
+  if (!READABLE_FORMATS.includes(h.format as number))
+    throw new BackupInvalidError(
+      `unsupported backup format` +
+        (` ${String(h.format).slice(0, 20)};` + ` this Hush reads formats`) +
+        (` ${READABLE_FORMATS.slice(0, -1).join(', ')} and` + ` ${READABLE_FORMATS[READABLE_FORMATS.length - 1]}`),
+    );
   if (typeof h.counts !== 'object' || h.counts === null) throw new BackupInvalidError('backup header has no counts');
   // Format 5 carries the body hash in its last line, formats 1 to 4 in the header.
-  if (h.format >= 5 ? h.bodySha256 !== undefined : typeof h.bodySha256 !== 'string') throw new BackupInvalidError(h.format >= 5 ? 'a format 5 header has no body hash (it is the last line)' : 'backup header has no body hash');
+  if (h.format >= 5 ? h.bodySha256 !== undefined : typeof h.bodySha256 !== 'string')
+    throw new BackupInvalidError(
+      h.format >= 5 ? 'a format 5 header has no body hash (it is the last line)' : 'backup header has no body hash',
+    );
   return h as BackupHeader;
 }
 
@@ -41,52 +73,129 @@ const SHAPES: Record<string, Record<string, string>> = {
   secret: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', createdAt: 'n', updatedAt: 'n' },
   // revision: format 4 on (older formats: null here, rebuilt after the restore).
   version: { project: 's', env: 's', name: 's', version: 'n', deleted: 'b', value: 's?', createdBy: 's', createdAt: 'n', revision: 'n?' },
-  token: { id: 's', name: 's', description: 's', hash: 's', scopes: 'a', parentId: 's?', cidrs: 'a', createdAt: 'n', expiresAt: 'n?', revokedAt: 'n?', lastUsedAt: 'n?' },
-  audit: { seq: 'n', ts: 'n', actorId: 's', actorName: 's', action: 's', project: 's?', env: 's?', target: 'o', outcome: 's', ip: 's?', requestId: 's?', detail: 'o', prevHash: 's', hash: 's', stream: 'n', streamSeq: 'n' },
+  token: {
+    id: 's',
+    name: 's',
+    description: 's',
+    hash: 's',
+    scopes: 'a',
+    parentId: 's?',
+    cidrs: 'a',
+    createdAt: 'n',
+    expiresAt: 'n?',
+    revokedAt: 'n?',
+    lastUsedAt: 'n?',
+  },
+  audit: {
+    seq: 'n',
+    ts: 'n',
+    actorId: 's',
+    actorName: 's',
+    action: 's',
+    project: 's?',
+    env: 's?',
+    target: 'o',
+    outcome: 's',
+    ip: 's?',
+    requestId: 's?',
+    detail: 'o',
+    prevHash: 's',
+    hash: 's',
+    stream: 'n',
+    streamSeq: 'n',
+  },
   // Format 1 (before streams): the single chain's head.
   audit_head: { seq: 'n', hash: 's' },
   audit_stream: { id: 'n', node: 's', createdAt: 'n', headSeq: 'n', headEvent: 'n', headHash: 's', checkpointSeq: 'n', closedAt: 'n?' },
   audit_checkpoint: { id: 'n', ts: 'n', heads: 's', prevHash: 's', hash: 's' },
   // Format 4: secret lifecycle policies.
   secret_policy: {
-    project: 's', env: 's', name: 's', rotateEveryMs: 'n?', expiresAt: 'n?', expiresVersion: 'n?', generator: 's?', auto: 'b', remindedDueAt: 'n?', updatedAt: 'n',
+    project: 's',
+    env: 's',
+    name: 's',
+    rotateEveryMs: 'n?',
+    expiresAt: 'n?',
+    expiresVersion: 'n?',
+    generator: 's?',
+    auto: 'b',
+    remindedDueAt: 'n?',
+    updatedAt: 'n',
   },
   // Format 5: the last line, the body's SHA-256.
   end: { bodySha256: 's' },
   // Format 3: JWT auth roles.
   jwt_role: {
-    name: 's', issuer: 's', audience: 's', scopes: 'a', ttlMs: 'n', boundClaims: 'o', boundSubject: 's?', requiredClaims: 'a', jwksUrl: 's?', jwks: 's?', publicKey: 's?', createdAt: 'n', createdBy: 's',
+    name: 's',
+    issuer: 's',
+    audience: 's',
+    scopes: 'a',
+    ttlMs: 'n',
+    boundClaims: 'o',
+    boundSubject: 's?',
+    requiredClaims: 'a',
+    jwksUrl: 's?',
+    jwks: 's?',
+    publicKey: 's?',
+    createdAt: 'n',
+    createdBy: 's',
   },
 };
 /** Lines a format does not have. */
 const NOT_IN_FORMAT: Record<number, string[]> = {
-  1: ['audit_stream', 'audit_checkpoint', 'jwt_role', 'secret_policy', 'end'], 2: ['audit_head', 'jwt_role', 'secret_policy', 'end'], 3: ['audit_head', 'secret_policy', 'end'], 4: ['audit_head', 'end'], 5: ['audit_head'],
+  1: ['audit_stream', 'audit_checkpoint', 'jwt_role', 'secret_policy', 'end'],
+  2: ['audit_head', 'jwt_role', 'secret_policy', 'end'],
+  3: ['audit_head', 'secret_policy', 'end'],
+  4: ['audit_head', 'end'],
+  5: ['audit_head'],
 };
 
 /** Each line type's fields as [name, kind, nullable], parsed once. */
-const FIELDS: Record<string, [string, string, boolean][]> = Object.fromEntries(Object.entries(SHAPES).map(([t, shape]) => [t, Object.entries(shape).map(([f, k]) => [f, k.replace('?', ''), k.endsWith('?')])]));
+const FIELDS: Record<string, [string, string, boolean][]> = Object.fromEntries(
+  Object.entries(SHAPES).map(([t, shape]) => [t, Object.entries(shape).map(([f, k]) => [f, k.replace('?', ''), k.endsWith('?')])]),
+);
 
 function kindOk(v: unknown, k: string, nullable: boolean): boolean {
   if (nullable && v === null) return true;
   switch (k) {
-    case 's': return typeof v === 'string';
-    case 'n': return Number.isSafeInteger(v);
-    case 'b': return typeof v === 'boolean';
-    case 'a': return Array.isArray(v);
-    case 'o': return typeof v === 'object' && v !== null && !Array.isArray(v);
-    default: return false;
+    case 's':
+      return typeof v === 'string';
+    case 'n':
+      return Number.isSafeInteger(v);
+    case 'b':
+      return typeof v === 'boolean';
+    case 'a':
+      return Array.isArray(v);
+    case 'o':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    default:
+      return false;
   }
 }
 
 const BACKUP_KEYS = ['token-pepper', 'audit-mac'];
-const PHASE: Record<string, number> = { key: 0, project: 1, env: 1, secret: 1, version: 1, token: 2, jwt_role: 2, secret_policy: 2, audit: 3, audit_head: 4, audit_stream: 4, audit_checkpoint: 5, end: 6 };
+const PHASE: Record<string, number> = {
+  key: 0,
+  project: 1,
+  env: 1,
+  secret: 1,
+  version: 1,
+  token: 2,
+  jwt_role: 2,
+  secret_policy: 2,
+  audit: 3,
+  audit_head: 4,
+  audit_stream: 4,
+  audit_checkpoint: 5,
+  end: 6,
+};
 
 /**
  * Byte-wise (UTF-8) order, as the dump sorts names on both engines. UTF-16
  * order is the same unless a surrogate or a character above it is involved.
  */
 const WIDE = /[\ud800-\uffff]/;
-const after = (a: string, b: string): boolean => (WIDE.test(a) || WIDE.test(b) ? Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0 : a > b);
+const after = (a: string, b: string): boolean =>
+  WIDE.test(a) || WIDE.test(b) ? Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0 : a > b;
 
 /**
  * Checks a backup body line by line in O(1) memory (plus the token ids):
@@ -142,10 +251,14 @@ class BodyCheck {
       this.h.update(raw); // with its newline (lines.ts)
       // An audit line is exactly as a dump writes it: text that parses to the MACed
       // value but reads otherwise (a repeated key, another spelling of a number) is refused.
-      if (l.t === 'audit' && !raw.equals(Buffer.from(JSON.stringify(l) + '\n'))) this.bad('audit event is not in the form a dump writes (altered text)');
+      if (l.t === 'audit' && !raw.equals(Buffer.from(JSON.stringify(l) + '\n')))
+        this.bad('audit event is not in the form a dump writes (altered text)');
     } else this.h.update(JSON.stringify(l) + '\n');
     // Format 1 events belong to the single chain: stream 0, their place in it is their seq.
-    if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) { l.stream = 0; l.streamSeq = l.seq; }
+    if (this.header.format === 1 && l.t === 'audit' && l.stream === undefined && l.streamSeq === undefined) {
+      l.stream = 0;
+      l.streamSeq = l.seq;
+    }
     if (l.t === 'version') {
       if (this.header.format < 4) {
         if (l.revision !== undefined) this.bad(`a format ${this.header.format} backup has no version revisions`);
@@ -163,22 +276,30 @@ class BodyCheck {
     countLine(this.counts, l);
     switch (l.t) {
       case 'key':
-        if (!BACKUP_KEYS.includes(l.purpose) || l.version !== 1 || this.keys.has(l.purpose)) this.bad(`unexpected key line (${String(l.purpose).slice(0, 20)})`);
+        if (!BACKUP_KEYS.includes(l.purpose) || l.version !== 1 || this.keys.has(l.purpose))
+          this.bad(`unexpected key line (${String(l.purpose).slice(0, 20)})`);
         if (Buffer.from(l.key, 'base64').length !== 32) this.bad(`malformed ${l.purpose} key`);
         this.keys.add(l.purpose);
-        if (l.purpose === 'audit-mac') return auditMacFromBackup(l.key).then((mac) => { this.mac = mac; });
+        if (l.purpose === 'audit-mac')
+          return auditMacFromBackup(l.key).then((mac) => {
+            this.mac = mac;
+          });
         break;
       case 'project':
         if (this.keys.size !== BACKUP_KEYS.length) this.bad('project before the vault keys');
         if (this.project !== null && !after(l.name, this.project)) this.bad('projects out of order');
-        this.project = l.name; this.env = null; this.secret = null;
+        this.project = l.name;
+        this.env = null;
+        this.secret = null;
         break;
       case 'env':
         if (l.project !== this.project || (this.env !== null && !after(l.name, this.env))) this.bad('environment out of place');
-        this.env = l.name; this.secret = null;
+        this.env = l.name;
+        this.secret = null;
         break;
       case 'secret':
-        if (l.project !== this.project || l.env !== this.env || (this.secret !== null && !after(l.name, this.secret))) this.bad('secret out of place');
+        if (l.project !== this.project || l.env !== this.env || (this.secret !== null && !after(l.name, this.secret)))
+          this.bad('secret out of place');
         this.secret = l.name;
         break;
       case 'version':
@@ -193,7 +314,8 @@ class BodyCheck {
       case 'audit': {
         if (!this.mac) this.bad('audit events but no audit MAC key');
         const st = this.streams.get(l.stream) ?? { next: 1, prev: GENESIS_HASH, lastSeq: 0 };
-        if (l.seq <= this.lastSeq || l.streamSeq !== st.next) throw new BackupInvalidError(`audit chain broken at seq ${l.seq}: event missing or out of order`);
+        if (l.seq <= this.lastSeq || l.streamSeq !== st.next)
+          throw new BackupInvalidError(`audit chain broken at seq ${l.seq}: event missing or out of order`);
         const { t: _t, prevHash, hash, ...ev } = l;
         const recomputed = this.mac(st.prev, eventMaterial(ev as never));
         if (Buffer.from(prevHash, 'base64').compare(st.prev) !== 0 || Buffer.from(hash, 'base64').compare(recomputed) !== 0) {
@@ -208,7 +330,11 @@ class BodyCheck {
         if (this.head) this.bad('audit_head line out of place');
         this.head = l;
         const st = this.streams.get(0) ?? { next: 1, prev: GENESIS_HASH, lastSeq: 0 };
-        if (l.seq !== st.next - 1 || Buffer.from(l.hash, 'base64').compare(st.prev) !== 0 || this.streams.size > (this.streams.has(0) ? 1 : 0)) {
+        if (
+          l.seq !== st.next - 1 ||
+          Buffer.from(l.hash, 'base64').compare(st.prev) !== 0 ||
+          this.streams.size > (this.streams.has(0) ? 1 : 0)
+        ) {
           throw new BackupInvalidError('backup audit head does not match its last event');
         }
         break;
@@ -248,14 +374,17 @@ class BodyCheck {
       if (bodySha256 !== this.header.bodySha256) throw new BackupInvalidError('backup body does not match the SHA-256 in its header');
     }
     for (const k of Object.keys(this.counts) as (keyof BackupCounts)[]) {
-      if (this.counts[k] !== this.header.counts?.[k]) throw new BackupInvalidError(`backup holds ${this.counts[k]} ${k}, its header says ${this.header.counts?.[k]}`);
+      if (this.counts[k] !== this.header.counts?.[k])
+        throw new BackupInvalidError(`backup holds ${this.counts[k]} ${k}, its header says ${this.header.counts?.[k]}`);
     }
     if (this.keys.size !== BACKUP_KEYS.length) throw new BackupInvalidError('backup lacks the token pepper or the audit MAC key');
     if (this.header.format === 1 && !this.head) throw new BackupInvalidError('backup audit head does not match its last event');
     for (const stream of this.streams.keys()) {
-      if (this.header.format !== 1 && !this.registered.has(stream)) throw new BackupInvalidError(`backup audit stream ${stream} has events but no registry line`);
+      if (this.header.format !== 1 && !this.registered.has(stream))
+        throw new BackupInvalidError(`backup audit stream ${stream} has events but no registry line`);
     }
-    for (const p of this.parents) if (!this.tokenIds.has(p)) throw new BackupInvalidError(`backup token parent ${p.slice(0, 40)} is missing`);
+    for (const p of this.parents)
+      if (!this.tokenIds.has(p)) throw new BackupInvalidError(`backup token parent ${p.slice(0, 40)} is missing`);
     return { header: this.header, counts: this.counts, bodySha256, auditChecked: this.events, ok: true };
   }
 }
@@ -270,7 +399,10 @@ export async function verifyBackup(lines: AsyncIterable<Line | Line[]>): Promise
   let check: BodyCheck | null = null;
   for await (const batch of eachBatch(lines)) {
     for (const l of batch) {
-      if (!check) { check = new BodyCheck(checkHeader(l)); continue; }
+      if (!check) {
+        check = new BodyCheck(checkHeader(l));
+        continue;
+      }
       const p = check.add(l);
       if (p) await p;
     }
@@ -283,7 +415,15 @@ export async function targetHasVault(db: Db): Promise<boolean> {
   return backupStoreFactory(db).holdsVault();
 }
 
-export interface RestoreResult { header: BackupHeader; counts: BackupCounts; masterKeyFile: string | null; masterKeySource: string; vaultId: string; verified: boolean; report: VerifyReport }
+export interface RestoreResult {
+  header: BackupHeader;
+  counts: BackupCounts;
+  masterKeyFile: string | null;
+  masterKeySource: string;
+  vaultId: string;
+  verified: boolean;
+  report: VerifyReport;
+}
 
 /** Rows buffered before they are written (bulk-insert.ts: multi-row inserts on SQLite, unnest on PostgreSQL). */
 const BATCH = 2000;
@@ -301,9 +441,15 @@ const BATCH = 2000;
  *
  * `lines` may come in batches (arrays, readLineBatches): one await per batch.
  */
-export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, lines: AsyncIterable<Line | Line[]>, log: FastifyBaseLogger): Promise<RestoreResult> {
+export async function restoreBackup(
+  config: Readonly<Config>,
+  opened: OpenedDb,
+  lines: AsyncIterable<Line | Line[]>,
+  log: FastifyBaseLogger,
+): Promise<RestoreResult> {
   const { db } = opened;
-  if (await targetHasVault(db)) throw new RestoreTargetNotEmptyError('the restore target already holds a vault; restore into an empty data dir or database');
+  if (await targetHasVault(db))
+    throw new RestoreTargetNotEmptyError('the restore target already holds a vault; restore into an empty data dir or database');
   const supplied = await resolveMasterKey(config);
   let generatedKey: string | null = null;
   const mk: MasterKey = supplied ? supplied.key : await masterKeyFromBase64((generatedKey = await generateMasterKeyBase64()), 'generated');
@@ -319,7 +465,10 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   const check = new BodyCheck(header);
   await migrate(db);
   const c = buildContainer({ db, storage: opened.storage, masterKey: mk, config, log });
-  const { keys, stores: { backup: store, meta } } = c;
+  const {
+    keys,
+    stores: { backup: store, meta },
+  } = c;
   const bulk = bulkInsertFactory(db);
   let keyFile: string | null = null;
   let report: VerifyReport | null = null;
@@ -350,25 +499,41 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
     };
     let tokens: NewToken[] = [];
     const parents: [string, string][] = [];
-    const flushTokens = async () => { if (tokens.length) { await store.insertTokens(tokens, tx); tokens = []; } };
+    const flushTokens = async () => {
+      if (tokens.length) {
+        await store.insertTokens(tokens, tx);
+        tokens = [];
+      }
+    };
 
     const take = async (l: Line) => {
       const p = check.add(l);
       if (p) await p;
-      if (l.t !== 'secret' && l.t !== 'version' && l.t !== 'project' && l.t !== 'env' && (projects.length || envs.length || secrets.length || versions.length)) await flush();
+      if (
+        l.t !== 'secret' &&
+        l.t !== 'version' &&
+        l.t !== 'project' &&
+        l.t !== 'env' &&
+        (projects.length || envs.length || secrets.length || versions.length)
+      )
+        await flush();
       if (l.t !== 'token') await flushTokens();
       if (l.t !== 'audit' && audit.length) await bulk.audit(audit, tx);
       switch (l.t) {
         case 'key':
           // The check has refused a third or repeated key line: this fires once, when both are in.
           vaultKeys[l.purpose as 'token-pepper' | 'audit-mac'] = l.key;
-          if (vaultKeys['token-pepper'] !== undefined && vaultKeys['audit-mac'] !== undefined) await keys.importForRestore(vaultKeys as Record<'token-pepper' | 'audit-mac', string>, tx);
+          if (vaultKeys['token-pepper'] !== undefined && vaultKeys['audit-mac'] !== undefined)
+            await keys.importForRestore(vaultKeys as Record<'token-pepper' | 'audit-mac', string>, tx);
           break;
         case 'project': {
           const id = nextProjectId++;
           projects.push(id, l.name, 1, l.createdAt);
           // The data key's row names the project by id only (no foreign key): it goes in with the project's batch.
-          project = { id, cipher: keys.restoreProjectDek(id, (k) => dekRows.push(k.purpose, k.scope, k.version, k.wrapped, k.mkFingerprint, Date.now())) };
+          project = {
+            id,
+            cipher: keys.restoreProjectDek(id, (k) => dekRows.push(k.purpose, k.scope, k.version, k.wrapped, k.mkFingerprint, Date.now())),
+          };
           break;
         }
         case 'env':
@@ -383,45 +548,141 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
         case 'version': {
           // The check has made sure this version follows its secret (secretId).
           const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, envId, l.name, l.version));
-          versions.push(secretId, l.version, enc?.nonce ?? null, enc?.ciphertext ?? null, enc ? 1 : null, l.deleted, l.createdBy, l.createdAt, l.revision);
+          versions.push(
+            secretId,
+            l.version,
+            enc?.nonce ?? null,
+            enc?.ciphertext ?? null,
+            enc ? 1 : null,
+            l.deleted,
+            l.createdBy,
+            l.createdAt,
+            l.revision,
+          );
           if (versions.length >= BATCH || secrets.length >= BATCH || envs.length >= BATCH) await flush();
           break;
         }
         case 'token':
           // Parents may sort after their children: link them once every row exists.
-          tokens.push({ id: l.id, name: l.name, description: l.description, hash: Buffer.from(l.hash, 'base64'), scopes: l.scopes, cidrs: l.cidrs, createdAt: l.createdAt, expiresAt: l.expiresAt, revokedAt: l.revokedAt, lastUsedAt: l.lastUsedAt });
+          tokens.push({
+            id: l.id,
+            name: l.name,
+            description: l.description,
+            hash: Buffer.from(l.hash, 'base64'),
+            scopes: l.scopes,
+            cidrs: l.cidrs,
+            createdAt: l.createdAt,
+            expiresAt: l.expiresAt,
+            revokedAt: l.revokedAt,
+            lastUsedAt: l.lastUsedAt,
+          });
           if (l.parentId) parents.push([l.id, l.parentId]);
           if (tokens.length >= 200) await flushTokens();
           break;
         case 'jwt_role':
-          await store.insertJwtRole({
-            name: l.name, issuer: l.issuer, audience: l.audience, scopes: l.scopes, ttlMs: l.ttlMs, boundClaims: l.boundClaims, boundSubject: l.boundSubject,
-            requiredClaims: l.requiredClaims, jwksUrl: l.jwksUrl, jwks: l.jwks, publicKey: l.publicKey, createdAt: l.createdAt, createdBy: l.createdBy,
-          }, tx);
+          await store.insertJwtRole(
+            {
+              name: l.name,
+              issuer: l.issuer,
+              audience: l.audience,
+              scopes: l.scopes,
+              ttlMs: l.ttlMs,
+              boundClaims: l.boundClaims,
+              boundSubject: l.boundSubject,
+              requiredClaims: l.requiredClaims,
+              jwksUrl: l.jwksUrl,
+              jwks: l.jwks,
+              publicKey: l.publicKey,
+              createdAt: l.createdAt,
+              createdBy: l.createdBy,
+            },
+            tx,
+          );
           break;
         case 'secret_policy':
-          if (!(await store.insertPolicy({
-            project: l.project, env: l.env, name: l.name, rotateEveryMs: l.rotateEveryMs, expiresAt: l.expiresAt, expiresVersion: l.expiresVersion,
-            generator: l.generator, auto: l.auto, remindedDueAt: l.remindedDueAt, updatedAt: l.updatedAt,
-          }, tx))) throw new BackupInvalidError(`backup has a policy for ${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/` + `${String(l.name).slice(0, 256)}, a secret it does not hold`);
+          if (
+            !(await store.insertPolicy(
+              {
+                project: l.project,
+                env: l.env,
+                name: l.name,
+                rotateEveryMs: l.rotateEveryMs,
+                expiresAt: l.expiresAt,
+                expiresVersion: l.expiresVersion,
+                generator: l.generator,
+                auto: l.auto,
+                remindedDueAt: l.remindedDueAt,
+                updatedAt: l.updatedAt,
+              },
+              tx,
+            ))
+          )
+            throw new BackupInvalidError(
+              `backup has a policy for ${String(l.project).slice(0, 63)}/${String(l.env).slice(0, 63)}/` +
+                `${String(l.name).slice(0, 256)}, a secret it does not hold`,
+            );
           break;
         case 'audit':
           // Stored as the canonical text the MAC covers: what verify reads back and MACs as it is.
-          audit.push(l.seq, l.ts, l.actorId, l.actorName, l.action, l.project, l.env, canonicalJson(l.target), l.outcome, l.ip, l.requestId, canonicalJson(l.detail),
-            Buffer.from(l.prevHash, 'base64'), Buffer.from(l.hash, 'base64'), l.stream, l.streamSeq);
+          audit.push(
+            l.seq,
+            l.ts,
+            l.actorId,
+            l.actorName,
+            l.action,
+            l.project,
+            l.env,
+            canonicalJson(l.target),
+            l.outcome,
+            l.ip,
+            l.requestId,
+            canonicalJson(l.detail),
+            Buffer.from(l.prevHash, 'base64'),
+            Buffer.from(l.hash, 'base64'),
+            l.stream,
+            l.streamSeq,
+          );
           if (audit.length >= BATCH) await bulk.audit(audit, tx);
           break;
         case 'audit_head': {
           // Format 1: the single chain becomes stream 0, closed, as the migration to streams does.
           const now = Date.now();
-          if (l.seq > 0) await store.insertAuditStream({ id: 0, node: 'single chain (before streams)', createdAt: now, headSeq: l.seq, headEvent: l.seq, headHash: Buffer.from(l.hash, 'base64'), checkpointSeq: 0, closedAt: now }, tx);
+          if (l.seq > 0)
+            await store.insertAuditStream(
+              {
+                id: 0,
+                node: 'single chain (before streams)',
+                createdAt: now,
+                headSeq: l.seq,
+                headEvent: l.seq,
+                headHash: Buffer.from(l.hash, 'base64'),
+                checkpointSeq: 0,
+                closedAt: now,
+              },
+              tx,
+            );
           break;
         }
         case 'audit_stream':
-          await store.insertAuditStream({ id: l.id, node: l.node, createdAt: l.createdAt, headSeq: l.headSeq, headEvent: l.headEvent, headHash: Buffer.from(l.headHash, 'base64'), checkpointSeq: l.checkpointSeq, closedAt: l.closedAt }, tx);
+          await store.insertAuditStream(
+            {
+              id: l.id,
+              node: l.node,
+              createdAt: l.createdAt,
+              headSeq: l.headSeq,
+              headEvent: l.headEvent,
+              headHash: Buffer.from(l.headHash, 'base64'),
+              checkpointSeq: l.checkpointSeq,
+              closedAt: l.closedAt,
+            },
+            tx,
+          );
           break;
         case 'audit_checkpoint':
-          await store.insertAuditCheckpoint({ id: l.id, ts: l.ts, heads: l.heads, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64') }, tx);
+          await store.insertAuditCheckpoint(
+            { id: l.id, ts: l.ts, heads: l.heads, prevHash: Buffer.from(l.prevHash, 'base64'), hash: Buffer.from(l.hash, 'base64') },
+            tx,
+          );
           break;
       }
     };
@@ -434,7 +695,17 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
         secrets.push(secretId, envId, l.name, l.version, l.deleted, l.createdAt, l.updatedAt);
       } else {
         const enc = l.deleted ? null : project!.cipher.encrypt(l.value, secretAd(project!.id, envId, l.name, l.version));
-        versions.push(secretId, l.version, enc?.nonce ?? null, enc?.ciphertext ?? null, enc ? 1 : null, l.deleted, l.createdBy, l.createdAt, l.revision);
+        versions.push(
+          secretId,
+          l.version,
+          enc?.nonce ?? null,
+          enc?.ciphertext ?? null,
+          enc ? 1 : null,
+          l.deleted,
+          l.createdBy,
+          l.createdAt,
+          l.revision,
+        );
       }
       return true;
     };
@@ -468,7 +739,12 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
       writeSecretFile(keyFile, generatedKey + '\n', { exclusive: true });
     }
   }).catch((e) => {
-    if (keyFile) try { unlinkSync(keyFile); } catch { /* not written */ }
+    if (keyFile)
+      try {
+        unlinkSync(keyFile);
+      } catch {
+        /* not written */
+      }
     throw e;
   });
 
@@ -483,7 +759,19 @@ export async function restoreBackup(config: Readonly<Config>, opened: OpenedDb, 
   }
   const { sha256, counts } = digest;
   const verified = sha256 === report!.bodySha256;
-  await c.audit.record(SYSTEM_CONTEXT, { action: 'backup.restore', outcome: verified ? 'ok' : 'error', detail: { fromVault: header.vaultId, backupCreatedAt: header.createdAt, counts, verified } });
+  await c.audit.record(SYSTEM_CONTEXT, {
+    action: 'backup.restore',
+    outcome: verified ? 'ok' : 'error',
+    detail: { fromVault: header.vaultId, backupCreatedAt: header.createdAt, counts, verified },
+  });
   if (!verified) throw new BackupInvalidError('restored vault does not read back identical to the backup');
-  return { header, counts, masterKeyFile: keyFile ?? supplied?.file ?? null, masterKeySource: supplied ? supplied.source : 'generated', vaultId, verified, report: report! };
+  return {
+    header,
+    counts,
+    masterKeyFile: keyFile ?? supplied?.file ?? null,
+    masterKeySource: supplied ? supplied.source : 'generated',
+    vaultId,
+    verified,
+    report: report!,
+  };
 }

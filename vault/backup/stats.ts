@@ -9,7 +9,11 @@ import { transaction } from '../store/db.js';
  */
 export const BACKUP_STATS_KEY = 'backup_last_stats';
 
-export interface BackupStats { at: number; ms: number; bytes: number }
+export interface BackupStats {
+  at: number;
+  ms: number;
+  bytes: number;
+}
 
 export function parseBackupStats(text: string | null): BackupStats | null {
   if (!text) return null;

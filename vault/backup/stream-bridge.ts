@@ -65,12 +65,7 @@ export interface Source {
  * is avoided on purpose: on Node 20 it reads ahead without honouring the web
  * stream's backpressure, so it is not memory-bounded.)
  */
-export function nodeToWeb(
-  node: Readable,
-  first?: Uint8Array,
-  iterator?: AsyncIterator<unknown>,
-  watch?: StallWatch,
-): Source {
+export function nodeToWeb(node: Readable, first?: Uint8Array, iterator?: AsyncIterator<unknown>, watch?: StallWatch): Source {
   const it = iterator ?? node[Symbol.asyncIterator]();
   let pending: Uint8Array | undefined = first;
   let ioError: Error | undefined;

@@ -5,7 +5,9 @@ import { DEV_KEY_FILE } from '../vault.js';
 
 /** The restore target holds a symbolic link (or something else than a plain file) where the restore writes. */
 export class RestoreTargetUnsafeError extends HushError {
-  constructor(message: string) { super('restore_target_unsafe', 409, message); }
+  constructor(message: string) {
+    super('restore_target_unsafe', 409, message);
+  }
 }
 
 /** The files a SQLite restore writes: the database, its journals, and a generated master.key. */
@@ -21,8 +23,15 @@ export function sqliteTargetFiles(dbFile: string, dataDir: string): string[] {
 export function assertNoLinks(paths: readonly string[]): void {
   for (const p of paths) {
     let st;
-    try { st = lstatSync(p); } catch { continue; } // absent: fine
-    if (st.isSymbolicLink()) throw new RestoreTargetUnsafeError(`the restore target ${p} is a symbolic link; refusing to write through it (remove it, or restore elsewhere)`);
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    } // absent: fine
+    if (st.isSymbolicLink())
+      throw new RestoreTargetUnsafeError(
+        `the restore target ${p} is a symbolic link; refusing to write through it (remove it, or restore elsewhere)`,
+      );
     if (!st.isFile()) throw new RestoreTargetUnsafeError(`the restore target ${p} is not a regular file`);
   }
 }
@@ -30,8 +39,15 @@ export function assertNoLinks(paths: readonly string[]): void {
 /** Refuses a file that has other hard links: writing into it would write into a file elsewhere. Absent: fine. */
 export function assertNoHardLinks(path: string): void {
   let st;
-  try { st = lstatSync(path); } catch { return; }
-  if (st.isFile() && st.nlink > 1) throw new RestoreTargetUnsafeError(`the restore target ${path} has other hard links (another name of a file elsewhere); refusing to write into it (remove it, or restore elsewhere)`);
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (st.isFile() && st.nlink > 1)
+    throw new RestoreTargetUnsafeError(
+      `the restore target ${path} has other hard links (another name of a file elsewhere); refusing to write into it (remove it, or restore elsewhere)`,
+    );
 }
 
 /**
@@ -72,7 +88,11 @@ export function fsyncFiles(paths: readonly string[]): void {
   const dirs = new Set<string>();
   for (const p of paths) {
     let fd: number;
-    try { fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW); } catch { continue; }
+    try {
+      fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      continue;
+    }
     try {
       if (fstatSync(fd).isFile()) fsyncSync(fd);
     } finally {
@@ -82,6 +102,10 @@ export function fsyncFiles(paths: readonly string[]): void {
   }
   for (const d of dirs) {
     const fd = openSync(d, constants.O_RDONLY);
-    try { fsyncSync(fd); } finally { closeSync(fd); }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 }

@@ -14,7 +14,10 @@ export const TAG_BYTES = 16;
 const POOL = Buffer.alloc(NONCE_BYTES * 2730);
 let poolAt = POOL.length;
 function freshNonce(): Buffer {
-  if (poolAt + NONCE_BYTES > POOL.length) { randomFillSync(POOL); poolAt = 0; }
+  if (poolAt + NONCE_BYTES > POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
   const n = Buffer.allocUnsafe(NONCE_BYTES);
   POOL.copy(n, 0, poolAt, poolAt + NONCE_BYTES);
   POOL.fill(0, poolAt, poolAt + NONCE_BYTES);

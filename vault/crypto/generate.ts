@@ -23,7 +23,10 @@ export const LENGTHS: Record<Charset, { min: number; max: number; default: numbe
   words: { min: 4, max: 64, default: 6 },
 };
 
-export interface GeneratorSpec { charset: Charset; length: number }
+export interface GeneratorSpec {
+  charset: Charset;
+  length: number;
+}
 
 /** Checks a generator spec from a request or from the database; fills in the default length. */
 export function generatorSpec(charset: unknown, length: unknown): GeneratorSpec {
@@ -33,7 +36,9 @@ export function generatorSpec(charset: unknown, length: unknown): GeneratorSpec 
   const lim = LENGTHS[charset as Charset];
   const n = length === undefined || length === null ? lim.default : length;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < lim.min || n > lim.max) {
-    throw new InvalidRequestError(`length for charset ${charset} must be a whole number from ${lim.min} to ${lim.max}${charset === 'words' ? ' (words)' : ' (characters)'}`);
+    throw new InvalidRequestError(
+      `length for charset ${charset} must be a whole number from ${lim.min} to ${lim.max}${charset === 'words' ? ' (words)' : ' (characters)'}`,
+    );
   }
   return { charset: charset as Charset, length: n };
 }

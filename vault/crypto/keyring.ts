@@ -54,7 +54,10 @@ async function masterKeyFromBytes(bytes: Uint8Array): Promise<MasterKey> {
       if (wiped) throw new SealedError('the server was sealed: its keys are gone');
       return fn(mk, s);
     },
-    _track: (wipe: () => void) => { if (wiped) wipe(); else dependants.push(wipe); },
+    _track: (wipe: () => void) => {
+      if (wiped) wipe();
+      else dependants.push(wipe);
+    },
   });
   wipers.set(key, () => {
     wiped = true;
@@ -118,7 +121,9 @@ export async function masterKeyFromFile(path: string): Promise<MasterKey> {
   }
   if (!st.isFile()) throw new ConfigError(`master key file ${path} is not a regular file`);
   if ((st.mode & 0o077) !== 0 && !systemdCredential(path, st.mode)) {
-    throw new ConfigError((`master key file ${path} is readable by group or others (mode ` + `${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`));
+    throw new ConfigError(
+      `master key file ${path} is readable by group or others (mode ` + `${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`,
+    );
   }
   let text: string;
   try {
@@ -174,7 +179,13 @@ export function newWrappedKey(mk: MasterKey, purpose: KeyPurpose, scope: string,
  */
 export function newSecretCipher(mk: MasterKey, scope: string, version: number): { row: WrappedKey; cipher: SecretCipher } {
   const key = freshKey();
-  const row = mk._use((k, s) => ({ purpose: 'dek' as const, scope, version, wrapped: sealPacked(s, k, key, keyAd('dek', scope, version)), mkFingerprint: mk.fingerprint }));
+  const row = mk._use((k, s) => ({
+    purpose: 'dek' as const,
+    scope,
+    version,
+    wrapped: sealPacked(s, k, key, keyAd('dek', scope, version)),
+    mkFingerprint: mk.fingerprint,
+  }));
   return { row, cipher: cipherOf(mk, key, version) };
 }
 
@@ -188,9 +199,14 @@ function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {
     const key = openPacked(s, k, row.wrapped, keyAd(row.purpose, row.scope, row.version));
     if (!key) {
       if (row.mkFingerprint !== mk.fingerprint) {
-        throw new WrongMasterKeyError((`wrong master key: ${row.purpose} key ${row.scope} v${row.version} is wrapped under master key ` + `${row.mkFingerprint}, this server has ${mk.fingerprint}`));
+        throw new WrongMasterKeyError(
+          `wrong master key: ${row.purpose} key ${row.scope} v${row.version} is wrapped under master key ` +
+            `${row.mkFingerprint}, this server has ${mk.fingerprint}`,
+        );
       }
-      throw new IntegrityError((`wrapped ${row.purpose} key ${row.scope} v${row.version} failed its integrity check (database ` + `corrupted or tampered with)`));
+      throw new IntegrityError(
+        `wrapped ${row.purpose} key ${row.scope} v${row.version} failed its integrity check (database ` + `corrupted or tampered with)`,
+      );
     }
     return key;
   });
@@ -202,7 +218,10 @@ function unwrap(mk: MasterKey, row: WrappedKey): Uint8Array {
  */
 export function verifyKeyCheck(mk: MasterKey, row: WrappedKey): void {
   if (row.mkFingerprint !== mk.fingerprint) {
-    throw new WrongMasterKeyError((`wrong master key: this vault was sealed with master key ${row.mkFingerprint}, but the key ` + `supplied has fingerprint ${mk.fingerprint}`));
+    throw new WrongMasterKeyError(
+      `wrong master key: this vault was sealed with master key ${row.mkFingerprint}, but the key ` +
+        `supplied has fingerprint ${mk.fingerprint}`,
+    );
   }
   unwrap(mk, row);
 }
@@ -229,19 +248,25 @@ function cipherOf(mk: MasterKey, key: Uint8Array, version: number): SecretCipher
   let wiped = false;
   const gone = () => new SealedError('the server was sealed: its keys are gone');
   return mk._use((_k, s) => {
-    mk._track(() => { wiped = true; s.memzero(key); });
+    mk._track(() => {
+      wiped = true;
+      s.memzero(key);
+    });
     return {
-    version,
-    encrypt(value: string, ad: string) {
-      if (wiped) throw gone();
-      return seal(s, key, Buffer.from(value, 'utf8'), ad);
-    },
-    decrypt(nonce: Uint8Array, ciphertext: Uint8Array, ad: string, where: string) {
-      if (wiped) throw gone();
-      const pt = open(s, key, nonce, ciphertext, ad);
-      if (!pt) throw new IntegrityError(`integrity check failed for ${where}: the stored ciphertext does not belong to this location or ` + `was altered`);
-      return Buffer.from(pt.buffer, pt.byteOffset, pt.byteLength).toString('utf8');
-    },
+      version,
+      encrypt(value: string, ad: string) {
+        if (wiped) throw gone();
+        return seal(s, key, Buffer.from(value, 'utf8'), ad);
+      },
+      decrypt(nonce: Uint8Array, ciphertext: Uint8Array, ad: string, where: string) {
+        if (wiped) throw gone();
+        const pt = open(s, key, nonce, ciphertext, ad);
+        if (!pt)
+          throw new IntegrityError(
+            `integrity check failed for ${where}: the stored ciphertext does not belong to this location or ` + `was altered`,
+          );
+        return Buffer.from(pt.buffer, pt.byteOffset, pt.byteLength).toString('utf8');
+      },
     };
   });
 }
@@ -251,7 +276,10 @@ export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) 
   const key = unwrap(mk, pepper);
   return mk._use((_k, s) => {
     const hash = keyedBlake2b(s, key);
-    mk._track(() => { hash.wipe(); s.memzero(key); });
+    mk._track(() => {
+      hash.wipe();
+      s.memzero(key);
+    });
     return (token: string) => hash(null, token);
   });
 }
@@ -260,14 +288,19 @@ export function tokenHasher(mk: MasterKey, pepper: WrappedKey): (token: string) 
  * The audit MAC: keyed BLAKE2b-256 over prev_hash || canonical event JSON.
  * `matches` tells whether it equals a stored hash without making a buffer of it (audit verify).
  */
-export type AuditMacFn = ((prev: Uint8Array, canonical: string) => Buffer) & { matches?: (prev: Uint8Array, canonical: string, expected: Uint8Array) => boolean };
+export type AuditMacFn = ((prev: Uint8Array, canonical: string) => Buffer) & {
+  matches?: (prev: Uint8Array, canonical: string, expected: Uint8Array) => boolean;
+};
 
 /** Keyed BLAKE2b-256 over prev_hash || canonical event JSON. */
 export function auditMac(mk: MasterKey, macKey: WrappedKey): AuditMacFn {
   const key = unwrap(mk, macKey);
   return mk._use((_k, s) => {
     const hash = keyedBlake2b(s, key);
-    mk._track(() => { hash.wipe(); s.memzero(key); });
+    mk._track(() => {
+      hash.wipe();
+      s.memzero(key);
+    });
     return Object.assign((prev: Uint8Array, canonical: string) => hash(prev, canonical), { matches: hash.matches });
   });
 }
@@ -304,7 +337,13 @@ export function importKeyFromBackup(mk: MasterKey, purpose: KeyPurpose, scope: s
   const key = Buffer.from(b64, 'base64');
   if (key.length !== KEY_BYTES) throw new IntegrityError(`backup holds a malformed ${purpose} key`);
   try {
-    return mk._use((k, s) => ({ purpose, scope, version, wrapped: sealPacked(s, k, key, keyAd(purpose, scope, version)), mkFingerprint: mk.fingerprint }));
+    return mk._use((k, s) => ({
+      purpose,
+      scope,
+      version,
+      wrapped: sealPacked(s, k, key, keyAd(purpose, scope, version)),
+      mkFingerprint: mk.fingerprint,
+    }));
   } finally {
     key.fill(0);
   }

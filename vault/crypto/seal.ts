@@ -62,7 +62,10 @@ function unsealKey(bytes: Uint8Array, s: Sodium): UnsealKey {
       if (wiped) throw new UnsealFailedError('the unseal key was wiped');
       return fn(uk, s);
     },
-    wipe: () => { wiped = true; s.memzero(uk); },
+    wipe: () => {
+      wiped = true;
+      s.memzero(uk);
+    },
   };
 }
 
@@ -74,13 +77,17 @@ function wrapMk(mk: MasterKey, uk: UnsealKey, type: SealType, setId: string): st
 export async function openMasterKey(record: SealRecord, uk: UnsealKey): Promise<MasterKey> {
   const raw = uk._use((k, s) => openPacked(s, k, Buffer.from(record.wrappedMk, 'base64'), sealAd(record.type, record.setId)));
   if (!raw) {
-    throw new UnsealFailedError(record.type === 'shamir'
-      ? ('these shares do not open this vault\'s master key (a mistyped share that still passed its ' + 'checksum, or shares of a set a rekey replaced); progress was reset')
-      : 'wrong passphrase');
+    throw new UnsealFailedError(
+      record.type === 'shamir'
+        ? "these shares do not open this vault's master key (a mistyped share that still passed its " +
+            'checksum, or shares of a set a rekey replaced); progress was reset'
+        : 'wrong passphrase',
+    );
   }
   try {
     const mk = await masterKeyFromRaw(raw);
-    if (mk.fingerprint !== record.mkFingerprint) throw new UnsealFailedError('the seal record names another master key than the one it holds (the database was altered)');
+    if (mk.fingerprint !== record.mkFingerprint)
+      throw new UnsealFailedError('the seal record names another master key than the one it holds (the database was altered)');
     return mk;
   } finally {
     (await getSodium()).memzero(raw);
@@ -105,14 +112,16 @@ function encodeShare(s: Sodium, setId: Uint8Array, share: Uint8Array): string {
 export async function parseShare(text: string, record: SealRecord): Promise<{ index: number; bytes: Uint8Array }> {
   const s = await getSodium();
   const t = text.trim();
-  if (t.includes('-----BEGIN PGP MESSAGE-----')) throw new InvalidShareError('this is a share still encrypted to its holder\'s OpenPGP key: decrypt it first (gpg --decrypt)');
+  if (t.includes('-----BEGIN PGP MESSAGE-----'))
+    throw new InvalidShareError("this is a share still encrypted to its holder's OpenPGP key: decrypt it first (gpg --decrypt)");
   if (!t.startsWith(SHARE_PREFIX)) throw new InvalidShareError(`not an unseal share: a share starts with ${SHARE_PREFIX}`);
   const body = t.slice(SHARE_PREFIX.length);
   if (!/^[A-Za-z0-9_-]+$/.test(body)) throw new InvalidShareError('the share holds characters a share never has (copy it again)');
   const want = 1 + SET_ID_BYTES + SHARE_BYTES + CHECK_BYTES;
   // Exactly this many characters: base64url decoding would quietly drop a stray one at the end.
   const chars = Math.ceil((want * 4) / 3);
-  if (body.length !== chars) throw new InvalidShareError(`the share is ${body.length < chars ? 'too short' : 'too long'} (copy it again, whole)`);
+  if (body.length !== chars)
+    throw new InvalidShareError(`the share is ${body.length < chars ? 'too short' : 'too long'} (copy it again, whole)`);
   const raw = Buffer.from(body, 'base64url');
   if (raw.length !== want) throw new InvalidShareError('the share is malformed (copy it again, whole)');
   const payload = raw.subarray(0, raw.length - CHECK_BYTES);
@@ -131,7 +140,11 @@ export async function parseShare(text: string, record: SealRecord): Promise<{ in
 }
 
 /** Splits a fresh unseal key into `shares` shares (any `threshold` open it) and wraps `mk` under it. */
-export async function sealWithShares(mk: MasterKey, shares: number, threshold: number): Promise<{ record: SealRecord; shareTexts: string[]; key: UnsealKey }> {
+export async function sealWithShares(
+  mk: MasterKey,
+  shares: number,
+  threshold: number,
+): Promise<{ record: SealRecord; shareTexts: string[]; key: UnsealKey }> {
   if (!Number.isInteger(shares) || !Number.isInteger(threshold) || threshold < 2 || shares < threshold || shares > 255) {
     throw new ConfigError('shares and threshold must be whole numbers with 2 <= threshold <= shares <= 255');
   }
@@ -145,7 +158,16 @@ export async function sealWithShares(mk: MasterKey, shares: number, threshold: n
     const parts = await split(raw, shares, threshold);
     const shareTexts = parts.map((p) => encodeShare(s, setIdBytes, p));
     for (const p of parts) s.memzero(p);
-    const record: SealRecord = { v: 1, type: 'shamir', threshold, shares, setId, wrappedMk: wrapMk(mk, key, 'shamir', setId), mkFingerprint: mk.fingerprint, createdAt: new Date().toISOString() };
+    const record: SealRecord = {
+      v: 1,
+      type: 'shamir',
+      threshold,
+      shares,
+      setId,
+      wrappedMk: wrapMk(mk, key, 'shamir', setId),
+      mkFingerprint: mk.fingerprint,
+      createdAt: new Date().toISOString(),
+    };
     return { record, shareTexts, key };
   } finally {
     s.memzero(raw);
@@ -153,12 +175,21 @@ export async function sealWithShares(mk: MasterKey, shares: number, threshold: n
 }
 
 function checkPassphrase(p: string, forNew: boolean): void {
-  if (Buffer.byteLength(p, 'utf8') > MAX_PASSPHRASE_BYTES) throw new UnsealFailedError(`the passphrase is longer than ${MAX_PASSPHRASE_BYTES} bytes`);
-  if (forNew && [...p].length < MIN_PASSPHRASE_CHARS) throw new ConfigError(`the passphrase must have at least ${MIN_PASSPHRASE_CHARS} characters`);
+  if (Buffer.byteLength(p, 'utf8') > MAX_PASSPHRASE_BYTES)
+    throw new UnsealFailedError(`the passphrase is longer than ${MAX_PASSPHRASE_BYTES} bytes`);
+  if (forNew && [...p].length < MIN_PASSPHRASE_CHARS)
+    throw new ConfigError(`the passphrase must have at least ${MIN_PASSPHRASE_CHARS} characters`);
 }
 
 function derive(s: Sodium, passphrase: string, kdf: NonNullable<SealRecord['kdf']>): UnsealKey {
-  const raw = s.crypto_pwhash(KEY_BYTES, s.from_string(passphrase), Buffer.from(kdf.salt, 'base64'), kdf.opslimit, kdf.memlimit, s.crypto_pwhash_ALG_ARGON2ID13);
+  const raw = s.crypto_pwhash(
+    KEY_BYTES,
+    s.from_string(passphrase),
+    Buffer.from(kdf.salt, 'base64'),
+    kdf.opslimit,
+    kdf.memlimit,
+    s.crypto_pwhash_ALG_ARGON2ID13,
+  );
   const key = unsealKey(raw, s);
   s.memzero(raw);
   return key;
@@ -168,10 +199,28 @@ function derive(s: Sodium, passphrase: string, kdf: NonNullable<SealRecord['kdf'
 export async function sealWithPassphrase(mk: MasterKey, passphrase: string): Promise<{ record: SealRecord; key: UnsealKey }> {
   checkPassphrase(passphrase, true);
   const s = await getSodium();
-  const kdf = { alg: 'argon2id13' as const, salt: Buffer.from(s.randombytes_buf(s.crypto_pwhash_SALTBYTES)).toString('base64'), opslimit: PASSPHRASE_OPSLIMIT, memlimit: PASSPHRASE_MEMLIMIT };
+  const kdf = {
+    alg: 'argon2id13' as const,
+    salt: Buffer.from(s.randombytes_buf(s.crypto_pwhash_SALTBYTES)).toString('base64'),
+    opslimit: PASSPHRASE_OPSLIMIT,
+    memlimit: PASSPHRASE_MEMLIMIT,
+  };
   const key = derive(s, passphrase, kdf);
   const setId = Buffer.from(s.randombytes_buf(SET_ID_BYTES)).toString('hex');
-  return { record: { v: 1, type: 'passphrase', threshold: 1, shares: 1, setId, wrappedMk: wrapMk(mk, key, 'passphrase', setId), mkFingerprint: mk.fingerprint, kdf, createdAt: new Date().toISOString() }, key };
+  return {
+    record: {
+      v: 1,
+      type: 'passphrase',
+      threshold: 1,
+      shares: 1,
+      setId,
+      wrappedMk: wrapMk(mk, key, 'passphrase', setId),
+      mkFingerprint: mk.fingerprint,
+      kdf,
+      createdAt: new Date().toISOString(),
+    },
+    key,
+  };
 }
 
 /** Rebuilds the unseal key from `threshold` distinct shares (parseShare's bytes) and opens the master key. */
@@ -213,11 +262,18 @@ export function parseSealRecord(json: string): SealRecord {
   try {
     r = JSON.parse(json) as SealRecord;
   } catch {
-    throw new ConfigError('the vault\'s seal record is not valid JSON (the database was altered)');
+    throw new ConfigError("the vault's seal record is not valid JSON (the database was altered)");
   }
   const okType = r && (r.type === 'shamir' || r.type === 'passphrase');
-  if (!okType || r.v !== 1 || typeof r.wrappedMk !== 'string' || typeof r.setId !== 'string' || !Number.isInteger(r.threshold) || (r.type === 'passphrase' && !r.kdf)) {
-    throw new ConfigError(('the vault\'s seal record is malformed (the database was altered, or it was written by a newer ' + 'Hush)'));
+  if (
+    !okType ||
+    r.v !== 1 ||
+    typeof r.wrappedMk !== 'string' ||
+    typeof r.setId !== 'string' ||
+    !Number.isInteger(r.threshold) ||
+    (r.type === 'passphrase' && !r.kdf)
+  ) {
+    throw new ConfigError("the vault's seal record is malformed (the database was altered, or it was written by a newer " + 'Hush)');
   }
   return r;
 }

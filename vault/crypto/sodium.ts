@@ -53,14 +53,28 @@ function publicKeyedBlake2b(s: Sodium, key: Uint8Array): KeyedHash {
     s.crypto_generichash_update(st, s.from_string(text));
     return Buffer.from(s.crypto_generichash_final(st, 32));
   };
-  const matches = (prefix: Uint8Array | null, text: string, expected: Uint8Array) => expected.length === 32 && timingSafeEqual(expected, fn(prefix, text));
-  return Object.assign(fn, { wipe() { wiped = true; s.memzero(key); }, matches });
+  const matches = (prefix: Uint8Array | null, text: string, expected: Uint8Array) =>
+    expected.length === 32 && timingSafeEqual(expected, fn(prefix, text));
+  return Object.assign(fn, {
+    wipe() {
+      wiped = true;
+      s.memzero(key);
+    },
+    matches,
+  });
 }
 
 /** The emscripten module under the wrappers, when it has what the fast path calls. */
 export function sodiumWasm(s: Sodium): SodiumWasm | null {
   const w = (s as unknown as { libsodium?: Partial<SodiumWasm> }).libsodium;
-  if (!w || typeof w._malloc !== 'function' || typeof w._free !== 'function' || typeof w._crypto_generichash !== 'function' || !(w.HEAPU8 instanceof Uint8Array)) return null;
+  if (
+    !w ||
+    typeof w._malloc !== 'function' ||
+    typeof w._free !== 'function' ||
+    typeof w._crypto_generichash !== 'function' ||
+    !(w.HEAPU8 instanceof Uint8Array)
+  )
+    return null;
   return w as SodiumWasm;
 }
 
@@ -71,7 +85,10 @@ function wasmKeyedBlake2b(s: Sodium, wasm: SodiumWasm, key: Uint8Array): KeyedHa
   let base = 0;
   const reserve = (bytes: number) => {
     if (bytes <= cap) return;
-    if (base) { wasm.HEAPU8.fill(0, base, base + keyLen); wasm._free(base); }
+    if (base) {
+      wasm.HEAPU8.fill(0, base, base + keyLen);
+      wasm._free(base);
+    }
     cap = Math.max(bytes, 4096);
     base = wasm._malloc(64 + keyLen + cap);
     if (!base) throw new Error('libsodium: out of memory');

@@ -31,7 +31,11 @@ export function webhookSigner(mk: MasterKey, key: WrappedKey): WebhookSigner {
   return mk._use((_k, s) => {
     const hash = keyedBlake2b(s, raw);
     let wiped = false;
-    mk._track(() => { wiped = true; hash.wipe(); s.memzero(raw); });
+    mk._track(() => {
+      wiped = true;
+      hash.wipe();
+      s.memzero(raw);
+    });
     const secret = (id: string, salt: string) => {
       if (wiped) throw new SealedError('the server was sealed: its keys are gone');
       return SECRET_PREFIX + hash(null, `hush-webhook-secret\n${id}\n${salt}`).toString('base64url');

@@ -74,30 +74,46 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
   });
   // Unseal submissions from the moment they arrive (before their body is read) until they are answered.
   const submissions = new Map<FastifyRequest, () => void>();
-  const finish = (req: FastifyRequest) => { submissions.get(req)?.(); submissions.delete(req); };
+  const finish = (req: FastifyRequest) => {
+    submissions.get(req)?.();
+    submissions.delete(req);
+  };
   // Callback-style hooks: they run on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (req, _reply, done) => {
     // The client reset the connection after sending its request: no address, nobody to answer (request_aborted, at debug level).
     if (req.ip === undefined) return done(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     const go = () => {
       req.sealEpoch = seal.epoch;
-      if (seal.sealed && !req.routeOptions.config?.whileSealed) done(new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)'));
+      if (seal.sealed && !req.routeOptions.config?.whileSealed)
+        done(new SealedError('the vault is sealed: unseal it with `hush operator unseal` (docs/keys.md)'));
       else done();
     };
     const cfg = req.routeOptions.config;
     if (cfg?.unsealSubmission) {
       let resolve!: () => void;
-      const p = new Promise<void>((r) => { resolve = r; });
+      const p = new Promise<void>((r) => {
+        resolve = r;
+      });
       submissions.set(req, resolve);
       (req as FastifyRequest & { submission?: Promise<void> }).submission = p;
     }
     if (cfg?.awaitOpen) {
-      const pending = [...submissions.keys()].map((r) => (r as FastifyRequest & { submission?: Promise<void> }).submission).filter((p) => p !== undefined);
-      Promise.all(pending).then(() => seal.settled()).then(go, go);
+      const pending = [...submissions.keys()]
+        .map((r) => (r as FastifyRequest & { submission?: Promise<void> }).submission)
+        .filter((p) => p !== undefined);
+      Promise.all(pending)
+        .then(() => seal.settled())
+        .then(go, go);
     } else go();
   });
-  app.addHook('onResponse', (req, _reply, done) => { if (submissions.has(req)) finish(req); done(); });
-  app.addHook('onRequestAbort', (req, done) => { if (submissions.has(req)) finish(req); done(); });
+  app.addHook('onResponse', (req, _reply, done) => {
+    if (submissions.has(req)) finish(req);
+    done();
+  });
+  app.addHook('onRequestAbort', (req, done) => {
+    if (submissions.has(req)) finish(req);
+    done();
+  });
   app.addHook('onSend', (req, reply, payload, done) => {
     const stream = payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function';
     if (stream && seal.epoch === req.sealEpoch && !req.routeOptions.config?.whileSealed) {
@@ -105,8 +121,14 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
       streams.add(st);
       st.once('close', () => streams.delete(st));
     }
-    if (seal.epoch === req.sealEpoch || req.routeOptions.config?.whileSealed || reply.statusCode >= 400) { done(null, payload); return; }
-    if (!stream && req.method !== 'GET' && req.method !== 'HEAD') { done(null, payload); return; }
+    if (seal.epoch === req.sealEpoch || req.routeOptions.config?.whileSealed || reply.statusCode >= 400) {
+      done(null, payload);
+      return;
+    }
+    if (!stream && req.method !== 'GET' && req.method !== 'HEAD') {
+      done(null, payload);
+      return;
+    }
     if (stream) (payload as { destroy(): void }).destroy();
     reply.code(503).header('content-type', 'application/json; charset=utf-8').removeHeader('content-disposition').removeHeader('etag');
     done(null, JSON.stringify({ error: { code: 'sealed', message: 'the vault was sealed while this request ran', requestId: req.id } }));
@@ -118,7 +140,10 @@ function sealGuard(app: FastifyInstance, seal: SealControl): void {
 let idPool = Buffer.alloc(0);
 let idOffset = 0;
 const newRequestId = () => {
-  if (idOffset + 8 > idPool.length) { idPool = randomBytes(4096); idOffset = 0; }
+  if (idOffset + 8 > idPool.length) {
+    idPool = randomBytes(4096);
+    idOffset = 0;
+  }
   const id = `req_${idPool.toString('hex', idOffset, idOffset + 8)}`;
   idOffset += 8;
   return id;
@@ -135,7 +160,10 @@ function sharedRateLimitStore(limit: SharedRateLimit) {
   return class SharedRateLimitStore {
     prefix = '';
     incr(key: string, cb: RateLimitCallback, timeWindow: number, max: number): void {
-      limit.take(this.prefix + key, timeWindow, max).then((r) => cb(null, r), (e: Error) => cb(e));
+      limit.take(this.prefix + key, timeWindow, max).then(
+        (r) => cb(null, r),
+        (e: Error) => cb(e),
+      );
     }
     /**
      * A route with its own limit counts apart, as the plugin's stores do. The
@@ -165,7 +193,10 @@ function clientErrorAnswer(code: string | undefined): [number, string, string] {
  */
 function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   // A client that hung up (mid-body: the parser sees the stream end early) is not a malformed request.
-  if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || socket.destroyed) { socket.destroy(); return; }
+  if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
   const [status, code, message] = clientErrorAnswer(err.code);
   const requestId = newRequestId();
   const body = JSON.stringify({ error: { code, message, requestId } });
@@ -173,8 +204,9 @@ function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, s
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
-      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\n` +
-      'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' + body,
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\n` +
+        'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' +
+        body,
     );
   }
   socket.destroy();
@@ -198,8 +230,12 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   const m = opts.metrics?.metrics;
   const refused = m ? (reason: Parameters<typeof m.connectionRefused>[0]) => m.connectionRefused(reason) : undefined;
   const limits = {
-    requestTimeoutMs: cfg.requestTimeoutMs, keepAliveTimeoutMs: cfg.keepAliveTimeoutMs, maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
-    maxConnections: cfg.maxConnections, trustProxy: cfg.trustProxy, refused,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    keepAliveTimeoutMs: cfg.keepAliveTimeoutMs,
+    maxConnectionsPerAddress: cfg.maxConnectionsPerAddress,
+    maxConnections: cfg.maxConnections,
+    trustProxy: cfg.trustProxy,
+    refused,
   };
   const timeouts = serverTimeoutOptions(limits);
   const app = Fastify({
@@ -213,7 +249,12 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     // The server's own id, always: a client's X-Request-Id is recorded beside it (clientRequestId), never in its place.
     genReqId: () => newRequestId(),
     // Log lines of a request carry the client's own id too, when it sent one, to find them by it.
-    childLoggerFactory: (logger: { child: (b: object, o?: object) => unknown }, bindings: object, childOpts: object, raw: { headers: Record<string, string | string[] | undefined> }) => {
+    childLoggerFactory: (
+      logger: { child: (b: object, o?: object) => unknown },
+      bindings: object,
+      childOpts: object,
+      raw: { headers: Record<string, string | string[] | undefined> },
+    ) => {
       const cid = clientRequestId(raw);
       return logger.child(cid ? { ...bindings, clientRequestId: cid } : bindings, childOpts);
     },
@@ -235,7 +276,12 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
   limitConnectionsPerAddress(app.server, limits, app.log);
   // Pipelined requests one at a time per connection, and a budget for answers that clients do not read (backpressure.ts).
   refuseLargeBodiesEarly(app.server, cfg.bodyLimitBytes, newRequestId);
-  const backpressure = limitPipelining(app.server, { stallMs: cfg.requestTimeoutMs, requestId: newRequestId, log: app.log, refused: refused && (() => refused('pipelined')) });
+  const backpressure = limitPipelining(app.server, {
+    stallMs: cfg.requestTimeoutMs,
+    requestId: newRequestId,
+    log: app.log,
+    refused: refused && (() => refused('pipelined')),
+  });
   // Vault's LIST method, which Node's parser refuses, for the KV v2 routes (list-method.ts).
   if (cfg.kvMount) acceptListMethod(app.server, cfg.kvMount);
 
@@ -244,7 +290,13 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send({ error: { code: 'route_not_found', message: `no route ${req.method} ${redactTokens(req.url.split('?')[0]).slice(0, 200)}`, requestId: req.id } });
+    reply.status(404).send({
+      error: {
+        code: 'route_not_found',
+        message: `no route ${req.method} ${redactTokens(req.url.split('?')[0]).slice(0, 200)}`,
+        requestId: req.id,
+      },
+    });
   });
 
   operationIds(app);
@@ -257,7 +309,11 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
     timeWindow: cfg.rateLimitWindowMs,
     errorResponseBuilder: (req, ctx) => ({
       statusCode: 429,
-      error: { code: 'rate_limited', message: `rate limit of ${ctx.max} requests per ${Math.round(ctx.ttl / 1000) || 1}s exceeded; retry after ${ctx.after}`, requestId: req.id },
+      error: {
+        code: 'rate_limited',
+        message: `rate limit of ${ctx.max} requests per ${Math.round(ctx.ttl / 1000) || 1}s exceeded; retry after ${ctx.after}`,
+        requestId: req.id,
+      },
     }),
   });
 
@@ -283,9 +339,21 @@ export async function buildApp(c: Container, opts: AppOptions): Promise<FastifyI
 
   // Getters: a sealable container's services are the ones of the vault as it is when the request runs.
   if (opts.seal) sealGuard(app, opts.seal);
-  registerAuth(app, { get tokens() { return c.tokens; }, get audit() { return c.audit; }, authFailLimit: cfg.authFailLimit, session: cookieAuth(app, c, cfg.ui) });
+  registerAuth(app, {
+    get tokens() {
+      return c.tokens;
+    },
+    get audit() {
+      return c.audit;
+    },
+    authFailLimit: cfg.authFailLimit,
+    session: cookieAuth(app, c, cfg.ui),
+  });
   // The web UI and its sessions (docs/ui.md); --no-ui: neither.
-  if (cfg.ui) { uiRoutes(app); sessionRoutes(app, c); }
+  if (cfg.ui) {
+    uiRoutes(app);
+    sessionRoutes(app, c);
+  }
 
   if (opts.metrics) metricsRoutes(app, opts.metrics.metrics, opts.metrics.public);
   sysRoutes(app, c, opts.seal ?? null);

@@ -58,11 +58,19 @@ declare module 'fastify' {
   }
 }
 
-export function registerAuth(app: FastifyInstance, deps: {
-  tokens: TokenService; audit: Pick<AuditService, 'record' | 'announce'>; authFailLimit: number;
-  /** The web UI's sessions (http/session.ts): the cookie, for a request with no token header; a session's token sent as a bearer token is refused. */
-  session?: { fromCookie(req: FastifyRequest, reply: FastifyReply): (() => Promise<Principal>) | null; checkBearer(p: Principal): Promise<void> };
-}) {
+export function registerAuth(
+  app: FastifyInstance,
+  deps: {
+    tokens: TokenService;
+    audit: Pick<AuditService, 'record' | 'announce'>;
+    authFailLimit: number;
+    /** The web UI's sessions (http/session.ts): the cookie, for a request with no token header; a session's token sent as a bearer token is refused. */
+    session?: {
+      fromCookie(req: FastifyRequest, reply: FastifyReply): (() => Promise<Principal>) | null;
+      checkBearer(p: Principal): Promise<void>;
+    };
+  },
+) {
   // auth.fail events: one per address per minute, carrying counts (docs/audit.md).
   const authFails = authFailAggregator({
     record: (ctx, input) => deps.audit.record(ctx, input),
@@ -74,8 +82,15 @@ export function registerAuth(app: FastifyInstance, deps: {
     const p = req.principal;
     if (p && p.grants.some((g) => g.kind === 'root')) {
       try {
-        void deps.audit.announce(req.auditCtx, 'root.used', { method: req.method, route: req.routeOptions.url ?? null, status: reply.statusCode, ip: req.ip });
-      } catch { /* sealed meanwhile: no key to sign with, nothing to announce */ }
+        void deps.audit.announce(req.auditCtx, 'root.used', {
+          method: req.method,
+          route: req.routeOptions.url ?? null,
+          status: reply.statusCode,
+          ip: req.ip,
+        });
+      } catch {
+        /* sealed meanwhile: no key to sign with, nothing to announce */
+      }
     }
     done();
   });
@@ -120,7 +135,14 @@ export function registerAuth(app: FastifyInstance, deps: {
       }
       throw e;
     }
-    req.auditCtx = { actorId: req.principal.tokenId, actorName: req.principal.name, ip: req.ip, requestId: req.id, clientRequestId: req.auditCtx.clientRequestId, grants: req.principal.grants };
+    req.auditCtx = {
+      actorId: req.principal.tokenId,
+      actorName: req.principal.name,
+      ip: req.ip,
+      requestId: req.id,
+      clientRequestId: req.auditCtx.clientRequestId,
+      grants: req.principal.grants,
+    };
   });
 
   app.addHook('preHandler', async (req) => {
@@ -133,8 +155,12 @@ export function registerAuth(app: FastifyInstance, deps: {
     const action = req.routeOptions.config?.action ?? 'request';
     try {
       await deps.audit.record(req.auditCtx, {
-        action, outcome: 'denied', project: 'project' in missing ? missing.project : null, env: 'env' in missing ? missing.env : null,
-        target: { route: req.routeOptions.url ?? null, method: req.method }, detail: { missing: label },
+        action,
+        outcome: 'denied',
+        project: 'project' in missing ? missing.project : null,
+        env: 'env' in missing ? missing.env : null,
+        target: { route: req.routeOptions.url ?? null, method: req.method },
+        detail: { missing: label },
       });
     } catch (e) {
       req.log.error({ err: { message: (e as Error).message } }, 'could not record denied audit event');
@@ -153,15 +179,30 @@ export function registerAuth(app: FastifyInstance, deps: {
     const action = req.routeOptions.config?.action;
     if (!action || action.startsWith('audit.') || !req.principal || deniedRecorded.has(req)) return;
     const { status, body } = toErrorBody(err, req.id, req);
-    if (status === 401 || status === 429 || body.error.code === 'request_aborted' || body.error.code === 'audit_unavailable' || body.error.code === 'storage_unavailable' || body.error.code === 'sealed') return;
+    if (
+      status === 401 ||
+      status === 429 ||
+      body.error.code === 'request_aborted' ||
+      body.error.code === 'audit_unavailable' ||
+      body.error.code === 'storage_unavailable' ||
+      body.error.code === 'sealed'
+    )
+      return;
     const params = (req.params ?? {}) as Record<string, unknown>;
     const str = (v: unknown, max: number) => (typeof v === 'string' && v ? v.slice(0, max) : null);
     const key = str(params.key, 256);
     let extra: ReturnType<NonNullable<typeof req.routeOptions.config.auditFailure>> = {};
-    try { extra = req.routeOptions.config?.auditFailure?.(req) ?? {}; } catch { /* a body that failed its schema: the route and status still say what happened */ }
+    try {
+      extra = req.routeOptions.config?.auditFailure?.(req) ?? {};
+    } catch {
+      /* a body that failed its schema: the route and status still say what happened */
+    }
     try {
       await deps.audit.record(req.auditCtx, {
-        action, outcome: status === 403 ? 'denied' : 'error', project: str(params.p, 63), env: str(params.e, 63),
+        action,
+        outcome: status === 403 ? 'denied' : 'error',
+        project: str(params.p, 63),
+        env: str(params.e, 63),
         target: { route: req.routeOptions.url ?? null, method: req.method, ...(key ? { key } : {}), ...extra.target },
         detail: { status, code: body.error.code, ...extra.detail },
       });

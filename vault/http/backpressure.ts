@@ -69,7 +69,13 @@ export function limitPipelining(server: Server, o: BackpressureOptions): Backpre
   const handlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners('request');
 
-  const start = (sock: Sock, c: Connection, req: IncomingMessage, res: ServerResponse, handle: (req: IncomingMessage, res: ServerResponse) => void) => {
+  const start = (
+    sock: Sock,
+    c: Connection,
+    req: IncomingMessage,
+    res: ServerResponse,
+    handle: (req: IncomingMessage, res: ServerResponse) => void,
+  ) => {
     c.busy = true;
     c.progress = Date.now();
     c.pending = 0;
@@ -86,9 +92,14 @@ export function limitPipelining(server: Server, o: BackpressureOptions): Backpre
     res.once('close', end);
     handle(req, res);
   };
-  const handleAll = (req: IncomingMessage, res: ServerResponse) => { for (const h of handlers) h.call(server, req, res); };
+  const handleAll = (req: IncomingMessage, res: ServerResponse) => {
+    for (const h of handlers) h.call(server, req, res);
+  };
   const next = (sock: Sock, c: Connection) => {
-    if (sock.destroyed) { c.waiting.length = 0; return; }
+    if (sock.destroyed) {
+      c.waiting.length = 0;
+      return;
+    }
     const item = c.waiting.shift();
     if (!item) return;
     const last = c.refused && c.waiting.length === 0;
@@ -97,11 +108,28 @@ export function limitPipelining(server: Server, o: BackpressureOptions): Backpre
   const refuse = (req: IncomingMessage, res: ServerResponse) => {
     const requestId = o.requestId();
     o.refused?.();
-    o.log.info({ reqId: requestId, remoteAddress: req.socket.remoteAddress, limit: MAX_WAITING_REQUESTS }, 'too many pipelined requests on one connection: answered 429 and closed');
-    const body = JSON.stringify({ error: { code: 'too_many_pipelined_requests', message: `more than ${MAX_WAITING_REQUESTS} requests were sent ahead on one connection without reading their answers; this connection is closed: send fewer at a time, or read the answers first`, requestId } });
+    o.log.info(
+      { reqId: requestId, remoteAddress: req.socket.remoteAddress, limit: MAX_WAITING_REQUESTS },
+      'too many pipelined requests on one connection: answered 429 and closed',
+    );
+    const body = JSON.stringify({
+      error: {
+        code: 'too_many_pipelined_requests',
+        message:
+          `more than ${MAX_WAITING_REQUESTS} requests were` +
+          ` sent ahead on one connection without reading` +
+          (` their answers; this connection is closed: send` + ` fewer at a time, or read the answers first`),
+        requestId,
+      },
+    });
     res.writeHead(429, {
-      'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId,
-      'retry-after': String(RETRY_AFTER_S), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'close',
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': requestId,
+      'retry-after': String(RETRY_AFTER_S),
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      connection: 'close',
     });
     res.end(body);
   };
@@ -113,14 +141,19 @@ export function limitPipelining(server: Server, o: BackpressureOptions): Backpre
       c = { busy: false, waiting: [], refused: false, ignored: 0, progress: 0, pending: 0 };
       conns.set(sock, c);
       const conn = c;
-      sock.on('drain', () => { conn.progress = Date.now(); });
+      sock.on('drain', () => {
+        conn.progress = Date.now();
+      });
     }
     if (c.refused) {
       // Parsed from the same read as the refused one (at most one read's worth): never handled. A client that keeps sending is cut off.
       if (++c.ignored > MAX_IGNORED) sock.destroy();
       return;
     }
-    if (!c.busy) { start(sock, c, req, res, handleAll); return; }
+    if (!c.busy) {
+      start(sock, c, req, res, handleAll);
+      return;
+    }
     c.waiting.push([req, res]);
     if (c.waiting.length > MAX_WAITING_REQUESTS) {
       c.refused = true;
@@ -131,18 +164,24 @@ export function limitPipelining(server: Server, o: BackpressureOptions): Backpre
   });
 
   // Stalled answers: a connection whose unread answer has not shrunk for stallMs.
-  const sweep = setInterval(() => {
-    const now = Date.now();
-    for (const [sock, c] of active) {
-      const n = sock.writableLength;
-      if (n === 0 || n < c.pending) c.progress = now;
-      c.pending = n;
-      if (n > 0 && now - c.progress > o.stallMs) {
-        o.log.info({ remoteAddress: (sock as unknown as { remoteAddress?: string }).remoteAddress, unreadBytes: n }, 'connection closed: its client read nothing of the answer within --request-timeout');
-        sock.destroy();
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [sock, c] of active) {
+        const n = sock.writableLength;
+        if (n === 0 || n < c.pending) c.progress = now;
+        c.pending = n;
+        if (n > 0 && now - c.progress > o.stallMs) {
+          o.log.info(
+            { remoteAddress: (sock as unknown as { remoteAddress?: string }).remoteAddress, unreadBytes: n },
+            'connection closed: its client read nothing of the answer within --request-timeout',
+          );
+          sock.destroy();
+        }
       }
-    }
-  }, Math.max(250, Math.min(5_000, Math.floor(o.stallMs / 4))));
+    },
+    Math.max(250, Math.min(5_000, Math.floor(o.stallMs / 4))),
+  );
   sweep.unref();
   server.once('close', () => clearInterval(sweep));
 
@@ -172,10 +211,20 @@ export function refuseLargeBodiesEarly(server: Server, bodyLimit: number, reques
       return;
     }
     const id = requestId();
-    const body = JSON.stringify({ error: { code: 'payload_too_large', message: `request body is larger than the server's limit of ${bodyLimit} bytes (--body-limit): send less at a time`, requestId: id } });
+    const body = JSON.stringify({
+      error: {
+        code: 'payload_too_large',
+        message: `request body is larger than the server's limit of ${bodyLimit} bytes (--body-limit): send less at a time`,
+        requestId: id,
+      },
+    });
     res.writeHead(413, {
-      'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': id,
-      'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'close',
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': id,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      connection: 'close',
     });
     res.end(body);
   });
@@ -189,10 +238,37 @@ export function refuseLargeBodiesEarly(server: Server, bodyLimit: number, reques
  */
 export function responseBudget(app: FastifyInstance, bp: Backpressure, bufferBytes: number): void {
   app.addHook('onSend', (req, reply, payload, done) => {
-    const size = typeof payload === 'string' ? (payload.length >= LARGE_RESPONSE_BYTES / 3 ? Buffer.byteLength(payload) : 0) : Buffer.isBuffer(payload) ? payload.length : 0;
-    if (size < LARGE_RESPONSE_BYTES || bp.buffered() + size <= bufferBytes) { done(null, payload); return; }
-    req.log.info({ buffered: bp.buffered(), size, limit: bufferBytes }, 'answer refused: the answers waiting for slow clients fill --response-buffer-limit');
-    reply.code(503).header('content-type', 'application/json; charset=utf-8').header('retry-after', String(RETRY_AFTER_S)).removeHeader('etag').removeHeader('content-disposition');
-    done(null, JSON.stringify({ error: { code: 'server_busy', message: 'the server holds too many answers that clients have not read yet (--response-buffer-limit); retry later', requestId: req.id } }));
+    const size =
+      typeof payload === 'string'
+        ? payload.length >= LARGE_RESPONSE_BYTES / 3
+          ? Buffer.byteLength(payload)
+          : 0
+        : Buffer.isBuffer(payload)
+          ? payload.length
+          : 0;
+    if (size < LARGE_RESPONSE_BYTES || bp.buffered() + size <= bufferBytes) {
+      done(null, payload);
+      return;
+    }
+    req.log.info(
+      { buffered: bp.buffered(), size, limit: bufferBytes },
+      'answer refused: the answers waiting for slow clients fill --response-buffer-limit',
+    );
+    reply
+      .code(503)
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('retry-after', String(RETRY_AFTER_S))
+      .removeHeader('etag')
+      .removeHeader('content-disposition');
+    done(
+      null,
+      JSON.stringify({
+        error: {
+          code: 'server_busy',
+          message: 'the server holds too many answers that clients have not read yet (--response-buffer-limit); retry later',
+          requestId: req.id,
+        },
+      }),
+    );
   });
 }

@@ -47,12 +47,20 @@ export function limitTotalConnections(server: Server, l: ConnectionLimits, log: 
   const warn = oncePerMinute();
   server.on('drop', (data?: { remoteAddress?: string }) => {
     l.refused?.('max_connections');
-    if (warn('total')) log.warn({ remoteAddress: data?.remoteAddress, limit: l.maxConnections }, 'connection refused: the server already holds the most open connections allowed (--max-connections)');
+    if (warn('total'))
+      log.warn(
+        { remoteAddress: data?.remoteAddress, limit: l.maxConnections },
+        'connection refused: the server already holds the most open connections allowed (--max-connections)',
+      );
   });
 }
 
 /** Options for http(s).createServer: how long a client may take to send its headers, and how often that is checked. */
-export function serverTimeoutOptions(l: ConnectionLimits): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+export function serverTimeoutOptions(l: ConnectionLimits): {
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+} {
   return {
     headersTimeout: Math.min(HEADERS_TIMEOUT_MS, l.requestTimeoutMs),
     requestTimeout: l.requestTimeoutMs,
@@ -78,7 +86,10 @@ export function limitConnectionsPerAddress(server: Server, l: ConnectionLimits, 
     if (n > l.maxConnectionsPerAddress) {
       l.refused?.('per_address');
       if (warn(addr)) {
-        log.warn({ remoteAddress: addr, limit: l.maxConnectionsPerAddress }, 'connection refused: this address already holds the most open connections allowed (--max-connections-per-address)');
+        log.warn(
+          { remoteAddress: addr, limit: l.maxConnectionsPerAddress },
+          'connection refused: this address already holds the most open connections allowed (--max-connections-per-address)',
+        );
       }
       socket.destroy();
       return;

@@ -28,7 +28,9 @@ export function utf8JsonParser(app: FastifyInstance) {
 function parseNullPrototype(text: string, done: (err: Error | null, body?: unknown) => void): void {
   let body: unknown;
   try {
-    body = JSON.parse(text, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.assign(Object.create(null) as object, v) : v));
+    body = JSON.parse(text, (_k, v: unknown) =>
+      v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.assign(Object.create(null) as object, v) : v,
+    );
   } catch {
     return done(new HushError('invalid_json', 400, 'the body is not valid JSON'), undefined);
   }

@@ -59,7 +59,9 @@ export class ListRewriter {
   }
 
   /** True once the connection is in pass-through (tests). */
-  get passing(): boolean { return this.state === 'pass'; }
+  get passing(): boolean {
+    return this.state === 'pass';
+  }
 
   feed(chunk: Buffer): Buffer {
     const out: Buffer[] = [];
@@ -84,11 +86,13 @@ export class ListRewriter {
           let j = i;
           while (j < chunk.length && this.heldLen + (j - i) < this.match.length && chunk[j] === this.match[this.heldLen + (j - i)]) j++;
           const took = chunk.subarray(i, j);
-          this.held.push(took); this.heldLen += took.length;
+          this.held.push(took);
+          this.heldLen += took.length;
           i = j;
           if (this.heldLen === this.match.length) {
             const rewritten = Buffer.concat([Buffer.from('GET '), this.match.subarray(5)]);
-            this.held = []; this.heldLen = 0;
+            this.held = [];
+            this.heldLen = 0;
             out.push(rewritten);
             this.headBytes(rewritten);
             this.querySeen = false;
@@ -96,10 +100,14 @@ export class ListRewriter {
           } else if (i < chunk.length) {
             // Not a LIST under the mount: the bytes go on unchanged.
             const held = Buffer.concat(this.held);
-            this.held = []; this.heldLen = 0;
+            this.held = [];
+            this.heldLen = 0;
             out.push(held);
             this.state = 'head';
-            if (!this.headBytes(held)) { this.toPass(); break; }
+            if (!this.headBytes(held)) {
+              this.toPass();
+              break;
+            }
           }
           break;
         }
@@ -114,7 +122,10 @@ export class ListRewriter {
           this.headBytes(part);
           i = j;
           if (i < chunk.length) {
-            if (chunk[i] !== 32) { this.toPass(); break; }
+            if (chunk[i] !== 32) {
+              this.toPass();
+              break;
+            }
             const suffix = Buffer.from(this.querySeen ? '&list=true' : '?list=true');
             out.push(suffix);
             this.headBytes(suffix);
@@ -131,7 +142,10 @@ export class ListRewriter {
           const part = chunk.subarray(i, end);
           out.push(part);
           i = end;
-          if (!this.headBytes(part)) { this.toPass(); break; }
+          if (!this.headBytes(part)) {
+            this.toPass();
+            break;
+          }
           if (at !== -1) this.endOfHead(Buffer.concat(this.head));
           break;
         }
@@ -151,20 +165,32 @@ export class ListRewriter {
           out.push(part);
           i = end;
           this.line = Buffer.concat([this.line, part]);
-          if (this.line.length > (this.state === 'trailers' ? MAX_HEAD : MAX_CHUNK_LINE)) { this.toPass(); break; }
+          if (this.line.length > (this.state === 'trailers' ? MAX_HEAD : MAX_CHUNK_LINE)) {
+            this.toPass();
+            break;
+          }
           if (j !== -1) {
             const line = this.line;
             this.line = Buffer.alloc(0);
-            if (line.length < 2 || line[line.length - 2] !== 13) { this.toPass(); break; }
+            if (line.length < 2 || line[line.length - 2] !== 13) {
+              this.toPass();
+              break;
+            }
             if (this.state === 'trailers') {
               if (line.length === 2) this.state = 'start';
               else if (line.includes(13) && line.indexOf(13) !== line.length - 2) this.toPass();
             } else {
               const m = /^([0-9A-Fa-f]{1,13})(;[^\r\n]*)?\r\n$/.exec(line.toString('latin1'));
-              if (!m) { this.toPass(); break; }
+              if (!m) {
+                this.toPass();
+                break;
+              }
               const size = parseInt(m[1], 16);
               if (size === 0) this.state = 'trailers';
-              else { this.remaining = size; this.state = 'chunk-data'; }
+              else {
+                this.remaining = size;
+                this.state = 'chunk-data';
+              }
             }
           }
           break;
@@ -174,14 +200,20 @@ export class ListRewriter {
           out.push(chunk.subarray(i, i + n));
           i += n;
           this.remaining -= n;
-          if (this.remaining === 0) { this.state = 'chunk-crlf'; this.remaining = 2; }
+          if (this.remaining === 0) {
+            this.state = 'chunk-crlf';
+            this.remaining = 2;
+          }
           break;
         }
         case 'chunk-crlf': {
           const b = chunk[i];
           out.push(chunk.subarray(i, i + 1));
           i++;
-          if (b !== CRLF[2 - this.remaining]) { this.toPass(); break; }
+          if (b !== CRLF[2 - this.remaining]) {
+            this.toPass();
+            break;
+          }
           if (--this.remaining === 0) this.state = 'chunk-size';
           break;
         }
@@ -193,7 +225,8 @@ export class ListRewriter {
   /** Bytes held back at the end of the stream (a message start that never completed). */
   flush(): Buffer {
     const held = Buffer.concat(this.held);
-    this.held = []; this.heldLen = 0;
+    this.held = [];
+    this.heldLen = 0;
     return held;
   }
 
@@ -206,21 +239,30 @@ export class ListRewriter {
 
   private toPass(): void {
     this.state = 'pass';
-    this.head = []; this.headLen = 0; this.tail = Buffer.alloc(0); this.line = Buffer.alloc(0);
+    this.head = [];
+    this.headLen = 0;
+    this.tail = Buffer.alloc(0);
+    this.line = Buffer.alloc(0);
   }
 
   /** The head is complete: how its body is framed decides what comes next. */
   private endOfHead(whole: Buffer): void {
-    this.head = []; this.headLen = 0; this.tail = Buffer.alloc(0);
+    this.head = [];
+    this.headLen = 0;
+    this.tail = Buffer.alloc(0);
     const text = whole.toString('latin1');
     const lines = text.slice(0, -4).split('\r\n');
     const requestLine = lines[0];
     // A bare LF anywhere, or a request line the parser would read otherwise: not ours to follow.
-    if (text.slice(0, -4).replace(/\r\n/g, '').includes('\n') || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ \S+ HTTP\/1\.[01]$/.test(requestLine)) return this.toPass();
+    if (text.slice(0, -4).replace(/\r\n/g, '').includes('\n') || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ \S+ HTTP\/1\.[01]$/.test(requestLine))
+      return this.toPass();
     const method = requestLine.slice(0, requestLine.indexOf(' '));
     // Most heads (a GET) name none of the headers that frame a body or
     // change the protocol: then the next message starts right after this one.
-    if (method !== 'CONNECT' && !FRAMING.test(text)) { this.state = 'start'; return; }
+    if (method !== 'CONNECT' && !FRAMING.test(text)) {
+      this.state = 'start';
+      return;
+    }
     let contentLength: number | null = null;
     let chunked = false;
     let te = false;
@@ -234,7 +276,8 @@ export class ListRewriter {
         contentLength = Number(value);
       } else if (name === 'transfer-encoding') {
         if (te || value.toLowerCase() !== 'chunked') return this.toPass();
-        te = true; chunked = true;
+        te = true;
+        chunked = true;
       } else if (name === 'upgrade' || (name === 'expect' && value.toLowerCase() !== '100-continue')) {
         return this.toPass();
       } else if (name === 'connection' && /(^|,)\s*upgrade\s*(,|$)/i.test(value)) {
@@ -242,8 +285,16 @@ export class ListRewriter {
       }
     }
     if (method === 'CONNECT' || (chunked && contentLength !== null)) return this.toPass();
-    if (chunked) { this.state = 'chunk-size'; this.line = Buffer.alloc(0); return; }
-    if (contentLength) { this.remaining = contentLength; this.state = 'body'; return; }
+    if (chunked) {
+      this.state = 'chunk-size';
+      this.line = Buffer.alloc(0);
+      return;
+    }
+    if (contentLength) {
+      this.remaining = contentLength;
+      this.state = 'body';
+      return;
+    }
     this.state = 'start';
   }
 }
@@ -251,7 +302,9 @@ export class ListRewriter {
 const FRONTED = Symbol('hush.listFront');
 
 /** What Node's HTTP server checks before it reads a socket natively (see acceptListMethod). */
-interface ConsumableHandle { _consumed?: boolean }
+interface ConsumableHandle {
+  _consumed?: boolean;
+}
 
 /**
  * Puts the LIST front before the HTTP parser of `server` (an http or https

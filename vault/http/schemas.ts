@@ -10,11 +10,20 @@ export const typed = (app: FastifyInstance) => app.withTypeProvider<TypeBoxTypeP
  * auditFailure): Fastify types those with a plain FastifyRequest, not the route's schema. The auth callback
  * runs in preHandler, after validation; prefetch and auditFailure read strings only.
  */
-export const paramsOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.params;
+export const paramsOf =
+  <S extends TSchema>(_schema: S) =>
+  (req: FastifyRequest): Static<S> =>
+    req.params;
 /** The validated query string, as `schema` types it, for a route's auth callback (preHandler: after validation). */
-export const queryOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.query;
+export const queryOf =
+  <S extends TSchema>(_schema: S) =>
+  (req: FastifyRequest): Static<S> =>
+    req.query;
 /** The validated body, as `schema` types it, for a route's auth callback (preHandler: after validation). */
-export const bodyOf = <S extends TSchema>(_schema: S) => (req: FastifyRequest): Static<S> => req.body;
+export const bodyOf =
+  <S extends TSchema>(_schema: S) =>
+  (req: FastifyRequest): Static<S> =>
+    req.body;
 
 export const projectOf = paramsOf(Type.Object({ p: Type.String() }));
 export const envOf = paramsOf(Type.Object({ p: Type.String(), e: Type.String() }));
@@ -28,7 +37,12 @@ export const EnvParams = Type.Object({ p: ProjectName, e: EnvName }, { additiona
 export const KeyParams = Type.Object({ p: ProjectName, e: EnvName, key: KeyName }, { additionalProperties: false });
 
 export const ErrorSchema = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
 });
 
 /** The error shape, as the shared schema (components/schemas/Error) that http/openapi.ts registers. */
@@ -42,7 +56,14 @@ export function withErrors(ok: Record<number, TSchema>): Record<number, TSchema>
 export const Project = Type.Object({ name: Type.String(), createdAt: Type.String() });
 export const Env = Type.Object({ name: Type.String(), revision: Type.Number(), createdAt: Type.String() });
 export const Token = Type.Object({
-  id: Type.String(), name: Type.String(), description: Type.String(), scopes: Type.Array(Type.String()), parentId: Type.Union([Type.String(), Type.Null()]),
-  cidrs: Type.Array(Type.String()), createdAt: Type.String(), expiresAt: Type.Union([Type.String(), Type.Null()]),
-  revokedAt: Type.Union([Type.String(), Type.Null()]), lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  scopes: Type.Array(Type.String()),
+  parentId: Type.Union([Type.String(), Type.Null()]),
+  cidrs: Type.Array(Type.String()),
+  createdAt: Type.String(),
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+  revokedAt: Type.Union([Type.String(), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
 });

@@ -42,7 +42,10 @@ function setCookie(req: FastifyRequest, reply: FastifyReply, value: string | nul
   }
   // __Host- cookies exist only with Path=/ (the browser refuses any other).
   const paths = req.protocol === 'https' ? ['/'] : PLANTABLE_PATHS;
-  reply.header('set-cookie', paths.map((p) => `${cookieName(req)}=; Path=${p}; HttpOnly; SameSite=Strict${secure}; Max-Age=0`));
+  reply.header(
+    'set-cookie',
+    paths.map((p) => `${cookieName(req)}=; Path=${p}; HttpOnly; SameSite=Strict${secure}; Max-Age=0`),
+  );
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -60,7 +63,9 @@ export function assertSameOrigin(req: FastifyRequest): void {
   const site = req.headers['sec-fetch-site'];
   const own = `${req.protocol}://${req.host}`;
   if (typeof origin !== 'string' || origin !== own || (site !== undefined && site !== 'same-origin')) {
-    throw new CsrfRefusedError('a request that changes something with the web UI session cookie must come from the UI itself (same origin)');
+    throw new CsrfRefusedError(
+      'a request that changes something with the web UI session cookie must come from the UI itself (same origin)',
+    );
   }
 }
 
@@ -87,7 +92,9 @@ export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean)
       if (values.length > 1) {
         // Which one is ours cannot be told: one may have been planted (session fixation). Refuse and clear them all.
         setCookie(req, reply, null);
-        throw new SessionAmbiguousError('this request carries the web UI session cookie more than once (one may have been set by another page on this host): log in again');
+        throw new SessionAmbiguousError(
+          'this request carries the web UI session cookie more than once (one may have been set by another page on this host): log in again',
+        );
       }
       // Reads too: an <img> or fetch from another site (another port of this host included) must not act as the
       // user. Browsers always send Sec-Fetch-Site; a client without it is no browser, so no CSRF victim.
@@ -114,37 +121,66 @@ export function cookieAuth(app: FastifyInstance, c: Container, enabled: boolean)
 export function sessionRoutes(app: FastifyInstance, c: Container) {
   // sessionTokenId: the session's own token (shown in the token list as "web UI session").
   const Session = Type.Object({ token: Token, sessionTokenId: Type.String(), expiresAt: Type.String(), idleTimeoutSeconds: Type.Number() });
-  app.post('/v1/ui/session', {
-    config: { auth: 'any', action: 'session.create' },
-    schema: {
-      summary: 'Web UI login: exchanges the bearer token sent for a session cookie (HttpOnly) bound to a child token with the same scopes (docs/ui.md)',
-      response: withErrors({ 201: Session }),
+  app.post(
+    '/v1/ui/session',
+    {
+      config: { auth: 'any', action: 'session.create' },
+      schema: {
+        summary:
+          'Web UI login: exchanges the bearer token sent for a session cookie (HttpOnly) bound to a child token with the same scopes (docs/ui.md)',
+        response: withErrors({ 201: Session }),
+      },
     },
-  }, async (req, reply) => {
-    assertSameOrigin(req);
-    if (req.sessionTokenId) throw new InvalidRequestError('log in with the token itself in the Authorization header, not with a session cookie');
-    const s = await c.sessions.login(req.principal!, req.auditCtx);
-    setCookie(req, reply, s.token);
-    return reply.status(201).send({ token: await c.tokens.self(req.principal!), sessionTokenId: s.tokenId, expiresAt: new Date(s.expiresAt).toISOString(), idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) });
-  });
+    async (req, reply) => {
+      assertSameOrigin(req);
+      if (req.sessionTokenId)
+        throw new InvalidRequestError('log in with the token itself in the Authorization header, not with a session cookie');
+      const s = await c.sessions.login(req.principal!, req.auditCtx);
+      setCookie(req, reply, s.token);
+      return reply.status(201).send({
+        token: await c.tokens.self(req.principal!),
+        sessionTokenId: s.tokenId,
+        expiresAt: new Date(s.expiresAt).toISOString(),
+        idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000),
+      });
+    },
+  );
 
   // The page's first question. Without any credential (no cookie, no token header) the answer is "no session"
   // (token null), not an authentication failure: a page load must not count toward --auth-fail-limit.
-  app.get('/v1/ui/session', {
-    config: { auth: 'any', anonymous: true },
-    schema: {
-      summary: 'The token a web UI session acts for, or token null when the request carries no credential at all (docs/ui.md)',
-      response: withErrors({ 200: Type.Object({ token: Type.Union([Token, Type.Null()]), sessionTokenId: Type.Union([Type.String(), Type.Null()]), idleTimeoutSeconds: Type.Number() }) }),
+  app.get(
+    '/v1/ui/session',
+    {
+      config: { auth: 'any', anonymous: true },
+      schema: {
+        summary: 'The token a web UI session acts for, or token null when the request carries no credential at all (docs/ui.md)',
+        response: withErrors({
+          200: Type.Object({
+            token: Type.Union([Token, Type.Null()]),
+            sessionTokenId: Type.Union([Type.String(), Type.Null()]),
+            idleTimeoutSeconds: Type.Number(),
+          }),
+        }),
+      },
     },
-  }, async (req) => ({ token: req.principal ? await c.tokens.self(req.principal) : null, sessionTokenId: req.sessionTokenId, idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000) }));
+    async (req) => ({
+      token: req.principal ? await c.tokens.self(req.principal) : null,
+      sessionTokenId: req.sessionTokenId,
+      idleTimeoutSeconds: Math.round(c.sessions.idleMs / 1000),
+    }),
+  );
 
-  app.delete('/v1/ui/session', {
-    config: { auth: 'any', action: 'session.end' },
-    schema: { summary: 'Web UI logout: revokes the session\'s token and clears the cookie', response: withErrors({ 204: Type.Null() }) },
-  }, async (req, reply) => {
-    if (!req.sessionTokenId) throw new InvalidRequestError('no web UI session: this request carries no session cookie');
-    await c.sessions.logout(req.sessionTokenId, req.auditCtx);
-    setCookie(req, reply, null);
-    return reply.status(204).send();
-  });
+  app.delete(
+    '/v1/ui/session',
+    {
+      config: { auth: 'any', action: 'session.end' },
+      schema: { summary: "Web UI logout: revokes the session's token and clears the cookie", response: withErrors({ 204: Type.Null() }) },
+    },
+    async (req, reply) => {
+      if (!req.sessionTokenId) throw new InvalidRequestError('no web UI session: this request carries no session cookie');
+      await c.sessions.logout(req.sessionTokenId, req.auditCtx);
+      setCookie(req, reply, null);
+      return reply.status(204).send();
+    },
+  );
 }

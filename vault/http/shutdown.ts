@@ -17,7 +17,10 @@ export function isClosing(app: FastifyInstance): boolean {
  * that have become idle are closed.
  */
 export function drainOnClose(app: FastifyInstance): void {
-  app.addHook('preClose', (done) => { closing.add(app); done(); });
+  app.addHook('preClose', (done) => {
+    closing.add(app);
+    done();
+  });
   app.addHook('onSend', async (req, reply, payload) => {
     if (closing.has(app) && req.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     return payload;

@@ -8,14 +8,29 @@ import { UiUnavailableError } from '../errors.js';
  * styles and requests only from this origin, nothing inline, no framing.
  */
 export const UI_CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "connect-src 'self'",
-  "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
-const FILES: Record<string, string> = { 'index.html': 'text/html; charset=utf-8', 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8' };
+const FILES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+};
 
 /** The tab's icon (a padlock-ish square), so the browser does not log a 404 for /favicon.ico. */
-const FAVICON = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="2" y="7" width="12" height="8" rx="1" fill="#2b4c7e"/><path d="M5 7V5a3 3 0 0 1 6 0v2" stroke="#2b4c7e" stroke-width="2" fill="none"/></svg>');
+const FAVICON = Buffer.from(
+  '<svg xmlns="http://www.w3.org/2000/svg"' +
+    ' viewBox="0 0' +
+    (' 16 16"><rect x="2" y="7"' + ' width="12" height="8" rx="1"') +
+    (' fill="#2b4c7e"/><path d="M5 7V5a3 3 0 0 1 6 0v2"' + (' stroke="#2b4c7e" stroke-width="2"' + ' fill="none"/></svg>')),
+);
 
 function load(dir: URL): Map<string, Buffer> | null {
   try {
@@ -37,7 +52,10 @@ export function uiRoutes(app: FastifyInstance, dir = new URL('../../ui/', import
   app.addHook('onSend', (req, reply, payload, done) => {
     const path = req.url.split('?')[0];
     if (path === '/' || path === '/ui' || path.startsWith('/ui/')) {
-      reply.header('content-security-policy', UI_CSP).header('cross-origin-opener-policy', 'same-origin').header('cross-origin-resource-policy', 'same-origin');
+      reply
+        .header('content-security-policy', UI_CSP)
+        .header('cross-origin-opener-policy', 'same-origin')
+        .header('cross-origin-resource-policy', 'same-origin');
     }
     done(null, payload);
   });

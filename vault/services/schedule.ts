@@ -46,31 +46,49 @@ export async function startClusterJob(job: ClusterJob): Promise<{ stop: () => Pr
 
   let cron: InstanceType<typeof Cron>;
   try {
-    cron = new Cron(job.cron, { timezone: job.timezone, protect: true, catch: (e) => job.log.error({ err: { message: String(e) } }, `${job.name} scheduler error`) }, async (self: InstanceType<typeof Cron>) => {
-      const fired = self.currentRun() ?? new Date();
-      const tick = self.previousRuns(1, new Date(fired.getTime() + 1))[0] ?? new Date(Math.floor(fired.getTime() / 1000) * 1000);
-      if (job.ready && !job.ready(tick)) return;
-      running = (async () => {
-        let won: boolean;
+    cron = new Cron(
+      job.cron,
+      {
+        timezone: job.timezone,
+        protect: true,
+        catch: (e) => job.log.error({ err: { message: String(e) } }, `${job.name} scheduler error`),
+      },
+      async (self: InstanceType<typeof Cron>) => {
+        const fired = self.currentRun() ?? new Date();
+        const tick = self.previousRuns(1, new Date(fired.getTime() + 1))[0] ?? new Date(Math.floor(fired.getTime() / 1000) * 1000);
+        if (job.ready && !job.ready(tick)) return;
+        running = (async () => {
+          let won: boolean;
+          try {
+            won = await claim(tick);
+          } catch (e) {
+            job.log.error(
+              { tick: tick.toISOString(), err: { message: (e as Error).message } },
+              `scheduled ${job.name}: the tick could not be claimed (database unreachable?); skipped`,
+            );
+            return;
+          }
+          if (!won) {
+            job.log.info({ tick: tick.toISOString() }, `scheduled ${job.name} taken by another server`);
+            return;
+          }
+          await job.run(tick);
+        })();
         try {
-          won = await claim(tick);
-        } catch (e) {
-          job.log.error({ tick: tick.toISOString(), err: { message: (e as Error).message } }, `scheduled ${job.name}: the tick could not be claimed (database unreachable?); skipped`);
-          return;
+          await running;
+        } finally {
+          running = null;
         }
-        if (!won) {
-          job.log.info({ tick: tick.toISOString() }, `scheduled ${job.name} taken by another server`);
-          return;
-        }
-        await job.run(tick);
-      })();
-      try { await running; } finally { running = null; }
-    });
+      },
+    );
   } catch (e) {
     throw new ConfigError(`invalid ${job.setting}: ${(e as Error).message}`);
   }
   return {
-    async stop() { cron.stop(); if (running) await running.catch(() => undefined); },
+    async stop() {
+      cron.stop();
+      if (running) await running.catch(() => undefined);
+    },
     next: () => cron.nextRun(),
   };
 }

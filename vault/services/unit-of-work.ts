@@ -22,7 +22,10 @@ import { isPostgres, isStorageFailure, releaseSavepoint, rollbackToSavepoint, sa
 /** What a job records: the audit service decides what an entry is. */
 export type Recorder<I> = (input: I) => Promise<void>;
 
-export interface JobEntries<C, I> { ctx: C; inputs: I[] }
+export interface JobEntries<C, I> {
+  ctx: C;
+  inputs: I[];
+}
 
 /**
  * Writes a batch's entries in its transaction, and is told what became of
@@ -90,19 +93,31 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
   /** Per lane: seconds its last batch's journal append took (read by commitBatch for the observer). */
   const appendSeconds: number[] = Array.from({ length: Math.max(1, lanes) }, () => 0);
 
-  async function runJobs(tx: Tx, batch: Job<C, I>[], done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[], lane: number): Promise<R> {
+  async function runJobs(
+    tx: Tx,
+    batch: Job<C, I>[],
+    done: { job: Job<C, I>; out: unknown; entries: JobEntries<C, I> }[],
+    lane: number,
+  ): Promise<R> {
     const solo = batch.length === 1;
     // Jobs run in the order of the row each locks first (stable: one row's
     // jobs keep their queue order), so every batch of every process takes
     // those locks in one order and two batches never wait for each other
     // in a circle (a deadlock: PostgreSQL would abort one after
     // deadlock_timeout). Jobs that name no row run after them.
-    const order = solo ? batch : [...batch].sort((a, b) => (a.lockKey === b.lockKey ? 0 : a.lockKey === null ? 1 : b.lockKey === null ? -1 : a.lockKey < b.lockKey ? -1 : 1));
+    const order = solo
+      ? batch
+      : [...batch].sort((a, b) =>
+          a.lockKey === b.lockKey ? 0 : a.lockKey === null ? 1 : b.lockKey === null ? -1 : a.lockKey < b.lockKey ? -1 : 1,
+        );
     /** A savepoint of the previous job is still open (PostgreSQL). */
     let open = false;
     for (const job of order) {
       const inputs: I[] = [];
-      const record: Recorder<I> = (input) => { inputs.push(input); return Promise.resolve(); };
+      const record: Recorder<I> = (input) => {
+        inputs.push(input);
+        return Promise.resolve();
+      };
       // Alone in its transaction, a job needs no savepoint: its failure rolls everything back.
       if (solo || job.pure) {
         done.push({ job, out: await job.fn(tx, record), entries: { ctx: job.ctx, inputs } });
@@ -156,13 +171,22 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
         for (const job of pending) await commitBatch([job], lane);
         return;
       }
-      const err = solo || e instanceof HushError ? jobError(e)
-        : isStorageFailure(e) ? storageError(e)
-          : new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', { cause: e });
+      const err =
+        solo || e instanceof HushError
+          ? jobError(e)
+          : isStorageFailure(e)
+            ? storageError(e)
+            : new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', { cause: e });
       for (const job of batch) if (!job.settled) job.reject(err);
       return;
     }
-    if (observer) observer.committed(batch.length, done.reduce((n, d) => n + d.entries.inputs.length, 0), appendSeconds[lane], (performance.now() - t0) / 1000);
+    if (observer)
+      observer.committed(
+        batch.length,
+        done.reduce((n, d) => n + d.entries.inputs.length, 0),
+        appendSeconds[lane],
+        (performance.now() - t0) / 1000,
+      );
     await journal.committed(result, lane);
     for (const d of done) d.job.resolve(d.out);
   }
@@ -185,10 +209,19 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
     scheduled = true;
     // After this turn's I/O callbacks: every request that arrived with this
     // one has queued its job by then and joins the batch.
-    setImmediate(() => { scheduled = false; pump(); });
+    setImmediate(() => {
+      scheduled = false;
+      pump();
+    });
   }
 
-  function enqueue<T>(ctx: C, fn: (tx: Tx, record: Recorder<I>) => Promise<T>, readOnly: boolean, pure: boolean, lockKey: string | null = null): Promise<T> {
+  function enqueue<T>(
+    ctx: C,
+    fn: (tx: Tx, record: Recorder<I>) => Promise<T>,
+    readOnly: boolean,
+    pure: boolean,
+    lockKey: string | null = null,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       queue.push({ ctx, readOnly, pure, fn, lockKey, resolve: resolve as (v: unknown) => void, reject, settled: false });
       schedule();
@@ -206,19 +239,29 @@ export function unitOfWork<C, I, R>(db: Db, journal: Journal<C, I, R>, lanes = 1
     const inputs: I[] = [];
     let out: T;
     try {
-      out = await fn(db, (input) => { inputs.push(input); return Promise.resolve(); });
+      out = await fn(db, (input) => {
+        inputs.push(input);
+        return Promise.resolve();
+      });
     } catch (e) {
       throw jobError(e);
     }
-    return enqueue(ctx, async (_tx, record) => {
-      for (const i of inputs) await record(i);
-      return out;
-    }, true, true);
+    return enqueue(
+      ctx,
+      async (_tx, record) => {
+        for (const i of inputs) await record(i);
+        return out;
+      },
+      true,
+      true,
+    );
   }
 
   return {
     /** Jobs waiting for a batch (not the ones committing now). */
-    queued(): number { return queue.length; },
+    queued(): number {
+      return queue.length;
+    },
     /**
      * Runs `fn` in one database transaction together with the entries it
      * records. The transaction may be shared with other requests' jobs, so

@@ -22,11 +22,36 @@ import { policyStoreFactory, type BackupPolicy } from './policy-store.js';
  * The audit tables have their own section at the end.
  */
 
-export interface BackupProject { id: number; name: string; createdAt: number }
-export interface BackupEnv { id: number; name: string; revision: number; createdAt: number }
-export interface BackupSecret { name: string; version: number; deleted: boolean; createdAt: number; updatedAt: number }
+export interface BackupProject {
+  id: number;
+  name: string;
+  createdAt: number;
+}
+export interface BackupEnv {
+  id: number;
+  name: string;
+  revision: number;
+  createdAt: number;
+}
+export interface BackupSecret {
+  name: string;
+  version: number;
+  deleted: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
 /** A version row with its secret's name; nonce, ciphertext and dekVersion are null for a deletion. */
-export interface BackupVersion { secretName: string; version: number; nonce: Buffer | null; ciphertext: Buffer | null; dekVersion: number | null; deleted: boolean; createdBy: string; createdAt: number; /** The env revision that wrote it (null: restored from a format without revisions, until backfilled). */ revision: number | null }
+export interface BackupVersion {
+  secretName: string;
+  version: number;
+  nonce: Buffer | null;
+  ciphertext: Buffer | null;
+  dekVersion: number | null;
+  deleted: boolean;
+  createdBy: string;
+  createdAt: number;
+  /** The env revision that wrote it (null: restored from a format without revisions, until backfilled). */ revision: number | null;
+}
 export type NewSecret = { envId: number } & BackupSecret;
 export type NewVersion = { secretId: number } & Omit<BackupVersion, 'secretName'>;
 /** A token as restored: parents are linked afterwards (setTokenParent), since a parent may sort after its child. */
@@ -53,17 +78,26 @@ const TOKEN = 'id, name, description, hash, scopes, parent_id, cidrs, created_at
 
 const Q = {
   anyKey: query('select 1 as one from keys limit 1'),
-  counts: query(`select (select count(*) from projects) as projects, (select count(*) from environments) as envs, (select count(*) from secrets) as secrets,
+  counts:
+    query(`select (select count(*) from projects) as projects, (select count(*) from environments) as envs, (select count(*) from secrets) as secrets,
     (select count(*) from secret_versions) as versions, (select count(*) from tokens) as tokens, (select count(*) from audit_events) as audit`),
   projects: query('select id, name, created_at from projects order by name collate_c'),
   envs: query('select id, name, revision, created_at from environments where project_id = ? order by name collate_c'),
   secretsFirst: query(`select ${SECRET} from secrets where env_id = ? order by name collate_c limit ?`),
   secretsAfter: query(`select ${SECRET} from secrets where env_id = ? and name collate_c > ? order by name collate_c limit ?`),
   versionsFirst: query(`${VERSION} order by s.name collate_c, v.version limit ?`),
-  versionsAfter: query(`${VERSION} and (s.name collate_c > ? or (s.name = ? and v.version > ?)) order by s.name collate_c, v.version limit ?`),
-  allEnvs: query('select e.id, e.project_id, e.name, e.revision, e.created_at from environments e join projects p on p.id = e.project_id order by p.name collate_c, e.name collate_c'),
+  versionsAfter: query(
+    `${VERSION} and (s.name collate_c > ? or (s.name = ? and v.version > ?)) order by s.name collate_c, v.version limit ?`,
+  ),
+  allEnvs: query(
+    'select e.id, e.project_id, e.name,' +
+      ' e.revision, e.created_at from environments e' +
+      (' join projects p on p.id = e.project_id' + ' order by p.name collate_c, e.name collate_c'),
+  ),
   envDataFirst: query(`${DATA} where s.env_id = ? order by s.name collate_c, v.version limit ?`),
-  envDataAfter: query(`${DATA} where s.env_id = ? and (s.name collate_c > ? or (s.name = ? and v.version > ?)) order by s.name collate_c, v.version limit ?`),
+  envDataAfter: query(
+    `${DATA} where s.env_id = ? and (s.name collate_c > ? or (s.name = ? and v.version > ?)) order by s.name collate_c, v.version limit ?`,
+  ),
   // PostgreSQL: the whole data section as one ordered scan (a server-side cursor in the snapshot's transaction).
   dataDeclare: query(`declare hush_backup_data no scroll cursor for ${DATA}
     join environments e on e.id = s.env_id join projects p on p.id = e.project_id
@@ -79,17 +113,60 @@ const Q = {
   setTokenParent: query('update tokens set parent_id = ? where id = ?'),
 };
 const INSERT_SECRETS = rowsInsert('secrets', ['env_id', 'name', 'version', 'deleted', 'created_at', 'updated_at']);
-const INSERT_VERSIONS = rowsInsert('secret_versions', ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at', 'revision']);
-const INSERT_TOKENS = rowsInsert('tokens', ['id', 'name', 'description', 'hash', 'scopes', 'cidrs', 'created_at', 'expires_at', 'revoked_at', 'last_used_at']);
+const INSERT_VERSIONS = rowsInsert('secret_versions', [
+  'secret_id',
+  'version',
+  'nonce',
+  'ciphertext',
+  'dek_version',
+  'deleted',
+  'created_by',
+  'created_at',
+  'revision',
+]);
+const INSERT_TOKENS = rowsInsert('tokens', [
+  'id',
+  'name',
+  'description',
+  'hash',
+  'scopes',
+  'cidrs',
+  'created_at',
+  'expires_at',
+  'revoked_at',
+  'last_used_at',
+]);
 
-const toSecret = (r: any): BackupSecret => ({ name: r.name, version: Number(r.version), deleted: !!r.deleted, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at) });
+const toSecret = (r: any): BackupSecret => ({
+  name: r.name,
+  version: Number(r.version),
+  deleted: !!r.deleted,
+  createdAt: Number(r.created_at),
+  updatedAt: Number(r.updated_at),
+});
 const toVersion = (r: any): BackupVersion => ({
-  secretName: r.name, version: Number(r.version), nonce: r.nonce ?? null, ciphertext: r.ciphertext ?? null, dekVersion: num(r.dek_version),
-  deleted: !!r.deleted, createdBy: r.created_by, createdAt: Number(r.created_at), revision: num(r.revision),
+  secretName: r.name,
+  version: Number(r.version),
+  nonce: r.nonce ?? null,
+  ciphertext: r.ciphertext ?? null,
+  dekVersion: num(r.dek_version),
+  deleted: !!r.deleted,
+  createdBy: r.created_by,
+  createdAt: Number(r.created_at),
+  revision: num(r.revision),
 });
 const toToken = (r: any): TokenRow => ({
-  id: r.id, name: r.name, description: r.description, hash: r.hash, scopes: JSON.parse(r.scopes), parentId: r.parent_id ?? null,
-  cidrs: JSON.parse(r.cidrs), createdAt: Number(r.created_at), expiresAt: num(r.expires_at), revokedAt: num(r.revoked_at), lastUsedAt: num(r.last_used_at),
+  id: r.id,
+  name: r.name,
+  description: r.description,
+  hash: r.hash,
+  scopes: JSON.parse(r.scopes),
+  parentId: r.parent_id ?? null,
+  cidrs: JSON.parse(r.cidrs),
+  createdAt: Number(r.created_at),
+  expiresAt: num(r.expires_at),
+  revokedAt: num(r.revoked_at),
+  lastUsedAt: num(r.last_used_at),
 });
 
 export function backupStoreFactory(db: Db) {
@@ -105,20 +182,34 @@ export function backupStoreFactory(db: Db) {
     /** How many rows of each kind a dump of `tx` writes (a backup header's counts). */
     async counts(tx: Tx): Promise<{ projects: number; envs: number; secrets: number; versions: number; tokens: number; audit: number }> {
       const r = (await sql(db, tx).get(Q.counts))!;
-      return { projects: Number(r.projects), envs: Number(r.envs), secrets: Number(r.secrets), versions: Number(r.versions), tokens: Number(r.tokens), audit: Number(r.audit) };
+      return {
+        projects: Number(r.projects),
+        envs: Number(r.envs),
+        secrets: Number(r.secrets),
+        versions: Number(r.versions),
+        tokens: Number(r.tokens),
+        audit: Number(r.audit),
+      };
     },
     async projects(tx: Tx): Promise<BackupProject[]> {
       return (await sql(db, tx).all(Q.projects)).map((r) => ({ id: r.id, name: r.name, createdAt: Number(r.created_at) }));
     },
     async envs(projectId: number, tx: Tx): Promise<BackupEnv[]> {
-      return (await sql(db, tx).all(Q.envs, projectId)).map((r) => ({ id: r.id, name: r.name, revision: Number(r.revision), createdAt: Number(r.created_at) }));
+      return (await sql(db, tx).all(Q.envs, projectId)).map((r) => ({
+        id: r.id,
+        name: r.name,
+        revision: Number(r.revision),
+        createdAt: Number(r.created_at),
+      }));
     },
     /** Every secret of an environment (deleted ones too), by name. */
     async *secrets(envId: number, tx: Tx): AsyncGenerator<BackupSecret> {
       const r = sql(db, tx);
       let after: string | null = null;
       for (;;) {
-        const page: BackupSecret[] = (after === null ? await r.all(Q.secretsFirst, envId, PAGE) : await r.all(Q.secretsAfter, envId, after, PAGE)).map(toSecret);
+        const page: BackupSecret[] = (
+          after === null ? await r.all(Q.secretsFirst, envId, PAGE) : await r.all(Q.secretsAfter, envId, after, PAGE)
+        ).map(toSecret);
         yield* page;
         if (page.length < PAGE) return;
         after = page[page.length - 1].name;
@@ -129,9 +220,11 @@ export function backupStoreFactory(db: Db) {
       const r = sql(db, tx);
       let after: BackupVersion | null = null;
       for (;;) {
-        const page: BackupVersion[] = (after === null
-          ? await r.all(Q.versionsFirst, envId, VERSION_PAGE)
-          : await r.all(Q.versionsAfter, envId, after.secretName, after.secretName, after.version, VERSION_PAGE)).map(toVersion);
+        const page: BackupVersion[] = (
+          after === null
+            ? await r.all(Q.versionsFirst, envId, VERSION_PAGE)
+            : await r.all(Q.versionsAfter, envId, after.secretName, after.secretName, after.version, VERSION_PAGE)
+        ).map(toVersion);
         yield* page;
         if (page.length < VERSION_PAGE) return;
         after = page[page.length - 1];
@@ -139,7 +232,13 @@ export function backupStoreFactory(db: Db) {
     },
     /** Every environment, in the dump's order (project name, then env name). */
     async allEnvs(tx: Tx): Promise<(BackupEnv & { projectId: number })[]> {
-      return (await sql(db, tx).all(Q.allEnvs)).map((r) => ({ id: Number(r.id), projectId: Number(r.project_id), name: r.name, revision: Number(r.revision), createdAt: Number(r.created_at) }));
+      return (await sql(db, tx).all(Q.allEnvs)).map((r) => ({
+        id: Number(r.id),
+        projectId: Number(r.project_id),
+        name: r.name,
+        revision: Number(r.revision),
+        createdAt: Number(r.created_at),
+      }));
     },
     /**
      * The whole data section as pages of raw rows (DATA's columns), in the
@@ -205,7 +304,11 @@ export function backupStoreFactory(db: Db) {
       return Number((await sql(db, tx).get(Q.insertEnv, projectId, name, revision, createdAt))!.id);
     },
     async insertSecrets(rows: readonly NewSecret[], tx: Tx): Promise<void> {
-      await insertRows(sql(db, tx), INSERT_SECRETS, rows.map((s) => [s.envId, s.name, s.version, s.deleted, s.createdAt, s.updatedAt]));
+      await insertRows(
+        sql(db, tx),
+        INSERT_SECRETS,
+        rows.map((s) => [s.envId, s.name, s.version, s.deleted, s.createdAt, s.updatedAt]),
+      );
     },
     /** Ids of an environment's secrets by name (names not found are absent). */
     async secretIds(envId: number, names: readonly string[], tx: Tx): Promise<Map<string, number>> {
@@ -213,12 +316,29 @@ export function backupStoreFactory(db: Db) {
       return new Map(rows.map((r) => [r.name as string, Number(r.id)]));
     },
     async insertVersions(rows: readonly NewVersion[], tx: Tx): Promise<void> {
-      await insertRows(sql(db, tx), INSERT_VERSIONS, rows.map((v) => [v.secretId, v.version, v.nonce, v.ciphertext, v.dekVersion, v.deleted, v.createdBy, v.createdAt, v.revision]));
+      await insertRows(
+        sql(db, tx),
+        INSERT_VERSIONS,
+        rows.map((v) => [v.secretId, v.version, v.nonce, v.ciphertext, v.dekVersion, v.deleted, v.createdBy, v.createdAt, v.revision]),
+      );
     },
     async insertTokens(rows: readonly NewToken[], tx: Tx): Promise<void> {
-      await insertRows(sql(db, tx), INSERT_TOKENS, rows.map((t) => [
-        t.id, t.name, t.description, t.hash, JSON.stringify(t.scopes), JSON.stringify(t.cidrs), t.createdAt, t.expiresAt, t.revokedAt, t.lastUsedAt,
-      ]));
+      await insertRows(
+        sql(db, tx),
+        INSERT_TOKENS,
+        rows.map((t) => [
+          t.id,
+          t.name,
+          t.description,
+          t.hash,
+          JSON.stringify(t.scopes),
+          JSON.stringify(t.cidrs),
+          t.createdAt,
+          t.expiresAt,
+          t.revokedAt,
+          t.lastUsedAt,
+        ]),
+      );
     },
     async setTokenParent(id: string, parentId: string, tx: Tx): Promise<void> {
       await sql(db, tx).run(Q.setTokenParent, parentId, id);
@@ -241,7 +361,24 @@ export type BackupStore = ReturnType<typeof backupStoreFactory>;
 /* ------------------------------------------------------------------------- */
 
 const AUDIT_PAGE = 2000;
-const AUDIT_COLUMNS = ['seq', 'ts', 'actor_id', 'actor_name', 'action', 'project', 'env', 'target', 'outcome', 'ip', 'request_id', 'detail', 'prev_hash', 'hash', 'stream', 'stream_seq'];
+const AUDIT_COLUMNS = [
+  'seq',
+  'ts',
+  'actor_id',
+  'actor_name',
+  'action',
+  'project',
+  'env',
+  'target',
+  'outcome',
+  'ip',
+  'request_id',
+  'detail',
+  'prev_hash',
+  'hash',
+  'stream',
+  'stream_seq',
+];
 const STREAM_COLUMNS = ['id', 'node', 'created_at', 'head_seq', 'head_event', 'head_hash', 'checkpoint_seq', 'closed_at'];
 
 const QA = {
@@ -251,8 +388,13 @@ const QA = {
   insertStream: query(`insert into audit_streams (${STREAM_COLUMNS.join(', ')}) values (?, ?, ?, ?, ?, ?, ?, ?)`),
   insertCheckpoint: query('insert into audit_checkpoints (id, ts, heads, prev_hash, hash) values (?, ?, ?, ?, ?)'),
   // PostgreSQL: rows restored with their own numbers; the generators must go on above them.
-  seqAfterRestore: query("select setval('audit_events_seq', greatest((select coalesce(max(seq), 0) from audit_events), 1), (select count(*) > 0 from audit_events))"),
-  streamIdAfterRestore: query(("select setval(pg_get_serial_sequence('audit_streams', 'id'), greatest((select coalesce(max(id), " + "0) from audit_streams), 1), (select count(*) > 0 from audit_streams where id > 0))")),
+  seqAfterRestore: query(
+    "select setval('audit_events_seq', greatest((select coalesce(max(seq), 0) from audit_events), 1), (select count(*) > 0 from audit_events))",
+  ),
+  streamIdAfterRestore: query(
+    "select setval(pg_get_serial_sequence('audit_streams', 'id'), greatest((select coalesce(max(id), " +
+      '0) from audit_streams), 1), (select count(*) > 0 from audit_streams where id > 0))',
+  ),
 };
 const INSERT_AUDIT = rowsInsert('audit_events', AUDIT_COLUMNS);
 
@@ -279,17 +421,36 @@ async function* auditCheckpoints(db: Db, tx: Tx): AsyncGenerator<CheckpointRow> 
   for (let id = 0; ;) {
     const page = await sql(db, tx).all(QA.checkpoints, id, AUDIT_PAGE);
     if (page.length === 0) return;
-    for (const r of page) yield { id: Number(r.id), ts: Number(r.ts), heads: r.heads, prevHash: Buffer.from(r.prev_hash), hash: Buffer.from(r.hash) };
+    for (const r of page)
+      yield { id: Number(r.id), ts: Number(r.ts), heads: r.heads, prevHash: Buffer.from(r.prev_hash), hash: Buffer.from(r.hash) };
     id = Number(page[page.length - 1].id);
   }
 }
 
 /** Audit events as a backup holds them; target and detail are stored as JSON text. */
 async function insertAudit(db: Db, rows: readonly AuditRow[], tx: Tx): Promise<void> {
-  await insertRows(sql(db, tx), INSERT_AUDIT, rows.map((e) => [
-    e.seq, e.ts, e.actorId, e.actorName, e.action, e.project, e.env, JSON.stringify(e.target), e.outcome, e.ip, e.requestId, JSON.stringify(e.detail), e.prevHash, e.hash,
-    e.stream, e.streamSeq,
-  ]));
+  await insertRows(
+    sql(db, tx),
+    INSERT_AUDIT,
+    rows.map((e) => [
+      e.seq,
+      e.ts,
+      e.actorId,
+      e.actorName,
+      e.action,
+      e.project,
+      e.env,
+      JSON.stringify(e.target),
+      e.outcome,
+      e.ip,
+      e.requestId,
+      JSON.stringify(e.detail),
+      e.prevHash,
+      e.hash,
+      e.stream,
+      e.streamSeq,
+    ]),
+  );
 }
 
 async function insertAuditStream(db: Db, r: StreamRow, tx: Tx): Promise<void> {

@@ -31,7 +31,24 @@ const KEY_COLS = ['purpose', 'scope', 'version', 'wrapped', 'mk_fingerprint', 'c
 const ENV_COLS = ['id', 'project_id', 'name', 'revision', 'created_at'];
 const SECRET_COLS = ['id', 'env_id', 'name', 'version', 'deleted', 'created_at', 'updated_at'];
 const VERSION_COLS = ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at', 'revision'];
-const AUDIT_COLS = ['seq', 'ts', 'actor_id', 'actor_name', 'action', 'project', 'env', 'target', 'outcome', 'ip', 'request_id', 'detail', 'prev_hash', 'hash', 'stream', 'stream_seq'];
+const AUDIT_COLS = [
+  'seq',
+  'ts',
+  'actor_id',
+  'actor_name',
+  'action',
+  'project',
+  'env',
+  'target',
+  'outcome',
+  'ip',
+  'request_id',
+  'detail',
+  'prev_hash',
+  'hash',
+  'stream',
+  'stream_seq',
+];
 
 const SIZES = [200, 20, 1];
 const SQLITE = {
@@ -43,29 +60,55 @@ const SQLITE = {
   audit: rowsInsert('audit_events', AUDIT_COLS, [100, 10, 1]),
 };
 
-const unnest = (table: string, cols: string[], types: string[]) => query(
-  `insert into ${table} (${cols.join(', ')}) select * from unnest(${types.map((t) => `?::${t}[]`).join(', ')})`,
-);
+const unnest = (table: string, cols: string[], types: string[]) =>
+  query(`insert into ${table} (${cols.join(', ')}) select * from unnest(${types.map((t) => `?::${t}[]`).join(', ')})`);
 const PG = {
   projects: unnest('projects', PROJECT_COLS, ['int', 'text', 'int', 'bigint']),
   keys: unnest('keys', KEY_COLS, ['text', 'text', 'int', 'bytea', 'text', 'bigint']),
   envs: unnest('environments', ENV_COLS, ['int', 'int', 'text', 'bigint', 'bigint']),
   secrets: unnest('secrets', SECRET_COLS, ['int', 'int', 'text', 'int', 'bool', 'bigint', 'bigint']),
   versions: unnest('secret_versions', VERSION_COLS, ['int', 'int', 'bytea', 'bytea', 'int', 'bool', 'text', 'bigint', 'bigint']),
-  audit: unnest('audit_events', AUDIT_COLS, ['bigint', 'bigint', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'bytea', 'bytea', 'bigint', 'bigint']),
-  sequences: ['projects', 'environments', 'secrets'].map((t) => query(`select setval(pg_get_serial_sequence('${t}', 'id'), greatest((select coalesce(max(id), 0) from ${t}), 1), (select count(*) > 0 from ${t}))`)),
+  audit: unnest('audit_events', AUDIT_COLS, [
+    'bigint',
+    'bigint',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'text',
+    'bytea',
+    'bytea',
+    'bigint',
+    'bigint',
+  ]),
+  sequences: ['projects', 'environments', 'secrets'].map((t) =>
+    query(
+      `select setval(pg_get_serial_sequence('${t}', 'id'), greatest((select coalesce(max(id), 0) from ${t}), 1), (select count(*) > 0 from ${t}))`,
+    ),
+  ),
 };
 /** Foreign keys defined on the bulk-loaded tables (PostgreSQL catalog): table, name and definition. */
 const PG_FKS = query(`select c.conrelid::regclass::text as tbl, c.conname as name, pg_get_constraintdef(c.oid) as def from pg_constraint c
   where c.contype = 'f' and c.conrelid in ('environments'::regclass, 'secrets'::regclass, 'secret_versions'::regclass) order by c.conname`);
 const ident = (x: string) => `"${x.replace(/"/g, '""')}"`;
-const MAX_ID = { projects: query('select coalesce(max(id), 0) as id from projects'), envs: query('select coalesce(max(id), 0) as id from environments'), secrets: query('select coalesce(max(id), 0) as id from secrets') };
+const MAX_ID = {
+  projects: query('select coalesce(max(id), 0) as id from projects'),
+  envs: query('select coalesce(max(id), 0) as id from environments'),
+  secrets: query('select coalesce(max(id), 0) as id from secrets'),
+};
 
 /** Column-major batch: one array per column (what unnest takes), filled row by row. */
 export class Columns {
   readonly cols: unknown[][];
   length = 0;
-  constructor(n: number) { this.cols = Array.from({ length: n }, () => []); }
+  constructor(n: number) {
+    this.cols = Array.from({ length: n }, () => []);
+  }
   push(...values: unknown[]): void {
     for (let i = 0; i < values.length; i++) this.cols[i].push(values[i]);
     this.length++;
@@ -127,7 +170,8 @@ export function bulkInsertFactory(db: Db) {
       if (s.engine !== 'postgres') return;
       for (const q of PG.sequences) await s.get(q);
       // Each added key checks every row at once (a failure rolls the whole restore back).
-      if (droppedFks.length) await pgScript(tx, droppedFks.map((f) => `alter table ${f.tbl} add constraint ${ident(f.name)} ${f.def}`).join('; '));
+      if (droppedFks.length)
+        await pgScript(tx, droppedFks.map((f) => `alter table ${f.tbl} add constraint ${ident(f.name)} ${f.def}`).join('; '));
       droppedFks = [];
     },
   };

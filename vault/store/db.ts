@@ -126,7 +126,10 @@ export async function transaction<T>(db: Db, fn: (tx: Knex.Transaction) => Promi
   });
 }
 
-export interface ReadSnapshot { tx: Knex.Transaction; release: () => Promise<void> }
+export interface ReadSnapshot {
+  tx: Knex.Transaction;
+  release: () => Promise<void>;
+}
 
 /**
  * A read-only transaction that sees one consistent state for as long as it
@@ -145,14 +148,25 @@ export async function readSnapshot(db: Db): Promise<ReadSnapshot> {
       await tx.rollback().catch(() => undefined);
       throw e;
     }
-    return { tx, release: async () => { await tx.commit(); } };
+    return {
+      tx,
+      release: async () => {
+        await tx.commit();
+      },
+    };
   }
   const own = openDb({ url: (db.client.config.connection as { filename: string }).filename });
   try {
     const tx = await own.transaction();
     const sql = await bindTransaction(tx);
     sql.get('select count(*) from meta'); // starts the read snapshot now
-    return { tx, release: async () => { await tx.commit().catch(() => undefined); await own.destroy(); } };
+    return {
+      tx,
+      release: async () => {
+        await tx.commit().catch(() => undefined);
+        await own.destroy();
+      },
+    };
   } catch (e) {
     await own.destroy();
     throw e;
@@ -192,8 +206,10 @@ export async function releaseSavepoint(tx: Tx): Promise<void> {
 
 export async function rollbackToSavepoint(tx: Tx): Promise<void> {
   const f = fastTx(tx);
-  if (f) { f.run('rollback to savepoint hush_item'); f.run('release savepoint hush_item'); }
-  else await pgScript(tx, 'rollback to savepoint hush_item; release savepoint hush_item');
+  if (f) {
+    f.run('rollback to savepoint hush_item');
+    f.run('release savepoint hush_item');
+  } else await pgScript(tx, 'rollback to savepoint hush_item; release savepoint hush_item');
 }
 
 export async function hasSchema(db: Db): Promise<boolean> {
@@ -220,7 +236,8 @@ export { isStorageFailure, storageError } from '../errors.js';
  * second, query-only connection of sqlite-fast.ts, which never waits).
  */
 export function poolStats(db: Db): { used: number; free: number; pending: number; max: number } {
-  const pool = (db as unknown as { client: { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; max: number } } }).client.pool;
+  const pool = (db as unknown as { client: { pool?: { numUsed(): number; numFree(): number; numPendingAcquires(): number; max: number } } })
+    .client.pool;
   if (!pool) return { used: 0, free: 0, pending: 0, max: 0 };
   return { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires(), max: pool.max };
 }

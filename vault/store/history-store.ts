@@ -3,9 +3,21 @@ import { query, sql } from './sql.js';
 import type { StoredValue } from './secret-store.js';
 
 /** One version of one secret of an environment, without its value: what env history is built from. */
-export interface VersionMeta { name: string; version: number; revision: number; deleted: boolean; createdBy: string; createdAt: number }
+export interface VersionMeta {
+  name: string;
+  version: number;
+  revision: number;
+  deleted: boolean;
+  createdBy: string;
+  createdAt: number;
+}
 /** One revision that wrote anything: when (its last version), how many versions, and how many secrets were live after it. */
-export interface RevisionMeta { revision: number; createdAt: number; versionCount: number; live: number }
+export interface RevisionMeta {
+  revision: number;
+  createdAt: number;
+  versionCount: number;
+  live: number;
+}
 
 /** Revisions not above `upTo`, newest first, each with the live count after it (a running sum of +1 per secret made live, -1 per delete). */
 const REVISIONS = `with d as (
@@ -44,17 +56,37 @@ export function historyStoreFactory(db: Db) {
      */
     async revisions(envId: number, upTo: number, before: number, limit: number, tx?: Tx): Promise<RevisionMeta[]> {
       const rows = await sql(db, tx).all(Q.revisions, envId, upTo, before, limit);
-      return rows.map((r) => ({ revision: Number(r.revision), createdAt: Number(r.created_at), versionCount: Number(r.n), live: Number(r.live) }));
+      return rows.map((r) => ({
+        revision: Number(r.revision),
+        createdAt: Number(r.created_at),
+        versionCount: Number(r.n),
+        live: Number(r.live),
+      }));
     },
     /** The versions written by revisions `from` to `to`, in revision order (names byte-wise within one). */
     async versionsIn(envId: number, from: number, to: number, tx?: Tx): Promise<VersionMeta[]> {
       const rows = await sql(db, tx).all(Q.versionsIn, envId, from, to);
-      return rows.map((r) => ({ name: r.name, version: Number(r.version), revision: Number(r.revision), deleted: !!r.deleted, createdBy: r.created_by, createdAt: Number(r.created_at) }));
+      return rows.map((r) => ({
+        name: r.name,
+        version: Number(r.version),
+        revision: Number(r.revision),
+        deleted: !!r.deleted,
+        createdBy: r.created_by,
+        createdAt: Number(r.created_at),
+      }));
     },
     /** Ciphertext of the secrets live at `revision`, by name. */
     async valuesAt(envId: number, revision: number, tx?: Tx): Promise<StoredValue[]> {
       const rows = await sql(db, tx).rows(Q.valuesAt, envId, revision);
-      return rows.map((c) => ({ name: c[0], secretId: c[1], version: c[2], nonce: c[3], ciphertext: c[4], dekVersion: c[5], updatedAt: Number(c[6]) }));
+      return rows.map((c) => ({
+        name: c[0],
+        secretId: c[1],
+        version: c[2],
+        nonce: c[3],
+        ciphertext: c[4],
+        dekVersion: c[5],
+        updatedAt: Number(c[6]),
+      }));
     },
     /** Names of the tokens among `ids` (actors of history entries); ids that are not tokens are left out. */
     async tokenNames(ids: string[], tx?: Tx): Promise<Map<string, string>> {

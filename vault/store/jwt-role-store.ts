@@ -20,12 +20,23 @@ export interface JwtRoleRow {
   createdBy: string;
 }
 
-const COLS = 'name, issuer, audience, scopes, ttl_ms, bound_claims, bound_subject, required_claims, jwks_url, jwks, public_key, created_at, created_by';
+const COLS =
+  'name, issuer, audience, scopes, ttl_ms, bound_claims, bound_subject, required_claims, jwks_url, jwks, public_key, created_at, created_by';
 
 const toRole = (r: any): JwtRoleRow => ({
-  name: r.name, issuer: r.issuer, audience: r.audience, scopes: JSON.parse(r.scopes), ttlMs: Number(r.ttl_ms),
-  boundClaims: JSON.parse(r.bound_claims), boundSubject: r.bound_subject ?? null, requiredClaims: JSON.parse(r.required_claims),
-  jwksUrl: r.jwks_url ?? null, jwks: r.jwks ?? null, publicKey: r.public_key ?? null, createdAt: Number(r.created_at), createdBy: r.created_by,
+  name: r.name,
+  issuer: r.issuer,
+  audience: r.audience,
+  scopes: JSON.parse(r.scopes),
+  ttlMs: Number(r.ttl_ms),
+  boundClaims: JSON.parse(r.bound_claims),
+  boundSubject: r.bound_subject ?? null,
+  requiredClaims: JSON.parse(r.required_claims),
+  jwksUrl: r.jwks_url ?? null,
+  jwks: r.jwks ?? null,
+  publicKey: r.public_key ?? null,
+  createdAt: Number(r.created_at),
+  createdBy: r.created_by,
 });
 
 const Q = {
@@ -39,8 +50,22 @@ export function jwtRoleStoreFactory(db: Db) {
   return {
     /** False when a role of that name exists (nothing written). */
     async insert(r: JwtRoleRow, tx: Tx): Promise<boolean> {
-      const n = await sql(db, tx).run(Q.insert, r.name, r.issuer, r.audience, JSON.stringify(r.scopes), r.ttlMs, JSON.stringify(r.boundClaims), r.boundSubject,
-        JSON.stringify(r.requiredClaims), r.jwksUrl, r.jwks, r.publicKey, r.createdAt, r.createdBy);
+      const n = await sql(db, tx).run(
+        Q.insert,
+        r.name,
+        r.issuer,
+        r.audience,
+        JSON.stringify(r.scopes),
+        r.ttlMs,
+        JSON.stringify(r.boundClaims),
+        r.boundSubject,
+        JSON.stringify(r.requiredClaims),
+        r.jwksUrl,
+        r.jwks,
+        r.publicKey,
+        r.createdAt,
+        r.createdBy,
+      );
       return n > 0;
     },
     async get(name: string, tx?: Tx): Promise<JwtRoleRow | null> {

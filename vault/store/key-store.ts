@@ -2,10 +2,22 @@ import type { WrappedKey, KeyPurpose } from '../crypto/keyring.js';
 import type { Db, Tx } from './db.js';
 import { query, sql } from './sql.js';
 
-interface KeyRowDb { id: number; purpose: string; scope: string; version: number; wrapped: Buffer; mk_fingerprint: string }
+interface KeyRowDb {
+  id: number;
+  purpose: string;
+  scope: string;
+  version: number;
+  wrapped: Buffer;
+  mk_fingerprint: string;
+}
 
 const toKey = (r: KeyRowDb): WrappedKey & { id: number } => ({
-  id: r.id, purpose: r.purpose as KeyPurpose, scope: r.scope, version: r.version, wrapped: Buffer.from(r.wrapped), mkFingerprint: r.mk_fingerprint,
+  id: r.id,
+  purpose: r.purpose as KeyPurpose,
+  scope: r.scope,
+  version: r.version,
+  wrapped: Buffer.from(r.wrapped),
+  mkFingerprint: r.mk_fingerprint,
 });
 
 const Q = {
@@ -18,9 +30,15 @@ const Q = {
    * never wrapped under a master key a concurrent rotation is replacing,
    * and wraps do not wait for each other.
    */
-  checkShare: query("select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = 'check' and scope = 'vault' and version = 1 for_share"),
-  checkUpdate: query("select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = 'check' and scope = 'vault' and version = 1 for_update"),
-  latest: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = ? and scope = ? order by version desc limit 1'),
+  checkShare: query(
+    "select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = 'check' and scope = 'vault' and version = 1 for_share",
+  ),
+  checkUpdate: query(
+    "select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = 'check' and scope = 'vault' and version = 1 for_update",
+  ),
+  latest: query(
+    'select id, purpose, scope, version, wrapped, mk_fingerprint from keys where purpose = ? and scope = ? order by version desc limit 1',
+  ),
   all: query('select id, purpose, scope, version, wrapped, mk_fingerprint from keys order by id'),
   updateWrapped: query('update keys set wrapped = ?, mk_fingerprint = ? where id = ?'),
   deleteScope: query('delete from keys where purpose = ? and scope = ?'),

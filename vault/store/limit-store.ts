@@ -59,8 +59,20 @@ export function limitStoreFactory(db: Db) {
       return sql(db).run(Q.failExpire, now - windowMs);
     },
     /** One claim per address (each listed once); returns what each got and the address's total claimed so far. */
-    async claimRequests(windowStart: number, max: number, wants: { ip: string; want: number }[]): Promise<Map<string, { granted: number; used: number }>> {
-      const rows = await sql(db).all(Q.rateClaim, windowStart, max, max, JSON.stringify(wants.map((w) => ({ ip: keyOf(w.ip), want: w.want }))), max, max);
+    async claimRequests(
+      windowStart: number,
+      max: number,
+      wants: { ip: string; want: number }[],
+    ): Promise<Map<string, { granted: number; used: number }>> {
+      const rows = await sql(db).all(
+        Q.rateClaim,
+        windowStart,
+        max,
+        max,
+        JSON.stringify(wants.map((w) => ({ ip: keyOf(w.ip), want: w.want }))),
+        max,
+        max,
+      );
       const out = new Map<string, { granted: number; used: number }>();
       for (const r of rows) out.set(r.ip, { granted: Number(r.last_grant), used: Number(r.used) });
       return out;

@@ -38,13 +38,19 @@ export function lookupBatch<K, V>(
       // One key asked twice in a batch is fetched once.
       const keys = new Map<string, K>();
       for (const b of batch) keys.set(keyOf(b.key), b.key);
-      fetch([...keys.values()]).then(
-        (found) => { for (const b of batch) b.resolve(found.get(keyOf(b.key))); },
-        (e) => { for (const b of batch) b.reject(e); },
-      ).finally(() => {
-        inFlight--;
-        if (queue.length > 0) schedule();
-      });
+      fetch([...keys.values()])
+        .then(
+          (found) => {
+            for (const b of batch) b.resolve(found.get(keyOf(b.key)));
+          },
+          (e) => {
+            for (const b of batch) b.reject(e);
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          if (queue.length > 0) schedule();
+        });
     }
   }
 

@@ -2,14 +2,42 @@ import { isPostgres, type Db, type Tx } from './db.js';
 import { lookupBatch } from './lookup-batch.js';
 import { query, sql } from './sql.js';
 
-export interface ProjectRow { id: number; name: string; dekVersion: number; createdAt: number }
-export interface EnvRow { id: number; projectId: number; name: string; revision: number; createdAt: number }
+export interface ProjectRow {
+  id: number;
+  name: string;
+  dekVersion: number;
+  createdAt: number;
+}
+export interface EnvRow {
+  id: number;
+  projectId: number;
+  name: string;
+  revision: number;
+  createdAt: number;
+}
 
-interface ProjectRowDb { id: number; name: string; dek_version: number; created_at: number }
-interface EnvRowDb { id: number; project_id: number; name: string; revision: number; created_at: number }
+interface ProjectRowDb {
+  id: number;
+  name: string;
+  dek_version: number;
+  created_at: number;
+}
+interface EnvRowDb {
+  id: number;
+  project_id: number;
+  name: string;
+  revision: number;
+  created_at: number;
+}
 
 const toProject = (r: ProjectRowDb): ProjectRow => ({ id: r.id, name: r.name, dekVersion: r.dek_version, createdAt: Number(r.created_at) });
-const toEnv = (r: EnvRowDb): EnvRow => ({ id: r.id, projectId: r.project_id, name: r.name, revision: Number(r.revision), createdAt: Number(r.created_at) });
+const toEnv = (r: EnvRowDb): EnvRow => ({
+  id: r.id,
+  projectId: r.project_id,
+  name: r.name,
+  revision: Number(r.revision),
+  createdAt: Number(r.created_at),
+});
 
 const PROJECT = 'id, name, dek_version, created_at';
 const ENV = 'id, project_id, name, revision, created_at';
@@ -18,25 +46,46 @@ const Q = {
   listProjects: query(`select ${PROJECT} from projects order by name`),
   project: query(`select ${PROJECT} from projects where name = ?`),
   projectById: query(`select ${PROJECT} from projects where id = ?`),
-  createProject: query((`insert into projects (name, dek_version, created_at) values (?, 1, ?) on conflict (name) do ` + `nothing returning ${PROJECT}`)),
+  createProject: query(
+    `insert into projects (name, dek_version, created_at) values (?, 1, ?) on conflict (name) do ` + `nothing returning ${PROJECT}`,
+  ),
   deleteProject: query('delete from projects where id = ?'),
   setDekVersion: query('update projects set dek_version = ? where id = ?'),
   listEnvs: query(`select ${ENV} from environments where project_id = ? order by name`),
   env: query(`select ${ENV} from environments where project_id = ? and name = ?`),
-  projectEnv: query((`select p.id as p_id, p.name as p_name, p.dek_version, p.created_at as p_created_at, e.id as ` + `e_id, e.name as e_name, e.revision, e.created_at as e_created_at
-    from projects p left join ` + `environments e on e.project_id = p.id and e.name = ? where p.name = ?`)),
+  projectEnv: query(
+    `select p.id as p_id, p.name as p_name, p.dek_version, p.created_at as p_created_at, e.id as ` +
+      `e_id, e.name as e_name, e.revision, e.created_at as e_created_at
+    from projects p left join ` +
+      `environments e on e.project_id = p.id and e.name = ? where p.name = ?`,
+  ),
   // PostgreSQL, outside a transaction: the lookups of concurrent requests in one statement (lookup-batch.ts).
-  projectEnvMany: query((`select k.p as k_p, k.e as k_e, p.id as p_id, p.name as p_name, p.dek_version, p.created_at as ` + `p_created_at, e.id as e_id, e.name as e_name, e.revision, e.created_at as e_created_at
-    from ` + `unnest(?::text[], ?::text[]) as k(p, e) join projects p on p.name = k.p left join environments e ` + `on e.project_id = p.id and e.name = k.e`)),
-  createEnv: query((`insert into environments (project_id, name, revision, created_at) values (?, ?, 0, ?) on ` + `conflict (project_id, name) do nothing returning ${ENV}`)),
+  projectEnvMany: query(
+    `select k.p as k_p, k.e as k_e, p.id as p_id, p.name as p_name, p.dek_version, p.created_at as ` +
+      `p_created_at, e.id as e_id, e.name as e_name, e.revision, e.created_at as e_created_at
+    from ` +
+      `unnest(?::text[], ?::text[]) as k(p, e) join projects p on p.name = k.p left join environments e ` +
+      `on e.project_id = p.id and e.name = k.e`,
+  ),
+  createEnv: query(
+    `insert into environments (project_id, name, revision, created_at) values (?, ?, 0, ?) on ` +
+      `conflict (project_id, name) do nothing returning ${ENV}`,
+  ),
   deleteEnv: query('delete from environments where id = ?'),
   // A write's first statement: finds its project and environment and moves the revision, one round trip.
-  bumpByName: query((`update environments set revision = revision + 1
-    where project_id = (select id from projects ` + `where name = ?) and name = ?
-    returning id as e_id, name as e_name, revision, created_at as ` + `e_created_at, project_id as p_id,
-      (select name from projects where id = ` + `environments.project_id) as p_name,
-      (select dek_version from projects where id = ` + `environments.project_id) as dek_version,
-      (select created_at from projects where id = ` + `environments.project_id) as p_created_at`)),
+  bumpByName: query(
+    `update environments set revision = revision + 1
+    where project_id = (select id from projects ` +
+      `where name = ?) and name = ?
+    returning id as e_id, name as e_name, revision, created_at as ` +
+      `e_created_at, project_id as p_id,
+      (select name from projects where id = ` +
+      `environments.project_id) as p_name,
+      (select dek_version from projects where id = ` +
+      `environments.project_id) as dek_version,
+      (select created_at from projects where id = ` +
+      `environments.project_id) as p_created_at`,
+  ),
   revision: query('select revision from environments where id = ?'),
   revisionShared: query('select revision from environments where id = ? for_share'),
   lockEnv: query('select id from environments where id = ? for_update'),
@@ -46,7 +95,8 @@ type ProjectEnv = { project: ProjectRow | null; env: EnvRow | null };
 
 function projectEnvOf(r: any): ProjectEnv {
   const project = toProject({ id: r.p_id, name: r.p_name, dek_version: r.dek_version, created_at: r.p_created_at });
-  const env = r.e_id == null ? null : toEnv({ id: r.e_id, project_id: r.p_id, name: r.e_name, revision: r.revision, created_at: r.e_created_at });
+  const env =
+    r.e_id == null ? null : toEnv({ id: r.e_id, project_id: r.p_id, name: r.e_name, revision: r.revision, created_at: r.e_created_at });
   return { project, env };
 }
 
@@ -55,9 +105,13 @@ const pairKey = (k: [string, string]) => `${k[0]}\u0000${k[1]}`;
 export function projectStoreFactory(db: Db) {
   const batch = isPostgres(db)
     ? lookupBatch<[string, string], ProjectEnv>(async (keys) => {
-      const rows = await sql(db).all(Q.projectEnvMany, keys.map((k) => k[0]), keys.map((k) => k[1]));
-      return new Map(rows.map((r) => [pairKey([r.k_p, r.k_e]), projectEnvOf(r)]));
-    }, pairKey)
+        const rows = await sql(db).all(
+          Q.projectEnvMany,
+          keys.map((k) => k[0]),
+          keys.map((k) => k[1]),
+        );
+        return new Map(rows.map((r) => [pairKey([r.k_p, r.k_e]), projectEnvOf(r)]));
+      }, pairKey)
     : null;
   return {
     async listProjects(tx?: Tx): Promise<ProjectRow[]> {

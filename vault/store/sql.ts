@@ -53,7 +53,10 @@ const MACROS: [RegExp, string, string][] = [
 export function query(text: string): Query {
   let sqlite = text;
   let pg = text;
-  for (const [re, s, p] of MACROS) { sqlite = sqlite.replace(re, s); pg = pg.replace(re, p); }
+  for (const [re, s, p] of MACROS) {
+    sqlite = sqlite.replace(re, s);
+    pg = pg.replace(re, p);
+  }
   let n = 0;
   pg = pg.replace(/\?/g, () => `$${++n}`);
   return Object.freeze({ sqlite, pg, name: 'h' + createHash('sha256').update(pg).digest('hex').slice(0, 20) });
@@ -146,7 +149,11 @@ export function sql(db: Knex, tx?: Knex | Knex.Transaction): Runner {
   } else {
     r = pgRunner(async (fn) => {
       const conn = await acquireConnection<PgConn>(db);
-      try { return await fn(conn); } finally { await releaseConnection(db, conn); }
+      try {
+        return await fn(conn);
+      } finally {
+        await releaseConnection(db, conn);
+      }
     });
   }
   (inTx ? txRunners : poolRunners).set(key, r);
@@ -159,7 +166,10 @@ export function sql(db: Knex, tx?: Knex | Knex.Transaction): Runner {
  * prepared once per connection like any other query. insertRows() covers
  * any row count with them: full batches, then the remainder.
  */
-export interface RowsInsert { readonly columns: number; readonly bySize: readonly (readonly [number, Query])[] }
+export interface RowsInsert {
+  readonly columns: number;
+  readonly bySize: readonly (readonly [number, Query])[];
+}
 
 export function rowsInsert(table: string, columns: readonly string[], sizes: readonly number[] = [100, 10, 1]): RowsInsert {
   if (sizes[sizes.length - 1] !== 1) throw new Error('store: rowsInsert sizes must end with 1');

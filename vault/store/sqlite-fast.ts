@@ -71,7 +71,9 @@ export function sqlFor(conn: RawSqlite): Sql {
 }
 
 interface SqliteHandle {
-  file: string; reader: RawSqlite | null; readerSql: Sql | null;
+  file: string;
+  reader: RawSqlite | null;
+  readerSql: Sql | null;
   /** knex's pooled connection, set by the pool when it opens it. */
   writer: { conn: RawSqlite | null };
   dataVersion: { conn: RawSqlite; stmt: Statement } | null;
@@ -111,7 +113,10 @@ export async function checkpointTruncate(db: object): Promise<'done' | 'busy' | 
 }
 
 function openReader(db: Knex, h: SqliteHandle): Sql {
-  const Driver = ((db.client as { driver?: unknown }).driver ?? createRequire(import.meta.url)('better-sqlite3')) as new (file: string, opts?: object) => RawSqlite;
+  const Driver = ((db.client as { driver?: unknown }).driver ?? createRequire(import.meta.url)('better-sqlite3')) as new (
+    file: string,
+    opts?: object,
+  ) => RawSqlite;
   const conn = new Driver(h.file, { fileMustExist: true });
   // A WAL reader only waits on a checkpoint or WAL recovery; keep it short, it blocks the event loop.
   conn.pragma('busy_timeout = 1000');

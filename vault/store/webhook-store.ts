@@ -34,20 +34,40 @@ export interface DeliveryRow {
 }
 
 /** A delivery to make now: claimed under a lease by one server. */
-export interface ClaimedDelivery extends DeliveryRow { url: string; salt: string }
+export interface ClaimedDelivery extends DeliveryRow {
+  url: string;
+  salt: string;
+}
 
 const W_COLS = 'id, project, url, events, description, salt, created_at, created_by';
-const D_COLS = 'id, webhook_id, event_id, event_type, payload, created_at, status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at';
+const D_COLS =
+  'id, webhook_id, event_id, event_type, payload, created_at, status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at';
 
 const toWebhook = (r: any): WebhookRow => ({
-  id: r.id, project: r.project ?? null, url: r.url, events: JSON.parse(r.events), description: r.description ?? null, salt: r.salt,
-  createdAt: Number(r.created_at), createdBy: r.created_by,
+  id: r.id,
+  project: r.project ?? null,
+  url: r.url,
+  events: JSON.parse(r.events),
+  description: r.description ?? null,
+  salt: r.salt,
+  createdAt: Number(r.created_at),
+  createdBy: r.created_by,
 });
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 const toDelivery = (r: any): DeliveryRow => ({
-  id: Number(r.id), webhookId: r.webhook_id, eventId: r.event_id, eventType: r.event_type, payload: r.payload, createdAt: Number(r.created_at),
-  status: r.status, attempts: Number(r.attempts), nextAttemptAt: Number(r.next_attempt_at), lastStatus: num(r.last_status), lastError: r.last_error ?? null,
-  lastAttemptAt: num(r.last_attempt_at), deliveredAt: num(r.delivered_at),
+  id: Number(r.id),
+  webhookId: r.webhook_id,
+  eventId: r.event_id,
+  eventType: r.event_type,
+  payload: r.payload,
+  createdAt: Number(r.created_at),
+  status: r.status,
+  attempts: Number(r.attempts),
+  nextAttemptAt: Number(r.next_attempt_at),
+  lastStatus: num(r.last_status),
+  lastError: r.last_error ?? null,
+  lastAttemptAt: num(r.last_attempt_at),
+  deliveredAt: num(r.delivered_at),
 });
 
 const Q = {
@@ -69,17 +89,32 @@ const Q = {
     returning ${D_COLS}`),
   urlsOf: query(`select id, url, salt from webhooks where id in json_text_list(?)`),
   /** Params: status, attempts, nextAttemptAt, lastStatus, lastError, lastAttemptAt, deliveredAt, id, holder. Only while the lease is this server's. */
-  settle: query(`update webhook_deliveries set status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, last_attempt_at = ?, delivered_at = ?,
+  settle:
+    query(`update webhook_deliveries set status = ?, attempts = ?, next_attempt_at = ?, last_status = ?, last_error = ?, last_attempt_at = ?, delivered_at = ?,
     lease_holder = null, lease_until = null where id = ? and lease_holder = ?`),
-  deliveries: query(`select ${D_COLS} from webhook_deliveries where webhook_id = ? and (? = '' or status = ?) and id < ? order by id desc limit ?`),
+  deliveries: query(
+    `select ${D_COLS} from webhook_deliveries where webhook_id = ? and (? = '' or status = ?) and id < ? order by id desc limit ?`,
+  ),
   delivery: query(`select ${D_COLS} from webhook_deliveries where id = ?`),
-  redeliver: query(`update webhook_deliveries set status = 'pending', next_attempt_at = ?, lease_holder = null, lease_until = null where id = ?`),
+  redeliver: query(
+    `update webhook_deliveries set status = 'pending', next_attempt_at = ?, lease_holder = null, lease_until = null where id = ?`,
+  ),
   nextDue: query(`select min(next_attempt_at) as due from webhook_deliveries where status = 'pending'`),
 };
 
-const DELIVERY_INSERT = rowsInsert('webhook_deliveries', ['webhook_id', 'event_id', 'event_type', 'payload', 'created_at', 'status', 'attempts', 'next_attempt_at'], [50, 10, 1]);
+const DELIVERY_INSERT = rowsInsert(
+  'webhook_deliveries',
+  ['webhook_id', 'event_id', 'event_type', 'payload', 'created_at', 'status', 'attempts', 'next_attempt_at'],
+  [50, 10, 1],
+);
 
-export interface NewDelivery { webhookId: string; eventId: string; eventType: string; payload: string; createdAt: number }
+export interface NewDelivery {
+  webhookId: string;
+  eventId: string;
+  eventType: string;
+  payload: string;
+  createdAt: number;
+}
 
 export function webhookStoreFactory(db: Db) {
   return {
@@ -102,20 +137,43 @@ export function webhookStoreFactory(db: Db) {
     },
     /** The outbox: deliveries written in the transaction of the events they announce. */
     async enqueue(rows: NewDelivery[], tx: Tx): Promise<void> {
-      await insertRows(sql(db, tx), DELIVERY_INSERT, rows.map((d) => [d.webhookId, d.eventId, d.eventType, d.payload, d.createdAt, 'pending', 0, d.createdAt]));
+      await insertRows(
+        sql(db, tx),
+        DELIVERY_INSERT,
+        rows.map((d) => [d.webhookId, d.eventId, d.eventType, d.payload, d.createdAt, 'pending', 0, d.createdAt]),
+      );
     },
     async claim(holder: string, now: number, leaseMs: number, limit: number, tx: Tx): Promise<ClaimedDelivery[]> {
       const rows = (await sql(db, tx).all(Q.claim, holder, now + leaseMs, now, now, limit)).map(toDelivery);
       if (rows.length === 0) return [];
-      const hooks = new Map((await sql(db, tx).all(Q.urlsOf, JSON.stringify([...new Set(rows.map((r) => r.webhookId))]))).map((h) => [h.id as string, h]));
+      const hooks = new Map(
+        (await sql(db, tx).all(Q.urlsOf, JSON.stringify([...new Set(rows.map((r) => r.webhookId))]))).map((h) => [h.id as string, h]),
+      );
       return rows.flatMap((r) => {
         const h = hooks.get(r.webhookId);
         return h ? [{ ...r, url: h.url as string, salt: h.salt as string }] : [];
       });
     },
     /** Records an attempt's outcome; false when the lease was lost meanwhile (another server owns the row now). */
-    async settle(d: Pick<DeliveryRow, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'lastStatus' | 'lastError' | 'lastAttemptAt' | 'deliveredAt'>, holder: string, tx: Tx): Promise<boolean> {
-      return (await sql(db, tx).run(Q.settle, d.status, d.attempts, d.nextAttemptAt, d.lastStatus, d.lastError, d.lastAttemptAt, d.deliveredAt, d.id, holder)) > 0;
+    async settle(
+      d: Pick<DeliveryRow, 'id' | 'status' | 'attempts' | 'nextAttemptAt' | 'lastStatus' | 'lastError' | 'lastAttemptAt' | 'deliveredAt'>,
+      holder: string,
+      tx: Tx,
+    ): Promise<boolean> {
+      return (
+        (await sql(db, tx).run(
+          Q.settle,
+          d.status,
+          d.attempts,
+          d.nextAttemptAt,
+          d.lastStatus,
+          d.lastError,
+          d.lastAttemptAt,
+          d.deliveredAt,
+          d.id,
+          holder,
+        )) > 0
+      );
     },
     /** Newest first, before `beforeId`. */
     async deliveries(webhookId: string, status: DeliveryStatus | null, beforeId: number, limit: number, tx?: Tx): Promise<DeliveryRow[]> {

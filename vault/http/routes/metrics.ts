@@ -18,16 +18,23 @@ export function metricsRoutes(app: FastifyInstance, metrics: Metrics, isPublic: 
     done();
   });
 
-  app.get('/v1/sys/metrics', {
-    config: isPublic ? { auth: 'none', whileSealed: true } : { auth: () => ({ kind: 'metrics' }), action: 'metrics.read' },
-    schema: {
-      summary: (`Prometheus metrics, text exposition format 0.0.4 ` + `(${isPublic ? 'no auth: --metrics-public' : 'metrics'}): requests and latency by route, group ` + `commit, database pool, token lookups, last backup, seal state`),
-      produces: ['text/plain'],
-      response: withErrors({ 200: Type.String({ description: 'Prometheus text exposition format' }) }),
+  app.get(
+    '/v1/sys/metrics',
+    {
+      config: isPublic ? { auth: 'none', whileSealed: true } : { auth: () => ({ kind: 'metrics' }), action: 'metrics.read' },
+      schema: {
+        summary:
+          `Prometheus metrics, text exposition format 0.0.4 ` +
+          `(${isPublic ? 'no auth: --metrics-public' : 'metrics'}): requests and latency by route, group ` +
+          `commit, database pool, token lookups, last backup, seal state`,
+        produces: ['text/plain'],
+        response: withErrors({ 200: Type.String({ description: 'Prometheus text exposition format' }) }),
+      },
     },
-  }, async (_req, reply) => {
-    const text = await metrics.render();
-    reply.header('content-type', metrics.contentType);
-    return text;
-  });
+    async (_req, reply) => {
+      const text = await metrics.render();
+      reply.header('content-type', metrics.contentType);
+      return text;
+    },
+  );
 }

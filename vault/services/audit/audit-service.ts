@@ -23,7 +23,11 @@ export type Outcome = 'ok' | 'denied' | 'error';
  * of the server's).
  */
 export interface AuditContext {
-  actorId: string; actorName: string; ip: string | null; requestId: string | null; clientRequestId?: string | null;
+  actorId: string;
+  actorName: string;
+  ip: string | null;
+  requestId: string | null;
+  clientRequestId?: string | null;
   /**
    * The acting token's grants, set by http/auth.ts. Reads resolve secret
    * references with them (services/secret/references.ts); never recorded.
@@ -72,10 +76,25 @@ export interface AuditServiceDeps {
   outbox?: AuditOutbox;
 }
 
-
 /** The event's top-level fields in canonical (sorted) order, with their JSON-encoded names. */
-const EVENT_FIELDS = (['action', 'actorId', 'actorName', 'detail', 'env', 'ip', 'outcome', 'project', 'requestId', 'seq', 'stream', 'streamSeq', 'target', 'ts'] as const)
-  .map((k) => [k, JSON.stringify(k)] as const);
+const EVENT_FIELDS = (
+  [
+    'action',
+    'actorId',
+    'actorName',
+    'detail',
+    'env',
+    'ip',
+    'outcome',
+    'project',
+    'requestId',
+    'seq',
+    'stream',
+    'streamSeq',
+    'target',
+    'ts',
+  ] as const
+).map((k) => [k, JSON.stringify(k)] as const);
 
 type Material = Omit<AuditRow, 'prevHash' | 'hash' | 'stream' | 'streamSeq'> & { stream?: number; streamSeq?: number };
 
@@ -87,7 +106,11 @@ type Material = Omit<AuditRow, 'prevHash' | 'hash' | 'stream' | 'streamSeq'> & {
  * stream fields, and are checked that way.
  */
 export function eventMaterial(e: Material): string {
-  return material(e, e.target === undefined ? undefined : canonicalJson(e.target), e.detail === undefined ? undefined : canonicalJson(e.detail));
+  return material(
+    e,
+    e.target === undefined ? undefined : canonicalJson(e.target),
+    e.detail === undefined ? undefined : canonicalJson(e.detail),
+  );
 }
 
 /** eventMaterial with the canonical JSON of target and detail already computed (append stores the same text). */
@@ -103,7 +126,6 @@ function material(e: Material, targetJson: string | undefined, detailJson: strin
   return out + '}';
 }
 
-
 /**
  * The MAC must cover exactly what the table will hold and what verify will
  * read back: a JSON round trip turns Dates into strings and drops undefined,
@@ -112,7 +134,10 @@ function material(e: Material, targetJson: string | undefined, detailJson: strin
  */
 function plain(o: Record<string, unknown> | undefined): Record<string, unknown> {
   if (o === undefined) return {};
-  return flatCopy(o) ?? (JSON.parse(JSON.stringify(o), (_k, v: unknown) => (typeof v === 'string' ? redactTokens(v) : v)) as Record<string, unknown>);
+  return (
+    flatCopy(o) ??
+    (JSON.parse(JSON.stringify(o), (_k, v: unknown) => (typeof v === 'string' ? redactTokens(v) : v)) as Record<string, unknown>)
+  );
 }
 
 /**
@@ -147,18 +172,46 @@ function flatCopy(o: Record<string, unknown>): Record<string, unknown> | null {
 
 export function publicEvent(e: AuditRow) {
   return {
-    seq: e.seq, ts: new Date(e.ts).toISOString(), actor: { id: e.actorId, name: e.actorName }, action: e.action, project: e.project, env: e.env,
-    target: e.target, outcome: e.outcome, ip: e.ip, requestId: e.requestId, detail: e.detail, stream: e.stream, streamSeq: e.streamSeq,
+    seq: e.seq,
+    ts: new Date(e.ts).toISOString(),
+    actor: { id: e.actorId, name: e.actorName },
+    action: e.action,
+    project: e.project,
+    env: e.env,
+    target: e.target,
+    outcome: e.outcome,
+    ip: e.ip,
+    requestId: e.requestId,
+    detail: e.detail,
+    stream: e.stream,
+    streamSeq: e.streamSeq,
     hash: e.hash.toString('hex'),
   };
 }
 
-const unavailable = (e?: unknown) => new AuditUnavailableError('the audit log cannot be written, so the request was not carried out', e === undefined ? undefined : { cause: e });
+const unavailable = (e?: unknown) =>
+  new AuditUnavailableError(
+    'the audit log cannot be written, so the request was not carried out',
+    e === undefined ? undefined : { cause: e },
+  );
 
 /** This process's stream: its id and the head it last committed. */
-interface OwnHead { stream: number; seq: number; hash: Buffer }
+interface OwnHead {
+  stream: number;
+  seq: number;
+  hash: Buffer;
+}
 
-export function auditServiceFactory({ db, auditStore, keys, log, auditFile, checkpointIntervalMs = 60_000, batches = null, outbox }: AuditServiceDeps) {
+export function auditServiceFactory({
+  db,
+  auditStore,
+  keys,
+  log,
+  auditFile,
+  checkpointIntervalMs = 60_000,
+  batches = null,
+  outbox,
+}: AuditServiceDeps) {
   const node = `${hostname()} pid ${process.pid}`.slice(0, 128);
   // On PostgreSQL two batches commit at once (unit-of-work lanes), each onto a
   // stream of its own: a process writes one stream per lane.
@@ -196,9 +249,20 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
           for (const input of inputs) {
             streamSeq += 1;
             const base = {
-              seq: seqs[i++], ts, actorId: ctx.actorId, actorName: scrub(ctx.actorName)!, action: input.action, project: scrub(input.project), env: scrub(input.env),
-              target: plain(input.target), outcome: input.outcome, ip: ctx.ip, requestId: ctx.requestId, detail: detailOf(ctx, input.detail),
-              stream: head.stream, streamSeq,
+              seq: seqs[i++],
+              ts,
+              actorId: ctx.actorId,
+              actorName: scrub(ctx.actorName)!,
+              action: input.action,
+              project: scrub(input.project),
+              env: scrub(input.env),
+              target: plain(input.target),
+              outcome: input.outcome,
+              ip: ctx.ip,
+              requestId: ctx.requestId,
+              detail: detailOf(ctx, input.detail),
+              stream: head.stream,
+              streamSeq,
             };
             // Canonical JSON is MACed and stored: one serialisation of each, and the stored text is canonical.
             const json = { target: canonicalJson(base.target), detail: canonicalJson(base.detail) };
@@ -213,7 +277,7 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
           return rows;
         }
         if (attempt > 0) throw new Error(`audit stream ${head.stream} was created in this transaction but its head cannot be moved`);
-        log.warn({ auditStream: head.stream }, 'the head of this process\'s audit stream moved under it; continuing on a new stream');
+        log.warn({ auditStream: head.stream }, "the head of this process's audit stream moved under it; continuing on a new stream");
         own[lane] = null;
       }
     } catch (e) {
@@ -236,30 +300,43 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
         // Opened per write, so a log rotator may rename the file at any time.
         await appendFile(file, lines, { mode: 0o600 });
       } catch (e) {
-        log.error({
-          err: { code: (e as NodeJS.ErrnoException).code, message: (e as Error).message }, auditFile: file,
-          firstSeq: rows[0].seq, lastSeq: rows[rows.length - 1].seq,
-        }, 'AUDIT FILE SINK WRITE FAILED: these events are committed in the database but missing from the audit file; copy them from GET /v1/audit');
+        log.error(
+          {
+            err: { code: (e as NodeJS.ErrnoException).code, message: (e as Error).message },
+            auditFile: file,
+            firstSeq: rows[0].seq,
+            lastSeq: rows[rows.length - 1].seq,
+          },
+          'AUDIT FILE SINK WRITE FAILED: these events are committed in the database but missing from the audit file; copy them from GET /v1/audit',
+        );
       }
     });
     return sinkQueue;
   }
 
-  const uow = unitOfWork<AuditContext, AuditInput, AuditRow[]>(db, {
-    append,
-    async committed(rows, lane) {
-      if (pendingHead[lane]) own[lane] = pendingHead[lane];
-      pendingHead[lane] = null;
-      if (outboxWritten[lane]) { outboxWritten[lane] = false; outbox!.committed(); }
-      await ship(rows);
+  const uow = unitOfWork<AuditContext, AuditInput, AuditRow[]>(
+    db,
+    {
+      append,
+      async committed(rows, lane) {
+        if (pendingHead[lane]) own[lane] = pendingHead[lane];
+        pendingHead[lane] = null;
+        if (outboxWritten[lane]) {
+          outboxWritten[lane] = false;
+          outbox!.committed();
+        }
+        await ship(rows);
+      },
+      abandoned(lane) {
+        outboxWritten[lane] = false;
+        // The commit may have happened without this process learning it: the
+        // next append's compare-and-set tells, and moves to a new stream if so.
+        pendingHead[lane] = null;
+      },
     },
-    abandoned(lane) {
-      outboxWritten[lane] = false;
-      // The commit may have happened without this process learning it: the
-      // next append's compare-and-set tells, and moves to a new stream if so.
-      pendingHead[lane] = null;
-    },
-  }, lanes, batches);
+    lanes,
+    batches,
+  );
   const run = uow.run.bind(uow);
 
   /**
@@ -291,9 +368,12 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
    */
   async function announce(ctx: AuditContext, type: 'audit.verify_failed' | 'root.used', data: Record<string, unknown>): Promise<void> {
     if (!outbox) return;
-    await outbox.wants(type)
+    await outbox
+      .wants(type)
       .then((wanted) => (wanted ? run(ctx, (tx) => outbox.announce(tx, type, data, ctx)) : false))
-      .then((wrote) => { if (wrote) outbox.committed(); })
+      .then((wrote) => {
+        if (wrote) outbox.committed();
+      })
       .catch((e: Error) => log.error({ err: { message: e.message } }, `a ${type} webhook event could not be queued`));
   }
 
@@ -301,9 +381,12 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
   function startCheckpoints(): void {
     if (timer || checkpointIntervalMs <= 0) return;
     // Jittered, so the nodes of a cluster do not all try at the same moment.
-    timer = setInterval(() => {
-      checkpoint().catch((e) => log.warn({ err: { message: (e as Error).message } }, 'audit checkpoint not written this time'));
-    }, Math.round(checkpointIntervalMs * (0.9 + Math.random() * 0.2)));
+    timer = setInterval(
+      () => {
+        checkpoint().catch((e) => log.warn({ err: { message: (e as Error).message } }, 'audit checkpoint not written this time'));
+      },
+      Math.round(checkpointIntervalMs * (0.9 + Math.random() * 0.2)),
+    );
     timer.unref();
   }
 
@@ -314,7 +397,9 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
 
     /** Records events in their own transaction (denials, auth failures, server start). */
     async record(ctx: AuditContext, ...inputs: AuditInput[]): Promise<void> {
-      await run(ctx, async (_tx, rec) => { for (const i of inputs) await rec(i); });
+      await run(ctx, async (_tx, rec) => {
+        for (const i of inputs) await rec(i);
+      });
     },
 
     /** Nothing to set up: each process registers its stream with its first event. */
@@ -325,11 +410,17 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
 
     /** At shutdown, after the last request: a last checkpoint, and this process's stream is marked closed. */
     async close(): Promise<void> {
-      if (timer) { clearInterval(timer); timer = null; }
+      if (timer) {
+        clearInterval(timer);
+        timer = null;
+      }
       try {
         await checkpoint();
         const mine = own.filter((h): h is OwnHead => h !== null);
-        if (mine.length) await run(SYSTEM_CONTEXT, async (tx) => { for (const h of mine) await auditStore.closeStream(h.stream, tx); });
+        if (mine.length)
+          await run(SYSTEM_CONTEXT, async (tx) => {
+            for (const h of mine) await auditStore.closeStream(h.stream, tx);
+          });
       } catch (e) {
         log.warn({ err: { message: (e as Error).message } }, 'audit: last checkpoint at shutdown not written');
       }
@@ -344,9 +435,18 @@ export function auditServiceFactory({ db, auditStore, keys, log, auditFile, chec
      * announced to audit.verify_failed webhooks. It is not written to the
      * log itself: verifying must not change what it examined.
      */
-    async verify(anchor?: AuditAnchor, checkpointAnchor?: CheckpointAnchor, by?: { ctx: AuditContext; scheduled: boolean }): Promise<VerifyResult> {
+    async verify(
+      anchor?: AuditAnchor,
+      checkpointAnchor?: CheckpointAnchor,
+      by?: { ctx: AuditContext; scheduled: boolean },
+    ): Promise<VerifyResult> {
       const r = await verifyLog(auditStore, keys, anchor, checkpointAnchor);
-      if (!r.ok && by) await announce(by.ctx, 'audit.verify_failed', { firstBadSeq: r.firstBadSeq, reason: (r.reason ?? '').slice(0, 300), scheduled: by.scheduled });
+      if (!r.ok && by)
+        await announce(by.ctx, 'audit.verify_failed', {
+          firstBadSeq: r.firstBadSeq,
+          reason: (r.reason ?? '').slice(0, 300),
+          scheduled: by.scheduled,
+        });
       return r;
     },
 

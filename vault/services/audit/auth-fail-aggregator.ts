@@ -34,11 +34,19 @@ export function networkOf(ip: string): string {
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
   const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 /** What a failed request contributes: never the token it presented. */
-export interface AuthFailAttempt { ip: string; requestId: string | null; route: string | null; method: string }
+export interface AuthFailAttempt {
+  ip: string;
+  requestId: string | null;
+  route: string | null;
+  method: string;
+}
 
 interface Window {
   start: number;
@@ -72,14 +80,32 @@ interface Window {
  * State lives in this process: N server processes write up to N events per
  * address per window.
  */
-export function authFailAggregator({ record, onError, windowMs = 60_000, now = Date.now, maxNetworks = AUTH_FAIL_MAX_NETWORKS }: AuthFailAggregatorDeps) {
+export function authFailAggregator({
+  record,
+  onError,
+  windowMs = 60_000,
+  now = Date.now,
+  maxNetworks = AUTH_FAIL_MAX_NETWORKS,
+}: AuthFailAggregatorDeps) {
   const windows = new Map<string, Window>();
   const inflight = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
 
-  const fresh = (t: number, w: { route: string | null; method: string }): Window => ({ start: t, ip: null, addresses: new Set(), failures: 0, lockedOut: 0, reasons: {}, route: w.route, method: w.method });
-  const seen = (w: Window, ip: string) => { w.ip = ip; if (w.addresses.size < 1000) w.addresses.add(ip); };
+  const fresh = (t: number, w: { route: string | null; method: string }): Window => ({
+    start: t,
+    ip: null,
+    addresses: new Set(),
+    failures: 0,
+    lockedOut: 0,
+    reasons: {},
+    route: w.route,
+    method: w.method,
+  });
+  const seen = (w: Window, ip: string) => {
+    w.ip = ip;
+    if (w.addresses.size < 1000) w.addresses.add(ip);
+  };
 
   function write(ip: string | null, requestId: string | null, input: AuditInput): Promise<void> {
     const p = record({ actorId: 'anonymous', actorName: 'anonymous', ip, requestId }, input).catch(onError);
@@ -91,11 +117,19 @@ export function authFailAggregator({ record, onError, windowMs = 60_000, now = D
   function summary(network: string, w: Window, at: number): Promise<void> {
     const top = Object.entries(w.reasons).sort((a, b) => b[1] - a[1])[0];
     return write(network === OTHER ? null : w.ip, null, {
-      action: 'auth.fail', outcome: 'denied', target: { route: w.route, method: w.method },
+      action: 'auth.fail',
+      outcome: 'denied',
+      target: { route: w.route, method: w.method },
       detail: {
-        reason: top ? top[0] : 'rate_limited', count: w.failures, reasons: { ...w.reasons }, lockedOut: w.lockedOut, aggregated: true,
-        network, addresses: w.addresses.size,
-        since: new Date(w.start).toISOString(), until: new Date(at).toISOString(),
+        reason: top ? top[0] : 'rate_limited',
+        count: w.failures,
+        reasons: { ...w.reasons },
+        lockedOut: w.lockedOut,
+        aggregated: true,
+        network,
+        addresses: w.addresses.size,
+        since: new Date(w.start).toISOString(),
+        until: new Date(at).toISOString(),
       },
     });
   }
@@ -112,7 +146,10 @@ export function authFailAggregator({ record, onError, windowMs = 60_000, now = D
       }
     }
     if (all) windows.clear();
-    if (windows.size === 0 && timer) { clearInterval(timer); timer = null; }
+    if (windows.size === 0 && timer) {
+      clearInterval(timer);
+      timer = null;
+    }
   }
 
   function ensureTimer(): void {
@@ -129,7 +166,10 @@ export function authFailAggregator({ record, onError, windowMs = 60_000, now = D
     const w = windows.get(ip);
     if (!w) return null;
     if (t - w.start < windowMs) return w;
-    if (w.failures + w.lockedOut === 0) { windows.delete(ip); return null; }
+    if (w.failures + w.lockedOut === 0) {
+      windows.delete(ip);
+      return null;
+    }
     void summary(ip, w, t);
     const next = fresh(t, w);
     windows.set(ip, next);
@@ -154,7 +194,10 @@ export function authFailAggregator({ record, onError, windowMs = 60_000, now = D
         w.route = a.route;
         w.method = a.method;
         seen(w, a.ip);
-        if (net === OTHER) { windows.set(OTHER, w); ensureTimer(); }
+        if (net === OTHER) {
+          windows.set(OTHER, w);
+          ensureTimer();
+        }
         return Promise.resolve();
       }
       const nw = fresh(t, a);
@@ -162,7 +205,9 @@ export function authFailAggregator({ record, onError, windowMs = 60_000, now = D
       windows.set(net, nw);
       ensureTimer();
       return write(a.ip, a.requestId, {
-        action: 'auth.fail', outcome: 'denied', target: { route: a.route, method: a.method },
+        action: 'auth.fail',
+        outcome: 'denied',
+        target: { route: a.route, method: a.method },
         detail: { reason, count: 1, reasons: { [reason]: 1 }, lockedOut: 0, aggregated: false, network: net },
       });
     },
@@ -186,13 +231,18 @@ export function authFailAggregator({ record, onError, windowMs = 60_000, now = D
 
     async close(): Promise<void> {
       closed = true;
-      if (timer) { clearInterval(timer); timer = null; }
+      if (timer) {
+        clearInterval(timer);
+        timer = null;
+      }
       sweep(true);
       await Promise.all([...inflight]);
     },
 
     /** Networks with an open window (for tests and metrics). */
-    get size() { return windows.size; },
+    get size() {
+      return windows.size;
+    },
   };
 }
 export type AuthFailAggregator = ReturnType<typeof authFailAggregator>;

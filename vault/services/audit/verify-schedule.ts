@@ -8,12 +8,22 @@ import { SYSTEM_CONTEXT } from './audit-service.js';
  * across the servers sharing the database. A failure is logged and sent
  * to audit.verify_failed webhooks.
  */
-export async function verifySchedulePlugin(c: Container, app: FastifyInstance, server: { onClose: (fn: () => Promise<void>) => void }): Promise<void> {
+export async function verifySchedulePlugin(
+  c: Container,
+  app: FastifyInstance,
+  server: { onClose: (fn: () => Promise<void>) => void },
+): Promise<void> {
   const cron = c.config.verifySchedule;
   if (!cron) return;
   const log = app.log;
   const job = await startClusterJob({
-    name: 'verify', setting: '--verify-schedule', cron, timezone: c.config.backupTimezone, db: c.db, leases: c.stores.leases, log,
+    name: 'verify',
+    setting: '--verify-schedule',
+    cron,
+    timezone: c.config.backupTimezone,
+    db: c.db,
+    leases: c.stores.leases,
+    log,
     ready: () => !c.sealed,
     async run(tick) {
       try {

@@ -39,7 +39,11 @@ async function fetchJson(url: string, max: number, what: string): Promise<unknow
     res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers: { accept: 'application/json' }, redirect: 'follow' });
   } catch (e) {
     const name = (e as Error).name;
-    throw new IssuerKeysError(name === 'TimeoutError' || name === 'AbortError' ? `${what} ${url} did not answer within ${FETCH_TIMEOUT_MS} ms` : `${what} ${url} could not be fetched (${(e as { cause?: Error }).cause?.message ?? (e as Error).message})`);
+    throw new IssuerKeysError(
+      name === 'TimeoutError' || name === 'AbortError'
+        ? `${what} ${url} did not answer within ${FETCH_TIMEOUT_MS} ms`
+        : `${what} ${url} could not be fetched (${(e as { cause?: Error }).cause?.message ?? (e as Error).message})`,
+    );
   }
   if (!res.ok) {
     await res.body?.cancel().catch(() => undefined);
@@ -68,7 +72,11 @@ async function fetchJson(url: string, max: number, what: string): Promise<unknow
     } catch (e) {
       if (e instanceof IssuerKeysError) throw e;
       const name = (e as Error).name;
-      throw new IssuerKeysError(name === 'TimeoutError' || name === 'AbortError' ? `${what} ${url} did not finish within ${FETCH_TIMEOUT_MS} ms` : `${what} ${url} could not be read`);
+      throw new IssuerKeysError(
+        name === 'TimeoutError' || name === 'AbortError'
+          ? `${what} ${url} did not finish within ${FETCH_TIMEOUT_MS} ms`
+          : `${what} ${url} could not be read`,
+      );
     }
   }
   try {
@@ -93,7 +101,12 @@ function algOf(k: JWK): string | null {
  */
 export async function checkJwks(doc: unknown, where: string): Promise<JSONWebKeySet> {
   const keys = (doc as { keys?: unknown })?.keys;
-  if (!Array.isArray(keys) || keys.length === 0 || keys.length > 100 || !keys.every((k) => k && typeof k === 'object' && typeof (k as { kty?: unknown }).kty === 'string')) {
+  if (
+    !Array.isArray(keys) ||
+    keys.length === 0 ||
+    keys.length > 100 ||
+    !keys.every((k) => k && typeof k === 'object' && typeof (k as { kty?: unknown }).kty === 'string')
+  ) {
     throw new IssuerKeysError(`${where} is not a JWKS (a JSON object with a "keys" array of 1 to 100 JWKs)`);
   }
   const { importJWK } = await loadJose();
@@ -104,7 +117,9 @@ export async function checkJwks(doc: unknown, where: string): Promise<JSONWebKey
     try {
       await importJWK(k, typeof k.alg === 'string' ? k.alg : alg);
       usable++;
-    } catch { /* not a usable key */ }
+    } catch {
+      /* not a usable key */
+    }
   }
   if (usable === 0) throw new IssuerKeysError(`${where} holds no usable public key (RSA, P-256 EC or Ed25519)`);
   return doc as JSONWebKeySet;
@@ -117,12 +132,21 @@ export async function checkPublicKey(pem: string): Promise<string> {
     try {
       await importSPKI(pem, alg);
       return alg;
-    } catch { /* try the next algorithm */ }
+    } catch {
+      /* try the next algorithm */
+    }
   }
-  throw new IssuerKeysError('the public key is not a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----") of an RSA, P-256 or Ed25519 key');
+  throw new IssuerKeysError(
+    'the public key is not a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----") of an RSA, P-256 or Ed25519 key',
+  );
 }
 
-interface Remote { jwks: JSONWebKeySet | null; get: JWTVerifyGetKey | null; fetchedAt: number; inflight: Promise<void> | null }
+interface Remote {
+  jwks: JSONWebKeySet | null;
+  get: JWTVerifyGetKey | null;
+  fetchedAt: number;
+  inflight: Promise<void> | null;
+}
 
 export function issuerKeysFactory() {
   const remotes = new Map<string, Remote>();
@@ -168,9 +192,13 @@ export function issuerKeysFactory() {
     const hit = discovered.get(issuer);
     if (hit && Date.now() - hit.at < CACHE_MAX_AGE_MS) return hit.jwksUri;
     const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const doc = await fetchJson(url, MAX_DISCOVERY_BYTES, 'the discovery document at') as { issuer?: unknown; jwks_uri?: unknown };
-    if (doc?.issuer !== issuer) throw new IssuerKeysError(`the discovery document at ${url} names issuer ${JSON.stringify(String(doc?.issuer)).slice(0, 100)}, not ${issuer}`);
-    if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new IssuerKeysError(`the discovery document at ${url} has no http(s) jwks_uri`);
+    const doc = (await fetchJson(url, MAX_DISCOVERY_BYTES, 'the discovery document at')) as { issuer?: unknown; jwks_uri?: unknown };
+    if (doc?.issuer !== issuer)
+      throw new IssuerKeysError(
+        `the discovery document at ${url} names issuer ${JSON.stringify(String(doc?.issuer)).slice(0, 100)}, not ${issuer}`,
+      );
+    if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri))
+      throw new IssuerKeysError(`the discovery document at ${url} has no http(s) jwks_uri`);
     if (discovered.size >= MAX_CACHED_URLS) discovered.delete(discovered.keys().next().value!);
     discovered.set(issuer, { jwksUri: doc.jwks_uri, at: Date.now() });
     return doc.jwks_uri;

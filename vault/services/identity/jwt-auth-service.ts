@@ -33,7 +33,10 @@ export type RoleInput = Omit<JwtRoleCreateInput, 'jwks'> & { jwks?: unknown };
 
 /** The same answer for every failed login, whatever the reason (which goes to the audit event). */
 export class JwtLoginFailed extends UnauthorizedError {
-  constructor(readonly reason: string, readonly claims: Record<string, unknown> = {}) {
+  constructor(
+    readonly reason: string,
+    readonly claims: Record<string, unknown> = {},
+  ) {
     super('JWT login failed: the role does not exist, or the JWT is not valid for it');
   }
 }
@@ -53,10 +56,16 @@ export function globMatch(pattern: string, value: string): boolean {
   let star = -1;
   let mark = 0;
   while (v < value.length) {
-    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === value[v]) { p++; v++; }
-    else if (p < pattern.length && pattern[p] === '*') { star = p++; mark = v; }
-    else if (star !== -1) { p = star + 1; v = ++mark; }
-    else return false;
+    if (p < pattern.length && pattern[p] !== '*' && pattern[p] === value[v]) {
+      p++;
+      v++;
+    } else if (p < pattern.length && pattern[p] === '*') {
+      star = p++;
+      mark = v;
+    } else if (star !== -1) {
+      p = star + 1;
+      v = ++mark;
+    } else return false;
   }
   while (p < pattern.length && pattern[p] === '*') p++;
   return p === pattern.length;
@@ -64,16 +73,29 @@ export function globMatch(pattern: string, value: string): boolean {
 
 export function publicRole(r: JwtRoleRow) {
   return {
-    name: r.name, issuer: r.issuer, audience: r.audience, scopes: r.scopes, ttl: formatDuration(r.ttlMs), ttlSeconds: Math.round(r.ttlMs / 1000),
-    boundClaims: r.boundClaims, boundSubject: r.boundSubject, requiredClaims: r.requiredClaims,
+    name: r.name,
+    issuer: r.issuer,
+    audience: r.audience,
+    scopes: r.scopes,
+    ttl: formatDuration(r.ttlMs),
+    ttlSeconds: Math.round(r.ttlMs / 1000),
+    boundClaims: r.boundClaims,
+    boundSubject: r.boundSubject,
+    requiredClaims: r.requiredClaims,
     keySource: r.publicKey !== null ? 'public_key' : r.jwks !== null ? 'jwks' : r.jwksUrl !== null ? 'jwks_url' : 'discovery',
-    jwksUrl: r.jwksUrl, createdAt: new Date(r.createdAt).toISOString(), createdBy: r.createdBy,
+    jwksUrl: r.jwksUrl,
+    createdAt: new Date(r.createdAt).toISOString(),
+    createdBy: r.createdBy,
   };
 }
 
 function httpUrl(v: string, field: string): string {
   let u: URL;
-  try { u = new URL(v); } catch { throw new InvalidRequestError(`${field} must be an http(s) URL`); }
+  try {
+    u = new URL(v);
+  } catch {
+    throw new InvalidRequestError(`${field} must be an http(s) URL`);
+  }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new InvalidRequestError(`${field} must be an http(s) URL`);
   if (u.username || u.password) throw new InvalidRequestError(`${field} must not carry credentials`);
   return v;
@@ -82,9 +104,17 @@ function httpUrl(v: string, field: string): string {
 /** A claim the JWT itself holds (never one inherited from Object.prototype, such as constructor). */
 const own = (payload: JWTPayload, name: string): unknown => (Object.hasOwn(payload, name) ? payload[name] : undefined);
 
-const claimText = (v: unknown): string | null => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null);
+const claimText = (v: unknown): string | null =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
 
-export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: TokenService; audit: AuditService; keys: IssuerKeys; log: FastifyBaseLogger; maxTtlMs: number }) {
+export function jwtAuthServiceFactory(deps: {
+  roles: JwtRoleStore;
+  tokens: TokenService;
+  audit: AuditService;
+  keys: IssuerKeys;
+  log: FastifyBaseLogger;
+  maxTtlMs: number;
+}) {
   const { roles, tokens, audit, keys, log, maxTtlMs } = deps;
 
   const isRoot = (p: Principal) => p.grants.some((g) => g.kind === 'root');
@@ -100,33 +130,52 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
   }
 
   async function validate(p: Principal, input: RoleInput): Promise<JwtRoleRow> {
-    if (!RESOURCE_NAME_RE.test(input.name)) throw new InvalidRequestError('a role name is lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit');
+    if (!RESOURCE_NAME_RE.test(input.name))
+      throw new InvalidRequestError(
+        'a role name is lower-case letters, digits, ".", "_" and "-", up to 63 characters, starting with a letter or digit',
+      );
     httpUrl(input.issuer, 'issuer');
-    if (!input.audience || !input.audience.trim()) throw new InvalidRequestError('audience is required: a JWT is accepted only when its aud names it');
+    if (!input.audience || !input.audience.trim())
+      throw new InvalidRequestError('audience is required: a JWT is accepted only when its aud names it');
     for (const pat of [input.boundSubject ?? '', ...Object.values(input.boundClaims ?? {}).flat()]) {
-      if (typeof pat === 'string' && pat.split('*').length - 1 > MAX_PATTERN_STARS) throw new InvalidRequestError(`a claim pattern may have at most ${MAX_PATTERN_STARS} "*"`);
+      if (typeof pat === 'string' && pat.split('*').length - 1 > MAX_PATTERN_STARS)
+        throw new InvalidRequestError(`a claim pattern may have at most ${MAX_PATTERN_STARS} "*"`);
     }
     const scopes = input.scopes.map((s) => formatGrant(parseGrant(s)));
     if (scopes.length === 0) throw new InvalidRequestError('a role needs at least one scope');
-    if (!mayManage(p, scopes)) throw new ForbiddenError('managing a role needs root, or admin on every project its scopes name (a system scope needs root)');
+    if (!mayManage(p, scopes))
+      throw new ForbiddenError('managing a role needs root, or admin on every project its scopes name (a system scope needs root)');
     const ttlMs = parseDuration(input.ttl);
     if (ttlMs === null) throw new InvalidRequestError('invalid ttl: use a duration such as 15m or 1h');
     if (ttlMs < MIN_ROLE_TTL_MS) throw new InvalidRequestError('ttl must be at least 1m');
     if (ttlMs > maxTtlMs) throw new InvalidRequestError(`ttl ${input.ttl} exceeds the maximum of ${formatDuration(maxTtlMs)}`);
     const sources = [input.jwksUrl, input.jwks, input.publicKey].filter((x) => x !== undefined).length;
-    if (sources > 1) throw new InvalidRequestError('give at most one of jwksUrl, jwks and publicKey (none: OIDC discovery from the issuer)');
+    if (sources > 1)
+      throw new InvalidRequestError('give at most one of jwksUrl, jwks and publicKey (none: OIDC discovery from the issuer)');
     let jwks: string | null = null;
     let publicKey: string | null = null;
     try {
       if (input.jwks !== undefined) {
-        const priv = ((input.jwks as { keys?: Record<string, unknown>[] }).keys ?? []).some((k) => ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'].some((m) => Object.hasOwn(k, m)));
-        if (priv) throw new InvalidRequestError('the JWKS holds private or secret key material (d, p, q, dp, dq, qi, k): give the issuer\'s public keys only');
+        const priv = ((input.jwks as { keys?: Record<string, unknown>[] }).keys ?? []).some((k) =>
+          ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'].some((m) => Object.hasOwn(k, m)),
+        );
+        if (priv)
+          throw new InvalidRequestError(
+            "the JWKS holds private or secret key material (d, p, q, dp, dq, qi, k): give the issuer's public keys only",
+          );
         // Stored as the public members of each key only: nothing else the document carried is kept.
         const PUBLIC = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use', 'key_ops', 'x5c', 'x5t', 'x5t#S256'];
-        const keysOnly = { keys: ((input.jwks as { keys: Record<string, unknown>[] }).keys).map((k) => Object.fromEntries(Object.entries(k).filter(([m]) => PUBLIC.includes(m)))) };
+        const keysOnly = {
+          keys: (input.jwks as { keys: Record<string, unknown>[] }).keys.map((k) =>
+            Object.fromEntries(Object.entries(k).filter(([m]) => PUBLIC.includes(m))),
+          ),
+        };
         jwks = JSON.stringify(await checkJwks(keysOnly, 'jwks'));
       }
-      if (input.publicKey !== undefined) { await checkPublicKey(input.publicKey); publicKey = input.publicKey; }
+      if (input.publicKey !== undefined) {
+        await checkPublicKey(input.publicKey);
+        publicKey = input.publicKey;
+      }
     } catch (e) {
       if (e instanceof IssuerKeysError) throw new InvalidRequestError(e.message);
       throw e;
@@ -134,21 +183,37 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
     const boundClaims: Record<string, string[]> = {};
     for (const [k, v] of Object.entries(input.boundClaims ?? {})) {
       const list = Array.isArray(v) ? v : [v];
-      if (list.length === 0 || !list.every((x) => typeof x === 'string' && x.length > 0)) throw new InvalidRequestError(`bound claim ${k.slice(0, 40)} needs one or more non-empty strings`);
+      if (list.length === 0 || !list.every((x) => typeof x === 'string' && x.length > 0))
+        throw new InvalidRequestError(`bound claim ${k.slice(0, 40)} needs one or more non-empty strings`);
       boundClaims[k] = list;
     }
-    if (Object.keys(boundClaims).length > MAX_CLAIMS || (input.requiredClaims ?? []).length > MAX_CLAIMS) throw new InvalidRequestError(`at most ${MAX_CLAIMS} bound and ${MAX_CLAIMS} required claims`);
+    if (Object.keys(boundClaims).length > MAX_CLAIMS || (input.requiredClaims ?? []).length > MAX_CLAIMS)
+      throw new InvalidRequestError(`at most ${MAX_CLAIMS} bound and ${MAX_CLAIMS} required claims`);
     return {
-      name: input.name, issuer: input.issuer, audience: input.audience, scopes, ttlMs, boundClaims, boundSubject: input.boundSubject ?? null,
-      requiredClaims: [...new Set(input.requiredClaims ?? [])], jwksUrl: input.jwksUrl === undefined ? null : httpUrl(input.jwksUrl, 'jwksUrl'),
-      jwks, publicKey, createdAt: Date.now(), createdBy: p.tokenId,
+      name: input.name,
+      issuer: input.issuer,
+      audience: input.audience,
+      scopes,
+      ttlMs,
+      boundClaims,
+      boundSubject: input.boundSubject ?? null,
+      requiredClaims: [...new Set(input.requiredClaims ?? [])],
+      jwksUrl: input.jwksUrl === undefined ? null : httpUrl(input.jwksUrl, 'jwksUrl'),
+      jwks,
+      publicKey,
+      createdAt: Date.now(),
+      createdBy: p.tokenId,
     };
   }
 
   /** Bound claims, sub pattern and required claims; the reason names the claim, never its value. */
   function matchClaims(role: JwtRoleRow, payload: JWTPayload): string | null {
     for (const c of role.requiredClaims) if (own(payload, c) === undefined) return `required claim ${c} is missing`;
-    if (role.boundSubject !== null && (typeof payload.sub !== 'string' || payload.sub.length > MAX_CLAIM_CHARS || !globMatch(role.boundSubject, payload.sub))) return 'sub does not match the role\'s subject pattern';
+    if (
+      role.boundSubject !== null &&
+      (typeof payload.sub !== 'string' || payload.sub.length > MAX_CLAIM_CHARS || !globMatch(role.boundSubject, payload.sub))
+    )
+      return "sub does not match the role's subject pattern";
     for (const [claim, patterns] of Object.entries(role.boundClaims)) {
       const v = own(payload, claim);
       if (Array.isArray(v) && v.length > 100) return `claim ${claim} has more than 100 elements`;
@@ -160,11 +225,14 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
 
   /** The claims a token and its audit event carry: iss, sub and the role's bound claims (values cut to 200 characters). */
   function claimsOf(role: JwtRoleRow | null, payload: JWTPayload): Record<string, unknown> {
-    const out: Record<string, unknown> = { iss: claimText(own(payload, 'iss'))?.slice(0, 200) ?? null, sub: claimText(own(payload, 'sub'))?.slice(0, 200) ?? null };
+    const out: Record<string, unknown> = {
+      iss: claimText(own(payload, 'iss'))?.slice(0, 200) ?? null,
+      sub: claimText(own(payload, 'sub'))?.slice(0, 200) ?? null,
+    };
     if (own(payload, 'unverified') === true) out.unverified = true;
     for (const c of Object.keys(role?.boundClaims ?? {})) {
       const v = own(payload, c);
-      out[c] = Array.isArray(v) ? v.slice(0, 10).map((x) => claimText(x)?.slice(0, 200) ?? null) : claimText(v)?.slice(0, 200) ?? null;
+      out[c] = Array.isArray(v) ? v.slice(0, 10).map((x) => claimText(x)?.slice(0, 200) ?? null) : (claimText(v)?.slice(0, 200) ?? null);
     }
     return out;
   }
@@ -173,9 +241,17 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
   function roleDetail(r: JwtRoleRow): Record<string, unknown> {
     const keyText = r.jwks ?? r.publicKey;
     return {
-      issuer: r.issuer, audience: r.audience, scopes: r.scopes, ttl: formatDuration(r.ttlMs), keySource: publicRole(r).keySource, jwksUrl: r.jwksUrl,
+      issuer: r.issuer,
+      audience: r.audience,
+      scopes: r.scopes,
+      ttl: formatDuration(r.ttlMs),
+      keySource: publicRole(r).keySource,
+      jwksUrl: r.jwksUrl,
       keySha256: keyText === null ? null : createHash('sha256').update(keyText).digest('hex'),
-      boundClaims: r.boundClaims, boundSubject: r.boundSubject, requiredClaims: r.requiredClaims, createdBy: r.createdBy,
+      boundClaims: r.boundClaims,
+      boundSubject: r.boundSubject,
+      requiredClaims: r.requiredClaims,
+      createdBy: r.createdBy,
     };
   }
 
@@ -187,16 +263,25 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
     } catch {
       throw new JwtLoginFailed('the JWT is malformed');
     }
-    if (!(JWT_ALGORITHMS as readonly unknown[]).includes(alg)) throw new JwtLoginFailed(`algorithm ${String(alg).slice(0, 20)} is not allowed (RS256, ES256, EdDSA only)`);
+    if (!(JWT_ALGORITHMS as readonly unknown[]).includes(alg))
+      throw new JwtLoginFailed(`algorithm ${String(alg).slice(0, 20)} is not allowed (RS256, ES256, EdDSA only)`);
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(jwt, keys.keyFor(role), {
-        issuer: role.issuer, audience: role.audience, algorithms: [...JWT_ALGORITHMS], clockTolerance: CLOCK_SKEW_S, requiredClaims: ['exp', 'aud', 'iss'],
+        issuer: role.issuer,
+        audience: role.audience,
+        algorithms: [...JWT_ALGORITHMS],
+        clockTolerance: CLOCK_SKEW_S,
+        requiredClaims: ['exp', 'aud', 'iss'],
       }));
     } catch (e) {
       // For the audit event only: who the JWT claims to be, unverified (the event says so).
       let claimed: Record<string, unknown> = {};
-      try { claimed = { ...decodeJwt(jwt), unverified: true }; } catch { /* not even decodable */ }
+      try {
+        claimed = { ...decodeJwt(jwt), unverified: true };
+      } catch {
+        /* not even decodable */
+      }
       throw new JwtLoginFailed(reasonOf(e, errors), claimed);
     }
     const now = Math.floor(Date.now() / 1000);
@@ -210,8 +295,8 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
     if (e instanceof IssuerKeysError) return `issuer keys unavailable: ${e.message}`;
     if (e instanceof errors.JWTExpired) return 'the JWT has expired';
     if (e instanceof errors.JWTClaimValidationFailed) return `claim check failed: ${e.claim} ${e.reason}`.slice(0, 200);
-    if (e instanceof errors.JWSSignatureVerificationFailed) return 'the signature does not verify with the issuer\'s keys';
-    if (e instanceof errors.JWKSNoMatchingKey) return 'no issuer key matches the JWT\'s kid';
+    if (e instanceof errors.JWSSignatureVerificationFailed) return "the signature does not verify with the issuer's keys";
+    if (e instanceof errors.JWKSNoMatchingKey) return "no issuer key matches the JWT's kid";
     if (e instanceof errors.JOSEAlgNotAllowed) return 'the algorithm is not allowed';
     if (e instanceof errors.JWTInvalid || e instanceof errors.JWSInvalid) return 'the JWT is malformed';
     if (e instanceof errors.JOSEError) return `the JWT was refused (${e.code})`;
@@ -263,7 +348,11 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
       try {
         if (!role) {
           let claimed: Record<string, unknown> = {};
-          try { claimed = { ...(await loadJose()).decodeJwt(jwt), unverified: true }; } catch { /* not decodable */ }
+          try {
+            claimed = { ...(await loadJose()).decodeJwt(jwt), unverified: true };
+          } catch {
+            /* not decodable */
+          }
           throw new JwtLoginFailed('the role does not exist', claimed);
         }
         if (jwt.length > MAX_JWT_CHARS) throw new JwtLoginFailed(`the JWT is longer than ${MAX_JWT_CHARS} characters`);
@@ -273,22 +362,46 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         const claims = claimsOf(role, payload);
         let issued;
         try {
-          issued = await tokens.issue({
-            name: `jwt:${role.name}`, description: redactTokens(`JWT login via role ${role.name}: ${Object.entries(claims).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`).slice(0, 1000),
-            scopes: role.scopes, expiresAt, parentId: role.createdBy, ip,
-          }, ctx, {
-            // A role deleted (or replaced) while this login was verifying issues nothing.
-            check: async (tx) => {
-              const still = await roles.get(role.name, tx);
-              if (!still || still.createdAt !== role.createdAt) throw new IssueRefused('the role was deleted while the login was verified');
+          issued = await tokens.issue(
+            {
+              name: `jwt:${role.name}`,
+              description: redactTokens(
+                `JWT login via role ${role.name}: ${Object.entries(claims)
+                  .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+                  .join(' ')}`,
+              ).slice(0, 1000),
+              scopes: role.scopes,
+              expiresAt,
+              parentId: role.createdBy,
+              ip,
             },
-            event: (tokenId, t) => ({ action: 'auth.jwt.login', outcome: 'ok', target: { role: role.name, tokenId }, detail: { claims, scopes: role.scopes, expiresAt: new Date(t.expiresAt).toISOString(), cidrs: t.cidrs } }),
-          });
+            ctx,
+            {
+              // A role deleted (or replaced) while this login was verifying issues nothing.
+              check: async (tx) => {
+                const still = await roles.get(role.name, tx);
+                if (!still || still.createdAt !== role.createdAt)
+                  throw new IssueRefused('the role was deleted while the login was verified');
+              },
+              event: (tokenId, t) => ({
+                action: 'auth.jwt.login',
+                outcome: 'ok',
+                target: { role: role.name, tokenId },
+                detail: { claims, scopes: role.scopes, expiresAt: new Date(t.expiresAt).toISOString(), cidrs: t.cidrs },
+              }),
+            },
+          );
         } catch (e) {
           if (e instanceof IssueRefused) throw new JwtLoginFailed(e.message, payload);
           throw e;
         }
-        return { token: issued.token, id: issued.id, expiresAt: new Date(issued.expiresAt).toISOString(), scopes: issued.scopes, role: role.name };
+        return {
+          token: issued.token,
+          id: issued.id,
+          expiresAt: new Date(issued.expiresAt).toISOString(),
+          scopes: issued.scopes,
+          role: role.name,
+        };
       } catch (e) {
         if (!(e instanceof JwtLoginFailed)) throw e;
         if (ip !== null) await tokens.recordFailure(ip, now);
@@ -296,7 +409,8 @@ export function jwtAuthServiceFactory(deps: { roles: JwtRoleStore; tokens: Token
         // Only a name that could be a role is recorded: anything else (a token pasted there, with or without its prefix) is not.
         const shown = RESOURCE_NAME_RE.test(roleName) ? redactTokens(roleName) : '[not a role name]';
         log.info({ role: shown, reason: e.reason }, 'JWT login refused');
-        await audit.record(ctx, { action: 'auth.jwt.login', outcome: 'denied', target: { role: shown }, detail })
+        await audit
+          .record(ctx, { action: 'auth.jwt.login', outcome: 'denied', target: { role: shown }, detail })
           .catch((err: Error) => log.error({ err: { message: err.message } }, 'could not record the refused JWT login'));
         throw e;
       }

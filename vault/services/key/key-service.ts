@@ -1,7 +1,20 @@
 import type { FastifyBaseLogger } from 'fastify';
 import {
-  wipeMasterKey, auditMac, exportKeyForBackup, importKeyFromBackup, newSecretCipher, newWrappedKey, rewrapKey, secretCipher, tokenHasher, verifyKeyCheck,
-  type AuditMacFn, type KeyPurpose, type MasterKey, type SecretCipher, type WrappedKey,
+  wipeMasterKey,
+  auditMac,
+  exportKeyForBackup,
+  importKeyFromBackup,
+  newSecretCipher,
+  newWrappedKey,
+  rewrapKey,
+  secretCipher,
+  tokenHasher,
+  verifyKeyCheck,
+  type AuditMacFn,
+  type KeyPurpose,
+  type MasterKey,
+  type SecretCipher,
+  type WrappedKey,
 } from '../../crypto/keyring.js';
 import { MasterKeyChangedError, NotInitializedError, type HushError } from '../../errors.js';
 import type { Tx } from '../../store/db.js';
@@ -85,14 +98,19 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
       held.add(next);
       rotatingTo = null;
       warned = '';
-      log?.info({ from, to: next.fingerprint, source: source?.where ?? null }, 'the vault master key was rotated; this server now uses the new key');
+      log?.info(
+        { from, to: next.fingerprint, source: source?.where ?? null },
+        'the vault master key was rotated; this server now uses the new key',
+      );
       return true;
     }
     const note = `${check.mkFingerprint}:${inSource}`;
     if (note !== warned) {
       warned = note;
-      log?.warn({ vaultKey: check.mkFingerprint, serverKey: mk.fingerprint, source: source?.where ?? null, sourceHolds: inSource },
-        `the vault master key was rotated to ${check.mkFingerprint}; ${instruction()}`);
+      log?.warn(
+        { vaultKey: check.mkFingerprint, serverKey: mk.fingerprint, source: source?.where ?? null, sourceHolds: inSource },
+        `the vault master key was rotated to ${check.mkFingerprint}; ${instruction()}`,
+      );
     }
     return false;
   }
@@ -124,7 +142,14 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
    * another master key than this process's means a rotation: catch up
    * first (or say what to do), then read the row again.
    */
-  async function openKey<T>(purpose: KeyPurpose, scope: string, version: number, missing: string, tx: Tx | undefined, use: (k: MasterKey, row: WrappedKey) => T): Promise<T> {
+  async function openKey<T>(
+    purpose: KeyPurpose,
+    scope: string,
+    version: number,
+    missing: string,
+    tx: Tx | undefined,
+    use: (k: MasterKey, row: WrappedKey) => T,
+  ): Promise<T> {
     const row = await keyStore.get(purpose, scope, version, tx);
     if (!row) throw new NotInitializedError(missing);
     if (row.mkFingerprint === mk.fingerprint) return use(mk, row);
@@ -144,7 +169,9 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
   }
 
   return {
-    get fingerprint() { return mk.fingerprint; },
+    get fingerprint() {
+      return mk.fingerprint;
+    },
 
     /** First-run material: key-check row, token pepper, audit MAC key. */
     async initialise(tx: Tx): Promise<void> {
@@ -171,10 +198,15 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
     watch(everyMs: number): () => void {
       let lastError = '';
       const timer = setInterval(() => {
-        refresh().then(() => { lastError = ''; }, (e: Error) => {
-          if (e.message !== lastError) log?.warn({ err: { message: e.message } }, 'could not compare the master key with the vault\'s');
-          lastError = e.message;
-        });
+        refresh().then(
+          () => {
+            lastError = '';
+          },
+          (e: Error) => {
+            if (e.message !== lastError) log?.warn({ err: { message: e.message } }, "could not compare the master key with the vault's");
+            lastError = e.message;
+          },
+        );
       }, everyMs);
       timer.unref();
       return () => clearInterval(timer);
@@ -214,7 +246,14 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
       const id = `${projectId}:${version}`;
       const hit = ciphers.get(id);
       if (hit) return hit;
-      const c = await openKey('dek', dekScope(projectId), version, `data key v${version} of project ${projectId} is missing`, tx, secretCipher);
+      const c = await openKey(
+        'dek',
+        dekScope(projectId),
+        version,
+        `data key v${version} of project ${projectId} is missing`,
+        tx,
+        secretCipher,
+      );
       ciphers.set(id, c);
       return c;
     },
@@ -254,7 +293,11 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
      * `newMk` (another server rotated to it), this process adopts it and
      * nothing is rewrapped.
      */
-    async rotateMaster(newMk: MasterKey, tx: Tx, onKey?: (done: number, total: number) => void | Promise<void>): Promise<{ rewrapped: number; from: string; unchanged: boolean }> {
+    async rotateMaster(
+      newMk: MasterKey,
+      tx: Tx,
+      onKey?: (done: number, total: number) => void | Promise<void>,
+    ): Promise<{ rewrapped: number; from: string; unchanged: boolean }> {
       rotatingTo = newMk;
       const check = await keyStore.checkLocked(tx, 'update');
       if (!check) throw new NotInitializedError('vault is not initialised');
@@ -288,7 +331,8 @@ export function keyServiceFactory({ keyStore, masterKey, source, log }: KeyServi
      */
     async importForRestore(backupKeys: Record<'token-pepper' | 'audit-mac', string>, tx: Tx): Promise<void> {
       await keyStore.insert(newWrappedKey(mk, 'check', 'vault', 1), tx);
-      for (const purpose of ['token-pepper', 'audit-mac'] as const) await keyStore.insert(importKeyFromBackup(mk, purpose, 'vault', 1, backupKeys[purpose]), tx);
+      for (const purpose of ['token-pepper', 'audit-mac'] as const)
+        await keyStore.insert(importKeyFromBackup(mk, purpose, 'vault', 1, backupKeys[purpose]), tx);
     },
 
     /**

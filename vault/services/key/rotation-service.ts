@@ -30,7 +30,12 @@ export function rotationServiceFactory({ keys, projectStore, secretStore, audit,
         const r = await keys.rotateMaster(newMk, tx, onKey);
         if (!r.unchanged && seal) await seal.rewrap(newMk, tx);
         // Already the vault's key (another server rotated to it): this server only caught up.
-        if (!r.unchanged) await record({ action: 'key.rotate_master', outcome: 'ok', detail: { from: r.from, to: newMk.fingerprint, rewrapped: r.rewrapped } });
+        if (!r.unchanged)
+          await record({
+            action: 'key.rotate_master',
+            outcome: 'ok',
+            detail: { from: r.from, to: newMk.fingerprint, rewrapped: r.rewrapped },
+          });
         return r;
       });
       keys.adoptMasterKey(newMk);
@@ -44,7 +49,10 @@ export function rotationServiceFactory({ keys, projectStore, secretStore, audit,
      * key from their key file, so the caller must supply it.
      */
     async rotateMasterGenerated(ctx: AuditContext) {
-      if (!seal) throw new InvalidRequestError('this vault\'s master key comes from a key file or HUSH_MASTER_KEY: give the new key (newKey), which every server must then find in its key file');
+      if (!seal)
+        throw new InvalidRequestError(
+          "this vault's master key comes from a key file or HUSH_MASTER_KEY: give the new key (newKey), which every server must then find in its key file",
+        );
       const newMk = await generateMasterKey();
       return this.rotateMaster(newMk, ctx);
     },
@@ -76,7 +84,8 @@ export function rotationServiceFactory({ keys, projectStore, secretStore, audit,
               const value = old.decrypt(r.nonce, r.ciphertext, ad, `${name} secret ${r.name} v${r.version}`);
               await secretStore.replaceCiphertext(r.id, { ...next.encrypt(value, ad), dekVersion: version }, tx);
             }
-            if (rows.length) await record({ action: 'key.rewrap', outcome: 'ok', project: name, detail: { dekVersion: version, rows: rows.length } });
+            if (rows.length)
+              await record({ action: 'key.rewrap', outcome: 'ok', project: name, detail: { dekVersion: version, rows: rows.length } });
             return rows.length;
           });
           rewrapped += n;

@@ -76,7 +76,10 @@ export function authFailLimitFactory({ limit, windowMs, store, log }: AuthFailLi
         }
         return failures;
       } catch (e) {
-        log.warn({ err: { message: (e as Error).message } }, 'could not count a failed authentication in the database; counting it in this process');
+        log.warn(
+          { err: { message: (e as Error).message } },
+          'could not count a failed authentication in the database; counting it in this process',
+        );
         return local.fail(ip, now);
       }
     },

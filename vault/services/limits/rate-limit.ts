@@ -48,7 +48,12 @@ interface Entry {
   localCount: number;
 }
 
-interface Waiting { entry: Entry; key: string; windowStart: number; max: number }
+interface Waiting {
+  entry: Entry;
+  key: string;
+  windowStart: number;
+  max: number;
+}
 
 /** Addresses tracked at most; beyond that the oldest entries are forgotten (losing only their unused claims). */
 const MAX_ENTRIES = 100_000;
@@ -98,10 +103,17 @@ export function sharedRateLimitFactory({ store, lease, log }: RateLimitDeps) {
         }
       } catch (e) {
         const now = Date.now();
-        for (const i of items) if (i.entry.localUntil <= now) { i.entry.localUntil = now + LOCAL_FALLBACK_MS; i.entry.localCount = 0; }
+        for (const i of items)
+          if (i.entry.localUntil <= now) {
+            i.entry.localUntil = now + LOCAL_FALLBACK_MS;
+            i.entry.localCount = 0;
+          }
         if (now - warnedAt > 10_000) {
           warnedAt = now;
-          log.warn({ err: { message: (e as Error).message } }, 'could not claim shared rate-limit budget from the database; counting in this process for now');
+          log.warn(
+            { err: { message: (e as Error).message } },
+            'could not claim shared rate-limit budget from the database; counting in this process for now',
+          );
         }
       }
     }
@@ -114,7 +126,11 @@ export function sharedRateLimitFactory({ store, lease, log }: RateLimitDeps) {
       if (inFlight) await inFlight.catch(() => undefined);
       next = null;
       inFlight = claimRound();
-      try { await inFlight; } finally { inFlight = null; }
+      try {
+        await inFlight;
+      } finally {
+        inFlight = null;
+      }
     };
     // Requests arriving in this tick join the same round.
     next = Promise.resolve().then(start);
@@ -154,7 +170,10 @@ export function sharedRateLimitFactory({ store, lease, log }: RateLimitDeps) {
         }
         if (e.spent) return { current: max + 1, ttl };
         // A claim that got nothing for this address without spending its budget cannot happen; never loop on it.
-        if (attempt >= 3 && e.localUntil <= now) { e.localUntil = now + LOCAL_FALLBACK_MS; e.localCount = 0; }
+        if (attempt >= 3 && e.localUntil <= now) {
+          e.localUntil = now + LOCAL_FALLBACK_MS;
+          e.localCount = 0;
+        }
         if (e.localUntil > now) return { current: ++e.localCount, ttl };
         e.waiting++;
         pending.set(key, { entry: e, key, windowStart, max });

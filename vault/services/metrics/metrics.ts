@@ -40,7 +40,12 @@ class Series {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
-  constructor(readonly bounds: number[], readonly labels: Record<string, string>) { this.counts = new Float64Array(bounds.length); }
+  constructor(
+    readonly bounds: number[],
+    readonly labels: Record<string, string>,
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
   observe(v: number): void {
     let i = 0;
     while (i < this.bounds.length && v > this.bounds[i]) i++;
@@ -51,7 +56,12 @@ class Series {
 }
 
 type Sample = { metricName?: string; labels?: Record<string, string | number>; value: number };
-interface Family { name: string; help: string; type: 'counter' | 'gauge' | 'histogram'; values(): Sample[] }
+interface Family {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  values(): Sample[];
+}
 
 function histogramSamples(name: string, all: Series[]): Sample[] {
   const out: Sample[] = [];
@@ -87,27 +97,140 @@ export function metricsFactory(info: { version: string; storage: string }) {
 
   const pool = () => sources?.pool() ?? null;
   const families: Family[] = [
-    { name: 'hush_info', help: 'Always 1; the labels say which Hush and storage engine this server runs', type: 'gauge', values: () => [{ labels: { version: info.version, storage: info.storage }, value: 1 }] },
-    { name: 'hush_http_request_duration_seconds', help: ('HTTP requests by route pattern, method and status: latency from arrival to the last byte handed ' + 'to the socket (the _count is the number of requests)'), type: 'histogram', values: () => histogramSamples('hush_http_request_duration_seconds', requests) },
-    { name: 'hush_audit_append_duration_seconds', help: 'Time to append one group-commit batch\'s audit events (inside its transaction)', type: 'histogram', values: () => histogramSamples('hush_audit_append_duration_seconds', [append]) },
-    { name: 'hush_audit_batch_commit_duration_seconds', help: 'Time of one group-commit batch from BEGIN to COMMIT, its jobs and audit append included', type: 'histogram', values: () => histogramSamples('hush_audit_batch_commit_duration_seconds', [commit]) },
-    { name: 'hush_audit_batch_size', help: 'Requests committed together in one group-commit batch', type: 'histogram', values: () => histogramSamples('hush_audit_batch_size', [batchSize]) },
-    { name: 'hush_audit_events_total', help: 'Audit events this server has committed since it started', type: 'counter', values: () => [{ value: events }] },
-    { name: 'hush_audit_queue_jobs', help: 'Requests waiting for the next group commit (0 while sealed)', type: 'gauge', values: () => [{ value: sources?.queued() ?? 0 }] },
-    { name: 'hush_token_lookups_total', help: ('Token lookups by authentication: cache hit or miss (SQLite), or uncached (PostgreSQL reads the ' + 'token row on every request)'), type: 'counter', values: () => (['hit', 'miss', 'uncached'] as const).map((c) => ({ labels: { cache: c }, value: lookups[c] })) },
-    { name: 'hush_sealed', help: '1 while this server is sealed (it holds no keys and answers 503 sealed), else 0', type: 'gauge', values: () => [{ value: sources?.sealed() ? 1 : 0 }] },
     {
-      name: 'hush_db_pool_connections', help: ('Database connections of this server\'s pool by state (PostgreSQL: the pool of ' + '--database-pool-max; SQLite: the one writer connection)'), type: 'gauge',
-      values: () => { const p = pool(); return p ? [{ labels: { state: 'used' }, value: p.used }, { labels: { state: 'free' }, value: p.free }] : []; },
+      name: 'hush_info',
+      help: 'Always 1; the labels say which Hush and storage engine this server runs',
+      type: 'gauge',
+      values: () => [{ labels: { version: info.version, storage: info.storage }, value: 1 }],
     },
-    { name: 'hush_db_pool_max', help: 'Most connections the pool opens', type: 'gauge', values: () => { const p = pool(); return p ? [{ value: p.max }] : []; } },
-    { name: 'hush_db_pool_waiting', help: 'Requests waiting for a pool connection', type: 'gauge', values: () => { const p = pool(); return p ? [{ value: p.pending }] : []; } },
-    { name: 'hush_backup_last_success_timestamp_seconds', help: ('When the last successful backup (scheduled or POST /v1/backups, by any server sharing the ' + 'database) finished; 0: none yet'), type: 'gauge', values: () => [{ value: backup.at / 1000 }] },
-    { name: 'hush_backup_last_duration_seconds', help: 'How long the last successful backup took', type: 'gauge', values: () => [{ value: backup.ms / 1000 }] },
-    { name: 'hush_backup_last_size_bytes', help: 'Size of the last successful backup (encrypted)', type: 'gauge', values: () => [{ value: backup.bytes }] },
-    { name: 'hush_secrets_overdue', help: 'Live secrets past their rotation period or expiry, in the whole vault (no per-secret labels: hush secrets stale lists them)', type: 'gauge', values: () => [{ value: overdue.count }] },
-    { name: 'hush_connections_refused_total', help: 'Connections closed unanswered or cut short: over --max-connections, over --max-connections-per-address, or too many pipelined requests (answered 429 and closed)', type: 'counter', values: () => (Object.keys(refused) as ConnectionRefusal[]).map((r) => ({ labels: { reason: r }, value: refused[r] })) },
-    { name: 'hush_backup_stats_unavailable', help: '1 when this scrape could not read the backup record (database unreachable, or too slow): the hush_backup_last_* values are then the last ones read', type: 'gauge', values: () => [{ value: backup.unavailable }] },
+    {
+      name: 'hush_http_request_duration_seconds',
+      help:
+        'HTTP requests by route pattern, method and status: latency from arrival to the last byte handed ' +
+        'to the socket (the _count is the number of requests)',
+      type: 'histogram',
+      values: () => histogramSamples('hush_http_request_duration_seconds', requests),
+    },
+    {
+      name: 'hush_audit_append_duration_seconds',
+      help: "Time to append one group-commit batch's audit events (inside its transaction)",
+      type: 'histogram',
+      values: () => histogramSamples('hush_audit_append_duration_seconds', [append]),
+    },
+    {
+      name: 'hush_audit_batch_commit_duration_seconds',
+      help: 'Time of one group-commit batch from BEGIN to COMMIT, its jobs and audit append included',
+      type: 'histogram',
+      values: () => histogramSamples('hush_audit_batch_commit_duration_seconds', [commit]),
+    },
+    {
+      name: 'hush_audit_batch_size',
+      help: 'Requests committed together in one group-commit batch',
+      type: 'histogram',
+      values: () => histogramSamples('hush_audit_batch_size', [batchSize]),
+    },
+    {
+      name: 'hush_audit_events_total',
+      help: 'Audit events this server has committed since it started',
+      type: 'counter',
+      values: () => [{ value: events }],
+    },
+    {
+      name: 'hush_audit_queue_jobs',
+      help: 'Requests waiting for the next group commit (0 while sealed)',
+      type: 'gauge',
+      values: () => [{ value: sources?.queued() ?? 0 }],
+    },
+    {
+      name: 'hush_token_lookups_total',
+      help:
+        'Token lookups by authentication: cache hit or miss (SQLite), or uncached (PostgreSQL reads the ' + 'token row on every request)',
+      type: 'counter',
+      values: () => (['hit', 'miss', 'uncached'] as const).map((c) => ({ labels: { cache: c }, value: lookups[c] })),
+    },
+    {
+      name: 'hush_sealed',
+      help: '1 while this server is sealed (it holds no keys and answers 503 sealed), else 0',
+      type: 'gauge',
+      values: () => [{ value: sources?.sealed() ? 1 : 0 }],
+    },
+    {
+      name: 'hush_db_pool_connections',
+      help:
+        "Database connections of this server's pool by state (PostgreSQL: the pool of " +
+        '--database-pool-max; SQLite: the one writer connection)',
+      type: 'gauge',
+      values: () => {
+        const p = pool();
+        return p
+          ? [
+              { labels: { state: 'used' }, value: p.used },
+              { labels: { state: 'free' }, value: p.free },
+            ]
+          : [];
+      },
+    },
+    {
+      name: 'hush_db_pool_max',
+      help: 'Most connections the pool opens',
+      type: 'gauge',
+      values: () => {
+        const p = pool();
+        return p ? [{ value: p.max }] : [];
+      },
+    },
+    {
+      name: 'hush_db_pool_waiting',
+      help: 'Requests waiting for a pool connection',
+      type: 'gauge',
+      values: () => {
+        const p = pool();
+        return p ? [{ value: p.pending }] : [];
+      },
+    },
+    {
+      name: 'hush_backup_last_success_timestamp_seconds',
+      help:
+        'When the last successful backup (scheduled or POST /v1/backups, by any server sharing the ' + 'database) finished; 0: none yet',
+      type: 'gauge',
+      values: () => [{ value: backup.at / 1000 }],
+    },
+    {
+      name: 'hush_backup_last_duration_seconds',
+      help: 'How long the last successful backup took',
+      type: 'gauge',
+      values: () => [{ value: backup.ms / 1000 }],
+    },
+    {
+      name: 'hush_backup_last_size_bytes',
+      help: 'Size of the last successful backup (encrypted)',
+      type: 'gauge',
+      values: () => [{ value: backup.bytes }],
+    },
+    {
+      name: 'hush_secrets_overdue',
+      help: 'Live secrets past their rotation period or expiry, in the whole vault (no per-secret labels: hush secrets stale lists them)',
+      type: 'gauge',
+      values: () => [{ value: overdue.count }],
+    },
+    {
+      name: 'hush_connections_refused_total',
+      help:
+        'Connections closed unanswered or cut' +
+        ' short: over --max-connections, over' +
+        (' --max-connections-per-address, or too many' + ' pipelined requests (answered 429 and closed)'),
+      type: 'counter',
+      values: () => (Object.keys(refused) as ConnectionRefusal[]).map((r) => ({ labels: { reason: r }, value: refused[r] })),
+    },
+    {
+      name: 'hush_backup_stats_unavailable',
+      help:
+        '1 when this scrape could not read the' +
+        ' backup record (database unreachable,' +
+        (' or too slow): the hush_backup_last_*' + ' values are then the last ones read'),
+      type: 'gauge',
+      values: () => [{ value: backup.unavailable }],
+    },
   ];
 
   let registry: Promise<Registry> | null = null;
@@ -117,10 +240,16 @@ export function metricsFactory(info: { version: string; storage: string }) {
     client.collectDefaultMetrics({ register: reg });
     // Gauges that prom-client names with a counter's suffix (promtool refuses them); their per-type twins
     // (nodejs_active_handles, nodejs_active_requests, nodejs_active_resources) stay.
-    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) reg.removeSingleMetric(n);
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      reg.removeSingleMetric(n);
     // The registry's interface for a metric (name, help, type and get()), as prom-client's own metrics have.
     for (const f of families) {
-      reg.registerMetric({ name: f.name, help: f.help, type: f.type, get: () => ({ name: f.name, help: f.help, type: f.type, values: f.values(), aggregator: 'sum' }) } as unknown as Parameters<Registry['registerMetric']>[0]);
+      reg.registerMetric({
+        name: f.name,
+        help: f.help,
+        type: f.type,
+        get: () => ({ name: f.name, help: f.help, type: f.type, values: f.values(), aggregator: 'sum' }),
+      } as unknown as Parameters<Registry['registerMetric']>[0]);
     }
     return reg;
   }
@@ -128,7 +257,9 @@ export function metricsFactory(info: { version: string; storage: string }) {
   async function readBackup(): Promise<void> {
     if (!sources) return;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), BACKUP_READ_TIMEOUT_MS); });
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), BACKUP_READ_TIMEOUT_MS);
+    });
     try {
       const [b, n] = await Promise.race([Promise.all([sources.lastBackup(), sources.overdueSecrets?.() ?? Promise.resolve(0)]), late]);
       Object.assign(backup, b ? { at: b.at, ms: b.ms, bytes: b.bytes } : { at: 0, ms: 0, bytes: 0 }, { unavailable: 0 });
@@ -148,7 +279,17 @@ export function metricsFactory(info: { version: string; storage: string }) {
       events += entries;
     },
   };
-  const tokens: TokenLookupObserver = { hit: () => { lookups.hit++; }, miss: () => { lookups.miss++; }, uncached: () => { lookups.uncached++; } };
+  const tokens: TokenLookupObserver = {
+    hit: () => {
+      lookups.hit++;
+    },
+    miss: () => {
+      lookups.miss++;
+    },
+    uncached: () => {
+      lookups.uncached++;
+    },
+  };
 
   return {
     /** The Prometheus text format, version 0.0.4 (what prom-client's registry writes). */
@@ -156,9 +297,13 @@ export function metricsFactory(info: { version: string; storage: string }) {
     batches,
     tokens,
     /** A connection refused or cut (vault/http/connections.ts, backpressure.ts). */
-    connectionRefused(reason: ConnectionRefusal): void { refused[reason]++; },
+    connectionRefused(reason: ConnectionRefusal): void {
+      refused[reason]++;
+    },
     /** The sources read at scrape time, set once the server's parts exist. */
-    setSources(s: ScrapeSources): void { sources = s; },
+    setSources(s: ScrapeSources): void {
+      sources = s;
+    },
     /**
      * One finished request. `routeKey` is an object that stands for the
      * route (its config); null for a request that matched no route, which
@@ -170,7 +315,12 @@ export function metricsFactory(info: { version: string; storage: string }) {
       if (!byStatus) byRoute.set(key, (byStatus = new Map<number, Series>()));
       let series = byStatus.get(status);
       if (!series) {
-        series = new Series(LATENCY_BUCKETS, key === unmatched ? { method: 'other', route: '(unmatched)', status: String(status) } : { method, route: route!, status: String(status) });
+        series = new Series(
+          LATENCY_BUCKETS,
+          key === unmatched
+            ? { method: 'other', route: '(unmatched)', status: String(status) }
+            : { method, route: route!, status: String(status) },
+        );
         byStatus.set(status, series);
         requests.push(series);
       }

@@ -1,6 +1,12 @@
 import {
-  openMasterKey, openWithPassphrase, openWithShares, parseSealRecord, parseShare, rewrapSealedMaster,
-  type SealRecord, type UnsealKey,
+  openMasterKey,
+  openWithPassphrase,
+  openWithShares,
+  parseSealRecord,
+  parseShare,
+  rewrapSealedMaster,
+  type SealRecord,
+  type UnsealKey,
 } from '../../crypto/seal.js';
 import type { MasterKey } from '../../crypto/keyring.js';
 import { ConfigError, InvalidRequestError, InvalidShareError, MasterKeyChangedError } from '../../errors.js';
@@ -22,11 +28,15 @@ export async function writeSealRecord(meta: MetaStore, record: SealRecord, tx: T
   await meta.set(SEAL_META_KEY, JSON.stringify(record), tx);
 }
 
-export interface SealStatus { sealed: boolean; type: 'file' | SealRecord['type']; progress: number; threshold: number }
+export interface SealStatus {
+  sealed: boolean;
+  type: 'file' | SealRecord['type'];
+  progress: number;
+  threshold: number;
+}
 
 export type UnsealStep =
-  | { done: false; progress: number; threshold: number }
-  | { done: true; mk: MasterKey; key: UnsealKey; record: SealRecord };
+  { done: false; progress: number; threshold: number } | { done: true; mk: MasterKey; key: UnsealKey; record: SealRecord };
 
 /**
  * Collects unseal shares (or one passphrase) until the master key opens.
@@ -67,35 +77,47 @@ export function unsealProgressFactory(readRecord: () => Promise<SealRecord | nul
   }
 
   return {
-    submitShare: (text: string): Promise<UnsealStep> => serial(async () => {
-      const r = await record();
-      if (r.type !== 'shamir') throw new InvalidRequestError('this vault is sealed with a passphrase: send {"passphrase"}, not a share');
-      const share = await parseShare(text, r);
-      if (pending.some((p) => p.index === share.index)) {
-        share.bytes.fill(0);
-        throw new InvalidShareError(`this share was already given; progress unchanged (${pending.length} of ${r.threshold})`);
-      }
-      pending.push(share);
-      pendingSet = r.setId;
-      if (pending.length < r.threshold) return { done: false, progress: pending.length, threshold: r.threshold };
-      try {
-        const { mk, key } = await openWithShares(r, pending.map((p) => p.bytes));
-        return { done: true, mk, key, record: r };
-      } finally {
-        reset();
-      }
-    }),
+    submitShare: (text: string): Promise<UnsealStep> =>
+      serial(async () => {
+        const r = await record();
+        if (r.type !== 'shamir') throw new InvalidRequestError('this vault is sealed with a passphrase: send {"passphrase"}, not a share');
+        const share = await parseShare(text, r);
+        if (pending.some((p) => p.index === share.index)) {
+          share.bytes.fill(0);
+          throw new InvalidShareError(`this share was already given; progress unchanged (${pending.length} of ${r.threshold})`);
+        }
+        pending.push(share);
+        pendingSet = r.setId;
+        if (pending.length < r.threshold) return { done: false, progress: pending.length, threshold: r.threshold };
+        try {
+          const { mk, key } = await openWithShares(
+            r,
+            pending.map((p) => p.bytes),
+          );
+          return { done: true, mk, key, record: r };
+        } finally {
+          reset();
+        }
+      }),
 
-    submitPassphrase: (passphrase: string): Promise<UnsealStep> => serial(async () => {
-      const r = await record();
-      if (r.type !== 'passphrase') throw new InvalidRequestError(`this vault is sealed with ${r.threshold} of ${r.shares} unseal shares: send {"share"}, not a passphrase`);
-      const { mk, key } = await openWithPassphrase(r, passphrase);
-      return { done: true, mk, key, record: r };
-    }),
+    submitPassphrase: (passphrase: string): Promise<UnsealStep> =>
+      serial(async () => {
+        const r = await record();
+        if (r.type !== 'passphrase')
+          throw new InvalidRequestError(
+            `this vault is sealed with ${r.threshold} of ${r.shares} unseal shares: send {"share"}, not a passphrase`,
+          );
+        const { mk, key } = await openWithPassphrase(r, passphrase);
+        return { done: true, mk, key, record: r };
+      }),
 
     reset,
-    get progress() { return pending.length; },
-    get threshold() { return threshold; },
+    get progress() {
+      return pending.length;
+    },
+    get threshold() {
+      return threshold;
+    },
     /** Reads the record once at start, so health can name the threshold before any share arrives. */
     async load(): Promise<SealRecord | null> {
       const r = await readRecord();
@@ -114,11 +136,14 @@ export type UnsealProgress = ReturnType<typeof unsealProgressFactory>;
  */
 export function sealedKeySource(meta: MetaStore, setId: string, key: UnsealKey): MasterKeySource {
   return {
-    where: 'the vault\'s seal record',
+    where: "the vault's seal record",
     rereadable: true,
     async load() {
       const r = await readSealRecord(meta);
-      if (!r || r.setId !== setId) throw new MasterKeyChangedError('the seal was rekeyed after this server was unsealed: seal it and unseal it with the new shares or passphrase');
+      if (!r || r.setId !== setId)
+        throw new MasterKeyChangedError(
+          'the seal was rekeyed after this server was unsealed: seal it and unseal it with the new shares or passphrase',
+        );
       return openMasterKey(r, key);
     },
   };
@@ -130,7 +155,9 @@ export function sealRotationHook(meta: MetaStore, setId: string, key: UnsealKey)
     async rewrap(newMk: MasterKey, tx: Tx): Promise<void> {
       const r = await readSealRecord(meta, tx);
       if (!r || r.setId !== setId) {
-        throw new MasterKeyChangedError('the seal was rekeyed after this server was unsealed: seal it and unseal it with the new shares or passphrase before rotating the master key');
+        throw new MasterKeyChangedError(
+          'the seal was rekeyed after this server was unsealed: seal it and unseal it with the new shares or passphrase before rotating the master key',
+        );
       }
       await writeSealRecord(meta, rewrapSealedMaster(r, key, newMk), tx);
     },

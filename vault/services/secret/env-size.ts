@@ -24,7 +24,8 @@ export function envSizeGuard(secretStore: Pick<SecretStore, 'liveSize'>, maxEnvB
       for (const n of setNames) next += Buffer.byteLength(n, 'utf8') + Buffer.byteLength(set[n], 'utf8');
       if (next > maxEnvBytes && next > total) {
         throw new EnvTooLargeError(
-          (`environment ${where} would hold ${next} bytes of names and values; the limit is ${maxEnvBytes} ` + `bytes (--max-env-bytes); it holds ${total} now`),
+          `environment ${where} would hold ${next} bytes of names and values; the limit is ${maxEnvBytes} ` +
+            `bytes (--max-env-bytes); it holds ${total} now`,
           { details: { size: next, current: total, limit: maxEnvBytes } },
         );
       }
@@ -34,7 +35,8 @@ export function envSizeGuard(secretStore: Pick<SecretStore, 'liveSize'>, maxEnvB
       const { total } = await secretStore.liveSize(envId, [], TAG_BYTES, tx);
       if (total > maxEnvBytes) {
         throw new EnvOverLimitError(
-          (`environment ${where} holds ${total} bytes of names and values, over the limit of ` + `${maxEnvBytes} bytes (--max-env-bytes): read its secrets one by one and delete some, or raise the limit`),
+          `environment ${where} holds ${total} bytes of names and values, over the limit of ` +
+            `${maxEnvBytes} bytes (--max-env-bytes): read its secrets one by one and delete some, or raise the limit`,
           { details: { size: total, limit: maxEnvBytes } },
         );
       }

@@ -1,5 +1,13 @@
 import { constantTimeEqual, secretAd } from '../../crypto/keyring.js';
-import { CasConflictError, EnvNotFoundError, InvalidRequestError, ProjectNotFoundError, SecretNotFoundError, TooManySecretsError, ValueTooLargeError } from '../../errors.js';
+import {
+  CasConflictError,
+  EnvNotFoundError,
+  InvalidRequestError,
+  ProjectNotFoundError,
+  SecretNotFoundError,
+  TooManySecretsError,
+  ValueTooLargeError,
+} from '../../errors.js';
 import type { Tx } from '../../store/db.js';
 import type { HistoryStore } from '../../store/history-store.js';
 import type { EnvRow, ProjectRow, ProjectStore } from '../../store/project-store.js';
@@ -15,8 +23,23 @@ import { dict } from '../../../common/dict.js';
  * `deleteMissingOk`: a name in `delete` that is not live is skipped instead
  * of failing the change.
  */
-export interface EnvChange { set: Record<string, string>; delete: string[]; replace?: boolean; cas?: number; deleteMissingOk?: boolean }
-export interface EnvChangeResult { p: ProjectRow; e: EnvRow; revision: number; changedAnything: boolean; added: string[]; changed: string[]; unchanged: string[]; deleted: string[] }
+export interface EnvChange {
+  set: Record<string, string>;
+  delete: string[];
+  replace?: boolean;
+  cas?: number;
+  deleteMissingOk?: boolean;
+}
+export interface EnvChangeResult {
+  p: ProjectRow;
+  e: EnvRow;
+  revision: number;
+  changedAnything: boolean;
+  added: string[];
+  changed: string[];
+  unchanged: string[];
+  deleted: string[];
+}
 
 export interface EnvWriterDeps {
   projectStore: ProjectStore;
@@ -39,19 +62,31 @@ export function sameValue(a: string, b: string): boolean {
  * values takes (bulk, rollback, copy, the KV v2 routes), so each makes one
  * revision, or none when nothing changes.
  */
-export function envWriterFactory({ projectStore, secretStore, historyStore, keys, maxValueBytes, maxSecretsPerEnv, maxEnvBytes }: EnvWriterDeps) {
+export function envWriterFactory({
+  projectStore,
+  secretStore,
+  historyStore,
+  keys,
+  maxValueBytes,
+  maxSecretsPerEnv,
+  maxEnvBytes,
+}: EnvWriterDeps) {
   const envSize = envSizeGuard(secretStore, maxEnvBytes);
   function assertValue(name: string, value: unknown): asserts value is string {
     if (typeof value !== 'string') throw new InvalidRequestError(`value of ${name} must be a string`);
     if (!value.isWellFormed()) throw new InvalidRequestError(`value of ${name} is not valid UTF-8 (lone surrogate)`);
-    if (value.includes('\u0000')) throw new InvalidRequestError(`value of ${name} contains a NUL character, which an environment variable cannot hold`);
+    if (value.includes('\u0000'))
+      throw new InvalidRequestError(`value of ${name} contains a NUL character, which an environment variable cannot hold`);
     const size = Buffer.byteLength(value, 'utf8');
     if (size > maxValueBytes) throw new ValueTooLargeError(`value of ${name} is ${size} bytes; the limit is ${maxValueBytes}`);
   }
 
   /** Names and values of a change, checked before any transaction. */
   function assertChange(set: Record<string, string>, del: string[]): void {
-    for (const n of Object.keys(set)) { assertKeyName(n); assertValue(n, set[n]); }
+    for (const n of Object.keys(set)) {
+      assertKeyName(n);
+      assertValue(n, set[n]);
+    }
     for (const n of del) assertKeyName(n);
     const both = del.find((n) => Object.prototype.hasOwnProperty.call(set, n));
     if (both) throw new InvalidRequestError(`${both} is both set and deleted`);
@@ -70,7 +105,12 @@ export function envWriterFactory({ projectStore, secretStore, historyStore, keys
     const out = dict<string>();
     for (const r of rows) {
       const c = await keys.cipher(p.id, r.dekVersion, tx);
-      out[r.name] = c.decrypt(r.nonce, r.ciphertext, secretAd(p.id, e.id, r.name, r.version), `${p.name}/${e.name}/${r.name} v${r.version}`);
+      out[r.name] = c.decrypt(
+        r.nonce,
+        r.ciphertext,
+        secretAd(p.id, e.id, r.name, r.version),
+        `${p.name}/${e.name}/${r.name} v${r.version}`,
+      );
     }
     return out;
   }
@@ -95,25 +135,38 @@ export function envWriterFactory({ projectStore, secretStore, historyStore, keys
     const revision = e.revision;
     const previous = revision - 1;
     if (change.cas !== undefined && change.cas !== previous) {
-      throw new CasConflictError(`check-and-set failed for ${projectName}/${envName}: expected revision ${change.cas}, current is ${previous}`, { details: { current: previous } });
+      throw new CasConflictError(
+        `check-and-set failed for ${projectName}/${envName}: expected revision ${change.cas}, current is ${previous}`,
+        { details: { current: previous } },
+      );
     }
     const set = change.set;
     const setNames = Object.keys(set);
-    const existing = new Map<string, SecretRow>((await secretStore.getMany(e.id, [...setNames, ...change.delete], tx)).map((s) => [s.name, s]));
+    const existing = new Map<string, SecretRow>(
+      (await secretStore.getMany(e.id, [...setNames, ...change.delete], tx)).map((s) => [s.name, s]),
+    );
     let del = change.delete;
     if (change.replace) {
       del = [];
       for (const s of await secretStore.listLive(e.id, tx)) {
-        if (!Object.prototype.hasOwnProperty.call(set, s.name)) { del.push(s.name); existing.set(s.name, s); }
+        if (!Object.prototype.hasOwnProperty.call(set, s.name)) {
+          del.push(s.name);
+          existing.set(s.name, s);
+        }
       }
     }
-    const isLive = (n: string) => { const s = existing.get(n); return !!s && !s.deleted; };
+    const isLive = (n: string) => {
+      const s = existing.get(n);
+      return !!s && !s.deleted;
+    };
     if (change.deleteMissingOk) del = del.filter(isLive);
     const missing = del.find((n) => !isLive(n));
     if (missing) throw new SecretNotFoundError(`secret ${missing} not found in ${projectName}/${envName}; nothing was changed`);
     const liveSet = setNames.filter(isLive);
     const current = liveSet.length ? await decryptAll(p, e, await secretStore.liveValues(e.id, liveSet, tx), tx) : dict<string>();
-    const added: string[] = []; const changed: string[] = []; const unchanged: string[] = [];
+    const added: string[] = [];
+    const changed: string[] = [];
+    const unchanged: string[] = [];
     for (const n of setNames) {
       if (!Object.prototype.hasOwnProperty.call(current, n)) added.push(n);
       else if (sameValue(current[n], set[n])) unchanged.push(n);
@@ -126,7 +179,9 @@ export function envWriterFactory({ projectStore, secretStore, historyStore, keys
     }
     const live = await secretStore.countLive(e.id, tx);
     if (live + added.length - del.length > maxSecretsPerEnv) {
-      throw new TooManySecretsError(`environment ${projectName}/${envName} would hold ${live + added.length - del.length} secrets; the limit is ${maxSecretsPerEnv}`);
+      throw new TooManySecretsError(
+        `environment ${projectName}/${envName} would hold ${live + added.length - del.length} secrets; the limit is ${maxSecretsPerEnv}`,
+      );
     }
     await envSize.checkWrite(`${projectName}/${envName}`, e.id, set, del, tx);
     for (const n of [...added, ...changed]) {

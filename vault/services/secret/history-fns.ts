@@ -20,7 +20,10 @@ export function withVersions(revisions: readonly RevisionMeta[], versions: reado
 
 /** Names added, removed and changed from map `a` to map `b` (values compared by the caller's `same`), each sorted. */
 export function diffMaps(a: Record<string, string>, b: Record<string, string>, same: (x: string, y: string) => boolean) {
-  const added: string[] = []; const removed: string[] = []; const changed: string[] = []; let unchanged = 0;
+  const added: string[] = [];
+  const removed: string[] = [];
+  const changed: string[] = [];
+  let unchanged = 0;
   const has = (m: Record<string, string>, k: string) => Object.prototype.hasOwnProperty.call(m, k);
   for (const k of Object.keys(b)) {
     if (!has(a, k)) added.push(k);

@@ -32,12 +32,19 @@ export interface LifecycleServiceDeps {
 }
 
 export interface GenerateInput {
-  charset: string; length?: number;
-  rotateEvery?: string | null; expiresAt?: string | null; auto?: boolean;
+  charset: string;
+  length?: number;
+  rotateEvery?: string | null;
+  expiresAt?: string | null;
+  auto?: boolean;
   /** Return the value in the answer (the CLI's --show). */
   show?: boolean;
 }
-export interface PolicyInput { rotateEvery?: string | null; expiresAt?: string | null; auto?: boolean }
+export interface PolicyInput {
+  rotateEvery?: string | null;
+  expiresAt?: string | null;
+  auto?: boolean;
+}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 /** Longest rotation period: 10 years. Shortest: 1 minute (the scheduler's default check interval). */
@@ -49,19 +56,27 @@ const TICK_BATCH = 500;
 function parseEvery(v: string | null | undefined): number | null | undefined {
   if (v === undefined || v === null) return v;
   const ms = parseDuration(v);
-  if (ms === null || ms < MIN_EVERY || ms > MAX_EVERY) throw new InvalidRequestError(`rotateEvery must be a duration from 1m to 3650d, such as 90d, 12h or 2w (got ${JSON.stringify(String(v).slice(0, 40))})`);
+  if (ms === null || ms < MIN_EVERY || ms > MAX_EVERY)
+    throw new InvalidRequestError(
+      `rotateEvery must be a duration from 1m to 3650d, such as 90d, 12h or 2w (got ${JSON.stringify(String(v).slice(0, 40))})`,
+    );
   return ms;
 }
 
 function parseExpiry(v: string | null | undefined): number | null | undefined {
   if (v === undefined || v === null) return v;
   const ms = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(v) ? Date.parse(v) : NaN;
-  if (!Number.isFinite(ms)) throw new InvalidRequestError(`expiresAt must be an ISO 8601 date or time, such as 2027-01-31 or 2027-01-31T12:00:00Z (got ${JSON.stringify(String(v).slice(0, 40))})`);
+  if (!Number.isFinite(ms))
+    throw new InvalidRequestError(
+      `expiresAt must be an ISO 8601 date or time, such as 2027-01-31 or 2027-01-31T12:00:00Z (got ${JSON.stringify(String(v).slice(0, 40))})`,
+    );
   return ms;
 }
 
 /** When a policed secret is (or was) due, and why; null when nothing applies. */
-export function dueOf(s: Pick<PolicedSecret, 'rotateEveryMs' | 'expiresAt' | 'expiresVersion' | 'version' | 'updatedAt'>): { dueAt: number; reason: 'rotation' | 'expiry' } | null {
+export function dueOf(
+  s: Pick<PolicedSecret, 'rotateEveryMs' | 'expiresAt' | 'expiresVersion' | 'version' | 'updatedAt'>,
+): { dueAt: number; reason: 'rotation' | 'expiry' } | null {
   const rot = s.rotateEveryMs !== null ? s.updatedAt + s.rotateEveryMs : null;
   const exp = s.expiresAt !== null && s.expiresVersion === s.version ? s.expiresAt : null;
   if (rot === null && exp === null) return null;
@@ -95,13 +110,14 @@ export function lifecycleServiceFactory({ projectStore, secretStore, policyStore
     const expires = parseExpiry(input.expiresAt);
     const expiresAt = expires === undefined ? (old?.expiresVersion === version ? old.expiresAt : null) : expires;
     const next = {
-      rotateEveryMs: every === undefined ? old?.rotateEveryMs ?? null : every,
+      rotateEveryMs: every === undefined ? (old?.rotateEveryMs ?? null) : every,
       expiresAt,
       expiresVersion: expiresAt === null ? null : version,
       generator,
-      auto: input.auto ?? (old?.auto ?? false),
+      auto: input.auto ?? old?.auto ?? false,
     };
-    if (next.auto && !next.generator) throw new InvalidRequestError('auto-rotation needs a generated secret: make it with hush secrets generate KEY --auto');
+    if (next.auto && !next.generator)
+      throw new InvalidRequestError('auto-rotation needs a generated secret: make it with hush secrets generate KEY --auto');
     if (next.auto && next.rotateEveryMs === null) throw new InvalidRequestError('auto-rotation needs rotateEvery (such as 90d)');
     return next;
   }
@@ -114,22 +130,33 @@ export function lifecycleServiceFactory({ projectStore, secretStore, policyStore
       const stored = JSON.parse(s.generator) as Partial<GeneratorSpec>;
       const spec = generatorSpec(stored.charset, stored.length);
       const value = await generateValue(spec);
-      const done = await audit.run(SYSTEM_CONTEXT, async (tx, record) => {
-        if (!(await leaseStore.claim(`secret-rotation:${s.secretId}:${due.dueAt}`, holder, now + 86_400_000, tx))) return false;
-        // Still the version that was due? (Another server, or a person, may have written one meanwhile.)
-        const cur = await policyStore.policed(s.secretId, tx);
-        const again = cur && dueOf(cur);
-        if (!cur || !cur.auto || cur.version !== s.version || !again || again.dueAt !== due.dueAt) return false;
-        await secrets.writeIn(tx, record, s.project, s.env, s.key, value, s.version, SYSTEM_CONTEXT, { rotation: 'auto', dueAt: iso(due.dueAt), generated: spec });
-        return true;
-      }, { lockKey: envLock(s.project, s.env) });
+      const done = await audit.run(
+        SYSTEM_CONTEXT,
+        async (tx, record) => {
+          if (!(await leaseStore.claim(`secret-rotation:${s.secretId}:${due.dueAt}`, holder, now + 86_400_000, tx))) return false;
+          // Still the version that was due? (Another server, or a person, may have written one meanwhile.)
+          const cur = await policyStore.policed(s.secretId, tx);
+          const again = cur && dueOf(cur);
+          if (!cur || !cur.auto || cur.version !== s.version || !again || again.dueAt !== due.dueAt) return false;
+          await secrets.writeIn(tx, record, s.project, s.env, s.key, value, s.version, SYSTEM_CONTEXT, {
+            rotation: 'auto',
+            dueAt: iso(due.dueAt),
+            generated: spec,
+          });
+          return true;
+        },
+        { lockKey: envLock(s.project, s.env) },
+      );
       return done ? 'rotated' : null;
     }
     if (s.remindedDueAt === due.dueAt) return null;
     const done = await audit.run(SYSTEM_CONTEXT, async (tx, record) => {
       if (!(await policyStore.markReminded(s.secretId, due.dueAt, tx))) return false;
       await record({
-        action: 'secret.rotation_due', outcome: 'ok', project: s.project, env: s.env,
+        action: 'secret.rotation_due',
+        outcome: 'ok',
+        project: s.project,
+        env: s.env,
         target: { key: s.key, version: s.version, dueAt: iso(due.dueAt), reason: due.reason },
         detail: { rotateEvery: s.rotateEveryMs ? formatDuration(s.rotateEveryMs) : null, expiresAt: iso(s.expiresAt) },
       });
@@ -145,14 +172,20 @@ export function lifecycleServiceFactory({ projectStore, secretStore, policyStore
       secrets.assertWritable(key, value);
       parseEvery(input.rotateEvery);
       parseExpiry(input.expiresAt);
-      const r = await audit.run(ctx, async (tx, record) => {
-        const existing = await projectStore.getProjectEnv(projectName, envName, tx).then(async ({ env }) => (env ? secretStore.get(env.id, key, tx) : null));
-        const old = existing && !existing.deleted ? await policyStore.get(existing.id, tx) : null;
-        const w = await secrets.writeIn(tx, record, projectName, envName, key, value, undefined, ctx, { generated: spec });
-        const next = merged(old, input, w.version, JSON.stringify(spec));
-        await policyStore.set({ secretId: w.secretId, ...next }, tx);
-        return { key, version: w.version, revision: w.revision, policy: describe(next) };
-      }, { lockKey: envLock(projectName, envName) });
+      const r = await audit.run(
+        ctx,
+        async (tx, record) => {
+          const existing = await projectStore
+            .getProjectEnv(projectName, envName, tx)
+            .then(async ({ env }) => (env ? secretStore.get(env.id, key, tx) : null));
+          const old = existing && !existing.deleted ? await policyStore.get(existing.id, tx) : null;
+          const w = await secrets.writeIn(tx, record, projectName, envName, key, value, undefined, ctx, { generated: spec });
+          const next = merged(old, input, w.version, JSON.stringify(spec));
+          await policyStore.set({ secretId: w.secretId, ...next }, tx);
+          return { key, version: w.version, revision: w.revision, policy: describe(next) };
+        },
+        { lockKey: envLock(projectName, envName) },
+      );
       return { ...r, charset: spec.charset, length: spec.length, bits: await entropyBits(spec), ...(input.show ? { value } : {}) };
     },
 
@@ -167,17 +200,28 @@ export function lifecycleServiceFactory({ projectStore, secretStore, policyStore
     async setPolicy(projectName: string, envName: string, key: string, input: PolicyInput, ctx: AuditContext) {
       parseEvery(input.rotateEvery);
       parseExpiry(input.expiresAt);
-      return audit.run(ctx, async (tx, record) => {
-        const s = await secretOf(projectName, envName, key, tx);
-        const old = await policyStore.get(s.id, tx);
-        const next = merged(old, input, s.version, old?.generator ?? null);
-        if (next.rotateEveryMs === null && next.expiresAt === null && !next.generator) await policyStore.remove(s.id, tx);
-        else await policyStore.set({ secretId: s.id, ...next }, tx);
-        const shown = describe(next);
-        await record({ action: 'secret.policy', outcome: 'ok', project: projectName, env: envName, target: { key }, detail: { rotateEvery: shown.rotateEvery, expiresAt: shown.expiresAt, auto: shown.auto } });
-        const due = dueOf({ ...next, version: s.version, updatedAt: s.updatedAt });
-        return { key, version: s.version, ...shown, dueAt: iso(due?.dueAt ?? null) };
-      }, { lockKey: envLock(projectName, envName) });
+      return audit.run(
+        ctx,
+        async (tx, record) => {
+          const s = await secretOf(projectName, envName, key, tx);
+          const old = await policyStore.get(s.id, tx);
+          const next = merged(old, input, s.version, old?.generator ?? null);
+          if (next.rotateEveryMs === null && next.expiresAt === null && !next.generator) await policyStore.remove(s.id, tx);
+          else await policyStore.set({ secretId: s.id, ...next }, tx);
+          const shown = describe(next);
+          await record({
+            action: 'secret.policy',
+            outcome: 'ok',
+            project: projectName,
+            env: envName,
+            target: { key },
+            detail: { rotateEvery: shown.rotateEvery, expiresAt: shown.expiresAt, auto: shown.auto },
+          });
+          const due = dueOf({ ...next, version: s.version, updatedAt: s.updatedAt });
+          return { key, version: s.version, ...shown, dueAt: iso(due?.dueAt ?? null) };
+        },
+        { lockKey: envLock(projectName, envName) },
+      );
     },
 
     /** Overdue secrets in the envs these grants may list (names and times only), oldest due first. */
@@ -188,8 +232,15 @@ export function lifecycleServiceFactory({ projectStore, secretStore, policyStore
         .map((s) => {
           const due = dueOf(s)!;
           return {
-            project: s.project, env: s.env, key: s.key, version: s.version, updatedAt: iso(s.updatedAt)!,
-            ...describe(s), dueAt: iso(due.dueAt)!, reason: due.reason, overdueMs: now - due.dueAt,
+            project: s.project,
+            env: s.env,
+            key: s.key,
+            version: s.version,
+            updatedAt: iso(s.updatedAt)!,
+            ...describe(s),
+            dueAt: iso(due.dueAt)!,
+            reason: due.reason,
+            overdueMs: now - due.dueAt,
           };
         })
         .sort((a, b) => b.overdueMs - a.overdueMs);
@@ -201,7 +252,9 @@ export function lifecycleServiceFactory({ projectStore, secretStore, policyStore
      * per due time. Safe to run on every server at once.
      */
     async tick(now: number, holder: string) {
-      let rotated = 0; let reminded = 0; let failed = 0;
+      let rotated = 0;
+      let reminded = 0;
+      let failed = 0;
       for (const s of await policyStore.due(now, TICK_BATCH)) {
         try {
           const r = await handleDue(s, now, holder);

@@ -9,7 +9,9 @@ export function assertKeyName(name: string): void {
   if (typeof name !== 'string' || name.length > KEY_NAME_MAX || !KEY_NAME_RE.test(name)) {
     // Named, so a bulk change of many entries says which one (names are metadata; anything token-shaped is masked).
     const shown = typeof name === 'string' ? ` ${JSON.stringify(redactTokens(name).slice(0, 64))}` : '';
-    throw new InvalidNameError(`invalid secret name${shown}: use letters, digits and "_", not starting with a digit, at most ${KEY_NAME_MAX} characters`);
+    throw new InvalidNameError(
+      `invalid secret name${shown}: use letters, digits and "_", not starting with a digit, at most ${KEY_NAME_MAX} characters`,
+    );
   }
 }
 

@@ -1,5 +1,10 @@
 import {
-  InvalidReferenceError, ReferenceCycleError, ReferenceForbiddenError, ReferenceNotFoundError, ReferenceTooDeepError, ReferenceTooLargeError,
+  InvalidReferenceError,
+  ReferenceCycleError,
+  ReferenceForbiddenError,
+  ReferenceNotFoundError,
+  ReferenceTooDeepError,
+  ReferenceTooLargeError,
 } from '../../errors.js';
 import { KEY_NAME_MAX, KEY_NAME_RE, RESOURCE_NAME_RE } from './names.js';
 import { dict } from '../../../common/dict.js';
@@ -21,7 +26,12 @@ export const MAX_REFERENCE_DEPTH = 8;
 export const RESOLVED_VALUE_MAX = 1024 * 1024;
 export const READ_GROWTH_MAX = 16 * 1024 * 1024;
 
-export interface Ref { text: string; project: string | null; env: string | null; key: string }
+export interface Ref {
+  text: string;
+  project: string | null;
+  env: string | null;
+  key: string;
+}
 type Part = string | Ref;
 
 const hasSyntax = (v: string) => v.includes('${');
@@ -48,16 +58,30 @@ export function parseValue(value: string, strict: boolean, where = 'the value'):
   let i = 0;
   while (i < value.length) {
     const at = value.indexOf('$', i);
-    if (at < 0) { text += value.slice(i); break; }
+    if (at < 0) {
+      text += value.slice(i);
+      break;
+    }
     text += value.slice(i, at);
-    if (value.startsWith('$${', at)) { text += '${'; i = at + 3; continue; }
-    if (!value.startsWith('${', at)) { text += '$'; i = at + 1; continue; }
+    if (value.startsWith('$${', at)) {
+      text += '${';
+      i = at + 3;
+      continue;
+    }
+    if (!value.startsWith('${', at)) {
+      text += '$';
+      i = at + 1;
+      continue;
+    }
     const end = value.indexOf('}', at + 2);
     const ref = end < 0 ? null : parseInner(value.slice(at + 2, end));
     if (!ref) {
       if (strict) {
         const shown = end < 0 || end - at > 80 ? '${' : value.slice(at, end + 1);
-        throw new InvalidReferenceError((`${where} holds ${JSON.stringify(shown)}, which is not a reference: write \${KEY}, \${env.KEY} ` + `or \${project.env.KEY}, or $\${ for a literal "\${"`));
+        throw new InvalidReferenceError(
+          `${where} holds ${JSON.stringify(shown)}, which is not a reference: write \${KEY}, \${env.KEY} ` +
+            `or \${project.env.KEY}, or $\${ for a literal "\${"`,
+        );
       }
       text += '${';
       i = at + 2;
@@ -112,28 +136,46 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
     let out = '';
     let height = 0;
     for (const part of parseValue(value, false)) {
-      if (typeof part === 'string') { out += part; continue; }
+      if (typeof part === 'string') {
+        out += part;
+        continue;
+      }
       const tp = part.project ?? p;
       const te = part.env ?? e;
       const id = `${tp}/${te}/${part.key}`;
       const hops = chain.length; // this reference is hop number `hops` from the value read
       if (hops > MAX_REFERENCE_DEPTH) {
-        throw new ReferenceTooDeepError((`reference ${part.text} in ${from} is more than ${MAX_REFERENCE_DEPTH} references deep ` + `(${[...chain, id].join(' -> ')})`));
+        throw new ReferenceTooDeepError(
+          `reference ${part.text} in ${from} is more than ${MAX_REFERENCE_DEPTH} references deep ` + `(${[...chain, id].join(' -> ')})`,
+        );
       }
       if (chain.includes(id)) {
-        throw new ReferenceCycleError((`reference ${part.text} in ${from} makes a cycle: ` + `${[...chain.slice(chain.indexOf(id)), id].join(' -> ')}`));
+        throw new ReferenceCycleError(
+          `reference ${part.text} in ${from} makes a cycle: ` + `${[...chain.slice(chain.indexOf(id)), id].join(' -> ')}`,
+        );
       }
       if (!src.canRead(tp, te)) {
-        if (mode === 'check') { out += part.text; continue; }
-        throw new ReferenceForbiddenError((`reference ${part.text} in ${from} names ${tp}/${te}, which this token may not read (it needs ` + `read:${tp}/${te}; or read with ?raw=1 / --raw)`));
+        if (mode === 'check') {
+          out += part.text;
+          continue;
+        }
+        throw new ReferenceForbiddenError(
+          `reference ${part.text} in ${from} names ${tp}/${te}, which this token may not read (it needs ` +
+            `read:${tp}/${te}; or read with ?raw=1 / --raw)`,
+        );
       }
       let target = done.get(id);
       if (!target) {
         const vals = await load(tp, te);
         const raw = vals && Object.prototype.hasOwnProperty.call(vals, part.key) ? vals[part.key] : undefined;
         if (raw === undefined) {
-          if (mode === 'check') { out += part.text; continue; }
-          throw new ReferenceNotFoundError((`reference ${part.text} in ${from}: ` + `${vals ? `no secret ${part.key} in ${tp}/${te}` : `no environment ${tp}/${te}`}`));
+          if (mode === 'check') {
+            out += part.text;
+            continue;
+          }
+          throw new ReferenceNotFoundError(
+            `reference ${part.text} in ${from}: ` + `${vals ? `no secret ${part.key} in ${tp}/${te}` : `no environment ${tp}/${te}`}`,
+          );
         }
         envsRead.add(`${tp}/${te}`);
         target = await resolve(tp, te, part.key, raw, [...chain, id]);
@@ -148,7 +190,11 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
       out += target.value;
       growth += target.value.length;
       if (out.length > RESOLVED_VALUE_MAX || growth > READ_GROWTH_MAX) {
-        throw new ReferenceTooLargeError((`resolving the references in ${from} makes ` + `${out.length > RESOLVED_VALUE_MAX ? `a value of more than ${RESOLVED_VALUE_MAX}` : `more than ${READ_GROWTH_MAX} added`} ` + `characters; reference fewer or smaller values`));
+        throw new ReferenceTooLargeError(
+          `resolving the references in ${from} makes ` +
+            `${out.length > RESOLVED_VALUE_MAX ? `a value of more than ${RESOLVED_VALUE_MAX}` : `more than ${READ_GROWTH_MAX} added`} ` +
+            `characters; reference fewer or smaller values`,
+        );
       }
     }
     return { value: out, height };
@@ -161,7 +207,7 @@ export function referenceResolver(src: RefSource, mode: 'read' | 'check') {
       const out = dict<string>();
       for (const k of Object.keys(values)) {
         const id = `${p}/${e}/${k}`;
-        const r = done.get(id) ?? await resolve(p, e, k, values[k], [id]);
+        const r = done.get(id) ?? (await resolve(p, e, k, values[k], [id]));
         done.set(id, r);
         out[k] = r.value;
       }
@@ -183,7 +229,11 @@ export function needsResolving(values: Readonly<Record<string, string>>): boolea
     if (known !== undefined) return known;
   }
   let any = false;
-  for (const k in values) if (hasSyntax(values[k])) { any = true; break; }
+  for (const k in values)
+    if (hasSyntax(values[k])) {
+      any = true;
+      break;
+    }
   if (frozen) scanned.set(values, any);
   return any;
 }

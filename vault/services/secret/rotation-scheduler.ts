@@ -22,16 +22,26 @@ export function rotationSchedulerPlugin(c: Container, app: FastifyInstance, serv
         const r = await c.lifecycle.tick(Date.now(), holder);
         if (r.rotated || r.reminded || r.failed) app.log.info({ rotation: r }, 'rotation pass');
       } catch (e) {
-        app.log.warn({ err: { message: String((e as Error).message).slice(0, 200) } }, 'rotation pass failed; retried at the next interval');
+        app.log.warn(
+          { err: { message: String((e as Error).message).slice(0, 200) } },
+          'rotation pass failed; retried at the next interval',
+        );
       }
     })();
     await running;
     running = null;
   };
-  const timer = setInterval(() => { void pass(); }, every);
+  const timer = setInterval(() => {
+    void pass();
+  }, every);
   timer.unref();
   // A first pass soon after start, so a restart does not delay what fell due while the server was down.
-  const first = setTimeout(() => { void pass(); }, Math.min(every, 5_000));
+  const first = setTimeout(
+    () => {
+      void pass();
+    },
+    Math.min(every, 5_000),
+  );
   first.unref();
   server.onClose(async () => {
     clearInterval(timer);

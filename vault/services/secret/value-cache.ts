@@ -19,9 +19,18 @@ export interface CachedEnv {
   readonly values: Readonly<Record<string, string>>;
 }
 
-interface Entry extends CachedEnv { projectId: number; createdAt: number; revision: number; bytes: number }
+interface Entry extends CachedEnv {
+  projectId: number;
+  createdAt: number;
+  revision: number;
+  bytes: number;
+}
 
-export interface EnvVersion { id: number; createdAt: number; revision: number }
+export interface EnvVersion {
+  id: number;
+  createdAt: number;
+  revision: number;
+}
 
 export function valueCacheFactory(maxBytes: number) {
   const entries = new Map<number, Entry>();
@@ -52,7 +61,14 @@ export function valueCacheFactory(maxBytes: number) {
     set(projectId: number, env: EnvVersion, names: readonly string[], values: Record<string, string>): CachedEnv {
       let bytes = 256;
       for (const n of names) bytes += 2 * (n.length + values[n].length) + 64;
-      const entry: Entry = { projectId, createdAt: env.createdAt, revision: env.revision, bytes, names: Object.freeze([...names]), values: Object.freeze(values) };
+      const entry: Entry = {
+        projectId,
+        createdAt: env.createdAt,
+        revision: env.revision,
+        bytes,
+        names: Object.freeze([...names]),
+        values: Object.freeze(values),
+      };
       if (bytes > maxBytes) return entry;
       const old = entries.get(env.id);
       // A newer revision may already be cached by a read that committed later.
@@ -79,7 +95,9 @@ export function valueCacheFactory(maxBytes: number) {
       total = 0;
     },
 
-    get size() { return { entries: entries.size, bytes: total }; },
+    get size() {
+      return { entries: entries.size, bytes: total };
+    },
   };
 }
 export type ValueCache = ReturnType<typeof valueCacheFactory>;

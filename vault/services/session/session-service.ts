@@ -53,10 +53,20 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
       const max = Math.min(maxMs, tokenMaxTtlMs);
       // Without a ttl, create() gives the default TTL cut to the parent's remaining lifetime.
       const ttl = parent.expiresAt !== null && parent.expiresAt - now <= max ? undefined : formatDuration(max);
-      const made = await tokens.create(parent, { name: SESSION_TOKEN_NAME, scopes: parent.scopes, ttl, description: 'web UI login (docs/ui.md)' }, ctx, async (tx, id, record) => {
-        await sessionStore.insert({ tokenId: id, parentId: parent.tokenId, createdAt: now, lastSeenAt: now, idleMs }, tx);
-        await record({ action: 'session.create', outcome: 'ok', target: { tokenId: id }, detail: { idleSeconds: Math.round(idleMs / 1000) } });
-      });
+      const made = await tokens.create(
+        parent,
+        { name: SESSION_TOKEN_NAME, scopes: parent.scopes, ttl, description: 'web UI login (docs/ui.md)' },
+        ctx,
+        async (tx, id, record) => {
+          await sessionStore.insert({ tokenId: id, parentId: parent.tokenId, createdAt: now, lastSeenAt: now, idleMs }, tx);
+          await record({
+            action: 'session.create',
+            outcome: 'ok',
+            target: { tokenId: id },
+            detail: { idleSeconds: Math.round(idleMs / 1000) },
+          });
+        },
+      );
       return { token: made.token, tokenId: made.id, expiresAt: Date.parse(made.expiresAt!) };
     },
 
@@ -81,12 +91,20 @@ export function sessionServiceFactory({ tokens, tokenStore, sessionStore, audit,
         try {
           await sessionStore.touch(child.tokenId, now);
         } catch (e) {
-          log?.warn({ sessionTokenId: child.tokenId, err: { message: (e as Error).message } }, 'could not update the web UI session\'s last use');
+          log?.warn(
+            { sessionTokenId: child.tokenId, err: { message: (e as Error).message } },
+            "could not update the web UI session's last use",
+          );
         }
       }
       const principal: Principal = {
-        tokenId: s.parentId, name: s.parent.name, grants: child.grants, scopes: child.scopes, cidrs: child.cidrs,
-        expiresAt: s.parent.expiresAt, parentId: s.parent.parentId,
+        tokenId: s.parentId,
+        name: s.parent.name,
+        grants: child.grants,
+        scopes: child.scopes,
+        cidrs: child.cidrs,
+        expiresAt: s.parent.expiresAt,
+        parentId: s.parent.parentId,
       };
       return { principal, sessionTokenId: child.tokenId };
     },

@@ -2,7 +2,11 @@ import { BlockList, isIP } from 'node:net';
 import { InvalidRequestError } from '../../errors.js';
 import { redactTokens } from './redact.js';
 
-export interface Cidr { addr: string; prefix: number; family: 'ipv4' | 'ipv6' }
+export interface Cidr {
+  addr: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+}
 
 /** Strips the IPv4-mapped IPv6 prefix so 10.1.2.3 matches 10.0.0.0/8 on dual-stack sockets. */
 export function normaliseIp(ip: string): string {
@@ -15,7 +19,10 @@ export function parseCidr(text: string): Cidr {
   const shown = redactTokens(String(text)).slice(0, 60);
   if (!m || fam === 0) throw new InvalidRequestError(`invalid CIDR "${shown}": expected an address or ADDRESS/PREFIX such as 10.0.0.0/8`);
   // Node's isIP accepts an IPv6 zone (fe80::1%lo), but a client address never carries one: such an entry would match nothing.
-  if (m[1].includes('%')) throw new InvalidRequestError(`invalid CIDR "${shown}": an IPv6 zone ("%" and an interface name) is not allowed; give the address without it`);
+  if (m[1].includes('%'))
+    throw new InvalidRequestError(
+      `invalid CIDR "${shown}": an IPv6 zone ("%" and an interface name) is not allowed; give the address without it`,
+    );
   const max = fam === 4 ? 32 : 128;
   const prefix = m[2] === undefined ? max : Number(m[2]);
   if (prefix > max) throw new InvalidRequestError(`invalid CIDR "${shown}": prefix must be 0-${max}`);

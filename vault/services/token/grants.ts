@@ -12,22 +12,31 @@ export type GrantKind = 'read' | 'list' | 'write' | 'admin' | 'audit' | 'backup'
 type SystemKind = 'audit' | 'backup' | 'metrics' | 'root';
 export const SYSTEM_KINDS: readonly SystemKind[] = ['audit', 'backup', 'metrics', 'root'];
 export const isSystemKind = (k: string): k is SystemKind => (SYSTEM_KINDS as readonly string[]).includes(k);
-export interface Grant { kind: GrantKind; project: string; env: string }
+export interface Grant {
+  kind: GrantKind;
+  project: string;
+  env: string;
+}
 
 const NAME_PATTERN = /^(\*|[a-z0-9][a-z0-9._-]{0,62}\*?)$/;
 const RANK: Record<string, number> = { list: 1, read: 2, write: 3 };
 
 export function parseGrant(text: string): Grant {
-  if (typeof text !== 'string' || text.length > 200) throw new InvalidRequestError('invalid scope: must be a string of at most 200 characters');
+  if (typeof text !== 'string' || text.length > 200)
+    throw new InvalidRequestError('invalid scope: must be a string of at most 200 characters');
   if (isSystemKind(text)) return { kind: text, project: '*', env: '*' };
   const m = /^(read|list|write|admin):([^/\s]+)(?:\/([^/\s]+))?$/.exec(text);
   // The scope is echoed back so the caller can find the typo, minus anything token-shaped.
   const shown = redactTokens(text).slice(0, 80);
-  if (!m) throw new InvalidRequestError(`invalid scope "${shown}": expected read:PROJECT/ENV, list:PROJECT/ENV, write:PROJECT/ENV, admin:PROJECT, audit, backup, metrics or root`);
+  if (!m)
+    throw new InvalidRequestError(
+      `invalid scope "${shown}": expected read:PROJECT/ENV, list:PROJECT/ENV, write:PROJECT/ENV, admin:PROJECT, audit, backup, metrics or root`,
+    );
   const kind = m[1] as GrantKind;
   const project = m[2];
   const env = m[3];
-  if (kind === 'admin' && env !== undefined) throw new InvalidRequestError(`invalid scope "${shown}": admin takes a project only (admin:PROJECT)`);
+  if (kind === 'admin' && env !== undefined)
+    throw new InvalidRequestError(`invalid scope "${shown}": admin takes a project only (admin:PROJECT)`);
   if (kind !== 'admin' && env === undefined) throw new InvalidRequestError(`invalid scope "${shown}": ${kind} needs PROJECT/ENV`);
   if (!NAME_PATTERN.test(project) || (env !== undefined && !NAME_PATTERN.test(env))) {
     throw new InvalidRequestError(`invalid scope "${shown}": project and env must be names, "*" or a prefix ending in "*"`);
@@ -53,7 +62,7 @@ export function coversPattern(outer: string, inner: string): boolean {
   if (outer === '*') return true;
   if (outer.endsWith('*')) {
     const pre = outer.slice(0, -1);
-    return inner.startsWith(pre) && (inner !== '*');
+    return inner.startsWith(pre) && inner !== '*';
   }
   return outer === inner;
 }
@@ -75,9 +84,7 @@ export function grantsCover(parents: Grant[], child: Grant): boolean {
 
 /** A concrete need, checked against a token's grants. */
 export type Need =
-  | { kind: 'read' | 'list' | 'write'; project: string; env: string }
-  | { kind: 'admin'; project: string }
-  | { kind: SystemKind };
+  { kind: 'read' | 'list' | 'write'; project: string; env: string } | { kind: 'admin'; project: string } | { kind: SystemKind };
 
 const isSystemNeed = (n: Need): n is { kind: SystemKind } => isSystemKind(n.kind);
 
@@ -111,5 +118,10 @@ export function seesProject(grants: Grant[], project: string): boolean {
 
 /** Can this token see that an env exists? */
 export function seesEnv(grants: Grant[], project: string, env: string): boolean {
-  return grants.some((g) => g.kind === 'root' || (g.kind === 'admin' && matchName(g.project, project)) || (g.kind in RANK && matchName(g.project, project) && matchName(g.env, env)));
+  return grants.some(
+    (g) =>
+      g.kind === 'root' ||
+      (g.kind === 'admin' && matchName(g.project, project)) ||
+      (g.kind in RANK && matchName(g.project, project) && matchName(g.env, env)),
+  );
 }

@@ -20,7 +20,10 @@ const BODY_CHAR = '(?:[0-9a-z]|%3[0-9]|%4[1-9a-f]|%5[0-9a]|%6[1-9a-f]|%7[0-9a])'
  * raw URL (`hush%5F…`, `%68ush_…`): the form a request line carries into a
  * 404 message or a log line.
  */
-const ENCODED_TOKEN_PATTERN = new RegExp(`(?:h|%[46]8)(?:u|%[57]5)(?:s|%[57]3)(?:h|%[46]8)(?:_|%5f)${BODY_CHAR}{${TOKEN_RANDOM_CHARS + TOKEN_CHECKSUM_CHARS}}`, 'gi');
+const ENCODED_TOKEN_PATTERN = new RegExp(
+  `(?:h|%[46]8)(?:u|%[57]5)(?:s|%[57]3)(?:h|%[46]8)(?:_|%5f)${BODY_CHAR}{${TOKEN_RANDOM_CHARS + TOKEN_CHECKSUM_CHARS}}`,
+  'gi',
+);
 
 /** Replaces every token-shaped substring (also percent-encoded) with a fixed marker. */
 export function redactTokens(text: string): string {
@@ -36,6 +39,10 @@ export function redactTokens(text: string): string {
  */
 export function refuseTokenText(field: string, text: string | null | undefined): void {
   if (typeof text === 'string' && redactTokens(text) !== text) {
-    throw new HushError('token_in_text', 400, `${field} holds a Hush token ("hush_" and 49 letters and digits): a token is never stored as text; remove it, and revoke the token if it is a real one`);
+    throw new HushError(
+      'token_in_text',
+      400,
+      `${field} holds a Hush token ("hush_" and 49 letters and digits): a token is never stored as text; remove it, and revoke the token if it is a real one`,
+    );
   }
 }

@@ -23,7 +23,13 @@ export interface Principal {
   parentId: string | null;
 }
 
-export interface CreateTokenInput { name: string; scopes: string[]; ttl?: string; cidrs?: string[]; description?: string }
+export interface CreateTokenInput {
+  name: string;
+  scopes: string[];
+  ttl?: string;
+  cidrs?: string[];
+  description?: string;
+}
 
 export interface TokenServiceDeps {
   tokenStore: TokenStore;
@@ -66,7 +72,12 @@ async function newTokenId(): Promise<string> {
 
 export function publicToken(t: TokenRow) {
   return {
-    id: t.id, name: t.name, description: t.description, scopes: t.scopes, parentId: t.parentId, cidrs: t.cidrs,
+    id: t.id,
+    name: t.name,
+    description: t.description,
+    scopes: t.scopes,
+    parentId: t.parentId,
+    cidrs: t.cidrs,
     createdAt: new Date(t.createdAt).toISOString(),
     expiresAt: t.expiresAt === null ? null : new Date(t.expiresAt).toISOString(),
     revokedAt: t.revokedAt === null ? null : new Date(t.revokedAt).toISOString(),
@@ -92,14 +103,24 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
   }
 
   function toPrincipal(t: TokenRow): Principal {
-    return { tokenId: t.id, name: t.name, grants: grantsOf(t.scopes), scopes: t.scopes, cidrs: t.cidrs, expiresAt: t.expiresAt, parentId: t.parentId };
+    return {
+      tokenId: t.id,
+      name: t.name,
+      grants: grantsOf(t.scopes),
+      scopes: t.scopes,
+      cidrs: t.cidrs,
+      expiresAt: t.expiresAt,
+      parentId: t.parentId,
+    };
   }
 
   function touch(t: TokenRow, now: number): void {
     const last = Math.max(t.lastUsedAt ?? 0, lastTouch.get(t.id) ?? 0);
     if (now - last < TOUCH_EVERY_MS) return;
     lastTouch.set(t.id, now);
-    tokenStore.touch(t.id, now).catch((e) => log.warn({ tokenId: t.id, err: { message: (e as Error).message } }, 'could not update token last_used_at'));
+    tokenStore
+      .touch(t.id, now)
+      .catch((e) => log.warn({ tokenId: t.id, err: { message: (e as Error).message } }, 'could not update token last_used_at'));
   }
 
   const isRoot = (p: Principal) => p.grants.some((g) => g.kind === 'root');
@@ -182,10 +203,16 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
     async recordFailure(ip: string, now: number, requestId: string | null = null): Promise<number> {
       const failures = await failLimit.fail(ip, now);
       if (failBurst && failures === failBurst.threshold) {
-        await audit.record({ actorId: 'anonymous', actorName: 'anonymous', ip, requestId }, {
-          action: 'auth.fail_burst', outcome: 'denied',
-          detail: { count: failures, threshold: failBurst.threshold, windowSeconds: Math.round(failBurst.windowMs / 1000) },
-        }).catch((e: Error) => log.warn({ err: { message: e.message } }, 'auth.fail_burst could not be recorded'));
+        await audit
+          .record(
+            { actorId: 'anonymous', actorName: 'anonymous', ip, requestId },
+            {
+              action: 'auth.fail_burst',
+              outcome: 'denied',
+              detail: { count: failures, threshold: failBurst.threshold, windowSeconds: Math.round(failBurst.windowMs / 1000) },
+            },
+          )
+          .catch((e: Error) => log.warn({ err: { message: e.message } }, 'auth.fail_burst could not be recorded'));
       }
       return failures;
     },
@@ -194,7 +221,20 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
     async createRoot(tx: Tx, name = 'root'): Promise<{ token: string; id: string }> {
       const token = await randomTokenString();
       const id = await newTokenId();
-      await tokenStore.insert({ id, name, description: 'initial root token', hash: await keys.tokenHash(token, tx), scopes: ['root'], parentId: null, cidrs: [], createdAt: Date.now(), expiresAt: null }, tx);
+      await tokenStore.insert(
+        {
+          id,
+          name,
+          description: 'initial root token',
+          hash: await keys.tokenHash(token, tx),
+          scopes: ['root'],
+          parentId: null,
+          cidrs: [],
+          createdAt: Date.now(),
+          expiresAt: null,
+        },
+        tx,
+      );
       return { token, id };
     },
 
@@ -206,8 +246,11 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
      * revoked or expired, or when `ip` is outside its CIDRs. `check` runs in
      * the same transaction (the role still exists); `event` is the audit event.
      */
-    async issue(input: { name: string; description: string; scopes: string[]; expiresAt: number; parentId: string; ip: string | null }, ctx: AuditContext,
-      opts: { check?: (tx: Tx) => Promise<void>; event: (tokenId: string, t: { expiresAt: number; cidrs: string[] }) => AuditInput }): Promise<{ token: string; id: string; expiresAt: number; scopes: string[] }> {
+    async issue(
+      input: { name: string; description: string; scopes: string[]; expiresAt: number; parentId: string; ip: string | null },
+      ctx: AuditContext,
+      opts: { check?: (tx: Tx) => Promise<void>; event: (tokenId: string, t: { expiresAt: number; cidrs: string[] }) => AuditInput },
+    ): Promise<{ token: string; id: string; expiresAt: number; scopes: string[] }> {
       const token = await randomTokenString();
       const id = await newTokenId();
       const hash = await keys.tokenHash(token);
@@ -218,22 +261,46 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
         const chain = await tokenStore.ancestors(input.parentId, tx);
         const parent = chain[0];
         if (!parent) throw new IssueRefused('the token that created the role no longer exists');
-        if (chain.some((t) => t.revokedAt !== null && t.revokedAt <= now)) throw new IssueRefused('the token that created the role (or one of its ancestors) is revoked');
+        if (chain.some((t) => t.revokedAt !== null && t.revokedAt <= now))
+          throw new IssueRefused('the token that created the role (or one of its ancestors) is revoked');
         if (parent.expiresAt !== null && parent.expiresAt <= now) throw new IssueRefused('the token that created the role has expired');
-        if (parent.cidrs.length && !ipAllowed(cidrList(parent.cidrs), input.ip)) throw new IssueRefused('the address is outside the CIDRs of the token that created the role');
+        if (parent.cidrs.length && !ipAllowed(cidrList(parent.cidrs), input.ip))
+          throw new IssueRefused('the address is outside the CIDRs of the token that created the role');
         if (parent.expiresAt !== null) expiresAt = Math.min(expiresAt, parent.expiresAt);
         await opts.check?.(tx);
-        await tokenStore.insert({ id, name: input.name, description: input.description, hash, scopes, parentId: parent.id, cidrs: parent.cidrs, createdAt: now, expiresAt }, tx);
+        await tokenStore.insert(
+          {
+            id,
+            name: input.name,
+            description: input.description,
+            hash,
+            scopes,
+            parentId: parent.id,
+            cidrs: parent.cidrs,
+            createdAt: now,
+            expiresAt,
+          },
+          tx,
+        );
         await record(opts.event(id, { expiresAt, cidrs: parent.cidrs }));
       });
       return { token, id, expiresAt, scopes };
     },
 
     /** `also`: more to write in the same transaction (a web UI session's row, services/session). */
-    async create(p: Principal, input: CreateTokenInput, ctx: AuditContext, also?: (tx: Tx, tokenId: string, record: (i: AuditInput) => Promise<void>) => Promise<void>) {
+    async create(
+      p: Principal,
+      input: CreateTokenInput,
+      ctx: AuditContext,
+      also?: (tx: Tx, tokenId: string, record: (i: AuditInput) => Promise<void>) => Promise<void>,
+    ) {
       // PostgreSQL cannot store NUL, and a lone surrogate would be stored as U+FFFD: refuse both on every engine.
-      for (const [field, v] of [['name', input.name], ['description', input.description ?? '']] as const) {
-        if (!v.isWellFormed() || v.includes('\u0000')) throw new InvalidRequestError(`${field} must be text without NUL characters or lone surrogates`);
+      for (const [field, v] of [
+        ['name', input.name],
+        ['description', input.description ?? ''],
+      ] as const) {
+        if (!v.isWellFormed() || v.includes('\u0000'))
+          throw new InvalidRequestError(`${field} must be text without NUL characters or lone surrogates`);
       }
       refuseTokenText('name', input.name);
       refuseTokenText('description', input.description);
@@ -242,7 +309,8 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       const grants = input.scopes.map(parseGrant);
       if (grants.length === 0) throw new InvalidRequestError('a token needs at least one scope');
       for (const g of grants) {
-        if (!grantsCover(p.grants, g)) throw new ForbiddenError(`cannot grant ${formatGrant(g)}: a token can only create tokens within its own grants`);
+        if (!grantsCover(p.grants, g))
+          throw new ForbiddenError(`cannot grant ${formatGrant(g)}: a token can only create tokens within its own grants`);
       }
       const now = Date.now();
       let ttl = defaultTtlMs;
@@ -257,7 +325,10 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
         if (input.ttl !== undefined) throw new ForbiddenError('ttl exceeds the remaining lifetime of the token creating it');
         expiresAt = p.expiresAt;
       }
-      let cidrs = (input.cidrs ?? []).map((c) => { const x = parseCidr(c); return `${x.addr}/${x.prefix}`; });
+      let cidrs = (input.cidrs ?? []).map((c) => {
+        const x = parseCidr(c);
+        return `${x.addr}/${x.prefix}`;
+      });
       if (p.cidrs.length > 0) {
         if (cidrs.length === 0) cidrs = p.cidrs;
         for (const c of cidrs) if (!cidrWithin(p.cidrs, c)) throw new ForbiddenError(`cidr ${c} is outside the creating token's allowlist`);
@@ -265,12 +336,24 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       const token = await randomTokenString();
       const id = await newTokenId();
       const row = {
-        id, name: input.name, description: input.description ?? '', hash: await keys.tokenHash(token), scopes: grants.map(formatGrant),
-        parentId: p.tokenId, cidrs, createdAt: now, expiresAt,
+        id,
+        name: input.name,
+        description: input.description ?? '',
+        hash: await keys.tokenHash(token),
+        scopes: grants.map(formatGrant),
+        parentId: p.tokenId,
+        cidrs,
+        createdAt: now,
+        expiresAt,
       };
       await audit.run(ctx, async (tx, record) => {
         await tokenStore.insert(row, tx);
-        await record({ action: 'token.create', outcome: 'ok', target: { tokenId: id, name: input.name }, detail: { scopes: row.scopes, expiresAt: new Date(expiresAt).toISOString(), cidrs } });
+        await record({
+          action: 'token.create',
+          outcome: 'ok',
+          target: { tokenId: id, name: input.name },
+          detail: { scopes: row.scopes, expiresAt: new Date(expiresAt).toISOString(), cidrs },
+        });
         await also?.(tx, id, record);
       });
       return { token, ...publicToken({ ...row, revokedAt: null, lastUsedAt: null }) };
@@ -304,7 +387,10 @@ export function tokenServiceFactory({ tokenStore, keys, audit, log, failLimit, d
       // delegated token (a child admin:P) could otherwise cut off the token that delegated to it, and every
       // other token that one made. The ancestor's own token, or a root token outside its tree, revokes it.
       if (p.parentId !== null && (await tokenStore.ancestors(p.parentId)).some((a) => a.id === id)) {
-        throw new ForbiddenError((`token ${id} is an ancestor of the calling token: a token cannot revoke the tokens above it ` + `(revoke it with that token itself, or with a root token outside its tree)`));
+        throw new ForbiddenError(
+          `token ${id} is an ancestor of the calling token: a token cannot revoke the tokens above it ` +
+            `(revoke it with that token itself, or with a root token outside its tree)`,
+        );
       }
       const now = Date.now();
       const ids = await audit.run(ctx, async (tx, record) => {

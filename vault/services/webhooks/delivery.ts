@@ -68,34 +68,69 @@ export function webhookWorkerFactory(deps: WebhookWorkerDeps) {
     const ok = r.error === null;
     const attempts = d.attempts + 1;
     const giveUp = !ok && now - d.createdAt >= GIVE_UP_MS;
-    const settled = await audit.run(SYSTEM_CONTEXT, (tx) => store.settle({
-      id: d.id, status: ok ? 'delivered' : giveUp ? 'failed' : 'pending', attempts,
-      nextAttemptAt: ok || giveUp ? now : now + backoffMs(attempts, maxBackoffMs),
-      lastStatus: r.status, lastError: r.error, lastAttemptAt: now, deliveredAt: ok ? now : null,
-    }, holder, tx));
-    if (!settled) log.warn({ delivery: d.id, webhook: d.webhookId }, 'webhook delivery: the lease ran out before the outcome was recorded; another server sends it again');
-    else if (giveUp) log.warn({ delivery: d.id, webhook: d.webhookId, attempts }, 'webhook delivery failed for 24 hours: given up (hush webhooks redeliver sends it again)');
+    const settled = await audit.run(SYSTEM_CONTEXT, (tx) =>
+      store.settle(
+        {
+          id: d.id,
+          status: ok ? 'delivered' : giveUp ? 'failed' : 'pending',
+          attempts,
+          nextAttemptAt: ok || giveUp ? now : now + backoffMs(attempts, maxBackoffMs),
+          lastStatus: r.status,
+          lastError: r.error,
+          lastAttemptAt: now,
+          deliveredAt: ok ? now : null,
+        },
+        holder,
+        tx,
+      ),
+    );
+    if (!settled)
+      log.warn(
+        { delivery: d.id, webhook: d.webhookId },
+        'webhook delivery: the lease ran out before the outcome was recorded; another server sends it again',
+      );
+    else if (giveUp)
+      log.warn(
+        { delivery: d.id, webhook: d.webhookId, attempts },
+        'webhook delivery failed for 24 hours: given up (hush webhooks redeliver sends it again)',
+      );
   }
 
   async function round(): Promise<void> {
     do {
       again = false;
       const claimed = await audit.run(SYSTEM_CONTEXT, (tx) => store.claim(holder, Date.now(), LEASE_MS, BATCH, tx));
-      await Promise.all(claimed.map((d) => attempt(d).catch((e: Error) => {
-        log.warn({ delivery: d.id, err: { message: e.message } }, 'webhook delivery attempt could not be recorded');
-      })));
+      await Promise.all(
+        claimed.map((d) =>
+          attempt(d).catch((e: Error) => {
+            log.warn({ delivery: d.id, err: { message: e.message } }, 'webhook delivery attempt could not be recorded');
+          }),
+        ),
+      );
       if (claimed.length === BATCH) again = true;
     } while (again && !stopped);
   }
 
   function tick(): void {
     if (stopped) return;
-    if (running) { again = true; return; }
-    running = round().then(() => { lastError = ''; }, (e: Error) => {
-      // Sealed, or the database is away: the next tick tries again.
-      if (e.message !== lastError) log.warn({ err: { message: e.message } }, 'webhook deliveries paused');
-      lastError = e.message;
-    }).finally(() => { running = null; });
+    if (running) {
+      again = true;
+      return;
+    }
+    running = round()
+      .then(
+        () => {
+          lastError = '';
+        },
+        (e: Error) => {
+          // Sealed, or the database is away: the next tick tries again.
+          if (e.message !== lastError) log.warn({ err: { message: e.message } }, 'webhook deliveries paused');
+          lastError = e.message;
+        },
+      )
+      .finally(() => {
+        running = null;
+      });
   }
 
   return {
@@ -105,7 +140,11 @@ export function webhookWorkerFactory(deps: WebhookWorkerDeps) {
       timer = setInterval(tick, pollMs);
       timer.unref();
       setImmediate(tick);
-      return () => { stopped = true; if (timer) clearInterval(timer); timer = null; };
+      return () => {
+        stopped = true;
+        if (timer) clearInterval(timer);
+        timer = null;
+      };
     },
     /** Deliveries were just committed by this server: send them now, not at the next poll. */
     kick(): void {

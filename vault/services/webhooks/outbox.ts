@@ -22,7 +22,16 @@ export function webhookOutboxFactory(deps: { store: WebhookStore; onCommitted: (
       return (await store.candidates([])).some((h) => h.project === null && h.events.includes(type));
     },
     async announce(tx, type, data, ctx) {
-      return fanOut(tx, [directEvent(`evt_${type.replace('.', '_')}_${randomBytes(6).toString('hex')}`, type, Date.now(), { id: ctx.actorId, name: ctx.actorName }, data, ctx.requestId)]);
+      return fanOut(tx, [
+        directEvent(
+          `evt_${type.replace('.', '_')}_${randomBytes(6).toString('hex')}`,
+          type,
+          Date.now(),
+          { id: ctx.actorId, name: ctx.actorName },
+          data,
+          ctx.requestId,
+        ),
+      ]);
     },
     committed: () => deps.onCommitted(),
   };

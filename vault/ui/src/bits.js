@@ -7,7 +7,12 @@ export function ErrorLine({ error }) {
 
 export function Names({ title, names, cls }) {
   if (!names || names.length === 0) return null;
-  return html`<div class=${'names ' + (cls ?? '')}><h4>${title} (${names.length})</h4><ul>${names.map((n) => html`<li key=${n}><code>${n}</code></li>`)}</ul></div>`;
+  return html`<div class=${'names ' + (cls ?? '')}>
+    <h4>${title} (${names.length})</h4>
+    <ul>
+      ${names.map((n) => html`<li key=${n}><code>${n}</code></li>`)}
+    </ul>
+  </div>`;
 }
 
 export const when = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
