@@ -36,9 +36,10 @@ export async function resolve(specifier, context, next) {
   return { code: r.code, stdout: r.stdout, stderr: r.stderr, modules: readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
 
-// The SDK's import-free defaults module (DEFAULT_ADDR, shared with the CLI) is the one part of it every command may load.
+// The SDK's import-free defaults and token-format modules (DEFAULT_ADDR, the token's shape for redaction, shared with
+// the CLI) are the parts of it every command may load.
 const HEAVY =
-  /node_modules\/(knex|fastify|libsodium[^/]*|openpgp|better-sqlite3|pg|pino|dotenv)\/|\/sdk\/dist\/(?!(esm|cjs)\/defaults\.js$)|\/dist\/(vault|migrations)\//;
+  /node_modules\/(knex|fastify|libsodium[^/]*|openpgp|better-sqlite3|pg|pino|dotenv)\/|\/sdk\/dist\/(?!(esm|cjs)\/(defaults|token-format)\.js$)|\/dist\/(vault|migrations)\//;
 
 describe('hush startup', () => {
   it('hush --help loads no server, database, crypto or SDK module', async () => {
