@@ -160,9 +160,10 @@ for (const backend of BACKENDS) {
               ` MB before, peak ${(peak / MB).toFixed(0)}` +
               (` MB with 50 x 20 pipelined reads unread` + ` (${incoming(s) - seen} requests begun)`),
           );
-          // Measured: 326-460 MB on a quiet machine, 622 MB once under a load average of 12 (garbage of the
-          // answers the 50 connections' handlers build at once); the code before the fix reached 1.9-2.1 GB.
-          assert.ok(peak < 900 * MB, `the server's RSS reached ${(peak / MB).toFixed(0)} MB (bound 900 MB)`);
+          // Measured: 326-460 MB on a quiet machine, 622 and 821 MB in full-suite runs (garbage of the answers
+          // the 50 connections' handlers build at once, which nothing bounds in total yet: docs/security.md);
+          // the code before the fix reached 1.9-2.1 GB.
+          assert.ok(peak < 1200 * MB, `the server's RSS reached ${(peak / MB).toFixed(0)} MB (bound 1200 MB)`);
           // The server still answers others meanwhile.
           assert.equal((await call(s.url, 'GET', '/v1/sys/health')).status, 200);
           // Once the clients read, every request is answered, in order: 200, or 503 server_busy while the buffered answers exceeded the budget.
