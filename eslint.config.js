@@ -47,6 +47,7 @@ export default tseslint.config(
       'vault/store/**/*.ts',
       'migrations/**/*.ts',
       'vault/backup/restore.ts',
+      'vault/backup/body-check.ts',
       'vault/backup/body-text.ts',
       'vault/backup/lines.ts',
       'vault/services/audit/verify.ts',

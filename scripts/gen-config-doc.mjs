@@ -1,4 +1,4 @@
-// Regenerates the settings table in docs/configuration.md from vault/config.ts (run after `npm run build`).
+// Regenerates the settings table in docs/configuration.md from vault/settings.ts (through describeSettings in vault/config.ts) (run after `npm run build`).
 import { readFileSync, writeFileSync } from 'node:fs';
 const { describeSettings } = await import('../dist/vault/config.js');
 const path = new URL('../docs/configuration.md', import.meta.url);
