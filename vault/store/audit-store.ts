@@ -88,8 +88,26 @@ export const toStream = (r: any): StreamRow => ({
   closedAt: r.closed_at == null ? null : Number(r.closed_at),
 });
 
-const COLUMNS =
-  'seq, ts, actor_id, actor_name, action, project, env, target, outcome, ip, request_id, detail, prev_hash, hash, stream, stream_seq';
+/** The columns of audit_events in the order every reader and writer of raw rows uses (backup, restore, verify). */
+export const AUDIT_COLUMNS = [
+  'seq',
+  'ts',
+  'actor_id',
+  'actor_name',
+  'action',
+  'project',
+  'env',
+  'target',
+  'outcome',
+  'ip',
+  'request_id',
+  'detail',
+  'prev_hash',
+  'hash',
+  'stream',
+  'stream_seq',
+] as const;
+const COLUMNS = AUDIT_COLUMNS.join(', ');
 /**
  * An event as verification reads it: the stored text of target and detail
  * is kept (json), and parsed only if something asks. Verification MACs the

@@ -4,6 +4,7 @@ import { toAudit, toStream, type AuditRow, type CheckpointRow, type StreamRow } 
 import type { TokenRow } from './token-store.js';
 import { jwtRoleStoreFactory, type JwtRoleRow } from './jwt-role-store.js';
 import { policyStoreFactory, type BackupPolicy } from './policy-store.js';
+import { AUDIT_COLUMNS } from './audit-store.js';
 
 /**
  * Every table as a backup reads and writes it: what vault/backup/dump.ts
@@ -361,24 +362,6 @@ export type BackupStore = ReturnType<typeof backupStoreFactory>;
 /* ------------------------------------------------------------------------- */
 
 const AUDIT_PAGE = 2000;
-const AUDIT_COLUMNS = [
-  'seq',
-  'ts',
-  'actor_id',
-  'actor_name',
-  'action',
-  'project',
-  'env',
-  'target',
-  'outcome',
-  'ip',
-  'request_id',
-  'detail',
-  'prev_hash',
-  'hash',
-  'stream',
-  'stream_seq',
-];
 const STREAM_COLUMNS = ['id', 'node', 'created_at', 'head_seq', 'head_event', 'head_hash', 'checkpoint_seq', 'closed_at'];
 
 const QA = {

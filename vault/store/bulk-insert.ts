@@ -1,5 +1,6 @@
 import type { Db, Tx } from './db.js';
 import { insertRows, pgScript, query, rowsInsert, sql } from './sql.js';
+import { AUDIT_COLUMNS as AUDIT_COLS } from './audit-store.js';
 
 /**
  * The restore's bulk writes into an EMPTY vault, in the caller's (one)
@@ -31,24 +32,6 @@ const KEY_COLS = ['purpose', 'scope', 'version', 'wrapped', 'mk_fingerprint', 'c
 const ENV_COLS = ['id', 'project_id', 'name', 'revision', 'created_at'];
 const SECRET_COLS = ['id', 'env_id', 'name', 'version', 'deleted', 'created_at', 'updated_at'];
 const VERSION_COLS = ['secret_id', 'version', 'nonce', 'ciphertext', 'dek_version', 'deleted', 'created_by', 'created_at', 'revision'];
-const AUDIT_COLS = [
-  'seq',
-  'ts',
-  'actor_id',
-  'actor_name',
-  'action',
-  'project',
-  'env',
-  'target',
-  'outcome',
-  'ip',
-  'request_id',
-  'detail',
-  'prev_hash',
-  'hash',
-  'stream',
-  'stream_seq',
-];
 
 const SIZES = [200, 20, 1];
 const SQLITE = {
@@ -60,7 +43,7 @@ const SQLITE = {
   audit: rowsInsert('audit_events', AUDIT_COLS, [100, 10, 1]),
 };
 
-const unnest = (table: string, cols: string[], types: string[]) =>
+const unnest = (table: string, cols: readonly string[], types: string[]) =>
   query(`insert into ${table} (${cols.join(', ')}) select * from unnest(${types.map((t) => `?::${t}[]`).join(', ')})`);
 const PG = {
   projects: unnest('projects', PROJECT_COLS, ['int', 'text', 'int', 'bigint']),
